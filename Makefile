@@ -1,0 +1,36 @@
+# lstm-viz: `make run` starts the app, `make test` runs every test; both set up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench demos clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/lstm-viz
+
+test: $(STAMP)
+	$(BIN)/ruff check lstm_viz app tests benchmarks resources
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check lstm_viz app tests benchmarks resources
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_trace.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/bench_gui.py
+
+demos: $(STAMP)
+	$(BIN)/python resources/models/train_char_python.py
+	$(BIN)/python resources/models/train_sine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
