@@ -1,0 +1,269 @@
+"""Input sources: seeded random, sine/ramp/step/impulse patterns, one-hot text, .npy/.csv files.
+
+Every source makes a time-major float tensor (T, B, input_size); the Session turns it into the
+layout the LSTM expects (batch_first) and packs it when the sequences have different lengths.
+Adding a source: write ``_make_<name>(spec, input_size)`` and register it in ``INPUT_SOURCES``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What to feed the LSTM: a source name, sizes, a seed, and the source's own settings.
+
+    lengths: per-sequence lengths for a variable-length (packed) batch, each in [1, seq_len];
+    None means every sequence has seq_len steps. For a file source, seq_len and batch_size are
+    taken from the file.
+    """
+
+    source: str = "random"
+    seq_len: int = 20
+    batch_size: int = 2
+    seed: int = 0
+    text: str = ""
+    path: str = ""
+    lengths: tuple[int, ...] | None = None
+    params: dict = field(default_factory=dict, hash=False, compare=True)
+
+    def __post_init__(self) -> None:
+        if self.source not in INPUT_SOURCES:
+            raise ValueError(f"source must be one of {', '.join(INPUT_SOURCES)}"
+                             f" (got {self.source!r})")
+        for name in ("seq_len", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1 (got {v!r})")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an integer (got {self.seed!r})")
+        if self.lengths is not None:
+            lengths = tuple(int(n) for n in self.lengths)
+            object.__setattr__(self, "lengths", lengths)
+            if self.source != "file" and len(lengths) != self.batch_size:
+                raise ValueError(f"lengths must give one length per sequence: batch_size is"
+                                 f" {self.batch_size} but {len(lengths)} lengths were given")
+            bad = [n for n in lengths if not 1 <= n <= self.seq_len] if self.source != "file" \
+                else [n for n in lengths if n < 1]
+            if bad:
+                raise ValueError(f"lengths must be between 1 and seq_len={self.seq_len}"
+                                 f" (got {list(lengths)})")
+        if self.source == "text" and not self.text:
+            raise ValueError("text source needs some text to encode")
+        if self.source == "file" and not self.path:
+            raise ValueError("file source needs a path to a .npy or .csv file")
+
+    def replace(self, **changes) -> InputSpec:
+        import dataclasses
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["lengths"] = list(self.lengths) if self.lengths is not None else None
+        d["params"] = dict(self.params)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InputSpec:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown input field(s): {', '.join(unknown)};"
+                             f" allowed: {', '.join(sorted(names))}")
+        d = dict(data)
+        if d.get("lengths") is not None:
+            d["lengths"] = tuple(d["lengths"])
+        return cls(**d)
+
+
+def _generator(spec: InputSpec) -> torch.Generator:
+    return torch.Generator().manual_seed(int(spec.seed))
+
+
+def _make_random(spec: InputSpec, input_size: int) -> torch.Tensor:
+    """Standard normal noise, reproducible from the seed."""
+    return torch.randn(spec.seq_len, spec.batch_size, input_size, generator=_generator(spec))
+
+
+def _time_grid(spec: InputSpec) -> torch.Tensor:
+    return torch.arange(spec.seq_len, dtype=torch.float32).view(-1, 1, 1)
+
+
+def _make_sine(spec: InputSpec, input_size: int) -> torch.Tensor:
+    """Sine waves; feature k of sequence b has period ``period*(1+k/2)`` and phase b/B."""
+    period = float(spec.params.get("period", 16.0))
+    if period <= 0:
+        raise ValueError(f"sine period must be > 0 (got {period})")
+    t = _time_grid(spec)
+    k = torch.arange(input_size, dtype=torch.float32).view(1, 1, -1)
+    b = torch.arange(spec.batch_size, dtype=torch.float32).view(1, -1, 1)
+    return torch.sin(2 * math.pi * (t / (period * (1 + k / 2)) + b / spec.batch_size))
+
+
+def _make_ramp(spec: InputSpec, input_size: int) -> torch.Tensor:
+    """A linear ramp from -1 to 1 over the sequence, the same on every feature."""
+    t = torch.linspace(-1.0, 1.0, spec.seq_len).view(-1, 1, 1)
+    return t.expand(spec.seq_len, spec.batch_size, input_size).clone()
+
+
+def _make_step(spec: InputSpec, input_size: int) -> torch.Tensor:
+    """0 before ``at`` (default: the middle), 1 from there on."""
+    at = int(spec.params.get("at", spec.seq_len // 2))
+    x = torch.zeros(spec.seq_len, spec.batch_size, input_size)
+    x[max(0, at):] = 1.0
+    return x
+
+
+def _make_impulse(spec: InputSpec, input_size: int) -> torch.Tensor:
+    """A single 1 at timestep ``at`` (default 0), zeros elsewhere: the impulse response."""
+    at = int(spec.params.get("at", 0))
+    if not 0 <= at < spec.seq_len:
+        raise ValueError(f"impulse position must be in [0, seq_len-1={spec.seq_len - 1}]"
+                         f" (got {at})")
+    x = torch.zeros(spec.seq_len, spec.batch_size, input_size)
+    x[at] = 1.0
+    return x
+
+
+def text_vocabulary(text: str) -> list[str]:
+    """Sorted distinct characters of ``text``: index k is one-hot feature k."""
+    return sorted(set(text))
+
+
+def _make_text(spec: InputSpec, input_size: int) -> torch.Tensor:
+    """One-hot characters: seq_len characters of the text, each sequence starting further in.
+
+    The vocabulary is the text's sorted distinct characters unless ``params["vocab"]`` (a
+    string) gives it; it must fit in input_size.
+    """
+    vocab = list(spec.params.get("vocab") or text_vocabulary(spec.text))
+    if len(vocab) > input_size:
+        raise ValueError(f"the text has {len(vocab)} distinct characters but input_size is"
+                         f" {input_size}; one-hot text needs input_size >= {len(vocab)}")
+    index = {ch: i for i, ch in enumerate(vocab)}
+    missing = sorted(set(spec.text) - set(index))
+    if missing:
+        raise ValueError(f"characters not in the vocabulary: {''.join(missing)!r}")
+    x = torch.zeros(spec.seq_len, spec.batch_size, input_size)
+    n = len(spec.text)
+    for b in range(spec.batch_size):
+        offset = (b * spec.seq_len) % n
+        for t in range(spec.seq_len):
+            x[t, b, index[spec.text[(offset + t) % n]]] = 1.0
+    return x
+
+
+def load_array(path: str | Path) -> np.ndarray:
+    """A .npy or .csv file as a float32 array; CSV rows are timesteps, columns features, and a
+    header row (any non-numeric first row) is skipped."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"input file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except Exception as exc:  # numpy raises several kinds for a bad file
+            raise ValueError(f"{p.name} is not a readable .npy array: {exc}") from None
+    elif suffix in (".csv", ".txt"):
+        with p.open(newline="") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+        if rows and not _numeric_row(rows[0]):
+            rows = rows[1:]
+        if not rows:
+            raise ValueError(f"{p.name} has no numeric rows")
+        widths = {len(r) for r in rows}
+        if len(widths) != 1:
+            raise ValueError(f"{p.name}: rows have different numbers of columns {sorted(widths)}")
+        try:
+            arr = np.array([[float(c) for c in r] for r in rows], dtype=np.float32)
+        except ValueError as exc:
+            raise ValueError(f"{p.name}: non-numeric value ({exc})") from None
+    else:
+        raise ValueError(f"unsupported input file type {suffix!r}; use .npy or .csv")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{p.name} holds {arr.dtype} values, expected numbers")
+    return arr.astype(np.float32)
+
+
+def _numeric_row(row: list[str]) -> bool:
+    try:
+        [float(c) for c in row]
+        return True
+    except ValueError:
+        return False
+
+
+def array_to_input(arr: np.ndarray, input_size: int, batch_first: bool = False,
+                   name: str = "the array") -> torch.Tensor:
+    """Interpret a 1-, 2- or 3-D array as (T, B, input_size), or say which shape was expected.
+
+    1-D: (seq_len,) when input_size is 1. 2-D: (seq_len, input_size), one sequence.
+    3-D: (seq_len, batch, input_size), or (batch, seq_len, input_size) when batch_first.
+    """
+    layout = "(batch, seq_len, input_size)" if batch_first else "(seq_len, batch, input_size)"
+    expected = f"(seq_len, {input_size}) or {layout.replace('input_size', str(input_size))}"
+    shape = tuple(arr.shape)
+    if arr.ndim == 1 and input_size == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim == 2:
+        if shape[1] != input_size:
+            hint = (" It looks transposed: try arr.T." if shape[0] == input_size else
+                    f" Set input_size to {shape[1]} to use it as it is.")
+            raise ValueError(f"{name} has shape {shape}; expected {expected}.{hint}")
+        return torch.from_numpy(np.ascontiguousarray(arr)).float().unsqueeze(1)
+    if arr.ndim == 3:
+        if shape[2] != input_size:
+            hint = (f" Set input_size to {shape[2]} to use it as it is." if shape[2] > 0 else "")
+            if input_size in shape[:2]:
+                hint = " The features look like they are not in the last dimension: transpose it."
+            raise ValueError(f"{name} has shape {shape}; expected {expected}.{hint}")
+        t = torch.from_numpy(np.ascontiguousarray(arr)).float()
+        return t.transpose(0, 1).contiguous() if batch_first else t
+    raise ValueError(f"{name} has shape {shape} ({arr.ndim}-D); expected {expected}")
+
+
+def _make_file(spec: InputSpec, input_size: int) -> torch.Tensor:
+    arr = load_array(spec.path)
+    return array_to_input(arr, input_size, bool(spec.params.get("batch_first", False)),
+                          name=Path(spec.path).name)
+
+
+INPUT_SOURCES: OrderedDict[str, tuple[str, Callable[[InputSpec, int], torch.Tensor]]] = \
+    OrderedDict([
+        ("random", ("Random normal (seeded)", _make_random)),
+        ("sine", ("Sine waves", _make_sine)),
+        ("ramp", ("Ramp -1 to 1", _make_ramp)),
+        ("step", ("Step (0 then 1)", _make_step)),
+        ("impulse", ("Impulse at t=0", _make_impulse)),
+        ("text", ("Text, one-hot characters", _make_text)),
+        ("file", ("File (.npy / .csv)", _make_file)),
+    ])
+
+
+def source_labels() -> OrderedDict[str, str]:
+    """Source name -> label for a combo box."""
+    return OrderedDict((k, v[0]) for k, v in INPUT_SOURCES.items())
+
+
+def make_input(spec: InputSpec, input_size: int) -> torch.Tensor:
+    """The input as a time-major float32 tensor (T, B, input_size)."""
+    if not isinstance(input_size, int) or input_size < 1:
+        raise ValueError(f"input_size must be an integer >= 1 (got {input_size!r})")
+    x = INPUT_SOURCES[spec.source][1](spec, input_size)
+    if spec.lengths is not None and len(spec.lengths) != x.shape[1]:
+        raise ValueError(f"lengths gives {len(spec.lengths)} lengths but the input has"
+                         f" {x.shape[1]} sequences")
+    if spec.lengths is not None and max(spec.lengths) > x.shape[0]:
+        raise ValueError(f"lengths must be <= the sequence length {x.shape[0]}"
+                         f" (got {list(spec.lengths)})")
+    return x.contiguous()

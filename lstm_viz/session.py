@@ -1,0 +1,438 @@
+"""The state a user steps through: config, seeded weights, input, device, the trace and time t.
+
+No Qt here: views subscribe to psygnal signals and re-read the session when told. Tracing is
+split so that a GUI can run it on a worker thread:
+
+    req = session.request()        # GUI thread: an immutable snapshot, cheap
+    result = req.run()             # any thread: pure, touches no session state
+    session.accept(req, result)    # GUI thread: installs it unless a newer request exists
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from psygnal import Signal
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from .config import LSTMConfig
+from .devices import resolve_device
+from .inputs import InputSpec, make_input
+from .trace import Trace, check_budget, trace
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TraceRequest:
+    """Everything one trace needs, copied from the session at request time."""
+
+    generation: int
+    lstm: nn.LSTM
+    x: torch.Tensor  # (T, B, input_size), time-major, on the module's device
+    lengths: tuple[int, ...] | None
+    batch_first: bool
+    memory_budget: int | None
+    input_edits: tuple = ()
+    state_edits: tuple = ()
+
+    def model_input(self):
+        """The input exactly as it is fed to ``lstm``: batch_first honoured, packed when the
+        sequences have different lengths."""
+        x = self.x.clone()
+        for t, b, feature, value in self.input_edits:
+            x[t, b, feature] = value
+        if self.lengths is not None and len(set(self.lengths)) > 1:
+            return pack_padded_sequence(x, torch.tensor(self.lengths), enforce_sorted=False)
+        if self.lengths is not None and self.lengths[0] < x.shape[0]:
+            x = x[: self.lengths[0]]
+        return x.transpose(0, 1).contiguous() if self.batch_first else x
+
+    def run(self) -> Trace:
+        """Trace the snapshot (pure; safe on a worker thread)."""
+        overrides: dict = {}
+        for kind, t, layer, direction, b, unit, value in self.state_edits:
+            overrides.setdefault((layer, direction), []).append((t, kind, b, unit, value))
+        with torch.no_grad():
+            return trace(self.lstm, self.model_input(), memory_budget=self.memory_budget,
+                         method="loop" if overrides else "auto", overrides=overrides or None)
+
+
+@dataclass
+class _Edits:
+    inputs: list = field(default_factory=list)  # (t, b, feature, value)
+    states: list = field(default_factory=list)  # (kind, t, layer, direction, b, unit, value)
+
+    def __bool__(self) -> bool:
+        return bool(self.inputs or self.states)
+
+
+class Session:
+    """A live LSTM, its input and the current timestep.
+
+    Signals: ``config_changed()`` (config, weights, device or input changed; a retrace is due),
+    ``trace_changed()`` (a new trace is installed), ``step_changed(int)``, ``edits_changed()``.
+    """
+
+    config_changed = Signal()
+    trace_changed = Signal()
+    step_changed = Signal(int)
+    edits_changed = Signal()
+
+    def __init__(self, config: LSTMConfig | None = None, input_spec: InputSpec | None = None,
+                 seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float32,
+                 memory_budget: int | None = None) -> None:
+        self._config = config or LSTMConfig(input_size=4, hidden_size=8)
+        self._input_spec = input_spec or InputSpec()
+        self._seed = int(seed)
+        self._device = resolve_device(device)
+        self._dtype = dtype
+        self.memory_budget = memory_budget
+        self.model_source: dict | None = None  # set by loaders: where the weights came from
+        self._lstm = self._build()
+        self._x = self._make_x()
+        self._edits = _Edits()
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.trace: Trace | None = None
+        self.original: Trace | None = None
+        self._t = 0
+
+    # ----- state ---------------------------------------------------------------------
+    @property
+    def config(self) -> LSTMConfig:
+        return self._config
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return self._input_spec
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._dtype
+
+    @property
+    def lstm(self) -> nn.LSTM:
+        return self._lstm
+
+    @property
+    def input(self):
+        """The input as fed to ``lstm`` (batch_first honoured; packed for mixed lengths)."""
+        return self._snapshot().model_input()
+
+    @property
+    def input_tm(self) -> torch.Tensor:
+        """The input, time-major (T, B, input_size), before what-if edits."""
+        return self._x
+
+    @property
+    def edits(self) -> _Edits:
+        return self._edits
+
+    @property
+    def t(self) -> int:
+        return self._t
+
+    @property
+    def num_steps(self) -> int:
+        return self.trace.num_steps if self.trace is not None else self._x.shape[0]
+
+    # ----- building ------------------------------------------------------------------
+    def _build(self) -> nn.LSTM:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed)
+            lstm = self._config.build(dtype=self._dtype)
+        return lstm.to(self._device).eval()
+
+    def _make_x(self) -> torch.Tensor:
+        x = make_input(self._input_spec, self._config.input_size)
+        spec = self._input_spec
+        B = x.shape[1]
+        if spec.lengths is not None and len(spec.lengths) != B:
+            raise ValueError(f"lengths gives {len(spec.lengths)} lengths for {B} sequences")
+        check_budget(self._config, B, x.shape[0], self._dtype, self.memory_budget)
+        return x.to(device=self._device, dtype=self._dtype)
+
+    def _changed(self) -> None:
+        self._edits = _Edits()
+        self.original = None
+        self.config_changed.emit()
+
+    def set_config(self, config: LSTMConfig, reinit: bool = True) -> None:
+        """Use a new config; weights are re-drawn from the seed (``reinit``) or, where shapes
+        allow, kept. Raises ValueError (nothing changes) if the input can't feed it."""
+        if not isinstance(config, LSTMConfig):
+            raise ValueError(f"expected an LSTMConfig, got {type(config).__name__}")
+        old_cfg, old_lstm, old_x = self._config, self._lstm, self._x
+        self._config = config
+        try:
+            self._lstm = self._build()
+            if not reinit and LSTMConfig.from_module(old_lstm).replace(
+                    batch_first=config.batch_first, dropout=config.dropout) == config:
+                self._lstm.load_state_dict(old_lstm.state_dict())
+            self._x = self._make_x()
+        except ValueError:
+            self._config, self._lstm, self._x = old_cfg, old_lstm, old_x
+            raise
+        self.model_source = None if reinit or config != old_cfg else self.model_source
+        self._changed()
+
+    def set_input(self, spec: InputSpec) -> None:
+        """Use a new input (ValueError, nothing changes, if it does not fit the config)."""
+        old_spec, old_x = self._input_spec, self._x
+        self._input_spec = spec
+        try:
+            self._x = self._make_x()
+        except ValueError:
+            self._input_spec, self._x = old_spec, old_x
+            raise
+        self._changed()
+
+    def set_device(self, device: str | torch.device) -> None:
+        dev = resolve_device(device)
+        self._device = dev
+        self._lstm = self._lstm.to(dev)
+        self._x = self._x.to(dev)
+        self._changed()
+
+    def set_seed(self, seed: int) -> None:
+        self.reinitialize(seed)
+
+    def reinitialize(self, seed: int | None = None) -> None:
+        """Draw the weights again from ``seed`` (default: the current seed)."""
+        if seed is not None:
+            if not isinstance(seed, int) or isinstance(seed, bool):
+                raise ValueError(f"seed must be an integer (got {seed!r})")
+            self._seed = int(seed)
+        self._lstm = self._build()
+        self.model_source = None
+        self._changed()
+
+    def load_module(self, lstm: nn.LSTM, source: dict | None = None) -> None:
+        """Use a trained ``nn.LSTM`` (copied); its config replaces the current one."""
+        cfg = LSTMConfig.from_module(lstm)
+        lstm = copy.deepcopy(lstm).to(self._device).eval()
+        old = (self._config, self._lstm, self._x, self._dtype)
+        self._config, self._lstm = cfg, lstm
+        self._dtype = next(lstm.parameters()).dtype
+        try:
+            self._x = self._make_x()
+        except ValueError:
+            self._config, self._lstm, self._x, self._dtype = old
+            raise
+        self.model_source = source
+        self._changed()
+
+    # ----- tracing -------------------------------------------------------------------
+    def _snapshot(self, generation: int = 0) -> TraceRequest:
+        return TraceRequest(
+            generation=generation, lstm=copy.deepcopy(self._lstm), x=self._x,
+            lengths=self._input_spec.lengths, batch_first=self._config.batch_first,
+            memory_budget=self.memory_budget, input_edits=tuple(self._edits.inputs),
+            state_edits=tuple(self._edits.states))
+
+    def request(self) -> TraceRequest:
+        """A snapshot to trace; any earlier request becomes stale."""
+        with self._lock:
+            self._generation += 1
+            return self._snapshot(self._generation)
+
+    def accept(self, req: TraceRequest, result: Trace) -> bool:
+        """Install ``result`` if ``req`` is the newest request; returns whether it was."""
+        with self._lock:
+            if req.generation != self._generation:
+                return False
+        if not (req.input_edits or req.state_edits):
+            self.original = None
+        self.trace = result
+        self._t = min(self._t, result.num_steps - 1)
+        self.trace_changed.emit()
+        self.step_changed.emit(self._t)
+        return True
+
+    def retrace(self) -> Trace:
+        """Trace now, on this thread."""
+        req = self.request()
+        result = req.run()
+        self.accept(req, result)
+        return result
+
+    # ----- stepping ------------------------------------------------------------------
+    def seek(self, t: int) -> int:
+        """Move to timestep t (clamped to the sequence); returns the new t."""
+        t = max(0, min(int(t), self.num_steps - 1))
+        if t != self._t:
+            self._t = t
+            self.step_changed.emit(t)
+        return self._t
+
+    def step(self) -> int:
+        return self.seek(self._t + 1)
+
+    def back(self) -> int:
+        return self.seek(self._t - 1)
+
+    def first(self) -> int:
+        return self.seek(0)
+
+    def last(self) -> int:
+        return self.seek(self.num_steps - 1)
+
+    def reset(self) -> int:
+        return self.first()
+
+    def values_at(self, layer: int = 0, direction: int = 0, batch: int = 0,
+                  t: int | None = None, trace: Trace | None = None) -> dict[str, np.ndarray]:
+        """The step's values for one (layer, direction, batch element): x (the layer's input),
+        i, f, g, o, c, h, and c_prev, h_prev (the state this step started from, in the
+        direction's reading order)."""
+        tr = trace or self.trace
+        if tr is None:
+            raise ValueError("nothing traced yet")
+        cfg = tr.config
+        if not 0 <= layer < cfg.num_layers:
+            raise ValueError(f"layer must be in [0, {cfg.num_layers - 1}] (got {layer})")
+        if not 0 <= direction < cfg.num_directions:
+            raise ValueError(f"direction must be in [0, {cfg.num_directions - 1}]"
+                             f" (got {direction})")
+        if not 0 <= batch < tr.batch_size:
+            raise ValueError(f"batch must be in [0, {tr.batch_size - 1}] (got {batch})")
+        t = self._t if t is None else int(t)
+        if not 0 <= t < tr.num_steps:
+            raise ValueError(f"t must be in [0, {tr.num_steps - 1}] (got {t})")
+        n = int(tr.lengths[batch])
+        prev = t - 1 if direction == 0 else t + 1
+        k = layer * cfg.num_directions + direction
+        if 0 <= prev < n:
+            h_prev, c_prev = tr.h[layer, direction, prev, batch], tr.c[layer, direction, prev,
+                                                                        batch]
+        else:
+            h_prev, c_prev = tr.h_0[k, batch], tr.c_0[k, batch]
+        if layer == 0:
+            x = tr.x[t, batch]
+        else:
+            x = torch.cat([tr.h[layer - 1, d, t, batch] for d in range(cfg.num_directions)])
+        g = tr.gates[layer, direction, t, batch]
+        vals = {"x": x, "i": g[0], "f": g[1], "g": g[2], "o": g[3],
+                "c": tr.c[layer, direction, t, batch], "h": tr.h[layer, direction, t, batch],
+                "c_prev": c_prev, "h_prev": h_prev}
+        return {k: v.detach().cpu().numpy() for k, v in vals.items()}
+
+    # ----- what-if -------------------------------------------------------------------
+    def _rerun_with_edits(self) -> Trace:
+        if self.original is None and self.trace is not None:
+            self.original = self.trace
+        req = self.request()
+        result = req.run()
+        self.trace = result
+        if not self._edits:
+            self.original = None
+        self.trace_changed.emit()
+        self.edits_changed.emit()
+        return result
+
+    def edit_input(self, t: int, batch: int, feature: int, value: float) -> Trace:
+        """Change one input value at step t and recompute; ``original`` keeps the run before."""
+        T, B, F = self._x.shape
+        for name, v, hi in (("t", t, T), ("batch", batch, B), ("feature", feature, F)):
+            if not 0 <= int(v) < hi:
+                raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
+        self._edits.inputs.append((int(t), int(batch), int(feature), float(value)))
+        return self._rerun_with_edits()
+
+    def edit_state(self, kind: str, t: int, layer: int, direction: int, batch: int, unit: int,
+                   value: float) -> Trace:
+        """Set h or c of one unit at step t (layer, direction, batch) and recompute what follows
+        in that direction's reading order and in the layers above. Setting c also recomputes
+        h_t = o * tanh(c_t) from it."""
+        cfg = self._config
+        if kind not in ("h", "c"):
+            raise ValueError(f"kind must be 'h' or 'c' (got {kind!r})")
+        size = cfg.h_out if kind == "h" else cfg.hidden_size
+        T, B, _ = self._x.shape
+        for name, v, hi in (("t", t, T), ("layer", layer, cfg.num_layers),
+                            ("direction", direction, cfg.num_directions),
+                            ("batch", batch, B), ("unit", unit, size)):
+            if not 0 <= int(v) < hi:
+                raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
+        self._edits.states.append((kind, int(t), int(layer), int(direction), int(batch),
+                                   int(unit), float(value)))
+        return self._rerun_with_edits()
+
+    def clear_edits(self) -> None:
+        """Drop every what-if edit and return to the original run."""
+        if not self._edits:
+            return
+        self._edits = _Edits()
+        if self.original is not None:
+            self.trace = self.original
+            self.original = None
+            self.trace_changed.emit()
+        self.edits_changed.emit()
+
+    # ----- persistence ---------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The session's settings as JSON-ready data (no weights: they follow from the seed,
+        or from ``model_source`` for a loaded model)."""
+        spec = self._input_spec.to_dict()
+        return {
+            "format_version": FORMAT_VERSION,
+            **self._config.to_dict(),
+            "seq_len": spec.pop("seq_len"), "batch_size": spec.pop("batch_size"),
+            "input": spec, "seed": self._seed, "device": str(self._device),
+            "dtype": str(self._dtype).replace("torch.", ""), "step": self._t,
+            "model_source": self.model_source,
+            "edits": {"inputs": [list(e) for e in self._edits.inputs],
+                      "states": [list(e) for e in self._edits.states]},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, device: str | None = None) -> Session:
+        """Rebuild a session from ``to_dict()`` output (or a hand-written session.json)."""
+        if not isinstance(data, dict):
+            raise ValueError("a session must be a JSON object")
+        version = data.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(f"this session was written by a newer lstm-viz (format"
+                             f" {version!r}; this version reads up to {FORMAT_VERSION})")
+        cfg_keys = {f for f in LSTMConfig.__dataclass_fields__}
+        cfg = LSTMConfig.from_dict({k: v for k, v in data.items() if k in cfg_keys})
+        inp = dict(data.get("input") or {})
+        for k in ("seq_len", "batch_size"):
+            if k in data:
+                inp[k] = data[k]
+        if "source" in data and "source" not in inp:
+            inp["source"] = data["source"]
+        if "seed" in data and "seed" not in inp:
+            inp["seed"] = data["seed"]
+        spec = InputSpec.from_dict(inp)
+        dtype_name = str(data.get("dtype", "float32"))
+        if dtype_name not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64 (got {dtype_name!r})")
+        known = cfg_keys | {"format_version", "seq_len", "batch_size", "input", "seed",
+                            "device", "dtype", "step", "model_source", "edits", "source",
+                            "selection", "memory_budget"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown session field(s): {', '.join(unknown)}")
+        seed = data.get("seed", 0)
+        s = cls(cfg, spec, seed=seed, device=device or data.get("device", "cpu"),
+                dtype=getattr(torch, dtype_name), memory_budget=data.get("memory_budget"))
+        edits = data.get("edits") or {}
+        s._edits = _Edits([tuple(e) for e in edits.get("inputs", [])],
+                          [tuple(e) for e in edits.get("states", [])])
+        s._t = int(data.get("step", 0))
+        return s

@@ -1,0 +1,159 @@
+"""The shape calculus: every tensor of an nn.LSTM call, its shape, and what each dimension means."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .config import LSTMConfig
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One dimension: its meaning (``"batch"``), its size, and how the size arises (``"2*20"``)."""
+
+    name: str
+    size: int
+    formula: str = ""
+
+    def __str__(self) -> str:
+        if self.formula and self.formula != str(self.size):
+            return f"{self.name}={self.formula}={self.size}"
+        return f"{self.name}={self.size}"
+
+
+class TensorShape(tuple):
+    """A shape tuple that also knows what each dimension means (``.dims``) and a note."""
+
+    dims: tuple[Dim, ...]
+    note: str
+
+    def __new__(cls, dims, note: str = ""):
+        obj = super().__new__(cls, (d.size for d in dims))
+        obj.dims = tuple(dims)
+        obj.note = note
+        return obj
+
+    def describe(self) -> str:
+        """E.g. ``(seq_len=10, batch=3, D*H_out=2*20)``."""
+        return "(" + ", ".join(str(d) for d in self.dims) + ")"
+
+    def __reduce__(self):
+        return (TensorShape, (self.dims, self.note))
+
+
+def _dir_suffixes(cfg: LSTMConfig) -> list[str]:
+    return ["", "_reverse"][: cfg.num_directions]
+
+
+def parameter_shapes(cfg: LSTMConfig) -> OrderedDict[str, TensorShape]:
+    """Every parameter under its torch name, in ``nn.LSTM``'s registration order."""
+    H, P, D = cfg.hidden_size, cfg.proj_size, cfg.num_directions
+    out: OrderedDict[str, TensorShape] = OrderedDict()
+    for layer in range(cfg.num_layers):
+        for sfx in _dir_suffixes(cfg):
+            if layer == 0:
+                in_dim = Dim("input_size", cfg.input_size)
+            else:
+                in_dim = Dim("D*H_out", D * cfg.h_out, f"{D}*{cfg.h_out}")
+            rec = Dim("proj_size", P) if P else Dim("hidden_size", H)
+            gates = Dim("4*hidden_size", 4 * H, f"4*{H}")
+            name = f"_l{layer}{sfx}"
+            direction = "reverse" if sfx else "forward"
+            where = f"layer {layer}, {direction} direction"
+            out["weight_ih" + name] = TensorShape(
+                (gates, in_dim), f"{where}: input-to-hidden weights of gates i, f, g, o stacked")
+            out["weight_hh" + name] = TensorShape(
+                (gates, rec), f"{where}: hidden-to-hidden weights of gates i, f, g, o stacked")
+            if cfg.bias:
+                out["bias_ih" + name] = TensorShape((gates,), f"{where}: input-to-hidden bias")
+                out["bias_hh" + name] = TensorShape((gates,), f"{where}: hidden-to-hidden bias")
+            if P:
+                out["weight_hr" + name] = TensorShape(
+                    (Dim("proj_size", P), Dim("hidden_size", H)),
+                    f"{where}: projection h_t = W_hr (o_t * tanh(c_t))")
+    return out
+
+
+def _batch_dims(cfg: LSTMConfig, batch_size: int | None, seq_len: int, last: Dim) -> tuple:
+    seq = Dim("seq_len", seq_len)
+    if batch_size is None:
+        return (seq, last)
+    batch = Dim("batch", batch_size)
+    return (batch, seq, last) if cfg.batch_first else (seq, batch, last)
+
+
+def tensor_shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int
+                  ) -> OrderedDict[str, TensorShape]:
+    """input, h_0, c_0, output, h_n, c_n for one call; ``batch_size=None`` means unbatched."""
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be an integer >= 1 or None (got {batch_size!r})")
+    if not isinstance(seq_len, int) or seq_len < 1:
+        raise ValueError(f"seq_len must be an integer >= 1 (got {seq_len!r})")
+    D, H, L = cfg.num_directions, cfg.hidden_size, cfg.num_layers
+    layers = Dim("D*num_layers", D * L, f"{D}*{L}")
+    state_h = (layers, Dim("H_out", cfg.h_out)) if batch_size is None else \
+        (layers, Dim("batch", batch_size), Dim("H_out", cfg.h_out))
+    state_c = (layers, Dim("hidden_size", H)) if batch_size is None else \
+        (layers, Dim("batch", batch_size), Dim("hidden_size", H))
+    bf = " (batch_first puts batch first)" if cfg.batch_first and batch_size else ""
+    never_bf = "; batch_first never changes it" if batch_size else ""
+    proj = f"; proj_size={cfg.proj_size} shrinks H_out" if cfg.proj_size else ""
+    out: OrderedDict[str, TensorShape] = OrderedDict()
+    out["input"] = TensorShape(
+        _batch_dims(cfg, batch_size, seq_len, Dim("input_size", cfg.input_size)),
+        "the sequence fed in" + bf)
+    out["h_0"] = TensorShape(state_h, "initial hidden state per layer and direction" + never_bf)
+    out["c_0"] = TensorShape(state_c, "initial cell state; never projected" + never_bf)
+    out["output"] = TensorShape(
+        _batch_dims(cfg, batch_size, seq_len, Dim("D*H_out", D * cfg.h_out, f"{D}*{cfg.h_out}")),
+        "h_t of the last layer at every step, directions concatenated" + bf + proj)
+    out["h_n"] = TensorShape(state_h, "final hidden state of every layer and direction"
+                             + never_bf + proj)
+    out["c_n"] = TensorShape(state_c, "final cell state; never projected" + never_bf)
+    return out
+
+
+def shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int
+           ) -> OrderedDict[str, TensorShape]:
+    """Every tensor of ``lstm(input, (h_0, c_0))``: the six call tensors, then every parameter."""
+    out = tensor_shapes(cfg, batch_size, seq_len)
+    out.update(parameter_shapes(cfg))
+    return out
+
+
+def parameter_count(cfg: LSTMConfig) -> int:
+    """Total number of learnable scalars (``sum(p.numel() for p in lstm.parameters())``)."""
+    total = 0
+    for shape in parameter_shapes(cfg).values():
+        n = 1
+        for s in shape:
+            n *= s
+        total += n
+    return total
+
+
+def shape_facts(cfg: LSTMConfig) -> list[str]:
+    """The facts people get wrong, phrased for this config."""
+    D = cfg.num_directions
+    facts = [
+        "batch_first changes input and output only; h_0, c_0, h_n, c_n are always "
+        "(D*num_layers, batch, ...).",
+    ]
+    if cfg.bidirectional:
+        facts.append(
+            f"bidirectional doubles output's last dimension (D*H_out = {D}*{cfg.h_out}) and h_n's"
+            f" first (D*num_layers = {D}*{cfg.num_layers}); output[..., :H_out] is the forward"
+            " direction, output[..., H_out:] the reverse one, whose final state is at t=0.")
+    else:
+        facts.append("bidirectional=True would double output's last dimension and h_n's first.")
+    if cfg.proj_size:
+        facts.append(
+            f"proj_size={cfg.proj_size} shrinks h and output to {cfg.proj_size} features, but c"
+            f" keeps hidden_size={cfg.hidden_size}.")
+    else:
+        facts.append("proj_size > 0 would shrink h and output (not c) to proj_size features.")
+    if not cfg.bidirectional:
+        facts.append("For full-length sequences output[-1] (output[:, -1] with batch_first)"
+                     " equals h_n[-1].")
+    return facts

@@ -1,0 +1,379 @@
+"""Run an nn.LSTM and record the gates, cell and hidden state of every layer, direction and step.
+
+``nn.LSTM`` calls a fused kernel, so i, f, g, o and the intermediate c_t never exist as tensors.
+``trace`` recomputes them from the module's own parameters with the LSTM equations
+
+    i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)            (then h_t = W_hr h_t when proj_size > 0)
+
+and returns output, h_n and c_n in exactly the form ``lstm(input, hx)`` returns them.
+
+Both directions run as a forward scan: the reverse direction reads each sequence reversed
+(within its own length), and its results are put back at the input positions they belong to.
+Positions past a sequence's length are computed on padding and then set to NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from .config import LSTMConfig
+
+GATE_NAMES = ("i", "f", "g", "o")
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes
+
+# Per-step matmul size (B * 4H * H_out multiply-adds) above which a per-step loop is faster
+# than "fused kernel, then recompute the gates for all steps at once" (benchmarks/bench_trace.py).
+_LOOP_THRESHOLD = 2_000_000
+
+
+class TraceBudgetError(ValueError):
+    """The trace would take more memory than the budget allows."""
+
+
+@dataclass
+class Trace:
+    """What an nn.LSTM computed, step by step.
+
+    gates: (L, D, T, B, 4, H) activated i, f, g, o; c: (L, D, T, B, H); h: (L, D, T, B, H_out);
+    x: (T, B, input_size) the input, time-major; lengths: (B,) int64 on the CPU.
+    output, h_n, c_n: as ``lstm(input, hx)`` returns them (tensor or PackedSequence).
+    """
+
+    output: torch.Tensor | PackedSequence
+    h_n: torch.Tensor
+    c_n: torch.Tensor
+    gates: torch.Tensor
+    c: torch.Tensor
+    h: torch.Tensor
+    x: torch.Tensor
+    h_0: torch.Tensor
+    c_0: torch.Tensor
+    lengths: torch.Tensor
+    config: LSTMConfig
+    eval_semantics: bool = False
+    unbatched: bool = False
+    packed: bool = False
+    elapsed_s: float = 0.0
+    method: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return self.gates.shape[2]
+
+    @property
+    def batch_size(self) -> int:
+        return self.gates.shape[3]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.gates, self.c, self.h, self.x))
+
+    def output_tensor(self) -> torch.Tensor:
+        """Output as a time-major (T, B, D*H_out) tensor, NaN past each sequence's length."""
+        L = self.config.num_layers
+        return torch.cat(list(self.h[L - 1]), dim=-1)
+
+    def numpy(self) -> dict:
+        """The trace's arrays as numpy (CPU) arrays, keyed by name."""
+        out = {"x": self.x, "gates": self.gates, "c": self.c, "h": self.h,
+               "h_0": self.h_0, "c_0": self.c_0, "h_n": self.h_n, "c_n": self.c_n,
+               "output": self.output_tensor(), "lengths": self.lengths}
+        return {k: v.detach().cpu().numpy() for k, v in out.items()}
+
+
+def estimate_trace_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                         dtype: torch.dtype = torch.float32) -> int:
+    """Bytes a trace of this size keeps (gates, c, h, input) plus its largest scratch buffer."""
+    B = batch_size or 1
+    item = torch.empty((), dtype=dtype).element_size()
+    H, Ho, L, D = cfg.hidden_size, cfg.h_out, cfg.num_layers, cfg.num_directions
+    kept = L * D * seq_len * B * (4 * H + H + Ho) + seq_len * B * cfg.input_size
+    scratch = seq_len * B * (4 * H + H + 2 * D * Ho + max(cfg.input_size, D * Ho))
+    return int((kept + scratch) * item)
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                 dtype: torch.dtype = torch.float32, budget: int | None = None) -> int:
+    """Return the estimate, or raise TraceBudgetError naming it and what to reduce."""
+    budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
+    need = estimate_trace_bytes(cfg, batch_size, seq_len, dtype)
+    if need > budget:
+        raise TraceBudgetError(
+            f"tracing would need about {_fmt_bytes(need)} (num_layers={cfg.num_layers} x"
+            f" directions={cfg.num_directions} x seq_len={seq_len} x batch={batch_size or 1} x"
+            f" {5 * cfg.hidden_size + cfg.h_out} values per step), over the memory budget of"
+            f" {_fmt_bytes(budget)}; reduce seq_len, batch size, hidden_size or num_layers"
+            " (or raise the budget)")
+    return need
+
+
+def _layer_params(lstm: nn.LSTM, layer: int, direction: int):
+    sfx = f"_l{layer}" + ("_reverse" if direction else "")
+    get = lambda name: getattr(lstm, name + sfx).detach() if hasattr(lstm, name + sfx) else None  # noqa: E731
+    return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
+
+
+def _reverse_index(lengths: torch.Tensor, T: int, device) -> torch.Tensor | None:
+    """(T, B) index that reverses each sequence within its length; None when all are full."""
+    if bool((lengths == T).all()):
+        return None
+    t = torch.arange(T).unsqueeze(1)
+    lens = lengths.unsqueeze(0)
+    idx = torch.where(t < lens, lens - 1 - t, t)
+    return idx.to(device)
+
+
+def _reverse(x: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+    """Reverse (T, B, ...) in time per sequence; ``idx`` from _reverse_index."""
+    if idx is None:
+        return x.flip(0)
+    full = idx.view(idx.shape + (1,) * (x.dim() - 2)).expand_as(x)
+    return x.gather(0, full)
+
+
+def _activate(z4: torch.Tensor) -> None:
+    """In place: sigmoid on i, f, o and tanh on g; z4 is (..., 4, H)."""
+    z4[..., 0:2, :].sigmoid_()
+    z4[..., 3, :].sigmoid_()
+    z4[..., 2, :].tanh_()
+
+
+def _run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides=()):
+    """One direction of one layer, step by step. x (T, B, in); writes gates (T, B, 4, H),
+    c (T, B, H), h (T, B, H_out). overrides: (t, kind, b, unit, value) applied after step t."""
+    T, B, _ = x.shape
+    H = c.shape[-1]
+    flat = gates.view(T * B, 4 * H)
+    if bias is None:
+        torch.mm(x.reshape(T * B, -1), w_ih.t(), out=flat)
+    else:
+        torch.addmm(bias, x.reshape(T * B, -1), w_ih.t(), out=flat)
+    w_hh_t = w_hh.t()
+    tmp = torch.empty((B, H), dtype=c.dtype, device=c.device)
+    by_step: dict[int, list] = {}
+    for ov in overrides:
+        by_step.setdefault(ov[0], []).append(ov)
+    h_prev, c_prev = h0, c0
+    for t in range(T):
+        z = gates[t].view(B, 4 * H)
+        z.addmm_(h_prev, w_hh_t)
+        z4 = gates[t]
+        _activate(z4)
+        ct = c[t]
+        torch.mul(z4[:, 0], z4[:, 2], out=ct)
+        ct.addcmul_(z4[:, 1], c_prev)
+        for _, kind, b, unit, value in by_step.get(t, ()):
+            if kind == "c":
+                ct[b, unit] = value
+        torch.tanh(ct, out=tmp)
+        if w_hr is None:
+            torch.mul(z4[:, 3], tmp, out=h[t])
+        else:
+            tmp.mul_(z4[:, 3])
+            torch.mm(tmp, w_hr.t(), out=h[t])
+        for _, kind, b, unit, value in by_step.get(t, ()):
+            if kind == "h":
+                h[t][b, unit] = value
+        h_prev, c_prev = h[t], ct
+
+
+def _run_fused(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h):
+    """Like _run_loop, but h comes from torch's fused kernel and the gates are then recomputed
+    for all steps at once; only c needs a (cheap, elementwise) scan."""
+    T, B, _ = x.shape
+    H = c.shape[-1]
+    params = [w_ih, w_hh] + ([b_ih, b_hh] if b_ih is not None else []) + \
+        ([w_hr] if w_hr is not None else [])
+    out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), params, b_ih is not None,
+                           1, 0.0, False, False, False)
+    h.copy_(out)
+    h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+    flat = gates.view(T * B, 4 * H)
+    if b_ih is None:
+        torch.mm(x.reshape(T * B, -1), w_ih.t(), out=flat)
+    else:
+        torch.addmm(b_ih + b_hh, x.reshape(T * B, -1), w_ih.t(), out=flat)
+    flat.addmm_(h_prev.reshape(T * B, -1), w_hh.t())
+    _activate(gates)
+    ig = gates[:, :, 0] * gates[:, :, 2]
+    f = gates[:, :, 1]
+    c_prev = c0
+    for t in range(T):
+        torch.addcmul(ig[t], f[t], c_prev, out=c[t])
+        c_prev = c[t]
+
+
+def _normalize_input(lstm: nn.LSTM, input):
+    """-> (x (T, B, in) time-major, lengths (B,) CPU, unbatched, packed, packed_info)."""
+    if isinstance(input, PackedSequence):
+        x, lengths = pad_packed_sequence(input, batch_first=False)
+        return x, lengths.to(torch.int64), False, True, input
+    if not isinstance(input, torch.Tensor):
+        raise ValueError(f"input must be a tensor or a PackedSequence, got {type(input).__name__}")
+    if input.dim() == 2:
+        x = input.unsqueeze(1)
+        unbatched = True
+    elif input.dim() == 3:
+        x = input.transpose(0, 1) if lstm.batch_first else input
+        unbatched = False
+    else:
+        layout = "(batch, seq_len, input_size)" if lstm.batch_first else \
+            "(seq_len, batch, input_size)"
+        raise ValueError(f"input must be 2-D (seq_len, input_size) or 3-D {layout},"
+                         f" got {input.dim()}-D with shape {tuple(input.shape)}")
+    T, B = x.shape[0], x.shape[1]
+    return x, torch.full((B,), T, dtype=torch.int64), unbatched, False, None
+
+
+def _normalize_hx(cfg: LSTMConfig, hx, B: int, unbatched: bool, packed_info, like: torch.Tensor):
+    LD = cfg.num_layers * cfg.num_directions
+    if hx is None:
+        z = dict(dtype=like.dtype, device=like.device)
+        return torch.zeros(LD, B, cfg.h_out, **z), torch.zeros(LD, B, cfg.hidden_size, **z)
+    if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+        raise ValueError("hx must be a tuple (h_0, c_0)")
+    h0, c0 = hx
+    if unbatched:
+        want_h, want_c = (LD, cfg.h_out), (LD, cfg.hidden_size)
+    else:
+        want_h, want_c = (LD, B, cfg.h_out), (LD, B, cfg.hidden_size)
+    for name, t, want in (("h_0", h0, want_h), ("c_0", c0, want_c)):
+        if tuple(t.shape) != want:
+            raise ValueError(f"{name} must have shape {want} = (D*num_layers"
+                             f"{'' if unbatched else ', batch'}, "
+                             f"{'H_out' if name == 'h_0' else 'hidden_size'}), got "
+                             f"{tuple(t.shape)}" + ("; batch_first does not apply to h_0/c_0"
+                                                    if cfg.batch_first else ""))
+    if unbatched:
+        h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+    return h0.detach(), c0.detach()
+
+
+def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
+          method: str = "auto", overrides: dict | None = None) -> Trace:
+    """Run ``lstm`` on ``input`` (tensor or PackedSequence) and record every gate and state.
+
+    Returns a Trace whose output, h_n, c_n equal ``lstm(input, hx)``. ``method`` is "auto",
+    "loop" or "fused" (same numbers; a speed choice). ``overrides`` maps (layer, direction) to
+    [(t, "h"|"c", batch, unit, value)]: a what-if edit of the state at input position t.
+    """
+    if not isinstance(lstm, nn.LSTM):
+        raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
+    if method not in ("auto", "loop", "fused"):
+        raise ValueError(f"method must be 'auto', 'loop' or 'fused' (got {method!r})")
+    start = time.perf_counter()
+    cfg = LSTMConfig.from_module(lstm)
+    x, lengths, unbatched, packed, packed_in = _normalize_input(lstm, input)
+    T, B, F = x.shape
+    if F != cfg.input_size:
+        raise ValueError(f"input has {F} features in its last dimension but the LSTM expects"
+                         f" input_size={cfg.input_size}")
+    if T == 0:
+        raise ValueError("input has no timesteps (seq_len = 0)")
+    w0 = lstm.weight_ih_l0
+    device, dtype = w0.device, w0.dtype
+    if x.dtype != dtype or x.device != device:
+        raise ValueError(f"input is {x.dtype} on {x.device} but the LSTM's parameters are"
+                         f" {dtype} on {device}; move one to match (e.g. input.to(lstm_device))")
+    check_budget(cfg, B, T, dtype, memory_budget)
+    eval_semantics = bool(lstm.training and cfg.dropout > 0 and cfg.num_layers > 1)
+    if eval_semantics:
+        warnings.warn("the LSTM is in training mode with dropout > 0; torch's dropout draws"
+                      " cannot be replayed, so it is traced with eval semantics (no dropout)",
+                      UserWarning, stacklevel=2)
+    h0_all, c0_all = _normalize_hx(cfg, hx, B, unbatched, packed_in, x)
+    L, D, H, Ho = cfg.num_layers, cfg.num_directions, cfg.hidden_size, cfg.h_out
+    if method == "auto":
+        method = "loop" if (overrides or B * 4 * H * Ho >= _LOOP_THRESHOLD) else "fused"
+    if method == "fused" and overrides:
+        raise ValueError("what-if overrides need method='loop'")
+    z = dict(dtype=dtype, device=device)
+    gates = torch.empty(L, D, T, B, 4, H, **z)
+    c = torch.empty(L, D, T, B, H, **z)
+    h = torch.empty(L, D, T, B, Ho, **z)
+    rev_idx = _reverse_index(lengths, T, device) if D == 2 else None
+    last = (lengths - 1).to(device)
+    bidx = torch.arange(B, device=device)
+    h_n = torch.empty(L * D, B, Ho, **z)
+    c_n = torch.empty(L * D, B, H, **z)
+    with torch.no_grad():
+        layer_in = x.detach()
+        for layer in range(L):
+            for d in range(D):
+                w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(lstm, layer, d)
+                xin = layer_in if d == 0 else _reverse(layer_in, rev_idx)
+                if d == 0:
+                    g_buf, c_buf, h_buf = gates[layer, d], c[layer, d], h[layer, d]
+                else:
+                    g_buf, c_buf, h_buf = (torch.empty_like(gates[layer, d]),
+                                           torch.empty_like(c[layer, d]),
+                                           torch.empty_like(h[layer, d]))
+                k = layer * D + d
+                if method == "loop":
+                    ovs = []
+                    for t, kind, b, unit, value in (overrides or {}).get((layer, d), ()):
+                        tf = int(lengths[b]) - 1 - t if d == 1 else t
+                        if 0 <= tf < int(lengths[b]):
+                            ovs.append((tf, kind, b, unit, value))
+                    bias = None if b_ih is None else b_ih + b_hh
+                    _run_loop(xin, h0_all[k], c0_all[k], w_ih, w_hh, bias, w_hr,
+                              g_buf, c_buf, h_buf, ovs)
+                else:
+                    _run_fused(xin, h0_all[k], c0_all[k], w_ih, w_hh, b_ih, b_hh, w_hr,
+                               g_buf, c_buf, h_buf)
+                # Final state: each sequence's last valid step in its own reading order.
+                h_n[k] = h_buf[last, bidx]
+                c_n[k] = c_buf[last, bidx]
+                if d == 1:
+                    gates[layer, d] = _reverse(g_buf, rev_idx)
+                    c[layer, d] = _reverse(c_buf, rev_idx)
+                    h[layer, d] = _reverse(h_buf, rev_idx)
+            if layer + 1 < L:
+                layer_in = torch.cat(list(h[layer]), dim=-1) if D == 2 else h[layer, 0]
+        out_tm = torch.cat(list(h[L - 1]), dim=-1) if D == 2 else h[L - 1, 0].clone()
+        if not bool((lengths == T).all()):
+            pad = (torch.arange(T).unsqueeze(1) >= lengths.unsqueeze(0)).to(device)  # (T, B)
+            for buf in (gates, c, h):
+                buf.masked_fill_(pad.view(1, 1, T, B, *([1] * (buf.dim() - 4))), math.nan)
+            out_tm.masked_fill_(pad.unsqueeze(-1), 0.0)
+    # Put results in the caller's form.
+    if packed:
+        pi = packed_in
+        sorted_b = pi.sorted_indices.to(device) if pi.sorted_indices is not None else bidx
+        t_idx = torch.cat([torch.full((int(n),), t, dtype=torch.int64)
+                           for t, n in enumerate(pi.batch_sizes.tolist())]).to(device)
+        b_idx = torch.cat([sorted_b[: int(n)] for n in pi.batch_sizes.tolist()])
+        output = PackedSequence(out_tm[t_idx, b_idx], pi.batch_sizes, pi.sorted_indices,
+                                pi.unsorted_indices)
+        h_out, c_out = h_n, c_n
+    elif unbatched:
+        output, h_out, c_out = out_tm[:, 0], h_n[:, 0], c_n[:, 0]
+    else:
+        output = out_tm.transpose(0, 1) if cfg.batch_first else out_tm
+        h_out, c_out = h_n, c_n
+    result = Trace(output=output, h_n=h_out, c_n=c_out, gates=gates, c=c, h=h, x=x.detach(),
+                   h_0=h0_all, c_0=c0_all, lengths=lengths, config=cfg,
+                   eval_semantics=eval_semantics, unbatched=unbatched, packed=packed,
+                   method=method)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    result.elapsed_s = time.perf_counter() - start
+    return result
