@@ -1,0 +1,272 @@
+"""Text for trained models: vocabulary files, token indices, embedding lookup, text features.
+
+A model trained on text reads token indices through an embedding matrix (vocab_size,
+input_size). ``read_vocab`` reads the vocabulary (a JSON ``{token: index}`` or list, or a text
+file with one token per line); ``encode`` turns text into indices; ``embed`` into the (T, B,
+input_size) tensor the LSTM reads. Importing this module registers the ``"tokens"`` input
+source, whose ``InputSpec.params`` hold ``vocab`` (or ``vocab_path``) and ``model_path``
+(the checkpoint with the embedding); without an embedding the tokens are one-hot.
+
+``python_text_features`` gives per-character signals of Python source (inside a string, bracket
+depth, indentation, ...) to check what a unit tracks with ``analysis.signal_correlation``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import inputs
+from .inputs import InputSpec
+
+UNK_TOKENS = ("<unk>", "<UNK>", "[UNK]", "\x00")
+
+
+def read_vocab(path) -> list[str]:
+    """Tokens by index from ``path``: JSON {token: index} / [token, ...], or one token per line."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"vocabulary file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{p.name} is not valid JSON: {exc}") from None
+        return vocab_from(data, name=p.name)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{p.name} is empty; expected one token per line")
+    return lines
+
+
+def vocab_from(data, name: str = "vocabulary") -> list[str]:
+    """Tokens by index from a {token: index} mapping or a sequence of tokens (or a string)."""
+    if isinstance(data, str):
+        return list(data)
+    if isinstance(data, Mapping):
+        try:
+            pairs = sorted((int(i), str(tok)) for tok, i in data.items())
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: expected {{token: index}} with integer indices") from None
+        idx = [i for i, _ in pairs]
+        if idx != list(range(len(idx))):
+            raise ValueError(f"{name}: indices must be 0..{len(idx) - 1} without gaps or repeats")
+        return [tok for _, tok in pairs]
+    if isinstance(data, Sequence) and all(isinstance(t, str) for t in data):
+        return list(data)
+    raise ValueError(f"{name}: expected a {{token: index}} object or a list of tokens,"
+                     f" got {type(data).__name__}")
+
+
+def is_char_vocab(vocab: Sequence[str]) -> bool:
+    """True when every token is one character (then text is split into characters)."""
+    return all(len(t) == 1 for t in vocab)
+
+
+def tokenize(text: str, vocab: Sequence[str]) -> list[str]:
+    """Characters for a character vocabulary, else words and punctuation marks."""
+    if is_char_vocab(vocab):
+        return list(text)
+    return re.findall(r"\w+|[^\w\s]", text)
+
+
+def encode(text: str, vocab: Sequence[str]) -> list[int]:
+    """Token indices of ``text``; unknown tokens map to an <unk> token, or raise ValueError."""
+    index = {tok: i for i, tok in enumerate(vocab)}
+    unk = next((index[u] for u in UNK_TOKENS if u in index), None)
+    out, unknown = [], []
+    for tok in tokenize(text, vocab):
+        i = index.get(tok, unk)
+        if i is None:
+            unknown.append(tok)
+        else:
+            out.append(i)
+    if unknown:
+        shown = ", ".join(repr(t) for t in sorted(set(unknown))[:8])
+        raise ValueError(f"{len(set(unknown))} token(s) not in the vocabulary of"
+                         f" {len(vocab)}: {shown}; the vocabulary has no <unk> token")
+    return out
+
+
+def embed(indices, embedding: torch.Tensor | None, input_size: int) -> torch.Tensor:
+    """(T, B) token indices -> (T, B, input_size): rows of ``embedding``, or one-hot without it."""
+    idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+    if idx.ndim == 1:
+        idx = idx[:, None]
+    if embedding is None:
+        if int(idx.max()) >= input_size:
+            raise ValueError(f"token index {int(idx.max())} needs one-hot input_size >"
+                             f" {int(idx.max())}, the LSTM has input_size={input_size};"
+                             " open the checkpoint's embedding or a matching model")
+        return torch.nn.functional.one_hot(idx, input_size).float()
+    V, E = embedding.shape
+    if E != input_size:
+        raise ValueError(f"the embedding matrix is ({V}, {E}) but the LSTM has"
+                         f" input_size={input_size}; expected ({V}, {input_size})")
+    if int(idx.max()) >= V:
+        raise ValueError(f"token index {int(idx.max())} is outside the embedding's {V} rows")
+    return embedding.detach().float()[idx]
+
+
+# ----- the "tokens" input source ------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _embedding_from(model_path: str, mtime: float, input_size: int, lstm: str
+                    ) -> torch.Tensor | None:
+    from .io import load_model
+    loaded = load_model(model_path)
+    cands = [c for c in loaded.lstms if c.embedding is not None
+             and c.embedding.shape[1] == input_size]
+    if lstm:
+        cands = [c for c in cands if lstm in (c.name, c.prefix)] or cands
+    return cands[0].embedding if cands else None
+
+
+def spec_vocab(spec: InputSpec) -> list[str]:
+    """The vocabulary of a ``"tokens"`` spec: ``params["vocab"]`` or the file at vocab_path."""
+    if spec.params.get("vocab"):
+        return vocab_from(spec.params["vocab"])
+    if spec.params.get("vocab_path"):
+        return read_vocab(spec.params["vocab_path"])
+    raise ValueError("tokens input needs a vocabulary (a vocabulary file or the checkpoint's)")
+
+
+def spec_tokens(spec: InputSpec) -> list[list[str]]:
+    """The token shown at each (batch, t) for a text or tokens spec: B lists of seq_len tokens.
+
+    Mirrors how the sources lay text out: sequence b starts b*seq_len tokens in, wrapping.
+    """
+    if spec.source == "tokens":
+        toks = tokenize(spec.text, spec_vocab(spec))
+    elif spec.source == "text":
+        toks = list(spec.text)
+    else:
+        raise ValueError(f"{spec.source!r} input has no text")
+    if not toks:
+        raise ValueError("the text has no tokens")
+    n = len(toks)
+    return [[toks[(b * spec.seq_len + t) % n] for t in range(spec.seq_len)]
+            for b in range(spec.batch_size)]
+
+
+def _make_tokens(spec: InputSpec, input_size: int) -> torch.Tensor:
+    """Tokens of the text through the checkpoint's embedding (or one-hot), laid out like text."""
+    vocab = spec_vocab(spec)
+    index = encode(spec.text, vocab)
+    if not index:
+        raise ValueError("the text has no tokens")
+    n = len(index)
+    grid = [[index[(b * spec.seq_len + t) % n] for b in range(spec.batch_size)]
+            for t in range(spec.seq_len)]
+    emb = None
+    model_path = spec.params.get("model_path", "")
+    if model_path:
+        p = Path(model_path)
+        emb = _embedding_from(str(p), p.stat().st_mtime if p.exists() else 0.0, input_size,
+                              str(spec.params.get("lstm", "")))
+        if emb is None:
+            raise ValueError(f"{p.name} has no embedding matrix with {input_size} columns"
+                             f" (the LSTM's input_size)")
+    return embed(grid, emb, input_size)
+
+
+def register() -> None:
+    """Add the ``"tokens"`` source to ``lstm_viz.inputs.INPUT_SOURCES`` (idempotent)."""
+    inputs.INPUT_SOURCES.setdefault("tokens", ("Text through a vocabulary / embedding",
+                                               _make_tokens))
+
+
+register()
+
+
+def tokens_spec(text: str, *, vocab=None, vocab_path: str = "", model_path: str = "",
+                lstm: str = "", seq_len: int | None = None, batch_size: int = 1) -> InputSpec:
+    """An InputSpec for ``text`` read through a vocabulary and (optionally) a model's embedding.
+
+    seq_len defaults to the number of tokens in the text (capped at 2000).
+    """
+    params = {"vocab": list(vocab) if vocab is not None else None, "vocab_path": vocab_path,
+              "model_path": model_path, "lstm": lstm}
+    params = {k: v for k, v in params.items() if v}
+    spec = InputSpec(source="tokens", text=text, seq_len=1, batch_size=batch_size,
+                     params=params)
+    if seq_len is None:
+        seq_len = max(1, min(2000, len(tokenize(text, spec_vocab(spec)))))
+    return spec.replace(seq_len=seq_len)
+
+
+# ----- what a character model might track --------------------------------------------------------
+def python_text_features(text: str) -> dict[str, np.ndarray]:
+    """Per-character signals of Python source, each (len(text),) float.
+
+    in_string: 1 inside a string literal (quotes included), in_comment: 1 from # to the end of
+    the line, bracket_depth: open ( [ { outside strings and comments (at the character itself),
+    indent: leading spaces of the character's line, column: position in the line.
+    """
+    n = len(text)
+    in_string = np.zeros(n)
+    in_comment = np.zeros(n)
+    depth = np.zeros(n)
+    indent = np.zeros(n)
+    column = np.zeros(n)
+    quote = ""  # the open string's delimiter: ', ", ''' or """
+    comment = False
+    level = 0
+    k = 0
+    line_start = 0
+    line_indent = len(text) - len(text.lstrip(" ")) if text else 0
+    while k < n:
+        ch = text[k]
+        if ch == "\n" and k >= line_start:
+            column[k] = k - line_start
+            indent[k] = line_indent
+            in_string[k] = 1.0 if quote in ('"""', "'''") else 0.0
+            depth[k] = level
+            comment = False
+            if quote in ("'", '"'):
+                quote = ""  # an unterminated one-line string ends at the line's end
+            line_start = k + 1
+            rest = text[line_start:]
+            line_indent = len(rest) - len(rest.lstrip(" "))
+            k += 1
+            continue
+        column[k] = k - line_start
+        indent[k] = line_indent
+        width = 1
+        if quote:
+            in_string[k] = 1.0
+            if ch == "\\":
+                width = 2
+            elif text.startswith(quote, k):
+                width = len(quote)
+                quote = ""
+        elif comment:
+            in_comment[k] = 1.0
+        elif ch == "#":
+            comment = True
+            in_comment[k] = 1.0
+        elif ch in "'\"":
+            quote = ch * 3 if text.startswith(ch * 3, k) else ch
+            width = len(quote)
+            in_string[k] = 1.0
+        elif ch in "([{":
+            level += 1
+        elif ch in ")]}":
+            level = max(0, level - 1)
+        depth[k] = level
+        for j in range(k + 1, min(n, k + width)):  # the rest of an escape or triple quote
+            in_string[j] = 1.0
+            depth[j] = level
+            column[j] = j - line_start
+            indent[j] = line_indent
+        k += width
+    return {"in_string": in_string, "in_comment": in_comment, "bracket_depth": depth,
+            "indent": indent, "column": column}
