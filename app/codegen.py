@@ -1,0 +1,151 @@
+"""The PyTorch code for the current session: nn.LSTM on this input, and the same as an explicit
+loop over timesteps (LSTMCell-style equations). No Qt here; ``app/panels/code.py`` shows it.
+
+Both snippets are runnable as they are and give the numbers the app shows
+(tests exec them and compare with the engine's trace).
+"""
+
+from __future__ import annotations
+
+
+def _spec_repr(spec) -> str:
+    import dataclasses
+    parts = []
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if value == f.default or (f.default_factory is not dataclasses.MISSING  # type: ignore
+                                  and value == f.default_factory()):
+            continue
+        parts.append(f"{f.name}={value!r}")
+    return f"InputSpec({', '.join(parts)})"
+
+
+def build_code(session) -> str:
+    """Build the LSTM with the session's weights, make its input, run it; print the shapes."""
+    cfg = session.config
+    spec = session.input_spec
+    args = [f"input_size={cfg.input_size}", f"hidden_size={cfg.hidden_size}"]
+    defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
+                "bidirectional": False, "proj_size": 0}
+    for name, default in defaults.items():
+        value = getattr(cfg, name)
+        if value != default:
+            args.append(f"{name}={value!r}")
+    lengths = spec.lengths
+    packed = bool(lengths) and len(set(lengths)) > 1
+    lines = [
+        "import torch",
+        "from torch import nn",
+    ]
+    if packed:
+        lines.append("from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence")
+    lines += [
+        "from lstm_viz import InputSpec, make_input  # the app's input sources",
+        "",
+        f"torch.manual_seed({session.seed})  # the app's weight seed",
+        f"lstm = nn.LSTM({', '.join(args)})",
+        "lstm.eval()  # dropout (if any) is off, as in the app",
+        "",
+        f"spec = {_spec_repr(spec)}",
+        f"x = make_input(spec, {cfg.input_size})  # (seq_len, batch, input_size), time-major",
+    ]
+    if lengths and not packed and lengths[0] < session.input_tm.shape[0]:
+        lines.append(f"x = x[:{lengths[0]}]  # every sequence has length {lengths[0]}")
+    if packed:
+        lines += [
+            f"lengths = torch.tensor({list(lengths)})",
+            "# different lengths: pack, so each sequence stops at its own length",
+            "x_in = pack_padded_sequence(x, lengths, enforce_sorted=False)",
+        ]
+    elif cfg.batch_first:
+        lines.append("x_in = x.transpose(0, 1)  # batch_first=True: (batch, seq_len, input_size)")
+    else:
+        lines.append("x_in = x")
+    lines += ["", "with torch.no_grad():",
+              "    output, (h_n, c_n) = lstm(x_in)  # h_0, c_0 default to zeros"]
+    if packed:
+        lines.append(f"    output, _ = pad_packed_sequence(output, batch_first={cfg.batch_first},"
+                     f" total_length=x.shape[0])")
+    lines += [
+        "",
+        "print('input ', tuple(x.shape) if not isinstance(x_in, torch.Tensor)"
+        " else tuple(x_in.shape))",
+        "print('output', tuple(output.shape))  # last layer's h_t at every t",
+        "print('h_n   ', tuple(h_n.shape))  # (D*num_layers, batch, H_out): batch_first never"
+        " applies",
+        "print('c_n   ', tuple(c_n.shape))  # (D*num_layers, batch, hidden_size)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def loop_code(session) -> str:
+    """The same computation as an explicit loop over layers, directions and timesteps."""
+    cfg = session.config
+    lines = [
+        "# The same numbers, one timestep at a time (what nn.LSTM's fused kernel does).",
+        "# Run after the code above: it reuses lstm and x.",
+        "import torch",
+        "",
+        f"L, D, H = {cfg.num_layers}, {cfg.num_directions}, {cfg.hidden_size}",
+        f"H_out = {cfg.h_out}  # proj_size if > 0, else hidden_size",
+    ]
+    lines.append("seq = x  # time-major (T, B, input_size), whatever batch_first says")
+    lines += [
+        "T, B = seq.shape[0], seq.shape[1]",
+        "lengths = " + (f"torch.tensor({list(session.input_spec.lengths)})"
+                        if session.input_spec.lengths and
+                        len(set(session.input_spec.lengths)) > 1 else "torch.full((B,), T)"),
+        "P = dict(lstm.named_parameters())",
+        "",
+        "def cell(x_t, h, c, sfx):",
+        "    \"\"\"One LSTM step: x_t (B, in), h (B, H_out), c (B, H) -> gates, c_t, h_t.\"\"\"",
+        "    z = x_t @ P['weight_ih' + sfx].T + h @ P['weight_hh' + sfx].T",
+    ]
+    if cfg.bias:
+        lines.append("    z = z + P['bias_ih' + sfx] + P['bias_hh' + sfx]")
+    lines += [
+        "    i, f, g, o = z.chunk(4, dim=1)  # torch's gate order: input, forget, cell, output",
+        "    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()",
+        "    c_t = f * c + i * g",
+        "    h_t = o * torch.tanh(c_t)",
+    ]
+    if cfg.proj_size:
+        lines.append("    h_t = h_t @ P['weight_hr' + sfx].T  # projection to proj_size")
+    lines += [
+        "    return torch.stack([i, f, g, o], dim=1), c_t, h_t",
+        "",
+        "gates = torch.full((L, D, T, B, 4, H), float('nan'))  # NaN past each length",
+        "cs = torch.full((L, D, T, B, H), float('nan'))",
+        "hs = torch.full((L, D, T, B, H_out), float('nan'))",
+        "h_n_loop, c_n_loop = [], []",
+        "layer_in = seq",
+        "with torch.no_grad():",
+        "    for layer in range(L):",
+        "        for d in range(D):",
+        "            sfx = f'_l{layer}' + ('_reverse' if d else '')",
+        "            h = torch.zeros(B, H_out)",
+        "            c = torch.zeros(B, H)",
+        "            steps = range(T) if d == 0 else range(T - 1, -1, -1)",
+        "            for t in steps:",
+        "                live = (t < lengths).unsqueeze(1)  # sequences still running at t",
+        "                g_t, c_t, h_t = cell(layer_in[t], h, c, sfx)",
+        "                h = torch.where(live, h_t, h)",
+        "                c = torch.where(live, c_t, c)",
+        "                gates[layer, d, t] = torch.where(live.unsqueeze(1), g_t, float('nan'))",
+        "                cs[layer, d, t] = torch.where(live, c_t, float('nan'))",
+        "                hs[layer, d, t] = torch.where(live, h_t, float('nan'))",
+        "            h_n_loop.append(h)  # forward: last valid step; reverse: t = 0",
+        "            c_n_loop.append(c)",
+        "        # the next layer reads both directions concatenated (padding as 0)",
+        "        layer_in = torch.cat(list(hs[layer].nan_to_num(0.0)), dim=-1)",
+        "h_n_loop = torch.stack(h_n_loop)  # (L*D, B, H_out)",
+        "c_n_loop = torch.stack(c_n_loop)",
+        "print('h_n matches nn.LSTM:', torch.allclose(h_n_loop, h_n, atol=1e-5))",
+        "print('c_n matches nn.LSTM:', torch.allclose(c_n_loop, c_n, atol=1e-5))",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def session_code(session) -> str:
+    """Both snippets, runnable as one file."""
+    return build_code(session) + "\n\n" + loop_code(session)

@@ -1,0 +1,293 @@
+"""The model panel (nn.LSTM's arguments, device, seed) and the input panel (what is fed in).
+
+Both build a candidate value from their fields, let the engine validate it, and either show the
+engine's message next to the field it names (nothing runs) or hand it to the session and retrace.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lstm_viz import LSTMConfig, devices, source_labels
+
+from ..widgets import ERROR_STYLE, Field, bool_field, choice_field, float_field, int_field
+
+_CONFIG_TOOLTIPS = {
+    "input_size": "Features per timestep of the input (nn.LSTM input_size).",
+    "hidden_size": "H: units per layer and direction; size of c and of every gate.",
+    "num_layers": "Stacked LSTM layers; layer k>0 reads layer k-1's output.",
+    "bidirectional": "Bidirectional runs a second LSTM from the end to the start;"
+                     " output concatenates both directions.",
+    "batch_first": "Input and output are (batch, seq, feature). h_0/c_0/h_n/c_n are NOT"
+                   " affected.",
+    "bias": "Adds bias_ih and bias_hh to every gate.",
+    "dropout": "Dropout on the outputs of every layer except the last (training only).",
+    "proj_size": "LSTMP: h_t = W_hr (o * tanh(c_t)) has proj_size features; c keeps"
+                 " hidden_size. 0 = no projection.",
+}
+
+
+def _field_for(message: str, names) -> str | None:
+    """The field a ValueError message is about: engine messages start with the field name."""
+    head = message.split(" ", 1)[0].strip(":,")
+    return head if head in names else None
+
+
+class _FormPanel(QScrollArea):
+    """A scrollable form of Fields with a general message line at the bottom."""
+
+    area = "left"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.session = ctx.session
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        self.general = QLabel()
+        self.general.setObjectName("general_message")
+        self.general.setWordWrap(True)
+        self.general.setStyleSheet(ERROR_STYLE)
+        self.general.hide()
+        outer = QVBoxLayout(body)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.addLayout(self.form)
+        self.extra = QVBoxLayout()
+        outer.addLayout(self.extra)
+        outer.addWidget(self.general)
+        outer.addStretch(1)
+        self.setWidget(body)
+        self.fields: dict[str, Field] = {}
+
+    def add(self, label: str, field: Field) -> Field:
+        self.fields[field.name] = field
+        self.form.addRow(label, field)
+        field.changed.connect(self.apply)
+        return field
+
+    def clear_messages(self) -> None:
+        for field in self.fields.values():
+            field.set_error("")
+        self.general.hide()
+
+    def show_error(self, message: str) -> None:
+        """Put ``message`` under the field it names, or at the bottom of the panel."""
+        self.clear_messages()
+        name = _field_for(message, self.fields)
+        if name is None:
+            self.general.setText(message)
+            self.general.show()
+        else:
+            self.fields[name].set_error(message)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Messages on screen, by field name (``""`` for the panel-wide one)."""
+        out = {n: f.message.text() for n, f in self.fields.items() if not f.message.isHidden()}
+        if not self.general.isHidden():
+            out[""] = self.general.text()
+        return out
+
+    def apply(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class ModelPanel(_FormPanel):
+    """nn.LSTM's constructor arguments, the device, and the seed of the weights."""
+
+    title = "Model"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(ctx, parent)
+        self.setObjectName("ModelPanel")
+        T = _CONFIG_TOOLTIPS
+        self.add("input_size", int_field("input_size", 1, 100_000, 1, T["input_size"]))
+        self.add("hidden_size", int_field("hidden_size", 1, 100_000, 1, T["hidden_size"]))
+        self.add("num_layers", int_field("num_layers", 1, 64, 1, T["num_layers"]))
+        self.add("direction", choice_field(
+            "bidirectional", [("unidirectional", False), ("bidirectional", True)],
+            T["bidirectional"]))
+        self.add("", bool_field("batch_first", "batch_first", False, T["batch_first"]))
+        self.add("", bool_field("bias", "bias", True, T["bias"]))
+        self.add("dropout", float_field("dropout", 0.0, 1.0, 0.0, 0.1, T["dropout"]))
+        self.add("proj_size", int_field("proj_size", 0, 100_000, 0, T["proj_size"],
+                                        special="0 (none)"))
+        self.fields["proj_size"].editor.setSpecialValueText("")
+        self.device = choice_field("device", [(d, d) for d in devices()],
+                                   "Where the LSTM runs; every device torch can use here.")
+        self.add("device", self.device)
+        self.seed = int_field("seed", 0, 2**31 - 1, 0, "Seed of the initial weights.")
+        self.form.addRow("seed", self.seed)
+        self.seed.changed.connect(self._on_reinitialize)
+        self.reinit = QPushButton("Re-initialize weights")
+        self.reinit.setObjectName("reinitialize")
+        self.reinit.setToolTip("Draw new weights from the seed (seed + 1 if unchanged).")
+        self.reinit.clicked.connect(self._on_reinitialize_clicked)
+        self.extra.addWidget(self.reinit)
+        self.fields_from_session()
+        self.session.config_changed.connect(self.fields_from_session)
+
+    def fields_from_session(self) -> None:
+        cfg = self.session.config
+        for name, value in cfg.to_dict().items():
+            if name in self.fields:
+                self.fields[name].set_value(value)
+        self.device.set_value(str(self.session.device))
+        self.seed.set_value(self.session.seed)
+
+    def candidate(self) -> dict:
+        return {name: f.value() for name, f in self.fields.items() if name != "device"}
+
+    def apply(self) -> None:
+        """Validate the fields with the engine; on success set the config and retrace."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                cfg = LSTMConfig(**self.candidate())
+                device = self.device.value()
+                if device != str(self.session.device):
+                    self.session.set_device(device)
+                if cfg != self.session.config:
+                    self.session.set_config(cfg)
+            except ValueError as exc:
+                self.show_error(str(exc))
+                return
+        self.clear_messages()
+        for w in caught:
+            if issubclass(w.category, UserWarning) and "dropout" in str(w.message):
+                self.fields["dropout"].set_error(str(w.message), warning=True)
+        self.ctx.retrace()
+
+    def _on_reinitialize_clicked(self) -> None:
+        if self.seed.value() == self.session.seed:
+            self.seed.set_value(self.session.seed + 1)
+        self._on_reinitialize()
+
+    def _on_reinitialize(self) -> None:
+        try:
+            self.session.reinitialize(seed=self.seed.value())
+        except ValueError as exc:
+            self.seed.set_error(str(exc))
+            return
+        self.seed.set_error("")
+        self.ctx.retrace()
+
+
+class InputPanel(_FormPanel):
+    """The input: length, batch, source, per-sequence lengths (packed batches)."""
+
+    title = "Input"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(ctx, parent)
+        self.setObjectName("InputPanel")
+        self.add("seq_len", int_field("seq_len", 1, 1_000_000, 1, "T: timesteps per sequence."))
+        self.add("batch_size", int_field("batch_size", 1, 100_000, 1,
+                                         "B: sequences per batch."))
+        self.add("source", choice_field("source", [(label, name) for name, label
+                                                   in source_labels().items()],
+                                        "What the input is made of."))
+        self.add("input seed", int_field("seed", 0, 2**31 - 1, 0, "Seed of random inputs."))
+        self.text = QLineEdit()
+        self.text.setPlaceholderText("text, one character per timestep")
+        self.add("text", Field("text", self.text, "Typed characters become one-hot vectors."))
+        self.text.editingFinished.connect(self.apply)
+        path_row = QWidget()
+        row = QHBoxLayout(path_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.path = QLineEdit()
+        self.path.setPlaceholderText(".npy or .csv file")
+        self.path.editingFinished.connect(self.apply)
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.setToolTip("Choose a .npy or .csv file of shape (seq_len, input_size) or"
+                          " (seq_len, batch, input_size)")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        self.path_field = Field("path", path_row, "")
+        self.fields["path"] = self.path_field
+        self.form.addRow("file", self.path_field)
+        self.lengths = QLineEdit()
+        self.lengths.setPlaceholderText("all full length, e.g. 20, 15, 9")
+        self.lengths.setToolTip("Per-sequence lengths for a packed (variable-length) batch,"
+                                " one per batch element, longest first not required.")
+        self.lengths.editingFinished.connect(self.apply)
+        self.add("lengths", Field("lengths", self.lengths))
+        self.fields_from_session()
+        self.session.config_changed.connect(self.fields_from_session)
+        self.fields["source"].changed.connect(self._show_source_fields)
+
+    def _show_source_fields(self) -> None:
+        source = self.fields["source"].value()
+        for name, visible in (("text", source == "text"), ("path", source == "file")):
+            field = self.fields[name]
+            field.setVisible(visible)
+            label = self.form.labelForField(field)
+            if label is not None:
+                label.setVisible(visible)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Input file", "",
+                                              "Arrays (*.npy *.csv);;All files (*)")
+        if path:
+            self.path.setText(path)
+            self.apply()
+
+    def fields_from_session(self) -> None:
+        spec = self.session.input_spec
+        for name in ("seq_len", "batch_size", "source", "seed"):
+            self.fields[name].set_value(getattr(spec, name))
+        self.text.setText(spec.text or "")
+        self.path.setText(spec.path or "")
+        lengths = spec.lengths
+        self.lengths.setText(", ".join(str(n) for n in lengths) if lengths else "")
+        self._show_source_fields()
+
+    def candidate(self) -> dict:
+        text = self.lengths.text().replace(";", ",").strip()
+        if text:
+            try:
+                lengths = tuple(int(s) for s in text.replace(",", " ").split())
+            except ValueError:
+                raise ValueError(f"lengths must be whole numbers separated by commas"
+                                 f" (got {text!r})") from None
+        else:
+            lengths = None
+        return {"seq_len": self.fields["seq_len"].value(),
+                "batch_size": self.fields["batch_size"].value(),
+                "source": self.fields["source"].value(),
+                "seed": self.fields["seed"].value(),
+                "text": self.text.text(), "path": self.path.text().strip(),
+                "lengths": lengths}
+
+    def apply(self) -> None:
+        """Validate with the engine; on success set the input and retrace."""
+        try:
+            spec = self.session.input_spec.replace(**self.candidate())
+            if spec != self.session.input_spec:
+                self.session.set_input(spec)
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self.clear_messages()
+        self.ctx.retrace()
+

@@ -1,0 +1,123 @@
+"""Gates view: heatmaps of i, f, g, o (units x time) for the selected layer, direction and batch
+element, with fixed colour levels and a time cursor; hovering a cell shows its value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
+
+from .plots import DIVERGING, SIGMOID, Heatmap
+
+GATE_TITLES = {
+    "i": "i: input gate, σ(…) ∈ (0, 1): how much of g enters c",
+    "f": "f: forget gate, σ(…) ∈ (0, 1): how much of c_{t-1} is kept",
+    "g": "g: candidate, tanh(…) ∈ (−1, 1): what may be written to c",
+    "o": "o: output gate, σ(…) ∈ (0, 1): how much of tanh(c_t) becomes h_t",
+}
+GATES = ("i", "f", "g", "o")
+
+
+def selection_text(ctx) -> str:
+    session = ctx.session
+    cfg = session.config
+    direction = ("forward", "reverse")[ctx.direction]
+    text = f"layer {ctx.layer}"
+    if cfg.bidirectional:
+        text += f", {direction}"
+    return text + f", batch element {ctx.batch}"
+
+
+class GatesView(QWidget):
+    """Four heatmaps sharing the time axis; colour bars: σ gates 0..1, g −1..1."""
+
+    title = "Gates"
+    area = "view"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(parent)
+        self.setObjectName("GatesView")
+        self.ctx = ctx
+        self.session = ctx.session
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.ci.setContentsMargins(4, 4, 4, 4)
+        self.graphics.ci.setSpacing(2)
+        self.heatmaps: dict[str, Heatmap] = {}
+        first = None
+        for row, gate in enumerate(GATES):
+            plot = self.graphics.addPlot(row=row, col=0)
+            hm = Heatmap(plot, gate, GATE_TITLES[gate])
+            if first is None:
+                first = plot
+            else:
+                plot.setXLink(first)
+            if row < len(GATES) - 1:
+                plot.getAxis("bottom").setStyle(showValues=False)
+            else:
+                plot.setLabel("bottom", "t (input position)")
+            hm.cursor.sigDragged.connect(self._on_cursor_dragged)
+            self.heatmaps[gate] = hm
+        self.sigmoid_bar = pg.ColorBarItem(values=(0, 1), colorMap=SIGMOID, interactive=False,
+                                           width=14, label="i, f, o")
+        self.sigmoid_bar.setImageItem([self.heatmaps[g].image for g in "ifo"])
+        self.tanh_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
+                                        width=14, label="g")
+        self.tanh_bar.setImageItem([self.heatmaps["g"].image])
+        self.graphics.addItem(self.sigmoid_bar, row=0, col=1, rowspan=2)
+        self.graphics.addItem(self.tanh_bar, row=2, col=1, rowspan=2)
+        self.caption = QLabel()
+        self.caption.setObjectName("gates_caption")
+        self.hover = QLabel("Hover a cell to read gate, unit, t and value.")
+        self.hover.setObjectName("gates_hover")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.hover)
+        self._proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=60,
+                                     slot=self._on_mouse_moved)
+        self.session.trace_changed.connect(self.refresh)
+        self.session.step_changed.connect(self._on_step_changed)
+        ctx.selection_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the selected slice of the trace into the images."""
+        trace = self.session.trace
+        if trace is None:
+            self.caption.setText("No trace yet.")
+            return
+        ctx = self.ctx
+        # (T, 4, H) for the selection: one copy to the CPU, then views per gate
+        block = trace.gates[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
+        for k, gate in enumerate(GATES):
+            self.heatmaps[gate].set_data(np.ascontiguousarray(block[:, k, :].T))
+        self.caption.setText(f"<b>Gates</b>: {selection_text(ctx)}; rows are units, columns"
+                             " timesteps; blank = past this sequence's length")
+        self._on_step_changed()
+
+    def _on_step_changed(self, *args) -> None:
+        t = self.session.t
+        for hm in self.heatmaps.values():
+            hm.set_t(t)
+
+    def _on_cursor_dragged(self, line) -> None:
+        self.session.seek(int(round(line.value())))
+
+    def hover_text(self, scene_pos) -> str:
+        for gate, hm in self.heatmaps.items():
+            hit = hm.lookup(scene_pos)
+            if hit is not None:
+                unit, t, value = hit
+                return f"gate {gate}, unit {unit}, t {t}: " + \
+                    ("— (past this sequence's length)" if np.isnan(value) else f"{value:.4f}")
+        return ""
+
+    def _on_mouse_moved(self, event) -> None:
+        pos = event[0]
+        text = self.hover_text(pos)
+        if text:
+            self.hover.setText(text)
+            QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(pos)),
+                              text, self.graphics)

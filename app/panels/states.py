@@ -1,0 +1,254 @@
+"""State view: c and h over time, chosen units as lines, and the current step as bar charts of
+i, f, g, o, c and h with the focus unit's update written out:
+c_t = f * c_{t-1} + i * g and h_t = o * tanh(c_t)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QSplitter,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .gates import selection_text
+from .plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, nan_safe_limit
+
+LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
+BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the trace), colour
+    ("i", "i (input gate)", (0.0, 1.0), "#1e88e5"),
+    ("f", "f (forget gate)", (0.0, 1.0), "#43a047"),
+    ("g", "g (candidate)", (-1.0, 1.0), "#8e24aa"),
+    ("o", "o (output gate)", (0.0, 1.0), "#fb8c00"),
+    ("c", "c_t (cell state)", None, "#546e7a"),
+    ("h", "h_t (hidden state)", None, "#00897b"),
+]
+
+
+def parse_units(text: str, limit: int) -> list[int]:
+    """'0, 3-5' -> [0, 3, 4, 5], dropping units >= limit; raises ValueError on bad text."""
+    units: list[int] = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part[1:]:
+            a, b = part.split("-", 1)
+            units.extend(range(int(a), int(b) + 1))
+        else:
+            units.append(int(part))
+    return [u for u in dict.fromkeys(units) if 0 <= u < limit]
+
+
+def _f(v: float) -> str:
+    return "—" if not np.isfinite(v) else f"{v:+.3f}"
+
+
+class StatesView(QWidget):
+    """Heatmaps of c and h, line plots of chosen units, and the current step as bars."""
+
+    title = "States"
+    area = "view"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(parent)
+        self.setObjectName("StatesView")
+        self.ctx = ctx
+        self.session = ctx.session
+        # controls
+        self.unit_box = QSpinBox()
+        self.unit_box.setObjectName("focus_unit")
+        self.unit_box.setToolTip("The unit whose update is written out and highlighted")
+        self.unit_box.valueChanged.connect(lambda u: ctx.select(unit=u))
+        self.units_edit = QLineEdit("0-2")
+        self.units_edit.setObjectName("plotted_units")
+        self.units_edit.setToolTip("Units to plot over time, e.g. 0, 3-5")
+        self.units_edit.setMaximumWidth(160)
+        self.units_edit.editingFinished.connect(self._refresh_lines)
+        controls = QHBoxLayout()
+        self.caption = QLabel()
+        controls.addWidget(self.caption, 1)
+        controls.addWidget(QLabel("focus unit"))
+        controls.addWidget(self.unit_box)
+        controls.addWidget(QLabel("plot units"))
+        controls.addWidget(self.units_edit)
+        # left: heatmaps and lines
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.ci.setContentsMargins(4, 4, 4, 4)
+        c_plot = self.graphics.addPlot(row=0, col=0)
+        h_plot = self.graphics.addPlot(row=1, col=0)
+        h_plot.setXLink(c_plot)
+        self.c_map = Heatmap(c_plot, "c", "c: cell state (colour symmetric around 0)")
+        self.h_map = Heatmap(h_plot, "h", "h: hidden state = o * tanh(c)")
+        self.c_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
+                                     width=14, label="c")
+        self.c_bar.setImageItem([self.c_map.image])
+        self.h_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
+                                     width=14, label="h")
+        self.h_bar.setImageItem([self.h_map.image])
+        self.graphics.addItem(self.c_bar, row=0, col=1)
+        self.graphics.addItem(self.h_bar, row=1, col=1)
+        self.lines_plot = self.graphics.addPlot(row=2, col=0)
+        self.lines_plot.setXLink(c_plot)
+        self.lines_plot.setTitle("chosen units over time: c (dashed) and h (solid)", size="10pt")
+        self.lines_plot.setLabel("bottom", "t (input position)")
+        self.lines_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.lines_plot.setMenuEnabled(False)
+        self.lines_plot.hideButtons()
+        self.legend = self.lines_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
+        self.lines_plot.addItem(self.lines_cursor)
+        self.lines: list[pg.PlotDataItem] = []
+        for hm in (self.c_map, self.h_map):
+            hm.cursor.sigDragged.connect(self._on_cursor_dragged)
+        self.lines_cursor.sigDragged.connect(self._on_cursor_dragged)
+        # right: bars and the equation
+        self.bar_graphics = pg.GraphicsLayoutWidget()
+        self.bar_graphics.ci.setContentsMargins(2, 2, 2, 2)
+        self.bars: dict[str, Bars] = {}
+        for k, (name, title, levels, colour) in enumerate(BAR_SPECS):
+            plot = self.bar_graphics.addPlot(row=k // 2, col=k % 2)
+            self.bars[name] = Bars(plot, name, title, levels, colour)
+        self.equation = QLabel()
+        self.equation.setObjectName("equation")
+        self.equation.setTextFormat(Qt.TextFormat.RichText)
+        self.equation.setWordWrap(True)
+        self.equation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.equation.setStyleSheet("background: #fafafa; border: 1px solid #ddd;"
+                                    " padding: 4px;")
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.bar_graphics, 1)
+        rl.addWidget(self.equation)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.graphics)
+        split.addWidget(right)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        self.hover = QLabel("Hover a cell to read unit, t and value.")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
+        layout.addLayout(controls)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.hover)
+        self._proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=60,
+                                     slot=self._on_mouse_moved)
+        self._c_block = self._h_block = None
+        self.session.trace_changed.connect(self.refresh)
+        self.session.step_changed.connect(self._on_step_changed)
+        ctx.selection_changed.connect(self.refresh)
+        self.refresh()
+
+    # ----- whole-trace drawing (trace or selection changed) ------------------------------
+    def refresh(self) -> None:
+        trace = self.session.trace
+        if trace is None:
+            self.caption.setText("No trace yet.")
+            return
+        ctx = self.ctx
+        cfg = trace.config
+        self.unit_box.blockSignals(True)
+        self.unit_box.setRange(0, cfg.hidden_size - 1)
+        self.unit_box.setValue(ctx.unit)
+        self.unit_box.blockSignals(False)
+        self._c_block = trace.c[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
+        self._h_block = trace.h[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
+        self.c_map.set_data(np.ascontiguousarray(self._c_block.T))
+        self.h_map.set_data(np.ascontiguousarray(self._h_block.T))
+        # colour levels fixed for the whole trace so a colour means the same at every step
+        c_lim = nan_safe_limit(trace.c.detach().cpu().numpy())
+        h_lim = 1.0 if not cfg.proj_size else nan_safe_limit(trace.h.detach().cpu().numpy())
+        self.c_bar.setLevels((-c_lim, c_lim))
+        self.h_bar.setLevels((-h_lim, h_lim))
+        self.bars["c"].set_range(-c_lim, c_lim)
+        self.bars["h"].set_range(-h_lim, h_lim)
+        self.caption.setText(f"<b>States</b>: {selection_text(ctx)}")
+        self._refresh_lines()
+        self._on_step_changed()
+
+    def _refresh_lines(self) -> None:
+        if self._c_block is None:
+            return
+        self.lines_plot.clear()
+        self.legend.clear()
+        self.lines_plot.addItem(self.lines_cursor)
+        H_out = self._h_block.shape[1]
+        try:
+            units = parse_units(self.units_edit.text(), self._c_block.shape[1])
+            self.units_edit.setStyleSheet("")
+        except ValueError:
+            self.units_edit.setStyleSheet("border: 1px solid #c62828;")
+            units = []
+        t = np.arange(self._c_block.shape[0])
+        self.lines = []
+        for k, unit in enumerate(units[:12]):
+            colour = LINE_COLOURS[k % len(LINE_COLOURS)]
+            dashed = pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine)
+            c_item = self.lines_plot.plot(t, self._c_block[:, unit], pen=dashed,
+                                          name=f"c[{unit}]", connect="finite")
+            self.lines.append(c_item)
+            if unit < H_out:
+                h_item = self.lines_plot.plot(t, self._h_block[:, unit],
+                                              pen=pg.mkPen(colour, width=2),
+                                              name=f"h[{unit}]", connect="finite")
+                self.lines.append(h_item)
+        self.lines_cursor.setValue(self.session.t)
+
+    # ----- per-step drawing: only indexing ----------------------------------------------
+    def _on_step_changed(self, *args) -> None:
+        if self.session.trace is None:
+            return
+        ctx = self.ctx
+        t = self.session.t
+        for item in (self.c_map, self.h_map):
+            item.set_t(t)
+        self.lines_cursor.setValue(t)
+        v = self.session.values_at(ctx.layer, ctx.direction, ctx.batch, t)
+        for name, bars in self.bars.items():
+            bars.set_values(v[name], ctx.unit)
+        self.equation.setText(self.equation_html(v, ctx.unit, t))
+
+    def equation_html(self, v: dict, unit: int, t: int) -> str:
+        """The focus unit's update at step t, with numbers."""
+        cfg = self.session.config
+        i, f, g, o = (float(v[k][unit]) for k in "ifgo")
+        c_prev, c = float(v["c_prev"][unit]), float(v["c"][unit])
+        prev = "t−1" if self.ctx.direction == 0 else "t+1 (reverse reads backwards)"
+        text = (f"<b>unit {unit}, t = {t}</b><br>"
+                f"c<sub>t</sub> = f·c<sub>{prev}</sub> + i·g = {_f(f)}·{_f(c_prev)} + "
+                f"{_f(i)}·{_f(g)} = <b>{_f(f * c_prev + i * g)}</b>"
+                f" (trace: {_f(c)})<br>")
+        if cfg.proj_size:
+            text += (f"o·tanh(c<sub>t</sub>) = {_f(o)}·tanh({_f(c)}) = {_f(o * np.tanh(c))};"
+                     f" h<sub>t</sub> = W_hr (o·tanh c<sub>t</sub>) has {cfg.proj_size}"
+                     " features")
+        else:
+            h = float(v["h"][unit])
+            text += (f"h<sub>t</sub> = o·tanh(c<sub>t</sub>) = {_f(o)}·tanh({_f(c)}) = "
+                     f"<b>{_f(o * np.tanh(c))}</b> (trace: {_f(h)})")
+        return text
+
+    def _on_cursor_dragged(self, line) -> None:
+        self.session.seek(int(round(line.value())))
+
+    def _on_mouse_moved(self, event) -> None:
+        pos = event[0]
+        for name, hm in (("c", self.c_map), ("h", self.h_map)):
+            hit = hm.lookup(pos)
+            if hit is not None:
+                unit, t, value = hit
+                text = f"{name}, unit {unit}, t {t}: " + \
+                    ("— (past this sequence's length)" if np.isnan(value) else f"{value:.4f}")
+                self.hover.setText(text)
+                QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(pos)),
+                                  text, self.graphics)
+                return

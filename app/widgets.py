@@ -1,0 +1,129 @@
+"""Small reusable widgets: a labelled form field with an error line under it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+ERROR_STYLE = "color: #c62828;"
+WARNING_STYLE = "color: #a15c00;"
+
+
+class Field(QWidget):
+    """One editable value (``name`` as torch spells it) plus a message line shown on error.
+
+    ``changed`` fires when the user commits a new value (spin boxes do not fire per keystroke).
+    """
+
+    changed = Signal()
+
+    def __init__(self, name: str, editor: QWidget, tooltip: str = "", parent=None):
+        super().__init__(parent)
+        self.name = name
+        self.editor = editor
+        self.editor.setObjectName(f"field_{name}")
+        if tooltip:
+            self.editor.setToolTip(tooltip)
+        self.message = QLabel(self)
+        self.message.setObjectName(f"message_{name}")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(1)
+        layout.addWidget(self.editor)
+        layout.addWidget(self.message)
+        self._connect()
+
+    def _connect(self) -> None:
+        e = self.editor
+        if isinstance(e, (QSpinBox, QDoubleSpinBox)):
+            e.setKeyboardTracking(False)
+            e.valueChanged.connect(self.changed)
+        elif isinstance(e, QCheckBox):
+            e.toggled.connect(self.changed)
+        elif isinstance(e, QComboBox):
+            e.currentIndexChanged.connect(self.changed)
+
+    # ----- value ------------------------------------------------------------------------
+    def value(self):
+        e = self.editor
+        if isinstance(e, (QSpinBox, QDoubleSpinBox)):
+            return e.value()
+        if isinstance(e, QCheckBox):
+            return e.isChecked()
+        if isinstance(e, QComboBox):
+            return e.currentData()
+        raise TypeError(type(e))
+
+    def set_value(self, value) -> None:
+        """Show ``value`` without firing ``changed``."""
+        e = self.editor
+        e.blockSignals(True)
+        try:
+            if isinstance(e, (QSpinBox, QDoubleSpinBox)):
+                e.setValue(value)
+            elif isinstance(e, QCheckBox):
+                e.setChecked(bool(value))
+            elif isinstance(e, QComboBox):
+                index = e.findData(value)
+                if index >= 0:
+                    e.setCurrentIndex(index)
+        finally:
+            e.blockSignals(False)
+
+    # ----- message ----------------------------------------------------------------------
+    def set_error(self, text: str = "", warning: bool = False) -> None:
+        """Show ``text`` under the editor (red for an error, amber for a warning); '' hides it."""
+        self.message.setText(text)
+        self.message.setStyleSheet(WARNING_STYLE if warning else ERROR_STYLE)
+        self.message.setVisible(bool(text))
+
+    @property
+    def error(self) -> str:
+        return self.message.text() if self.message.isVisibleTo(self) else ""
+
+
+def int_field(name: str, lo: int, hi: int, value: int, tooltip: str = "",
+              special: str = "") -> Field:
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    box.setValue(value)
+    if special:
+        box.setSpecialValueText(special)
+    return Field(name, box, tooltip)
+
+
+def float_field(name: str, lo: float, hi: float, value: float, step: float,
+                tooltip: str = "") -> Field:
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setDecimals(2)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return Field(name, box, tooltip)
+
+
+def bool_field(name: str, text: str, value: bool, tooltip: str = "") -> Field:
+    box = QCheckBox(text)
+    box.setChecked(value)
+    return Field(name, box, tooltip)
+
+
+def choice_field(name: str, choices: Sequence[tuple[str, object]], tooltip: str = "") -> Field:
+    """A combo box of ``(label, value)`` pairs."""
+    box = QComboBox()
+    for label, value in choices:
+        box.addItem(label, value)
+    return Field(name, box, tooltip)
