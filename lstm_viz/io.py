@@ -377,3 +377,43 @@ def fit_input(data, config: LSTMConfig) -> torch.Tensor:
                          f" reshape it to (seq_len, {I}) or open a model with input_size=1")
     raise ValueError(f"input shape {found} does not fit: expected 2 or 3 dimensions,"
                      f" (seq_len, {I}) or (seq_len, batch, {I}); found {arr.ndim}")
+
+
+# ----- into a session --------------------------------------------------------------------------
+def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
+    """JSON-ready record of where a session's weights came from (``Session.model_source``)."""
+    from .sessionfile import file_sha256
+    return {"path": str(Path(loaded.path).resolve()), "lstm": cand.name, "kind": loaded.kind,
+            "sha256": file_sha256(loaded.path)}
+
+
+def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None = None,
+                      batch_first: bool | None = None) -> str:
+    """Make ``session`` use the LSTM ``cand`` of ``loaded`` (default: its only one).
+
+    When the session's current input cannot feed the new model (a different input_size), the
+    input becomes seeded random noise of the same length and batch; the returned note says so
+    ('' otherwise). On any ValueError the session is left as it was.
+    """
+    from .inputs import InputSpec
+
+    cand = cand or loaded.pick()
+    lstm = cand.build(dtype=session.dtype, batch_first=batch_first)
+    source = model_source(loaded, cand)
+    try:
+        session.load_module(lstm, source=source)
+        return ""
+    except ValueError as first:
+        old = session.input_spec
+        if old.source == "random":
+            raise
+        noise = InputSpec(source="random", seq_len=old.seq_len, batch_size=old.batch_size,
+                          seed=old.seed)
+        session.set_input(noise)
+        try:
+            session.load_module(lstm, source=source)
+        except ValueError:
+            session.set_input(old)
+            raise
+        return (f"the previous input does not fit this model ({first}); it was replaced by"
+                " random input")

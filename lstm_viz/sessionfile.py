@@ -1,0 +1,271 @@
+"""Save and reopen a whole session as one JSON file (``*.lstmviz.json``).
+
+The file holds the session's settings (``Session.to_dict()``: config, input spec, seed, step,
+what-if edits), where the model came from (``session.model_source``), the weights themselves
+(base64 float data, unless the model is large and its file can be found again), the input data
+of a file source, the GUI's selection and view state, and a format version. Paths are stored
+relative to the session file when possible, so a folder of model + input + session can move.
+
+``load_session`` refuses a file written by a newer lstm-viz, and any broken file, with a
+ValueError that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .session import Session
+
+FORMAT = "lstm-viz session"
+FORMAT_VERSION = 1
+EMBED_LIMIT = 20 * 1024 * 1024  # bytes of weights stored in the file by default
+
+
+@dataclass
+class SessionExtras:
+    """What a session file holds beside the Session: GUI selection and view state."""
+
+    selection: dict = field(default_factory=dict)
+    view: dict = field(default_factory=dict)
+    weights_from: str = ""  # "file" (embedded), "model file", or "seed"
+
+
+# ----- helpers -------------------------------------------------------------------------------
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _tensor_to_json(t: torch.Tensor) -> dict:
+    a = t.detach().cpu().contiguous().numpy()
+    return {"dtype": str(a.dtype), "shape": list(a.shape),
+            "data": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _tensor_from_json(d, name: str) -> torch.Tensor:
+    try:
+        dtype = np.dtype(d["dtype"])
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype {dtype} is not float32/float64")
+        raw = base64.b64decode(d["data"], validate=True)
+        arr = np.frombuffer(raw, dtype=dtype).reshape([int(s) for s in d["shape"]])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"broken session file: tensor {name!r} cannot be read ({exc})") from None
+    return torch.from_numpy(arr.copy())
+
+
+def _rel(path: str, base: Path) -> str:
+    """``path`` relative to ``base`` (posix) when it shares a root, else absolute."""
+    if not path:
+        return path
+    p = Path(path).resolve()
+    try:
+        return Path(os.path.relpath(p, base.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return str(p)
+
+
+def _abs(path: str, base: Path) -> str:
+    if not path:
+        return path
+    p = Path(path)
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _map_paths(d: dict, fn) -> dict:
+    """A copy of a Session.to_dict() with input/model paths passed through ``fn``."""
+    d = json.loads(json.dumps(d))
+    inp = d.get("input") or {}
+    if inp.get("path"):
+        inp["path"] = fn(inp["path"])
+    params = inp.get("params") or {}
+    for key in ("model_path", "vocab_path"):
+        if params.get(key):
+            params[key] = fn(params[key])
+    src = d.get("model_source")
+    if isinstance(src, dict) and src.get("path"):
+        src["path"] = fn(src["path"])
+    return d
+
+
+# ----- saving ----------------------------------------------------------------------------------
+def save_session(path, session: Session, *, selection: dict | None = None,
+                 view: dict | None = None, embed_weights: bool | None = None) -> Path:
+    """Write ``session`` to ``path``; returns the path written.
+
+    embed_weights: store the LSTM's weights in the file (default: when they are under 20 MB or
+    the model did not come from a file). A model from a file is also stored by reference
+    (path and SHA-256).
+    """
+    path = Path(path)
+    base = path.resolve().parent
+    data = session.to_dict()
+    source = session.model_source if isinstance(session.model_source, dict) else None
+    sd = session.lstm.state_dict()
+    nbytes = sum(t.numel() * t.element_size() for t in sd.values())
+    if embed_weights is None:
+        embed_weights = nbytes <= EMBED_LIMIT or not (source and source.get("path"))
+    if source and source.get("path") and Path(source["path"]).is_file() \
+            and "sha256" not in source:
+        source = {**source, "sha256": file_sha256(source["path"])}
+        data["model_source"] = source
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "session": _map_paths(data, lambda p: _rel(p, base)),
+        "weights": {k: _tensor_to_json(v) for k, v in sd.items()} if embed_weights else None,
+        "input_data": None,
+        "selection": dict(selection or {}),
+        "view": dict(view or {}),
+    }
+    spec = session.input_spec
+    if spec.source == "file" and spec.path and Path(spec.path).is_file() \
+            and Path(spec.path).stat().st_size <= EMBED_LIMIT:
+        doc["input_data"] = {"name": Path(spec.path).name,
+                             "sha256": file_sha256(spec.path),
+                             "data": base64.b64encode(Path(spec.path).read_bytes())
+                             .decode("ascii")}
+    try:
+        text = json.dumps(doc, indent=1, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the session cannot be saved: {exc} (selection and view must be"
+                         " plain JSON data)") from None
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# ----- loading ---------------------------------------------------------------------------------
+def read_session_file(path) -> dict:
+    """The parsed and checked JSON document of a session file (ValueError if unusable)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"session file not found: {path}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path.name} is not a session file: it is not text (an lstm-viz"
+                         " session is a JSON file)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path.name} is broken: invalid JSON at line {exc.lineno}, column"
+                         f" {exc.colno} ({exc.msg}); the file may be truncated") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"{path.name} is not an lstm-viz session file (expected a JSON object"
+                         f" with \"format\": \"{FORMAT}\")")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"{path.name} is broken: format_version must be a positive integer"
+                         f" (got {version!r})")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path.name} was written by a newer lstm-viz (session format"
+                         f" {version}; this version reads format {FORMAT_VERSION} and older)."
+                         " Update lstm-viz to open it.")
+    if not isinstance(doc.get("session"), dict):
+        raise ValueError(f"{path.name} is broken: it has no \"session\" object")
+    for key in ("selection", "view"):
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise ValueError(f"{path.name} is broken: \"{key}\" must be an object")
+    return doc
+
+
+def _restore_input(doc: dict, data: dict, path: Path) -> None:
+    """Point a file input at the file, or at a cached copy of the data stored in the session."""
+    inp = data.get("input") or {}
+    if inp.get("source") != "file" or not inp.get("path") or Path(inp["path"]).is_file():
+        return
+    stored = doc.get("input_data")
+    if not stored:
+        raise ValueError(f"{path.name}: the input file {inp['path']} is missing and the session"
+                         " does not contain its data")
+    from platformdirs import user_cache_dir
+    try:
+        raw = base64.b64decode(stored["data"], validate=True)
+        name = Path(stored["name"]).name
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path.name} is broken: stored input data unreadable ({exc})") from None
+    cache = Path(user_cache_dir("lstm-viz")) / "session-inputs" / hashlib.sha256(raw).hexdigest()
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / name).write_bytes(raw)
+    inp["path"] = str(cache / name)
+
+
+def _weights_from_model_file(src: dict, allow_pickle: bool, name: str) -> dict:
+    from .io import load_model
+    mpath = src.get("path", "")
+    if not Path(mpath).is_file():
+        raise ValueError(f"{name}: the model file {mpath} is missing and the session does not"
+                         " contain the weights")
+    if src.get("sha256") and file_sha256(mpath) != src["sha256"]:
+        raise ValueError(f"{name}: the model file {mpath} has changed since the session was"
+                         " saved (its SHA-256 differs) and the session does not contain the"
+                         " weights")
+    loaded = load_model(mpath, allow_pickle=allow_pickle)
+    return loaded.pick(src.get("lstm") or None).state_dict
+
+
+def load_session(path, *, allow_pickle: bool = False, device: str | None = None
+                 ) -> tuple[Session, SessionExtras]:
+    """Rebuild the session saved in ``path``, traced, at its saved step, with its edits.
+
+    Returns the Session and the ``SessionExtras`` (selection, view). ``allow_pickle`` is needed
+    only when the weights must be re-read from a pickled model file; a session file can never
+    turn unsafe loading on by itself.
+    """
+    from . import textinput  # noqa: F401  (registers the "tokens" input source)
+
+    path = Path(path)
+    doc = read_session_file(path)
+    base = path.resolve().parent
+    data = _map_paths(doc["session"], lambda p: _abs(p, base))
+    _restore_input(doc, data, path)
+    edits = data.pop("edits", None) or {}
+    step = data.pop("step", 0)
+    source = data.get("model_source")
+    try:
+        session = Session.from_dict(data, device=device)
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"{path.name} is broken: {exc}") from None
+
+    extras = SessionExtras(selection=dict(doc.get("selection") or {}),
+                           view=dict(doc.get("view") or {}))
+    if doc.get("weights"):
+        state = {k: _tensor_from_json(v, k) for k, v in doc["weights"].items()}
+        extras.weights_from = "file"
+    elif isinstance(source, dict) and source.get("path"):
+        state = _weights_from_model_file(source, allow_pickle, path.name)
+        extras.weights_from = "model file"
+    else:
+        state = None
+        extras.weights_from = "seed"
+    if state is not None:
+        lstm = session.config.build(dtype=next(iter(state.values())).dtype)
+        try:
+            lstm.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"{path.name}: the stored weights do not fit the stored config"
+                             f" {session.config}: {str(exc).splitlines()[0]}") from None
+        session.load_module(lstm, source=source if isinstance(source, dict) else None)
+    session.retrace()
+    try:
+        for t, b, feature, value in edits.get("inputs", []):
+            session.edit_input(t, b, feature, value)
+        for kind, t, layer, direction, b, unit, value in edits.get("states", []):
+            session.edit_state(kind, t, layer, direction, b, unit, value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path.name}: a what-if edit cannot be replayed: {exc}") from None
+    if not isinstance(step, int) or isinstance(step, bool):
+        raise ValueError(f"{path.name} is broken: step must be an integer (got {step!r})")
+    session.seek(step)
+    return session, extras
