@@ -132,7 +132,7 @@ def main(argv=None) -> int:
         "train": {"steps": args.steps, "batch": args.batch, "seq_len": args.seq_len,
                   "train_loss": round(running, 4), "val_loss": round(val_loss, 4),
                   "seconds": round(time.time() - t0, 1),
-                  "corpus_chars": len(train), "torch": torch.__version__},
+                  "corpus_chars": len(train), "torch": str(torch.__version__)},
     }
     torch.save(checkpoint, args.out / "char_python.pt")
     (args.out / "char_python_vocab.json").write_text(

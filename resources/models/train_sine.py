@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         "train": {"steps": args.steps, "batch": args.batch, "seq_len": args.seq_len,
                   "train_mse": round(running, 5), "test_mse": round(test_mse, 5),
                   "naive_mse": round(naive_mse, 5), "seconds": round(time.time() - t0, 1),
-                  "torch": torch.__version__},
+                  "torch": str(torch.__version__)},
     }, args.out / "sine_forecaster.pt")
 
     # Sample input: two periods changing mid-way, so the units' response to the period shows.

@@ -1,0 +1,87 @@
+"""The demos that ship in ``resources/``: trained models with a sample input and a description.
+
+``resources/demos.json`` lists them; ``list_demos()`` reads it and ``open_demo(session, name)``
+loads the model and its input into a Session (no Qt).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .inputs import InputSpec
+from .io import LoadedModel, LSTMCandidate, load_into_session, load_model
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+DEMOS_FILE = RESOURCES / "demos.json"
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One entry of demos.json; paths are absolute."""
+
+    name: str
+    title: str
+    description: str
+    model: Path
+    lstm: str = ""
+    input: dict = field(default_factory=dict, hash=False)
+    select: dict = field(default_factory=dict, hash=False)
+    view: str = ""
+
+    def available(self) -> bool:
+        """True when the model file exists (run ``make demos`` to train it)."""
+        return self.model.is_file()
+
+
+def list_demos(path: Path | str = DEMOS_FILE) -> list[Demo]:
+    """The demos described in ``path`` (``resources/demos.json``)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        entries = doc["demos"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"cannot read the demo list {path}: {exc}") from None
+    base = path.parent
+    return [Demo(name=e["name"], title=e["title"], description=e["description"],
+                 model=(base / e["model"]).resolve(), lstm=e.get("lstm", ""),
+                 input=dict(e.get("input") or {}), select=dict(e.get("select") or {}),
+                 view=e.get("view", ""))
+            for e in entries]
+
+
+def demo_input(demo: Demo, loaded: LoadedModel, base: Path = RESOURCES) -> InputSpec:
+    """The InputSpec of a demo's sample input."""
+    inp = demo.input
+    source = inp.get("source", "file")
+    if source == "tokens":
+        from .textinput import tokens_spec
+        text = (base / inp["text_file"]).read_text(encoding="utf-8").replace("\t", "    ")
+        if inp.get("max_chars"):
+            text = text[: int(inp["max_chars"])]
+        vocab_path = str((base / inp["vocab_file"]).resolve()) if inp.get("vocab_file") else ""
+        return tokens_spec(text, vocab=None if vocab_path else loaded.vocab,
+                           vocab_path=vocab_path, model_path=str(demo.model),
+                           lstm=demo.lstm)
+    if source == "file":
+        return InputSpec(source="file", path=str((base / inp["path"]).resolve()))
+    return InputSpec.from_dict(inp)
+
+
+def open_demo(session, name: str, path: Path | str = DEMOS_FILE
+              ) -> tuple[Demo, LoadedModel, LSTMCandidate]:
+    """Load demo ``name``'s model and sample input into ``session`` (not traced yet)."""
+    demos = {d.name: d for d in list_demos(path)}
+    if name not in demos:
+        raise ValueError(f"no demo called {name!r}; demos: {', '.join(demos)}")
+    demo = demos[name]
+    if not demo.available():
+        raise ValueError(f"the {demo.title} demo's model {demo.model.name} is missing;"
+                         " run `make demos` to train it")
+    loaded = load_model(demo.model)
+    cand = loaded.pick(demo.lstm or None)
+    spec = demo_input(demo, loaded, Path(path).parent)
+    load_into_session(session, loaded, cand)
+    session.set_input(spec)
+    return demo, loaded, cand
