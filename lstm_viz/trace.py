@@ -247,8 +247,11 @@ def _run_fused(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h):
     H = c.shape[-1]
     params = [w_ih, w_hh] + ([b_ih, b_hh] if b_ih is not None else []) + \
         ([w_hr] if w_hr is not None else [])
-    out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), params, b_ih is not None,
-                           1, 0.0, False, False, False)
+    with warnings.catch_warnings():
+        # torch notes that oneDNN has no projection kernel and falls back; nothing to act on.
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), params,
+                               b_ih is not None, 1, 0.0, False, False, False)
     h.copy_(out)
     h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
     flat = gates.view(T * B, 4 * H)
