@@ -82,7 +82,7 @@ def _assert_same_output(ours, theirs, tol):
 def _check_equations(lstm, cfg, tr, tol):
     """Recompute every gate from the module's weights and the traced previous state, and
     c and h from the gates: an independent step-by-step reference."""
-    L, D, T, B = cfg.num_layers, cfg.num_directions, tr.num_steps, tr.batch_size
+    L, D, B = cfg.num_layers, cfg.num_directions, tr.batch_size
     H = cfg.hidden_size
     for layer in range(L):
         for d in range(D):
