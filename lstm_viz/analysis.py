@@ -68,7 +68,8 @@ class UnitStats:
         return self.gate_mean.shape[1]
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Named (H,) columns for a table: unit, mean/saturation of each gate, tau, c and h.
+        """Named (H,) columns for a table: unit, mean/saturation of each gate, tau (in steps),
+        c and h.
 
         h columns are present only when h has one value per unit (no proj_size).
         """
@@ -77,7 +78,7 @@ class UnitStats:
             cols[f"{g} mean"] = self.gate_mean[k]
         for k, g in enumerate(GATES):
             cols[f"{g} sat"] = self.gate_saturation[k]
-        cols["tau (steps)"] = self.timescale
+        cols["tau"] = self.timescale  # steps
         cols["c mean"] = self.c_mean
         cols["c std"] = self.c_std
         cols["|c| max"] = self.c_absmax

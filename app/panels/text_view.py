@@ -1,0 +1,289 @@
+"""Text view: the input's characters (or tokens) coloured by one unit's h or c, LSTMVis/Karpathy
+style, with the current timestep marked; click a character to move there."""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QTextEdit,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lstm_viz.textinput import spec_tokens
+
+from .gates import selection_text
+
+COLOURS = pg.colormap.get("CET-D1A")  # blue (negative) - white (0) - red (positive)
+KINDS = [("h (hidden state)", "h"), ("c (cell state)", "c"), ("i (input gate)", "i"),
+         ("f (forget gate)", "f"), ("g (candidate)", "g"), ("o (output gate)", "o")]
+
+
+def display(token: str, char_level: bool) -> str:
+    """How a token is drawn: newlines as a return mark (then a line break), tabs as arrows."""
+    if token == "\n":
+        return "↵\n"
+    if token == "\t":
+        return "→   "
+    if token == "\x00":
+        return "?"
+    return token if char_level else token + " "
+
+
+def _ink(background: QColor) -> QColor:
+    """Black text on light backgrounds, white on dark ones."""
+    return QColor("#ffffff") if background.lightness() < 110 else QColor("#000000")
+
+
+class _TextArea(QTextEdit):
+    """A read-only text area that reports the character index under the mouse."""
+
+    def __init__(self, owner: TextView):
+        super().__init__()
+        self.owner = owner
+        self.setReadOnly(True)
+        self.setUndoRedoEnabled(False)
+        self.setMouseTracking(True)
+        self.viewport().setMouseTracking(True)
+        self.setLineWrapMode(QTextEdit.LineWrapMode.NoWrap)
+
+    def mousePressEvent(self, event):  # noqa: N802 - Qt override
+        t = self.owner.step_at(self.cursorForPosition(event.position().toPoint()).position())
+        if t is not None:
+            self.owner.session.seek(t)
+        event.accept()
+
+    def mouseMoveEvent(self, event):  # noqa: N802 - Qt override
+        pos = event.position().toPoint()
+        text = self.owner.hover_text(self.cursorForPosition(pos).position())
+        if text:
+            QToolTip.showText(self.viewport().mapToGlobal(pos), text, self)
+        super().mouseMoveEvent(event)
+
+
+class TextView(QWidget):
+    """The text of a text input, each character's background the chosen unit's value there."""
+
+    title = "Text"
+    area = "view"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(parent)
+        self.setObjectName("TextView")
+        self.ctx = ctx
+        self.session = ctx.session
+        self.kind_box = QComboBox()
+        self.kind_box.setObjectName("text_kind")
+        for label, kind in KINDS:
+            self.kind_box.addItem(label, kind)
+        self.kind_box.setToolTip("What colours the text: h or c of the unit, or one of its gates")
+        self.kind_box.currentIndexChanged.connect(self.refresh)
+        self.unit_box = QSpinBox()
+        self.unit_box.setObjectName("text_unit")
+        self.unit_box.setToolTip("The unit whose value colours each character (the focus unit)")
+        self.unit_box.valueChanged.connect(lambda u: self.ctx.select(unit=u))
+        self.caption = QLabel()
+        self.caption.setObjectName("text_caption")
+        self.legend = QLabel()
+        self.legend.setObjectName("text_legend")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        top = QHBoxLayout()
+        top.addWidget(self.caption, 1)
+        top.addWidget(QLabel("colour by"))
+        top.addWidget(self.kind_box)
+        top.addWidget(QLabel("unit"))
+        top.addWidget(self.unit_box)
+        self.text = _TextArea(self)
+        self.text.setObjectName("text_area")
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        font.setPointSize(11)
+        self.text.setFont(font)
+        self.status = QLabel()
+        self.status.setObjectName("text_status")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(3)
+        layout.addLayout(top)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.status)
+        self.tokens: list[str] = []
+        self.values = np.zeros(0)
+        self.starts: list[int] = []  # document position of each token
+        self.widths: list[int] = []
+        self.limit = 1.0
+        self._marked: int | None = None
+        self.session.trace_changed.connect(self.refresh)
+        self.session.config_changed.connect(self.refresh)
+        self.session.step_changed.connect(self._on_step_changed)
+        ctx.selection_changed.connect(self.refresh)
+        self.refresh()
+
+    @property
+    def kind(self) -> str:
+        return self.kind_box.currentData()
+
+    def set_kind(self, kind: str) -> None:
+        self.kind_box.setCurrentIndex(self.kind_box.findData(kind))
+
+    # ----- data ---------------------------------------------------------------------------
+    def _series(self) -> np.ndarray | None:
+        """The chosen quantity of the focus unit over time for the selected slice, (T,)."""
+        trace = self.session.trace
+        if trace is None:
+            return None
+        ctx, kind = self.ctx, self.kind
+        if kind in ("h", "c"):
+            block = getattr(trace, kind)[ctx.layer, ctx.direction, :, ctx.batch]
+        else:
+            block = trace.gates[ctx.layer, ctx.direction, :, ctx.batch, "ifgo".index(kind)]
+        if ctx.unit >= block.shape[-1]:
+            return None
+        return block[:, ctx.unit].detach().cpu().numpy().astype(float)
+
+    def refresh(self, *args) -> None:
+        """Rebuild the coloured text (trace, unit, kind or selection changed)."""
+        cfg = self.session.config
+        self.unit_box.blockSignals(True)
+        self.unit_box.setRange(0, cfg.hidden_size - 1)
+        self.unit_box.setValue(min(self.ctx.unit, cfg.hidden_size - 1))
+        self.unit_box.blockSignals(False)
+        spec = self.session.input_spec
+        try:
+            rows = spec_tokens(spec)
+        except ValueError:
+            rows = None
+        series = self._series()
+        self._marked = None
+        if rows is None or series is None:
+            self.tokens, self.values, self.starts, self.widths = [], np.zeros(0), [], []
+            self.text.setPlainText("")
+            self.caption.setText("<b>Text</b>")
+            self.legend.setText("")
+            if rows is None:
+                self.status.setText(f"The text view shows text input; the current input is"
+                                    f" '{spec.source}'. Choose a text input or open the"
+                                    " Python demo (File > Open demo).")
+            else:
+                self.status.setText("No trace yet, or this unit has no h value"
+                                    " (proj_size < hidden_size): choose c or a gate.")
+            return
+        batch = min(self.ctx.batch, len(rows) - 1)
+        tokens = rows[batch][: len(series)]
+        self.tokens, self.values = tokens, series[: len(tokens)]
+        finite = self.values[np.isfinite(self.values)]
+        if self.kind in "ifo":
+            self.limit = 1.0
+        else:
+            self.limit = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
+        self._fill_document(char_level=all(len(t) == 1 for t in tokens))
+        self.caption.setText(f"<b>Text</b>: {self.kind}[{self.ctx.unit}] over the input;"
+                             f" {selection_text(self.ctx)}")
+        self.legend.setText(self._legend_html())
+        self.status.setText("Click a character to move there; hover to read its value.")
+        self._on_step_changed()
+
+    def _colour(self, value: float) -> QColor:
+        if not np.isfinite(value):
+            return QColor("#e0e0e0")
+        if self.kind in "ifo":  # sigmoid gates: 0 -> blue, 0.5 -> white, 1 -> red
+            x = float(np.clip(value, 0.0, 1.0))
+        else:
+            x = float(np.clip(0.5 + 0.5 * value / self.limit, 0.0, 1.0))
+        return COLOURS.map(x, mode="qcolor")
+
+    def _fill_document(self, char_level: bool) -> None:
+        doc_cursor = QTextCursor(self.text.document())
+        self.text.setUpdatesEnabled(False)
+        self.text.clear()
+        self.starts, self.widths = [], []
+        fmt = QTextCharFormat()
+        pos = 0
+        for token, value in zip(self.tokens, self.values, strict=True):
+            shown = display(token, char_level)
+            colour = self._colour(value)
+            fmt.setBackground(colour)
+            fmt.setForeground(_ink(colour))
+            glyphs = shown.rstrip("\n") if shown.endswith("\n") else shown
+            self.starts.append(pos)
+            self.widths.append(len(glyphs))
+            doc_cursor.insertText(glyphs, fmt)
+            pos += len(glyphs)
+            if shown.endswith("\n"):
+                doc_cursor.insertText("\n", QTextCharFormat())
+                pos += 1
+        self.text.setUpdatesEnabled(True)
+
+    def _legend_html(self) -> str:
+        if self.kind in "ifo":
+            lo, mid, hi = "0", "0.5", "1"
+        else:
+            lo, mid, hi = f"−{self.limit:.2f}", "0", f"+{self.limit:.2f}"
+        cells = "".join(
+            f"<td style='background:{COLOURS.map(x, mode='qcolor').name()}'>&nbsp;&nbsp;"
+            f"&nbsp;</td>" for x in np.linspace(0, 1, 11))
+        return (f"<table cellspacing=0><tr><td>{lo}&nbsp;</td>{cells}<td>&nbsp;{hi}"
+                f" (white = {mid}; grey = past the sequence's length)</td></tr></table>")
+
+    # ----- the cursor -----------------------------------------------------------------------
+    def _mark(self, index: int, on: bool) -> None:
+        if not 0 <= index < len(self.starts):
+            return
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(self.starts[index])
+        cursor.setPosition(self.starts[index] + max(1, self.widths[index]),
+                           QTextCursor.MoveMode.KeepAnchor)
+        # The current character is drawn inverted: its value colour on black, so the cursor
+        # stands out while the colour still reads.
+        colour = self._colour(self.values[index])
+        fmt = QTextCharFormat()
+        fmt.setFontWeight(QFont.Weight.Bold if on else QFont.Weight.Normal)
+        fmt.setBackground(QColor("#000000") if on else colour)
+        fmt.setForeground(colour if on else _ink(colour))
+        cursor.mergeCharFormat(fmt)
+
+    def _on_step_changed(self, *args) -> None:
+        """Move the marked character to the current timestep (only two characters change)."""
+        t = self.session.t
+        if self._marked is not None:
+            self._mark(self._marked, False)
+        self._marked = None
+        if 0 <= t < len(self.starts):
+            self._mark(t, True)
+            self._marked = t
+            view_cursor = QTextCursor(self.text.document())
+            view_cursor.setPosition(self.starts[t])
+            self.text.setTextCursor(view_cursor)
+            self.text.ensureCursorVisible()
+            value = self.values[t]
+            shown = "—" if not np.isfinite(value) else f"{value:+.3f}"
+            self.status.setText(f"t = {t}: {self.tokens[t]!r}, {self.kind}[{self.ctx.unit}]"
+                                f" = {shown}")
+
+    # ----- positions ------------------------------------------------------------------------
+    def step_at(self, position: int) -> int | None:
+        """The timestep whose token covers document ``position`` (None outside the text)."""
+        if not self.starts:
+            return None
+        k = bisect.bisect_right(self.starts, position) - 1
+        if k < 0 or position >= self.starts[k] + max(1, self.widths[k]):
+            return None
+        return k
+
+    def hover_text(self, position: int) -> str:
+        t = self.step_at(position)
+        if t is None:
+            return ""
+        value = self.values[t]
+        shown = "— (past this sequence's length)" if not np.isfinite(value) else f"{value:+.4f}"
+        return f"t = {t}, {self.tokens[t]!r}: {self.kind}[{self.ctx.unit}] = {shown}"
