@@ -30,6 +30,7 @@ class AppContext(QObject):
         self.unit = 0
         self.trace_error = ""
         self._latest = None
+        self._accepted = None
         self.runner.finished.connect(self._on_trace_finished)
         self.runner.failed.connect(self._on_trace_failed)
         session.config_changed.connect(self._clamp_selection)
@@ -46,13 +47,21 @@ class AppContext(QObject):
         self._latest = request
         self.runner.submit(request)
 
+    @property
+    def up_to_date(self) -> bool:
+        """True when no trace is running or waiting and the last request was installed."""
+        return not self.runner.busy and (self._latest is None or self._latest is self._accepted
+                                         or bool(self.trace_error))
+
     def retrace_now(self) -> None:
         """Trace synchronously on this thread (headless export, screenshots, tests)."""
+        self._latest = self._accepted = None
         self.session.retrace()
         self._set_trace_error("")
 
     def _on_trace_finished(self, request, trace) -> None:
         if self.session.accept(request, trace) and request is self._latest:
+            self._accepted = request
             self._set_trace_error("")
 
     def _on_trace_failed(self, request, message: str) -> None:

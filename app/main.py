@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qInstallMessageHandler
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -359,7 +359,15 @@ def install_excepthook(window: MainWindow) -> Callable:
     return hook
 
 
+def _quiet_qt_messages(mode, context, message) -> None:
+    # The offscreen platform reports this on every window; it is noise, not a problem.
+    if "propagateSizeHints" in message:
+        return
+    sys.stderr.write(message + "\n")
+
+
 def make_app(argv: list[str] | None = None) -> QApplication:
+    qInstallMessageHandler(_quiet_qt_messages)
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
@@ -375,7 +383,11 @@ def run(window_options: dict | None = None) -> int:
     install_excepthook(window)
     if options.get("model"):
         open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")))
+    selection = options.get("selection")
+    if isinstance(selection, dict):
+        window.ctx.select(**{k: int(v) for k, v in selection.items()
+                             if k in ("layer", "direction", "batch", "unit")})
     if options.get("step") is not None:
-        window.session.seek(options["step"])
+        window.session.seek(int(options["step"]))
     window.show()
     return app.exec()

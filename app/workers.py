@@ -7,23 +7,31 @@ import time
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 
+class _JobSignals(QObject):
+    done = Signal(object, object, str, float)
+
+
 class _Job(QRunnable):
+    """Runs one request. It reports through its own QObject, so a runner (or window) deleted
+    while torch is still busy simply never hears back, instead of crashing."""
+
     def __init__(self, runner: TraceRunner, request):
         super().__init__()
         self.setAutoDelete(True)
-        self._runner = runner
+        self.signals = _JobSignals()
+        self.signals.done.connect(runner._on_job_done)
         self._request = request
 
     def run(self) -> None:  # worker thread
         start = time.perf_counter()
         try:
-            result = self._request.run()
+            result, error = self._request.run(), ""
         except Exception as exc:  # noqa: BLE001 - reported to the GUI as a value
-            self._runner._job_done.emit(self._request, None, _message(exc),
-                                        time.perf_counter() - start)
-        else:
-            self._runner._job_done.emit(self._request, result, "",
-                                        time.perf_counter() - start)
+            result, error = None, _message(exc)
+        try:
+            self.signals.done.emit(self._request, result, error, time.perf_counter() - start)
+        except RuntimeError:  # the receiver is gone (window closed mid-trace)
+            pass
 
 
 def _message(exc: BaseException) -> str:
@@ -41,7 +49,6 @@ class TraceRunner(QObject):
     busy_changed = Signal(bool)
     finished = Signal(object, object)
     failed = Signal(object, str)
-    _job_done = Signal(object, object, str, float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -50,7 +57,7 @@ class TraceRunner(QObject):
         self._running = None
         self._pending = None
         self.last_elapsed_s = 0.0
-        self._job_done.connect(self._on_job_done)
+        self._jobs: set = set()
 
     @property
     def busy(self) -> bool:
@@ -66,11 +73,15 @@ class TraceRunner(QObject):
     def _start(self, request) -> None:
         was_busy = self.busy
         self._running = request
-        self._pool.start(_Job(self, request))
+        job = _Job(self, request)
+        self._jobs.add(job.signals)  # keep the signal object alive until it reports
+        self._pool.start(job)
         if not was_busy:
             self.busy_changed.emit(True)
 
     def _on_job_done(self, request, result, error: str, elapsed: float) -> None:
+        sender = self.sender()
+        self._jobs.discard(sender)
         self._running = None
         self.last_elapsed_s = elapsed
         pending, self._pending = self._pending, None

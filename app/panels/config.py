@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from lstm_viz import LSTMConfig, devices, source_labels
 
+from ..sessions import precheck
 from ..widgets import ERROR_STYLE, Field, bool_field, choice_field, float_field, int_field
 
 _CONFIG_TOOLTIPS = {
@@ -119,8 +120,8 @@ class ModelPanel(_FormPanel):
         super().__init__(ctx, parent)
         self.setObjectName("ModelPanel")
         T = _CONFIG_TOOLTIPS
-        self.add("input_size", int_field("input_size", 1, 100_000, 1, T["input_size"]))
-        self.add("hidden_size", int_field("hidden_size", 1, 100_000, 1, T["hidden_size"]))
+        self.add("input_size", int_field("input_size", 1, 2_000_000_000, 1, T["input_size"]))
+        self.add("hidden_size", int_field("hidden_size", 1, 2_000_000_000, 1, T["hidden_size"]))
         self.add("num_layers", int_field("num_layers", 1, 64, 1, T["num_layers"]))
         self.add("direction", choice_field(
             "bidirectional", [("unidirectional", False), ("bidirectional", True)],
@@ -162,12 +163,13 @@ class ModelPanel(_FormPanel):
             warnings.simplefilter("always")
             try:
                 cfg = LSTMConfig(**self.candidate())
+                precheck(self.session, config=cfg)
                 device = self.device.value()
                 if device != str(self.session.device):
                     self.session.set_device(device)
                 if cfg != self.session.config:
                     self.session.set_config(cfg)
-            except ValueError as exc:
+            except (ValueError, RuntimeError) as exc:  # RuntimeError: torch could not allocate
                 self.show_error(str(exc))
                 return
         self.clear_messages()
@@ -199,8 +201,8 @@ class InputPanel(_FormPanel):
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.setObjectName("InputPanel")
-        self.add("seq_len", int_field("seq_len", 1, 1_000_000, 1, "T: timesteps per sequence."))
-        self.add("batch_size", int_field("batch_size", 1, 100_000, 1,
+        self.add("seq_len", int_field("seq_len", 1, 2_000_000_000, 1, "T: timesteps per sequence."))
+        self.add("batch_size", int_field("batch_size", 1, 2_000_000_000, 1,
                                          "B: sequences per batch."))
         self.add("source", choice_field("source", [(label, name) for name, label
                                                    in source_labels().items()],
@@ -283,9 +285,10 @@ class InputPanel(_FormPanel):
         """Validate with the engine; on success set the input and retrace."""
         try:
             spec = self.session.input_spec.replace(**self.candidate())
+            precheck(self.session, spec=spec)
             if spec != self.session.input_spec:
                 self.session.set_input(spec)
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:  # RuntimeError: torch could not allocate
             self.show_error(str(exc))
             return
         self.clear_messages()

@@ -1,0 +1,7 @@
+"""``python -m app``: the same as the ``lstm-viz`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,260 @@
+"""GUI tests, as a user: set the model through the widgets and check what the views show against
+torch itself (nn.LSTM's own output and an independent LSTMCell-style recomputation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPointF, QSettings, Qt
+
+from app.main import MainWindow
+from lstm_viz import Session
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(session=Session(), settings=settings, restore=False)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def wait_traced(qtbot, w):
+    qtbot.waitUntil(lambda: w.ctx.up_to_date, timeout=15000)
+
+
+def type_value(qtbot, spinbox, value):
+    """Select the spin box text, type a number, press Enter (what a user does)."""
+    spinbox.setFocus()
+    spinbox.selectAll()
+    qtbot.keyClicks(spinbox, str(value))
+    qtbot.keyClick(spinbox, Qt.Key.Key_Return)
+
+
+def choose(combo, value):
+    index = combo.findData(value)
+    assert index >= 0, value
+    combo.setCurrentIndex(index)
+
+
+def reference_gates(lstm: torch.nn.LSTM, x: torch.Tensor, sfx: str = "_l0"):
+    """Layer-0 forward gates (T, B, 4, H) and c (T, B, H) with the textbook equations."""
+    P = dict(lstm.named_parameters())
+    T, B, _ = x.shape
+    H = lstm.hidden_size
+    h = torch.zeros(B, lstm.proj_size or H)
+    c = torch.zeros(B, H)
+    gates, cs = [], []
+    with torch.no_grad():
+        for t in range(T):
+            z = x[t] @ P["weight_ih" + sfx].T + h @ P["weight_hh" + sfx].T
+            if lstm.bias:
+                z = z + P["bias_ih" + sfx] + P["bias_hh" + sfx]
+            i, f, g, o = z.chunk(4, 1)
+            i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+            c = f * c + i * g
+            h = o * c.tanh()
+            if lstm.proj_size:
+                h = h @ P["weight_hr" + sfx].T
+            gates.append(torch.stack([i, f, g, o], 1))
+            cs.append(c)
+    return torch.stack(gates).numpy(), torch.stack(cs).numpy()
+
+
+def test_config_set_through_widgets_updates_shapes_view_like_torch(qtbot, window):
+    model = window.panels["Model"]
+    fields = model.fields
+    type_value(qtbot, fields["hidden_size"].editor, 12)
+    type_value(qtbot, fields["num_layers"].editor, 2)
+    choose(fields["bidirectional"].editor, True)
+    fields["batch_first"].editor.click()
+    type_value(qtbot, fields["proj_size"].editor, 5)
+    wait_traced(qtbot, window)
+    cfg = window.session.config
+    assert (cfg.hidden_size, cfg.num_layers, cfg.bidirectional, cfg.batch_first,
+            cfg.proj_size) == (12, 2, True, True, 5)
+    # what torch itself returns for this module and input
+    lstm = window.session.lstm
+    x = window.session.input
+    with torch.no_grad():
+        output, (h_n, c_n) = lstm(x)
+    expected = {"input": tuple(x.shape), "output": tuple(output.shape),
+                "h_n": tuple(h_n.shape), "c_n": tuple(c_n.shape)}
+    view = window.panels["Shapes"]
+    rows = {r[0]: r[1] for r in view.table_rows(view.tensors)}
+    for name, shape in expected.items():
+        sizes = tuple(int(part.split("=")[-1]) for part in rows[name].strip("()").split(", "))
+        assert sizes == shape, name
+    # batch_first swapped input/output but never the states
+    assert expected["input"][0] == window.session.input_spec.batch_size
+    assert rows["h_n"].split(", ")[1].startswith("batch=")
+    # parameter table: the module's own parameters, names and counts
+    params = {r[0]: r[2] for r in view.table_rows(view.params)}
+    total = params.pop("total")
+    own = {n: p.numel() for n, p in lstm.named_parameters()}
+    assert {n: int(c.replace(",", "")) for n, c in params.items()} == own
+    assert int(total.replace(",", "")) == sum(own.values())
+    # the diagram says what the last change did: proj_size shrank h_n, not c_n
+    assert "proj_size: 0 → 5" in view.changes.text()
+    assert "c_n" in view.changes.text().split("unchanged")[1]
+
+
+def test_batch_first_toggle_says_states_are_unchanged(qtbot, window):
+    window.panels["Model"].fields["batch_first"].editor.click()
+    wait_traced(qtbot, window)
+    text = window.panels["Shapes"].changes.text()
+    unchanged = text.split("<b>unchanged</b>:")[1]
+    for name in ("h_0", "c_0", "h_n", "c_n"):
+        assert name in unchanged
+    assert "input" in text.split("<b>unchanged</b>")[0]
+
+
+def test_gate_heatmaps_and_state_bars_match_torch(qtbot, window):
+    fields = window.panels["Model"].fields
+    type_value(qtbot, fields["hidden_size"].editor, 6)
+    type_value(qtbot, fields["input_size"].editor, 3)
+    wait_traced(qtbot, window)
+    session = window.session
+    x = session.input_tm.cpu()
+    ref_gates, ref_c = reference_gates(session.lstm, x)
+    gates_view = window.panels["Gates"]
+    for k, gate in enumerate("ifgo"):
+        image = gates_view.heatmaps[gate].image.image  # (units, T) as drawn
+        np.testing.assert_allclose(image, ref_gates[:, 0, k, :].T, atol=1e-5)
+    # h heatmap is nn.LSTM's output (fused kernel) for batch element 0
+    with torch.no_grad():
+        output, _ = session.lstm(x)
+    states = window.panels["States"]
+    np.testing.assert_allclose(states.h_map.image.image, output[:, 0].numpy().T, atol=1e-5)
+    np.testing.assert_allclose(states.c_map.image.image, ref_c[:, 0].T, atol=1e-5)
+    # step with the keyboard, then the bars show that step
+    window.show_view("States")
+    for _ in range(4):
+        qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert session.t == 4
+    for k, gate in enumerate("ifgo"):
+        np.testing.assert_allclose(states.bars[gate].heights, ref_gates[4, 0, k], atol=1e-5)
+    np.testing.assert_allclose(states.bars["c"].heights, ref_c[4, 0], atol=1e-5)
+    np.testing.assert_allclose(states.bars["h"].heights, output[4, 0].numpy(), atol=1e-5)
+    # the equation line reads the same update for the focus unit
+    i, f, g, o = ref_gates[4, 0, :, 0]
+    c_new = f * ref_c[3, 0, 0] + i * g
+    assert f"{c_new:+.3f}" in states.equation.text()
+
+
+def test_selectors_pick_layer_direction_and_batch(qtbot, window):
+    fields = window.panels["Model"].fields
+    type_value(qtbot, fields["num_layers"].editor, 2)
+    choose(fields["bidirectional"].editor, True)
+    wait_traced(qtbot, window)
+    session = window.session
+    x = session.input_tm.cpu()
+    with torch.no_grad():
+        output, _ = session.lstm(x)
+    H = session.config.hidden_size
+    transport = window.transport
+    transport.layer.setCurrentIndex(1)
+    transport.direction.setCurrentIndex(1)
+    transport.batch.setValue(1)
+    assert (window.ctx.layer, window.ctx.direction, window.ctx.batch) == (1, 1, 1)
+    # last layer, reverse direction = output[..., H:] of nn.LSTM
+    np.testing.assert_allclose(window.panels["States"].h_map.image.image,
+                               output[:, 1, H:].numpy().T, atol=1e-5)
+    assert "layer 1, reverse, batch element 1" in window.panels["Gates"].caption.text()
+
+
+def test_keyboard_stepping(qtbot, window):
+    session = window.session
+    n = session.num_steps
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert session.t == 2
+    assert window.transport.slider.value() == 2
+    assert "t = 2" in window.transport.t_label.text()
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    assert session.t == 1
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    assert session.t == n - 1
+    assert window.panels["Gates"].heatmaps["i"].cursor.value() == n - 1
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    assert session.t == 0
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.transport.playing
+    qtbot.waitUntil(lambda: session.t >= 2, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not window.transport.playing
+    stopped_at = session.t
+    qtbot.wait(300)
+    assert session.t == stopped_at
+
+
+def test_invalid_value_shows_message_and_keeps_last_good_run(qtbot, window):
+    fields = window.panels["Model"].fields
+    before_trace = window.session.trace
+    before_image = window.panels["Gates"].heatmaps["f"].image.image.copy()
+    type_value(qtbot, fields["proj_size"].editor, 8)  # == hidden_size: invalid
+    message = fields["proj_size"].message
+    assert message.isVisible()
+    assert "proj_size must be smaller than hidden_size" in message.text()
+    assert window.session.config.proj_size == 0
+    assert window.session.trace is before_trace
+    np.testing.assert_array_equal(window.panels["Gates"].heatmaps["f"].image.image, before_image)
+    # fixing it clears the message and runs
+    type_value(qtbot, fields["proj_size"].editor, 3)
+    wait_traced(qtbot, window)
+    assert not message.isVisible()
+    assert window.session.trace.h.shape[-1] == 3
+
+
+def test_over_budget_input_is_refused_with_engine_message(qtbot, window):
+    inputs = window.panels["Input"]
+    trace = window.session.trace
+    type_value(qtbot, inputs.fields["seq_len"].editor, 50_000_000)
+    errors = inputs.errors
+    assert any("memory budget" in text for text in errors.values()), errors
+    assert window.session.trace is trace
+    assert window.session.input_spec.seq_len == 20
+    assert window.ctx.up_to_date
+
+
+def test_dropout_with_one_layer_warns_but_runs(qtbot, window):
+    fields = window.panels["Model"].fields
+    type_value(qtbot, fields["dropout"].editor, "0.5")
+    wait_traced(qtbot, window)
+    assert window.session.config.dropout == 0.5
+    assert fields["dropout"].message.isVisible()
+    assert "num_layers greater than 1" in fields["dropout"].message.text()
+
+
+def test_variable_lengths_leave_padding_blank(qtbot, window):
+    inputs = window.panels["Input"]
+    type_value(qtbot, inputs.fields["seq_len"].editor, 6)
+    inputs.lengths.setText("6, 3")
+    inputs.lengths.editingFinished.emit()
+    wait_traced(qtbot, window)
+    window.transport.batch.setValue(1)
+    image = window.panels["Gates"].heatmaps["o"].image.image
+    assert np.isnan(image[:, 3:]).all()
+    assert np.isfinite(image[:, :3]).all()
+    # hovering a padded cell says so; hovering a real cell shows its value
+    hm = window.panels["Gates"].heatmaps["o"]
+    vb = hm.plot.getViewBox()
+    inside = vb.mapViewToScene(QPointF(1, 2))
+    padded = vb.mapViewToScene(QPointF(4, 2))
+    gates = window.panels["Gates"]
+    assert gates.hover_text(inside) == f"gate o, unit 2, t 1: {image[2, 1]:.4f}"
+    assert "past this sequence's length" in gates.hover_text(padded)
+
+
+def test_bad_lengths_text_shows_message(qtbot, window):
+    inputs = window.panels["Input"]
+    inputs.lengths.setText("5, 99")
+    inputs.lengths.editingFinished.emit()
+    assert "lengths" in inputs.errors
+    assert window.session.input_spec.lengths is None
