@@ -93,6 +93,8 @@ class Session:
         self._device = resolve_device(device)
         self._dtype = dtype
         self.memory_budget = memory_budget
+        if not isinstance(self._config, LSTMConfig):
+            raise ValueError(f"expected an LSTMConfig, got {type(self._config).__name__}")
         self.model_source: dict | None = None  # set by loaders: where the weights came from
         self._lstm = self._build()
         self._x = self._make_x()
@@ -152,6 +154,9 @@ class Session:
 
     # ----- building ------------------------------------------------------------------
     def _build(self) -> nn.LSTM:
+        spec = self._input_spec
+        check_budget(self._config, spec.batch_size, spec.seq_len, self._dtype,
+                     self.memory_budget)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed)
             lstm = self._config.build(dtype=self._dtype)

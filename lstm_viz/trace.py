@@ -112,16 +112,23 @@ def _fmt_bytes(n: float) -> str:
 
 def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                  dtype: torch.dtype = torch.float32, budget: int | None = None) -> int:
-    """Return the estimate, or raise TraceBudgetError naming it and what to reduce."""
+    """Return the bytes a session of this size needs (the trace, plus the weights twice: the
+    module and the snapshot a trace runs on), or raise TraceBudgetError naming the estimate
+    and what to reduce. Call it before building anything."""
+    from .shapes import parameter_count
+
     budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
-    need = estimate_trace_bytes(cfg, batch_size, seq_len, dtype)
+    item = torch.empty((), dtype=dtype).element_size()
+    weights = 2 * parameter_count(cfg) * item
+    need = estimate_trace_bytes(cfg, batch_size, seq_len, dtype) + weights
     if need > budget:
         raise TraceBudgetError(
-            f"tracing would need about {_fmt_bytes(need)} (num_layers={cfg.num_layers} x"
-            f" directions={cfg.num_directions} x seq_len={seq_len} x batch={batch_size or 1} x"
-            f" {5 * cfg.hidden_size + cfg.h_out} values per step), over the memory budget of"
-            f" {_fmt_bytes(budget)}; reduce seq_len, batch size, hidden_size or num_layers"
-            " (or raise the budget)")
+            f"this would need about {_fmt_bytes(need)} ({_fmt_bytes(weights)} of weights, the"
+            f" rest for num_layers={cfg.num_layers} x directions={cfg.num_directions} x"
+            f" seq_len={seq_len} x batch={batch_size or 1} x"
+            f" {5 * cfg.hidden_size + cfg.h_out} traced values per step), over the memory"
+            f" budget of {_fmt_bytes(budget)}; reduce seq_len, batch size, hidden_size or"
+            " num_layers (or raise the budget)")
     return need
 
 

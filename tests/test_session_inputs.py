@@ -1,0 +1,267 @@
+"""Session stepping, what-if edits, persistence; input sources; devices; CLI; the Qt boundary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch.nn.utils.rnn import PackedSequence
+
+from lstm_viz import (
+    InputSpec,
+    LSTMConfig,
+    Session,
+    TraceBudgetError,
+    devices,
+    make_input,
+    resolve_device,
+    trace,
+)
+from lstm_viz.cli import main as cli_main
+from lstm_viz.inputs import array_to_input
+
+
+def _session(**cfg):
+    base = dict(input_size=3, hidden_size=5)
+    base.update(cfg)
+    return Session(LSTMConfig(**base), InputSpec(seq_len=6, batch_size=2, seed=1), seed=7)
+
+
+def test_session_trace_equals_nn_lstm_on_the_session_input():
+    s = _session(num_layers=2, bidirectional=True, batch_first=True)
+    tr = s.retrace()
+    with torch.no_grad():
+        out, (h_n, c_n) = s.lstm(s.input)
+    assert s.input.shape == (2, 6, 3)  # batch_first honoured
+    torch.testing.assert_close(tr.output, out, atol=1e-5, rtol=0)
+    torch.testing.assert_close(tr.c_n, c_n, atol=1e-5, rtol=0)
+
+
+def test_weights_are_seeded_and_reinitialize_draws_new_ones():
+    a, b = _session(), _session()
+    assert all(torch.equal(p, q) for p, q in zip(a.lstm.parameters(), b.lstm.parameters()))
+    before = a.lstm.weight_ih_l0.clone()
+    a.reinitialize(seed=8)
+    assert not torch.equal(before, a.lstm.weight_ih_l0)
+    a.reinitialize(seed=7)
+    assert torch.equal(before, a.lstm.weight_ih_l0)
+
+
+def test_stepping_back_seek_reset_and_signals():
+    s = _session()
+    seen = []
+    s.step_changed.connect(seen.append)
+    s.retrace()
+    assert s.t == 0
+    assert s.step() == 1 and s.step() == 2 and s.back() == 1
+    assert s.seek(100) == 5 and s.seek(-3) == 0
+    s.last()
+    assert s.t == 5
+    s.reset()
+    assert s.t == 0
+    assert seen[-4:] == [5, 0, 5, 0]
+
+
+def test_values_at_satisfy_the_lstm_update_for_both_directions_and_every_layer():
+    s = _session(num_layers=2, bidirectional=True)
+    s.retrace()
+    for layer in range(2):
+        for d in range(2):
+            for t in range(6):
+                v = s.values_at(layer, d, 1, t=t)
+                np.testing.assert_allclose(v["c"], v["f"] * v["c_prev"] + v["i"] * v["g"],
+                                           atol=1e-6)
+                np.testing.assert_allclose(v["h"], v["o"] * np.tanh(v["c"]), atol=1e-6)
+    with pytest.raises(ValueError, match="layer"):
+        s.values_at(2, 0, 0)
+
+
+def test_a_newer_request_supersedes_an_older_one():
+    s = _session()
+    old = s.request()
+    s.set_config(s.config.replace(hidden_size=6))
+    new = s.request()
+    assert not s.accept(old, old.run())
+    assert s.trace is None
+    assert s.accept(new, new.run())
+    assert s.trace.c.shape[-1] == 6
+
+
+def test_invalid_changes_raise_and_leave_the_session_as_it_was():
+    s = _session()
+    s.retrace()
+    cfg, x = s.config, s.input_tm.clone()
+    with pytest.raises(ValueError, match="text"):
+        s.set_input(InputSpec(source="text", text="abcdef", seq_len=4, batch_size=1))
+    with pytest.raises(TraceBudgetError):
+        s.set_config(cfg.replace(hidden_size=4096, num_layers=8))
+    assert s.config == cfg and torch.equal(s.input_tm, x) and s.trace is not None
+
+
+def test_what_if_state_edit_recomputes_from_t_and_keeps_the_original():
+    s = _session()
+    s.retrace()
+    base = s.trace
+    s.edit_state("c", t=2, layer=0, direction=0, batch=0, unit=1, value=3.0)
+    assert s.original is base
+    tr = s.trace
+    assert float(tr.c[0, 0, 2, 0, 1]) == 3.0
+    torch.testing.assert_close(tr.h[0, 0, :2], base.h[0, 0, :2], atol=1e-6, rtol=0)
+    assert not torch.allclose(tr.h[0, 0, 3:, 0], base.h[0, 0, 3:, 0])
+    torch.testing.assert_close(tr.h[0, 0, :, 1], base.h[0, 0, :, 1], atol=1e-6, rtol=0)
+    # h at the edited step follows from the edited c
+    v = s.values_at(0, 0, 0, t=2)
+    np.testing.assert_allclose(v["h"], v["o"] * np.tanh(v["c"]), atol=1e-6)
+    s.clear_edits()
+    assert s.trace is base and s.original is None
+
+
+def test_what_if_input_edit_equals_running_nn_lstm_on_the_edited_input():
+    s = _session(bidirectional=True)
+    s.retrace()
+    s.edit_input(t=3, batch=1, feature=0, value=5.0)
+    x = s.input_tm.clone()
+    x[3, 1, 0] = 5.0
+    with torch.no_grad():
+        out, _ = s.lstm(x)
+    torch.testing.assert_close(s.trace.output, out, atol=1e-5, rtol=0)
+    # the reverse direction changes before t=3, the forward one only from t=3 on
+    assert torch.allclose(s.trace.h[0, 0, :3], s.original.h[0, 0, :3], atol=1e-6)
+    assert not torch.allclose(s.trace.h[0, 1, :3, 1], s.original.h[0, 1, :3, 1])
+
+
+def test_variable_lengths_are_fed_packed_and_match_nn_lstm():
+    s = Session(LSTMConfig(2, 4, bidirectional=True),
+                InputSpec(seq_len=5, batch_size=3, lengths=(5, 2, 4)))
+    assert isinstance(s.input, PackedSequence)
+    tr = s.retrace()
+    with torch.no_grad():
+        out, (h_n, _) = s.lstm(s.input)
+    torch.testing.assert_close(tr.output.data, out.data, atol=1e-6, rtol=0)
+    torch.testing.assert_close(tr.h_n, h_n, atol=1e-6, rtol=0)
+    assert torch.isnan(tr.h[0, 0, 2:, 1]).all()
+
+
+def test_session_round_trips_through_json():
+    s = _session(num_layers=2, proj_size=2)
+    s.retrace()
+    s.seek(4)
+    s.edit_state("h", 1, 1, 0, 0, 0, 0.5)
+    data = json.loads(json.dumps(s.to_dict()))
+    s2 = Session.from_dict(data)
+    s2.retrace()
+    assert s2.config == s.config and s2.input_spec == s.input_spec and s2.t == 4
+    torch.testing.assert_close(s2.trace.h, s.trace.h, equal_nan=True)
+    with pytest.raises(ValueError, match="newer"):
+        Session.from_dict({**data, "format_version": 99})
+    with pytest.raises(ValueError, match="unknown session field"):
+        Session.from_dict({**data, "hiden_size": 3})
+
+
+# ----- inputs -----------------------------------------------------------------------------
+
+def test_patterns_are_what_they_say():
+    spec = InputSpec(source="impulse", seq_len=5, batch_size=2)
+    x = make_input(spec, 3)
+    assert x.shape == (5, 2, 3) and x[0].eq(1).all() and x[1:].eq(0).all()
+    x = make_input(InputSpec(source="step", seq_len=6, batch_size=1), 2)
+    assert x[:3].eq(0).all() and x[3:].eq(1).all()
+    x = make_input(InputSpec(source="ramp", seq_len=5, batch_size=1), 1)
+    assert x.flatten().tolist() == pytest.approx([-1, -0.5, 0, 0.5, 1])
+    x = make_input(InputSpec(source="sine", seq_len=16, batch_size=1, params={"period": 16}), 1)
+    assert float(x[4, 0, 0]) == pytest.approx(1.0) and float(x[0, 0, 0]) == pytest.approx(0.0)
+    a = make_input(InputSpec(seed=3), 4)
+    assert torch.equal(a, make_input(InputSpec(seed=3), 4))
+    assert not torch.equal(a, make_input(InputSpec(seed=4), 4))
+
+
+def test_text_is_one_hot_characters():
+    x = make_input(InputSpec(source="text", text="abca", seq_len=4, batch_size=1), 3)
+    assert x[:, 0].argmax(-1).tolist() == [0, 1, 2, 0] and x.sum(-1).eq(1).all()
+    with pytest.raises(ValueError, match="input_size >= 3"):
+        make_input(InputSpec(source="text", text="abca", seq_len=4, batch_size=1), 2)
+
+
+def test_files_load_and_a_wrong_shape_names_the_expected_one(tmp_path):
+    arr = np.arange(12, dtype=np.float32).reshape(6, 2)
+    np.save(tmp_path / "x.npy", arr)
+    (tmp_path / "x.csv").write_text("a,b\n" + "\n".join(f"{r[0]},{r[1]}" for r in arr))
+    for name in ("x.npy", "x.csv"):
+        x = make_input(InputSpec(source="file", path=str(tmp_path / name)), 2)
+        assert x.shape == (6, 1, 2) and torch.equal(x[:, 0], torch.from_numpy(arr))
+    with pytest.raises(ValueError, match=r"shape \(6, 2\); expected \(seq_len, 6\).*transposed"):
+        make_input(InputSpec(source="file", path=str(tmp_path / "x.npy")), 6)
+    with pytest.raises(ValueError, match="input_size to 2"):
+        make_input(InputSpec(source="file", path=str(tmp_path / "x.npy")), 3)
+    with pytest.raises(ValueError, match="not found"):
+        make_input(InputSpec(source="file", path=str(tmp_path / "nope.npy")), 2)
+    batch_first = np.zeros((4, 7, 3), dtype=np.float32)
+    assert array_to_input(batch_first, 3, batch_first=True).shape == (7, 4, 3)
+
+
+def test_devices_lists_cpu_and_refuses_what_is_missing():
+    assert devices()[0] == "cpu"
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda:0' is not available.*available: cpu"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="not a device name"):
+        resolve_device("gpu9")
+
+
+# ----- CLI --------------------------------------------------------------------------------
+
+def test_cli_shapes_prints_the_table_and_json(capsys):
+    assert cli_main(["shapes", "--input-size", "100", "--hidden-size", "20", "--num-layers",
+                     "4", "--seq-len", "10", "--batch", "3", "--bidirectional"]) == 0
+    out = capsys.readouterr().out
+    assert "(10, 3, 40)" in out and "(seq_len=10, batch=3, D*H_out=2*20=40)" in out
+    assert "batch_first changes input and output only" in out
+    assert cli_main(["shapes", "--input-size", "100", "--hidden-size", "20", "--seq-len", "10",
+                     "--batch", "3", "--batch-first", "--proj-size", "5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    lstm = LSTMConfig(100, 20, batch_first=True, proj_size=5).build()
+    out, (h, c) = lstm(torch.zeros(3, 10, 100))
+    t = data["tensors"]
+    assert (t["output"]["shape"], t["h_n"]["shape"], t["c_n"]["shape"]) == \
+        (list(out.shape), list(h.shape), list(c.shape))
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--proj-size", "20"], "proj_size must be smaller than hidden_size"),
+    (["--num-layers", "0"], "num_layers must be an integer >= 1"),
+    (["--dropout", "2"], "dropout must be in"),
+    (["--hidden-size", "x"], "invalid int value"),
+])
+def test_cli_bad_config_is_one_line_on_stderr_with_exit_2(argv, match, capsys):
+    base = {"--input-size": "4", "--hidden-size": "20", "--seq-len": "3"}
+    for k, v in zip(argv[::2], argv[1::2]):
+        base[k] = v
+    args = ["shapes"] + [a for kv in base.items() for a in kv]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+
+
+def test_engine_imports_without_qt():
+    code = ("import sys\n"
+            "for m in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph', 'superqt', 'qtpy'):\n"
+            "    sys.modules[m] = None\n"
+            "import lstm_viz, lstm_viz.cli, lstm_viz.session, lstm_viz.trace\n"
+            "import pkgutil, importlib\n"
+            "for m in pkgutil.iter_modules(lstm_viz.__path__):\n"
+            "    if m.name != '__main__': importlib.import_module('lstm_viz.' + m.name)\n"
+            "print('ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr
+
+
+def test_trace_of_a_session_is_the_trace_function():
+    s = _session(proj_size=2)
+    tr = s.retrace()
+    direct = trace(s.lstm, s.input)
+    torch.testing.assert_close(tr.h, direct.h)
