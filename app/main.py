@@ -391,3 +391,12 @@ def run(window_options: dict | None = None) -> int:
         window.session.seek(int(options["step"]))
     window.show()
     return app.exec()
+
+
+# Issue 5 (real models): the text view, unit statistics and the loaded-model panel.
+# app/dialogs.py adds File > Open model / Open demo / sessions with model (see _load_extensions).
+from .panels.model_info import ModelInfoPanel  # noqa: E402
+from .panels.text_view import TextView  # noqa: E402
+from .panels.units import UnitsView  # noqa: E402
+
+PANELS += [TextView, UnitsView, ModelInfoPanel]

@@ -383,8 +383,13 @@ def fit_input(data, config: LSTMConfig) -> torch.Tensor:
 def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
     """JSON-ready record of where a session's weights came from (``Session.model_source``)."""
     from .sessionfile import file_sha256
-    return {"path": str(Path(loaded.path).resolve()), "lstm": cand.name, "kind": loaded.kind,
-            "sha256": file_sha256(loaded.path)}
+    src = {"path": str(Path(loaded.path).resolve()), "lstm": cand.name, "kind": loaded.kind,
+           "sha256": file_sha256(loaded.path), "batch_first": cand.batch_first,
+           "metadata": {k: v for k, v in loaded.metadata.items()
+                        if k in ("description", "train", "epoch", "step")}}
+    if cand.embedding is not None:
+        src["embedding"] = f"{cand.embedding_key} {tuple(cand.embedding.shape)}"
+    return src
 
 
 def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None = None,

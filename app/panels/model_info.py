@@ -1,0 +1,104 @@
+"""Loaded-model panel: where the weights came from and the inferred config, read-only, with an
+"Edit a copy" action that unlocks the model panel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from lstm_viz.config import LSTMConfig
+
+CONFIG_FIELDS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                 "bidirectional", "proj_size")
+
+
+class ConfigView(QWidget):
+    """An LSTMConfig shown read-only, one row per nn.LSTM argument, plus optional notes."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.values: dict[str, QLabel] = {}
+        for name in CONFIG_FIELDS:
+            label = QLabel()
+            label.setObjectName(f"ro_{name}")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.values[name] = label
+            self.form.addRow(name, label)
+
+    def set_config(self, cfg: LSTMConfig | None, notes: dict[str, str] | None = None) -> None:
+        notes = notes or {}
+        for name, label in self.values.items():
+            if cfg is None:
+                label.setText("—")
+                continue
+            text = str(getattr(cfg, name))
+            if name in notes:
+                text += f"  <span style='color:#757575'>({notes[name]})</span>"
+            label.setText(text)
+
+
+class ModelInfoPanel(QWidget):
+    """Where the session's weights came from; the config is shown read-only."""
+
+    title = "Loaded model"
+    area = "left"
+    #: the user asked to edit a copy of the loaded model's config
+    edit_copy_requested = Signal()
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(parent)
+        self.setObjectName("ModelInfoPanel")
+        self.ctx = ctx
+        self.session = ctx.session
+        self.source = QLabel()
+        self.source.setObjectName("model_source")
+        self.source.setWordWrap(True)
+        self.source.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.config_view = ConfigView()
+        self.edit_copy = QPushButton("Edit a copy")
+        self.edit_copy.setObjectName("edit_copy")
+        self.edit_copy.setToolTip("Unlock the Model panel to change the config. The weights are"
+                                  " kept where the shapes still fit; the file is not changed.")
+        self.edit_copy.clicked.connect(self.edit_copy_requested)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.source)
+        layout.addWidget(self.config_view)
+        layout.addWidget(self.edit_copy)
+        layout.addStretch(1)
+        self.session.config_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *args) -> None:
+        src = self.session.model_source
+        if not isinstance(src, dict) or not src.get("path"):
+            self.source.setText(f"No model file: the weights are drawn from seed"
+                                f" {self.session.seed}. Open one with File > Open model or"
+                                " File > Open demo.")
+            self.config_view.setVisible(False)
+            self.edit_copy.setVisible(False)
+            return
+        meta = src.get("metadata") or {}
+        lines = [f"<b>{Path(src['path']).name}</b> ({src.get('kind', 'file')})",
+                 f"LSTM: <code>{src.get('lstm') or '<root>'}</code>"]
+        if meta.get("description"):
+            lines.append(str(meta["description"]))
+        train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+        losses = [f"{k.replace('_', ' ')} {v}" for k, v in train.items()
+                  if "loss" in k or "mse" in k]
+        if losses:
+            lines.append("training: " + ", ".join(losses))
+        if src.get("embedding"):
+            lines.append(f"embedding: {src['embedding']}")
+        self.source.setText("<br>".join(lines))
+        notes = {"batch_first": "not stored in a state dict"} if src.get("batch_first") is None \
+            else {}
+        notes["dropout"] = "not stored in weights"
+        self.config_view.set_config(self.session.config, notes)
+        self.config_view.setVisible(True)
+        self.edit_copy.setVisible(True)
