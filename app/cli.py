@@ -167,7 +167,7 @@ def _screenshot(args) -> int:
     if not window.grab().save(str(path), "PNG"):
         raise UsageError(f"--screenshot: could not write {path}")
     print(path)
-    window.ctx.runner.wait(2000)
+    window.close()
     return 0
 
 
@@ -185,6 +185,7 @@ def _export(args) -> int:
         raise UsageError(f"--out: {exc}") from None
     for path in written:
         print(path)
+    window.close()
     return 0
 
 

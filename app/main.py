@@ -367,8 +367,10 @@ def _quiet_qt_messages(mode, context, message) -> None:
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
-    qInstallMessageHandler(_quiet_qt_messages)
-    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app = QApplication.instance()
+    if app is None:  # an existing app (pytest-qt, a notebook) keeps its own message handler
+        qInstallMessageHandler(_quiet_qt_messages)
+        app = QApplication(argv or sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     return app

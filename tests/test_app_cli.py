@@ -1,0 +1,97 @@
+"""The ``lstm-viz`` command: headless screenshot and export, one-line errors with status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from app import cli
+from lstm_viz import Session
+
+pytestmark = pytest.mark.gui
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def session_json(tmp_path):
+    data = {"input_size": 3, "hidden_size": 6, "num_layers": 2, "bidirectional": True,
+            "seq_len": 12, "batch_size": 2, "input": {"source": "sine"}, "seed": 4}
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_screenshot_renders_the_window_without_a_screen(tmp_path, session_json):
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-m", "app", "--screenshot", str(out), "--config",
+                           str(session_json), "--step", "5", "--size", "1280x800"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1280, 800)
+
+
+def test_export_command_writes_every_format(qtbot, tmp_path, session_json, capsys):
+    out = tmp_path / "export"
+    code = cli.main(["export", "--config", str(session_json), "--out", str(out), "--step", "3",
+                     "--format", "png,svg,csv,npz"])
+    assert code == 0
+    listed = capsys.readouterr().out.split()
+    assert {Path(p).name for p in listed} >= {"gates.png", "states.svg", "trace.npz",
+                                               "session.json", "shapes.csv"}
+    expected = Session.from_dict(json.loads(session_json.read_text()))
+    expected.retrace()
+    with np.load(out / "trace.npz") as npz:
+        np.testing.assert_allclose(npz["h_n"], expected.trace.h_n.numpy(), atol=1e-6)
+    assert json.loads((out / "session.json").read_text())["step"] == 3
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["export", "--out", "x"], "--config"),
+    (["export", "--config", "missing.json", "--out", "x"], "no such file"),
+    (["export", "--config", "{cfg}", "--out", "x", "--format", "bmp"], "--format"),
+    (["--screenshot", "x.png", "--config", "{cfg}", "--step", "99"], "--step must be in"),
+    (["--screenshot", "x.png", "--config", "{bad}"], "proj_size"),
+    (["--screenshot", "x.png", "--size", "huge"], "--size"),
+    (["--step", "x"], "invalid int"),
+])
+def test_bad_input_is_one_line_and_status_2(qtbot, tmp_path, session_json, capsys, argv,
+                                            needle):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"input_size": 3, "hidden_size": 4, "proj_size": 4}))
+    argv = [a.format(cfg=session_json, bad=bad) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lstm-viz: error:")
+    assert needle in err
+
+
+def test_engine_subcommands_are_delegated(monkeypatch, capsys):
+    calls = []
+
+    class FakeEngineCli:
+        @staticmethod
+        def main(argv):
+            calls.append(argv)
+            return 0
+
+    monkeypatch.setattr(cli, "_engine_cli", lambda: FakeEngineCli)
+    assert cli.main(["shapes", "--input-size", "3"]) == 0
+    assert calls == [["shapes", "--input-size", "3"]]
+
+
+def test_gui_start_gets_model_options(monkeypatch, session_json):
+    seen = {}
+    monkeypatch.setattr("app.main.run", lambda options: seen.update(options) or 0)
+    assert cli.main(["--config", str(session_json), "--step", "2", "--model", "m.pt",
+                     "--allow-pickle"]) == 0
+    assert seen["model"] == "m.pt" and seen["allow_pickle"] is True and seen["step"] == 2
+    assert seen["session"].config.hidden_size == 6

@@ -1,0 +1,157 @@
+"""The window as a whole: worker superseding, status bar, settings, errors that never crash."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.main import PANELS, MainWindow, install_excepthook
+from app.workers import TraceRunner
+from lstm_viz import InputSpec, LSTMConfig, Session, devices
+
+pytestmark = pytest.mark.gui
+
+
+def make_window(qtbot, settings, session=None, restore=False):
+    if session is None and not restore:
+        session = Session()
+    w = MainWindow(session=session, settings=settings, restore=restore)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+class SlowRequest:
+    """Stands in for a TraceRequest: records which thread ran it."""
+
+    def __init__(self, name, delay, log):
+        self.name, self.delay, self.log = name, delay, log
+
+    def run(self):
+        self.log.append((self.name, threading.current_thread() is threading.main_thread()))
+        time.sleep(self.delay)
+        return self.name
+
+
+def test_runner_supersedes_waiting_requests_and_runs_off_the_gui_thread(qtbot):
+    runner = TraceRunner()
+    log, done = [], []
+    runner.finished.connect(lambda req, result: done.append(result))
+    runner.submit(SlowRequest("a", 0.3, log))
+    runner.submit(SlowRequest("b", 0.0, log))
+    runner.submit(SlowRequest("c", 0.0, log))
+    assert runner.busy
+    qtbot.waitUntil(lambda: done == ["a", "c"], timeout=5000)
+    assert [name for name, _ in log] == ["a", "c"]  # b was superseded before it started
+    assert not any(on_main for _, on_main in log)
+    assert not runner.busy
+
+
+def test_failed_request_reports_its_message(qtbot):
+    class Failing:
+        def run(self):
+            raise ValueError("input has 3 features but the LSTM expects input_size=4")
+
+    runner = TraceRunner()
+    with qtbot.waitSignal(runner.failed, timeout=5000) as blocker:
+        runner.submit(Failing())
+    assert blocker.args[1] == "input has 3 features but the LSTM expects input_size=4"
+
+
+def test_gui_stays_responsive_and_newest_config_wins(qtbot, settings):
+    w = make_window(qtbot, settings)
+    model = w.panels["Model"]
+    for hidden in (64, 48, 32, 24):
+        model.fields["hidden_size"].editor.setValue(hidden)
+    qtbot.waitUntil(lambda: w.ctx.up_to_date, timeout=15000)
+    assert w.session.trace.config.hidden_size == 24
+    assert w.panels["Gates"].heatmaps["i"].image.image.shape[0] == 24
+
+
+def test_status_bar_shows_device_time_and_memory(qtbot, settings):
+    w = make_window(qtbot, settings)
+    assert w.device_label.text().strip() == f"device: {w.session.device}"
+    ms = float(w.time_label.text().split(":")[1].split("ms")[0])
+    assert ms == pytest.approx(w.session.trace.elapsed_s * 1000, abs=0.06)
+    assert "trace" in w.memory_label.text() and "process" in w.memory_label.text()
+
+
+def test_every_usable_device_is_offered(qtbot, settings):
+    w = make_window(qtbot, settings)
+    combo = w.panels["Model"].device.editor
+    assert [combo.itemData(k) for k in range(combo.count())] == devices()
+
+
+def test_reinitialize_draws_new_weights_and_retraces(qtbot, settings):
+    w = make_window(qtbot, settings)
+    before = w.session.lstm.weight_ih_l0.detach().clone()
+    w.panels["Model"].reinit.click()
+    qtbot.waitUntil(lambda: w.ctx.up_to_date, timeout=10000)
+    assert w.session.seed == 1
+    assert not w.session.lstm.weight_ih_l0.detach().equal(before)
+    assert w.session.trace.h_n.shape == (1, 2, 8)
+
+
+def test_settings_remember_layout_view_and_session(qtbot, settings):
+    cfg = LSTMConfig(input_size=2, hidden_size=7, num_layers=2)
+    w = make_window(qtbot, settings, Session(cfg, InputSpec(seq_len=11)))
+    w.resize(840, 640)
+    w.show_view("Shapes")
+    w.docks["Input"].hide()
+    w.close()
+    again = make_window(qtbot, settings, restore=True)
+    assert again.session.config == cfg
+    assert again.session.input_spec.seq_len == 11
+    assert again.tabs.tabText(again.tabs.currentIndex()) == "Shapes"
+    assert again.docks["Input"].isHidden()
+    # a new window starts at 1280x800; the offscreen screen is 800 px wide, so Qt clamps the
+    # restored width, but the height comes back
+    assert again.height() == 640
+
+
+def test_stale_settings_never_stop_the_app(qtbot, settings):
+    settings.setValue("session", "{not json")
+    settings.setValue("windowState", "garbage")
+    w = make_window(qtbot, settings, restore=True)
+    assert w.session.trace is not None
+
+
+def test_excepthook_puts_errors_in_the_status_bar(qtbot, settings, capsys):
+    w = make_window(qtbot, settings)
+    previous = sys.excepthook
+    try:
+        hook = install_excepthook(w)
+        try:
+            raise RuntimeError("something broke")
+        except RuntimeError:
+            hook(*sys.exc_info())
+    finally:
+        sys.excepthook = previous
+    assert "RuntimeError: something broke" in w.statusBar().currentMessage()
+    assert "something broke" in capsys.readouterr().err
+
+
+def test_panels_are_a_list_and_each_is_placed(qtbot, settings):
+    w = make_window(qtbot, settings)
+    for cls in PANELS:
+        placed = w.views if cls.area == "view" else w.docks
+        assert cls.title in placed
+
+
+def test_file_menu_has_open_section_and_exports(qtbot, settings):
+    w = make_window(qtbot, settings)
+    texts = [a.text() for a in w.file_menu.actions()]
+    for expected in ("Open session…", "Save session…", "Export current view…",
+                     "Export everything…", "Export animated GIF…", "Quit"):
+        assert expected in texts
+    assert w.open_section.text() == "Models"
