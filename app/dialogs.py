@@ -216,10 +216,11 @@ def open_demo(window, name: str) -> bool:
         show_error(window, "Could not open demo", str(exc))
         return False
     _set_model_locked(window, True)
+    # Demos are small: trace now, so the selection below never points past the old trace.
+    window.ctx.retrace_now()
     if demo.select:
         window.ctx.select(**{k: int(v) for k, v in demo.select.items()
                              if k in ("layer", "direction", "batch", "unit")})
-    window.ctx.retrace()
     if demo.view and hasattr(window, "show_view"):
         window.show_view(demo.view)
     window.ctx.post(f"Demo: {demo.title}. {demo.description}", 10000)

@@ -1,0 +1,309 @@
+"""GUI for real models: Open model (picker, unsafe pickle, errors), demos, text view, unit table,
+pattern search and sessions with weights, checked as the user would see them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtGui import QTextCursor
+from torch import nn
+
+from app.dialogs import (
+    DemoDialog,
+    LSTMPickerDialog,
+    UnsafePickleDialog,
+    open_demo,
+    open_demo_dialog,
+    open_model_file,
+    open_session_file,
+    save_session_file,
+)
+from app.main import MainWindow, open_model
+from lstm_viz import LSTMConfig, Session
+from lstm_viz.analysis import find_pattern, similar_units, unit_stats
+
+pytestmark = pytest.mark.gui
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 6)
+
+
+class TwoLSTMs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.LSTM(4, 6, bidirectional=True)
+        self.decoder = nn.LSTM(3, 5)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(session=Session(LSTMConfig(4, 8)), settings=settings, restore=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _traced(window, qtbot):
+    qtbot.waitUntil(lambda: window.ctx.up_to_date and window.session.trace is not None,
+                    timeout=10000)
+
+
+# ----- Open model --------------------------------------------------------------------------------
+def test_open_state_dict_shows_it_read_only_with_edit_a_copy(window, qtbot, tmp_path):
+    torch.manual_seed(0)
+    net = Net()
+    torch.save({"model": net.state_dict(), "epoch": 2}, tmp_path / "ckpt.pt")
+    assert open_model_file(window, tmp_path / "ckpt.pt")
+    _traced(window, qtbot)
+    assert window.session.config == LSTMConfig(4, 6)
+    torch.testing.assert_close(window.session.lstm.weight_hh_l0, net.rnn.weight_hh_l0.detach())
+    info = window.panels["Loaded model"]
+    assert "ckpt.pt" in info.source.text() and "rnn" in info.source.text()
+    assert info.config_view.values["hidden_size"].text() == "6"
+    model_panel = window.panels["Model"]
+    assert not model_panel.isEnabled()
+    qtbot.mouseClick(info.edit_copy, Qt.MouseButton.LeftButton)
+    assert model_panel.isEnabled()
+
+
+def test_command_line_model_goes_through_the_same_path(window, qtbot, tmp_path):
+    torch.save(Net().state_dict(), tmp_path / "sd.pt")
+    assert open_model(window, str(tmp_path / "sd.pt"))
+    assert window.session.config.hidden_size == 6
+
+
+def test_several_lstms_ask_which_one(window, qtbot, tmp_path):
+    torch.save(TwoLSTMs().state_dict(), tmp_path / "s2s.pt")
+    assert open_model_file(window, tmp_path / "s2s.pt")
+    picker = window.last_picker
+    assert isinstance(picker, LSTMPickerDialog) and picker.isVisible()
+    assert picker.list.count() == 2
+    assert "bidirectional=True" in picker.list.item(0).text()
+    assert picker.config_view.values["bidirectional"].text() == "True"
+    picker.list.setCurrentRow(1)
+    assert picker.config_view.values["input_size"].text() == "3"
+    picker.accept()
+    _traced(window, qtbot)
+    assert window.session.config == LSTMConfig(3, 5)
+    assert window.session.model_source["lstm"] == "decoder"
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"PK\x03\x04 cut short", "truncated or corrupt"),
+    (b"hello, I am text", "not a PyTorch file"),
+    (None, "model file not found"),
+])
+def test_broken_files_keep_the_previous_model(window, qtbot, tmp_path, content, expected):
+    _traced(window, qtbot)
+    before = window.session.lstm.weight_ih_l0.detach().clone()
+    path = tmp_path / "bad.pt"
+    if content is not None:
+        path.write_bytes(content)
+    assert not open_model_file(window, path)
+    box = window.last_message_box
+    assert box.isVisible() and expected in box.text()
+    assert "expected" in box.text() or "truncated" in box.text()
+    assert expected in window.statusBar().currentMessage()
+    assert window.session.config == LSTMConfig(4, 8)
+    torch.testing.assert_close(window.session.lstm.weight_ih_l0, before)
+    assert window.panels["Model"].isEnabled()
+    box.close()
+
+
+def test_non_lstm_file_says_what_was_found(window, qtbot, tmp_path):
+    torch.save(nn.Linear(3, 2).state_dict(), tmp_path / "lin.pt")
+    assert not open_model_file(window, tmp_path / "lin.pt")
+    assert "found weight (2, 3), bias (2,)" in window.last_message_box.text()
+
+
+def test_pickled_model_warns_and_loads_only_when_the_user_agrees(window, qtbot, tmp_path):
+    torch.save(Net(), tmp_path / "full.pt")
+    assert open_model_file(window, tmp_path / "full.pt")
+    dialog = window.last_message_box
+    assert isinstance(dialog, UnsafePickleDialog) and dialog.isVisible()
+    assert "runs Python code" in dialog.text() and "state_dict()" in dialog.text()
+    dialog.cancel_button.click()
+    assert window.session.config == LSTMConfig(4, 8)
+    assert open_model_file(window, tmp_path / "full.pt")
+    window.last_message_box.load_button.click()
+    qtbot.waitUntil(lambda: window.session.config == LSTMConfig(4, 6), timeout=5000)
+    assert window.session.model_source["kind"] == "pickle"
+
+
+def test_allow_pickle_flag_loads_without_asking(window, qtbot, tmp_path):
+    torch.save(Net(), tmp_path / "full.pt")
+    assert open_model(window, str(tmp_path / "full.pt"), allow_pickle=True)
+    assert window.session.config == LSTMConfig(4, 6)
+
+
+# ----- demos and the text view -------------------------------------------------------------------
+def test_demo_dialog_lists_descriptions_and_opens_the_choice(window, qtbot):
+    open_demo_dialog(window)
+    dialog = window.last_demo_dialog
+    assert isinstance(dialog, DemoDialog) and dialog.isVisible()
+    texts = [dialog.list.item(k).text() for k in range(dialog.list.count())]
+    assert any("Python standard-library source" in t for t in texts)
+    assert any("sine" in t.lower() for t in texts)
+    dialog.list.setCurrentRow([k for k, t in enumerate(texts) if "Sine" in t][0])
+    dialog.accept()
+    _traced(window, qtbot)
+    assert window.session.config == LSTMConfig(1, 32)
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "States"
+
+
+def _char_demo(window, qtbot):
+    assert open_demo(window, "char_python")
+    _traced(window, qtbot)
+    return window.panels["Text"]
+
+
+def test_text_view_colours_each_character_by_the_unit(window, qtbot):
+    view = _char_demo(window, qtbot)
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Text"
+    assert "def load_settings(path, defaults=None):" in view.text.toPlainText()
+    tr = window.session.trace
+    assert len(view.tokens) == tr.num_steps == len(view.starts)
+    unit = window.ctx.unit
+    assert unit == 37  # the demo's chosen unit
+    h = tr.h[0, 0, :, 0, unit].numpy()
+    np.testing.assert_allclose(view.values, h, rtol=1e-6)
+    doc = view.text.document()
+    for t in (int(np.argmax(h)), int(np.argmin(h))):
+        if t == window.session.t:
+            continue
+        cursor = QTextCursor(doc)
+        cursor.setPosition(view.starts[t] + 1)
+        colour = cursor.charFormat().background().color()
+        if h[t] > 0:
+            assert colour.red() > colour.blue()
+        else:
+            assert colour.blue() > colour.red()
+
+
+def test_text_cursor_follows_the_step_and_clicks_move_it(window, qtbot):
+    view = _char_demo(window, qtbot)
+    window.session.seek(42)
+    assert view.status.text().startswith("t = 42:")
+    assert view._marked == 42
+    target = 100
+    rect = view.text.cursorRect(_cursor_at(view, view.starts[target]))
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(rect.x() + 3, rect.center().y()))
+    assert window.session.t == target
+    assert view._marked == target
+
+
+def _cursor_at(view, position):
+    c = QTextCursor(view.text.document())
+    c.setPosition(position)
+    return c
+
+
+def test_text_view_switches_to_c_and_follows_the_focus_unit(window, qtbot):
+    view = _char_demo(window, qtbot)
+    view.set_kind("c")
+    window.ctx.select(unit=107)
+    c = window.session.trace.c[0, 0, :, 0, 107].numpy()
+    np.testing.assert_allclose(view.values, c, rtol=1e-6)
+    assert view.unit_box.value() == 107
+    assert "c[107]" in view.caption.text()
+
+
+def test_text_view_explains_when_the_input_is_not_text(window, qtbot):
+    _traced(window, qtbot)
+    assert "current input is 'random'" in window.panels["Text"].status.text()
+
+
+# ----- unit table and pattern search ------------------------------------------------------------
+def test_unit_table_sorts_by_numbers_and_is_linked_to_the_focus_unit(window, qtbot):
+    _char_demo(window, qtbot)
+    units = window.panels["Units"]
+    stats = unit_stats(window.session.trace)
+    assert units.proxy.rowCount() == 128
+    tau_col = units.model.names.index("tau")
+    units.table.sortByColumn(tau_col, Qt.SortOrder.DescendingOrder)
+    order = [units.unit_in_row(r) for r in range(5)]
+    assert order == list(np.argsort(-stats.timescale)[:5])
+    units.table.selectRow(2)
+    assert window.ctx.unit == order[2]
+    assert window.panels["Text"].unit_box.value() == order[2]  # every view follows
+    window.ctx.select(unit=9)
+    assert units.unit_in_row(units.table.currentIndex().row()) == 9
+    f_col = units.model.names.index("f mean")
+    text = units.proxy.data(units.proxy.index(0, f_col))
+    assert text == f"{stats.gate_mean[1, order[0]]:.3f}"
+
+
+def test_pattern_search_lists_similar_units_and_matches(window, qtbot):
+    _char_demo(window, qtbot)
+    units = window.panels["Units"]
+    window.ctx.select(unit=37)
+    units.set_span(150, 172)
+    qtbot.mouseClick(units.search_button, Qt.MouseButton.LeftButton)
+    acts = window.session.trace.h[0, 0].numpy()
+    expected = similar_units(acts, 37, 150, 172, k=units.k_box.value())
+    assert [int(units.similar_table.item(r, 0).text()) for r in range(len(expected))] == \
+        [m.unit for m in expected]
+    chosen = [37] + [m.unit for m in expected[:2] if m.score > 0.5]
+    matches = find_pattern(acts, chosen, 150, 172, k=units.k_box.value())
+    assert units.match_table.rowCount() == len(matches) > 0
+    first = matches[0]
+    assert units.match_table.item(0, 1).text() == f"{first.start}–{first.stop - 1}"
+    text = "".join(window.panels["Text"].tokens[first.start:first.stop]).replace("\n", "↵")
+    assert units.match_table.item(0, 3).text() == text
+    units.match_table.selectRow(0)
+    assert window.session.t == first.start
+    assert len(units.match_regions) == len(matches)
+
+
+def test_pattern_search_reports_a_too_short_span(window, qtbot):
+    _char_demo(window, qtbot)
+    units = window.panels["Units"]
+    units.set_span(10, 11)
+    units.search()
+    assert "at least 2 timesteps" in units.search_status.text()
+    assert units.similar_table.rowCount() == 0
+
+
+# ----- sessions with weights --------------------------------------------------------------------
+def test_session_with_model_round_trips_in_the_window(window, qtbot, tmp_path):
+    _char_demo(window, qtbot)
+    window.ctx.select(unit=107)
+    window.panels["Units"].set_span(30, 40)
+    window.session.seek(77)
+    h_before = window.session.trace.h.clone()
+    assert save_session_file(window, tmp_path / "s.lstmviz.json")
+    assert open_demo(window, "sine")
+    _traced(window, qtbot)
+    assert window.session.config.input_size == 1
+    assert open_session_file(window, tmp_path / "s.lstmviz.json")
+    _traced(window, qtbot)
+    assert window.session.config == LSTMConfig(16, 128)
+    assert window.session.t == 77 and window.ctx.unit == 107
+    assert window.panels["Units"].span() == (30, 40)
+    torch.testing.assert_close(window.session.trace.h, h_before)
+    assert not window.panels["Model"].isEnabled()
+
+
+def test_broken_session_file_is_refused_in_the_window(window, qtbot, tmp_path):
+    (tmp_path / "s.json").write_text('{"format": "lstm-viz session", "format_version": 99}')
+    assert not open_session_file(window, tmp_path / "s.json")
+    assert "newer lstm-viz" in window.last_message_box.text()
+
+
+def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, tmp_path):
+    _char_demo(window, qtbot)
+    for title in ("Text", "Units"):
+        window.show_view(title)
+        image = window.panels[title].grab().toImage()
+        assert image.width() > 300 and image.height() > 200
+        colours = {image.pixel(x, y) for x in range(0, image.width(), 23)
+                   for y in range(0, image.height(), 23)}
+        assert len(colours) > 10, title
