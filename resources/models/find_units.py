@@ -2,8 +2,8 @@
 
 Character model: traces held-out standard-library source (the files train_char_python.py held
 out) and correlates every unit's h and c with per-character signals: inside a string, inside a
-comment, bracket depth, indentation, column. Sine model: correlates units with the input value
-and its slope on random test waves.
+comment, bracket depth, inside brackets (not in a string), indentation, column. Sine model:
+correlates units with the input value and its slope on random test waves.
 
     python resources/models/find_units.py            # prints a report, writes units.json
 """
@@ -52,6 +52,7 @@ def char_report(max_chars: int = 30000) -> dict:
     h = tr.h[0, 0, :, 0].numpy()
     c = tr.c[0, 0, :, 0].numpy()
     feats = python_text_features(text)
+    feats["in_brackets"] = ((feats["bracket_depth"] > 0) & (feats["in_string"] == 0)) * 1.0
     report = {"chars": len(text), "train": loaded.metadata.get("train"), "features": {}}
     for name, sig in feats.items():
         report["features"][name] = {"h": top(signal_correlation(h, sig)),

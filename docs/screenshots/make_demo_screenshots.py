@@ -1,0 +1,76 @@
+"""Render the screenshots docs/demos.md shows (offscreen; run from the repository root).
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_demo_screenshots.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from app.dialogs import DemoDialog, open_demo  # noqa: E402
+from app.main import MainWindow, make_app  # noqa: E402
+from lstm_viz.demos import list_demos  # noqa: E402
+
+OUT = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    app = make_app()
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, restore=False)
+    w.resize(1400, 900)
+    w.show()
+    open_demo(w, "char_python")
+    app.processEvents()
+    text = w.panels["Text"]
+    text.resize(1000, 640)
+    w.session.seek(212)
+    app.processEvents()
+    text.grab().save(str(OUT / "text_view_h37_brackets.png"))
+    text.set_kind("c")
+    w.ctx.select(unit=107)
+    w.session.seek(300)
+    app.processEvents()
+    text.grab().save(str(OUT / "text_view_c107_indentation.png"))
+    w.grab().save(str(OUT / "window_char_demo.png"))
+
+    w.show_view("Units")
+    units = w.panels["Units"]
+    text.set_kind("h")
+    w.ctx.select(unit=37)
+    units.table.sortByColumn(units.model.names.index("tau"), Qt.SortOrder.DescendingOrder)
+    units.set_span(150, 172)
+    w.session.seek(160)
+    units.search()
+    units.table.scrollToTop()
+    app.processEvents()
+    units.resize(1100, 860)
+    units.grab().save(str(OUT / "units_table_pattern_search.png"))
+
+    open_demo(w, "sine")
+    states = w.panels["States"]
+    states.units_edit.setText("3, 20")
+    states.units_edit.editingFinished.emit()
+    w.session.seek(40)
+    app.processEvents()
+    w.grab().save(str(OUT / "window_sine_demo.png"))
+
+    dialog = DemoDialog(list_demos(), w)
+    dialog.show()
+    app.processEvents()
+    dialog.grab().save(str(OUT / "open_demo_dialog.png"))
+    dialog.close()
+    w.close()
+    print("wrote", ", ".join(sorted(p.name for p in OUT.glob("*.png"))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
