@@ -158,11 +158,22 @@ def _reverse(x: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
     return x.gather(0, full)
 
 
+def _double_g_rows(w_ih, w_hh, bias):
+    """The weights (and bias) with the g rows doubled, for ``_activate``. Doubling is exact in
+    floating point, so the pre-activation is exactly twice torch's."""
+    H = w_ih.shape[0] // 4
+    scale = torch.ones(4, 1, dtype=w_ih.dtype, device=w_ih.device)
+    scale[2] = 2.0
+    scale = scale.repeat_interleave(H, 0)
+    return w_ih * scale, w_hh * scale, None if bias is None else bias * scale.view(-1)
+
+
 def _activate(z4: torch.Tensor) -> None:
-    """In place: sigmoid on i, f, o and tanh on g; z4 is (..., 4, H)."""
-    z4[..., 0:2, :].sigmoid_()
-    z4[..., 3, :].sigmoid_()
-    z4[..., 2, :].tanh_()
+    """In place on (..., 4, H) pre-activations whose g part was doubled (``_double_g_rows``):
+    sigmoid on i, f, o and tanh(g) = 2 * sigmoid(2g) - 1 (equal to float rounding), so one
+    sigmoid over the whole contiguous tensor does all four gates."""
+    z4.sigmoid_()
+    z4[..., 2, :].mul_(2.0).sub_(1.0)
 
 
 def _linear(weight: torch.Tensor, rows: int):
@@ -177,7 +188,7 @@ def _linear(weight: torch.Tensor, rows: int):
         torch.addmm(bias, x, w_t)  # noqa: E731
     if weight.device.type != "cpu" or weight.dtype != torch.float32:
         return plain
-    if not _onednn_ok():
+    if rows * weight.numel() < _ONEDNN_MIN_MACS or not _onednn_ok():
         return plain
     ops = torch.ops.mkldnn
     packed = ops._reorder_linear_weight(weight, rows)
@@ -185,6 +196,7 @@ def _linear(weight: torch.Tensor, rows: int):
 
 
 _ONEDNN_OK: bool | None = None
+_ONEDNN_MIN_MACS = 1 << 22  # below this, packing the weight costs more than it saves
 
 
 def _onednn_ok() -> bool:
@@ -212,11 +224,7 @@ def _run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides=()):
     weights are doubled (exact in floating point), so one sigmoid covers all four gates."""
     T, B, _ = x.shape
     H = c.shape[-1]
-    scale = torch.ones(4, 1, dtype=w_ih.dtype, device=w_ih.device)
-    scale[2] = 2.0
-    scale = scale.repeat_interleave(H, 0)
-    w_ih, w_hh = w_ih * scale, w_hh * scale
-    bias = None if bias is None else bias * scale.view(-1)
+    w_ih, w_hh, bias = _double_g_rows(w_ih, w_hh, bias)
     gates.view(T * B, 4 * H).copy_(_linear(w_ih, T * B)(x.reshape(T * B, -1), bias))
     recurrent = _linear(w_hh, B)
     tmp = torch.empty((B, H), dtype=c.dtype, device=c.device)
@@ -227,17 +235,17 @@ def _run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides=()):
     for t in range(T):
         z = gates[t].view(B, 4 * H)
         z.add_(recurrent(h_prev))
-        z.sigmoid_()
         z4 = gates[t]
-        g = z4[:, 2]
-        g.mul_(2.0).sub_(1.0)
+        _activate(z4)
         ct = c[t]
-        torch.mul(z4[:, 0], g, out=ct)
+        torch.mul(z4[:, 0], z4[:, 2], out=ct)
         ct.addcmul_(z4[:, 1], c_prev)
         for _, kind, b, unit, value in by_step.get(t, ()):
             if kind == "c":
                 ct[b, unit] = value
-        torch.tanh(ct, out=tmp)
+        # tanh(c) = 2 * sigmoid(2c) - 1: torch's CPU sigmoid is several times faster than tanh
+        torch.mul(ct, 2.0, out=tmp)
+        tmp.sigmoid_().mul_(2.0).sub_(1.0)
         if w_hr is None:
             torch.mul(z4[:, 3], tmp, out=h[t])
         else:
@@ -264,7 +272,8 @@ def _run_fused(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h):
     h.copy_(out)
     h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
     flat = gates.view(T * B, 4 * H)
-    flat.copy_(_linear(w_ih, T * B)(x.reshape(T * B, -1), None if b_ih is None else b_ih + b_hh))
+    w_ih, w_hh, bias = _double_g_rows(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
+    flat.copy_(_linear(w_ih, T * B)(x.reshape(T * B, -1), bias))
     flat.add_(_linear(w_hh, T * B)(h_prev.reshape(T * B, -1)))
     _activate(gates)
     _linear_scan(gates[:, :, 1], gates[:, :, 0] * gates[:, :, 2], c0, out=c)
