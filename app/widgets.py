@@ -124,6 +124,9 @@ def bool_field(name: str, text: str, value: bool, tooltip: str = "") -> Field:
 def choice_field(name: str, choices: Sequence[tuple[str, object]], tooltip: str = "") -> Field:
     """A combo box of ``(label, value)`` pairs."""
     box = QComboBox()
+    # long labels must not widen a narrow dock: elide instead
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(8)
     for label, value in choices:
         box.addItem(label, value)
     return Field(name, box, tooltip)

@@ -209,6 +209,7 @@ class InputPanel(_FormPanel):
                                         "What the input is made of."))
         self.add("input seed", int_field("seed", 0, 2**31 - 1, 0, "Seed of random inputs."))
         self.text = QLineEdit()
+        self.text.setMinimumWidth(60)
         self.text.setPlaceholderText("text, one character per timestep")
         self.add("text", Field("text", self.text, "Typed characters become one-hot vectors."))
         self.text.editingFinished.connect(self.apply)
@@ -216,6 +217,7 @@ class InputPanel(_FormPanel):
         row = QHBoxLayout(path_row)
         row.setContentsMargins(0, 0, 0, 0)
         self.path = QLineEdit()
+        self.path.setMinimumWidth(60)
         self.path.setPlaceholderText(".npy or .csv file")
         self.path.editingFinished.connect(self.apply)
         browse = QPushButton("…")
@@ -229,6 +231,7 @@ class InputPanel(_FormPanel):
         self.fields["path"] = self.path_field
         self.form.addRow("file", self.path_field)
         self.lengths = QLineEdit()
+        self.lengths.setMinimumWidth(60)
         self.lengths.setPlaceholderText("all full length, e.g. 20, 15, 9")
         self.lengths.setToolTip("Per-sequence lengths for a packed (variable-length) batch,"
                                 " one per batch element, longest first not required.")

@@ -73,7 +73,6 @@ class Bars:
         plot.setTitle(title, size="9pt")
         plot.setMenuEnabled(False)
         plot.hideButtons()
-        plot.showGrid(y=True, alpha=0.25)
         plot.getViewBox().setMouseEnabled(x=False, y=False)
         self.levels = levels
         if levels is not None:

@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -99,10 +100,10 @@ class StatesView(QWidget):
         self.lines_plot.setXLink(c_plot)
         self.lines_plot.setTitle("chosen units over time: c (dashed) and h (solid)", size="10pt")
         self.lines_plot.setLabel("bottom", "t (input position)")
-        self.lines_plot.showGrid(x=True, y=True, alpha=0.2)
         self.lines_plot.setMenuEnabled(False)
         self.lines_plot.hideButtons()
-        self.legend = self.lines_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.legend = self.lines_plot.addLegend(offset=(5, 2), labelTextSize="8pt", colCount=6,
+                                                brush=(255, 255, 255, 210))
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
         self.lines: list[pg.PlotDataItem] = []
@@ -123,6 +124,9 @@ class StatesView(QWidget):
         self.equation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.equation.setStyleSheet("background: #fafafa; border: 1px solid #ddd;"
                                     " padding: 4px;")
+        # a fixed height: text that changes every step must not re-layout the plots
+        self.equation.setFixedHeight(self.equation.fontMetrics().lineSpacing() * 5 + 12)
+        self.equation.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -201,6 +205,9 @@ class StatesView(QWidget):
                                               pen=pg.mkPen(colour, width=2),
                                               name=f"h[{unit}]", connect="finite")
                 self.lines.append(h_item)
+        for item in self.lines:
+            # the curves change only with the trace; the moving cursor must not redraw them
+            item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.lines_cursor.setValue(self.session.t)
 
     # ----- per-step drawing: only indexing ----------------------------------------------

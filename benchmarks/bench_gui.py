@@ -1,0 +1,165 @@
+"""GUI speed, offscreen: step latency, config change to redrawn window, cold start.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--quick]
+
+Targets (issue 4): one step <= 16 ms p95 for hidden 256, T 1000, 2 layers, bidirectional;
+config change to redrawn window <= 150 ms for the default config; cold start < 3 s.
+Prints a table, then one JSON line (the last line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from app.main import MainWindow, make_app  # noqa: E402
+from lstm_viz import InputSpec, LSTMConfig, Session  # noqa: E402
+
+STEP_TARGET_MS, CONFIG_TARGET_MS, COLD_TARGET_S = 16.0, 150.0, 3.0
+
+_COLD_CHILD = r"""
+import os, sys, time
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, {root!r})
+from PySide6.QtCore import QSettings
+from app.main import MainWindow, make_app
+app = make_app()
+w = MainWindow(settings=QSettings({ini!r}, QSettings.Format.IniFormat), restore=False)
+w.resize(1280, 800)
+w.show()
+app.processEvents()
+w.grab()
+print("drawn", flush=True)
+"""
+
+
+def _window(app, session):
+    ini = str(Path(tempfile.mkdtemp(prefix="bench-gui-")) / "settings.ini")
+    w = MainWindow(session=session, settings=QSettings(ini, QSettings.Format.IniFormat),
+                   restore=False)
+    w.resize(1280, 800)
+    w.show()
+    for _ in range(3):
+        app.processEvents()
+    return w
+
+
+def _wait_traced(app, w, timeout=120.0):
+    end = time.perf_counter() + timeout
+    while not w.ctx.up_to_date:
+        app.processEvents()
+        if time.perf_counter() > end:
+            raise TimeoutError("trace did not finish")
+        time.sleep(0.0005)
+
+
+def _stats(ms: list[float]) -> dict:
+    a = np.asarray(ms)
+    return {"n": len(a), "p50_ms": float(np.percentile(a, 50)),
+            "p95_ms": float(np.percentile(a, 95)), "max_ms": float(a.max())}
+
+
+def bench_step(app, steps: int) -> dict:
+    """Cursor move + every visible plot updated + events processed (the repaint), per step."""
+    cfg = LSTMConfig(input_size=16, hidden_size=256, num_layers=2, bidirectional=True)
+    session = Session(cfg, InputSpec(seq_len=1000, batch_size=2))
+    w = _window(app, session)
+    out = {"trace_s": session.trace.elapsed_s}
+    for view in ("Gates", "States"):
+        w.show_view(view)
+        w.ctx.select(layer=1, direction=1)
+        session.seek(100)
+        for _ in range(3):
+            app.processEvents()
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            session.step()
+            app.processEvents()
+            times.append((time.perf_counter() - t0) * 1000)
+        out[view] = _stats(times)
+    w.close()
+    return out
+
+
+def bench_config_change(app, repeats: int) -> dict:
+    """Model-panel edit -> trace on the worker -> installed -> window redrawn."""
+    w = _window(app, Session())
+    w.show_view("Gates")
+    field = w.panels["Model"].fields["hidden_size"].editor
+    base = field.value()
+    times = []
+    for k in range(repeats):
+        t0 = time.perf_counter()
+        field.setValue(base + 1 + (k % 2))
+        _wait_traced(app, w)
+        app.processEvents()
+        times.append((time.perf_counter() - t0) * 1000)
+    w.close()
+    return _stats(times[1:] if len(times) > 1 else times)
+
+
+def bench_cold_start(runs: int) -> dict:
+    """Interpreter start to a drawn main window, in a fresh process each time."""
+    ini = str(Path(tempfile.mkdtemp(prefix="bench-cold-")) / "settings.ini")
+    code = _COLD_CHILD.format(root=str(ROOT), ini=ini)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        line = proc.stdout.readline()
+        elapsed = time.perf_counter() - t0
+        proc.wait(timeout=60)
+        if line.strip() != "drawn":
+            raise RuntimeError("cold-start child did not draw its window")
+        times.append(elapsed)
+    a = np.asarray(times)
+    return {"n": runs, "median_s": float(np.median(a)), "max_s": float(a.max())}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args(argv)
+    app = make_app()
+    step = bench_step(app, 60 if args.quick else 300)
+    config = bench_config_change(app, 6 if args.quick else 21)
+    cold = bench_cold_start(1 if args.quick else 3)
+    rows = [
+        ("step, Gates view (H=256, T=1000, L=2, bidir)", f"{step['Gates']['p95_ms']:.2f} ms p95",
+         f"<= {STEP_TARGET_MS:.0f} ms", step["Gates"]["p95_ms"] <= STEP_TARGET_MS),
+        ("step, States view (same)", f"{step['States']['p95_ms']:.2f} ms p95",
+         f"<= {STEP_TARGET_MS:.0f} ms", step["States"]["p95_ms"] <= STEP_TARGET_MS),
+        ("config change -> redrawn (default config)", f"{config['p95_ms']:.1f} ms p95",
+         f"<= {CONFIG_TARGET_MS:.0f} ms", config["p95_ms"] <= CONFIG_TARGET_MS),
+        ("cold start -> drawn window", f"{cold['median_s']:.2f} s median",
+         f"< {COLD_TARGET_S:.0f} s", cold["median_s"] < COLD_TARGET_S),
+    ]
+    print(f"{'measure':48s} {'result':>16s}  {'target':>9s}  ok")
+    for name, result, target, ok in rows:
+        print(f"{name:48s} {result:>16s}  {target:>9s}  {'yes' if ok else 'NO'}")
+    print(f"(trace of the step benchmark's session took {step['trace_s']:.2f} s)")
+    print(json.dumps({"step": step, "config_change": config, "cold_start": cold,
+                      "targets": {"step_p95_ms": STEP_TARGET_MS,
+                                  "config_change_p95_ms": CONFIG_TARGET_MS,
+                                  "cold_start_s": COLD_TARGET_S},
+                      "all_met": all(r[3] for r in rows)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
