@@ -5,22 +5,23 @@ from .devices import devices, resolve_device
 from .inputs import INPUT_SOURCES, InputSpec, make_input, source_labels
 from .session import Session, TraceRequest
 from .shapes import (
-                     Dim,
-                     TensorShape,
-                     parameter_count,
-                     parameter_shapes,
-                     shape_facts,
-                     shapes,
-                     tensor_shapes,
+    Dim,
+    TensorShape,
+    parameter_count,
+    parameter_shapes,
+    shape_facts,
+    shapes,
+    tensor_shapes,
 )
 from .trace import (
-                     DEFAULT_MEMORY_BUDGET,
-                     GATE_NAMES,
-                     Trace,
-                     TraceBudgetError,
-                     check_budget,
-                     estimate_trace_bytes,
-                     trace,
+    DEFAULT_MEMORY_BUDGET,
+    GATE_NAMES,
+    Trace,
+    TraceBudgetError,
+    check_budget,
+    estimate_trace_bytes,
+    trace,
+    verify,
 )
 
 __version__ = "0.1.0"
@@ -29,5 +30,5 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET", "GATE_NAMES", "INPUT_SOURCES", "Dim", "InputSpec", "LSTMConfig",
     "Session", "TensorShape", "Trace", "TraceBudgetError", "TraceRequest", "check_budget",
     "devices", "estimate_trace_bytes", "make_input", "parameter_count", "parameter_shapes",
-    "resolve_device", "shape_facts", "shapes", "source_labels", "tensor_shapes", "trace",
+    "resolve_device", "shape_facts", "shapes", "source_labels", "tensor_shapes", "trace", "verify",
 ]

@@ -265,3 +265,18 @@ def test_trace_of_a_session_is_the_trace_function():
     tr = s.retrace()
     direct = trace(s.lstm, s.input)
     torch.testing.assert_close(tr.h, direct.h)
+
+
+def test_each_session_trace_carries_its_check_against_nn_lstm():
+    s = _session(num_layers=2, bidirectional=True, proj_size=2)
+    tr = s.retrace()
+    assert tr.meta["nn_lstm_max_abs_diff"] < 1e-5
+    s.edit_input(t=1, batch=0, feature=0, value=3.0)
+    assert s.trace.meta["nn_lstm_max_abs_diff"] < 1e-5  # nn.LSTM on the edited input
+    s.edit_state("c", 2, 0, 0, 0, 0, 9.0)
+    assert s.trace.meta["nn_lstm_max_abs_diff"] is None  # no nn.LSTM run can have that state
+    # and the check is able to fail: a trace of other weights differs
+    other = _session(num_layers=2, bidirectional=True, proj_size=2)
+    other.reinitialize(seed=99)
+    from lstm_viz import verify
+    assert verify(other.lstm, other.input, tr) > 1e-3
