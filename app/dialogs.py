@@ -245,6 +245,61 @@ def open_model_dialog(window) -> None:
         open_model_file(window, path)
 
 
+def text_input_spec(session, text: str, vocab_path: str = ""):
+    """The InputSpec for ``text`` that fits the session's model.
+
+    Tokens through the loaded checkpoint's embedding and vocabulary when it has them (or with
+    the vocabulary file ``vocab_path``); otherwise one-hot characters.
+    """
+    src = session.model_source if isinstance(session.model_source, dict) else {}
+    vocab, model_path = None, ""
+    if src.get("path") and Path(src["path"]).is_file():
+        loaded = load_model(src["path"], allow_pickle=src.get("kind") == "pickle")
+        cand = loaded.pick(src.get("lstm") or None)
+        vocab = loaded.vocab
+        if cand.embedding is not None:
+            model_path = src["path"]
+    if vocab_path:
+        vocab = textinput.read_vocab(vocab_path)
+    if vocab is not None or model_path:
+        if vocab is None:
+            raise ValueError("the model has an embedding matrix but its file has no vocabulary:"
+                             " choose a vocabulary file (JSON {token: index} or one token per"
+                             " line)")
+        return textinput.tokens_spec(text, vocab=vocab, model_path=model_path,
+                                     lstm=src.get("lstm", ""))
+    return InputSpec(source="text", text=text, seq_len=max(1, min(len(text), 2000)),
+                     batch_size=1)
+
+
+def open_text_input(window, text_path, vocab_path: str = "") -> bool:
+    """Feed the text file ``text_path`` to the model (``text_input_spec``); show the Text tab."""
+    try:
+        text = Path(text_path).read_text(encoding="utf-8").replace("\t", "    ")
+        spec = text_input_spec(window.session, text, str(vocab_path or ""))
+        window.session.set_input(spec)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        show_error(window, "Could not use this text", str(exc))
+        return False
+    window.ctx.retrace()
+    if hasattr(window, "show_view"):
+        window.show_view("Text")
+    return True
+
+
+def open_text_dialog(window) -> None:
+    path, _ = QFileDialog.getOpenFileName(window, "Open text input", "",
+                                          "Text (*.txt *.py *.md *.csv);;All files (*)")
+    if not path:
+        return
+    vocab = ""
+    src = window.session.model_source or {}
+    if src.get("embedding") and not src.get("has_vocab", True):
+        vocab, _ = QFileDialog.getOpenFileName(window, "Vocabulary of the model", "",
+                                               "Vocabulary (*.json *.txt);;All files (*)")
+    open_text_input(window, path, vocab)
+
+
 def _selection(window) -> dict:
     ctx = window.ctx
     sel = {k: int(getattr(ctx, k)) for k in ("layer", "direction", "batch", "unit")}
@@ -340,8 +395,8 @@ def _on_edit_copy(window) -> None:
     if dock is not None:
         dock.show()
         dock.raise_()
-    window.ctx.post("Editing a copy: changing the config keeps the loaded weights where their"
-                    " shapes still fit; the model file is not changed.", 8000)
+    window.ctx.post("Editing a copy: the model file is not changed. A config change may draw"
+                    " new weights from the seed.", 8000)
 
 
 def register(window, menu) -> None:
@@ -349,6 +404,7 @@ def register(window, menu) -> None:
     for text, slot, shortcut in (
             ("Open model…", lambda: open_model_dialog(window), "Ctrl+M"),
             ("Open demo…", lambda: open_demo_dialog(window), "Ctrl+D"),
+            ("Open text input…", lambda: open_text_dialog(window), None),
             ("Open session with model…", lambda: open_session_dialog(window), None),
             ("Save session with model…", lambda: save_session_dialog(window), None)):
         action = menu.addAction(text)

@@ -389,6 +389,7 @@ def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
                         if k in ("description", "train", "epoch", "step")}}
     if cand.embedding is not None:
         src["embedding"] = f"{cand.embedding_key} {tuple(cand.embedding.shape)}"
+    src["has_vocab"] = loaded.vocab is not None
     return src
 
 

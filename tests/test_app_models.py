@@ -307,3 +307,51 @@ def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, tmp_path):
         colours = {image.pixel(x, y) for x in range(0, image.width(), 23)
                    for y in range(0, image.height(), 23)}
         assert len(colours) > 10, title
+
+
+# ----- text input ---------------------------------------------------------------------------------
+def test_text_file_goes_through_the_models_embedding(window, qtbot, tmp_path):
+    from app.dialogs import open_text_input
+    _char_demo(window, qtbot)
+    (tmp_path / "t.py").write_text("x = (1, 2)\n")
+    assert open_text_input(window, tmp_path / "t.py")
+    _traced(window, qtbot)
+    src = window.session.model_source
+    ck = torch.load(src["path"], weights_only=True)
+    emb, vocab = ck["model"]["embed.weight"], ck["vocab"]
+    expected = emb[[vocab.index(ch) for ch in "x = (1, 2)\n"]]
+    torch.testing.assert_close(window.session.trace.x[:, 0], expected)
+    assert window.panels["Text"].tokens == list("x = (1, 2)\n")
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Text"
+
+
+def test_embedding_without_vocabulary_asks_for_a_vocabulary_file(window, qtbot, tmp_path):
+    import json
+
+    from app.dialogs import open_text_input
+    torch.manual_seed(0)
+    emb, lstm = nn.Embedding(3, 4), nn.LSTM(4, 5)
+    torch.save({"model": {"embedding.weight": emb.weight.detach(),
+                          **{f"rnn.{k}": v for k, v in lstm.state_dict().items()}}},
+               tmp_path / "m.pt")
+    assert open_model_file(window, tmp_path / "m.pt")
+    (tmp_path / "t.txt").write_text("ba ab")
+    assert not open_text_input(window, tmp_path / "t.txt")
+    assert "choose a vocabulary file" in window.last_message_box.text()
+    (tmp_path / "v.json").write_text(json.dumps({"a": 0, "b": 1, " ": 2}))
+    assert open_text_input(window, tmp_path / "t.txt", tmp_path / "v.json")
+    _traced(window, qtbot)
+    torch.testing.assert_close(window.session.trace.x[:, 0],
+                               emb.weight.detach()[[1, 0, 2, 0, 1]])
+
+
+def test_text_without_a_model_file_is_one_hot(window, qtbot, tmp_path):
+    from app.dialogs import open_text_input
+    (tmp_path / "t.txt").write_text("abba")
+    assert open_text_input(window, tmp_path / "t.txt")  # input_size 4 fits 2 characters
+    _traced(window, qtbot)
+    x = window.session.trace.x[:, 0]
+    assert x.shape == (4, 4) and x.sum() == 4
+    (tmp_path / "long.txt").write_text("abcdefg")
+    assert not open_text_input(window, tmp_path / "long.txt")
+    assert "input_size >= 7" in window.last_message_box.text()

@@ -62,8 +62,8 @@ class ModelInfoPanel(QWidget):
         self.config_view = ConfigView()
         self.edit_copy = QPushButton("Edit a copy")
         self.edit_copy.setObjectName("edit_copy")
-        self.edit_copy.setToolTip("Unlock the Model panel to change the config. The weights are"
-                                  " kept where the shapes still fit; the file is not changed.")
+        self.edit_copy.setToolTip("Unlock the Model panel to change the config of this copy."
+                                  " The file on disk is never changed.")
         self.edit_copy.clicked.connect(self.edit_copy_requested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
