@@ -225,7 +225,12 @@ def _run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides=()):
     T, B, _ = x.shape
     H = c.shape[-1]
     w_ih, w_hh, bias = _double_g_rows(w_ih, w_hh, bias)
-    gates.view(T * B, 4 * H).copy_(_linear(w_ih, T * B)(x.reshape(T * B, -1), bias))
+    projected = _linear(w_ih, T * B)(x.reshape(T * B, -1), bias)
+    if gates is None:  # the caller takes this buffer as it is: no copy
+        gates = projected.view(T, B, 4, H)
+    else:
+        gates.view(T * B, 4 * H).copy_(projected)
+    del projected
     recurrent = _linear(w_hh, B)
     tmp = torch.empty((B, H), dtype=c.dtype, device=c.device)
     by_step: dict[int, list] = {}
@@ -255,6 +260,7 @@ def _run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides=()):
             if kind == "h":
                 h[t][b, unit] = value
         h_prev, c_prev = h[t], ct
+    return gates
 
 
 def _run_fused(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h):
@@ -383,7 +389,9 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
     if method == "fused" and overrides:
         raise ValueError("what-if overrides need method='loop'")
     z = dict(dtype=dtype, device=device)
-    gates = torch.empty(L, D, T, B, 4, H, **z)
+    # One layer and direction: the loop's own projection buffer becomes the trace's gates.
+    single = L * D == 1 and method == "loop"
+    gates = None if single else torch.empty(L, D, T, B, 4, H, **z)
     c = torch.empty(L, D, T, B, H, **z)
     h = torch.empty(L, D, T, B, Ho, **z)
     rev_idx = _reverse_index(lengths, T, device) if D == 2 else None
@@ -398,11 +406,11 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
                 w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(lstm, layer, d)
                 xin = layer_in if d == 0 else _reverse(layer_in, rev_idx)
                 if d == 0:
-                    g_buf, c_buf, h_buf = gates[layer, d], c[layer, d], h[layer, d]
+                    g_buf = None if single else gates[layer, d]
+                    c_buf, h_buf = c[layer, d], h[layer, d]
                 else:
-                    g_buf, c_buf, h_buf = (torch.empty_like(gates[layer, d]),
-                                           torch.empty_like(c[layer, d]),
-                                           torch.empty_like(h[layer, d]))
+                    g_buf = None if method == "loop" else torch.empty_like(gates[layer, d])
+                    c_buf, h_buf = torch.empty_like(c[layer, d]), torch.empty_like(h[layer, d])
                 k = layer * D + d
                 if method == "loop":
                     ovs = []
@@ -411,8 +419,10 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
                         if 0 <= tf < int(lengths[b]):
                             ovs.append((tf, kind, b, unit, value))
                     bias = None if b_ih is None else b_ih + b_hh
-                    _run_loop(xin, h0_all[k], c0_all[k], w_ih, w_hh, bias, w_hr,
-                              g_buf, c_buf, h_buf, ovs)
+                    g_buf = _run_loop(xin, h0_all[k], c0_all[k], w_ih, w_hh, bias, w_hr,
+                                      g_buf, c_buf, h_buf, ovs)
+                    if single:
+                        gates = g_buf.view(1, 1, T, B, 4, H)
                 else:
                     _run_fused(xin, h0_all[k], c0_all[k], w_ih, w_hh, b_ih, b_hh, w_hr,
                                g_buf, c_buf, h_buf)
