@@ -2,7 +2,7 @@
 (``shapes`` ...) go to the engine's command line, ``lstm_viz.cli``.
 
     lstm-viz [--config session.json] [--step T] [--model FILE [--allow-pickle]]
-    lstm-viz --screenshot FILE [--config session.json] [--step T] [--size 1280x800]
+    lstm-viz --screenshot FILE [--config session.json] [--step T] [--view NAME] [--size WxH]
     lstm-viz export --config session.json --out DIR [--step T] [--format png,svg,csv,npz]
     lstm-viz shapes ...            (lstm_viz.cli)
 
@@ -49,6 +49,8 @@ def _add_window_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="FILE", help="open a trained model (state dict or module)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow loading pickled modules from --model (only trusted files)")
+    p.add_argument("--view", metavar="NAME", help="view to show first (Gates, States, Shapes,"
+                   " Code, ...)")
     p.add_argument("--size", default="1280x800", metavar="WxH",
                    help="window size for --screenshot and export (default 1280x800)")
 
@@ -136,6 +138,7 @@ def _headless_window(args):
         raise UsageError(str(exc)) from None
     _apply_selection(window, data.get("selection"))
     _seek(window, args.step if args.step is not None else data.get("step"))
+    _show_view(window, args.view)
     w, h = _size(args.size)
     window.resize(w, h)
     window.show()
@@ -157,6 +160,15 @@ def _seek(window, step) -> None:
     if not 0 <= int(step) < n:
         raise UsageError(f"--step must be in [0, {n - 1}] for this input (got {step})")
     window.session.seek(int(step))
+
+
+def _show_view(window, name) -> None:
+    if not name:
+        return
+    titles = {t.lower(): t for t in window.views}
+    if name.lower() not in titles:
+        raise UsageError(f"--view must be one of {', '.join(window.views)} (got {name!r})")
+    window.show_view(titles[name.lower()])
 
 
 def _screenshot(args) -> int:
@@ -216,7 +228,7 @@ def _gui(args) -> int:
     if args.config:
         session, data = load_session_file(args.config)
     step = args.step if args.step is not None else data.get("step")
-    return run({"session": session, "step": step, "model": args.model,
+    return run({"session": session, "step": step, "model": args.model, "view": args.view,
                 "allow_pickle": args.allow_pickle, "selection": data.get("selection")})
 
 

@@ -391,6 +391,8 @@ def run(window_options: dict | None = None) -> int:
                              if k in ("layer", "direction", "batch", "unit")})
     if options.get("step") is not None:
         window.session.seek(int(options["step"]))
+    if options.get("view"):
+        window.show_view(str(options["view"]).capitalize())
     window.show()
     return app.exec()
 

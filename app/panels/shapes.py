@@ -27,7 +27,7 @@ from lstm_viz import parameter_count, parameter_shapes, shape_facts, tensor_shap
 
 from ..sessions import call_sizes
 
-BOX_W, BOX_H, GAP_X, GAP_Y = 230.0, 92.0, 70.0, 26.0
+BOX_W, BOX_H, GAP_X, GAP_Y = 230.0, 104.0, 70.0, 26.0
 MAX_LAYERS_DRAWN = 6
 CHANGED = QColor("#e65100")
 FILL = {"tensor": QColor("#e3f2fd"), "state": QColor("#f3e5f5"), "cell": QColor("#e8f5e9")}
@@ -91,7 +91,7 @@ class Diagram(QGraphicsView):
             t.setPos((a.x() + b.x()) / 2 - t.boundingRect().width() / 2,
                      (a.y() + b.y()) / 2 - 18)
 
-    def draw(self, cfg, batch: int, seq_len: int, changed: set[str]) -> None:
+    def draw(self, cfg, batch: int, seq_len: int, changed: set[str], lengths=None) -> None:
         self.scene().clear()
         self.texts = {}
         ts = tensor_shapes(cfg, batch, seq_len)
@@ -101,13 +101,17 @@ class Diagram(QGraphicsView):
         rows_h = D * BOX_H + (D - 1) * GAP_Y
         top = 0.0
         mid = top + rows_h / 2
-        inp = self._box("input", 0, mid - BOX_H / 2, "input", _dims_html(ts["input"]),
+        packed = ""
+        if lengths and len(set(lengths)) > 1:
+            packed = (f"<br><i>packed: lengths {', '.join(str(n) for n in lengths)}</i>")
+        inp = self._box("input", 0, mid - BOX_H / 2, "input", _dims_html(ts["input"]) + packed,
                         "tensor", "input" in changed)
-        state_y = top + rows_h + 2 * GAP_Y
+        state_y = top + rows_h + GAP_Y
+        sh = 66.0  # state boxes: three short lines
         self._box("h_0", 0, state_y, "h_0 (zeros)", _dims_html(ts["h_0"]), "state",
-                  "h_0" in changed, h=BOX_H - 14)
-        self._box("c_0", 0, state_y + BOX_H, "c_0 (zeros)", _dims_html(ts["c_0"]), "state",
-                  "c_0" in changed, h=BOX_H - 14)
+                  "h_0" in changed, h=sh)
+        self._box("c_0", 0, state_y + sh + 8, "c_0 (zeros)", _dims_html(ts["c_0"]), "state",
+                  "c_0" in changed, h=sh)
         prev_rects = [inp]
         layer_in = f"({seq_len}, {batch}, {cfg.input_size})"
         for k in range(drawn):
@@ -116,10 +120,11 @@ class Diagram(QGraphicsView):
             rects = []
             for d in range(D):
                 y = top + d * (BOX_H + GAP_Y)
-                name = "forward" if d == 0 else "reverse (t = T-1 … 0)"
+                name = "forward" if d == 0 else "reverse"
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 in_size = cfg.layer_input_size(layer)
-                body = (f"gates i,f,g,o: 4×H = 4×{cfg.hidden_size}<br>"
+                body = ("reads t = T−1 … 0<br>" if d else "reads t = 0 … T−1<br>") + (
+                        f"gates i,f,g,o: 4×H = 4×{cfg.hidden_size}<br>"
                         f"weight_ih{sfx}: ({4 * cfg.hidden_size}, {in_size})<br>"
                         f"c_t: {cfg.hidden_size}, h_t: {cfg.h_out}"
                         + (f" (W_hr: {cfg.hidden_size}→{cfg.proj_size})" if cfg.proj_size
@@ -147,9 +152,9 @@ class Diagram(QGraphicsView):
                         QPointF(out.left(), out.center().y()), out_label if r is
                         prev_rects[0] else "")
         hn = self._box("h_n", x_out, state_y, "h_n", _dims_html(ts["h_n"]), "state",
-                       "h_n" in changed, h=BOX_H - 14)
-        self._box("c_n", x_out, state_y + BOX_H, "c_n", _dims_html(ts["c_n"]), "state",
-                  "c_n" in changed, h=BOX_H - 14)
+                       "h_n" in changed, h=sh)
+        self._box("c_n", x_out, state_y + sh + 8, "c_n", _dims_html(ts["c_n"]), "state",
+                  "c_n" in changed, h=sh)
         last = prev_rects[-1]
         self._arrow(QPointF(last.center().x(), last.bottom()),
                     QPointF(hn.left(), hn.center().y()), "final step of each layer/direction")
@@ -217,7 +222,7 @@ class ShapesView(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.diagram)
         split.addWidget(bottom)
-        split.setSizes([330, 330])
+        split.setSizes([390, 270])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
@@ -235,7 +240,7 @@ class ShapesView(QWidget):
         ts = tensor_shapes(cfg, batch, seq_len)
         summary = self._what_changed(cfg, ts)
         self.changed = summary[0]
-        self.diagram.draw(cfg, batch, seq_len, self.changed)
+        self.diagram.draw(cfg, batch, seq_len, self.changed, self.session.input_spec.lengths)
         facts = "".join(f"<li>{html.escape(f)}</li>" for f in shape_facts(cfg))
         self.changes.setText(summary[1] + f"<ul style='margin:2px'>{facts}</ul>")
         self._fill_tensors(ts)
