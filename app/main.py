@@ -71,6 +71,14 @@ def open_model(window: MainWindow, path: str, *, allow_pickle: bool = False) -> 
     return bool(open_model_file(window, path, allow_pickle=allow_pickle))
 
 
+def default_settings() -> QSettings:
+    """The user's settings, or an INI file named by $LSTM_VIZ_SETTINGS (tests, kiosks)."""
+    path = os.environ.get("LSTM_VIZ_SETTINGS")
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings(ORGANIZATION, APPLICATION)
+
+
 def _fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -96,8 +104,7 @@ class MainWindow(QMainWindow):
                  restore: bool = True, trace_now: bool = True):
         super().__init__()
         self.setWindowTitle("lstm-viz: nn.LSTM, step by step")
-        self.settings = settings if settings is not None else QSettings(ORGANIZATION,
-                                                                        APPLICATION)
+        self.settings = settings if settings is not None else default_settings()
         if session is None:
             session = self._restored_session() if restore else None
             session = session or Session()

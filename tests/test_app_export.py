@@ -150,3 +150,20 @@ def test_generated_code_reproduces_the_trace(qtbot, tmp_path, cfg, spec):
     np.testing.assert_allclose(scope["cs"].numpy(), tr.c.numpy(), atol=1e-5)
     np.testing.assert_allclose(scope["hs"].numpy(), tr.h.numpy(), atol=1e-5)
     np.testing.assert_allclose(scope["h_n_loop"].numpy(), tr.h_n.numpy(), atol=1e-5)
+
+
+def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
+    from app.export import ExportDialog
+    window.show_view("States")
+    dialog = ExportDialog(window, everything=False)
+    qtbot.addWidget(dialog)
+    dialog.folder.setText(str(tmp_path / "dlg"))
+    dialog.scale.setValue(2)
+    for fmt, box in dialog.checks.items():
+        box.setChecked(fmt in ("png", "svg"))
+    dialog._export()
+    files = sorted(p.name for p in (tmp_path / "dlg").iterdir())
+    assert files == ["states.png", "states.svg"]
+    image = QImage(str(tmp_path / "dlg" / "states.png"))
+    view = window.views["States"]
+    assert (image.width(), image.height()) == (2 * view.width(), 2 * view.height())

@@ -155,3 +155,40 @@ def test_file_menu_has_open_section_and_exports(qtbot, settings):
                      "Export everything…", "Export animated GIF…", "Quit"):
         assert expected in texts
     assert w.open_section.text() == "Models"
+
+
+def test_long_trace_shows_progress_and_keeps_gui_responsive(qtbot, settings):
+    w = make_window(qtbot, settings)
+
+    class SlowTrace:
+        """A real trace request that takes a while."""
+
+        def __init__(self, request):
+            self.request = request
+
+        def __getattr__(self, name):
+            return getattr(self.request, name)
+
+        def run(self):
+            time.sleep(0.8)
+            return self.request.run()
+
+    w.ctx.runner.submit(SlowTrace(w.session.request()))
+    qtbot.waitUntil(lambda: w.progress.isVisible(), timeout=3000)
+    assert "tracing" in w.transport.busy.text()
+    # stepping still works while torch runs on the worker
+    t = w.session.t
+    w.transport.step_action.trigger()
+    assert w.session.t == t + 1
+    qtbot.waitUntil(lambda: not w.progress.isVisible(), timeout=5000)
+    assert w.transport.busy.text() == ""
+
+
+def test_settings_file_can_come_from_the_environment(qtbot, tmp_path, monkeypatch):
+    path = tmp_path / "from_env.ini"
+    monkeypatch.setenv("LSTM_VIZ_SETTINGS", str(path))
+    w = MainWindow(session=Session(), restore=False)
+    qtbot.addWidget(w)
+    w.close()
+    assert path.exists()
+    assert QSettings(str(path), QSettings.Format.IniFormat).value("session")
