@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lstm_viz.config import LSTMConfig
 
@@ -27,6 +34,7 @@ class ConfigView(QWidget):
             label = QLabel()
             label.setObjectName(f"ro_{name}")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)
             self.values[name] = label
             self.form.addRow(name, label)
 
@@ -42,7 +50,7 @@ class ConfigView(QWidget):
             label.setText(text)
 
 
-class ModelInfoPanel(QWidget):
+class ModelInfoPanel(QScrollArea):
     """Where the session's weights came from; the config is shown read-only."""
 
     title = "Loaded model"
@@ -65,12 +73,18 @@ class ModelInfoPanel(QWidget):
         self.edit_copy.setToolTip("Unlock the Model panel to change the config of this copy."
                                   " The file on disk is never changed.")
         self.edit_copy.clicked.connect(self.edit_copy_requested)
-        layout = QVBoxLayout(self)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumHeight(180)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.source)
         layout.addWidget(self.config_view)
         layout.addWidget(self.edit_copy)
         layout.addStretch(1)
+        self.setWidget(content)
         self.session.config_changed.connect(self.refresh)
         self.refresh()
 

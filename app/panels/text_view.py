@@ -116,6 +116,13 @@ class TextView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.legend)
         layout.addWidget(self.text, 1)
+        self.empty = QLabel()
+        self.empty.setObjectName("text_empty")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color: #616161; font-size: 12pt; padding: 40px;")
+        self.empty.hide()
+        layout.addWidget(self.empty, 1)
         layout.addWidget(self.status)
         self.tokens: list[str] = []
         self.values = np.zeros(0)
@@ -171,13 +178,19 @@ class TextView(QWidget):
             self.caption.setText("<b>Text</b>")
             self.legend.setText("")
             if rows is None:
-                self.status.setText(f"The text view shows text input; the current input is"
-                                    f" '{spec.source}'. Choose a text input or open the"
-                                    " Python demo (File > Open demo).")
+                message = (f"The text view shows text input; the current input is"
+                           f" '{spec.source}'. Choose a text input (File > Open text input) or"
+                           " open the Python demo (File > Open demo).")
             else:
-                self.status.setText("No trace yet, or this unit has no h value"
-                                    " (proj_size < hidden_size): choose c or a gate.")
+                message = ("No trace yet, or this unit has no h value (proj_size <"
+                           " hidden_size): choose c or a gate.")
+            self.status.setText(message)
+            self.empty.setText(message)
+            self.text.hide()
+            self.empty.show()
             return
+        self.empty.hide()
+        self.text.show()
         batch = min(self.ctx.batch, len(rows) - 1)
         tokens = rows[batch][: len(series)]
         self.tokens, self.values = tokens, series[: len(tokens)]
