@@ -161,6 +161,10 @@ def read_session_file(path) -> dict:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path.name} is broken: invalid JSON at line {exc.lineno}, column"
                          f" {exc.colno} ({exc.msg}); the file may be truncated") from None
+    if isinstance(doc, dict) and "format" not in doc and "input_size" in doc \
+            and "hidden_size" in doc:
+        # A bare Session.to_dict() (File > Save session, --config): settings only, no weights.
+        doc = {"format": FORMAT, "format_version": 1, "session": doc, "weights": None}
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{path.name} is not an lstm-viz session file (expected a JSON object"
                          f" with \"format\": \"{FORMAT}\")")

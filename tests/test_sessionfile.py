@@ -180,3 +180,12 @@ def test_tokens_input_with_checkpoint_embedding_round_trips(tmp_path):
     r, _ = load_session(tmp_path / "s.json")
     torch.testing.assert_close(r.trace.x[:, 0], emb.weight.detach()[[1, 2, 3, 1, 2, 3]])
     torch.testing.assert_close(r.trace.h, s.trace.h)
+
+
+def test_a_bare_session_dict_opens_with_seeded_weights(tmp_path):
+    s = _session()
+    s.seek(4)
+    (tmp_path / "plain.json").write_text(json.dumps(s.to_dict()))
+    r, extras = load_session(tmp_path / "plain.json")
+    assert extras.weights_from == "seed" and r.t == 4
+    torch.testing.assert_close(r.trace.h, s.trace.h, equal_nan=True)
