@@ -98,8 +98,10 @@ def _formats(text: str) -> list[str]:
     return formats
 
 
-def load_session_file(path: str):
-    """The Session described by a session JSON file; UsageError with a one-line reason."""
+def load_session_file(path: str, allow_pickle: bool = False):
+    """The Session described by a session JSON file (a config dict, or a whole session saved
+    with its model, ``*.lstmviz.json``) and the file's data; UsageError with a one-line reason.
+    """
     from lstm_viz import Session
     try:
         data = json.loads(Path(path).read_text())
@@ -109,11 +111,28 @@ def load_session_file(path: str):
         raise UsageError(f"--config: cannot read {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"--config: {path} is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("format"), str) and \
+            data["format"].startswith("lstm-viz session"):
+        return _load_full_session(path, allow_pickle)
     try:
         session = Session.from_dict(data)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"--config: {path}: {exc}") from None
     return session, data
+
+
+def _load_full_session(path: str, allow_pickle: bool):
+    try:
+        from lstm_viz.sessionfile import load_session
+    except ImportError:
+        raise UsageError(f"--config: {path} is a full session file; this build cannot read"
+                         " it") from None
+    try:
+        session, extras = load_session(path, allow_pickle=allow_pickle)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--config: {path}: {str(exc).splitlines()[0]}") from None
+    return session, {"selection": dict(extras.selection), "step": session.t,
+                     "view": dict(extras.view)}
 
 
 def _headless_window(args):
@@ -123,7 +142,8 @@ def _headless_window(args):
 
     from .main import MainWindow, make_app, open_model
     app = make_app()
-    session, data = load_session_file(args.config) if args.config else (None, {})
+    session, data = load_session_file(args.config, args.allow_pickle) if args.config \
+        else (None, {})
     settings = QSettings(str(Path(tempfile.mkdtemp(prefix="lstm-viz-")) / "settings.ini"),
                          QSettings.Format.IniFormat)
     if session is None:
@@ -138,7 +158,7 @@ def _headless_window(args):
         raise UsageError(str(exc)) from None
     _apply_selection(window, data.get("selection"))
     _seek(window, args.step if args.step is not None else data.get("step"))
-    _show_view(window, args.view)
+    _show_view(window, args.view or (data.get("view") or {}).get("tab"))
     w, h = _size(args.size)
     window.resize(w, h)
     window.show()
@@ -226,9 +246,10 @@ def _gui(args) -> int:
     session = None
     data = {}
     if args.config:
-        session, data = load_session_file(args.config)
+        session, data = load_session_file(args.config, args.allow_pickle)
     step = args.step if args.step is not None else data.get("step")
-    return run({"session": session, "step": step, "model": args.model, "view": args.view,
+    view = args.view or (data.get("view") or {}).get("tab")
+    return run({"session": session, "step": step, "model": args.model, "view": view,
                 "allow_pickle": args.allow_pickle, "selection": data.get("selection")})
 
 

@@ -181,8 +181,10 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.file_menu = file_menu
-        self._action(file_menu, "Open session…", self.open_session_dialog, QKeySequence.Open)
-        self._action(file_menu, "Save session…", self.save_session_dialog, QKeySequence.Save)
+        self._action(file_menu, "Open session config…", self.open_session_dialog,
+                     QKeySequence.Open)
+        self._action(file_menu, "Save session config…", self.save_session_dialog,
+                     QKeySequence.Save)
         file_menu.addSeparator()
         self.open_section = file_menu.addSection("Models")
         add_open_actions(self, file_menu)
@@ -270,7 +272,8 @@ class MainWindow(QMainWindow):
         apply_session_dict(self.session, data)
 
     def open_session_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", "Session (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open session config", "",
+                                              "Session config (*.json)")
         if path:
             try:
                 self.load_session_dict(json.loads(Path(path).read_text()))
@@ -278,8 +281,8 @@ class MainWindow(QMainWindow):
                 self.ctx.post(f"Could not open {path}: {exc}", 10000)
 
     def save_session_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save session", "session.json",
-                                              "Session (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save session config", "session.json",
+                                              "Session config (*.json)")
         if path:
             Path(path).write_text(json.dumps(self.session.to_dict(), indent=2))
             self.ctx.post(f"Saved {path}")

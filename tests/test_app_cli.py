@@ -95,3 +95,22 @@ def test_gui_start_gets_model_options(monkeypatch, session_json):
                      "--allow-pickle"]) == 0
     assert seen["model"] == "m.pt" and seen["allow_pickle"] is True and seen["step"] == 2
     assert seen["session"].config.hidden_size == 6
+
+
+def test_config_may_be_a_whole_session_file(qtbot, tmp_path):
+    from lstm_viz import InputSpec, LSTMConfig
+    from lstm_viz.sessionfile import save_session
+    session = Session(LSTMConfig(2, 5), InputSpec(seq_len=9, batch_size=2), seed=2)
+    session.retrace()
+    session.seek(6)
+    path = tmp_path / "whole.lstmviz.json"
+    save_session(path, session, selection={"batch": 1}, view={"tab": "States"})
+    out = tmp_path / "shot.png"
+    assert cli.main(["--screenshot", str(out), "--config", str(path)]) == 0
+    assert QImage(str(out)).width() == 1280
+    assert cli.main(["export", "--config", str(path), "--out", str(tmp_path / "e"),
+                     "--format", "npz"]) == 0
+    with np.load(tmp_path / "e" / "trace.npz") as npz:
+        np.testing.assert_allclose(npz["c_n"], session.trace.c_n.numpy(), atol=1e-6)
+    saved = json.loads((tmp_path / "e" / "session.json").read_text())
+    assert saved["step"] == 6

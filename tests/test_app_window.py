@@ -151,7 +151,7 @@ def test_panels_are_a_list_and_each_is_placed(qtbot, settings):
 def test_file_menu_has_open_section_and_exports(qtbot, settings):
     w = make_window(qtbot, settings)
     texts = [a.text() for a in w.file_menu.actions()]
-    for expected in ("Open session…", "Save session…", "Export current view…",
+    for expected in ("Open session config…", "Save session config…", "Export current view…",
                      "Export everything…", "Export animated GIF…", "Quit"):
         assert expected in texts
     assert w.open_section.text() == "Models"
