@@ -4,7 +4,7 @@ Prints a table, then (last line) the trace/nn.LSTM time ratios as JSON.
 Targets: <= 1.3x on the large config, <= 2x on the others (nn.LSTM itself is 1.0x).
 Timing: the two calls alternate, and each figure is the best of ``--repeat`` runs, so that
 noise from other processes hits both alike. Memory: each config is traced once more in a
-fresh subprocess, whose peak RSS growth (Linux VmHWM) is compared with estimate_trace_bytes.
+fresh subprocess, whose peak RSS growth (Linux VmHWM) is compared with check_budget's estimate.
 
     python benchmarks/bench_trace.py [--repeat 7] [--device cpu] [--method auto|loop|fused]
 """
@@ -16,10 +16,11 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 
 import torch
 
-from lstm_viz import LSTMConfig, check_budget, estimate_trace_bytes, trace
+from lstm_viz import LSTMConfig, check_budget, trace
 
 CONFIGS = [
     ("large", dict(input_size=128, hidden_size=512), 500, 32),
@@ -31,7 +32,8 @@ TARGETS = {"large": 1.3}
 DEFAULT_TARGET = 2.0
 
 _PEAK_SCRIPT = """
-import json, sys, torch
+import json, sys, torch, warnings
+warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
 from lstm_viz import LSTMConfig, trace
 kw, T, B, device, method = json.loads(sys.argv[1])
 def rss(key):
@@ -100,6 +102,7 @@ def main(argv=None) -> int:
     ap.add_argument("--method", default="auto", choices=["auto", "loop", "fused"])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -111,13 +114,12 @@ def main(argv=None) -> int:
         t_ref, t_ours, used = _measure(lstm, x, args.repeat, args.device, args.method)
         ratio = t_ours / t_ref
         ratios[name] = round(ratio, 3)
-        est = estimate_trace_bytes(cfg, B, T)
+        est = check_budget(cfg, B, T)  # the trace plus the weights (module and snapshot)
         peak = _peak(kw, T, B, args.device, args.method)
         rows.append(dict(name=name, size=f"L={cfg.num_layers} D={cfg.num_directions}"
                          f" in={cfg.input_size} H={cfg.hidden_size} T={T} B={B}",
                          method=used, ref_ms=t_ref * 1e3, trace_ms=t_ours * 1e3, ratio=ratio,
                          target=TARGETS.get(name, DEFAULT_TARGET), est_mib=est / 2**20,
-                         budget_mib=check_budget(cfg, B, T) / 2**20,
                          peak_mib=None if peak is None else peak / 2**20))
     print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()}"
           f" repeat={args.repeat} (best of)")

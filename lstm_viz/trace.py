@@ -98,9 +98,9 @@ def estimate_trace_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
     item = torch.empty((), dtype=dtype).element_size()
     H, Ho, L, D = cfg.hidden_size, cfg.h_out, cfg.num_layers, cfg.num_directions
     kept = L * D * seq_len * B * (4 * H + H + Ho) + seq_len * B * cfg.input_size
-    # Transients of one direction: the input projection before it is copied into place, and
-    # the reverse direction's buffers with their re-ordered copies.
-    scratch = seq_len * B * (2 * (4 * H + H + Ho) + 2 * max(cfg.input_size, D * Ho))
+    # Transients: one direction's buffers (twice for the reverse direction, which is re-ordered
+    # into place), and a layer's input with its reversed copy.
+    scratch = seq_len * B * ((4 * H + H + Ho) * D + 2 * max(cfg.input_size, D * Ho))
     return int((kept + scratch) * item)
 
 
