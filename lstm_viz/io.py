@@ -26,6 +26,7 @@ from .config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
 EXPECTED = ("expected a file written by torch.save (an nn.LSTM's state_dict, or a checkpoint"
             " dict holding one) or by torch.jit.save")
 _MAX_DEPTH = 6
+_CHECKSUM_LIMIT = 256 * 1024 * 1024  # bytes
 # Keys whose tensor is taken to be an embedding matrix (vocab_size, input_size).
 _EMBED_KEY = re.compile(r"(^|[._])(embed\w*|emb|embedding|word_embeddings|tok_embeddings|"
                         r"encoder)\.weight$", re.IGNORECASE)
@@ -140,7 +141,9 @@ def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
                 f" its end is missing or damaged ({size} bytes). Save or copy it again.")
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-            bad = _zip_damage(zf)
+            # Checksums catch flipped bytes that torch.load may not notice; skip them for big
+            # files, where reading everything twice would be slow.
+            bad = _zip_damage(zf) if size <= _CHECKSUM_LIMIT else ""
         if bad:
             raise ValueError(f"{path.name} is corrupt: {bad}. Save or copy it again.")
         if any(n.endswith("constants.pkl") for n in names) and \

@@ -8,6 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
@@ -265,3 +267,25 @@ def test_three_d_input_with_features_in_the_middle_mentions_batch_first():
 def test_one_d_input_needs_input_size_one():
     with pytest.raises(ValueError, match=r"reshape it to \(seq_len, 3\)"):
         fit_input(np.zeros(10), LSTMConfig(3, 4))
+
+
+# ----- any config ----------------------------------------------------------------------------
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(input_size=st.integers(1, 5), hidden_size=st.integers(2, 6),
+       num_layers=st.integers(1, 3), bias=st.booleans(), bidirectional=st.booleans(),
+       proj=st.booleans(), nested=st.booleans())
+def test_any_saved_lstm_comes_back_with_its_config_and_outputs(
+        tmp_path, input_size, hidden_size, num_layers, bias, bidirectional, proj, nested):
+    cfg = LSTMConfig(input_size, hidden_size, num_layers=num_layers, bias=bias,
+                     bidirectional=bidirectional, proj_size=hidden_size - 1 if proj else 0)
+    lstm = cfg.build().eval()
+    sd = lstm.state_dict()
+    obj = {"model": {f"net.rnn.{k}": v for k, v in sd.items()}, "step": 1} if nested else sd
+    torch.save(obj, tmp_path / "m.pt")
+    (cand,) = load_model(tmp_path / "m.pt").lstms
+    assert cand.config == cfg
+    assert cand.prefix == ("net.rnn." if nested else "")
+    _same_output(lstm, cand.build(), input_size)
