@@ -162,10 +162,13 @@ def _scale_g_rows(w_ih, w_hh, bias):
     """The weights (and bias) with the g rows multiplied by -2, for ``_activate``. Scaling by a
     power of two is exact in floating point: the pre-activation is exactly -2 times torch's."""
     H = w_ih.shape[0] // 4
-    scale = torch.ones(4, 1, dtype=w_ih.dtype, device=w_ih.device)
-    scale[2] = -2.0
-    scale = scale.repeat_interleave(H, 0)
-    return w_ih * scale, w_hh * scale, None if bias is None else bias * scale.view(-1)
+    out = []
+    for w in (w_ih, w_hh, bias):
+        if w is not None:
+            w = w.clone()
+            w[2 * H:3 * H].mul_(-2.0)
+        out.append(w)
+    return tuple(out)
 
 
 def _activate(z4: torch.Tensor) -> None:
@@ -283,11 +286,15 @@ def _run_fused(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h):
     H = c.shape[-1]
     params = [w_ih, w_hh] + ([b_ih, b_hh] if b_ih is not None else []) + \
         ([w_hr] if w_hr is not None else [])
-    with warnings.catch_warnings():
-        # torch notes that oneDNN has no projection kernel and falls back; nothing to act on.
-        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
-        out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), params,
-                               b_ih is not None, 1, 0.0, False, False, False)
+    args = (x, (h0.unsqueeze(0), c0.unsqueeze(0)), params, b_ih is not None, 1, 0.0, False,
+            False, False)
+    if w_hr is None:
+        out = torch.lstm(*args)[0]
+    else:
+        with warnings.catch_warnings():
+            # torch notes that oneDNN has no projection kernel and falls back: nothing to do.
+            warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+            out = torch.lstm(*args)[0]
     h.copy_(out)
     h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
     flat = gates.view(T * B, 4 * H)
