@@ -24,8 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_demo_is_described_and_its_files_are_in_the_repository():
     demos = list_demos()
     assert {d.name for d in demos} >= {"char_python", "sine"}
-    tracked = subprocess.run(["git", "ls-files", "resources"], cwd=ROOT, capture_output=True,
-                             text=True).stdout.split()
+    try:
+        listing = subprocess.run(["git", "ls-files", "resources"], cwd=ROOT, capture_output=True,
+                                 text=True)
+    except OSError:
+        pytest.skip("git is not available")
+    if listing.returncode != 0:
+        pytest.skip("not a git checkout")
+    tracked = listing.stdout.split()
     for d in demos:
         assert d.description and "\n" not in d.description and len(d.description) < 200
         assert d.model.is_file(), d.model
