@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 GUI_COMMANDS = ("export",)
-EXPORT_FORMATS = ("png", "svg", "csv", "npz")
+EXPORT_FORMATS = ("png", "svg", "csv", "npz", "gif")
 
 
 class UsageError(Exception):
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_window_options(exp)
     exp.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     exp.add_argument("--format", default="png,svg,csv,npz",
-                     help="comma-separated: png, svg, csv, npz (default: all)")
+                     help="comma-separated: png, svg, csv, npz, gif (default: png,svg,csv,npz;"
+                          " gif animates the first view over every step)")
     exp.add_argument("--scale", type=float, default=1.0, help="PNG resolution factor")
     return parser
 
@@ -210,9 +211,13 @@ def _export(args) -> int:
     if not 0.1 <= args.scale <= 8:
         raise UsageError(f"--scale must be between 0.1 and 8 (got {args.scale})")
     app, window = _headless_window(args)
-    from .export import export_views
+    from .export import export_gif, export_views
     try:
-        written = export_views(window, args.out, formats, scale=args.scale)
+        written = export_views(window, args.out, [f for f in formats if f != "gif"],
+                               scale=args.scale)
+        if "gif" in formats:
+            _show_view(window, args.view or next(iter(window.views)))
+            written.append(export_gif(window, Path(args.out) / "steps.gif"))
     except OSError as exc:
         raise UsageError(f"--out: {exc}") from None
     for path in written:

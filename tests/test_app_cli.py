@@ -114,3 +114,11 @@ def test_config_may_be_a_whole_session_file(qtbot, tmp_path):
         np.testing.assert_allclose(npz["c_n"], session.trace.c_n.numpy(), atol=1e-6)
     saved = json.loads((tmp_path / "e" / "session.json").read_text())
     assert saved["step"] == 6
+
+
+def test_export_gif_animates_every_step(qtbot, tmp_path, session_json):
+    from PIL import Image
+    assert cli.main(["export", "--config", str(session_json), "--out", str(tmp_path),
+                     "--format", "gif", "--view", "states"]) == 0
+    with Image.open(tmp_path / "steps.gif") as im:
+        assert im.n_frames == 12

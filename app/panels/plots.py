@@ -81,8 +81,11 @@ class Bars:
                                     pen=pg.mkPen(None))
         self.focus = pg.BarGraphItem(x=[0], height=[0], width=0.85, brush="#ff1744",
                                      pen=pg.mkPen(None))
+        # a thin marker keeps the focus unit findable when bars are narrower than a pixel
+        self.focus_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(255, 23, 68, 120, width=1))
         plot.addItem(self.bars)
         plot.addItem(self.focus)
+        plot.addItem(self.focus_line)
         plot.addLine(y=0, pen=pg.mkPen("#9e9e9e", width=1))
         self.heights = np.zeros(1)
         self._n = 0
@@ -100,8 +103,12 @@ class Bars:
         if 0 <= focus < n:
             self.focus.setOpts(x=[focus], height=[values[focus]])
             self.focus.show()
+            if self.focus_line.value() != focus:
+                self.focus_line.setValue(focus)
+            self.focus_line.setVisible(n > 32)
         else:
             self.focus.hide()
+            self.focus_line.hide()
 
     def set_range(self, lo: float, hi: float) -> None:
         self.plot.setYRange(lo, hi, padding=0.05)

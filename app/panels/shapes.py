@@ -151,9 +151,10 @@ class Diagram(QGraphicsView):
             self._arrow(QPointF(r.right(), r.center().y()),
                         QPointF(out.left(), out.center().y()), out_label if r is
                         prev_rects[0] else "")
-        hn = self._box("h_n", x_out, state_y, "h_n", _dims_html(ts["h_n"]), "state",
-                       "h_n" in changed, h=sh)
-        self._box("c_n", x_out, state_y + sh + 8, "c_n", _dims_html(ts["c_n"]), "state",
+        where = "each sequence's last valid t" + ("; reverse: t = 0" if D == 2 else "")
+        hn = self._box("h_n", x_out, state_y, "h_n", _dims_html(ts["h_n"])
+                       + f"<br><i>{where}</i>", "state", "h_n" in changed, h=sh + 14)
+        self._box("c_n", x_out, state_y + sh + 22, "c_n", _dims_html(ts["c_n"]), "state",
                   "c_n" in changed, h=sh)
         last = prev_rects[-1]
         self._arrow(QPointF(last.center().x(), last.bottom()),
