@@ -13,6 +13,7 @@ from .shapes import (
     shapes,
     tensor_shapes,
 )
+from .textinput import register as _register_tokens_source
 from .trace import (
     DEFAULT_MEMORY_BUDGET,
     GATE_NAMES,
@@ -23,6 +24,8 @@ from .trace import (
     trace,
     verify,
 )
+
+_register_tokens_source()  # the "tokens" input source (vocabulary / embedding text)
 
 __version__ = "0.1.0"
 

@@ -203,33 +203,56 @@ def _numeric_row(row: list[str]) -> bool:
         return False
 
 
-def array_to_input(arr: np.ndarray, input_size: int, batch_first: bool = False,
-                   name: str = "the array") -> torch.Tensor:
-    """Interpret a 1-, 2- or 3-D array as (T, B, input_size), or say which shape was expected.
+def array_to_input(arr, input_size: int, batch_first: bool = False,
+                   name: str = "input") -> torch.Tensor:
+    """Interpret a 1-, 2- or 3-D array as a (T, B, input_size) float32 tensor, time-major.
 
     1-D: (seq_len,) when input_size is 1. 2-D: (seq_len, input_size), one sequence.
     3-D: (seq_len, batch, input_size), or (batch, seq_len, input_size) when batch_first.
+    A mismatch raises ValueError naming the expected and found shapes and the likely fix
+    (transpose, batch_first, a different input_size).
     """
-    layout = "(batch, seq_len, input_size)" if batch_first else "(seq_len, batch, input_size)"
-    expected = f"(seq_len, {input_size}) or {layout.replace('input_size', str(input_size))}"
-    shape = tuple(arr.shape)
-    if arr.ndim == 1 and input_size == 1:
-        arr = arr.reshape(-1, 1)
-    if arr.ndim == 2:
-        if shape[1] != input_size:
-            hint = (" It looks transposed: try arr.T." if shape[0] == input_size else
-                    f" Set input_size to {shape[1]} to use it as it is.")
-            raise ValueError(f"{name} has shape {shape}; expected {expected}.{hint}")
-        return torch.from_numpy(np.ascontiguousarray(arr)).float().unsqueeze(1)
-    if arr.ndim == 3:
-        if shape[2] != input_size:
-            hint = (f" Set input_size to {shape[2]} to use it as it is." if shape[2] > 0 else "")
-            if input_size in shape[:2]:
-                hint = " The features look like they are not in the last dimension: transpose it."
-            raise ValueError(f"{name} has shape {shape}; expected {expected}.{hint}")
-        t = torch.from_numpy(np.ascontiguousarray(arr)).float()
-        return t.transpose(0, 1).contiguous() if batch_first else t
-    raise ValueError(f"{name} has shape {shape} ({arr.ndim}-D); expected {expected}")
+    t = torch.as_tensor(np.asarray(arr), dtype=torch.float32)
+    I = input_size
+    found = tuple(t.shape)
+    what = f"{name} shape {found} does not fit"
+    if t.ndim == 1 and I == 1:
+        return t[:, None, None].contiguous()
+    if t.ndim == 2:
+        if t.shape[1] == I:
+            return t[:, None, :].contiguous()
+        if t.shape[0] == I:
+            hint = (f"it looks transposed: rows should be timesteps and columns features;"
+                    f" transpose it (data.T, shape {found[::-1]})")
+        else:
+            hint = (f"the model reads input_size={I} features per timestep, the data has"
+                    f" {t.shape[1]} columns: pick {I} columns, set input_size to"
+                    f" {t.shape[1]} or open a model with input_size={t.shape[1]}")
+        raise ValueError(f"{what}: expected (seq_len, input_size={I}); {hint}")
+    if t.ndim == 3:
+        layout = "(batch, seq_len, input_size)" if batch_first else \
+            "(seq_len, batch, input_size)"
+        if t.shape[2] == I:
+            return t.transpose(0, 1).contiguous() if batch_first else t.contiguous()
+        if t.shape[1] == I:
+            hint = ("features are in the middle dimension; move them last"
+                    " (np.transpose(data, (0, 2, 1)))")
+        elif t.shape[0] == I:
+            hint = "features are in the first dimension; move them last (np.moveaxis(data, 0, -1))"
+        else:
+            hint = (f"the model reads input_size={I} features, the data's last dimension has"
+                    f" {t.shape[2]}: set input_size to {t.shape[2]} or open a model with"
+                    f" input_size={t.shape[2]}")
+        raise ValueError(f"{what}: expected {layout} with input_size={I}"
+                         f" (batch_first={batch_first}); {hint}. Note: batch_first=False reads"
+                         " (seq_len, batch, features), batch_first=True reads (batch, seq_len,"
+                         " features)")
+    if t.ndim == 1:
+        raise ValueError(f"{what}: a 1-D sequence works only for input_size=1, this model"
+                         f" expects (seq_len, input_size={I}); reshape it to (seq_len, {I})"
+                         " or set input_size to 1")
+    raise ValueError(f"{what}: expected 2 or 3 dimensions, (seq_len, {I}) or"
+                     f" (seq_len, batch, {I}); found {t.ndim}")
 
 
 def _make_file(spec: InputSpec, input_size: int) -> torch.Tensor:

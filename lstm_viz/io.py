@@ -334,52 +334,11 @@ def _other_rnn_hint(sd: Mapping, prefix: str) -> str:
 
 # ----- input shapes ----------------------------------------------------------------------------
 def fit_input(data, config: LSTMConfig) -> torch.Tensor:
-    """``data`` as the (T, B, input_size) float32 tensor to feed ``config``'s LSTM, time-major.
+    """``data`` as the (T, B, input_size) float32 tensor to feed ``config``'s LSTM, time-major
+    (``lstm_viz.inputs.array_to_input`` with the config's input_size and batch_first)."""
+    from .inputs import array_to_input
 
-    Accepts (T,) when input_size is 1, (T, input_size) for one sequence, and a 3-D array in the
-    layout ``config.batch_first`` names. A mismatch raises ValueError naming the expected and
-    found shapes and the likely fix (transpose, batch_first, a different input_size).
-    """
-    arr = torch.as_tensor(np.asarray(data), dtype=torch.float32)
-    I = config.input_size
-    found = tuple(arr.shape)
-    if arr.ndim == 1 and I == 1:
-        return arr[:, None, None]
-    if arr.ndim == 2:
-        if arr.shape[1] == I:
-            return arr[:, None, :]
-        expected = f"(seq_len, input_size={I})"
-        if arr.shape[0] == I:
-            hint = (f"it looks transposed: rows should be timesteps and columns features;"
-                    f" transpose it (data.T, shape {found[::-1]})")
-        else:
-            hint = (f"the model reads input_size={I} features per timestep, the data has"
-                    f" {arr.shape[1]} columns: pick {I} columns, or open a model with"
-                    f" input_size={arr.shape[1]}")
-        raise ValueError(f"input shape {found} does not fit: expected {expected}; {hint}")
-    if arr.ndim == 3:
-        layout = "(batch, seq_len, input_size)" if config.batch_first else \
-            "(seq_len, batch, input_size)"
-        if arr.shape[2] == I:
-            return arr.transpose(0, 1).contiguous() if config.batch_first else arr
-        if arr.shape[1] == I:
-            hint = ("features are in the middle dimension; move them last"
-                    " (data.permute(0, 2, 1) / np.transpose(data, (0, 2, 1)))")
-        elif arr.shape[0] == I:
-            hint = "features are in the first dimension; move them last (np.moveaxis(data, 0, -1))"
-        else:
-            hint = (f"the model reads input_size={I} features, the data's last dimension has"
-                    f" {arr.shape[2]}: open a model with input_size={arr.shape[2]}")
-        raise ValueError(f"input shape {found} does not fit: expected {layout} with"
-                         f" input_size={I} (batch_first={config.batch_first}); {hint}."
-                         " Note: batch_first=False reads (seq_len, batch, features),"
-                         " batch_first=True reads (batch, seq_len, features)")
-    if arr.ndim == 1:
-        raise ValueError(f"input shape {found} does not fit: a 1-D sequence works only for"
-                         f" input_size=1, this model expects (seq_len, input_size={I});"
-                         f" reshape it to (seq_len, {I}) or open a model with input_size=1")
-    raise ValueError(f"input shape {found} does not fit: expected 2 or 3 dimensions,"
-                     f" (seq_len, {I}) or (seq_len, batch, {I}); found {arr.ndim}")
+    return array_to_input(np.asarray(data), config.input_size, config.batch_first)
 
 
 # ----- into a session --------------------------------------------------------------------------

@@ -231,17 +231,21 @@ class Session:
         self.model_source = None
         self._changed()
 
-    def load_module(self, lstm: nn.LSTM, source: dict | None = None) -> None:
-        """Use a trained ``nn.LSTM`` (copied); its config replaces the current one."""
+    def load_module(self, lstm: nn.LSTM, source: dict | None = None,
+                    input_spec: InputSpec | None = None) -> None:
+        """Use a trained ``nn.LSTM`` (copied); its config replaces the current one, and
+        ``input_spec`` (if given) the input, in one change: either both or neither."""
         cfg = LSTMConfig.from_module(lstm)
-        lstm = copy.deepcopy(lstm).to(self._device).eval()
-        old = (self._config, self._lstm, self._x, self._dtype)
-        self._config, self._lstm = cfg, lstm
-        self._dtype = next(lstm.parameters()).dtype
+        spec = input_spec or self._input_spec
+        old = (self._config, self._lstm, self._x, self._dtype, self._input_spec)
         try:
+            check_budget(cfg, spec.batch_size, spec.seq_len, self._dtype, self.memory_budget)
+            lstm = copy.deepcopy(lstm).to(self._device).eval()
+            self._config, self._lstm, self._input_spec = cfg, lstm, spec
+            self._dtype = next(lstm.parameters()).dtype
             self._x = self._make_x()
         except ValueError:
-            self._config, self._lstm, self._x, self._dtype = old
+            self._config, self._lstm, self._x, self._dtype, self._input_spec = old
             raise
         self.model_source = source
         self._changed()

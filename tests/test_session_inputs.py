@@ -193,7 +193,8 @@ def test_files_load_and_a_wrong_shape_names_the_expected_one(tmp_path):
     for name in ("x.npy", "x.csv"):
         x = make_input(InputSpec(source="file", path=str(tmp_path / name)), 2)
         assert x.shape == (6, 1, 2) and torch.equal(x[:, 0], torch.from_numpy(arr))
-    with pytest.raises(ValueError, match=r"shape \(6, 2\); expected \(seq_len, 6\).*transposed"):
+    with pytest.raises(ValueError, match=r"x.npy shape \(6, 2\) does not fit: expected"
+                       r" \(seq_len, input_size=6\); it looks transposed"):
         make_input(InputSpec(source="file", path=str(tmp_path / "x.npy")), 6)
     with pytest.raises(ValueError, match="input_size to 2"):
         make_input(InputSpec(source="file", path=str(tmp_path / "x.npy")), 3)
@@ -280,3 +281,24 @@ def test_each_session_trace_carries_its_check_against_nn_lstm():
     other.reinitialize(seed=99)
     from lstm_viz import verify
     assert verify(other.lstm, other.input, tr) > 1e-3
+
+
+def test_load_module_with_its_input_is_all_or_nothing(tmp_path):
+    s = _session()
+    trained = LSTMConfig(2, 6, bidirectional=True).build()
+    np.save(tmp_path / "three.npy", np.zeros((7, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="input_size=2"):  # a 3-feature file can't feed it
+        s.load_module(trained, input_spec=InputSpec(source="file",
+                                                    path=str(tmp_path / "three.npy")))
+    assert s.config == LSTMConfig(3, 5)
+    s.load_module(trained, input_spec=InputSpec(source="sine", seq_len=9, batch_size=1))
+    tr = s.retrace()
+    assert s.config == LSTMConfig(2, 6, bidirectional=True) and tr.num_steps == 9
+    with torch.no_grad():
+        out, _ = trained(s.input)
+    torch.testing.assert_close(tr.output, out, atol=1e-5, rtol=0)
+
+
+def test_tokens_source_is_registered_with_the_engine():
+    from lstm_viz import INPUT_SOURCES
+    assert "tokens" in INPUT_SOURCES
