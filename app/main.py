@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
             session = session or Session()
         self.ctx = AppContext(session, self)
         self.session = session
+        first_trace = trace_now and session.trace is None
         self.transport = TransportBar(self.ctx, self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.transport)
         self.tabs = QTabWidget()
@@ -134,7 +135,8 @@ class MainWindow(QMainWindow):
         self._default_dock_sizes()
         if restore:
             self._restore_layout()
-        if trace_now and self.session.trace is None:
+        if first_trace:
+            # synchronously: a worker trace would share the GIL with building the panels
             self.ctx.retrace_now()
         self._update_status()
         self.tabs.setFocus()
@@ -160,7 +162,9 @@ class MainWindow(QMainWindow):
     def _default_dock_sizes(self) -> None:
         left = [d for t, d in self.docks.items() if type(self.panels[t]).area == "left"]
         if len(left) >= 2:
-            self.resizeDocks(left[:2], [440, 300], Qt.Orientation.Vertical)
+            # model and input first; any further docks (e.g. the loaded-model note) stay short
+            heights = ([420, 200] + [90] * len(left))[: len(left)]
+            self.resizeDocks(left, heights, Qt.Orientation.Vertical)
         if left:
             self.resizeDocks(left[:1], [260], Qt.Orientation.Horizontal)
 
