@@ -258,3 +258,28 @@ def test_bad_lengths_text_shows_message(qtbot, window):
     inputs.lengths.editingFinished.emit()
     assert "lengths" in inputs.errors
     assert window.session.input_spec.lengths is None
+
+
+def test_padding_cells_are_drawn_blank_and_real_cells_coloured(qtbot, window):
+    inputs = window.panels["Input"]
+    type_value(qtbot, inputs.fields["seq_len"].editor, 8)
+    inputs.lengths.setText("8, 4")
+    inputs.lengths.editingFinished.emit()
+    wait_traced(qtbot, window)
+    window.transport.batch.setValue(1)
+    gates = window.panels["Gates"]
+    qtbot.wait(50)
+    picture = gates.graphics.grab().toImage()
+    hm = gates.heatmaps["f"]
+    vb = hm.plot.getViewBox()
+
+    def colour_at(t, unit):
+        scene = vb.mapViewToScene(QPointF(t, unit))
+        point = gates.graphics.mapFromScene(scene)
+        ratio = picture.devicePixelRatio()
+        return picture.pixelColor(int(point.x() * ratio), int(point.y() * ratio))
+
+    blank = colour_at(6, 3)  # t=6 >= length 4: past the end of this sequence
+    assert (blank.red(), blank.green(), blank.blue()) == (255, 255, 255)
+    real = colour_at(2, 3)
+    assert (real.red(), real.green(), real.blue()) != (255, 255, 255)
