@@ -283,3 +283,44 @@ def test_padding_cells_are_drawn_blank_and_real_cells_coloured(qtbot, window):
     assert (blank.red(), blank.green(), blank.blue()) == (255, 255, 255)
     real = colour_at(2, 3)
     assert (real.red(), real.green(), real.blue()) != (255, 255, 255)
+
+
+def test_file_input_sets_its_own_sizes(qtbot, window, tmp_path):
+    data = np.random.default_rng(0).normal(size=(15, 3, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", data)
+    inputs = window.panels["Input"]
+    choose(inputs.fields["source"].editor, "file")
+    assert "path" in inputs.errors  # no file yet: the engine says what it needs
+    assert not inputs.fields["seq_len"].editor.isEnabled()
+    inputs.path.setText(str(tmp_path / "x.npy"))
+    inputs.path.editingFinished.emit()
+    wait_traced(qtbot, window)
+    np.testing.assert_array_equal(window.session.trace.x.numpy(), data)
+    assert window.transport.batch.maximum() == 2
+    assert window.transport.slider.maximum() == 14
+    view = window.panels["Shapes"]
+    rows = {r[0]: r[1] for r in view.table_rows(view.tensors)}
+    assert rows["input"] == "(seq_len=15, batch=3, input_size=4)"
+    # a file that does not fit the model is refused with the engine's hint
+    np.save(tmp_path / "bad.npy", data[:, 0, :3])
+    inputs.path.setText(str(tmp_path / "bad.npy"))
+    inputs.path.editingFinished.emit()
+    assert any("input_size=4" in text for text in inputs.errors.values())
+    np.testing.assert_array_equal(window.session.trace.x.numpy(), data)
+
+
+def test_typed_text_becomes_one_hot_input(qtbot, window):
+    inputs = window.panels["Input"]
+    choose(inputs.fields["source"].editor, "text")
+    assert inputs.text.isVisibleTo(inputs)
+    inputs.text.setText("hello world")  # 8 distinct characters, input_size is 4
+    inputs.text.editingFinished.emit()
+    assert "input_size >= 8" in inputs.errors.get("text", "")
+    # a model that fits: the refused text is tried again, nothing to retype
+    type_value(qtbot, window.panels["Model"].fields["input_size"].editor, 8)
+    wait_traced(qtbot, window)
+    assert inputs.errors == {}
+    x = window.session.trace.x.numpy()  # (T, B, 8)
+    np.testing.assert_array_equal(x.sum(axis=-1), np.ones(x.shape[:2]))
+    vocab = sorted(set("hello world"))
+    assert [vocab[k] for k in x[:11, 0].argmax(-1)] == list("hello world")

@@ -93,12 +93,16 @@ class _FormPanel(QScrollArea):
     def show_error(self, message: str) -> None:
         """Put ``message`` under the field it names, or at the bottom of the panel."""
         self.clear_messages()
-        name = _field_for(message, self.fields)
+        name = self.field_for(message)
         if name is None:
             self.general.setText(message)
             self.general.show()
         else:
             self.fields[name].set_error(message)
+
+    def field_for(self, message: str) -> str | None:
+        """The field a message is about (engine messages start with the field name)."""
+        return _field_for(message, self.fields)
 
     @property
     def errors(self) -> dict[str, str]:
@@ -239,11 +243,34 @@ class InputPanel(_FormPanel):
         self.lengths.editingFinished.connect(self.apply)
         self.add("lengths", Field("lengths", self.lengths))
         self.fields_from_session()
-        self.session.config_changed.connect(self.fields_from_session)
+        self.session.config_changed.connect(self._on_config_changed)
         self.fields["source"].changed.connect(self._show_source_fields)
+
+    def _on_config_changed(self) -> None:
+        if self.errors:
+            # an input was refused: the new model may accept it (e.g. a larger input_size
+            # for typed text), so try it again instead of discarding what the user typed
+            self.apply()
+        else:
+            self.fields_from_session()
+
+    def field_for(self, message: str) -> str | None:
+        name = super().field_for(message)
+        if name is not None:
+            return name
+        if "lengths" in message:
+            return "lengths"
+        source = self.fields["source"].value()
+        if source == "file":
+            return "path"  # missing file, unreadable file, shape that does not fit
+        if source == "text" and "text" in message:
+            return "text"
+        return None
 
     def _show_source_fields(self) -> None:
         source = self.fields["source"].value()
+        for name in ("seq_len", "batch_size"):  # a file brings its own sizes
+            self.fields[name].editor.setEnabled(source != "file")
         for name, visible in (("text", source == "text"), ("path", source == "file")):
             field = self.fields[name]
             field.setVisible(visible)
