@@ -324,11 +324,18 @@ class MainWindow(QMainWindow):
         tab = self.settings.value("view")
         if tab:
             self.show_view(str(tab))
+        speed = self.settings.value("speed")
+        if speed is not None:
+            try:
+                self.transport.speed.setValue(int(speed))
+            except (TypeError, ValueError):
+                pass
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("windowState", self.saveState())
         self.settings.setValue("view", self.tabs.tabText(self.tabs.currentIndex()))
+        self.settings.setValue("speed", self.transport.speed.value())
         try:
             self.settings.setValue("session", json.dumps(self.session.to_dict()))
         except (TypeError, ValueError):

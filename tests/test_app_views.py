@@ -324,3 +324,12 @@ def test_typed_text_becomes_one_hot_input(qtbot, window):
     np.testing.assert_array_equal(x.sum(axis=-1), np.ones(x.shape[:2]))
     vocab = sorted(set("hello world"))
     assert [vocab[k] for k in x[:11, 0].argmax(-1)] == list("hello world")
+
+
+def test_shapes_view_names_an_input_size_change(qtbot, window):
+    type_value(qtbot, window.panels["Input"].fields["batch_size"].editor, 5)
+    wait_traced(qtbot, window)
+    text = window.panels["Shapes"].changes.text()
+    assert "batch: 2 → 5" in text
+    assert "input (20, 2, 4) → (20, 5, 4)" in text
+    assert "h_n (1, 2, 8) → (1, 5, 8)" in text

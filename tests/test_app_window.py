@@ -108,12 +108,14 @@ def test_settings_remember_layout_view_and_session(qtbot, settings):
     w.resize(840, 640)
     w.show_view("Shapes")
     w.docks["Input"].hide()
+    w.transport.speed.setValue(23)
     w.close()
     again = make_window(qtbot, settings, restore=True)
     assert again.session.config == cfg
     assert again.session.input_spec.seq_len == 11
     assert again.tabs.tabText(again.tabs.currentIndex()) == "Shapes"
     assert again.docks["Input"].isHidden()
+    assert again.transport.speed.value() == 23
     # a new window starts at 1280x800; the offscreen screen is 800 px wide, so Qt clamps the
     # restored width, but the height comes back
     assert again.height() == 640

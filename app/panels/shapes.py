@@ -239,28 +239,30 @@ class ShapesView(QWidget):
     def refresh(self) -> None:
         cfg, batch, seq_len = self._current()
         ts = tensor_shapes(cfg, batch, seq_len)
-        summary = self._what_changed(cfg, ts)
+        summary = self._what_changed(cfg, ts, {"batch": batch, "seq_len": seq_len})
         self.changed = summary[0]
         self.diagram.draw(cfg, batch, seq_len, self.changed, self.session.input_spec.lengths)
         facts = "".join(f"<li>{html.escape(f)}</li>" for f in shape_facts(cfg))
         self.changes.setText(summary[1] + f"<ul style='margin:2px'>{facts}</ul>")
         self._fill_tensors(ts)
         self._fill_params(cfg)
-        self._previous = (cfg, ts)
+        self._previous = (cfg, ts, {"batch": batch, "seq_len": seq_len})
 
-    def _what_changed(self, cfg, ts) -> tuple[set[str], str]:
+    def _what_changed(self, cfg, ts, sizes: dict) -> tuple[set[str], str]:
         if self._previous is None:
             return set(), ""
-        old_cfg, old_ts = self._previous
-        diffs = [n for n, v in old_cfg.to_dict().items() if getattr(cfg, n) != v]
+        old_cfg, old_ts, old_sizes = self._previous
+        old = {**old_cfg.to_dict(), **old_sizes}
+        new = {**cfg.to_dict(), **sizes}
+        diffs = [n for n, v in old.items() if new[n] != v]
         changed = {n for n in ts if tuple(ts[n]) != tuple(old_ts.get(n, ()))}
         if not diffs and not changed:
             return set(), ""
-        what = ", ".join(f"{n}: {getattr(old_cfg, n)} → {getattr(cfg, n)}" for n in diffs)
+        what = ", ".join(f"{n}: {old[n]} → {new[n]}" for n in diffs)
         moved = ", ".join(f"{n} {_fmt_shape(old_ts[n])} → {_fmt_shape(ts[n])}"
                           for n in ts if n in changed)
         same = [n for n in ts if n not in changed]
-        text = f"<b>Last change</b> {html.escape(what) or '(input size)'}: "
+        text = f"<b>Last change</b> {html.escape(what)}: "
         text += (f"changed {html.escape(moved)}" if moved else "no tensor shape changed")
         if same:
             text += f"; <b>unchanged</b>: {', '.join(same)}"
