@@ -90,18 +90,12 @@ class Field(QWidget):
         self.message.setStyleSheet(WARNING_STYLE if warning else ERROR_STYLE)
         self.message.setVisible(bool(text))
 
-    @property
-    def error(self) -> str:
-        return self.message.text() if self.message.isVisibleTo(self) else ""
 
 
-def int_field(name: str, lo: int, hi: int, value: int, tooltip: str = "",
-              special: str = "") -> Field:
+def int_field(name: str, lo: int, hi: int, value: int, tooltip: str = "") -> Field:
     box = QSpinBox()
     box.setRange(lo, hi)
     box.setValue(value)
-    if special:
-        box.setSpecialValueText(special)
     return Field(name, box, tooltip)
 
 

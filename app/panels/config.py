@@ -134,9 +134,7 @@ class ModelPanel(_FormPanel):
         self.add("", bool_field("batch_first", "batch_first", False, T["batch_first"]))
         self.add("", bool_field("bias", "bias", True, T["bias"]))
         self.add("dropout", float_field("dropout", 0.0, 1.0, 0.0, 0.1, T["dropout"]))
-        self.add("proj_size", int_field("proj_size", 0, 100_000, 0, T["proj_size"],
-                                        special="0 (none)"))
-        self.fields["proj_size"].editor.setSpecialValueText("")
+        self.add("proj_size", int_field("proj_size", 0, 100_000, 0, T["proj_size"]))
         self.device = choice_field("device", [(d, d) for d in devices()],
                                    "Where the LSTM runs; every device torch can use here.")
         self.add("device", self.device)
@@ -158,6 +156,8 @@ class ModelPanel(_FormPanel):
                 self.fields[name].set_value(value)
         self.device.set_value(str(self.session.device))
         self.seed.set_value(self.session.seed)
+        # the fields now show the session again, so an earlier refusal no longer applies
+        self.clear_messages()
 
     def candidate(self) -> dict:
         return {name: f.value() for name, f in self.fields.items() if name != "device"}
