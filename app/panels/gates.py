@@ -46,7 +46,7 @@ class GatesView(QWidget):
         first = None
         for row, gate in enumerate(GATES):
             plot = self.graphics.addPlot(row=row, col=0)
-            hm = Heatmap(plot, gate, GATE_TITLES[gate])
+            hm = Heatmap(plot, gate, GATE_TITLES[gate], cursor_label=row == 0)
             if first is None:
                 first = plot
             else:

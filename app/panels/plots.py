@@ -23,7 +23,8 @@ def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
 class Heatmap:
     """A PlotItem showing ``image[unit, t]`` with unit 0 at the top, and a cursor at t."""
 
-    def __init__(self, plot: pg.PlotItem, name: str, title: str, y_label: str = "unit"):
+    def __init__(self, plot: pg.PlotItem, name: str, title: str, y_label: str = "unit",
+                 cursor_label: bool = False):
         self.plot = plot
         self.name = name
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -34,7 +35,10 @@ class Heatmap:
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.getViewBox().setMouseEnabled(x=True, y=False)
-        self.cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
+        label = {"label": "t={value:.0f}",
+                 "labelOpts": {"position": 0.08, "color": "#b71c1c",
+                               "fill": (255, 255, 255, 210)}} if cursor_label else {}
+        self.cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True, **label)
         self.cursor.setZValue(10)
         plot.addItem(self.cursor)
         self.data = np.zeros((1, 1), dtype=np.float32)
