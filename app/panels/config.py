@@ -6,6 +6,7 @@ engine's message next to the field it names (nothing runs) or hand it to the ses
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 from PySide6.QtCore import Qt
@@ -39,6 +40,43 @@ _CONFIG_TOOLTIPS = {
     "proj_size": "LSTMP: h_t = W_hr (o * tanh(c_t)) has proj_size features; c keeps"
                  " hidden_size. 0 = no projection.",
 }
+
+
+# How a config field differs from what its type gives (label, range, step, or choices).
+_CONFIG_WIDGETS = {
+    "num_layers": {"hi": 64},
+    "proj_size": {"lo": 0, "hi": 100_000},
+    "bidirectional": {"label": "direction",
+                      "choices": [("unidirectional", False), ("bidirectional", True)]},
+    "dropout": {"step": 0.1},
+}
+
+
+def config_fields() -> list[Field]:
+    """One Field per LSTMConfig field, built from its type (int: spin box, float: decimal
+    spin box, bool: check box) and _CONFIG_WIDGETS; a new nn.LSTM argument needs no GUI code.
+    """
+    out = []
+    defaults = LSTMConfig(input_size=1, hidden_size=1)
+    for f in dataclasses.fields(LSTMConfig):
+        opts = _CONFIG_WIDGETS.get(f.name, {})
+        tip = _CONFIG_TOOLTIPS.get(f.name, "")
+        value = getattr(defaults, f.name)
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        if "choices" in opts:
+            field = choice_field(f.name, opts["choices"], tip)
+        elif kind == "bool":
+            field = bool_field(f.name, f.name, value, tip)
+        elif kind == "float":
+            field = float_field(f.name, opts.get("lo", 0.0), opts.get("hi", 1.0), value,
+                                opts.get("step", 0.1), tip)
+        else:
+            field = int_field(f.name, opts.get("lo", 1), opts.get("hi", 2_000_000_000), value,
+                              tip)
+        field.label = opts.get("label", "" if kind == "bool" else f.name)
+        field.set_value(value)
+        out.append(field)
+    return out
 
 
 def _field_for(message: str, names) -> str | None:
@@ -124,17 +162,8 @@ class ModelPanel(_FormPanel):
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.setObjectName("ModelPanel")
-        T = _CONFIG_TOOLTIPS
-        self.add("input_size", int_field("input_size", 1, 2_000_000_000, 1, T["input_size"]))
-        self.add("hidden_size", int_field("hidden_size", 1, 2_000_000_000, 1, T["hidden_size"]))
-        self.add("num_layers", int_field("num_layers", 1, 64, 1, T["num_layers"]))
-        self.add("direction", choice_field(
-            "bidirectional", [("unidirectional", False), ("bidirectional", True)],
-            T["bidirectional"]))
-        self.add("", bool_field("batch_first", "batch_first", False, T["batch_first"]))
-        self.add("", bool_field("bias", "bias", True, T["bias"]))
-        self.add("dropout", float_field("dropout", 0.0, 1.0, 0.0, 0.1, T["dropout"]))
-        self.add("proj_size", int_field("proj_size", 0, 100_000, 0, T["proj_size"]))
+        for field in config_fields():
+            self.add(field.label, field)
         self.device = choice_field("device", [(d, d) for d in devices()],
                                    "Where the LSTM runs; every device torch can use here.")
         self.add("device", self.device)
