@@ -137,7 +137,10 @@ class MainWindow(QMainWindow):
             self._restore_layout()
         if first_trace:
             # synchronously: a worker trace would share the GIL with building the panels
-            self.ctx.retrace_now()
+            try:
+                self.ctx.retrace_now()
+            except (ValueError, RuntimeError) as exc:  # show the window anyway, say why
+                self.ctx.post(f"Not traced: {exc}", 15000)
         self._update_status()
         self.tabs.setFocus()
 

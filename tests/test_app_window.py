@@ -194,3 +194,12 @@ def test_settings_file_can_come_from_the_environment(qtbot, tmp_path, monkeypatc
     w.close()
     assert path.exists()
     assert QSettings(str(path), QSettings.Format.IniFormat).value("session")
+
+
+def test_window_opens_even_when_the_first_trace_fails(qtbot, settings):
+    session = Session(LSTMConfig(2, 3), InputSpec(seq_len=5))
+    session.memory_budget = 10  # bytes: every trace is refused by the engine
+    w = make_window(qtbot, settings, session)
+    assert w.session.trace is None
+    assert "memory budget" in w.statusBar().currentMessage()
+    assert w.panels["Gates"].caption.text() == "No trace yet."
