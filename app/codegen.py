@@ -20,6 +20,23 @@ def _spec_repr(spec) -> str:
     return f"InputSpec({', '.join(parts)})"
 
 
+def _build_lines(session, args: list[str]) -> list[str]:
+    """The LSTM with the session's weights: from the model file it was opened from, or drawn
+    from the seed exactly as the app draws them."""
+    src = session.model_source if isinstance(session.model_source, dict) else {}
+    if src.get("path"):
+        pickle = ", allow_pickle=True" if src.get("kind") == "pickle" else ""
+        return [
+            "from lstm_viz.io import load_model",
+            "",
+            f"loaded = load_model({src['path']!r}{pickle})  # the model file opened in the app",
+            f"lstm = loaded.pick({src.get('lstm')!r}).build("
+            f"batch_first={session.config.batch_first})  # {', '.join(args)}",
+        ]
+    return [f"torch.manual_seed({session.seed})  # the app's weight seed",
+            f"lstm = nn.LSTM({', '.join(args)})"]
+
+
 def build_code(session) -> str:
     """Build the LSTM with the session's weights, make its input, run it; print the shapes."""
     cfg = session.config
@@ -42,8 +59,7 @@ def build_code(session) -> str:
     lines += [
         "from lstm_viz import InputSpec, make_input  # the app's input sources",
         "",
-        f"torch.manual_seed({session.seed})  # the app's weight seed",
-        f"lstm = nn.LSTM({', '.join(args)})",
+        *_build_lines(session, args),
         "lstm.eval()  # dropout (if any) is off, as in the app",
         "",
         f"spec = {_spec_repr(spec)}",

@@ -167,3 +167,22 @@ def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
     image = QImage(str(tmp_path / "dlg" / "states.png"))
     view = window.views["States"]
     assert (image.width(), image.height()) == (2 * view.width(), 2 * view.height())
+
+
+def test_generated_code_of_a_loaded_model_reads_its_file(qtbot, tmp_path):
+    from lstm_viz.io import load_into_session, load_model
+    torch.manual_seed(123)
+    trained = torch.nn.LSTM(2, 4, num_layers=2)
+    path = tmp_path / "trained.pt"
+    torch.save(trained.state_dict(), path)
+    session = Session(LSTMConfig(2, 4), InputSpec(seq_len=6, batch_size=2), seed=5)
+    load_into_session(session, load_model(path))
+    w = make_window(qtbot, tmp_path, session)
+    code = w.views["Code"].code()
+    assert "load_model(" in code and "manual_seed" not in code
+    scope: dict = {}
+    exec(compile(code, "<lstm-viz code view>", "exec"), scope)  # noqa: S102
+    with torch.no_grad():
+        expected, (h_n, _) = trained(w.session.input_tm.cpu())
+    np.testing.assert_allclose(scope["output"].numpy(), expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(scope["hs"].numpy(), w.session.trace.h.numpy(), atol=1e-5)
