@@ -217,7 +217,7 @@ def test_over_budget_input_is_refused_with_engine_message(qtbot, window):
     trace = window.session.trace
     type_value(qtbot, inputs.fields["seq_len"].editor, 50_000_000)
     errors = inputs.errors
-    assert any("memory budget" in text for text in errors.values()), errors
+    assert "memory budget" in errors.get("seq_len", ""), errors  # next to the edited field
     assert window.session.trace is trace
     assert window.session.input_spec.seq_len == 20
     assert window.ctx.up_to_date
@@ -333,3 +333,13 @@ def test_shapes_view_names_an_input_size_change(qtbot, window):
     assert "batch: 2 → 5" in text
     assert "input (20, 2, 4) → (20, 5, 4)" in text
     assert "h_n (1, 2, 8) → (1, 5, 8)" in text
+
+
+def test_weights_over_budget_are_refused_next_to_the_field(qtbot, window):
+    fields = window.panels["Model"].fields
+    trace = window.session.trace
+    type_value(qtbot, fields["hidden_size"].editor, 50_000)
+    assert "memory budget" in fields["hidden_size"].message.text()
+    assert fields["hidden_size"].message.isVisible()
+    assert window.session.config.hidden_size == 8
+    assert window.session.trace is trace

@@ -116,12 +116,19 @@ class _FormPanel(QScrollArea):
         outer.addStretch(1)
         self.setWidget(body)
         self.fields: dict[str, Field] = {}
+        self.last_edited = ""  # messages that name no field go next to the one just edited
 
     def add(self, label: str, field: Field) -> Field:
         self.fields[field.name] = field
         self.form.addRow(label, field)
+        field.changed.connect(lambda name=field.name: self._edited(name))
         field.changed.connect(self.apply)
+        if isinstance(field.editor, QLineEdit):
+            field.editor.editingFinished.connect(lambda name=field.name: self._edited(name))
         return field
+
+    def _edited(self, name: str) -> None:
+        self.last_edited = name
 
     def clear_messages(self) -> None:
         for field in self.fields.values():
@@ -139,8 +146,9 @@ class _FormPanel(QScrollArea):
             self.fields[name].set_error(message)
 
     def field_for(self, message: str) -> str | None:
-        """The field a message is about (engine messages start with the field name)."""
-        return _field_for(message, self.fields)
+        """The field a message is about: engine messages start with the field name; others
+        (a memory budget, say) belong to the field the user just edited."""
+        return _field_for(message, self.fields) or self.last_edited or None
 
     @property
     def errors(self) -> dict[str, str]:
@@ -253,6 +261,7 @@ class InputPanel(_FormPanel):
         self.path = QLineEdit()
         self.path.setMinimumWidth(60)
         self.path.setPlaceholderText(".npy or .csv file")
+        self.path.editingFinished.connect(lambda: self._edited("path"))
         self.path.editingFinished.connect(self.apply)
         browse = QPushButton("…")
         browse.setFixedWidth(28)
@@ -284,7 +293,7 @@ class InputPanel(_FormPanel):
             self.fields_from_session()
 
     def field_for(self, message: str) -> str | None:
-        name = super().field_for(message)
+        name = _field_for(message, self.fields)
         if name is not None:
             return name
         if "lengths" in message:
@@ -294,7 +303,7 @@ class InputPanel(_FormPanel):
             return "path"  # missing file, unreadable file, shape that does not fit
         if source == "text" and "text" in message:
             return "text"
-        return None
+        return self.last_edited or None
 
     def _show_source_fields(self) -> None:
         source = self.fields["source"].value()
