@@ -1,5 +1,1 @@
 """The lstm-viz desktop app: PySide6 + pyqtgraph views on top of the ``lstm_viz`` engine."""
-
-from ._none_refcount import pin_singletons
-
-pin_singletons()
