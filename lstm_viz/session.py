@@ -168,8 +168,11 @@ class Session:
         return lstm.to(self._device).eval()
 
     def _make_x(self) -> torch.Tensor:
-        x = make_input(self._input_spec, self._config.input_size)
         spec = self._input_spec
+        if spec.source != "file":  # sizes known before anything is allocated
+            check_budget(self._config, spec.batch_size, spec.seq_len, self._dtype,
+                         self.memory_budget)
+        x = make_input(spec, self._config.input_size)
         B = x.shape[1]
         if spec.lengths is not None and len(spec.lengths) != B:
             raise ValueError(f"lengths gives {len(spec.lengths)} lengths for {B} sequences")

@@ -302,3 +302,10 @@ def test_load_module_with_its_input_is_all_or_nothing(tmp_path):
 def test_tokens_source_is_registered_with_the_engine():
     from lstm_viz import INPUT_SOURCES
     assert "tokens" in INPUT_SOURCES
+
+
+def test_a_huge_input_is_refused_before_it_is_made():
+    s = _session()
+    with pytest.raises(TraceBudgetError, match="budget"):
+        s.set_input(InputSpec(seq_len=2_000_000_000, batch_size=64))  # 1.5 TB if made
+    assert s.input_spec.seq_len == 6
