@@ -219,11 +219,12 @@ def _onednn_ok() -> bool:
     return _ONEDNN_OK
 
 
-def _run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides=()):
+def _run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides=(), backwards=False):
     """One direction of one layer, step by step. x (T, B, in); writes c (T, B, H) and
     h (T, B, H_out), and the gates (T, B, 4, H) into ``gates``, or into a buffer of its own
-    that it returns when ``gates`` is None. overrides: (t, kind, b, unit, value) applied after
-    step t.
+    that it returns when ``gates`` is None. overrides: (step, kind, b, unit, value) applied
+    after the step-th step. ``backwards`` reads positions T-1 down to 0 (and writes each
+    result at its own position).
 
     Eight torch calls a step. tanh is computed as tanh(z) = 1 - 2 * sigmoid(-2z) (equal to float
     rounding; torch's CPU sigmoid is several times faster than its tanh): with the g rows of
@@ -250,6 +251,8 @@ def _run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides=()):
     zs = gates.view(T, B, 4 * H).unbind(0)
     i_, f_, g_, o_ = (gates[:, :, k].unbind(0) for k in range(4))
     cs, hs = c.unbind(0), h.unbind(0)
+    if backwards:
+        zs, i_, f_, g_, o_, cs, hs = (v[::-1] for v in (zs, i_, f_, g_, o_, cs, hs))
     h_prev, c_prev = h0, c0
     for t in range(T):
         z = zs[t]
@@ -424,11 +427,16 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
         for layer in range(L):
             for d in range(D):
                 w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(lstm, layer, d)
-                xin = layer_in if d == 0 else _reverse(layer_in, rev_idx)
-                if d == 0:
+                # With full-length sequences the loop reads the reverse direction backwards in
+                # place; otherwise each sequence is reversed within its length, run forwards,
+                # and its results put back at the positions they belong to.
+                backwards = d == 1 and rev_idx is None and method == "loop"
+                if d == 0 or backwards:
+                    xin = layer_in
                     g_buf = None if single else gates[layer, d]
                     c_buf, h_buf = c[layer, d], h[layer, d]
                 else:
+                    xin = _reverse(layer_in, rev_idx)
                     g_buf = None if method == "loop" else torch.empty_like(gates[layer, d])
                     c_buf, h_buf = torch.empty_like(c[layer, d]), torch.empty_like(h[layer, d])
                 k = layer * D + d
@@ -440,16 +448,17 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
                             ovs.append((tf, kind, b, unit, value))
                     bias = None if b_ih is None else b_ih + b_hh
                     g_buf = _run_loop(xin, h0_all[k], c0_all[k], w_ih, w_hh, bias, w_hr,
-                                      g_buf, c_buf, h_buf, ovs)
+                                      g_buf, c_buf, h_buf, ovs, backwards=backwards)
                     if single:
                         gates = g_buf.view(1, 1, T, B, 4, H)
                 else:
                     _run_fused(xin, h0_all[k], c0_all[k], w_ih, w_hh, b_ih, b_hh, w_hr,
                                g_buf, c_buf, h_buf)
                 # Final state: each sequence's last valid step in its own reading order.
-                h_n[k] = h_buf[last, bidx]
-                c_n[k] = c_buf[last, bidx]
-                if d == 1:
+                end = torch.zeros_like(last) if backwards else last
+                h_n[k] = h_buf[end, bidx]
+                c_n[k] = c_buf[end, bidx]
+                if d == 1 and not backwards:
                     gates[layer, d] = _reverse(g_buf, rev_idx)
                     c[layer, d] = _reverse(c_buf, rev_idx)
                     h[layer, d] = _reverse(h_buf, rev_idx)

@@ -309,3 +309,24 @@ def test_a_huge_input_is_refused_before_it_is_made():
     with pytest.raises(TraceBudgetError, match="budget"):
         s.set_input(InputSpec(seq_len=2_000_000_000, batch_size=64))  # 1.5 TB if made
     assert s.input_spec.seq_len == 6
+
+
+@pytest.mark.parametrize("lengths", [None, (6, 4)])
+def test_what_if_edit_in_the_reverse_direction_flows_towards_t0(lengths):
+    s = Session(LSTMConfig(3, 5, bidirectional=True),
+                InputSpec(seq_len=6, batch_size=2, seed=1, lengths=lengths), seed=7)
+    s.retrace()
+    base = s.trace
+    s.edit_state("c", t=3, layer=0, direction=1, batch=1, unit=2, value=2.0)
+    tr = s.trace
+    assert float(tr.c[0, 1, 3, 1, 2]) == 2.0
+    # positions after t were read before it: unchanged; the forward direction: unchanged
+    torch.testing.assert_close(tr.h[0, 1, 4:, 1], base.h[0, 1, 4:, 1], equal_nan=True,
+                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(tr.h[0, 0], base.h[0, 0], equal_nan=True, atol=1e-6, rtol=0)
+    # the edited state feeds position t-1, by the LSTM equations
+    v3, v2 = s.values_at(0, 1, 1, t=3), s.values_at(0, 1, 1, t=2)
+    np.testing.assert_allclose(v3["h"], v3["o"] * np.tanh(v3["c"]), atol=1e-6)
+    np.testing.assert_allclose(v2["c_prev"], v3["c"], atol=0)
+    np.testing.assert_allclose(v2["c"], v2["f"] * v3["c"] + v2["i"] * v2["g"], atol=1e-6)
+    assert not np.allclose(v2["h"], s.values_at(0, 1, 1, t=2, trace=base)["h"])
