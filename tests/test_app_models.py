@@ -355,3 +355,24 @@ def test_text_without_a_model_file_is_one_hot(window, qtbot, tmp_path):
     (tmp_path / "long.txt").write_text("abcdefg")
     assert not open_text_input(window, tmp_path / "long.txt")
     assert "input_size >= 7" in window.last_message_box.text()
+
+
+def test_edit_a_copy_keeps_the_loaded_weights_when_batch_first_changes(window, qtbot, tmp_path):
+    torch.manual_seed(7)  # not the session's seed 0: re-drawn weights would differ
+    net = Net()
+    torch.save(net.state_dict(), tmp_path / "sd.pt")
+    assert open_model_file(window, tmp_path / "sd.pt")
+    _traced(window, qtbot)
+    qtbot.mouseClick(window.panels["Loaded model"].edit_copy, Qt.MouseButton.LeftButton)
+    window.panels["Model"].fields["batch_first"].editor.click()
+    _traced(window, qtbot)
+    session = window.session
+    assert session.config == LSTMConfig(4, 6, batch_first=True)
+    for name, value in net.rnn.state_dict().items():
+        torch.testing.assert_close(session.lstm.state_dict()[name], value)
+    reference = nn.LSTM(4, 6, batch_first=True)
+    reference.load_state_dict(net.rnn.state_dict())
+    with torch.no_grad():
+        output, (h_n, c_n) = reference(session.input_tm.transpose(0, 1))
+    torch.testing.assert_close(session.trace.output, output)
+    torch.testing.assert_close(session.trace.h_n, h_n)

@@ -210,7 +210,9 @@ class ModelPanel(_FormPanel):
                 if device != str(self.session.device):
                     self.session.set_device(device)
                 if cfg != self.session.config:
-                    self.session.set_config(cfg)
+                    # a loaded model's copy keeps its trained weights where they still fit
+                    # (batch_first and dropout are not stored in a state dict)
+                    self.session.set_config(cfg, reinit=self.session.model_source is None)
             except (ValueError, RuntimeError) as exc:  # RuntimeError: torch could not allocate
                 self.show_error(str(exc))
                 return
