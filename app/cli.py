@@ -1,8 +1,9 @@
 """``lstm-viz``: start the GUI, render a screenshot or export headless; other subcommands
 (``shapes`` ...) go to the engine's command line, ``lstm_viz.cli``.
 
-    lstm-viz [--config session.json] [--step T] [--model FILE [--allow-pickle]]
-    lstm-viz --screenshot FILE [--config session.json] [--step T] [--view NAME] [--size WxH]
+    lstm-viz [--config session.json] [--step T] [--model FILE [--allow-pickle]] [--demo NAME]
+    lstm-viz --screenshot FILE [--config session.json] [--demo NAME] [--step T] [--view NAME]
+             [--size WxH]
     lstm-viz export --config session.json --out DIR [--step T] [--format png,svg,csv,npz]
     lstm-viz shapes ...            (lstm_viz.cli)
 
@@ -49,6 +50,8 @@ def _add_window_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="FILE", help="open a trained model (state dict or module)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow loading pickled modules from --model (only trusted files)")
+    p.add_argument("--demo", metavar="NAME", help="open a demo that ships with lstm-viz"
+                   " (a trained model and its sample input)")
     p.add_argument("--view", metavar="NAME", help="view to show first (Gates, States, Shapes,"
                    " Code, ...)")
     p.add_argument("--size", default="1280x800", metavar="WxH",
@@ -151,8 +154,14 @@ def _headless_window(args):
         from lstm_viz import Session
         session = Session()
     window = MainWindow(session=session, settings=settings, restore=False, trace_now=False)
-    if args.model and not open_model(window, args.model, allow_pickle=args.allow_pickle):
-        raise UsageError(f"--model: could not open {args.model}")
+    if args.model:
+        _check_model(args.model, args.allow_pickle)
+        if not open_model(window, args.model, allow_pickle=args.allow_pickle):
+            raise UsageError(f"--model: could not open {args.model}")
+    if args.demo:
+        from .dialogs import open_demo
+        if not open_demo(window, args.demo):
+            raise UsageError(f"--demo: could not open {args.demo}")
     try:
         window.ctx.retrace_now()
     except ValueError as exc:
@@ -166,6 +175,42 @@ def _headless_window(args):
     for _ in range(3):
         app.processEvents()
     return app, window
+
+
+def _check_model(path: str, allow_pickle: bool) -> None:
+    """UsageError with the loader's own message (what was found, what was expected) when
+    ``path`` is not a model lstm-viz can open."""
+    from lstm_viz.io import load_model
+    try:
+        load_model(path, allow_pickle=allow_pickle)
+    except ValueError as exc:
+        raise UsageError(f"--model: {' '.join(str(exc).split())}") from None
+
+
+def _check_demo(name: str | None) -> None:
+    """UsageError listing the demos when ``name`` is not one that ships and can open."""
+    if name is None:
+        return
+    from lstm_viz.demos import list_demos
+    try:
+        demos = {d.name: d for d in list_demos()}
+    except ValueError as exc:
+        raise UsageError(f"--demo: {exc}") from None
+    if name not in demos:
+        raise UsageError(f"--demo must be one of {', '.join(demos)} (got {name!r})")
+    if not demos[name].available():
+        raise UsageError(f"--demo: the {name} demo's model {demos[name].model.name} is missing;"
+                         " run `make demos` to train it")
+
+
+def _check_display() -> None:
+    """UsageError instead of Qt's abort when Linux has no screen to open the window on."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UsageError("no display found (DISPLAY and WAYLAND_DISPLAY are unset); without a"
+                         " screen, render with --screenshot FILE.png or write files with"
+                         " `lstm-viz export --config session.json --out DIR`")
 
 
 def _apply_selection(window, selection) -> None:
@@ -236,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{', '.join(GUI_COMMANDS)}")
             return int(engine.main(argv) or 0)
         args = build_parser().parse_args(argv)
+        _check_demo(args.demo)
         if args.command == "export":
             return _export(args)
         if args.screenshot:
@@ -247,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gui(args) -> int:
+    _check_display()
     from .main import run
     session = None
     data = {}
@@ -255,7 +302,8 @@ def _gui(args) -> int:
     step = args.step if args.step is not None else data.get("step")
     view = args.view or (data.get("view") or {}).get("tab")
     return run({"session": session, "step": step, "model": args.model, "view": view,
-                "allow_pickle": args.allow_pickle, "selection": data.get("selection")})
+                "allow_pickle": args.allow_pickle, "selection": data.get("selection"),
+                "demo": args.demo})
 
 
 if __name__ == "__main__":

@@ -409,6 +409,9 @@ def run(window_options: dict | None = None) -> int:
     install_excepthook(window)
     if options.get("model"):
         open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")))
+    if options.get("demo"):
+        from .dialogs import open_demo
+        open_demo(window, str(options["demo"]))
     selection = options.get("selection")
     if isinstance(selection, dict):
         window.ctx.select(**{k: int(v) for k, v in selection.items()

@@ -122,3 +122,43 @@ def test_export_gif_animates_every_step(qtbot, tmp_path, session_json):
                      "--format", "gif", "--view", "states"]) == 0
     with Image.open(tmp_path / "steps.gif") as im:
         assert im.n_frames == 12
+
+
+def test_bad_model_file_prints_what_the_loader_found(qtbot, tmp_path, capsys):
+    bad = tmp_path / "notes.pt"
+    bad.write_text("hello, I am text")
+    assert cli.main(["--screenshot", str(tmp_path / "x.png"), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lstm-viz: error: --model:")
+    assert "not a PyTorch file: found" in err and "expected" in err.lower()
+
+
+def test_demo_option_opens_the_demo_in_a_screenshot(qtbot, tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    assert cli.main(["--screenshot", str(out), "--demo", "sine"]) == 0
+    assert QImage(str(out)).width() == 1280
+    _, window = cli._headless_window(cli.build_parser().parse_args(["--demo", "sine"]))
+    assert window.session.config.input_size == 1 and window.session.model_source
+    window.close()
+    assert cli.main(["--screenshot", str(out), "--demo", "nonesuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "char_python" in err and "sine" in err
+    assert "nonesuch" in err
+
+
+def test_gui_start_gets_the_demo(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("app.main.run", lambda options: seen.update(options) or 0)
+    assert cli.main(["--demo", "sine"]) == 0
+    assert seen["demo"] == "sine"
+
+
+def test_gui_without_a_display_says_how_to_run_headless(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["LSTM_VIZ_SETTINGS"] = str(tmp_path / "settings.ini")
+    proc = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no display found" in proc.stderr
+    assert "--screenshot" in proc.stderr and "export" in proc.stderr
