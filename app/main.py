@@ -12,7 +12,6 @@ import resource
 import sys
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, qInstallMessageHandler
 from PySide6.QtGui import QAction, QKeySequence
@@ -45,6 +44,8 @@ PANELS: list[type] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView,
 FILE_MENU_EXTENSIONS: list[Callable] = []
 
 ORGANIZATION, APPLICATION = "lstm-viz", "lstm-viz"
+#: largest |trace - nn.LSTM| (output, h_n, c_n) that still counts as a match
+TRUTH_TOLERANCE = 1e-4
 _DOCK_AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea,
                "right": Qt.DockWidgetArea.RightDockWidgetArea,
                "bottom": Qt.DockWidgetArea.BottomDockWidgetArea}
@@ -188,10 +189,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.file_menu = file_menu
-        self._action(file_menu, "Open session config…", self.open_session_dialog,
-                     QKeySequence.Open)
-        self._action(file_menu, "Save session config…", self.save_session_dialog,
-                     QKeySequence.Save)
+        self._action(file_menu, "Open session…", self.open_session_dialog, QKeySequence.Open)
+        self._action(file_menu, "Save session…", self.save_session_dialog, QKeySequence.Save)
         file_menu.addSeparator()
         self.open_section = file_menu.addSection("Models")
         add_open_actions(self, file_menu)
@@ -236,6 +235,10 @@ class MainWindow(QMainWindow):
         self.time_label.setObjectName("status_time")
         self.memory_label = QLabel()
         self.memory_label.setObjectName("status_memory")
+        self.truth_label = QLabel()
+        self.truth_label.setObjectName("status_truth")
+        self.truth_label.setToolTip("The trace's output, h_n and c_n compared with torch's own"
+                                    " nn.LSTM run on the same input")
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setMaximumWidth(120)
@@ -246,7 +249,8 @@ class MainWindow(QMainWindow):
         self._progress_timer.setSingleShot(True)
         self._progress_timer.setInterval(150)
         self._progress_timer.timeout.connect(self.progress.show)
-        for w in (self.progress, self.device_label, self.time_label, self.memory_label):
+        for w in (self.progress, self.truth_label, self.device_label, self.time_label,
+                  self.memory_label):
             bar.addPermanentWidget(w)
 
     def _update_status(self, *args) -> None:
@@ -256,6 +260,22 @@ class MainWindow(QMainWindow):
             self.time_label.setText(f" last trace: {trace.elapsed_s * 1000:.1f} ms ")
             self.memory_label.setText(f" trace {_fmt_bytes(trace.nbytes)} · process"
                                       f" {_fmt_bytes(_rss_bytes())} ")
+        self._update_truth(trace)
+
+    def _update_truth(self, trace) -> None:
+        """The truth badge: how far the trace is from nn.LSTM's own run (``trace.meta``)."""
+        if trace is None or "nn_lstm_max_abs_diff" not in trace.meta:
+            self.truth_label.setText("")
+            return
+        diff = trace.meta["nn_lstm_max_abs_diff"]
+        if diff is None:
+            text, colour = " what-if run (no nn.LSTM equivalent) ", "#a15c00"
+        elif diff <= TRUTH_TOLERANCE:
+            text, colour = f" ✓ matches nn.LSTM (max |Δ| {diff:.1e}) ", "#2e7d32"
+        else:
+            text, colour = f" ⚠ differs from nn.LSTM (max |Δ| {diff:.1e}) ", "#c62828"
+        self.truth_label.setText(text)
+        self.truth_label.setStyleSheet(f"color: {colour};")
 
     def _on_busy_changed(self, busy: bool) -> None:
         self.transport.set_busy(busy)
@@ -279,20 +299,14 @@ class MainWindow(QMainWindow):
         apply_session_dict(self.session, data)
 
     def open_session_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open session config", "",
-                                              "Session config (*.json)")
-        if path:
-            try:
-                self.load_session_dict(json.loads(Path(path).read_text()))
-            except (OSError, ValueError) as exc:
-                self.ctx.post(f"Could not open {path}: {exc}", 10000)
+        """A whole session file (weights, edits, view) or a plain ``Session.to_dict()`` JSON."""
+        from .dialogs import open_session_dialog
+        open_session_dialog(self)
 
     def save_session_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save session config", "session.json",
-                                              "Session config (*.json)")
-        if path:
-            Path(path).write_text(json.dumps(self.session.to_dict(), indent=2))
-            self.ctx.post(f"Saved {path}")
+        """The whole session: config, weights, input, step, edits, selection, view."""
+        from .dialogs import save_session_dialog
+        save_session_dialog(self)
 
     # ----- export -----------------------------------------------------------------------
     def export_dialog(self, everything: bool) -> None:

@@ -86,6 +86,22 @@ def test_status_bar_shows_device_time_and_memory(qtbot, settings):
     assert "trace" in w.memory_label.text() and "process" in w.memory_label.text()
 
 
+def test_status_bar_says_whether_the_trace_matches_nn_lstm(qtbot, settings):
+    w = make_window(qtbot, settings)
+    diff = w.session.trace.meta["nn_lstm_max_abs_diff"]
+    assert diff is not None and diff <= 1e-4
+    assert w.truth_label.text().strip() == f"✓ matches nn.LSTM (max |Δ| {diff:.1e})"
+    assert "#2e7d32" in w.truth_label.styleSheet()
+    w.session.edit_state("h", 1, 0, 0, 0, 0, 0.5)
+    assert w.truth_label.text().strip() == "what-if run (no nn.LSTM equivalent)"
+    w.session.clear_edits()
+    assert "matches nn.LSTM" in w.truth_label.text()
+    w.session.trace.meta["nn_lstm_max_abs_diff"] = 3e-3
+    w.session.trace_changed.emit()
+    assert "differs from nn.LSTM (max |Δ| 3.0e-03)" in w.truth_label.text()
+    assert "#c62828" in w.truth_label.styleSheet()
+
+
 def test_every_usable_device_is_offered(qtbot, settings):
     w = make_window(qtbot, settings)
     combo = w.panels["Model"].device.editor
@@ -153,9 +169,10 @@ def test_panels_are_a_list_and_each_is_placed(qtbot, settings):
 def test_file_menu_has_open_section_and_exports(qtbot, settings):
     w = make_window(qtbot, settings)
     texts = [a.text() for a in w.file_menu.actions()]
-    for expected in ("Open session config…", "Save session config…", "Export current view…",
+    for expected in ("Open session…", "Save session…", "Export current view…",
                      "Export everything…", "Export animated GIF…", "Quit"):
         assert expected in texts
+    assert [t for t in texts if "session" in t.lower()] == ["Open session…", "Save session…"]
     assert w.open_section.text() == "Models"
 
 
