@@ -1,4 +1,4 @@
-"""File > Open model…, Open demo…, and session files with weights: the dialogs and the glue.
+"""File > Open model…, Open demo…, Open/Save session… (with weights): the dialogs and the glue.
 
 Importing this module adds its menu entries to ``app.main.FILE_MENU_EXTENSIONS``. Dialogs are
 opened with ``open()`` (window-modal, not blocking), so the app and the tests keep running; each
@@ -325,7 +325,8 @@ def save_session_file(window, path) -> bool:
 
 
 def open_session_file(window, path, *, allow_pickle: bool = False) -> bool:
-    """Replace the window's session state by the one saved in ``path``."""
+    """Replace the window's session state by the one saved in ``path`` (a whole session, or
+    a plain ``Session.to_dict()`` JSON whose weights follow from its seed)."""
     try:
         loaded, extras = load_session(path, allow_pickle=allow_pickle)
     except (OSError, ValueError) as exc:
@@ -333,16 +334,11 @@ def open_session_file(window, path, *, allow_pickle: bool = False) -> bool:
         return False
     session = window.session
     try:
-        # Random input fits any config, so the model can change before the real input returns.
-        spec = loaded.input_spec
-        session.set_input(InputSpec(source="random", seq_len=spec.seq_len,
-                                    batch_size=spec.batch_size))
-        if loaded.model_source:
-            session.load_module(loaded.lstm, source=loaded.model_source)
-        else:
-            session.set_config(loaded.config)
+        # model and input change together (or neither)
+        session.load_module(loaded.lstm, source=loaded.model_source or None,
+                            input_spec=loaded.input_spec)
+        if extras.weights_from == "seed":  # so that the session remembers the seed too
             session.reinitialize(loaded.seed)
-        session.set_input(loaded.input_spec)
         session.retrace()
         for t, b, feature, value in loaded.edits.inputs:
             session.edit_input(t, b, feature, value)
@@ -366,14 +362,14 @@ def open_session_file(window, path, *, allow_pickle: bool = False) -> bool:
 
 
 def save_session_dialog(window) -> None:
-    path, _ = QFileDialog.getSaveFileName(window, "Save session with model",
+    path, _ = QFileDialog.getSaveFileName(window, "Save session",
                                           "session.lstmviz.json", SESSION_FILTER)
     if path:
         save_session_file(window, path)
 
 
 def open_session_dialog(window) -> None:
-    path, _ = QFileDialog.getOpenFileName(window, "Open session with model", "", SESSION_FILTER)
+    path, _ = QFileDialog.getOpenFileName(window, "Open session", "", SESSION_FILTER)
     if path:
         open_session_file(window, path)
 
@@ -400,13 +396,12 @@ def _on_edit_copy(window) -> None:
 
 
 def register(window, menu) -> None:
-    """Add Open model…, Open demo… and the session-with-model entries to the File menu."""
+    """Add Open model…, Open demo… and Open text input… to the File menu (File > Open/Save
+    session… are the window's own entries and call open_session_dialog/save_session_dialog)."""
     for text, slot, shortcut in (
             ("Open model…", lambda: open_model_dialog(window), "Ctrl+M"),
             ("Open demo…", lambda: open_demo_dialog(window), "Ctrl+D"),
-            ("Open text input…", lambda: open_text_dialog(window), None),
-            ("Open session with model…", lambda: open_session_dialog(window), None),
-            ("Save session with model…", lambda: save_session_dialog(window), None)):
+            ("Open text input…", lambda: open_text_dialog(window), None)):
         action = menu.addAction(text)
         action.setObjectName("action_" + text.split("…")[0].lower().replace(" ", "_"))
         if shortcut:

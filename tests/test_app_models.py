@@ -292,6 +292,21 @@ def test_session_with_model_round_trips_in_the_window(window, qtbot, tmp_path):
     assert not window.panels["Model"].isEnabled()
 
 
+def test_a_plain_session_dict_opens_through_open_session(window, qtbot, tmp_path):
+    import json
+    plain = Session(LSTMConfig(3, 5, num_layers=2), seed=9)
+    (tmp_path / "plain.json").write_text(json.dumps(plain.to_dict()))
+    _char_demo(window, qtbot)
+    assert open_session_file(window, tmp_path / "plain.json")
+    _traced(window, qtbot)
+    session = window.session
+    assert session.config == LSTMConfig(3, 5, num_layers=2) and session.seed == 9
+    assert session.model_source is None and window.panels["Model"].isEnabled()
+    for name, value in plain.lstm.state_dict().items():
+        torch.testing.assert_close(session.lstm.state_dict()[name], value)
+    assert session.input_spec == plain.input_spec
+
+
 def test_broken_session_file_is_refused_in_the_window(window, qtbot, tmp_path):
     (tmp_path / "s.json").write_text('{"format": "lstm-viz session", "format_version": 99}')
     assert not open_session_file(window, tmp_path / "s.json")
