@@ -11,7 +11,8 @@ class AppContext(QObject):
     """The session (the model), the worker that traces it, and which slice every view shows.
 
     The selection (layer, direction, batch element, focus unit) is the only state the GUI owns;
-    it is clamped to the current config whenever the config changes.
+    it is clamped to the current config whenever the config changes. Until the trace of a new
+    config arrives, the selection may point past the trace on screen: views ask ``fits``.
     """
 
     selection_changed = Signal()
@@ -85,6 +86,13 @@ class AppContext(QObject):
                 changed = True
         if self._clamp() or changed:
             self.selection_changed.emit()
+
+    def fits(self, trace) -> bool:
+        """True when the selection indexes into ``trace`` (False while the trace of a new
+        config or input is on its way: views then keep what they show)."""
+        cfg = trace.config
+        return (self.layer < cfg.num_layers and self.direction < cfg.num_directions
+                and self.batch < trace.batch_size and self.unit < cfg.hidden_size)
 
     def _clamp(self) -> bool:
         cfg = self.session.config

@@ -193,11 +193,12 @@ def install_model(window, loaded: LoadedModel, cand: LSTMCandidate) -> bool:
     """Make the session use ``cand`` and retrace; the model panel becomes read-only."""
     session = window.session
     try:
-        note = load_into_session(session, loaded, cand)
+        spec = None
         if cand.embedding is not None and loaded.vocab and session.input_spec.source == "text":
-            session.set_input(textinput.tokens_spec(
-                session.input_spec.text, vocab=loaded.vocab, model_path=str(loaded.path),
-                lstm=cand.name))
+            # typed text goes through the model's own vocabulary and embedding
+            spec = textinput.tokens_spec(session.input_spec.text, vocab=loaded.vocab,
+                                         model_path=str(loaded.path), lstm=cand.name)
+        note = load_into_session(session, loaded, cand, input_spec=spec)
     except ValueError as exc:
         show_error(window, "Could not use this LSTM", str(exc))
         return False
@@ -216,8 +217,7 @@ def open_demo(window, name: str) -> bool:
         show_error(window, "Could not open demo", str(exc))
         return False
     _set_model_locked(window, True)
-    # Demos are small: trace now, so the selection below never points past the old trace.
-    window.ctx.retrace_now()
+    window.ctx.retrace()
     if demo.select:
         window.ctx.select(**{k: int(v) for k, v in demo.select.items()
                              if k in ("layer", "direction", "batch", "unit")})

@@ -82,6 +82,5 @@ def open_demo(session, name: str, path: Path | str = DEMOS_FILE
     loaded = load_model(demo.model)
     cand = loaded.pick(demo.lstm or None)
     spec = demo_input(demo, loaded, Path(path).parent)
-    load_into_session(session, loaded, cand)
-    session.set_input(spec)
+    load_into_session(session, loaded, cand, input_spec=spec)
     return demo, loaded, cand

@@ -356,12 +356,13 @@ def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
 
 
 def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None = None,
-                      batch_first: bool | None = None) -> str:
-    """Make ``session`` use the LSTM ``cand`` of ``loaded`` (default: its only one).
+                      batch_first: bool | None = None, input_spec=None) -> str:
+    """Make ``session`` use the LSTM ``cand`` of ``loaded`` (default: its only one), and
+    ``input_spec`` (if given) as its input in the same change.
 
-    When the session's current input cannot feed the new model (a different input_size), the
-    input becomes seeded random noise of the same length and batch; the returned note says so
-    ('' otherwise). On any ValueError the session is left as it was.
+    Without ``input_spec``, when the session's current input cannot feed the new model (a
+    different input_size), the input becomes seeded random noise of the same length and batch;
+    the returned note says so ('' otherwise). On any ValueError the session is left as it was.
     """
     from .inputs import InputSpec
 
@@ -369,19 +370,14 @@ def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None =
     lstm = cand.build(dtype=session.dtype, batch_first=batch_first)
     source = model_source(loaded, cand)
     try:
-        session.load_module(lstm, source=source)
+        session.load_module(lstm, source=source, input_spec=input_spec)
         return ""
     except ValueError as first:
         old = session.input_spec
-        if old.source == "random":
+        if input_spec is not None or old.source == "random":
             raise
         noise = InputSpec(source="random", seq_len=old.seq_len, batch_size=old.batch_size,
                           seed=old.seed)
-        session.set_input(noise)
-        try:
-            session.load_module(lstm, source=source)
-        except ValueError:
-            session.set_input(old)
-            raise
+        session.load_module(lstm, source=source, input_spec=noise)
         return (f"the previous input does not fit this model ({first}); it was replaced by"
                 " random input")

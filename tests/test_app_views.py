@@ -343,3 +343,23 @@ def test_weights_over_budget_are_refused_next_to_the_field(qtbot, window):
     assert fields["hidden_size"].message.isVisible()
     assert window.session.config.hidden_size == 8
     assert window.session.trace is trace
+
+
+def test_views_keep_the_last_picture_until_the_new_config_is_traced(qtbot, window):
+    wait_traced(qtbot, window)
+    states = window.panels["States"]
+    before = states.equation.text()
+    window.session.load_module(torch.nn.LSTM(window.session.config.input_size, 32,
+                                             num_layers=2))
+    window.ctx.select(layer=1, unit=20)  # fits the new config, not the trace on screen
+    for title in window.views:
+        window.show_view(title)
+        window.session.seek(3)
+        window.session.seek(0)
+        qtbot.wait(5)
+    assert states.equation.text() == before
+    window.ctx.retrace()
+    wait_traced(qtbot, window)
+    assert (window.ctx.layer, window.ctx.unit) == (1, 20)
+    assert "<b>unit 20, t = 0</b>" in states.equation.text()
+    assert window.panels["Gates"].heatmaps["i"].image.image.shape[0] == 32

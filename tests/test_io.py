@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
-from lstm_viz.io import fit_input, load_model
+from lstm_viz.io import fit_input, load_into_session, load_model
 
 
 class TaggerNet(nn.Module):
@@ -289,3 +289,17 @@ def test_any_saved_lstm_comes_back_with_its_config_and_outputs(
     assert cand.config == cfg
     assert cand.prefix == ("net.rnn." if nested else "")
     _same_output(lstm, cand.build(), input_size)
+
+
+def test_load_into_session_takes_model_and_input_together_or_neither(tmp_path):
+    from lstm_viz import InputSpec, Session
+    torch.save(nn.LSTM(3, 5).state_dict(), tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    s = Session(LSTMConfig(4, 8), InputSpec(source="text", text="abcd", seq_len=4,
+                                            batch_size=1))
+    with pytest.raises(ValueError, match="input_size"):  # 4 characters, one-hot, 3 features
+        load_into_session(s, loaded, input_spec=InputSpec(source="text", text="abcd",
+                                                          seq_len=4, batch_size=1))
+    assert s.config == LSTMConfig(4, 8) and s.model_source is None
+    load_into_session(s, loaded, input_spec=InputSpec(source="sine", seq_len=7, batch_size=1))
+    assert s.config == LSTMConfig(3, 5) and s.input_tm.shape == (7, 1, 3)

@@ -89,6 +89,8 @@ class GatesView(QWidget):
             self.caption.setText("No trace yet.")
             return
         ctx = self.ctx
+        if not ctx.fits(trace):
+            return  # the trace for the new selection's config is on its way
         # (T, 4, H) for the selection: one copy to the CPU, then views per gate
         block = trace.gates[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
         for k, gate in enumerate(GATES):

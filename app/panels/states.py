@@ -159,6 +159,8 @@ class StatesView(QWidget):
             self.caption.setText("No trace yet.")
             return
         ctx = self.ctx
+        if not ctx.fits(trace):
+            return  # the trace for the new selection's config is on its way
         cfg = trace.config
         self.unit_box.blockSignals(True)
         self.unit_box.setRange(0, cfg.hidden_size - 1)
@@ -212,7 +214,7 @@ class StatesView(QWidget):
 
     # ----- per-step drawing: only indexing ----------------------------------------------
     def _on_step_changed(self, *args) -> None:
-        if self.session.trace is None:
+        if self.session.trace is None or not self.ctx.fits(self.session.trace):
             return
         ctx = self.ctx
         t = self.session.t
@@ -226,7 +228,7 @@ class StatesView(QWidget):
 
     def equation_html(self, v: dict, unit: int, t: int) -> str:
         """The focus unit's update at step t, with numbers."""
-        cfg = self.session.config
+        cfg = self.session.trace.config
         i, f, g, o = (float(v[k][unit]) for k in "ifgo")
         c_prev, c = float(v["c_prev"][unit]), float(v["c"][unit])
         prev = "t−1" if self.ctx.direction == 0 else "t+1 (reverse reads backwards)"

@@ -160,6 +160,9 @@ class TextView(QWidget):
 
     def refresh(self, *args) -> None:
         """Rebuild the coloured text (trace, unit, kind or selection changed)."""
+        trace = self.session.trace
+        if trace is not None and not self.ctx.fits(trace):
+            return  # the trace for the new selection's config is on its way
         cfg = self.session.config
         self.unit_box.blockSignals(True)
         self.unit_box.setRange(0, cfg.hidden_size - 1)

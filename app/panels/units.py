@@ -257,6 +257,8 @@ class UnitsView(QWidget):
             self.caption.setText("No trace yet.")
             return
         ctx = self.ctx
+        if not ctx.fits(trace):
+            return  # the trace for the new selection's config is on its way
         try:
             self.stats = unit_stats(trace, ctx.layer, ctx.direction)
         except ValueError as exc:
@@ -340,7 +342,7 @@ class UnitsView(QWidget):
 
     def _acts(self) -> np.ndarray | None:
         trace = self.session.trace
-        if trace is None:
+        if trace is None or not self.ctx.fits(trace):
             return None
         return getattr(trace, self.kind)[self.ctx.layer, self.ctx.direction] \
             .detach().cpu().numpy()
