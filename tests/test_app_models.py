@@ -391,3 +391,34 @@ def test_edit_a_copy_keeps_the_loaded_weights_when_batch_first_changes(window, q
         output, (h_n, c_n) = reference(session.input_tm.transpose(0, 1))
     torch.testing.assert_close(session.trace.output, output)
     torch.testing.assert_close(session.trace.h_n, h_n)
+
+
+def test_choosing_tokens_without_a_vocabulary_says_so_next_to_the_field(window, qtbot):
+    _traced(window, qtbot)
+    panel = window.panels["Input"]
+    combo = panel.fields["source"].editor
+    combo.setCurrentIndex(combo.findData("tokens"))
+    assert set(panel.errors) == {"source"} and "vocabulary" in panel.errors["source"]
+    assert "#a15c00" in panel.fields["source"].message.styleSheet()  # a note, not a refusal
+    assert combo.currentData() == window.session.input_spec.source == "random"
+
+
+def test_tokens_input_shows_its_text_and_keeps_its_vocabulary(window, qtbot):
+    _char_demo(window, qtbot)
+    panel = window.panels["Input"]
+    params = dict(window.session.input_spec.params)
+    assert panel.fields["source"].value() == "tokens"
+    assert panel.fields["text"].isVisible()
+    assert panel.text.text() == window.session.input_spec.text
+    panel.fields["seq_len"].editor.setValue(50)
+    _traced(window, qtbot)
+    assert panel.errors == {}
+    assert window.session.input_spec.seq_len == 50 and window.session.input_spec.params == params
+    panel.text.setText("x = (1, 2)\n")
+    panel.text.editingFinished.emit()
+    _traced(window, qtbot)
+    assert panel.errors == {}
+    ck = torch.load(params["model_path"], weights_only=True)
+    emb, vocab = ck["model"]["embed.weight"], ck["vocab"]
+    expected = emb[[vocab.index(ch) for ch in "x = (1, 2)\n" * 5]][:50]
+    torch.testing.assert_close(window.session.trace.x[:, 0], expected)

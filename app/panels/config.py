@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import LSTMConfig, devices, source_labels
+from lstm_viz.textinput import spec_vocab
 
 from ..sessions import precheck
 from ..widgets import ERROR_STYLE, Field, bool_field, choice_field, float_field, int_field
@@ -50,6 +51,13 @@ _CONFIG_WIDGETS = {
                       "choices": [("unidirectional", False), ("bidirectional", True)]},
     "dropout": {"step": 0.1},
 }
+
+_TEXT_TIPS = {"text": "Typed characters become one-hot vectors.",
+              "tokens": "The text is split into the vocabulary's tokens; each token is a row of"
+                        " the model's embedding (one-hot without one)."}
+_NEEDS_VOCABULARY = ("Text through a vocabulary needs a trained model's vocabulary: open one"
+                     " with File > Open demo… or Open model…, or choose a vocabulary file with"
+                     " File > Open text input….")
 
 
 def config_fields() -> list[Field]:
@@ -303,7 +311,7 @@ class InputPanel(_FormPanel):
         source = self.fields["source"].value()
         if source == "file":
             return "path"  # missing file, unreadable file, shape that does not fit
-        if source == "text" and "text" in message:
+        if source in ("text", "tokens") and ("text" in message or "token" in message):
             return "text"
         return self.last_edited or None
 
@@ -311,7 +319,12 @@ class InputPanel(_FormPanel):
         source = self.fields["source"].value()
         for name in ("seq_len", "batch_size"):  # a file brings its own sizes
             self.fields[name].editor.setEnabled(source != "file")
-        for name, visible in (("text", source == "text"), ("path", source == "file")):
+        self.text.setToolTip(_TEXT_TIPS.get(source, ""))
+        self.text.setPlaceholderText("text, split into the vocabulary's tokens"
+                                     if source == "tokens" else
+                                     "text, one character per timestep")
+        for name, visible in (("text", source in ("text", "tokens")),
+                              ("path", source == "file")):
             field = self.fields[name]
             field.setVisible(visible)
             label = self.form.labelForField(field)
@@ -355,7 +368,11 @@ class InputPanel(_FormPanel):
     def apply(self) -> None:
         """Validate with the engine; on success set the input and retrace."""
         try:
+            # replace() keeps the spec's params (a tokens input's vocabulary and model path)
             spec = self.session.input_spec.replace(**self.candidate())
+            if spec.source == "tokens" and not _has_vocabulary(spec):
+                self._explain_tokens()
+                return
             precheck(self.session, spec=spec)
             if spec != self.session.input_spec:
                 self.session.set_input(spec)
@@ -365,3 +382,16 @@ class InputPanel(_FormPanel):
         self.clear_messages()
         self.ctx.retrace()
 
+    def _explain_tokens(self) -> None:
+        """Tokens were chosen but there is no vocabulary: say why, keep the current input."""
+        self.clear_messages()
+        self.fields_from_session()
+        self.fields["source"].set_error(_NEEDS_VOCABULARY, warning=True)
+
+
+def _has_vocabulary(spec) -> bool:
+    try:
+        spec_vocab(spec)
+    except ValueError:
+        return False
+    return True
