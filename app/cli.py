@@ -172,6 +172,8 @@ def _headless_window(args):
     w, h = _size(args.size)
     window.resize(w, h)
     window.show()
+    app.processEvents()
+    window.fit_docks()
     for _ in range(3):
         app.processEvents()
     return app, window

@@ -133,7 +133,8 @@ class MainWindow(QMainWindow):
         self.session.trace_changed.connect(self._update_status)
         self.session.config_changed.connect(self._update_status)
         self.resize(1280, 800)
-        self._default_dock_sizes()
+        self.fit_docks()
+        self._fit_docks_when_shown = True
         if restore:
             self._restore_layout()
         if first_trace:
@@ -163,14 +164,27 @@ class MainWindow(QMainWindow):
             self.docks[cls.title] = dock
         return panel
 
-    def _default_dock_sizes(self) -> None:
-        left = [d for t, d in self.docks.items() if type(self.panels[t]).area == "left"]
+    def fit_docks(self) -> None:
+        """Size the left docks: the model and input panels as tall as their fields (with room
+        for the row that comes and goes with the input source), the docks below get the rest."""
+        titles = [t for t in self.docks if type(self.panels[t]).area == "left"]
+        left = [self.docks[t] for t in titles]
         if len(left) >= 2:
-            # model and input first; any further docks (e.g. the loaded-model note) stay short
-            heights = ([420, 200] + [90] * len(left))[: len(left)]
-            self.resizeDocks(left, heights, Qt.Orientation.Vertical)
+            row = self.fontMetrics().lineSpacing() + 12
+            title = left[0].height() - left[0].widget().height() if self.isVisible() else row
+            heights = [self._panel_height(self.panels[t]) + row + title for t in titles[:2]]
+            total = sum(d.height() for d in left) if self.isVisible() else self.height() - 120
+            rest = max(90, (total - sum(heights)) // max(1, len(left) - 2))
+            self.resizeDocks(left, (heights + [rest] * len(left))[: len(left)],
+                             Qt.Orientation.Vertical)
         if left:
-            self.resizeDocks(left[:1], [260], Qt.Orientation.Horizontal)
+            self.resizeDocks(left[:1], [max(260, min(340, self.width() // 6))],
+                             Qt.Orientation.Horizontal)
+
+    @staticmethod
+    def _panel_height(panel) -> int:
+        content = panel.widget() if hasattr(panel, "widget") else None
+        return (content or panel).sizeHint().height()
 
     def view(self, title: str):
         return self.panels[title]
@@ -337,7 +351,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
-            self.restoreState(state)
+            self._fit_docks_when_shown = not self.restoreState(state)
         tab = self.settings.value("view")
         if tab:
             self.show_view(str(tab))
@@ -365,6 +379,13 @@ class MainWindow(QMainWindow):
             dock.show()
             self.addDockWidget(_DOCK_AREAS[type(self.panels[title]).area], dock)
         self.transport.show()
+        self.fit_docks()
+
+    def showEvent(self, event):  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._fit_docks_when_shown:  # once, with the real sizes, unless a layout was restored
+            self._fit_docks_when_shown = False
+            QTimer.singleShot(0, self, self.fit_docks)
 
     def closeEvent(self, event):  # noqa: N802 - Qt override
         self.transport.timer.stop()

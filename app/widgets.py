@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QLabel,
     QSpinBox,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -115,12 +119,40 @@ def bool_field(name: str, text: str, value: bool, tooltip: str = "") -> Field:
     return Field(name, box, tooltip)
 
 
+class ElidedComboBox(QComboBox):
+    """A combo box that draws a current text too long for it as "Text through a voc…"; the
+    whole text is in the list and in the tooltip."""
+
+    def tooltip_text(self) -> str:
+        """The current label, then the field's own tooltip."""
+        return "\n".join(t for t in (self.currentText(), self.toolTip()) if t)
+
+    def event(self, event):
+        if event.type() == QEvent.Type.ToolTip:
+            QToolTip.showText(event.globalPos(), self.tooltip_text(), self)
+            return True
+        return super().event(event)
+
+    def paintEvent(self, event):  # noqa: N802 - Qt override
+        painter = QStylePainter(self)
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, opt)
+        field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                            QStyle.SubControl.SC_ComboBoxEditField, self)
+        opt.currentText = self.fontMetrics().elidedText(opt.currentText,
+                                                        Qt.TextElideMode.ElideRight,
+                                                        field.width())
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, opt)
+
+
 def choice_field(name: str, choices: Sequence[tuple[str, object]], tooltip: str = "") -> Field:
-    """A combo box of ``(label, value)`` pairs."""
-    box = QComboBox()
+    """A combo box of ``(label, value)`` pairs; its tooltip starts with the current label."""
+    box = ElidedComboBox()
     # long labels must not widen a narrow dock: elide instead
     box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     box.setMinimumContentsLength(8)
     for label, value in choices:
         box.addItem(label, value)
+        box.setItemData(box.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
     return Field(name, box, tooltip)

@@ -422,3 +422,26 @@ def test_tokens_input_shows_its_text_and_keeps_its_vocabulary(window, qtbot):
     emb, vocab = ck["model"]["embed.weight"], ck["vocab"]
     expected = emb[[vocab.index(ch) for ch in "x = (1, 2)\n" * 5]][:50]
     torch.testing.assert_close(window.session.trace.x[:, 0], expected)
+
+
+def _fully_shown(panel, widget) -> bool:
+    """True when ``widget`` lies wholly inside the visible part of the scrollable ``panel``."""
+    from PySide6.QtCore import QRect
+    top_left = widget.mapTo(panel.viewport(), QPoint(0, 0))
+    return panel.viewport().rect().contains(QRect(top_left, widget.size()))
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_left_docks_show_every_field_of_the_char_demo(window, qtbot, size):
+    _char_demo(window, qtbot)
+    window.resize(*size)
+    qtbot.wait(20)
+    window.fit_docks()
+    qtbot.wait(20)
+    model, inputs = window.panels["Model"], window.panels["Input"]
+    assert _fully_shown(model, model.reinit)
+    for name in ("seq_len", "source", "text", "lengths"):
+        assert _fully_shown(inputs, inputs.fields[name].editor), name
+    combo = inputs.fields["source"].editor
+    assert combo.currentText() == "Text through a vocabulary / embedding"
+    assert combo.tooltip_text().startswith("Text through a vocabulary / embedding")

@@ -285,7 +285,7 @@ class InputPanel(_FormPanel):
         self.form.addRow("file", self.path_field)
         self.lengths = QLineEdit()
         self.lengths.setMinimumWidth(60)
-        self.lengths.setPlaceholderText("all full length, e.g. 20, 15, 9")
+        self.lengths.setPlaceholderText("e.g. 20, 15, 9")
         self.lengths.setToolTip("Per-sequence lengths for a packed (variable-length) batch,"
                                 " one per batch element, longest first not required.")
         self.lengths.editingFinished.connect(self.apply)
