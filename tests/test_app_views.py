@@ -298,6 +298,7 @@ def test_file_input_sets_its_own_sizes(qtbot, window, tmp_path):
     np.testing.assert_array_equal(window.session.trace.x.numpy(), data)
     assert window.transport.batch.maximum() == 2
     assert window.transport.slider.maximum() == 14
+    assert (inputs.fields["seq_len"].value(), inputs.fields["batch_size"].value()) == (15, 3)
     view = window.panels["Shapes"]
     rows = {r[0]: r[1] for r in view.table_rows(view.tensors)}
     assert rows["input"] == "(seq_len=15, batch=3, input_size=4)"

@@ -346,7 +346,15 @@ class InputPanel(_FormPanel):
         self.path.setText(spec.path or "")
         lengths = spec.lengths
         self.lengths.setText(", ".join(str(n) for n in lengths) if lengths else "")
+        self._show_file_sizes()
         self._show_source_fields()
+
+    def _show_file_sizes(self) -> None:
+        """A file brings its own seq_len and batch: show those, not the spec's unused ones."""
+        if self.session.input_spec.source == "file":
+            T, B = self.session.input_tm.shape[:2]
+            self.fields["seq_len"].set_value(int(T))
+            self.fields["batch_size"].set_value(int(B))
 
     def candidate(self) -> dict:
         text = self.lengths.text().replace(";", ",").strip()
@@ -380,6 +388,7 @@ class InputPanel(_FormPanel):
             self.show_error(str(exc))
             return
         self.clear_messages()
+        self._show_file_sizes()
         self.ctx.retrace()
 
     def _explain_tokens(self) -> None:
