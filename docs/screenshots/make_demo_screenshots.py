@@ -1,10 +1,12 @@
-"""Render the screenshots docs/demos.md shows (offscreen; run from the repository root).
+"""Render the screenshots README.md and docs/demos.md show (offscreen; run from the repository
+root): the main window and each view through ``lstm-viz --screenshot``, then the demos.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_demo_screenshots.py
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -14,21 +16,44 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
+from app import cli  # noqa: E402
 from app.dialogs import DemoDialog, open_demo  # noqa: E402
 from app.main import MainWindow, make_app  # noqa: E402
 from lstm_viz.demos import list_demos  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
+#: the session of README's main-window.png and of each view's picture
+WINDOW_SESSION = {"input_size": 3, "hidden_size": 24, "num_layers": 2, "bidirectional": True,
+                  "seq_len": 48, "batch_size": 3, "seed": 7, "step": 20,
+                  "input": {"source": "sine", "seed": 7, "lengths": [48, 36, 28]}}
+VIEW_FILES = {"Gates": "gates.png", "States": "states.png", "Shapes": "shapes.png",
+              "Code": "code.png"}
+
+
+def window_screenshots() -> None:
+    """main-window.png and one PNG per view, as ``lstm-viz --screenshot`` renders them."""
+    config = Path(tempfile.mkdtemp()) / "session.json"
+    config.write_text(json.dumps(WINDOW_SESSION))
+    for view, name in VIEW_FILES.items():
+        cli.main(["--screenshot", str(OUT / name), "--config", str(config), "--view", view])
+    cli.main(["--screenshot", str(OUT / "main-window.png"), "--config", str(config)])
+
+
+def _open_demo(w, app, name: str) -> None:
+    open_demo(w, name)
+    w.ctx.runner.wait(60000)  # the demo traces on the worker
+    app.processEvents()
 
 
 def main() -> int:
     app = make_app()
+    window_screenshots()
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
     w = MainWindow(settings=settings, restore=False)
     w.resize(1400, 900)
     w.show()
-    open_demo(w, "char_python")
     app.processEvents()
+    _open_demo(w, app, "char_python")
     text = w.panels["Text"]
     text.resize(1000, 640)
     w.session.seek(212)
@@ -54,7 +79,7 @@ def main() -> int:
     units.resize(1100, 860)
     units.grab().save(str(OUT / "units_table_pattern_search.png"))
 
-    open_demo(w, "sine")
+    _open_demo(w, app, "sine")
     states = w.panels["States"]
     states.units_edit.setText("3, 20")
     states.units_edit.editingFinished.emit()
