@@ -191,16 +191,20 @@ class Session:
             raise ValueError(f"expected an LSTMConfig, got {type(config).__name__}")
         old_cfg, old_lstm, old_x = self._config, self._lstm, self._x
         self._config = config
+        kept = False
         try:
             self._lstm = self._build()
             if not reinit and LSTMConfig.from_module(old_lstm).replace(
                     batch_first=config.batch_first, dropout=config.dropout) == config:
                 self._lstm.load_state_dict(old_lstm.state_dict())
+                kept = True
             self._x = self._make_x()
         except ValueError:
             self._config, self._lstm, self._x = old_cfg, old_lstm, old_x
             raise
-        self.model_source = None if reinit or config != old_cfg else self.model_source
+        # kept weights still come from where they came from (batch_first and dropout are not
+        # part of a state dict); new ones come from the seed
+        self.model_source = self.model_source if kept else None
         self._changed()
 
     def set_input(self, spec: InputSpec) -> None:

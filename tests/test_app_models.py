@@ -385,6 +385,7 @@ def test_edit_a_copy_keeps_the_loaded_weights_when_batch_first_changes(window, q
     assert session.config == LSTMConfig(4, 6, batch_first=True)
     for name, value in net.rnn.state_dict().items():
         torch.testing.assert_close(session.lstm.state_dict()[name], value)
+    assert "sd.pt" in window.panels["Loaded model"].source.text()  # the weights' origin
     reference = nn.LSTM(4, 6, batch_first=True)
     reference.load_state_dict(net.rnn.state_dict())
     with torch.no_grad():
