@@ -391,8 +391,9 @@ def _on_edit_copy(window) -> None:
     if dock is not None:
         dock.show()
         dock.raise_()
-    window.ctx.post("Editing a copy: the model file is not changed. A config change may draw"
-                    " new weights from the seed.", 8000)
+    window.ctx.post("Editing a copy: the model file is not changed. batch_first and dropout"
+                    " keep the trained weights; a change of sizes draws new ones from the seed.",
+                    8000)
 
 
 def register(window, menu) -> None:
