@@ -295,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gui(args) -> int:
+    if args.model:
+        _check_model(args.model, args.allow_pickle)
     _check_display()
     from .main import run
     session = None

@@ -88,12 +88,15 @@ def test_engine_subcommands_are_delegated(monkeypatch, capsys):
     assert calls == [["shapes", "--input-size", "3"]]
 
 
-def test_gui_start_gets_model_options(monkeypatch, session_json):
+def test_gui_start_gets_model_options(monkeypatch, session_json, tmp_path):
+    import torch
+    torch.save(torch.nn.LSTM(3, 6).state_dict(), tmp_path / "m.pt")
     seen = {}
     monkeypatch.setattr("app.main.run", lambda options: seen.update(options) or 0)
-    assert cli.main(["--config", str(session_json), "--step", "2", "--model", "m.pt",
-                     "--allow-pickle"]) == 0
-    assert seen["model"] == "m.pt" and seen["allow_pickle"] is True and seen["step"] == 2
+    assert cli.main(["--config", str(session_json), "--step", "2", "--model",
+                     str(tmp_path / "m.pt"), "--allow-pickle"]) == 0
+    assert seen["model"] == str(tmp_path / "m.pt") and seen["allow_pickle"] is True
+    assert seen["step"] == 2
     assert seen["session"].config.hidden_size == 6
 
 
@@ -131,6 +134,8 @@ def test_bad_model_file_prints_what_the_loader_found(qtbot, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("lstm-viz: error: --model:")
     assert "not a PyTorch file: found" in err and "expected" in err.lower()
+    assert cli.main(["--model", str(bad)]) == 2  # the GUI start checks it first too
+    assert "not a PyTorch file: found" in capsys.readouterr().err
 
 
 def test_demo_option_opens_the_demo_in_a_screenshot(qtbot, tmp_path, capsys):
