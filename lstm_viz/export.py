@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-GATE_NAMES = ("i", "f", "g", "o")
+from .trace import GATE_NAMES
+
 DATA_FORMATS = ("csv", "npz", "json")
 
 
