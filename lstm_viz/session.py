@@ -65,6 +65,7 @@ class TraceRequest:
         # The truth check the app shows: torch's own nn.LSTM on the same input. A state edit
         # makes a run that nn.LSTM cannot make, so there is nothing to compare then.
         result.meta["nn_lstm_max_abs_diff"] = None if overrides else verify(self.lstm, x, result)
+        result.meta["edited"] = bool(self.input_edits or self.state_edits)
         return result
 
 
@@ -278,6 +279,9 @@ class Session:
                 return False
         if not (req.input_edits or req.state_edits):
             self.original = None
+        elif self.original is None and self.trace is not None and \
+                not self.trace.meta.get("edited"):
+            self.original = self.trace  # the run before the first edit, for comparison
         self.trace = result
         self._t = min(self._t, result.num_steps - 1)
         self.trace_changed.emit()
@@ -353,29 +357,27 @@ class Session:
         return {k: v.detach().cpu().numpy() for k, v in vals.items()}
 
     # ----- what-if -------------------------------------------------------------------
-    def _rerun_with_edits(self) -> Trace:
-        if self.original is None and self.trace is not None:
-            self.original = self.trace
-        req = self.request()
-        result = req.run()
-        self.trace = result
-        if not self._edits:
-            self.original = None
-        self.trace_changed.emit()
+    def _after_edit(self, rerun: bool) -> Trace | None:
         self.edits_changed.emit()
-        return result
+        if not rerun:  # the caller traces (e.g. on a worker: request() / run() / accept())
+            return None
+        return self.retrace()
 
-    def edit_input(self, t: int, batch: int, feature: int, value: float) -> Trace:
-        """Change one input value at step t and recompute; ``original`` keeps the run before."""
+    def edit_input(self, t: int, batch: int, feature: int, value: float,
+                   rerun: bool = True) -> Trace | None:
+        """Change one input value at step t; ``original`` keeps the run before the first edit.
+
+        With ``rerun`` (default) the session re-traces now, on this thread; without, the edit is
+        recorded and the next request() includes it."""
         T, B, F = self._x.shape
         for name, v, hi in (("t", t, T), ("batch", batch, B), ("feature", feature, F)):
             if not 0 <= int(v) < hi:
                 raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
         self._edits.inputs.append((int(t), int(batch), int(feature), float(value)))
-        return self._rerun_with_edits()
+        return self._after_edit(rerun)
 
     def edit_state(self, kind: str, t: int, layer: int, direction: int, batch: int, unit: int,
-                   value: float) -> Trace:
+                   value: float, rerun: bool = True) -> Trace | None:
         """Set h or c of one unit at step t (layer, direction, batch) and recompute what follows
         in that direction's reading order and in the layers above. Setting c also recomputes
         h_t = o * tanh(c_t) from it."""
@@ -391,7 +393,7 @@ class Session:
                 raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
         self._edits.states.append((kind, int(t), int(layer), int(direction), int(batch),
                                    int(unit), float(value)))
-        return self._rerun_with_edits()
+        return self._after_edit(rerun)
 
     def clear_edits(self) -> None:
         """Drop every what-if edit and return to the original run."""

@@ -330,3 +330,20 @@ def test_what_if_edit_in_the_reverse_direction_flows_towards_t0(lengths):
     np.testing.assert_allclose(v2["c_prev"], v3["c"], atol=0)
     np.testing.assert_allclose(v2["c"], v2["f"] * v3["c"] + v2["i"] * v2["g"], atol=1e-6)
     assert not np.allclose(v2["h"], s.values_at(0, 1, 1, t=2, trace=base)["h"])
+
+
+def test_edits_can_be_traced_through_request_and_accept_like_the_gui_worker():
+    s = _session()
+    s.retrace()
+    base = s.trace
+    assert s.edit_state("h", 2, 0, 0, 1, 3, 0.25, rerun=False) is None
+    assert s.trace is base  # recorded, not traced yet
+    req = s.request()
+    assert s.accept(req, req.run())
+    assert s.original is base and float(s.trace.h[0, 0, 2, 1, 3]) == 0.25
+    s.edit_input(0, 0, 0, 1.0, rerun=False)
+    req = s.request()
+    s.accept(req, req.run())
+    assert s.original is base  # still the run before the first edit
+    s.clear_edits()
+    assert s.trace is base and s.original is None
