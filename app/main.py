@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import traceback
 from collections.abc import Callable
@@ -93,7 +92,11 @@ def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, AttributeError):
+        try:
+            import resource  # Unix only
+        except ImportError:  # Windows: no cheap reading; the status bar shows the trace size
+            return 0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024
 
@@ -272,8 +275,9 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f" device: {self.session.device} ")
         if trace is not None:
             self.time_label.setText(f" last trace: {trace.elapsed_s * 1000:.1f} ms ")
-            self.memory_label.setText(f" trace {_fmt_bytes(trace.nbytes)} · process"
-                                      f" {_fmt_bytes(_rss_bytes())} ")
+            rss = _rss_bytes()
+            process = f" · process {_fmt_bytes(rss)}" if rss else ""
+            self.memory_label.setText(f" trace {_fmt_bytes(trace.nbytes)}{process} ")
         self._update_truth(trace)
 
     def _update_truth(self, trace) -> None:
