@@ -1,6 +1,7 @@
 """State view: c and h over time, chosen units as lines, and the current step as bar charts of
 i, f, g, o, c and h with the focus unit's update written out:
-c_t = f * c_{t-1} + i * g and h_t = o * tanh(c_t)."""
+c_t = f * c_{t-1} + i * g and h_t = o * tanh(c_t). After what-if edits, the run before the first
+edit is drawn next to the edited one."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from .gates import selection_text
 from .plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, nan_safe_limit
+from .whatif import WhatIfBox
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
 BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the trace), colour
@@ -31,6 +33,8 @@ BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the t
     ("c", "c_t (cell state)", None, "#546e7a"),
     ("h", "h_t (hidden state)", None, "#00897b"),
 ]
+BEFORE_PEN = pg.mkPen("#8a8a8a", width=1, style=Qt.PenStyle.DashLine)
+WHATIF_COLOUR = "#a15c00"
 
 
 def parse_units(text: str, limit: int) -> list[int]:
@@ -106,7 +110,9 @@ class StatesView(QWidget):
                                                 brush=(255, 255, 255, 210))
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
-        self.lines: list[pg.PlotDataItem] = []
+        self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
+        self.before_lines: list[pg.PlotDataItem] = []  # the run before the first edit
+        self._line_key: tuple = ()
         for hm in (self.c_map, self.h_map):
             hm.cursor.sigDragged.connect(self._on_cursor_dragged)
         self.lines_cursor.sigDragged.connect(self._on_cursor_dragged)
@@ -127,11 +133,13 @@ class StatesView(QWidget):
         # a fixed height: text that changes every step must not re-layout the plots
         self.equation.setFixedHeight(self.equation.fontMetrics().lineSpacing() * 5 + 12)
         self.equation.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.whatif = WhatIfBox(ctx)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.bar_graphics, 1)
         rl.addWidget(self.equation)
+        rl.addWidget(self.whatif)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.graphics)
         split.addWidget(right)
@@ -177,39 +185,71 @@ class StatesView(QWidget):
         self.h_bar.setLevels((-h_lim, h_lim))
         self.bars["c"].set_range(-c_lim, c_lim)
         self.bars["h"].set_range(-h_lim, h_lim)
+        mark = f" <span style='color: {WHATIF_COLOUR}'>· what-if</span>" \
+            if trace.meta.get("edited") else ""
+        for name, title, _, _ in BAR_SPECS[4:]:
+            self.bars[name].plot.setTitle(title + mark, size="9pt")
         self.caption.setText(f"<b>States</b>: {selection_text(ctx)}")
         self._refresh_lines()
         self._on_step_changed()
 
+    def _before_blocks(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """c (T, H) and h (T, H_out) of the run before the first edit, while edits show."""
+        trace, original, ctx = self.session.trace, self.session.original, self.ctx
+        if original is None or not trace.meta.get("edited") or not ctx.fits(original):
+            return None
+        c = original.c[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
+        h = original.h[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
+        return (c, h) if c.shape == self._c_block.shape and h.shape == self._h_block.shape \
+            else None
+
     def _refresh_lines(self) -> None:
         if self._c_block is None:
             return
-        self.lines_plot.clear()
-        self.legend.clear()
-        self.lines_plot.addItem(self.lines_cursor)
         H_out = self._h_block.shape[1]
         try:
-            units = parse_units(self.units_edit.text(), self._c_block.shape[1])
+            units = parse_units(self.units_edit.text(), self._c_block.shape[1])[:12]
             self.units_edit.setStyleSheet("")
         except ValueError:
             self.units_edit.setStyleSheet("border: 1px solid #c62828;")
             units = []
-        t = np.arange(self._c_block.shape[0])
-        self.lines = []
-        for k, unit in enumerate(units[:12]):
+        before = self._before_blocks()
+        # (legend name, values, pen): the trace on screen, then the run before the first edit
+        curves = []
+        for k, unit in enumerate(units):
             colour = LINE_COLOURS[k % len(LINE_COLOURS)]
-            dashed = pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine)
-            c_item = self.lines_plot.plot(t, self._c_block[:, unit], pen=dashed,
-                                          name=f"c[{unit}]", connect="finite")
-            self.lines.append(c_item)
+            curves.append((f"c[{unit}]", self._c_block[:, unit],
+                           pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine)))
             if unit < H_out:
-                h_item = self.lines_plot.plot(t, self._h_block[:, unit],
-                                              pen=pg.mkPen(colour, width=2),
-                                              name=f"h[{unit}]", connect="finite")
-                self.lines.append(h_item)
-        for item in self.lines:
-            # the curves change only with the trace; the moving cursor must not redraw them
-            item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                curves.append((f"h[{unit}]", self._h_block[:, unit], pg.mkPen(colour, width=2)))
+        n_now = len(curves)
+        if before is not None:
+            for unit in units:
+                curves.append(("before edit", before[0][:, unit], BEFORE_PEN))
+                if unit < H_out:
+                    curves.append(("before edit", before[1][:, unit], BEFORE_PEN))
+        t = np.arange(self._c_block.shape[0])
+        key = tuple(name for name, _, _ in curves)
+        items = self.lines + self.before_lines
+        if key == self._line_key:  # same curves, new numbers: update in place
+            for item, (_, y, _) in zip(items, curves):
+                item.setData(t, y, connect="finite")
+        else:
+            for item in items:
+                self.lines_plot.removeItem(item)
+            self.legend.clear()
+            items = []
+            for k, (name, y, pen) in enumerate(curves):
+                first_before = k == n_now
+                item = self.lines_plot.plot(t, y, pen=pen, connect="finite",
+                                            name=name if k < n_now or first_before else None)
+                if k >= n_now:
+                    item.setZValue(-1)  # under the edited run's curves
+                # the curves change only with the trace; the moving cursor must not redraw them
+                item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                items.append(item)
+            self.lines, self.before_lines = items[:n_now], items[n_now:]
+            self._line_key = key
         self.lines_cursor.setValue(self.session.t)
 
     # ----- per-step drawing: only indexing ----------------------------------------------
@@ -227,15 +267,24 @@ class StatesView(QWidget):
         self.equation.setText(self.equation_html(v, ctx.unit, t))
 
     def equation_html(self, v: dict, unit: int, t: int) -> str:
-        """The focus unit's update at step t, with numbers."""
-        cfg = self.session.trace.config
+        """The focus unit's update at step t, with numbers; a value set by a what-if edit says
+        so instead of "trace"."""
+        trace = self.session.trace
+        cfg = trace.config
         i, f, g, o = (float(v[k][unit]) for k in "ifgo")
         c_prev, c = float(v["c_prev"][unit]), float(v["c"][unit])
         prev = "t−1" if self.ctx.direction == 0 else "t+1 (reverse reads backwards)"
-        text = (f"<b>unit {unit}, t = {t}</b><br>"
+        edited = self._edited_here(unit, t) if trace.meta.get("edited") else set()
+        what_if = f" <span style='color: {WHATIF_COLOUR}'>· what-if run</span>" \
+            if trace.meta.get("edited") else ""
+
+        def source(kind: str) -> str:
+            return "set by edit" if kind in edited else "trace"
+
+        text = (f"<b>unit {unit}, t = {t}</b>{what_if}<br>"
                 f"c<sub>t</sub> = f·c<sub>{prev}</sub> + i·g = {_f(f)}·{_f(c_prev)} + "
                 f"{_f(i)}·{_f(g)} = <b>{_f(f * c_prev + i * g)}</b>"
-                f" (trace: {_f(c)})<br>")
+                f" ({source('c')}: {_f(c)})<br>")
         if cfg.proj_size:
             text += (f"o·tanh(c<sub>t</sub>) = {_f(o)}·tanh({_f(c)}) = {_f(o * np.tanh(c))};"
                      f" h<sub>t</sub> = W_hr (o·tanh c<sub>t</sub>) has {cfg.proj_size}"
@@ -243,8 +292,14 @@ class StatesView(QWidget):
         else:
             h = float(v["h"][unit])
             text += (f"h<sub>t</sub> = o·tanh(c<sub>t</sub>) = {_f(o)}·tanh({_f(c)}) = "
-                     f"<b>{_f(o * np.tanh(c))}</b> (trace: {_f(h)})")
+                     f"<b>{_f(o * np.tanh(c))}</b> ({source('h')}: {_f(h)})")
         return text
+
+    def _edited_here(self, unit: int, t: int) -> set[str]:
+        """Which of "c", "h" a what-if edit sets for this unit at step t (selection's slice)."""
+        ctx = self.ctx
+        return {kind for kind, et, layer, direction, b, u, _ in self.session.edits.states
+                if (et, layer, direction, b, u) == (t, ctx.layer, ctx.direction, ctx.batch, unit)}
 
     def _on_cursor_dragged(self, line) -> None:
         self.session.seek(int(round(line.value())))
