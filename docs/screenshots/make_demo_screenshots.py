@@ -39,6 +39,29 @@ def window_screenshots() -> None:
     cli.main(["--screenshot", str(OUT / "main-window.png"), "--config", str(config)])
 
 
+def whatif_screenshot(app) -> None:
+    """whatif.png: the States view after setting c of unit 2 at t = 20 (README's session)."""
+    from lstm_viz import Session
+
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(session=Session.from_dict(WINDOW_SESSION), settings=settings, restore=False)
+    w.resize(1280, 800)
+    w.show()
+    app.processEvents()
+    w.fit_docks()
+    w.show_view("States")
+    w.ctx.select(unit=2)
+    w.session.seek(20)
+    box = w.panels["States"].whatif
+    box.value.setValue(1.5)
+    box.apply()
+    w.ctx.runner.wait(60000)  # the edited run traces on the worker
+    for _ in range(3):
+        app.processEvents()
+    w.grab().save(str(OUT / "whatif.png"))
+    w.close()
+
+
 def _open_demo(w, app, name: str) -> None:
     open_demo(w, name)
     w.ctx.runner.wait(60000)  # the demo traces on the worker
@@ -48,6 +71,7 @@ def _open_demo(w, app, name: str) -> None:
 def main() -> int:
     app = make_app()
     window_screenshots()
+    whatif_screenshot(app)
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
     w = MainWindow(settings=settings, restore=False)
     w.resize(1400, 900)
