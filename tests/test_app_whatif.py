@@ -210,3 +210,17 @@ def test_reverse_direction_edit_flows_towards_t0(qtbot, tmp_path):
     torch.testing.assert_close(trace.h[0, 0], before.h[0, 0])
     assert not torch.allclose(trace.c[0, 1, 4, 0], before.c[0, 1, 4, 0])
     assert not torch.allclose(trace.h[1, 0, 5, 0], before.h[1, 0, 5, 0])  # the layer above
+
+
+def test_clear_edits_of_a_restored_session_retraces_nn_lstms_own_run(qtbot, tmp_path):
+    data = Session().to_dict()
+    data["edits"] = {"inputs": [[2, 0, 1, 5.0]], "states": []}
+    w = make_window(qtbot, tmp_path, Session.from_dict(data))  # traced with its edit
+    session, box = w.session, w.panels["States"].whatif
+    assert session.trace.meta["edited"] and session.original is None
+    assert box.edit_list.item(0).text() == "x[1] = +5 at t 2, batch 0"
+    qtbot.mouseClick(box.clear_button, Qt.MouseButton.LeftButton)
+    wait_traced(qtbot, w)
+    assert not session.trace.meta["edited"]
+    torch.testing.assert_close(session.trace.x, session.input_tm)
+    assert "matches nn.LSTM" in w.truth_label.text()
