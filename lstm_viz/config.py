@@ -218,6 +218,9 @@ def _infer_config(state_dict: Mapping, prefix: str, keys: list[str]) -> LSTMConf
 
 def lstm_state_dict(state_dict: Mapping, prefix: str) -> dict[str, torch.Tensor]:
     """The parameters of the LSTM at ``prefix``, under nn.LSTM's own names."""
-    return {k[len(prefix):]: v for k, v in state_dict.items()
-            if str(k).startswith(prefix) and _LSTM_KEY.match(str(k))
-            and _LSTM_KEY.match(str(k)).group("prefix") == prefix}
+    out = {}
+    for key, value in state_dict.items():
+        m = _LSTM_KEY.match(str(key))
+        if m and m.group("prefix") == prefix:
+            out[str(key)[len(prefix):]] = value
+    return out
