@@ -62,15 +62,16 @@ class Diagram(QGraphicsView):
 
     def _box(self, key: str, x: float, y: float, title: str, body: str, kind: str,
              changed: bool, w: float = BOX_W, h: float = BOX_H) -> QRectF:
-        rect = QRectF(x, y, w, h)
-        pen = QPen(CHANGED if changed else EDGE, 3 if changed else 1.3)
-        path = QPainterPath()
-        path.addRoundedRect(rect, 8, 8)
-        self.scene().addPath(path, pen, QBrush(FILL[kind]))
         text = QGraphicsTextItem()
         text.setDefaultTextColor(QColor("#212121"))
         text.setHtml(f"<div style='font-size:10pt'><b>{html.escape(title)}</b><br>{body}</div>")
         text.setTextWidth(w - 10)
+        # the box grows to its text, so a long note never spills into the box below
+        rect = QRectF(x, y, w, max(h, text.boundingRect().height() + 6))
+        pen = QPen(CHANGED if changed else EDGE, 3 if changed else 1.3)
+        path = QPainterPath()
+        path.addRoundedRect(rect, 8, 8)
+        self.scene().addPath(path, pen, QBrush(FILL[kind]))
         text.setPos(x + 5, y + 3)
         self.scene().addItem(text)
         self.texts[key] = text.toPlainText()
@@ -108,9 +109,9 @@ class Diagram(QGraphicsView):
                         "tensor", "input" in changed)
         state_y = top + rows_h + GAP_Y
         sh = 66.0  # state boxes: three short lines
-        self._box("h_0", 0, state_y, "h_0 (zeros)", _dims_html(ts["h_0"]), "state",
-                  "h_0" in changed, h=sh)
-        self._box("c_0", 0, state_y + sh + 8, "c_0 (zeros)", _dims_html(ts["c_0"]), "state",
+        h0 = self._box("h_0", 0, state_y, "h_0 (zeros)", _dims_html(ts["h_0"]), "state",
+                       "h_0" in changed, h=sh)
+        self._box("c_0", 0, h0.bottom() + 8, "c_0 (zeros)", _dims_html(ts["c_0"]), "state",
                   "c_0" in changed, h=sh)
         prev_rects = [inp]
         layer_in = f"({seq_len}, {batch}, {cfg.input_size})"
@@ -154,7 +155,7 @@ class Diagram(QGraphicsView):
         where = "each sequence's last valid t" + ("; reverse: t = 0" if D == 2 else "")
         hn = self._box("h_n", x_out, state_y, "h_n", _dims_html(ts["h_n"])
                        + f"<br><i>{where}</i>", "state", "h_n" in changed, h=sh + 14)
-        self._box("c_n", x_out, state_y + sh + 22, "c_n", _dims_html(ts["c_n"]), "state",
+        self._box("c_n", x_out, hn.bottom() + 8, "c_n", _dims_html(ts["c_n"]), "state",
                   "c_n" in changed, h=sh)
         last = prev_rects[-1]
         self._arrow(QPointF(last.center().x(), last.bottom()),
