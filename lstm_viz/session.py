@@ -373,6 +373,7 @@ class Session:
         for name, v, hi in (("t", t, T), ("batch", batch, B), ("feature", feature, F)):
             if not 0 <= int(v) < hi:
                 raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
+        self._check_within_length(t, batch)
         self._edits.inputs.append((int(t), int(batch), int(feature), float(value)))
         return self._after_edit(rerun)
 
@@ -391,9 +392,16 @@ class Session:
                             ("batch", batch, B), ("unit", unit, size)):
             if not 0 <= int(v) < hi:
                 raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
+        self._check_within_length(t, batch)
         self._edits.states.append((kind, int(t), int(layer), int(direction), int(batch),
                                    int(unit), float(value)))
         return self._after_edit(rerun)
+
+    def _check_within_length(self, t: int, batch: int) -> None:
+        lengths = self._input_spec.lengths
+        if lengths is not None and int(t) >= lengths[int(batch)]:
+            raise ValueError(f"t={t} is past the end of sequence {batch}, which has"
+                             f" {lengths[int(batch)]} steps: nothing is computed there to edit")
 
     def clear_edits(self) -> None:
         """Drop every what-if edit and return to the original run."""

@@ -347,3 +347,15 @@ def test_edits_can_be_traced_through_request_and_accept_like_the_gui_worker():
     assert s.original is base  # still the run before the first edit
     s.clear_edits()
     assert s.trace is base and s.original is None
+
+
+def test_an_edit_past_a_sequences_length_is_refused_with_the_reason():
+    s = Session(LSTMConfig(2, 3), InputSpec(seq_len=5, batch_size=2, lengths=(5, 3)))
+    s.retrace()
+    with pytest.raises(ValueError, match="past the end of sequence 1, which has 3 steps"):
+        s.edit_state("c", 4, 0, 0, 1, 0, 1.0)
+    with pytest.raises(ValueError, match="past the end of sequence 1"):
+        s.edit_input(3, 1, 0, 1.0)
+    assert not s.edits
+    s.edit_state("c", 4, 0, 0, 0, 0, 1.0)  # sequence 0 has all 5 steps
+    assert float(s.trace.c[0, 0, 4, 0, 0]) == 1.0
