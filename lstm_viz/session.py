@@ -108,6 +108,7 @@ class Session:
         self._generation = 0
         self._lock = threading.Lock()
         self.trace: Trace | None = None
+        self._trace_stale = True  # the trace on show is not of the current config/input
         self.original: Trace | None = None
         self._t = 0
 
@@ -183,6 +184,7 @@ class Session:
     def _changed(self) -> None:
         self._edits = _Edits()
         self.original = None
+        self._trace_stale = True
         self.config_changed.emit()
 
     def set_config(self, config: LSTMConfig, reinit: bool = True) -> None:
@@ -279,10 +281,11 @@ class Session:
                 return False
         if not (req.input_edits or req.state_edits):
             self.original = None
-        elif self.original is None and self.trace is not None and \
-                not self.trace.meta.get("edited"):
+        elif self.original is None and self.trace is not None and not self._trace_stale \
+                and not self.trace.meta.get("edited"):
             self.original = self.trace  # the run before the first edit, for comparison
         self.trace = result
+        self._trace_stale = False
         self._t = min(self._t, result.num_steps - 1)
         self.trace_changed.emit()
         self.step_changed.emit(self._t)

@@ -359,3 +359,14 @@ def test_an_edit_past_a_sequences_length_is_refused_with_the_reason():
     assert not s.edits
     s.edit_state("c", 4, 0, 0, 0, 0, 1.0)  # sequence 0 has all 5 steps
     assert float(s.trace.c[0, 0, 4, 0, 0]) == 1.0
+
+
+def test_the_original_of_an_edit_is_never_a_trace_of_an_older_config():
+    s = _session()
+    s.retrace()
+    s.set_config(s.config.replace(hidden_size=6))  # the old trace stays on show until...
+    s.edit_state("c", 1, 0, 0, 0, 5, 1.0, rerun=False)  # unit 5 exists only in the new config
+    req = s.request()
+    s.accept(req, req.run())
+    assert s.original is None  # no run of this config without the edit exists yet
+    assert s.trace.c.shape[-1] == 6
