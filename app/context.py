@@ -32,20 +32,26 @@ class AppContext(QObject):
         self.trace_error = ""
         self._latest = None
         self._accepted = None
+        self._then = None
         self.runner.finished.connect(self._on_trace_finished)
         self.runner.failed.connect(self._on_trace_failed)
         session.config_changed.connect(self._clamp_selection)
         session.trace_changed.connect(self._clamp_selection)
 
     # ----- tracing ----------------------------------------------------------------------
-    def retrace(self) -> None:
-        """Snapshot the session and trace it on the worker; the result replaces the trace."""
+    def retrace(self, then=None) -> None:
+        """Snapshot the session and trace it on the worker; the result replaces the trace.
+
+        ``then()`` runs on the GUI thread once this trace is installed; a newer retrace (or a
+        failure) drops it."""
         try:
             request = self.session.request()
         except ValueError as exc:
+            self._then = None
             self._set_trace_error(str(exc))
             return
         self._latest = request
+        self._then = then
         self.runner.submit(request)
 
     @property
@@ -64,9 +70,13 @@ class AppContext(QObject):
         if self.session.accept(request, trace) and request is self._latest:
             self._accepted = request
             self._set_trace_error("")
+            then, self._then = self._then, None
+            if then is not None:
+                then()
 
     def _on_trace_failed(self, request, message: str) -> None:
         if request is self._latest:
+            self._then = None
             self._set_trace_error(message)
             self.post(message, 8000)
 

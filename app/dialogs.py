@@ -339,15 +339,27 @@ def open_session_file(window, path, *, allow_pickle: bool = False) -> bool:
                             input_spec=loaded.input_spec)
         if extras.weights_from == "seed":  # so that the session remembers the seed too
             session.reinitialize(loaded.seed)
-        session.retrace()
-        for t, b, feature, value in loaded.edits.inputs:
-            session.edit_input(t, b, feature, value)
-        for edit in loaded.edits.states:
-            session.edit_state(*edit)
-        session.seek(loaded.t)
     except ValueError as exc:
         show_error(window, "Could not open session", str(exc))
         return False
+
+    # Traced on the worker: first the run as saved, then (if the session has what-if edits)
+    # the edited run, so that the "before edit" comparison has the original; then the step.
+    def apply_edits() -> None:
+        try:
+            for t, b, feature, value in loaded.edits.inputs:
+                session.edit_input(t, b, feature, value, rerun=False)
+            for edit in loaded.edits.states:
+                session.edit_state(*edit, rerun=False)
+        except ValueError as exc:
+            session.clear_edits()
+            show_error(window, "Could not apply the session's what-if edits", str(exc))
+        window.ctx.retrace(then=lambda: session.seek(loaded.t))
+
+    if loaded.edits:
+        window.ctx.retrace(then=apply_edits)
+    else:
+        window.ctx.retrace(then=lambda: session.seek(loaded.t))
     _set_model_locked(window, bool(session.model_source))
     sel = extras.selection
     window.ctx.select(**{k: int(v) for k, v in sel.items()

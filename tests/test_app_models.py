@@ -446,3 +446,27 @@ def test_left_docks_show_every_field_of_the_char_demo(window, qtbot, size):
     combo = inputs.fields["source"].editor
     assert combo.currentText() == "Text through a vocabulary / embedding"
     assert combo.tooltip_text().startswith("Text through a vocabulary / embedding")
+
+
+def test_a_session_with_what_if_edits_opens_on_the_worker_with_its_original(window, qtbot,
+                                                                          tmp_path):
+    from lstm_viz.sessionfile import save_session
+    saved = Session(LSTMConfig(3, 5, bidirectional=True), seed=4)
+    saved.retrace()
+    saved.edit_state("c", 6, 0, 1, 0, 2, 1.25)
+    saved.seek(9)
+    save_session(tmp_path / "edited.lstmviz.json", saved)
+
+    def no_gui_thread_trace():
+        raise AssertionError("opening a session must not trace on the GUI thread")
+
+    window.session.retrace = no_gui_thread_trace
+    assert open_session_file(window, tmp_path / "edited.lstmviz.json")
+    qtbot.waitUntil(lambda: window.ctx.up_to_date and window.session.t == 9, timeout=10000)
+    session = window.session
+    assert float(session.trace.c[0, 1, 6, 0, 2]) == 1.25
+    torch.testing.assert_close(session.trace.h, saved.trace.h, equal_nan=True)
+    # the comparison run is the saved session without its edit, i.e. nn.LSTM's own run
+    with torch.no_grad():
+        out, _ = session.lstm(session.input_tm)
+    torch.testing.assert_close(session.original.output, out, atol=1e-5, rtol=0)
