@@ -20,6 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+# Back torch's large CPU buffers with transparent huge pages (Linux; read once, when torch first
+# allocates, so before torch is imported). A trace writes hundreds of MB of fresh memory, and
+# its 4 KiB page faults otherwise cost a fifth of the trace time (benchmarks/bench_trace.py).
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
 GUI_COMMANDS = ("export",)
 EXPORT_FORMATS = ("png", "svg", "csv", "npz", "gif")
 

@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 import warnings
 
-import torch
+# As the app does (app/cli.py): torch's large CPU buffers on transparent huge pages, for both
+# sides. Set LSTM_VIZ_BENCH_THP=0 to measure without.
+if os.environ.get("LSTM_VIZ_BENCH_THP", "1") == "1":
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-from lstm_viz import LSTMConfig, check_budget, trace
+import torch  # noqa: E402
+
+from lstm_viz import LSTMConfig, check_budget, trace  # noqa: E402
 
 CONFIGS = [
     ("large", dict(input_size=128, hidden_size=512), 500, 32),
@@ -122,7 +128,8 @@ def main(argv=None) -> int:
                          target=TARGETS.get(name, DEFAULT_TARGET), est_mib=est / 2**20,
                          peak_mib=None if peak is None else peak / 2**20))
     print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()}"
-          f" repeat={args.repeat} (best of)")
+          f" repeat={args.repeat} (best of)"
+          f" THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '0')}")
     print(f"{'config':<7} {'size':<38} {'method':<6} {'nn.LSTM ms':>10} {'trace ms':>9}"
           f" {'ratio':>6} {'target':>7} {'estimate MiB':>12} {'peak MiB':>9}")
     for r in rows:
