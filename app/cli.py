@@ -218,6 +218,12 @@ def _check_display() -> None:
         raise UsageError("no display found (DISPLAY and WAYLAND_DISPLAY are unset); without a"
                          " screen, render with --screenshot FILE.png or write files with"
                          " `lstm-viz export --config session.json --out DIR`")
+    from . import syscheck
+
+    if syscheck.uses_xcb():
+        missing = syscheck.missing_libraries()
+        if missing:
+            raise UsageError(syscheck.missing_message(missing))
 
 
 def _apply_selection(window, selection) -> None:
