@@ -124,12 +124,14 @@ def shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int
 
 def parameter_count(cfg: LSTMConfig) -> int:
     """Total number of learnable scalars (``sum(p.numel() for p in lstm.parameters())``)."""
+    H, P, D = cfg.hidden_size, cfg.proj_size, cfg.num_directions
     total = 0
-    for shape in parameter_shapes(cfg).values():
-        n = 1
-        for s in shape:
-            n *= s
-        total += n
+    for layer in range(cfg.num_layers):
+        # weight_ih, weight_hh, the two biases, weight_hr: for each direction
+        per_direction = 4 * H * (cfg.layer_input_size(layer) + (P or H))
+        per_direction += 8 * H if cfg.bias else 0
+        per_direction += P * H
+        total += D * per_direction
     return total
 
 

@@ -417,7 +417,8 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
     gates = None if single else torch.empty(L, D, T, B, 4, H, **z)
     c = torch.empty(L, D, T, B, H, **z)
     h = torch.empty(L, D, T, B, Ho, **z)
-    rev_idx = _reverse_index(lengths, T, device) if D == 2 else None
+    full_length = bool((lengths == T).all())
+    rev_idx = None if D == 1 or full_length else _reverse_index(lengths, T, device)
     last = (lengths - 1).to(device)
     bidx = torch.arange(B, device=device)
     h_n = torch.empty(L * D, B, Ho, **z)
@@ -455,9 +456,12 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
                     _run_fused(xin, h0_all[k], c0_all[k], w_ih, w_hh, b_ih, b_hh, w_hr,
                                g_buf, c_buf, h_buf)
                 # Final state: each sequence's last valid step in its own reading order.
-                end = torch.zeros_like(last) if backwards else last
-                h_n[k] = h_buf[end, bidx]
-                c_n[k] = c_buf[end, bidx]
+                if full_length:
+                    end = 0 if backwards else T - 1
+                    h_n[k], c_n[k] = h_buf[end], c_buf[end]
+                else:
+                    h_n[k] = h_buf[last, bidx]
+                    c_n[k] = c_buf[last, bidx]
                 if d == 1 and not backwards:
                     gates[layer, d] = _reverse(g_buf, rev_idx)
                     c[layer, d] = _reverse(c_buf, rev_idx)
@@ -465,7 +469,7 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
             if layer + 1 < L:
                 layer_in = torch.cat(list(h[layer]), dim=-1) if D == 2 else h[layer, 0]
         out_tm = torch.cat(list(h[L - 1]), dim=-1) if D == 2 else h[L - 1, 0].clone()
-        if not bool((lengths == T).all()):
+        if not full_length:
             pad = (torch.arange(T).unsqueeze(1) >= lengths.unsqueeze(0)).to(device)  # (T, B)
             for buf in (gates, c, h):
                 buf.masked_fill_(pad.view(1, 1, T, B, *([1] * (buf.dim() - 4))), math.nan)
