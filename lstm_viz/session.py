@@ -30,7 +30,10 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class TraceRequest:
-    """Everything one trace needs, copied from the session at request time."""
+    """Everything one trace needs, taken from the session at request time.
+
+    The module is shared, not copied: the session never changes a module it has built (every
+    change of weights, config or device makes a new one), so a worker can trace it safely."""
 
     generation: int
     lstm: nn.LSTM
@@ -224,7 +227,7 @@ class Session:
     def set_device(self, device: str | torch.device) -> None:
         dev = resolve_device(device)
         self._device = dev
-        self._lstm = self._lstm.to(dev)
+        self._lstm = copy.deepcopy(self._lstm).to(dev)  # a new module: requests share it
         self._x = self._x.to(dev)
         self._changed()
 
@@ -263,7 +266,7 @@ class Session:
     # ----- tracing -------------------------------------------------------------------
     def _snapshot(self, generation: int = 0) -> TraceRequest:
         return TraceRequest(
-            generation=generation, lstm=copy.deepcopy(self._lstm), x=self._x,
+            generation=generation, lstm=self._lstm, x=self._x,
             lengths=self._input_spec.lengths, batch_first=self._config.batch_first,
             memory_budget=self.memory_budget, input_edits=tuple(self._edits.inputs),
             state_edits=tuple(self._edits.states))

@@ -16,6 +16,7 @@ Positions past a sequence's length are computed on padding and then set to NaN.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -502,14 +503,10 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
 def verify(lstm: nn.LSTM, input, result: Trace, hx=None) -> float:
     """Run ``lstm(input, hx)`` itself (eval semantics, no grad) and return the largest absolute
     difference between its output, h_n, c_n and the trace's: the app's "matches nn.LSTM" check."""
-    was_training = lstm.training
-    lstm.eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
-            out, (h_n, c_n) = lstm(input, hx) if hx is not None else lstm(input)
-    finally:
-        lstm.train(was_training)
+    module = copy.deepcopy(lstm).eval() if lstm.training else lstm  # never touch the caller's
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        out, (h_n, c_n) = module(input, hx) if hx is not None else module(input)
     ours = result.output.data if isinstance(result.output, PackedSequence) else result.output
     theirs = out.data if isinstance(out, PackedSequence) else out
     return max(float((a - b).abs().max()) if a.numel() else 0.0

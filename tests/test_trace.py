@@ -276,3 +276,16 @@ def test_nan_marks_positions_past_each_length_and_output_is_zero_there():
     tr = trace(lstm, packed)
     assert torch.isnan(tr.c[0, :, 2:, 1]).all() and not torch.isnan(tr.c[0, :, :2, 1]).any()
     assert not math.isnan(float(tr.h[0, 1, 0, 1, 0]))
+
+
+def test_verify_leaves_a_training_module_in_training_mode_and_can_fail():
+    from lstm_viz import verify
+    torch.manual_seed(7)
+    lstm = nn.LSTM(3, 4, num_layers=2, dropout=0.5)  # training mode
+    x = torch.randn(5, 2, 3)
+    with pytest.warns(UserWarning, match="eval semantics"):
+        tr = trace(lstm, x)
+    assert verify(lstm, x, tr) < 1e-6
+    assert lstm.training
+    other = nn.LSTM(3, 4, num_layers=2).eval()
+    assert verify(other, x, tr) > 1e-3
