@@ -1,7 +1,7 @@
 """lstm-viz engine: nn.LSTM's config, shapes and a faithful step-by-step trace (no Qt)."""
 
 from .config import LSTMConfig
-from .devices import devices, resolve_device
+from .devices import devices, resolve_device, unavailable_devices
 from .inputs import INPUT_SOURCES, InputSpec, make_input, source_labels
 from .session import Session, TraceRequest
 from .shapes import (
@@ -33,5 +33,6 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET", "GATE_NAMES", "INPUT_SOURCES", "Dim", "InputSpec", "LSTMConfig",
     "Session", "TensorShape", "Trace", "TraceBudgetError", "TraceRequest", "check_budget",
     "devices", "estimate_trace_bytes", "make_input", "parameter_count", "parameter_shapes",
-    "resolve_device", "shape_facts", "shapes", "source_labels", "tensor_shapes", "trace", "verify",
+    "resolve_device", "shape_facts", "shapes", "source_labels", "tensor_shapes", "trace",
+    "unavailable_devices", "verify",
 ]

@@ -22,6 +22,23 @@ def devices() -> list[str]:
     return found
 
 
+def _why_missing(kind: str) -> str:
+    if kind == "cuda":
+        if not torch.backends.cuda.is_built():
+            return "this torch was built without CUDA"
+        return "no CUDA GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)"
+    if kind == "mps":
+        return "Apple's Metal (MPS) backend is only available on Apple silicon Macs"
+    return "torch cannot use it here"
+
+
+def unavailable_devices() -> dict[str, str]:
+    """The GPU backends lstm-viz supports that are not usable here, with the reason for each
+    (``{"cuda": "this torch was built without CUDA"}``), so a GUI can say why."""
+    have = {d.split(":")[0] for d in devices()}
+    return {kind: _why_missing(kind) for kind in ("cuda", "mps") if kind not in have}
+
+
 def resolve_device(name: str | torch.device) -> torch.device:
     """``torch.device(name)`` if it is usable here, else a ValueError that lists what is."""
     try:
@@ -34,11 +51,7 @@ def resolve_device(name: str | torch.device) -> torch.device:
     available = devices()
     key = str(dev) if dev.type != "mps" else "mps"
     if key not in available:
-        why = {
-            "cuda": ("this torch was built without CUDA" if not torch.backends.cuda.is_built()
-                     else "no CUDA GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)"),
-            "mps": "Apple's Metal (MPS) backend is only available on Apple silicon Macs",
-        }.get(dev.type, "torch cannot use it here")
+        why = _why_missing(dev.type)
         raise ValueError(f"device {str(dev)!r} is not available: {why}; available:"
                          f" {', '.join(available)}")
     return dev

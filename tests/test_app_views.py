@@ -364,3 +364,25 @@ def test_views_keep_the_last_picture_until_the_new_config_is_traced(qtbot, windo
     assert (window.ctx.layer, window.ctx.unit) == (1, 20)
     assert "<b>unit 20, t = 0</b>" in states.equation.text()
     assert window.panels["Gates"].heatmaps["i"].image.image.shape[0] == 32
+
+
+def test_device_list_says_which_gpu_backends_are_missing_and_why(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings, Qt
+
+    from app.main import MainWindow
+    from app.panels.config import ModelPanel
+    from lstm_viz import devices, unavailable_devices
+    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                   restore=False)
+    qtbot.addWidget(w)
+    box = w.panels["Model"].device.editor if hasattr(w, "panels") else None
+    assert box is not None and isinstance(w.panels["Model"], ModelPanel)
+    labels = [box.itemText(i) for i in range(box.count())]
+    assert labels[: len(devices())] == devices()
+    missing = unavailable_devices()
+    if not torch.cuda.is_available():
+        assert "cuda" in missing
+    for kind, why in missing.items():
+        i = labels.index(f"{kind} (not available)")
+        assert not box.model().item(i).isEnabled()
+        assert why in box.itemData(i, Qt.ItemDataRole.ToolTipRole)

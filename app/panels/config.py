@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstm_viz import LSTMConfig, devices, source_labels
+from lstm_viz import LSTMConfig, devices, source_labels, unavailable_devices
 from lstm_viz.textinput import spec_vocab
 
 from ..sessions import precheck
@@ -182,6 +182,13 @@ class ModelPanel(_FormPanel):
             self.add(field.label, field)
         self.device = choice_field("device", [(d, d) for d in devices()],
                                    "Where the LSTM runs; every device torch can use here.")
+        # the GPU backends that are not usable here stay in the list, greyed, with the reason
+        for kind, why in unavailable_devices().items():
+            box = self.device.editor
+            box.addItem(f"{kind} (not available)", None)
+            index = box.count() - 1
+            box.setItemData(index, f"{kind}: {why}", Qt.ItemDataRole.ToolTipRole)
+            box.model().item(index).setEnabled(False)
         self.add("device", self.device)
         self.seed = int_field("seed", 0, 2**31 - 1, 0, "Seed of the initial weights.")
         self.form.addRow("seed", self.seed)
