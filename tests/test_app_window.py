@@ -105,7 +105,8 @@ def test_status_bar_says_whether_the_trace_matches_nn_lstm(qtbot, settings):
 def test_every_usable_device_is_offered(qtbot, settings):
     w = make_window(qtbot, settings)
     combo = w.panels["Model"].device.editor
-    assert [combo.itemData(k) for k in range(combo.count())] == devices()
+    usable = [combo.itemData(k) for k in range(combo.count()) if combo.model().item(k).isEnabled()]
+    assert usable == devices()  # the missing GPU backends follow, greyed (test_app_views)
 
 
 def test_reinitialize_draws_new_weights_and_retraces(qtbot, settings):
