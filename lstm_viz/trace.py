@@ -115,9 +115,9 @@ def _fmt_bytes(n: float) -> str:
 
 def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                  dtype: torch.dtype = torch.float32, budget: int | None = None) -> int:
-    """Return the bytes a session of this size needs (the trace, plus the weights twice: the
-    module and the snapshot a trace runs on), or raise TraceBudgetError naming the estimate
-    and what to reduce. Call it before building anything."""
+    """Return the bytes a session of this size needs (the trace, plus the weights twice: a
+    module and the copy made while it is loaded or moved to another device), or raise
+    TraceBudgetError naming the estimate and what to reduce. Call it before building anything."""
     from .shapes import parameter_count
 
     budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
@@ -136,15 +136,18 @@ def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
 
 
 def _layer_params(lstm: nn.LSTM, layer: int, direction: int):
+    """(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) of one layer and direction, detached;
+    None for the ones this LSTM does not have."""
     sfx = f"_l{layer}" + ("_reverse" if direction else "")
-    get = lambda name: getattr(lstm, name + sfx).detach() if hasattr(lstm, name + sfx) else None  # noqa: E731
-    return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
+    out = []
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
+        param = getattr(lstm, name + sfx, None)
+        out.append(None if param is None else param.detach())
+    return tuple(out)
 
 
-def _reverse_index(lengths: torch.Tensor, T: int, device) -> torch.Tensor | None:
-    """(T, B) index that reverses each sequence within its length; None when all are full."""
-    if bool((lengths == T).all()):
-        return None
+def _reverse_index(lengths: torch.Tensor, T: int, device) -> torch.Tensor:
+    """(T, B) index that reverses each sequence within its length (positions past it stay)."""
     t = torch.arange(T).unsqueeze(1)
     lens = lengths.unsqueeze(0)
     idx = torch.where(t < lens, lens - 1 - t, t)
@@ -152,7 +155,8 @@ def _reverse_index(lengths: torch.Tensor, T: int, device) -> torch.Tensor | None
 
 
 def _reverse(x: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
-    """Reverse (T, B, ...) in time per sequence; ``idx`` from _reverse_index."""
+    """Reverse (T, B, ...) in time per sequence; ``idx`` from _reverse_index, or None when
+    every sequence is full length (a plain flip)."""
     if idx is None:
         return x.flip(0)
     full = idx.view(idx.shape + (1,) * (x.dim() - 2)).expand_as(x)
@@ -350,7 +354,7 @@ def _normalize_input(lstm: nn.LSTM, input):
     return x, torch.full((B,), T, dtype=torch.int64), unbatched, False, None
 
 
-def _normalize_hx(cfg: LSTMConfig, hx, B: int, unbatched: bool, packed_info, like: torch.Tensor):
+def _normalize_hx(cfg: LSTMConfig, hx, B: int, unbatched: bool, like: torch.Tensor):
     LD = cfg.num_layers * cfg.num_directions
     if hx is None:
         z = dict(dtype=like.dtype, device=like.device)
@@ -406,7 +410,7 @@ def trace(lstm: nn.LSTM, input, hx=None, *, memory_budget: int | None = None,
         warnings.warn("the LSTM is in training mode with dropout > 0; torch's dropout draws"
                       " cannot be replayed, so it is traced with eval semantics (no dropout)",
                       UserWarning, stacklevel=2)
-    h0_all, c0_all = _normalize_hx(cfg, hx, B, unbatched, packed_in, x)
+    h0_all, c0_all = _normalize_hx(cfg, hx, B, unbatched, x)
     L, D, H, Ho = cfg.num_layers, cfg.num_directions, cfg.hidden_size, cfg.h_out
     if method == "auto":
         method = "loop" if (overrides or B * 4 * H * Ho >= _LOOP_THRESHOLD) else "fused"
