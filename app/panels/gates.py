@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
-from .plots import DIVERGING, SIGMOID, Heatmap
+from .plots import DIVERGING, SIGMOID, Heatmap, hover_reading
 
 GATE_TITLES = {
     "i": "i: input gate, σ(…) ∈ (0, 1): how much of g enters c",
@@ -108,13 +108,7 @@ class GatesView(QWidget):
         self.session.seek(int(round(line.value())))
 
     def hover_text(self, scene_pos) -> str:
-        for gate, hm in self.heatmaps.items():
-            hit = hm.lookup(scene_pos)
-            if hit is not None:
-                unit, t, value = hit
-                return f"gate {gate}, unit {unit}, t {t}: " + \
-                    ("— (past this sequence's length)" if np.isnan(value) else f"{value:.4f}")
-        return ""
+        return hover_reading({f"gate {g}": hm for g, hm in self.heatmaps.items()}, scene_pos)
 
     def _on_mouse_moved(self, event) -> None:
         pos = event[0]

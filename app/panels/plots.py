@@ -67,6 +67,17 @@ class Heatmap:
         return None
 
 
+def hover_reading(maps: dict[str, Heatmap], scene_pos) -> str:
+    """``"<label>, unit U, t T: value"`` for the heatmap under ``scene_pos`` ('' if none)."""
+    for label, heatmap in maps.items():
+        hit = heatmap.lookup(scene_pos)
+        if hit is not None:
+            unit, t, value = hit
+            return f"{label}, unit {unit}, t {t}: " + \
+                ("— (past this sequence's length)" if np.isnan(value) else f"{value:.4f}")
+    return ""
+
+
 class Bars:
     """One quantity at the current step across units, with the focus unit highlighted."""
 

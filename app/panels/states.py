@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from .gates import selection_text
-from .plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, nan_safe_limit
+from .plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from .whatif import WhatIfBox
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
@@ -306,13 +306,8 @@ class StatesView(QWidget):
 
     def _on_mouse_moved(self, event) -> None:
         pos = event[0]
-        for name, hm in (("c", self.c_map), ("h", self.h_map)):
-            hit = hm.lookup(pos)
-            if hit is not None:
-                unit, t, value = hit
-                text = f"{name}, unit {unit}, t {t}: " + \
-                    ("— (past this sequence's length)" if np.isnan(value) else f"{value:.4f}")
-                self.hover.setText(text)
-                QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(pos)),
-                                  text, self.graphics)
-                return
+        text = hover_reading({"c": self.c_map, "h": self.h_map}, pos)
+        if text:
+            self.hover.setText(text)
+            QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(pos)),
+                              text, self.graphics)
