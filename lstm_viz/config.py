@@ -15,6 +15,14 @@ _LSTM_KEY = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bi
                        r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
 
 
+def reject_unknown_fields(data: Mapping, allowed, what: str, list_allowed: bool = True) -> None:
+    """ValueError naming the keys of ``data`` not in ``allowed`` (``what``: "LSTM config")."""
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        hint = f"; allowed: {', '.join(sorted(allowed))}" if list_allowed else ""
+        raise ValueError(f"unknown {what} field(s): {', '.join(unknown)}{hint}")
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -91,11 +99,7 @@ class LSTMConfig:
     @classmethod
     def from_dict(cls, data: Mapping) -> LSTMConfig:
         """Build from a mapping; unknown keys are a ValueError naming them."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown LSTM config field(s): {', '.join(unknown)};"
-                             f" allowed: {', '.join(sorted(names))}")
+        reject_unknown_fields(data, {f.name for f in fields(cls)}, "LSTM config")
         missing = [n for n in ("input_size", "hidden_size") if n not in data]
         if missing:
             raise ValueError(f"LSTM config is missing {', '.join(missing)}")

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import reject_unknown_fields
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -74,11 +76,7 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> InputSpec:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown input field(s): {', '.join(unknown)};"
-                             f" allowed: {', '.join(sorted(names))}")
+        reject_unknown_fields(data, {f.name for f in fields(cls)}, "input")
         d = dict(data)
         if d.get("lengths") is not None:
             d["lengths"] = tuple(d["lengths"])

@@ -20,7 +20,7 @@ from psygnal import Signal
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .config import LSTMConfig
+from .config import LSTMConfig, reject_unknown_fields
 from .devices import resolve_device
 from .inputs import InputSpec, make_input
 from .trace import Trace, check_budget, trace, verify
@@ -462,9 +462,7 @@ class Session:
         known = cfg_keys | {"format_version", "seq_len", "batch_size", "input", "seed",
                             "device", "dtype", "step", "model_source", "edits", "source",
                             "selection", "memory_budget"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown session field(s): {', '.join(unknown)}")
+        reject_unknown_fields(data, known, "session", list_allowed=False)
         seed = data.get("seed", 0)
         s = cls(cfg, spec, seed=seed, device=device or data.get("device", "cpu"),
                 dtype=getattr(torch, dtype_name), memory_budget=data.get("memory_budget"))
