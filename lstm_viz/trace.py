@@ -79,18 +79,6 @@ class Trace:
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.gates, self.c, self.h, self.x))
 
-    def output_tensor(self) -> torch.Tensor:
-        """Output as a time-major (T, B, D*H_out) tensor, NaN past each sequence's length."""
-        L = self.config.num_layers
-        return torch.cat(list(self.h[L - 1]), dim=-1)
-
-    def numpy(self) -> dict:
-        """The trace's arrays as numpy (CPU) arrays, keyed by name."""
-        out = {"x": self.x, "gates": self.gates, "c": self.c, "h": self.h,
-               "h_0": self.h_0, "c_0": self.c_0, "h_n": self.h_n, "c_n": self.c_n,
-               "output": self.output_tensor(), "lengths": self.lengths}
-        return {k: v.detach().cpu().numpy() for k, v in out.items()}
-
 
 def estimate_trace_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                          dtype: torch.dtype = torch.float32) -> int:
