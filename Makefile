@@ -19,7 +19,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check lstm_viz app tests benchmarks resources
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check lstm_viz app tests benchmarks resources

@@ -18,7 +18,7 @@ from lstm_viz.io import load_model
 from lstm_viz.session import Session
 from lstm_viz.textinput import python_text_features, spec_tokens
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_demo_is_described_and_its_files_are_in_the_repository():
