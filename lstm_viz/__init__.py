@@ -1,38 +1,85 @@
-"""lstm-viz engine: nn.LSTM's config, shapes and a faithful step-by-step trace (no Qt)."""
+"""lstm-viz engine: nn.LSTM's config, shapes and a faithful step-by-step trace (no Qt).
 
-from .config import LSTMConfig
-from .devices import devices, resolve_device, unavailable_devices
-from .inputs import INPUT_SOURCES, InputSpec, make_input, source_labels
-from .session import Session, TraceRequest
-from .shapes import (
-    Dim,
-    TensorShape,
-    parameter_count,
-    parameter_shapes,
-    shape_facts,
-    shapes,
-    tensor_shapes,
-)
-from .textinput import register as _register_tokens_source
-from .trace import (
-    DEFAULT_MEMORY_BUDGET,
-    GATE_NAMES,
-    Trace,
-    TraceBudgetError,
-    check_budget,
-    estimate_trace_bytes,
-    trace,
-    verify,
-)
+Names are loaded on first use (PEP 562), so ``import lstm_viz`` and the torch-free modules
+(``lstm_viz.config``, ``lstm_viz.shapes``) start without importing torch.
+"""
 
-_register_tokens_source()  # the "tokens" input source (vocabulary / embedding text)
+from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = version("lstm-viz")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.1.0"
+
+# name -> the module (under lstm_viz) that defines it
+_EXPORTS = {
+    "LSTMConfig": "config",
+    "Dim": "shapes", "TensorShape": "shapes", "all_shapes": "shapes",
+    "parameter_count": "shapes", "parameter_shapes": "shapes", "shape_facts": "shapes",
+    "tensor_shapes": "shapes",
+    "DEFAULT_MEMORY_BUDGET": "budget", "TraceBudgetError": "budget", "check_budget": "budget",
+    "estimate_trace_bytes": "budget", "precheck": "budget",
+    "InputEdit": "edits", "StateEdit": "edits",
+    "devices": "torch_devices", "resolve_device": "torch_devices",
+    "unavailable_devices": "torch_devices",
+    "INPUT_SOURCES": "inputs", "InputSpec": "inputs", "make_input": "inputs",
+    "source_labels": "inputs",
+    "Session": "session", "TraceRequest": "session",
+    "GATE_NAMES": "tracing", "Trace": "tracing", "trace": "tracing",
+    "verify": "verification",
+}
+# Modules that import torch; the first use of one of their names also registers the "tokens"
+# input source (vocabulary / embedding text), as every input source must be known by then.
+_TORCH_MODULES = {"torch_devices", "inputs", "session", "tracing", "verification"}
 
 __all__ = [
-    "DEFAULT_MEMORY_BUDGET", "GATE_NAMES", "INPUT_SOURCES", "Dim", "InputSpec", "LSTMConfig",
-    "Session", "TensorShape", "Trace", "TraceBudgetError", "TraceRequest", "check_budget",
-    "devices", "estimate_trace_bytes", "make_input", "parameter_count", "parameter_shapes",
-    "resolve_device", "shape_facts", "shapes", "source_labels", "tensor_shapes", "trace",
-    "unavailable_devices", "verify",
+    "DEFAULT_MEMORY_BUDGET", "GATE_NAMES", "INPUT_SOURCES", "Dim", "InputEdit", "InputSpec",
+    "LSTMConfig", "Session", "StateEdit", "TensorShape", "Trace", "TraceBudgetError",
+    "TraceRequest", "all_shapes", "check_budget", "devices", "estimate_trace_bytes",
+    "make_input", "parameter_count", "parameter_shapes", "precheck", "resolve_device",
+    "shape_facts", "source_labels", "tensor_shapes", "trace", "unavailable_devices", "verify",
 ]
+
+if TYPE_CHECKING:
+    from .budget import (
+        DEFAULT_MEMORY_BUDGET,
+        TraceBudgetError,
+        check_budget,
+        estimate_trace_bytes,
+        precheck,
+    )
+    from .config import LSTMConfig
+    from .edits import InputEdit, StateEdit
+    from .inputs import INPUT_SOURCES, InputSpec, make_input, source_labels
+    from .session import Session, TraceRequest
+    from .shapes import (
+        Dim,
+        TensorShape,
+        all_shapes,
+        parameter_count,
+        parameter_shapes,
+        shape_facts,
+        tensor_shapes,
+    )
+    from .torch_devices import devices, resolve_device, unavailable_devices
+    from .tracing import GATE_NAMES, Trace, trace
+    from .verification import verify
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'lstm_viz' has no attribute {name!r}")
+    if module_name in _TORCH_MODULES:
+        import_module(".textinput", __name__)
+    value = getattr(import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -11,7 +11,7 @@ import sys
 import warnings
 
 from .config import LSTMConfig
-from .shapes import parameter_count, shape_facts, shapes, tensor_shapes
+from .shapes import all_shapes, parameter_count, shape_facts, tensor_shapes
 
 
 class UsageError(Exception):
@@ -74,7 +74,7 @@ def cmd_shapes(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         cfg = config_from_args(args)
     batch = None if args.unbatched else args.batch
-    table = shapes(cfg, batch, args.seq_len)
+    table = all_shapes(cfg, batch, args.seq_len)
     facts = shape_facts(cfg)
     n_params = parameter_count(cfg)
     if args.json:

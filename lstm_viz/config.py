@@ -7,9 +7,11 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported only by the methods that build or read modules
+    import torch
+    from torch import nn
 
 _LSTM_KEY = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
                        r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
@@ -106,8 +108,11 @@ class LSTMConfig:
         return cls(**dict(data))
 
     # ----- torch ---------------------------------------------------------------------
-    def build(self, device=None, dtype=None) -> nn.LSTM:
+    def build(self, device: torch.device | str | None = None,
+              dtype: torch.dtype | None = None) -> nn.LSTM:
         """The ``nn.LSTM`` with these arguments, on ``device`` with ``dtype``."""
+        from torch import nn
+
         with warnings.catch_warnings():
             # We already warned (once, on construction) about dropout with one layer.
             warnings.simplefilter("ignore", UserWarning)
@@ -119,6 +124,8 @@ class LSTMConfig:
     @classmethod
     def from_module(cls, module: nn.Module) -> LSTMConfig:
         """The config of an ``nn.LSTM`` (or of the single nn.LSTM inside ``module``)."""
+        from torch import nn
+
         if not isinstance(module, nn.LSTM):
             found = [(name, m) for name, m in module.named_modules() if isinstance(m, nn.LSTM)]
             if len(found) != 1:
@@ -203,9 +210,10 @@ def _infer_config(state_dict: Mapping, prefix: str, keys: list[str]) -> LSTMConf
                          bias=bias, bidirectional=bidirectional, proj_size=int(proj))
     except ValueError as exc:
         raise ValueError(f"LSTM {where}: inferred sizes are not a valid LSTM: {exc}") from None
-    # Every expected tensor must be there with the expected shape, and nothing else.
-    from .shapes import parameter_shapes
-    expected = {f"{prefix}{name}": shape for name, shape in parameter_shapes(cfg).items()}
+    # Every expected tensor must be there with the expected shape, and nothing else: the
+    # shapes nn.LSTM itself gives these arguments (built on the meta device: no memory).
+    expected = {f"{prefix}{name}": tuple(param.shape)
+                for name, param in cfg.build(device="meta").named_parameters()}
     problems = []
     for key, shape in expected.items():
         if key not in state_dict:

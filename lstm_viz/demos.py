@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .inputs import InputSpec
 from .io import LoadedModel, LSTMCandidate, load_into_session, load_model
+from .textinput import tokens_spec
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMOS_FILE = RESOURCES / "demos.json"
@@ -56,7 +57,6 @@ def demo_input(demo: Demo, loaded: LoadedModel, base: Path = RESOURCES) -> Input
     inp = demo.input
     source = inp.get("source", "file")
     if source == "tokens":
-        from .textinput import tokens_spec
         text = (base / inp["text_file"]).read_text(encoding="utf-8").replace("\t", "    ")
         if inp.get("max_chars"):
             text = text[: int(inp["max_chars"])]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .trace import GATE_NAMES
+from .shapes import all_shapes
+from .tracing import GATE_NAMES
 
 DATA_FORMATS = ("csv", "npz", "json")
 
@@ -112,14 +113,13 @@ def step_table(session, layer: int, direction: int, batch: int, t: int | None = 
 
 def shapes_table(session) -> tuple[list[str], list[list]]:
     """Rows name, shape, dims (meaning=size), count, note: every tensor and parameter."""
-    from .shapes import shapes
     x = session.input_tm
     T, B = int(x.shape[0]), int(x.shape[1])
     if session.trace is not None:
         T = int(session.trace.num_steps)
     header = ["name", "shape", "dims", "count", "note"]
     rows = []
-    for name, shape in shapes(session.config, B, T).items():
+    for name, shape in all_shapes(session.config, B, T).items():
         n = int(np.prod(shape)) if len(shape) else 1
         rows.append([name, "x".join(str(s) for s in shape), shape.describe(), n, shape.note])
     return header, rows

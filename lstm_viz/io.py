@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from .config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
+from .hashing import file_sha256
+from .inputs import InputSpec, array_to_input
 
 EXPECTED = ("expected a file written by torch.save (an nn.LSTM's state_dict, or a checkpoint"
             " dict holding one) or by torch.jit.save")
@@ -336,15 +338,12 @@ def _other_rnn_hint(sd: Mapping, prefix: str) -> str:
 def fit_input(data, config: LSTMConfig) -> torch.Tensor:
     """``data`` as the (T, B, input_size) float32 tensor to feed ``config``'s LSTM, time-major
     (``lstm_viz.inputs.array_to_input`` with the config's input_size and batch_first)."""
-    from .inputs import array_to_input
-
     return array_to_input(np.asarray(data), config.input_size, config.batch_first)
 
 
 # ----- into a session --------------------------------------------------------------------------
 def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
     """JSON-ready record of where a session's weights came from (``Session.model_source``)."""
-    from .sessionfile import file_sha256
     src = {"path": str(Path(loaded.path).resolve()), "lstm": cand.name, "kind": loaded.kind,
            "sha256": file_sha256(loaded.path), "batch_first": cand.batch_first,
            "metadata": {k: v for k, v in loaded.metadata.items()
@@ -364,8 +363,6 @@ def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None =
     different input_size), the input becomes seeded random noise of the same length and batch;
     the returned note says so ('' otherwise). On any ValueError the session is left as it was.
     """
-    from .inputs import InputSpec
-
     cand = cand or loaded.pick()
     lstm = cand.build(dtype=session.dtype, batch_first=batch_first)
     source = model_source(loaded, cand)

@@ -18,12 +18,16 @@ import numpy as np
 import torch
 from psygnal import Signal
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from . import textinput  # noqa: F401  (a session can make every input source: registers "tokens")
+from .budget import check_budget, precheck
 from .config import LSTMConfig, reject_unknown_fields
-from .devices import resolve_device
+from .edits import InputEdit, StateEdit
 from .inputs import InputSpec, make_input
-from .trace import Trace, check_budget, trace, verify
+from .torch_devices import resolve_device
+from .tracing import Trace, trace
+from .verification import verify
 
 FORMAT_VERSION = 1
 
@@ -41,15 +45,15 @@ class TraceRequest:
     lengths: tuple[int, ...] | None
     batch_first: bool
     memory_budget: int | None
-    input_edits: tuple = ()
-    state_edits: tuple = ()
+    input_edits: tuple[InputEdit, ...] = ()
+    state_edits: tuple[StateEdit, ...] = ()
 
-    def model_input(self):
+    def model_input(self) -> torch.Tensor | PackedSequence:
         """The input exactly as it is fed to ``lstm``: batch_first honoured, packed when the
         sequences have different lengths."""
         x = self.x.clone()
-        for t, b, feature, value in self.input_edits:
-            x[t, b, feature] = value
+        for e in self.input_edits:
+            x[e.t, e.batch, e.feature] = e.value
         if self.lengths is not None and len(set(self.lengths)) > 1:
             return pack_padded_sequence(x, torch.tensor(self.lengths), enforce_sorted=False)
         if self.lengths is not None and self.lengths[0] < x.shape[0]:
@@ -58,24 +62,24 @@ class TraceRequest:
 
     def run(self) -> Trace:
         """Trace the snapshot (pure; safe on a worker thread)."""
-        overrides: dict = {}
-        for kind, t, layer, direction, b, unit, value in self.state_edits:
-            overrides.setdefault((layer, direction), []).append((t, kind, b, unit, value))
+        edits = self.state_edits
         x = self.model_input()
         with torch.no_grad():
             result = trace(self.lstm, x, memory_budget=self.memory_budget,
-                           method="loop" if overrides else "auto", overrides=overrides or None)
+                           method="loop" if edits else "auto", overrides=edits)
         # The truth check the app shows: torch's own nn.LSTM on the same input. A state edit
         # makes a run that nn.LSTM cannot make, so there is nothing to compare then.
-        result.meta["nn_lstm_max_abs_diff"] = None if overrides else verify(self.lstm, x, result)
+        result.meta["nn_lstm_max_abs_diff"] = None if edits else verify(self.lstm, x, result)
         result.meta["edited"] = bool(self.input_edits or self.state_edits)
         return result
 
 
 @dataclass
-class _Edits:
-    inputs: list = field(default_factory=list)  # (t, b, feature, value)
-    states: list = field(default_factory=list)  # (kind, t, layer, direction, b, unit, value)
+class Edits:
+    """The session's what-if edits, in the order they were made."""
+
+    inputs: list[InputEdit] = field(default_factory=list)
+    states: list[StateEdit] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.inputs or self.states)
@@ -85,10 +89,12 @@ class Session:
     """A live LSTM, its input and the current timestep.
 
     Signals: ``config_changed()`` (config, weights, device or input changed; a retrace is due),
+    ``input_changed()`` (the input changed; emitted just before its ``config_changed``),
     ``trace_changed()`` (a new trace is installed), ``step_changed(int)``, ``edits_changed()``.
     """
 
     config_changed = Signal()
+    input_changed = Signal()
     trace_changed = Signal()
     step_changed = Signal(int)
     edits_changed = Signal()
@@ -104,10 +110,11 @@ class Session:
         self.memory_budget = memory_budget
         if not isinstance(self._config, LSTMConfig):
             raise ValueError(f"expected an LSTMConfig, got {type(self._config).__name__}")
+        precheck(self._config, self._input_spec, dtype, memory_budget)
         self.model_source: dict | None = None  # set by loaders: where the weights came from
         self._lstm = self._build()
         self._x = self._make_x()
-        self._edits = _Edits()
+        self._edits = Edits()
         self._generation = 0
         self._lock = threading.Lock()
         self.trace: Trace | None = None
@@ -141,7 +148,7 @@ class Session:
         return self._lstm
 
     @property
-    def input(self):
+    def input(self) -> torch.Tensor | PackedSequence:
         """The input as fed to ``lstm`` (batch_first honoured; packed for mixed lengths)."""
         return self._snapshot().model_input()
 
@@ -151,7 +158,7 @@ class Session:
         return self._x
 
     @property
-    def edits(self) -> _Edits:
+    def edits(self) -> Edits:
         return self._edits
 
     @property
@@ -160,23 +167,20 @@ class Session:
 
     @property
     def num_steps(self) -> int:
-        return self.trace.num_steps if self.trace is not None else self._x.shape[0]
+        return self.trace.num_steps if self.trace is not None else int(self._x.shape[0])
 
     # ----- building ------------------------------------------------------------------
     def _build(self) -> nn.LSTM:
-        spec = self._input_spec
-        check_budget(self._config, spec.batch_size, spec.seq_len, self._dtype,
-                     self.memory_budget)
+        """A new module from the config and the seed (sizes checked by the caller)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed)
             lstm = self._config.build(dtype=self._dtype)
         return lstm.to(self._device).eval()
 
     def _make_x(self) -> torch.Tensor:
+        """The input, time-major, on the session's device (sizes checked by the caller; a file's
+        are known only once it is read, and checked here)."""
         spec = self._input_spec
-        if spec.source != "file":  # sizes known before anything is allocated
-            check_budget(self._config, spec.batch_size, spec.seq_len, self._dtype,
-                         self.memory_budget)
         x = make_input(spec, self._config.input_size)
         B = x.shape[1]
         if spec.lengths is not None and len(spec.lengths) != B:
@@ -184,10 +188,12 @@ class Session:
         check_budget(self._config, B, x.shape[0], self._dtype, self.memory_budget)
         return x.to(device=self._device, dtype=self._dtype)
 
-    def _changed(self) -> None:
-        self._edits = _Edits()
+    def _changed(self, input_changed: bool = False) -> None:
+        self._edits = Edits()
         self.original = None
         self._trace_stale = True
+        if input_changed:
+            self.input_changed.emit()
         self.config_changed.emit()
 
     def set_config(self, config: LSTMConfig, reinit: bool = True) -> None:
@@ -195,6 +201,7 @@ class Session:
         allow, kept. Raises ValueError (nothing changes) if the input can't feed it."""
         if not isinstance(config, LSTMConfig):
             raise ValueError(f"expected an LSTMConfig, got {type(config).__name__}")
+        precheck(config, self._input_spec, self._dtype, self.memory_budget)
         old_cfg, old_lstm, old_x = self._config, self._lstm, self._x
         self._config = config
         kept = False
@@ -211,10 +218,13 @@ class Session:
         # kept weights still come from where they came from (batch_first and dropout are not
         # part of a state dict); new ones come from the seed
         self.model_source = self.model_source if kept else None
-        self._changed()
+        self._changed(input_changed=config.input_size != old_cfg.input_size)
 
     def set_input(self, spec: InputSpec) -> None:
         """Use a new input (ValueError, nothing changes, if it does not fit the config)."""
+        if not isinstance(spec, InputSpec):
+            raise ValueError(f"expected an InputSpec, got {type(spec).__name__}")
+        precheck(self._config, spec, self._dtype, self.memory_budget)
         old_spec, old_x = self._input_spec, self._x
         self._input_spec = spec
         try:
@@ -222,17 +232,16 @@ class Session:
         except ValueError:
             self._input_spec, self._x = old_spec, old_x
             raise
-        self._changed()
+        self._changed(input_changed=True)
 
     def set_device(self, device: str | torch.device) -> None:
+        """Move the module and the input to ``device`` (ValueError naming the usable devices
+        if it cannot run here); the numbers stay the same."""
         dev = resolve_device(device)
         self._device = dev
         self._lstm = copy.deepcopy(self._lstm).to(dev)  # a new module: requests share it
         self._x = self._x.to(dev)
         self._changed()
-
-    def set_seed(self, seed: int) -> None:
-        self.reinitialize(seed)
 
     def reinitialize(self, seed: int | None = None) -> None:
         """Draw the weights again from ``seed`` (default: the current seed)."""
@@ -240,6 +249,7 @@ class Session:
             if not isinstance(seed, int) or isinstance(seed, bool):
                 raise ValueError(f"seed must be an integer (got {seed!r})")
             self._seed = int(seed)
+        precheck(self._config, self._input_spec, self._dtype, self.memory_budget)
         self._lstm = self._build()
         self.model_source = None
         self._changed()
@@ -252,7 +262,7 @@ class Session:
         spec = input_spec or self._input_spec
         old = (self._config, self._lstm, self._x, self._dtype, self._input_spec)
         try:
-            check_budget(cfg, spec.batch_size, spec.seq_len, self._dtype, self.memory_budget)
+            precheck(cfg, spec, self._dtype, self.memory_budget)
             lstm = copy.deepcopy(lstm).to(self._device).eval()
             self._config, self._lstm, self._input_spec = cfg, lstm, spec
             self._dtype = next(lstm.parameters()).dtype
@@ -261,7 +271,7 @@ class Session:
             self._config, self._lstm, self._x, self._dtype, self._input_spec = old
             raise
         self.model_source = source
-        self._changed()
+        self._changed(input_changed=input_spec is not None or cfg.input_size != old[0].input_size)
 
     # ----- tracing -------------------------------------------------------------------
     def _snapshot(self, generation: int = 0) -> TraceRequest:
@@ -380,7 +390,7 @@ class Session:
             if not 0 <= int(v) < hi:
                 raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
         self._check_within_length(t, batch)
-        self._edits.inputs.append((int(t), int(batch), int(feature), float(value)))
+        self._edits.inputs.append(InputEdit(int(t), int(batch), int(feature), float(value)))
         return self._after_edit(rerun)
 
     def edit_state(self, kind: str, t: int, layer: int, direction: int, batch: int, unit: int,
@@ -399,8 +409,8 @@ class Session:
             if not 0 <= int(v) < hi:
                 raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
         self._check_within_length(t, batch)
-        self._edits.states.append((kind, int(t), int(layer), int(direction), int(batch),
-                                   int(unit), float(value)))
+        self._edits.states.append(StateEdit(kind, int(t), int(layer), int(direction),  # type: ignore[arg-type]
+                                            int(batch), int(unit), float(value)))
         return self._after_edit(rerun)
 
     def _check_within_length(self, t: int, batch: int) -> None:
@@ -413,7 +423,7 @@ class Session:
         """Drop every what-if edit and return to the original run."""
         if not self._edits:
             return
-        self._edits = _Edits()
+        self._edits = Edits()
         if self.original is not None:
             self.trace = self.original
             self.original = None
@@ -432,8 +442,8 @@ class Session:
             "input": spec, "seed": self._seed, "device": str(self._device),
             "dtype": str(self._dtype).replace("torch.", ""), "step": self._t,
             "model_source": self.model_source,
-            "edits": {"inputs": [list(e) for e in self._edits.inputs],
-                      "states": [list(e) for e in self._edits.states]},
+            "edits": {"inputs": [e.to_list() for e in self._edits.inputs],
+                      "states": [e.to_list() for e in self._edits.states]},
         }
 
     @classmethod
@@ -467,7 +477,12 @@ class Session:
         s = cls(cfg, spec, seed=seed, device=device or data.get("device", "cpu"),
                 dtype=getattr(torch, dtype_name), memory_budget=data.get("memory_budget"))
         edits = data.get("edits") or {}
-        s._edits = _Edits([tuple(e) for e in edits.get("inputs", [])],
-                          [tuple(e) for e in edits.get("states", [])])
+        try:
+            s._edits = Edits([InputEdit(*e) for e in edits.get("inputs", [])],
+                             [StateEdit(*e) for e in edits.get("states", [])])
+        except TypeError:
+            raise ValueError("a session's edits must be lists: inputs [t, batch, feature,"
+                             " value], states [kind, t, layer, direction, batch, unit, value]"
+                             ) from None
         s._t = int(data.get("step", 0))
         return s

@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import textinput  # noqa: F401  (registers the "tokens" input source)
+from .hashing import file_sha256
+from .io import load_model
 from .session import Session
 
 FORMAT = "lstm-viz session"
@@ -39,14 +42,6 @@ class SessionExtras:
 
 
 # ----- helpers -------------------------------------------------------------------------------
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _tensor_to_json(t: torch.Tensor) -> dict:
     a = t.detach().cpu().contiguous().numpy()
     return {"dtype": str(a.dtype), "shape": list(a.shape),
@@ -206,7 +201,6 @@ def _restore_input(doc: dict, data: dict, path: Path) -> None:
 
 
 def _weights_from_model_file(src: dict, allow_pickle: bool, name: str) -> dict:
-    from .io import load_model
     mpath = src.get("path", "")
     if not Path(mpath).is_file():
         raise ValueError(f"{name}: the model file {mpath} is missing and the session does not"
@@ -227,8 +221,6 @@ def load_session(path, *, allow_pickle: bool = False, device: str | None = None
     only when the weights must be re-read from a pickled model file; a session file can never
     turn unsafe loading on by itself.
     """
-    from . import textinput  # noqa: F401  (registers the "tokens" input source)
-
     path = Path(path)
     doc = read_session_file(path)
     base = path.resolve().parent

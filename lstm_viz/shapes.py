@@ -114,7 +114,7 @@ def tensor_shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int
     return out
 
 
-def shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int
+def all_shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int
            ) -> OrderedDict[str, TensorShape]:
     """Every tensor of ``lstm(input, (h_0, c_0))``: the six call tensors, then every parameter."""
     out = tensor_shapes(cfg, batch_size, seq_len)

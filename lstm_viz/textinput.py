@@ -24,6 +24,7 @@ import torch
 
 from . import inputs
 from .inputs import InputSpec
+from .io import load_model
 
 UNK_TOKENS = ("<unk>", "<UNK>", "[UNK]", "\x00")
 
@@ -121,7 +122,6 @@ def embed(indices, embedding: torch.Tensor | None, input_size: int) -> torch.Ten
 @lru_cache(maxsize=4)
 def _embedding_from(model_path: str, mtime: float, input_size: int, lstm: str
                     ) -> torch.Tensor | None:
-    from .io import load_model
     loaded = load_model(model_path)
     cands = [c for c in loaded.lstms if c.embedding is not None
              and c.embedding.shape[1] == input_size]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from lstm_viz import LSTMConfig, parameter_count, shape_facts, shapes, tensor_shapes
+from lstm_viz import LSTMConfig, all_shapes, parameter_count, shape_facts, tensor_shapes
 
 
 @pytest.mark.parametrize("kwargs, field, allowed", [
@@ -109,7 +109,7 @@ def configs(draw):
 @given(configs(), st.one_of(st.none(), st.integers(1, 4)), st.integers(1, 5))
 def test_shapes_are_what_torch_produces(cfg, batch, seq_len):
     lstm = cfg.build()
-    table = shapes(cfg, batch, seq_len)
+    table = all_shapes(cfg, batch, seq_len)
     x = torch.zeros(*tuple(table["input"]))
     h0, c0 = torch.zeros(*table["h_0"]), torch.zeros(*table["c_0"])
     out, (h_n, c_n) = lstm(x, (h0, c0))  # torch refuses any wrong input/h_0/c_0 shape
@@ -166,12 +166,12 @@ def test_seed_000_shapes_batch_first_one_step():
 
 def test_seed_001_lstmcell_stack_parameter_shapes():
     # LSTMCell(30, 20) then LSTMCell(20, 10): the same shapes as one layer of nn.LSTM each
-    first = shapes(LSTMConfig(30, 20), 3, 12)
-    second = shapes(LSTMConfig(20, 10), 3, 12)
+    first = all_shapes(LSTMConfig(30, 20), 3, 12)
+    second = all_shapes(LSTMConfig(20, 10), 3, 12)
     assert (first["weight_ih_l0"], first["weight_hh_l0"], first["bias_ih_l0"]) == \
         ((80, 30), (80, 20), (80,))
     assert (second["weight_ih_l0"], second["weight_hh_l0"]) == ((40, 20), (40, 10))
-    assert shapes(LSTMConfig(100, 20), 1, 1)["weight_ih_l0"] == (80, 100)
+    assert all_shapes(LSTMConfig(100, 20), 1, 1)["weight_ih_l0"] == (80, 100)
 
 
 def test_seed_002_lstm_100_20_4_on_10_3_100():

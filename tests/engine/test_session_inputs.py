@@ -252,7 +252,7 @@ def test_engine_imports_without_qt():
     code = ("import sys\n"
             "for m in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph', 'superqt', 'qtpy'):\n"
             "    sys.modules[m] = None\n"
-            "import lstm_viz, lstm_viz.cli, lstm_viz.session, lstm_viz.trace\n"
+            "import lstm_viz, lstm_viz.cli, lstm_viz.session, lstm_viz.tracing\n"
             "import pkgutil, importlib\n"
             "for m in pkgutil.iter_modules(lstm_viz.__path__):\n"
             "    if m.name != '__main__': importlib.import_module('lstm_viz.' + m.name)\n"

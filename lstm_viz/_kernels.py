@@ -1,0 +1,234 @@
+"""The kernels behind ``lstm_viz.trace``: one layer and direction of an LSTM, step by step.
+
+Private: ``tracing.trace`` chooses a kernel and assembles the layers. ``run_loop`` steps through
+time with prepacked oneDNN matmuls where they pay; ``run_fused`` lets torch's fused kernel compute
+h and recomputes the gates for all steps at once, with a log-depth scan for c.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .edits import StateEdit
+
+Tensor = torch.Tensor
+Linear = Callable[..., Tensor]
+
+LayerParams = tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]
+
+
+def layer_params(lstm: nn.LSTM, layer: int, direction: int) -> LayerParams:
+    """(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) of one layer and direction, detached;
+    None for the ones this LSTM does not have."""
+    sfx = f"_l{layer}" + ("_reverse" if direction else "")
+    out: list[Tensor | None] = []
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
+        param = getattr(lstm, name + sfx, None)
+        out.append(None if param is None else param.detach())
+    w_ih, w_hh, b_ih, b_hh, w_hr = out
+    assert w_ih is not None and w_hh is not None
+    return w_ih, w_hh, b_ih, b_hh, w_hr
+
+
+def reverse_index(lengths: Tensor, T: int, device: torch.device) -> Tensor:
+    """(T, B) index that reverses each sequence within its length (positions past it stay)."""
+    t = torch.arange(T).unsqueeze(1)
+    lens = lengths.unsqueeze(0)
+    idx = torch.where(t < lens, lens - 1 - t, t)
+    return idx.to(device)
+
+
+def reverse(x: Tensor, idx: Tensor | None) -> Tensor:
+    """Reverse (T, B, ...) in time per sequence; ``idx`` from reverse_index, or None when
+    every sequence is full length (a plain flip)."""
+    if idx is None:
+        return x.flip(0)
+    full = idx.view(idx.shape + (1,) * (x.dim() - 2)).expand_as(x)
+    return x.gather(0, full)
+
+
+def _scale_g_rows(w_ih: Tensor, w_hh: Tensor, bias: Tensor | None
+                  ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The weights (and bias) with the g rows multiplied by -2, for ``_activate``. Scaling by a
+    power of two is exact in floating point: the pre-activation is exactly -2 times torch's."""
+    H = w_ih.shape[0] // 4
+
+    def scaled(w: Tensor) -> Tensor:
+        w = w.clone()
+        w[2 * H:3 * H].mul_(-2.0)
+        return w
+
+    return scaled(w_ih), scaled(w_hh), None if bias is None else scaled(bias)
+
+
+def _activate(z4: Tensor) -> None:
+    """In place on (..., 4, H) pre-activations whose g part was scaled by ``_scale_g_rows``:
+    sigmoid on i, f, o, and tanh(g) = 1 - 2 * sigmoid(-2g) (equal to float rounding), so one
+    sigmoid over the whole contiguous tensor does all four gates."""
+    z4.sigmoid_()
+    z4[..., 2, :].mul_(-2.0).add_(1.0)
+
+
+def _linear(weight: Tensor, rows: int) -> Linear:
+    """``f(x, bias=None) = x @ weight.T + bias`` for x of ``rows`` rows, made once per weight.
+
+    On the CPU in float32 this uses oneDNN with the weight prepacked once, as nn.LSTM's own CPU
+    kernel does (2-3x faster than the default GEMM for the small matrices of a recurrence);
+    elsewhere, or where that private op is missing or disagrees, plain addmm.
+    """
+    w_t = weight.t()
+
+    def plain(x: Tensor, bias: Tensor | None = None) -> Tensor:
+        return torch.mm(x, w_t) if bias is None else torch.addmm(bias, x, w_t)
+
+    if weight.device.type != "cpu" or weight.dtype != torch.float32:
+        return plain
+    if rows * weight.numel() < ONEDNN_MIN_MACS or not onednn_ok():
+        return plain
+    ops = torch.ops.mkldnn
+    packed = ops._reorder_linear_weight(weight, rows)
+
+    def prepacked(x: Tensor, bias: Tensor | None = None) -> Tensor:
+        return ops._linear_pointwise(x, packed, bias, "none", [], "")
+
+    return prepacked
+
+
+_ONEDNN_OK: bool | None = None
+ONEDNN_MIN_MACS = 1 << 22  # below this, packing the weight costs more than it saves
+
+
+def onednn_ok() -> bool:
+    """Whether oneDNN's prepacked linear exists here and agrees with addmm (checked once)."""
+    global _ONEDNN_OK
+    if _ONEDNN_OK is None:
+        try:
+            ops = torch.ops.mkldnn
+            w = torch.linspace(-1, 1, 24).view(6, 4)
+            x = torch.linspace(1, -1, 12).view(3, 4)
+            b = torch.linspace(0, 1, 6)
+            got = ops._linear_pointwise(x, ops._reorder_linear_weight(w, 3), b, "none", [], "")
+            _ONEDNN_OK = bool(torch.backends.mkldnn.is_available()) and torch.allclose(
+                got, torch.addmm(b, x, w.t()), rtol=1e-5, atol=1e-6)
+        except (AttributeError, RuntimeError, TypeError):
+            _ONEDNN_OK = False
+    return _ONEDNN_OK
+
+
+def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None,
+             w_hr: Tensor | None, gates: Tensor | None, c: Tensor, h: Tensor,
+             overrides: Sequence[StateEdit] = (), backwards: bool = False) -> Tensor:
+    """One direction of one layer, step by step. x (T, B, in); writes c (T, B, H) and
+    h (T, B, H_out), and the gates (T, B, 4, H) into ``gates``, or into a buffer of its own
+    that it returns when ``gates`` is None. ``overrides``: edits applied after step ``edit.t``,
+    counted in reading order (0 is the first step read). ``backwards`` reads positions T-1
+    down to 0 (and writes each result at its own position).
+
+    Eight torch calls a step. tanh is computed as tanh(z) = 1 - 2 * sigmoid(-2z) (equal to float
+    rounding; torch's CPU sigmoid is several times faster than its tanh): with the g rows of
+    the weights scaled by -2, one sigmoid covers all four gates, i * tanh(g) = i - 2 i s_g is
+    one addcmul, and o * tanh(c) = o - 2 o sigmoid(-2c) another.
+    """
+    T, B, _ = x.shape
+    H = c.shape[-1]
+    w_ih, w_hh, bias = _scale_g_rows(w_ih, w_hh, bias)
+    projected = _linear(w_ih, T * B)(x.reshape(T * B, -1), bias)
+    if gates is None:  # the caller takes this buffer as it is: no copy
+        gates = projected.view(T, B, 4, H)
+    else:
+        gates.view(T * B, 4 * H).copy_(projected)
+    del projected
+    recurrent = _linear(w_hh, B)
+    w_hr_t = None if w_hr is None else w_hr.t()
+    tmp = torch.empty((B, H), dtype=c.dtype, device=c.device)
+    o_tanh_c = torch.empty((B, H), dtype=c.dtype, device=c.device)
+    by_step: dict[int, list[StateEdit]] = {}
+    for edit in overrides:
+        by_step.setdefault(edit.t, []).append(edit)
+    # Views made once: indexing a tensor costs more than the small ops themselves.
+    zs = gates.view(T, B, 4 * H).unbind(0)
+    i_, f_, g_, o_ = (gates[:, :, k].unbind(0) for k in range(4))
+    cs, hs = c.unbind(0), h.unbind(0)
+    if backwards:
+        zs, i_, f_, g_, o_, cs, hs = (v[::-1] for v in (zs, i_, f_, g_, o_, cs, hs))
+    h_prev, c_prev = h0, c0
+    for t in range(T):
+        z = zs[t]
+        z.add_(recurrent(h_prev))
+        z.sigmoid_()  # i, f, o; and s_g = sigmoid(-2 z_g)
+        ct = cs[t]
+        torch.addcmul(i_[t], i_[t], g_[t], value=-2.0, out=ct)  # i * tanh(z_g)
+        ct.addcmul_(f_[t], c_prev)
+        ov = by_step.get(t)
+        if ov:
+            for edit in ov:
+                if edit.kind == "c":
+                    ct[edit.batch, edit.unit] = edit.value
+        torch.mul(ct, -2.0, out=tmp)
+        tmp.sigmoid_()
+        if w_hr_t is None:
+            torch.addcmul(o_[t], o_[t], tmp, value=-2.0, out=hs[t])  # o * tanh(c)
+        else:
+            torch.addcmul(o_[t], o_[t], tmp, value=-2.0, out=o_tanh_c)
+            torch.mm(o_tanh_c, w_hr_t, out=hs[t])
+        if ov:
+            for edit in ov:
+                if edit.kind == "h":
+                    hs[t][edit.batch, edit.unit] = edit.value
+        h_prev, c_prev = hs[t], ct
+    gates[:, :, 2].mul_(-2.0).add_(1.0)  # s_g -> tanh(z_g), for all steps at once
+    return gates
+
+
+def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+              b_hh: Tensor | None, w_hr: Tensor | None, gates: Tensor, c: Tensor, h: Tensor
+              ) -> None:
+    """Like run_loop, but h comes from torch's fused kernel and the gates are then recomputed
+    for all steps at once; only c needs a (cheap, elementwise) scan."""
+    T, B, _ = x.shape
+    H = c.shape[-1]
+    params = [w_ih, w_hh] + ([b_ih, b_hh] if b_ih is not None and b_hh is not None else []) + \
+        ([w_hr] if w_hr is not None else [])
+    args = (x, (h0.unsqueeze(0), c0.unsqueeze(0)), params, b_ih is not None, 1, 0.0, False,
+            False, False)
+    if w_hr is None:
+        out = torch.lstm(*args)[0]
+    else:
+        with warnings.catch_warnings():
+            # torch notes that oneDNN has no projection kernel and falls back: nothing to do.
+            warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+            out = torch.lstm(*args)[0]
+    h.copy_(out)
+    h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+    flat = gates.view(T * B, 4 * H)
+    bias = None if b_ih is None or b_hh is None else b_ih + b_hh
+    w_ih, w_hh, bias = _scale_g_rows(w_ih, w_hh, bias)
+    flat.copy_(_linear(w_ih, T * B)(x.reshape(T * B, -1), bias))
+    flat.add_(_linear(w_hh, T * B)(h_prev.reshape(T * B, -1)))
+    _activate(gates)
+    _linear_scan(gates[:, :, 1], gates[:, :, 0] * gates[:, :, 2], c0, out=c)
+
+
+def _linear_scan(a: Tensor, b: Tensor, c0: Tensor, out: Tensor) -> None:
+    """out[t] = a[t] * out[t-1] + b[t] with out[-1] = c0, for (T, ...) tensors.
+
+    A Hillis-Steele scan: log2(T) rounds of whole-tensor operations instead of T small steps
+    (the pair (a, b) composes as (a1, b1) then (a2, b2) = (a1 * a2, a2 * b1 + b2)). Only
+    products and sums of the same terms, so it equals the sequential recurrence to rounding.
+    """
+    T = a.shape[0]
+    A = a.clone()
+    out.copy_(b)
+    out[0].addcmul_(A[0], c0)
+    k = 1
+    while k < T:
+        new_b = torch.addcmul(out[k:], A[k:], out[:-k])
+        A[k:] = A[k:] * A[:-k]
+        out[k:] = new_b
+        k *= 2
+
+

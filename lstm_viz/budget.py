@@ -1,0 +1,85 @@
+"""The memory budget: how many bytes a session of a given size needs, checked before building."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .config import LSTMConfig
+from .shapes import parameter_count
+
+if TYPE_CHECKING:
+    import torch
+
+    from .inputs import InputSpec
+
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes
+
+
+class TraceBudgetError(ValueError):
+    """The trace would take more memory than the budget allows."""
+
+
+def _item_size(dtype: torch.dtype | None) -> int:
+    """Bytes per element of ``dtype`` (None: float32)."""
+    return 4 if dtype is None else int(dtype.itemsize)
+
+
+def estimate_trace_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                         dtype: torch.dtype | None = None) -> int:
+    """Bytes a trace of this size keeps (gates, c, h, input) plus its largest scratch buffer."""
+    B = batch_size or 1
+    item = _item_size(dtype)
+    H, Ho, L, D = cfg.hidden_size, cfg.h_out, cfg.num_layers, cfg.num_directions
+    kept = L * D * seq_len * B * (4 * H + H + Ho) + seq_len * B * cfg.input_size
+    # Transients: one direction's buffers (twice for the reverse direction, which is re-ordered
+    # into place), and a layer's input with its reversed copy.
+    scratch = seq_len * B * ((4 * H + H + Ho) * D + 2 * max(cfg.input_size, D * Ho))
+    return int((kept + scratch) * item)
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                 dtype: torch.dtype | None = None, budget: int | None = None) -> int:
+    """Return the bytes a session of this size needs (the trace, plus the weights twice: a
+    module and the copy made while it is loaded or moved to another device), or raise
+    TraceBudgetError naming the estimate and what to reduce. Call it before building anything."""
+    budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
+    weights = 2 * parameter_count(cfg) * _item_size(dtype)
+    need = estimate_trace_bytes(cfg, batch_size, seq_len, dtype) + weights
+    if need > budget:
+        raise TraceBudgetError(
+            f"this would need about {format_bytes(need)} ({format_bytes(weights)} of weights,"
+            f" the rest for num_layers={cfg.num_layers} x directions={cfg.num_directions} x"
+            f" seq_len={seq_len} x batch={batch_size or 1} x"
+            f" {5 * cfg.hidden_size + cfg.h_out} traced values per step), over the memory"
+            f" budget of {format_bytes(budget)}; reduce seq_len, batch size, hidden_size or"
+            " num_layers (or raise the budget)")
+    return need
+
+
+def precheck(config: LSTMConfig, input_spec: InputSpec, dtype: torch.dtype | None = None,
+             memory_budget: int | None = None) -> None:
+    """Refuse sizes over the memory budget before a session allocates anything.
+
+    Raises TraceBudgetError (a ValueError) when the weights alone exceed the budget, or when
+    the trace does (checked here only for inputs whose sizes are known before loading: not
+    for a file, whose sizes are checked once it is read).
+    """
+    limit = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
+    count = parameter_count(config)
+    weights = count * _item_size(dtype)
+    if weights > limit:
+        raise TraceBudgetError(
+            f"the weights alone would need {weights / 2**30:.1f} GiB ({count:,} parameters),"
+            f" over the memory budget of {limit / 2**30:.1f} GiB; reduce hidden_size,"
+            " input_size or num_layers")
+    if input_spec.source != "file":
+        check_budget(config, input_spec.batch_size, input_spec.seq_len, dtype, memory_budget)

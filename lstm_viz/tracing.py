@@ -1,0 +1,358 @@
+"""Run an nn.LSTM and record the gates, cell and hidden state of every layer, direction and step.
+
+``nn.LSTM`` calls a fused kernel, so i, f, g, o and the intermediate c_t never exist as tensors.
+``trace`` recomputes them from the module's own parameters with the LSTM equations
+
+    i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)            (then h_t = W_hr h_t when proj_size > 0)
+
+and returns output, h_n and c_n in exactly the form ``lstm(input, hx)`` returns them.
+
+Both directions run as a forward scan: the reverse direction reads each sequence reversed
+(within its own length), and its results are put back at the input positions they belong to.
+Positions past a sequence's length are computed on padding and then set to NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from . import _kernels
+from .budget import check_budget
+from .config import LSTMConfig
+from .edits import StateEdit
+
+Tensor = torch.Tensor
+GATE_NAMES = ("i", "f", "g", "o")
+METHODS = ("auto", "loop", "fused")
+
+# Per-step matmul size (B * 4H * H_out multiply-adds) above which a per-step loop is faster
+# than "fused kernel, then recompute the gates for all steps at once" (benchmarks/bench_trace.py).
+LOOP_THRESHOLD = 200_000
+
+
+@dataclass
+class Trace:
+    """What an nn.LSTM computed, step by step.
+
+    gates: (L, D, T, B, 4, H) activated i, f, g, o; c: (L, D, T, B, H); h: (L, D, T, B, H_out);
+    x: (T, B, input_size) the input, time-major; lengths: (B,) int64 on the CPU.
+    output, h_n, c_n: as ``lstm(input, hx)`` returns them (tensor or PackedSequence).
+    """
+
+    output: Tensor | PackedSequence
+    h_n: Tensor
+    c_n: Tensor
+    gates: Tensor
+    c: Tensor
+    h: Tensor
+    x: Tensor
+    h_0: Tensor
+    c_0: Tensor
+    lengths: Tensor
+    config: LSTMConfig
+    eval_semantics: bool = False
+    unbatched: bool = False
+    packed: bool = False
+    elapsed_s: float = 0.0
+    method: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.gates.shape[2])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.gates.shape[3])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.gates, self.c, self.h, self.x))
+
+
+def _normalize_input(lstm: nn.LSTM, input: Tensor | PackedSequence
+                     ) -> tuple[Tensor, Tensor, bool, PackedSequence | None]:
+    """-> (x (T, B, in) time-major, lengths (B,) CPU, unbatched, the PackedSequence or None)."""
+    if isinstance(input, PackedSequence):
+        x, lengths = pad_packed_sequence(input, batch_first=False)
+        return x, lengths.to(torch.int64), False, input
+    if not isinstance(input, torch.Tensor):
+        raise ValueError(f"input must be a tensor or a PackedSequence, got {type(input).__name__}")
+    if input.dim() == 2:
+        x = input.unsqueeze(1)
+        unbatched = True
+    elif input.dim() == 3:
+        x = input.transpose(0, 1) if lstm.batch_first else input
+        unbatched = False
+    else:
+        layout = "(batch, seq_len, input_size)" if lstm.batch_first else \
+            "(seq_len, batch, input_size)"
+        raise ValueError(f"input must be 2-D (seq_len, input_size) or 3-D {layout},"
+                         f" got {input.dim()}-D with shape {tuple(input.shape)}")
+    T, B = x.shape[0], x.shape[1]
+    return x, torch.full((B,), T, dtype=torch.int64), unbatched, None
+
+
+def _normalize_hx(cfg: LSTMConfig, hx: Any, B: int, unbatched: bool, like: Tensor
+                  ) -> tuple[Tensor, Tensor]:
+    """(h_0 (L*D, B, H_out), c_0 (L*D, B, H)) from the caller's hx (zeros when None)."""
+    LD = cfg.num_layers * cfg.num_directions
+    if hx is None:
+        return (like.new_zeros(LD, B, cfg.h_out), like.new_zeros(LD, B, cfg.hidden_size))
+    if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+        raise ValueError("hx must be a tuple (h_0, c_0)")
+    h0, c0 = hx
+    if unbatched:
+        want_h, want_c = (LD, cfg.h_out), (LD, cfg.hidden_size)
+    else:
+        want_h, want_c = (LD, B, cfg.h_out), (LD, B, cfg.hidden_size)
+    for name, t, want in (("h_0", h0, want_h), ("c_0", c0, want_c)):
+        if tuple(t.shape) != want:
+            raise ValueError(f"{name} must have shape {want} = (D*num_layers"
+                             f"{'' if unbatched else ', batch'}, "
+                             f"{'H_out' if name == 'h_0' else 'hidden_size'}), got "
+                             f"{tuple(t.shape)}" + ("; batch_first does not apply to h_0/c_0"
+                                                    if cfg.batch_first else ""))
+    if unbatched:
+        h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+    return h0.detach(), c0.detach()
+
+
+
+
+@dataclass
+class _Call:
+    """One call of the LSTM in time-major form: x (T, B, in), lengths (B,) on the CPU, and the
+    initial states h_0 (L*D, B, H_out), c_0 (L*D, B, H)."""
+
+    x: Tensor
+    lengths: Tensor
+    unbatched: bool
+    packed_in: PackedSequence | None
+    h_0: Tensor
+    c_0: Tensor
+
+    @property
+    def full_length(self) -> bool:
+        return bool((self.lengths == self.x.shape[0]).all())
+
+
+@dataclass
+class _Run:
+    """The trace's buffers while the layers run: gates (L, D, T, B, 4, H) (None until the loop
+    kernel hands over its own buffer, for a one-layer one-direction LSTM), c, h, and the final
+    states h_n (L*D, B, H_out), c_n (L*D, B, H)."""
+
+    call: _Call
+    method: str
+    gates: Tensor | None
+    c: Tensor
+    h: Tensor
+    h_n: Tensor
+    c_n: Tensor
+    rev_idx: Tensor | None  # reverses each sequence within its length; None: a plain flip
+
+    @classmethod
+    def allocate(cls, cfg: LSTMConfig, call: _Call, method: str) -> _Run:
+        L, D, H, Ho = cfg.num_layers, cfg.num_directions, cfg.hidden_size, cfg.h_out
+        T, B = call.x.shape[0], call.x.shape[1]
+        x = call.x
+        # One layer and direction: the loop's own projection buffer becomes the trace's gates.
+        single = L * D == 1 and method == "loop"
+        rev_idx = None if D == 1 or call.full_length else \
+            _kernels.reverse_index(call.lengths, T, x.device)
+        return cls(call=call, method=method,
+                   gates=None if single else x.new_empty(L, D, T, B, 4, H),
+                   c=x.new_empty(L, D, T, B, H), h=x.new_empty(L, D, T, B, Ho),
+                   h_n=x.new_empty(L * D, B, Ho), c_n=x.new_empty(L * D, B, H), rev_idx=rev_idx)
+
+    def layer_output(self, layer: int) -> Tensor:
+        """(T, B, D*H_out): the layer's h, directions concatenated (a view when D = 1)."""
+        return torch.cat(list(self.h[layer]), dim=-1) if self.h.shape[1] == 2 else \
+            self.h[layer, 0]
+
+
+def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
+          memory_budget: int | None = None, method: str = "auto",
+          overrides: Sequence[StateEdit] | None = None) -> Trace:
+    """Run ``lstm`` on ``input`` (tensor or PackedSequence) and record every gate and state.
+
+    Returns a Trace whose output, h_n, c_n equal ``lstm(input, hx)``. ``method`` is "auto",
+    "loop" or "fused" (same numbers; a speed choice). ``overrides``: what-if edits of the state
+    at input position ``t`` (they need the loop).
+    """
+    if not isinstance(lstm, nn.LSTM):
+        raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"method must be 'auto', 'loop' or 'fused' (got {method!r})")
+    start = time.perf_counter()
+    cfg = LSTMConfig.from_module(lstm)
+    x, lengths, unbatched, packed_in = _normalize_input(lstm, input)
+    _check_input(lstm, cfg, x)
+    check_budget(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
+    eval_semantics = bool(lstm.training and cfg.dropout > 0 and cfg.num_layers > 1)
+    if eval_semantics:
+        warnings.warn("the LSTM is in training mode with dropout > 0; torch's dropout draws"
+                      " cannot be replayed, so it is traced with eval semantics (no dropout)",
+                      UserWarning, stacklevel=2)
+    h_0, c_0 = _normalize_hx(cfg, hx, x.shape[1], unbatched, x)
+    call = _Call(x.detach(), lengths, unbatched, packed_in, h_0, c_0)
+    edits = tuple(overrides or ())
+    method = _choose_method(method, edits, cfg, batch_size=x.shape[1])
+    with torch.no_grad():
+        run = _Run.allocate(cfg, call, method)
+        layer_in = call.x
+        for layer in range(cfg.num_layers):
+            for d in range(cfg.num_directions):
+                _trace_direction(lstm, run, layer, d, layer_in,
+                                 [e for e in edits if (e.layer, e.direction) == (layer, d)])
+            layer_in = run.layer_output(layer)
+        out_tm = layer_in if cfg.num_directions == 2 else layer_in.clone()
+        if not call.full_length:
+            _mask_padding(run, out_tm)
+    assert run.gates is not None
+    output, h_n, c_n = _caller_form(cfg, call, out_tm, run.h_n, run.c_n)
+    result = Trace(output=output, h_n=h_n, c_n=c_n, gates=run.gates, c=run.c, h=run.h,
+                   x=call.x, h_0=h_0, c_0=c_0, lengths=lengths, config=cfg,
+                   eval_semantics=eval_semantics, unbatched=unbatched,
+                   packed=packed_in is not None, method=method)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+def _check_input(lstm: nn.LSTM, cfg: LSTMConfig, x: Tensor) -> None:
+    """ValueError unless x (T, B, F) fits the LSTM: its features, at least one step, and the
+    parameters' dtype and device."""
+    T, _, F = x.shape
+    if F != cfg.input_size:
+        raise ValueError(f"input has {F} features in its last dimension but the LSTM expects"
+                         f" input_size={cfg.input_size}")
+    if T == 0:
+        raise ValueError("input has no timesteps (seq_len = 0)")
+    w0 = lstm.weight_ih_l0
+    if x.dtype != w0.dtype or x.device != w0.device:
+        raise ValueError(f"input is {x.dtype} on {x.device} but the LSTM's parameters are"
+                         f" {w0.dtype} on {w0.device}; move one to match"
+                         " (e.g. input.to(lstm_device))")
+
+
+def _choose_method(method: str, edits: Sequence[StateEdit], cfg: LSTMConfig,
+                   batch_size: int) -> str:
+    """"loop" or "fused": edits need the loop; otherwise the loop pays for large steps."""
+    if method == "auto":
+        step_macs = batch_size * 4 * cfg.hidden_size * cfg.h_out
+        return "loop" if (edits or step_macs >= LOOP_THRESHOLD) else "fused"
+    if method == "fused" and edits:
+        raise ValueError("what-if overrides need method='loop'")
+    return method
+
+
+def _reading_order(edits: Sequence[StateEdit], direction: int, lengths: Tensor
+                   ) -> list[StateEdit]:
+    """The edits with ``t`` counted in the direction's reading order (the reverse direction
+    reads each sequence from its own last step); edits past a sequence's end are dropped."""
+    out = []
+    for e in edits:
+        n = int(lengths[e.batch])
+        step = n - 1 - e.t if direction == 1 else e.t
+        if 0 <= step < n:
+            out.append(replace(e, t=step))
+    return out
+
+
+def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Tensor,
+                     edits: Sequence[StateEdit]) -> None:
+    """Run one layer and direction on ``layer_in`` (T, B, in) into ``run``'s buffers."""
+    call, D = run.call, run.h.shape[1]
+    w_ih, w_hh, b_ih, b_hh, w_hr = _kernels.layer_params(lstm, layer, d)
+    k = layer * D + d
+    # With full-length sequences the loop reads the reverse direction backwards in place;
+    # otherwise each sequence is reversed within its length, run forwards, and its results put
+    # back at the positions they belong to.
+    backwards = d == 1 and run.rev_idx is None and run.method == "loop"
+    in_place = d == 0 or backwards
+    g_buf: Tensor | None
+    if in_place:
+        xin = layer_in
+        g_buf = None if run.gates is None else run.gates[layer, d]
+        c_buf, h_buf = run.c[layer, d], run.h[layer, d]
+    else:
+        xin = _kernels.reverse(layer_in, run.rev_idx)
+        assert run.gates is not None  # two directions: never the loop's own buffer
+        g_buf = None if run.method == "loop" else torch.empty_like(run.gates[layer, d])
+        c_buf, h_buf = torch.empty_like(run.c[layer, d]), torch.empty_like(run.h[layer, d])
+    if run.method == "loop":
+        bias = None if b_ih is None or b_hh is None else b_ih + b_hh
+        g_buf = _kernels.run_loop(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, bias, w_hr, g_buf,
+                                  c_buf, h_buf, _reading_order(edits, d, call.lengths),
+                                  backwards=backwards)
+        if run.gates is None:
+            run.gates = g_buf.view(1, 1, *g_buf.shape)
+    else:
+        assert g_buf is not None
+        _kernels.run_fused(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, b_ih, b_hh, w_hr,
+                           g_buf, c_buf, h_buf)
+    _final_state(run, k, h_buf, c_buf, backwards)
+    if not in_place:
+        assert run.gates is not None and g_buf is not None
+        run.gates[layer, d] = _kernels.reverse(g_buf, run.rev_idx)
+        run.c[layer, d] = _kernels.reverse(c_buf, run.rev_idx)
+        run.h[layer, d] = _kernels.reverse(h_buf, run.rev_idx)
+
+
+def _final_state(run: _Run, k: int, h_buf: Tensor, c_buf: Tensor, backwards: bool) -> None:
+    """h_n[k], c_n[k]: each sequence's last valid step in its own reading order."""
+    call = run.call
+    if call.full_length:
+        end = 0 if backwards else call.x.shape[0] - 1
+        run.h_n[k], run.c_n[k] = h_buf[end], c_buf[end]
+    else:
+        last = (call.lengths - 1).to(h_buf.device)
+        bidx = torch.arange(h_buf.shape[1], device=h_buf.device)
+        run.h_n[k] = h_buf[last, bidx]
+        run.c_n[k] = c_buf[last, bidx]
+
+
+def _mask_padding(run: _Run, out_tm: Tensor) -> None:
+    """Set the gates, c and h past each sequence's length to NaN, and the output there to 0
+    (as nn.LSTM pads a packed output)."""
+    lengths = run.call.lengths
+    T, B = out_tm.shape[0], out_tm.shape[1]
+    pad = (torch.arange(T).unsqueeze(1) >= lengths.unsqueeze(0)).to(out_tm.device)  # (T, B)
+    assert run.gates is not None
+    for buf in (run.gates, run.c, run.h):
+        buf.masked_fill_(pad.view(1, 1, T, B, *([1] * (buf.dim() - 4))), math.nan)
+    out_tm.masked_fill_(pad.unsqueeze(-1), 0.0)
+
+
+def _caller_form(cfg: LSTMConfig, call: _Call, out_tm: Tensor, h_n: Tensor, c_n: Tensor
+                 ) -> tuple[Tensor | PackedSequence, Tensor, Tensor]:
+    """(output, h_n, c_n) in the form ``lstm(input, hx)`` returns them for this input."""
+    pi = call.packed_in
+    if pi is not None:
+        device = out_tm.device
+        sorted_b = pi.sorted_indices.to(device) if pi.sorted_indices is not None else \
+            torch.arange(out_tm.shape[1], device=device)
+        sizes = pi.batch_sizes.tolist()
+        t_idx = torch.cat([torch.full((int(n),), t, dtype=torch.int64)
+                           for t, n in enumerate(sizes)]).to(device)
+        b_idx = torch.cat([sorted_b[: int(n)] for n in sizes])
+        output = PackedSequence(out_tm[t_idx, b_idx], pi.batch_sizes, pi.sorted_indices,
+                                pi.unsorted_indices)
+        return output, h_n, c_n
+    if call.unbatched:
+        return out_tm[:, 0], h_n[:, 0], c_n[:, 0]
+    return (out_tm.transpose(0, 1) if cfg.batch_first else out_tm), h_n, c_n
