@@ -347,10 +347,11 @@ def open_session_file(window, path, *, allow_pickle: bool = False) -> bool:
     # the edited run, so that the "before edit" comparison has the original; then the step.
     def apply_edits() -> None:
         try:
-            for t, b, feature, value in loaded.edits.inputs:
-                session.edit_input(t, b, feature, value, rerun=False)
-            for edit in loaded.edits.states:
-                session.edit_state(*edit, rerun=False)
+            for e in loaded.edits.inputs:
+                session.edit_input(e.t, e.batch, e.feature, e.value, rerun=False)
+            for s in loaded.edits.states:
+                session.edit_state(s.kind, s.t, s.layer, s.direction, s.batch, s.unit, s.value,
+                                   rerun=False)
         except ValueError as exc:
             session.clear_edits()
             show_error(window, "Could not apply the session's what-if edits", str(exc))

@@ -298,8 +298,9 @@ class StatesView(QWidget):
     def _edited_here(self, unit: int, t: int) -> set[str]:
         """Which of "c", "h" a what-if edit sets for this unit at step t (selection's slice)."""
         ctx = self.ctx
-        return {kind for kind, et, layer, direction, b, u, _ in self.session.edits.states
-                if (et, layer, direction, b, u) == (t, ctx.layer, ctx.direction, ctx.batch, unit)}
+        return {e.kind for e in self.session.edits.states
+                if (e.t, e.layer, e.direction, e.batch, e.unit)
+                == (t, ctx.layer, ctx.direction, ctx.batch, unit)}
 
     def _on_cursor_dragged(self, line) -> None:
         self.session.seek(int(round(line.value())))

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from lstm_viz import InputEdit, StateEdit
+
 from ..widgets import ERROR_STYLE
 
 #: (label, kind): what the box can set
@@ -26,14 +28,12 @@ KINDS = [("c (cell)", "c"), ("h (hidden)", "h"), ("x (input)", "x")]
 DIRECTIONS = ("forward", "reverse")
 
 
-def edit_text(edit: tuple) -> str:
+def edit_text(edit: InputEdit | StateEdit) -> str:
     """One line for an edit as the session records it (state or input)."""
-    if len(edit) == 4:
-        t, b, feature, value = edit
-        return f"x[{feature}] = {value:+.4g} at t {t}, batch {b}"
-    kind, t, layer, direction, b, unit, value = edit
-    return (f"{kind}[{unit}] = {value:+.4g} at t {t}, layer {layer} {DIRECTIONS[direction]},"
-            f" batch {b}")
+    if isinstance(edit, InputEdit):
+        return f"x[{edit.feature}] = {edit.value:+.4g} at t {edit.t}, batch {edit.batch}"
+    return (f"{edit.kind}[{edit.unit}] = {edit.value:+.4g} at t {edit.t}, layer {edit.layer}"
+            f" {DIRECTIONS[edit.direction]}, batch {edit.batch}")
 
 
 class WhatIfBox(QGroupBox):

@@ -12,7 +12,7 @@ import torch
 from PySide6.QtCore import QSettings, Qt
 
 from app.main import MainWindow
-from lstm_viz import LSTMConfig, Session
+from lstm_viz import LSTMConfig, Session, StateEdit
 from lstm_viz.session import TraceRequest
 
 pytestmark = pytest.mark.gui
@@ -74,7 +74,7 @@ def test_c_edit_through_the_box_reruns_on_the_worker_and_flows_forward(qtbot, wi
     session.seek(t)
     before = session.trace
     apply_edit(qtbot, w, "c", unit, 2.5)
-    assert session.edits.states == [("c", t, 0, 0, 0, unit, 2.5)]
+    assert session.edits.states == [StateEdit("c", t, 0, 0, 0, unit, 2.5)]
     wait_traced(qtbot, w)
     assert threads and threading.main_thread() not in threads  # traced on the worker
     trace = session.trace
@@ -202,7 +202,7 @@ def test_reverse_direction_edit_flows_towards_t0(qtbot, tmp_path):
     session.seek(5)
     apply_edit(qtbot, w, "c", 1, 1.25)
     wait_traced(qtbot, w)
-    assert session.edits.states == [("c", 5, 0, 1, 0, 1, 1.25)]
+    assert session.edits.states == [StateEdit("c", 5, 0, 1, 0, 1, 1.25)]
     trace = session.trace
     assert float(trace.c[0, 1, 5, 0, 1]) == pytest.approx(1.25)
     # the reverse direction read the steps after t first: unchanged; so is the forward one
