@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..codegen import build_code, loop_code
+from lstm_viz.codegen import build_code, loop_code
 
 
 class _CodeBox(QWidget):
