@@ -15,22 +15,33 @@ mean f = 0.5 gives 1.4 steps, 0.9 gives 9.5 steps, 0.99 gives 99.5 steps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # this module itself needs only numpy
+    from typing import TypeAlias
+
+    import torch
+
+    from .tracing import Trace
+
+    ArrayLike: TypeAlias = np.ndarray | torch.Tensor | Sequence[float]
 
 SAT_LOW = 0.1
 SAT_HIGH = 0.9
 GATES = ("i", "f", "g", "o")
 
 
-def _np(x) -> np.ndarray:
+def _np(x: ArrayLike) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
 
 
-def memory_timescale(mean_f) -> np.ndarray:
+def memory_timescale(mean_f: ArrayLike) -> np.ndarray:
     """-1 / ln(mean f), in timesteps: how long the cell keeps 1/e of a value. Shape as mean_f."""
     f = np.clip(_np(mean_f), 1e-12, 1.0)
     with np.errstate(divide="ignore"):
@@ -88,7 +99,7 @@ class UnitStats:
         return cols
 
 
-def gate_statistics(gates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gate_statistics(gates: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, low fraction, high fraction), each (4, H), of gates (T, B, 4, H) ignoring NaN."""
     g = _np(gates)
     if g.ndim != 4 or g.shape[2] != 4:
@@ -106,7 +117,7 @@ def gate_statistics(gates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, low, high
 
 
-def unit_stats(trace, layer: int = 0, direction: int = 0) -> UnitStats:
+def unit_stats(trace: Trace, layer: int = 0, direction: int = 0) -> UnitStats:
     """``UnitStats`` of ``trace`` (a ``lstm_viz.Trace``) for one layer and direction."""
     L, D = trace.gates.shape[:2]
     if not (0 <= layer < L and 0 <= direction < D):
@@ -154,7 +165,7 @@ def _check_span(acts: np.ndarray, batch: int, start: int, stop: int) -> None:
         raise ValueError(f"span [{start}, {stop}) must lie within 0..{T} and be non-empty")
 
 
-def similar_units(acts, unit: int, start: int, stop: int, batch: int = 0, k: int = 10,
+def similar_units(acts: ArrayLike, unit: int, start: int, stop: int, batch: int = 0, k: int = 10,
                   absolute: bool = False) -> list[UnitMatch]:
     """The ``k`` units whose activation over steps [start, stop) correlates best with ``unit``'s.
 
@@ -183,8 +194,8 @@ def similar_units(acts, unit: int, start: int, stop: int, batch: int = 0, k: int
     return [UnitMatch(u, float(corr[u])) for u in order[:k]]
 
 
-def find_pattern(acts, units, start: int, stop: int, batch: int = 0, k: int = 10,
-                 include_self: bool = False) -> list[SpanMatch]:
+def find_pattern(acts: ArrayLike, units: Sequence[int] | int, start: int, stop: int,
+                 batch: int = 0, k: int = 10, include_self: bool = False) -> list[SpanMatch]:
     """Places where ``units`` trace the same curve as they do over [start, stop) in ``batch``.
 
     acts: (T, B, H). Every window of the same length in every sequence is compared with the
@@ -194,17 +205,17 @@ def find_pattern(acts, units, start: int, stop: int, batch: int = 0, k: int = 10
     """
     a = _np(acts)
     _check_span(a, batch, start, stop)
-    units = np.atleast_1d(np.asarray(units, dtype=int))
-    if units.size == 0 or units.min() < 0 or units.max() >= a.shape[2]:
-        raise ValueError(f"units must be indices in 0..{a.shape[2] - 1}, got {units.tolist()}")
+    idx = np.atleast_1d(np.asarray(units, dtype=int))
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= a.shape[2]:
+        raise ValueError(f"units must be indices in 0..{a.shape[2] - 1}, got {idx.tolist()}")
     width = stop - start
-    template = a[start:stop, batch][:, units]  # (S, K)
+    template = a[start:stop, batch][:, idx]  # (S, K)
     if np.isnan(template).any():
         raise ValueError("the span reaches past the end of this sequence (padding)")
     T, B = a.shape[:2]
     if width > T:
         return []
-    sel = a[:, :, units]  # (T, B, K)
+    sel = a[:, :, idx]  # (T, B, K)
     windows = np.lib.stride_tricks.sliding_window_view(sel, width, axis=0)  # (T-S+1, B, K, S)
     diff = windows - template.T[None, None]
     dist = np.sqrt(np.mean(diff ** 2, axis=(2, 3)))  # (T-S+1, B); NaN where padding
@@ -228,7 +239,7 @@ def find_pattern(acts, units, start: int, stop: int, batch: int = 0, k: int = 10
     return out
 
 
-def signal_correlation(acts, signal) -> np.ndarray:
+def signal_correlation(acts: ArrayLike, signal: ArrayLike) -> np.ndarray:
     """Pearson correlation of each unit's activation with ``signal``: acts (T, H), signal (T,).
 
     Used to check a claim such as "unit 17 tracks bracket depth"; NaN steps are ignored and a

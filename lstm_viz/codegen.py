@@ -1,26 +1,33 @@
 """The PyTorch code for the current session: nn.LSTM on this input, and the same as an explicit
-loop over timesteps (LSTMCell-style equations). No Qt here; ``app/panels/code.py`` shows it.
+loop over timesteps (LSTMCell-style equations). The GUI's Code view shows it.
 
 Both snippets are runnable as they are and give the numbers the app shows
-(tests exec them and compare with the engine's trace).
+(tests run them and compare with nn.LSTM and with the engine's trace).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
 
-def _spec_repr(spec) -> str:
-    import dataclasses
+if TYPE_CHECKING:
+    from .inputs import InputSpec
+    from .session import Session
+
+
+def _spec_repr(spec: InputSpec) -> str:
+    """``InputSpec(...)`` with only the fields that differ from their defaults."""
     parts = []
     for f in dataclasses.fields(spec):
         value = getattr(spec, f.name)
-        if value == f.default or (f.default_factory is not dataclasses.MISSING  # type: ignore
+        if value == f.default or (f.default_factory is not dataclasses.MISSING
                                   and value == f.default_factory()):
             continue
         parts.append(f"{f.name}={value!r}")
     return f"InputSpec({', '.join(parts)})"
 
 
-def _build_lines(session, args: list[str]) -> list[str]:
+def _build_lines(session: Session, args: list[str]) -> list[str]:
     """The LSTM with the session's weights: from the model file it was opened from, or drawn
     from the seed exactly as the app draws them."""
     src = session.model_source if isinstance(session.model_source, dict) else {}
@@ -37,7 +44,7 @@ def _build_lines(session, args: list[str]) -> list[str]:
             f"lstm = nn.LSTM({', '.join(args)})"]
 
 
-def build_code(session) -> str:
+def build_code(session: Session) -> str:
     """Build the LSTM with the session's weights, make its input, run it; print the shapes."""
     cfg = session.config
     spec = session.input_spec
@@ -48,8 +55,8 @@ def build_code(session) -> str:
         value = getattr(cfg, name)
         if value != default:
             args.append(f"{name}={value!r}")
-    lengths = spec.lengths
-    packed = bool(lengths) and len(set(lengths)) > 1
+    lengths = spec.lengths or ()
+    packed = len(set(lengths)) > 1
     lines = [
         "import torch",
         "from torch import nn",
@@ -94,7 +101,7 @@ def build_code(session) -> str:
     return "\n".join(lines) + "\n"
 
 
-def loop_code(session) -> str:
+def loop_code(session: Session) -> str:
     """The same computation as an explicit loop over layers, directions and timesteps."""
     cfg = session.config
     lines = [
@@ -160,8 +167,3 @@ def loop_code(session) -> str:
         "print('c_n matches nn.LSTM:', torch.allclose(c_n_loop, c_n, atol=1e-5))",
     ]
     return "\n".join(lines) + "\n"
-
-
-def session_code(session) -> str:
-    """Both snippets, runnable as one file."""
-    return build_code(session) + "\n\n" + loop_code(session)

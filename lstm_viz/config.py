@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch is imported only by the methods that build or read modules
     import torch
@@ -17,7 +17,8 @@ _LSTM_KEY = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bi
                        r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
 
 
-def reject_unknown_fields(data: Mapping, allowed, what: str, list_allowed: bool = True) -> None:
+def reject_unknown_fields(data: Mapping[str, Any], allowed: Iterable[str], what: str,
+                          list_allowed: bool = True) -> None:
     """ValueError naming the keys of ``data`` not in ``allowed`` (``what``: "LSTM config")."""
     unknown = sorted(set(data) - set(allowed))
     if unknown:
@@ -25,7 +26,7 @@ def reject_unknown_fields(data: Mapping, allowed, what: str, list_allowed: bool 
         raise ValueError(f"unknown {what} field(s): {', '.join(unknown)}{hint}")
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -91,7 +92,7 @@ class LSTMConfig:
         """Features each direction of ``layer`` reads: input_size, then D * H_out."""
         return self.input_size if layer == 0 else self.num_directions * self.h_out
 
-    def replace(self, **changes) -> LSTMConfig:
+    def replace(self, **changes: Any) -> LSTMConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -186,6 +187,7 @@ def _infer_config(state_dict: Mapping, prefix: str, keys: list[str]) -> LSTMConf
     parsed = {}
     for key in keys:
         m = _LSTM_KEY.match(key)
+        assert m is not None  # find_lstm_prefixes groups only keys that match
         parsed[(m.group("kind"), int(m.group("layer")), bool(m.group("reverse")))] = key
     layers = sorted({layer for _, layer, _ in parsed})
     num_layers = len(layers)

@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .inputs import InputSpec
 from .io import LoadedModel, LSTMCandidate, load_into_session, load_model
 from .textinput import tokens_spec
+
+if TYPE_CHECKING:
+    from .session import Session
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMOS_FILE = RESOURCES / "demos.json"
@@ -69,7 +73,7 @@ def demo_input(demo: Demo, loaded: LoadedModel, base: Path = RESOURCES) -> Input
     return InputSpec.from_dict(inp)
 
 
-def open_demo(session, name: str, path: Path | str = DEMOS_FILE
+def open_demo(session: Session, name: str, path: Path | str = DEMOS_FILE
               ) -> tuple[Demo, LoadedModel, LSTMCandidate]:
     """Load demo ``name``'s model and sample input into ``session`` (not traced yet)."""
     demos = {d.name: d for d in list_demos(path)}

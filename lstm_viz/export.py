@@ -58,7 +58,7 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
 def save_npz(session, path) -> Path:
     """Write ``trace_arrays(session)`` to ``path`` (compressed); loads with allow_pickle=False."""
     path = Path(path)
-    np.savez_compressed(path, **trace_arrays(session))
+    np.savez_compressed(path, **trace_arrays(session))  # type: ignore[arg-type]  # numpy's stub
     return path
 
 

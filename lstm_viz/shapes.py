@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .config import LSTMConfig
@@ -28,7 +29,7 @@ class TensorShape(tuple):
     dims: tuple[Dim, ...]
     note: str
 
-    def __new__(cls, dims, note: str = ""):
+    def __new__(cls, dims: Iterable[Dim], note: str = "") -> TensorShape:
         obj = super().__new__(cls, (d.size for d in dims))
         obj.dims = tuple(dims)
         obj.note = note
@@ -38,7 +39,7 @@ class TensorShape(tuple):
         """E.g. ``(seq_len=10, batch=3, D*H_out=2*20)``."""
         return "(" + ", ".join(str(d) for d in self.dims) + ")"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[TensorShape], tuple[tuple[Dim, ...], str]]:
         return (TensorShape, (self.dims, self.note))
 
 

@@ -29,7 +29,7 @@ from .io import load_model
 UNK_TOKENS = ("<unk>", "<UNK>", "[UNK]", "\x00")
 
 
-def read_vocab(path) -> list[str]:
+def read_vocab(path: str | Path) -> list[str]:
     """Tokens by index from ``path``: JSON {token: index} / [token, ...], or one token per line."""
     p = Path(path)
     if not p.is_file():
@@ -49,7 +49,7 @@ def read_vocab(path) -> list[str]:
     return lines
 
 
-def vocab_from(data, name: str = "vocabulary") -> list[str]:
+def vocab_from(data: object, name: str = "vocabulary") -> list[str]:
     """Tokens by index from a {token: index} mapping or a sequence of tokens (or a string)."""
     if isinstance(data, str):
         return list(data)
@@ -98,7 +98,8 @@ def encode(text: str, vocab: Sequence[str]) -> list[int]:
     return out
 
 
-def embed(indices, embedding: torch.Tensor | None, input_size: int) -> torch.Tensor:
+def embed(indices: Sequence[int] | Sequence[Sequence[int]] | np.ndarray | torch.Tensor,
+          embedding: torch.Tensor | None, input_size: int) -> torch.Tensor:
     """(T, B) token indices -> (T, B, input_size): rows of ``embedding``, or one-hot without it."""
     idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
     if idx.ndim == 1:
@@ -187,8 +188,8 @@ def register() -> None:
 register()
 
 
-def tokens_spec(text: str, *, vocab=None, vocab_path: str = "", model_path: str = "",
-                lstm: str = "", seq_len: int | None = None, batch_size: int = 1) -> InputSpec:
+def tokens_spec(text: str, *, vocab: Sequence[str] | None = None, vocab_path: str = "",
+                model_path: str = "", lstm: str = "", seq_len: int | None = None, batch_size: int = 1) -> InputSpec:
     """An InputSpec for ``text`` read through a vocabulary and (optionally) a model's embedding.
 
     seq_len defaults to the number of tokens in the text (capped at 2000).

@@ -113,6 +113,8 @@ def _normalize_hx(cfg: LSTMConfig, hx: Any, B: int, unbatched: bool, like: Tenso
     if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
         raise ValueError("hx must be a tuple (h_0, c_0)")
     h0, c0 = hx
+    want_h: tuple[int, ...]
+    want_c: tuple[int, ...]
     if unbatched:
         want_h, want_c = (LD, cfg.h_out), (LD, cfg.hidden_size)
     else:
