@@ -189,7 +189,8 @@ register()
 
 
 def tokens_spec(text: str, *, vocab: Sequence[str] | None = None, vocab_path: str = "",
-                model_path: str = "", lstm: str = "", seq_len: int | None = None, batch_size: int = 1) -> InputSpec:
+                model_path: str = "", lstm: str = "", seq_len: int | None = None,
+                batch_size: int = 1) -> InputSpec:
     """An InputSpec for ``text`` read through a vocabulary and (optionally) a model's embedding.
 
     seq_len defaults to the number of tokens in the text (capped at 2000).
