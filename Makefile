@@ -19,6 +19,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check lstm_viz app tests benchmarks resources
+	$(BIN)/mypy lstm_viz
+	PYTHONPATH=. $(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
