@@ -185,8 +185,16 @@ def test_seed_002_lstm_100_20_4_on_10_3_100():
 def test_seed_003_shapes_and_direction_split_views():
     t = tensor_shapes(LSTMConfig(10, 20), 3, 5)
     assert (t["output"], t["h_n"], t["c_n"]) == ((5, 3, 20), (1, 3, 20), (1, 3, 20))
+    # output.view(T, B, D, H) splits the directions and h_n.view(L, D, B, H) the layers: the
+    # last layer's forward state ends at t = T-1, its reverse state at t = 0
     cfg = LSTMConfig(10, 20, num_layers=2, bidirectional=True)
     t = tensor_shapes(cfg, 3, 5)
-    out = torch.zeros(*t["output"])
-    assert out.view(5, 3, 2, 20).shape == (5, 3, 2, 20)
-    assert torch.zeros(*t["h_n"]).view(2, 2, 3, 20).shape == (2, 2, 3, 20)
+    torch.manual_seed(3)
+    lstm = cfg.build().eval()
+    with torch.no_grad():
+        out, (h_n, _) = lstm(torch.randn(*t["input"]))
+    assert (out.shape, h_n.shape) == (t["output"], t["h_n"])
+    by_direction, by_layer = out.view(5, 3, 2, 20), h_n.view(2, 2, 3, 20)
+    torch.testing.assert_close(by_direction[-1, :, 0], by_layer[-1, 0])
+    torch.testing.assert_close(by_direction[0, :, 1], by_layer[-1, 1])
+    assert not torch.allclose(by_direction[-1, :, 1], by_layer[-1, 1])

@@ -299,11 +299,6 @@ def test_load_module_with_its_input_is_all_or_nothing(tmp_path):
     torch.testing.assert_close(tr.output, out, atol=1e-5, rtol=0)
 
 
-def test_tokens_source_is_registered_with_the_engine():
-    from lstm_viz import INPUT_SOURCES
-    assert "tokens" in INPUT_SOURCES
-
-
 def test_a_huge_input_is_refused_before_it_is_made():
     s = _session()
     with pytest.raises(TraceBudgetError, match="budget"):
@@ -370,3 +365,110 @@ def test_the_original_of_an_edit_is_never_a_trace_of_an_older_config():
     s.accept(req, req.run())
     assert s.original is None  # no run of this config without the edit exists yet
     assert s.trace.c.shape[-1] == 6
+
+
+# ----- events, budget, device, edits ------------------------------------------------------
+
+def _record(s: Session) -> list[str]:
+    seen: list[str] = []
+    for name in ("config_changed", "input_changed", "trace_changed", "edits_changed"):
+        getattr(s, name).connect(lambda *a, n=name: seen.append(n))
+    return seen
+
+
+def test_input_changed_fires_when_the_input_changes_and_config_changed_still_fires():
+    s = _session()
+    seen = _record(s)
+    s.set_input(InputSpec(source="sine", seq_len=6, batch_size=2))
+    assert seen == ["input_changed", "config_changed"]
+    seen.clear()
+    s.set_config(s.config.replace(hidden_size=7))  # same input_size: the same input
+    assert seen == ["config_changed"]
+    seen.clear()
+    s.set_config(s.config.replace(input_size=4))  # a new input of 4 features
+    assert seen == ["input_changed", "config_changed"] and s.input_tm.shape[-1] == 4
+
+
+def test_set_config_and_set_input_check_the_budget_once_before_changing_anything(monkeypatch):
+    import lstm_viz.session as session_module
+    from lstm_viz import budget
+
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return budget.precheck(*args, **kwargs)
+
+    monkeypatch.setattr(session_module, "precheck", counting)
+    s = _session()
+    calls.clear()
+    s.set_config(s.config.replace(hidden_size=6))
+    s.set_input(InputSpec(seq_len=5, batch_size=3))
+    assert [(c[0].hidden_size, c[1].seq_len) for c in calls] == [(6, 6), (6, 5)]
+    seen = _record(s)
+    with pytest.raises(TraceBudgetError, match="weights alone"):
+        s.set_config(s.config.replace(hidden_size=20_000))  # 6 GiB of float32 weights
+    assert seen == [] and s.config.hidden_size == 6
+
+
+def test_precheck_refuses_weights_over_the_budget_and_leaves_file_sizes_for_later():
+    from lstm_viz.budget import precheck
+
+    cfg = LSTMConfig(100, 100)  # 80 800 parameters: 323 200 bytes of float32
+    with pytest.raises(TraceBudgetError, match=r"weights alone .*80,800 parameters"):
+        precheck(cfg, InputSpec(seq_len=1, batch_size=1), torch.float32, 300_000)
+    with pytest.raises(TraceBudgetError, match="reduce seq_len"):
+        precheck(cfg, InputSpec(seq_len=10_000, batch_size=8), torch.float32, 10_000_000)
+    # a file's sizes are not known before it is read: only the weights are checked
+    precheck(cfg, InputSpec(source="file", path="x.npy", seq_len=10_000, batch_size=8),
+             torch.float32, 10_000_000)
+    precheck(cfg, InputSpec(seq_len=10, batch_size=2), torch.float32, 10_000_000)
+
+
+def test_set_device_moves_a_new_module_and_keeps_the_numbers():
+    s = _session(num_layers=2)
+    s.edit_input(t=1, batch=0, feature=0, value=2.0)
+    before = s.trace
+    old_module = s.lstm
+    seen = _record(s)
+    s.set_device("cpu")
+    assert s.lstm is not old_module  # requests in flight keep the old one
+    assert seen == ["config_changed"] and not s.edits  # a device change drops the edits
+    tr = s.retrace()
+    with torch.no_grad():
+        out, _ = old_module(s.input_tm)
+    torch.testing.assert_close(tr.output, out)
+    assert not torch.equal(tr.output, before.output)  # the edit is gone
+    with pytest.raises(ValueError, match="not a device name"):
+        s.set_device("gpu9")
+    assert s.device.type == "cpu"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_set_device_to_cuda_traces_there_and_matches_nn_lstm_on_the_cpu():
+    s = _session(num_layers=2, bidirectional=True)
+    cpu_module = s.lstm
+    s.set_device("cuda")
+    assert s.lstm.weight_ih_l0.is_cuda and s.input_tm.is_cuda
+    tr = s.retrace()
+    assert tr.h.is_cuda and tr.meta["nn_lstm_max_abs_diff"] < 1e-5
+    with torch.no_grad():
+        out, _ = cpu_module(s.input_tm.cpu())
+    torch.testing.assert_close(tr.output.cpu(), out, atol=1e-5, rtol=1e-4)
+
+
+def test_edits_are_named_records_and_stored_as_plain_lists():
+    from lstm_viz import InputEdit, StateEdit
+
+    s = _session()
+    s.edit_input(t=2, batch=1, feature=0, value=1.5, rerun=False)
+    s.edit_state("c", t=3, layer=0, direction=0, batch=0, unit=4, value=-2.0, rerun=False)
+    assert s.edits.inputs == [InputEdit(t=2, batch=1, feature=0, value=1.5)]
+    assert s.edits.states == [StateEdit("c", t=3, layer=0, direction=0, batch=0, unit=4,
+                                        value=-2.0)]
+    data = json.loads(json.dumps(s.to_dict()))
+    assert data["edits"] == {"inputs": [[2, 1, 0, 1.5]], "states": [["c", 3, 0, 0, 0, 4, -2.0]]}
+    assert Session.from_dict(data).edits == s.edits
+    with pytest.raises(ValueError, match="edits must be lists"):
+        Session.from_dict({**data, "edits": {"inputs": [[1, 2]]}})

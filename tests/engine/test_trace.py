@@ -289,3 +289,43 @@ def test_verify_leaves_a_training_module_in_training_mode_and_can_fail():
     assert lstm.training
     other = nn.LSTM(3, 4, num_layers=2).eval()
     assert verify(other, x, tr) > 1e-3
+
+
+@pytest.mark.parametrize("bidirectional, lengths", [(False, None), (True, [12, 7, 12, 3] * 4)])
+def test_loop_with_onednn_prepacked_weights_matches_nn_lstm_at_the_sizes_that_take_it(
+        bidirectional, lengths):
+    """B * 4H * H_out >= 4M multiply-adds a step: auto picks the loop, and the loop's matmuls
+    use oneDNN with prepacked weights (where this torch has it)."""
+    from lstm_viz import _kernels
+    from lstm_viz.tracing import LOOP_THRESHOLD
+
+    if not _kernels.onednn_ok():
+        pytest.skip("this torch build has no working oneDNN prepacked linear")
+    H, B, T = 256, 16, 12
+    assert B * 4 * H * H >= max(LOOP_THRESHOLD, _kernels.ONEDNN_MIN_MACS)
+    torch.manual_seed(5)
+    lstm = nn.LSTM(64, H, bidirectional=bidirectional).eval()
+    assert _kernels._linear(lstm.weight_hh_l0.detach(), B).__name__ == "prepacked"
+    x = torch.randn(T, B, 64)
+    inp = x if lengths is None else pack_padded_sequence(x, torch.tensor(lengths),
+                                                         enforce_sorted=False)
+    tr = trace(lstm, inp)
+    assert tr.method == "loop"
+    with torch.no_grad():
+        out, (h_n, c_n) = lstm(inp)
+    if lengths is not None:
+        out, tr_out = out.data, tr.output.data
+    else:
+        tr_out = tr.output
+    torch.testing.assert_close(tr_out, out, atol=2e-5, rtol=0)
+    torch.testing.assert_close(tr.h_n, h_n, atol=2e-5, rtol=0)
+    torch.testing.assert_close(tr.c_n, c_n, atol=2e-5, rtol=0)
+    # the recorded gates are the LSTM equations' at a step in the middle
+    t = 5
+    b = 1
+    h_prev = tr.h[0, 0, t - 1, b]
+    z = lstm.weight_ih_l0 @ x[t, b] + lstm.bias_ih_l0 + lstm.weight_hh_l0 @ h_prev \
+        + lstm.bias_hh_l0
+    i, f, g, o = z.detach().view(4, H)
+    expected = torch.stack([i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()])
+    torch.testing.assert_close(tr.gates[0, 0, t, b], expected, atol=2e-5, rtol=0)
