@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -145,8 +146,9 @@ class _Call:
     h_0: Tensor
     c_0: Tensor
 
-    @property
+    @cached_property
     def full_length(self) -> bool:
+        """Whether every sequence runs the whole T steps (no padding)."""
         return bool((self.lengths == self.x.shape[0]).all())
 
 
