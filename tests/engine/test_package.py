@@ -89,3 +89,14 @@ def test_the_engine_has_no_import_cycles_even_through_function_level_imports():
                     and graph.find_shortest_chain(importer=b, imported=a):
                 cycles.append((a, b))
     assert cycles == []
+
+
+def test_the_shapes_command_runs_without_importing_torch():
+    res = _run("import sys\n"
+               "from lstm_viz.cli import main\n"
+               "code = main(['shapes', '--input-size', '3', '--hidden-size', '4',"
+               " '--seq-len', '5', '--json'])\n"
+               "print('torch' in sys.modules, code, file=sys.stderr)\n")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.split() == ["False", "0"]
+    assert '"output"' in res.stdout
