@@ -1,7 +1,8 @@
 """The model panel (nn.LSTM's arguments, device, seed) and the input panel (what is fed in).
 
 Both build a candidate value from their fields, let the engine validate it, and either show the
-engine's message next to the field it names (nothing runs) or hand it to the session and retrace.
+engine's message next to the field it names (nothing runs) or hand it to the session; the
+context re-traces when the session says it changed.
 """
 
 from __future__ import annotations
@@ -199,15 +200,18 @@ class ModelPanel(_FormPanel):
         self.reinit.clicked.connect(self._on_reinitialize_clicked)
         self.extra.addWidget(self.reinit)
         self.fields_from_session()
-        self.session.config_changed.connect(self.fields_from_session)
+        self.ctx.config_changed.connect(self.fields_from_session)
 
     def fields_from_session(self) -> None:
-        cfg = self.session.config
-        for name, value in cfg.to_dict().items():
-            if name in self.fields:
-                self.fields[name].set_value(value)
-        self.device.set_value(str(self.session.device))
-        self.seed.set_value(self.session.seed)
+        """Show the session's config; a field that already shows its value is left alone (the
+        one the user just typed into keeps its cursor and selection)."""
+        values = dict(self.session.config.to_dict(), device=str(self.session.device),
+                      seed=self.session.seed)
+        fields = dict(self.fields, seed=self.seed)
+        for name, value in values.items():
+            field = fields.get(name)
+            if field is not None and field.value() != value:
+                field.set_value(value)
         # the fields now show the session again, so an earlier refusal no longer applies
         self.clear_messages()
 
@@ -215,7 +219,7 @@ class ModelPanel(_FormPanel):
         return {name: f.value() for name, f in self.fields.items() if name != "device"}
 
     def apply(self) -> None:
-        """Validate the fields with the engine; on success set the config and retrace."""
+        """Validate the fields with the engine; on success set the config."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -235,7 +239,6 @@ class ModelPanel(_FormPanel):
         for w in caught:
             if issubclass(w.category, UserWarning) and "dropout" in str(w.message):
                 self.fields["dropout"].set_error(str(w.message), warning=True)
-        self.ctx.retrace()
 
     def _on_reinitialize_clicked(self) -> None:
         if self.seed.value() == self.session.seed:
@@ -249,7 +252,6 @@ class ModelPanel(_FormPanel):
             self.seed.set_error(str(exc))
             return
         self.seed.set_error("")
-        self.ctx.retrace()
 
 
 class InputPanel(_FormPanel):
@@ -298,7 +300,7 @@ class InputPanel(_FormPanel):
         self.lengths.editingFinished.connect(self.apply)
         self.add("lengths", Field("lengths", self.lengths))
         self.fields_from_session()
-        self.session.config_changed.connect(self._on_config_changed)
+        self.ctx.config_changed.connect(self._on_config_changed)
         self.fields["source"].changed.connect(self._show_source_fields)
 
     def _on_config_changed(self) -> None:
@@ -381,7 +383,7 @@ class InputPanel(_FormPanel):
                 "lengths": lengths}
 
     def apply(self) -> None:
-        """Validate with the engine; on success set the input and retrace."""
+        """Validate with the engine; on success set the input."""
         try:
             # replace() keeps the spec's params (a tokens input's vocabulary and model path)
             spec = self.session.input_spec.replace(**self.candidate())
@@ -396,7 +398,6 @@ class InputPanel(_FormPanel):
             return
         self.clear_messages()
         self._show_file_sizes()
-        self.ctx.retrace()
 
     def _explain_tokens(self) -> None:
         """Tokens were chosen but there is no vocabulary: say why, keep the current input."""
