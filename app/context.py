@@ -65,6 +65,8 @@ class AppContext(QObject):
     def detach(self) -> None:
         """Stop listening to the session (the window closes): no trace starts, no view or
         callback hears of a change any more; a trace still running is dropped."""
+        if not self._session_slots:
+            return
         for signal, slot in self._session_slots:
             signal.disconnect(slot, missing_ok=True)
         self._session_slots = ()

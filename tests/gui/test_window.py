@@ -66,10 +66,11 @@ def test_gui_stays_responsive_and_newest_config_wins(qtbot, settings, make_windo
 
 def test_status_bar_shows_device_time_and_memory(qtbot, settings, make_window):
     w = make_window()
-    assert w.device_label.text().strip() == f"device: {w.session.device}"
+    assert w.status_bar.device_label.text().strip() == f"device: {w.session.device}"
     ms = float(w.status_bar.time_label.text().split(":")[1].split("ms")[0])
     assert ms == pytest.approx(w.session.trace.elapsed_s * 1000, abs=0.06)
-    assert "trace" in w.status_bar.memory_label.text() and "process" in w.status_bar.memory_label.text()
+    memory = w.status_bar.memory_label.text()
+    assert "trace" in memory and "process" in memory
 
 
 def test_status_bar_says_whether_the_trace_matches_nn_lstm(qtbot, settings, make_window):
