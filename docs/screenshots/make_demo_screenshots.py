@@ -17,8 +17,10 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from app import cli  # noqa: E402
-from app.dialogs import DemoDialog, open_demo  # noqa: E402
-from app.main import MainWindow, make_app  # noqa: E402
+from app.dialogs import DemoDialog  # noqa: E402
+from app.entry import make_app  # noqa: E402
+from app.file_menu import open_demo  # noqa: E402
+from app.main import MainWindow  # noqa: E402
 from lstm_viz.demos import list_demos  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
