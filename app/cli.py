@@ -229,8 +229,7 @@ def _check_display() -> None:
 
 def _apply_selection(window, selection) -> None:
     if isinstance(selection, dict):
-        window.ctx.select(**{k: int(v) for k, v in selection.items()
-                             if k in ("layer", "direction", "batch", "unit")})
+        window.ctx.select_from(selection)
 
 
 def _seek(window, step) -> None:

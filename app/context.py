@@ -44,7 +44,6 @@ class AppContext(QObject):
         self.batch = 0
         self.unit = 0
         self.trace_error = ""
-        self.requests_submitted = 0  # how many traces went to the worker (status, tests)
         self._latest = None
         self._accepted = None
         self._then: list[Callable[[], None]] = []
@@ -115,7 +114,6 @@ class AppContext(QObject):
             self._set_trace_error(str(exc))
             return
         self._latest = request
-        self.requests_submitted += 1
         self.runner.submit(request)
 
     @property
@@ -123,11 +121,6 @@ class AppContext(QObject):
         """True when no trace is due, running or waiting and the last request was installed."""
         return not self._due.isActive() and not self.runner.busy and (
             self._latest is None or self._latest is self._accepted or bool(self.trace_error))
-
-    def flush(self) -> None:
-        """Submit the re-trace that is due now instead of at the next event-loop turn."""
-        if self._due.isActive():
-            self._submit()
 
     def retrace_now(self) -> None:
         """Trace synchronously on this thread (headless export, screenshots); whatever was due

@@ -130,9 +130,6 @@ class MainWindow(QMainWindow):
         content = panel.widget() if hasattr(panel, "widget") else None
         return (content or panel).sizeHint().height()
 
-    def view(self, title: str):
-        return self.panels[title]
-
     @property
     def views(self) -> dict[str, object]:
         """The central views by title, in tab order."""
