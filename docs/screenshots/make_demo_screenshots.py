@@ -57,17 +57,24 @@ def whatif_screenshot(app) -> None:
     box = w.panels["States"].whatif
     box.value.setValue(1.5)
     box.apply()
-    w.ctx.runner.wait(60000)  # the edited run traces on the worker
+    _wait_traced(w, app)  # the edited run traces on the worker
     for _ in range(3):
         app.processEvents()
     w.grab().save(str(OUT / "whatif.png"))
     w.close()
 
 
+def _wait_traced(w, app) -> None:
+    """Until the trace of the session as it is now is on screen (it runs on the worker)."""
+    while not w.ctx.up_to_date:
+        app.processEvents()
+        w.ctx.runner.wait(20)
+    app.processEvents()
+
+
 def _open_demo(w, app, name: str) -> None:
     open_demo(w, name)
-    w.ctx.runner.wait(60000)  # the demo traces on the worker
-    app.processEvents()
+    _wait_traced(w, app)  # the demo traces on the worker
 
 
 def main() -> int:
