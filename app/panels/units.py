@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz.analysis import SAT_HIGH, SAT_LOW, find_pattern, similar_units, unit_stats
+from lstm_viz.textinput import spec_tokens
 
 from ..plots import CURSOR_PEN
 from .base import TraceView
@@ -404,7 +405,6 @@ class UnitsView(TraceView):
                 " difference). Click a row to go there.")
 
     def _tokens(self):
-        from lstm_viz.textinput import spec_tokens
         try:
             return spec_tokens(self.session.input_spec)
         except ValueError:

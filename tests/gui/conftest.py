@@ -103,3 +103,27 @@ def modal_dialog(qtbot):
         return QApplication.activeModalWidget()
 
     return find
+
+
+class PanelHost:
+    """Panels around one Session and its AppContext, without the main window."""
+
+    def __init__(self, ctx, classes):
+        self.ctx = ctx
+        self.session = ctx.session
+        self.panels = {cls.title: cls(ctx) for cls in classes}
+
+
+@pytest.fixture
+def make_panels(qtbot, make_ctx):
+    """``make_panels(*panel_classes, session=None)``: the panels, shown, on a traced session;
+    ``.ctx``, ``.session`` and ``.panels`` as a window has them."""
+
+    def make(*classes, session=None):
+        host = PanelHost(make_ctx(session), classes)
+        for panel in host.panels.values():
+            qtbot.addWidget(panel)
+            panel.show()
+        return host
+
+    return make

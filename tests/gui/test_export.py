@@ -125,7 +125,7 @@ def test_unknown_export_format_is_refused(window, tmp_path):
     (LSTMConfig(2, 4, bias=False), InputSpec(source="ramp", seq_len=6, batch_size=2)),
     (LSTMConfig(2, 3, batch_first=True), InputSpec(seq_len=8, batch_size=2, lengths=(5, 5))),
 ])
-def test_generated_code_reproduces_the_trace(qtbot, tmp_path, cfg, spec, make_window):
+def test_generated_code_reproduces_the_trace(qtbot, cfg, spec, make_window):
     w = make_window(Session(cfg, spec, seed=11))
     tr = w.session.trace
     code = w.views["Code"].code()

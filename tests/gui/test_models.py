@@ -293,7 +293,7 @@ def test_broken_session_file_is_refused_in_the_window(window, qtbot, tmp_path, m
     assert "newer lstm-viz" in modal_dialog().text()
 
 
-def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, tmp_path, wait_traced):
+def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, wait_traced):
     _char_demo(window, wait_traced)
     for title in ("Text", "Units"):
         window.show_view(title)

@@ -157,7 +157,7 @@ def test_box_is_prefilled_with_the_current_value(qtbot, window):
     assert "t = 7" in box.title()
 
 
-def test_invalid_edit_shows_the_engines_message_and_changes_nothing(qtbot, tmp_path, wait_traced,
+def test_invalid_edit_shows_the_engines_message_and_changes_nothing(qtbot, wait_traced,
                                                                     make_window):
     # h has proj_size features: unit 5 of the focus range is past it
     cfg = LSTMConfig(input_size=3, hidden_size=8, proj_size=4)
@@ -174,7 +174,7 @@ def test_invalid_edit_shows_the_engines_message_and_changes_nothing(qtbot, tmp_p
     assert float(w.session.trace.h[0, 0, w.session.t, 0, 3]) == pytest.approx(0.5)
 
 
-def test_reverse_direction_edit_flows_towards_t0(qtbot, tmp_path, wait_traced, make_window):
+def test_reverse_direction_edit_flows_towards_t0(qtbot, wait_traced, make_window):
     cfg = LSTMConfig(input_size=3, hidden_size=6, bidirectional=True, num_layers=2)
     w = make_window(Session(cfg), view="States")
     session, before = w.session, w.session.trace
@@ -192,7 +192,7 @@ def test_reverse_direction_edit_flows_towards_t0(qtbot, tmp_path, wait_traced, m
     assert not torch.allclose(trace.h[1, 0, 5, 0], before.h[1, 0, 5, 0])  # the layer above
 
 
-def test_clear_edits_of_a_restored_session_retraces_nn_lstms_own_run(qtbot, tmp_path, wait_traced,
+def test_clear_edits_of_a_restored_session_retraces_nn_lstms_own_run(qtbot, wait_traced,
                                                                      make_window):
     data = Session().to_dict()
     data["edits"] = {"inputs": [[2, 0, 1, 5.0]], "states": []}

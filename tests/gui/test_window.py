@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import torch
 from PySide6.QtCore import QSettings
 
 from app.entry import install_excepthook
@@ -54,7 +55,7 @@ def test_failed_request_reports_its_message(qtbot):
     assert blocker.args[1] == "input has 3 features but the LSTM expects input_size=4"
 
 
-def test_gui_stays_responsive_and_newest_config_wins(qtbot, settings, make_window):
+def test_gui_stays_responsive_and_newest_config_wins(qtbot, make_window):
     w = make_window()
     model = w.panels["Model"]
     for hidden in (64, 48, 32, 24):
@@ -64,7 +65,7 @@ def test_gui_stays_responsive_and_newest_config_wins(qtbot, settings, make_windo
     assert w.panels["Gates"].heatmaps["i"].image.image.shape[0] == 24
 
 
-def test_status_bar_shows_device_time_and_memory(qtbot, settings, make_window):
+def test_status_bar_shows_device_time_and_memory(qtbot, make_window):
     w = make_window()
     assert w.status_bar.device_label.text().strip() == f"device: {w.session.device}"
     ms = float(w.status_bar.time_label.text().split(":")[1].split("ms")[0])
@@ -73,7 +74,7 @@ def test_status_bar_shows_device_time_and_memory(qtbot, settings, make_window):
     assert "trace" in memory and "process" in memory
 
 
-def test_status_bar_says_whether_the_trace_matches_nn_lstm(qtbot, settings, make_window):
+def test_status_bar_says_whether_the_trace_matches_nn_lstm(qtbot, make_window):
     w = make_window()
     diff = w.session.trace.meta["nn_lstm_max_abs_diff"]
     assert diff is not None and diff <= 1e-4
@@ -89,24 +90,26 @@ def test_status_bar_says_whether_the_trace_matches_nn_lstm(qtbot, settings, make
     assert "#c62828" in w.status_bar.truth_label.styleSheet()
 
 
-def test_every_usable_device_is_offered(qtbot, settings, make_window):
+def test_every_usable_device_is_offered(qtbot, make_window):
     w = make_window()
     combo = w.panels["Model"].device.editor
     usable = [combo.itemData(k) for k in range(combo.count()) if combo.model().item(k).isEnabled()]
     assert usable == devices()  # the missing GPU backends follow, greyed (test_app_views)
 
 
-def test_reinitialize_draws_new_weights_and_retraces(qtbot, settings, make_window):
+def test_reinitialize_draws_new_weights_and_retraces(qtbot, make_window):
     w = make_window()
     before = w.session.lstm.weight_ih_l0.detach().clone()
     w.panels["Model"].reinit.click()
     qtbot.waitUntil(lambda: w.ctx.up_to_date, timeout=10000)
     assert w.session.seed == 1
     assert not w.session.lstm.weight_ih_l0.detach().equal(before)
-    assert w.session.trace.h_n.shape == (1, 2, 8)
+    with torch.no_grad():  # the trace on screen is of the new weights
+        output, _ = w.session.lstm(w.session.input_tm)
+    torch.testing.assert_close(w.session.trace.output, output, atol=1e-5, rtol=0)
 
 
-def test_settings_remember_layout_view_and_session(qtbot, settings, make_window):
+def test_settings_remember_layout_view_and_session(qtbot, make_window):
     cfg = LSTMConfig(input_size=2, hidden_size=7, num_layers=2)
     w = make_window(Session(cfg, InputSpec(seq_len=11)))
     w.resize(840, 640)
@@ -132,7 +135,7 @@ def test_stale_settings_never_stop_the_app(qtbot, settings, make_window):
     assert w.session.trace is not None
 
 
-def test_excepthook_puts_errors_in_the_status_bar(qtbot, settings, capsys, make_window):
+def test_excepthook_puts_errors_in_the_status_bar(qtbot, capsys, make_window):
     w = make_window()
     previous = sys.excepthook
     try:
@@ -147,14 +150,14 @@ def test_excepthook_puts_errors_in_the_status_bar(qtbot, settings, capsys, make_
     assert "something broke" in capsys.readouterr().err
 
 
-def test_panels_are_a_list_and_each_is_placed(qtbot, settings, make_window):
+def test_panels_are_a_list_and_each_is_placed(qtbot, make_window):
     w = make_window()
     for cls in PANELS:
         placed = w.views if cls.area == "view" else w.docks
         assert cls.title in placed
 
 
-def test_file_menu_has_open_section_and_exports(qtbot, settings, make_window):
+def test_file_menu_has_open_section_and_exports(qtbot, make_window):
     w = make_window()
     texts = [a.text() for a in w.file_menu.actions()]
     for expected in ("Open session…", "Save session…", "Export current view…",
@@ -164,7 +167,7 @@ def test_file_menu_has_open_section_and_exports(qtbot, settings, make_window):
     assert w.open_section.text() == "Models"
 
 
-def test_long_trace_shows_progress_and_keeps_gui_responsive(qtbot, settings, make_window):
+def test_long_trace_shows_progress_and_keeps_gui_responsive(qtbot, make_window):
     w = make_window()
 
     class SlowTrace:
@@ -201,7 +204,7 @@ def test_settings_file_can_come_from_the_environment(qtbot, tmp_path, monkeypatc
     assert QSettings(str(path), QSettings.Format.IniFormat).value("session")
 
 
-def test_window_opens_even_when_the_first_trace_fails(qtbot, settings, make_window):
+def test_window_opens_even_when_the_first_trace_fails(qtbot, make_window):
     session = Session(LSTMConfig(2, 3), InputSpec(seq_len=5))
     session.memory_budget = 10  # bytes: every trace is refused by the engine
     w = make_window(session)
