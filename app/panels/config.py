@@ -88,6 +88,12 @@ def config_fields() -> list[Field]:
     return out
 
 
+def _show(field: Field, value) -> None:
+    """Show ``value`` in ``field`` unless it already does (then the editor is not touched)."""
+    if field.value() != value:
+        field.set_value(value)
+
+
 def _field_for(message: str, names) -> str | None:
     """The field a ValueError message is about: engine messages start with the field name."""
     head = message.split(" ", 1)[0].strip(":,")
@@ -209,9 +215,8 @@ class ModelPanel(_FormPanel):
                       seed=self.session.seed)
         fields = dict(self.fields, seed=self.seed)
         for name, value in values.items():
-            field = fields.get(name)
-            if field is not None and field.value() != value:
-                field.set_value(value)
+            if name in fields:
+                _show(fields[name], value)
         # the fields now show the session again, so an earlier refusal no longer applies
         self.clear_messages()
 
@@ -348,13 +353,16 @@ class InputPanel(_FormPanel):
             self.apply()
 
     def fields_from_session(self) -> None:
+        """Show the session's input; what already shows its value is left alone (the field
+        the user just typed into keeps its cursor and selection)."""
         spec = self.session.input_spec
         for name in ("seq_len", "batch_size", "source", "seed"):
-            self.fields[name].set_value(getattr(spec, name))
-        self.text.setText(spec.text or "")
-        self.path.setText(spec.path or "")
+            _show(self.fields[name], getattr(spec, name))
         lengths = spec.lengths
-        self.lengths.setText(", ".join(str(n) for n in lengths) if lengths else "")
+        for edit, text in ((self.text, spec.text or ""), (self.path, spec.path or ""),
+                           (self.lengths, ", ".join(str(n) for n in lengths) if lengths else "")):
+            if edit.text() != text:
+                edit.setText(text)
         self._show_file_sizes()
         self._show_source_fields()
 
@@ -362,8 +370,8 @@ class InputPanel(_FormPanel):
         """A file brings its own seq_len and batch: show those, not the spec's unused ones."""
         if self.session.input_spec.source == "file":
             T, B = self.session.input_tm.shape[:2]
-            self.fields["seq_len"].set_value(int(T))
-            self.fields["batch_size"].set_value(int(B))
+            _show(self.fields["seq_len"], int(T))
+            _show(self.fields["batch_size"], int(B))
 
     def candidate(self) -> dict:
         text = self.lengths.text().replace(";", ",").strip()

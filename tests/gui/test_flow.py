@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSlider
 import app.panels.code as code_module
 import app.panels.text_view as text_module
 from app.panels.code import CodeView
-from app.panels.config import ModelPanel
+from app.panels.config import InputPanel, ModelPanel
 from app.panels.text_view import TextView
 from app.panels.transport import TransportBar
 from lstm_viz import InputSpec, LSTMConfig, Session
@@ -178,3 +178,22 @@ def test_closing_the_window_during_a_trace_reaches_no_deleted_widget(qtbot, make
     session.retrace()
     session.seek(3)
     assert session.trace.config.hidden_size == 7
+
+
+def test_the_input_field_being_typed_into_is_not_rewritten(qtbot, make_ctx, type_value,
+                                                           wait_traced, monkeypatch):
+    ctx = make_ctx()
+    inputs = InputPanel(ctx)
+    qtbot.addWidget(inputs)
+    rewritten = []
+    for name, field in inputs.fields.items():
+        real = field.set_value
+        monkeypatch.setattr(field, "set_value",
+                            lambda v, name=name, real=real: rewritten.append(name) or real(v))
+    type_value(inputs.fields["seq_len"].editor, 9)
+    wait_traced(ctx)
+    assert ctx.session.trace.num_steps == 9
+    assert rewritten == []
+    ctx.session.set_input(InputSpec(seq_len=5, batch_size=3))  # from elsewhere: shown
+    assert sorted(rewritten) == ["batch_size", "seq_len"]
+    assert inputs.fields["seq_len"].value() == 5
