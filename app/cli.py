@@ -149,7 +149,9 @@ def _headless_window(args):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
 
-    from .main import MainWindow, make_app, open_model
+    from .entry import make_app
+    from .file_menu import open_demo, open_model
+    from .main import MainWindow
     app = make_app()
     session, data = load_session_file(args.config, args.allow_pickle) if args.config \
         else (None, {})
@@ -164,7 +166,6 @@ def _headless_window(args):
         if not open_model(window, args.model, allow_pickle=args.allow_pickle):
             raise UsageError(f"--model: could not open {args.model}")
     if args.demo:
-        from .dialogs import open_demo
         if not open_demo(window, args.demo):
             raise UsageError(f"--demo: could not open {args.demo}")
     try:
@@ -228,8 +229,7 @@ def _check_display() -> None:
 
 def _apply_selection(window, selection) -> None:
     if isinstance(selection, dict):
-        window.ctx.select(**{k: int(v) for k, v in selection.items()
-                             if k in ("layer", "direction", "batch", "unit")})
+        window.ctx.select_from(selection)
 
 
 def _seek(window, step) -> None:
@@ -309,7 +309,7 @@ def _gui(args) -> int:
     if args.model:
         _check_model(args.model, args.allow_pickle)
     _check_display()
-    from .main import run
+    from .entry import run
     session = None
     data = {}
     if args.config:

@@ -1,10 +1,18 @@
-"""AppContext: what every panel gets: the session, the trace runner and the shared selection."""
+"""AppContext: what every panel gets: the session, the trace runner and the shared selection.
+
+Changes flow one way: panels and dialogs change the session; the context hears the session's
+events and starts one re-trace per event-loop turn, however many events the change fired.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from .workers import TraceRunner
+
+DIRECTIONS = ("forward", "reverse")
 
 
 class AppContext(QObject):
@@ -16,6 +24,12 @@ class AppContext(QObject):
     """
 
     selection_changed = Signal()
+    #: the session's own events, relayed as Qt signals: a view connects here, so that Qt drops
+    #: the connection when the view is deleted (a psygnal slot would outlive its widget)
+    config_changed = Signal()
+    trace_changed = Signal()
+    step_changed = Signal(int)
+    edits_changed = Signal()
     #: (text, timeout_ms) for the status bar
     message_posted = Signal(str, int)
     #: a trace failed or was refused: the engine's message ('' clears it)
@@ -32,51 +46,106 @@ class AppContext(QObject):
         self.trace_error = ""
         self._latest = None
         self._accepted = None
-        self._then = None
+        self._then: list[Callable[[], None]] = []
+        # one zero-interval single shot: every session event of one change lands in one turn
+        self._due = QTimer(self)
+        self._due.setSingleShot(True)
+        self._due.setInterval(0)
+        self._due.timeout.connect(self._submit)
         self.runner.finished.connect(self._on_trace_finished)
         self.runner.failed.connect(self._on_trace_failed)
-        session.config_changed.connect(self._clamp_selection)
-        session.trace_changed.connect(self._clamp_selection)
+        self._session_slots = ((session.config_changed, self._on_config_changed),
+                               (session.edits_changed, self._on_edits_changed),
+                               (session.trace_changed, self._on_trace_changed),
+                               (session.step_changed, self.step_changed.emit))
+        for signal, slot in self._session_slots:
+            signal.connect(slot)
+
+    def detach(self) -> None:
+        """Stop listening to the session (the window closes): no trace starts, no view or
+        callback hears of a change any more; a trace still running is dropped."""
+        if not self._session_slots:
+            return
+        for signal, slot in self._session_slots:
+            signal.disconnect(slot, missing_ok=True)
+        self._session_slots = ()
+        self._due.stop()
+        self._then.clear()
+        self.runner.finished.disconnect(self._on_trace_finished)
+        self.runner.failed.disconnect(self._on_trace_failed)
 
     # ----- tracing ----------------------------------------------------------------------
-    def retrace(self, then=None) -> None:
-        """Snapshot the session and trace it on the worker; the result replaces the trace.
+    def _on_config_changed(self) -> None:
+        self._clamp_selection()
+        self._schedule()
+        self.config_changed.emit()
 
-        ``then()`` runs on the GUI thread once this trace is installed; a newer retrace (or a
-        failure) drops it."""
+    def _on_trace_changed(self) -> None:
+        self._clamp_selection()
+        self.trace_changed.emit()
+
+    def _on_edits_changed(self) -> None:
+        self.edits_changed.emit()
+        trace = self.session.trace
+        # clearing the edits brings the original run back at once; only an edited run still
+        # on screen or on its way needs a new trace
+        if self.session.edits or not self.up_to_date or (trace is not None
+                                                         and trace.meta.get("edited")):
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._due.isActive():
+            self._due.start()
+
+    def when_traced(self, then: Callable[[], None]) -> None:
+        """Run ``then()`` on the GUI thread once the trace of the session as it is now (or of a
+        later change) is installed; a failed trace drops it. Runs now when nothing is due."""
+        if not self.up_to_date:
+            self._then.append(then)
+        elif not self.trace_error:
+            then()
+
+    def _submit(self) -> None:
+        self._due.stop()
         try:
             request = self.session.request()
         except ValueError as exc:
-            self._then = None
+            self._then.clear()
             self._set_trace_error(str(exc))
             return
         self._latest = request
-        self._then = then
         self.runner.submit(request)
 
     @property
     def up_to_date(self) -> bool:
-        """True when no trace is running or waiting and the last request was installed."""
-        return not self.runner.busy and (self._latest is None or self._latest is self._accepted
-                                         or bool(self.trace_error))
+        """True when no trace is due, running or waiting and the last request was installed."""
+        return not self._due.isActive() and not self.runner.busy and (
+            self._latest is None or self._latest is self._accepted or bool(self.trace_error))
 
     def retrace_now(self) -> None:
-        """Trace synchronously on this thread (headless export, screenshots, tests)."""
+        """Trace synchronously on this thread (headless export, screenshots); whatever was due
+        is covered by it, and the ``when_traced`` callbacks run."""
+        self._due.stop()
         self._latest = self._accepted = None
         self.session.retrace()
         self._set_trace_error("")
+        self._run_then()
+
+    def _run_then(self) -> None:
+        callbacks, self._then = self._then, []
+        for then in callbacks:
+            then()
 
     def _on_trace_finished(self, request, trace) -> None:
         if self.session.accept(request, trace) and request is self._latest:
             self._accepted = request
             self._set_trace_error("")
-            then, self._then = self._then, None
-            if then is not None:
-                then()
+            if not self._due.isActive():
+                self._run_then()
 
     def _on_trace_failed(self, request, message: str) -> None:
         if request is self._latest:
-            self._then = None
+            self._then.clear()
             self._set_trace_error(message)
             self.post(message, 8000)
 
@@ -96,6 +165,18 @@ class AppContext(QObject):
                 changed = True
         if self._clamp() or changed:
             self.selection_changed.emit()
+
+    def select_from(self, data: dict) -> None:
+        """``select`` with the keys of a saved selection (others, like a span, are ignored)."""
+        self.select(**{k: int(v) for k, v in data.items()
+                       if k in ("layer", "direction", "batch", "unit")})
+
+    def selection_text(self) -> str:
+        """The selection in words: "layer 1, reverse, batch element 0"."""
+        text = f"layer {self.layer}"
+        if self.session.config.bidirectional:
+            text += f", {DIRECTIONS[self.direction]}"
+        return text + f", batch element {self.batch}"
 
     def fits(self, trace) -> bool:
         """True when the selection indexes into ``trace`` (False while the trace of a new

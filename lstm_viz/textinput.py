@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -272,3 +273,31 @@ def python_text_features(text: str) -> dict[str, np.ndarray]:
         k += width
     return {"in_string": in_string, "in_comment": in_comment, "bracket_depth": depth,
             "indent": indent, "column": column}
+
+
+def text_input_spec(model_source: Mapping[str, Any] | None, text: str,
+                    vocab_path: str = "") -> InputSpec:
+    """The InputSpec for ``text`` that fits the model a session loaded (its ``model_source``).
+
+    Tokens through the loaded checkpoint's embedding and vocabulary when it has them (or with
+    the vocabulary file ``vocab_path``); otherwise one-hot characters.
+    """
+    src = model_source if isinstance(model_source, Mapping) else {}
+    vocab: Sequence[str] | None = None
+    model_path = ""
+    if src.get("path") and Path(src["path"]).is_file():
+        loaded = load_model(src["path"], allow_pickle=src.get("kind") == "pickle")
+        cand = loaded.pick(src.get("lstm") or None)
+        vocab = loaded.vocab
+        if cand.embedding is not None:
+            model_path = src["path"]
+    if vocab_path:
+        vocab = read_vocab(vocab_path)
+    if vocab is not None or model_path:
+        if vocab is None:
+            raise ValueError("the model has an embedding matrix but its file has no vocabulary:"
+                             " choose a vocabulary file (JSON {token: index} or one token per"
+                             " line)")
+        return tokens_spec(text, vocab=vocab, model_path=model_path, lstm=src.get("lstm", ""))
+    return InputSpec(source="text", text=text, seq_len=max(1, min(len(text), 2000)),
+                     batch_size=1)

@@ -51,6 +51,7 @@ class CodeView(QWidget):
     def __init__(self, ctx, parent=None):
         super().__init__(parent)
         self.setObjectName("CodeView")
+        self.ctx = ctx
         self.session = ctx.session
         self.build = _CodeBox("nn.LSTM on this input")
         self.loop = _CodeBox("The same, as an explicit loop over timesteps")
@@ -62,8 +63,8 @@ class CodeView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
         self.refresh()
-        self.session.config_changed.connect(self.refresh)
-        self.session.trace_changed.connect(self.refresh)
+        # the code depends on the config, weights' seed and input, never on the trace
+        self.ctx.config_changed.connect(self.refresh)
 
     def refresh(self) -> None:
         self.build.text.setPlainText(build_code(self.session))

@@ -1,7 +1,8 @@
 """The model panel (nn.LSTM's arguments, device, seed) and the input panel (what is fed in).
 
 Both build a candidate value from their fields, let the engine validate it, and either show the
-engine's message next to the field it names (nothing runs) or hand it to the session and retrace.
+engine's message next to the field it names (nothing runs) or hand it to the session; the
+context re-traces when the session says it changed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from PySide6.QtWidgets import (
 from lstm_viz import LSTMConfig, devices, source_labels, unavailable_devices
 from lstm_viz.textinput import spec_vocab
 
-from ..sessions import precheck
 from ..widgets import ERROR_STYLE, Field, bool_field, choice_field, float_field, int_field
 
 _CONFIG_TOOLTIPS = {
@@ -85,6 +85,12 @@ def config_fields() -> list[Field]:
         field.set_value(value)
         out.append(field)
     return out
+
+
+def _show(field: Field, value) -> None:
+    """Show ``value`` in ``field`` unless it already does (then the editor is not touched)."""
+    if field.value() != value:
+        field.set_value(value)
 
 
 def _field_for(message: str, names) -> str | None:
@@ -199,15 +205,17 @@ class ModelPanel(_FormPanel):
         self.reinit.clicked.connect(self._on_reinitialize_clicked)
         self.extra.addWidget(self.reinit)
         self.fields_from_session()
-        self.session.config_changed.connect(self.fields_from_session)
+        self.ctx.config_changed.connect(self.fields_from_session)
 
     def fields_from_session(self) -> None:
-        cfg = self.session.config
-        for name, value in cfg.to_dict().items():
-            if name in self.fields:
-                self.fields[name].set_value(value)
-        self.device.set_value(str(self.session.device))
-        self.seed.set_value(self.session.seed)
+        """Show the session's config; a field that already shows its value is left alone (the
+        one the user just typed into keeps its cursor and selection)."""
+        values = dict(self.session.config.to_dict(), device=str(self.session.device),
+                      seed=self.session.seed)
+        fields = dict(self.fields, seed=self.seed)
+        for name, value in values.items():
+            if name in fields:
+                _show(fields[name], value)
         # the fields now show the session again, so an earlier refusal no longer applies
         self.clear_messages()
 
@@ -215,19 +223,19 @@ class ModelPanel(_FormPanel):
         return {name: f.value() for name, f in self.fields.items() if name != "device"}
 
     def apply(self) -> None:
-        """Validate the fields with the engine; on success set the config and retrace."""
+        """Validate the fields with the engine; on success set the config."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 cfg = LSTMConfig(**self.candidate())
-                precheck(self.session, config=cfg)
+                if cfg != self.session.config:
+                    # a loaded model's copy keeps its trained weights where they still fit
+                    # (batch_first and dropout are not stored in a state dict); the session
+                    # checks the memory budget before it changes anything
+                    self.session.set_config(cfg, reinit=self.session.model_source is None)
                 device = self.device.value()
                 if device != str(self.session.device):
                     self.session.set_device(device)
-                if cfg != self.session.config:
-                    # a loaded model's copy keeps its trained weights where they still fit
-                    # (batch_first and dropout are not stored in a state dict)
-                    self.session.set_config(cfg, reinit=self.session.model_source is None)
             except (ValueError, RuntimeError) as exc:  # RuntimeError: torch could not allocate
                 self.show_error(str(exc))
                 return
@@ -235,7 +243,6 @@ class ModelPanel(_FormPanel):
         for w in caught:
             if issubclass(w.category, UserWarning) and "dropout" in str(w.message):
                 self.fields["dropout"].set_error(str(w.message), warning=True)
-        self.ctx.retrace()
 
     def _on_reinitialize_clicked(self) -> None:
         if self.seed.value() == self.session.seed:
@@ -249,7 +256,6 @@ class ModelPanel(_FormPanel):
             self.seed.set_error(str(exc))
             return
         self.seed.set_error("")
-        self.ctx.retrace()
 
 
 class InputPanel(_FormPanel):
@@ -298,7 +304,7 @@ class InputPanel(_FormPanel):
         self.lengths.editingFinished.connect(self.apply)
         self.add("lengths", Field("lengths", self.lengths))
         self.fields_from_session()
-        self.session.config_changed.connect(self._on_config_changed)
+        self.ctx.config_changed.connect(self._on_config_changed)
         self.fields["source"].changed.connect(self._show_source_fields)
 
     def _on_config_changed(self) -> None:
@@ -346,13 +352,16 @@ class InputPanel(_FormPanel):
             self.apply()
 
     def fields_from_session(self) -> None:
+        """Show the session's input; what already shows its value is left alone (the field
+        the user just typed into keeps its cursor and selection)."""
         spec = self.session.input_spec
         for name in ("seq_len", "batch_size", "source", "seed"):
-            self.fields[name].set_value(getattr(spec, name))
-        self.text.setText(spec.text or "")
-        self.path.setText(spec.path or "")
+            _show(self.fields[name], getattr(spec, name))
         lengths = spec.lengths
-        self.lengths.setText(", ".join(str(n) for n in lengths) if lengths else "")
+        for edit, text in ((self.text, spec.text or ""), (self.path, spec.path or ""),
+                           (self.lengths, ", ".join(str(n) for n in lengths) if lengths else "")):
+            if edit.text() != text:
+                edit.setText(text)
         self._show_file_sizes()
         self._show_source_fields()
 
@@ -360,8 +369,8 @@ class InputPanel(_FormPanel):
         """A file brings its own seq_len and batch: show those, not the spec's unused ones."""
         if self.session.input_spec.source == "file":
             T, B = self.session.input_tm.shape[:2]
-            self.fields["seq_len"].set_value(int(T))
-            self.fields["batch_size"].set_value(int(B))
+            _show(self.fields["seq_len"], int(T))
+            _show(self.fields["batch_size"], int(B))
 
     def candidate(self) -> dict:
         text = self.lengths.text().replace(";", ",").strip()
@@ -381,14 +390,13 @@ class InputPanel(_FormPanel):
                 "lengths": lengths}
 
     def apply(self) -> None:
-        """Validate with the engine; on success set the input and retrace."""
+        """Validate with the engine; on success set the input."""
         try:
             # replace() keeps the spec's params (a tokens input's vocabulary and model path)
             spec = self.session.input_spec.replace(**self.candidate())
             if spec.source == "tokens" and not _has_vocabulary(spec):
                 self._explain_tokens()
                 return
-            precheck(self.session, spec=spec)
             if spec != self.session.input_spec:
                 self.session.set_input(spec)
         except (ValueError, RuntimeError) as exc:  # RuntimeError: torch could not allocate
@@ -396,7 +404,6 @@ class InputPanel(_FormPanel):
             return
         self.clear_messages()
         self._show_file_sizes()
-        self.ctx.retrace()
 
     def _explain_tokens(self) -> None:
         """Tokens were chosen but there is no vocabulary: say why, keep the current input."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout
 
-from .plots import DIVERGING, SIGMOID, Heatmap, hover_reading
+from ..plots import DIVERGING, SIGMOID, Heatmap, hover_reading
+from .base import TraceView
 
 GATE_TITLES = {
     "i": "i: input gate, σ(…) ∈ (0, 1): how much of g enters c",
@@ -18,27 +19,13 @@ GATE_TITLES = {
 GATES = ("i", "f", "g", "o")
 
 
-def selection_text(ctx) -> str:
-    session = ctx.session
-    cfg = session.config
-    direction = ("forward", "reverse")[ctx.direction]
-    text = f"layer {ctx.layer}"
-    if cfg.bidirectional:
-        text += f", {direction}"
-    return text + f", batch element {ctx.batch}"
-
-
-class GatesView(QWidget):
+class GatesView(TraceView):
     """Four heatmaps sharing the time axis; colour bars: σ gates 0..1, g −1..1."""
 
     title = "Gates"
-    area = "view"
 
     def __init__(self, ctx, parent=None):
-        super().__init__(parent)
-        self.setObjectName("GatesView")
-        self.ctx = ctx
-        self.session = ctx.session
+        super().__init__(ctx, parent)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         self.graphics.ci.setSpacing(2)
@@ -65,42 +52,30 @@ class GatesView(QWidget):
         self.tanh_bar.setImageItem([self.heatmaps["g"].image])
         self.graphics.addItem(self.sigmoid_bar, row=0, col=1, rowspan=2)
         self.graphics.addItem(self.tanh_bar, row=2, col=1, rowspan=2)
-        self.caption = QLabel()
         self.caption.setObjectName("gates_caption")
-        self.hover = QLabel("Hover a cell to read gate, unit, t and value.")
-        self.hover.setObjectName("gates_hover")
+        hover = QLabel("Hover a cell to read gate, unit, t and value.")
+        hover.setObjectName("gates_hover")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
         layout.addWidget(self.caption)
         layout.addWidget(self.graphics, 1)
-        layout.addWidget(self.hover)
-        self._proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=60,
-                                     slot=self._on_mouse_moved)
-        self.session.trace_changed.connect(self.refresh)
-        self.session.step_changed.connect(self._on_step_changed)
-        ctx.selection_changed.connect(self.refresh)
-        self.refresh()
+        layout.addWidget(hover)
+        self.follow_mouse(self.graphics, hover)
+        self.listen()
 
-    def refresh(self) -> None:
+    def show_trace(self, trace) -> None:
         """Re-read the selected slice of the trace into the images."""
-        trace = self.session.trace
-        if trace is None:
-            self.caption.setText("No trace yet.")
-            return
         ctx = self.ctx
-        if not ctx.fits(trace):
-            return  # the trace for the new selection's config is on its way
         # (T, 4, H) for the selection: one copy to the CPU, then views per gate
         block = trace.gates[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
         for k, gate in enumerate(GATES):
             self.heatmaps[gate].set_data(np.ascontiguousarray(block[:, k, :].T))
-        self.caption.setText(f"<b>Gates</b>: {selection_text(ctx)}; rows are units, columns"
+        self.caption.setText(f"<b>Gates</b>: {ctx.selection_text()}; rows are units, columns"
                              " timesteps; blank = past this sequence's length")
-        self._on_step_changed()
+        self.show_step(self.session.t)
 
-    def _on_step_changed(self, *args) -> None:
-        t = self.session.t
+    def show_step(self, t: int) -> None:
         for hm in self.heatmaps.values():
             hm.set_t(t)
 
@@ -109,11 +84,3 @@ class GatesView(QWidget):
 
     def hover_text(self, scene_pos) -> str:
         return hover_reading({f"gate {g}": hm for g, hm in self.heatmaps.items()}, scene_pos)
-
-    def _on_mouse_moved(self, event) -> None:
-        pos = event[0]
-        text = self.hover_text(pos)
-        if text:
-            self.hover.setText(text)
-            QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(pos)),
-                              text, self.graphics)

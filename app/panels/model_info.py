@@ -85,7 +85,7 @@ class ModelInfoPanel(QScrollArea):
         layout.addWidget(self.edit_copy)
         layout.addStretch(1)
         self.setWidget(content)
-        self.session.config_changed.connect(self.refresh)
+        self.ctx.config_changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self, *args) -> None:

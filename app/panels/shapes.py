@@ -231,7 +231,7 @@ class ShapesView(QWidget):
         self._previous = None
         self.changed: set[str] = set()
         self.refresh()
-        self.session.config_changed.connect(self.refresh)
+        self.ctx.config_changed.connect(self.refresh)
 
     def _current(self):
         batch, seq_len = call_sizes(self.session)

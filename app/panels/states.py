@@ -15,14 +15,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QSpinBox,
     QSplitter,
-    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
-from .gates import selection_text
-from .plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
-from .whatif import WhatIfBox
+from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
+from ..whatif import WhatIfBox
+from .base import TraceView
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
 BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the trace), colour
@@ -56,17 +55,13 @@ def _f(v: float) -> str:
     return "—" if not np.isfinite(v) else f"{v:+.3f}"
 
 
-class StatesView(QWidget):
+class StatesView(TraceView):
     """Heatmaps of c and h, line plots of chosen units, and the current step as bars."""
 
     title = "States"
-    area = "view"
 
     def __init__(self, ctx, parent=None):
-        super().__init__(parent)
-        self.setObjectName("StatesView")
-        self.ctx = ctx
-        self.session = ctx.session
+        super().__init__(ctx, parent)
         # controls
         self.unit_box = QSpinBox()
         self.unit_box.setObjectName("focus_unit")
@@ -78,7 +73,6 @@ class StatesView(QWidget):
         self.units_edit.setMaximumWidth(160)
         self.units_edit.editingFinished.connect(self._refresh_lines)
         controls = QHBoxLayout()
-        self.caption = QLabel()
         controls.addWidget(self.caption, 1)
         controls.addWidget(QLabel("focus unit"))
         controls.addWidget(self.unit_box)
@@ -145,30 +139,20 @@ class StatesView(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        self.hover = QLabel("Hover a cell to read unit, t and value.")
+        hover = QLabel("Hover a cell to read unit, t and value.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
         layout.addLayout(controls)
         layout.addWidget(split, 1)
-        layout.addWidget(self.hover)
-        self._proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=60,
-                                     slot=self._on_mouse_moved)
+        layout.addWidget(hover)
+        self.follow_mouse(self.graphics, hover)
         self._c_block = self._h_block = None
-        self.session.trace_changed.connect(self.refresh)
-        self.session.step_changed.connect(self._on_step_changed)
-        ctx.selection_changed.connect(self.refresh)
-        self.refresh()
+        self.listen()
 
     # ----- whole-trace drawing (trace or selection changed) ------------------------------
-    def refresh(self) -> None:
-        trace = self.session.trace
-        if trace is None:
-            self.caption.setText("No trace yet.")
-            return
+    def show_trace(self, trace) -> None:
         ctx = self.ctx
-        if not ctx.fits(trace):
-            return  # the trace for the new selection's config is on its way
         cfg = trace.config
         self.unit_box.blockSignals(True)
         self.unit_box.setRange(0, cfg.hidden_size - 1)
@@ -189,9 +173,9 @@ class StatesView(QWidget):
             if trace.meta.get("edited") else ""
         for name, title, _, _ in BAR_SPECS[4:]:
             self.bars[name].plot.setTitle(title + mark, size="9pt")
-        self.caption.setText(f"<b>States</b>: {selection_text(ctx)}")
+        self.caption.setText(f"<b>States</b>: {ctx.selection_text()}")
         self._refresh_lines()
-        self._on_step_changed()
+        self.show_step(self.session.t)
 
     def _before_blocks(self) -> tuple[np.ndarray, np.ndarray] | None:
         """c (T, H) and h (T, H_out) of the run before the first edit, while edits show."""
@@ -253,11 +237,8 @@ class StatesView(QWidget):
         self.lines_cursor.setValue(self.session.t)
 
     # ----- per-step drawing: only indexing ----------------------------------------------
-    def _on_step_changed(self, *args) -> None:
-        if self.session.trace is None or not self.ctx.fits(self.session.trace):
-            return
+    def show_step(self, t: int) -> None:
         ctx = self.ctx
-        t = self.session.t
         for item in (self.c_map, self.h_map):
             item.set_t(t)
         self.lines_cursor.setValue(t)
@@ -305,10 +286,5 @@ class StatesView(QWidget):
     def _on_cursor_dragged(self, line) -> None:
         self.session.seek(int(round(line.value())))
 
-    def _on_mouse_moved(self, event) -> None:
-        pos = event[0]
-        text = hover_reading({"c": self.c_map, "h": self.h_map}, pos)
-        if text:
-            self.hover.setText(text)
-            QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(pos)),
-                              text, self.graphics)
+    def hover_text(self, scene_pos) -> str:
+        return hover_reading({"c": self.c_map, "h": self.h_map}, scene_pos)

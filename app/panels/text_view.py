@@ -17,12 +17,11 @@ from PySide6.QtWidgets import (
     QTextEdit,
     QToolTip,
     QVBoxLayout,
-    QWidget,
 )
 
 from lstm_viz.textinput import spec_tokens
 
-from .gates import selection_text
+from .base import TraceView
 
 COLOURS = pg.colormap.get("CET-D1A")  # blue (negative) - white (0) - red (positive)
 KINDS = [("h (hidden state)", "h"), ("c (cell state)", "c"), ("i (input gate)", "i"),
@@ -71,17 +70,13 @@ class _TextArea(QTextEdit):
         super().mouseMoveEvent(event)
 
 
-class TextView(QWidget):
+class TextView(TraceView):
     """The text of a text input, each character's background the chosen unit's value there."""
 
     title = "Text"
-    area = "view"
 
     def __init__(self, ctx, parent=None):
-        super().__init__(parent)
-        self.setObjectName("TextView")
-        self.ctx = ctx
-        self.session = ctx.session
+        super().__init__(ctx, parent)
         self.kind_box = QComboBox()
         self.kind_box.setObjectName("text_kind")
         for label, kind in KINDS:
@@ -92,7 +87,6 @@ class TextView(QWidget):
         self.unit_box.setObjectName("text_unit")
         self.unit_box.setToolTip("The unit whose value colours each character (the focus unit)")
         self.unit_box.valueChanged.connect(lambda u: self.ctx.select(unit=u))
-        self.caption = QLabel()
         self.caption.setObjectName("text_caption")
         self.legend = QLabel()
         self.legend.setObjectName("text_legend")
@@ -130,11 +124,7 @@ class TextView(QWidget):
         self.widths: list[int] = []
         self.limit = 1.0
         self._marked: int | None = None
-        self.session.trace_changed.connect(self.refresh)
-        self.session.config_changed.connect(self.refresh)
-        self.session.step_changed.connect(self._on_step_changed)
-        ctx.selection_changed.connect(self.refresh)
-        self.refresh()
+        self.listen()
 
     @property
     def kind(self) -> str:
@@ -158,11 +148,11 @@ class TextView(QWidget):
             return None
         return block[:, ctx.unit].detach().cpu().numpy().astype(float)
 
-    def refresh(self, *args) -> None:
+    def show_no_trace(self) -> None:
+        self.show_trace(None)
+
+    def show_trace(self, trace) -> None:
         """Rebuild the coloured text (trace, unit, kind or selection changed)."""
-        trace = self.session.trace
-        if trace is not None and not self.ctx.fits(trace):
-            return  # the trace for the new selection's config is on its way
         cfg = self.session.config
         self.unit_box.blockSignals(True)
         self.unit_box.setRange(0, cfg.hidden_size - 1)
@@ -204,10 +194,10 @@ class TextView(QWidget):
             self.limit = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
         self._fill_document(char_level=all(len(t) == 1 for t in tokens))
         self.caption.setText(f"<b>Text</b>: {self.kind}[{self.ctx.unit}] over the input;"
-                             f" {selection_text(self.ctx)}")
+                             f" {self.ctx.selection_text()}")
         self.legend.setText(self._legend_html())
         self.status.setText("Click a character to move there; hover to read its value.")
-        self._on_step_changed()
+        self.show_step(self.session.t)
 
     def _colour(self, value: float) -> QColor:
         if not np.isfinite(value):
@@ -268,9 +258,8 @@ class TextView(QWidget):
         fmt.setForeground(colour if on else _ink(colour))
         cursor.mergeCharFormat(fmt)
 
-    def _on_step_changed(self, *args) -> None:
+    def show_step(self, t: int) -> None:
         """Move the marked character to the current timestep (only two characters change)."""
-        t = self.session.t
         if self._marked is not None:
             self._mark(self._marked, False)
         self._marked = None

@@ -66,9 +66,9 @@ class TransportBar(QToolBar):
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._on_tick)
         self._on_speed(self.speed.value())
-        self.session.step_changed.connect(self._on_step_changed)
-        self.session.trace_changed.connect(self._on_trace_changed)
-        self.session.config_changed.connect(self._on_trace_changed)
+        self.ctx.step_changed.connect(self._on_step_changed)
+        self.ctx.trace_changed.connect(self._on_trace_changed)
+        self.ctx.config_changed.connect(self._on_trace_changed)
         ctx.selection_changed.connect(self._sync_selectors)
         self._on_trace_changed()
 

@@ -25,9 +25,10 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz.analysis import SAT_HIGH, SAT_LOW, find_pattern, similar_units, unit_stats
+from lstm_viz.textinput import spec_tokens
 
-from .gates import selection_text
-from .plots import CURSOR_PEN
+from ..plots import CURSOR_PEN
+from .base import TraceView
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 TOOLTIPS = {
@@ -102,19 +103,14 @@ class UnitTableModel(QAbstractTableModel):
         return None
 
 
-class UnitsView(QWidget):
+class UnitsView(TraceView):
     """Per-unit statistics table + pattern search for the selected layer and direction."""
 
     title = "Units"
-    area = "view"
 
     def __init__(self, ctx, parent=None):
-        super().__init__(parent)
-        self.setObjectName("UnitsView")
-        self.ctx = ctx
-        self.session = ctx.session
+        super().__init__(ctx, parent)
         self.stats = None
-        self.caption = QLabel()
         self.caption.setObjectName("units_caption")
         self.caption.setWordWrap(True)
         # statistics table
@@ -222,10 +218,7 @@ class UnitsView(QWidget):
         layout.addWidget(split, 1)
         self.similar: list = []
         self.matches: list = []
-        self.session.trace_changed.connect(self.refresh)
-        self.session.step_changed.connect(self._on_step_changed)
-        ctx.selection_changed.connect(self.refresh)
-        self.refresh()
+        self.listen()
 
     @staticmethod
     def _result_table(headers: list[str], name: str) -> QTableWidget:
@@ -251,14 +244,8 @@ class UnitsView(QWidget):
         return box
 
     # ----- statistics -----------------------------------------------------------------------
-    def refresh(self, *args) -> None:
-        trace = self.session.trace
-        if trace is None:
-            self.caption.setText("No trace yet.")
-            return
+    def show_trace(self, trace) -> None:
         ctx = self.ctx
-        if not ctx.fits(trace):
-            return  # the trace for the new selection's config is on its way
         try:
             self.stats = unit_stats(trace, ctx.layer, ctx.direction)
         except ValueError as exc:
@@ -278,7 +265,7 @@ class UnitsView(QWidget):
             t = self.session.t
             self._set_span(max(0, min(T - 2, t - 9)), min(T - 1, max(1, t)))
         self.caption.setText(
-            f"<b>Units</b>: {selection_text(ctx)}; statistics over all {self.stats.steps}"
+            f"<b>Units</b>: {ctx.selection_text()}; statistics over all {self.stats.steps}"
             f" valid (step, sequence) pairs. Saturated: a sigmoid gate below {SAT_LOW} or above"
             f" {SAT_HIGH}, g beyond ±{SAT_HIGH}. Click a row to focus that unit in every view;"
             " click a header to sort.")
@@ -418,7 +405,6 @@ class UnitsView(QWidget):
                 " difference). Click a row to go there.")
 
     def _tokens(self):
-        from lstm_viz.textinput import spec_tokens
         try:
             return spec_tokens(self.session.input_spec)
         except ValueError:
@@ -436,5 +422,5 @@ class UnitsView(QWidget):
             self.ctx.select(batch=m.batch)
             self.session.seek(m.start)
 
-    def _on_step_changed(self, t: int = 0) -> None:
-        self.cursor.setValue(self.session.t)
+    def show_step(self, t: int) -> None:
+        self.cursor.setValue(t)

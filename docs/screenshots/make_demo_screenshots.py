@@ -17,8 +17,10 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from app import cli  # noqa: E402
-from app.dialogs import DemoDialog, open_demo  # noqa: E402
-from app.main import MainWindow, make_app  # noqa: E402
+from app.dialogs import DemoDialog  # noqa: E402
+from app.entry import make_app  # noqa: E402
+from app.file_menu import open_demo  # noqa: E402
+from app.main import MainWindow  # noqa: E402
 from lstm_viz.demos import list_demos  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
@@ -55,17 +57,24 @@ def whatif_screenshot(app) -> None:
     box = w.panels["States"].whatif
     box.value.setValue(1.5)
     box.apply()
-    w.ctx.runner.wait(60000)  # the edited run traces on the worker
+    _wait_traced(w, app)  # the edited run traces on the worker
     for _ in range(3):
         app.processEvents()
     w.grab().save(str(OUT / "whatif.png"))
     w.close()
 
 
+def _wait_traced(w, app) -> None:
+    """Until the trace of the session as it is now is on screen (it runs on the worker)."""
+    while not w.ctx.up_to_date:
+        app.processEvents()
+        w.ctx.runner.wait(20)
+    app.processEvents()
+
+
 def _open_demo(w, app, name: str) -> None:
     open_demo(w, name)
-    w.ctx.runner.wait(60000)  # the demo traces on the worker
-    app.processEvents()
+    _wait_traced(w, app)  # the demo traces on the worker
 
 
 def main() -> int:

@@ -1,5 +1,129 @@
-"""GUI tests run on Qt's offscreen platform unless a display platform was chosen explicitly."""
+"""GUI tests run on Qt's offscreen platform unless a display platform was chosen explicitly.
+
+Shared fixtures: ``settings`` (a throwaway settings file), ``make_window`` (a shown MainWindow
+around a session), ``make_ctx`` (a Session and its AppContext, for a panel tested on its own),
+``wait_traced`` (wait until the worker's trace of the session as it is now is installed) and
+``type_value`` (type into a spin box and press Enter, as a user does).
+"""
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.context import AppContext  # noqa: E402
+from app.main import MainWindow  # noqa: E402
+from lstm_viz import Session  # noqa: E402
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def make_window(qtbot, settings):
+    """``make_window(session=None, restore=False, view=None)``: a shown 1280x800 window."""
+
+    def make(session=None, *, restore=False, view=None):
+        if session is None and not restore:
+            session = Session()
+        w = MainWindow(session=session, settings=settings, restore=restore)
+        qtbot.addWidget(w)
+        if not restore:  # a restored window keeps its saved geometry
+            w.resize(1280, 800)
+        w.show()
+        qtbot.waitExposed(w)
+        if view:
+            w.show_view(view)
+        return w
+
+    return make
+
+
+@pytest.fixture
+def window(make_window):
+    """A window around a default Session."""
+    return make_window()
+
+
+@pytest.fixture
+def make_ctx(qtbot):
+    """``make_ctx(session=None)``: an AppContext on a traced session, no window."""
+    contexts = []
+
+    def make(session=None):
+        session = session if session is not None else Session()
+        ctx = AppContext(session)
+        ctx.retrace_now()
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        ctx.detach()
+        ctx.runner.wait(10000)
+
+
+@pytest.fixture
+def wait_traced(qtbot):
+    """``wait_traced(window_or_ctx)``: wait until the trace of the session as it is now is on
+    screen (nothing due, running or waiting)."""
+
+    def wait(owner, timeout=15000):
+        ctx = getattr(owner, "ctx", owner)
+        qtbot.waitUntil(lambda: ctx.up_to_date and ctx.session.trace is not None,
+                        timeout=timeout)
+
+    return wait
+
+
+@pytest.fixture
+def type_value(qtbot):
+    """``type_value(spinbox, value)``: select the text, type a number, press Enter."""
+
+    def type_(spinbox, value):
+        spinbox.setFocus()
+        spinbox.selectAll()
+        qtbot.keyClicks(spinbox, str(value))
+        qtbot.keyClick(spinbox, Qt.Key.Key_Return)
+
+    return type_
+
+
+@pytest.fixture
+def modal_dialog(qtbot):
+    """``modal_dialog()``: the dialog or message box the app has open (window-modal)."""
+
+    def find():
+        qtbot.waitUntil(lambda: QApplication.activeModalWidget() is not None, timeout=5000)
+        return QApplication.activeModalWidget()
+
+    return find
+
+
+class PanelHost:
+    """Panels around one Session and its AppContext, without the main window."""
+
+    def __init__(self, ctx, classes):
+        self.ctx = ctx
+        self.session = ctx.session
+        self.panels = {cls.title: cls(ctx) for cls in classes}
+
+
+@pytest.fixture
+def make_panels(qtbot, make_ctx):
+    """``make_panels(*panel_classes, session=None)``: the panels, shown, on a traced session;
+    ``.ctx``, ``.session`` and ``.panels`` as a window has them."""
+
+    def make(*classes, session=None):
+        host = PanelHost(make_ctx(session), classes)
+        for panel in host.panels.values():
+            qtbot.addWidget(panel)
+            panel.show()
+        return host
+
+    return make

@@ -92,7 +92,7 @@ def test_gui_start_gets_model_options(monkeypatch, session_json, tmp_path):
     import torch
     torch.save(torch.nn.LSTM(3, 6).state_dict(), tmp_path / "m.pt")
     seen = {}
-    monkeypatch.setattr("app.main.run", lambda options: seen.update(options) or 0)
+    monkeypatch.setattr("app.entry.run", lambda options: seen.update(options) or 0)
     assert cli.main(["--config", str(session_json), "--step", "2", "--model",
                      str(tmp_path / "m.pt"), "--allow-pickle"]) == 0
     assert seen["model"] == str(tmp_path / "m.pt") and seen["allow_pickle"] is True
@@ -153,7 +153,7 @@ def test_demo_option_opens_the_demo_in_a_screenshot(qtbot, tmp_path, capsys):
 
 def test_gui_start_gets_the_demo(monkeypatch):
     seen = {}
-    monkeypatch.setattr("app.main.run", lambda options: seen.update(options) or 0)
+    monkeypatch.setattr("app.entry.run", lambda options: seen.update(options) or 0)
     assert cli.main(["--demo", "sine"]) == 0
     assert seen["demo"] == "sine"
 

@@ -11,31 +11,19 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 
 from app.export import export_gif, export_views, save_png, save_svg
-from app.main import MainWindow
 from lstm_viz import InputSpec, LSTMConfig, Session
 
 pytestmark = pytest.mark.gui
 
 
-def make_window(qtbot, tmp_path, session):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(session=session, settings=settings, restore=False)
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
-
-
 @pytest.fixture
-def window(qtbot, tmp_path):
+def window(qtbot, tmp_path, make_window):
     cfg = LSTMConfig(input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
     spec = InputSpec(source="sine", seq_len=9, batch_size=3, lengths=(9, 4, 7))
-    w = make_window(qtbot, tmp_path, Session(cfg, spec, seed=3))
+    w = make_window(Session(cfg, spec, seed=3))
     w.session.seek(2)
     return w
 
@@ -137,8 +125,8 @@ def test_unknown_export_format_is_refused(window, tmp_path):
     (LSTMConfig(2, 4, bias=False), InputSpec(source="ramp", seq_len=6, batch_size=2)),
     (LSTMConfig(2, 3, batch_first=True), InputSpec(seq_len=8, batch_size=2, lengths=(5, 5))),
 ])
-def test_generated_code_reproduces_the_trace(qtbot, tmp_path, cfg, spec):
-    w = make_window(qtbot, tmp_path, Session(cfg, spec, seed=11))
+def test_generated_code_reproduces_the_trace(qtbot, cfg, spec, make_window):
+    w = make_window(Session(cfg, spec, seed=11))
     tr = w.session.trace
     code = w.views["Code"].code()
     scope: dict = {}
@@ -169,7 +157,7 @@ def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
     assert (image.width(), image.height()) == (2 * view.width(), 2 * view.height())
 
 
-def test_generated_code_of_a_loaded_model_reads_its_file(qtbot, tmp_path):
+def test_generated_code_of_a_loaded_model_reads_its_file(qtbot, tmp_path, make_window):
     from lstm_viz.io import load_into_session, load_model
     torch.manual_seed(123)
     trained = torch.nn.LSTM(2, 4, num_layers=2)
@@ -177,7 +165,7 @@ def test_generated_code_of_a_loaded_model_reads_its_file(qtbot, tmp_path):
     torch.save(trained.state_dict(), path)
     session = Session(LSTMConfig(2, 4), InputSpec(seq_len=6, batch_size=2), seed=5)
     load_into_session(session, load_model(path))
-    w = make_window(qtbot, tmp_path, session)
+    w = make_window(session)
     code = w.views["Code"].code()
     assert "load_model(" in code and "manual_seed" not in code
     scope: dict = {}

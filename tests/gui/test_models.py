@@ -6,21 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 from torch import nn
 
-from app.dialogs import (
-    DemoDialog,
-    LSTMPickerDialog,
-    UnsafePickleDialog,
-    open_demo,
-    open_demo_dialog,
-    open_model_file,
-    open_session_file,
-    save_session_file,
-)
-from app.main import MainWindow, open_model
+from app import file_menu
+from app.dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
+from app.file_menu import open_demo, open_model, open_session, save_session_file
 from lstm_viz import LSTMConfig, Session
 from lstm_viz.analysis import find_pattern, similar_units, unit_stats
 
@@ -40,28 +32,13 @@ class TwoLSTMs(nn.Module):
         self.decoder = nn.LSTM(3, 5)
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(session=Session(LSTMConfig(4, 8)), settings=settings, restore=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
-
-
-def _traced(window, qtbot):
-    qtbot.waitUntil(lambda: window.ctx.up_to_date and window.session.trace is not None,
-                    timeout=10000)
-
-
 # ----- Open model --------------------------------------------------------------------------------
-def test_open_state_dict_shows_it_read_only_with_edit_a_copy(window, qtbot, tmp_path):
+def test_open_state_dict_shows_it_read_only_with_edit_a_copy(window, qtbot, tmp_path, wait_traced):
     torch.manual_seed(0)
     net = Net()
     torch.save({"model": net.state_dict(), "epoch": 2}, tmp_path / "ckpt.pt")
-    assert open_model_file(window, tmp_path / "ckpt.pt")
-    _traced(window, qtbot)
+    assert open_model(window, tmp_path / "ckpt.pt")
+    wait_traced(window)
     assert window.session.config == LSTMConfig(4, 6)
     torch.testing.assert_close(window.session.lstm.weight_hh_l0, net.rnn.weight_hh_l0.detach())
     info = window.panels["Loaded model"]
@@ -79,10 +56,10 @@ def test_command_line_model_goes_through_the_same_path(window, qtbot, tmp_path):
     assert window.session.config.hidden_size == 6
 
 
-def test_several_lstms_ask_which_one(window, qtbot, tmp_path):
+def test_several_lstms_ask_which_one(window, qtbot, tmp_path, wait_traced, modal_dialog):
     torch.save(TwoLSTMs().state_dict(), tmp_path / "s2s.pt")
-    assert open_model_file(window, tmp_path / "s2s.pt")
-    picker = window.last_picker
+    assert open_model(window, tmp_path / "s2s.pt")
+    picker = modal_dialog()
     assert isinstance(picker, LSTMPickerDialog) and picker.isVisible()
     assert picker.list.count() == 2
     assert "bidirectional=True" in picker.list.item(0).text()
@@ -90,7 +67,7 @@ def test_several_lstms_ask_which_one(window, qtbot, tmp_path):
     picker.list.setCurrentRow(1)
     assert picker.config_view.values["input_size"].text() == "3"
     picker.accept()
-    _traced(window, qtbot)
+    wait_traced(window)
     assert window.session.config == LSTMConfig(3, 5)
     assert window.session.model_source["lstm"] == "decoder"
 
@@ -100,14 +77,15 @@ def test_several_lstms_ask_which_one(window, qtbot, tmp_path):
     (b"hello, I am text", "not a PyTorch file"),
     (None, "model file not found"),
 ])
-def test_broken_files_keep_the_previous_model(window, qtbot, tmp_path, content, expected):
-    _traced(window, qtbot)
+def test_broken_files_keep_the_previous_model(window, qtbot, tmp_path, content, expected,
+                                              wait_traced, modal_dialog):
+    wait_traced(window)
     before = window.session.lstm.weight_ih_l0.detach().clone()
     path = tmp_path / "bad.pt"
     if content is not None:
         path.write_bytes(content)
-    assert not open_model_file(window, path)
-    box = window.last_message_box
+    assert not open_model(window, path)
+    box = modal_dialog()
     assert box.isVisible() and expected in box.text()
     assert "expected" in box.text() or "truncated" in box.text()
     assert expected in window.statusBar().currentMessage()
@@ -117,22 +95,23 @@ def test_broken_files_keep_the_previous_model(window, qtbot, tmp_path, content, 
     box.close()
 
 
-def test_non_lstm_file_says_what_was_found(window, qtbot, tmp_path):
+def test_non_lstm_file_says_what_was_found(window, qtbot, tmp_path, modal_dialog):
     torch.save(nn.Linear(3, 2).state_dict(), tmp_path / "lin.pt")
-    assert not open_model_file(window, tmp_path / "lin.pt")
-    assert "found weight (2, 3), bias (2,)" in window.last_message_box.text()
+    assert not open_model(window, tmp_path / "lin.pt")
+    assert "found weight (2, 3), bias (2,)" in modal_dialog().text()
 
 
-def test_pickled_model_warns_and_loads_only_when_the_user_agrees(window, qtbot, tmp_path):
+def test_pickled_model_warns_and_loads_only_when_the_user_agrees(window, qtbot, tmp_path,
+                                                                 modal_dialog):
     torch.save(Net(), tmp_path / "full.pt")
-    assert open_model_file(window, tmp_path / "full.pt")
-    dialog = window.last_message_box
+    assert open_model(window, tmp_path / "full.pt")
+    dialog = modal_dialog()
     assert isinstance(dialog, UnsafePickleDialog) and dialog.isVisible()
     assert "runs Python code" in dialog.text() and "state_dict()" in dialog.text()
     dialog.cancel_button.click()
     assert window.session.config == LSTMConfig(4, 8)
-    assert open_model_file(window, tmp_path / "full.pt")
-    window.last_message_box.load_button.click()
+    assert open_model(window, tmp_path / "full.pt")
+    modal_dialog().load_button.click()
     qtbot.waitUntil(lambda: window.session.config == LSTMConfig(4, 6), timeout=5000)
     assert window.session.model_source["kind"] == "pickle"
 
@@ -144,28 +123,29 @@ def test_allow_pickle_flag_loads_without_asking(window, qtbot, tmp_path):
 
 
 # ----- demos and the text view -------------------------------------------------------------------
-def test_demo_dialog_lists_descriptions_and_opens_the_choice(window, qtbot):
-    open_demo_dialog(window)
-    dialog = window.last_demo_dialog
+def test_demo_dialog_lists_descriptions_and_opens_the_choice(window, qtbot, wait_traced,
+                                                             modal_dialog):
+    file_menu._ask_open_demo(window)
+    dialog = modal_dialog()
     assert isinstance(dialog, DemoDialog) and dialog.isVisible()
     texts = [dialog.list.item(k).text() for k in range(dialog.list.count())]
     assert any("Python standard-library source" in t for t in texts)
     assert any("sine" in t.lower() for t in texts)
     dialog.list.setCurrentRow([k for k, t in enumerate(texts) if "Sine" in t][0])
     dialog.accept()
-    _traced(window, qtbot)
+    wait_traced(window)
     assert window.session.config == LSTMConfig(1, 32)
     assert window.tabs.tabText(window.tabs.currentIndex()) == "States"
 
 
-def _char_demo(window, qtbot):
+def _char_demo(window, wait_traced):
     assert open_demo(window, "char_python")
-    _traced(window, qtbot)
+    wait_traced(window)
     return window.panels["Text"]
 
 
-def test_text_view_colours_each_character_by_the_unit(window, qtbot):
-    view = _char_demo(window, qtbot)
+def test_text_view_colours_each_character_by_the_unit(window, qtbot, wait_traced):
+    view = _char_demo(window, wait_traced)
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Text"
     assert "def load_settings(path, defaults=None):" in view.text.toPlainText()
     tr = window.session.trace
@@ -187,8 +167,8 @@ def test_text_view_colours_each_character_by_the_unit(window, qtbot):
             assert colour.blue() > colour.red()
 
 
-def test_text_cursor_follows_the_step_and_clicks_move_it(window, qtbot):
-    view = _char_demo(window, qtbot)
+def test_text_cursor_follows_the_step_and_clicks_move_it(window, qtbot, wait_traced):
+    view = _char_demo(window, wait_traced)
     window.session.seek(42)
     assert view.status.text().startswith("t = 42:")
     assert view._marked == 42
@@ -206,8 +186,8 @@ def _cursor_at(view, position):
     return c
 
 
-def test_text_view_switches_to_c_and_follows_the_focus_unit(window, qtbot):
-    view = _char_demo(window, qtbot)
+def test_text_view_switches_to_c_and_follows_the_focus_unit(window, qtbot, wait_traced):
+    view = _char_demo(window, wait_traced)
     view.set_kind("c")
     window.ctx.select(unit=107)
     c = window.session.trace.c[0, 0, :, 0, 107].numpy()
@@ -216,14 +196,14 @@ def test_text_view_switches_to_c_and_follows_the_focus_unit(window, qtbot):
     assert "c[107]" in view.caption.text()
 
 
-def test_text_view_explains_when_the_input_is_not_text(window, qtbot):
-    _traced(window, qtbot)
+def test_text_view_explains_when_the_input_is_not_text(window, qtbot, wait_traced):
+    wait_traced(window)
     assert "current input is 'random'" in window.panels["Text"].status.text()
 
 
 # ----- unit table and pattern search ------------------------------------------------------------
-def test_unit_table_sorts_by_numbers_and_is_linked_to_the_focus_unit(window, qtbot):
-    _char_demo(window, qtbot)
+def test_unit_table_sorts_by_numbers_and_is_linked_to_the_focus_unit(window, qtbot, wait_traced):
+    _char_demo(window, wait_traced)
     units = window.panels["Units"]
     stats = unit_stats(window.session.trace)
     assert units.proxy.rowCount() == 128
@@ -241,8 +221,8 @@ def test_unit_table_sorts_by_numbers_and_is_linked_to_the_focus_unit(window, qtb
     assert text == f"{stats.gate_mean[1, order[0]]:.3f}"
 
 
-def test_pattern_search_lists_similar_units_and_matches(window, qtbot):
-    _char_demo(window, qtbot)
+def test_pattern_search_lists_similar_units_and_matches(window, qtbot, wait_traced):
+    _char_demo(window, wait_traced)
     units = window.panels["Units"]
     window.ctx.select(unit=37)
     units.set_span(150, 172)
@@ -263,8 +243,8 @@ def test_pattern_search_lists_similar_units_and_matches(window, qtbot):
     assert len(units.match_regions) == len(matches)
 
 
-def test_pattern_search_reports_a_too_short_span(window, qtbot):
-    _char_demo(window, qtbot)
+def test_pattern_search_reports_a_too_short_span(window, qtbot, wait_traced):
+    _char_demo(window, wait_traced)
     units = window.panels["Units"]
     units.set_span(10, 11)
     units.search()
@@ -273,18 +253,18 @@ def test_pattern_search_reports_a_too_short_span(window, qtbot):
 
 
 # ----- sessions with weights --------------------------------------------------------------------
-def test_session_with_model_round_trips_in_the_window(window, qtbot, tmp_path):
-    _char_demo(window, qtbot)
+def test_session_with_model_round_trips_in_the_window(window, qtbot, tmp_path, wait_traced):
+    _char_demo(window, wait_traced)
     window.ctx.select(unit=107)
     window.panels["Units"].set_span(30, 40)
     window.session.seek(77)
     h_before = window.session.trace.h.clone()
     assert save_session_file(window, tmp_path / "s.lstmviz.json")
     assert open_demo(window, "sine")
-    _traced(window, qtbot)
+    wait_traced(window)
     assert window.session.config.input_size == 1
-    assert open_session_file(window, tmp_path / "s.lstmviz.json")
-    _traced(window, qtbot)
+    assert open_session(window, tmp_path / "s.lstmviz.json")
+    wait_traced(window)
     assert window.session.config == LSTMConfig(16, 128)
     assert window.session.t == 77 and window.ctx.unit == 107
     assert window.panels["Units"].span() == (30, 40)
@@ -292,13 +272,13 @@ def test_session_with_model_round_trips_in_the_window(window, qtbot, tmp_path):
     assert not window.panels["Model"].isEnabled()
 
 
-def test_a_plain_session_dict_opens_through_open_session(window, qtbot, tmp_path):
+def test_a_plain_session_dict_opens_through_open_session(window, qtbot, tmp_path, wait_traced):
     import json
     plain = Session(LSTMConfig(3, 5, num_layers=2), seed=9)
     (tmp_path / "plain.json").write_text(json.dumps(plain.to_dict()))
-    _char_demo(window, qtbot)
-    assert open_session_file(window, tmp_path / "plain.json")
-    _traced(window, qtbot)
+    _char_demo(window, wait_traced)
+    assert open_session(window, tmp_path / "plain.json")
+    wait_traced(window)
     session = window.session
     assert session.config == LSTMConfig(3, 5, num_layers=2) and session.seed == 9
     assert session.model_source is None and window.panels["Model"].isEnabled()
@@ -307,14 +287,14 @@ def test_a_plain_session_dict_opens_through_open_session(window, qtbot, tmp_path
     assert session.input_spec == plain.input_spec
 
 
-def test_broken_session_file_is_refused_in_the_window(window, qtbot, tmp_path):
+def test_broken_session_file_is_refused_in_the_window(window, qtbot, tmp_path, modal_dialog):
     (tmp_path / "s.json").write_text('{"format": "lstm-viz session", "format_version": 99}')
-    assert not open_session_file(window, tmp_path / "s.json")
-    assert "newer lstm-viz" in window.last_message_box.text()
+    assert not open_session(window, tmp_path / "s.json")
+    assert "newer lstm-viz" in modal_dialog().text()
 
 
-def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, tmp_path):
-    _char_demo(window, qtbot)
+def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, wait_traced):
+    _char_demo(window, wait_traced)
     for title in ("Text", "Units"):
         window.show_view(title)
         image = window.panels[title].grab().toImage()
@@ -325,12 +305,12 @@ def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, tmp_path):
 
 
 # ----- text input ---------------------------------------------------------------------------------
-def test_text_file_goes_through_the_models_embedding(window, qtbot, tmp_path):
-    from app.dialogs import open_text_input
-    _char_demo(window, qtbot)
+def test_text_file_goes_through_the_models_embedding(window, qtbot, tmp_path, wait_traced):
+    from app.file_menu import open_text_input
+    _char_demo(window, wait_traced)
     (tmp_path / "t.py").write_text("x = (1, 2)\n")
     assert open_text_input(window, tmp_path / "t.py")
-    _traced(window, qtbot)
+    wait_traced(window)
     src = window.session.model_source
     ck = torch.load(src["path"], weights_only=True)
     emb, vocab = ck["model"]["embed.weight"], ck["vocab"]
@@ -340,47 +320,49 @@ def test_text_file_goes_through_the_models_embedding(window, qtbot, tmp_path):
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Text"
 
 
-def test_embedding_without_vocabulary_asks_for_a_vocabulary_file(window, qtbot, tmp_path):
+def test_embedding_without_vocabulary_asks_for_a_vocabulary_file(window, qtbot, tmp_path,
+                                                                 wait_traced, modal_dialog):
     import json
 
-    from app.dialogs import open_text_input
+    from app.file_menu import open_text_input
     torch.manual_seed(0)
     emb, lstm = nn.Embedding(3, 4), nn.LSTM(4, 5)
     torch.save({"model": {"embedding.weight": emb.weight.detach(),
                           **{f"rnn.{k}": v for k, v in lstm.state_dict().items()}}},
                tmp_path / "m.pt")
-    assert open_model_file(window, tmp_path / "m.pt")
+    assert open_model(window, tmp_path / "m.pt")
     (tmp_path / "t.txt").write_text("ba ab")
     assert not open_text_input(window, tmp_path / "t.txt")
-    assert "choose a vocabulary file" in window.last_message_box.text()
+    assert "choose a vocabulary file" in modal_dialog().text()
     (tmp_path / "v.json").write_text(json.dumps({"a": 0, "b": 1, " ": 2}))
     assert open_text_input(window, tmp_path / "t.txt", tmp_path / "v.json")
-    _traced(window, qtbot)
+    wait_traced(window)
     torch.testing.assert_close(window.session.trace.x[:, 0],
                                emb.weight.detach()[[1, 0, 2, 0, 1]])
 
 
-def test_text_without_a_model_file_is_one_hot(window, qtbot, tmp_path):
-    from app.dialogs import open_text_input
+def test_text_without_a_model_file_is_one_hot(window, qtbot, tmp_path, wait_traced, modal_dialog):
+    from app.file_menu import open_text_input
     (tmp_path / "t.txt").write_text("abba")
     assert open_text_input(window, tmp_path / "t.txt")  # input_size 4 fits 2 characters
-    _traced(window, qtbot)
+    wait_traced(window)
     x = window.session.trace.x[:, 0]
     assert x.shape == (4, 4) and x.sum() == 4
     (tmp_path / "long.txt").write_text("abcdefg")
     assert not open_text_input(window, tmp_path / "long.txt")
-    assert "input_size >= 7" in window.last_message_box.text()
+    assert "input_size >= 7" in modal_dialog().text()
 
 
-def test_edit_a_copy_keeps_the_loaded_weights_when_batch_first_changes(window, qtbot, tmp_path):
+def test_edit_a_copy_keeps_the_loaded_weights_when_batch_first_changes(window, qtbot, tmp_path,
+                                                                       wait_traced):
     torch.manual_seed(7)  # not the session's seed 0: re-drawn weights would differ
     net = Net()
     torch.save(net.state_dict(), tmp_path / "sd.pt")
-    assert open_model_file(window, tmp_path / "sd.pt")
-    _traced(window, qtbot)
+    assert open_model(window, tmp_path / "sd.pt")
+    wait_traced(window)
     qtbot.mouseClick(window.panels["Loaded model"].edit_copy, Qt.MouseButton.LeftButton)
     window.panels["Model"].fields["batch_first"].editor.click()
-    _traced(window, qtbot)
+    wait_traced(window)
     session = window.session
     assert session.config == LSTMConfig(4, 6, batch_first=True)
     for name, value in net.rnn.state_dict().items():
@@ -394,8 +376,8 @@ def test_edit_a_copy_keeps_the_loaded_weights_when_batch_first_changes(window, q
     torch.testing.assert_close(session.trace.h_n, h_n)
 
 
-def test_choosing_tokens_without_a_vocabulary_says_so_next_to_the_field(window, qtbot):
-    _traced(window, qtbot)
+def test_choosing_tokens_without_a_vocabulary_says_so_next_to_the_field(window, qtbot, wait_traced):
+    wait_traced(window)
     panel = window.panels["Input"]
     combo = panel.fields["source"].editor
     combo.setCurrentIndex(combo.findData("tokens"))
@@ -404,20 +386,20 @@ def test_choosing_tokens_without_a_vocabulary_says_so_next_to_the_field(window, 
     assert combo.currentData() == window.session.input_spec.source == "random"
 
 
-def test_tokens_input_shows_its_text_and_keeps_its_vocabulary(window, qtbot):
-    _char_demo(window, qtbot)
+def test_tokens_input_shows_its_text_and_keeps_its_vocabulary(window, qtbot, wait_traced):
+    _char_demo(window, wait_traced)
     panel = window.panels["Input"]
     params = dict(window.session.input_spec.params)
     assert panel.fields["source"].value() == "tokens"
     assert panel.fields["text"].isVisible()
     assert panel.text.text() == window.session.input_spec.text
     panel.fields["seq_len"].editor.setValue(50)
-    _traced(window, qtbot)
+    wait_traced(window)
     assert panel.errors == {}
     assert window.session.input_spec.seq_len == 50 and window.session.input_spec.params == params
     panel.text.setText("x = (1, 2)\n")
     panel.text.editingFinished.emit()
-    _traced(window, qtbot)
+    wait_traced(window)
     assert panel.errors == {}
     ck = torch.load(params["model_path"], weights_only=True)
     emb, vocab = ck["model"]["embed.weight"], ck["vocab"]
@@ -433,8 +415,8 @@ def _fully_shown(panel, widget) -> bool:
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
-def test_left_docks_show_every_field_of_the_char_demo(window, qtbot, size):
-    _char_demo(window, qtbot)
+def test_left_docks_show_every_field_of_the_char_demo(window, qtbot, size, wait_traced):
+    _char_demo(window, wait_traced)
     window.resize(*size)
     qtbot.wait(20)
     window.fit_docks()
@@ -461,7 +443,7 @@ def test_a_session_with_what_if_edits_opens_on_the_worker_with_its_original(wind
         raise AssertionError("opening a session must not trace on the GUI thread")
 
     window.session.retrace = no_gui_thread_trace
-    assert open_session_file(window, tmp_path / "edited.lstmviz.json")
+    assert open_session(window, tmp_path / "edited.lstmviz.json")
     qtbot.waitUntil(lambda: window.ctx.up_to_date and window.session.t == 9, timeout=10000)
     session = window.session
     assert float(session.trace.c[0, 1, 6, 0, 2]) == 1.25

@@ -9,32 +9,17 @@ import torch
 from PySide6.QtCore import QPointF, QSettings, Qt
 
 from app.main import MainWindow
-from lstm_viz import Session
+from app.panels.config import InputPanel, ModelPanel
+from app.panels.gates import GatesView
+from app.panels.shapes import ShapesView
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(session=Session(), settings=settings, restore=False)
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
-
-
-def wait_traced(qtbot, w):
-    qtbot.waitUntil(lambda: w.ctx.up_to_date, timeout=15000)
-
-
-def type_value(qtbot, spinbox, value):
-    """Select the spin box text, type a number, press Enter (what a user does)."""
-    spinbox.setFocus()
-    spinbox.selectAll()
-    qtbot.keyClicks(spinbox, str(value))
-    qtbot.keyClick(spinbox, Qt.Key.Key_Return)
+def panels(make_panels):
+    """The model, input, gates and shapes panels on a default Session, without a window."""
+    return make_panels(ModelPanel, InputPanel, GatesView, ShapesView)
 
 
 def choose(combo, value):
@@ -67,32 +52,33 @@ def reference_gates(lstm: torch.nn.LSTM, x: torch.Tensor, sfx: str = "_l0"):
     return torch.stack(gates).numpy(), torch.stack(cs).numpy()
 
 
-def test_config_set_through_widgets_updates_shapes_view_like_torch(qtbot, window):
-    model = window.panels["Model"]
+def test_config_set_through_widgets_updates_shapes_view_like_torch(qtbot, panels, wait_traced,
+                                                                   type_value):
+    model = panels.panels["Model"]
     fields = model.fields
-    type_value(qtbot, fields["hidden_size"].editor, 12)
-    type_value(qtbot, fields["num_layers"].editor, 2)
+    type_value(fields["hidden_size"].editor, 12)
+    type_value(fields["num_layers"].editor, 2)
     choose(fields["bidirectional"].editor, True)
     fields["batch_first"].editor.click()
-    type_value(qtbot, fields["proj_size"].editor, 5)
-    wait_traced(qtbot, window)
-    cfg = window.session.config
+    type_value(fields["proj_size"].editor, 5)
+    wait_traced(panels)
+    cfg = panels.session.config
     assert (cfg.hidden_size, cfg.num_layers, cfg.bidirectional, cfg.batch_first,
             cfg.proj_size) == (12, 2, True, True, 5)
     # what torch itself returns for this module and input
-    lstm = window.session.lstm
-    x = window.session.input
+    lstm = panels.session.lstm
+    x = panels.session.input
     with torch.no_grad():
         output, (h_n, c_n) = lstm(x)
     expected = {"input": tuple(x.shape), "output": tuple(output.shape),
                 "h_n": tuple(h_n.shape), "c_n": tuple(c_n.shape)}
-    view = window.panels["Shapes"]
+    view = panels.panels["Shapes"]
     rows = {r[0]: r[1] for r in view.table_rows(view.tensors)}
     for name, shape in expected.items():
         sizes = tuple(int(part.split("=")[-1]) for part in rows[name].strip("()").split(", "))
         assert sizes == shape, name
     # batch_first swapped input/output but never the states
-    assert expected["input"][0] == window.session.input_spec.batch_size
+    assert expected["input"][0] == panels.session.input_spec.batch_size
     assert rows["h_n"].split(", ")[1].startswith("batch=")
     # parameter table: the module's own parameters, names and counts
     params = {r[0]: r[2] for r in view.table_rows(view.params)}
@@ -105,21 +91,21 @@ def test_config_set_through_widgets_updates_shapes_view_like_torch(qtbot, window
     assert "c_n" in view.changes.text().split("unchanged")[1]
 
 
-def test_batch_first_toggle_says_states_are_unchanged(qtbot, window):
-    window.panels["Model"].fields["batch_first"].editor.click()
-    wait_traced(qtbot, window)
-    text = window.panels["Shapes"].changes.text()
+def test_batch_first_toggle_says_states_are_unchanged(qtbot, panels, wait_traced):
+    panels.panels["Model"].fields["batch_first"].editor.click()
+    wait_traced(panels)
+    text = panels.panels["Shapes"].changes.text()
     unchanged = text.split("<b>unchanged</b>:")[1]
     for name in ("h_0", "c_0", "h_n", "c_n"):
         assert name in unchanged
     assert "input" in text.split("<b>unchanged</b>")[0]
 
 
-def test_gate_heatmaps_and_state_bars_match_torch(qtbot, window):
+def test_gate_heatmaps_and_state_bars_match_torch(qtbot, window, wait_traced, type_value):
     fields = window.panels["Model"].fields
-    type_value(qtbot, fields["hidden_size"].editor, 6)
-    type_value(qtbot, fields["input_size"].editor, 3)
-    wait_traced(qtbot, window)
+    type_value(fields["hidden_size"].editor, 6)
+    type_value(fields["input_size"].editor, 3)
+    wait_traced(window)
     session = window.session
     x = session.input_tm.cpu()
     ref_gates, ref_c = reference_gates(session.lstm, x)
@@ -148,11 +134,11 @@ def test_gate_heatmaps_and_state_bars_match_torch(qtbot, window):
     assert f"{c_new:+.3f}" in states.equation.text()
 
 
-def test_selectors_pick_layer_direction_and_batch(qtbot, window):
+def test_selectors_pick_layer_direction_and_batch(qtbot, window, wait_traced, type_value):
     fields = window.panels["Model"].fields
-    type_value(qtbot, fields["num_layers"].editor, 2)
+    type_value(fields["num_layers"].editor, 2)
     choose(fields["bidirectional"].editor, True)
-    wait_traced(qtbot, window)
+    wait_traced(window)
     session = window.session
     x = session.input_tm.cpu()
     with torch.no_grad():
@@ -194,50 +180,51 @@ def test_keyboard_stepping(qtbot, window):
     assert session.t == stopped_at
 
 
-def test_invalid_value_shows_message_and_keeps_last_good_run(qtbot, window):
-    fields = window.panels["Model"].fields
-    before_trace = window.session.trace
-    before_image = window.panels["Gates"].heatmaps["f"].image.image.copy()
-    type_value(qtbot, fields["proj_size"].editor, 8)  # == hidden_size: invalid
+def test_invalid_value_shows_message_and_keeps_last_good_run(qtbot, panels, wait_traced,
+                                                             type_value):
+    fields = panels.panels["Model"].fields
+    before_trace = panels.session.trace
+    before_image = panels.panels["Gates"].heatmaps["f"].image.image.copy()
+    type_value(fields["proj_size"].editor, 8)  # == hidden_size: invalid
     message = fields["proj_size"].message
     assert message.isVisible()
     assert "proj_size must be smaller than hidden_size" in message.text()
-    assert window.session.config.proj_size == 0
-    assert window.session.trace is before_trace
-    np.testing.assert_array_equal(window.panels["Gates"].heatmaps["f"].image.image, before_image)
+    assert panels.session.config.proj_size == 0
+    assert panels.session.trace is before_trace
+    np.testing.assert_array_equal(panels.panels["Gates"].heatmaps["f"].image.image, before_image)
     # fixing it clears the message and runs
-    type_value(qtbot, fields["proj_size"].editor, 3)
-    wait_traced(qtbot, window)
+    type_value(fields["proj_size"].editor, 3)
+    wait_traced(panels)
     assert not message.isVisible()
-    assert window.session.trace.h.shape[-1] == 3
+    assert panels.session.trace.h.shape[-1] == 3
 
 
-def test_over_budget_input_is_refused_with_engine_message(qtbot, window):
-    inputs = window.panels["Input"]
-    trace = window.session.trace
-    type_value(qtbot, inputs.fields["seq_len"].editor, 50_000_000)
+def test_over_budget_input_is_refused_with_engine_message(qtbot, panels, type_value):
+    inputs = panels.panels["Input"]
+    trace = panels.session.trace
+    type_value(inputs.fields["seq_len"].editor, 50_000_000)
     errors = inputs.errors
     assert "memory budget" in errors.get("seq_len", ""), errors  # next to the edited field
-    assert window.session.trace is trace
-    assert window.session.input_spec.seq_len == 20
-    assert window.ctx.up_to_date
+    assert panels.session.trace is trace
+    assert panels.session.input_spec.seq_len == 20
+    assert panels.ctx.up_to_date
 
 
-def test_dropout_with_one_layer_warns_but_runs(qtbot, window):
-    fields = window.panels["Model"].fields
-    type_value(qtbot, fields["dropout"].editor, "0.5")
-    wait_traced(qtbot, window)
-    assert window.session.config.dropout == 0.5
+def test_dropout_with_one_layer_warns_but_runs(qtbot, panels, wait_traced, type_value):
+    fields = panels.panels["Model"].fields
+    type_value(fields["dropout"].editor, "0.5")
+    wait_traced(panels)
+    assert panels.session.config.dropout == 0.5
     assert fields["dropout"].message.isVisible()
     assert "num_layers greater than 1" in fields["dropout"].message.text()
 
 
-def test_variable_lengths_leave_padding_blank(qtbot, window):
+def test_variable_lengths_leave_padding_blank(qtbot, window, wait_traced, type_value):
     inputs = window.panels["Input"]
-    type_value(qtbot, inputs.fields["seq_len"].editor, 6)
+    type_value(inputs.fields["seq_len"].editor, 6)
     inputs.lengths.setText("6, 3")
     inputs.lengths.editingFinished.emit()
-    wait_traced(qtbot, window)
+    wait_traced(window)
     window.transport.batch.setValue(1)
     image = window.panels["Gates"].heatmaps["o"].image.image
     assert np.isnan(image[:, 3:]).all()
@@ -252,20 +239,21 @@ def test_variable_lengths_leave_padding_blank(qtbot, window):
     assert "past this sequence's length" in gates.hover_text(padded)
 
 
-def test_bad_lengths_text_shows_message(qtbot, window):
-    inputs = window.panels["Input"]
+def test_bad_lengths_text_shows_message(qtbot, panels):
+    inputs = panels.panels["Input"]
     inputs.lengths.setText("5, 99")
     inputs.lengths.editingFinished.emit()
     assert "lengths" in inputs.errors
-    assert window.session.input_spec.lengths is None
+    assert panels.session.input_spec.lengths is None
 
 
-def test_padding_cells_are_drawn_blank_and_real_cells_coloured(qtbot, window):
+def test_padding_cells_are_drawn_blank_and_real_cells_coloured(qtbot, window, wait_traced,
+                                                               type_value):
     inputs = window.panels["Input"]
-    type_value(qtbot, inputs.fields["seq_len"].editor, 8)
+    type_value(inputs.fields["seq_len"].editor, 8)
     inputs.lengths.setText("8, 4")
     inputs.lengths.editingFinished.emit()
-    wait_traced(qtbot, window)
+    wait_traced(window)
     window.transport.batch.setValue(1)
     gates = window.panels["Gates"]
     qtbot.wait(50)
@@ -285,7 +273,7 @@ def test_padding_cells_are_drawn_blank_and_real_cells_coloured(qtbot, window):
     assert (real.red(), real.green(), real.blue()) != (255, 255, 255)
 
 
-def test_file_input_sets_its_own_sizes(qtbot, window, tmp_path):
+def test_file_input_sets_its_own_sizes(qtbot, window, tmp_path, wait_traced):
     data = np.random.default_rng(0).normal(size=(15, 3, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", data)
     inputs = window.panels["Input"]
@@ -294,7 +282,7 @@ def test_file_input_sets_its_own_sizes(qtbot, window, tmp_path):
     assert not inputs.fields["seq_len"].editor.isEnabled()
     inputs.path.setText(str(tmp_path / "x.npy"))
     inputs.path.editingFinished.emit()
-    wait_traced(qtbot, window)
+    wait_traced(window)
     np.testing.assert_array_equal(window.session.trace.x.numpy(), data)
     assert window.transport.batch.maximum() == 2
     assert window.transport.slider.maximum() == 14
@@ -310,7 +298,7 @@ def test_file_input_sets_its_own_sizes(qtbot, window, tmp_path):
     np.testing.assert_array_equal(window.session.trace.x.numpy(), data)
 
 
-def test_typed_text_becomes_one_hot_input(qtbot, window):
+def test_typed_text_becomes_one_hot_input(qtbot, window, wait_traced, type_value):
     inputs = window.panels["Input"]
     choose(inputs.fields["source"].editor, "text")
     assert inputs.text.isVisibleTo(inputs)
@@ -318,8 +306,8 @@ def test_typed_text_becomes_one_hot_input(qtbot, window):
     inputs.text.editingFinished.emit()
     assert "input_size >= 8" in inputs.errors.get("text", "")
     # a model that fits: the refused text is tried again, nothing to retype
-    type_value(qtbot, window.panels["Model"].fields["input_size"].editor, 8)
-    wait_traced(qtbot, window)
+    type_value(window.panels["Model"].fields["input_size"].editor, 8)
+    wait_traced(window)
     assert inputs.errors == {}
     x = window.session.trace.x.numpy()  # (T, B, 8)
     np.testing.assert_array_equal(x.sum(axis=-1), np.ones(x.shape[:2]))
@@ -327,29 +315,32 @@ def test_typed_text_becomes_one_hot_input(qtbot, window):
     assert [vocab[k] for k in x[:11, 0].argmax(-1)] == list("hello world")
 
 
-def test_shapes_view_names_an_input_size_change(qtbot, window):
-    type_value(qtbot, window.panels["Input"].fields["batch_size"].editor, 5)
-    wait_traced(qtbot, window)
-    text = window.panels["Shapes"].changes.text()
+def test_shapes_view_names_an_input_size_change(qtbot, panels, wait_traced, type_value):
+    type_value(panels.panels["Input"].fields["batch_size"].editor, 5)
+    wait_traced(panels)
+    text = panels.panels["Shapes"].changes.text()
     assert "batch: 2 → 5" in text
     assert "input (20, 2, 4) → (20, 5, 4)" in text
     assert "h_n (1, 2, 8) → (1, 5, 8)" in text
 
 
-def test_weights_over_budget_are_refused_next_to_the_field(qtbot, window):
-    fields = window.panels["Model"].fields
-    trace = window.session.trace
-    type_value(qtbot, fields["hidden_size"].editor, 50_000)
+def test_weights_over_budget_are_refused_next_to_the_field(qtbot, panels, type_value):
+    fields = panels.panels["Model"].fields
+    trace = panels.session.trace
+    type_value(fields["hidden_size"].editor, 50_000)
     assert "memory budget" in fields["hidden_size"].message.text()
     assert fields["hidden_size"].message.isVisible()
-    assert window.session.config.hidden_size == 8
-    assert window.session.trace is trace
+    assert panels.session.config.hidden_size == 8
+    assert panels.session.trace is trace
 
 
-def test_views_keep_the_last_picture_until_the_new_config_is_traced(qtbot, window):
-    wait_traced(qtbot, window)
+def test_views_keep_the_last_picture_until_the_new_config_is_traced(qtbot, window, wait_traced,
+                                                                    monkeypatch):
+    wait_traced(window)
     states = window.panels["States"]
     before = states.equation.text()
+    held = []  # the new config's trace request, held back until the views were checked
+    monkeypatch.setattr(window.ctx.runner, "submit", held.append)
     window.session.load_module(torch.nn.LSTM(window.session.config.input_size, 32,
                                              num_layers=2))
     window.ctx.select(layer=1, unit=20)  # fits the new config, not the trace on screen
@@ -359,17 +350,18 @@ def test_views_keep_the_last_picture_until_the_new_config_is_traced(qtbot, windo
         window.session.seek(0)
         qtbot.wait(5)
     assert states.equation.text() == before
-    window.ctx.retrace()
-    wait_traced(qtbot, window)
+    assert len(held) == 1
+    monkeypatch.undo()
+    window.ctx.runner.submit(held[0])
+    wait_traced(window)
     assert (window.ctx.layer, window.ctx.unit) == (1, 20)
     assert "<b>unit 20, t = 0</b>" in states.equation.text()
     assert window.panels["Gates"].heatmaps["i"].image.image.shape[0] == 32
 
 
 def test_device_list_says_which_gpu_backends_are_missing_and_why(qtbot, tmp_path):
-    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtCore import Qt
 
-    from app.main import MainWindow
     from app.panels.config import ModelPanel
     from lstm_viz import devices, unavailable_devices
     w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),

@@ -9,33 +9,12 @@ import threading
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
-from app.main import MainWindow
 from lstm_viz import LSTMConfig, Session, StateEdit
 from lstm_viz.session import TraceRequest
 
 pytestmark = pytest.mark.gui
-
-
-def make_window(qtbot, tmp_path, session=None):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(session=session or Session(), settings=settings, restore=False)
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    w.show_view("States")
-    return w
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    return make_window(qtbot, tmp_path)
-
-
-def wait_traced(qtbot, w):
-    qtbot.waitUntil(lambda: w.ctx.up_to_date, timeout=15000)
 
 
 def choose(combo, value):
@@ -44,7 +23,7 @@ def choose(combo, value):
     combo.setCurrentIndex(index)
 
 
-def type_value(qtbot, spinbox, value):
+def type_into(qtbot, spinbox, value):
     """Select the spin box text and type a number (what a user does)."""
     spinbox.setFocus()
     spinbox.selectAll()
@@ -55,12 +34,12 @@ def apply_edit(qtbot, w, kind, index, value):
     box = w.panels["States"].whatif
     choose(box.kind, kind)
     box.index.setValue(index)
-    type_value(qtbot, box.value, value)
+    type_into(qtbot, box.value, value)
     qtbot.mouseClick(box.apply_button, Qt.MouseButton.LeftButton)
 
 
 def test_c_edit_through_the_box_reruns_on_the_worker_and_flows_forward(qtbot, window,
-                                                                     monkeypatch):
+                                                                     monkeypatch, wait_traced):
     w, session = window, window.session
     threads = []
     run = TraceRequest.run
@@ -75,7 +54,7 @@ def test_c_edit_through_the_box_reruns_on_the_worker_and_flows_forward(qtbot, wi
     before = session.trace
     apply_edit(qtbot, w, "c", unit, 2.5)
     assert session.edits.states == [StateEdit("c", t, 0, 0, 0, unit, 2.5)]
-    wait_traced(qtbot, w)
+    wait_traced(w)
     assert threads and threading.main_thread() not in threads  # traced on the worker
     trace = session.trace
     assert trace.meta["edited"] and trace.meta["nn_lstm_max_abs_diff"] is None
@@ -93,7 +72,7 @@ def test_c_edit_through_the_box_reruns_on_the_worker_and_flows_forward(qtbot, wi
     assert not torch.allclose(trace.c[0, 0, t + 1, 0], before.c[0, 0, t + 1, 0])
 
 
-def test_before_edit_curves_show_the_original_run(qtbot, window):
+def test_before_edit_curves_show_the_original_run(qtbot, window, wait_traced):
     w, session = window, window.session
     states = w.panels["States"]
     states.units_edit.setText("1, 3")
@@ -101,7 +80,7 @@ def test_before_edit_curves_show_the_original_run(qtbot, window):
     assert states.before_lines == []
     session.seek(4)
     apply_edit(qtbot, w, "c", 3, -1.75)
-    wait_traced(qtbot, w)
+    wait_traced(w)
     original = session.original.c.numpy(), session.original.h.numpy()
     edited = session.trace.c.numpy(), session.trace.h.numpy()
     # c then h of units 1 and 3, each before the edit: thin dashed grey, one legend entry
@@ -125,42 +104,42 @@ def test_before_edit_curves_show_the_original_run(qtbot, window):
     # another edit updates the curves in place (same items, new numbers)
     items = list(states.lines + states.before_lines)
     apply_edit(qtbot, w, "c", 3, 0.25)
-    wait_traced(qtbot, w)
+    wait_traced(w)
     assert states.lines + states.before_lines == items
     np.testing.assert_array_equal(states.lines[2].getData()[1],
                                   session.trace.c.numpy()[0, 0, :, 0, 3])
     np.testing.assert_array_equal(states.before_lines[2].getData()[1], original[0][0, 0, :, 0, 3])
 
 
-def test_clear_edits_restores_the_original_trace(qtbot, window):
+def test_clear_edits_restores_the_original_trace(qtbot, window, wait_traced):
     w, session = window, window.session
     box = w.panels["States"].whatif
     assert not box.clear_button.isEnabled()
     original = session.trace
     session.seek(6)
     apply_edit(qtbot, w, "h", 2, 0.9)
-    wait_traced(qtbot, w)
+    wait_traced(w)
     apply_edit(qtbot, w, "x", 1, -3)
-    wait_traced(qtbot, w)
+    wait_traced(w)
     assert box.edit_list.count() == 2
     assert box.edit_list.item(0).text().startswith("h[2] = +0.9 at t 6")
     assert box.edit_list.item(1).text().startswith("x[1] = -3 at t 6")
     assert float(session.trace.x[6, 0, 1]) == -3.0
     qtbot.mouseClick(box.clear_button, Qt.MouseButton.LeftButton)
-    wait_traced(qtbot, w)
+    wait_traced(w)
     assert session.trace is original and session.original is None
     assert not session.edits and not box.clear_button.isEnabled()
     assert w.panels["States"].before_lines == []
     assert "what-if" not in w.panels["States"].bars["c"].plot.titleLabel.text
-    assert "matches nn.LSTM" in w.truth_label.text()
+    assert "matches nn.LSTM" in w.status_bar.truth_label.text()
 
 
-def test_clear_while_an_edited_run_is_on_its_way_keeps_the_original(qtbot, window):
+def test_clear_while_an_edited_run_is_on_its_way_keeps_the_original(qtbot, window, wait_traced):
     w, session = window, window.session
     box = w.panels["States"].whatif
     apply_edit(qtbot, w, "c", 0, 4.0)
     box.clear()  # before the worker reports
-    wait_traced(qtbot, w)
+    wait_traced(w)
     assert not session.edits and not session.trace.meta["edited"]
 
 
@@ -178,10 +157,11 @@ def test_box_is_prefilled_with_the_current_value(qtbot, window):
     assert "t = 7" in box.title()
 
 
-def test_invalid_edit_shows_the_engines_message_and_changes_nothing(qtbot, tmp_path):
+def test_invalid_edit_shows_the_engines_message_and_changes_nothing(qtbot, wait_traced,
+                                                                    make_window):
     # h has proj_size features: unit 5 of the focus range is past it
     cfg = LSTMConfig(input_size=3, hidden_size=8, proj_size=4)
-    w = make_window(qtbot, tmp_path, Session(cfg))
+    w = make_window(Session(cfg), view="States")
     box = w.panels["States"].whatif
     trace = w.session.trace
     apply_edit(qtbot, w, "h", 5, 0.5)
@@ -190,18 +170,18 @@ def test_invalid_edit_shows_the_engines_message_and_changes_nothing(qtbot, tmp_p
     assert not w.session.edits and w.session.trace is trace and w.ctx.up_to_date
     apply_edit(qtbot, w, "h", 3, 0.5)  # a valid one clears the message
     assert not box.message.isVisible()
-    wait_traced(qtbot, w)
+    wait_traced(w)
     assert float(w.session.trace.h[0, 0, w.session.t, 0, 3]) == pytest.approx(0.5)
 
 
-def test_reverse_direction_edit_flows_towards_t0(qtbot, tmp_path):
+def test_reverse_direction_edit_flows_towards_t0(qtbot, wait_traced, make_window):
     cfg = LSTMConfig(input_size=3, hidden_size=6, bidirectional=True, num_layers=2)
-    w = make_window(qtbot, tmp_path, Session(cfg))
+    w = make_window(Session(cfg), view="States")
     session, before = w.session, w.session.trace
     w.ctx.select(direction=1)
     session.seek(5)
     apply_edit(qtbot, w, "c", 1, 1.25)
-    wait_traced(qtbot, w)
+    wait_traced(w)
     assert session.edits.states == [StateEdit("c", 5, 0, 1, 0, 1, 1.25)]
     trace = session.trace
     assert float(trace.c[0, 1, 5, 0, 1]) == pytest.approx(1.25)
@@ -212,15 +192,16 @@ def test_reverse_direction_edit_flows_towards_t0(qtbot, tmp_path):
     assert not torch.allclose(trace.h[1, 0, 5, 0], before.h[1, 0, 5, 0])  # the layer above
 
 
-def test_clear_edits_of_a_restored_session_retraces_nn_lstms_own_run(qtbot, tmp_path):
+def test_clear_edits_of_a_restored_session_retraces_nn_lstms_own_run(qtbot, wait_traced,
+                                                                     make_window):
     data = Session().to_dict()
     data["edits"] = {"inputs": [[2, 0, 1, 5.0]], "states": []}
-    w = make_window(qtbot, tmp_path, Session.from_dict(data))  # traced with its edit
+    w = make_window(Session.from_dict(data), view="States")  # traced with its edit
     session, box = w.session, w.panels["States"].whatif
     assert session.trace.meta["edited"] and session.original is None
     assert box.edit_list.item(0).text() == "x[1] = +5 at t 2, batch 0"
     qtbot.mouseClick(box.clear_button, Qt.MouseButton.LeftButton)
-    wait_traced(qtbot, w)
+    wait_traced(w)
     assert not session.trace.meta["edited"]
     torch.testing.assert_close(session.trace.x, session.input_tm)
-    assert "matches nn.LSTM" in w.truth_label.text()
+    assert "matches nn.LSTM" in w.status_bar.truth_label.text()

@@ -7,28 +7,15 @@ import threading
 import time
 
 import pytest
+import torch
 from PySide6.QtCore import QSettings
 
-from app.main import PANELS, MainWindow, install_excepthook
+from app.entry import install_excepthook
+from app.main import PANELS, MainWindow
 from app.workers import TraceRunner
 from lstm_viz import InputSpec, LSTMConfig, Session, devices
 
 pytestmark = pytest.mark.gui
-
-
-def make_window(qtbot, settings, session=None, restore=False):
-    if session is None and not restore:
-        session = Session()
-    w = MainWindow(session=session, settings=settings, restore=restore)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
 class SlowRequest:
@@ -68,8 +55,8 @@ def test_failed_request_reports_its_message(qtbot):
     assert blocker.args[1] == "input has 3 features but the LSTM expects input_size=4"
 
 
-def test_gui_stays_responsive_and_newest_config_wins(qtbot, settings):
-    w = make_window(qtbot, settings)
+def test_gui_stays_responsive_and_newest_config_wins(qtbot, make_window):
+    w = make_window()
     model = w.panels["Model"]
     for hidden in (64, 48, 32, 24):
         model.fields["hidden_size"].editor.setValue(hidden)
@@ -78,56 +65,59 @@ def test_gui_stays_responsive_and_newest_config_wins(qtbot, settings):
     assert w.panels["Gates"].heatmaps["i"].image.image.shape[0] == 24
 
 
-def test_status_bar_shows_device_time_and_memory(qtbot, settings):
-    w = make_window(qtbot, settings)
-    assert w.device_label.text().strip() == f"device: {w.session.device}"
-    ms = float(w.time_label.text().split(":")[1].split("ms")[0])
+def test_status_bar_shows_device_time_and_memory(qtbot, make_window):
+    w = make_window()
+    assert w.status_bar.device_label.text().strip() == f"device: {w.session.device}"
+    ms = float(w.status_bar.time_label.text().split(":")[1].split("ms")[0])
     assert ms == pytest.approx(w.session.trace.elapsed_s * 1000, abs=0.06)
-    assert "trace" in w.memory_label.text() and "process" in w.memory_label.text()
+    memory = w.status_bar.memory_label.text()
+    assert "trace" in memory and "process" in memory
 
 
-def test_status_bar_says_whether_the_trace_matches_nn_lstm(qtbot, settings):
-    w = make_window(qtbot, settings)
+def test_status_bar_says_whether_the_trace_matches_nn_lstm(qtbot, make_window):
+    w = make_window()
     diff = w.session.trace.meta["nn_lstm_max_abs_diff"]
     assert diff is not None and diff <= 1e-4
-    assert w.truth_label.text().strip() == f"✓ matches nn.LSTM (max |Δ| {diff:.1e})"
-    assert "#2e7d32" in w.truth_label.styleSheet()
+    assert w.status_bar.truth_label.text().strip() == f"✓ matches nn.LSTM (max |Δ| {diff:.1e})"
+    assert "#2e7d32" in w.status_bar.truth_label.styleSheet()
     w.session.edit_state("h", 1, 0, 0, 0, 0, 0.5)
-    assert w.truth_label.text().strip() == "what-if run (no nn.LSTM equivalent)"
+    assert w.status_bar.truth_label.text().strip() == "what-if run (no nn.LSTM equivalent)"
     w.session.clear_edits()
-    assert "matches nn.LSTM" in w.truth_label.text()
+    assert "matches nn.LSTM" in w.status_bar.truth_label.text()
     w.session.trace.meta["nn_lstm_max_abs_diff"] = 3e-3
     w.session.trace_changed.emit()
-    assert "differs from nn.LSTM (max |Δ| 3.0e-03)" in w.truth_label.text()
-    assert "#c62828" in w.truth_label.styleSheet()
+    assert "differs from nn.LSTM (max |Δ| 3.0e-03)" in w.status_bar.truth_label.text()
+    assert "#c62828" in w.status_bar.truth_label.styleSheet()
 
 
-def test_every_usable_device_is_offered(qtbot, settings):
-    w = make_window(qtbot, settings)
+def test_every_usable_device_is_offered(qtbot, make_window):
+    w = make_window()
     combo = w.panels["Model"].device.editor
     usable = [combo.itemData(k) for k in range(combo.count()) if combo.model().item(k).isEnabled()]
     assert usable == devices()  # the missing GPU backends follow, greyed (test_app_views)
 
 
-def test_reinitialize_draws_new_weights_and_retraces(qtbot, settings):
-    w = make_window(qtbot, settings)
+def test_reinitialize_draws_new_weights_and_retraces(qtbot, make_window):
+    w = make_window()
     before = w.session.lstm.weight_ih_l0.detach().clone()
     w.panels["Model"].reinit.click()
     qtbot.waitUntil(lambda: w.ctx.up_to_date, timeout=10000)
     assert w.session.seed == 1
     assert not w.session.lstm.weight_ih_l0.detach().equal(before)
-    assert w.session.trace.h_n.shape == (1, 2, 8)
+    with torch.no_grad():  # the trace on screen is of the new weights
+        output, _ = w.session.lstm(w.session.input_tm)
+    torch.testing.assert_close(w.session.trace.output, output, atol=1e-5, rtol=0)
 
 
-def test_settings_remember_layout_view_and_session(qtbot, settings):
+def test_settings_remember_layout_view_and_session(qtbot, make_window):
     cfg = LSTMConfig(input_size=2, hidden_size=7, num_layers=2)
-    w = make_window(qtbot, settings, Session(cfg, InputSpec(seq_len=11)))
+    w = make_window(Session(cfg, InputSpec(seq_len=11)))
     w.resize(840, 640)
     w.show_view("Shapes")
     w.docks["Input"].hide()
     w.transport.speed.setValue(23)
     w.close()
-    again = make_window(qtbot, settings, restore=True)
+    again = make_window(restore=True)
     assert again.session.config == cfg
     assert again.session.input_spec.seq_len == 11
     assert again.tabs.tabText(again.tabs.currentIndex()) == "Shapes"
@@ -138,15 +128,15 @@ def test_settings_remember_layout_view_and_session(qtbot, settings):
     assert again.height() == 640
 
 
-def test_stale_settings_never_stop_the_app(qtbot, settings):
+def test_stale_settings_never_stop_the_app(qtbot, settings, make_window):
     settings.setValue("session", "{not json")
     settings.setValue("windowState", "garbage")
-    w = make_window(qtbot, settings, restore=True)
+    w = make_window(restore=True)
     assert w.session.trace is not None
 
 
-def test_excepthook_puts_errors_in_the_status_bar(qtbot, settings, capsys):
-    w = make_window(qtbot, settings)
+def test_excepthook_puts_errors_in_the_status_bar(qtbot, capsys, make_window):
+    w = make_window()
     previous = sys.excepthook
     try:
         hook = install_excepthook(w)
@@ -160,15 +150,15 @@ def test_excepthook_puts_errors_in_the_status_bar(qtbot, settings, capsys):
     assert "something broke" in capsys.readouterr().err
 
 
-def test_panels_are_a_list_and_each_is_placed(qtbot, settings):
-    w = make_window(qtbot, settings)
+def test_panels_are_a_list_and_each_is_placed(qtbot, make_window):
+    w = make_window()
     for cls in PANELS:
         placed = w.views if cls.area == "view" else w.docks
         assert cls.title in placed
 
 
-def test_file_menu_has_open_section_and_exports(qtbot, settings):
-    w = make_window(qtbot, settings)
+def test_file_menu_has_open_section_and_exports(qtbot, make_window):
+    w = make_window()
     texts = [a.text() for a in w.file_menu.actions()]
     for expected in ("Open session…", "Save session…", "Export current view…",
                      "Export everything…", "Export animated GIF…", "Quit"):
@@ -177,8 +167,8 @@ def test_file_menu_has_open_section_and_exports(qtbot, settings):
     assert w.open_section.text() == "Models"
 
 
-def test_long_trace_shows_progress_and_keeps_gui_responsive(qtbot, settings):
-    w = make_window(qtbot, settings)
+def test_long_trace_shows_progress_and_keeps_gui_responsive(qtbot, make_window):
+    w = make_window()
 
     class SlowTrace:
         """A real trace request that takes a while."""
@@ -194,13 +184,13 @@ def test_long_trace_shows_progress_and_keeps_gui_responsive(qtbot, settings):
             return self.request.run()
 
     w.ctx.runner.submit(SlowTrace(w.session.request()))
-    qtbot.waitUntil(lambda: w.progress.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: w.status_bar.progress.isVisible(), timeout=3000)
     assert "tracing" in w.transport.busy.text()
     # stepping still works while torch runs on the worker
     t = w.session.t
     w.transport.step_action.trigger()
     assert w.session.t == t + 1
-    qtbot.waitUntil(lambda: not w.progress.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: not w.status_bar.progress.isVisible(), timeout=5000)
     assert w.transport.busy.text() == ""
 
 
@@ -214,10 +204,10 @@ def test_settings_file_can_come_from_the_environment(qtbot, tmp_path, monkeypatc
     assert QSettings(str(path), QSettings.Format.IniFormat).value("session")
 
 
-def test_window_opens_even_when_the_first_trace_fails(qtbot, settings):
+def test_window_opens_even_when_the_first_trace_fails(qtbot, make_window):
     session = Session(LSTMConfig(2, 3), InputSpec(seq_len=5))
     session.memory_budget = 10  # bytes: every trace is refused by the engine
-    w = make_window(qtbot, settings, session)
+    w = make_window(session)
     assert w.session.trace is None
     assert "memory budget" in w.statusBar().currentMessage()
     assert w.panels["Gates"].caption.text() == "No trace yet."

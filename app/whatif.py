@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
 
 from lstm_viz import InputEdit, StateEdit
 
-from ..widgets import ERROR_STYLE
+from .context import DIRECTIONS
+from .widgets import ERROR_STYLE
 
 #: (label, kind): what the box can set
 KINDS = [("c (cell)", "c"), ("h (hidden)", "h"), ("x (input)", "x")]
-DIRECTIONS = ("forward", "reverse")
 
 
 def edit_text(edit: InputEdit | StateEdit) -> str:
@@ -95,10 +95,10 @@ class WhatIfBox(QGroupBox):
         self.apply_button.clicked.connect(self.apply)
         self.value.lineEdit().returnPressed.connect(self.apply)
         self.clear_button.clicked.connect(self.clear)
-        self.session.step_changed.connect(self._on_step_changed)
-        self.session.trace_changed.connect(self.refresh)
-        self.session.config_changed.connect(self._refresh_edits)  # a new config drops edits
-        self.session.edits_changed.connect(self._refresh_edits)
+        self.ctx.step_changed.connect(self._on_step_changed)
+        self.ctx.trace_changed.connect(self.refresh)
+        self.ctx.config_changed.connect(self._refresh_edits)  # a new config drops edits
+        self.ctx.edits_changed.connect(self._refresh_edits)
         ctx.selection_changed.connect(self.refresh)
         self.refresh()
         self._refresh_edits()
@@ -109,7 +109,7 @@ class WhatIfBox(QGroupBox):
 
     # ----- user actions -----------------------------------------------------------------
     def apply(self) -> None:
-        """Record the edit (no trace here) and re-trace on the worker."""
+        """Record the edit; the context re-traces with every edit on the worker."""
         ctx, value = self.ctx, float(self.value.value())
         try:
             if self.current_kind == "x":
@@ -123,15 +123,10 @@ class WhatIfBox(QGroupBox):
             self.set_error(str(exc))
             return
         self.set_error("")
-        ctx.retrace()
 
     def clear(self) -> None:
-        """Drop every edit; the original run comes back at once."""
+        """Drop every edit; the original run comes back at once (or is traced again)."""
         self.session.clear_edits()
-        trace = self.session.trace
-        # an edited run still on its way (or no original kept) must not stay on screen
-        if not self.ctx.up_to_date or (trace is not None and trace.meta.get("edited")):
-            self.ctx.retrace()
         self.set_error("")
 
     def set_error(self, text: str) -> None:

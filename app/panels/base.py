@@ -1,0 +1,81 @@
+"""TraceView: the skeleton every view of the trace shares.
+
+It wires the view to the context's signals, shows "No trace yet." until a trace exists, keeps
+what is on screen while the trace of a new config is on its way (``ctx.fits``), and turns mouse
+moves over a pyqtgraph scene into a hover reading. A view fills in ``show_trace`` (the whole
+trace or the selection changed), ``show_step`` (only t changed) and ``hover_text``.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QToolTip, QWidget
+
+NO_TRACE = "No trace yet."
+
+
+class TraceView(QWidget):
+    """A central tab that draws the selected slice of the session's trace."""
+
+    area = "view"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(parent)
+        self.setObjectName(type(self).__name__)
+        self.ctx = ctx
+        self.session = ctx.session
+        self.caption = QLabel()
+        self.hover: QLabel | None = None
+        self._hover_scene = None
+
+    def listen(self) -> None:
+        """Connect to the context and draw what there is; call at the end of ``__init__``."""
+        self.ctx.trace_changed.connect(self.refresh)
+        self.ctx.selection_changed.connect(self.refresh)
+        self.ctx.step_changed.connect(self._on_step_changed)
+        self.refresh()
+
+    # ----- drawing ----------------------------------------------------------------------
+    def refresh(self, *args) -> None:
+        """Redraw from the trace on screen (trace, selection or a view option changed)."""
+        trace = self.session.trace
+        if trace is None:
+            self.show_no_trace()
+        elif self.ctx.fits(trace):  # otherwise the trace for the new config is on its way
+            self.show_trace(trace)
+
+    def show_no_trace(self) -> None:
+        self.caption.setText(NO_TRACE)
+
+    def show_trace(self, trace) -> None:
+        """Draw ``trace`` for the context's selection (which fits it)."""
+        raise NotImplementedError
+
+    def show_step(self, t: int) -> None:
+        """Move to step ``t`` of the trace on screen: only indexing."""
+
+    def _on_step_changed(self, *args) -> None:
+        trace = self.session.trace
+        if trace is not None and self.ctx.fits(trace):
+            self.show_step(self.session.t)
+
+    # ----- hover ------------------------------------------------------------------------
+    def follow_mouse(self, graphics: pg.GraphicsView, hover: QLabel) -> None:
+        """Show ``hover_text(scene_pos)`` in ``hover`` and a tooltip as the mouse moves over
+        ``graphics`` (at most 60 readings a second)."""
+        self.hover = hover
+        self._hover_scene = graphics
+        self._proxy = pg.SignalProxy(graphics.scene().sigMouseMoved, rateLimit=60,
+                                     slot=self._on_mouse_moved)
+
+    def hover_text(self, scene_pos) -> str:
+        """What the mouse at ``scene_pos`` points at ('' for nothing)."""
+        return ""
+
+    def _on_mouse_moved(self, event) -> None:
+        pos = event[0]
+        text = self.hover_text(pos)
+        if text and self.hover is not None:
+            graphics = self._hover_scene
+            self.hover.setText(text)
+            QToolTip.showText(graphics.mapToGlobal(graphics.mapFromScene(pos)), text, graphics)
