@@ -39,8 +39,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> LSTMConfig:
-    # Checked before LSTMConfig: the shape table has a row per layer and direction.
-    Int(1, MAX_NUM_LAYERS).check(args.num_layers, "--num-layers")
+    # Refused before anything is listed: the shape table has a row per layer and direction.
+    if args.num_layers > MAX_NUM_LAYERS:
+        Int(1, MAX_NUM_LAYERS).check(args.num_layers, "--num-layers")
     return LSTMConfig(input_size=args.input_size, hidden_size=args.hidden_size,
                       num_layers=args.num_layers, bias=not args.no_bias,
                       batch_first=args.batch_first, dropout=args.dropout,
