@@ -200,7 +200,7 @@ def load_array(path: str | Path) -> np.ndarray:
         if len(widths) != 1:
             raise ValueError(f"{p.name}: rows have different numbers of columns {sorted(widths)}")
         try:
-            arr = np.array([[float(c) for c in r] for r in rows], dtype=np.float32)
+            arr = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
         except ValueError as exc:
             raise ValueError(f"{p.name}: non-numeric value ({exc})") from None
     else:

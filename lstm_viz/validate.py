@@ -40,12 +40,13 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 # ----- reading a file -------------------------------------------------------------------------
-def check_regular_file(path, what: str = "file", max_bytes: int = MAX_JSON_BYTES) -> Path:
+def check_regular_file(path, what: str = "file", max_bytes: int | None = None) -> Path:
     """``path`` if it is a regular file no larger than ``max_bytes``; ValueError otherwise.
 
     Checked with ``os.stat`` before opening, so a FIFO, a device such as /dev/zero or a
     directory is refused at once instead of hanging or reading forever."""
     p = Path(path)
+    max_bytes = MAX_JSON_BYTES if max_bytes is None else max_bytes
     try:
         st = os.stat(p)
     except FileNotFoundError:
