@@ -269,7 +269,7 @@ class Obj(Spec):
             raise ValueError(f"{where} must be a JSON object (got {_show(value)})")
         for key, why in self.forbidden.items():
             if key in value:
-                raise ValueError(f"{_join(path, key)} cannot be set here (got"
+                raise ValueError(f"{_join(path, key)} cannot be set in a file (got"
                                  f" {_show(value[key])}): {why}")
         if not self.open_:
             unknown = sorted(str(k) for k in value if k not in self.fields)

@@ -256,10 +256,10 @@ def test_lengths_must_be_whole_numbers():
 
 # ----- the memory budget is the user's --------------------------------------------------------
 def test_memory_budget_in_a_file_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="memory_budget cannot be set here.*Session\\(memory"):
+    with pytest.raises(ValueError, match="memory_budget cannot be set in a file.*Session\\(memory"):
         Session.from_dict(_session_dict(memory_budget=10**15))
     path = _write(tmp_path, _session_dict(memory_budget=10**15))
-    with pytest.raises(ValueError, match="memory_budget cannot be set here"):
+    with pytest.raises(ValueError, match="memory_budget cannot be set in a file"):
         load_session(path)
 
 
