@@ -12,6 +12,7 @@ import warnings
 
 from .config import LSTMConfig
 from .shapes import all_shapes, parameter_count, shape_facts, tensor_shapes
+from .validate import MAX_NUM_LAYERS, Int
 
 
 class UsageError(Exception):
@@ -38,6 +39,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> LSTMConfig:
+    # Refused before anything is listed: the shape table has a row per layer and direction.
+    if args.num_layers > MAX_NUM_LAYERS:
+        Int(1, MAX_NUM_LAYERS).check(args.num_layers, "--num-layers")
     return LSTMConfig(input_size=args.input_size, hidden_size=args.hidden_size,
                       num_layers=args.num_layers, bias=not args.no_bias,
                       batch_first=args.batch_first, dropout=args.dropout,

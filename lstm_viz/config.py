@@ -6,7 +6,7 @@ import dataclasses
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch is imported only by the methods that build or read modules
@@ -102,7 +102,8 @@ class LSTMConfig:
     @classmethod
     def from_dict(cls, data: Mapping) -> LSTMConfig:
         """Build from a mapping; unknown keys are a ValueError naming them."""
-        reject_unknown_fields(data, {f.name for f in fields(cls)}, "LSTM config")
+        from .validate import check_config_dict
+        check_config_dict(data)
         missing = [n for n in ("input_size", "hidden_size") if n not in data]
         if missing:
             raise ValueError(f"LSTM config is missing {', '.join(missing)}")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_open, write_text
 from .shapes import all_shapes
 from .tracing import GATE_NAMES
 
@@ -58,7 +59,9 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
 def save_npz(session, path) -> Path:
     """Write ``trace_arrays(session)`` to ``path`` (compressed); loads with allow_pickle=False."""
     path = Path(path)
-    np.savez_compressed(path, **trace_arrays(session))  # type: ignore[arg-type]  # numpy's stub
+    arrays = trace_arrays(session)
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub
     return path
 
 
@@ -68,9 +71,8 @@ def session_dict(session) -> dict:
 
 
 def save_config_json(session, path) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(session_dict(session), indent=2) + "\n")
-    return path
+    """Write the session JSON to ``path`` (atomically: an old file survives a failed write)."""
+    return write_text(Path(path), json.dumps(session_dict(session), indent=2) + "\n")
 
 
 def _fmt(v: float) -> str:
@@ -127,7 +129,7 @@ def shapes_table(session) -> tuple[list[str], list[list]]:
 
 def write_csv(path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
     path = Path(path)
-    with path.open("w", newline="") as f:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)

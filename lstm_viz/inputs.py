@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -49,6 +50,14 @@ class InputSpec:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an integer (got {self.seed!r})")
         if self.lengths is not None:
+            if isinstance(self.lengths, (str, bytes)) or not hasattr(self.lengths, "__iter__"):
+                raise ValueError(f"lengths must be a list of integers >= 1 (got"
+                                 f" {self.lengths!r})")
+            odd = [n for n in self.lengths
+                   if isinstance(n, bool) or not isinstance(n, (int, np.integer))]
+            if odd:
+                raise ValueError(f"lengths must be whole numbers of steps (got {odd[0]!r});"
+                                 " give each sequence's length as an integer")
             lengths = tuple(int(n) for n in self.lengths)
             object.__setattr__(self, "lengths", lengths)
             if self.source != "file" and len(lengths) != self.batch_size:
@@ -160,14 +169,22 @@ def _make_text(spec: InputSpec, input_size: int) -> torch.Tensor:
     return x
 
 
+MAX_INPUT_BYTES = 1 << 30
+
+
 def load_array(path: str | Path) -> np.ndarray:
     """A .npy or .csv file as a float32 array; CSV rows are timesteps, columns features, and a
-    header row (any non-numeric first row) is skipped."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"input file not found: {p}")
+    header row (any non-numeric first row) is skipped.
+
+    Refused with a ValueError: anything but a regular file, object and complex arrays (by name;
+    nothing is unpickled, no imaginary part dropped), values beyond float32's range. NaN and
+    infinite values are kept with a warning that counts them."""
+    from .validate import check_regular_file
+
+    p = check_regular_file(path, "input file", MAX_INPUT_BYTES)
     suffix = p.suffix.lower()
     if suffix == ".npy":
+        _check_npy_header(p)
         try:
             arr = np.load(p, allow_pickle=False)
         except Exception as exc:  # numpy raises several kinds for a bad file
@@ -183,14 +200,59 @@ def load_array(path: str | Path) -> np.ndarray:
         if len(widths) != 1:
             raise ValueError(f"{p.name}: rows have different numbers of columns {sorted(widths)}")
         try:
-            arr = np.array([[float(c) for c in r] for r in rows], dtype=np.float32)
+            arr = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
         except ValueError as exc:
             raise ValueError(f"{p.name}: non-numeric value ({exc})") from None
     else:
         raise ValueError(f"unsupported input file type {suffix!r}; use .npy or .csv")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{p.name} holds {arr.dtype} values, expected numbers")
-    return arr.astype(np.float32)
+    return _to_float32(arr, p.name)
+
+
+def _check_npy_header(p: Path) -> None:
+    """Refuse a .npy by the dtype its header declares, before any data is read."""
+    try:
+        with p.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                _, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                _, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except Exception as exc:  # numpy raises several kinds for a bad header
+        raise ValueError(f"{p.name} is not a readable .npy array: {exc}") from None
+    _check_dtype(dtype, p.name)
+
+
+def _check_dtype(dtype: np.dtype, name: str) -> None:
+    if np.issubdtype(dtype, np.complexfloating):
+        raise ValueError(f"{name} holds complex numbers ({dtype}); an LSTM reads real numbers:"
+                         " save data.real, data.imag or abs(data) instead")
+    if dtype.hasobject:
+        raise ValueError(f"{name} holds Python objects ({dtype}), which are never unpickled;"
+                         " save a numeric array (np.save(path, data.astype(np.float32)))")
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise ValueError(f"{name} holds {dtype} values, expected real numbers")
+
+
+def _to_float32(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as float32: values beyond float32's range are refused, NaN and infinities are
+    kept with a warning that counts them."""
+    _check_dtype(arr.dtype, name)
+    finite = np.isfinite(arr)
+    big = finite & (np.abs(arr) > np.finfo(np.float32).max)
+    if big.any():
+        example = arr[big].flat[0]
+        raise ValueError(f"{name} has {int(big.sum())} value(s) beyond float32's range"
+                         f" (+-3.4e38), e.g. {example:.3g}; they would become infinite:"
+                         " rescale the data")
+    out = arr.astype(np.float32)
+    n_nan = int(np.isnan(out).sum())
+    n_inf = int(np.isinf(out).sum())
+    if n_nan or n_inf:
+        found = " and ".join(t for t in (f"{n_nan} NaN" if n_nan else "",
+                                         f"{n_inf} infinite" if n_inf else "") if t)
+        warnings.warn(f"{found} values in the input {name}; the trace will carry them",
+                      UserWarning, stacklevel=3)
+    return out
 
 
 def _numeric_row(row: list[str]) -> bool:
@@ -210,10 +272,15 @@ def array_to_input(arr, input_size: int, batch_first: bool = False,
     A mismatch raises ValueError naming the expected and found shapes and the likely fix
     (transpose, batch_first, a different input_size).
     """
-    t = torch.as_tensor(np.asarray(arr), dtype=torch.float32)
+    a = np.asarray(arr)
+    _check_dtype(a.dtype, name)
+    t = torch.as_tensor(a, dtype=torch.float32)
     I = input_size
     found = tuple(t.shape)
     what = f"{name} shape {found} does not fit"
+    if 0 in found:
+        raise ValueError(f"{name} has shape {found}, with nothing along a dimension of size 0;"
+                         " an input needs at least one timestep, one sequence and one feature")
     if t.ndim == 1 and I == 1:
         return t[:, None, None].contiguous()
     if t.ndim == 2:

@@ -447,10 +447,12 @@ class Session:
         }
 
     @classmethod
-    def from_dict(cls, data: dict, device: str | None = None) -> Session:
-        """Rebuild a session from ``to_dict()`` output (or a hand-written session.json)."""
-        if not isinstance(data, dict):
-            raise ValueError("a session must be a JSON object")
+    def from_dict(cls, data: dict, device: str | None = None,
+                  memory_budget: int | None = None) -> Session:
+        """Rebuild a session from ``to_dict()`` output (or a hand-written session.json); the
+        memory budget is the caller's (a file that names one is refused)."""
+        from .validate import check_edits, check_session_dict
+        check_session_dict(data, budget=memory_budget)
         version = data.get("format_version", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ValueError(f"this session was written by a newer lstm-viz (format"
@@ -471,18 +473,13 @@ class Session:
             raise ValueError(f"dtype must be float32 or float64 (got {dtype_name!r})")
         known = cfg_keys | {"format_version", "seq_len", "batch_size", "input", "seed",
                             "device", "dtype", "step", "model_source", "edits", "source",
-                            "selection", "memory_budget"}
+                            "selection"}
         reject_unknown_fields(data, known, "session", list_allowed=False)
         seed = data.get("seed", 0)
         s = cls(cfg, spec, seed=seed, device=device or data.get("device", "cpu"),
-                dtype=getattr(torch, dtype_name), memory_budget=data.get("memory_budget"))
-        edits = data.get("edits") or {}
-        try:
-            s._edits = Edits([InputEdit(*e) for e in edits.get("inputs", [])],
-                             [StateEdit(*e) for e in edits.get("states", [])])
-        except TypeError:
-            raise ValueError("a session's edits must be lists: inputs [t, batch, feature,"
-                             " value], states [kind, t, layer, direction, batch, unit, value]"
-                             ) from None
+                dtype=getattr(torch, dtype_name), memory_budget=memory_budget)
+        T, B, _ = s._x.shape
+        inputs, states = check_edits(data.get("edits"), cfg, T, B, spec.lengths)
+        s._edits = Edits([InputEdit(*e) for e in inputs], [StateEdit(*e) for e in states])
         s._t = int(data.get("step", 0))
         return s

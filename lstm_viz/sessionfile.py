@@ -23,9 +23,11 @@ import numpy as np
 import torch
 
 from . import textinput  # noqa: F401  (registers the "tokens" input source)
+from .atomic import write_bytes, write_text
 from .hashing import file_sha256
 from .io import load_model
 from .session import Session
+from .validate import check_edits, check_session_document, read_json_file
 
 FORMAT = "lstm-viz session"
 FORMAT_VERSION = 1
@@ -136,26 +138,17 @@ def save_session(path, session: Session, *, selection: dict | None = None,
     except (TypeError, ValueError) as exc:
         raise ValueError(f"the session cannot be saved: {exc} (selection and view must be"
                          " plain JSON data)") from None
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, text)
 
 
 # ----- loading ---------------------------------------------------------------------------------
-def read_session_file(path) -> dict:
-    """The parsed and checked JSON document of a session file (ValueError if unusable)."""
+def read_session_file(path, memory_budget: int | None = None) -> dict:
+    """The parsed and checked JSON document of a session file (ValueError if unusable).
+
+    Only a regular file of bounded size is read; every field is checked (``validate``) before
+    anything is built, with ``memory_budget`` (bytes) bounding the LSTM's size."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"session file not found: {path}")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path.name} is not a session file: it is not text (an lstm-viz"
-                         " session is a JSON file)") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name} is broken: invalid JSON at line {exc.lineno}, column"
-                         f" {exc.colno} ({exc.msg}); the file may be truncated") from None
+    doc = read_json_file(path, "session file")
     if isinstance(doc, dict) and "format" not in doc and "input_size" in doc \
             and "hidden_size" in doc:
         # A bare Session.to_dict() (File > Save session, --config): settings only, no weights.
@@ -173,9 +166,10 @@ def read_session_file(path) -> dict:
                          " Update lstm-viz to open it.")
     if not isinstance(doc.get("session"), dict):
         raise ValueError(f"{path.name} is broken: it has no \"session\" object")
-    for key in ("selection", "view"):
-        if doc.get(key) is not None and not isinstance(doc[key], dict):
-            raise ValueError(f"{path.name} is broken: \"{key}\" must be an object")
+    try:
+        check_session_document(doc, memory_budget)
+    except ValueError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
     return doc
 
 
@@ -196,7 +190,7 @@ def _restore_input(doc: dict, data: dict, path: Path) -> None:
         raise ValueError(f"{path.name} is broken: stored input data unreadable ({exc})") from None
     cache = Path(user_cache_dir("lstm-viz")) / "session-inputs" / hashlib.sha256(raw).hexdigest()
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / name).write_bytes(raw)
+    write_bytes(cache / name, raw)
     inp["path"] = str(cache / name)
 
 
@@ -213,16 +207,17 @@ def _weights_from_model_file(src: dict, allow_pickle: bool, name: str) -> dict:
     return loaded.pick(src.get("lstm") or None).state_dict
 
 
-def load_session(path, *, allow_pickle: bool = False, device: str | None = None
-                 ) -> tuple[Session, SessionExtras]:
+def load_session(path, *, allow_pickle: bool = False, device: str | None = None,
+                 memory_budget: int | None = None) -> tuple[Session, SessionExtras]:
     """Rebuild the session saved in ``path``, traced, at its saved step, with its edits.
 
     Returns the Session and the ``SessionExtras`` (selection, view). ``allow_pickle`` is needed
     only when the weights must be re-read from a pickled model file; a session file can never
-    turn unsafe loading on by itself.
+    turn unsafe loading on by itself. ``memory_budget`` (bytes) is the caller's; a file cannot
+    set one.
     """
     path = Path(path)
-    doc = read_session_file(path)
+    doc = read_session_file(path, memory_budget)
     base = path.resolve().parent
     data = _map_paths(doc["session"], lambda p: _abs(p, base))
     _restore_input(doc, data, path)
@@ -230,7 +225,7 @@ def load_session(path, *, allow_pickle: bool = False, device: str | None = None
     step = data.pop("step", 0)
     source = data.get("model_source")
     try:
-        session = Session.from_dict(data, device=device)
+        session = Session.from_dict(data, device=device, memory_budget=memory_budget)
     except (TypeError, KeyError) as exc:
         raise ValueError(f"{path.name} is broken: {exc}") from None
 
@@ -253,15 +248,18 @@ def load_session(path, *, allow_pickle: bool = False, device: str | None = None
             raise ValueError(f"{path.name}: the stored weights do not fit the stored config"
                              f" {session.config}: {str(exc).splitlines()[0]}") from None
         session.load_module(lstm, source=source if isinstance(source, dict) else None)
-    session.retrace()
+    T, B, _ = session.input_tm.shape
     try:
-        for t, b, feature, value in edits.get("inputs", []):
-            session.edit_input(t, b, feature, value)
-        for kind, t, layer, direction, b, unit, value in edits.get("states", []):
-            session.edit_state(kind, t, layer, direction, b, unit, value)
-    except (TypeError, ValueError) as exc:
+        input_edits, state_edits = check_edits(edits, session.config, T, B,
+                                               session.input_spec.lengths, "session.edits")
+    except ValueError as exc:
         raise ValueError(f"{path.name}: a what-if edit cannot be replayed: {exc}") from None
-    if not isinstance(step, int) or isinstance(step, bool):
-        raise ValueError(f"{path.name} is broken: step must be an integer (got {step!r})")
+    session.retrace()
+    for t, b, feature, value in input_edits:
+        session.edit_input(t, b, feature, value, rerun=False)
+    for kind, t, layer, direction, b, unit, value in state_edits:
+        session.edit_state(kind, t, layer, direction, b, unit, value, rerun=False)
+    if input_edits or state_edits:
+        session.retrace()
     session.seek(step)
     return session, extras

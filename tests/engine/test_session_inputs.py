@@ -470,5 +470,5 @@ def test_edits_are_named_records_and_stored_as_plain_lists():
     data = json.loads(json.dumps(s.to_dict()))
     assert data["edits"] == {"inputs": [[2, 1, 0, 1.5]], "states": [["c", 3, 0, 0, 0, 4, -2.0]]}
     assert Session.from_dict(data).edits == s.edits
-    with pytest.raises(ValueError, match="edits must be lists"):
+    with pytest.raises(ValueError, match=r"edits.inputs\[0\] must be a list of 4 values"):
         Session.from_dict({**data, "edits": {"inputs": [[1, 2]]}})

@@ -1,0 +1,88 @@
+"""Atomic file writes: a file is either its old self or completely new, never half-written.
+
+The new content goes to a temporary file in the same folder, which is flushed and then renamed
+over the target with ``os.replace`` (atomic on POSIX and Windows). On any failure the temporary
+file is removed, the old file is left as it was, and the error names the file that could not be
+written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+
+class WriteError(OSError):
+    """A file could not be written; the message names it, and any old file is unchanged."""
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "wb", **kwargs) -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
+
+    ``mode`` is "w" or "wb" (with ``newline``/``encoding`` for text)."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes only; mode must be 'w' or 'wb' (got {mode!r})")
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    try:
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        _keep_mode(path, tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise _write_error(path, exc) from None
+        raise
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    kept = "; the old file is unchanged" if path.exists() else ""
+    err = WriteError(f"could not write {path}: {reason}{kept}")
+    err.errno = exc.errno
+    return err
+
+
+def _keep_mode(path: Path, tmp: str) -> None:
+    """Give the new file the old file's permissions (mkstemp makes it 0600), or the umask's."""
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
+
+
+def write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def write_text(path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically; returns the path."""
+    with atomic_open(path, "w", encoding=encoding, newline="") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_with(path, writer: Callable[[IO], object], mode: str = "wb", **kwargs) -> Path:
+    """Call ``writer(file)`` on a temporary file that then replaces ``path``; returns the path."""
+    with atomic_open(path, mode, **kwargs) as fh:
+        writer(fh)
+    return Path(path)

@@ -1,0 +1,444 @@
+"""The one check for JSON that comes from outside: config, session and export files.
+
+Everything a file says is checked here before anything is built, allocated or looped over:
+types, finite numbers, ranges, sizes, nesting depth and unknown fields. A problem is a
+ValueError with one line that names the field, the value found and what is allowed, in the
+style of LSTMConfig's own messages ("num_layers must be an integer in [1, 10000] (got 10**9)").
+
+``read_json_file`` reads a file safely (regular files only, a size cap, a depth guard on the raw
+text); ``check_session_dict`` checks a session / config dict (``Session.to_dict()`` or a
+hand-written one); ``check_session_document`` checks a whole ``*.lstmviz.json`` document;
+``check_edits`` checks what-if edits against the LSTM and the input they apply to;
+``check_lstm_size`` refuses by arithmetic an LSTM too large to build.
+
+Unknown fields are refused everywhere except in ``model_source`` (a model file's own free-form
+metadata) and in the GUI's ``selection`` and ``view`` state, whose known fields are still
+type-checked. ``memory_budget`` is refused in every file: the budget belongs to
+whoever runs lstm-viz (``Session(memory_budget=...)``), never to a file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+MAX_JSON_BYTES = 256 * 1024 * 1024  # a session with 20 MB of weights and input is ~60 MB
+MAX_JSON_DEPTH = 32  # the deepest a session file written by lstm-viz goes is 5
+MAX_NUM_LAYERS = 10_000
+MAX_EDITS = 100_000
+MAX_TEXT = 10_000_000  # characters of text input
+DEFAULT_BUDGET = 1 << 30  # bytes; the same default as the trace's memory budget
+BUDGET_HINT = ("the memory budget is set by whoever runs lstm-viz (Session(memory_budget=...)),"
+               " never by a file; remove the field")
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+# ----- reading a file -------------------------------------------------------------------------
+def check_regular_file(path, what: str = "file", max_bytes: int | None = None) -> Path:
+    """``path`` if it is a regular file no larger than ``max_bytes``; ValueError otherwise.
+
+    Checked with ``os.stat`` before opening, so a FIFO, a device such as /dev/zero or a
+    directory is refused at once instead of hanging or reading forever."""
+    p = Path(path)
+    max_bytes = MAX_JSON_BYTES if max_bytes is None else max_bytes
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise ValueError(f"{what} not found: {p}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else
+                "a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise ValueError(f"{p} is {kind}; the {what} must be a regular file")
+    if st.st_size > max_bytes:
+        raise ValueError(f"{p.name} is {st.st_size:,} bytes; a {what} may be at most"
+                         f" {max_bytes:,} bytes")
+    return p
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the arrays and objects of JSON text nest (strings skipped), without parsing."""
+    import numpy as np
+
+    skeleton = _STRING.sub(b'""', raw)
+    a = np.frombuffer(skeleton, dtype=np.uint8)
+    step = (np.isin(a, (ord("["), ord("{"))).astype(np.int64)
+            - np.isin(a, (ord("]"), ord("}"))).astype(np.int64))
+    return int(np.cumsum(step).max()) if step.size else 0
+
+
+def parse_json(raw: bytes | str, name: str, what: str = "JSON file") -> object:
+    """Parse JSON text, refusing nesting deeper than MAX_JSON_DEPTH before the parser recurses."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"{name} nests {depth} levels deep; lstm-viz files nest at most"
+                         f" {MAX_JSON_DEPTH} (the file is damaged or not an lstm-viz file)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{name} is not a {what}: it is not text (an lstm-viz {what} is a"
+                         " JSON file)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is broken: invalid JSON at line {exc.lineno}, column"
+                         f" {exc.colno} ({exc.msg}); the file may be truncated") from None
+    except RecursionError:  # a guard behind the guard: never a traceback
+        raise ValueError(f"{name} nests too deeply to read") from None
+
+
+def read_json_file(path, what: str = "session file") -> object:
+    """The parsed JSON of a regular file of at most MAX_JSON_BYTES (ValueError otherwise)."""
+    p = check_regular_file(path, what)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    return parse_json(raw, p.name, what)
+
+
+# ----- the schema -----------------------------------------------------------------------------
+def _show(value) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**6:
+        exp = len(str(abs(value))) - 1
+        if abs(value) == 10**exp:
+            return f"{'-' if value < 0 else ''}10**{exp}"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _join(path: str, key) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+class Spec:
+    """One kind of JSON value; ``check`` returns the value (normalized) or raises ValueError."""
+
+    def check(self, value, path: str):
+        raise NotImplementedError
+
+
+class Int(Spec):
+    def __init__(self, lo: int | None = None, hi: int | None = None) -> None:
+        self.lo, self.hi = lo, hi
+
+    def allowed(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"an integer in [{self.lo}, {self.hi}]"
+        if self.lo is not None:
+            return f"an integer >= {self.lo}"
+        return "an integer"
+
+    def check(self, value, path):
+        if not _is_int(value) or (self.lo is not None and value < self.lo) \
+                or (self.hi is not None and value > self.hi):
+            raise ValueError(f"{path} must be {self.allowed()} (got {_show(value)})")
+        return value
+
+
+class Number(Spec):
+    def __init__(self, lo: float | None = None, hi: float | None = None,
+                 positive: bool = False) -> None:
+        self.lo, self.hi, self.positive = lo, hi, positive
+
+    def check(self, value, path):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value)
+        if ok and self.positive and not value > 0:
+            raise ValueError(f"{path} must be a finite number > 0 (got {_show(value)})")
+        if ok and ((self.lo is not None and value < self.lo)
+                   or (self.hi is not None and value > self.hi)):
+            ok = False
+        if not ok:
+            rng = f" in [{self.lo}, {self.hi}]" if self.lo is not None else \
+                (" > 0" if self.positive else "")
+            raise ValueError(f"{path} must be a finite number{rng} (got {_show(value)})")
+        return value
+
+
+class Bool(Spec):
+    def check(self, value, path):
+        if not isinstance(value, bool):
+            raise ValueError(f"{path} must be true or false (got {_show(value)})")
+        return value
+
+
+class Str(Spec):
+    def __init__(self, choices=None, max_len: int = 4096) -> None:
+        self.choices, self.max_len = choices, max_len
+
+    def check(self, value, path):
+        if not isinstance(value, str):
+            what = f"one of {', '.join(self.choices)}" if self.choices else "a string"
+            raise ValueError(f"{path} must be {what} (got {_show(value)})")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{path} must be one of {', '.join(self.choices)}"
+                             f" (got {_show(value)})")
+        if len(value) > self.max_len:
+            raise ValueError(f"{path} is {len(value):,} characters long; at most"
+                             f" {self.max_len:,} are allowed")
+        return value
+
+
+class Null(Spec):
+    """``inner`` or null."""
+
+    def __init__(self, inner: Spec) -> None:
+        self.inner = inner
+
+    def check(self, value, path):
+        return None if value is None else self.inner.check(value, path)
+
+
+class Either(Spec):
+    def __init__(self, *options: Spec, what: str) -> None:
+        self.options, self.what = options, what
+
+    def check(self, value, path):
+        for option in self.options:
+            try:
+                return option.check(value, path)
+            except ValueError:
+                pass
+        raise ValueError(f"{path} must be {self.what} (got {_show(value)})")
+
+
+class List(Spec):
+    def __init__(self, item: Spec, max_len: int = 100_000, exact: int | None = None,
+                 what: str = "") -> None:
+        self.item, self.max_len, self.exact, self.what = item, max_len, exact, what
+
+    def check(self, value, path):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{path} must be a list{self.what} (got {_show(value)})")
+        if self.exact is not None and len(value) != self.exact:
+            raise ValueError(f"{path} must hold {self.exact} values{self.what}"
+                             f" (got {len(value)})")
+        if len(value) > self.max_len:
+            raise ValueError(f"{path} has {len(value):,} entries; at most {self.max_len:,}")
+        return [self.item.check(v, _join(path, i)) for i, v in enumerate(value)]
+
+
+class Tuple(Spec):
+    def __init__(self, items: list[tuple[str, Spec]]) -> None:
+        self.items = items
+
+    def check(self, value, path):
+        names = ", ".join(n for n, _ in self.items)
+        if not isinstance(value, (list, tuple)) or len(value) != len(self.items):
+            got = f"{len(value)} values" if isinstance(value, (list, tuple)) else _show(value)
+            raise ValueError(f"{path} must be a list of {len(self.items)} values [{names}]"
+                             f" (got {got})")
+        return [spec.check(v, f"{path} {name}") for (name, spec), v in zip(self.items, value)]
+
+
+class Obj(Spec):
+    """A JSON object with known fields; ``open_`` objects may hold other fields too."""
+
+    def __init__(self, fields: dict[str, Spec], open_: bool = False,
+                 forbidden: dict[str, str] | None = None, name: str = "") -> None:
+        self.fields, self.open_, self.forbidden = fields, open_, forbidden or {}
+        self.name = name
+
+    def check(self, value, path):
+        where = path or self.name or "the file"
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where} must be a JSON object (got {_show(value)})")
+        for key, why in self.forbidden.items():
+            if key in value:
+                raise ValueError(f"{_join(path, key)} cannot be set in a file (got"
+                                 f" {_show(value[key])}): {why}")
+        if not self.open_:
+            unknown = sorted(str(k) for k in value if k not in self.fields)
+            if unknown:
+                raise ValueError(f"unknown {where} field(s): {', '.join(unknown)};"
+                                 f" allowed: {', '.join(sorted(self.fields))}")
+        out = dict(value)
+        for key, spec in self.fields.items():
+            if key in value:
+                out[key] = spec.check(value[key], _join(path, key))
+        return out
+
+
+class AnyJSON(Spec):
+    """Any JSON value (its depth is already bounded by parse_json)."""
+
+    def check(self, value, path):
+        return value
+
+
+# ----- config, input, edits, session ----------------------------------------------------------
+CONFIG_FIELDS: dict[str, Spec] = {
+    "input_size": Int(1), "hidden_size": Int(1), "num_layers": Int(1, MAX_NUM_LAYERS),
+    "bias": Bool(), "batch_first": Bool(), "dropout": Number(0.0, 1.0),
+    "bidirectional": Bool(), "proj_size": Int(0),
+}
+
+PARAMS = Obj({
+    "period": Number(positive=True), "at": Int(), "batch_first": Bool(),
+    "vocab": Either(Str(max_len=MAX_TEXT), List(Str(), max_len=10_000_000),
+                    what="a string or a list of strings"),
+    "vocab_path": Str(), "model_path": Str(), "lstm": Str(),
+})
+
+INPUT = Obj({
+    "source": Str(), "seq_len": Int(1), "batch_size": Int(1), "seed": Int(),
+    "text": Str(max_len=MAX_TEXT), "path": Str(),
+    "lengths": Null(List(Int(1), what=" of integers >= 1")), "params": PARAMS,
+})
+
+INPUT_EDIT = Tuple([("t", Int(0)), ("batch", Int(0)), ("feature", Int(0)),
+                    ("value", Number())])
+STATE_EDIT = Tuple([("kind", Str(("h", "c"))), ("t", Int(0)), ("layer", Int(0)),
+                    ("direction", Int(0)), ("batch", Int(0)), ("unit", Int(0)),
+                    ("value", Number())])
+EDITS = Obj({"inputs": List(INPUT_EDIT, max_len=MAX_EDITS),
+             "states": List(STATE_EDIT, max_len=MAX_EDITS)})
+
+MODEL_SOURCE = Obj({"path": Str(), "lstm": Str(), "kind": Str(), "sha256": Str(),
+                    "batch_first": Null(Bool()), "metadata": Obj({}, open_=True),
+                    "embedding": Str(), "has_vocab": Bool()}, open_=True)
+
+SESSION = Obj({
+    **CONFIG_FIELDS, "format_version": Int(1), "seq_len": Int(1), "batch_size": Int(1),
+    "input": Null(INPUT), "seed": Int(), "device": Str(), "dtype": Str(("float32", "float64")),
+    "step": Int(0), "model_source": Null(MODEL_SOURCE), "edits": Null(EDITS), "source": Str(),
+    "selection": Null(Obj({}, open_=True)),
+}, forbidden={"memory_budget": BUDGET_HINT}, name="session")
+
+SELECTION = Obj({"layer": Int(0), "direction": Int(0), "batch": Int(0), "unit": Int(0),
+                 "span": List(Int(0), exact=2, what=" [first, last]"), "span_kind": Str()},
+                open_=True)
+VIEW = Obj({"tab": Str()}, open_=True)
+TENSOR = Obj({"dtype": Str(("float32", "float64")),
+              "shape": List(Int(0), max_len=8, what=" of sizes >= 0"), "data": Str(
+                  max_len=MAX_JSON_BYTES)})
+INPUT_DATA = Obj({"name": Str(), "sha256": Str(), "data": Str(max_len=MAX_JSON_BYTES)})
+
+
+def check_session_dict(data, path: str = "", budget: int | None = None) -> dict:
+    """Check a session or config dict (``Session.to_dict()`` or hand-written): every field's
+    type and range, unknown fields, and the LSTM's size by arithmetic against ``budget``
+    (bytes; default 1 GiB). Returns it unchanged."""
+    SESSION.check(data, path)
+    check_lstm_size(data, path, budget)
+    return data
+
+
+def check_config_dict(data, path: str = "") -> dict:
+    """Check an LSTM config dict (LSTMConfig's fields only)."""
+    Obj(CONFIG_FIELDS, name="LSTM config").check(data, path)
+    check_lstm_size(data, path)
+    return data
+
+
+def check_session_document(doc, budget: int | None = None) -> dict:
+    """Check the top level of a ``*.lstmviz.json`` document (format and version are checked by
+    the caller); the ``session`` inside is checked by ``check_session_dict``."""
+    Obj({"format": Str(), "format_version": Int(1), "session": AnyJSON(),
+         "weights": Null(Obj({}, open_=True)), "input_data": Null(INPUT_DATA),
+         "selection": Null(SELECTION), "view": Null(VIEW)}).check(doc, "")
+    for key, tensor in (doc.get("weights") or {}).items():
+        TENSOR.check(tensor, f"weights.{key}")
+    check_session_dict(doc["session"], "session", budget)
+    return doc
+
+
+def parameter_count(cfg) -> int:
+    """nn.LSTM's number of parameters in closed form (no loop over layers).
+
+    ``cfg``: an LSTMConfig or a mapping with its fields."""
+    get = (lambda k, d: cfg.get(k, d)) if isinstance(cfg, Mapping) \
+        else (lambda k, d: getattr(cfg, k))
+    i, h, n = get("input_size", 1), get("hidden_size", 1), get("num_layers", 1)
+    p = get("proj_size", 0)
+    d = 2 if get("bidirectional", False) else 1
+    ho = p or h
+    per_dir_first = 4 * h * (i + ho) + (8 * h if get("bias", True) else 0) + p * h
+    per_dir_rest = 4 * h * (d * ho + ho) + (8 * h if get("bias", True) else 0) + p * h
+    return d * (per_dir_first + (n - 1) * per_dir_rest)
+
+
+def check_lstm_size(cfg, path: str = "", budget: int | None = None, item_size: int = 4) -> int:
+    """Refuse, by arithmetic alone, an LSTM whose weights (held twice while loading) would not
+    fit the memory budget; returns the parameter count. ``cfg``: LSTMConfig or a mapping."""
+    if isinstance(cfg, Mapping) and not all(_is_int(cfg.get(k, 1)) for k in
+                                            ("input_size", "hidden_size", "num_layers",
+                                             "proj_size")):
+        return 0  # the field checks report it
+    budget = DEFAULT_BUDGET if budget is None else int(budget)
+    n = parameter_count(cfg)
+    need = 2 * n * item_size
+    if need > budget:
+        where = f"{path}: " if path else ""
+        raise ValueError(f"{where}this LSTM would have {n:,} parameters ({need / 2**30:,.1f} GiB"
+                         f" while loading), over the memory budget of {budget / 2**30:.1f} GiB;"
+                         " reduce num_layers, hidden_size or input_size")
+    return n
+
+
+def check_edits(edits, cfg, seq_len: int, batch_size: int, lengths=None, path: str = "edits"
+                ) -> tuple[list[tuple], list[tuple]]:
+    """What-if edits checked against the LSTM and the input they apply to.
+
+    Returns (inputs, states) as tuples ``(t, batch, feature, value)`` and ``(kind, t, layer,
+    direction, batch, unit, value)``; an edit outside the LSTM or past a sequence's end, or a
+    value that is not a finite number, is a ValueError naming it (never silently ignored)."""
+    edits = EDITS.check({} if edits is None else edits, path)
+    ranges_in = (("t", seq_len, "steps"), ("batch", batch_size, "sequences"),
+                 ("feature", cfg.input_size, "input features"))
+    inputs = []
+    for k, (t, b, feature, value) in enumerate(edits.get("inputs", [])):
+        where = f"{path}.inputs[{k}]"
+        for (name, hi, what), v in zip(ranges_in, (t, b, feature)):
+            _in_range(where, name, v, hi, what)
+        _within_length(where, t, b, lengths)
+        inputs.append((t, b, feature, float(value)))
+    states = []
+    for k, (kind, t, layer, direction, b, unit, value) in enumerate(edits.get("states", [])):
+        where = f"{path}.states[{k}]"
+        size = cfg.h_out if kind == "h" else cfg.hidden_size
+        for name, v, hi, what in (("t", t, seq_len, "steps"),
+                                  ("layer", layer, cfg.num_layers, "layers"),
+                                  ("direction", direction, cfg.num_directions, "directions"),
+                                  ("batch", b, batch_size, "sequences"),
+                                  ("unit", unit, size, f"units in {kind}")):
+            _in_range(where, name, v, hi, what)
+        _within_length(where, t, b, lengths)
+        states.append((kind, t, layer, direction, b, unit, float(value)))
+    return inputs, states
+
+
+def _in_range(where: str, name: str, value: int, hi: int, what: str) -> None:
+    if not 0 <= value < hi:
+        raise ValueError(f"{where}: {name}={value} is outside the {hi} {what} (allowed: 0 to"
+                         f" {hi - 1})")
+
+
+def _within_length(where: str, t: int, b: int, lengths) -> None:
+    if lengths is not None and t >= lengths[b]:
+        raise ValueError(f"{where}: t={t} is past the end of sequence {b}, which has"
+                         f" {lengths[b]} steps: nothing is computed there to edit")
