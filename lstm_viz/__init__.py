@@ -25,6 +25,8 @@ from .trace import (
     verify,
 )
 
+from .influence import Influence, check_influence_budget, forget_product, influence  # noqa: E402,I001
+
 _register_tokens_source()  # the "tokens" input source (vocabulary / embedding text)
 
 __version__ = "0.1.0"
@@ -36,3 +38,4 @@ __all__ = [
     "resolve_device", "shape_facts", "shapes", "source_labels", "tensor_shapes", "trace",
     "unavailable_devices", "verify",
 ]
+__all__ += ["Influence", "check_influence_budget", "forget_product", "influence"]
