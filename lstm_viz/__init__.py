@@ -25,9 +25,9 @@ from .trace import (
     verify,
 )
 
-from .influence import Influence, check_influence_budget, forget_product, influence  # noqa: E402,I001
-
 _register_tokens_source()  # the "tokens" input source (vocabulary / embedding text)
+
+from .influence import Influence, check_influence_budget, forget_product, influence  # noqa: E402
 
 __version__ = "0.1.0"
 
