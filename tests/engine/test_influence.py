@@ -278,9 +278,9 @@ def test_packed_input_matches_per_sequence_runs_and_is_nan_past_its_length():
     lstm = _lstm(input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
     lengths = torch.tensor([4, 6, 2])
     x = torch.randn(6, 3, 3, dtype=torch.float64, requires_grad=True)
-    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
     for batch, t, unit in ((0, 2, 1), (2, 1, 3), (1, 5, 0)):
         n = int(lengths[batch])
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
         got = influence(lstm, packed, layer=1, direction=1, t=t, unit=unit, batch=batch)
         out, _ = pad_packed_sequence(lstm(packed)[0])
         want, = torch.autograd.grad(out[t, batch, 4 + unit], x)
