@@ -424,3 +424,24 @@ def test_packed_target_past_its_length_is_refused():
     packed = pack_padded_sequence(torch.randn(5, 2, 3, dtype=torch.float64), [5, 3])
     with pytest.raises(ValueError, match="whose sequence has 3 steps"):
         influence(lstm, packed, t=3, unit=0, batch=1)
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(state="prediction", unit=3), r"unit must be in \[0, 2\]: the head has 3 outputs"),
+    (dict(state="loss", target=3), r"class-index target must be one integer in \[0, 2\]"),
+    (dict(state="loss", target=torch.zeros(2, dtype=torch.float64)),
+     "float target must have the head's 3 outputs"),
+])
+def test_bad_head_targets_raise_a_value_error(kw, message):
+    lstm = _lstm(input_size=3, hidden_size=4)
+    with pytest.raises(ValueError, match=message):
+        influence(lstm, torch.randn(5, 1, 3, dtype=torch.float64), t=2, head=_head(lstm), **kw)
+
+
+def test_training_mode_with_dropout_warns_and_uses_eval_semantics():
+    lstm = _lstm(input_size=3, hidden_size=4, num_layers=2, dropout=0.5).train()
+    x = torch.randn(5, 1, 3, dtype=torch.float64, requires_grad=True)
+    with pytest.warns(UserWarning, match="eval semantics"):
+        got = influence(lstm, x, t=3, unit=1)
+    want, = torch.autograd.grad(lstm.eval()(x)[0][3, 0, 1], x)
+    _close(got.x, want)
