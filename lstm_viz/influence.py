@@ -180,8 +180,7 @@ def _initial_state(cfg: LSTMConfig, hx, B: int, unbatched: bool,
     """-> (h_0 (L*D, B, H_out), c_0 (L*D, B, H)), detached; zeros when hx is None."""
     LD = cfg.num_layers * cfg.num_directions
     if hx is None:
-        z = dict(dtype=like.dtype, device=like.device)
-        return torch.zeros(LD, B, cfg.h_out, **z), torch.zeros(LD, B, cfg.hidden_size, **z)
+        return like.new_zeros(LD, B, cfg.h_out), like.new_zeros(LD, B, cfg.hidden_size)
     if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
         raise ValueError("hx must be a tuple (h_0, c_0)")
     h0, c0 = hx
@@ -266,6 +265,7 @@ def _target_value(hs, cs, cfg: LSTMConfig, state: str, layer: int, direction: in
         return hs[layer][direction][t, 0, unit]
     if state == "c":
         return cs[layer][direction][t, 0, unit]
+    assert head is not None  # _check_target requires one for these states
     top = hs[cfg.num_layers - 1]
     features = torch.cat([seq[t] for seq in top], dim=-1)  # (1, D * H_out): output[t]
     out = head(features).reshape(-1)
@@ -360,7 +360,7 @@ def influence(lstm: nn.LSTM, input, *, layer: int | None = None, direction: int 
                          f" input_size={cfg.input_size}")
     if T == 0:
         raise ValueError("input has no timesteps (seq_len = 0)")
-    w0 = lstm.weight_ih_l0
+    w0 = lstm.get_parameter("weight_ih_l0")
     if x_all.dtype != w0.dtype or x_all.device != w0.device:
         raise ValueError(f"input is {x_all.dtype} on {x_all.device} but the LSTM's parameters"
                          f" are {w0.dtype} on {w0.device}; move one to match")
@@ -376,12 +376,11 @@ def influence(lstm: nn.LSTM, input, *, layer: int | None = None, direction: int 
     n = int(lengths[batch])
     # A unidirectional target at t cannot see later steps: recompute only up to t.
     steps = t + 1 if D == 1 else n
-    z = dict(dtype=w0.dtype, device=w0.device)
     x = x_all[:steps, batch:batch + 1].clone().requires_grad_(True)
     h0 = h0_all[:, batch:batch + 1].clone().requires_grad_(True)
     c0 = c0_all[:, batch:batch + 1].clone().requires_grad_(True)
-    probe_h = torch.zeros(L, D, steps, 1, Ho, **z, requires_grad=True)
-    probe_c = torch.zeros(L, D, steps, 1, H, **z, requires_grad=True)
+    probe_h = x_all.new_zeros(L, D, steps, 1, Ho).requires_grad_(True)
+    probe_c = x_all.new_zeros(L, D, steps, 1, H).requires_grad_(True)
     with torch.enable_grad():
         hs, cs = _run(lstm, cfg, x, h0, c0, probe_h, probe_c)
         value = _target_value(hs, cs, cfg, state, layer, direction, t, unit, head, target)
@@ -389,18 +388,17 @@ def influence(lstm: nn.LSTM, input, *, layer: int | None = None, direction: int 
                                     materialize_grads=True)
     del hs, cs
     g_x, g_h0, g_c0, g_h, g_c = (g.detach() for g in grads)
-    nan_past = math.nan if bool((lengths < T).any()) else 0.0
-    out_x = torch.zeros(T, B, n_in, **z)
-    out_h = torch.zeros(L, D, T, B, Ho, **z)
-    out_c = torch.zeros(L, D, T, B, H, **z)
-    out_h0 = torch.zeros(L * D, B, Ho, **z)
-    out_c0 = torch.zeros(L * D, B, H, **z)
+    out_x = x_all.new_zeros(T, B, n_in)
+    out_h = x_all.new_zeros(L, D, T, B, Ho)
+    out_c = x_all.new_zeros(L, D, T, B, H)
+    out_h0 = x_all.new_zeros(L * D, B, Ho)
+    out_c0 = x_all.new_zeros(L * D, B, H)
     out_x[:steps, batch] = g_x[:, 0]
     out_h[:, :, :steps, batch] = g_h[:, :, :, 0]
     out_c[:, :, :steps, batch] = g_c[:, :, :, 0]
     out_h0[:, batch] = g_h0[:, 0]
     out_c0[:, batch] = g_c0[:, 0]
-    if nan_past != 0.0:
+    if bool((lengths < T).any()):
         pad = (torch.arange(T).unsqueeze(1) >= lengths.unsqueeze(0)).to(w0.device)  # (T, B)
         out_x.masked_fill_(pad.unsqueeze(-1), math.nan)
         for buf in (out_h, out_c):
