@@ -31,17 +31,21 @@ _EXPORTS = {
     "Session": "session", "TraceRequest": "session",
     "GATE_NAMES": "tracing", "Trace": "tracing", "trace": "tracing",
     "verify": "verification",
+    "Influence": "gradients", "check_influence_budget": "gradients",
+    "forget_product": "gradients", "influence": "gradients",
 }
 # Modules that import torch; the first use of one of their names also registers the "tokens"
 # input source (vocabulary / embedding text), as every input source must be known by then.
-_TORCH_MODULES = {"torch_devices", "inputs", "session", "tracing", "verification"}
+_TORCH_MODULES = {"torch_devices", "inputs", "session", "tracing", "verification",
+                  "gradients"}
 
 __all__ = [
-    "DEFAULT_MEMORY_BUDGET", "GATE_NAMES", "INPUT_SOURCES", "Dim", "InputEdit", "InputSpec",
-    "LSTMConfig", "Session", "StateEdit", "TensorShape", "Trace", "TraceBudgetError",
-    "TraceRequest", "all_shapes", "check_budget", "devices", "estimate_trace_bytes",
-    "make_input", "parameter_count", "parameter_shapes", "precheck", "resolve_device",
-    "shape_facts", "source_labels", "tensor_shapes", "trace", "unavailable_devices", "verify",
+    "DEFAULT_MEMORY_BUDGET", "Dim", "GATE_NAMES", "INPUT_SOURCES", "Influence", "InputEdit",
+    "InputSpec", "LSTMConfig", "Session", "StateEdit", "TensorShape", "Trace",
+    "TraceBudgetError", "TraceRequest", "all_shapes", "check_budget", "check_influence_budget",
+    "devices", "estimate_trace_bytes", "forget_product", "influence", "make_input",
+    "parameter_count", "parameter_shapes", "precheck", "resolve_device", "shape_facts",
+    "source_labels", "tensor_shapes", "trace", "unavailable_devices", "verify",
 ]
 
 if TYPE_CHECKING:
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     )
     from .config import LSTMConfig
     from .edits import InputEdit, StateEdit
+    from .gradients import Influence, check_influence_budget, forget_product, influence
     from .inputs import INPUT_SOURCES, InputSpec, make_input, source_labels
     from .session import Session, TraceRequest
     from .shapes import (
