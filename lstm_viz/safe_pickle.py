@@ -13,6 +13,7 @@ all storages and tensors together within the memory budget.
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 import struct
@@ -254,6 +255,10 @@ class _Unpickler(pickle.Unpickler):
                 " plain dense float tensors")
 
     def find_class(self, module, name):
+        # Protocol 2 pickles use Python 2 names (__builtin__.set); map them as pickle does.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         key = (module, name)
         if key in self._allowed:
             return self._allowed[key]
