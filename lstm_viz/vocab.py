@@ -68,8 +68,9 @@ def find_vocab(obj, depth: int = 0) -> tuple[tuple[str, ...] | None, list[str]]:
     for names in (LIST_NAMES, MAP_NAMES):
         for key in names:
             value = fields.get(key)
-            if isinstance(value, Placeholder):
-                continue
+            if isinstance(value, Placeholder) or (isinstance(value, Mapping) and any(
+                    isinstance(v, (Mapping, list, tuple, Placeholder)) for v in value.values())):
+                continue  # an object holding the vocabulary: searched below
             try:
                 vocab = _as_vocab(value, key)
             except ValueError as exc:
@@ -78,8 +79,7 @@ def find_vocab(obj, depth: int = 0) -> tuple[tuple[str, ...] | None, list[str]]:
             if vocab:
                 return vocab, warnings
     for key, value in fields.items():
-        if isinstance(value, Placeholder) or (isinstance(value, Mapping) and
-                                              str(key).lower().find("vocab") >= 0):
+        if isinstance(value, (Placeholder, Mapping)):
             vocab, more = find_vocab(value, depth + 1)
             warnings += more
             if vocab or more:
