@@ -64,7 +64,8 @@ def find_cells(state_dict: Mapping, kinds: Mapping[str, str] | None = None
                             " nn.LSTMCell; lstm-viz shows LSTMs only")
             continue
         bias = "bias_ih" in parts or "bias_hh" in parts
-        expected = {"weight_ih": (4 * hidden, shape_ih[1]), "weight_hh": (4 * hidden, hidden)}
+        expected: dict[str, tuple[int, ...]] = {"weight_ih": (4 * hidden, shape_ih[1]),
+                                                "weight_hh": (4 * hidden, hidden)}
         if bias:
             expected.update(bias_ih=(4 * hidden,), bias_hh=(4 * hidden,))
         wrong = [f"{name} has shape {tuple(getattr(parts.get(name), 'shape', ()))},"

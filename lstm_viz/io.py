@@ -29,8 +29,14 @@ from torch import nn
 
 from .cells import cell_state_dict, chains, find_cells
 from .config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
-from .safe_pickle import Placeholder, UnsafeFileError, check_zip, contains_placeholder, \
-    placeholder_names, safe_load
+from .safe_pickle import (
+    Placeholder,
+    UnsafeFileError,
+    check_zip,
+    contains_placeholder,
+    placeholder_names,
+    safe_load,
+)
 from .vocab import find_vocab
 
 EXPECTED = ("expected a file written by torch.save (a state dict, a checkpoint or a whole"
@@ -54,7 +60,7 @@ def _memory_budget() -> int:
     try:
         from .trace import DEFAULT_MEMORY_BUDGET
     except ImportError:  # the trace module was split up
-        from .budget import DEFAULT_MEMORY_BUDGET  # type: ignore[no-redef]
+        from .budget import DEFAULT_MEMORY_BUDGET  # type: ignore[no-redef,import-not-found]
     return int(DEFAULT_MEMORY_BUDGET)
 
 
@@ -533,9 +539,9 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
             raise ValueError(f"{path.name} has LSTM-like keys but no usable LSTM: "
                              + " | ".join(problems))
         if contains_placeholder(obj):
-            names = ", ".join(placeholder_names(obj, 3))
+            classes = ", ".join(placeholder_names(obj, 3))
             raise ValueError(
-                f"{path.name} holds a pickled Python object ({names}) and no nn.LSTM weights"
+                f"{path.name} holds a pickled Python object ({classes}) and no nn.LSTM weights"
                 " that can be read without running code stored in the file. Open it with"
                 " unsafe loading allowed (--allow-pickle) only if you trust where it came from,"
                 " or re-save it with torch.save(model.state_dict(), path).")

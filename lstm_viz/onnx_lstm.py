@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +39,19 @@ class OnnxLSTM:
     batch_first: bool
 
 
+@dataclass
+class _Layer:
+    """One usable LSTM node and its weights as nn.LSTM layer 0."""
+
+    node: Any
+    state_dict: dict
+    input_size: int
+    hidden_size: int
+    bias: bool
+    bidirectional: bool
+    batch_first: bool
+
+
 def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], int]:
     """The LSTMs of the ONNX file ``path``, the reasons other LSTM nodes were refused, and the
     number of nodes in the graph. ValueError if the file is not an ONNX model."""
@@ -50,7 +64,7 @@ def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], int]:
         raise ValueError(f"{path.name} is not a readable ONNX model ({type(exc).__name__})"
                          ) from None
     graph = model.graph
-    consts: dict[str, object] = {t.name: t for t in graph.initializer}
+    consts: dict[str, Any] = {t.name: t for t in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant" and node.output:
             for attr in node.attribute:
@@ -66,55 +80,54 @@ def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], int]:
         if tensor.data_type not in _FLOAT_TYPES:
             raise ValueError(f"{where}: {what} has ONNX data type {tensor.data_type}, not"
                              " float32/float64/float16")
-        count = int(np.prod([int(d) for d in tensor.dims])) if tensor.dims else 1
+        count = 1
+        for d in tensor.dims:
+            count *= int(d)
         if count * np.dtype(_FLOAT_TYPES[tensor.data_type]).itemsize > budget:
             raise ValueError(f"{where}: {what} is larger than the memory budget")
         return np.array(numpy_helper.to_array(tensor))
 
-    singles: list[tuple[object, dict, int, int, bool, bool]] = []
+    singles: list[_Layer] = []
     problems: list[str] = []
     for index, node in enumerate(graph.node):
         if node.op_type != "LSTM":
             continue
         where = f"ONNX LSTM node {node.name or f'#{index}'}"
         try:
-            singles.append((node,) + _node_weights(node, where, consts, array))
+            singles.append(_Layer(node, *_node_weights(node, where, consts, array)))
         except ValueError as exc:
             problems.append(str(exc))
 
-    found: list[OnnxLSTM] = []
-    for node, sd, inp, hid, bias, bidi, bf in singles:
-        found.append(OnnxLSTM(_name(node, graph), sd, inp, hid, 1, bias, bidi, bf))
+    found = [OnnxLSTM(_name(s.node, graph), s.state_dict, s.input_size, s.hidden_size, 1,
+                      s.bias, s.bidirectional, s.batch_first) for s in singles]
     # Stacks: follow each node's X input back through glue ops to another LSTM node's Y.
-    by_node = {id(s[0]): s for s in singles}
+    by_node = {id(s.node): s for s in singles}
     feeds: dict[int, int] = {}
-    for node, *_ in singles:
-        source = _source_lstm(node.input[0] if node.input else "", producer)
+    for s in singles:
+        source = _source_lstm(s.node.input[0] if s.node.input else "", producer)
         if source is not None and id(source) in by_node:
-            feeds[id(node)] = id(source)
+            feeds[id(s.node)] = id(source)
     fed = set(feeds.values())
-    for node, *_ in singles:
-        if id(node) in feeds or id(node) not in fed:
+    for s in singles:
+        if id(s.node) in feeds or id(s.node) not in fed:
             continue  # not the bottom of a stack
-        chain = [by_node[id(node)]]
+        chain = [s]
         while True:
-            nxt = next((by_node[k] for k, v in feeds.items() if v == id(chain[-1][0])), None)
-            if nxt is None:
-                break
-            _, _, inp, hid, bias, bidi, _ = nxt
+            nxt = next((by_node[k] for k, v in feeds.items() if v == id(chain[-1].node)), None)
             last = chain[-1]
-            if hid != last[3] or bias != last[4] or bidi != last[5] or \
-                    inp != last[3] * (2 if last[5] else 1):
+            if nxt is None or nxt.hidden_size != last.hidden_size or nxt.bias != last.bias or \
+                    nxt.bidirectional != last.bidirectional or \
+                    nxt.input_size != last.hidden_size * (2 if last.bidirectional else 1):
                 break
             chain.append(nxt)
         if len(chain) < 2:
             continue
         sd = {}
-        for layer, (_, layer_sd, *_rest) in enumerate(chain):
-            sd.update({k.replace("_l0", f"_l{layer}"): v for k, v in layer_sd.items()})
-        first = chain[0]
-        found.append(OnnxLSTM("+".join(_name(n[0], graph) for n in chain), sd, first[2],
-                              first[3], len(chain), first[4], first[5], first[6]))
+        for layer, item in enumerate(chain):
+            sd.update({k.replace("_l0", f"_l{layer}"): v for k, v in item.state_dict.items()})
+        found.append(OnnxLSTM("+".join(_name(item.node, graph) for item in chain), sd,
+                              s.input_size, s.hidden_size, len(chain), s.bias,
+                              s.bidirectional, s.batch_first))
     return found, problems, len(graph.node)
 
 

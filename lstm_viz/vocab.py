@@ -78,7 +78,7 @@ def find_vocab(obj, depth: int = 0) -> tuple[tuple[str, ...] | None, list[str]]:
                 return None, warnings
             if vocab:
                 return vocab, warnings
-    for key, value in fields.items():
+    for value in fields.values():
         if isinstance(value, (Placeholder, Mapping)):
             vocab, more = find_vocab(value, depth + 1)
             warnings += more
