@@ -36,6 +36,7 @@ from .safe_pickle import (
     contains_placeholder,
     placeholder_names,
     safe_load,
+    tensor_problem,
 )
 from .vocab import find_vocab
 
@@ -288,15 +289,12 @@ def _load_pickled(path: Path, allow_pickle: bool) -> LoadedModel:
     except (pickle.UnpicklingError, EOFError, OSError, RuntimeError, ValueError, KeyError,
             TypeError, AttributeError, IndexError, struct.error, zipfile.BadZipFile,
             MemoryError, RecursionError) as exc:
+        if allow_pickle:  # something the safe reader does not know; the user allowed it all
+            return _load_unsafe(path)
         raise ValueError(f"{path.name} is truncated or corrupt: {type(exc).__name__}:"
                          f" {_first_line(str(exc))}; {EXPECTED}") from None
     if allow_pickle and contains_placeholder(obj):
-        try:
-            full = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # arbitrary code ran; report whatever it raised
-            raise ValueError(f"{path.name} could not be unpickled: {type(exc).__name__}:"
-                             f" {_first_line(str(exc))}") from None
-        return _from_object(path, full, "pickle")
+        return _load_unsafe(path)
     if _is_tensor_dict(obj):
         kind = "state_dict"
     elif isinstance(obj, Placeholder) and _is_module(obj):
@@ -304,6 +302,16 @@ def _load_pickled(path: Path, allow_pickle: bool) -> LoadedModel:
     else:
         kind = "checkpoint"
     return _from_object(path, obj, kind)
+
+
+def _load_unsafe(path: Path) -> LoadedModel:
+    """The full torch.load, which runs whatever code the file names (allow_pickle=True)."""
+    try:
+        full = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # arbitrary code ran; report whatever it raised
+        raise ValueError(f"{path.name} could not be unpickled: {type(exc).__name__}:"
+                         f" {_first_line(str(exc))}") from None
+    return _from_object(path, full, "pickle")
 
 
 def _load_torchscript(path: Path, size: int) -> LoadedModel:
@@ -466,11 +474,18 @@ def _state_dicts(obj, location: str = "", depth: int = 0):
 
 
 def _weights_problem(sd: Mapping) -> str:
+    total = 0
     for key, value in sd.items():
         if value.layout != torch.strided:
             return f"{key} is a {value.layout} tensor; nn.LSTM weights must be dense"
         if value.is_complex() or not value.is_floating_point():
             return f"{key} has dtype {value.dtype}; nn.LSTM weights must be real floating point"
+        layout = tensor_problem(value)
+        if layout:
+            return f"{key} is {layout}"
+        total += value.numel() * value.element_size()
+    if total > _memory_budget():
+        return f"its weights take {total} bytes, more than the memory budget"
     return ""
 
 
@@ -578,7 +593,9 @@ def _embedding(sd: Mapping, modules: Mapping, root, prefix: str, input_size: int
     names += [k for k in sd if _EMBED_KEY.search(k)]
     usable = [k for k in dict.fromkeys(names)
               if isinstance(sd.get(k), torch.Tensor) and sd[k].ndim == 2
-              and sd[k].is_floating_point() and sd[k].shape[1] == input_size]
+              and sd[k].is_floating_point() and sd[k].shape[1] == input_size
+              and not tensor_problem(sd[k])
+              and sd[k].numel() * sd[k].element_size() <= _memory_budget()]
     parent = _parent(prefix)
     same = [k for k in usable if _parent(k[: -len("weight")]) == parent]
     for key in (same or usable)[:1]:
@@ -598,7 +615,8 @@ def _head(sd: Mapping, modules: Mapping, prefix: str, cand: LSTMCandidate,
     for key, w in sd.items():
         if not (key == "weight" or key.endswith(".weight")) or not isinstance(w, torch.Tensor):
             continue
-        if w.ndim != 2 or not w.is_floating_point() or w.shape[1] != out_size:
+        if w.ndim != 2 or not w.is_floating_point() or w.shape[1] != out_size or \
+                tensor_problem(w) or w.numel() * w.element_size() > _memory_budget():
             continue
         name = key[: -len(".weight")] if key != "weight" else ""
         module = modules.get(name)

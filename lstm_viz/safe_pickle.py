@@ -46,6 +46,11 @@ class Placeholder:
     def __setstate__(self, state):
         self.state = state
 
+    def __call__(self, *args, **kwargs):
+        # A pickle may call what an earlier call returned (getattr(module, "system")(...));
+        # the result is one more inert record.
+        return placeholder_class(f"{self.qualname}(...)")(*args, **kwargs)
+
     def __setitem__(self, key, value):
         self.items[key] = value
 
@@ -140,26 +145,12 @@ class _Reader:
         if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size + stride):
             raise UnsafeFileError(f"{self.name}: a tensor has a negative or mismatched shape"
                                   f" {size} / stride {stride} / offset {offset}")
+        problem = layout_problem(size, stride, offset, storage.numel())
+        if problem:
+            raise UnsafeFileError(f"{self.name}: {problem}")
         numel = 1
         for s in size:
             numel *= s
-        if numel:
-            if any(st == 0 and sz > 1 for sz, st in zip(size, stride)):
-                raise UnsafeFileError(
-                    f"{self.name}: a tensor of shape {size} repeats its data with a stride of 0;"
-                    " lstm-viz refuses stride-0 (expanded) tensors, which can turn a small file"
-                    " into gigabytes. Save a contiguous copy (tensor.contiguous()).")
-            extent = offset + sum((sz - 1) * st for sz, st in zip(size, stride)) + 1
-            if extent > storage.numel():
-                raise UnsafeFileError(f"{self.name}: a tensor of shape {size} reaches past the"
-                                      f" end of its storage ({extent} > {storage.numel()})")
-            span = 1
-            for sz, st in sorted((p for p in zip(size, stride) if p[0] > 1),
-                                 key=lambda p: p[1]):
-                if st < span:
-                    raise UnsafeFileError(f"{self.name}: a tensor of shape {size} and stride"
-                                          f" {stride} overlaps itself; save a contiguous copy")
-                span = st * sz
         self.charge(numel * storage.element_size(), f"a tensor of shape {size}")
         return storage.as_strided(size, stride, offset)
 
@@ -181,6 +172,37 @@ class _Reader:
         if not isinstance(result, torch.Tensor):
             raise UnsafeFileError("a tensor subclass could not be rebuilt")
         return result
+
+
+def layout_problem(size, stride, offset: int, storage_numel: int) -> str:
+    """Why a view (size, stride, offset) of a storage of ``storage_numel`` elements is refused
+    (stride-0 expansion, overlap, reaching past the storage), or ''."""
+    size, stride = tuple(size), tuple(stride)
+    if any(sz == 0 for sz in size):
+        return ""
+    if any(st == 0 and sz > 1 for sz, st in zip(size, stride)):
+        return (f"a tensor of shape {size} repeats its data with a stride of 0; lstm-viz refuses"
+                " stride-0 (expanded) tensors, which can turn a small file into gigabytes. Save"
+                " a contiguous copy (tensor.contiguous()).")
+    extent = offset + sum((sz - 1) * st for sz, st in zip(size, stride)) + 1
+    if extent > storage_numel:
+        return (f"a tensor of shape {size} reaches past the end of its storage ({extent} >"
+                f" {storage_numel})")
+    span = 1
+    for sz, st in sorted((p for p in zip(size, stride) if p[0] > 1), key=lambda p: p[1]):
+        if st < span:
+            return (f"a tensor of shape {size} and stride {stride} overlaps itself; save a"
+                    " contiguous copy")
+        span = st * sz
+    return ""
+
+
+def tensor_problem(t: torch.Tensor) -> str:
+    """Why tensor ``t`` is refused as model data (see ``layout_problem``), or ''."""
+    if t.layout != torch.strided:
+        return f"a {t.layout} tensor; lstm-viz reads dense tensors only"
+    return layout_problem(t.shape, t.stride(), t.storage_offset(),
+                          t.untyped_storage().nbytes() // max(t.element_size(), 1))
 
 
 def _int_tuple(value, what: str) -> tuple[int, ...]:
@@ -427,7 +449,3 @@ def placeholder_names(obj, limit: int = 5) -> list[str]:
         elif isinstance(item, (list, tuple)):
             stack.extend((v, depth + 1) for v in item)
     return found
-
-
-__all__ = ["Placeholder", "UnsafeFileError", "safe_load", "check_zip", "contains_placeholder",
-           "placeholder_names", "placeholder_class"]

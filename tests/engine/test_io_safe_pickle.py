@@ -41,6 +41,26 @@ class ExecPayload:
         return builtins.exec, (f"open({self.marker!r}, 'w').close()",)
 
 
+class _SystemByGetattr:
+    """Pickles as getattr(os, "system"): the callable is itself the result of a call."""
+
+    def __call__(self, *args):
+        return os.system(*args)
+
+    def __reduce__(self):
+        return getattr, (os, "system")
+
+
+class GetattrPayload:
+    """Unpickling this calls getattr(os, "system")("touch marker")."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return _SystemByGetattr(), (f"touch '{self.marker}'",)
+
+
 class Tagger(nn.Module):
     def __init__(self):
         super().__init__()
@@ -81,7 +101,8 @@ def _same(a: nn.LSTM, b: nn.LSTM):
 
 
 @pytest.mark.parametrize("legacy", [False, True])
-@pytest.mark.parametrize("payload", ["system", "exec", "custom", "custom_importable"])
+@pytest.mark.parametrize("payload", ["system", "exec", "getattr", "custom",
+                                     "custom_importable"])
 def test_payloads_nested_anywhere_never_run_and_the_lstm_still_loads(tmp_path, payload,
                                                                       legacy):
     marker = tmp_path / "marker"
@@ -90,6 +111,8 @@ def test_payloads_nested_anywhere_never_run_and_the_lstm_still_loads(tmp_path, p
         evil = SystemPayload(marker)
     elif payload == "exec":
         evil = ExecPayload(marker)
+    elif payload == "getattr":
+        evil = GetattrPayload(marker)
     else:
         evil = _custom_payload(tmp_path, marker, name)
     sys.path.insert(0, str(tmp_path))  # the payload's module is importable while saving
@@ -135,6 +158,11 @@ def test_allow_pickle_still_means_the_full_torch_load(tmp_path):
                tmp_path / "evil.pt")
     load_model(tmp_path / "evil.pt", allow_pickle=True)
     assert marker.exists()
+    marker.unlink()
+    torch.save({"model": nn.LSTM(2, 3).state_dict(), "evil": GetattrPayload(marker)},
+               tmp_path / "evil2.pt")
+    load_model(tmp_path / "evil2.pt", allow_pickle=True)
+    assert marker.exists()  # the payload works when run
 
 
 # ----- checked before materialised ------------------------------------------------------------
@@ -206,3 +234,20 @@ def test_compressed_zip_bomb_is_refused(tmp_path):
         zf.writestr("archive/data/0", bytes(50_000_000))
     with pytest.raises(ValueError, match="zip bomb"):
         load_model(tmp_path / "bomb.pt")
+
+
+class Expanded:
+    """Unpickles (fully) into a (12, 2**26) stride-0 view of one zero: 3 GiB if copied."""
+
+    def __reduce__(self):
+        return torch.broadcast_to, (torch.zeros(1), (12, 1 << 26))
+
+
+def test_stride_zero_weights_are_refused_after_a_full_load_too(tmp_path):
+    sd = dict(nn.LSTM(2, 3).state_dict())
+    sd["weight_ih_l0"] = Expanded()
+    torch.save(sd, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="weight_ih_l0 missing"):  # read safely: no tensor
+        load_model(tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="weight_ih_l0 is a tensor of shape .* stride of 0"):
+        load_model(tmp_path / "x.pt", allow_pickle=True)
