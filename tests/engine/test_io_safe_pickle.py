@@ -5,6 +5,7 @@ the LSTM inside still opens equal to the original."""
 from __future__ import annotations
 
 import builtins
+import importlib
 import os
 import struct
 import sys
@@ -41,14 +42,21 @@ class ExecPayload:
         return builtins.exec, (f"open({self.marker!r}, 'w').close()",)
 
 
+class _OsModule:
+    """Pickles as importlib.import_module("os")."""
+
+    def __reduce__(self):
+        return importlib.import_module, ("os",)
+
+
 class _SystemByGetattr:
-    """Pickles as getattr(os, "system"): the callable is itself the result of a call."""
+    """Pickles as getattr(import_module("os"), "system"): a callable that is a call's result."""
 
     def __call__(self, *args):
         return os.system(*args)
 
     def __reduce__(self):
-        return getattr, (os, "system")
+        return getattr, (_OsModule(), "system")
 
 
 class GetattrPayload:
