@@ -519,6 +519,9 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
             weights = lstm_state_dict(sd, prefix)
             module = modules.get(prefix.rstrip("."))
             bf = module.get("batch_first") if module is not None else None
+            dropout = module.get("dropout") if module is not None else None
+            if isinstance(dropout, float) and 0 < dropout < 1 and cfg.num_layers > 1:
+                cfg = cfg.replace(dropout=dropout)  # what the pickled module records
             made.append(LSTMCandidate(location, prefix, cfg, weights,
                                       bool(bf) if isinstance(bf, bool) else None))
         cells, cell_problems = find_cells(sd, kinds)

@@ -142,9 +142,10 @@ def test_payloads_nested_anywhere_never_run_and_the_lstm_still_loads(tmp_path, p
     assert [c.name for c in loaded.lstms] == ["['model'] rnn", "['state'] rnn"]
     cand = loaded.lstms[0]
     assert cand.batch_first is True
-    assert cand.config == LSTMConfig(3, 4, num_layers=2)
+    assert cand.config == LSTMConfig(3, 4, num_layers=2, dropout=0.25)
     assert cand.embedding_key == "embed.weight" and cand.head.key == "fc"
     _same(net.rnn, cand.build())
+    assert loaded.lstms[1].config == LSTMConfig(3, 4, num_layers=2)  # a state dict: no dropout
     _same(net.rnn, loaded.lstms[1].build(batch_first=True))
 
 
