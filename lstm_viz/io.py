@@ -13,6 +13,7 @@ array against a config and explains a shape mismatch.
 
 from __future__ import annotations
 
+import importlib
 import json
 import pickle
 import re
@@ -57,12 +58,15 @@ _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32":
 
 
 def _memory_budget() -> int:
-    """The engine's default memory budget in bytes (the trace module owns the number)."""
-    try:
-        from .trace import DEFAULT_MEMORY_BUDGET
-    except ImportError:  # the trace module was split up
-        from .budget import DEFAULT_MEMORY_BUDGET  # type: ignore[no-redef,import-not-found]
-    return int(DEFAULT_MEMORY_BUDGET)
+    """The engine's default memory budget in bytes (owned by the tracing code)."""
+    for module in ("budget", "tracing", "trace"):
+        try:
+            found = importlib.import_module(f"{__package__}.{module}")
+        except ImportError:
+            continue
+        if hasattr(found, "DEFAULT_MEMORY_BUDGET"):
+            return int(found.DEFAULT_MEMORY_BUDGET)
+    raise ImportError("lstm_viz defines no DEFAULT_MEMORY_BUDGET")
 
 
 @dataclass(frozen=True)

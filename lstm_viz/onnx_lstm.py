@@ -206,4 +206,8 @@ def _node_weights(node, where: str, consts: dict, array):
         if b is not None:
             sd[f"bias_ih{sfx}"] = regroup(b[d, :4 * hidden])
             sd[f"bias_hh{sfx}"] = regroup(b[d, 4 * hidden:])
+    for index, what in ((5, "initial_h"), (6, "initial_c")):
+        if inputs[index] in consts and np.any(array(inputs[index], what, where)):
+            raise ValueError(f"{where} starts from a nonzero constant {what}; nn.LSTM starts"
+                             " from zeros unless given (h_0, c_0), so lstm-viz does not open it")
     return sd, int(input_size), int(hidden), b is not None, dirs == 2, layout == 1

@@ -168,6 +168,17 @@ def test_onnx_peepholes_are_refused_by_name(tmp_path):
         load_model(tmp_path / "peep.onnx")
 
 
+def test_onnx_nonzero_constant_initial_state_is_refused_by_name(tmp_path):
+    lstm = nn.LSTM(3, 4)
+    inits: list = []
+    node = _lstm_node(lstm, 0, "X", "0", inits)
+    node.input.extend(["", "H0"])
+    inits.append(numpy_helper.from_array(np.full((1, 1, 4), 0.5, np.float32), "H0"))
+    _save_graph(tmp_path / "h0.onnx", [node], inits, "Y0")
+    with pytest.raises(ValueError, match="nonzero constant initial_h"):
+        load_model(tmp_path / "h0.onnx")
+
+
 def test_onnx_lstm_whose_weights_are_inputs_has_nothing_to_show(tmp_path):
     node = helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=4)
     graph = helper.make_graph(
