@@ -499,6 +499,50 @@ def _parent(prefix: str) -> str:
     return name.rsplit(".", 1)[0] + "." if "." in name else ""
 
 
+def _lstm_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
+                     problems: list[str]) -> list[LSTMCandidate]:
+    """The nn.LSTMs (keys ``weight_ih_l0`` ...) in ``sd``; what is unusable goes to problems."""
+    made = []
+    for prefix in find_lstm_prefixes(sd):
+        where = f"{location} {prefix.rstrip('.') or '<root>'}".strip()
+        module = modules.get(prefix.rstrip("."))
+        if module is not None and module.kind in ("GRU", "RNN"):
+            problems.append(f"{where} is an nn.{module.kind}, not an nn.LSTM; lstm-viz shows"
+                            " LSTMs only")
+            continue
+        try:
+            cfg = LSTMConfig.from_state_dict(sd, prefix)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}{_other_rnn_hint(sd, prefix)}")
+            continue
+        bf = module.get("batch_first") if module is not None else None
+        dropout = module.get("dropout") if module is not None else None
+        if isinstance(dropout, float) and 0 < dropout < 1 and cfg.num_layers > 1:
+            cfg = cfg.replace(dropout=dropout)  # what the pickled module records
+        made.append(LSTMCandidate(location, prefix, cfg, lstm_state_dict(sd, prefix),
+                                  bool(bf) if isinstance(bf, bool) else None))
+    return made
+
+
+def _cell_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
+                     problems: list[str]) -> list[LSTMCandidate]:
+    """Each nn.LSTMCell in ``sd`` as a one-layer LSTM, then each chain of cells stacked."""
+    cells, cell_problems = find_cells(sd, {name: m.kind for name, m in modules.items()})
+    problems.extend(f"{location} {p}".strip() for p in cell_problems)
+    made = [LSTMCandidate(location, cell.prefix,
+                          LSTMConfig(cell.input_size, cell.hidden_size, bias=cell.bias),
+                          cell_state_dict(sd, [cell]), origin="LSTMCell",
+                          cells=(cell.prefix.rstrip("."),)) for cell in cells]
+    for run in chains(cells):
+        names = tuple(c.prefix.rstrip(".") or "<root>" for c in run)
+        cfg = LSTMConfig(run[0].input_size, run[0].hidden_size, num_layers=len(run),
+                         bias=run[0].bias)
+        made.append(LSTMCandidate(location, "+".join(names) + ".", cfg,
+                                  cell_state_dict(sd, run), origin="LSTMCell stack",
+                                  cells=names))
+    return made
+
+
 def _from_object(path: Path, obj, kind: str) -> LoadedModel:
     """Search ``obj`` (module, state dict, nested checkpoint, placeholders) for LSTMs."""
     found: list[LSTMCandidate] = []
@@ -506,47 +550,12 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
     seen_tensors: list[str] = []
     for location, sd, modules in _state_dicts(obj):
         seen_tensors.extend(f"{location}{k} {tuple(v.shape)}" for k, v in list(sd.items())[:3])
-        kinds = {name: m.kind for name, m in modules.items()}
-        made: list[LSTMCandidate] = []
-        for prefix in find_lstm_prefixes(sd):
-            where = f"{location} {prefix.rstrip('.') or '<root>'}".strip()
-            recorded = kinds.get(prefix.rstrip("."))
-            if recorded in ("GRU", "RNN"):
-                problems.append(f"{where} is an nn.{recorded}, not an nn.LSTM; lstm-viz shows"
-                                " LSTMs only")
-                continue
-            try:
-                cfg = LSTMConfig.from_state_dict(sd, prefix)
-            except ValueError as exc:
-                problems.append(f"{where}: {exc}{_other_rnn_hint(sd, prefix)}")
-                continue
-            weights = lstm_state_dict(sd, prefix)
-            module = modules.get(prefix.rstrip("."))
-            bf = module.get("batch_first") if module is not None else None
-            dropout = module.get("dropout") if module is not None else None
-            if isinstance(dropout, float) and 0 < dropout < 1 and cfg.num_layers > 1:
-                cfg = cfg.replace(dropout=dropout)  # what the pickled module records
-            made.append(LSTMCandidate(location, prefix, cfg, weights,
-                                      bool(bf) if isinstance(bf, bool) else None))
-        cells, cell_problems = find_cells(sd, kinds)
-        problems.extend(f"{location} {p}".strip() for p in cell_problems)
-        for cell in cells:
-            module = modules.get(cell.prefix.rstrip("."))
-            cfg = LSTMConfig(cell.input_size, cell.hidden_size, bias=cell.bias)
-            made.append(LSTMCandidate(location, cell.prefix, cfg, cell_state_dict(sd, [cell]),
-                                      origin="LSTMCell", cells=(cell.prefix.rstrip("."),)))
-        for run in chains(cells):
-            names = tuple(c.prefix.rstrip(".") or "<root>" for c in run)
-            cfg = LSTMConfig(run[0].input_size, run[0].hidden_size, num_layers=len(run),
-                             bias=run[0].bias)
-            made.append(LSTMCandidate(location, "+".join(names) + ".", cfg,
-                                      cell_state_dict(sd, run), origin="LSTMCell stack",
-                                      cells=names))
+        made = _lstm_candidates(location, sd, modules, problems) + \
+            _cell_candidates(location, sd, modules, problems)
         for cand in made:
-            where = cand.name
             bad = _weights_problem(cand.state_dict)
             if bad:
-                problems.append(f"{where}: {bad}")
+                problems.append(f"{cand.name}: {bad}")
                 continue
             weights = {k: v.detach().clone() for k, v in cand.state_dict.items()}
             cand = replace(cand, state_dict=weights)
@@ -554,8 +563,7 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
             embed_key, embedding = _embedding(sd, modules, obj, first, cand.config.input_size)
             if embedding is not None:
                 cand = replace(cand, embedding=embedding, embedding_key=embed_key)
-            cand = replace(cand, head=_head(sd, modules, first, cand, made))
-            found.append(cand)
+            found.append(replace(cand, head=_head(sd, modules, first, cand, made)))
     if not found:
         if problems:
             raise ValueError(f"{path.name} has LSTM-like keys but no usable LSTM: "
