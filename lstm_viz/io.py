@@ -222,22 +222,17 @@ def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
         head = fh.read(64)
 
     if head.startswith(b"PK"):
-        if not zipfile.is_zipfile(path):
+        if not _is_zip(path):
             raise ValueError(
                 f"{path.name} is truncated or corrupt: it starts like a PyTorch zip archive but"
                 f" its end is missing or damaged ({size} bytes). Save or copy it again.")
-        with zipfile.ZipFile(path) as zf:
-            try:
-                check_zip(path, zf)
-            except UnsafeFileError as exc:
-                raise ValueError(f"{exc}; {EXPECTED}") from None
-            names = zf.namelist()
-            if names and all(n.endswith(".npy") for n in names):
-                raise ValueError(f"{path.name} is a NumPy .npz archive (arrays, not a model);"
-                                 f" {EXPECTED}")
-            # Checksums catch flipped bytes that torch.load may not notice; skip them for big
-            # files, where reading everything twice would be slow.
-            bad = _zip_damage(zf) if size <= _CHECKSUM_LIMIT else ""
+        try:
+            names, bad = _zip_survey(path, size)
+        except UnsafeFileError as exc:
+            raise ValueError(f"{exc}; {EXPECTED}") from None
+        except _ZIP_ERRORS as exc:
+            raise ValueError(f"{path.name} is truncated or corrupt: its zip directory cannot be"
+                             f" read ({_first_line(str(exc))}). Save or copy it again.") from None
         if bad:
             raise ValueError(f"{path.name} is corrupt: {bad}. Save or copy it again.")
         if any(n.endswith("constants.pkl") for n in names) and \
@@ -256,10 +251,36 @@ def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
     return _load_pickled(path, allow_pickle)
 
 
+_ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError,
+               struct.error, KeyError, UnicodeDecodeError)
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except _ZIP_ERRORS:  # a damaged end record can make the check itself fail
+        return False
+
+
+def _zip_survey(path: Path, size: int) -> tuple[list[str], str]:
+    """The entry names of the zip at ``path`` and what is damaged in it ('' if nothing).
+
+    Refuses (UnsafeFileError) lying directories and bombs, and .npz archives by name.
+    """
+    with zipfile.ZipFile(path) as zf:
+        check_zip(path, zf)
+        names = zf.namelist()
+        if names and all(n.endswith(".npy") for n in names):
+            raise UnsafeFileError(f"{path.name} is a NumPy .npz archive (arrays, not a model)")
+        # Checksums catch flipped bytes that torch.load may not notice; skip them for big
+        # files, where reading everything twice would be slow.
+        return names, _zip_damage(zf) if size <= _CHECKSUM_LIMIT else ""
+
+
 def _zip_damage(zf: zipfile.ZipFile) -> str:
     try:
         bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except _ZIP_ERRORS as exc:
         return f"its archive cannot be read ({exc})"
     return f"entry {bad} fails its checksum" if bad else ""
 
@@ -292,7 +313,7 @@ def _load_pickled(path: Path, allow_pickle: bool) -> LoadedModel:
         raise ValueError(str(exc)) from None
     except (pickle.UnpicklingError, EOFError, OSError, RuntimeError, ValueError, KeyError,
             TypeError, AttributeError, IndexError, struct.error, zipfile.BadZipFile,
-            MemoryError, RecursionError) as exc:
+            MemoryError, RecursionError, NotImplementedError, UnicodeDecodeError) as exc:
         if allow_pickle:  # something the safe reader does not know; the user allowed it all
             return _load_unsafe(path)
         raise ValueError(f"{path.name} is truncated or corrupt: {type(exc).__name__}:"

@@ -344,7 +344,11 @@ def safe_load(path, budget: int):
     """Unpickle the torch.save file ``path`` without running its code (see module doc)."""
     path = Path(path)
     reader = _Reader(path.name, budget)
-    if zipfile.is_zipfile(path):
+    try:
+        is_zip = zipfile.is_zipfile(path)
+    except zipfile.BadZipFile:
+        is_zip = True  # damaged: ZipFile below says how
+    if is_zip:
         with zipfile.ZipFile(path) as zf:
             check_zip(path, zf)
             names = zf.namelist()

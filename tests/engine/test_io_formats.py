@@ -88,3 +88,42 @@ def test_protobuf_that_is_not_onnx_is_refused(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"\x08\x07\x12\xff\xff\xff\xff\x0fgarbage")
     with pytest.raises(ValueError, match="m.onnx is not a readable ONNX model"):
         load_model(tmp_path / "m.onnx")
+
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(5, 3)
+        self.rnn = nn.LSTM(3, 4)
+        self.cell = nn.LSTMCell(4, 4)
+        self.fc = nn.Linear(4, 2)
+
+
+def test_damaged_model_files_are_refused_with_a_value_error_quickly(tmp_path):
+    import random
+    import time
+
+    torch.save(_Net().state_dict(), tmp_path / "zip.pt")
+    torch.save(_Net(), tmp_path / "whole.pt")
+    torch.save({"m": _Net().state_dict(), "stoi": {"a": 0}}, tmp_path / "legacy.pt",
+               _use_new_zipfile_serialization=False)
+    save_file({k: v.contiguous() for k, v in _Net().state_dict().items()},
+              str(tmp_path / "m.safetensors"))
+    sources = [tmp_path / n for n in ("zip.pt", "whole.pt", "legacy.pt", "m.safetensors")]
+    rng = random.Random(0)
+    for k in range(120):
+        src = sources[k % len(sources)]
+        data = bytearray(src.read_bytes())
+        if k % 3 == 0:
+            data = data[:rng.randrange(len(data))]
+        else:
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        bad = tmp_path / f"bad{src.suffix}"
+        bad.write_bytes(bytes(data))
+        start = time.perf_counter()
+        try:
+            load_model(bad)
+        except ValueError:
+            pass
+        assert time.perf_counter() - start < 3, f"case {k} from {src.name} was slow"
