@@ -126,6 +126,7 @@ class _Reader:
         self.budget = int(budget)
         self.used = 0
         self.storages: dict[str, torch.Tensor] = {}
+        self.viewed: dict[int, int] = {}  # bytes viewed per storage (by address)
 
     def charge(self, nbytes: int, what: str) -> None:
         self.used += nbytes
@@ -151,7 +152,15 @@ class _Reader:
         numel = 1
         for s in size:
             numel *= s
-        self.charge(numel * storage.element_size(), f"a tensor of shape {size}")
+        # Views within a storage are free; only views that together exceed it (the same
+        # bytes viewed again and again) cost more memory once copied.
+        nbytes = numel * storage.element_size()
+        base = storage.untyped_storage()
+        seen = self.viewed.get(base.data_ptr(), 0)
+        self.viewed[base.data_ptr()] = seen + nbytes
+        excess = seen + nbytes - max(base.nbytes(), seen)
+        if excess > 0:
+            self.charge(excess, f"a tensor of shape {size}")
         return storage.as_strided(size, stride, offset)
 
     def rebuild_v3(self, storage, offset, size, stride, requires_grad, hooks, dtype,

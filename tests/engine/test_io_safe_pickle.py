@@ -260,3 +260,14 @@ def test_stride_zero_weights_are_refused_after_a_full_load_too(tmp_path):
         load_model(tmp_path / "x.pt")
     with pytest.raises(ValueError, match="weight_ih_l0 is a tensor of shape .* stride of 0"):
         load_model(tmp_path / "x.pt", allow_pickle=True)
+
+
+def test_many_views_of_one_storage_count_against_the_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(lio, "_memory_budget", lambda: 100_000)
+    base = torch.zeros(1000)
+    sd = dict(nn.LSTM(2, 3).state_dict())
+    torch.save({**sd, "views": [base[:] for _ in range(100)]}, tmp_path / "views.pt")
+    with pytest.raises(ValueError, match="more than 97.7 KiB of memory"):
+        load_model(tmp_path / "views.pt")
+    torch.save({**sd, "views": [base[:] for _ in range(10)]}, tmp_path / "few.pt")
+    assert load_model(tmp_path / "few.pt").pick().config == LSTMConfig(2, 3)
