@@ -166,6 +166,9 @@ class LoadedModel:
     vocab: tuple[str, ...] | None = None
     metadata: dict = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = ()
+    # The LSTM, LSTMCell, Embedding, Linear (GRU, RNN) modules a whole model records, by name,
+    # with their recorded settings: {"rnn": {"kind": "LSTM", "batch_first": True, ...}}.
+    modules: dict = field(default_factory=dict, compare=False)
 
     def pick(self, name: str | None = None) -> LSTMCandidate:
         """The LSTM called ``name`` (see ``LSTMCandidate.name``, or just its prefix).
@@ -458,14 +461,19 @@ def _flatten_placeholder(root: Placeholder) -> tuple[dict, dict]:
     return sd, modules
 
 
+# Modules listed in ``LoadedModel.modules``, and the attributes a module records about itself.
+_LISTED_KINDS = ("LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "Embedding", "Linear")
+_MODULE_FIELDS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                  "bidirectional", "proj_size", "num_embeddings", "embedding_dim",
+                  "padding_idx", "in_features", "out_features")
+
+
 def _module_table(obj) -> dict[str, _Module]:
     table = {}
     for name, m in obj.named_modules():
         kind = getattr(m, "original_name", "") if isinstance(m, torch.jit.ScriptModule) \
             else type(m).__name__
-        attrs = {a: getattr(m, a) for a in ("batch_first", "dropout", "padding_idx",
-                                            "in_features", "out_features")
-                 if hasattr(m, a)}
+        attrs = {a: getattr(m, a) for a in _MODULE_FIELDS if hasattr(m, a)}
         table[name] = _Module(kind or type(m).__name__, attrs)
     return table
 
@@ -569,7 +577,13 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
     found: list[LSTMCandidate] = []
     problems: list[str] = []
     seen_tensors: list[str] = []
+    listed: dict[str, dict] = {}
     for location, sd, modules in _state_dicts(obj):
+        for name, module in modules.items():
+            if module.kind in _LISTED_KINDS:
+                listed[f"{location} {name or '<root>'}".strip()] = {"kind": module.kind} | {
+                    a: module.get(a) for a in _MODULE_FIELDS
+                    if isinstance(module.get(a), (bool, int, float))}
         seen_tensors.extend(f"{location}{k} {tuple(v.shape)}" for k, v in list(sd.items())[:3])
         made = _lstm_candidates(location, sd, modules, problems) + \
             _cell_candidates(location, sd, modules, problems)
@@ -608,7 +622,7 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
                 (isinstance(v, dict) and all(isinstance(x, (str, int, float, bool))
                                              for x in v.values()))}
     vocab, notes = find_vocab(obj) if not isinstance(obj, nn.Module) else (None, [])
-    return LoadedModel(path, kind, tuple(found), vocab, metadata, tuple(notes))
+    return LoadedModel(path, kind, tuple(found), vocab, metadata, tuple(notes), listed)
 
 
 def _type_name(obj) -> str:

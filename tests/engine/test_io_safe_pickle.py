@@ -161,6 +161,17 @@ def test_placeholders_record_the_class_and_the_pickled_attributes(tmp_path):
     torch.testing.assert_close(attrs["_parameters"]["weight_hh_l1"], net.rnn.weight_hh_l1)
 
 
+@pytest.mark.parametrize("unsafe", [False, True])
+def test_whole_model_lists_its_modules_with_their_recorded_settings(tmp_path, unsafe):
+    torch.save(Tagger(), tmp_path / "whole.pt")
+    modules = load_model(tmp_path / "whole.pt", allow_pickle=unsafe).modules
+    assert modules["rnn"] == {"kind": "LSTM", "input_size": 3, "hidden_size": 4,
+                              "num_layers": 2, "bias": True, "batch_first": True,
+                              "dropout": 0.25, "bidirectional": False, "proj_size": 0}
+    assert modules["embed"] == {"kind": "Embedding", "num_embeddings": 10, "embedding_dim": 3}
+    assert modules["fc"] == {"kind": "Linear", "in_features": 4, "out_features": 2}
+
+
 def test_allow_pickle_still_means_the_full_torch_load(tmp_path):
     marker = tmp_path / "marker"
     torch.save({"model": nn.LSTM(2, 3).state_dict(), "evil": ExecPayload(marker)},
