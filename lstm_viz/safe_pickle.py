@@ -209,7 +209,7 @@ def tensor_problem(t: torch.Tensor) -> str:
     """Why tensor ``t`` is refused as model data (see ``layout_problem``), or ''."""
     if t.layout != torch.strided:
         return f"a {t.layout} tensor; lstm-viz reads dense tensors only"
-    return layout_problem(t.shape, t.stride(), t.storage_offset(),
+    return layout_problem(t.shape, t.stride(), int(t.storage_offset()),
                           t.untyped_storage().nbytes() // max(t.element_size(), 1))
 
 
