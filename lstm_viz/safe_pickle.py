@@ -127,6 +127,7 @@ class _Reader:
         self.used = 0
         self.storages: dict[str, torch.Tensor] = {}
         self.viewed: dict[int, int] = {}  # bytes viewed per storage (by address)
+        self.bases: set[int] = set()  # ids of the storage tensors handed to the pickle
 
     def charge(self, nbytes: int, what: str) -> None:
         self.used += nbytes
@@ -138,7 +139,7 @@ class _Reader:
 
     # ----- tensor rebuilding -------------------------------------------------------------
     def rebuild(self, storage, offset, size, stride, *_rest) -> torch.Tensor:
-        if not isinstance(storage, torch.Tensor):
+        if not isinstance(storage, torch.Tensor) or id(storage) not in self.bases:
             raise UnsafeFileError(f"{self.name}: a tensor refers to something that is not a"
                                   " storage")
         size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
@@ -167,8 +168,9 @@ class _Reader:
                    *_rest) -> torch.Tensor:
         if not isinstance(dtype, torch.dtype) or not isinstance(storage, torch.Tensor):
             raise UnsafeFileError(f"{self.name}: a tensor names an unknown dtype")
-        if storage.dtype != dtype:
+        if storage.dtype != dtype and id(storage) in self.bases:
             storage = storage.view(torch.uint8).view(dtype)
+            self.bases.add(id(storage))
         return self.rebuild(storage, offset, size, stride)
 
     @staticmethod
@@ -317,9 +319,10 @@ class _Unpickler(pickle.Unpickler):
                                 f"a storage of {numel} elements")
             self._reader.storages[key] = self._load_storage(key, storage_type.dtype, numel)
         storage = self._reader.storages[key]
-        if storage_type.name == "UntypedStorage" or storage.dtype == storage_type.dtype:
-            return storage
-        return storage.view(torch.uint8).view(storage_type.dtype)
+        if storage_type.name != "UntypedStorage" and storage.dtype != storage_type.dtype:
+            storage = storage.view(torch.uint8).view(storage_type.dtype)
+        self._reader.bases.add(id(storage))
+        return storage
 
 
 def _itemsize(dtype: torch.dtype) -> int:
