@@ -1,19 +1,25 @@
-"""Open trained models: state dicts, training checkpoints, TorchScript and (if allowed) pickles.
+"""Open trained models: torch.save files, TorchScript, safetensors and ONNX, without running code.
 
 ``load_model(path)`` returns a ``LoadedModel`` listing every nn.LSTM found in the file as an
-``LSTMCandidate`` (its prefix, inferred ``LSTMConfig`` and weights), plus an embedding matrix
-and a vocabulary when the checkpoint has them. Anything that is not a usable LSTM file raises
-``ValueError`` saying what was found and what was expected. ``fit_input`` checks an array
-against a config and explains a shape mismatch.
+``LSTMCandidate`` (its prefix, inferred ``LSTMConfig`` and weights under nn.LSTM's names), plus
+the embedding and output head paired with it and a vocabulary when the file has them.
+nn.LSTMCell weights become one-layer (or, when cells chain, stacked) candidates; ONNX LSTM
+nodes are regrouped into nn.LSTM's gate order. torch.save files are read by a restricted
+unpickler (``lstm_viz.safe_pickle``) that never imports or calls what the file names; only
+``allow_pickle=True`` runs the full ``torch.load``. Anything that is not a usable LSTM file
+raises ``ValueError`` saying what was found and what lstm-viz can open. ``fit_input`` checks an
+array against a config and explains a shape mismatch.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
+import struct
 import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,17 +27,56 @@ import numpy as np
 import torch
 from torch import nn
 
+from .budget import DEFAULT_MEMORY_BUDGET
+from .cells import cell_state_dict, chains, find_cells
 from .config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
 from .hashing import file_sha256
 from .inputs import InputSpec, array_to_input
+from .safe_pickle import (
+    Placeholder,
+    UnsafeFileError,
+    check_zip,
+    contains_placeholder,
+    placeholder_names,
+    safe_load,
+    tensor_problem,
+)
+from .vocab import find_vocab
 
-EXPECTED = ("expected a file written by torch.save (an nn.LSTM's state_dict, or a checkpoint"
-            " dict holding one) or by torch.jit.save")
+EXPECTED = ("expected a file written by torch.save (a state dict, a checkpoint or a whole"
+            " model) or torch.jit.save, a .safetensors state dict, or an ONNX model with an"
+            " LSTM node")
 _MAX_DEPTH = 6
 _CHECKSUM_LIMIT = 256 * 1024 * 1024  # bytes
 # Keys whose tensor is taken to be an embedding matrix (vocab_size, input_size).
 _EMBED_KEY = re.compile(r"(^|[._])(embed\w*|emb|embedding|word_embeddings|tok_embeddings|"
                         r"encoder)\.weight$", re.IGNORECASE)
+# Module names that usually hold an output head.
+_HEAD_NAME = re.compile(r"^(decoder|head|lm_head|fc\d*|out\w*|classifier|proj\w*|linear\d*|"
+                        r"generator|dense|predict\w*|readout)$", re.IGNORECASE)
+_SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
+                       "I8": 1, "U8": 1, "BOOL": 1, "C64": 8, "C128": 16, "F8_E4M3": 1,
+                       "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
+
+
+def _memory_budget() -> int:
+    """The engine's default memory budget in bytes."""
+    return DEFAULT_MEMORY_BUDGET
+
+
+@dataclass(frozen=True)
+class Head:
+    """The output layer paired with an LSTM: a Linear (out_features, lstm output size)."""
+
+    key: str  # the module's name, e.g. "decoder.out"
+    weight: torch.Tensor = field(repr=False, compare=False)
+    bias: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    tied: bool = False  # the weight is the paired embedding matrix
+
+    @property
+    def out_features(self) -> int:
+        """How many outputs the head gives per step."""
+        return int(self.weight.shape[0])
 
 
 @dataclass(frozen=True)
@@ -40,7 +85,10 @@ class LSTMCandidate:
 
     ``location`` is the path inside the loaded object (``"['model']"``), ``prefix`` the key prefix
     inside that state dict (``"encoder.rnn."``). ``batch_first`` is True/False when the file
-    records it (TorchScript, pickled modules) and None when it cannot be known (state dicts).
+    records it (TorchScript, pickled modules, ONNX layout) and None when it cannot be known
+    (state dicts). ``origin`` says what the file holds: "LSTM" (an nn.LSTM), "LSTMCell" (one
+    nn.LSTMCell, stepped in a loop), "LSTMCell stack" (chained cells, ``cells`` names them) or
+    "ONNX LSTM". ``head`` is the output layer paired with it, if any.
     """
 
     location: str
@@ -50,6 +98,9 @@ class LSTMCandidate:
     batch_first: bool | None = None
     embedding: torch.Tensor | None = field(default=None, repr=False, compare=False)
     embedding_key: str | None = None
+    origin: str = "LSTM"
+    cells: tuple[str, ...] = ()
+    head: Head | None = None
 
     @property
     def name(self) -> str:
@@ -73,7 +124,12 @@ class LSTMCandidate:
             args.append("batch_first=True")
         emb = (f", embedding {tuple(self.embedding.shape)} from {self.embedding_key}"
                if self.embedding is not None else "")
-        return f"{self.name}: nn.LSTM({', '.join(args)}){emb}"
+        head = (f", head {self.head.key} ({self.head.out_features} outputs)"
+                if self.head is not None else "")
+        origin = {"LSTMCell": " from an nn.LSTMCell",
+                  "LSTMCell stack": f" from {len(self.cells)} stacked nn.LSTMCells",
+                  "ONNX LSTM": " from an ONNX LSTM node"}.get(self.origin, "")
+        return f"{self.name}: nn.LSTM({', '.join(args)}){origin}{emb}{head}"
 
     def build(self, device=None, dtype=torch.float32, batch_first: bool | None = None
               ) -> nn.LSTM:
@@ -92,13 +148,22 @@ class LSTMCandidate:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """What ``load_model`` found: the file kind, its LSTMs, and optional vocabulary/metadata."""
+    """What ``load_model`` found: the file kind, its LSTMs, and optional vocabulary/metadata.
+
+    ``warnings`` lists what was dropped or changed on the way (e.g. an unusable vocabulary).
+    """
 
     path: Path
-    kind: str  # "state_dict", "checkpoint", "torchscript" or "pickle"
+    # "state_dict", "checkpoint", "pickled_module" (a whole model read without running code),
+    # "torchscript", "safetensors", "onnx", or "pickle" (unpickled with allow_pickle=True)
+    kind: str
     lstms: tuple[LSTMCandidate, ...]
     vocab: tuple[str, ...] | None = None
     metadata: dict = field(default_factory=dict, compare=False)
+    warnings: tuple[str, ...] = ()
+    # The LSTM, LSTMCell, Embedding, Linear (GRU, RNN) modules a whole model records, by name,
+    # with their recorded settings: {"rnn": {"kind": "LSTM", "batch_first": True, ...}}.
+    modules: dict = field(default_factory=dict, compare=False)
 
     def pick(self, name: str | None = None) -> LSTMCandidate:
         """The LSTM called ``name`` (see ``LSTMCandidate.name``, or just its prefix).
@@ -117,19 +182,37 @@ class LoadedModel:
                          + "; ".join(c.name for c in self.lstms))
 
 
+@dataclass(frozen=True)
+class _Module:
+    """A module as the file records it: its class name and a way to read its attributes."""
+
+    kind: str
+    attrs: Mapping
+
+    def get(self, name: str, default=None):
+        return self.attrs.get(name, default)
+
+
 # ----- loading ---------------------------------------------------------------------------------
 def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
     """Open ``path`` and list the nn.LSTMs in it.
 
-    Reads state dicts and checkpoints with ``torch.load(weights_only=True)`` (nested dicts are
-    searched), TorchScript with ``torch.jit.load``, and full pickled models only when
-    ``allow_pickle`` is True, because unpickling can run arbitrary code.
+    Reads torch.save files (state dicts, checkpoints, whole pickled models) with a restricted
+    unpickler that runs no code from the file, TorchScript with ``torch.jit.load``, safetensors
+    and ONNX graphs (read, never run). ``allow_pickle=True`` loads pickles with the full
+    ``torch.load``, which runs whatever code the file names.
     """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file not found: {path}; {EXPECTED}")
     if path.is_dir():
+        if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
+            raise ValueError(f"{path.name} is a TensorFlow SavedModel folder, which lstm-viz"
+                             f" cannot read; {EXPECTED}")
         raise ValueError(f"{path} is a folder, not a model file; {EXPECTED}")
+    if path.name in ("saved_model.pb", "saved_model.pbtxt"):
+        raise ValueError(f"{path.name} is a TensorFlow SavedModel, which lstm-viz cannot"
+                         f" read; {EXPECTED}")
     size = path.stat().st_size
     if size == 0:
         raise ValueError(f"{path.name} is empty (0 bytes); {EXPECTED}")
@@ -137,86 +220,78 @@ def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
         head = fh.read(64)
 
     if head.startswith(b"PK"):
-        if not zipfile.is_zipfile(path):
+        if not _is_zip(path):
             raise ValueError(
                 f"{path.name} is truncated or corrupt: it starts like a PyTorch zip archive but"
                 f" its end is missing or damaged ({size} bytes). Save or copy it again.")
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            # Checksums catch flipped bytes that torch.load may not notice; skip them for big
-            # files, where reading everything twice would be slow.
-            bad = _zip_damage(zf) if size <= _CHECKSUM_LIMIT else ""
+        try:
+            names, bad = _zip_survey(path, size)
+        except UnsafeFileError as exc:
+            raise ValueError(f"{exc}; {EXPECTED}") from None
+        except _ZIP_ERRORS as exc:
+            raise ValueError(f"{path.name} is truncated or corrupt: its zip directory cannot be"
+                             f" read ({_first_line(str(exc))}). Save or copy it again.") from None
         if bad:
             raise ValueError(f"{path.name} is corrupt: {bad}. Save or copy it again.")
         if any(n.endswith("constants.pkl") for n in names) and \
                 any("/code/" in n for n in names):
-            return _load_torchscript(path)
+            return _load_torchscript(path, size)
         if not any(n.endswith("data.pkl") for n in names):
             raise ValueError(f"{path.name} is a zip archive but not a PyTorch file (it holds"
                              f" {', '.join(names[:4]) or 'nothing'}); {EXPECTED}")
+    elif _is_safetensors(head, size):
+        return _load_safetensors(path, size)
+    elif path.suffix.lower() == ".onnx" or head[:1] == b"\x08":
+        return _load_onnx(path, size)
     elif not head.startswith(b"\x80"):
-        raise ValueError(f"{path.name} is not a PyTorch file: found {_sniff(head)}; {EXPECTED}")
+        raise ValueError(f"{path.name} is not a PyTorch file: found {_sniff(head)};"
+                         f" {EXPECTED}")
     return _load_pickled(path, allow_pickle)
+
+
+_ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError,
+               struct.error, KeyError, UnicodeDecodeError)
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except _ZIP_ERRORS:  # a damaged end record can make the check itself fail
+        return False
+
+
+def _zip_survey(path: Path, size: int) -> tuple[list[str], str]:
+    """The entry names of the zip at ``path`` and what is damaged in it ('' if nothing).
+
+    Refuses (UnsafeFileError) lying directories and bombs, and .npz archives by name.
+    """
+    with zipfile.ZipFile(path) as zf:
+        check_zip(path, zf)
+        names = zf.namelist()
+        if names and all(n.endswith(".npy") for n in names):
+            raise UnsafeFileError(f"{path.name} is a NumPy .npz archive (arrays, not a model)")
+        # Checksums catch flipped bytes that torch.load may not notice; skip them for big
+        # files, where reading everything twice would be slow.
+        return names, _zip_damage(zf) if size <= _CHECKSUM_LIMIT else ""
 
 
 def _zip_damage(zf: zipfile.ZipFile) -> str:
     try:
         bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except _ZIP_ERRORS as exc:
         return f"its archive cannot be read ({exc})"
     return f"entry {bad} fails its checksum" if bad else ""
 
 
 def _sniff(head: bytes) -> str:
     text = head[:40]
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in text):
-        return f"text starting with {text.decode('ascii')!r}"
     if head.startswith(b"\x93NUMPY"):
         return "a NumPy .npy array (an input, not a model)"
     if head.startswith(b"\x89HDF"):
-        return "an HDF5 file (Keras/h5py), which lstm-viz cannot read"
+        return "an HDF5 file (Keras .h5 or h5py), which lstm-viz cannot read"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in text):
+        return f"text starting with {text.decode('ascii')!r}"
     return f"binary data starting with {text[:8].hex(' ')}"
-
-
-def _load_pickled(path: Path, allow_pickle: bool) -> LoadedModel:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        msg = str(exc)
-        if "Weights only load failed" not in msg:
-            raise ValueError(f"{path.name} is corrupt: {_first_line(msg)}; {EXPECTED}") from None
-        if not allow_pickle:
-            found = re.search(r"GLOBAL ([\w.]+)", msg)
-            what = f" (it refers to {found.group(1)})" if found else ""
-            raise ValueError(
-                f"{path.name} holds a pickled Python object{what}, not just tensors. Loading it"
-                " would run code stored in the file, which can do anything on this machine."
-                " Open it with unsafe loading allowed (--allow-pickle) only if you trust where"
-                " it came from, or re-save it with torch.save(model.state_dict(), path)."
-            ) from None
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc2:  # arbitrary code ran; report whatever it raised
-            raise ValueError(f"{path.name} could not be unpickled: {type(exc2).__name__}:"
-                             f" {_first_line(str(exc2))}") from None
-        return _from_object(path, obj, "pickle")
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path.name} is truncated or corrupt: {_first_line(str(exc))};"
-                         f" {EXPECTED}") from None
-    kind = "state_dict" if _is_tensor_dict(obj) else "checkpoint"
-    return _from_object(path, obj, kind)
-
-
-def _load_torchscript(path: Path) -> LoadedModel:
-    try:
-        with warnings.catch_warnings():
-            # torch 2.13 deprecates TorchScript; loading existing files still works.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ValueError(f"{path.name} looks like TorchScript but cannot be loaded:"
-                         f" {_first_line(str(exc))}") from None
-    return _from_object(path, module, "torchscript")
 
 
 def _first_line(msg: str) -> str:
@@ -228,99 +303,393 @@ def _is_tensor_dict(obj) -> bool:
         all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
+# ----- torch.save files ------------------------------------------------------------------------
+def _load_pickled(path: Path, allow_pickle: bool) -> LoadedModel:
+    try:
+        obj = safe_load(path, _memory_budget())
+    except UnsafeFileError as exc:
+        raise ValueError(str(exc)) from None
+    except (pickle.UnpicklingError, EOFError, OSError, RuntimeError, ValueError, KeyError,
+            TypeError, AttributeError, IndexError, struct.error, zipfile.BadZipFile,
+            MemoryError, RecursionError, NotImplementedError, UnicodeDecodeError) as exc:
+        if allow_pickle:  # something the safe reader does not know; the user allowed it all
+            return _load_unsafe(path)
+        raise ValueError(f"{path.name} is truncated or corrupt: {type(exc).__name__}:"
+                         f" {_first_line(str(exc))}; {EXPECTED}") from None
+    if allow_pickle and contains_placeholder(obj):
+        return _load_unsafe(path)
+    if _is_tensor_dict(obj):
+        kind = "state_dict"
+    elif isinstance(obj, Placeholder) and _is_module(obj):
+        kind = "pickled_module"  # a whole model, read without running its code
+    else:
+        kind = "checkpoint"
+    return _from_object(path, obj, kind)
+
+
+def _load_unsafe(path: Path) -> LoadedModel:
+    """The full torch.load, which runs whatever code the file names (allow_pickle=True)."""
+    try:
+        full = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # arbitrary code ran; report whatever it raised
+        raise ValueError(f"{path.name} could not be unpickled: {type(exc).__name__}:"
+                         f" {_first_line(str(exc))}") from None
+    return _from_object(path, full, "pickle")
+
+
+def _load_torchscript(path: Path, size: int) -> LoadedModel:
+    if size > _memory_budget():
+        raise ValueError(f"{path.name} ({size} bytes) is larger than the memory budget")
+    try:
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates TorchScript; loading existing files still works.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ValueError(f"{path.name} looks like TorchScript but cannot be loaded:"
+                         f" {_first_line(str(exc))}") from None
+    return _from_object(path, module, "torchscript")
+
+
+# ----- safetensors -----------------------------------------------------------------------------
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    return 2 <= n <= size - 8 and head[8:9] == b"{"
+
+
+def _load_safetensors(path: Path, size: int) -> LoadedModel:
+    with open(path, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        if n > 100 * 1024 * 1024:
+            raise ValueError(f"{path.name}: its safetensors header claims {n} bytes")
+        try:
+            header = json.loads(fh.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ValueError(f"{path.name} is a corrupt safetensors file ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path.name} is a corrupt safetensors file (its header is not an"
+                         " object)")
+    total = 0
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES or \
+                not isinstance(info.get("shape"), list) or \
+                not all(isinstance(d, int) and d >= 0 for d in info["shape"]):
+            raise ValueError(f"{path.name}: tensor {key!r} has a bad or unknown dtype/shape"
+                             f" in the safetensors header ({info!r:.80})")
+        count = int(np.prod(info["shape"], dtype=object)) if info["shape"] else 1
+        total += count * _SAFETENSORS_DTYPES[info["dtype"]]
+    if total > size - 8 - n:
+        raise ValueError(f"{path.name}: its header claims {total} bytes of tensors but the file"
+                         f" holds {size - 8 - n}")
+    if total > _memory_budget():
+        raise ValueError(f"{path.name} holds {total} bytes of tensors, more than the memory"
+                         " budget")
+    try:
+        from safetensors import safe_open
+        with safe_open(str(path), framework="pt") as f:
+            sd = {k: f.get_tensor(k) for k in header if k != "__metadata__"}
+            meta = f.metadata() or {}
+    except Exception as exc:  # the safetensors package raises its own error types
+        raise ValueError(f"{path.name} is a corrupt safetensors file:"
+                         f" {_first_line(str(exc))}") from None
+    loaded = _from_object(path, sd, "safetensors")
+    return replace(loaded, metadata={str(k): str(v) for k, v in meta.items()})
+
+
+# ----- ONNX ------------------------------------------------------------------------------------
+def _load_onnx(path: Path, size: int) -> LoadedModel:
+    from .onnx_lstm import read_onnx
+
+    if size > _memory_budget():
+        raise ValueError(f"{path.name} ({size} bytes) is larger than the memory budget")
+    found, problems, n_nodes = read_onnx(path, _memory_budget())
+    if not found:
+        if problems:
+            raise ValueError(f"{path.name} is an ONNX model whose LSTM nodes lstm-viz cannot"
+                             " open: " + " | ".join(problems))
+        raise ValueError(f"{path.name} is an ONNX model with {n_nodes} nodes but no LSTM node;"
+                         f" {EXPECTED}")
+    cands = []
+    for item in found:
+        cfg = LSTMConfig(item.input_size, item.hidden_size, num_layers=item.num_layers,
+                         bias=item.bias, bidirectional=item.bidirectional)
+        cands.append(LSTMCandidate("", f"{item.name}.", cfg, item.state_dict, item.batch_first,
+                                   origin="ONNX LSTM"))
+    return LoadedModel(path, "onnx", tuple(cands),
+                       warnings=tuple(f"skipped {p}" for p in problems))
+
+
+# ----- finding LSTMs in what was loaded --------------------------------------------------------
+def _is_module(obj) -> bool:
+    if not isinstance(obj, Placeholder):
+        return False
+    attrs = obj.attributes()
+    return isinstance(attrs.get("_modules"), Mapping) and \
+        isinstance(attrs.get("_parameters"), Mapping)
+
+
+def _flatten_placeholder(root: Placeholder) -> tuple[dict, dict]:
+    """The state dict and module table of a pickled module tree that was never imported."""
+    sd: dict[str, torch.Tensor] = {}
+    modules: dict[str, _Module] = {}
+
+    def walk(mod: Placeholder, name: str, depth: int) -> None:
+        if depth > 64:
+            return
+        attrs = mod.attributes()
+        modules[name] = _Module(mod.short_name, attrs)
+        prefix = f"{name}." if name else ""
+        skip = attrs.get("_non_persistent_buffers_set") or set()
+        for table in ("_parameters", "_buffers"):
+            for key, value in (attrs.get(table) or {}).items():
+                if isinstance(value, torch.Tensor) and key not in skip:
+                    sd[f"{prefix}{key}"] = value
+        for key, child in (attrs.get("_modules") or {}).items():
+            if _is_module(child):
+                walk(child, f"{prefix}{key}", depth + 1)
+
+    walk(root, "", 0)
+    return sd, modules
+
+
+# Modules listed in ``LoadedModel.modules``, and the attributes a module records about itself.
+_LISTED_KINDS = ("LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "Embedding", "Linear")
+_MODULE_FIELDS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                  "bidirectional", "proj_size", "num_embeddings", "embedding_dim",
+                  "padding_idx", "in_features", "out_features")
+
+
+def _module_table(obj) -> dict[str, _Module]:
+    table = {}
+    for name, m in obj.named_modules():
+        kind = getattr(m, "original_name", "") if isinstance(m, torch.jit.ScriptModule) \
+            else type(m).__name__
+        attrs = {a: getattr(m, a) for a in _MODULE_FIELDS if hasattr(m, a)}
+        table[name] = _Module(kind or type(m).__name__, attrs)
+    return table
+
+
+def _state_dicts(obj, location: str = "", depth: int = 0):
+    """Yield (location, {key: tensor}, {module name: _Module}) for each tensor dict in ``obj``."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(obj, (nn.Module, torch.jit.ScriptModule)):
+        yield location, dict(obj.state_dict()), _module_table(obj)
+        return
+    if _is_module(obj):
+        sd, modules = _flatten_placeholder(obj)
+        yield location, sd, modules
+        return
+    if isinstance(obj, Placeholder):
+        obj = obj.attributes() or obj.items
+    if isinstance(obj, Mapping):
+        tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors and (find_lstm_prefixes(tensors) or find_cells(tensors)[0]):
+            yield location, tensors, {}
+        elif tensors and depth == 0:
+            yield location, tensors, {}  # reported as "found ..." when nothing else turns up
+        for k, v in obj.items():
+            if isinstance(v, (Mapping, nn.Module, list, tuple, Placeholder)):
+                yield from _state_dicts(v, f"{location}[{k!r}]", depth + 1)
+    elif isinstance(obj, (list, tuple)) and len(obj) < 64:
+        for i, v in enumerate(obj):
+            if isinstance(v, (Mapping, nn.Module, list, tuple, Placeholder)):
+                yield from _state_dicts(v, f"{location}[{i}]", depth + 1)
+
+
+def _weights_problem(sd: Mapping) -> str:
+    total = 0
+    for key, value in sd.items():
+        if value.layout != torch.strided:
+            return f"{key} is a {value.layout} tensor; nn.LSTM weights must be dense"
+        if value.is_complex() or not value.is_floating_point():
+            return f"{key} has dtype {value.dtype}; nn.LSTM weights must be real floating point"
+        layout = tensor_problem(value)
+        if layout:
+            return f"{key} is {layout}"
+        total += value.numel() * value.element_size()
+    if total > _memory_budget():
+        return f"its weights take {total} bytes, more than the memory budget"
+    return ""
+
+
+def _parent(prefix: str) -> str:
+    """``decoder.`` for ``decoder.rnn.``; '' at the root."""
+    name = prefix.rstrip(".")
+    return name.rsplit(".", 1)[0] + "." if "." in name else ""
+
+
+def _lstm_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
+                     problems: list[str]) -> list[LSTMCandidate]:
+    """The nn.LSTMs (keys ``weight_ih_l0`` ...) in ``sd``; what is unusable goes to problems."""
+    made = []
+    for prefix in find_lstm_prefixes(sd):
+        where = f"{location} {prefix.rstrip('.') or '<root>'}".strip()
+        module = modules.get(prefix.rstrip("."))
+        if module is not None and module.kind in ("GRU", "RNN"):
+            problems.append(f"{where} is an nn.{module.kind}, not an nn.LSTM; lstm-viz shows"
+                            " LSTMs only")
+            continue
+        try:
+            cfg = LSTMConfig.from_state_dict(sd, prefix)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}{_other_rnn_hint(sd, prefix)}")
+            continue
+        bf = module.get("batch_first") if module is not None else None
+        dropout = module.get("dropout") if module is not None else None
+        if isinstance(dropout, float) and 0 < dropout < 1 and cfg.num_layers > 1:
+            cfg = cfg.replace(dropout=dropout)  # what the pickled module records
+        made.append(LSTMCandidate(location, prefix, cfg, lstm_state_dict(sd, prefix),
+                                  bool(bf) if isinstance(bf, bool) else None))
+    return made
+
+
+def _cell_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
+                     problems: list[str]) -> list[LSTMCandidate]:
+    """Each nn.LSTMCell in ``sd`` as a one-layer LSTM, then each chain of cells stacked."""
+    cells, cell_problems = find_cells(sd, {name: m.kind for name, m in modules.items()})
+    problems.extend(f"{location} {p}".strip() for p in cell_problems)
+    made = [LSTMCandidate(location, cell.prefix,
+                          LSTMConfig(cell.input_size, cell.hidden_size, bias=cell.bias),
+                          cell_state_dict(sd, [cell]), origin="LSTMCell",
+                          cells=(cell.prefix.rstrip("."),)) for cell in cells]
+    for run in chains(cells):
+        names = tuple(c.prefix.rstrip(".") or "<root>" for c in run)
+        cfg = LSTMConfig(run[0].input_size, run[0].hidden_size, num_layers=len(run),
+                         bias=run[0].bias)
+        made.append(LSTMCandidate(location, "+".join(names) + ".", cfg,
+                                  cell_state_dict(sd, run), origin="LSTMCell stack",
+                                  cells=names))
+    return made
+
+
 def _from_object(path: Path, obj, kind: str) -> LoadedModel:
-    """Search ``obj`` (module, state dict, nested checkpoint) for LSTMs."""
+    """Search ``obj`` (module, state dict, nested checkpoint, placeholders) for LSTMs."""
     found: list[LSTMCandidate] = []
     problems: list[str] = []
     seen_tensors: list[str] = []
+    listed: dict[str, dict] = {}
     for location, sd, modules in _state_dicts(obj):
+        for name, module in modules.items():
+            if module.kind in _LISTED_KINDS:
+                listed[f"{location} {name or '<root>'}".strip()] = {"kind": module.kind} | {
+                    a: module.get(a) for a in _MODULE_FIELDS
+                    if isinstance(module.get(a), (bool, int, float))}
         seen_tensors.extend(f"{location}{k} {tuple(v.shape)}" for k, v in list(sd.items())[:3])
-        embed_key, embedding = _embedding(sd, modules, obj)
-        for prefix in find_lstm_prefixes(sd):
-            where = f"{location} {prefix.rstrip('.') or '<root>'}".strip()
-            try:
-                cfg = LSTMConfig.from_state_dict(sd, prefix)
-            except ValueError as exc:
-                problems.append(f"{where}: {exc}{_other_rnn_hint(sd, prefix)}")
+        made = _lstm_candidates(location, sd, modules, problems) + \
+            _cell_candidates(location, sd, modules, problems)
+        for cand in made:
+            bad = _weights_problem(cand.state_dict)
+            if bad:
+                problems.append(f"{cand.name}: {bad}")
                 continue
-            weights = {k: v.detach().clone() for k, v in lstm_state_dict(sd, prefix).items()}
-            lstm_mod = modules.get(prefix.rstrip("."))
-            bf = getattr(lstm_mod, "batch_first", None) if lstm_mod is not None else None
-            cand = LSTMCandidate(location, prefix, cfg, weights,
-                                 bool(bf) if isinstance(bf, bool) else None)
-            if embedding is not None and embedding.shape[1] == cfg.input_size:
+            weights = {k: v.detach().clone() for k, v in cand.state_dict.items()}
+            cand = replace(cand, state_dict=weights)
+            first = cand.prefix if cand.origin != "LSTMCell stack" else f"{cand.cells[0]}."
+            embed_key, embedding = _embedding(sd, modules, obj, first, cand.config.input_size)
+            if embedding is not None:
                 cand = replace(cand, embedding=embedding, embedding_key=embed_key)
-            found.append(cand)
+            found.append(replace(cand, head=_head(sd, modules, first, cand, made)))
     if not found:
         if problems:
             raise ValueError(f"{path.name} has LSTM-like keys but no usable LSTM: "
                              + " | ".join(problems))
-        listing = ", ".join(seen_tensors[:6]) or f"a {type(obj).__name__} with no tensors"
+        if contains_placeholder(obj):
+            classes = ", ".join(placeholder_names(obj, 3))
+            raise ValueError(
+                f"{path.name} holds a pickled Python object ({classes}) and no nn.LSTM weights"
+                " that can be read without running code stored in the file. Open it with"
+                " unsafe loading allowed (--allow-pickle) only if you trust where it came from,"
+                " or re-save it with torch.save(model.state_dict(), path).")
+        listing = ", ".join(seen_tensors[:6]) or f"a {_type_name(obj)} with no tensors"
         raise ValueError(
             f"{path.name} holds no nn.LSTM: found {listing}. Expected an nn.LSTM's parameters"
             " (keys like 'weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', possibly under a prefix"
-            " such as 'rnn.' or inside a checkpoint dict).")
+            " such as 'rnn.' or inside a checkpoint dict) or an nn.LSTMCell's ('weight_ih',"
+            " 'weight_hh', ...).")
     meta = obj if isinstance(obj, Mapping) else {}
     metadata = {k: v for k, v in meta.items()
                 if isinstance(v, (str, int, float, bool)) or
                 (isinstance(v, dict) and all(isinstance(x, (str, int, float, bool))
                                              for x in v.values()))}
-    return LoadedModel(path, kind, tuple(found), _vocab(meta), metadata)
+    vocab, notes = find_vocab(obj) if not isinstance(obj, nn.Module) else (None, [])
+    return LoadedModel(path, kind, tuple(found), vocab, metadata, tuple(notes), listed)
 
 
-def _state_dicts(obj, location: str = "", depth: int = 0):
-    """Yield (location, {key: tensor}, {module name: module}) for each tensor dict in ``obj``."""
-    if depth > _MAX_DEPTH:
-        return
-    if isinstance(obj, (nn.Module, torch.jit.ScriptModule)):
-        modules = dict(obj.named_modules())
-        yield location, dict(obj.state_dict()), modules
-        return
-    if isinstance(obj, Mapping):
-        tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-        if tensors and find_lstm_prefixes(tensors):
-            yield location, tensors, {}
-        elif tensors and depth == 0:
-            yield location, tensors, {}  # reported as "found ..." when nothing else turns up
-        for k, v in obj.items():
-            if isinstance(v, (Mapping, nn.Module, list, tuple)):
-                yield from _state_dicts(v, f"{location}[{k!r}]", depth + 1)
-    elif isinstance(obj, (list, tuple)) and len(obj) < 64:
-        for i, v in enumerate(obj):
-            if isinstance(v, (Mapping, nn.Module, list, tuple)):
-                yield from _state_dicts(v, f"{location}[{i}]", depth + 1)
+def _type_name(obj) -> str:
+    if isinstance(obj, Placeholder):
+        names = placeholder_names(obj, 1)
+        return names[0] if names else obj.qualname
+    return type(obj).__name__
 
 
-def _embedding(sd: Mapping, modules: Mapping, root) -> tuple[str | None, torch.Tensor | None]:
-    """The embedding matrix (vocab_size, features) in ``sd``, if one is recognisable."""
+def _embedding(sd: Mapping, modules: Mapping, root, prefix: str, input_size: int
+               ) -> tuple[str | None, torch.Tensor | None]:
+    """The embedding matrix (vocab_size, input_size) for the LSTM at ``prefix``: one under the
+    same parent module first, then any recognisable one."""
     hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
     names = [hinted] if isinstance(hinted, str) and hinted in sd else []
     names += [f"{n}.weight" if n else "weight" for n, m in modules.items()
-              if isinstance(m, nn.Embedding) or getattr(m, "original_name", "") == "Embedding"]
+              if m.kind == "Embedding"]
     names += [k for k in sd if _EMBED_KEY.search(k)]
-    for key in names:
-        value = sd.get(key)
-        if isinstance(value, torch.Tensor) and value.ndim == 2 and value.is_floating_point():
-            return key, value.detach().clone()
+    usable = [k for k in dict.fromkeys(names)
+              if isinstance(sd.get(k), torch.Tensor) and sd[k].ndim == 2
+              and sd[k].is_floating_point() and sd[k].shape[1] == input_size
+              and not tensor_problem(sd[k])
+              and sd[k].numel() * sd[k].element_size() <= _memory_budget()]
+    parent = _parent(prefix)
+    same = [k for k in usable if _parent(k[: -len("weight")]) == parent]
+    for key in (same or usable)[:1]:
+        return key, sd[key].detach().clone()
     return None, None
 
 
-def _vocab(meta: Mapping) -> tuple[str, ...] | None:
-    for key in ("vocab", "itos", "chars", "tokens"):
-        v = meta.get(key)
-        if isinstance(v, Sequence) and not isinstance(v, str) and v and \
-                all(isinstance(t, str) for t in v):
-            return tuple(v)
-        if isinstance(v, str) and len(v) > 1:
-            return tuple(v)
-    for key in ("stoi", "vocab"):
-        v = meta.get(key)
-        if isinstance(v, Mapping) and v and all(isinstance(i, int) for i in v.values()):
-            out = [""] * (max(v.values()) + 1)
-            for tok, i in v.items():
-                out[i] = str(tok)
-            return tuple(out)
-    return None
+def _head(sd: Mapping, modules: Mapping, prefix: str, cand: LSTMCandidate,
+          lstms: list[LSTMCandidate]) -> Head | None:
+    """The Linear (or tied embedding) that reads this LSTM's output: in_features equal to its
+    output size, under the same parent, or named like a head in an enclosing module."""
+    cfg = cand.config
+    out_size = (cfg.proj_size or cfg.hidden_size) * cfg.num_directions
+    parent = _parent(prefix)
+    other_parents = {_parent(c.prefix) for c in lstms if c is not cand} - {parent}
+    best: tuple[int, str] | None = None
+    for key, w in sd.items():
+        if not (key == "weight" or key.endswith(".weight")) or not isinstance(w, torch.Tensor):
+            continue
+        if w.ndim != 2 or not w.is_floating_point() or w.shape[1] != out_size or \
+                tensor_problem(w) or w.numel() * w.element_size() > _memory_budget():
+            continue
+        name = key[: -len(".weight")] if key != "weight" else ""
+        module = modules.get(name)
+        if module is not None and module.kind != "Linear":
+            continue
+        if module is None and (_EMBED_KEY.search(key) or key == cand.embedding_key):
+            continue
+        head_parent = _parent(name + ".")
+        named = bool(_HEAD_NAME.match(name.rsplit(".", 1)[-1]))
+        if head_parent == parent:
+            rank = 0 if named or module is not None else 1
+        elif named and (parent.startswith(head_parent) or head_parent not in other_parents):
+            rank = 2
+        else:
+            continue
+        if best is None or rank < best[0]:
+            best = (rank, name)
+    if best is None:
+        return None
+    name = best[1]
+    prefix_key = f"{name}." if name else ""
+    weight = sd[f"{prefix_key}weight"].detach().clone()
+    bias = sd.get(f"{prefix_key}bias")
+    bias = bias.detach().clone() if isinstance(bias, torch.Tensor) and bias.ndim == 1 and \
+        bias.shape[0] == weight.shape[0] else None
+    tied = cand.embedding is not None and cand.embedding.shape == weight.shape and \
+        bool(torch.equal(cand.embedding, weight))
+    return Head(name, weight, bias, tied)
 
 
 def _other_rnn_hint(sd: Mapping, prefix: str) -> str:

@@ -130,10 +130,15 @@ def test_legacy_non_zip_serialization_loads(tmp_path):
     assert cand.config == LSTMConfig(2, 4, bias=False)
 
 
-def test_full_pickled_model_is_refused_without_allow_pickle(tmp_path):
-    torch.save(TaggerNet(), tmp_path / "full.pt")
-    with pytest.raises(ValueError, match=r"pickled Python object .*TaggerNet.*--allow-pickle"):
-        load_model(tmp_path / "full.pt")
+def test_full_pickled_model_is_read_without_importing_its_class(tmp_path):
+    net = TaggerNet().eval()
+    torch.save(net, tmp_path / "full.pt")
+    loaded = load_model(tmp_path / "full.pt")
+    assert loaded.kind == "pickled_module"
+    (cand,) = loaded.lstms
+    assert cand.prefix == "rnn." and cand.batch_first is True
+    assert cand.embedding_key == "embed.weight" and cand.head.key == "head"
+    _same_output(net.rnn, cand.build(), 4, batch_first=True)
 
 
 def test_full_pickled_model_loads_with_allow_pickle(tmp_path):

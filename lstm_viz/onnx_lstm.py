@@ -1,0 +1,213 @@
+"""LSTM nodes of an ONNX graph as nn.LSTM weights (the graph is read, never run).
+
+ONNX's ``LSTM`` operator stores W (D, 4H, I), R (D, 4H, H) and B (D, 8H) = [Wb; Rb] with the
+gates in the order i, o, f, c; nn.LSTM keeps i, f, g, o, so rows are regrouped. A node whose W,
+R and B are constants (initializers or Constant nodes) becomes one set of weights; LSTM nodes
+that feed each other through the usual Transpose/Reshape/Squeeze glue also form a multi-layer
+set. Peepholes, clipping, other activations and ``input_forget`` have no nn.LSTM equivalent and
+are refused by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+# nn.LSTM's i, f, g, o blocks taken from ONNX's i, o, f, c blocks.
+_ONNX_TO_TORCH = (0, 2, 3, 1)
+_GLUE = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Flatten",
+         "Cast"}
+_DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
+_FLOAT_TYPES = {1: np.float32, 11: np.float64, 10: np.float16}
+
+
+@dataclass
+class OnnxLSTM:
+    """One usable LSTM node (or a stack of them) as nn.LSTM state dict and sizes."""
+
+    name: str
+    state_dict: dict
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    bidirectional: bool
+    batch_first: bool
+
+
+@dataclass
+class _Layer:
+    """One usable LSTM node and its weights as nn.LSTM layer 0."""
+
+    node: Any
+    state_dict: dict
+    input_size: int
+    hidden_size: int
+    bias: bool
+    bidirectional: bool
+    batch_first: bool
+
+
+def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], int]:
+    """The LSTMs of the ONNX file ``path``, the reasons other LSTM nodes were refused, and the
+    number of nodes in the graph. ValueError if the file is not an ONNX model."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises its own DecodeError
+        raise ValueError(f"{path.name} is not a readable ONNX model ({type(exc).__name__})"
+                         ) from None
+    graph = model.graph
+    consts: dict[str, Any] = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attr in node.attribute:
+                if attr.name == "value":
+                    consts[node.output[0]] = attr.t
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def array(name: str, what: str, where: str) -> np.ndarray:
+        tensor = consts[name]
+        if tensor.data_location == 1:  # EXTERNAL
+            raise ValueError(f"{where}: {what} is stored in an external file; lstm-viz reads"
+                             " self-contained ONNX files only")
+        if tensor.data_type not in _FLOAT_TYPES:
+            raise ValueError(f"{where}: {what} has ONNX data type {tensor.data_type}, not"
+                             " float32/float64/float16")
+        count = 1
+        for d in tensor.dims:
+            count *= int(d)
+        if count * np.dtype(_FLOAT_TYPES[tensor.data_type]).itemsize > budget:
+            raise ValueError(f"{where}: {what} is larger than the memory budget")
+        return np.array(numpy_helper.to_array(tensor))
+
+    singles: list[_Layer] = []
+    problems: list[str] = []
+    for index, node in enumerate(graph.node):
+        if node.op_type != "LSTM":
+            continue
+        where = f"ONNX LSTM node {node.name or f'#{index}'}"
+        try:
+            singles.append(_Layer(node, *_node_weights(node, where, consts, array)))
+        except ValueError as exc:
+            problems.append(str(exc))
+
+    found = [OnnxLSTM(_name(s.node, graph), s.state_dict, s.input_size, s.hidden_size, 1,
+                      s.bias, s.bidirectional, s.batch_first) for s in singles]
+    # Stacks: follow each node's X input back through glue ops to another LSTM node's Y.
+    by_node = {id(s.node): s for s in singles}
+    feeds: dict[int, int] = {}
+    for s in singles:
+        source = _source_lstm(s.node.input[0] if s.node.input else "", producer)
+        if source is not None and id(source) in by_node:
+            feeds[id(s.node)] = id(source)
+    fed = set(feeds.values())
+    for s in singles:
+        if id(s.node) in feeds or id(s.node) not in fed:
+            continue  # not the bottom of a stack
+        chain = [s]
+        while True:
+            nxt = next((by_node[k] for k, v in feeds.items() if v == id(chain[-1].node)), None)
+            last = chain[-1]
+            if nxt is None or nxt.hidden_size != last.hidden_size or nxt.bias != last.bias or \
+                    nxt.bidirectional != last.bidirectional or \
+                    nxt.input_size != last.hidden_size * (2 if last.bidirectional else 1):
+                break
+            chain.append(nxt)
+        if len(chain) < 2:
+            continue
+        sd = {}
+        for layer, item in enumerate(chain):
+            sd.update({k.replace("_l0", f"_l{layer}"): v for k, v in item.state_dict.items()})
+        found.append(OnnxLSTM("+".join(_name(item.node, graph) for item in chain), sd,
+                              s.input_size, s.hidden_size, len(chain), s.bias,
+                              s.bidirectional, s.batch_first))
+    return found, problems, len(graph.node)
+
+
+def _name(node, graph) -> str:
+    return node.name or f"LSTM_{list(graph.node).index(node)}"
+
+
+def _source_lstm(name: str, producer: dict):
+    for _ in range(16):
+        node = producer.get(name)
+        if node is None:
+            return None
+        if node.op_type == "LSTM":
+            return node if node.output and node.output[0] == name else None
+        if node.op_type not in _GLUE or not node.input:
+            return None
+        name = node.input[0]
+    return None
+
+
+def _node_weights(node, where: str, consts: dict, array):
+    attrs = {a.name: a for a in node.attribute}
+    direction = attrs["direction"].s.decode() if "direction" in attrs else "forward"
+    if direction == "reverse":
+        raise ValueError(
+            f"{where} runs in reverse only (direction='reverse'); nn.LSTM has no reverse-only"
+            " mode (it equals a forward nn.LSTM run over the time-reversed input), so lstm-viz"
+            " does not open it")
+    if direction not in ("forward", "bidirectional"):
+        raise ValueError(f"{where}: unknown direction {direction!r}")
+    dirs = 2 if direction == "bidirectional" else 1
+    if "clip" in attrs:
+        raise ValueError(f"{where} clips its cell input (clip={attrs['clip'].f:g}); nn.LSTM"
+                         " has no clipping")
+    if "input_forget" in attrs and attrs["input_forget"].i:
+        raise ValueError(f"{where} couples its input and forget gates (input_forget=1);"
+                         " nn.LSTM has no such mode")
+    if "activations" in attrs:
+        acts = [a.decode() for a in attrs["activations"].strings]
+        if acts != _DEFAULT_ACTIVATIONS * dirs:
+            raise ValueError(f"{where} uses activations {acts}; nn.LSTM uses"
+                             f" {_DEFAULT_ACTIVATIONS * dirs}")
+    inputs = list(node.input) + [""] * 8
+    if inputs[7]:
+        raise ValueError(f"{where} has peephole weights (input P); nn.LSTM has no peepholes")
+    missing = [what for what, name in (("W", inputs[1]), ("R", inputs[2]))
+               if name not in consts]
+    if inputs[3] and inputs[3] not in consts:
+        missing.append("B")
+    if missing:
+        raise ValueError(f"{where}: its {', '.join(missing)} are graph inputs, not constants"
+                         " stored in the file, so there are no weights to show")
+    w, r = array(inputs[1], "W", where), array(inputs[2], "R", where)
+    if w.ndim != 3 or r.ndim != 3 or w.shape[0] != dirs or r.shape[0] != dirs or \
+            w.shape[1] % 4 or r.shape[1] != w.shape[1] or r.shape[2] * 4 != r.shape[1]:
+        raise ValueError(f"{where}: W {w.shape} and R {r.shape} are not (D, 4H, I) and"
+                         f" (D, 4H, H) with D={dirs}")
+    hidden, input_size = r.shape[2], w.shape[2]
+    if "hidden_size" in attrs and attrs["hidden_size"].i != hidden:
+        raise ValueError(f"{where}: hidden_size={attrs['hidden_size'].i} but R is {r.shape}")
+    b = array(inputs[3], "B", where) if inputs[3] else None
+    if b is not None and b.shape != (dirs, 8 * hidden):
+        raise ValueError(f"{where}: B has shape {b.shape}, expected ({dirs}, {8 * hidden})")
+    layout = attrs["layout"].i if "layout" in attrs else 0
+
+    def regroup(m: np.ndarray) -> torch.Tensor:
+        blocks = np.split(m, 4, axis=0)
+        return torch.from_numpy(np.ascontiguousarray(
+            np.concatenate([blocks[i] for i in _ONNX_TO_TORCH], axis=0)))
+
+    sd = {}
+    for d in range(dirs):
+        sfx = "_l0" + ("_reverse" if d else "")
+        sd[f"weight_ih{sfx}"] = regroup(w[d])
+        sd[f"weight_hh{sfx}"] = regroup(r[d])
+        if b is not None:
+            sd[f"bias_ih{sfx}"] = regroup(b[d, :4 * hidden])
+            sd[f"bias_hh{sfx}"] = regroup(b[d, 4 * hidden:])
+    for index, what in ((5, "initial_h"), (6, "initial_c")):
+        if inputs[index] in consts and np.any(array(inputs[index], what, where)):
+            raise ValueError(f"{where} starts from a nonzero constant {what}; nn.LSTM starts"
+                             " from zeros unless given (h_0, c_0), so lstm-viz does not open it")
+    return sd, int(input_size), int(hidden), b is not None, dirs == 2, layout == 1

@@ -1,0 +1,207 @@
+"""ONNX LSTM nodes: files written with the onnx helper from a known nn.LSTM, checked with
+onnxruntime, open as an nn.LSTM whose outputs equal the original's."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from lstm_viz.config import LSTMConfig
+from lstm_viz.io import load_model
+
+_OPSET = 14
+# ONNX's i, o, f, c blocks taken from nn.LSTM's i, f, g, o blocks.
+_TORCH_TO_ONNX = (0, 3, 1, 2)
+
+
+def _onnx_blocks(m: torch.Tensor) -> np.ndarray:
+    blocks = m.detach().numpy().reshape(4, -1, *m.shape[1:])
+    return np.concatenate([blocks[i] for i in _TORCH_TO_ONNX], axis=0)
+
+
+def _lstm_node(lstm: nn.LSTM, layer: int, x_name: str, tag: str, inits: list, *,
+               layout: int = 0, as_constants: bool = False, nodes: list | None = None,
+               **extra_attrs):
+    """An ONNX LSTM node computing ``layer`` of ``lstm``; adds W, R, B to ``inits``."""
+    sfx = [f"_l{layer}"] + ([f"_l{layer}_reverse"] if lstm.bidirectional else [])
+    w = np.stack([_onnx_blocks(getattr(lstm, f"weight_ih{s}")) for s in sfx])
+    r = np.stack([_onnx_blocks(getattr(lstm, f"weight_hh{s}")) for s in sfx])
+    b = np.stack([np.concatenate([_onnx_blocks(getattr(lstm, f"bias_ih{s}")),
+                                  _onnx_blocks(getattr(lstm, f"bias_hh{s}"))]) for s in sfx])
+    for name, arr in ((f"W{tag}", w), (f"R{tag}", r), (f"B{tag}", b)):
+        tensor = numpy_helper.from_array(arr.astype(np.float32), name)
+        if as_constants:
+            nodes.append(helper.make_node("Constant", [], [name], value=tensor))
+        else:
+            inits.append(tensor)
+    direction = "bidirectional" if lstm.bidirectional else "forward"
+    return helper.make_node("LSTM", [x_name, f"W{tag}", f"R{tag}", f"B{tag}"],
+                            [f"Y{tag}", f"Yh{tag}", f"Yc{tag}"], name=f"lstm{tag}",
+                            hidden_size=lstm.hidden_size, direction=direction, layout=layout,
+                            **extra_attrs)
+
+
+def _write(path, lstm: nn.LSTM, *, layout: int = 0, as_constants: bool = False,
+           **extra_attrs):
+    """One LSTM node per layer of ``lstm``, joined by the Transpose/Reshape or Squeeze glue that
+    torch's exporter writes; the graph output is the last layer's Y."""
+    inits, nodes = [], []
+    x = "X"
+    d = 2 if lstm.bidirectional else 1
+    for layer in range(lstm.num_layers):
+        nodes.append(_lstm_node(lstm, layer, x, str(layer), inits, layout=layout,
+                                as_constants=as_constants, nodes=nodes, **extra_attrs))
+        if layer + 1 < lstm.num_layers:
+            if d == 2:
+                inits.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64),
+                                                     f"shape{layer}"))
+                nodes.append(helper.make_node("Transpose", [f"Y{layer}"], [f"T{layer}"],
+                                              perm=[0, 2, 1, 3]))
+                nodes.append(helper.make_node("Reshape", [f"T{layer}", f"shape{layer}"],
+                                              [f"X{layer + 1}"]))
+            else:
+                inits.append(numpy_helper.from_array(np.array([1], np.int64), f"ax{layer}"))
+                nodes.append(helper.make_node("Squeeze", [f"Y{layer}", f"ax{layer}"],
+                                              [f"X{layer + 1}"]))
+            x = f"X{layer + 1}"
+    last = lstm.num_layers - 1
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None] * 3)],
+        [helper.make_tensor_value_info(f"Y{last}", TensorProto.FLOAT, [None] * 4)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def _torch_output(lstm: nn.LSTM, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return lstm(torch.from_numpy(x))[0].numpy()
+
+
+def _ort_output(path, x: np.ndarray, d: int) -> np.ndarray:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"X": x})
+    assert y.shape[1] == d
+    return y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)  # (T, B, D*H)
+
+
+@pytest.mark.parametrize("num_layers, bidirectional", [(1, False), (1, True), (2, False),
+                                                       (3, True)])
+def test_onnx_lstm_opens_equal_to_the_nn_lstm_it_was_written_from(tmp_path, num_layers,
+                                                                  bidirectional):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5, num_layers=num_layers, bidirectional=bidirectional).eval()
+    _write(tmp_path / "m.onnx", lstm)
+    x = np.random.default_rng(0).normal(size=(7, 2, 3)).astype(np.float32)
+    d = 2 if bidirectional else 1
+    np.testing.assert_allclose(_ort_output(tmp_path / "m.onnx", x, d), _torch_output(lstm, x),
+                               atol=1e-5)  # the file itself is right
+    loaded = load_model(tmp_path / "m.onnx")
+    assert loaded.kind == "onnx"
+    singles = [c for c in loaded.lstms if c.config.num_layers == 1]
+    assert len(singles) == num_layers
+    cand = loaded.lstms[-1]
+    assert cand.origin == "ONNX LSTM" and cand.batch_first is False
+    assert cand.config == LSTMConfig(3, 5, num_layers=num_layers, bidirectional=bidirectional)
+    torch.testing.assert_close(cand.build()(torch.from_numpy(x))[0],
+                               torch.from_numpy(_torch_output(lstm, x)))
+    for key, value in lstm.state_dict().items():
+        torch.testing.assert_close(cand.state_dict[key], value)
+
+
+def test_onnx_layout_one_means_batch_first(tmp_path):
+    torch.manual_seed(1)
+    lstm = nn.LSTM(2, 4, batch_first=True).eval()
+    x = np.random.default_rng(1).normal(size=(3, 6, 2)).astype(np.float32)
+    # onnxruntime does not run layout=1, so it checks the same weights time-major.
+    _write(tmp_path / "tm.onnx", lstm)
+    np.testing.assert_allclose(_ort_output(tmp_path / "tm.onnx", x.transpose(1, 0, 2), 1),
+                               _torch_output(lstm, x).transpose(1, 0, 2), atol=1e-5)
+    _write(tmp_path / "bf.onnx", lstm, layout=1)
+    (cand,) = load_model(tmp_path / "bf.onnx").lstms
+    assert cand.batch_first is True
+    torch.testing.assert_close(cand.build()(torch.from_numpy(x))[0],
+                               torch.from_numpy(_torch_output(lstm, x)))
+
+
+def test_onnx_weights_in_constant_nodes(tmp_path):
+    torch.manual_seed(2)
+    lstm = nn.LSTM(3, 4).eval()
+    _write(tmp_path / "c.onnx", lstm, as_constants=True)
+    (cand,) = load_model(tmp_path / "c.onnx").lstms
+    for key, value in lstm.state_dict().items():
+        torch.testing.assert_close(cand.state_dict[key], value)
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"clip": 3.0}, r"clips its cell input \(clip=3\)"),
+    ({"input_forget": 1}, r"input_forget=1"),
+    ({"activations": ["Sigmoid", "Tanh", "Relu"]}, r"uses activations .*Relu"),
+    ({"direction": "reverse"}, r"reverse-only .*time-reversed input"),
+])
+def test_onnx_features_nn_lstm_lacks_are_refused_by_name(tmp_path, attrs, message):
+    lstm = nn.LSTM(3, 4)
+    inits: list = []
+    node = _lstm_node(lstm, 0, "X", "0", inits)
+    for key, value in attrs.items():
+        node.attribute.remove(next(a for a in node.attribute if a.name == key)) \
+            if any(a.name == key for a in node.attribute) else None
+        node.attribute.append(helper.make_attribute(key, value))
+    _save_graph(tmp_path / "bad.onnx", [node], inits, "Y0")
+    with pytest.raises(ValueError, match=message):
+        load_model(tmp_path / "bad.onnx")
+
+
+def test_onnx_peepholes_are_refused_by_name(tmp_path):
+    lstm = nn.LSTM(3, 4)
+    inits: list = []
+    node = _lstm_node(lstm, 0, "X", "0", inits)
+    node.input.extend(["", "", "", "P"])
+    inits.append(numpy_helper.from_array(np.zeros((1, 12), np.float32), "P"))
+    _save_graph(tmp_path / "peep.onnx", [node], inits, "Y0")
+    with pytest.raises(ValueError, match="peephole"):
+        load_model(tmp_path / "peep.onnx")
+
+
+def test_onnx_nonzero_constant_initial_state_is_refused_by_name(tmp_path):
+    lstm = nn.LSTM(3, 4)
+    inits: list = []
+    node = _lstm_node(lstm, 0, "X", "0", inits)
+    node.input.extend(["", "H0"])
+    inits.append(numpy_helper.from_array(np.full((1, 1, 4), 0.5, np.float32), "H0"))
+    _save_graph(tmp_path / "h0.onnx", [node], inits, "Y0")
+    with pytest.raises(ValueError, match="nonzero constant initial_h"):
+        load_model(tmp_path / "h0.onnx")
+
+
+def test_onnx_lstm_whose_weights_are_inputs_has_nothing_to_show(tmp_path):
+    node = helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=4)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                      for n in ("X", "W", "R")],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)]),
+              str(tmp_path / "inputs.onnx"))
+    with pytest.raises(ValueError, match="W, R are graph inputs, not constants"):
+        load_model(tmp_path / "inputs.onnx")
+
+
+def test_onnx_without_lstm_says_so(tmp_path):
+    node = helper.make_node("Relu", ["X"], ["Y"])
+    _save_graph(tmp_path / "relu.onnx", [node], [], "Y")
+    with pytest.raises(ValueError, match="ONNX model with 1 nodes but no LSTM node"):
+        load_model(tmp_path / "relu.onnx")
+
+
+def _save_graph(path, nodes, inits, out):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT,
+                                                                          None)],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+                              inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)]),
+              str(path))
