@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m app.syscheck --apt-if-root
+	$(BIN)/python -m lstm_viz_app.syscheck --apt-if-root
 	$(BIN)/lstm-viz
 
 test: $(STAMP)

@@ -1,4 +1,4 @@
-"""``python -m app``: the same as the ``lstm-viz`` command."""
+"""``python -m lstm_viz_app``: the same as the ``lstm-viz`` command."""
 
 import sys
 

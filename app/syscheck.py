@@ -2,7 +2,7 @@
 install; without them Qt aborts with a message that does not say which. This module names
 them, with the Debian/Ubuntu packages that provide them, before Qt is started.
 
-    python -m app.syscheck [--apt-if-root]    # `make run` calls this first
+    python -m lstm_viz_app.syscheck [--apt-if-root]    # `make run` calls this first
 """
 
 from __future__ import annotations

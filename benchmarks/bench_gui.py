@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from lstm_viz_app.entry import make_app  # noqa: E402
+from lstm_viz_app.main import MainWindow  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from app.entry import make_app  # noqa: E402
-from app.main import MainWindow  # noqa: E402
 from lstm_viz import InputSpec, LSTMConfig, Session  # noqa: E402
 
 STEP_TARGET_MS, CONFIG_TARGET_MS, COLD_TARGET_S = 16.0, 150.0, 3.0
@@ -36,8 +36,8 @@ import os, sys, time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, {root!r})
 from PySide6.QtCore import QSettings
-from app.entry import make_app
-from app.main import MainWindow
+from lstm_viz_app.entry import make_app
+from lstm_viz_app.main import MainWindow
 app = make_app()
 w = MainWindow(settings=QSettings({ini!r}, QSettings.Format.IniFormat), restore=False)
 w.resize(1280, 800)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lstm_viz_app import cli
 from PySide6.QtGui import QImage
 
-from app import cli
 from lstm_viz import Session
 
 pytestmark = pytest.mark.gui
@@ -31,7 +31,7 @@ def session_json(tmp_path):
 def test_screenshot_renders_the_window_without_a_screen(tmp_path, session_json):
     out = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-m", "app", "--screenshot", str(out), "--config",
+    proc = subprocess.run([sys.executable, "-m", "lstm_viz_app", "--screenshot", str(out), "--config",
                            str(session_json), "--step", "5", "--size", "1280x800"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -92,7 +92,7 @@ def test_gui_start_gets_model_options(monkeypatch, session_json, tmp_path):
     import torch
     torch.save(torch.nn.LSTM(3, 6).state_dict(), tmp_path / "m.pt")
     seen = {}
-    monkeypatch.setattr("app.entry.run", lambda options: seen.update(options) or 0)
+    monkeypatch.setattr("lstm_viz_app.entry.run", lambda options: seen.update(options) or 0)
     assert cli.main(["--config", str(session_json), "--step", "2", "--model",
                      str(tmp_path / "m.pt"), "--allow-pickle"]) == 0
     assert seen["model"] == str(tmp_path / "m.pt") and seen["allow_pickle"] is True
@@ -153,7 +153,7 @@ def test_demo_option_opens_the_demo_in_a_screenshot(qtbot, tmp_path, capsys):
 
 def test_gui_start_gets_the_demo(monkeypatch):
     seen = {}
-    monkeypatch.setattr("app.entry.run", lambda options: seen.update(options) or 0)
+    monkeypatch.setattr("lstm_viz_app.entry.run", lambda options: seen.update(options) or 0)
     assert cli.main(["--demo", "sine"]) == 0
     assert seen["demo"] == "sine"
 
@@ -162,7 +162,7 @@ def test_gui_without_a_display_says_how_to_run_headless(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["LSTM_VIZ_SETTINGS"] = str(tmp_path / "settings.ini")
-    proc = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "lstm_viz_app"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "no display found" in proc.stderr

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import torch
+from lstm_viz_app.export import export_gif, export_views, save_png, save_svg
 from PIL import Image
 from PySide6.QtGui import QImage
 
-from app.export import export_gif, export_views, save_png, save_svg
 from lstm_viz import InputSpec, LSTMConfig, Session
 
 pytestmark = pytest.mark.gui
@@ -141,7 +141,7 @@ def test_generated_code_reproduces_the_trace(qtbot, cfg, spec, make_window):
 
 
 def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
-    from app.export import ExportDialog
+    from lstm_viz_app.export import ExportDialog
     window.show_view("States")
     dialog = ExportDialog(window, everything=False)
     qtbot.addWidget(dialog)

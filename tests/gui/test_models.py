@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from lstm_viz_app import file_menu
+from lstm_viz_app.dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
+from lstm_viz_app.file_menu import open_demo, open_model, open_session, save_session_file
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 from torch import nn
 
-from app import file_menu
-from app.dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
-from app.file_menu import open_demo, open_model, open_session, save_session_file
 from lstm_viz import LSTMConfig, Session
 from lstm_viz.analysis import find_pattern, similar_units, unit_stats
 
@@ -313,7 +313,7 @@ def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, wait_traced):
 
 # ----- text input ---------------------------------------------------------------------------------
 def test_text_file_goes_through_the_models_embedding(window, qtbot, tmp_path, wait_traced):
-    from app.file_menu import open_text_input
+    from lstm_viz_app.file_menu import open_text_input
     _char_demo(window, wait_traced)
     (tmp_path / "t.py").write_text("x = (1, 2)\n")
     assert open_text_input(window, tmp_path / "t.py")
@@ -331,7 +331,7 @@ def test_embedding_without_vocabulary_asks_for_a_vocabulary_file(window, qtbot, 
                                                                  wait_traced, modal_dialog):
     import json
 
-    from app.file_menu import open_text_input
+    from lstm_viz_app.file_menu import open_text_input
     torch.manual_seed(0)
     emb, lstm = nn.Embedding(3, 4), nn.LSTM(4, 5)
     torch.save({"model": {"embedding.weight": emb.weight.detach(),
@@ -349,7 +349,7 @@ def test_embedding_without_vocabulary_asks_for_a_vocabulary_file(window, qtbot, 
 
 
 def test_text_without_a_model_file_is_one_hot(window, qtbot, tmp_path, wait_traced, modal_dialog):
-    from app.file_menu import open_text_input
+    from lstm_viz_app.file_menu import open_text_input
     (tmp_path / "t.txt").write_text("abba")
     assert open_text_input(window, tmp_path / "t.txt")  # input_size 4 fits 2 characters
     wait_traced(window)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from app import cli, syscheck
+from lstm_viz_app import cli, syscheck
 
 
 @pytest.mark.parametrize("env, platform, expected", [

@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from lstm_viz_app.main import MainWindow
+from lstm_viz_app.panels.config import InputPanel, ModelPanel
+from lstm_viz_app.panels.gates import GatesView
+from lstm_viz_app.panels.shapes import ShapesView
 from PySide6.QtCore import QPointF, QSettings, Qt
-
-from app.main import MainWindow
-from app.panels.config import InputPanel, ModelPanel
-from app.panels.gates import GatesView
-from app.panels.shapes import ShapesView
 
 pytestmark = pytest.mark.gui
 
@@ -360,9 +359,9 @@ def test_views_keep_the_last_picture_until_the_new_config_is_traced(qtbot, windo
 
 
 def test_device_list_says_which_gpu_backends_are_missing_and_why(qtbot, tmp_path):
+    from lstm_viz_app.panels.config import ModelPanel
     from PySide6.QtCore import Qt
 
-    from app.panels.config import ModelPanel
     from lstm_viz import devices, unavailable_devices
     w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
                    restore=False)

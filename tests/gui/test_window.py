@@ -8,11 +8,11 @@ import time
 
 import pytest
 import torch
+from lstm_viz_app.entry import install_excepthook
+from lstm_viz_app.main import PANELS, MainWindow
+from lstm_viz_app.workers import TraceRunner
 from PySide6.QtCore import QSettings
 
-from app.entry import install_excepthook
-from app.main import PANELS, MainWindow
-from app.workers import TraceRunner
 from lstm_viz import InputSpec, LSTMConfig, Session, devices
 
 pytestmark = pytest.mark.gui
