@@ -31,8 +31,8 @@ def session_json(tmp_path):
 def test_screenshot_renders_the_window_without_a_screen(tmp_path, session_json):
     out = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-m", "lstm_viz_app", "--screenshot", str(out), "--config",
-                           str(session_json), "--step", "5", "--size", "1280x800"],
+    proc = subprocess.run([sys.executable, "-m", "lstm_viz_app", "--screenshot", str(out),
+                           "--config", str(session_json), "--step", "5", "--size", "1280x800"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     image = QImage(str(out))
