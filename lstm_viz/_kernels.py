@@ -18,6 +18,8 @@ from .edits import StateEdit
 Tensor = torch.Tensor
 Linear = Callable[..., Tensor]
 
+_GATE_SLOT = {"i": 0, "f": 1, "g": 2, "o": 3}  # a gate edit's index in gates[..., 4, H]
+
 LayerParams = tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]
 
 
@@ -155,15 +157,21 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     cs, hs = c.unbind(0), h.unbind(0)
     if backwards:
         zs, i_, f_, g_, o_, cs, hs = (v[::-1] for v in (zs, i_, f_, g_, o_, cs, hs))
+    gate_views = (i_, f_, g_, o_)
     h_prev, c_prev = h0, c0
     for t in range(T):
         z = zs[t]
         z.add_(recurrent(h_prev))
         z.sigmoid_()  # i, f, o; and s_g = sigmoid(-2 z_g)
+        ov = by_step.get(t)
+        if ov:
+            for edit in ov:  # a clamped gate; g is held as s_g, and tanh(z_g) = 1 - 2 s_g
+                if edit.kind in _GATE_SLOT:
+                    value = (1.0 - edit.value) / 2 if edit.kind == "g" else edit.value
+                    gate_views[_GATE_SLOT[edit.kind]][t][edit.batch, edit.unit] = value
         ct = cs[t]
         torch.addcmul(i_[t], i_[t], g_[t], value=-2.0, out=ct)  # i * tanh(z_g)
         ct.addcmul_(f_[t], c_prev)
-        ov = by_step.get(t)
         if ov:
             for edit in ov:
                 if edit.kind == "c":

@@ -23,7 +23,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 from . import textinput  # noqa: F401  (a session can make every input source: registers "tokens")
 from .budget import check_budget, precheck
 from .config import LSTMConfig, reject_unknown_fields
-from .edits import InputEdit, StateEdit
+from .edits import Ablation, InputEdit, StateEdit
 from .inputs import InputSpec, make_input
 from .torch_devices import resolve_device
 from .tracing import Trace, trace
@@ -80,9 +80,10 @@ class Edits:
 
     inputs: list[InputEdit] = field(default_factory=list)
     states: list[StateEdit] = field(default_factory=list)
+    ablations: list[Ablation] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.inputs or self.states)
+        return bool(self.inputs or self.states or self.ablations)
 
 
 class Session:
@@ -279,7 +280,8 @@ class Session:
             generation=generation, lstm=self._lstm, x=self._x,
             lengths=self._input_spec.lengths, batch_first=self._config.batch_first,
             memory_budget=self.memory_budget, input_edits=tuple(self._edits.inputs),
-            state_edits=tuple(self._edits.states))
+            state_edits=tuple(self._edits.states) + tuple(
+                e for a in self._edits.ablations for e in a.expand(int(self._x.shape[0]))))
 
     def request(self) -> TraceRequest:
         """A snapshot to trace; any earlier request becomes stale."""
@@ -413,6 +415,17 @@ class Session:
                                             int(batch), int(unit), float(value)))
         return self._after_edit(rerun)
 
+    def ablate(self, ablation: Ablation, rerun: bool = True) -> Trace | None:
+        """Add an ablation (a unit's h or c zeroed, or a gate clamped, over a span) and
+        recompute what follows; ``original`` keeps the run before the first edit."""
+        from .validate import check_ablation_fits
+        if not isinstance(ablation, Ablation):
+            raise ValueError(f"expected an Ablation, got {type(ablation).__name__}")
+        check_ablation_fits(ablation, self._config, int(self._x.shape[0]),
+                            int(self._x.shape[1]), self._input_spec.lengths)
+        self._edits.ablations.append(ablation)
+        return self._after_edit(rerun)
+
     def _check_within_length(self, t: int, batch: int) -> None:
         lengths = self._input_spec.lengths
         if lengths is not None and int(t) >= lengths[int(batch)]:
@@ -443,7 +456,8 @@ class Session:
             "dtype": str(self._dtype).replace("torch.", ""), "step": self._t,
             "model_source": self.model_source,
             "edits": {"inputs": [e.to_list() for e in self._edits.inputs],
-                      "states": [e.to_list() for e in self._edits.states]},
+                      "states": [e.to_list() for e in self._edits.states],
+                      "ablations": [a.to_list() for a in self._edits.ablations]},
         }
 
     @classmethod
@@ -451,7 +465,7 @@ class Session:
                   memory_budget: int | None = None) -> Session:
         """Rebuild a session from ``to_dict()`` output (or a hand-written session.json); the
         memory budget is the caller's (a file that names one is refused)."""
-        from .validate import check_edits, check_session_dict
+        from .validate import check_ablations, check_edits, check_session_dict
         check_session_dict(data, budget=memory_budget)
         version = data.get("format_version", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -480,6 +494,8 @@ class Session:
                 dtype=getattr(torch, dtype_name), memory_budget=memory_budget)
         T, B, _ = s._x.shape
         inputs, states = check_edits(data.get("edits"), cfg, T, B, spec.lengths)
-        s._edits = Edits([InputEdit(*e) for e in inputs], [StateEdit(*e) for e in states])
+        ablations = check_ablations(data.get("edits"), cfg, T, B, spec.lengths)
+        s._edits = Edits([InputEdit(*e) for e in inputs], [StateEdit(*e) for e in states],
+                         ablations)
         s._t = int(data.get("step", 0))
         return s

@@ -27,7 +27,7 @@ from .atomic import write_bytes, write_text
 from .hashing import file_sha256
 from .io import load_model
 from .session import Session
-from .validate import check_edits, check_session_document, read_json_file
+from .validate import check_ablations, check_edits, check_session_document, read_json_file
 
 FORMAT = "lstm-viz session"
 FORMAT_VERSION = 1
@@ -252,6 +252,8 @@ def load_session(path, *, allow_pickle: bool = False, device: str | None = None,
     try:
         input_edits, state_edits = check_edits(edits, session.config, T, B,
                                                session.input_spec.lengths, "session.edits")
+        ablations = check_ablations(edits, session.config, T, B, session.input_spec.lengths,
+                                    "session.edits")
     except ValueError as exc:
         raise ValueError(f"{path.name}: a what-if edit cannot be replayed: {exc}") from None
     session.retrace()
@@ -259,7 +261,9 @@ def load_session(path, *, allow_pickle: bool = False, device: str | None = None,
         session.edit_input(t, b, feature, value, rerun=False)
     for kind, t, layer, direction, b, unit, value in state_edits:
         session.edit_state(kind, t, layer, direction, b, unit, value, rerun=False)
-    if input_edits or state_edits:
+    for ablation in ablations:
+        session.ablate(ablation, rerun=False)
+    if input_edits or state_edits or ablations:
         session.retrace()
     session.seek(step)
     return session, extras

@@ -8,7 +8,8 @@ style of LSTMConfig's own messages ("num_layers must be an integer in [1, 10000]
 ``read_json_file`` reads a file safely (regular files only, a size cap, a depth guard on the raw
 text); ``check_session_dict`` checks a session / config dict (``Session.to_dict()`` or a
 hand-written one); ``check_session_document`` checks a whole ``*.lstmviz.json`` document;
-``check_edits`` checks what-if edits against the LSTM and the input they apply to;
+``check_edits`` and ``check_ablations`` check what-if edits against the LSTM and the input
+they apply to;
 ``check_lstm_size`` refuses by arithmetic an LSTM too large to build.
 
 Unknown fields are refused everywhere except in ``model_source`` (a model file's own free-form
@@ -315,8 +316,13 @@ INPUT_EDIT = Tuple([("t", Int(0)), ("batch", Int(0)), ("feature", Int(0)),
 STATE_EDIT = Tuple([("kind", Str(("h", "c"))), ("t", Int(0)), ("layer", Int(0)),
                     ("direction", Int(0)), ("batch", Int(0)), ("unit", Int(0)),
                     ("value", Number())])
+ABLATION = Tuple([("kind", Str(("h", "c", "i", "f", "g", "o"))), ("layer", Int(0)),
+                  ("direction", Int(0)), ("batch", Int(0)),
+                  ("units", List(Int(0), max_len=MAX_EDITS, what=" of unit indices >= 0")),
+                  ("value", Number()), ("start", Int(0)), ("stop", Null(Int(1)))])
 EDITS = Obj({"inputs": List(INPUT_EDIT, max_len=MAX_EDITS),
-             "states": List(STATE_EDIT, max_len=MAX_EDITS)})
+             "states": List(STATE_EDIT, max_len=MAX_EDITS),
+             "ablations": List(ABLATION, max_len=MAX_EDITS)})
 
 MODEL_SOURCE = Obj({"path": Str(), "lstm": Str(), "kind": Str(), "sha256": Str(),
                     "batch_first": Null(Bool()), "metadata": Obj({}, open_=True),
@@ -430,6 +436,44 @@ def check_edits(edits, cfg, seq_len: int, batch_size: int, lengths=None, path: s
         _within_length(where, t, b, lengths)
         states.append((kind, t, layer, direction, b, unit, float(value)))
     return inputs, states
+
+
+def check_ablations(edits, cfg, seq_len: int, batch_size: int, lengths=None,
+                    path: str = "edits") -> list:
+    """The ablations of a file's what-if edits (``[kind, layer, direction, batch, [units],
+    value, start, stop]`` each) as Ablation objects, checked against the LSTM and its input;
+    a unit, layer or span outside them, or a clamp outside the gate's range, is a ValueError
+    naming it."""
+    from .edits import Ablation
+    edits = EDITS.check({} if edits is None else edits, path)
+    out = []
+    for k, (kind, layer, direction, b, units, value, start, stop) in enumerate(
+            edits.get("ablations", [])):
+        where = f"{path}.ablations[{k}]"
+        try:
+            ablation = Ablation(kind, layer, direction, b, tuple(units), float(value), start,
+                                stop)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        check_ablation_fits(ablation, cfg, seq_len, batch_size, lengths, where)
+        out.append(ablation)
+    return out
+
+
+def check_ablation_fits(ablation, cfg, seq_len: int, batch_size: int, lengths=None,
+                        where: str = "ablation") -> None:
+    """ValueError naming what does not fit when ``ablation`` points outside the LSTM (layer,
+    direction, unit) or the input (batch element, span start)."""
+    size = cfg.h_out if ablation.kind == "h" else cfg.hidden_size
+    for name, v, hi, what in (("layer", ablation.layer, cfg.num_layers, "layers"),
+                              ("direction", ablation.direction, cfg.num_directions,
+                               "directions"),
+                              ("batch", ablation.batch, batch_size, "sequences"),
+                              ("start", ablation.start, seq_len, "steps")):
+        _in_range(where, name, v, hi, what)
+    for unit in ablation.units:
+        _in_range(where, "unit", unit, size, f"units in {ablation.kind}")
+    _within_length(where, ablation.start, ablation.batch, lengths)
 
 
 def _in_range(where: str, name: str, value: int, hi: int, what: str) -> None:
