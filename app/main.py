@@ -21,6 +21,7 @@ from .file_menu import add_file_actions
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
 from .panels.gates import GatesView
+from .panels.influence import InfluenceView
 from .panels.model_info import ModelInfoPanel
 from .panels.shapes import ShapesView
 from .panels.states import StatesView
@@ -31,7 +32,7 @@ from .status import StatusBar
 
 #: Every panel, in order. area "view" = a central tab; "left"/"right"/"bottom" = a dock.
 PANELS: list[type] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
-                      TextView, UnitsView, ModelInfoPanel]
+                      TextView, UnitsView, InfluenceView, ModelInfoPanel]
 
 ORGANIZATION, APPLICATION = "lstm-viz", "lstm-viz"
 _DOCK_AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea,

@@ -23,7 +23,7 @@ _EXPORTS = {
     "tensor_shapes": "shapes",
     "DEFAULT_MEMORY_BUDGET": "budget", "TraceBudgetError": "budget", "check_budget": "budget",
     "estimate_trace_bytes": "budget", "precheck": "budget",
-    "InputEdit": "edits", "StateEdit": "edits",
+    "Ablation": "edits", "InputEdit": "edits", "StateEdit": "edits",
     "devices": "torch_devices", "resolve_device": "torch_devices",
     "unavailable_devices": "torch_devices",
     "INPUT_SOURCES": "inputs", "InputSpec": "inputs", "make_input": "inputs",
@@ -40,8 +40,8 @@ _TORCH_MODULES = {"torch_devices", "inputs", "session", "tracing", "verification
                   "gradients"}
 
 __all__ = [
-    "DEFAULT_MEMORY_BUDGET", "Dim", "GATE_NAMES", "INPUT_SOURCES", "Influence", "InputEdit",
-    "InputSpec", "LSTMConfig", "Session", "StateEdit", "TensorShape", "Trace",
+    "Ablation", "DEFAULT_MEMORY_BUDGET", "Dim", "GATE_NAMES", "INPUT_SOURCES", "Influence",
+    "InputEdit", "InputSpec", "LSTMConfig", "Session", "StateEdit", "TensorShape", "Trace",
     "TraceBudgetError", "TraceRequest", "all_shapes", "check_budget", "check_influence_budget",
     "devices", "estimate_trace_bytes", "forget_product", "influence", "make_input",
     "parameter_count", "parameter_shapes", "precheck", "resolve_device", "shape_facts",
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
         precheck,
     )
     from .config import LSTMConfig
-    from .edits import InputEdit, StateEdit
+    from .edits import Ablation, InputEdit, StateEdit
     from .gradients import Influence, check_influence_budget, forget_product, influence
     from .inputs import INPUT_SOURCES, InputSpec, make_input, source_labels
     from .session import Session, TraceRequest

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +72,7 @@ def expand(ablations: Sequence[Ablation], seq_len: int) -> list[StateEdit]:
     return [e for a in ablations for e in a.expand(seq_len)]
 
 
-def head_outputs(source: Trace, head) -> torch.Tensor:
+def head_outputs(source: Trace, head: Any) -> torch.Tensor:
     """(T, B, n_out) the head applied to the LSTM's output features at every step (the top
     layer's h, both directions side by side, as ``lstm(input)`` returns them).
 
@@ -113,7 +114,8 @@ def step_losses(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((prediction - target.to(prediction)) ** 2).mean(-1)
 
 
-def difference(original: Trace, edited: Trace, head=None, target=None) -> Difference:
+def difference(original: Trace, edited: Trace, head: Any = None, target: Any = None
+               ) -> Difference:
     """Edited minus original for every gate and state, and for the head's prediction (and the
     loss, given ``target``) when ``head`` is given. Both traces must be of the same LSTM and
     input shape."""
@@ -138,7 +140,8 @@ def difference(original: Trace, edited: Trace, head=None, target=None) -> Differ
 
 
 def replay(lstm: nn.LSTM, input: torch.Tensor | PackedSequence, ablations: Sequence[Ablation],
-           *, head=None, target=None, hx=None, memory_budget: int | None = None) -> Replay:
+           *, head: Any = None, target: Any = None, hx: Any = None,
+           memory_budget: int | None = None) -> Replay:
     """Trace ``lstm`` on ``input`` as it is and with ``ablations`` applied; returns both runs
     and their difference (see ``difference``). Checked against the budget before tracing."""
     ablations = tuple(ablations)

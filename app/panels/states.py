@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from ..whatif import WhatIfBox
 from .base import TraceView
+from .influence import attach_ablation_menu
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
 BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the trace), colour
@@ -147,6 +148,7 @@ class StatesView(TraceView):
         layout.addWidget(split, 1)
         layout.addWidget(hover)
         self.follow_mouse(self.graphics, hover)
+        attach_ablation_menu(self, self.graphics, {"c": self.c_map, "h": self.h_map})
         self._c_block = self._h_block = None
         self.listen()
 

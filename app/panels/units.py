@@ -29,6 +29,7 @@ from lstm_viz.textinput import spec_tokens
 
 from ..plots import CURSOR_PEN
 from .base import TraceView
+from .influence import attach_table_ablation_menu
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 TOOLTIPS = {
@@ -132,6 +133,7 @@ class UnitsView(TraceView):
         self.table.horizontalHeader().setMinimumSectionSize(40)
         self.table.setMinimumHeight(160)
         self.table.selectionModel().currentRowChanged.connect(self._on_row_changed)
+        attach_table_ablation_menu(self, self.table, self.unit_in_row)
         # pattern search
         search = QGroupBox("Pattern search: select a unit and a span of timesteps")
         search.setObjectName("pattern_search")

@@ -1,0 +1,639 @@
+"""Influence view: why a unit holds what it holds, and what changes when a unit is switched off.
+
+*Gradients*: pick the target (the focus unit's h or c at the cursor) and see ∂target/∂x over
+time and input features, ∂target/∂c and ∂target/∂h over time and units for the selected layer
+and direction, and their per-step norms on a log scale next to the forget-gate product ∏f of
+the focus unit: where the memory fades, and where it does not. The gradients are computed by
+``lstm_viz.influence`` on a worker thread of the view's own (a newer request supersedes an older
+one), after a budget check; they are of the LSTM as it is, on the input with its input edits.
+
+*Difference*: after a what-if run (an ablation, a clamp or a state edit), each gate and state of
+the original run next to edited minus original.
+
+Ablations are made from the right-click menu that ``attach_ablation_menu`` puts on a heatmap
+scene (States) and ``attach_table_ablation_menu`` on a unit table (Units).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtGui import QPainter, QRegion
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lstm_viz import Ablation, TraceBudgetError, check_influence_budget, influence
+
+from ..plots import CURSOR_PEN, DIVERGING, Heatmap, nan_safe_limit
+from ..workers import TraceRunner
+from .base import TraceView
+
+TARGETS = (("h of the focus unit at the cursor", "h"), ("c of the focus unit at the cursor", "c"))
+QUANTITIES = ("i", "f", "g", "o", "c", "h")
+NORM_PENS = {"x": pg.mkPen("#1565c0", width=2), "c": pg.mkPen("#2e7d32", width=2),
+             "h": pg.mkPen("#6a1b9a", width=1, style=Qt.PenStyle.DashLine),
+             "f": pg.mkPen("#ef6c00", width=2, style=Qt.PenStyle.DotLine)}
+TINY = 1e-30  # the log-scale plot's floor: exact zeros are drawn there
+
+
+@dataclass(frozen=True)
+class InfluenceRequest:
+    """One gradient map to compute: everything it needs, taken on the GUI thread."""
+
+    generation: int
+    lstm: object
+    input: object
+    state: str
+    layer: int
+    direction: int
+    t: int
+    unit: int
+    batch: int
+    memory_budget: int | None
+
+    def run(self):
+        """The Influence (pure; runs on the worker thread)."""
+        return influence(self.lstm, self.input, layer=self.layer, direction=self.direction,
+                         t=self.t, unit=self.unit, batch=self.batch, state=self.state,
+                         memory_budget=self.memory_budget)
+
+
+def forget_memory(trace, layer: int, direction: int, unit: int, t: int, batch: int
+                  ) -> np.ndarray:
+    """(T,) ∏ f between each step s and the cursor t for one unit: the share of the cell state
+    handed on at s that is still in c at t along the cell path alone (∂c_t/∂c_s through c).
+    1 at t itself, NaN on the side the direction has not read yet and past the length."""
+    f = trace.gates[layer, direction, :, batch, 1, unit].detach().double().cpu().numpy()
+    T = f.shape[0]
+    out = np.full(T, np.nan)
+    out[t] = 1.0
+    if direction == 0:  # c_s reaches t through f_{s+1} ... f_t
+        out[:t] = np.cumprod(f[1:t + 1][::-1])[::-1]
+    else:  # the reverse direction reads t after t + 1: c_s reaches t through f_{s-1} ... f_t
+        n = int(trace.lengths[batch])
+        out[t + 1:n] = np.cumprod(f[t:n - 1])
+    return out
+
+
+def fade_distance(norms: np.ndarray, t: int, fraction: float = 0.01) -> int | None:
+    """How many steps back from t the norm first stays below ``fraction`` of its maximum: the
+    smallest k such that every step s <= t - k has norm < fraction * max (None if it never
+    falls that low within the sequence)."""
+    values = np.nan_to_num(np.asarray(norms[:t + 1], dtype=float), nan=0.0)
+    if not values.size or values.max() <= 0:
+        return None
+    above = np.nonzero(values >= fraction * values.max())[0]
+    earliest = int(above.min())
+    return t - earliest + 1 if earliest > 0 else None
+
+
+# ----- writing files ------------------------------------------------------------------------
+
+def save_widget_png(widget: QWidget, path) -> Path:
+    path = Path(path)
+    if not widget.grab().save(str(path), "PNG"):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def save_widget_svg(widget: QWidget, path, title: str = "lstm-viz influence") -> Path:
+    """``widget`` drawn into an SVG through QSvgGenerator (vectors for text and lines)."""
+    path = Path(path)
+    size = widget.size()
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(QSize(size.width(), size.height()))
+    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
+    generator.setTitle(title)
+    painter = QPainter()
+    if not painter.begin(generator):
+        raise OSError(f"could not write {path}")
+    widget.render(painter, QPoint(), QRegion(QRect(QPoint(), size)),
+                  QWidget.RenderFlag.DrawChildren)
+    painter.end()
+    return path
+
+
+def influence_arrays(inf, layer: int, direction: int, forget: np.ndarray | None = None
+                     ) -> dict[str, np.ndarray]:
+    """The arrays an export writes: the full gradients and the per-step norms shown."""
+    b = inf.batch
+    out = {"dx": inf.x[:, b].detach().cpu().numpy(),
+           "dc": inf.c[layer, direction, :, b].detach().cpu().numpy(),
+           "dh": inf.h[layer, direction, :, b].detach().cpu().numpy(),
+           "dx_all": inf.x.detach().cpu().numpy(), "dc_all": inf.c.detach().cpu().numpy(),
+           "dh_all": inf.h.detach().cpu().numpy(), "dh_0": inf.h_0.detach().cpu().numpy(),
+           "dc_0": inf.c_0.detach().cpu().numpy(), "x_norm": inf.x_norm,
+           "c_norm": inf.c_norm[layer, direction], "h_norm": inf.h_norm[layer, direction]}
+    if forget is not None:
+        out["forget_product"] = forget
+    return out
+
+
+def save_influence_csv(path, inf, layer: int, direction: int,
+                       forget: np.ndarray | None = None) -> Path:
+    """One row per input position: t, the norms, ∏f, then ∂target/∂x, ∂c and ∂h per feature
+    and unit of the shown layer and direction (for the target's batch element)."""
+    path = Path(path)
+    a = influence_arrays(inf, layer, direction, forget)
+    header = ["t", "norm_dx", "norm_dc", "norm_dh", "forget_product"]
+    header += [f"dx[{k}]" for k in range(a["dx"].shape[1])]
+    header += [f"dc[{k}]" for k in range(a["dc"].shape[1])]
+    header += [f"dh[{k}]" for k in range(a["dh"].shape[1])]
+    fp = a.get("forget_product", np.full(inf.num_steps, np.nan))
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([f"# d {inf.state}[{inf.unit}] at t={inf.t} (layer {inf.layer}, direction"
+                    f" {inf.direction}, batch {inf.batch}) = {inf.value:.6g}"])
+        w.writerow(header)
+        for t in range(inf.num_steps):
+            row = [t, a["x_norm"][t], a["c_norm"][t], a["h_norm"][t], fp[t],
+                   *a["dx"][t], *a["dc"][t], *a["dh"][t]]
+            w.writerow([v if isinstance(v, int) else repr(float(v)) for v in row])
+    return path
+
+
+def save_influence_npz(path, inf, layer: int, direction: int,
+                       forget: np.ndarray | None = None) -> Path:
+    path = Path(path)
+    np.savez_compressed(path, **influence_arrays(inf, layer, direction, forget),
+                        target=np.array(f"{inf.state}[{inf.unit}]"), t=inf.t,
+                        layer=inf.layer, direction=inf.direction, batch=inf.batch,
+                        value=inf.value, shown_layer=layer, shown_direction=direction)
+    return path
+
+
+# ----- ablation menus -----------------------------------------------------------------------
+
+class AblationDialog(QDialog):
+    """Zero or clamp one quantity of one unit over a span of steps."""
+
+    def __init__(self, ctx, unit: int, t: int, kind: str = "h", parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Ablate unit {unit}")
+        self.ctx, self.unit = ctx, unit
+        T = ctx.session.num_steps
+        self.kind = QComboBox()
+        for k in QUANTITIES[4:] + QUANTITIES[:4]:
+            self.kind.addItem(k, k)
+        self.kind.setCurrentIndex(self.kind.findData(kind))
+        self.value = QDoubleSpinBox()
+        self.value.setRange(-1.0, 1.0)
+        self.value.setDecimals(3)
+        self.value.setSingleStep(0.1)
+        self.start = QSpinBox()
+        self.start.setRange(0, T - 1)
+        self.start.setValue(t)
+        self.stop = QSpinBox()
+        self.stop.setRange(1, T)
+        self.stop.setValue(T)
+        self.stop.setToolTip("The first step after the span (the number of steps: to the end)")
+        form = QFormLayout(self)
+        form.addRow("quantity", self.kind)
+        form.addRow("value", self.value)
+        form.addRow("from t", self.start)
+        form.addRow("to t (excluded)", self.stop)
+        self.message = QLabel()
+        self.message.setStyleSheet("color: #c62828;")
+        form.addRow(self.message)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._apply)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def ablation(self) -> Ablation:
+        stop = self.stop.value()
+        ctx = self.ctx
+        return Ablation(self.kind.currentData(), ctx.layer, ctx.direction, ctx.batch,
+                        (self.unit,), self.value.value(), self.start.value(),
+                        None if stop >= self.ctx.session.num_steps else stop)
+
+    def _apply(self) -> None:
+        try:
+            apply_ablation(self.ctx, self.ablation())
+        except ValueError as exc:
+            self.message.setText(str(exc))
+            return
+        self.accept()
+
+
+def apply_ablation(ctx, ablation: Ablation) -> None:
+    """Record ``ablation`` in the session; the context re-traces on its worker."""
+    ctx.session.ablate(ablation, rerun=False)
+    ctx.post(f"what-if: {ablation.describe()}")
+
+
+def ablation_menu(ctx, unit: int, t: int, parent=None) -> QMenu:
+    """The right-click menu for one unit at step t of the selected layer and direction."""
+    menu = QMenu(parent)
+    menu.setObjectName("ablation_menu")
+    menu.setTitle(f"Ablate unit {unit}")
+    cfg = ctx.session.config
+
+    def add(text: str, kind: str, value: float) -> None:
+        action = menu.addAction(text)
+        action.setData((kind, value))
+        action.triggered.connect(lambda: _try(ctx, Ablation(
+            kind, ctx.layer, ctx.direction, ctx.batch, (unit,), value, start=t)))
+
+    if unit < cfg.h_out:
+        add(f"Zero h[{unit}] from t={t}", "h", 0.0)
+    add(f"Zero c[{unit}] from t={t}", "c", 0.0)
+    add(f"Clamp f[{unit}] to 0 from t={t} (forget)", "f", 0.0)
+    add(f"Clamp f[{unit}] to 1 from t={t} (remember)", "f", 1.0)
+    add(f"Clamp i[{unit}] to 0 from t={t} (write nothing)", "i", 0.0)
+    add(f"Clamp o[{unit}] to 0 from t={t} (hide c)", "o", 0.0)
+    add(f"Clamp g[{unit}] to 0 from t={t}", "g", 0.0)
+    menu.addSeparator()
+    span = menu.addAction("Over a span…")
+    span.triggered.connect(lambda: AblationDialog(ctx, unit, t, parent=parent).exec())
+    return menu
+
+
+def _try(ctx, ablation: Ablation) -> None:
+    try:
+        apply_ablation(ctx, ablation)
+    except ValueError as exc:
+        ctx.post(str(exc), 8000)
+
+
+def attach_ablation_menu(view, graphics: pg.GraphicsLayoutWidget,
+                         maps: dict[str, Heatmap]) -> None:
+    """Right-click a unit x time heatmap cell in ``graphics`` -> the ablation menu."""
+
+    def clicked(event) -> None:
+        if event.button() != Qt.MouseButton.RightButton:
+            return
+        for heatmap in maps.values():
+            hit = heatmap.lookup(event.scenePos())
+            if hit is not None:
+                unit, t, _ = hit
+                event.accept()
+                view.ablation_menu = ablation_menu(view.ctx, unit, t, view)
+                view.ablation_menu.popup(event.screenPos().toPoint())
+                return
+
+    graphics.scene().sigMouseClicked.connect(clicked)
+
+
+def attach_table_ablation_menu(view, table, unit_in_row) -> None:
+    """Right-click a row of a unit table -> the ablation menu for its unit at the cursor."""
+    table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+    def requested(pos) -> None:
+        index = table.indexAt(pos)
+        if index.isValid():
+            view.ablation_menu = ablation_menu(view.ctx, unit_in_row(index.row()),
+                                               view.session.t, view)
+            view.ablation_menu.popup(table.viewport().mapToGlobal(pos))
+
+    table.customContextMenuRequested.connect(requested)
+
+
+# ----- the view -----------------------------------------------------------------------------
+
+class InfluenceView(TraceView):
+    """Gradients of the focus unit at the cursor through time, and what-if differences."""
+
+    title = "Influence"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(ctx, parent)
+        self.result = None  # the Influence on screen
+        self.forget: np.ndarray | None = None
+        self.runner = TraceRunner(self)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self._generation = 0
+        self._latest: InfluenceRequest | None = None
+        self._dirty = True
+        self.target = QComboBox()
+        self.target.setObjectName("influence_target")
+        for label, state in TARGETS:
+            self.target.addItem(label, state)
+        self.target.setToolTip("The value whose gradients are shown")
+        self.target.currentIndexChanged.connect(self.recompute)
+        self.status = QLabel()
+        self.status.setObjectName("influence_status")
+        self.status.setWordWrap(True)
+        self.export_buttons = {}
+        controls = QHBoxLayout()
+        controls.addWidget(self.caption, 1)
+        controls.addWidget(QLabel("target"))
+        controls.addWidget(self.target)
+        for fmt in ("PNG", "SVG", "CSV", "NPZ"):
+            button = QPushButton(fmt)
+            button.setObjectName(f"influence_export_{fmt.lower()}")
+            button.setToolTip(f"Save the gradients shown as {fmt}")
+            button.clicked.connect(lambda _=False, f=fmt: self._export_clicked(f))
+            controls.addWidget(button)
+            self.export_buttons[fmt] = button
+        # gradients
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setObjectName("influence_graphics")
+        self.graphics.ci.setContentsMargins(4, 4, 4, 4)
+        self.maps: dict[str, Heatmap] = {}
+        self.bars: dict[str, pg.ColorBarItem] = {}
+        first = None
+        for row, (name, title, y) in enumerate((
+                ("dx", "∂target/∂x: every input step and feature", "feature"),
+                ("dc", "∂target/∂c: the cell path, per unit", "unit"),
+                ("dh", "∂target/∂h: per unit", "unit"))):
+            plot = self.graphics.addPlot(row=row, col=0)
+            if first is None:
+                first = plot
+            else:
+                plot.setXLink(first)
+            self.maps[name] = Heatmap(plot, name, title, y_label=y)
+            self.maps[name].cursor.setMovable(False)
+            bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
+                                  width=14, label=name)
+            bar.setImageItem([self.maps[name].image])
+            self.graphics.addItem(bar, row=row, col=1)
+            self.bars[name] = bar
+        self.norm_plot = self.graphics.addPlot(row=3, col=0)
+        self.norm_plot.setXLink(first)
+        self.norm_plot.setLogMode(y=True)
+        self.norm_plot.setTitle("per-step norms (log scale) and ∏f of the focus unit",
+                                size="10pt")
+        self.norm_plot.setLabel("bottom", "s (input position)")
+        self.norm_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.norm_plot.setMenuEnabled(False)
+        self.norm_plot.hideButtons()
+        self.norm_plot.addLegend(offset=(5, 2), labelTextSize="8pt", colCount=4,
+                                 brush=(255, 255, 255, 210))
+        self.norm_lines = {
+            "x": self.norm_plot.plot(pen=NORM_PENS["x"], name="‖∂target/∂x_s‖"),
+            "c": self.norm_plot.plot(pen=NORM_PENS["c"], name="‖∂target/∂c_s‖"),
+            "h": self.norm_plot.plot(pen=NORM_PENS["h"], name="‖∂target/∂h_s‖"),
+            "f": self.norm_plot.plot(pen=NORM_PENS["f"], name="∏f (focus unit, s to t)")}
+        self.norm_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN)
+        self.norm_plot.addItem(self.norm_cursor)
+        self.graphics.ci.layout.setRowStretchFactor(1, 2)
+        self.graphics.ci.layout.setRowStretchFactor(2, 2)
+        # differences
+        self.diff_quantity = QComboBox()
+        self.diff_quantity.setObjectName("difference_quantity")
+        for k in QUANTITIES:
+            self.diff_quantity.addItem(k, k)
+        self.diff_quantity.setCurrentIndex(QUANTITIES.index("c"))
+        self.diff_quantity.currentIndexChanged.connect(self._show_difference)
+        self.diff_caption = QLabel()
+        self.diff_caption.setObjectName("difference_caption")
+        self.diff_caption.setWordWrap(True)
+        self.clear_button = QPushButton("Clear edits")
+        self.clear_button.setToolTip("Drop every what-if edit and return to the original run")
+        self.clear_button.clicked.connect(self.session.clear_edits)
+        self.diff_graphics = pg.GraphicsLayoutWidget()
+        self.diff_graphics.setObjectName("difference_graphics")
+        orig_plot = self.diff_graphics.addPlot(row=0, col=0)
+        diff_plot = self.diff_graphics.addPlot(row=1, col=0)
+        diff_plot.setXLink(orig_plot)
+        self.orig_map = Heatmap(orig_plot, "original", "original run")
+        self.edit_map = Heatmap(diff_plot, "edited", "edited minus original")
+        self.orig_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
+                                        width=14)
+        self.orig_bar.setImageItem([self.orig_map.image])
+        self.diff_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
+                                        width=14)
+        self.diff_bar.setImageItem([self.edit_map.image])
+        self.diff_graphics.addItem(self.orig_bar, row=0, col=1)
+        self.diff_graphics.addItem(self.diff_bar, row=1, col=1)
+        attach_ablation_menu(self, self.diff_graphics, {"original": self.orig_map})
+        diff_page = QWidget()
+        dl = QVBoxLayout(diff_page)
+        dl.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("quantity"))
+        row.addWidget(self.diff_quantity)
+        row.addWidget(self.diff_caption, 1)
+        row.addWidget(self.clear_button)
+        dl.addLayout(row)
+        dl.addWidget(self.diff_graphics, 1)
+        self.pages = QTabWidget()
+        self.pages.setObjectName("influence_pages")
+        self.pages.addTab(self.graphics, "Gradients")
+        self.pages.addTab(diff_page, "Difference")
+        hover = QLabel("Hover a cell to read its gradient. Right-click a unit in States, Units"
+                       " or the original run here to ablate it.")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
+        layout.addLayout(controls)
+        layout.addWidget(self.status)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(hover)
+        self.follow_mouse(self.graphics, hover)
+        self.ctx.edits_changed.connect(self._show_difference)
+        self.listen()
+
+    # ----- requests ---------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return str(self.target.currentData())
+
+    def show_trace(self, trace) -> None:
+        self.caption.setText(f"<b>Influence</b>: {self.ctx.selection_text()}")
+        self._show_difference()
+        self.recompute()
+
+    def show_step(self, t: int) -> None:
+        self.recompute()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._dirty:
+            self.recompute()
+
+    def make_request(self) -> InfluenceRequest | None:
+        """The gradient map the view should show now (None: nothing to compute)."""
+        session, ctx, trace = self.session, self.ctx, self.session.trace
+        if trace is None or not ctx.fits(trace):
+            return None
+        cfg = session.config
+        t = min(session.t, int(trace.lengths[ctx.batch]) - 1)
+        self._generation += 1
+        return InfluenceRequest(self._generation, session.lstm, session.input, self.state,
+                                ctx.layer, ctx.direction, t, ctx.unit, ctx.batch,
+                                session.memory_budget) if ctx.unit < (
+            cfg.h_out if self.state == "h" else cfg.hidden_size) else None
+
+    def recompute(self, *args) -> None:
+        """Ask for the gradients of the current target (only while the view is on screen)."""
+        if not self.isVisible():
+            self._dirty = True
+            return
+        self._dirty = False
+        req = self.make_request()
+        if req is None:
+            self.status.setText("The focus unit has no h here (proj_size): pick c, or a unit"
+                                " below proj_size." if self.session.trace is not None else "")
+            return
+        T, B, _ = self.session.input_tm.shape
+        try:
+            need = check_influence_budget(self.session.config, B, T, self.session.dtype,
+                                          self.session.memory_budget)
+        except TraceBudgetError as exc:
+            self.status.setText(str(exc))
+            return
+        self._latest = req
+        self.status.setText(f"computing ∂{req.state}[{req.unit}] at t={req.t} (about"
+                            f" {need / 2**20:.0f} MiB)…")
+        self.runner.submit(req)
+
+    def _on_finished(self, request, result) -> None:
+        if request is not self._latest:
+            return
+        self.show_influence(result)
+
+    def _on_failed(self, request, message: str) -> None:
+        if request is self._latest:
+            self.status.setText(message)
+
+    # ----- drawing ----------------------------------------------------------------------
+    def show_influence(self, inf) -> None:
+        """Draw ``inf`` for the selected layer and direction."""
+        trace, ctx = self.session.trace, self.ctx
+        if trace is None or not ctx.fits(trace) or inf.num_steps != trace.num_steps \
+                or inf.config != trace.config:
+            return
+        self.result = inf
+        layer, direction = ctx.layer, ctx.direction
+        a = influence_arrays(inf, layer, direction)
+        for name in ("dx", "dc", "dh"):
+            data = a[name].T
+            self.maps[name].set_data(np.ascontiguousarray(data))
+            lim = nan_safe_limit(data, floor=1e-12)
+            self.bars[name].setLevels((-lim, lim))
+            self.maps[name].set_t(inf.t)
+        steps = np.arange(inf.num_steps)
+        self.forget = None
+        if inf.state in ("h", "c") and (inf.layer, inf.direction) == (layer, direction):
+            self.forget = forget_memory(trace, layer, direction, inf.unit, inf.t, inf.batch)
+        for key, values in (("x", a["x_norm"]), ("c", a["c_norm"]), ("h", a["h_norm"]),
+                            ("f", self.forget)):
+            if values is None:
+                self.norm_lines[key].setData([], [])
+                continue
+            shown = np.where(np.isfinite(values), np.maximum(values, TINY), np.nan)
+            self.norm_lines[key].setData(steps, shown, connect="finite")
+        self.norm_cursor.setValue(inf.t)
+        fade = fade_distance(a["x_norm"], inf.t) if inf.direction == 0 else None
+        where = f"layer {inf.layer}" + (f", {('forward', 'reverse')[inf.direction]}"
+                                        if inf.config.bidirectional else "")
+        text = (f"∂{inf.state}[{inf.unit}] at t={inf.t} ({where}) = {inf.value:+.4f};"
+                f" computed in {inf.elapsed_s * 1000:.0f} ms.")
+        if fade is not None:
+            text += f" ‖∂/∂x_s‖ stays below 1% of its maximum from {fade} steps back."
+        elif inf.direction == 0:
+            text += " ‖∂/∂x_s‖ stays above 1% of its maximum back to the first step."
+        if self.session.edits:
+            text += " Gradients are of the LSTM without state edits or ablations."
+        self.status.setText(text)
+
+    def hover_text(self, scene_pos) -> str:
+        for name, label, row in (("dx", "∂target/∂x", "feature"), ("dc", "∂target/∂c", "unit"),
+                                 ("dh", "∂target/∂h", "unit")):
+            hit = self.maps[name].lookup(scene_pos)
+            if hit is not None:
+                k, t, value = hit
+                return f"{label}, {row} {k}, s {t}: " + \
+                    ("— (past this sequence's length)" if np.isnan(value) else f"{value:.4g}")
+        return ""
+
+    def difference_block(self, quantity: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(original (units, T), edited minus original (units, T)) of ``quantity`` for the
+        selection, or None when no what-if run is on screen."""
+        trace, original, ctx = self.session.trace, self.session.original, self.ctx
+        if trace is None or original is None or not trace.meta.get("edited") \
+                or not ctx.fits(trace) or not ctx.fits(original) \
+                or original.gates.shape != trace.gates.shape:
+            return None
+
+        def block(tr) -> np.ndarray:
+            if quantity in ("c", "h"):
+                v = getattr(tr, quantity)[ctx.layer, ctx.direction, :, ctx.batch]
+            else:
+                v = tr.gates[ctx.layer, ctx.direction, :, ctx.batch, QUANTITIES.index(quantity)]
+            return v.detach().double().cpu().numpy().T
+
+        before = block(original)
+        return before, block(trace) - before
+
+    def _show_difference(self, *args) -> None:
+        quantity = str(self.diff_quantity.currentData())
+        got = self.difference_block(quantity)
+        if got is None:
+            self.diff_caption.setText("No what-if run: right-click a unit in States or Units"
+                                      " (or the original run below) to zero or clamp it.")
+            self.orig_map.set_data(np.full((1, 1), np.nan))
+            self.edit_map.set_data(np.full((1, 1), np.nan))
+            return
+        before, diff = got
+        self.orig_map.set_data(np.ascontiguousarray(before))
+        self.edit_map.set_data(np.ascontiguousarray(diff))
+        lim = nan_safe_limit(before)
+        self.orig_bar.setLevels((-lim, lim))
+        dlim = nan_safe_limit(diff, floor=1e-12)
+        self.diff_bar.setLevels((-dlim, dlim))
+        self.orig_map.plot.setTitle(f"{quantity}: original run", size="10pt")
+        self.edit_map.plot.setTitle(f"{quantity}: edited minus original (max |Δ| {dlim:.3g})",
+                                    size="10pt")
+        edits = self.session.edits
+        described = [a.describe() for a in edits.ablations]
+        n_other = len(edits.states) + len(edits.inputs)
+        if n_other:
+            described.append(f"{n_other} other what-if edit{'s' * (n_other != 1)}")
+        self.diff_caption.setText("; ".join(described))
+
+    # ----- exports ----------------------------------------------------------------------
+    def _export_clicked(self, fmt: str) -> None:
+        if fmt in ("CSV", "NPZ") and self.result is None:
+            self.status.setText("Nothing to export yet: the gradients are still being computed.")
+            return
+        ext = fmt.lower()
+        path, _ = QFileDialog.getSaveFileName(self, f"Save the influence view as {fmt}",
+                                              f"influence.{ext}", f"{fmt} (*.{ext})")
+        if path:
+            try:
+                self.export(path, fmt)
+            except OSError as exc:
+                self.status.setText(f"could not save {path}: {exc}")
+
+    def export(self, path, fmt: str | None = None) -> Path:
+        """Write the view (PNG, SVG) or its gradients (CSV, NPZ) to ``path``."""
+        path = Path(path)
+        fmt = (fmt or path.suffix.lstrip(".")).upper()
+        if fmt == "PNG":
+            return save_widget_png(self, path)
+        if fmt == "SVG":
+            return save_widget_svg(self, path)
+        if self.result is None:
+            raise OSError("no gradients computed yet")
+        args = (path, self.result, self.ctx.layer, self.ctx.direction, self.forget)
+        if fmt == "CSV":
+            return save_influence_csv(*args)
+        if fmt == "NPZ":
+            return save_influence_npz(*args)
+        raise ValueError(f"format must be PNG, SVG, CSV or NPZ (got {fmt!r})")

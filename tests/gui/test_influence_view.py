@@ -1,0 +1,205 @@
+"""The Influence view against lstm_viz.influence and torch, and ablation from the views."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from lstm_viz_app.panels.influence import (
+    AblationDialog,
+    InfluenceView,
+    ablation_menu,
+    fade_distance,
+)
+from lstm_viz_app.panels.states import StatesView
+from lstm_viz_app.panels.units import UnitsView
+from PySide6.QtCore import QPointF, Qt
+
+from lstm_viz import Ablation, LSTMConfig, Session, influence
+
+pytestmark = pytest.mark.gui
+
+
+def _session(**kw) -> Session:
+    cfg = LSTMConfig(**({"input_size": 3, "hidden_size": 6, "num_layers": 2} | kw))
+    return Session(cfg, dtype=torch.float64)
+
+
+def _wait_result(qtbot, view, **want):
+    def ready():
+        r = view.result
+        return r is not None and all(getattr(r, k) == v for k, v in want.items()) \
+            and view._latest is not None and view.runner.busy is False
+    qtbot.waitUntil(ready, timeout=15000)
+    return view.result
+
+
+def _expected(session, ctx, state="h"):
+    return influence(session.lstm, session.input, layer=ctx.layer, direction=ctx.direction,
+                     t=session.t, unit=ctx.unit, batch=ctx.batch, state=state)
+
+
+def test_view_shows_the_gradients_of_the_focus_unit_at_the_cursor(qtbot, make_panels):
+    host = make_panels(InfluenceView, session=_session(bidirectional=True))
+    ctx, session, view = host.ctx, host.session, host.panels["Influence"]
+    ctx.select(layer=1, direction=1, unit=4)
+    session.seek(5)
+    inf = _wait_result(qtbot, view, t=5, unit=4, layer=1, direction=1)
+    want = _expected(session, ctx)
+    np.testing.assert_allclose(view.maps["dx"].data, want.x[:, 0].numpy().T, atol=1e-12)
+    np.testing.assert_allclose(view.maps["dc"].data, want.c[1, 1, :, 0].numpy().T, atol=1e-12)
+    np.testing.assert_allclose(view.maps["dh"].data, want.h[1, 1, :, 0].numpy().T, atol=1e-12)
+    # and the gradient w.r.t. x is torch autograd's through nn.LSTM itself
+    x = session.input_tm.clone().requires_grad_(True)
+    out, _ = session.lstm(x)
+    out[5, 0, session.config.hidden_size + 4].backward()
+    np.testing.assert_allclose(view.maps["dx"].data, x.grad[:, 0].numpy().T, atol=1e-10)
+    _, norms = view.norm_lines["x"].getOriginalDataset()
+    np.testing.assert_allclose(norms, np.maximum(np.linalg.norm(x.grad[:, 0].numpy(), axis=1),
+                                                 1e-30), rtol=1e-9)
+    assert inf.value == pytest.approx(float(out[5, 0, 10].detach()))
+
+
+def test_view_recomputes_when_the_cursor_the_unit_or_the_target_changes(qtbot, make_panels):
+    host = make_panels(InfluenceView, session=_session())
+    ctx, session, view = host.ctx, host.session, host.panels["Influence"]
+    _wait_result(qtbot, view, t=0, unit=0)
+    session.seek(7)
+    _wait_result(qtbot, view, t=7, unit=0)
+    ctx.select(unit=3)
+    _wait_result(qtbot, view, t=7, unit=3, state="h")
+    view.target.setCurrentIndex(view.target.findData("c"))
+    inf = _wait_result(qtbot, view, t=7, unit=3, state="c")
+    want = _expected(session, ctx, "c")
+    np.testing.assert_allclose(view.maps["dc"].data, want.c[0, 0, :, 0].numpy().T, atol=1e-12)
+    # ∏f from s to the cursor, from the trace's own forget gates
+    f = session.trace.gates[0, 0, :, 0, 1, 3].double().numpy()
+    np.testing.assert_allclose(view.forget[:7], [np.prod(f[s + 1:8]) for s in range(7)])
+    assert view.forget[7] == 1.0 and np.isnan(view.forget[8:]).all()
+    assert inf.unit == 3
+
+
+def test_view_survives_config_changes(qtbot, make_panels, wait_traced):
+    host = make_panels(InfluenceView, session=_session())
+    ctx, session, view = host.ctx, host.session, host.panels["Influence"]
+    ctx.select(layer=1, unit=5)
+    session.seek(9)
+    _wait_result(qtbot, view, unit=5, t=9, layer=1)
+    session.set_config(LSTMConfig(input_size=2, hidden_size=3, num_layers=1))
+    wait_traced(ctx)
+    inf = _wait_result(qtbot, view, layer=0, unit=2)
+    assert inf.config == session.config
+    assert view.maps["dc"].data.shape == (3, session.num_steps)
+    np.testing.assert_allclose(view.maps["dx"].data, _expected(session, ctx).x[:, 0].numpy().T,
+                               atol=1e-12)
+
+
+def test_an_over_budget_map_is_refused_with_the_engine_message(qtbot, make_panels):
+    session = _session()
+    host = make_panels(InfluenceView, session=session)
+    view = host.panels["Influence"]
+    _wait_result(qtbot, view)
+    session.memory_budget = 1000
+    view.recompute()
+    assert "over the memory budget" in view.status.text()
+
+
+def test_right_click_in_states_zeroes_a_unit_and_the_difference_shows_it(
+        qtbot, make_panels, wait_traced):
+    host = make_panels(StatesView, InfluenceView, session=_session())
+    ctx, session = host.ctx, host.session
+    states, view = host.panels["States"], host.panels["Influence"]
+    states.resize(1000, 700)
+    qtbot.wait(50)
+    before = session.trace
+    # a right click on row 2, step 4 of the c heatmap
+    vb = states.c_map.plot.getViewBox()
+    scene_pos = vb.mapViewToScene(QPointF(4, 2))
+    widget_pos = states.graphics.mapFromScene(scene_pos)
+    qtbot.mouseClick(states.graphics.viewport(), Qt.MouseButton.RightButton, pos=widget_pos)
+    menu = states.ablation_menu
+    actions = {a.data(): a for a in menu.actions() if a.data()}
+    actions[("c", 0.0)].trigger()
+    assert session.edits.ablations == [Ablation("c", 0, 0, 0, (2,), 0.0, start=4)]
+    wait_traced(ctx)
+    assert session.original is before
+    assert (session.trace.c[0, 0, 4:, 0, 2] == 0).all()
+    view.diff_quantity.setCurrentIndex(view.diff_quantity.findData("h"))
+    original, diff = view.difference_block("h")
+    np.testing.assert_array_equal(view.edit_map.data, diff)
+    np.testing.assert_allclose(diff, (session.trace.h - before.h)[0, 0, :, 0].double().numpy().T)
+    assert float(np.abs(diff[:, :4]).max()) < 1e-12 and float(np.abs(diff[2, 4:]).max()) > 0
+    assert "zero c[2] from t=4" in view.diff_caption.text()
+
+
+def test_units_table_menu_clamps_a_gate_from_the_cursor(qtbot, make_panels, wait_traced):
+    host = make_panels(UnitsView, session=_session())
+    ctx, session, units = host.ctx, host.session, host.panels["Units"]
+    session.seek(3)
+    row = next(r for r in range(units.proxy.rowCount()) if units.unit_in_row(r) == 5)
+    pos = units.table.visualRect(units.proxy.index(row, 0)).center()
+    units.table.customContextMenuRequested.emit(pos)
+    actions = {a.data(): a for a in units.ablation_menu.actions() if a.data()}
+    actions[("f", 0.0)].trigger()
+    assert session.edits.ablations == [Ablation("f", 0, 0, 0, (5,), 0.0, start=3)]
+    wait_traced(ctx)
+    assert (session.trace.gates[0, 0, 3:, 0, 1, 5] == 0).all()
+    assert session.trace.gates[0, 0, 2, 0, 1, 5] > 0
+
+
+def test_the_span_dialog_ablates_over_a_span(qtbot, make_panels, wait_traced):
+    host = make_panels(InfluenceView, session=_session())
+    ctx, session = host.ctx, host.session
+    dialog = AblationDialog(ctx, unit=1, t=2, kind="o")
+    qtbot.addWidget(dialog)
+    dialog.value.setValue(1.0)
+    dialog.stop.setValue(6)
+    dialog._apply()
+    assert session.edits.ablations == [Ablation("o", 0, 0, 0, (1,), 1.0, start=2, stop=6)]
+    dialog.kind.setCurrentIndex(dialog.kind.findData("f"))
+    dialog.value.setValue(-0.5)
+    dialog._apply()
+    assert "clamp it to a value in [0, 1]" in dialog.message.text()
+    wait_traced(ctx)
+    assert (session.trace.gates[0, 0, 2:6, 0, 3, 1] == 1).all()
+
+
+def test_the_menu_offers_every_ablation_kind(qtbot, make_ctx):
+    ctx = make_ctx(_session(proj_size=2))
+    menu = ablation_menu(ctx, unit=4, t=0)
+    kinds = {a.data()[0] for a in menu.actions() if a.data()}
+    assert kinds == {"c", "f", "i", "o", "g"}  # no h[4]: h has only proj_size=2 units
+    menu = ablation_menu(ctx, 1, 0)
+    assert "h" in {a.data()[0] for a in menu.actions() if a.data()}
+
+
+def test_exports_write_the_view_and_the_gradients(qtbot, make_panels, tmp_path):
+    host = make_panels(InfluenceView, session=_session())
+    ctx, session, view = host.ctx, host.session, host.panels["Influence"]
+    session.seek(6)
+    inf = _wait_result(qtbot, view, t=6)
+    view.resize(900, 700)
+    assert view.export(tmp_path / "v.png").stat().st_size > 1000
+    svg = view.export(tmp_path / "v.svg").read_text()
+    assert svg.startswith("<?xml") and "<svg" in svg
+    npz = np.load(view.export(tmp_path / "v.npz"))
+    want = _expected(session, ctx)
+    np.testing.assert_allclose(npz["dc_all"], want.c.numpy())
+    np.testing.assert_allclose(npz["dx"], want.x[:, 0].numpy())
+    assert int(npz["t"]) == 6 == inf.t
+    with view.export(tmp_path / "v.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, data = rows[1], rows[2:]
+    assert len(data) == session.num_steps
+    col = header.index("dx[1]")
+    np.testing.assert_allclose([float(r[col]) for r in data], want.x[:, 0, 1].numpy())
+    col = header.index("norm_dc")
+    np.testing.assert_allclose([float(r[col]) for r in data], want.c_norm[0, 0])
+
+
+def test_fade_distance_counts_steps_back_to_the_last_large_gradient():
+    norms = np.array([0.001, 0.5, 0.2, 0.009, 1.0, 0.0])
+    assert fade_distance(norms, 4) == 4  # step 1 (0.5) is 3 back; below 1% from 4 back
+    assert fade_distance(np.array([0.5, 1.0]), 1) is None
