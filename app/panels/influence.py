@@ -53,7 +53,6 @@ QUANTITIES = ("i", "f", "g", "o", "c", "h")
 NORM_PENS = {"x": pg.mkPen("#1565c0", width=2), "c": pg.mkPen("#2e7d32", width=2),
              "h": pg.mkPen("#6a1b9a", width=1, style=Qt.PenStyle.DashLine),
              "f": pg.mkPen("#ef6c00", width=2, style=Qt.PenStyle.DotLine)}
-TINY = 1e-30  # the log-scale plot's floor: exact zeros are drawn there
 
 
 @dataclass(frozen=True)
@@ -381,7 +380,7 @@ class InfluenceView(TraceView):
         self.norm_plot.showGrid(x=True, y=True, alpha=0.2)
         self.norm_plot.setMenuEnabled(False)
         self.norm_plot.hideButtons()
-        self.norm_plot.addLegend(offset=(5, 2), labelTextSize="8pt", colCount=4,
+        self.norm_plot.addLegend(offset=(-5, -5), labelTextSize="8pt", colCount=2,
                                  brush=(255, 255, 255, 210))
         self.norm_lines = {
             "x": self.norm_plot.plot(pen=NORM_PENS["x"], name="‖∂target/∂x_s‖"),
@@ -390,8 +389,8 @@ class InfluenceView(TraceView):
             "f": self.norm_plot.plot(pen=NORM_PENS["f"], name="∏f (focus unit, s to t)")}
         self.norm_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN)
         self.norm_plot.addItem(self.norm_cursor)
-        self.graphics.ci.layout.setRowStretchFactor(1, 2)
-        self.graphics.ci.layout.setRowStretchFactor(2, 2)
+        for row, stretch in enumerate((2, 3, 3, 3)):
+            self.graphics.ci.layout.setRowStretchFactor(row, stretch)
         # differences
         self.diff_quantity = QComboBox()
         self.diff_quantity.setObjectName("difference_quantity")
@@ -536,9 +535,11 @@ class InfluenceView(TraceView):
             if values is None:
                 self.norm_lines[key].setData([], [])
                 continue
-            shown = np.where(np.isfinite(values), np.maximum(values, TINY), np.nan)
+            # exact zeros (steps the target cannot see) are gaps: a log axis has no 0
+            shown = np.where(np.isfinite(values) & (values > 0), values, np.nan)
             self.norm_lines[key].setData(steps, shown, connect="finite")
         self.norm_cursor.setValue(inf.t)
+        self._frame(a["x_norm"], a["c_norm"], inf.t)
         fade = fade_distance(a["x_norm"], inf.t) if inf.direction == 0 else None
         where = f"layer {inf.layer}" + (f", {('forward', 'reverse')[inf.direction]}"
                                         if inf.config.bidirectional else "")
@@ -551,6 +552,20 @@ class InfluenceView(TraceView):
         if self.session.edits:
             text += " Gradients are of the LSTM without state edits or ablations."
         self.status.setText(text)
+
+    def _frame(self, x_norm: np.ndarray, c_norm: np.ndarray, t: int) -> None:
+        """Show the steps the target depends on: where either norm is at least 1e-4 of its
+        maximum, and the cursor (the whole sequence stays a mouse-drag away)."""
+        reach = [t]
+        for norms in (x_norm, c_norm):
+            v = np.nan_to_num(np.asarray(norms, dtype=float), nan=0.0)
+            if v.size and v.max() > 0:
+                reach.extend(np.nonzero(v >= 1e-4 * v.max())[0].tolist())
+        lo, hi = min(reach), max(reach)
+        pad = max(5, (hi - lo) // 10)
+        T = len(x_norm)
+        self.maps["dx"].plot.setXRange(max(lo - pad, 0) - 0.5, min(hi + pad, T - 1) + 0.5,
+                                       padding=0)
 
     def hover_text(self, scene_pos) -> str:
         for name, label, row in (("dx", "∂target/∂x", "feature"), ("dc", "∂target/∂c", "unit"),
