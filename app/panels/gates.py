@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout
 
 from ..plots import DIVERGING, SIGMOID, Heatmap, hover_reading
 from .base import TraceView
+from .influence import attach_ablation_menu
 
 GATE_TITLES = {
     "i": "i: input gate, σ(…) ∈ (0, 1): how much of g enters c",
@@ -62,6 +63,7 @@ class GatesView(TraceView):
         layout.addWidget(self.graphics, 1)
         layout.addWidget(hover)
         self.follow_mouse(self.graphics, hover)
+        attach_ablation_menu(self, self.graphics, self.heatmaps)
         self.listen()
 
     def show_trace(self, trace) -> None:

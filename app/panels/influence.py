@@ -50,6 +50,7 @@ from .base import TraceView
 
 TARGETS = (("h of the focus unit at the cursor", "h"), ("c of the focus unit at the cursor", "c"))
 QUANTITIES = ("i", "f", "g", "o", "c", "h")
+GATE_CLAMPS = {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 0.0, 1.0), "o": (0.0, 1.0)}
 NORM_PENS = {"x": pg.mkPen("#1565c0", width=2), "c": pg.mkPen("#2e7d32", width=2),
              "h": pg.mkPen("#6a1b9a", width=1, style=Qt.PenStyle.DashLine),
              "f": pg.mkPen("#ef6c00", width=2, style=Qt.PenStyle.DotLine)}
@@ -243,8 +244,9 @@ def apply_ablation(ctx, ablation: Ablation) -> None:
     ctx.post(f"what-if: {ablation.describe()}")
 
 
-def ablation_menu(ctx, unit: int, t: int, parent=None) -> QMenu:
-    """The right-click menu for one unit at step t of the selected layer and direction."""
+def ablation_menu(ctx, unit: int, t: int, parent=None, gate: str | None = None) -> QMenu:
+    """The right-click menu for one unit at step t of the selected layer and direction; for a
+    ``gate`` row (Gates view) that gate's clamps come first."""
     menu = QMenu(parent)
     menu.setObjectName("ablation_menu")
     menu.setTitle(f"Ablate unit {unit}")
@@ -256,6 +258,10 @@ def ablation_menu(ctx, unit: int, t: int, parent=None) -> QMenu:
         action.triggered.connect(lambda: _try(ctx, Ablation(
             kind, ctx.layer, ctx.direction, ctx.batch, (unit,), value, start=t)))
 
+    if gate in GATE_CLAMPS:
+        for value in GATE_CLAMPS[gate]:
+            add(f"Clamp {gate}[{unit}] to {value:g} from t={t}", gate, value)
+        menu.addSeparator()
     if unit < cfg.h_out:
         add(f"Zero h[{unit}] from t={t}", "h", 0.0)
     add(f"Zero c[{unit}] from t={t}", "c", 0.0)
@@ -266,7 +272,7 @@ def ablation_menu(ctx, unit: int, t: int, parent=None) -> QMenu:
     add(f"Clamp g[{unit}] to 0 from t={t}", "g", 0.0)
     menu.addSeparator()
     span = menu.addAction("Over a span…")
-    span.triggered.connect(lambda: AblationDialog(ctx, unit, t, parent=parent).exec())
+    span.triggered.connect(lambda: AblationDialog(ctx, unit, t, gate or "h", parent).exec())
     return menu
 
 
@@ -284,12 +290,12 @@ def attach_ablation_menu(view, graphics: pg.GraphicsLayoutWidget,
     def clicked(event) -> None:
         if event.button() != Qt.MouseButton.RightButton:
             return
-        for heatmap in maps.values():
+        for name, heatmap in maps.items():
             hit = heatmap.lookup(event.scenePos())
             if hit is not None:
                 unit, t, _ = hit
                 event.accept()
-                view.ablation_menu = ablation_menu(view.ctx, unit, t, view)
+                view.ablation_menu = ablation_menu(view.ctx, unit, t, view, gate=name)
                 view.ablation_menu.popup(event.screenPos().toPoint())
                 return
 

@@ -13,6 +13,7 @@ from lstm_viz_app.panels.influence import (
     ablation_menu,
     fade_distance,
 )
+from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.states import StatesView
 from lstm_viz_app.panels.units import UnitsView
 from PySide6.QtCore import QPointF, Qt
@@ -202,3 +203,20 @@ def test_fade_distance_counts_steps_back_to_the_last_large_gradient():
     norms = np.array([0.001, 0.5, 0.2, 0.009, 1.0, 0.0])
     assert fade_distance(norms, 4) == 4  # step 1 (0.5) is 3 back; below 1% from 4 back
     assert fade_distance(np.array([0.5, 1.0]), 1) is None
+
+
+def test_right_click_on_a_gate_row_offers_that_gates_clamps_first(qtbot, make_panels,
+                                                                   wait_traced):
+    host = make_panels(GatesView, session=_session())
+    ctx, session, gates = host.ctx, host.session, host.panels["Gates"]
+    gates.resize(1000, 700)
+    qtbot.wait(50)
+    vb = gates.heatmaps["g"].plot.getViewBox()
+    pos = gates.graphics.mapFromScene(vb.mapViewToScene(QPointF(6, 1)))
+    qtbot.mouseClick(gates.graphics.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    first = [a for a in gates.ablation_menu.actions() if a.data()][:3]
+    assert [a.data() for a in first] == [("g", -1.0), ("g", 0.0), ("g", 1.0)]
+    first[2].trigger()
+    wait_traced(ctx)
+    assert session.edits.ablations == [Ablation("g", 0, 0, 0, (1,), 1.0, start=6)]
+    assert (session.trace.gates[0, 0, 6:, 0, 2, 1] == 1).all()
