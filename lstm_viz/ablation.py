@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from .edits import Ablation, StateEdit
+from .textinput import encode, spec_vocab
 from .tracing import Trace, trace
 from .validate import check_ablation_fits
 
@@ -158,3 +159,41 @@ def replay(lstm: nn.LSTM, input: torch.Tensor | PackedSequence, ablations: Seque
         edited = trace(lstm, input, hx, memory_budget=memory_budget, method="loop",
                        overrides=expand(ablations, T))
     return Replay(original, edited, difference(original, edited, head, target), ablations)
+
+
+def head_module(head: Any, like: torch.Tensor) -> nn.Linear:
+    """An nn.Linear holding a loaded head's weights (an io.Head), in ``like``'s dtype/device."""
+    n_out, n_in = head.weight.shape
+    linear = nn.Linear(n_in, n_out, bias=head.bias is not None, dtype=like.dtype,
+                       device=like.device)
+    with torch.no_grad():
+        linear.weight.copy_(head.weight)
+        if head.bias is not None:
+            linear.bias.copy_(head.bias)
+    return linear.eval()
+
+
+def next_step_targets(session: Any) -> torch.Tensor | None:
+    """What the head predicts at each step, when the input says it: the next token's index
+    (T, B) for tokens input whose vocabulary is the head's outputs, or the next input vector
+    (T, B, n) when the head gives input_size outputs. The last step's target is the first
+    step's (nothing follows it; its loss is not shown). None when neither applies."""
+    head, spec, x = session.head, session.input_spec, session.input_tm
+    if head is None:
+        return None
+    T, B, n_in = x.shape
+    n_out = head.out_features
+    if spec.source == "tokens":
+        try:
+            vocab = spec_vocab(spec)
+            ids = encode(spec.text, vocab)
+        except ValueError:
+            return None
+        if len(vocab) != n_out or not ids:
+            return None
+        n = len(ids)
+        return torch.tensor([[ids[(b * spec.seq_len + t + 1) % n] for b in range(B)]
+                             for t in range(T)], dtype=torch.long)
+    if n_out == n_in:
+        return torch.roll(x.detach().cpu(), -1, 0)
+    return None

@@ -450,3 +450,32 @@ def forget_product(source: Trace, *, layer: int, direction: int = 0, unit: int, 
         kept = torch.cumprod(f, 0) if direction == 0 else torch.cumprod(f.flip(0), 0).flip(0)
         product[:end - start] = kept.numpy()
     return product
+
+
+def forget_memory(trace: Trace, layer: int, direction: int, unit: int, t: int, batch: int
+                  ) -> np.ndarray:
+    """(T,) ∏ f between each step s and the cursor t for one unit: the share of the cell state
+    handed on at s that is still in c at t along the cell path alone (∂c_t/∂c_s through c).
+    1 at t itself, NaN on the side the direction has not read yet and past the length."""
+    f = trace.gates[layer, direction, :, batch, 1, unit].detach().double().cpu().numpy()
+    T = f.shape[0]
+    out = np.full(T, np.nan)
+    out[t] = 1.0
+    if direction == 0:  # c_s reaches t through f_{s+1} ... f_t
+        out[:t] = np.cumprod(f[1:t + 1][::-1])[::-1]
+    else:  # the reverse direction reads t after t + 1: c_s reaches t through f_{s-1} ... f_t
+        n = int(trace.lengths[batch])
+        out[t + 1:n] = np.cumprod(f[t:n - 1])
+    return out
+
+
+def fade_distance(norms: np.ndarray, t: int, fraction: float = 0.01) -> int | None:
+    """How many steps back from t the norm first stays below ``fraction`` of its maximum: the
+    smallest k such that every step s <= t - k has norm < fraction * max (None if it never
+    falls that low within the sequence)."""
+    values = np.nan_to_num(np.asarray(norms[:t + 1], dtype=float), nan=0.0)
+    if not values.size or values.max() <= 0:
+        return None
+    above = np.nonzero(values >= fraction * values.max())[0]
+    earliest = int(above.min())
+    return t - earliest + 1 if earliest > 0 else None

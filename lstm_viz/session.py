@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,6 +114,8 @@ class Session:
             raise ValueError(f"expected an LSTMConfig, got {type(self._config).__name__}")
         precheck(self._config, self._input_spec, dtype, memory_budget)
         self.model_source: dict | None = None  # set by loaders: where the weights came from
+        # the output head loaded with the LSTM (an io.Head: weight, bias), or None
+        self.head: Any = None
         self._lstm = self._build()
         self._x = self._make_x()
         self._edits = Edits()
@@ -219,6 +222,7 @@ class Session:
         # kept weights still come from where they came from (batch_first and dropout are not
         # part of a state dict); new ones come from the seed
         self.model_source = self.model_source if kept else None
+        self.head = self.head if kept else None
         self._changed(input_changed=config.input_size != old_cfg.input_size)
 
     def set_input(self, spec: InputSpec) -> None:
@@ -253,12 +257,14 @@ class Session:
         precheck(self._config, self._input_spec, self._dtype, self.memory_budget)
         self._lstm = self._build()
         self.model_source = None
+        self.head = None
         self._changed()
 
     def load_module(self, lstm: nn.LSTM, source: dict | None = None,
-                    input_spec: InputSpec | None = None) -> None:
+                    input_spec: InputSpec | None = None, head: Any = None) -> None:
         """Use a trained ``nn.LSTM`` (copied); its config replaces the current one, and
-        ``input_spec`` (if given) the input, in one change: either both or neither."""
+        ``input_spec`` (if given) the input, in one change: either both or neither. ``head``:
+        the output layer that goes with it (an io.Head), or None."""
         cfg = LSTMConfig.from_module(lstm)
         spec = input_spec or self._input_spec
         old = (self._config, self._lstm, self._x, self._dtype, self._input_spec)
@@ -272,6 +278,7 @@ class Session:
             self._config, self._lstm, self._x, self._dtype, self._input_spec = old
             raise
         self.model_source = source
+        self.head = head
         self._changed(input_changed=input_spec is not None or cfg.input_size != old[0].input_size)
 
     # ----- tracing -------------------------------------------------------------------

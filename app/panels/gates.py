@@ -7,9 +7,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout
 
+from ..ablation_menu import attach_ablation_menu
 from ..plots import DIVERGING, SIGMOID, Heatmap, hover_reading
 from .base import TraceView
-from .influence import attach_ablation_menu
 
 GATE_TITLES = {
     "i": "i: input gate, σ(…) ∈ (0, 1): how much of g enters c",

@@ -8,49 +8,50 @@ the focus unit: where the memory fades, and where it does not. The gradients are
 one), after a budget check; they are of the LSTM as it is, on the input with its input edits.
 
 *Difference*: after a what-if run (an ablation, a clamp or a state edit), each gate and state of
-the original run next to edited minus original.
-
-Ablations are made from the right-click menu that ``attach_ablation_menu`` puts on a heatmap
-scene (States) and ``attach_table_ablation_menu`` on a unit table (Units).
+the original run (and the head's prediction and loss, when the model has a head) next to edited
+minus original. Ablations come from the right-click menu of app/ablation_menu.py (States,
+Gates, Units, and the original run here).
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+import torch
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QPainter, QRegion
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QMenu,
     QPushButton,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
+from torch import nn
 
-from lstm_viz import Ablation, TraceBudgetError, check_influence_budget, influence
+from lstm_viz import TraceBudgetError, check_influence_budget, influence
+from lstm_viz.ablation import head_module, head_outputs, next_step_targets, step_losses
+from lstm_viz.gradients import fade_distance, forget_memory
 
+from ..ablation_menu import attach_ablation_menu
 from ..plots import CURSOR_PEN, DIVERGING, Heatmap, nan_safe_limit
 from ..workers import TraceRunner
 from .base import TraceView
 
 TARGETS = (("h of the focus unit at the cursor", "h"), ("c of the focus unit at the cursor", "c"))
+HEAD_TARGETS = (("prediction at the cursor (its top output)", "prediction"),
+                ("loss at the cursor (against the next step)", "loss"))
 QUANTITIES = ("i", "f", "g", "o", "c", "h")
-GATE_CLAMPS = {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 0.0, 1.0), "o": (0.0, 1.0)}
+HEAD_QUANTITIES = ("prediction", "loss")
 NORM_PENS = {"x": pg.mkPen("#1565c0", width=2), "c": pg.mkPen("#2e7d32", width=2),
              "h": pg.mkPen("#6a1b9a", width=1, style=Qt.PenStyle.DashLine),
              "f": pg.mkPen("#ef6c00", width=2, style=Qt.PenStyle.DotLine)}
@@ -70,41 +71,24 @@ class InfluenceRequest:
     unit: int
     batch: int
     memory_budget: int | None
+    head: nn.Module | None = None
+    target: object = None
 
     def run(self):
         """The Influence (pure; runs on the worker thread)."""
+        if self.state in ("prediction", "loss"):
+            return influence(self.lstm, self.input, t=self.t, batch=self.batch,
+                             state=self.state, head=self.head, target=self.target,
+                             unit=self.unit if self.state == "prediction" else None,
+                             memory_budget=self.memory_budget)
         return influence(self.lstm, self.input, layer=self.layer, direction=self.direction,
                          t=self.t, unit=self.unit, batch=self.batch, state=self.state,
                          memory_budget=self.memory_budget)
 
 
-def forget_memory(trace, layer: int, direction: int, unit: int, t: int, batch: int
-                  ) -> np.ndarray:
-    """(T,) ∏ f between each step s and the cursor t for one unit: the share of the cell state
-    handed on at s that is still in c at t along the cell path alone (∂c_t/∂c_s through c).
-    1 at t itself, NaN on the side the direction has not read yet and past the length."""
-    f = trace.gates[layer, direction, :, batch, 1, unit].detach().double().cpu().numpy()
-    T = f.shape[0]
-    out = np.full(T, np.nan)
-    out[t] = 1.0
-    if direction == 0:  # c_s reaches t through f_{s+1} ... f_t
-        out[:t] = np.cumprod(f[1:t + 1][::-1])[::-1]
-    else:  # the reverse direction reads t after t + 1: c_s reaches t through f_{s-1} ... f_t
-        n = int(trace.lengths[batch])
-        out[t + 1:n] = np.cumprod(f[t:n - 1])
-    return out
-
-
-def fade_distance(norms: np.ndarray, t: int, fraction: float = 0.01) -> int | None:
-    """How many steps back from t the norm first stays below ``fraction`` of its maximum: the
-    smallest k such that every step s <= t - k has norm < fraction * max (None if it never
-    falls that low within the sequence)."""
-    values = np.nan_to_num(np.asarray(norms[:t + 1], dtype=float), nan=0.0)
-    if not values.size or values.max() <= 0:
-        return None
-    above = np.nonzero(values >= fraction * values.max())[0]
-    earliest = int(above.min())
-    return t - earliest + 1 if earliest > 0 else None
+def target_name(state: str, unit: int | None) -> str:
+    """"c[107]", "prediction[12]", "loss"."""
+    return state if unit is None else f"{state}[{unit}]"
 
 
 # ----- writing files ------------------------------------------------------------------------
@@ -183,139 +167,6 @@ def save_influence_npz(path, inf, layer: int, direction: int,
     return path
 
 
-# ----- ablation menus -----------------------------------------------------------------------
-
-class AblationDialog(QDialog):
-    """Zero or clamp one quantity of one unit over a span of steps."""
-
-    def __init__(self, ctx, unit: int, t: int, kind: str = "h", parent=None):
-        super().__init__(parent)
-        self.setWindowTitle(f"Ablate unit {unit}")
-        self.ctx, self.unit = ctx, unit
-        T = ctx.session.num_steps
-        self.kind = QComboBox()
-        for k in QUANTITIES[4:] + QUANTITIES[:4]:
-            self.kind.addItem(k, k)
-        self.kind.setCurrentIndex(self.kind.findData(kind))
-        self.value = QDoubleSpinBox()
-        self.value.setRange(-1.0, 1.0)
-        self.value.setDecimals(3)
-        self.value.setSingleStep(0.1)
-        self.start = QSpinBox()
-        self.start.setRange(0, T - 1)
-        self.start.setValue(t)
-        self.stop = QSpinBox()
-        self.stop.setRange(1, T)
-        self.stop.setValue(T)
-        self.stop.setToolTip("The first step after the span (the number of steps: to the end)")
-        form = QFormLayout(self)
-        form.addRow("quantity", self.kind)
-        form.addRow("value", self.value)
-        form.addRow("from t", self.start)
-        form.addRow("to t (excluded)", self.stop)
-        self.message = QLabel()
-        self.message.setStyleSheet("color: #c62828;")
-        form.addRow(self.message)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self._apply)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def ablation(self) -> Ablation:
-        stop = self.stop.value()
-        ctx = self.ctx
-        return Ablation(self.kind.currentData(), ctx.layer, ctx.direction, ctx.batch,
-                        (self.unit,), self.value.value(), self.start.value(),
-                        None if stop >= self.ctx.session.num_steps else stop)
-
-    def _apply(self) -> None:
-        try:
-            apply_ablation(self.ctx, self.ablation())
-        except ValueError as exc:
-            self.message.setText(str(exc))
-            return
-        self.accept()
-
-
-def apply_ablation(ctx, ablation: Ablation) -> None:
-    """Record ``ablation`` in the session; the context re-traces on its worker."""
-    ctx.session.ablate(ablation, rerun=False)
-    ctx.post(f"what-if: {ablation.describe()}")
-
-
-def ablation_menu(ctx, unit: int, t: int, parent=None, gate: str | None = None) -> QMenu:
-    """The right-click menu for one unit at step t of the selected layer and direction; for a
-    ``gate`` row (Gates view) that gate's clamps come first."""
-    menu = QMenu(parent)
-    menu.setObjectName("ablation_menu")
-    menu.setTitle(f"Ablate unit {unit}")
-    cfg = ctx.session.config
-
-    def add(text: str, kind: str, value: float) -> None:
-        action = menu.addAction(text)
-        action.setData((kind, value))
-        action.triggered.connect(lambda: _try(ctx, Ablation(
-            kind, ctx.layer, ctx.direction, ctx.batch, (unit,), value, start=t)))
-
-    if gate in GATE_CLAMPS:
-        for value in GATE_CLAMPS[gate]:
-            add(f"Clamp {gate}[{unit}] to {value:g} from t={t}", gate, value)
-        menu.addSeparator()
-    if unit < cfg.h_out:
-        add(f"Zero h[{unit}] from t={t}", "h", 0.0)
-    add(f"Zero c[{unit}] from t={t}", "c", 0.0)
-    add(f"Clamp f[{unit}] to 0 from t={t} (forget)", "f", 0.0)
-    add(f"Clamp f[{unit}] to 1 from t={t} (remember)", "f", 1.0)
-    add(f"Clamp i[{unit}] to 0 from t={t} (write nothing)", "i", 0.0)
-    add(f"Clamp o[{unit}] to 0 from t={t} (hide c)", "o", 0.0)
-    add(f"Clamp g[{unit}] to 0 from t={t}", "g", 0.0)
-    menu.addSeparator()
-    span = menu.addAction("Over a span…")
-    span.triggered.connect(lambda: AblationDialog(ctx, unit, t, gate or "h", parent).exec())
-    return menu
-
-
-def _try(ctx, ablation: Ablation) -> None:
-    try:
-        apply_ablation(ctx, ablation)
-    except ValueError as exc:
-        ctx.post(str(exc), 8000)
-
-
-def attach_ablation_menu(view, graphics: pg.GraphicsLayoutWidget,
-                         maps: dict[str, Heatmap]) -> None:
-    """Right-click a unit x time heatmap cell in ``graphics`` -> the ablation menu."""
-
-    def clicked(event) -> None:
-        if event.button() != Qt.MouseButton.RightButton:
-            return
-        for name, heatmap in maps.items():
-            hit = heatmap.lookup(event.scenePos())
-            if hit is not None:
-                unit, t, _ = hit
-                event.accept()
-                view.ablation_menu = ablation_menu(view.ctx, unit, t, view, gate=name)
-                view.ablation_menu.popup(event.screenPos().toPoint())
-                return
-
-    graphics.scene().sigMouseClicked.connect(clicked)
-
-
-def attach_table_ablation_menu(view, table, unit_in_row) -> None:
-    """Right-click a row of a unit table -> the ablation menu for its unit at the cursor."""
-    table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-
-    def requested(pos) -> None:
-        index = table.indexAt(pos)
-        if index.isValid():
-            view.ablation_menu = ablation_menu(view.ctx, unit_in_row(index.row()),
-                                               view.session.t, view)
-            view.ablation_menu.popup(table.viewport().mapToGlobal(pos))
-
-    table.customContextMenuRequested.connect(requested)
-
-
 # ----- the view -----------------------------------------------------------------------------
 
 class InfluenceView(TraceView):
@@ -339,6 +190,7 @@ class InfluenceView(TraceView):
             self.target.addItem(label, state)
         self.target.setToolTip("The value whose gradients are shown")
         self.target.currentIndexChanged.connect(self.recompute)
+        self._head_key = None
         self.status = QLabel()
         self.status.setObjectName("influence_status")
         self.status.setWordWrap(True)
@@ -458,7 +310,29 @@ class InfluenceView(TraceView):
     def state(self) -> str:
         return str(self.target.currentData())
 
+    def _offer_head_targets(self) -> None:
+        """Add the prediction and loss targets (and differences) while the model has a head."""
+        head = self.session.head
+        key = None if head is None else (id(head), next_step_targets(self.session) is not None)
+        if key == self._head_key:
+            return
+        self._head_key = key
+        for combo, extra in ((self.target, HEAD_TARGETS),
+                             (self.diff_quantity, [(q, q) for q in HEAD_QUANTITIES])):
+            combo.blockSignals(True)
+            current = combo.currentData()
+            while combo.count() > (len(TARGETS) if combo is self.target else len(QUANTITIES)):
+                combo.removeItem(combo.count() - 1)
+            if key is not None:
+                for label, state in extra:
+                    if state != "loss" or key[1]:
+                        combo.addItem(label, state)
+            index = combo.findData(current)
+            combo.setCurrentIndex(index if index >= 0 else 0)
+            combo.blockSignals(False)
+
     def show_trace(self, trace) -> None:
+        self._offer_head_targets()
         self.caption.setText(f"<b>Influence</b>: {self.ctx.selection_text()}")
         self._show_difference()
         self.recompute()
@@ -478,11 +352,27 @@ class InfluenceView(TraceView):
             return None
         cfg = session.config
         t = min(session.t, int(trace.lengths[ctx.batch]) - 1)
+        state, unit, head, target = self.state, ctx.unit, None, None
+        if state in ("prediction", "loss"):
+            if session.head is None:
+                return None
+            head = head_module(session.head, session.input_tm)
+            if state == "prediction":
+                out = head_outputs(trace, session.head)[t, ctx.batch]
+                unit = int(torch.nan_to_num(out, nan=-math.inf).argmax())
+            else:
+                targets = next_step_targets(session)
+                if targets is None:
+                    return None
+                target = targets[t, ctx.batch].to(session.input_tm.device)
+                if torch.is_floating_point(target):
+                    target = target.to(session.dtype)
+        elif unit >= (cfg.h_out if state == "h" else cfg.hidden_size):
+            return None
         self._generation += 1
-        return InfluenceRequest(self._generation, session.lstm, session.input, self.state,
-                                ctx.layer, ctx.direction, t, ctx.unit, ctx.batch,
-                                session.memory_budget) if ctx.unit < (
-            cfg.h_out if self.state == "h" else cfg.hidden_size) else None
+        return InfluenceRequest(self._generation, session.lstm, session.input, state,
+                                ctx.layer, ctx.direction, t, unit, ctx.batch,
+                                session.memory_budget, head, target)
 
     def recompute(self, *args) -> None:
         """Ask for the gradients of the current target (only while the view is on screen)."""
@@ -492,8 +382,11 @@ class InfluenceView(TraceView):
         self._dirty = False
         req = self.make_request()
         if req is None:
-            self.status.setText("The focus unit has no h here (proj_size): pick c, or a unit"
-                                " below proj_size." if self.session.trace is not None else "")
+            self.status.setText("" if self.session.trace is None else
+                                "No loss here: the model's head has no next-step target for"
+                                " this input." if self.state == "loss" else
+                                "The focus unit has no h here (proj_size): pick c, or a unit"
+                                " below proj_size.")
             return
         T, B, _ = self.session.input_tm.shape
         try:
@@ -503,7 +396,7 @@ class InfluenceView(TraceView):
             self.status.setText(str(exc))
             return
         self._latest = req
-        self.status.setText(f"computing ∂{req.state}[{req.unit}] at t={req.t} (about"
+        self.status.setText(f"computing ∂{target_name(req.state, req.unit)} at t={req.t} (about"
                             f" {need / 2**20:.0f} MiB)…")
         self.runner.submit(req)
 
@@ -549,7 +442,8 @@ class InfluenceView(TraceView):
         fade = fade_distance(a["x_norm"], inf.t) if inf.direction == 0 else None
         where = f"layer {inf.layer}" + (f", {('forward', 'reverse')[inf.direction]}"
                                         if inf.config.bidirectional else "")
-        text = (f"∂{inf.state}[{inf.unit}] at t={inf.t} ({where}) = {inf.value:+.4f};"
+        text = (f"∂{target_name(inf.state, inf.unit)} at t={inf.t} ({where}) ="
+                f" {inf.value:+.4f};"
                 f" computed in {inf.elapsed_s * 1000:.0f} ms.")
         if fade is not None:
             text += f" ‖∂/∂x_s‖ stays below 1% of its maximum from {fade} steps back."
@@ -592,6 +486,9 @@ class InfluenceView(TraceView):
                 or original.gates.shape != trace.gates.shape:
             return None
 
+        if quantity in HEAD_QUANTITIES:
+            return self._head_difference(quantity, original, trace)
+
         def block(tr) -> np.ndarray:
             if quantity in ("c", "h"):
                 v = getattr(tr, quantity)[ctx.layer, ctx.direction, :, ctx.batch]
@@ -601,6 +498,23 @@ class InfluenceView(TraceView):
 
         before = block(original)
         return before, block(trace) - before
+
+    def _head_difference(self, quantity: str, original, trace
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The head's prediction (outputs, T) or its loss (1, T) in both runs."""
+        head, b = self.session.head, self.ctx.batch
+        if head is None:
+            return None
+        before, after = head_outputs(original, head), head_outputs(trace, head)
+        if quantity == "loss":
+            targets = next_step_targets(self.session)
+            if targets is None:
+                return None
+            targets = targets.to(before.device)
+            before, after = (step_losses(p, targets).unsqueeze(-1) for p in (before, after))
+            before[-1], after[-1] = math.nan, math.nan  # nothing follows the last step
+        first = before[:, b].detach().double().cpu().numpy().T
+        return first, after[:, b].detach().double().cpu().numpy().T - first
 
     def _show_difference(self, *args) -> None:
         quantity = str(self.diff_quantity.currentData())

@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..ablation_menu import attach_ablation_menu
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from ..whatif import WhatIfBox
 from .base import TraceView
-from .influence import attach_ablation_menu
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
 BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the trace), colour

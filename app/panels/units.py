@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 from lstm_viz.analysis import SAT_HIGH, SAT_LOW, find_pattern, similar_units, unit_stats
 from lstm_viz.textinput import spec_tokens
 
+from ..ablation_menu import attach_table_ablation_menu
 from ..plots import CURSOR_PEN
 from .base import TraceView
-from .influence import attach_table_ablation_menu
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 TOOLTIPS = {

@@ -256,3 +256,44 @@ def test_a_bad_ablation_in_a_session_file_is_refused_by_name(entry, message):
     data["edits"]["ablations"] = [entry]
     with pytest.raises(ValueError, match=message):
         Session.from_dict(data)
+
+
+# ----- heads and next-step targets ------------------------------------------------------------
+
+def test_head_module_holds_the_loaded_heads_weights():
+    from lstm_viz.ablation import head_module
+    from lstm_viz.io import Head
+    w, b = torch.randn(5, 3), torch.randn(5)
+    lin = head_module(Head("fc", w, b), torch.zeros(1, dtype=torch.float64))
+    x = torch.randn(2, 3, dtype=torch.float64)
+    _close(lin(x), x @ w.double().T + b.double())
+
+
+def test_next_step_targets_are_the_next_token_for_text_and_the_next_input_otherwise():
+    from lstm_viz.ablation import next_step_targets
+    from lstm_viz.io import Head
+    from lstm_viz.textinput import tokens_spec
+    vocab = list("abc ")
+    spec = tokens_spec("abc cab", vocab=vocab)
+    s = Session(LSTMConfig(input_size=4, hidden_size=3), input_spec=spec)
+    assert next_step_targets(s) is None  # no head
+    s.head = Head("fc", torch.zeros(4, 3))
+    want = [vocab.index(ch) for ch in "bc cab" + "a"]  # the last step wraps to the first
+    assert next_step_targets(s)[:, 0].tolist() == want
+    s.head = Head("fc", torch.zeros(5, 3))  # outputs that are not the vocabulary
+    assert next_step_targets(s) is None
+    r = Session(LSTMConfig(input_size=2, hidden_size=3))
+    r.head = Head("fc", torch.zeros(2, 3))
+    _close(next_step_targets(r)[:-1].double(), r.input_tm[1:].double())
+
+
+def test_a_loaded_head_stays_with_its_lstm_until_the_weights_change():
+    from lstm_viz.io import Head
+    s = Session(LSTMConfig(input_size=2, hidden_size=3))
+    head = Head("fc", torch.zeros(2, 3))
+    s.load_module(nn.LSTM(2, 3), head=head)
+    assert s.head is head
+    s.set_config(s.config.replace(batch_first=True), reinit=False)
+    assert s.head is head
+    s.reinitialize()
+    assert s.head is None

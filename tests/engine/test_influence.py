@@ -445,3 +445,47 @@ def test_training_mode_with_dropout_warns_and_uses_eval_semantics():
         got = influence(lstm, x, t=3, unit=1)
     want, = torch.autograd.grad(lstm.eval()(x)[0][3, 0, 1], x)
     _close(got.x, want)
+
+
+# ----- the forget-gate memory up to a cursor, and how far back a gradient reaches -------------
+
+@pytest.mark.parametrize("direction", [0, 1])
+def test_forget_memory_is_the_forget_product_from_each_step_to_the_cursor(direction):
+    from lstm_viz.gradients import forget_memory
+    lstm = _lstm(input_size=2, hidden_size=3, bidirectional=True)
+    x = torch.randn(9, 1, 2, dtype=torch.float64)
+    tr = trace(lstm, x)
+    t = 4
+    got = forget_memory(tr, 0, direction, 2, t, 0)
+    assert got[t] == 1.0
+    f = tr.gates[0, direction, :, 0, 1, 2].numpy()
+    for s in range(9):
+        if direction == 0 and s < t:
+            assert got[s] == pytest.approx(np.prod(f[s + 1:t + 1]))
+            assert got[s] == pytest.approx(forget_product(tr, layer=0, unit=2, start=s + 1,
+                                                          stop=t + 1)[-1])
+        elif direction == 1 and s > t:
+            assert got[s] == pytest.approx(np.prod(f[t:s]))
+        elif s != t:
+            assert math.isnan(got[s])
+
+
+def test_forget_memory_is_the_cell_path_gradient_of_a_lone_unit():
+    # with no recurrent weights, c_t depends on c_s only through the forget gates
+    lstm = _lstm(input_size=2, hidden_size=3)
+    with torch.no_grad():
+        lstm.weight_hh_l0.zero_()
+    x = torch.randn(8, 1, 2, dtype=torch.float64)
+    from lstm_viz.gradients import forget_memory
+    inf = influence(lstm, x, t=6, unit=1, state="c")
+    np.testing.assert_allclose(forget_memory(trace(lstm, x), 0, 0, 1, 6, 0)[:7],
+                               inf.c[0, 0, :7, 0, 1].numpy(), rtol=1e-12)
+
+
+def test_fade_distance_counts_steps_back_to_the_last_large_gradient():
+    from lstm_viz.gradients import fade_distance
+    norms = np.array([0.001, 0.5, 0.2, 0.009, 1.0, 0.0])
+    assert fade_distance(norms, 4) == 4  # step 1 (0.5) is 3 back; below 1% from 4 back
+    assert fade_distance(norms, 4, fraction=0.6) == 1
+    assert fade_distance(np.array([0.5, 1.0]), 1) is None
+    assert fade_distance(np.zeros(3), 2) is None

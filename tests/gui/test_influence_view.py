@@ -7,12 +7,8 @@ import csv
 import numpy as np
 import pytest
 import torch
-from lstm_viz_app.panels.influence import (
-    AblationDialog,
-    InfluenceView,
-    ablation_menu,
-    fade_distance,
-)
+from lstm_viz_app.ablation_menu import AblationDialog, ablation_menu
+from lstm_viz_app.panels.influence import InfluenceView
 from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.states import StatesView
 from lstm_viz_app.panels.units import UnitsView
@@ -199,12 +195,6 @@ def test_exports_write_the_view_and_the_gradients(qtbot, make_panels, tmp_path):
     np.testing.assert_allclose([float(r[col]) for r in data], want.c_norm[0, 0])
 
 
-def test_fade_distance_counts_steps_back_to_the_last_large_gradient():
-    norms = np.array([0.001, 0.5, 0.2, 0.009, 1.0, 0.0])
-    assert fade_distance(norms, 4) == 4  # step 1 (0.5) is 3 back; below 1% from 4 back
-    assert fade_distance(np.array([0.5, 1.0]), 1) is None
-
-
 def test_right_click_on_a_gate_row_offers_that_gates_clamps_first(qtbot, make_panels,
                                                                    wait_traced):
     host = make_panels(GatesView, session=_session())
@@ -220,3 +210,64 @@ def test_right_click_on_a_gate_row_offers_that_gates_clamps_first(qtbot, make_pa
     wait_traced(ctx)
     assert session.edits.ablations == [Ablation("g", 0, 0, 0, (1,), 1.0, start=6)]
     assert (session.trace.gates[0, 0, 6:, 0, 2, 1] == 1).all()
+
+
+def _headed_session():
+    from lstm_viz.io import Head
+    torch.manual_seed(3)
+    s = _session(num_layers=1, bidirectional=True)
+    head = Head("fc", torch.randn(3, 12, dtype=torch.float64),
+                torch.randn(3, dtype=torch.float64))
+    s.load_module(s.lstm, head=head)  # three outputs = input_size: a next-step forecaster
+    return s, head
+
+
+def test_a_head_adds_prediction_and_loss_targets_equal_to_influence(qtbot, make_panels):
+    session, head = _headed_session()
+    host = make_panels(InfluenceView, session=session)
+    ctx, view = host.ctx, host.panels["Influence"]
+    states = [view.target.itemData(k) for k in range(view.target.count())]
+    assert states == ["h", "c", "prediction", "loss"]
+    lin = torch.nn.Linear(12, 3).double()
+    with torch.no_grad():
+        lin.weight.copy_(head.weight)
+        lin.bias.copy_(head.bias)
+    session.seek(4)
+    view.target.setCurrentIndex(view.target.findData("prediction"))
+    inf = _wait_result(qtbot, view, state="prediction", t=4)
+    with torch.no_grad():
+        top = int(lin(session.lstm(session.input_tm)[0][4, 0]).argmax())
+    want = influence(session.lstm, session.input, t=4, unit=top, state="prediction", head=lin)
+    assert inf.unit == top
+    np.testing.assert_allclose(view.maps["dx"].data, want.x[:, 0].numpy().T, atol=1e-12)
+    view.target.setCurrentIndex(view.target.findData("loss"))
+    _wait_result(qtbot, view, state="loss", t=4)
+    want = influence(session.lstm, session.input, t=4, state="loss", head=lin,
+                     target=session.input_tm[5, 0])
+    np.testing.assert_allclose(view.maps["dx"].data, want.x[:, 0].numpy().T, atol=1e-12)
+    np.testing.assert_allclose(view.maps["dc"].data, want.c[0, 0, :, 0].numpy().T, atol=1e-12)
+    session.reinitialize()  # new weights: the head no longer belongs to them
+    qtbot.waitUntil(lambda: view.target.count() == 2)
+
+
+def test_difference_shows_the_heads_prediction_and_loss_in_both_runs(qtbot, make_panels,
+                                                                      wait_traced):
+    session, head = _headed_session()
+    host = make_panels(InfluenceView, session=session)
+    ctx, view = host.ctx, host.panels["Influence"]
+    before = session.trace
+    session.ablate(Ablation("o", 0, 1, 0, (0, 1, 2, 3, 4, 5), 0.0, start=0), rerun=False)
+    wait_traced(ctx)
+    out0 = torch.cat([before.h[0, 0], before.h[0, 1]], -1)[:, 0] @ head.weight.T + head.bias
+    out1 = torch.cat([session.trace.h[0, 0], session.trace.h[0, 1]], -1)[:, 0] @ head.weight.T \
+        + head.bias
+    view.diff_quantity.setCurrentIndex(view.diff_quantity.findData("prediction"))
+    np.testing.assert_allclose(view.orig_map.data, out0.numpy().T, atol=1e-12)
+    np.testing.assert_allclose(view.edit_map.data, (out1 - out0).numpy().T, atol=1e-12)
+    view.diff_quantity.setCurrentIndex(view.diff_quantity.findData("loss"))
+    nxt = session.input_tm[1:, 0]
+    loss0 = ((out0[:-1] - nxt) ** 2).mean(-1)
+    loss1 = ((out1[:-1] - nxt) ** 2).mean(-1)
+    np.testing.assert_allclose(view.orig_map.data[0, :-1], loss0.numpy(), atol=1e-12)
+    np.testing.assert_allclose(view.edit_map.data[0, :-1], (loss1 - loss0).numpy(), atol=1e-12)
+    assert np.isnan(view.edit_map.data[0, -1])
