@@ -225,7 +225,7 @@ def _headed_session():
 def test_a_head_adds_prediction_and_loss_targets_equal_to_influence(qtbot, make_panels):
     session, head = _headed_session()
     host = make_panels(InfluenceView, session=session)
-    ctx, view = host.ctx, host.panels["Influence"]
+    view = host.panels["Influence"]
     states = [view.target.itemData(k) for k in range(view.target.count())]
     assert states == ["h", "c", "prediction", "loss"]
     lin = torch.nn.Linear(12, 3).double()
