@@ -464,7 +464,9 @@ class Session:
             "model_source": self.model_source,
             "edits": {"inputs": [e.to_list() for e in self._edits.inputs],
                       "states": [e.to_list() for e in self._edits.states],
-                      "ablations": [a.to_list() for a in self._edits.ablations]},
+                      # written only when there are some: files without stay as they were
+                      **({"ablations": [a.to_list() for a in self._edits.ablations]}
+                         if self._edits.ablations else {})},
         }
 
     @classmethod

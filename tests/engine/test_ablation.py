@@ -297,3 +297,15 @@ def test_a_loaded_head_stays_with_its_lstm_until_the_weights_change():
     assert s.head is head
     s.reinitialize()
     assert s.head is None
+
+
+def test_a_saved_session_file_replays_its_ablations(tmp_path):
+    from lstm_viz.sessionfile import load_session, save_session
+    s = _session()
+    ablation = Ablation("i", 1, 0, 0, (0, 2), 1.0, start=1, stop=4)
+    s.ablate(ablation)
+    save_session(tmp_path / "s.lstmviz.json", s)
+    back, _ = load_session(tmp_path / "s.lstmviz.json")
+    assert back.edits.ablations == [ablation]
+    _close(back.trace.c, _hand_run(back.lstm, back.input_tm, [ablation])[1])
+    _close(back.trace.c, s.trace.c)
