@@ -215,6 +215,26 @@ def _weights_from_model_file(src: dict, trusted_models: Collection, name: str) -
     return loaded.pick(src.get("lstm") or None).state_dict
 
 
+def _check_weight_shapes(state: dict, lstm: torch.nn.LSTM, config, name: str) -> None:
+    """ValueError naming the first stored weight that is missing, extra or of the wrong shape
+    for ``config``'s nn.LSTM."""
+    expected = {k: tuple(v.shape) for k, v in lstm.state_dict().items()}
+    problem = ""
+    for key, shape in expected.items():
+        if key not in state:
+            problem = f"{key!r} is missing"
+        elif tuple(state[key].shape) != shape:
+            problem = f"{key!r} has shape {tuple(state[key].shape)}, it needs {shape}"
+        if problem:
+            break
+    extra = sorted(set(state) - set(expected))
+    if not problem and extra:
+        problem = f"{', '.join(map(repr, extra[:4]))} has no place in it"
+    if problem:
+        raise ValueError(f"{name}: the stored weights do not fit the stored config {config}:"
+                         f" {problem}")
+
+
 def load_session(path, *, trusted_models: Collection = (), device: str | None = None,
                  memory_budget: int | None = None) -> tuple[Session, SessionExtras]:
     """Rebuild the session saved in ``path``, traced, at its saved step, with its edits.
@@ -251,6 +271,7 @@ def load_session(path, *, trusted_models: Collection = (), device: str | None = 
         extras.weights_from = "seed"
     if state is not None:
         lstm = session.config.build(dtype=next(iter(state.values())).dtype)
+        _check_weight_shapes(state, lstm, session.config, path.name)
         try:
             lstm.load_state_dict(state)
         except RuntimeError as exc:
