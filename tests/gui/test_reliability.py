@@ -18,6 +18,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lstm_viz_app import cli
+from lstm_viz_app.file_menu import open_session, open_text_input, save_session_file
+from lstm_viz_app.main import MainWindow
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from torch import nn
@@ -25,8 +29,6 @@ from torch import nn
 import lstm_viz.atomic as atomic
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.sessionfile import save_session
-from lstm_viz_app import cli
-from lstm_viz_app.file_menu import open_session, open_text_input, save_session_file
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[2]
@@ -378,3 +380,17 @@ def test_cli_fuzz_bad_sessions_and_flags_exit_0_or_2_with_one_line(
     for path, data in files.items():
         if path != out:
             assert path.read_bytes() == data
+
+
+def test_settings_that_cannot_be_written_are_named(qtbot, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    settings = QSettings(str(blocker / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, restore=False)
+    qtbot.addWidget(window)
+    assert not window.save_settings()
+    assert f"the settings file {blocker / 'settings.ini'}" in capsys.readouterr().err
+    good = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window.settings = good
+    assert window.save_settings()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "settings.ini"]
