@@ -211,16 +211,18 @@ def _close(window) -> None:
     window.settings.sync()
 
 
-def _check_model(path: str, allow_pickle: bool, lstm: str | None = None) -> None:
+def _check_model(path: str, allow_pickle: bool, lstm: str | None = None,
+                 headless: bool = True) -> None:
     """UsageError with the loader's own message (what was found, what was expected) when
-    ``path`` is not a model lstm-viz can open, when ``lstm`` names none of its LSTMs, or when
-    it holds several and ``lstm`` is not given (then the message lists them)."""
+    ``path`` is not a model lstm-viz can open, when ``lstm`` names none of its LSTMs, or, for
+    a ``headless`` run (no picker to ask), when it holds several and ``lstm`` is not given
+    (then the message lists them)."""
     from lstm_viz.io import load_model
     try:
         loaded = load_model(path, allow_pickle=allow_pickle)
     except ValueError as exc:
         raise UsageError(f"--model: {_one_line(exc)}") from None
-    if lstm is None and len(loaded.lstms) > 1:
+    if headless and lstm is None and len(loaded.lstms) > 1:
         names = "; ".join(c.name for c in loaded.lstms)
         raise UsageError(f"--model: {loaded.path.name} holds {len(loaded.lstms)} LSTMs ({names});"
                          " choose one with --lstm NAME")
@@ -364,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gui(args) -> int:
-    if args.model:
-        _check_model(args.model, args.allow_pickle, args.lstm)
+    if args.model:  # several LSTMs and no --lstm: the window's picker asks
+        _check_model(args.model, args.allow_pickle, args.lstm, headless=False)
     _check_display()
     from .entry import run
     session = None

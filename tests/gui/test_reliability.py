@@ -19,6 +19,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lstm_viz_app import cli
+from lstm_viz_app.dialogs import LSTMPickerDialog
 from lstm_viz_app.file_menu import open_session, open_text_input, save_session_file
 from lstm_viz_app.main import MainWindow
 from PySide6.QtCore import QSettings
@@ -207,7 +208,7 @@ def test_gui_start_refuses_a_step_or_view_that_does_not_exist(qtbot, gui_start, 
 def test_gui_start_shows_the_step_and_view_asked_for(qtbot, gui_start):
     status, started = gui_start(["--step", "4", "--view", "states"])
     assert status == 0 and started
-    window = next(w for w in QApplication.topLevelWidgets() if hasattr(w, "session")
+    window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
                   and w.isVisible())
     assert window.session.t == 4 and window.tabs.tabText(window.tabs.currentIndex()) == "States"
     window.close()
@@ -262,8 +263,23 @@ def test_a_file_with_several_lstms_needs_lstm_and_lists_them(qtbot, tmp_path, tw
     assert cli.main(["--screenshot", str(out), "--model", str(path), "--lstm", "nope"]) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "'nope'" in line and "encoder" in line and "decoder" in line
-    assert cli.main(["--model", str(path)]) == 2  # the GUI start too
-    assert "--lstm" in _one_line_error(capsys.readouterr().err)
+    assert cli.main(["--model", str(path), "--lstm", "nope"]) == 2  # the GUI start too
+    assert "'nope'" in _one_line_error(capsys.readouterr().err)
+
+
+def test_gui_start_with_several_lstms_asks_which_one(qtbot, gui_start, two_lstms,
+                                                     modal_dialog):
+    path, _ = two_lstms
+    status, started = gui_start(["--model", str(path)])
+    assert status == 0 and started
+    picker = modal_dialog()
+    assert isinstance(picker, LSTMPickerDialog) and picker.list.count() == 2
+    picker.parent().close()
+    status, started = gui_start(["--model", str(path), "--lstm", "decoder"])
+    window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
+                  and w.isVisible())
+    assert window.session.config == LSTMConfig(3, 5)
+    window.close()
 
 
 def test_lstm_picks_the_model_for_a_screenshot_and_an_export(qtbot, tmp_path, two_lstms):
