@@ -25,6 +25,7 @@ from lstm_viz.io import (
 )
 from lstm_viz.sessionfile import load_session, save_session
 from lstm_viz.textinput import text_input_spec, tokens_spec
+from lstm_viz.validate import MAX_TEXT, check_regular_file
 
 from .dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
 
@@ -172,7 +173,9 @@ def open_text_input(window, text_path, vocab_path: str = "") -> bool:
     source = window.session.model_source or {}
     model_path = source.get("path") if isinstance(source, dict) else None
     try:
-        text = Path(text_path).read_text(encoding="utf-8").replace("\t", "    ")
+        # a regular file of bounded size: a FIFO or a device would hang the window
+        path = check_regular_file(text_path, "text file", max_bytes=4 * MAX_TEXT)
+        text = path.read_text(encoding="utf-8").replace("\t", "    ")
         spec = text_input_spec(source, text, str(vocab_path or ""),
                                allow_pickle=bool(model_path)
                                and window.ctx.pickle_consented(model_path))

@@ -142,6 +142,16 @@ def test_text_that_cannot_feed_the_model_keeps_the_trace(window, tmp_path, wait_
     _assert_unchanged(window, before)
 
 
+def test_a_text_input_that_is_a_fifo_is_refused_without_waiting(window, tmp_path, wait_traced,
+                                                                 modal_dialog):
+    wait_traced(window)
+    before = _screen_state(window)
+    os.mkfifo(tmp_path / "fifo")
+    assert not open_text_input(window, tmp_path / "fifo")
+    assert "FIFO" in modal_dialog().text()
+    _assert_unchanged(window, before)
+
+
 # ----- what-if edits -----------------------------------------------------------------------------
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_a_what_if_value_that_is_not_finite_is_refused(value):
