@@ -1,9 +1,10 @@
 """``lstm-viz``: start the GUI, render a screenshot or export headless; other subcommands
 (``shapes`` ...) go to the engine's command line, ``lstm_viz.cli``.
 
-    lstm-viz [--config session.json] [--step T] [--model FILE [--allow-pickle]] [--demo NAME]
-    lstm-viz --screenshot FILE [--config session.json] [--demo NAME] [--step T] [--view NAME]
-             [--size WxH]
+    lstm-viz [--config session.json] [--step T] [--model FILE [--lstm NAME] [--allow-pickle]]
+             [--demo NAME]
+    lstm-viz --screenshot FILE [--config session.json] [--model FILE [--lstm NAME]]
+             [--demo NAME] [--step T] [--view NAME] [--size WxH]
     lstm-viz export --config session.json --out DIR [--step T] [--format png,svg,csv,npz]
     lstm-viz shapes ...            (lstm_viz.cli)
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import tempfile
@@ -53,8 +53,12 @@ def _add_window_options(p: argparse.ArgumentParser) -> None:
                    help="session JSON: LSTMConfig fields, seq_len, batch_size, input, seed")
     p.add_argument("--step", type=int, metavar="T", help="timestep to show")
     p.add_argument("--model", metavar="FILE", help="open a trained model (state dict or module)")
+    p.add_argument("--lstm", metavar="NAME",
+                   help="which LSTM of a --model file with several (a name or prefix, as the"
+                        " picker lists them)")
     p.add_argument("--allow-pickle", action="store_true",
-                   help="allow loading pickled modules from --model (only trusted files)")
+                   help="allow the --model file (that file only) to run the code pickled in it"
+                        " (only trusted files)")
     p.add_argument("--demo", metavar="NAME", help="open a demo that ships with lstm-viz"
                    " (a trained model and its sample input)")
     p.add_argument("--view", metavar="NAME", help="view to show first (Gates, States, Shapes,"
@@ -107,92 +111,126 @@ def _formats(text: str) -> list[str]:
     return formats
 
 
-def load_session_file(path: str, allow_pickle: bool = False):
+def load_session_file(path: str, trusted_models=()):
     """The Session described by a session JSON file (a config dict, or a whole session saved
     with its model, ``*.lstmviz.json``) and the file's data; UsageError with a one-line reason.
+
+    The file is read only if it is a regular file of bounded size (never a FIFO or a device).
+    A model the session names is unpickled only if it is one of ``trusted_models``.
     """
     from lstm_viz import Session
+    from lstm_viz.validate import read_json_file
     try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"--config: no such file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--config: cannot read {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--config: {path} is not valid JSON: {exc}") from None
+        data = read_json_file(path, "session file")
+    except ValueError as exc:
+        raise UsageError(f"--config: {_one_line(exc)}") from None
     if isinstance(data, dict) and isinstance(data.get("format"), str) and \
             data["format"].startswith("lstm-viz session"):
-        return _load_full_session(path, allow_pickle)
+        return _load_full_session(path, trusted_models)
     try:
         session = Session.from_dict(data)
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"--config: {path}: {exc}") from None
+        raise UsageError(f"--config: {path}: {_one_line(exc)}") from None
     return session, data
 
 
-def _load_full_session(path: str, allow_pickle: bool):
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _load_full_session(path: str, trusted_models):
+    from lstm_viz.io import PickleConsentNeeded
+    from lstm_viz.sessionfile import load_session
     try:
-        from lstm_viz.sessionfile import load_session
-    except ImportError:
-        raise UsageError(f"--config: {path} is a full session file; this build cannot read"
-                         " it") from None
-    try:
-        session, extras = load_session(path, allow_pickle=allow_pickle)
+        session, extras = load_session(path, trusted_models=trusted_models)
+    except PickleConsentNeeded as exc:
+        raise UsageError(f"--config: {_one_line(exc)}; --allow-pickle covers only the --model"
+                         " file: if you trust it, open that model with"
+                         f" --model {exc.path} --allow-pickle") from None
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--config: {path}: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"--config: {path}: {_one_line(exc)}") from None
     return session, {"selection": dict(extras.selection), "step": session.t,
                      "view": dict(extras.view)}
 
 
-def _headless_window(args):
-    """A traced MainWindow, offscreen, with settings in a throwaway file."""
+def _trusted_models(args) -> list[str]:
+    """The model files the user allowed to run their code: the --model file with
+    --allow-pickle, nothing else (not a model a --config session names)."""
+    return [args.model] if args.model and args.allow_pickle else []
+
+
+def _headless_window(args, settings_dir: str):
+    """A traced MainWindow, offscreen, with settings in a file inside ``settings_dir`` (a
+    temporary folder the caller removes)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
 
     from .entry import make_app
     from .file_menu import open_demo, open_model
     from .main import MainWindow
+    if args.model:
+        _check_model(args.model, args.allow_pickle, args.lstm)
     app = make_app()
-    session, data = load_session_file(args.config, args.allow_pickle) if args.config \
+    session, data = load_session_file(args.config, _trusted_models(args)) if args.config \
         else (None, {})
-    settings = QSettings(str(Path(tempfile.mkdtemp(prefix="lstm-viz-")) / "settings.ini"),
-                         QSettings.Format.IniFormat)
+    settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.Format.IniFormat)
     if session is None:
         from lstm_viz import Session
         session = Session()
     window = MainWindow(session=session, settings=settings, restore=False, trace_now=False)
-    if args.model:
-        _check_model(args.model, args.allow_pickle)
-        if not open_model(window, args.model, allow_pickle=args.allow_pickle):
-            raise UsageError(f"--model: could not open {args.model}")
-    if args.demo:
-        if not open_demo(window, args.demo):
-            raise UsageError(f"--demo: could not open {args.demo}")
     try:
-        window.ctx.retrace_now()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    _apply_selection(window, data.get("selection"))
-    _seek(window, args.step if args.step is not None else data.get("step"))
-    _show_view(window, args.view or (data.get("view") or {}).get("tab"))
-    w, h = _size(args.size)
-    window.resize(w, h)
-    window.show()
-    app.processEvents()
-    window.fit_docks()
-    for _ in range(3):
+        if args.model and not open_model(window, args.model, allow_pickle=args.allow_pickle,
+                                         lstm=args.lstm):
+            raise UsageError(f"--model: could not open {args.model}")
+        if args.demo:
+            if not open_demo(window, args.demo):
+                raise UsageError(f"--demo: could not open {args.demo}")
+        try:
+            window.ctx.retrace_now()
+        except ValueError as exc:
+            raise UsageError(_one_line(exc)) from None
+        _apply_selection(window, data.get("selection"))
+        _seek(window, args.step if args.step is not None else data.get("step"))
+        _show_view(window, args.view or (data.get("view") or {}).get("tab"))
+        w, h = _size(args.size)
+        window.resize(w, h)
+        window.show()
         app.processEvents()
+        window.fit_docks()
+        for _ in range(3):
+            app.processEvents()
+    except BaseException:
+        _close(window)
+        raise
     return app, window
 
 
-def _check_model(path: str, allow_pickle: bool) -> None:
+def _close(window) -> None:
+    """Close a headless window so that nothing writes its settings after the run."""
+    window.close()
+    window.settings.sync()
+
+
+def _check_model(path: str, allow_pickle: bool, lstm: str | None = None,
+                 headless: bool = True) -> None:
     """UsageError with the loader's own message (what was found, what was expected) when
-    ``path`` is not a model lstm-viz can open."""
+    ``path`` is not a model lstm-viz can open, when ``lstm`` names none of its LSTMs, or, for
+    a ``headless`` run (no picker to ask), when it holds several and ``lstm`` is not given
+    (then the message lists them)."""
     from lstm_viz.io import load_model
     try:
-        load_model(path, allow_pickle=allow_pickle)
+        loaded = load_model(path, allow_pickle=allow_pickle)
     except ValueError as exc:
-        raise UsageError(f"--model: {' '.join(str(exc).split())}") from None
+        raise UsageError(f"--model: {_one_line(exc)}") from None
+    if headless and lstm is None and len(loaded.lstms) > 1:
+        names = "; ".join(c.name for c in loaded.lstms)
+        raise UsageError(f"--model: {loaded.path.name} holds {len(loaded.lstms)} LSTMs ({names});"
+                         " choose one with --lstm NAME")
+    if lstm is not None:
+        try:
+            loaded.pick(lstm)
+        except ValueError as exc:
+            raise UsageError(f"--lstm: {_one_line(exc)}") from None
 
 
 def _check_demo(name: str | None) -> None:
@@ -235,30 +273,50 @@ def _apply_selection(window, selection) -> None:
 def _seek(window, step) -> None:
     if step is None:
         return
-    n = window.session.num_steps
-    if not 0 <= int(step) < n:
-        raise UsageError(f"--step must be in [0, {n - 1}] for this input (got {step})")
-    window.session.seek(int(step))
+    from .entry import check_step
+    try:
+        window.session.seek(check_step(window, step))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _show_view(window, name) -> None:
     if not name:
         return
-    titles = {t.lower(): t for t in window.views}
-    if name.lower() not in titles:
-        raise UsageError(f"--view must be one of {', '.join(window.views)} (got {name!r})")
-    window.show_view(titles[name.lower()])
+    from .entry import check_view
+    try:
+        window.show_view(check_view(window, name))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _png_bytes(window) -> bytes:
+    """The window rendered as PNG data."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    ok = window.grab().save(buffer, "PNG")
+    buffer.close()
+    if not ok:
+        raise UsageError("--screenshot: the window could not be rendered as a PNG")
+    return bytes(data.data())
 
 
 def _screenshot(args) -> int:
-    app, window = _headless_window(args)
+    from lstm_viz.atomic import write_bytes
     path = Path(args.screenshot)
     if path.suffix.lower() != ".png":
         raise UsageError(f"--screenshot writes a PNG; give a .png file name (got {path})")
-    if not window.grab().save(str(path), "PNG"):
-        raise UsageError(f"--screenshot: could not write {path}")
+    with tempfile.TemporaryDirectory(prefix="lstm-viz-") as settings_dir:
+        app, window = _headless_window(args, settings_dir)
+        try:
+            write_bytes(path, _png_bytes(window))
+        except OSError as exc:
+            raise UsageError(f"--screenshot: {_one_line(exc)}") from None
+        finally:
+            _close(window)
     print(path)
-    window.close()
     return 0
 
 
@@ -268,19 +326,21 @@ def _export(args) -> int:
         raise UsageError("export needs --config session.json")
     if not 0.1 <= args.scale <= 8:
         raise UsageError(f"--scale must be between 0.1 and 8 (got {args.scale})")
-    app, window = _headless_window(args)
     from .export import export_gif, export_views
-    try:
-        written = export_views(window, args.out, [f for f in formats if f != "gif"],
-                               scale=args.scale)
-        if "gif" in formats:
-            _show_view(window, args.view or next(iter(window.views)))
-            written.append(export_gif(window, Path(args.out) / "steps.gif"))
-    except OSError as exc:
-        raise UsageError(f"--out: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="lstm-viz-") as settings_dir:
+        app, window = _headless_window(args, settings_dir)
+        try:
+            written = export_views(window, args.out, [f for f in formats if f != "gif"],
+                                   scale=args.scale)
+            if "gif" in formats:
+                _show_view(window, args.view or next(iter(window.views)))
+                written.append(export_gif(window, Path(args.out) / "steps.gif"))
+        except OSError as exc:
+            raise UsageError(f"--out: {_one_line(exc)}") from None
+        finally:
+            _close(window)
     for path in written:
         print(path)
-    window.close()
     return 0
 
 
@@ -306,19 +366,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gui(args) -> int:
-    if args.model:
-        _check_model(args.model, args.allow_pickle)
+    if args.model:  # several LSTMs and no --lstm: the window's picker asks
+        _check_model(args.model, args.allow_pickle, args.lstm, headless=False)
     _check_display()
     from .entry import run
     session = None
     data = {}
     if args.config:
-        session, data = load_session_file(args.config, args.allow_pickle)
+        session, data = load_session_file(args.config, _trusted_models(args))
     step = args.step if args.step is not None else data.get("step")
     view = args.view or (data.get("view") or {}).get("tab")
-    return run({"session": session, "step": step, "model": args.model, "view": view,
-                "allow_pickle": args.allow_pickle, "selection": data.get("selection"),
-                "demo": args.demo})
+    try:
+        return run({"session": session, "step": step, "model": args.model, "view": view,
+                    "allow_pickle": args.allow_pickle, "lstm": args.lstm,
+                    "selection": data.get("selection"), "demo": args.demo})
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from None
 
 
 if __name__ == "__main__":

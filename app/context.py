@@ -7,8 +7,11 @@ events and starts one re-trace per event-loop turn, however many events the chan
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
+
+from lstm_viz.hashing import file_sha256
 
 from .workers import TraceRunner
 
@@ -47,6 +50,8 @@ class AppContext(QObject):
         self._latest = None
         self._accepted = None
         self._then: list[Callable[[], None]] = []
+        # model files the user agreed, in this run, to unpickle: path -> SHA-256 at that moment
+        self._pickle_consent: dict[Path, str] = {}
         # one zero-interval single shot: every session event of one change lands in one turn
         self._due = QTimer(self)
         self._due.setSingleShot(True)
@@ -200,6 +205,27 @@ class AppContext(QObject):
     def _clamp_selection(self, *args) -> None:
         if self._clamp():
             self.selection_changed.emit()
+
+    # ----- consent to run a file's code ---------------------------------------------------
+    def consent_to_pickle(self, path) -> None:
+        """The user agreed (the unsafe-pickle dialog, ``--allow-pickle`` with ``--model``) to
+        unpickling the model file ``path`` as it is now; nothing else is covered."""
+        p = Path(path).resolve()
+        self._pickle_consent[p] = file_sha256(p)
+
+    def pickle_consented(self, path) -> bool:
+        """True when the user agreed to unpickling ``path`` in this run and the file has not
+        changed since."""
+        p = Path(path).resolve()
+        digest = self._pickle_consent.get(p)
+        try:
+            return digest is not None and file_sha256(p) == digest
+        except OSError:
+            return False
+
+    def consented_models(self) -> list[Path]:
+        """The model files ``pickle_consented`` covers now."""
+        return [p for p in self._pickle_consent if self.pickle_consented(p)]
 
     def post(self, text: str, timeout_ms: int = 4000) -> None:
         """Show a message in the status bar."""

@@ -48,22 +48,50 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def check_step(window: MainWindow, step) -> int:
+    """``step`` as a timestep of the window's input; ValueError naming the range otherwise."""
+    n = window.session.num_steps
+    try:
+        t = int(step)
+    except (TypeError, ValueError):
+        t = None
+    if t is None or isinstance(step, bool) or t != step or not 0 <= t < n:
+        raise ValueError(f"--step must be in [0, {n - 1}] for this input (got {step!r})")
+    return t
+
+
+def check_view(window: MainWindow, name) -> str:
+    """The title of the view called ``name`` (any case); ValueError listing the views."""
+    titles = {t.lower(): t for t in window.views}
+    if not isinstance(name, str) or name.lower() not in titles:
+        raise ValueError(f"--view must be one of {', '.join(window.views)} (got {name!r})")
+    return titles[name.lower()]
+
+
 def run(window_options: dict | None = None) -> int:
-    """Start the GUI; ``window_options`` from the command line (config, step, model, ...)."""
+    """Start the GUI; ``window_options`` from the command line (config, step, model, ...).
+
+    ValueError, before the window shows, when ``step`` or ``view`` does not fit."""
     app = make_app()
     options = window_options or {}
     window = MainWindow(session=options.get("session"))
     install_excepthook(window)
     if options.get("model"):
-        open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")))
+        open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")),
+                   lstm=options.get("lstm") or None)
     if options.get("demo"):
         open_demo(window, str(options["demo"]))
     selection = options.get("selection")
     if isinstance(selection, dict):
         window.ctx.select_from(selection)
-    if options.get("step") is not None:
-        window.session.seek(int(options["step"]))
-    if options.get("view"):
-        window.show_view(str(options["view"]).capitalize())
+    try:
+        if options.get("step") is not None:
+            window.session.seek(check_step(window, options["step"]))
+        if options.get("view"):
+            window.show_view(check_view(window, options["view"]))
+    except ValueError:
+        window.ctx.detach()
+        window.deleteLater()
+        raise
     window.show()
     return app.exec()

@@ -16,9 +16,16 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from lstm_viz import demos as demo_registry
-from lstm_viz.io import LoadedModel, LSTMCandidate, load_into_session, load_model
+from lstm_viz.io import (
+    LoadedModel,
+    LSTMCandidate,
+    PickleConsentNeeded,
+    load_into_session,
+    load_model,
+)
 from lstm_viz.sessionfile import load_session, save_session
 from lstm_viz.textinput import text_input_spec, tokens_spec
+from lstm_viz.validate import MAX_TEXT, check_regular_file
 
 from .dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
 
@@ -73,19 +80,21 @@ def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = N
     """Open ``path`` into the window's session (``lstm-viz --model FILE``, File > Open model).
 
     Returns False when the file cannot be used (the message is shown, the model unchanged). A
-    pickled file without ``allow_pickle`` asks first; a file with several LSTMs asks which one
-    (unless ``lstm`` names it). Those questions are answered asynchronously; True is returned.
+    file whose LSTM can only be read by running its code asks first, unless ``allow_pickle``
+    (the user's ``--allow-pickle`` for this file) or the user agreed to this file earlier in
+    this run; a file with several LSTMs asks which one (unless ``lstm`` names it). Those
+    questions are answered asynchronously; True is returned.
     """
     path = Path(path)
+    ctx = window.ctx
+    if allow_pickle and path.is_file():
+        ctx.consent_to_pickle(path)
     try:
-        loaded = load_model(path, allow_pickle=allow_pickle)
+        loaded = load_model(path, allow_pickle=ctx.pickle_consented(path))
+    except PickleConsentNeeded:
+        ask_pickle_consent(window, path, lambda: open_model(window, path, lstm=lstm))
+        return True
     except ValueError as exc:
-        if not allow_pickle and "pickled Python object" in str(exc):
-            dialog = UnsafePickleDialog(path, window)
-            dialog.accepted.connect(
-                lambda: open_model(window, path, allow_pickle=True, lstm=lstm))
-            dialog.open()
-            return True
         show_error(window, "Could not open model", str(exc))
         return False
     if lstm is not None:
@@ -100,6 +109,24 @@ def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = N
     picker.accepted.connect(lambda: install_model(window, loaded, picker.chosen))
     picker.open()
     return True
+
+
+def ask_pickle_consent(window, path, then) -> UnsafePickleDialog:
+    """Ask whether the model file ``path`` may run its code; on "Load anyway" the consent
+    covers that file (as it is now) for the rest of the run, and ``then()`` is called."""
+    dialog = UnsafePickleDialog(Path(path), window)
+
+    def agreed() -> None:
+        try:
+            window.ctx.consent_to_pickle(path)
+        except OSError as exc:
+            show_error(window, "Could not open model", f"cannot read {path}: {exc}")
+            return
+        then()
+
+    dialog.accepted.connect(agreed)
+    dialog.open()
+    return dialog
 
 
 def install_model(window, loaded: LoadedModel, cand: LSTMCandidate) -> bool:
@@ -139,11 +166,24 @@ def open_demo(window, name: str) -> bool:
 
 # ----- text input --------------------------------------------------------------------------------
 def open_text_input(window, text_path, vocab_path: str = "") -> bool:
-    """Feed the text file ``text_path`` to the model (``text_input_spec``); show the Text tab."""
+    """Feed the text file ``text_path`` to the model (``text_input_spec``); show the Text tab.
+
+    The model's file is read again for its vocabulary and embedding, without running its code
+    unless the user agreed to that file in this run (else the unsafe-pickle question first)."""
+    source = window.session.model_source or {}
+    model_path = source.get("path") if isinstance(source, dict) else None
     try:
-        text = Path(text_path).read_text(encoding="utf-8").replace("\t", "    ")
-        spec = text_input_spec(window.session.model_source, text, str(vocab_path or ""))
+        # a regular file of bounded size: a FIFO or a device would hang the window
+        path = check_regular_file(text_path, "text file", max_bytes=4 * MAX_TEXT)
+        text = path.read_text(encoding="utf-8").replace("\t", "    ")
+        spec = text_input_spec(source, text, str(vocab_path or ""),
+                               allow_pickle=bool(model_path)
+                               and window.ctx.pickle_consented(model_path))
         window.session.set_input(spec)
+    except PickleConsentNeeded as exc:
+        ask_pickle_consent(window, exc.path or model_path,
+                           lambda: open_text_input(window, text_path, vocab_path))
+        return False
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         show_error(window, "Could not use this text", str(exc))
         return False
@@ -174,11 +214,21 @@ def _selection(window) -> dict:
     return sel
 
 
-def open_session(window, path, *, allow_pickle: bool = False) -> bool:
+def open_session(window, path) -> bool:
     """Replace the window's session state by the one saved in ``path`` (a whole session, or
-    a plain ``Session.to_dict()`` JSON whose weights follow from its seed)."""
+    a plain ``Session.to_dict()`` JSON whose weights follow from its seed).
+
+    The new session is read, checked and traced on its own first; the window's session changes
+    only once it is known good. A model file the session names is unpickled only with the
+    user's consent to that file (asked here, as File > Open model asks)."""
     try:
-        loaded, extras = load_session(path, allow_pickle=allow_pickle)
+        loaded, extras = load_session(path, trusted_models=window.ctx.consented_models())
+    except PickleConsentNeeded as exc:
+        if exc.path is None:
+            show_error(window, "Could not open session", str(exc))
+            return False
+        ask_pickle_consent(window, exc.path, lambda: open_session(window, path))
+        return False
     except (OSError, ValueError) as exc:
         show_error(window, "Could not open session", str(exc))
         return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -44,8 +45,11 @@ def default_settings() -> QSettings:
     """The user's settings, or an INI file named by $LSTM_VIZ_SETTINGS (tests, kiosks)."""
     path = os.environ.get("LSTM_VIZ_SETTINGS")
     if path:
-        return QSettings(path, QSettings.Format.IniFormat)
-    return QSettings(ORGANIZATION, APPLICATION)
+        settings = QSettings(path, QSettings.Format.IniFormat)
+    else:
+        settings = QSettings(ORGANIZATION, APPLICATION)
+    settings.setAtomicSyncRequired(True)  # a new file replaces the old one whole, or nothing
+    return settings
 
 
 class MainWindow(QMainWindow):
@@ -216,7 +220,9 @@ class MainWindow(QMainWindow):
             except (TypeError, ValueError):
                 pass
 
-    def save_settings(self) -> None:
+    def save_settings(self) -> bool:
+        """Write layout, view, speed and session to the settings (Qt replaces the file
+        atomically); False, with a message naming the file, when it could not be written."""
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("windowState", self.saveState())
         self.settings.setValue("view", self.tabs.tabText(self.tabs.currentIndex()))
@@ -226,6 +232,13 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError):
             pass
         self.settings.sync()
+        if self.settings.status() != QSettings.Status.NoError:
+            text = (f"could not write the settings file {self.settings.fileName()}; the old"
+                    " one is unchanged")
+            self.ctx.post(text, 15000)
+            print(f"lstm-viz: {text}", file=sys.stderr)
+            return False
+        return True
 
     def reset_layout(self) -> None:
         for title, dock in self.docks.items():

@@ -64,6 +64,14 @@ def _memory_budget() -> int:
     return DEFAULT_MEMORY_BUDGET
 
 
+class PickleConsentNeeded(ValueError):
+    """The file ``path``'s LSTM can only be read by running code stored in it (allow_pickle)."""
+
+    def __init__(self, message: str, path=None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class Head:
     """The output layer paired with an LSTM: a Linear (out_features, lstm output size)."""
@@ -600,11 +608,11 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
                              + " | ".join(problems))
         if contains_placeholder(obj):
             classes = ", ".join(placeholder_names(obj, 3))
-            raise ValueError(
+            raise PickleConsentNeeded(
                 f"{path.name} holds a pickled Python object ({classes}) and no nn.LSTM weights"
                 " that can be read without running code stored in the file. Open it with"
                 " unsafe loading allowed (--allow-pickle) only if you trust where it came from,"
-                " or re-save it with torch.save(model.state_dict(), path).")
+                " or re-save it with torch.save(model.state_dict(), path).", path)
         listing = ", ".join(seen_tensors[:6]) or f"a {_type_name(obj)} with no tensors"
         raise ValueError(
             f"{path.name} holds no nn.LSTM: found {listing}. Expected an nn.LSTM's parameters"

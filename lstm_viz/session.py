@@ -11,6 +11,7 @@ split so that a GUI can run it on a worker thread:
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -399,6 +400,7 @@ class Session:
             if not 0 <= int(v) < hi:
                 raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
         self._check_within_length(t, batch)
+        _check_finite(value)
         self._edits.inputs.append(InputEdit(int(t), int(batch), int(feature), float(value)))
         return self._after_edit(rerun)
 
@@ -418,6 +420,7 @@ class Session:
             if not 0 <= int(v) < hi:
                 raise ValueError(f"{name} must be in [0, {hi - 1}] (got {v})")
         self._check_within_length(t, batch)
+        _check_finite(value)
         self._edits.states.append(StateEdit(kind, int(t), int(layer), int(direction),  # type: ignore[arg-type]
                                             int(batch), int(unit), float(value)))
         return self._after_edit(rerun)
@@ -508,3 +511,9 @@ class Session:
                          ablations)
         s._t = int(data.get("step", 0))
         return s
+
+
+def _check_finite(value: float) -> None:
+    """A what-if value must be a finite number: NaN or infinity would only poison the trace."""
+    if not math.isfinite(float(value)):
+        raise ValueError(f"a what-if value must be a finite number (got {value})")

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import torch
 from . import textinput  # noqa: F401  (registers the "tokens" input source)
 from .atomic import write_bytes, write_text
 from .hashing import file_sha256
-from .io import load_model
+from .io import PickleConsentNeeded, load_model
 from .session import Session
 from .validate import check_ablations, check_edits, check_session_document, read_json_file
 
@@ -194,7 +195,7 @@ def _restore_input(doc: dict, data: dict, path: Path) -> None:
     inp["path"] = str(cache / name)
 
 
-def _weights_from_model_file(src: dict, allow_pickle: bool, name: str) -> dict:
+def _weights_from_model_file(src: dict, trusted_models: Collection, name: str) -> dict:
     mpath = src.get("path", "")
     if not Path(mpath).is_file():
         raise ValueError(f"{name}: the model file {mpath} is missing and the session does not"
@@ -203,18 +204,46 @@ def _weights_from_model_file(src: dict, allow_pickle: bool, name: str) -> dict:
         raise ValueError(f"{name}: the model file {mpath} has changed since the session was"
                          " saved (its SHA-256 differs) and the session does not contain the"
                          " weights")
-    loaded = load_model(mpath, allow_pickle=allow_pickle)
+    allow = Path(mpath).resolve() in {Path(p).resolve() for p in trusted_models}
+    try:
+        loaded = load_model(mpath, allow_pickle=allow)
+    except PickleConsentNeeded:
+        raise PickleConsentNeeded(
+            f"{name}: its model file {mpath} holds a pickled Python object whose weights can"
+            " only be read by running code stored in that file; a session file cannot allow"
+            " that: open the model itself, and agree, to trust it", mpath) from None
     return loaded.pick(src.get("lstm") or None).state_dict
 
 
-def load_session(path, *, allow_pickle: bool = False, device: str | None = None,
+def _check_weight_shapes(state: dict, lstm: torch.nn.LSTM, config, name: str) -> None:
+    """ValueError naming the first stored weight that is missing, extra or of the wrong shape
+    for ``config``'s nn.LSTM."""
+    expected = {k: tuple(v.shape) for k, v in lstm.state_dict().items()}
+    problem = ""
+    for key, shape in expected.items():
+        if key not in state:
+            problem = f"{key!r} is missing"
+        elif tuple(state[key].shape) != shape:
+            problem = f"{key!r} has shape {tuple(state[key].shape)}, it needs {shape}"
+        if problem:
+            break
+    extra = sorted(set(state) - set(expected))
+    if not problem and extra:
+        problem = f"{', '.join(map(repr, extra[:4]))} has no place in it"
+    if problem:
+        raise ValueError(f"{name}: the stored weights do not fit the stored config {config}:"
+                         f" {problem}")
+
+
+def load_session(path, *, trusted_models: Collection = (), device: str | None = None,
                  memory_budget: int | None = None) -> tuple[Session, SessionExtras]:
     """Rebuild the session saved in ``path``, traced, at its saved step, with its edits.
 
-    Returns the Session and the ``SessionExtras`` (selection, view). ``allow_pickle`` is needed
-    only when the weights must be re-read from a pickled model file; a session file can never
-    turn unsafe loading on by itself. ``memory_budget`` (bytes) is the caller's; a file cannot
-    set one.
+    Returns the Session and the ``SessionExtras`` (selection, view). The model file a session
+    names is read without running code stored in it, unless it is one of ``trusted_models``
+    (paths the user, not a file, agreed to unpickle in this run); a model that needs it raises
+    ``lstm_viz.io.PickleConsentNeeded``. ``memory_budget`` (bytes) is the caller's; a file
+    cannot set one.
     """
     path = Path(path)
     doc = read_session_file(path, memory_budget)
@@ -235,13 +264,14 @@ def load_session(path, *, allow_pickle: bool = False, device: str | None = None,
         state = {k: _tensor_from_json(v, k) for k, v in doc["weights"].items()}
         extras.weights_from = "file"
     elif isinstance(source, dict) and source.get("path"):
-        state = _weights_from_model_file(source, allow_pickle, path.name)
+        state = _weights_from_model_file(source, trusted_models, path.name)
         extras.weights_from = "model file"
     else:
         state = None
         extras.weights_from = "seed"
     if state is not None:
         lstm = session.config.build(dtype=next(iter(state.values())).dtype)
+        _check_weight_shapes(state, lstm, session.config, path.name)
         try:
             lstm.load_state_dict(state)
         except RuntimeError as exc:

@@ -276,17 +276,20 @@ def python_text_features(text: str) -> dict[str, np.ndarray]:
 
 
 def text_input_spec(model_source: Mapping[str, Any] | None, text: str,
-                    vocab_path: str = "") -> InputSpec:
+                    vocab_path: str = "", *, allow_pickle: bool = False) -> InputSpec:
     """The InputSpec for ``text`` that fits the model a session loaded (its ``model_source``).
 
     Tokens through the loaded checkpoint's embedding and vocabulary when it has them (or with
-    the vocabulary file ``vocab_path``); otherwise one-hot characters.
+    the vocabulary file ``vocab_path``); otherwise one-hot characters. The model file is read
+    without running code stored in it, whatever ``model_source`` says about its kind, unless
+    ``allow_pickle``: the user's consent, in this run, to unpickling that very file. A file
+    that needs it raises ``lstm_viz.io.PickleConsentNeeded``.
     """
     src = model_source if isinstance(model_source, Mapping) else {}
     vocab: Sequence[str] | None = None
     model_path = ""
     if src.get("path") and Path(src["path"]).is_file():
-        loaded = load_model(src["path"], allow_pickle=src.get("kind") == "pickle")
+        loaded = load_model(src["path"], allow_pickle=allow_pickle)
         cand = loaded.pick(src.get("lstm") or None)
         vocab = loaded.vocab
         if cand.embedding is not None:

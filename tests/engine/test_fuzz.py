@@ -11,8 +11,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from lstm_viz.config import LSTMConfig
 from lstm_viz.inputs import InputSpec
@@ -164,3 +166,56 @@ def test_shapes_cli_on_mutated_configs_exits_0_or_2_with_one_stderr_line(tmp_pat
             assert "Traceback" not in proc.stderr and "total parameters" in proc.stdout
     assert codes == [0, 2, 2, 2, 2, 2]
     assert list(tmp_path.iterdir()) == []  # the CLI writes nothing
+
+
+class _WriteMarker:
+    """Fully unpickling this runs Python code that creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+class _BuiltOnLoad:
+    """No weights: only a full (unsafe) unpickle makes the nn.LSTM(3, 4)."""
+
+    def __reduce__(self):
+        return nn.LSTM, (3, 4)
+
+
+@pytest.fixture(scope="module")
+def code_only_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("code_only")
+    torch.save({"model": _BuiltOnLoad(), "payload": _WriteMarker(d / "marker")}, d / "m.pt")
+    return d / "m.pt"
+
+
+@FAST
+@given(source=st.fixed_dictionaries(
+    {"path": st.just("m.pt"), "kind": st.sampled_from(["pickle", "state_dict", "checkpoint"])},
+    optional={"lstm": st.sampled_from(["", "['model'] <root>", "x"]),
+              "sha256": st.sampled_from(["0" * 64, "nope"]), "extra": json_values}),
+    weights=st.booleans(), mutations=st.lists(st.tuples(st.sampled_from(PATHS), json_values),
+                                              max_size=2))
+def test_a_session_file_never_unpickles_the_model_it_names(code_only_model, source, weights,
+                                                            mutations):
+    data = json.loads(json.dumps(BASE))
+    data["input_size"], data["hidden_size"], data["num_layers"] = 3, 4, 1
+    data["edits"] = {"inputs": [], "states": []}
+    for path, value in mutations:
+        try:
+            _set(data, path, value)
+        except (KeyError, IndexError, TypeError):
+            pass
+    data["model_source"] = source
+    doc = {"format": "lstm-viz session", "format_version": 1, "session": data,
+           "weights": None}
+    if weights:
+        doc["weights"] = {k: {"dtype": "float32", "shape": list(v.shape), "data": ""}
+                          for k, v in nn.LSTM(3, 4).state_dict().items()}
+    path = code_only_model.parent / "s.json"
+    path.write_text(json.dumps(doc, allow_nan=True))
+    _loads_or_refuses(load_session, path, memory_budget=SMALL_BUDGET)
+    assert not (code_only_model.parent / "marker").exists()

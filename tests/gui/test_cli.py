@@ -56,7 +56,7 @@ def test_export_command_writes_every_format(qtbot, tmp_path, session_json, capsy
 
 @pytest.mark.parametrize("argv, needle", [
     (["export", "--out", "x"], "--config"),
-    (["export", "--config", "missing.json", "--out", "x"], "no such file"),
+    (["export", "--config", "missing.json", "--out", "x"], "file not found"),
     (["export", "--config", "{cfg}", "--out", "x", "--format", "bmp"], "--format"),
     (["--screenshot", "x.png", "--config", "{cfg}", "--step", "99"], "--step must be in"),
     (["--screenshot", "x.png", "--config", "{bad}"], "proj_size"),
@@ -142,7 +142,8 @@ def test_demo_option_opens_the_demo_in_a_screenshot(qtbot, tmp_path, capsys):
     out = tmp_path / "demo.png"
     assert cli.main(["--screenshot", str(out), "--demo", "sine"]) == 0
     assert QImage(str(out)).width() == 1280
-    _, window = cli._headless_window(cli.build_parser().parse_args(["--demo", "sine"]))
+    _, window = cli._headless_window(cli.build_parser().parse_args(["--demo", "sine"]),
+                                     str(tmp_path))
     assert window.session.config.input_size == 1 and window.session.model_source
     window.close()
     assert cli.main(["--screenshot", str(out), "--demo", "nonesuch"]) == 2
