@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from lstm_viz_app.entry import make_app  # noqa: E402
-from lstm_viz_app.main import MainWindow  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from lstm_viz import InputSpec, LSTMConfig, Session  # noqa: E402
+from lstm_viz_app.entry import make_app  # noqa: E402
+from lstm_viz_app.main import MainWindow  # noqa: E402
 
 STEP_TARGET_MS, CONFIG_TARGET_MS, COLD_TARGET_S = 16.0, 150.0, 3.0
 

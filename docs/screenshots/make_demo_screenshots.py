@@ -14,14 +14,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from lstm_viz.demos import list_demos  # noqa: E402
 from lstm_viz_app import cli  # noqa: E402
 from lstm_viz_app.dialogs import DemoDialog  # noqa: E402
 from lstm_viz_app.entry import make_app  # noqa: E402
 from lstm_viz_app.file_menu import open_demo  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
-
-from lstm_viz.demos import list_demos  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 #: the session of README's main-window.png and of each view's picture

@@ -11,12 +11,12 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-from lstm_viz_app.context import AppContext  # noqa: E402
-from lstm_viz_app.main import MainWindow  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from lstm_viz import Session  # noqa: E402
+from lstm_viz_app.context import AppContext  # noqa: E402
+from lstm_viz_app.main import MainWindow  # noqa: E402
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lstm_viz_app import cli
 from PySide6.QtGui import QImage
 
 from lstm_viz import Session
+from lstm_viz_app import cli
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[2]

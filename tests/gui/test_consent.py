@@ -11,9 +11,6 @@ import json
 
 import pytest
 import torch
-from lstm_viz_app import cli
-from lstm_viz_app.dialogs import UnsafePickleDialog
-from lstm_viz_app.file_menu import open_model, open_session, open_text_input
 from PySide6.QtWidgets import QApplication
 from torch import nn
 
@@ -22,6 +19,9 @@ from lstm_viz import demos as demo_registry
 from lstm_viz.io import PickleConsentNeeded, load_model
 from lstm_viz.sessionfile import load_session, save_session
 from lstm_viz.textinput import text_input_spec
+from lstm_viz_app import cli
+from lstm_viz_app.dialogs import UnsafePickleDialog
+from lstm_viz_app.file_menu import open_model, open_session, open_text_input
 
 pytestmark = pytest.mark.gui
 

@@ -10,11 +10,11 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import torch
-from lstm_viz_app.export import export_gif, export_views, save_png, save_svg
 from PIL import Image
 from PySide6.QtGui import QImage
 
 from lstm_viz import InputSpec, LSTMConfig, Session
+from lstm_viz_app.export import export_gif, export_views, save_png, save_svg
 
 pytestmark = pytest.mark.gui
 

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import time
 
-import lstm_viz_app.panels.code as code_module
-import lstm_viz_app.panels.text_view as text_module
 import pytest
 import torch
-from lstm_viz_app.panels.code import CodeView
-from lstm_viz_app.panels.config import InputPanel, ModelPanel
-from lstm_viz_app.panels.text_view import TextView
-from lstm_viz_app.panels.transport import TransportBar
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSlider
 
+import lstm_viz_app.panels.code as code_module
+import lstm_viz_app.panels.text_view as text_module
 from lstm_viz import InputSpec, LSTMConfig, Session
+from lstm_viz_app.panels.code import CodeView
+from lstm_viz_app.panels.config import InputPanel, ModelPanel
+from lstm_viz_app.panels.text_view import TextView
+from lstm_viz_app.panels.transport import TransportBar
 
 pytestmark = pytest.mark.gui
 

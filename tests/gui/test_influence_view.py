@@ -7,14 +7,14 @@ import csv
 import numpy as np
 import pytest
 import torch
+from PySide6.QtCore import QPointF, Qt
+
+from lstm_viz import Ablation, LSTMConfig, Session, influence
 from lstm_viz_app.ablation_menu import AblationDialog, ablation_menu
 from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.influence import InfluenceView
 from lstm_viz_app.panels.states import StatesView
 from lstm_viz_app.panels.units import UnitsView
-from PySide6.QtCore import QPointF, Qt
-
-from lstm_viz import Ablation, LSTMConfig, Session, influence
 
 pytestmark = pytest.mark.gui
 

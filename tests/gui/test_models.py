@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from lstm_viz_app import file_menu
-from lstm_viz_app.dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
-from lstm_viz_app.file_menu import open_demo, open_model, open_session, save_session_file
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 from torch import nn
 
 from lstm_viz import LSTMConfig, Session
 from lstm_viz.analysis import find_pattern, similar_units, unit_stats
+from lstm_viz_app import file_menu
+from lstm_viz_app.dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
+from lstm_viz_app.file_menu import open_demo, open_model, open_session, save_session_file
 
 pytestmark = pytest.mark.gui
 

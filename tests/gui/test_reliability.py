@@ -18,10 +18,6 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lstm_viz_app import cli
-from lstm_viz_app.dialogs import LSTMPickerDialog
-from lstm_viz_app.file_menu import open_session, open_text_input, save_session_file
-from lstm_viz_app.main import MainWindow
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
@@ -30,6 +26,10 @@ from torch import nn
 import lstm_viz.atomic as atomic
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.sessionfile import save_session
+from lstm_viz_app import cli
+from lstm_viz_app.dialogs import LSTMPickerDialog
+from lstm_viz_app.file_menu import open_session, open_text_input, save_session_file
+from lstm_viz_app.main import MainWindow
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[2]

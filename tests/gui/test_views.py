@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PySide6.QtCore import QPointF, QSettings, Qt
+
 from lstm_viz_app.main import MainWindow
 from lstm_viz_app.panels.config import InputPanel, ModelPanel
 from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.shapes import ShapesView
-from PySide6.QtCore import QPointF, QSettings, Qt
 
 pytestmark = pytest.mark.gui
 
@@ -359,10 +360,10 @@ def test_views_keep_the_last_picture_until_the_new_config_is_traced(qtbot, windo
 
 
 def test_device_list_says_which_gpu_backends_are_missing_and_why(qtbot, tmp_path):
-    from lstm_viz_app.panels.config import ModelPanel
     from PySide6.QtCore import Qt
 
     from lstm_viz import devices, unavailable_devices
+    from lstm_viz_app.panels.config import ModelPanel
     w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
                    restore=False)
     qtbot.addWidget(w)

@@ -8,12 +8,12 @@ import time
 
 import pytest
 import torch
-from lstm_viz_app.entry import install_excepthook
-from lstm_viz_app.main import PANELS, MainWindow
-from lstm_viz_app.workers import TraceRunner
 from PySide6.QtCore import QSettings
 
 from lstm_viz import InputSpec, LSTMConfig, Session, devices
+from lstm_viz_app.entry import install_excepthook
+from lstm_viz_app.main import PANELS, MainWindow
+from lstm_viz_app.workers import TraceRunner
 
 pytestmark = pytest.mark.gui
 
