@@ -400,7 +400,9 @@ def _torch_spread(module: nn.LSTM, input: Tensor | PackedSequence, hx: Any,
     out64, h64, c64 = _run(wide, wide_in, wide_hx)
     out32, h32, c32 = theirs
     if isinstance(out32, PackedSequence):
-        out32, out64 = out32.data, out64.data
+        out32 = out32.data
+    if isinstance(out64, PackedSequence):
+        out64 = out64.data
     return {name: ((float((a.double() - b).abs().max()), float(b.abs().max())) if a.numel()
                    else (0.0, 0.0))
             for name, a, b in (("output", out32, out64), ("h_n", h32, h64), ("c_n", c32, c64))}
