@@ -257,9 +257,13 @@ def _check_direction(lstm: nn.LSTM, tr: Trace, layer: int, d: int, layer_in: Ten
     for t0 in range(0, T, chunk):
         sl = slice(t0, min(T, t0 + chunk))
         ok = None if full else valid[sl].unsqueeze(-1)
-        at = dict(dims=("t", "batch", "unit"), layer=layer, direction=d, t0=t0)
-        z = torch.addmm(bias, layer_in[sl].reshape(-1, layer_in.shape[-1]).to(work), w_ih.T) \
-            if bias is not None else layer_in[sl].reshape(-1, layer_in.shape[-1]).to(work) @ w_ih.T
+
+        def check(name: str, ours: Tensor, want: Tensor, ok: Tensor | None = ok,
+                  t0: int = t0) -> None:
+            acc[name].add(ours, want, ok, rtol, atol, ("t", "batch", "unit"), layer, d, t0=t0)
+
+        rows = layer_in[sl].reshape(-1, layer_in.shape[-1]).to(work)
+        z = rows @ w_ih.T if bias is None else torch.addmm(bias, rows, w_ih.T)
         z.addmm_(h_prev[sl].reshape(-1, h_prev.shape[-1]).to(work), w_hh.T)
         z = z.view(-1, B, 4, H)
         z[:, :, :2].sigmoid_()
@@ -267,16 +271,16 @@ def _check_direction(lstm: nn.LSTM, tr: Trace, layer: int, d: int, layer_in: Ten
         z[:, :, 3].sigmoid_()
         got = gates[sl]
         for gi, name in enumerate(GATE_NAMES):
-            acc[name].add(got[:, :, gi], z[:, :, gi], ok, rtol, atol, **at)
+            check(name, got[:, :, gi], z[:, :, gi])
         del z
         g = got.to(work)
         c_want = torch.addcmul(g[:, :, 0] * g[:, :, 2], g[:, :, 1], c_prev[sl].to(work))
-        acc["c"].add(c[sl], c_want, ok, rtol, atol, **at)
+        check("c", c[sl], c_want)
         del c_want
         h_want = c[sl].to(work).tanh().mul_(g[:, :, 3])
         if w_hr is not None:
             h_want = h_want @ w_hr.T
-        acc["h"].add(h[sl], h_want, ok, rtol, atol, **at)
+        check("h", h[sl], h_want)
 
 
 def _previous(buf: Tensor, init: Tensor, d: int, lengths: Tensor) -> Tensor:
