@@ -9,8 +9,23 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-#: largest |trace - nn.LSTM| (output, h_n, c_n) that still counts as a match
+from lstm_viz.verification import COMPARED, Verification
+
+#: largest |trace - nn.LSTM| that still counts as a match, for a bare number
 TRUTH_TOLERANCE = 1e-4
+_TRUTH_TIP = f"Compared: {COMPARED}."
+
+
+def _verdict(check: Verification) -> tuple[str, str]:
+    """The badge's text and colour for a verification."""
+    if check.status == "match":
+        return f" ✓ matches nn.LSTM (max |Δ| {check:.1e}) ", "#2e7d32"
+    if check.status == "within_spread":
+        return (f" ≈ within torch's own {check.dtype} spread (max |Δ| {check:.1e}) ",
+                "#558b2f")
+    worst = check.worst
+    where = f" at {worst.place}" if worst.place is not None else ""
+    return f" ⚠ differs from nn.LSTM (|Δ| {worst.max_abs_diff:.1e}{where}) ", "#c62828"
 
 
 def fmt_bytes(n: float) -> str:
@@ -50,8 +65,7 @@ class StatusBar(QStatusBar):
         self.memory_label.setObjectName("status_memory")
         self.truth_label = QLabel()
         self.truth_label.setObjectName("status_truth")
-        self.truth_label.setToolTip("The trace's output, h_n and c_n compared with torch's own"
-                                    " nn.LSTM run on the same input")
+        self.truth_label.setToolTip(_TRUTH_TIP)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setMaximumWidth(120)
@@ -84,18 +98,25 @@ class StatusBar(QStatusBar):
         self._show_truth(trace)
 
     def _show_truth(self, trace) -> None:
-        """The truth badge: how far the trace is from nn.LSTM's own run (``trace.meta``)."""
+        """The truth badge: how far the trace is from the LSTM equations and nn.LSTM's own run
+        (``trace.meta["nn_lstm_max_abs_diff"]``: a ``Verification``, or a bare number)."""
         if trace is None or "nn_lstm_max_abs_diff" not in trace.meta:
             self.truth_label.setText("")
             return
-        diff = trace.meta["nn_lstm_max_abs_diff"]
-        if diff is None:
+        check = trace.meta["nn_lstm_max_abs_diff"]
+        tip = _TRUTH_TIP
+        if check is None:
             text, colour = " what-if run (no nn.LSTM equivalent) ", "#a15c00"
-        elif diff <= TRUTH_TOLERANCE:
-            text, colour = f" ✓ matches nn.LSTM (max |Δ| {diff:.1e}) ", "#2e7d32"
+            tip = "A what-if edit made this run: no nn.LSTM run has that state to compare with"
+        elif isinstance(check, Verification):
+            text, colour = _verdict(check)
+            tip = check.details()
+        elif check <= TRUTH_TOLERANCE:
+            text, colour = f" ✓ matches nn.LSTM (max |Δ| {check:.1e}) ", "#2e7d32"
         else:
-            text, colour = f" ⚠ differs from nn.LSTM (max |Δ| {diff:.1e}) ", "#c62828"
+            text, colour = f" ⚠ differs from nn.LSTM (max |Δ| {check:.1e}) ", "#c62828"
         self.truth_label.setText(text)
+        self.truth_label.setToolTip(tip)
         self.truth_label.setStyleSheet(f"color: {colour};")
 
     def _on_busy_changed(self, busy: bool) -> None:

@@ -167,3 +167,95 @@ def loop_code(session: Session) -> str:
         "print('c_n matches nn.LSTM:', torch.allclose(c_n_loop, c_n, atol=1e-5))",
     ]
     return "\n".join(lines) + "\n"
+
+
+def cell_code(session: Session) -> str:
+    """For a model made of nn.LSTMCells: the cell loop the model's own code runs and the
+    equivalent nn.LSTM, side by side, asserting that they agree; '' for any other model."""
+    src = session.model_source if isinstance(session.model_source, dict) else {}
+    if src.get("origin") not in ("LSTMCell", "LSTMCell stack") or not src.get("path"):
+        return ""
+    cfg = session.config
+    spec = session.input_spec
+    I, H, L = cfg.input_size, cfg.hidden_size, cfg.num_layers
+    names = [str(n) for n in src.get("cells") or []] or [f"cell{k}" for k in range(L)]
+    dtype = str(session.dtype).replace("torch.", "")
+    bias = "" if cfg.bias else ", bias=False"
+    pickle = ", allow_pickle=True" if src.get("kind") == "pickle" else ""
+    lengths = list(spec.lengths or ())
+    packed = len(set(lengths)) > 1
+    cells = ", ".join(f"nn.LSTMCell({I if k == 0 else H}, {H}{bias})" for k in range(L))
+    what = "an nn.LSTMCell" if L == 1 else f"{L} chained nn.LSTMCells"
+    lines = [
+        f"# The model steps {what} ({', '.join(names)}) over the sequence;",
+        "# one nn.LSTM with the same weights computes the same numbers in one call.",
+        "import torch",
+        "from torch import nn",
+    ]
+    if packed:
+        lines.append("from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence")
+    lines += [
+        "from lstm_viz import InputSpec, make_input  # the app's input sources",
+        "from lstm_viz.io import load_model",
+        "",
+        f"dtype = torch.{dtype}",
+        f"loaded = load_model({src['path']!r}{pickle})  # the model file opened in the app",
+        f"weights = loaded.pick({src.get('lstm')!r}).state_dict"
+        "  # renamed as nn.LSTM names them: weight_ih_l0, ...",
+        "",
+        "# The cells, as the model's own code builds them (cell k reads cell k-1's h)",
+        f"cells = nn.ModuleList([{cells}]).to(dtype)",
+        "with torch.no_grad():",
+        "    for k, cell in enumerate(cells):",
+        "        for name, param in cell.named_parameters():",
+        "            param.copy_(weights[f'{name}_l{k}'])",
+        "",
+        "# The same weights as one nn.LSTM",
+        f"lstm = nn.LSTM({I}, {H}" + (f", num_layers={L}" if L > 1 else "") + f"{bias})"
+        ".to(dtype).eval()",
+        "lstm.load_state_dict(weights)",
+        "",
+        f"spec = {_spec_repr(spec)}",
+        f"x = make_input(spec, {I}).to(dtype)  # (seq_len, batch, input_size), time-major",
+    ]
+    if lengths and not packed and lengths[0] < session.input_tm.shape[0]:
+        lines.append(f"x = x[:{lengths[0]}]  # every sequence has length {lengths[0]}")
+    lines += [
+        "T, B = x.shape[0], x.shape[1]",
+        f"lengths = torch.tensor({lengths})" if packed else "lengths = torch.full((B,), T)",
+        "",
+        "with torch.no_grad():",
+        "    # LSTMCell: one step at a time, each cell feeding the next",
+        f"    h = [torch.zeros(B, {H}, dtype=dtype) for _ in cells]",
+        f"    c = [torch.zeros(B, {H}, dtype=dtype) for _ in cells]",
+        "    steps = []",
+        "    for t in range(T):",
+        "        live = (t < lengths).unsqueeze(1)  # sequences still running at step t",
+        "        inp = x[t]",
+        "        for k, cell in enumerate(cells):",
+        "            h_t, c_t = cell(inp, (h[k], c[k]))",
+        "            h[k], c[k] = torch.where(live, h_t, h[k]), torch.where(live, c_t, c[k])",
+        "            inp = h_t",
+        "        steps.append(torch.where(live, inp, 0.0))",
+        "    loop_output = torch.stack(steps)  # (T, B, hidden_size): the last cell's h",
+        "",
+        "    # nn.LSTM: the whole sequence in one call",
+    ]
+    if packed:
+        lines += [
+            "    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)",
+            "    output, (h_n, c_n) = lstm(packed)",
+            "    output, _ = pad_packed_sequence(output, total_length=T)",
+        ]
+    else:
+        lines.append("    output, (h_n, c_n) = lstm(x)")
+    tol = "1e-10" if dtype == "float64" else "1e-5"
+    lines += [
+        "",
+        "for name, a, b in (('output', loop_output, output), ('h_n', torch.stack(h), h_n),",
+        "                   ('c_n', torch.stack(c), c_n)):",
+        "    diff = float((a - b).abs().max())",
+        "    print(f'LSTMCell loop vs nn.LSTM, {name}: max |diff| {diff:.1e}')",
+        f"    assert diff <= {tol}, name",
+    ]
+    return "\n".join(lines) + "\n"

@@ -721,13 +721,15 @@ def fit_input(data, config: LSTMConfig) -> torch.Tensor:
 # ----- into a session --------------------------------------------------------------------------
 def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
     """JSON-ready record of where a session's weights came from (``Session.model_source``)."""
-    src = {"path": str(Path(loaded.path).resolve()), "lstm": cand.name, "kind": loaded.kind,
+    src: dict = {"path": str(Path(loaded.path).resolve()), "lstm": cand.name, "kind": loaded.kind,
            "sha256": file_sha256(loaded.path), "batch_first": cand.batch_first,
            "metadata": {k: v for k, v in loaded.metadata.items()
                         if k in ("description", "train", "epoch", "step")}}
     if cand.embedding is not None:
         src["embedding"] = f"{cand.embedding_key} {tuple(cand.embedding.shape)}"
     src["has_vocab"] = loaded.vocab is not None
+    if cand.origin != "LSTM":
+        src["origin"], src["cells"] = cand.origin, list(cand.cells)
     return src
 
 

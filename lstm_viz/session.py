@@ -69,8 +69,9 @@ class TraceRequest:
         with torch.no_grad():
             result = trace(self.lstm, x, memory_budget=self.memory_budget,
                            method="loop" if edits else "auto", overrides=edits)
-        # The truth check the app shows: torch's own nn.LSTM on the same input. A state edit
-        # makes a run that nn.LSTM cannot make, so there is nothing to compare then.
+        # The truth check the app shows: every step against the LSTM equations, and output,
+        # h_n, c_n against torch's own nn.LSTM on the same input (a float-compatible
+        # Verification). A state edit makes a run that nn.LSTM cannot make: nothing to compare.
         result.meta["nn_lstm_max_abs_diff"] = None if edits else verify(self.lstm, x, result)
         result.meta["edited"] = bool(self.input_edits or self.state_edits)
         return result

@@ -14,7 +14,7 @@ depth, indentation, ...) to check what a unit tracks with ``analysis.signal_corr
 from __future__ import annotations
 
 import json
-import re
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from . import inputs
+from . import tokenize as _tok
 from .inputs import InputSpec
 from .io import load_model
 
-UNK_TOKENS = ("<unk>", "<UNK>", "[UNK]", "\x00")
+UNK_TOKENS = _tok.UNK_TOKENS
 
 
 def read_vocab(path: str | Path) -> list[str]:
@@ -74,29 +75,20 @@ def is_char_vocab(vocab: Sequence[str]) -> bool:
     return all(len(t) == 1 for t in vocab)
 
 
-def tokenize(text: str, vocab: Sequence[str]) -> list[str]:
-    """Characters for a character vocabulary, else words and punctuation marks."""
-    if is_char_vocab(vocab):
-        return list(text)
-    return re.findall(r"\w+|[^\w\s]", text)
+def tokenize(text: str, vocab: Sequence[str], tokenizer: str | None = None) -> list[str]:
+    """The tokens of ``text``: with ``tokenizer`` ("characters", "words", "regex:PATTERN"),
+    else the one the vocabulary's content suggests (``lstm_viz.tokenize.choose``)."""
+    tok = _tok.Tokenizer.parse(tokenizer) if tokenizer else _tok.choose(vocab)[0]
+    return tok.split(text, vocab)
 
 
-def encode(text: str, vocab: Sequence[str]) -> list[int]:
-    """Token indices of ``text``; unknown tokens map to an <unk> token, or raise ValueError."""
-    index = {tok: i for i, tok in enumerate(vocab)}
-    unk = next((index[u] for u in UNK_TOKENS if u in index), None)
-    out, unknown = [], []
-    for tok in tokenize(text, vocab):
-        i = index.get(tok, unk)
-        if i is None:
-            unknown.append(tok)
-        else:
-            out.append(i)
-    if unknown:
-        shown = ", ".join(repr(t) for t in sorted(set(unknown))[:8])
-        raise ValueError(f"{len(set(unknown))} token(s) not in the vocabulary of"
-                         f" {len(vocab)}: {shown}; the vocabulary has no <unk> token")
-    return out
+def encode(text: str, vocab: Sequence[str], tokenizer: str | None = None) -> list[int]:
+    """Token indices of ``text``. Tokens not in the vocabulary read as its <unk> token, with an
+    UnknownTokensWarning that says how many; without an <unk> token, a ValueError."""
+    enc = _tok.encode_tokens(tokenize(text, vocab, tokenizer), vocab)
+    if enc.unknown:
+        warnings.warn(enc.unknown_message(), _tok.UnknownTokensWarning, stacklevel=2)
+    return list(enc.indices)
 
 
 def embed(indices: Sequence[int] | Sequence[Sequence[int]] | np.ndarray | torch.Tensor,
@@ -141,13 +133,28 @@ def spec_vocab(spec: InputSpec) -> list[str]:
     raise ValueError("tokens input needs a vocabulary (a vocabulary file or the checkpoint's)")
 
 
+def spec_tokenizer(spec: InputSpec) -> tuple[_tok.Tokenizer, str]:
+    """The tokenizer of a ``"tokens"`` spec and why: ``params["tokenizer"]`` when chosen, else
+    the one its vocabulary's content suggests."""
+    chosen = spec.params.get("tokenizer")
+    if chosen:
+        return _tok.Tokenizer.parse(chosen), "chosen"
+    return _tok.choose(spec_vocab(spec))
+
+
+def spec_encoding(spec: InputSpec) -> _tok.Encoding:
+    """The tokens of a ``"tokens"`` spec's text, their indices, and the unknown ones."""
+    vocab = spec_vocab(spec)
+    return _tok.encode_tokens(spec_tokenizer(spec)[0].split(spec.text, vocab), vocab)
+
+
 def spec_tokens(spec: InputSpec) -> list[list[str]]:
     """The token shown at each (batch, t) for a text or tokens spec: B lists of seq_len tokens.
 
     Mirrors how the sources lay text out: sequence b starts b*seq_len tokens in, wrapping.
     """
     if spec.source == "tokens":
-        toks = tokenize(spec.text, spec_vocab(spec))
+        toks = spec_tokenizer(spec)[0].split(spec.text, spec_vocab(spec))
     elif spec.source == "text":
         toks = list(spec.text)
     else:
@@ -161,8 +168,10 @@ def spec_tokens(spec: InputSpec) -> list[list[str]]:
 
 def _make_tokens(spec: InputSpec, input_size: int) -> torch.Tensor:
     """Tokens of the text through the checkpoint's embedding (or one-hot), laid out like text."""
-    vocab = spec_vocab(spec)
-    index = encode(spec.text, vocab)
+    enc = spec_encoding(spec)
+    if enc.unknown:
+        warnings.warn(enc.unknown_message(), _tok.UnknownTokensWarning, stacklevel=2)
+    index = enc.indices
     if not index:
         raise ValueError("the text has no tokens")
     n = len(index)
@@ -191,19 +200,40 @@ register()
 
 def tokens_spec(text: str, *, vocab: Sequence[str] | None = None, vocab_path: str = "",
                 model_path: str = "", lstm: str = "", seq_len: int | None = None,
-                batch_size: int = 1) -> InputSpec:
+                batch_size: int = 1, tokenizer: str | None = None) -> InputSpec:
     """An InputSpec for ``text`` read through a vocabulary and (optionally) a model's embedding.
 
-    seq_len defaults to the number of tokens in the text (capped at 2000).
+    ``tokenizer``: "characters", "words" or "regex:PATTERN"; None picks one from the
+    vocabulary's content. seq_len defaults to the number of tokens in the text (capped at 2000).
     """
+    if tokenizer:
+        _tok.Tokenizer.parse(tokenizer)  # ValueError now, not at the first trace
     params = {"vocab": list(vocab) if vocab is not None else None, "vocab_path": vocab_path,
-              "model_path": model_path, "lstm": lstm}
+              "model_path": model_path, "lstm": lstm, "tokenizer": tokenizer}
     params = {k: v for k, v in params.items() if v}
     spec = InputSpec(source="tokens", text=text, seq_len=1, batch_size=batch_size,
                      params=params)
     if seq_len is None:
-        seq_len = max(1, min(2000, len(tokenize(text, spec_vocab(spec)))))
+        seq_len = max(1, min(2000, len(spec_tokenizer(spec)[0].split(text, spec_vocab(spec)))))
     return spec.replace(seq_len=seq_len)
+
+
+def with_tokenizer(spec: InputSpec, tokenizer: str | None) -> InputSpec:
+    """``spec`` (a tokens input) read with another tokenizer (None: the vocabulary's choice);
+    seq_len follows the new token count when it was the old one."""
+    if spec.source != "tokens":
+        raise ValueError(f"only a tokens input has a tokenizer (this one is {spec.source!r})")
+    if tokenizer:
+        _tok.Tokenizer.parse(tokenizer)
+    old_count = len(spec_tokenizer(spec)[0].split(spec.text, spec_vocab(spec)))
+    params = {k: v for k, v in spec.params.items() if k != "tokenizer"}
+    if tokenizer:
+        params["tokenizer"] = tokenizer
+    new = spec.replace(params=params)
+    if spec.seq_len == max(1, min(2000, old_count)):
+        count = len(spec_tokenizer(new)[0].split(new.text, spec_vocab(new)))
+        new = new.replace(seq_len=max(1, min(2000, count)))
+    return new
 
 
 # ----- what a character model might track --------------------------------------------------------

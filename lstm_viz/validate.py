@@ -302,7 +302,7 @@ PARAMS = Obj({
     "period": Number(positive=True), "at": Int(), "batch_first": Bool(),
     "vocab": Either(Str(max_len=MAX_TEXT), List(Str(), max_len=10_000_000),
                     what="a string or a list of strings"),
-    "vocab_path": Str(), "model_path": Str(), "lstm": Str(),
+    "vocab_path": Str(), "model_path": Str(), "lstm": Str(), "tokenizer": Str(),
 })
 
 INPUT = Obj({

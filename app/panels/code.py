@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstm_viz.codegen import build_code, loop_code
+from lstm_viz.codegen import build_code, cell_code, loop_code
 
 
 class _CodeBox(QWidget):
@@ -68,7 +68,8 @@ class CodeView(QWidget):
 
     def refresh(self) -> None:
         self.build.text.setPlainText(build_code(self.session))
-        self.loop.text.setPlainText(loop_code(self.session))
+        # a model of nn.LSTMCells: its cell loop beside the equivalent nn.LSTM
+        self.loop.text.setPlainText(cell_code(self.session) or loop_code(self.session))
 
     def code(self) -> str:
         """Both snippets as one runnable file."""

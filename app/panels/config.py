@@ -12,6 +12,7 @@ import warnings
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -24,7 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import LSTMConfig, devices, source_labels, unavailable_devices
-from lstm_viz.textinput import spec_vocab
+from lstm_viz.textinput import spec_encoding, spec_tokenizer, spec_vocab, with_tokenizer
+from lstm_viz.tokenize import KINDS, UnknownTokensWarning
 
 from ..widgets import ERROR_STYLE, Field, bool_field, choice_field, float_field, int_field
 
@@ -303,6 +305,7 @@ class InputPanel(_FormPanel):
                                 " one per batch element, longest first not required.")
         self.lengths.editingFinished.connect(self.apply)
         self.add("lengths", Field("lengths", self.lengths))
+        self._add_tokenizer()
         self.fields_from_session()
         self.ctx.config_changed.connect(self._on_config_changed)
         self.fields["source"].changed.connect(self._show_source_fields)
@@ -337,6 +340,7 @@ class InputPanel(_FormPanel):
                                      if source == "tokens" else
                                      "text, one character per timestep")
         for name, visible in (("text", source in ("text", "tokens")),
+                              ("tokenizer", source == "tokens"),
                               ("path", source == "file")):
             field = self.fields[name]
             field.setVisible(visible)
@@ -364,6 +368,79 @@ class InputPanel(_FormPanel):
                 edit.setText(text)
         self._show_file_sizes()
         self._show_source_fields()
+        self._show_tokenizer()
+
+    # ----- the tokenizer of a tokens input -----------------------------------------------
+    def _add_tokenizer(self) -> None:
+        """A tokenizer choice (the vocabulary's own pick, or one of KINDS with a pattern for
+        a regex) and a note: which tokenizer splits the text, and how many tokens are not in
+        the vocabulary."""
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.tokenizer = QComboBox()
+        self.tokenizer.setObjectName("tokenizer")
+        self.tokenizer.addItem("from the vocabulary", "")
+        for kind, tip in KINDS.items():
+            self.tokenizer.addItem(kind, kind)
+            self.tokenizer.setItemData(self.tokenizer.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.pattern = QLineEdit()
+        self.pattern.setObjectName("tokenizer_pattern")
+        self.pattern.setPlaceholderText(r"\w+|[^\w\s]")
+        row.addWidget(self.tokenizer)
+        row.addWidget(self.pattern, 1)
+        self.token_note = QLabel()
+        self.token_note.setObjectName("token_note")
+        self.token_note.setWordWrap(True)
+        column.addLayout(row)
+        column.addWidget(self.token_note)
+        self.add("tokenizer", Field("tokenizer", box, "How the text is split into the"
+                                    " vocabulary's tokens"))
+        self.tokenizer.activated.connect(self._on_tokenizer_chosen)
+        self.pattern.editingFinished.connect(self._on_tokenizer_chosen)
+
+    def _on_tokenizer_chosen(self) -> None:
+        kind = self.tokenizer.currentData()
+        self.pattern.setVisible(kind == "regex")
+        if kind == "regex" and not self.pattern.text():
+            return  # the pattern comes next
+        choice = f"regex:{self.pattern.text()}" if kind == "regex" else kind or None
+        try:
+            spec = with_tokenizer(self.session.input_spec, choice)
+            if spec != self.session.input_spec:
+                with warnings.catch_warnings():  # the note below says it, visibly
+                    warnings.simplefilter("ignore", UnknownTokensWarning)
+                    self.session.set_input(spec)
+        except ValueError as exc:
+            self.fields["tokenizer"].set_error(str(exc))
+            return
+        self.fields["tokenizer"].set_error("")
+        self._show_tokenizer()
+
+    def _show_tokenizer(self) -> None:
+        spec = self.session.input_spec
+        if spec.source != "tokens":
+            return
+        chosen = str(spec.params.get("tokenizer") or "")
+        kind = "regex" if chosen.startswith("regex:") else chosen
+        self.tokenizer.setCurrentIndex(max(0, self.tokenizer.findData(kind)))
+        if kind == "regex" and self.pattern.text() != chosen[len("regex:"):]:
+            self.pattern.setText(chosen[len("regex:"):])
+        self.pattern.setVisible(kind == "regex")
+        try:
+            tok, why = spec_tokenizer(spec)
+            enc = spec_encoding(spec)
+        except ValueError as exc:
+            self.token_note.setText(str(exc))
+            self.token_note.setStyleSheet(ERROR_STYLE)
+            return
+        note = f"{len(enc.tokens)} tokens, split into {tok.kind}" + \
+            ("" if why == "chosen" else f" (the vocabulary's choice: {why})")
+        if enc.unknown:
+            note += f"\n⚠ {enc.unknown_message()}"
+        self.token_note.setText(note)
+        self.token_note.setStyleSheet("color: #a15c00;" if enc.unknown else "")
 
     def _show_file_sizes(self) -> None:
         """A file brings its own seq_len and batch: show those, not the spec's unused ones."""
@@ -398,7 +475,9 @@ class InputPanel(_FormPanel):
                 self._explain_tokens()
                 return
             if spec != self.session.input_spec:
-                self.session.set_input(spec)
+                with warnings.catch_warnings():  # unknown tokens: the tokenizer note says it
+                    warnings.simplefilter("ignore", UnknownTokensWarning)
+                    self.session.set_input(spec)
         except (ValueError, RuntimeError) as exc:  # RuntimeError: torch could not allocate
             self.show_error(str(exc))
             return

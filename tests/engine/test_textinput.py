@@ -46,7 +46,9 @@ def test_broken_vocab_files_say_what_is_wrong(tmp_path):
 def test_encode_characters_and_words():
     assert encode("abca", list("abc")) == [0, 1, 2, 0]
     vocab = ["<unk>", "the", "cat", "."]
-    assert encode("the dog.", vocab) == [1, 0, 3]
+    with pytest.warns(UserWarning, match="1 of 3 tokens are not in the vocabulary and read as"
+                                         " '<unk>': 'dog'"):
+        assert encode("the dog.", vocab) == [1, 0, 3]
     with pytest.raises(ValueError, match="1 token\\(s\\) not in the vocabulary of 3: 'd'"):
         encode("ad", list("abc"))
 
