@@ -24,6 +24,7 @@ from ..whatif import WhatIfBox
 from .base import TraceView
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
+H_FEATURE_COLOURS = ["#c62828", "#4e342e", "#37474f", "#9e9d24", "#283593", "#00695c"]
 BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the trace), colour
     ("i", "i (input gate)", (0.0, 1.0), "#1e88e5"),
     ("f", "f (forget gate)", (0.0, 1.0), "#43a047"),
@@ -49,6 +50,13 @@ def parse_units(text: str, limit: int) -> list[int]:
         else:
             units.append(int(part))
     return [u for u in dict.fromkeys(units) if 0 <= u < limit]
+
+
+def _integer_ticks(plot: pg.PlotItem, n: int) -> None:
+    """Ticks on whole indices only: 1, 2, 5, 10 … apart, at most about eight over ``n`` rows."""
+    steps = [m * 10 ** e for e in range(8) for m in (1, 2, 5)]
+    step = next(s for s in steps if n / s <= 8)
+    plot.getAxis("left").setTickSpacing(step, step)
 
 
 def _f(v: float) -> str:
@@ -100,8 +108,9 @@ class StatesView(TraceView):
         self.lines_plot.setLabel("bottom", "t (input position)")
         self.lines_plot.setMenuEnabled(False)
         self.lines_plot.hideButtons()
-        self.legend = self.lines_plot.addLegend(offset=(5, 2), labelTextSize="8pt", colCount=6,
-                                                brush=(255, 255, 255, 210))
+        # the legend has its own row under the plot: it never covers a curve
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=6)
+        self.graphics.addItem(self.legend, row=3, col=0)
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
         self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
@@ -154,6 +163,7 @@ class StatesView(TraceView):
     def show_trace(self, trace) -> None:
         ctx = self.ctx
         cfg = trace.config
+        self._label_h(cfg)
         self.unit_box.blockSignals(True)
         self.unit_box.setRange(0, cfg.hidden_size - 1)
         self.unit_box.setValue(ctx.unit)
@@ -172,6 +182,8 @@ class StatesView(TraceView):
         mark = f" <span style='color: {WHATIF_COLOUR}'>· what-if</span>" \
             if trace.meta.get("edited") else ""
         for name, title, _, _ in BAR_SPECS[4:]:
+            if name == "h" and cfg.proj_size:
+                title = f"h_t ({cfg.proj_size} projected features)"
             self.bars[name].plot.setTitle(title + mark, size="9pt")
         self.caption.setText(f"<b>States</b>: {ctx.selection_text()}")
         self._refresh_lines()
@@ -199,19 +211,32 @@ class StatesView(TraceView):
             units = []
         before = self._before_blocks()
         # (legend name, values, pen): the trace on screen, then the run before the first edit
+        # with proj_size, h has H_out features of its own: h[k] is not unit k's, so the
+        # legend names c units and h features apart and the colours do not pair them
+        projected = self._h_block.shape[1] != self._c_block.shape[1]
+        c_name, h_name = ("c unit {}", "h feature {}") if projected else ("c[{}]", "h[{}]")
+        features = [u for u in units if u < H_out]
         curves = []
         for k, unit in enumerate(units):
             colour = LINE_COLOURS[k % len(LINE_COLOURS)]
-            curves.append((f"c[{unit}]", self._c_block[:, unit],
+            curves.append((c_name.format(unit), self._c_block[:, unit],
                            pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine)))
-            if unit < H_out:
-                curves.append((f"h[{unit}]", self._h_block[:, unit], pg.mkPen(colour, width=2)))
+            if not projected:
+                curves.append((h_name.format(unit), self._h_block[:, unit],
+                               pg.mkPen(colour, width=2)))
+        if projected:
+            for k, feature in enumerate(features):
+                colour = H_FEATURE_COLOURS[k % len(H_FEATURE_COLOURS)]
+                curves.append((h_name.format(feature), self._h_block[:, feature],
+                               pg.mkPen(colour, width=2)))
         n_now = len(curves)
         if before is not None:
             for unit in units:
                 curves.append(("before edit", before[0][:, unit], BEFORE_PEN))
-                if unit < H_out:
+                if not projected:
                     curves.append(("before edit", before[1][:, unit], BEFORE_PEN))
+            for feature in (features if projected else []):
+                curves.append(("before edit", before[1][:, feature], BEFORE_PEN))
         t = np.arange(self._c_block.shape[0])
         key = tuple(name for name, _, _ in curves)
         items = self.lines + self.before_lines
@@ -224,9 +249,11 @@ class StatesView(TraceView):
             self.legend.clear()
             items = []
             for k, (name, y, pen) in enumerate(curves):
-                first_before = k == n_now
+                named = k <= n_now  # the run before the edit is named once
                 item = self.lines_plot.plot(t, y, pen=pen, connect="finite",
-                                            name=name if k < n_now or first_before else None)
+                                            name=name if named else None)
+                if named:
+                    self.legend.addItem(item, name)
                 if k >= n_now:
                     item.setZValue(-1)  # under the edited run's curves
                 # the curves change only with the trace; the moving cursor must not redraw them
@@ -236,6 +263,26 @@ class StatesView(TraceView):
             self._line_key = key
         self.lines_cursor.setValue(self.session.t)
 
+    def _label_h(self, cfg) -> None:
+        """Titles, axes and line-plot title say what h is: units, or projected features."""
+        P = cfg.proj_size
+        if P:
+            self.h_map.plot.setTitle(f"h: {P} projected features = W_hr (o * tanh c);"
+                                     f" feature k is not unit k", size="10pt")
+            self.h_map.plot.setLabel("left", f"h feature (proj_size {P})")
+            self.lines_plot.setTitle(
+                f"c of the plotted units (dashed); h of the same indices &lt; {P} (solid):"
+                " h features are projections, not units", size="10pt")
+        else:
+            self.h_map.plot.setTitle("h: hidden state = o * tanh(c)", size="10pt")
+            self.h_map.plot.setLabel("left", "unit")
+            self.lines_plot.setTitle("chosen units over time: c (dashed) and h (solid)",
+                                     size="10pt")
+        self.c_map.plot.setLabel("left", f"c unit (hidden_size {cfg.hidden_size})"
+                                 if P else "unit")
+        _integer_ticks(self.c_map.plot, cfg.hidden_size)
+        _integer_ticks(self.h_map.plot, cfg.h_out)
+
     # ----- per-step drawing: only indexing ----------------------------------------------
     def show_step(self, t: int) -> None:
         ctx = self.ctx
@@ -243,8 +290,10 @@ class StatesView(TraceView):
             item.set_t(t)
         self.lines_cursor.setValue(t)
         v = self.session.values_at(ctx.layer, ctx.direction, ctx.batch, t)
+        projected = bool(self.session.trace.config.proj_size)
         for name, bars in self.bars.items():
-            bars.set_values(v[name], ctx.unit)
+            # h's bars are projected features: no bar of h belongs to the focus unit
+            bars.set_values(v[name], -1 if projected and name == "h" else ctx.unit)
         self.equation.setText(self.equation_html(v, ctx.unit, t))
 
     def equation_html(self, v: dict, unit: int, t: int) -> str:

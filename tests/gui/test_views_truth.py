@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lstm_viz_app.panels.shapes import ShapesView
 
 from lstm_viz import LSTMConfig, Session
-from lstm_viz_app.panels.shapes import ShapesView
 
 pytestmark = pytest.mark.gui
 
@@ -72,3 +72,78 @@ def test_loading_another_model_is_not_called_a_change(qtbot, make_ctx):
                     and "hidden_size=16" in view.diagram.texts["c_0"])
     assert "Last change" not in view.changes.text()
     assert not view.changed
+
+
+# ----- States: proj_size and the legend ---------------------------------------------------
+PROJ = LSTMConfig(input_size=4, hidden_size=12, proj_size=5)
+
+
+def states_view(qtbot, make_ctx, session):
+    from lstm_viz_app.panels.states import StatesView
+
+    ctx = make_ctx(session)
+    view = StatesView(ctx)
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    return ctx, view
+
+
+def integer_ticks(plot) -> bool:
+    axis = plot.getAxis("left")
+    lo, hi = plot.getViewBox().viewRange()[1]
+    values = [v for _, vs in axis.tickValues(lo, hi, axis.size().height()) for v in vs]
+    return bool(values) and all(float(v).is_integer() for v in values)
+
+
+def test_projected_h_is_shown_as_features_not_units(qtbot, make_ctx):
+    ctx, view = states_view(qtbot, make_ctx, Session(PROJ))
+    ctx.select(unit=2)
+    assert "feature" in view.h_map.plot.getAxis("left").labelText
+    assert "projected" in view.h_map.plot.titleLabel.text
+    assert "projected" in view.bars["h"].plot.titleLabel.text
+    assert integer_ticks(view.h_map.plot) and integer_ticks(view.c_map.plot)
+    # the focus unit is highlighted among c's units, not among h's projected features
+    assert view.bars["c"].focus.isVisible()
+    assert not view.bars["h"].focus.isVisible()
+    names = [label.text for _, label in view.legend.items]
+    assert "c unit 0" in names and "h feature 0" in names
+    assert not any(n.startswith("h[") for n in names)
+    assert "projections, not units" in view.lines_plot.titleLabel.text
+
+
+def test_unprojected_h_keeps_unit_pairs(qtbot, make_ctx):
+    ctx, view = states_view(qtbot, make_ctx, Session(PROJ.replace(proj_size=0)))
+    assert view.h_map.plot.getAxis("left").labelText == "unit"
+    assert view.bars["h"].focus.isVisible()
+    names = [label.text for _, label in view.legend.items]
+    assert names[:2] == ["c[0]", "h[0]"]
+
+
+def test_states_csv_indexes_c_units_and_h_features_apart():
+    from lstm_viz.export import states_table
+
+    session = Session(PROJ)
+    session.retrace()
+    header, rows = states_table(session, 0, 0, 0)
+    assert header[:3] == ["t", "state", "index (c: unit, h: projected feature)"]
+    c = session.trace.c[0, 0, :, 0].numpy()
+    h = session.trace.h[0, 0, :, 0].numpy()
+    c_rows = [r for r in rows if r[1] == "c"]
+    h_rows = [r for r in rows if r[1] == "h"]
+    assert len(c_rows) == c.size and len(h_rows) == h.size
+    assert max(r[2] for r in h_rows) == PROJ.proj_size - 1
+    for t, _, k, value in h_rows[:20]:
+        assert float(value) == pytest.approx(float(h[t, k]), rel=1e-6)
+
+
+def test_states_legend_never_covers_the_curves(qtbot, make_ctx):
+    _, view = states_view(qtbot, make_ctx, Session(PROJ.replace(proj_size=0)))
+    view.units_edit.setText("0-11")
+    view.units_edit.editingFinished.emit()
+    qtbot.wait(50)
+    assert len(view.legend.items) == 24
+    plot_area = view.lines_plot.getViewBox().sceneBoundingRect()
+    assert not view.legend.sceneBoundingRect().intersects(plot_area)
+    assert view.legend.isVisible()
