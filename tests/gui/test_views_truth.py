@@ -147,3 +147,36 @@ def test_states_legend_never_covers_the_curves(qtbot, make_ctx):
     plot_area = view.lines_plot.getViewBox().sceneBoundingRect()
     assert not view.legend.sceneBoundingRect().intersects(plot_area)
     assert view.legend.isVisible()
+
+
+# ----- what-if errors -----------------------------------------------------------------------
+def failing_whatif(qtbot, make_ctx):
+    """A what-if box showing the engine's refusal: h of unit 5 when h has 3 features."""
+    from lstm_viz_app.whatif import WhatIfBox
+
+    ctx = make_ctx(Session(LSTMConfig(input_size=2, hidden_size=8, proj_size=3,
+                                      num_layers=2)))
+    box = WhatIfBox(ctx)
+    qtbot.addWidget(box)
+    box.show()
+    box.kind.setCurrentIndex(box.kind.findData("h"))
+    box.index.setValue(5)
+    box.apply()
+    assert box.message.isVisible() and box.message.text()
+    return ctx, box
+
+
+@pytest.mark.parametrize("change", ["step", "selection", "config", "model"])
+def test_whatif_error_clears_when_the_situation_changes(qtbot, make_ctx, change):
+    ctx, box = failing_whatif(qtbot, make_ctx)
+    session = ctx.session
+    if change == "step":
+        session.seek(3)
+    elif change == "selection":
+        ctx.select(layer=1)
+    elif change == "config":
+        session.set_config(session.config.replace(hidden_size=9))
+    else:
+        session.load_module(torch.nn.LSTM(2, 8), source={"path": "m.pt"})
+    qtbot.waitUntil(lambda: not box.message.isVisible(), timeout=3000)
+    assert box.message.text() == ""
