@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from ..whatif import WhatIfBox
 from .base import TraceView
+from .transport import ended_text
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
 H_FEATURE_COLOURS = ["#c62828", "#4e342e", "#37474f", "#9e9d24", "#283593", "#00695c"]
@@ -301,6 +302,11 @@ class StatesView(TraceView):
         so instead of "trace"."""
         trace = self.session.trace
         cfg = trace.config
+        ended = ended_text(trace.lengths, self.ctx.batch, t)
+        if ended:  # nothing is computed here: no number, not even a zero, would be true
+            return (f"<b>unit {unit}, t = {t}</b><br>{ended}: nn.LSTM computes nothing for it"
+                    f" at t = {t} (its cells are blank; h_n and c_n hold its state at"
+                    f" t = {int(trace.lengths[self.ctx.batch]) - 1})")
         i, f, g, o = (float(v[k][unit]) for k in "ifgo")
         c_prev, c = float(v["c_prev"][unit]), float(v["c"][unit])
         prev = "t−1" if self.ctx.direction == 0 else "t+1 (reverse reads backwards)"
@@ -336,4 +342,11 @@ class StatesView(TraceView):
         self.session.seek(int(round(line.value())))
 
     def hover_text(self, scene_pos) -> str:
+        trace = self.session.trace
+        for label, heatmap in (("c", self.c_map), ("h", self.h_map)):
+            hit = heatmap.lookup(scene_pos)
+            if hit is not None and trace is not None and np.isnan(hit[2]):
+                ended = ended_text(trace.lengths, self.ctx.batch, hit[1])
+                if ended:
+                    return f"{label}, unit {hit[0]}, t {hit[1]}: blank: {ended}"
         return hover_reading({"c": self.c_map, "h": self.h_map}, scene_pos)

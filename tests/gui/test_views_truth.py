@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from lstm_viz_app.panels.shapes import ShapesView
+from PySide6.QtCore import QPointF
 
 from lstm_viz import LSTMConfig, Session
 
@@ -180,3 +181,54 @@ def test_whatif_error_clears_when_the_situation_changes(qtbot, make_ctx, change)
         session.load_module(torch.nn.LSTM(2, 8), source={"path": "m.pt"})
     qtbot.waitUntil(lambda: not box.message.isVisible(), timeout=3000)
     assert box.message.text() == ""
+
+
+# ----- past a sequence's end ----------------------------------------------------------------
+def packed_session() -> Session:
+    from lstm_viz import InputSpec
+
+    return Session(LSTMConfig(input_size=3, hidden_size=6),
+                   InputSpec(seq_len=10, batch_size=3, lengths=(10, 7, 5)))
+
+
+def test_blank_cells_past_a_sequences_end_say_why(qtbot, make_ctx):
+    ctx, view = states_view(qtbot, make_ctx, packed_session())
+    ctx.select(batch=2)
+    session = ctx.session
+    assert torch.isnan(session.trace.c[0, 0, 7, 2]).all()  # the trace has nothing there
+    session.seek(7)
+    text = view.equation.text()
+    assert "sequence 2 ended at t = 4" in text
+    assert "0.000" not in text and "+0." not in text and "—" not in text
+    # hover over a blank cell: unit 1, t 7 of c
+    vb = view.c_map.plot.getViewBox()
+    qtbot.waitUntil(lambda: vb.sceneBoundingRect().width() > 10)
+    pos = vb.mapViewToScene(QPointF(7, 1))
+    assert view.hover_text(pos) == "c, unit 1, t 7: blank: sequence 2 ended at t = 4"
+    # a step inside the sequence still reads numbers, as nn.LSTM has them
+    session.seek(3)
+    c = float(session.trace.c[0, 0, 3, 2, 0])
+    assert f"{c:+.3f}" in view.equation.text()
+
+
+def test_transport_slider_marks_where_each_sequence_ends(qtbot, make_ctx):
+    from lstm_viz_app.panels.transport import TransportBar
+
+    ctx = make_ctx(packed_session())
+    bar = TransportBar(ctx)
+    qtbot.addWidget(bar)
+    bar.show()
+    lengths = ctx.session.trace.lengths.tolist()
+    assert lengths == [10, 7, 5]
+    assert bar.slider.marks() == {9: [0], 6: [1], 4: [2]}
+    assert "sequence 1 ends at t = 6" in bar.slider.toolTip()
+    ctx.select(batch=1)
+    ctx.session.seek(8)
+    assert "sequence 1 ended at t = 6" in bar.t_label.text()
+    ctx.session.seek(6)
+    assert "ended" not in bar.t_label.text()
+    # full-length batches have nothing to mark
+    full = make_ctx(Session(LSTMConfig(input_size=3, hidden_size=6)))
+    other = TransportBar(full)
+    qtbot.addWidget(other)
+    assert other.slider.marks() == {}
