@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from lstm_viz_app.panels.shapes import ShapesView
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 
 from lstm_viz import LSTMConfig, Session
 
@@ -232,3 +232,60 @@ def test_transport_slider_marks_where_each_sequence_ends(qtbot, make_ctx):
     other = TransportBar(full)
     qtbot.addWidget(other)
     assert other.slider.marks() == {}
+
+
+# ----- typed text ---------------------------------------------------------------------------
+def choose_text(inputs):
+    combo = inputs.fields["source"].editor
+    combo.setCurrentIndex(combo.findData("text"))
+
+
+def test_choosing_text_with_an_empty_box_shows_a_hint_not_an_error(qtbot, make_panels):
+    from lstm_viz_app.panels.config import EMPTY_TEXT_HINT, InputPanel
+    from lstm_viz_app.widgets import WARNING_STYLE
+
+    host = make_panels(InputPanel)
+    inputs = host.panels["Input"]
+    before = host.session.input_spec
+    choose_text(inputs)
+    message = inputs.fields["text"].message
+    assert message.isVisibleTo(inputs) and message.text() == EMPTY_TEXT_HINT
+    assert message.styleSheet() == WARNING_STYLE
+    assert "needs some text" not in " ".join(inputs.errors.values())
+    assert host.session.input_spec == before
+
+
+def test_text_that_needs_a_larger_input_size_offers_to_set_it(qtbot, make_panels, wait_traced):
+    from lstm_viz_app.panels.config import InputPanel, ModelPanel
+
+    host = make_panels(ModelPanel, InputPanel)
+    inputs = host.panels["Input"]
+    assert host.session.config.input_size == 4
+    choose_text(inputs)
+    inputs.text.setText("hello world")  # 8 distinct characters
+    inputs.text.editingFinished.emit()
+    assert "input_size >= 8" in inputs.errors.get("text", "")
+    assert inputs.fit_button.isVisibleTo(inputs)
+    assert inputs.fit_button.text() == "Set input_size to 8"
+    qtbot.mouseClick(inputs.fit_button, Qt.MouseButton.LeftButton)
+    wait_traced(host)
+    assert host.session.config.input_size == 8
+    assert inputs.errors == {} and not inputs.fit_button.isVisibleTo(inputs)
+    x = host.session.trace.x[:, 0].numpy()
+    vocab = sorted(set("hello world"))
+    assert "".join(vocab[k] for k in x.argmax(-1)) == "hello world"
+
+
+def test_seq_len_follows_the_typed_text(qtbot, make_panels, wait_traced):
+    from lstm_viz_app.panels.config import InputPanel
+
+    host = make_panels(InputPanel, session=Session(LSTMConfig(input_size=8, hidden_size=4)))
+    inputs = host.panels["Input"]
+    assert host.session.input_spec.seq_len != 5
+    choose_text(inputs)
+    inputs.text.setText("abcab")
+    inputs.text.editingFinished.emit()
+    wait_traced(host)
+    assert host.session.input_spec.seq_len == 5
+    assert inputs.fields["seq_len"].value() == 5
+    assert host.session.trace.num_steps == 5  # never "abcababcab…" repeated to a longer seq_len
