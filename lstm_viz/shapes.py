@@ -246,11 +246,12 @@ def diagram(cfg: LSTMConfig, batch_size: int | None, seq_len: int) -> ShapeDiagr
         if caller:
             return TensorShape(_batch_dims(cfg, batch_size, seq_len, last))
         t = Dim("seq_len", seq_len)
-        dims = (t, Dim("batch", batch_size), last) if batched else (t, last)
+        dims = (t, Dim("batch", batch_size), last) if batch_size is not None else (t, last)
         return TensorShape(dims, "time-major inside the kernel")
 
     def state_slice(last: Dim) -> TensorShape:
-        return TensorShape((Dim("batch", batch_size), last) if batched else (last,))
+        return TensorShape((Dim("batch", batch_size), last) if batch_size is not None
+                           else (last,))
 
     h_dim = Dim("proj_size", P) if P else Dim("hidden_size", H)
     concat = Dim("D*H_out", D * H_out, f"{D}*{H_out}")

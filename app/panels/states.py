@@ -5,6 +5,8 @@ edit is drawn next to the edited one."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -18,6 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from lstm_viz.demos import demo_for_model
 
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from ..whatif import WhatIfBox
@@ -158,7 +162,24 @@ class StatesView(TraceView):
         layout.addWidget(hover)
         self.follow_mouse(self.graphics, hover)
         self._c_block = self._h_block = None
+        self._model_source: object = None
+        self.demo_units = ""  # the units a demo's docs talk about, in words
+        ctx.config_changed.connect(self._on_config_changed)
+        self._on_config_changed()
         self.listen()
+
+    def _on_config_changed(self) -> None:
+        """A demo's model just loaded: plot the units its docs talk about."""
+        source = self.session.model_source
+        if source == self._model_source:
+            return
+        self._model_source = source
+        demo = demo_for_model(source)
+        self.demo_units = "; ".join(str(u) for u in demo.units) if demo else ""
+        if demo and demo.units:
+            self.units_edit.setText(", ".join(str(u) for u in
+                                              dict.fromkeys(u.unit for u in demo.units)))
+            self._refresh_lines()
 
     # ----- whole-trace drawing (trace or selection changed) ------------------------------
     def show_trace(self, trace) -> None:
@@ -186,7 +207,8 @@ class StatesView(TraceView):
             if name == "h" and cfg.proj_size:
                 title = f"h_t ({cfg.proj_size} projected features)"
             self.bars[name].plot.setTitle(title + mark, size="9pt")
-        self.caption.setText(f"<b>States</b>: {ctx.selection_text()}")
+        demo = f" · demo units: {html.escape(self.demo_units)}" if self.demo_units else ""
+        self.caption.setText(f"<b>States</b>: {ctx.selection_text()}{demo}")
         self._refresh_lines()
         self.show_step(self.session.t)
 

@@ -289,3 +289,48 @@ def test_seq_len_follows_the_typed_text(qtbot, make_panels, wait_traced):
     assert host.session.input_spec.seq_len == 5
     assert inputs.fields["seq_len"].value() == 5
     assert host.session.trace.num_steps == 5  # never "abcababcab…" repeated to a longer seq_len
+
+
+# ----- demos and the status bar -------------------------------------------------------------
+def test_a_demo_opens_at_t0_with_its_documented_units(qtbot, make_ctx):
+    from lstm_viz.demos import list_demos, open_demo
+
+    demo = next(d for d in list_demos() if d.name == "char_python")
+    if not demo.available():
+        pytest.skip("the char demo's model is not built")
+    assert [str(u).split(":")[0] for u in demo.units] == ["h[37]", "c[107]"]
+    ctx, view = states_view(qtbot, make_ctx, Session())
+    ctx.session.seek(15)
+    assert ctx.session.t == 15
+    open_demo(ctx.session, "char_python")
+    ctx.select_from(demo.focus)
+    ctx.retrace_now()
+    assert ctx.session.t == 0 and ctx.unit == 37
+    assert view.units_edit.text() == "37, 107"
+    names = [label.text for _, label in view.legend.items]
+    assert {"h[37]", "c[107]"} <= set(names)
+    assert "c[107]: the indentation of the line" in view.caption.text()
+
+
+def test_status_messages_are_cut_at_a_word_boundary_with_the_full_text_in_the_tooltip(qtbot,
+                                                                                       make_ctx):
+    from lstm_viz_app.status import StatusBar
+
+    ctx = make_ctx()
+    bar = StatusBar(ctx)
+    qtbot.addWidget(bar)
+    bar.resize(700, 24)
+    bar.show()
+    qtbot.waitExposed(bar)
+    text = ("Demo: Python, character by character. Character-level LSTM(16, 128) trained on"
+            " Python standard-library source; reads a small Python module through its own"
+            " embedding and shows what units 37 and 107 track")
+    ctx.post(text, 10000)
+    shown = bar.currentMessage()
+    assert shown != text and shown.endswith(" …")
+    kept = shown[: -len(" …")]
+    assert text.startswith(kept) and text[len(kept)] in " ,;:"  # a whole word, never half
+    assert bar.fontMetrics().horizontalAdvance(shown) <= bar.width()
+    assert bar.toolTip() == text
+    ctx.post("Saved.", 1000)
+    assert bar.currentMessage() == "Saved." and bar.toolTip() == ""
