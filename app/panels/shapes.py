@@ -30,8 +30,8 @@ from lstm_viz.shapes import diagram
 
 from ..sessions import call_sizes
 
-BOX_W, GAP_X, GAP_Y, BUS = 190.0, 170.0, 44.0, 34.0
-LABEL_W = GAP_X - 18.0
+BOX_W, GAP_X, GAP_Y, BUS = 158.0, 126.0, 40.0, 30.0
+LABEL_W = GAP_X - 24.0  # clear of the state lanes 6 px beside each column
 MAX_LAYERS_DRAWN = 6
 CHANGED = QColor("#e65100")
 FILL = {"tensor": QColor("#e3f2fd"), "state": QColor("#f3e5f5"), "layer": QColor("#e8f5e9")}
@@ -235,14 +235,14 @@ class Diagram(QGraphicsView):
                         xs_bottom.append(xb)
                     else:  # around the reverse box, through the lane beside the column
                         yb = r.bottom() + GAP_Y / 3
-                        xl = r.right() + 12
+                        xl = r.right() + 6
                         self._line([QPointF(xb, r.bottom()), QPointF(xb, yb), QPointF(xl, yb),
                                     QPointF(xl, bus_bottom)], STATE_EDGE, tip_out,
                                    arrow=False)
                         xs_bottom.append(xl)
                     xs_top.append(xa)
                 else:
-                    xl, ya = r.left() - 12, r.top() - GAP_Y / 3
+                    xl, ya = r.left() - 6, r.top() - GAP_Y / 3
                     xa = r.left() + 22
                     self._line([QPointF(xl, bus_top), QPointF(xl, ya), QPointF(xa, ya),
                                 QPointF(xa, r.top())], STATE_EDGE, tip_in)
@@ -286,7 +286,7 @@ class Diagram(QGraphicsView):
                         out.center().y() + (s.center().y() - mid) * 0.15)], EDGE, edge.label)
             want(gap, s.center().y(), edge)
         for g, wanted in labels.items():
-            self._place_labels(col * g + BOX_W + 9, wanted)
+            self._place_labels(col * g + BOX_W + 12, wanted)
         bottom = max(hn.bottom(), cn.bottom())
         if data.layout_note:
             note = QGraphicsTextItem()
@@ -360,7 +360,7 @@ class ShapesView(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.diagram)
         split.addWidget(bottom)
-        split.setSizes([470, 200])
+        split.setSizes([430, 270])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)

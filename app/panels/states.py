@@ -114,8 +114,10 @@ class StatesView(TraceView):
         self.lines_plot.setMenuEnabled(False)
         self.lines_plot.hideButtons()
         # the legend has its own row under the plot: it never covers a curve
-        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=6)
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=3)
         self.graphics.addItem(self.legend, row=3, col=0)
+        for plot in (c_plot, h_plot, self.lines_plot):  # the time axes line up
+            plot.getAxis("left").setWidth(54)
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
         self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
@@ -270,6 +272,8 @@ class StatesView(TraceView):
             for item in items:
                 self.lines_plot.removeItem(item)
             self.legend.clear()
+            # as many columns as fit: a wider legend would push the plots out of the window
+            self.legend.setColumnCount(max(1, min(6, self.graphics.width() // 150)))
             items = []
             for k, (name, y, pen) in enumerate(curves):
                 named = k <= n_now  # the run before the edit is named once
@@ -290,12 +294,11 @@ class StatesView(TraceView):
         """Titles, axes and line-plot title say what h is: units, or projected features."""
         P = cfg.proj_size
         if P:
-            self.h_map.plot.setTitle(f"h: {P} projected features = W_hr (o * tanh c);"
-                                     f" feature k is not unit k", size="10pt")
+            self.h_map.plot.setTitle(f"h: {P} projected features W_hr (o * tanh c),"
+                                     " not units", size="10pt")
             self.h_map.plot.setLabel("left", f"h feature (proj_size {P})")
-            self.lines_plot.setTitle(
-                f"c of the plotted units (dashed); h of the same indices &lt; {P} (solid):"
-                " h features are projections, not units", size="10pt")
+            self.lines_plot.setTitle("c units (dashed); h features (solid): projections,"
+                                     " not units", size="10pt")
         else:
             self.h_map.plot.setTitle("h: hidden state = o * tanh(c)", size="10pt")
             self.h_map.plot.setLabel("left", "unit")
@@ -313,10 +316,13 @@ class StatesView(TraceView):
             item.set_t(t)
         self.lines_cursor.setValue(t)
         v = self.session.values_at(ctx.layer, ctx.direction, ctx.batch, t)
-        projected = bool(self.session.trace.config.proj_size)
+        trace = self.session.trace
+        projected = bool(trace.config.proj_size)
+        ended = bool(ended_text(trace.lengths, ctx.batch, t))
         for name, bars in self.bars.items():
             # h's bars are projected features: no bar of h belongs to the focus unit
-            bars.set_values(v[name], -1 if projected and name == "h" else ctx.unit)
+            bars.set_values(v[name], -1 if projected and name == "h" or ended else ctx.unit)
+            bars.bars.setVisible(not ended)  # past the sequence's end there is no value
         self.equation.setText(self.equation_html(v, ctx.unit, t))
 
     def equation_html(self, v: dict, unit: int, t: int) -> str:

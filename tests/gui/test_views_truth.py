@@ -111,7 +111,7 @@ def test_projected_h_is_shown_as_features_not_units(qtbot, make_ctx):
     names = [label.text for _, label in view.legend.items]
     assert "c unit 0" in names and "h feature 0" in names
     assert not any(n.startswith("h[") for n in names)
-    assert "projections, not units" in view.lines_plot.titleLabel.text
+    assert "not units" in view.lines_plot.titleLabel.text
 
 
 def test_unprojected_h_keeps_unit_pairs(qtbot, make_ctx):
@@ -200,6 +200,7 @@ def test_blank_cells_past_a_sequences_end_say_why(qtbot, make_ctx):
     text = view.equation.text()
     assert "sequence 2 ended at t = 4" in text
     assert "0.000" not in text and "+0." not in text and "—" not in text
+    assert not any(bars.bars.isVisible() for bars in view.bars.values())  # no zero bars
     # hover over a blank cell: unit 1, t 7 of c
     vb = view.c_map.plot.getViewBox()
     qtbot.waitUntil(lambda: vb.sceneBoundingRect().width() > 10)
@@ -209,6 +210,7 @@ def test_blank_cells_past_a_sequences_end_say_why(qtbot, make_ctx):
     session.seek(3)
     c = float(session.trace.c[0, 0, 3, 2, 0])
     assert f"{c:+.3f}" in view.equation.text()
+    assert all(bars.bars.isVisible() for bars in view.bars.values())
 
 
 def test_transport_slider_marks_where_each_sequence_ends(qtbot, make_ctx):
