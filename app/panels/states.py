@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 from lstm_viz.demos import demo_for_model
 
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
+from ..sessions import ended_text
 from ..whatif import WhatIfBox
 from .base import TraceView
-from .transport import ended_text
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
 H_FEATURE_COLOURS = ["#c62828", "#4e342e", "#37474f", "#9e9d24", "#283593", "#00695c"]

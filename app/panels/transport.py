@@ -15,16 +15,9 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
+from ..sessions import ended_text
+
 END_MARK = QColor("#c62828")
-
-
-def ended_text(lengths, batch: int, t: int) -> str:
-    """'sequence 2 ended at t = 4' when step ``t`` is past batch element ``batch``'s length
-    (``lengths``: one per batch element), else ''."""
-    if lengths is None or not 0 <= batch < len(lengths):
-        return ""
-    n = int(lengths[batch])
-    return f"sequence {batch} ended at t = {n - 1}" if t >= n else ""
 
 
 class LengthSlider(QSlider):
