@@ -47,8 +47,14 @@ def test_shapes_diagram_says_where_batch_first_differs_from_the_kernel(qtbot, ma
     assert "caller vs kernel" not in " ".join(i.toPlainText() for i in plain.diagram.labels)
 
 
-def test_no_shapes_label_overlaps_a_box_or_another_label_at_1280x800(qtbot, make_ctx):
-    _, view = shapes_view(qtbot, make_ctx)
+@pytest.mark.parametrize("where", ["panel", "window"])
+def test_no_shapes_label_overlaps_a_box_or_another_label_at_1280x800(qtbot, make_ctx,
+                                                                     make_window, where):
+    if where == "panel":
+        _, view = shapes_view(qtbot, make_ctx)
+    else:  # the main window at 1280x800, docks and all
+        view = make_window(Session(DEEP), view="Shapes").panels["Shapes"]
+        qtbot.waitUntil(lambda: view.diagram.isVisible())
     boxes = list(view.diagram.boxes.values())
     labels = [item.sceneBoundingRect() for item in view.diagram.labels]
     assert len(labels) >= 5
