@@ -75,6 +75,7 @@ class Diagram(QGraphicsView):
         self.texts: dict[str, str] = {}
         self.boxes: dict[str, QRectF] = {}
         self.labels: list[QGraphicsTextItem] = []
+        self.drawn_edges: list[tuple[str, str]] = []
         self.data = None
 
     # ----- pieces -----------------------------------------------------------------------
@@ -145,6 +146,7 @@ class Diagram(QGraphicsView):
         """Lay out ``data`` (a ``ShapeDiagram``); boxes whose tensor changed are outlined."""
         self.scene().clear()
         self.texts, self.boxes, self.labels = {}, {}, []
+        self.drawn_edges: list[tuple[str, str]] = []  # the data path as drawn
         self.data = data
         cfg, nodes = data.config, data.nodes
         L, D = cfg.num_layers, cfg.num_directions
@@ -188,9 +190,8 @@ class Diagram(QGraphicsView):
         packed = ""
         if lengths and len(set(lengths)) > 1:
             packed = f"<br><i>packed: lengths {', '.join(str(n) for n in lengths)}</i>"
-        inp = self._box("input", 0, mid, nodes["input"],
-                        _dims_html(nodes["input"].shape) + packed, "input" in changed,
-                        centred=True)
+        self._box("input", 0, mid, nodes["input"], _dims_html(nodes["input"].shape) + packed,
+                  "input" in changed, centred=True)
         out = self._box("output", x_out, mid, nodes["output"],
                         _dims_html(nodes["output"].shape), "output" in changed, centred=True)
         bus_bottom = rows_bottom + BUS
@@ -256,32 +257,52 @@ class Diagram(QGraphicsView):
         self._line([QPointF(min(xs_bottom), bus_bottom), QPointF(max(xs_bottom), bus_bottom)],
                    STATE_EDGE, arrow=False, width=2.2)
         # the data path: input -> layer 0 -> ... -> output, each step one junction
-        sources = [inp]
+        # the data path: input -> layer 0 -> ... -> output, as the diagram's edges say; where
+        # every box of a layer reads the same sources (nn.LSTM's concatenation), one junction
+        previous = ["input"]
         for j, k in enumerate(layers):
-            targets = [self.boxes[f"layer{k}.{n}"] for n in dir_names]
-            edges = [e for e in data.edges_into(f"layer{k}.{dir_names[0]}")
-                     if e.source not in ("h_0", "c_0")]
-            if j > 0 and layers[j - 1] != k - 1:
-                edges = []  # layers skipped: say so instead of a wrong shape
-            gap_x = col * j + BOX_W
-            jx = gap_x + GAP_X * 0.25
-            jy = mid
-            for s in sources:
-                self._line([QPointF(s.right(), s.center().y()), QPointF(jx, jy)], EDGE,
-                           arrow=False)
-            for t in targets:
-                self._line([QPointF(jx, jy), QPointF(t.left(), t.center().y())], EDGE,
-                           "; ".join(e.label for e in edges))
-            if len(sources) > 1:
-                self.scene().addEllipse(jx - 4, jy - 4, 8, 8, QPen(EDGE), QBrush(EDGE))
-            if edges:
-                want(j, jy, edges[0])
+            target_ids = [f"layer{k}.{n}" for n in dir_names]
+            incoming = {tid: [e for e in data.edges_into(tid) if e.source not in ("h_0", "c_0")]
+                        for tid in target_ids}
+            skipped = j > 0 and layers[j - 1] != k - 1
+            source_ids = previous if skipped else list(dict.fromkeys(
+                e.source for tid in target_ids for e in incoming[tid]))
+            jx, jy = col * j + BOX_W + GAP_X * 0.25, mid
+            shared = skipped or all({e.source for e in incoming[tid]} == set(source_ids)
+                                    for tid in target_ids)
+            self.drawn_edges += [(sid, tid) for tid in target_ids for sid in source_ids] \
+                if shared else [(e.source, tid) for tid in target_ids for e in incoming[tid]]
+            if shared:
+                for sid in source_ids:
+                    s = self.boxes[sid]
+                    self._line([QPointF(s.right(), s.center().y()), QPointF(jx, jy)], EDGE,
+                               arrow=False)
+                for tid in target_ids:
+                    t = self.boxes[tid]
+                    self._line([QPointF(jx, jy), QPointF(t.left(), t.center().y())], EDGE,
+                               "; ".join(e.label for e in incoming[tid]) if not skipped
+                               else "")
+                if len(source_ids) > 1:
+                    self.scene().addEllipse(jx - 4, jy - 4, 8, 8, QPen(EDGE), QBrush(EDGE))
             else:
+                for tid in target_ids:
+                    t = self.boxes[tid]
+                    for e in incoming[tid]:
+                        s = self.boxes[e.source]
+                        self._line([QPointF(s.right(), s.center().y()),
+                                    QPointF(t.left(), t.center().y())], EDGE, e.label)
+            if skipped:
                 labels.setdefault(j, []).append(
                     (jy, f"… {L - len(layers)} more layer(s) not drawn …", ""))
-            sources = targets
+            else:
+                for tid in target_ids:
+                    for e in incoming[tid]:
+                        want(j, jy, e)
+            previous = target_ids
         gap = len(layers)
-        for s, edge in zip(sources, data.edges_into("output")):
+        for edge in data.edges_into("output"):
+            s = self.boxes[edge.source]
+            self.drawn_edges.append((edge.source, "output"))
             self._line([QPointF(s.right(), s.center().y()), QPointF(out.left(),
                         out.center().y() + (s.center().y() - mid) * 0.15)], EDGE, edge.label)
             want(gap, s.center().y(), edge)

@@ -342,3 +342,31 @@ def test_status_messages_are_cut_at_a_word_boundary_with_the_full_text_in_the_to
     assert bar.toolTip() == text
     ctx.post("Saved.", 1000)
     assert bar.currentMessage() == "Saved." and bar.toolTip() == ""
+
+
+def test_shapes_view_draws_the_engines_edges_not_its_own(qtbot, make_ctx, monkeypatch):
+    import dataclasses
+
+    import lstm_viz_app.panels.shapes as shapes_panel
+
+    _, view = shapes_view(qtbot, make_ctx)
+    drawn = set(view.diagram.drawn_edges)
+    # nn.LSTM's wiring: each direction of layer 1 reads both directions of layer 0
+    for s in ("forward", "reverse"):
+        for t in ("forward", "reverse"):
+            assert (f"layer0.{s}", f"layer1.{t}") in drawn
+    # a diagram wired differently is drawn as it says: the view adds no edge of its own
+    real = shapes_panel.diagram
+
+    def same_direction_only(cfg, batch, seq_len):
+        dg = real(cfg, batch, seq_len)
+        edges = tuple(e for e in dg.edges if not (e.source.startswith("layer")
+                      and e.target.startswith("layer")
+                      and e.source.split(".")[1] != e.target.split(".")[1]))
+        return dataclasses.replace(dg, edges=edges)
+
+    monkeypatch.setattr(shapes_panel, "diagram", same_direction_only)
+    view.refresh()
+    drawn = set(view.diagram.drawn_edges)
+    assert ("layer0.forward", "layer1.forward") in drawn
+    assert ("layer0.reverse", "layer1.forward") not in drawn
