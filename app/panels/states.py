@@ -29,7 +29,7 @@ from ..whatif import WhatIfBox
 from .base import TraceView
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
-H_FEATURE_COLOURS = ["#c62828", "#4e342e", "#37474f", "#9e9d24", "#283593", "#00695c"]
+H_FEATURE_COLOURS = ["#d32f2f", "#f9a825", "#5d4037", "#c2185b", "#0097a7", "#7cb342"]
 BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the trace), colour
     ("i", "i (input gate)", (0.0, 1.0), "#1e88e5"),
     ("f", "f (forget gate)", (0.0, 1.0), "#43a047"),
