@@ -11,3 +11,12 @@ def call_sizes(session) -> tuple[int, int]:
     if lengths and len(set(lengths)) == 1:
         T = min(T, int(lengths[0]))
     return B, T
+
+
+def ended_text(lengths, batch: int, t: int) -> str:
+    """'sequence 2 ended at t = 4' when step ``t`` is past batch element ``batch``'s length
+    (``lengths``: one per batch element), else ''."""
+    if lengths is None or not 0 <= batch < len(lengths):
+        return ""
+    n = int(lengths[batch])
+    return f"sequence {batch} ended at t = {n - 1}" if t >= n else ""

@@ -36,6 +36,20 @@ def fmt_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
+def elide_words(text: str, metrics, width: float) -> str:
+    """``text`` if it fits in ``width`` pixels, else as many whole words as fit, then '…'."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    words = text.split(" ")
+    kept = ""
+    for word in words:
+        candidate = f"{kept} {word}" if kept else word
+        if metrics.horizontalAdvance(candidate + " …") > width:
+            break
+        kept = candidate
+    return (kept.rstrip(",;:") + " …") if kept else "…"
+
+
 def rss_bytes() -> int:
     """Resident memory of this process (peak on platforms without /proc)."""
     try:
@@ -80,12 +94,37 @@ class StatusBar(QStatusBar):
         for w in (self.progress, self.truth_label, self.device_label, self.time_label,
                   self.memory_label):
             self.addPermanentWidget(w)
+        self._message, self._message_timeout = "", 0
         ctx.message_posted.connect(self.showMessage)
+        self.messageChanged.connect(lambda text: text or self.setToolTip(""))
         ctx.runner.busy_changed.connect(self._on_busy_changed)
         ctx.trace_error_changed.connect(self._on_trace_error_changed)
         ctx.trace_changed.connect(self.refresh)
         ctx.config_changed.connect(self.refresh)
         self.refresh()
+
+    # ----- messages: whole words only, the full text in the tooltip ---------------------
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 - Qt override
+        self._message = text
+        self._message_timeout = timeout
+        shown = elide_words(text, self.fontMetrics(), self._message_width())
+        super().showMessage(shown, timeout)
+        self.setToolTip(text if shown != text else "")
+
+    def _message_width(self) -> float:
+        used = sum(w.sizeHint().width() for w in (self.progress, self.truth_label,
+                                                  self.device_label, self.time_label,
+                                                  self.memory_label) if w.isVisible())
+        return max(self.width() - used - 40, 60)
+
+    def resizeEvent(self, event):  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        message = self._message
+        if message and self.currentMessage():
+            shown = elide_words(message, self.fontMetrics(), self._message_width())
+            if shown != self.currentMessage():
+                super().showMessage(shown, self._message_timeout)
+                self.setToolTip(message if shown != message else "")
 
     def refresh(self) -> None:
         trace = self.session.trace

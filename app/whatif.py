@@ -100,6 +100,10 @@ class WhatIfBox(QGroupBox):
         self.ctx.config_changed.connect(self._refresh_edits)  # a new config drops edits
         self.ctx.edits_changed.connect(self._refresh_edits)
         ctx.selection_changed.connect(self.refresh)
+        # an error is about the edit tried here and now: moving on makes it stale
+        for signal in (ctx.step_changed, ctx.selection_changed, ctx.config_changed,
+                       ctx.trace_changed):
+            signal.connect(self._clear_error)
         self.refresh()
         self._refresh_edits()
 
@@ -127,6 +131,9 @@ class WhatIfBox(QGroupBox):
     def clear(self) -> None:
         """Drop every edit; the original run comes back at once (or is traced again)."""
         self.session.clear_edits()
+        self.set_error("")
+
+    def _clear_error(self, *args) -> None:
         self.set_error("")
 
     def set_error(self, text: str) -> None:

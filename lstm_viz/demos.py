@@ -23,6 +23,18 @@ DEMOS_FILE = RESOURCES / "demos.json"
 
 
 @dataclass(frozen=True)
+class DemoUnit:
+    """A unit the demo's docs talk about: ``h[37]`` tracks brackets."""
+
+    state: str  # "h" or "c"
+    unit: int
+    tracks: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.state}[{self.unit}]" + (f": {self.tracks}" if self.tracks else "")
+
+
+@dataclass(frozen=True)
 class Demo:
     """One entry of demos.json; paths are absolute."""
 
@@ -34,6 +46,14 @@ class Demo:
     input: dict = field(default_factory=dict, hash=False)
     select: dict = field(default_factory=dict, hash=False)
     view: str = ""
+    units: tuple[DemoUnit, ...] = ()
+
+    @property
+    def focus(self) -> dict:
+        """The selection to open with: ``select``, else the first documented unit."""
+        if "unit" in self.select or not self.units:
+            return dict(self.select)
+        return {**self.select, "unit": self.units[0].unit}
 
     def available(self) -> bool:
         """True when the model file exists (run ``make demos`` to train it)."""
@@ -52,8 +72,34 @@ def list_demos(path: Path | str = DEMOS_FILE) -> list[Demo]:
     return [Demo(name=e["name"], title=e["title"], description=e["description"],
                  model=(base / e["model"]).resolve(), lstm=e.get("lstm", ""),
                  input=dict(e.get("input") or {}), select=dict(e.get("select") or {}),
-                 view=e.get("view", ""))
+                 view=e.get("view", ""), units=_units(e.get("units") or [], path))
             for e in entries]
+
+
+def _units(entries: list, path: Path) -> tuple[DemoUnit, ...]:
+    try:
+        units = tuple(DemoUnit(str(u["state"]), int(u["unit"]), str(u.get("tracks", "")))
+                      for u in entries)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the demo list {path} has a unit without a state and a number:"
+                         f" {exc}") from None
+    bad = [u for u in units if u.state not in ("h", "c") or u.unit < 0]
+    if bad:
+        raise ValueError(f"the demo list {path} names unit {bad[0]}; a unit is h or c and a"
+                         " number >= 0")
+    return units
+
+
+def demo_for_model(model_source: dict | None, path: Path | str = DEMOS_FILE) -> Demo | None:
+    """The demo whose model a session loaded (its ``model_source``), or None."""
+    if not isinstance(model_source, dict) or not model_source.get("path"):
+        return None
+    try:
+        model = Path(model_source["path"]).resolve()
+        demos = list_demos(path)
+    except (OSError, ValueError):
+        return None
+    return next((d for d in demos if d.model == model), None)
 
 
 def demo_input(demo: Demo, loaded: LoadedModel, base: Path = RESOURCES) -> InputSpec:
@@ -87,4 +133,5 @@ def open_demo(session: Session, name: str, path: Path | str = DEMOS_FILE
     cand = loaded.pick(demo.lstm or None)
     spec = demo_input(demo, loaded, Path(path).parent)
     load_into_session(session, loaded, cand, input_spec=spec)
+    session.seek(0)  # a demo starts at its beginning, wherever the last model was
     return demo, loaded, cand

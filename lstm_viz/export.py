@@ -92,12 +92,19 @@ def gates_table(session, layer: int, direction: int, batch: int
 
 def states_table(session, layer: int, direction: int, batch: int
                  ) -> tuple[list[str], list[list]]:
-    """Rows t, unit, c, h (h blank for units >= H_out when proj_size > 0)."""
+    """Rows t, unit, c, h; with proj_size > 0, rows t, state, index, value instead, as c has
+    hidden_size units and h has proj_size features that are not the same index space."""
     tr = _require_trace(session)
     c = _np(tr.c[layer, direction, :, batch])  # (T, H)
     h = _np(tr.h[layer, direction, :, batch])  # (T, H_out)
+    if tr.config.proj_size:
+        rows = [[t, "c", u, _fmt(c[t, u])] for t in range(c.shape[0])
+                for u in range(c.shape[1])]
+        rows += [[t, "h", k, _fmt(h[t, k])] for t in range(h.shape[0])
+                 for k in range(h.shape[1])]
+        return ["t", "state", "index (c: unit, h: projected feature)", "value"], rows
     header = ["t", "unit", "c", "h"]
-    rows = [[t, u, _fmt(c[t, u]), _fmt(h[t, u]) if u < h.shape[1] else ""]
+    rows = [[t, u, _fmt(c[t, u]), _fmt(h[t, u])]
             for t in range(c.shape[0]) for u in range(c.shape[1])]
     return header, rows
 

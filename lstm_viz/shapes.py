@@ -160,3 +160,160 @@ def shape_facts(cfg: LSTMConfig) -> list[str]:
         facts.append("For full-length sequences output[-1] (output[:, -1] with batch_first)"
                      " equals h_n[-1].")
     return facts
+
+
+@dataclass(frozen=True)
+class DiagramNode:
+    """A box of the diagram: a tensor of the call or one layer and direction of the kernel."""
+
+    id: str
+    kind: str  # "tensor" (input, output), "state" (h_0, c_0, h_n, c_n) or "layer"
+    title: str
+    shape: TensorShape
+    explanation: str
+    layer: int | None = None
+    direction: int | None = None
+
+
+@dataclass(frozen=True)
+class DiagramEdge:
+    """What flows from ``source`` to ``target``: its shape and a label saying what it is.
+
+    ``layout`` is ``"caller"`` for the caller's own tensors (input, output, the states) and
+    ``"kernel"`` for what passes between layers inside nn.LSTM (always time-major)."""
+
+    source: str
+    target: str
+    shape: TensorShape
+    label: str
+    layout: str
+    group: str = ""  # edges of one group carry the same tensor (drawn with one label)
+
+
+@dataclass(frozen=True)
+class ShapeDiagram:
+    """nn.LSTM unrolled over layers and directions as nn.LSTM wires them."""
+
+    config: LSTMConfig
+    batch_size: int | None
+    seq_len: int
+    nodes: dict[str, DiagramNode]
+    edges: tuple[DiagramEdge, ...]
+    layout_note: str  # where the caller's layout differs from the kernel's ('' if nowhere)
+
+    def edges_into(self, node_id: str) -> list[DiagramEdge]:
+        """The edges that end at ``node_id``, in order."""
+        return [e for e in self.edges if e.target == node_id]
+
+    def edges_from(self, node_id: str) -> list[DiagramEdge]:
+        """The edges that start at ``node_id``, in order."""
+        return [e for e in self.edges if e.source == node_id]
+
+
+DIRECTION_NAMES = ("forward", "reverse")
+
+
+def layer_node_id(layer: int, direction: int) -> str:
+    """``layer{k}.forward`` / ``layer{k}.reverse``."""
+    return f"layer{layer}.{DIRECTION_NAMES[direction]}"
+
+
+def diagram(cfg: LSTMConfig, batch_size: int | None, seq_len: int) -> ShapeDiagram:
+    """Nodes and edges of ``nn.LSTM(**cfg)(input, (h_0, c_0))`` with every edge's shape.
+
+    Layer k+1 of each direction reads both directions of layer k concatenated (D*H_out
+    features); h_0/c_0 give each layer and direction its slice ``[k*D + d]``; h_n/c_n gather
+    each one's final step; output concatenates the last layer's directions."""
+    ts = tensor_shapes(cfg, batch_size, seq_len)
+    L, D, H, H_out, P = (cfg.num_layers, cfg.num_directions, cfg.hidden_size, cfg.h_out,
+                         cfg.proj_size)
+    batched = batch_size is not None
+    bf = cfg.batch_first and batched
+    nodes: dict[str, DiagramNode] = {}
+    edges: list[DiagramEdge] = []
+    where = "batch_first: (batch, seq_len, …)" if bf else "(seq_len, batch, …)" \
+        if batched else "unbatched: (seq_len, …)"
+    nodes["input"] = DiagramNode("input", "tensor", "input", ts["input"],
+                                 f"the sequence fed in, caller's layout {where}")
+    nodes["h_0"] = DiagramNode("h_0", "state", "h_0", ts["h_0"],
+                               "initial hidden state, one slice per layer and direction"
+                               " (zeros when not given)")
+    nodes["c_0"] = DiagramNode("c_0", "state", "c_0", ts["c_0"],
+                               "initial cell state, one slice per layer and direction"
+                               " (never projected)")
+
+    def seq(last: Dim, caller: bool) -> TensorShape:
+        if caller:
+            return TensorShape(_batch_dims(cfg, batch_size, seq_len, last))
+        t = Dim("seq_len", seq_len)
+        dims = (t, Dim("batch", batch_size), last) if batch_size is not None else (t, last)
+        return TensorShape(dims, "time-major inside the kernel")
+
+    def state_slice(last: Dim) -> TensorShape:
+        return TensorShape((Dim("batch", batch_size), last) if batch_size is not None
+                           else (last,))
+
+    h_dim = Dim("proj_size", P) if P else Dim("hidden_size", H)
+    concat = Dim("D*H_out", D * H_out, f"{D}*{H_out}")
+    dropout = (f"; dropout p={cfg.dropout:g} on it (training only)"
+               if cfg.dropout > 0 and L > 1 else "")
+    for k in range(L):
+        for d in range(D):
+            nid = layer_node_id(k, d)
+            idx = k * D + d
+            reads = "t = T−1 … 0" if d else "t = 0 … T−1"
+            proj = (f"; h_t = W_hr (o_t ⊙ tanh c_t): hidden_size {H} → proj_size {P}"
+                    if P else "")
+            nodes[nid] = DiagramNode(
+                nid, "layer", f"layer {k} · {DIRECTION_NAMES[d]}", seq(h_dim, caller=False),
+                f"reads {reads}; gates i, f, g, o: 4*hidden_size = {4 * H}; weight_ih"
+                f" ({4 * H}, {cfg.layer_input_size(k)}); c_t has {H} units{proj};"
+                f" starts from h_0[{idx}], c_0[{idx}], ends in h_n[{idx}], c_n[{idx}]",
+                layer=k, direction=d)
+            if k == 0:
+                label = ("input in the caller's layout " + where
+                         + ("; the kernel reads it time-major (seq_len, batch, …)"
+                            if bf else ""))
+                edges.append(DiagramEdge("input", nid, ts["input"], label, "caller", "input"))
+            else:
+                label = (f"layer {k - 1}'s forward and reverse h_t concatenated (D*H_out ="
+                         f" {D}*{H_out}), time-major" if D == 2 else
+                         f"layer {k - 1}'s h_t, time-major") + dropout
+                for s in range(D):
+                    edges.append(DiagramEdge(layer_node_id(k - 1, s), nid,
+                                             seq(concat, caller=False), label, "kernel",
+                                             f"layer{k}"))
+            edges.append(DiagramEdge("h_0", nid, state_slice(Dim("H_out", H_out)),
+                                     f"h_0[{idx}]", "caller", "h_0"))
+            edges.append(DiagramEdge("c_0", nid, state_slice(Dim("hidden_size", H)),
+                                     f"c_0[{idx}]", "caller", "c_0"))
+    nodes["output"] = DiagramNode(
+        "output", "tensor", "output", ts["output"],
+        "the last layer's h_t at every step" + (", forward and reverse concatenated"
+                                                if D == 2 else "")
+        + f", caller's layout {where}" + (f"; proj_size {P} features per direction" if P
+                                           else ""))
+    end = "each sequence's last valid step" + ("; reverse: t = 0" if D == 2 else "")
+    nodes["h_n"] = DiagramNode("h_n", "state", "h_n", ts["h_n"],
+                               f"final hidden state of every layer and direction ({end})")
+    nodes["c_n"] = DiagramNode("c_n", "state", "c_n", ts["c_n"],
+                               f"final cell state of every layer and direction ({end})")
+    for d in range(D):
+        nid = layer_node_id(L - 1, d)
+        lo, hi = d * H_out, (d + 1) * H_out
+        edges.append(DiagramEdge(nid, "output", seq(Dim("H_out", H_out), caller=True),
+                                 f"output[..., {lo}:{hi}] ({DIRECTION_NAMES[d]})"
+                                 + (" in the caller's layout " + where if bf else ""),
+                                 "caller", f"output{d}"))
+    for k in range(L):
+        for d in range(D):
+            nid, idx = layer_node_id(k, d), k * D + d
+            step = "t = 0" if d else "t = T−1"
+            edges.append(DiagramEdge(nid, "h_n", state_slice(Dim("H_out", H_out)),
+                                     f"h_n[{idx}]: h at {step}", "caller", "h_n"))
+            edges.append(DiagramEdge(nid, "c_n", state_slice(Dim("hidden_size", H)),
+                                     f"c_n[{idx}]: c at {step}", "caller", "c_n"))
+    note = ("batch_first: input and output are (batch, seq_len, …) for you; between layers the"
+            " kernel runs time-major (seq_len, batch, …); h_0, c_0, h_n, c_n are"
+            " (D*num_layers, batch, …) either way") if bf else ""
+    return ShapeDiagram(cfg, batch_size, seq_len, nodes, tuple(edges), note)

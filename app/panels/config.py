@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import LSTMConfig, devices, source_labels, unavailable_devices
+from lstm_viz.inputs import text_vocabulary
 from lstm_viz.textinput import spec_encoding, spec_tokenizer, spec_vocab, with_tokenizer
 from lstm_viz.tokenize import KINDS, UnknownTokensWarning
 
@@ -57,6 +58,7 @@ _CONFIG_WIDGETS = {
 _TEXT_TIPS = {"text": "Typed characters become one-hot vectors.",
               "tokens": "The text is split into the vocabulary's tokens; each token is a row of"
                         " the model's embedding (one-hot without one)."}
+EMPTY_TEXT_HINT = "Type some text: each character becomes one timestep (a one-hot vector)."
 _NEEDS_VOCABULARY = ("Text through a vocabulary needs a trained model's vocabulary: open one"
                      " with File > Open demo… or Open model…, or choose a vocabulary file with"
                      " File > Open text input….")
@@ -278,8 +280,16 @@ class InputPanel(_FormPanel):
         self.text = QLineEdit()
         self.text.setMinimumWidth(60)
         self.text.setPlaceholderText("text, one character per timestep")
-        self.add("text", Field("text", self.text, "Typed characters become one-hot vectors."))
+        text_field = self.add("text", Field("text", self.text,
+                                            "Typed characters become one-hot vectors."))
         self.text.editingFinished.connect(self.apply)
+        # offered when the text has more distinct characters than the model's input_size
+        self.fit_button = QPushButton()
+        self.fit_button.setObjectName("fit_input_size")
+        self.fit_button.hide()
+        self.fit_button.clicked.connect(self._fit_input_size)
+        text_field.layout().addWidget(self.fit_button)
+        self._needed_input_size = 0
         path_row = QWidget()
         row = QHBoxLayout(path_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -335,6 +345,8 @@ class InputPanel(_FormPanel):
         source = self.fields["source"].value()
         for name in ("seq_len", "batch_size"):  # a file brings its own sizes
             self.fields[name].editor.setEnabled(source != "file")
+        if source == "text":  # typed text: one timestep per character
+            self.fields["seq_len"].editor.setEnabled(False)
         self.text.setToolTip(_TEXT_TIPS.get(source, ""))
         self.text.setPlaceholderText("text, split into the vocabulary's tokens"
                                      if source == "tokens" else
@@ -468,9 +480,18 @@ class InputPanel(_FormPanel):
 
     def apply(self) -> None:
         """Validate with the engine; on success set the input."""
+        self._offer_input_size(0)
         try:
+            candidate = self.candidate()
+            if candidate["source"] == "text":
+                if not candidate["text"]:  # nothing typed yet: say what to do, keep the input
+                    self.clear_messages()
+                    self.fields["text"].set_error(EMPTY_TEXT_HINT, warning=True)
+                    return
+                # one timestep per character: the text is never repeated to fill seq_len
+                candidate["seq_len"] = len(candidate["text"])
             # replace() keeps the spec's params (a tokens input's vocabulary and model path)
-            spec = self.session.input_spec.replace(**self.candidate())
+            spec = self.session.input_spec.replace(**candidate)
             if spec.source == "tokens" and not _has_vocabulary(spec):
                 self._explain_tokens()
                 return
@@ -480,9 +501,35 @@ class InputPanel(_FormPanel):
                     self.session.set_input(spec)
         except (ValueError, RuntimeError) as exc:  # RuntimeError: torch could not allocate
             self.show_error(str(exc))
+            candidate = self.candidate()
+            if candidate["source"] == "text" and candidate["text"]:
+                needed = len(text_vocabulary(candidate["text"]))
+                if needed > self.session.config.input_size:
+                    self._offer_input_size(needed)
             return
         self.clear_messages()
         self._show_file_sizes()
+        if self.session.input_spec.source == "text":
+            _show(self.fields["seq_len"], self.session.input_spec.seq_len)
+
+    def _offer_input_size(self, needed: int) -> None:
+        """Show (``needed`` > 0) or hide the button that sets input_size to ``needed``."""
+        self._needed_input_size = needed
+        # a loaded model's input_size is its trained weights' own: only a fresh one may change
+        offer = needed > 0 and self.session.model_source is None
+        self.fit_button.setText(f"Set input_size to {needed}")
+        self.fit_button.setToolTip(f"Make the model's input_size {needed}, one per distinct"
+                                   " character of the text (new weights from the seed)")
+        self.fit_button.setVisible(offer)
+
+    def _fit_input_size(self) -> None:
+        needed = self._needed_input_size
+        try:
+            self.session.set_config(self.session.config.replace(input_size=needed))
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self._offer_input_size(0)
 
     def _explain_tokens(self) -> None:
         """Tokens were chosen but there is no vocabulary: say why, keep the current input."""

@@ -1,7 +1,9 @@
 """Shapes view: the LSTM unrolled as a diagram with every tensor's shape, and a parameter table.
 
-It follows the model panel live and says what the last change changed (and what it did not:
-batch_first never changes h_0/c_0/h_n/c_n).
+The diagram's nodes and edges come from ``lstm_viz.shapes.diagram``; this file only lays them
+out. The view follows the model panel live and says what the last config change changed (and
+what it did not: batch_first never changes h_0/c_0/h_n/c_n); a newly loaded model is not
+compared with the one before it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsTextItem,
@@ -24,14 +26,18 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import parameter_count, parameter_shapes, shape_facts, tensor_shapes
+from lstm_viz.shapes import diagram
 
 from ..sessions import call_sizes
 
-BOX_W, BOX_H, GAP_X, GAP_Y = 230.0, 104.0, 70.0, 26.0
+BOX_W, GAP_X, GAP_Y, BUS = 158.0, 126.0, 40.0, 30.0
+LABEL_W = GAP_X - 24.0  # clear of the state lanes 6 px beside each column
 MAX_LAYERS_DRAWN = 6
 CHANGED = QColor("#e65100")
-FILL = {"tensor": QColor("#e3f2fd"), "state": QColor("#f3e5f5"), "cell": QColor("#e8f5e9")}
+FILL = {"tensor": QColor("#e3f2fd"), "state": QColor("#f3e5f5"), "layer": QColor("#e8f5e9")}
 EDGE = QColor("#455a64")
+STATE_EDGE = QColor("#8e6c9e")
+LABEL_COLOUR = QColor("#263238")
 
 
 def _fmt_shape(shape) -> str:
@@ -47,8 +53,16 @@ def _dims_html(shape) -> str:
     return "(" + ", ".join(parts) + ")"
 
 
+def _drawn_layers(num_layers: int) -> list[int]:
+    """The layers drawn: all, or the first few and the last one of a deep stack."""
+    if num_layers <= MAX_LAYERS_DRAWN:
+        return list(range(num_layers))
+    return [*range(MAX_LAYERS_DRAWN - 1), num_layers - 1]
+
+
 class Diagram(QGraphicsView):
-    """The unrolled network: input -> every layer and direction -> output, h_n, c_n."""
+    """Lays out ``lstm_viz.shapes.diagram``: input, h_0 and c_0 on the left and above, every
+    layer and direction in columns, output, h_n and c_n on the right and below."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -59,107 +73,250 @@ class Diagram(QGraphicsView):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.texts: dict[str, str] = {}
+        self.boxes: dict[str, QRectF] = {}
+        self.labels: list[QGraphicsTextItem] = []
+        self.drawn_edges: list[tuple[str, str]] = []
+        self.data = None
 
-    def _box(self, key: str, x: float, y: float, title: str, body: str, kind: str,
-             changed: bool, w: float = BOX_W, h: float = BOX_H) -> QRectF:
+    # ----- pieces -----------------------------------------------------------------------
+    def _box(self, key: str, x: float, y: float, node, body: str, changed: bool,
+             w: float = BOX_W, centred: bool = False) -> QRectF:
+        """A box at (x, y) (its centre at y when ``centred``) that grows to its text."""
         text = QGraphicsTextItem()
         text.setDefaultTextColor(QColor("#212121"))
-        text.setHtml(f"<div style='font-size:10pt'><b>{html.escape(title)}</b><br>{body}</div>")
+        text.setHtml(f"<div style='font-size:9pt'><b>{html.escape(node.title)}</b><br>"
+                     f"{body}</div>")
         text.setTextWidth(w - 10)
-        # the box grows to its text, so a long note never spills into the box below
-        rect = QRectF(x, y, w, max(h, text.boundingRect().height() + 6))
+        height = text.boundingRect().height() + 6
+        y = y - height / 2 if centred else y
+        rect = QRectF(x, y, w, height)
         pen = QPen(CHANGED if changed else EDGE, 3 if changed else 1.3)
         path = QPainterPath()
         path.addRoundedRect(rect, 8, 8)
-        self.scene().addPath(path, pen, QBrush(FILL[kind]))
+        item = self.scene().addPath(path, pen, QBrush(FILL[node.kind]))
+        item.setToolTip(node.explanation)
         text.setPos(x + 5, y + 3)
+        text.setToolTip(f"{node.shape.describe()}\n{node.explanation}")
         self.scene().addItem(text)
         self.texts[key] = text.toPlainText()
+        self.boxes[key] = rect
         return rect
 
-    def _arrow(self, a: QPointF, b: QPointF, label: str = "") -> None:
-        pen = QPen(EDGE, 1.4)
-        self.scene().addLine(a.x(), a.y(), b.x(), b.y(), pen)
-        direction = b - a
-        length = max((direction.x() ** 2 + direction.y() ** 2) ** 0.5, 1e-6)
-        ux, uy = direction.x() / length, direction.y() / length
-        head = QPolygonF([b, QPointF(b.x() - 9 * ux + 4 * uy, b.y() - 9 * uy - 4 * ux),
-                          QPointF(b.x() - 9 * ux - 4 * uy, b.y() - 9 * uy + 4 * ux)])
-        self.scene().addPolygon(head, pen, QBrush(EDGE))
-        if label:
-            t = self.scene().addText(label, QFont("", 8))
-            t.setDefaultTextColor(QColor("#37474f"))
-            t.setPos((a.x() + b.x()) / 2 - t.boundingRect().width() / 2,
-                     (a.y() + b.y()) / 2 - 18)
+    def _line(self, points: list[QPointF], colour: QColor, tip: str = "",
+              arrow: bool = True, width: float = 1.4) -> None:
+        pen = QPen(colour, width)
+        path = QPainterPath(points[0])
+        for p in points[1:]:
+            path.lineTo(p)
+        item = self.scene().addPath(path, pen)
+        if tip:
+            item.setToolTip(tip)
+        if arrow:
+            a, b = points[-2], points[-1]
+            d = b - a
+            n = max((d.x() ** 2 + d.y() ** 2) ** 0.5, 1e-6)
+            ux, uy = d.x() / n, d.y() / n
+            head = QPolygonF([b, QPointF(b.x() - 9 * ux + 4 * uy, b.y() - 9 * uy - 4 * ux),
+                              QPointF(b.x() - 9 * ux - 4 * uy, b.y() - 9 * uy + 4 * ux)])
+            self.scene().addPolygon(head, pen, QBrush(colour))
 
-    def draw(self, cfg, batch: int, seq_len: int, changed: set[str], lengths=None) -> None:
+    def _place_labels(self, x: float, wanted: list[tuple[float, str, str]]) -> None:
+        """Labels in the free lane at ``x``: each as near its wanted y as the ones above allow.
+        ``wanted``: (y, html, tooltip)."""
+        bottom = -1e9
+        for y, text, tip in sorted(wanted, key=lambda w: w[0]):
+            item = QGraphicsTextItem()
+            item.setDefaultTextColor(LABEL_COLOUR)
+            item.setHtml(f"<div style='font-size:8pt'>{text}</div>")
+            item.setTextWidth(LABEL_W)
+            item.setToolTip(tip)
+            top = max(y - item.boundingRect().height() / 2, bottom + 2)
+            item.setPos(x, top)
+            item.setZValue(5)
+            # a white ground keeps the label readable where an edge passes under it
+            ground = self.scene().addRect(item.sceneBoundingRect(), QPen(Qt.PenStyle.NoPen),
+                                          QBrush(QColor(255, 255, 255, 225)))
+            ground.setZValue(4)
+            self.scene().addItem(item)
+            self.labels.append(item)
+            bottom = top + item.boundingRect().height()
+
+    # ----- the layout -------------------------------------------------------------------
+    def draw(self, data, changed: set[str], lengths=None) -> None:
+        """Lay out ``data`` (a ``ShapeDiagram``); boxes whose tensor changed are outlined."""
         self.scene().clear()
-        self.texts = {}
-        ts = tensor_shapes(cfg, batch, seq_len)
+        self.texts, self.boxes, self.labels = {}, {}, []
+        self.drawn_edges: list[tuple[str, str]] = []  # the data path as drawn
+        self.data = data
+        cfg, nodes = data.config, data.nodes
         L, D = cfg.num_layers, cfg.num_directions
-        drawn = min(L, MAX_LAYERS_DRAWN)
+        layers = _drawn_layers(L)
         col = BOX_W + GAP_X
-        rows_h = D * BOX_H + (D - 1) * GAP_Y
-        top = 0.0
-        mid = top + rows_h / 2
+        dir_names = ("forward", "reverse")[:D]
+
+        def short_label(edge) -> str:
+            return edge.label.split(":")[0]
+
+        # top row: h_0, c_0; their bus
+        h0 = self._box("h_0", 0, 0, nodes["h_0"], _dims_html(nodes["h_0"].shape),
+                       "h_0" in changed)
+        c0 = self._box("c_0", col, 0, nodes["c_0"], _dims_html(nodes["c_0"].shape),
+                       "c_0" in changed)
+        bus_top = max(h0.bottom(), c0.bottom()) + BUS / 2
+        y0 = bus_top + BUS
+        # the layer columns
+        rows_bottom = y0
+        for j, k in enumerate(layers):
+            x = col * (j + 1)
+            y = y0
+            for d, name in enumerate(dir_names):
+                nid = f"layer{k}.{name}"
+                node = nodes[nid]
+                states_in = ", ".join(short_label(e) for e in data.edges_into(nid)
+                                      if e.source in ("h_0", "c_0"))
+                states_out = ", ".join(short_label(e) for e in data.edges_from(nid)
+                                       if e.target in ("h_n", "c_n"))
+                reads = "reads t = T−1 … 0" if d else "reads t = 0 … T−1"
+                proj = (f"<br>W_hr: {cfg.hidden_size} → {cfg.proj_size} (h has"
+                        f" {cfg.proj_size} features)" if cfg.proj_size else "")
+                body = (f"{reads}<br>h_t: {_dims_html(node.shape)}{proj}<br>"
+                        f"<span style='color:#6a1b9a'>{html.escape(states_in)} → "
+                        f"{html.escape(states_out)}</span>")
+                rect = self._box(nid, x, y, node, body, nid in changed)
+                y = rect.bottom() + GAP_Y
+                rows_bottom = max(rows_bottom, rect.bottom())
+        mid = (y0 + rows_bottom) / 2
+        x_out = col * (len(layers) + 1)
         packed = ""
         if lengths and len(set(lengths)) > 1:
-            packed = (f"<br><i>packed: lengths {', '.join(str(n) for n in lengths)}</i>")
-        inp = self._box("input", 0, mid - BOX_H / 2, "input", _dims_html(ts["input"]) + packed,
-                        "tensor", "input" in changed)
-        state_y = top + rows_h + GAP_Y
-        sh = 66.0  # state boxes: three short lines
-        h0 = self._box("h_0", 0, state_y, "h_0 (zeros)", _dims_html(ts["h_0"]), "state",
-                       "h_0" in changed, h=sh)
-        self._box("c_0", 0, h0.bottom() + 8, "c_0 (zeros)", _dims_html(ts["c_0"]), "state",
-                  "c_0" in changed, h=sh)
-        prev_rects = [inp]
-        layer_in = f"({seq_len}, {batch}, {cfg.input_size})"
-        for k in range(drawn):
-            layer = k if k < drawn - 1 or drawn == L else L - 1
-            x = col * (k + 1)
-            rects = []
-            for d in range(D):
-                y = top + d * (BOX_H + GAP_Y)
-                name = "forward" if d == 0 else "reverse"
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                in_size = cfg.layer_input_size(layer)
-                body = ("reads t = T−1 … 0<br>" if d else "reads t = 0 … T−1<br>") + (
-                        f"gates i,f,g,o: 4×H = 4×{cfg.hidden_size}<br>"
-                        f"weight_ih{sfx}: ({4 * cfg.hidden_size}, {in_size})<br>"
-                        f"c_t: {cfg.hidden_size}, h_t: {cfg.h_out}"
-                        + (f" (W_hr: {cfg.hidden_size}→{cfg.proj_size})" if cfg.proj_size
-                           else ""))
-                key = f"layer{layer}_{'rev' if d else 'fwd'}"
-                rects.append(self._box(key, x, y, f"layer {layer} · {name}", body, "cell",
-                                       key in changed))
-            label = layer_in if k == 0 else f"({seq_len}, {batch}, {D}×{cfg.h_out})"
-            for r in rects:
-                src = prev_rects[0] if len(prev_rects) == 1 else prev_rects[rects.index(r)]
-                self._arrow(QPointF(src.right(), src.center().y()),
-                            QPointF(r.left(), r.center().y()),
-                            label if r is rects[0] else "")
-            if k == drawn - 2 and drawn < L:
-                t = self.scene().addText(f"… {L - drawn} more layer(s) …", QFont("", 9))
-                t.setPos(x + BOX_W + 4, top + rows_h + 4)
-            prev_rects = rects
-        x_out = col * (drawn + 1)
-        out_label = "batch_first: (batch, seq_len, …)" if cfg.batch_first else ""
-        out = self._box("output", x_out, mid - BOX_H / 2, "output",
-                        _dims_html(ts["output"]) + "<br><i>last layer's h_t, every t</i>",
-                        "tensor", "output" in changed)
-        for r in prev_rects:
-            self._arrow(QPointF(r.right(), r.center().y()),
-                        QPointF(out.left(), out.center().y()), out_label if r is
-                        prev_rects[0] else "")
-        where = "each sequence's last valid t" + ("; reverse: t = 0" if D == 2 else "")
-        hn = self._box("h_n", x_out, state_y, "h_n", _dims_html(ts["h_n"])
-                       + f"<br><i>{where}</i>", "state", "h_n" in changed, h=sh + 14)
-        self._box("c_n", x_out, hn.bottom() + 8, "c_n", _dims_html(ts["c_n"]), "state",
-                  "c_n" in changed, h=sh)
-        last = prev_rects[-1]
-        self._arrow(QPointF(last.center().x(), last.bottom()),
-                    QPointF(hn.left(), hn.center().y()), "final step of each layer/direction")
+            packed = f"<br><i>packed: lengths {', '.join(str(n) for n in lengths)}</i>"
+        self._box("input", 0, mid, nodes["input"], _dims_html(nodes["input"].shape) + packed,
+                  "input" in changed, centred=True)
+        out = self._box("output", x_out, mid, nodes["output"],
+                        _dims_html(nodes["output"].shape), "output" in changed, centred=True)
+        bus_bottom = rows_bottom + BUS
+        hn = self._box("h_n", x_out - col, bus_bottom + BUS / 2, nodes["h_n"],
+                       _dims_html(nodes["h_n"].shape), "h_n" in changed)
+        cn = self._box("c_n", x_out, bus_bottom + BUS / 2, nodes["c_n"],
+                       _dims_html(nodes["c_n"].shape), "c_n" in changed)
+        labels: dict[int, list] = {}  # gap index -> wanted labels
+
+        def want(gap: int, y: float, edge) -> None:
+            if not any(w[1] == html.escape(edge.label) for w in labels.get(gap, [])):
+                labels.setdefault(gap, []).append(
+                    (y, html.escape(edge.label), edge.shape.describe()))
+
+        # initial states: down into the bus, then into every layer and direction
+        for box in (h0, c0):
+            self._line([QPointF(box.center().x(), box.bottom()),
+                        QPointF(box.center().x(), bus_top)], STATE_EDGE, arrow=False)
+        # final states: up from the bus
+        for box in (hn, cn):
+            self._line([QPointF(box.center().x(), bus_bottom),
+                        QPointF(box.center().x(), box.top())], STATE_EDGE)
+        xs_top, xs_bottom = [h0.center().x()], [cn.center().x()]
+        for k in layers:
+            for d, name in enumerate(dir_names):
+                nid = f"layer{k}.{name}"
+                r = self.boxes[nid]
+                tip_in = "; ".join(f"{e.label} {e.shape.describe()}"
+                                   for e in data.edges_into(nid)
+                                   if e.source in ("h_0", "c_0"))
+                tip_out = "; ".join(f"{e.label} {e.shape.describe()}"
+                                    for e in data.edges_from(nid)
+                                    if e.target in ("h_n", "c_n"))
+                if d == 0:
+                    xa = r.left() + 22
+                    self._line([QPointF(xa, bus_top), QPointF(xa, r.top())], STATE_EDGE,
+                               tip_in)
+                    xb = r.right() - 22
+                    if D == 1:
+                        self._line([QPointF(xb, r.bottom()), QPointF(xb, bus_bottom)],
+                                   STATE_EDGE, tip_out, arrow=False)
+                        xs_bottom.append(xb)
+                    else:  # around the reverse box, through the lane beside the column
+                        yb = r.bottom() + GAP_Y / 3
+                        xl = r.right() + 6
+                        self._line([QPointF(xb, r.bottom()), QPointF(xb, yb), QPointF(xl, yb),
+                                    QPointF(xl, bus_bottom)], STATE_EDGE, tip_out,
+                                   arrow=False)
+                        xs_bottom.append(xl)
+                    xs_top.append(xa)
+                else:
+                    xl, ya = r.left() - 6, r.top() - GAP_Y / 3
+                    xa = r.left() + 22
+                    self._line([QPointF(xl, bus_top), QPointF(xl, ya), QPointF(xa, ya),
+                                QPointF(xa, r.top())], STATE_EDGE, tip_in)
+                    xs_top.append(xl)
+                    xb = r.right() - 22
+                    self._line([QPointF(xb, r.bottom()), QPointF(xb, bus_bottom)],
+                               STATE_EDGE, tip_out, arrow=False)
+                    xs_bottom.append(xb)
+        self._line([QPointF(min(xs_top), bus_top), QPointF(max(xs_top), bus_top)],
+                   STATE_EDGE, arrow=False, width=2.2)
+        self._line([QPointF(min(xs_bottom), bus_bottom), QPointF(max(xs_bottom), bus_bottom)],
+                   STATE_EDGE, arrow=False, width=2.2)
+        # the data path: input -> layer 0 -> ... -> output, each step one junction
+        # the data path: input -> layer 0 -> ... -> output, as the diagram's edges say; where
+        # every box of a layer reads the same sources (nn.LSTM's concatenation), one junction
+        previous = ["input"]
+        for j, k in enumerate(layers):
+            target_ids = [f"layer{k}.{n}" for n in dir_names]
+            incoming = {tid: [e for e in data.edges_into(tid) if e.source not in ("h_0", "c_0")]
+                        for tid in target_ids}
+            skipped = j > 0 and layers[j - 1] != k - 1
+            source_ids = previous if skipped else list(dict.fromkeys(
+                e.source for tid in target_ids for e in incoming[tid]))
+            jx, jy = col * j + BOX_W + GAP_X * 0.25, mid
+            shared = skipped or all({e.source for e in incoming[tid]} == set(source_ids)
+                                    for tid in target_ids)
+            self.drawn_edges += [(sid, tid) for tid in target_ids for sid in source_ids] \
+                if shared else [(e.source, tid) for tid in target_ids for e in incoming[tid]]
+            if shared:
+                for sid in source_ids:
+                    s = self.boxes[sid]
+                    self._line([QPointF(s.right(), s.center().y()), QPointF(jx, jy)], EDGE,
+                               arrow=False)
+                for tid in target_ids:
+                    t = self.boxes[tid]
+                    self._line([QPointF(jx, jy), QPointF(t.left(), t.center().y())], EDGE,
+                               "; ".join(e.label for e in incoming[tid]) if not skipped
+                               else "")
+                if len(source_ids) > 1:
+                    self.scene().addEllipse(jx - 4, jy - 4, 8, 8, QPen(EDGE), QBrush(EDGE))
+            else:
+                for tid in target_ids:
+                    t = self.boxes[tid]
+                    for e in incoming[tid]:
+                        s = self.boxes[e.source]
+                        self._line([QPointF(s.right(), s.center().y()),
+                                    QPointF(t.left(), t.center().y())], EDGE, e.label)
+            if skipped:
+                labels.setdefault(j, []).append(
+                    (jy, f"… {L - len(layers)} more layer(s) not drawn …", ""))
+            else:
+                for tid in target_ids:
+                    for e in incoming[tid]:
+                        want(j, jy, e)
+            previous = target_ids
+        gap = len(layers)
+        for edge in data.edges_into("output"):
+            s = self.boxes[edge.source]
+            self.drawn_edges.append((edge.source, "output"))
+            self._line([QPointF(s.right(), s.center().y()), QPointF(out.left(),
+                        out.center().y() + (s.center().y() - mid) * 0.15)], EDGE, edge.label)
+            want(gap, s.center().y(), edge)
+        for g, wanted in labels.items():
+            self._place_labels(col * g + BOX_W + 12, wanted)
+        bottom = max(hn.bottom(), cn.bottom())
+        if data.layout_note:
+            note = QGraphicsTextItem()
+            note.setHtml(f"<div style='font-size:9pt; color:#b71c1c'><b>caller vs kernel"
+                         f" layout:</b> {html.escape(data.layout_note)}</div>")
+            note.setTextWidth(max(x_out - col - 20, BOX_W))
+            note.setPos(0, bottom + 10)
+            self.scene().addItem(note)
+            self.labels.append(note)
         self.setSceneRect(self.scene().itemsBoundingRect().adjusted(-10, -10, 10, 10))
         self._fit()
 
@@ -224,7 +381,7 @@ class ShapesView(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.diagram)
         split.addWidget(bottom)
-        split.setSizes([390, 270])
+        split.setSizes([430, 270])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
@@ -242,17 +399,21 @@ class ShapesView(QWidget):
         ts = tensor_shapes(cfg, batch, seq_len)
         summary = self._what_changed(cfg, ts, {"batch": batch, "seq_len": seq_len})
         self.changed = summary[0]
-        self.diagram.draw(cfg, batch, seq_len, self.changed, self.session.input_spec.lengths)
+        self.diagram.draw(diagram(cfg, batch, seq_len), self.changed,
+                          self.session.input_spec.lengths)
         facts = "".join(f"<li>{html.escape(f)}</li>" for f in shape_facts(cfg))
         self.changes.setText(summary[1] + f"<ul style='margin:2px'>{facts}</ul>")
         self._fill_tensors(ts)
         self._fill_params(cfg)
-        self._previous = (cfg, ts, {"batch": batch, "seq_len": seq_len})
+        self._previous = (cfg, ts, {"batch": batch, "seq_len": seq_len},
+                          self.session.model_source)
 
     def _what_changed(self, cfg, ts, sizes: dict) -> tuple[set[str], str]:
         if self._previous is None:
             return set(), ""
-        old_cfg, old_ts, old_sizes = self._previous
+        old_cfg, old_ts, old_sizes, old_source = self._previous
+        if old_source != self.session.model_source:  # another model, not a change of this one
+            return set(), ""
         old = {**old_cfg.to_dict(), **old_sizes}
         new = {**cfg.to_dict(), **sizes}
         diffs = [n for n, v in old.items() if new[n] != v]
@@ -271,7 +432,8 @@ class ShapesView(QWidget):
             text += (". batch_first only reorders input and output; the states h_0, c_0, h_n,"
                      " c_n keep (D*num_layers, batch, …).")
         if "num_layers" in diffs or "bidirectional" in diffs or "proj_size" in diffs:
-            changed |= {f"layer{k}_{d}" for k in range(cfg.num_layers) for d in ("fwd", "rev")}
+            changed |= {f"layer{k}.{d}" for k in range(cfg.num_layers)
+                        for d in ("forward", "reverse")}
         return changed, text
 
     def _fill_tensors(self, ts) -> None:

@@ -5,6 +5,8 @@ edit is drawn next to the edited one."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -19,12 +21,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lstm_viz.demos import demo_for_model
+
 from ..ablation_menu import attach_ablation_menu
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
+from ..sessions import ended_text
 from ..whatif import WhatIfBox
 from .base import TraceView
 
 LINE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457"]
+H_FEATURE_COLOURS = ["#d32f2f", "#f9a825", "#5d4037", "#c2185b", "#0097a7", "#7cb342"]
 BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the trace), colour
     ("i", "i (input gate)", (0.0, 1.0), "#1e88e5"),
     ("f", "f (forget gate)", (0.0, 1.0), "#43a047"),
@@ -50,6 +56,13 @@ def parse_units(text: str, limit: int) -> list[int]:
         else:
             units.append(int(part))
     return [u for u in dict.fromkeys(units) if 0 <= u < limit]
+
+
+def _integer_ticks(plot: pg.PlotItem, n: int) -> None:
+    """Ticks on whole indices only: 1, 2, 5, 10 … apart, at most about eight over ``n`` rows."""
+    steps = [m * 10 ** e for e in range(8) for m in (1, 2, 5)]
+    step = next(s for s in steps if n / s <= 8)
+    plot.getAxis("left").setTickSpacing(step, step)
 
 
 def _f(v: float) -> str:
@@ -101,8 +114,11 @@ class StatesView(TraceView):
         self.lines_plot.setLabel("bottom", "t (input position)")
         self.lines_plot.setMenuEnabled(False)
         self.lines_plot.hideButtons()
-        self.legend = self.lines_plot.addLegend(offset=(5, 2), labelTextSize="8pt", colCount=6,
-                                                brush=(255, 255, 255, 210))
+        # the legend has its own row under the plot: it never covers a curve
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=3)
+        self.graphics.addItem(self.legend, row=3, col=0)
+        for plot in (c_plot, h_plot, self.lines_plot):  # the time axes line up
+            plot.getAxis("left").setWidth(54)
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
         self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
@@ -150,12 +166,30 @@ class StatesView(TraceView):
         self.follow_mouse(self.graphics, hover)
         attach_ablation_menu(self, self.graphics, {"c": self.c_map, "h": self.h_map})
         self._c_block = self._h_block = None
+        self._model_source: object = None
+        self.demo_units = ""  # the units a demo's docs talk about, in words
+        ctx.config_changed.connect(self._on_config_changed)
+        self._on_config_changed()
         self.listen()
+
+    def _on_config_changed(self) -> None:
+        """A demo's model just loaded: plot the units its docs talk about."""
+        source = self.session.model_source
+        if source == self._model_source:
+            return
+        self._model_source = source
+        demo = demo_for_model(source)
+        self.demo_units = "; ".join(str(u) for u in demo.units) if demo else ""
+        if demo and demo.units:
+            self.units_edit.setText(", ".join(str(u) for u in
+                                              dict.fromkeys(u.unit for u in demo.units)))
+            self._refresh_lines()
 
     # ----- whole-trace drawing (trace or selection changed) ------------------------------
     def show_trace(self, trace) -> None:
         ctx = self.ctx
         cfg = trace.config
+        self._label_h(cfg)
         self.unit_box.blockSignals(True)
         self.unit_box.setRange(0, cfg.hidden_size - 1)
         self.unit_box.setValue(ctx.unit)
@@ -174,8 +208,11 @@ class StatesView(TraceView):
         mark = f" <span style='color: {WHATIF_COLOUR}'>· what-if</span>" \
             if trace.meta.get("edited") else ""
         for name, title, _, _ in BAR_SPECS[4:]:
+            if name == "h" and cfg.proj_size:
+                title = f"h_t ({cfg.proj_size} projected features)"
             self.bars[name].plot.setTitle(title + mark, size="9pt")
-        self.caption.setText(f"<b>States</b>: {ctx.selection_text()}")
+        demo = f" · demo units: {html.escape(self.demo_units)}" if self.demo_units else ""
+        self.caption.setText(f"<b>States</b>: {ctx.selection_text()}{demo}")
         self._refresh_lines()
         self.show_step(self.session.t)
 
@@ -201,19 +238,32 @@ class StatesView(TraceView):
             units = []
         before = self._before_blocks()
         # (legend name, values, pen): the trace on screen, then the run before the first edit
+        # with proj_size, h has H_out features of its own: h[k] is not unit k's, so the
+        # legend names c units and h features apart and the colours do not pair them
+        projected = self._h_block.shape[1] != self._c_block.shape[1]
+        c_name, h_name = ("c unit {}", "h feature {}") if projected else ("c[{}]", "h[{}]")
+        features = [u for u in units if u < H_out]
         curves = []
         for k, unit in enumerate(units):
             colour = LINE_COLOURS[k % len(LINE_COLOURS)]
-            curves.append((f"c[{unit}]", self._c_block[:, unit],
+            curves.append((c_name.format(unit), self._c_block[:, unit],
                            pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine)))
-            if unit < H_out:
-                curves.append((f"h[{unit}]", self._h_block[:, unit], pg.mkPen(colour, width=2)))
+            if not projected:
+                curves.append((h_name.format(unit), self._h_block[:, unit],
+                               pg.mkPen(colour, width=2)))
+        if projected:
+            for k, feature in enumerate(features):
+                colour = H_FEATURE_COLOURS[k % len(H_FEATURE_COLOURS)]
+                curves.append((h_name.format(feature), self._h_block[:, feature],
+                               pg.mkPen(colour, width=2)))
         n_now = len(curves)
         if before is not None:
             for unit in units:
                 curves.append(("before edit", before[0][:, unit], BEFORE_PEN))
-                if unit < H_out:
+                if not projected:
                     curves.append(("before edit", before[1][:, unit], BEFORE_PEN))
+            for feature in (features if projected else []):
+                curves.append(("before edit", before[1][:, feature], BEFORE_PEN))
         t = np.arange(self._c_block.shape[0])
         key = tuple(name for name, _, _ in curves)
         items = self.lines + self.before_lines
@@ -224,11 +274,15 @@ class StatesView(TraceView):
             for item in items:
                 self.lines_plot.removeItem(item)
             self.legend.clear()
+            # as many columns as fit: a wider legend would push the plots out of the window
+            self.legend.setColumnCount(max(1, min(6, self.graphics.width() // 150)))
             items = []
             for k, (name, y, pen) in enumerate(curves):
-                first_before = k == n_now
+                named = k <= n_now  # the run before the edit is named once
                 item = self.lines_plot.plot(t, y, pen=pen, connect="finite",
-                                            name=name if k < n_now or first_before else None)
+                                            name=name if named else None)
+                if named:
+                    self.legend.addItem(item, name)
                 if k >= n_now:
                     item.setZValue(-1)  # under the edited run's curves
                 # the curves change only with the trace; the moving cursor must not redraw them
@@ -238,6 +292,25 @@ class StatesView(TraceView):
             self._line_key = key
         self.lines_cursor.setValue(self.session.t)
 
+    def _label_h(self, cfg) -> None:
+        """Titles, axes and line-plot title say what h is: units, or projected features."""
+        P = cfg.proj_size
+        if P:
+            self.h_map.plot.setTitle(f"h: {P} projected features W_hr (o * tanh c),"
+                                     " not units", size="10pt")
+            self.h_map.plot.setLabel("left", f"h feature (proj_size {P})")
+            self.lines_plot.setTitle("c units (dashed); h features (solid): projections,"
+                                     " not units", size="10pt")
+        else:
+            self.h_map.plot.setTitle("h: hidden state = o * tanh(c)", size="10pt")
+            self.h_map.plot.setLabel("left", "unit")
+            self.lines_plot.setTitle("chosen units over time: c (dashed) and h (solid)",
+                                     size="10pt")
+        self.c_map.plot.setLabel("left", f"c unit (hidden_size {cfg.hidden_size})"
+                                 if P else "unit")
+        _integer_ticks(self.c_map.plot, cfg.hidden_size)
+        _integer_ticks(self.h_map.plot, cfg.h_out)
+
     # ----- per-step drawing: only indexing ----------------------------------------------
     def show_step(self, t: int) -> None:
         ctx = self.ctx
@@ -245,8 +318,13 @@ class StatesView(TraceView):
             item.set_t(t)
         self.lines_cursor.setValue(t)
         v = self.session.values_at(ctx.layer, ctx.direction, ctx.batch, t)
+        trace = self.session.trace
+        projected = bool(trace.config.proj_size)
+        ended = bool(ended_text(trace.lengths, ctx.batch, t))
         for name, bars in self.bars.items():
-            bars.set_values(v[name], ctx.unit)
+            # h's bars are projected features: no bar of h belongs to the focus unit
+            bars.set_values(v[name], -1 if projected and name == "h" or ended else ctx.unit)
+            bars.bars.setVisible(not ended)  # past the sequence's end there is no value
         self.equation.setText(self.equation_html(v, ctx.unit, t))
 
     def equation_html(self, v: dict, unit: int, t: int) -> str:
@@ -254,6 +332,11 @@ class StatesView(TraceView):
         so instead of "trace"."""
         trace = self.session.trace
         cfg = trace.config
+        ended = ended_text(trace.lengths, self.ctx.batch, t)
+        if ended:  # nothing is computed here: no number, not even a zero, would be true
+            return (f"<b>unit {unit}, t = {t}</b><br>{ended}: nn.LSTM computes nothing for it"
+                    f" at t = {t} (its cells are blank; h_n and c_n hold its state at"
+                    f" t = {int(trace.lengths[self.ctx.batch]) - 1})")
         i, f, g, o = (float(v[k][unit]) for k in "ifgo")
         c_prev, c = float(v["c_prev"][unit]), float(v["c"][unit])
         prev = "t−1" if self.ctx.direction == 0 else "t+1 (reverse reads backwards)"
@@ -289,4 +372,11 @@ class StatesView(TraceView):
         self.session.seek(int(round(line.value())))
 
     def hover_text(self, scene_pos) -> str:
+        trace = self.session.trace
+        for label, heatmap in (("c", self.c_map), ("h", self.h_map)):
+            hit = heatmap.lookup(scene_pos)
+            if hit is not None and trace is not None and np.isnan(hit[2]):
+                ended = ended_text(trace.lengths, self.ctx.batch, hit[1])
+                if ended:
+                    return f"{label}, unit {hit[0]}, t {hit[1]}: blank: {ended}"
         return hover_reading({"c": self.c_map, "h": self.h_map}, scene_pos)

@@ -4,8 +4,69 @@ direction and batch-element selectors every view follows. Stepping only indexes 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QComboBox, QLabel, QSlider, QSpinBox, QStyle, QToolBar
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QLabel,
+    QSlider,
+    QSpinBox,
+    QStyle,
+    QStyleOptionSlider,
+    QToolBar,
+)
+
+from ..sessions import ended_text
+
+END_MARK = QColor("#c62828")
+
+
+class LengthSlider(QSlider):
+    """A timestep slider with a mark where each sequence of a packed batch ends."""
+
+    def __init__(self, parent=None):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.lengths: list[int] = []
+        self.selected = 0
+
+    def set_lengths(self, lengths, num_steps: int, selected: int) -> None:
+        """Mark the sequences shorter than ``num_steps`` (none when all are full length)."""
+        lengths = [int(n) for n in lengths] if lengths is not None else []
+        self.lengths = lengths if any(n < num_steps for n in lengths) else []
+        self.selected = selected
+        tip = "Timestep (Left/Right, Home/End)"
+        if self.lengths:
+            ends = "; ".join(f"sequence {b} ends at t = {n - 1}"
+                             for b, n in enumerate(self.lengths))
+            tip += f"\nRed marks: where each sequence ends ({ends})"
+        self.setToolTip(tip)
+        self.update()
+
+    def marks(self) -> dict[int, list[int]]:
+        """Last valid step -> the batch elements whose sequence ends there."""
+        out: dict[int, list[int]] = {}
+        for b, n in enumerate(self.lengths):
+            out.setdefault(n - 1, []).append(b)
+        return out
+
+    def paintEvent(self, event):  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if not self.lengths:
+            return
+        opt = QStyleOptionSlider()
+        self.initStyleOption(opt)
+        groove = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                             QStyle.SubControl.SC_SliderGroove, self)
+        handle = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                             QStyle.SubControl.SC_SliderHandle, self)
+        span = groove.width() - handle.width()
+        painter = QPainter(self)
+        for last, batches in self.marks().items():
+            x = groove.left() + handle.width() / 2 + QStyle.sliderPositionFromValue(
+                self.minimum(), self.maximum(), last, span)
+            width = 3 if self.selected in batches else 1.5
+            painter.setPen(QPen(END_MARK, width))
+            painter.drawLine(int(x), 1, int(x), self.height() - 2)
+        painter.end()
 
 
 class TransportBar(QToolBar):
@@ -33,10 +94,9 @@ class TransportBar(QToolBar):
         self.last_action = self._action("Last", icon(SP.SP_MediaSkipForward), "End",
                                         self.session.last)
         self._play_icon, self._pause_icon = icon(SP.SP_MediaPlay), icon(SP.SP_MediaPause)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = LengthSlider()
         self.slider.setObjectName("time_slider")
         self.slider.setMinimumWidth(160)
-        self.slider.setToolTip("Timestep (Left/Right, Home/End)")
         self.slider.valueChanged.connect(self._on_slider)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.addWidget(self.slider)
@@ -128,7 +188,9 @@ class TransportBar(QToolBar):
         self.slider.blockSignals(True)
         self.slider.setValue(t)
         self.slider.blockSignals(False)
-        self.t_label.setText(f" t = {t} / {max(n - 1, 0)} ")
+        trace = self.session.trace
+        ended = ended_text(trace.lengths if trace is not None else None, self.ctx.batch, t)
+        self.t_label.setText(f" t = {t} / {max(n - 1, 0)} " + (f"({ended}) " if ended else ""))
 
     def _on_trace_changed(self, *args) -> None:
         n = self.session.num_steps
@@ -137,6 +199,11 @@ class TransportBar(QToolBar):
         self.slider.blockSignals(False)
         self._sync_selectors()
         self._on_step_changed()
+
+    def _mark_lengths(self) -> None:
+        trace = self.session.trace
+        lengths = trace.lengths.tolist() if trace is not None else None
+        self.slider.set_lengths(lengths, self.session.num_steps, self.ctx.batch)
 
     def _sync_selectors(self) -> None:
         cfg = self.session.config
@@ -158,6 +225,8 @@ class TransportBar(QToolBar):
         self.batch.setValue(ctx.batch)
         for widget in (self.layer, self.direction, self.batch):
             widget.blockSignals(False)
+        self._mark_lengths()
+        self._on_step_changed()
 
     def set_busy(self, busy: bool) -> None:
         self.busy.setText(" tracing… " if busy else "")
