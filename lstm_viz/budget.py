@@ -38,6 +38,18 @@ def estimate_trace_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
     return int((kept + scratch) * item)
 
 
+def overview_buckets(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                     dtype: torch.dtype | None = None, budget: int | None = None,
+                     most: int = 2048) -> int:
+    """How many overview columns a windowed trace keeps: at most ``most`` and ``seq_len``,
+    and at most an eighth of the budget (at least 16)."""
+    budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
+    B = batch_size or 1
+    per_bucket = 3 * cfg.num_layers * cfg.num_directions * B * \
+        (5 * cfg.hidden_size + cfg.h_out) * _item_size(dtype)
+    return max(1, min(most, seq_len, max(16, budget // 8 // per_bucket)))
+
+
 def estimate_windowed_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                             dtype: torch.dtype | None = None, window: int = DEFAULT_WINDOW,
                             every: int = 256, buckets: int = 2048, chunk: int = 2048) -> int:
@@ -90,12 +102,15 @@ def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
 
 
 def check_windowed_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
-                          dtype: torch.dtype | None = None, budget: int | None = None) -> int:
+                          dtype: torch.dtype | None = None, budget: int | None = None,
+                          window: int = DEFAULT_WINDOW) -> int:
     """Like check_budget, for a windowed trace (lstm_viz.windowed): its bytes, or
     TraceBudgetError naming the estimate and what to reduce."""
     budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
     weights = 2 * parameter_count(cfg) * _item_size(dtype)
-    need = estimate_windowed_bytes(cfg, batch_size, seq_len, dtype) + weights
+    buckets = overview_buckets(cfg, batch_size, seq_len, dtype, budget)
+    need = estimate_windowed_bytes(cfg, batch_size, seq_len, dtype, window=window,
+                                   buckets=buckets) + weights
     if need > budget:
         raise TraceBudgetError(
             f"even a windowed trace would need about {format_bytes(need)} (the input, the"

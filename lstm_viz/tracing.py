@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from . import _kernels
-from .budget import check_budget, check_windowed_budget
+from .budget import check_budget, check_windowed_budget, overview_buckets
 from .config import LSTMConfig
 from .edits import StateEdit
 from .windowed import Checkpoints
@@ -70,6 +70,7 @@ class Trace:
     method: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     start: int = 0  # a window's first input position: gates[:, :, i] is position start + i
+    checkpoints: Checkpoints | None = None  # a windowed session's kept states and overview
 
     @property
     def num_steps(self) -> int:
@@ -281,13 +282,16 @@ def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *
     x, lengths, unbatched, _ = _normalize_input(lstm, input)
     _check_input(lstm, cfg, x)
     check_windowed_budget(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
+    buckets = overview_buckets(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
     if lstm.training and cfg.dropout > 0 and cfg.num_layers > 1:
         warnings.warn("the LSTM is in training mode with dropout > 0; torch's dropout draws"
                       " cannot be replayed, so it is traced with eval semantics (no dropout)",
                       UserWarning, stacklevel=2)
     h_0, c_0 = _normalize_hx(cfg, hx, x.shape[1], unbatched, x)
     start = time.perf_counter()
-    kw = {} if every is None else {"every": every}
+    kw: dict[str, int] = {"buckets": buckets}
+    if every is not None:
+        kw["every"] = every
     with torch.no_grad():
         ckpt = Checkpoints(lstm, x.detach(), lengths, h_0, c_0, edits=tuple(overrides or ()),
                            **kw)
