@@ -137,8 +137,9 @@ def precheck(config: LSTMConfig, input_spec: InputSpec, dtype: torch.dtype | Non
     """Refuse sizes over the memory budget before a session allocates anything.
 
     Raises TraceBudgetError (a ValueError) when the weights alone exceed the budget, or when
-    the trace does (a windowed trace, with ``windowed``) (checked here only for inputs whose sizes are known before loading: not
-    for a file, whose sizes are checked once it is read).
+    the trace does (with ``windowed``: when even a windowed trace does), checked here only for
+    inputs whose sizes are known before loading: not for a file, whose sizes are checked once
+    it is read.
     """
     limit = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
     count = parameter_count(config)

@@ -32,7 +32,7 @@ from . import _kernels
 from .budget import check_budget, check_windowed_budget, overview_buckets
 from .config import LSTMConfig
 from .edits import StateEdit
-from .windowed import Checkpoints
+from .windowed import DEFAULT_EVERY, Checkpoints
 
 Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
@@ -289,12 +289,10 @@ def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *
                       UserWarning, stacklevel=2)
     h_0, c_0 = _normalize_hx(cfg, hx, x.shape[1], unbatched, x)
     start = time.perf_counter()
-    kw: dict[str, int] = {"buckets": buckets}
-    if every is not None:
-        kw["every"] = every
     with torch.no_grad():
-        ckpt = Checkpoints(lstm, x.detach(), lengths, h_0, c_0, edits=tuple(overrides or ()),
-                           **kw)
+        ckpt = Checkpoints(lstm, x.detach(), lengths, h_0, c_0,
+                           every=DEFAULT_EVERY if every is None else every, buckets=buckets,
+                           edits=tuple(overrides or ()))
     ckpt.elapsed_s = time.perf_counter() - start
     return ckpt
 
