@@ -52,7 +52,7 @@ def overview_buckets(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
 
 def estimate_windowed_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                             dtype: torch.dtype | None = None, window: int = DEFAULT_WINDOW,
-                            every: int = 256, buckets: int = 2048, chunk: int = 2048) -> int:
+                            every: int = 128, buckets: int = 2048, chunk: int = 2048) -> int:
     """Bytes a windowed trace keeps: the input, the overview (min, max, mean per bucket), the
     states every ``every`` steps, a layer's output while the next layer reads it, one chunk of
     the first pass and one window (with the steps it is traced from)."""

@@ -28,7 +28,7 @@ from .inputs import InputSpec, make_input
 from .torch_devices import resolve_device
 from .tracing import Trace, checkpoints, trace, trace_window
 from .verification import verify
-from .windowed import Overview
+from .windowed import Checkpoints, Overview
 
 FORMAT_VERSION = 1
 
@@ -49,6 +49,7 @@ class TraceRequest:
     input_edits: tuple[InputEdit, ...] = ()
     state_edits: tuple[StateEdit, ...] = ()
     window: tuple[int, int] | None = None  # trace only these positions (a windowed session)
+    base: Checkpoints | None = None  # the run on show, reused up to the first edit
 
     def model_input(self) -> torch.Tensor | PackedSequence:
         """The input exactly as it is fed to ``lstm``: batch_first honoured, packed when the
@@ -84,7 +85,7 @@ class TraceRequest:
         assert self.window is not None
         with torch.no_grad():
             ckpt = checkpoints(self.lstm, x, memory_budget=self.memory_budget,
-                               overrides=self.state_edits)
+                               overrides=self.state_edits, base=self.base)
             start, stop = self.window
             T = ckpt.num_steps
             stop = min(stop, T)
@@ -332,7 +333,8 @@ class Session:
             lengths=self._input_spec.lengths, batch_first=self._config.batch_first,
             memory_budget=self.memory_budget, input_edits=tuple(self._edits.inputs),
             state_edits=tuple(self._edits.states),
-            window=self._window_around(self._t) if self.windowed else None)
+            window=self._window_around(self._t) if self.windowed else None,
+            base=None if self.trace is None or self._trace_stale else self.trace.checkpoints)
 
     def _window_around(self, t: int, current: tuple[int, int] | None = None
                        ) -> tuple[int, int]:

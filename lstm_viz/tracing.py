@@ -273,9 +273,10 @@ def _check_window(window: Any, T: int) -> tuple[int, int]:
 
 def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
                 memory_budget: int | None = None, overrides: Sequence[StateEdit] | None = None,
-                every: int | None = None) -> Checkpoints:
+                every: int | None = None, base: Checkpoints | None = None) -> Checkpoints:
     """Trace ``input`` once in bounded memory, keeping states every ``every`` steps and an
-    overview (lstm_viz.windowed.Checkpoints); windows are then traced with ``trace_window``."""
+    overview (lstm_viz.windowed.Checkpoints); windows are then traced with ``trace_window``.
+    ``base``: an earlier run's checkpoints, reused up to where this run differs."""
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
     cfg = LSTMConfig.from_module(lstm)
@@ -292,7 +293,7 @@ def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *
     with torch.no_grad():
         ckpt = Checkpoints(lstm, x.detach(), lengths, h_0, c_0,
                            every=DEFAULT_EVERY if every is None else every, buckets=buckets,
-                           edits=tuple(overrides or ()))
+                           edits=tuple(overrides or ()), base=base)
     ckpt.elapsed_s = time.perf_counter() - start
     return ckpt
 

@@ -27,7 +27,7 @@ from .edits import StateEdit
 
 Tensor = torch.Tensor
 
-DEFAULT_EVERY = 256  # steps between kept states: a window costs at most this many steps more
+DEFAULT_EVERY = 128  # steps between kept states: a window costs at most this many steps more
 DEFAULT_BUCKETS = 2048  # overview columns at most
 CHUNK_STEPS = 2048  # steps per piece of the first pass (a multiple of the bucket size)
 STATS = ("min", "max", "mean")
@@ -170,11 +170,16 @@ class Checkpoints:
     fwd_h (NP, L, B, H_out), fwd_c (NP, L, B, H): the forward direction's state before each
     kept position ``positions[j]`` (every ``every`` steps, and T); rev_h, rev_c (NP, L, B, ...):
     the reverse direction's state after it (None for a one-direction LSTM).
+
+    ``base``: the checkpoints of an earlier run of the same LSTM (e.g. before a what-if edit);
+    for a one-direction LSTM the pass then starts from its kept state before the first
+    position where the two runs differ (input or state edits), keeping what precedes it.
     """
 
     def __init__(self, lstm: nn.LSTM, x: Tensor, lengths: Tensor, h_0: Tensor, c_0: Tensor,
                  every: int = DEFAULT_EVERY, buckets: int = DEFAULT_BUCKETS,
-                 edits: Sequence[StateEdit] = (), method: str = "fused") -> None:
+                 edits: Sequence[StateEdit] = (), method: str = "fused",
+                 base: Checkpoints | None = None) -> None:
         if every < 1:
             raise ValueError(f"every must be at least 1 step (got {every})")
         self.lstm, self.x, self.lengths, self.h_0, self.c_0 = lstm, x, lengths, h_0, c_0
@@ -201,7 +206,8 @@ class Checkpoints:
                                  x.new_empty(*shape, Ho))
         self.last: Window | None = None
         self.elapsed_s = 0.0
-        self._build()
+        self.replayed_from = self._reuse(base)
+        self._build(self.replayed_from)
 
     @property
     def nbytes(self) -> int:
@@ -212,12 +218,44 @@ class Checkpoints:
     def _seg_len(self, a: int, e: int) -> Tensor:
         return (self.lengths - a).clamp(0, e - a)
 
-    def _build(self) -> None:
-        """The first pass: every layer and direction in chunks, keeping states and stats."""
+    def _reuse(self, base: Checkpoints | None) -> int:
+        """Take ``base``'s states and overview up to the first position where this run can
+        differ from it (rounded down to a kept position that starts a bucket); returns that
+        position (0: nothing reused)."""
+        if base is None or self.D != 1 or base.lstm is not self.lstm \
+                or base.x.shape != self.x.shape or base.every != self.every \
+                or base.overview.bucket_size != self.overview.bucket_size \
+                or base.chunk != self.chunk or not torch.equal(base.lengths, self.lengths) \
+                or not (torch.equal(base.h_0, self.h_0) and torch.equal(base.c_0, self.c_0)):
+            return 0
+        changed = set(base.edits) ^ set(self.edits)
+        first = min((e.t for e in changed), default=self.num_steps)
+        differs = (base.x != self.x).flatten(1).any(1).nonzero()
+        if differs.numel():
+            first = min(first, int(differs[0]))
+        if first >= self.num_steps:
+            first = self.num_steps - 1
+        step = math.lcm(self.every, self.overview.bucket_size)
+        p0 = first // step * step
+        if p0 == 0:
+            return 0
+        j = p0 // self.every
+        self.fwd_h[:j + 1], self.fwd_c[:j + 1] = base.fwd_h[:j + 1], base.fwd_c[:j + 1]
+        nb = p0 // self.overview.bucket_size
+        for mine, theirs in ((self.overview.gates, base.overview.gates),
+                             (self.overview.c, base.overview.c),
+                             (self.overview.h, base.overview.h)):
+            mine[:, :, :, :nb] = theirs[:, :, :, :nb]
+        return p0
+
+    def _build(self, p0: int = 0) -> None:
+        """The first pass: every layer and direction in chunks, keeping states and stats; from
+        position p0 (a kept position that starts a bucket, one direction only) when the states
+        before it are already kept."""
         x, lengths, T = self.x, self.lengths, self.num_steps
         ov, every = self.overview, self.every
         exact = bool((lengths == T).all())
-        chunks = [(a, min(a + self.chunk, T)) for a in range(0, T, self.chunk)]
+        chunks = [(a, min(a + self.chunk, T)) for a in range(p0, T, self.chunk)]
         layer_in = x
         with torch.no_grad():
             for layer in range(self.L):
@@ -226,6 +264,9 @@ class Checkpoints:
                 for d in range(self.D):
                     k = layer * self.D + d
                     hs, cs = self.h_0[k], self.c_0[k]
+                    if p0:
+                        j = p0 // every
+                        hs, cs = self.fwd_h[j, layer].clone(), self.fwd_c[j, layer].clone()
                     edits = [e for e in self.edits if (e.layer, e.direction) == (layer, d)]
                     for a, e in (chunks if d == 0 else chunks[::-1]):
                         seg = self._seg_len(a, e)

@@ -187,7 +187,12 @@ def test_windowed_session_replays_state_edits_as_the_full_trace_does():
     for sess in (s, full):
         sess.edit_state("c", 4000, 0, 0, 0, 2, 3.0)
     assert s.original is not None
-    for t in (3999, 4000, 4001, 8999):
+    # replayed from a kept state before the edit, not from the start
+    assert 0 < s.trace.checkpoints.replayed_from <= 4000
+    for sess in (s, full):
+        sess.edit_input(6000, 0, 1, -4.0)
+    assert 4000 >= s.trace.checkpoints.replayed_from > 0
+    for t in (3999, 4000, 4001, 6000, 6001, 8999):
         s.seek(t)
         _values_equal(s.values_at(), full.values_at(t=t))
         if t in (4000, 4001):  # the edit shows against the run before it
