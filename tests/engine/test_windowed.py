@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from lstm_viz import InputSpec, LSTMConfig, Session, TraceBudgetError, trace
+from lstm_viz.export import gates_table, trace_arrays
 from lstm_viz.tracing import checkpoints, trace_window
 
 
@@ -173,6 +174,14 @@ def test_session_over_the_budget_windows_and_its_values_equal_the_full_trace():
             for d in range(2):
                 _values_equal(s.values_at(layer, d, 1), full.values_at(layer, d, 1, t=t))
     _values_equal(s.values_at(1, 1, 0, t=100), full.values_at(1, 1, 0, t=100))
+    # exports write the window at its own positions, and the overview
+    lo, hi = s.window
+    _, rows = gates_table(s, 1, 0, 1)
+    assert rows[0][0] == lo and rows[-1][0] == hi - 1
+    np.testing.assert_allclose([float(v) for v in rows[-1][2:]],
+                               full.trace.gates[1, 0, hi - 1, 1, :, -1].numpy(), atol=2e-5)
+    arrays = trace_arrays(s)
+    assert int(arrays["window_start"]) == lo and arrays["overview_gates"].shape[3] > 16
 
 
 def test_windowed_session_replays_state_edits_as_the_full_trace_does():
