@@ -91,7 +91,6 @@ class TraceRequest:
             stop = min(stop, T)
             result = trace_window(ckpt, max(0, min(start, stop - 1)), stop,
                                   packed=isinstance(x, PackedSequence))
-        result.checkpoints = ckpt
         result.elapsed_s += ckpt.elapsed_s
         result.meta["edited"] = bool(self.input_edits or self.state_edits)
         return result
@@ -358,7 +357,6 @@ class Session:
         with torch.no_grad():
             out = trace_window(tr.checkpoints, start, min(stop, tr.checkpoints.num_steps),
                                unbatched=tr.unbatched, packed=tr.packed)
-        out.checkpoints = tr.checkpoints
         out.meta.update({k: v for k, v in tr.meta.items() if k not in out.meta})
         return out
 

@@ -318,7 +318,7 @@ def trace_window(ckpt: Checkpoints, start: int, stop: int, *, unbatched: bool = 
     result = Trace(output=output, h_n=h_n, c_n=c_n, gates=w.gates, c=w.c, h=w.h,
                    x=ckpt.x[start:stop], h_0=w.h_b, c_0=w.c_b, lengths=ckpt.lengths,
                    config=cfg, unbatched=unbatched, packed=packed,
-                   method=method or ckpt.method, start=start,
+                   method=method or ckpt.method, start=start, checkpoints=ckpt,
                    meta={"total_steps": ckpt.num_steps})
     result.elapsed_s = time.perf_counter() - t0
     return result

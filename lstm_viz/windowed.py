@@ -184,7 +184,7 @@ class Checkpoints:
             raise ValueError(f"every must be at least 1 step (got {every})")
         self.lstm, self.x, self.lengths, self.h_0, self.c_0 = lstm, x, lengths, h_0, c_0
         self.edits = tuple(edits)
-        self.method = "loop" if self.edits else method
+        self.method = method  # spans that hold an edit use the loop (trace_span)
         self.L = lstm.num_layers
         self.D = 2 if lstm.bidirectional else 1
         self.every = int(every)
