@@ -133,7 +133,10 @@ class StatusBar(QStatusBar):
             self.time_label.setText(f" last trace: {trace.elapsed_s * 1000:.1f} ms ")
             rss = rss_bytes()
             process = f" · process {fmt_bytes(rss)}" if rss else ""
-            self.memory_label.setText(f" trace {fmt_bytes(trace.nbytes)}{process} ")
+            held = trace.nbytes + (trace.checkpoints.nbytes if trace.checkpoints else 0)
+            window = (f" · windowed: steps {trace.start}-{trace.stop - 1} of"
+                      f" {self.session.num_steps}" if trace.windowed else "")
+            self.memory_label.setText(f" trace {fmt_bytes(held)}{window}{process} ")
         self._show_truth(trace)
 
     def _show_truth(self, trace) -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .inputs import InputSpec
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes
+DEFAULT_WINDOW = 1024  # steps a windowed trace holds in full
 
 
 class TraceBudgetError(ValueError):
@@ -35,6 +36,41 @@ def estimate_trace_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
     # into place), and a layer's input with its reversed copy.
     scratch = seq_len * B * ((4 * H + H + Ho) * D + 2 * max(cfg.input_size, D * Ho))
     return int((kept + scratch) * item)
+
+
+def overview_buckets(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                     dtype: torch.dtype | None = None, budget: int | None = None,
+                     most: int = 2048) -> int:
+    """How many overview columns a windowed trace keeps: at most ``most`` and ``seq_len``,
+    and at most an eighth of the budget (at least 16)."""
+    budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
+    B = batch_size or 1
+    per_bucket = 3 * cfg.num_layers * cfg.num_directions * B * \
+        (5 * cfg.hidden_size + cfg.h_out) * _item_size(dtype)
+    return max(1, min(most, seq_len, max(16, budget // 8 // per_bucket)))
+
+
+def estimate_windowed_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                            dtype: torch.dtype | None = None, window: int = DEFAULT_WINDOW,
+                            every: int = 128, buckets: int = 2048, chunk: int = 2048) -> int:
+    """Bytes a windowed trace keeps: the input, the overview (min, max, mean per bucket), the
+    states every ``every`` steps, a layer's output while the next layer reads it, one chunk of
+    the first pass and one window (with the steps it is traced from)."""
+    B = batch_size or 1
+    item = _item_size(dtype)
+    H, Ho, L, D = cfg.hidden_size, cfg.h_out, cfg.num_layers, cfg.num_directions
+    per_step = 4 * H + H + Ho
+    nb = min(seq_len, buckets)
+    overview = 3 * nb * L * D * B * per_step
+    states = (seq_len // max(1, every) + 2) * L * D * B * (H + Ho)
+    layer_out = 2 * seq_len * B * D * Ho if L > 1 else 0
+    bucket = -(-seq_len // max(1, buckets))
+    chunk = bucket * max(1, chunk // bucket)
+    scratch = min(chunk, seq_len) * B * (3 * per_step + 2 * max(cfg.input_size, D * Ho))
+    span = min(seq_len, window + 2 * every)
+    held = estimate_trace_bytes(cfg, B, span, dtype) // item
+    return int((seq_len * B * cfg.input_size + overview + states + layer_out + scratch + held)
+               * item)
 
 
 def format_bytes(n: float) -> str:
@@ -65,13 +101,45 @@ def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
     return need
 
 
+def check_windowed_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                          dtype: torch.dtype | None = None, budget: int | None = None,
+                          window: int = DEFAULT_WINDOW) -> int:
+    """Like check_budget, for a windowed trace (lstm_viz.windowed): its bytes, or
+    TraceBudgetError naming the estimate and what to reduce."""
+    budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
+    weights = 2 * parameter_count(cfg) * _item_size(dtype)
+    buckets = overview_buckets(cfg, batch_size, seq_len, dtype, budget)
+    need = estimate_windowed_bytes(cfg, batch_size, seq_len, dtype, window=window,
+                                   buckets=buckets) + weights
+    if need > budget:
+        raise TraceBudgetError(
+            f"even a windowed trace would need about {format_bytes(need)} (the input, the"
+            f" overview and the kept states of seq_len={seq_len} x batch={batch_size or 1}),"
+            f" over the memory budget of {format_bytes(budget)}; reduce seq_len, batch size,"
+            " hidden_size or num_layers (or raise the budget)")
+    return need
+
+
+def needs_window(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
+                 dtype: torch.dtype | None = None, budget: int | None = None) -> bool:
+    """Whether a full trace of this size is over the budget (so a session traces windows);
+    TraceBudgetError when even a windowed trace is."""
+    try:
+        check_budget(cfg, batch_size, seq_len, dtype, budget)
+        return False
+    except TraceBudgetError:
+        check_windowed_budget(cfg, batch_size, seq_len, dtype, budget)
+        return True
+
+
 def precheck(config: LSTMConfig, input_spec: InputSpec, dtype: torch.dtype | None = None,
-             memory_budget: int | None = None) -> None:
+             memory_budget: int | None = None, windowed: bool = False) -> None:
     """Refuse sizes over the memory budget before a session allocates anything.
 
     Raises TraceBudgetError (a ValueError) when the weights alone exceed the budget, or when
-    the trace does (checked here only for inputs whose sizes are known before loading: not
-    for a file, whose sizes are checked once it is read).
+    the trace does (with ``windowed``: when even a windowed trace does), checked here only for
+    inputs whose sizes are known before loading: not for a file, whose sizes are checked once
+    it is read.
     """
     limit = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
     count = parameter_count(config)
@@ -82,4 +150,9 @@ def precheck(config: LSTMConfig, input_spec: InputSpec, dtype: torch.dtype | Non
             f" over the memory budget of {limit / 2**30:.1f} GiB; reduce hidden_size,"
             " input_size or num_layers")
     if input_spec.source != "file":
-        check_budget(config, input_spec.batch_size, input_spec.seq_len, dtype, memory_budget)
+        if windowed:
+            needs_window(config, input_spec.batch_size, input_spec.seq_len, dtype,
+                         memory_budget)
+        else:
+            check_budget(config, input_spec.batch_size, input_spec.seq_len, dtype,
+                         memory_budget)

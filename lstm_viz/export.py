@@ -50,6 +50,11 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
         "gates": _np(tr.gates), "c": _np(tr.c), "h": _np(tr.h),
         "output": _np(output), "h_n": _np(tr.h_n), "c_n": _np(tr.c_n),
     }
+    if tr.windowed:  # a window of a longer input: where it starts, and the whole run's overview
+        ov = tr.checkpoints.overview
+        out.update({"window_start": np.array(tr.start), "overview_bucket": np.array(
+            ov.bucket_size), "overview_gates": _np(ov.gates), "overview_c": _np(ov.c),
+            "overview_h": _np(ov.h)})
     for name, p in session.lstm.named_parameters():
         out[name] = _np(p)
     out["config_json"] = np.array(json.dumps(session_dict(session)))
@@ -85,7 +90,7 @@ def gates_table(session, layer: int, direction: int, batch: int
     tr = _require_trace(session)
     g = _np(tr.gates[layer, direction, :, batch])  # (T, 4, H)
     header = ["t", "unit", *GATE_NAMES]
-    rows = [[t, u, *(_fmt(g[t, k, u]) for k in range(4))]
+    rows = [[tr.start + t, u, *(_fmt(g[t, k, u]) for k in range(4))]
             for t in range(g.shape[0]) for u in range(g.shape[2])]
     return header, rows
 
@@ -98,13 +103,13 @@ def states_table(session, layer: int, direction: int, batch: int
     c = _np(tr.c[layer, direction, :, batch])  # (T, H)
     h = _np(tr.h[layer, direction, :, batch])  # (T, H_out)
     if tr.config.proj_size:
-        rows = [[t, "c", u, _fmt(c[t, u])] for t in range(c.shape[0])
+        rows = [[tr.start + t, "c", u, _fmt(c[t, u])] for t in range(c.shape[0])
                 for u in range(c.shape[1])]
-        rows += [[t, "h", k, _fmt(h[t, k])] for t in range(h.shape[0])
+        rows += [[tr.start + t, "h", k, _fmt(h[t, k])] for t in range(h.shape[0])
                  for k in range(h.shape[1])]
         return ["t", "state", "index (c: unit, h: projected feature)", "value"], rows
     header = ["t", "unit", "c", "h"]
-    rows = [[t, u, _fmt(c[t, u]), _fmt(h[t, u])]
+    rows = [[tr.start + t, u, _fmt(c[t, u]), _fmt(h[t, u])]
             for t in range(c.shape[0]) for u in range(c.shape[1])]
     return header, rows
 
@@ -125,7 +130,7 @@ def shapes_table(session) -> tuple[list[str], list[list]]:
     x = session.input_tm
     T, B = int(x.shape[0]), int(x.shape[1])
     if session.trace is not None:
-        T = int(session.trace.num_steps)
+        T = int(session.num_steps)
     header = ["name", "shape", "dims", "count", "note"]
     rows = []
     for name, shape in all_shapes(session.config, B, T).items():

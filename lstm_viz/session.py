@@ -23,13 +23,14 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from . import textinput  # noqa: F401  (a session can make every input source: registers "tokens")
-from .budget import check_budget, precheck
+from .budget import DEFAULT_WINDOW, needs_window, precheck
 from .config import LSTMConfig, reject_unknown_fields
 from .edits import Ablation, InputEdit, StateEdit
 from .inputs import InputSpec, make_input
 from .torch_devices import resolve_device
-from .tracing import Trace, trace
+from .tracing import Trace, checkpoints, trace, trace_window
 from .verification import verify
+from .windowed import Checkpoints, Overview
 
 FORMAT_VERSION = 1
 
@@ -49,6 +50,8 @@ class TraceRequest:
     memory_budget: int | None
     input_edits: tuple[InputEdit, ...] = ()
     state_edits: tuple[StateEdit, ...] = ()
+    window: tuple[int, int] | None = None  # trace only these positions (a windowed session)
+    base: Checkpoints | None = None  # the run on show, reused up to the first edit
 
     def model_input(self) -> torch.Tensor | PackedSequence:
         """The input exactly as it is fed to ``lstm``: batch_first honoured, packed when the
@@ -66,6 +69,8 @@ class TraceRequest:
         """Trace the snapshot (pure; safe on a worker thread)."""
         edits = self.state_edits
         x = self.model_input()
+        if self.window is not None:
+            return self._run_windowed(x)
         with torch.no_grad():
             result = trace(self.lstm, x, memory_budget=self.memory_budget,
                            method="loop" if edits else "auto", overrides=edits)
@@ -73,6 +78,23 @@ class TraceRequest:
         # h_n, c_n against torch's own nn.LSTM on the same input (a float-compatible
         # Verification). A state edit makes a run that nn.LSTM cannot make: nothing to compare.
         result.meta["nn_lstm_max_abs_diff"] = None if edits else verify(self.lstm, x, result)
+        result.meta["edited"] = bool(self.input_edits or self.state_edits)
+        return result
+
+    def _run_windowed(self, x: torch.Tensor | PackedSequence) -> Trace:
+        """Trace the whole input once keeping states and an overview, then the window. No
+        truth check here: a full nn.LSTM run would cost as much again (the tests compare
+        windows with nn.LSTM)."""
+        assert self.window is not None
+        with torch.no_grad():
+            ckpt = checkpoints(self.lstm, x, memory_budget=self.memory_budget,
+                               overrides=self.state_edits, base=self.base)
+            start, stop = self.window
+            T = ckpt.num_steps
+            stop = min(stop, T)
+            result = trace_window(ckpt, max(0, min(start, stop - 1)), stop,
+                                  packed=isinstance(x, PackedSequence))
+        result.elapsed_s += ckpt.elapsed_s
         result.meta["edited"] = bool(self.input_edits or self.state_edits)
         return result
 
@@ -114,7 +136,7 @@ class Session:
         self.memory_budget = memory_budget
         if not isinstance(self._config, LSTMConfig):
             raise ValueError(f"expected an LSTMConfig, got {type(self._config).__name__}")
-        precheck(self._config, self._input_spec, dtype, memory_budget)
+        precheck(self._config, self._input_spec, dtype, memory_budget, windowed=True)
         self.model_source: dict | None = None  # set by loaders: where the weights came from
         # the output head loaded with the LSTM (an io.Head: weight, bias), or None
         self.head: Any = None
@@ -127,6 +149,7 @@ class Session:
         self._trace_stale = True  # the trace on show is not of the current config/input
         self.original: Trace | None = None
         self._t = 0
+        self.window_size = DEFAULT_WINDOW  # steps a windowed trace holds in full
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -173,7 +196,32 @@ class Session:
 
     @property
     def num_steps(self) -> int:
-        return self.trace.num_steps if self.trace is not None else int(self._x.shape[0])
+        """The input's length (all of it, also when only a window is traced)."""
+        if self.trace is not None:
+            return int(self.trace.meta.get("total_steps", self.trace.num_steps))
+        return int(self._x.shape[0])
+
+    @property
+    def windowed(self) -> bool:
+        """Whether a full trace would exceed the memory budget, so that windows are traced."""
+        lengths = self._input_spec.lengths
+        T = int(self._x.shape[0]) if lengths is None else min(int(self._x.shape[0]),
+                                                                 max(lengths))
+        return needs_window(self._config, int(self._x.shape[1]), T, self._dtype,
+                            self.memory_budget)
+
+    @property
+    def overview(self) -> Overview | None:
+        """Per-bucket min, max and mean over time of every gate and state (windowed traces)."""
+        ckpt = None if self.trace is None else self.trace.checkpoints
+        return None if ckpt is None else ckpt.overview
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """The input positions [start, stop) the current trace holds."""
+        if self.trace is None:
+            return 0, self.num_steps
+        return self.trace.start, self.trace.stop
 
     # ----- building ------------------------------------------------------------------
     def _build(self) -> nn.LSTM:
@@ -191,7 +239,7 @@ class Session:
         B = x.shape[1]
         if spec.lengths is not None and len(spec.lengths) != B:
             raise ValueError(f"lengths gives {len(spec.lengths)} lengths for {B} sequences")
-        check_budget(self._config, B, x.shape[0], self._dtype, self.memory_budget)
+        needs_window(self._config, B, x.shape[0], self._dtype, self.memory_budget)
         return x.to(device=self._device, dtype=self._dtype)
 
     def _changed(self, input_changed: bool = False) -> None:
@@ -207,7 +255,8 @@ class Session:
         allow, kept. Raises ValueError (nothing changes) if the input can't feed it."""
         if not isinstance(config, LSTMConfig):
             raise ValueError(f"expected an LSTMConfig, got {type(config).__name__}")
-        precheck(config, self._input_spec, self._dtype, self.memory_budget)
+        precheck(config, self._input_spec, self._dtype, self.memory_budget,
+                     windowed=True)
         old_cfg, old_lstm, old_x = self._config, self._lstm, self._x
         self._config = config
         kept = False
@@ -231,7 +280,8 @@ class Session:
         """Use a new input (ValueError, nothing changes, if it does not fit the config)."""
         if not isinstance(spec, InputSpec):
             raise ValueError(f"expected an InputSpec, got {type(spec).__name__}")
-        precheck(self._config, spec, self._dtype, self.memory_budget)
+        precheck(self._config, spec, self._dtype, self.memory_budget,
+                     windowed=True)
         old_spec, old_x = self._input_spec, self._x
         self._input_spec = spec
         try:
@@ -256,7 +306,8 @@ class Session:
             if not isinstance(seed, int) or isinstance(seed, bool):
                 raise ValueError(f"seed must be an integer (got {seed!r})")
             self._seed = int(seed)
-        precheck(self._config, self._input_spec, self._dtype, self.memory_budget)
+        precheck(self._config, self._input_spec, self._dtype, self.memory_budget,
+                     windowed=True)
         self._lstm = self._build()
         self.model_source = None
         self.head = None
@@ -271,7 +322,8 @@ class Session:
         spec = input_spec or self._input_spec
         old = (self._config, self._lstm, self._x, self._dtype, self._input_spec)
         try:
-            precheck(cfg, spec, self._dtype, self.memory_budget)
+            precheck(cfg, spec, self._dtype, self.memory_budget,
+                     windowed=True)
             lstm = copy.deepcopy(lstm).to(self._device).eval()
             self._config, self._lstm, self._input_spec = cfg, lstm, spec
             self._dtype = next(lstm.parameters()).dtype
@@ -290,7 +342,34 @@ class Session:
             lengths=self._input_spec.lengths, batch_first=self._config.batch_first,
             memory_budget=self.memory_budget, input_edits=tuple(self._edits.inputs),
             state_edits=tuple(self._edits.states) + tuple(
-                e for a in self._edits.ablations for e in a.expand(int(self._x.shape[0]))))
+                e for a in self._edits.ablations for e in a.expand(int(self._x.shape[0]))),
+            window=self._window_around(self._t) if self.windowed else None,
+            base=None if self.trace is None or self._trace_stale else self.trace.checkpoints)
+
+    def _window_around(self, t: int, current: tuple[int, int] | None = None
+                       ) -> tuple[int, int]:
+        """The window to trace for step t: stepping on past the current window keeps a
+        quarter of it behind t; a jump centres t."""
+        T, W = int(self._x.shape[0]), max(1, int(self.window_size))
+        if current is not None and current[1] <= t < current[1] + W // 2:
+            start = t - W // 4
+        elif current is not None and current[0] - W // 2 <= t < current[0]:
+            start = t - 3 * W // 4
+        else:
+            start = t - W // 2
+        start = max(0, min(start, T - W))
+        return start, min(T, start + W)
+
+    def _covering(self, t: int, tr: Trace) -> Trace:
+        """``tr`` if it holds step t, else a window of the same run that does."""
+        if tr.start <= t < tr.stop or tr.checkpoints is None:
+            return tr
+        start, stop = self._window_around(t, (tr.start, tr.stop))
+        with torch.no_grad():
+            out = trace_window(tr.checkpoints, start, min(stop, tr.checkpoints.num_steps),
+                               unbatched=tr.unbatched, packed=tr.packed)
+        out.meta.update({k: v for k, v in tr.meta.items() if k not in out.meta})
+        return out
 
     def request(self) -> TraceRequest:
         """A snapshot to trace; any earlier request becomes stale."""
@@ -310,7 +389,7 @@ class Session:
             self.original = self.trace  # the run before the first edit, for comparison
         self.trace = result
         self._trace_stale = False
-        self._t = min(self._t, result.num_steps - 1)
+        self._t = min(self._t, int(result.meta.get("total_steps", result.num_steps)) - 1)
         self.trace_changed.emit()
         self.step_changed.emit(self._t)
         return True
@@ -328,8 +407,18 @@ class Session:
         t = max(0, min(int(t), self.num_steps - 1))
         if t != self._t:
             self._t = t
+            if self.trace is not None and not self.trace.start <= t < self.trace.stop:
+                self._move_window(t)
             self.step_changed.emit(t)
         return self._t
+
+    def _move_window(self, t: int) -> None:
+        """Trace the window that holds step t (and the run before the edits, if kept)."""
+        assert self.trace is not None
+        self.trace = self._covering(t, self.trace)
+        if self.original is not None:
+            self.original = self._covering(t, self.original)
+        self.trace_changed.emit()
 
     def step(self) -> int:
         return self.seek(self._t + 1)
@@ -363,23 +452,27 @@ class Session:
         if not 0 <= batch < tr.batch_size:
             raise ValueError(f"batch must be in [0, {tr.batch_size - 1}] (got {batch})")
         t = self._t if t is None else int(t)
-        if not 0 <= t < tr.num_steps:
-            raise ValueError(f"t must be in [0, {tr.num_steps - 1}] (got {t})")
-        n = int(tr.lengths[batch])
+        total = int(tr.meta.get("total_steps", tr.num_steps))
+        if not 0 <= t < total:
+            raise ValueError(f"t must be in [0, {total - 1}] (got {t})")
+        tr = self._covering(t, tr)
+        n = min(int(tr.lengths[batch]), tr.stop)
         prev = t - 1 if direction == 0 else t + 1
         k = layer * cfg.num_directions + direction
-        if 0 <= prev < n:
-            h_prev, c_prev = tr.h[layer, direction, prev, batch], tr.c[layer, direction, prev,
-                                                                        batch]
+        # outside the window (or the sequence) the step starts from the window's entry state
+        if tr.start <= prev < n:
+            i = prev - tr.start
+            h_prev, c_prev = tr.h[layer, direction, i, batch], tr.c[layer, direction, i, batch]
         else:
             h_prev, c_prev = tr.h_0[k, batch], tr.c_0[k, batch]
+        i = t - tr.start
         if layer == 0:
-            x = tr.x[t, batch]
+            x = tr.x[i, batch]
         else:
-            x = torch.cat([tr.h[layer - 1, d, t, batch] for d in range(cfg.num_directions)])
-        g = tr.gates[layer, direction, t, batch]
+            x = torch.cat([tr.h[layer - 1, d, i, batch] for d in range(cfg.num_directions)])
+        g = tr.gates[layer, direction, i, batch]
         vals = {"x": x, "i": g[0], "f": g[1], "g": g[2], "o": g[3],
-                "c": tr.c[layer, direction, t, batch], "h": tr.h[layer, direction, t, batch],
+                "c": tr.c[layer, direction, i, batch], "h": tr.h[layer, direction, i, batch],
                 "c_prev": c_prev, "h_prev": h_prev}
         return {k: v.detach().cpu().numpy() for k, v in vals.items()}
 

@@ -29,9 +29,10 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from . import _kernels
-from .budget import check_budget
+from .budget import check_budget, check_windowed_budget, overview_buckets
 from .config import LSTMConfig
 from .edits import StateEdit
+from .windowed import DEFAULT_EVERY, Checkpoints
 
 Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
@@ -68,10 +69,23 @@ class Trace:
     elapsed_s: float = 0.0
     method: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    start: int = 0  # a window's first input position: gates[:, :, i] is position start + i
+    checkpoints: Checkpoints | None = None  # a windowed session's kept states and overview
 
     @property
     def num_steps(self) -> int:
+        """Steps held here (the window's length for a windowed trace)."""
         return int(self.gates.shape[2])
+
+    @property
+    def stop(self) -> int:
+        """One past the last input position held here."""
+        return self.start + self.num_steps
+
+    @property
+    def windowed(self) -> bool:
+        """Whether this holds only a window of a longer input."""
+        return bool(self.meta.get("total_steps", self.num_steps) != self.num_steps)
 
     @property
     def batch_size(self) -> int:
@@ -188,13 +202,16 @@ class _Run:
 
 
 def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
-          memory_budget: int | None = None, method: str = "auto",
-          overrides: Sequence[StateEdit] | None = None) -> Trace:
+          window: tuple[int, int] | None = None, memory_budget: int | None = None,
+          method: str = "auto", overrides: Sequence[StateEdit] | None = None) -> Trace:
     """Run ``lstm`` on ``input`` (tensor or PackedSequence) and record every gate and state.
 
     Returns a Trace whose output, h_n, c_n equal ``lstm(input, hx)``. ``method`` is "auto",
     "loop" or "fused" (same numbers; a speed choice). ``overrides``: what-if edits of the state
-    at input position ``t`` (they need the loop).
+    at input position ``t`` (they need the loop). ``window=(start, stop)``: keep input positions
+    [start, stop) only (gates (L, D, stop - start, B, 4, H), ``.start`` recorded; output is that
+    window of the output, padded time-major for a PackedSequence; h_n, c_n the whole run's),
+    tracing the whole input once in bounded memory (lstm_viz.windowed).
     """
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
@@ -204,6 +221,11 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     cfg = LSTMConfig.from_module(lstm)
     x, lengths, unbatched, packed_in = _normalize_input(lstm, input)
     _check_input(lstm, cfg, x)
+    if window is not None:
+        ckpt = checkpoints(lstm, input, hx, memory_budget=memory_budget, overrides=overrides)
+        return trace_window(ckpt, *_check_window(window, x.shape[0]), unbatched=unbatched,
+                            packed=packed_in is not None,
+                            method=None if method == "auto" else method)
     check_budget(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
     eval_semantics = bool(lstm.training and cfg.dropout > 0 and cfg.num_layers > 1)
     if eval_semantics:
@@ -234,6 +256,71 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+def _check_window(window: Any, T: int) -> tuple[int, int]:
+    """(start, stop) from ``window``, or ValueError naming the valid range."""
+    if not (isinstance(window, (tuple, list)) and len(window) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in window)):
+        raise ValueError(f"window must be a pair of ints (start, stop), got {window!r}")
+    start, stop = int(window[0]), int(window[1])
+    if not 0 <= start < stop <= T:
+        raise ValueError(f"window must satisfy 0 <= start < stop <= seq_len={T}"
+                         f" (got ({start}, {stop}))")
+    return start, stop
+
+
+def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
+                memory_budget: int | None = None, overrides: Sequence[StateEdit] | None = None,
+                every: int | None = None, base: Checkpoints | None = None) -> Checkpoints:
+    """Trace ``input`` once in bounded memory, keeping states every ``every`` steps and an
+    overview (lstm_viz.windowed.Checkpoints); windows are then traced with ``trace_window``.
+    ``base``: an earlier run's checkpoints, reused up to where this run differs."""
+    if not isinstance(lstm, nn.LSTM):
+        raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
+    cfg = LSTMConfig.from_module(lstm)
+    x, lengths, unbatched, _ = _normalize_input(lstm, input)
+    _check_input(lstm, cfg, x)
+    check_windowed_budget(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
+    buckets = overview_buckets(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
+    if lstm.training and cfg.dropout > 0 and cfg.num_layers > 1:
+        warnings.warn("the LSTM is in training mode with dropout > 0; torch's dropout draws"
+                      " cannot be replayed, so it is traced with eval semantics (no dropout)",
+                      UserWarning, stacklevel=2)
+    h_0, c_0 = _normalize_hx(cfg, hx, x.shape[1], unbatched, x)
+    start = time.perf_counter()
+    with torch.no_grad():
+        ckpt = Checkpoints(lstm, x.detach(), lengths, h_0, c_0,
+                           every=DEFAULT_EVERY if every is None else every, buckets=buckets,
+                           edits=tuple(overrides or ()), base=base)
+    ckpt.elapsed_s = time.perf_counter() - start
+    return ckpt
+
+
+def trace_window(ckpt: Checkpoints, start: int, stop: int, *, unbatched: bool = False,
+                 packed: bool = False, method: str | None = None) -> Trace:
+    """The Trace of input positions [start, stop), traced from ``ckpt``'s nearest states."""
+    t0 = time.perf_counter()
+    start, stop = _check_window((start, stop), ckpt.num_steps)
+    w = ckpt.window(start, stop, method)
+    cfg = LSTMConfig.from_module(ckpt.lstm)
+    L, D = cfg.num_layers, cfg.num_directions
+    h_last = w.h[L - 1]
+    out = h_last[0] if D == 1 else torch.cat(list(h_last), dim=-1)
+    out = torch.nan_to_num(out, nan=0.0) if not bool((ckpt.lengths >= stop).all()) else out
+    if unbatched:
+        output: Tensor = out[:, 0]
+        h_n, c_n = ckpt.h_n[:, 0], ckpt.c_n[:, 0]
+    else:
+        output = out.transpose(0, 1) if cfg.batch_first and not packed else out
+        h_n, c_n = ckpt.h_n, ckpt.c_n
+    result = Trace(output=output, h_n=h_n, c_n=c_n, gates=w.gates, c=w.c, h=w.h,
+                   x=ckpt.x[start:stop], h_0=w.h_b, c_0=w.c_b, lengths=ckpt.lengths,
+                   config=cfg, unbatched=unbatched, packed=packed,
+                   method=method or ckpt.method, start=start, checkpoints=ckpt,
+                   meta={"total_steps": ckpt.num_steps})
+    result.elapsed_s = time.perf_counter() - t0
     return result
 
 
