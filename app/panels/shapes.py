@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from lstm_viz import parameter_count, parameter_shapes, shape_facts, tensor_shapes
 
+from .. import theme
 from ..sessions import call_sizes
 
 BOX_W, BOX_H, GAP_X, GAP_Y = 230.0, 104.0, 70.0, 26.0
@@ -55,7 +56,7 @@ class Diagram(QGraphicsView):
         self.setScene(QGraphicsScene(self))
         self.setRenderHints(QPainter.RenderHint.Antialiasing
                             | QPainter.RenderHint.TextAntialiasing)
-        self.setBackgroundBrush(QBrush(QColor("white")))
+        self.setBackgroundBrush(QBrush(theme.background()))
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.texts: dict[str, str] = {}
@@ -78,17 +79,17 @@ class Diagram(QGraphicsView):
         return rect
 
     def _arrow(self, a: QPointF, b: QPointF, label: str = "") -> None:
-        pen = QPen(EDGE, 1.4)
+        pen = QPen(theme.edge(), 1.4)
         self.scene().addLine(a.x(), a.y(), b.x(), b.y(), pen)
         direction = b - a
         length = max((direction.x() ** 2 + direction.y() ** 2) ** 0.5, 1e-6)
         ux, uy = direction.x() / length, direction.y() / length
         head = QPolygonF([b, QPointF(b.x() - 9 * ux + 4 * uy, b.y() - 9 * uy - 4 * ux),
                           QPointF(b.x() - 9 * ux - 4 * uy, b.y() - 9 * uy + 4 * ux)])
-        self.scene().addPolygon(head, pen, QBrush(EDGE))
+        self.scene().addPolygon(head, pen, QBrush(theme.edge()))
         if label:
             t = self.scene().addText(label, QFont("", 8))
-            t.setDefaultTextColor(QColor("#37474f"))
+            t.setDefaultTextColor(theme.muted())
             t.setPos((a.x() + b.x()) / 2 - t.boundingRect().width() / 2,
                      (a.y() + b.y()) / 2 - 18)
 
@@ -141,6 +142,7 @@ class Diagram(QGraphicsView):
                             label if r is rects[0] else "")
             if k == drawn - 2 and drawn < L:
                 t = self.scene().addText(f"… {L - drawn} more layer(s) …", QFont("", 9))
+                t.setDefaultTextColor(theme.foreground())
                 t.setPos(x + BOX_W + 4, top + rows_h + 4)
             prev_rects = rects
         x_out = col * (drawn + 1)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import theme
 from ..ablation_menu import attach_ablation_menu
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from ..whatif import WhatIfBox
@@ -123,8 +124,7 @@ class StatesView(TraceView):
         self.equation.setTextFormat(Qt.TextFormat.RichText)
         self.equation.setWordWrap(True)
         self.equation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.equation.setStyleSheet("background: #fafafa; border: 1px solid #ddd;"
-                                    " padding: 4px;")
+        self.equation.setStyleSheet(theme.equation_style())
         # a fixed height: text that changes every step must not re-layout the plots
         self.equation.setFixedHeight(self.equation.fontMetrics().lineSpacing() * 5 + 12)
         self.equation.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
