@@ -16,9 +16,15 @@ _DARK_CURSOR = QColor(255, 82, 82, 220)
 
 
 def palette() -> QPalette:
-    """The application's palette (a default one before the application exists)."""
-    app = QGuiApplication.instance()
-    return QGuiApplication.palette() if app is not None else QPalette()
+    """The application's palette (a plain light one before the application exists)."""
+    if QGuiApplication.instance() is not None:
+        return QGuiApplication.palette()
+    pal = QPalette()
+    role = QPalette.ColorRole
+    for r, c in ((role.Window, "#efefef"), (role.WindowText, "#212121"), (role.Base, "#ffffff"),
+                 (role.Text, "#212121")):
+        pal.setColor(r, QColor(c))
+    return pal
 
 
 def is_dark() -> bool:
