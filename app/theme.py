@@ -71,6 +71,13 @@ def cursor_label_colours() -> tuple[QColor, QColor]:
     return (QColor("#ff8a80") if is_dark() else QColor("#b71c1c")), fill
 
 
+def legend_brush() -> QColor:
+    """A plot legend's box: the plot background, slightly see-through."""
+    fill = QColor(background())
+    fill.setAlpha(210)
+    return fill
+
+
 def equation_style() -> str:
     """The style sheet of a boxed rich-text panel (the States equation box)."""
     pal = palette()
@@ -135,6 +142,9 @@ def restyle(root: QWidget) -> None:
             if isinstance(item, pg.AxisItem) and item._pen is None:  # noqa: SLF001
                 item.picture = None  # the axis caches its drawing; default pen = foreground
                 item.update()
+            elif isinstance(item, pg.LegendItem):
+                item.setBrush(legend_brush())
+                item.setLabelTextColor(foreground())
         view.viewport().update()
     for label in root.findChildren(QLabel, "equation"):
         label.setStyleSheet(equation_style())

@@ -103,7 +103,7 @@ class StatesView(TraceView):
         self.lines_plot.setMenuEnabled(False)
         self.lines_plot.hideButtons()
         self.legend = self.lines_plot.addLegend(offset=(5, 2), labelTextSize="8pt", colCount=6,
-                                                brush=(255, 255, 255, 210))
+                                                brush=theme.legend_brush())
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
         self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
