@@ -51,13 +51,27 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 def run(window_options: dict | None = None) -> int:
     """Start the GUI; ``window_options`` from the command line (config, step, model, ...)."""
     app = make_app()
-    options = window_options or {}
-    window = MainWindow(session=options.get("session"))
+    window = build_window(window_options or {})
+    window.show()
+    return app.exec()
+
+
+def build_window(options: dict) -> MainWindow:
+    """The main window as ``options`` ask for it; a model or demo to open is traced once (the
+    session it replaces is not traced first)."""
+    opening = bool(options.get("model") or options.get("demo"))
+    window = MainWindow(session=options.get("session"), trace_now=not opening)
     install_excepthook(window)
     if options.get("model"):
         open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")))
     if options.get("demo"):
         open_demo(window, str(options["demo"]))
+    if opening and window.ctx.up_to_date and window.session.trace is None:
+        # nothing was opened (or it waits for an answer): show the session there is
+        try:
+            window.ctx.retrace_now()
+        except (ValueError, RuntimeError) as exc:
+            window.ctx.post(f"Not traced: {exc}", 15000)
     selection = options.get("selection")
     if isinstance(selection, dict):
         window.ctx.select_from(selection)
@@ -65,5 +79,4 @@ def run(window_options: dict | None = None) -> int:
         window.session.seek(int(options["step"]))
     if options.get("view"):
         window.show_view(str(options["view"]).capitalize())
-    window.show()
-    return app.exec()
+    return window

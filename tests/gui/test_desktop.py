@@ -354,3 +354,71 @@ def test_switching_to_a_dark_palette_recolours_the_open_window(make_window, qapp
         qapp.setStyle(style)
         qapp.setPalette(palette)
         theme.apply()
+
+
+# ----- one trace per open ------------------------------------------------------------------------
+def _count_requests(monkeypatch, window) -> list:
+    requests = []
+    real = window.ctx.runner.submit
+
+    def submit(request):
+        requests.append(request)
+        real(request)
+
+    monkeypatch.setattr(window.ctx.runner, "submit", submit)
+    return requests
+
+
+def test_opening_a_session_traces_it_once(window, tmp_path, monkeypatch, wait_traced):
+    from lstm_viz.sessionfile import save_session
+    save_session(tmp_path / "s.lstmviz.json", Session(LSTMConfig(3, 5), seed=4))
+    wait_traced(window)
+    requests = _count_requests(monkeypatch, window)
+    assert file_menu.open_session(window, tmp_path / "s.lstmviz.json")
+    wait_traced(window)
+    assert len(requests) == 1
+    expected, _ = window.session.lstm(window.session.input_tm)
+    torch.testing.assert_close(window.session.trace.output, expected.detach())
+
+
+def test_opening_a_model_traces_it_once(window, lstm_file, monkeypatch, wait_traced):
+    wait_traced(window)
+    requests = _count_requests(monkeypatch, window)
+    assert file_menu.open_model(window, lstm_file[0])
+    wait_traced(window)
+    assert len(requests) == 1
+
+
+def test_starting_with_a_model_traces_only_the_model(qtbot, lstm_file, tmp_path, monkeypatch,
+                                                     wait_traced):
+    from lstm_viz_app import entry
+    from lstm_viz_app.workers import TraceRunner
+    monkeypatch.setenv("LSTM_VIZ_SETTINGS", str(tmp_path / "settings.ini"))
+    traced = []
+    real_retrace, real_submit = Session.retrace, TraceRunner.submit
+
+    def retrace(self, *args, **kwargs):
+        traced.append(self.config)
+        return real_retrace(self, *args, **kwargs)
+
+    def submit(self, request):
+        traced.append(request)
+        return real_submit(self, request)
+
+    monkeypatch.setattr(Session, "retrace", retrace)
+    monkeypatch.setattr(TraceRunner, "submit", submit)
+    window = entry.build_window({"model": str(lstm_file[0])})
+    qtbot.addWidget(window)
+    wait_traced(window)
+    assert window.session.config == LSTMConfig(4, 6)
+    assert len(traced) == 1
+
+
+def test_starting_with_a_model_that_cannot_be_read_still_traces_the_session(qtbot, tmp_path,
+                                                                            monkeypatch):
+    from lstm_viz_app import entry
+    monkeypatch.setenv("LSTM_VIZ_SETTINGS", str(tmp_path / "settings.ini"))
+    (tmp_path / "bad.safetensors").write_bytes(b"nope")
+    window = entry.build_window({"model": str(tmp_path / "bad.safetensors")})
+    qtbot.addWidget(window)
+    assert window.session.trace is not None
