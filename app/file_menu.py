@@ -137,6 +137,7 @@ def open_demo(window, name: str) -> bool:
         show_error(window, "Could not open demo", str(exc))
         return False
     set_model_locked(window, True)
+    _opened(window, None, "demo")
     if demo.select:
         window.ctx.select_from(demo.select)
     if demo.view:

@@ -199,11 +199,13 @@ class MainWindow(QMainWindow):
     # ----- the open file: title, modified mark, recent files, drag and drop ------------------
     def document_opened(self, path, kind: str) -> None:
         """A file was opened (or a session saved): remember it; a model or session file names
-        the window and is the unmodified state from now on; an input is a change."""
-        documents.remember(self.settings, path)
-        documents.fill_recent_menu(self, self.recent_menu)
-        if kind in ("model", "session"):
-            self.document = Path(path)
+        the window and is the unmodified state from now on; an input is a change. A demo
+        (``path`` None) leaves the window without a file."""
+        if path is not None:
+            documents.remember(self.settings, path)
+            documents.fill_recent_menu(self, self.recent_menu)
+        if kind in ("model", "session", "demo"):
+            self.document = Path(path) if path is not None else None
             self.mark_clean()
         else:
             self._update_modified()

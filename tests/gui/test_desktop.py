@@ -422,3 +422,12 @@ def test_starting_with_a_model_that_cannot_be_read_still_traces_the_session(qtbo
     window = entry.build_window({"model": str(tmp_path / "bad.safetensors")})
     qtbot.addWidget(window)
     assert window.session.trace is not None
+
+
+def test_a_demo_after_a_file_leaves_the_window_without_a_file(window, lstm_file, wait_traced):
+    assert file_menu.open_model(window, lstm_file[0])
+    assert window.windowTitle().startswith("weights.pt")
+    assert file_menu.open_demo(window, "sine")
+    wait_traced(window)
+    assert "weights.pt" not in window.windowTitle()
+    assert not window.isWindowModified()
