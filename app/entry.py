@@ -73,14 +73,28 @@ def run(window_options: dict | None = None) -> int:
 
     ValueError, before the window shows, when ``step`` or ``view`` does not fit."""
     app = make_app()
-    options = window_options or {}
-    window = MainWindow(session=options.get("session"))
+    window = build_window(window_options or {})
+    window.show()
+    return app.exec()
+
+
+def build_window(options: dict) -> MainWindow:
+    """The main window as ``options`` ask for it; a model or demo to open is traced once (the
+    session it replaces is not traced first)."""
+    opening = bool(options.get("model") or options.get("demo"))
+    window = MainWindow(session=options.get("session"), trace_now=not opening)
     install_excepthook(window)
     if options.get("model"):
         open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")),
                    lstm=options.get("lstm") or None)
     if options.get("demo"):
         open_demo(window, str(options["demo"]))
+    if opening and window.ctx.up_to_date and window.session.trace is None:
+        # nothing was opened (or it waits for an answer): show the session there is
+        try:
+            window.ctx.retrace_now()
+        except (ValueError, RuntimeError) as exc:
+            window.ctx.post(f"Not traced: {exc}", 15000)
     selection = options.get("selection")
     if isinstance(selection, dict):
         window.ctx.select_from(selection)
@@ -93,5 +107,4 @@ def run(window_options: dict | None = None) -> int:
         window.ctx.detach()
         window.deleteLater()
         raise
-    window.show()
-    return app.exec()
+    return window

@@ -75,6 +75,13 @@ def show_error(window, title: str, text: str) -> QMessageBox:
     return box
 
 
+def _opened(window, path, kind: str) -> None:
+    """Tell the window which file it now shows (title, modified mark, Open recent)."""
+    note = getattr(window, "document_opened", None)
+    if note is not None:
+        note(path, kind)
+
+
 # ----- models ------------------------------------------------------------------------------------
 def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = None) -> bool:
     """Open ``path`` into the window's session (``lstm-viz --model FILE``, File > Open model).
@@ -143,6 +150,7 @@ def install_model(window, loaded: LoadedModel, cand: LSTMCandidate) -> bool:
         show_error(window, "Could not use this LSTM", str(exc))
         return False
     set_model_locked(window, True)
+    _opened(window, loaded.path, "model")
     window.ctx.post(f"Opened {loaded.path.name}: {cand.describe()}"
                     + (f". Note: {note}" if note else ""), 10000)
     return True
@@ -156,6 +164,7 @@ def open_demo(window, name: str) -> bool:
         show_error(window, "Could not open demo", str(exc))
         return False
     set_model_locked(window, True)
+    _opened(window, None, "demo")
     if demo.select:
         window.ctx.select_from(demo.select)
     if demo.view:
@@ -188,6 +197,7 @@ def open_text_input(window, text_path, vocab_path: str = "") -> bool:
         show_error(window, "Could not use this text", str(exc))
         return False
     window.show_view("Text")
+    _opened(window, text_path, "text")
     return True
 
 
@@ -200,6 +210,7 @@ def save_session_file(window, path) -> bool:
     except (OSError, ValueError) as exc:
         show_error(window, "Could not save session", str(exc))
         return False
+    _opened(window, path, "session")
     window.ctx.post(f"Saved session {path}", 6000)
     return True
 
@@ -266,6 +277,7 @@ def open_session(window, path) -> bool:
         units.set_span(int(sel["span"][0]), int(sel["span"][1]))
     if extras.view.get("tab"):
         window.show_view(str(extras.view["tab"]))
+    _opened(window, path, "session")
     ctx.post(f"Opened session {path} (weights from {extras.weights_from})", 6000)
     return True
 

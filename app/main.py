@@ -1,7 +1,9 @@
 """The main window: builds the panels listed in PANELS around one Session, and the menus.
 
 Adding a panel is one line in PANELS (a class with ``title``, ``area`` and ``__init__(ctx)``).
-The File menu's actions live in ``app/file_menu.py``, the status bar in ``app/status.py``.
+The File menu's actions live in ``app/file_menu.py``, the status bar in ``app/status.py``; the
+open file (title, modified mark, drag and drop, Open recent) in ``app/documents.py``; colours
+that follow the palette (dark mode) in ``app/theme.py``.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QTabWidget
 
 from lstm_viz import Session
 
+from . import documents, theme
 from .context import AppContext
 from .export import ExportDialog, export_gif
 from .file_menu import add_file_actions
@@ -36,6 +40,7 @@ PANELS: list[type] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView,
                       TextView, UnitsView, InfluenceView, ModelInfoPanel]
 
 ORGANIZATION, APPLICATION = "lstm-viz", "lstm-viz"
+TITLE = "lstm-viz: nn.LSTM, step by step"
 _DOCK_AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea,
                "right": Qt.DockWidgetArea.RightDockWidgetArea,
                "bottom": Qt.DockWidgetArea.BottomDockWidgetArea}
@@ -58,7 +63,11 @@ class MainWindow(QMainWindow):
     def __init__(self, session: Session | None = None, settings: QSettings | None = None,
                  restore: bool = True, trace_now: bool = True):
         super().__init__()
-        self.setWindowTitle("lstm-viz: nn.LSTM, step by step")
+        theme.apply()  # the plots about to be built take the palette's colours
+        self.document: Path | None = None  # the model or session file the title names
+        self._clean_state = ""
+        self.setWindowTitle(TITLE + "[*]")
+        self.setAcceptDrops(True)
         self.settings = settings if settings is not None else default_settings()
         if session is None:
             session = self._restored_session() if restore else None
@@ -81,6 +90,8 @@ class MainWindow(QMainWindow):
         self.status_bar = StatusBar(self.ctx, self)
         self.setStatusBar(self.status_bar)
         self.ctx.runner.busy_changed.connect(self.transport.set_busy)
+        self.ctx.config_changed.connect(self._update_modified)
+        self.ctx.edits_changed.connect(self._update_modified)
         self._build_menus()
         self.resize(1280, 800)
         self.fit_docks()
@@ -93,6 +104,7 @@ class MainWindow(QMainWindow):
                 self.ctx.retrace_now()
             except (ValueError, RuntimeError) as exc:  # show the window anyway, say why
                 self.ctx.post(f"Not traced: {exc}", 15000)
+        self.mark_clean()
         self.tabs.setFocus()
 
     # ----- panels -----------------------------------------------------------------------
@@ -150,6 +162,12 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self.file_menu = file_menu
         self.open_section = add_file_actions(self, file_menu)
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.setObjectName("recent_menu")
+        self.recent_menu.aboutToShow.connect(
+            lambda: documents.fill_recent_menu(self, self.recent_menu))
+        documents.fill_recent_menu(self, self.recent_menu)
+        file_menu.insertMenu(file_menu.actions()[1], self.recent_menu)  # after Open session…
         file_menu.addSeparator()
         self._action(file_menu, "Export current view…", lambda: self.export_dialog(False),
                      "Ctrl+E")
@@ -181,6 +199,83 @@ class MainWindow(QMainWindow):
 
     def _about(self) -> None:
         self.ctx.post("lstm-viz: PyTorch's nn.LSTM, gate by gate and step by step.", 6000)
+
+    # ----- the open file: title, modified mark, recent files, drag and drop ------------------
+    def document_opened(self, path, kind: str) -> None:
+        """A file was opened (or a session saved): remember it; a model or session file names
+        the window and is the unmodified state from now on; an input is a change. A demo
+        (``path`` None) leaves the window without a file."""
+        if path is not None:
+            documents.remember(self.settings, path)
+            documents.fill_recent_menu(self, self.recent_menu)
+        if kind in ("model", "session", "demo"):
+            self.document = Path(path) if path is not None else None
+            self.mark_clean()
+        else:
+            self._update_modified()
+
+    def mark_clean(self) -> None:
+        """The session as it is now (and after the trace now due, which may replay a saved
+        session's edits) is the unmodified state."""
+        def snapshot() -> None:
+            self._clean_state = self._state()
+            self._update_modified()
+        snapshot()
+        self.ctx.when_traced(snapshot)
+        name = self.document.name if self.document is not None else ""
+        self.setWindowTitle(f"{name}[*] — lstm-viz" if name else TITLE + "[*]")
+        self.setWindowFilePath(str(self.document) if self.document is not None else "")
+
+    def _state(self) -> str:
+        """What makes a session different from its file: all but the current step."""
+        try:
+            data = self.session.to_dict()
+        except (TypeError, ValueError):
+            return ""
+        data.pop("step", None)
+        return json.dumps(data, sort_keys=True, default=str)
+
+    def _update_modified(self) -> None:
+        self.setWindowModified(self._state() != self._clean_state)
+
+    def dragEnterEvent(self, event):  # noqa: N802 - Qt override
+        if self._dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event):  # noqa: N802 - Qt override
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event):  # noqa: N802 - Qt override
+        paths = self._dropped_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        # a model first, so that an input dropped with it goes to the new model
+        order = {"model": 0, "session": 1, "array": 2, "text": 3}
+        for path in sorted(paths, key=lambda p: order[documents.kind_of(p)]):
+            documents.open_path(self, path)
+
+    @staticmethod
+    def _dropped_paths(mime) -> list[str]:
+        """The local files among the dropped URLs that lstm-viz can open."""
+        paths = []
+        for url in mime.urls() if mime.hasUrls() else []:
+            if not url.isLocalFile():
+                continue
+            try:
+                documents.kind_of(url.toLocalFile())
+            except ValueError:
+                continue
+            paths.append(url.toLocalFile())
+        return paths
+
+    def changeEvent(self, event):  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            theme.restyle(self)
 
     # ----- export -----------------------------------------------------------------------
     def export_dialog(self, everything: bool) -> None:

@@ -7,11 +7,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
+from . import theme
+
 SIGMOID = pg.colormap.get("viridis")
 DIVERGING = pg.colormap.get("CET-D1A")
 CURSOR_PEN = pg.mkPen(255, 23, 68, 190, width=2)
 
-pg.setConfigOptions(background="w", foreground="#212121", antialias=False)
+pg.setConfigOptions(antialias=False)
+theme.apply()  # background and foreground from the palette; the window applies it again
 
 
 def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
@@ -35,9 +38,10 @@ class Heatmap:
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.getViewBox().setMouseEnabled(x=True, y=False)
+        ink, fill = theme.cursor_label_colours()
         label = {"label": "t={value:.0f}",
-                 "labelOpts": {"position": 0.08, "color": "#b71c1c",
-                               "fill": (255, 255, 255, 210)}} if cursor_label else {}
+                 "labelOpts": {"position": 0.08, "color": ink, "fill": fill}} \
+            if cursor_label else {}
         self.cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True, **label)
         self.cursor.setZValue(10)
         plot.addItem(self.cursor)

@@ -111,6 +111,10 @@ class StatusBar(QStatusBar):
         super().showMessage(shown, timeout)
         self.setToolTip(text if shown != text else "")
 
+    def full_message(self) -> str:
+        """The message on show, as it was posted (``currentMessage`` may be elided)."""
+        return self._message if self.currentMessage() else ""
+
     def _message_width(self) -> float:
         used = sum(w.sizeHint().width() for w in (self.progress, self.truth_label,
                                                   self.device_label, self.time_label,

@@ -42,6 +42,7 @@ from lstm_viz import TraceBudgetError, check_influence_budget, influence
 from lstm_viz.ablation import head_module, head_outputs, next_step_targets, step_losses
 from lstm_viz.gradients import fade_distance, forget_memory
 
+from .. import theme
 from ..ablation_menu import attach_ablation_menu
 from ..plots import CURSOR_PEN, DIVERGING, Heatmap, nan_safe_limit
 from ..workers import TraceRunner
@@ -239,7 +240,7 @@ class InfluenceView(TraceView):
         self.norm_plot.setMenuEnabled(False)
         self.norm_plot.hideButtons()
         self.norm_plot.addLegend(offset=(-5, -5), labelTextSize="8pt", colCount=2,
-                                 brush=(255, 255, 255, 210))
+                                 brush=theme.legend_brush())
         self.norm_lines = {
             "x": self.norm_plot.plot(pen=NORM_PENS["x"], name="‖∂target/∂x_s‖"),
             "c": self.norm_plot.plot(pen=NORM_PENS["c"], name="‖∂target/∂c_s‖"),

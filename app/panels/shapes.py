@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from lstm_viz import parameter_count, parameter_shapes, shape_facts, tensor_shapes
 from lstm_viz.shapes import diagram
 
+from .. import theme
 from ..sessions import call_sizes
 
 BOX_W, GAP_X, GAP_Y, BUS = 158.0, 126.0, 40.0, 30.0
@@ -35,9 +36,7 @@ LABEL_W = GAP_X - 24.0  # clear of the state lanes 6 px beside each column
 MAX_LAYERS_DRAWN = 6
 CHANGED = QColor("#e65100")
 FILL = {"tensor": QColor("#e3f2fd"), "state": QColor("#f3e5f5"), "layer": QColor("#e8f5e9")}
-EDGE = QColor("#455a64")
 STATE_EDGE = QColor("#8e6c9e")
-LABEL_COLOUR = QColor("#263238")
 
 
 def _fmt_shape(shape) -> str:
@@ -69,7 +68,7 @@ class Diagram(QGraphicsView):
         self.setScene(QGraphicsScene(self))
         self.setRenderHints(QPainter.RenderHint.Antialiasing
                             | QPainter.RenderHint.TextAntialiasing)
-        self.setBackgroundBrush(QBrush(QColor("white")))
+        self.setBackgroundBrush(QBrush(theme.background()))
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.texts: dict[str, str] = {}
@@ -90,7 +89,7 @@ class Diagram(QGraphicsView):
         height = text.boundingRect().height() + 6
         y = y - height / 2 if centred else y
         rect = QRectF(x, y, w, height)
-        pen = QPen(CHANGED if changed else EDGE, 3 if changed else 1.3)
+        pen = QPen(CHANGED if changed else theme.edge(), 3 if changed else 1.3)
         path = QPainterPath()
         path.addRoundedRect(rect, 8, 8)
         item = self.scene().addPath(path, pen, QBrush(FILL[node.kind]))
@@ -126,16 +125,19 @@ class Diagram(QGraphicsView):
         bottom = -1e9
         for y, text, tip in sorted(wanted, key=lambda w: w[0]):
             item = QGraphicsTextItem()
-            item.setDefaultTextColor(LABEL_COLOUR)
+            item.setDefaultTextColor(theme.foreground())
             item.setHtml(f"<div style='font-size:8pt'>{text}</div>")
             item.setTextWidth(LABEL_W)
             item.setToolTip(tip)
             top = max(y - item.boundingRect().height() / 2, bottom + 2)
             item.setPos(x, top)
             item.setZValue(5)
-            # a white ground keeps the label readable where an edge passes under it
+            # a ground of the background's colour keeps the label readable where an edge
+            # passes under it
+            fill = QColor(theme.background())
+            fill.setAlpha(225)
             ground = self.scene().addRect(item.sceneBoundingRect(), QPen(Qt.PenStyle.NoPen),
-                                          QBrush(QColor(255, 255, 255, 225)))
+                                          QBrush(fill))
             ground.setZValue(4)
             self.scene().addItem(item)
             self.labels.append(item)
@@ -275,22 +277,23 @@ class Diagram(QGraphicsView):
             if shared:
                 for sid in source_ids:
                     s = self.boxes[sid]
-                    self._line([QPointF(s.right(), s.center().y()), QPointF(jx, jy)], EDGE,
+                    self._line([QPointF(s.right(), s.center().y()), QPointF(jx, jy)], theme.edge(),
                                arrow=False)
                 for tid in target_ids:
                     t = self.boxes[tid]
-                    self._line([QPointF(jx, jy), QPointF(t.left(), t.center().y())], EDGE,
+                    self._line([QPointF(jx, jy), QPointF(t.left(), t.center().y())], theme.edge(),
                                "; ".join(e.label for e in incoming[tid]) if not skipped
                                else "")
                 if len(source_ids) > 1:
-                    self.scene().addEllipse(jx - 4, jy - 4, 8, 8, QPen(EDGE), QBrush(EDGE))
+                    self.scene().addEllipse(jx - 4, jy - 4, 8, 8, QPen(theme.edge()),
+                                            QBrush(theme.edge()))
             else:
                 for tid in target_ids:
                     t = self.boxes[tid]
                     for e in incoming[tid]:
                         s = self.boxes[e.source]
                         self._line([QPointF(s.right(), s.center().y()),
-                                    QPointF(t.left(), t.center().y())], EDGE, e.label)
+                                    QPointF(t.left(), t.center().y())], theme.edge(), e.label)
             if skipped:
                 labels.setdefault(j, []).append(
                     (jy, f"… {L - len(layers)} more layer(s) not drawn …", ""))
@@ -304,14 +307,16 @@ class Diagram(QGraphicsView):
             s = self.boxes[edge.source]
             self.drawn_edges.append((edge.source, "output"))
             self._line([QPointF(s.right(), s.center().y()), QPointF(out.left(),
-                        out.center().y() + (s.center().y() - mid) * 0.15)], EDGE, edge.label)
+                        out.center().y() + (s.center().y() - mid) * 0.15)], theme.edge(),
+                       edge.label)
             want(gap, s.center().y(), edge)
         for g, wanted in labels.items():
             self._place_labels(col * g + BOX_W + 12, wanted)
         bottom = max(hn.bottom(), cn.bottom())
         if data.layout_note:
             note = QGraphicsTextItem()
-            note.setHtml(f"<div style='font-size:9pt; color:#b71c1c'><b>caller vs kernel"
+            colour = theme.warning().name()
+            note.setHtml(f"<div style='font-size:9pt; color:{colour}'><b>caller vs kernel"
                          f" layout:</b> {html.escape(data.layout_note)}</div>")
             note.setTextWidth(max(x_out - col - 20, BOX_W))
             note.setPos(0, bottom + 10)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from lstm_viz.demos import demo_for_model
 
+from .. import theme
 from ..ablation_menu import attach_ablation_menu
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from ..sessions import ended_text
@@ -115,7 +116,7 @@ class StatesView(TraceView):
         self.lines_plot.setMenuEnabled(False)
         self.lines_plot.hideButtons()
         # the legend has its own row under the plot: it never covers a curve
-        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=3)
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=3, brush=theme.legend_brush())
         self.graphics.addItem(self.legend, row=3, col=0)
         for plot in (c_plot, h_plot, self.lines_plot):  # the time axes line up
             plot.getAxis("left").setWidth(54)
@@ -139,8 +140,7 @@ class StatesView(TraceView):
         self.equation.setTextFormat(Qt.TextFormat.RichText)
         self.equation.setWordWrap(True)
         self.equation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.equation.setStyleSheet("background: #fafafa; border: 1px solid #ddd;"
-                                    " padding: 4px;")
+        self.equation.setStyleSheet(theme.equation_style())
         # a fixed height: text that changes every step must not re-layout the plots
         self.equation.setFixedHeight(self.equation.fontMetrics().lineSpacing() * 5 + 12)
         self.equation.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)

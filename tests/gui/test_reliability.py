@@ -126,7 +126,7 @@ def test_a_broken_session_file_leaves_model_input_and_trace_on_screen(
     path = _edit_json(_saved_session(tmp_path), damage)
     assert not open_session(window, path)
     box = modal_dialog()
-    assert needle in box.text() and needle in window.statusBar().currentMessage()
+    assert needle in box.text() and needle in window.statusBar().full_message()
     box.close()
     _assert_unchanged(window, before)
     assert window.panels["Model"].isEnabled()

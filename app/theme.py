@@ -1,0 +1,156 @@
+"""Colours that follow the application palette, so that a dark palette gives dark plots.
+
+Every function reads the current ``QApplication`` palette when it is called; plots, the States
+equation box and the Shapes diagram ask here instead of naming white or black. ``apply`` sets
+pyqtgraph's defaults for the plots built after it; ``restyle`` repaints the plots that exist.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QGuiApplication, QPalette, QPen
+from PySide6.QtWidgets import QLabel, QWidget
+
+_LIGHT_CURSOR = QColor(213, 0, 0, 200)
+_DARK_CURSOR = QColor(255, 82, 82, 220)
+
+
+def palette() -> QPalette:
+    """The application's palette (a plain light one before the application exists)."""
+    if QGuiApplication.instance() is not None:
+        return QGuiApplication.palette()
+    pal = QPalette()
+    role = QPalette.ColorRole
+    for r, c in ((role.Window, "#efefef"), (role.WindowText, "#212121"), (role.Base, "#ffffff"),
+                 (role.Text, "#212121")):
+        pal.setColor(r, QColor(c))
+    return pal
+
+
+def is_dark() -> bool:
+    """True when the palette's window colour is darker than its text."""
+    pal = palette()
+    return pal.color(QPalette.ColorRole.Window).lightness() \
+        < pal.color(QPalette.ColorRole.WindowText).lightness()
+
+
+def background() -> QColor:
+    """Plot and diagram background: the palette's Base (the colour behind text fields)."""
+    return QColor(palette().color(QPalette.ColorRole.Base))
+
+
+def foreground() -> QColor:
+    """Axes, ticks and plot titles: the palette's Text colour."""
+    return QColor(palette().color(QPalette.ColorRole.Text))
+
+
+def muted() -> QColor:
+    """Secondary text (arrow labels, notes): halfway between text and background."""
+    return mix(foreground(), background(), 0.3)
+
+
+def grid() -> QColor:
+    """Grid lines and thin rules: a faint step from the background towards the text."""
+    return mix(background(), foreground(), 0.18)
+
+
+def edge() -> QColor:
+    """Outlines and arrows in diagrams: readable on the background, quieter than text."""
+    return mix(foreground(), background(), 0.25)
+
+
+def warning() -> QColor:
+    """Text that warns (a layout that differs from what the caller passes): deep red on a
+    light background, a light red on a dark one."""
+    return QColor("#ff8a80") if is_dark() else QColor("#b71c1c")
+
+
+def cursor_pen() -> QPen:
+    """The time cursor across heatmaps: red, lighter on a dark background."""
+    return pg.mkPen(_DARK_CURSOR if is_dark() else _LIGHT_CURSOR, width=2)
+
+
+def cursor_label_colours() -> tuple[QColor, QColor]:
+    """(text, fill) for the cursor's ``t=`` label."""
+    fill = QColor(background())
+    fill.setAlpha(210)
+    return (QColor("#ff8a80") if is_dark() else QColor("#b71c1c")), fill
+
+
+def legend_brush() -> QColor:
+    """A plot legend's box: the plot background, slightly see-through."""
+    fill = QColor(background())
+    fill.setAlpha(210)
+    return fill
+
+
+def equation_style() -> str:
+    """The style sheet of a boxed rich-text panel (the States equation box)."""
+    pal = palette()
+    role = QPalette.ColorRole
+    return (f"background: {pal.color(role.Base).name()}; color: {pal.color(role.Text).name()};"
+            f" border: 1px solid {grid().name()}; padding: 4px;")
+
+
+def mix(a: QColor, b: QColor, amount: float) -> QColor:
+    """``a`` moved ``amount`` (0..1) of the way towards ``b``."""
+    return QColor.fromRgbF(a.redF() + (b.redF() - a.redF()) * amount,
+                           a.greenF() + (b.greenF() - a.greenF()) * amount,
+                           a.blueF() + (b.blueF() - a.blueF()) * amount)
+
+
+def relative_luminance(colour: QColor) -> float:
+    """WCAG relative luminance of an sRGB colour (0 black .. 1 white)."""
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    return (0.2126 * channel(colour.redF()) + 0.7152 * channel(colour.greenF())
+            + 0.0722 * channel(colour.blueF()))
+
+
+def contrast_ratio(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio between two colours (1 .. 21); text wants at least 4.5."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def dark_palette() -> QPalette:
+    """A dark palette for the Fusion style (``lstm-viz --dark``, tests, screenshots)."""
+    pal = QPalette()
+    role = QPalette.ColorRole
+    window, base, text = QColor(45, 45, 48), QColor(30, 30, 30), QColor(230, 230, 230)
+    for r, c in ((role.Window, window), (role.WindowText, text), (role.Base, base),
+                 (role.AlternateBase, QColor(40, 40, 44)), (role.ToolTipBase, window),
+                 (role.ToolTipText, text), (role.Text, text), (role.Button, window),
+                 (role.ButtonText, text), (role.BrightText, QColor(255, 82, 82)),
+                 (role.Link, QColor(100, 181, 246)), (role.Highlight, QColor(66, 133, 244)),
+                 (role.HighlightedText, QColor(255, 255, 255)),
+                 (role.PlaceholderText, QColor(150, 150, 150)), (role.Mid, QColor(70, 70, 74)),
+                 (role.Dark, QColor(20, 20, 20)), (role.Light, QColor(80, 80, 84))):
+        pal.setColor(r, c)
+    disabled = QPalette.ColorGroup.Disabled
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        pal.setColor(disabled, r, QColor(128, 128, 128))
+    return pal
+
+
+def apply() -> None:
+    """pyqtgraph's defaults from the palette, for the plots made from now on."""
+    pg.setConfigOptions(background=background(), foreground=foreground())
+
+
+def restyle(root: QWidget) -> None:
+    """Recolour what exists under ``root`` after the palette changed: plot backgrounds, axes,
+    titles are repainted with the palette's colours."""
+    apply()
+    for view in root.findChildren(pg.GraphicsView):
+        view.setBackground(background())
+        for item in view.items():
+            if isinstance(item, pg.AxisItem) and item._pen is None:  # noqa: SLF001
+                item.picture = None  # the axis caches its drawing; default pen = foreground
+                item.update()
+            elif isinstance(item, pg.LegendItem):
+                item.setBrush(legend_brush())
+                item.setLabelTextColor(foreground())
+        view.viewport().update()
+    for label in root.findChildren(QLabel, "equation"):
+        label.setStyleSheet(equation_style())
