@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QSlider, QSpinBox, QStyle, QToolBar
+from superqt.utils import signals_blocked
 
 
 class TransportBar(QToolBar):
@@ -125,16 +126,14 @@ class TransportBar(QToolBar):
 
     def _on_step_changed(self, *args) -> None:
         t, n = self.session.t, self.session.num_steps
-        self.slider.blockSignals(True)
-        self.slider.setValue(t)
-        self.slider.blockSignals(False)
+        with signals_blocked(self.slider):
+            self.slider.setValue(t)
         self.t_label.setText(f" t = {t} / {max(n - 1, 0)} ")
 
     def _on_trace_changed(self, *args) -> None:
         n = self.session.num_steps
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, max(n - 1, 0))
-        self.slider.blockSignals(False)
+        with signals_blocked(self.slider):
+            self.slider.setRange(0, max(n - 1, 0))
         self._sync_selectors()
         self._on_step_changed()
 
