@@ -1,43 +1,26 @@
 """The demos that ship in ``resources/``: trained models with a sample input and a description.
 
 ``resources/demos.json`` lists them; ``list_demos()`` reads it and ``open_demo(session, name)``
-loads the model and its input into a Session (no Qt). ``resources/`` installs as the package
-``lstm_viz.resources`` (pyproject.toml), so the demos are found with ``importlib.resources``
-in a wheel, an editable install and a source checkout alike.
+loads the model and its input into a Session (no Qt). ``RESOURCES`` is found with
+``importlib.resources`` (``lstm_viz.resource_files``), in a wheel as in a source checkout.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .inputs import InputSpec
 from .io import LoadedModel, LSTMCandidate, load_into_session, load_model
+from .resource_files import RESOURCES
 from .textinput import tokens_spec
 
 if TYPE_CHECKING:
     from .session import Session
 
 
-
-def resource_dir() -> Path:
-    """The folder of lstm-viz's data files: the installed package ``lstm_viz.resources``, or
-    ``resources/`` beside ``lstm_viz/`` in a source checkout that was never installed."""
-    try:
-        found = files("lstm_viz.resources")
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "resources"
-    # pip installs wheels unpacked, so this is a folder; a zipped install has no real paths
-    # for torch.load and the training scripts, and is refused with the reason.
-    if not isinstance(found, Path):
-        raise RuntimeError(f"lstm-viz's data files must be on disk, not in {found}")
-    return found
-
-
-RESOURCES = resource_dir()
 DEMOS_FILE = RESOURCES / "demos.json"
 
 
