@@ -9,6 +9,7 @@ the status bar, and the session keeps what it had.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -22,6 +23,7 @@ from lstm_viz.textinput import text_input_spec, tokens_spec
 
 from .dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
 
+log = logging.getLogger(__name__)
 MODEL_FILTER = "PyTorch models (*.pt *.pth *.ckpt *.bin *.ts *.jit);;All files (*)"
 SESSION_FILTER = "lstm-viz sessions (*.lstmviz.json *.json);;All files (*)"
 TEXT_FILTER = "Text (*.txt *.py *.md *.csv);;All files (*)"
@@ -79,6 +81,7 @@ def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = N
     path = Path(path)
     try:
         loaded = load_model(path, allow_pickle=allow_pickle)
+        log.info("opened %s: %s with %d LSTM(s)", path, loaded.kind, len(loaded.lstms))
     except ValueError as exc:
         if not allow_pickle and "pickled Python object" in str(exc):
             dialog = UnsafePickleDialog(path, window)

@@ -8,6 +8,7 @@ loads the model and its input into a Session (no Qt). ``RESOURCES`` is found wit
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 
 DEMOS_FILE = RESOURCES / "demos.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,4 +91,5 @@ def open_demo(session: Session, name: str, path: Path | str = DEMOS_FILE
     cand = loaded.pick(demo.lstm or None)
     spec = demo_input(demo, loaded, Path(path).parent)
     load_into_session(session, loaded, cand, input_spec=spec)
+    log.info("opened demo %s: %s, input %s", name, demo.model, spec.source)
     return demo, loaded, cand
