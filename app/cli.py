@@ -75,11 +75,12 @@ EXAMPLES = """examples:
 def _add_logging_options(p: argparse.ArgumentParser, top: bool) -> None:
     # after a command they must not reset what was given before it, hence SUPPRESS there
     default = False if top else argparse.SUPPRESS
+    off = "" if top else " (default: off)"  # SUPPRESS has no default for --help to show
     p.add_argument("-v", "--verbose", action="store_true", default=default,
                    help="log what happens: files loaded, traces (method, sizes, timings),"
-                        " worker jobs")
+                        " worker jobs" + off)
     p.add_argument("--debug", action="store_true", default=default,
-                   help="log everything, --verbose and more")
+                   help="log everything, --verbose and more" + off)
 
 
 def build_parser() -> argparse.ArgumentParser:
