@@ -23,18 +23,21 @@ def _clean(text: str) -> str:
 
 def _menu_paths(window: QMainWindow) -> dict[QAction, str]:
     """Each action in the menu bar -> its menu path ("File > Open recent")."""
+    # Menus are found as the menu bar's QMenu children, not with QAction.menu(): before
+    # PySide6 6.8 the wrapper that call returns deletes the menu when it is collected.
+    menus = {m.menuAction(): m for m in window.menuBar().findChildren(QMenu)}
     paths: dict[QAction, str] = {}
 
     def walk(menu: QMenu, path: str) -> None:
         for action in menu.actions():
-            if action.menu() is not None:
-                walk(action.menu(), f"{path} > {_clean(action.text())}")
+            if action in menus:
+                walk(menus[action], f"{path} > {_clean(action.text())}")
             else:
                 paths.setdefault(action, path)
 
     for top in window.menuBar().actions():
-        if top.menu() is not None:
-            walk(top.menu(), _clean(top.text()))
+        if top in menus:
+            walk(menus[top], _clean(top.text()))
     return paths
 
 

@@ -13,13 +13,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from lstm_viz_app import cli, desktop, syscheck
+from lstm_viz_app.about import AboutDialog
+from lstm_viz_app.shortcuts import ShortcutsDialog, window_shortcuts
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication
 
 import lstm_viz
-from lstm_viz_app import cli, desktop, syscheck
-from lstm_viz_app.about import AboutDialog
-from lstm_viz_app.shortcuts import ShortcutsDialog, window_shortcuts
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +113,8 @@ def test_the_application_carries_the_version_and_the_icon(qtbot):
 
 
 def _trigger(window, menu_title: str, text: str) -> None:
-    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == menu_title)
+    from PySide6.QtWidgets import QMenu
+    menu = next(m for m in window.menuBar().findChildren(QMenu) if m.title() == menu_title)
     action = next(a for a in menu.actions() if a.text() == text)
     action.trigger()
 
@@ -160,6 +161,12 @@ def test_keyboard_shortcuts_list_every_action_with_a_key_even_one_added_later(qt
     where = {r[1]: r[2] for r in window_shortcuts(window)}
     assert where["Play"] == "Transport" and where["Gates"] == "View"
     dialog.close()
+    import gc
+    gc.collect()  # listing them twice left every menu in place
+    assert window_shortcuts(window) == window_shortcuts(window)
+    from PySide6.QtWidgets import QMenu
+    assert {"&File", "&View", "&Help"} <= {m.title() for m in
+                                            window.menuBar().findChildren(QMenu)}
 
 
 # ----- the desktop entry ------------------------------------------------------------------
