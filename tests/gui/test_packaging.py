@@ -187,6 +187,11 @@ def test_install_desktop_writes_the_entry_and_icons_whole(tmp_path):
         desktop.ICON_PNG.read_bytes()
     leftovers = [p for p in tmp_path.rglob(".*")]
     assert leftovers == []  # no temporary file stays behind
+    validator = shutil.which("desktop-file-validate")  # Debian: desktop-file-utils
+    if validator:
+        res = subprocess.run([validator, str(tmp_path / "applications" / "lstm-viz.desktop")],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_install_desktop_from_the_command_line_uses_xdg_data_home(tmp_path, capsys,
