@@ -5,11 +5,12 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench demos clean
+.PHONY: run test lint bench demos wheel install-desktop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q "setuptools>=77"
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
@@ -28,11 +29,20 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_trace.py
+	$(BIN)/python benchmarks/bench_cli.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/bench_gui.py
 
 demos: $(STAMP)
 	$(BIN)/python resources/models/train_char_python.py
 	$(BIN)/python resources/models/train_sine.py
 
+# the wheel pip would install, in dist/
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist .
+
+# lstm-viz in the desktop's application menu, with its icon (~/.local/share)
+install-desktop: $(STAMP)
+	$(BIN)/lstm-viz --install-desktop
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist

@@ -1,31 +1,35 @@
-"""``lstm-viz``: start the GUI, render a screenshot or export headless; other subcommands
-(``shapes`` ...) go to the engine's command line, ``lstm_viz.cli``.
+"""``lstm-viz``: one parser tree for the whole command line. Without a command it starts the
+window (or renders it with ``--screenshot``); ``export`` writes views and data headless with
+the same options; ``shapes`` is the engine's (``lstm_viz.cli``).
 
     lstm-viz [--config session.json] [--step T] [--model FILE [--lstm NAME] [--allow-pickle]]
-             [--demo NAME]
-    lstm-viz --screenshot FILE [--config session.json] [--model FILE [--lstm NAME]]
-             [--demo NAME] [--step T] [--view NAME] [--size WxH]
-    lstm-viz export --config session.json --out DIR [--step T] [--format png,svg,csv,npz]
-    lstm-viz shapes ...            (lstm_viz.cli)
+             [--demo NAME] [--view NAME] [--screenshot FILE.png [--size WxH]]
+    lstm-viz export --out DIR [the same options] [--format png,svg,csv,npz,gif] [--scale S]
+    lstm-viz shapes --input-size N --hidden-size N --seq-len T ...
+    lstm-viz --version | --install-desktop | -v/--verbose | --debug
 
-Bad input prints one line on stderr and exits with status 2.
+``--help``, ``--version`` and ``shapes`` import neither torch nor Qt: this module imports
+them only inside the functions that need them. Bad input prints one line on stderr and exits
+with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
+
+from lstm_viz import __version__
+from lstm_viz import cli as engine_cli
 
 # Back torch's large CPU buffers with transparent huge pages (Linux; read once, when torch first
 # allocates, so before torch is imported). A trace writes hundreds of MB of fresh memory, and
 # its 4 KiB page faults otherwise cost a fifth of the trace time (benchmarks/bench_trace.py).
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-GUI_COMMANDS = ("export",)
 EXPORT_FORMATS = ("png", "svg", "csv", "npz", "gif")
 
 
@@ -36,16 +40,6 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line on stderr, exit 2 (argparse prints usage too)
         raise UsageError(message)
-
-
-def _engine_cli():
-    """``lstm_viz.cli`` if this build has it, else None."""
-    try:
-        return importlib.import_module("lstm_viz.cli")
-    except ImportError as exc:
-        if exc.name in ("lstm_viz.cli",):
-            return None
-        raise
 
 
 def _add_window_options(p: argparse.ArgumentParser) -> None:
@@ -67,28 +61,69 @@ def _add_window_options(p: argparse.ArgumentParser) -> None:
                    help="window size for --screenshot and export (default 1280x800)")
 
 
+EXAMPLES = """examples:
+  lstm-viz                                      open the window
+  lstm-viz --demo char_python                   open a demo (char_python, sine)
+  lstm-viz --model lstm.pt --view States        open your own trained model
+  lstm-viz --screenshot window.png --demo sine  render the window without a screen
+  lstm-viz export --demo sine --out figures --format png,csv
+  lstm-viz export --config session.json --out figures --step 5
+  lstm-viz shapes --input-size 3 --hidden-size 8 --seq-len 10 --batch 4
+  lstm-viz --install-desktop                    add lstm-viz to the desktop's app menu
+
+`lstm-viz COMMAND --help` describes a command's options.
+"""
+
+
+def _add_logging_options(p: argparse.ArgumentParser, top: bool) -> None:
+    # after a command they must not reset what was given before it, hence SUPPRESS there
+    default = False if top else argparse.SUPPRESS
+    off = "" if top else " (default: off)"  # SUPPRESS has no default for --help to show
+    p.add_argument("-v", "--verbose", action="store_true", default=default,
+                   help="log what happens: files loaded, traces (method, sizes, timings),"
+                        " worker jobs" + off)
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="log everything, --verbose and more" + off)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    engine = _engine_cli()
-    extra = ""
-    if engine is not None and hasattr(engine, "build_parser"):
-        sub = [a for a in engine.build_parser()._actions
-               if isinstance(a, argparse._SubParsersAction)]
-        names = [n for a in sub for n in a.choices]
-        if names:
-            extra = f" Engine commands: {', '.join(names)} (see lstm-viz NAME --help)."
-    parser = _Parser(prog="lstm-viz",
-                     description="See PyTorch's nn.LSTM gate by gate, step by step." + extra)
+    """The ``lstm-viz`` parser: the window's options and the ``export`` and ``shapes``
+    commands."""
+    parser = _Parser(prog="lstm-viz", formatter_class=engine_cli.HelpFormatter,
+                     description="See PyTorch's nn.LSTM gate by gate, step by step. Without a"
+                                 " command, opens the window.", epilog=EXAMPLES)
+    parser.add_argument("--version", action="version", version=f"lstm-viz {__version__}",
+                        help="print lstm-viz's version and exit")
     _add_window_options(parser)
     parser.add_argument("--screenshot", metavar="FILE.png",
                         help="render the main window to a PNG without a screen and exit")
-    subs = parser.add_subparsers(dest="command", parser_class=_Parser)
-    exp = subs.add_parser("export", help="export views and data without a screen")
+    parser.add_argument("--install-desktop", action="store_true",
+                        help="add lstm-viz and its icon to the desktop's application menu"
+                             " (~/.local/share) and exit")
+    _add_logging_options(parser, top=True)
+    parser.set_defaults(func=_start)
+    subs = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND",
+                                 parser_class=_Parser)
+    exp = subs.add_parser("export", help="export views and data without a screen",
+                          formatter_class=engine_cli.HelpFormatter,
+                          description="Open what the window would open (the same options),"
+                                      " then write its views and data into --out.",
+                          epilog="examples:\n"
+                                 "  lstm-viz export --demo sine --out figures\n"
+                                 "  lstm-viz export --config session.json --out figures"
+                                 " --step 5 --format png,gif --view States\n")
     _add_window_options(exp)
     exp.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     exp.add_argument("--format", default="png,svg,csv,npz",
-                     help="comma-separated: png, svg, csv, npz, gif (default: png,svg,csv,npz;"
-                          " gif animates the first view over every step)")
+                     help="comma-separated: png, svg, csv, npz, gif (gif animates the first"
+                          " view, or --view, over every step)")
     exp.add_argument("--scale", type=float, default=1.0, help="PNG resolution factor")
+    _add_logging_options(exp, top=False)
+    exp.set_defaults(func=_export)
+    engine_cli.add_commands(subs)
+    for name, command in subs.choices.items():
+        if name != "export":
+            _add_logging_options(command, top=False)
     return parser
 
 
@@ -322,8 +357,6 @@ def _screenshot(args) -> int:
 
 def _export(args) -> int:
     formats = _formats(args.format)
-    if not args.config:
-        raise UsageError("export needs --config session.json")
     if not 0.1 <= args.scale <= 8:
         raise UsageError(f"--scale must be between 0.1 and 8 (got {args.scale})")
     from .export import export_gif, export_views
@@ -344,22 +377,55 @@ def _export(args) -> int:
     return 0
 
 
+def _start(args) -> int:
+    """No command: install the desktop entry, render a screenshot, or open the window."""
+    if args.install_desktop:
+        from .desktop import install_desktop
+        try:
+            for path in install_desktop():
+                print(path)
+        except OSError as exc:
+            raise UsageError(f"--install-desktop: {exc}") from None
+        return 0
+    if args.screenshot:
+        return _screenshot(args)
+    return _gui(args)
+
+
+def _check_binding() -> None:
+    """UsageError before any window when the installed Qt binding is one that crashes."""
+    from . import syscheck
+
+    problem = syscheck.binding_problem()
+    if problem:
+        raise UsageError(problem)
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """--verbose: INFO records of lstm-viz on stderr; --debug: DEBUG of every library."""
+    debug, verbose = getattr(args, "debug", False), getattr(args, "verbose", False)
+    if not (debug or verbose):
+        return
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(relativeCreated)7.0f ms %(levelname)-7s %(name)s: %(message)s")
+    for name in ("lstm_viz", "lstm_viz_app"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and not argv[0].startswith("-") and argv[0] not in GUI_COMMANDS:
-            engine = _engine_cli()
-            if engine is None:
-                raise UsageError(f"unknown command {argv[0]!r}; commands: "
-                                 f"{', '.join(GUI_COMMANDS)}")
-            return int(engine.main(argv) or 0)
         args = build_parser().parse_args(argv)
+        configure_logging(args)
+        if args.func.__module__ == engine_cli.__name__:  # shapes: no Qt, no torch
+            try:
+                return int(args.func(args) or 0)
+            except ValueError as exc:
+                raise UsageError(str(exc).splitlines()[0]) from None
+        if not args.install_desktop:
+            _check_binding()
         _check_demo(args.demo)
-        if args.command == "export":
-            return _export(args)
-        if args.screenshot:
-            return _screenshot(args)
-        return _gui(args)
+        return args.func(args)
     except UsageError as exc:
         print(f"lstm-viz: error: {exc}", file=sys.stderr)
         return 2

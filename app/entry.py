@@ -9,6 +9,9 @@ from collections.abc import Callable
 from PySide6.QtCore import qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
+import lstm_viz
+
+from .desktop import app_icon
 from .file_menu import open_demo, open_model
 from .main import APPLICATION, ORGANIZATION, MainWindow
 
@@ -45,6 +48,9 @@ def make_app(argv: list[str] | None = None) -> QApplication:
         app = QApplication(argv or sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(lstm_viz.__version__)
+    app.setDesktopFileName("lstm-viz")  # Wayland matches the window to lstm-viz.desktop
+    app.setWindowIcon(app_icon())
     return app
 
 

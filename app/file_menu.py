@@ -9,6 +9,7 @@ the status bar, and the session keeps what it had.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -29,6 +30,7 @@ from lstm_viz.validate import MAX_TEXT, check_regular_file
 
 from .dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
 
+log = logging.getLogger(__name__)
 MODEL_FILTER = "PyTorch models (*.pt *.pth *.ckpt *.bin *.ts *.jit);;All files (*)"
 SESSION_FILTER = "lstm-viz sessions (*.lstmviz.json *.json);;All files (*)"
 TEXT_FILTER = "Text (*.txt *.py *.md *.csv);;All files (*)"
@@ -104,6 +106,7 @@ def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = N
     except ValueError as exc:
         show_error(window, "Could not open model", str(exc))
         return False
+    log.info("opened %s: %s with %d LSTM(s)", path, loaded.kind, len(loaded.lstms))
     if lstm is not None:
         try:
             return install_model(window, loaded, loaded.pick(lstm))

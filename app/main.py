@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         self._action(view_menu, "Reset layout", self.reset_layout)
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "Keyboard shortcuts", self._shortcuts, "F1")
         self._action(help_menu, "About lstm-viz", self._about)
 
     def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
@@ -198,7 +199,17 @@ class MainWindow(QMainWindow):
         return action
 
     def _about(self) -> None:
-        self.ctx.post("lstm-viz: PyTorch's nn.LSTM, gate by gate and step by step.", 6000)
+        from .about import AboutDialog
+        self._open_dialog(AboutDialog(self))
+
+    def _shortcuts(self) -> None:
+        from .shortcuts import ShortcutsDialog
+        self._open_dialog(ShortcutsDialog(self))
+
+    @staticmethod
+    def _open_dialog(dialog) -> None:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     # ----- the open file: title, modified mark, recent files, drag and drop ------------------
     def document_opened(self, path, kind: str) -> None:

@@ -1,6 +1,7 @@
 """Can Qt open a window here? Qt's X11 (xcb) plugin needs system libraries that pip cannot
 install; without them Qt aborts with a message that does not say which. This module names
-them, with the Debian/Ubuntu packages that provide them, before Qt is started.
+them, with the Debian/Ubuntu packages that provide them, before Qt is started. It also
+refuses a Qt binding that would crash the interpreter (``binding_problem``).
 
     python -m lstm_viz_app.syscheck [--apt-if-root]    # `make run` calls this first
 """
@@ -12,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 
 #: The shared libraries Qt 6's xcb platform plugin loads (ldd of libqxcb.so and
 #: libQt6XcbQpa.so, plus libxcb-cursor, which Qt >= 6.5 loads at run time), and the Debian /
@@ -68,6 +70,34 @@ def missing_message(missing: dict[str, str]) -> str:
             f" {', '.join(missing)}; install them (Debian/Ubuntu: sudo apt-get install"
             f" {' '.join(sorted(set(missing.values())))}), or render without a window with"
             " --screenshot FILE.png or `lstm-viz export`")
+
+
+def leaks_none(call: Callable[[], object], calls: int = 200) -> bool:
+    """Whether ``call()`` drops a reference to None each time it runs.
+
+    Where None is immortal (Python >= 3.12) its reference count never changes, so nothing can
+    leak and this is False."""
+    before = sys.getrefcount(None)
+    for _ in range(calls):
+        call()
+    return before - sys.getrefcount(None) >= calls // 2
+
+
+def binding_problem() -> str:
+    """'' when the installed PySide6 is safe to run; else one line that says what to install.
+
+    shiboken6 6.12.0 drops a reference to None on every Qt call that returns None; on Python
+    < 3.12 the interpreter aborts after a few thousand such calls. A few hundred calls of
+    ``QObject.parent()`` (which returns None) find out in well under a millisecond."""
+    import PySide6
+    from PySide6.QtCore import QObject
+
+    if not leaks_none(QObject().parent):
+        return ""
+    python = ".".join(map(str, sys.version_info[:2]))
+    return (f"PySide6 {PySide6.__version__} loses a reference to None on every Qt call that"
+            f" returns None, which crashes Python {python} within seconds; install a"
+            " binding without that bug: pip install 'PySide6-Essentials>=6.7,!=6.12.0'")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
 
 
 class _JobSignals(QObject):
@@ -66,6 +69,7 @@ class TraceRunner(QObject):
     def submit(self, request) -> None:
         """Run ``request`` now, or after the one running (replacing any that waits)."""
         if self._running is not None:
+            log.debug("worker: %s waits (replacing any that waited)", type(request).__name__)
             self._pending = request
             return
         self._start(request)
@@ -75,6 +79,7 @@ class TraceRunner(QObject):
         self._running = request
         job = _Job(self, request)
         self._jobs.add(job.signals)  # keep the signal object alive until it reports
+        log.info("worker: %s started", type(request).__name__)
         self._pool.start(job)
         if not was_busy:
             self.busy_changed.emit(True)
@@ -84,6 +89,8 @@ class TraceRunner(QObject):
         self._jobs.discard(sender)
         self._running = None
         self.last_elapsed_s = elapsed
+        log.info("worker: %s %s after %.1f ms", type(request).__name__,
+                 f"failed ({error})" if error else "finished", elapsed * 1e3)
         pending, self._pending = self._pending, None
         if pending is not None:
             self._start(pending)

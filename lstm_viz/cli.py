@@ -1,4 +1,6 @@
-"""The engine's command line: ``lstm-viz shapes ...`` (the GUI adds its commands in app/cli.py).
+"""The engine's command line: ``lstm-viz shapes ...``. ``add_commands`` puts the engine's
+subcommands into a parser tree (app/cli.py's, whose ``lstm-viz`` holds them all);
+``python -m lstm_viz`` runs them alone, without Qt.
 
 Bad input: one line on stderr and exit code 2.
 """
@@ -26,16 +28,37 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks and ends every option's help with its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or action.required or "default" in text
+                or action.default is argparse.SUPPRESS):
+            return text
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            default = "on" if action.default else "off"
+        elif action.default is None:
+            default = "none"
+        else:
+            default = "%(default)s"
+        return f"{text} (default: {default})"
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("nn.LSTM arguments")
     g.add_argument("--input-size", type=int, required=True, help="features per timestep")
     g.add_argument("--hidden-size", type=int, required=True, help="units in h and c")
-    g.add_argument("--num-layers", type=int, default=1)
-    g.add_argument("--no-bias", action="store_true", help="bias=False")
-    g.add_argument("--batch-first", action="store_true")
-    g.add_argument("--dropout", type=float, default=0.0)
-    g.add_argument("--bidirectional", action="store_true")
-    g.add_argument("--proj-size", type=int, default=0)
+    g.add_argument("--num-layers", type=int, default=1, help="stacked LSTM layers")
+    g.add_argument("--no-bias", action="store_true", help="bias=False: no b_ih, b_hh")
+    g.add_argument("--batch-first", action="store_true",
+                   help="batch_first=True: input and output are (batch, seq, feature)")
+    g.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout between layers (training only)")
+    g.add_argument("--bidirectional", action="store_true",
+                   help="a reverse direction too (D = 2)")
+    g.add_argument("--proj-size", type=int, default=0,
+                   help="project h to this size (0: no projection)")
 
 
 def config_from_args(args: argparse.Namespace) -> LSTMConfig:
@@ -48,20 +71,34 @@ def config_from_args(args: argparse.Namespace) -> LSTMConfig:
                       bidirectional=args.bidirectional, proj_size=args.proj_size)
 
 
-def build_parser(prog: str = "lstm-viz") -> argparse.ArgumentParser:
-    """The parser with the engine's subcommands; app/cli.py adds the GUI's."""
-    parser = Parser(prog=prog, description="See inside PyTorch's nn.LSTM.")
-    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+SHAPES_EXAMPLES = """examples:
+  lstm-viz shapes --input-size 3 --hidden-size 8 --seq-len 10 --batch 4
+  lstm-viz shapes --input-size 10 --hidden-size 20 --num-layers 2 --bidirectional \\
+                  --proj-size 5 --seq-len 7 --unbatched --json
+"""
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the engine's subcommands (``shapes``) to the subparsers ``sub`` of a parser tree."""
     p = sub.add_parser("shapes", help="print the shape of every tensor of an nn.LSTM call",
                        description="Print input, h_0, c_0, output, h_n, c_n and every"
-                                   " parameter's shape, with what each dimension means.")
+                                   " parameter's shape, with what each dimension means.",
+                       epilog=SHAPES_EXAMPLES, formatter_class=HelpFormatter)
     _add_config_args(p)
-    p.add_argument("--seq-len", type=int, required=True)
+    p.add_argument("--seq-len", type=int, required=True, help="timesteps in the input")
     grp = p.add_mutually_exclusive_group()
-    grp.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    grp.add_argument("--batch", type=int, default=1, help="batch size")
     grp.add_argument("--unbatched", action="store_true", help="2-D input (seq_len, input_size)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_shapes)
+
+
+def build_parser(prog: str = "lstm-viz") -> argparse.ArgumentParser:
+    """The engine's commands alone (``python -m lstm_viz``); ``lstm-viz`` has them too."""
+    parser = Parser(prog=prog, description="See inside PyTorch's nn.LSTM.",
+                    formatter_class=HelpFormatter)
+    add_commands(parser.add_subparsers(dest="command", title="commands", metavar="COMMAND",
+                                       parser_class=Parser))
     return parser
 
 

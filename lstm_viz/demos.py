@@ -1,25 +1,29 @@
 """The demos that ship in ``resources/``: trained models with a sample input and a description.
 
 ``resources/demos.json`` lists them; ``list_demos()`` reads it and ``open_demo(session, name)``
-loads the model and its input into a Session (no Qt).
+loads the model and its input into a Session (no Qt). ``RESOURCES`` is found with
+``importlib.resources`` (``lstm_viz.resource_files``), in a wheel as in a source checkout.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .inputs import InputSpec
 from .io import LoadedModel, LSTMCandidate, load_into_session, load_model
+from .resource_files import RESOURCES
 from .textinput import tokens_spec
 
 if TYPE_CHECKING:
     from .session import Session
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
 DEMOS_FILE = RESOURCES / "demos.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -134,4 +138,5 @@ def open_demo(session: Session, name: str, path: Path | str = DEMOS_FILE
     spec = demo_input(demo, loaded, Path(path).parent)
     load_into_session(session, loaded, cand, input_spec=spec)
     session.seek(0)  # a demo starts at its beginning, wherever the last model was
+    log.info("opened demo %s: %s, input %s", name, demo.model, spec.source)
     return demo, loaded, cand

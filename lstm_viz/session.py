@@ -179,7 +179,7 @@ class Session:
     @property
     def input(self) -> torch.Tensor | PackedSequence:
         """The input as fed to ``lstm`` (batch_first honoured; packed for mixed lengths)."""
-        return self._snapshot().model_input()
+        return self._snapshot(windowing=False).model_input()
 
     @property
     def input_tm(self) -> torch.Tensor:
@@ -336,14 +336,16 @@ class Session:
         self._changed(input_changed=input_spec is not None or cfg.input_size != old[0].input_size)
 
     # ----- tracing -------------------------------------------------------------------
-    def _snapshot(self, generation: int = 0) -> TraceRequest:
+    def _snapshot(self, generation: int = 0, windowing: bool = True) -> TraceRequest:
+        """What a trace of the session as it is now needs; ``windowing=False`` leaves out the
+        window (and so the budget decision), for callers that want only the input."""
         return TraceRequest(
             generation=generation, lstm=self._lstm, x=self._x,
             lengths=self._input_spec.lengths, batch_first=self._config.batch_first,
             memory_budget=self.memory_budget, input_edits=tuple(self._edits.inputs),
             state_edits=tuple(self._edits.states) + tuple(
                 e for a in self._edits.ablations for e in a.expand(int(self._x.shape[0]))),
-            window=self._window_around(self._t) if self.windowed else None,
+            window=self._window_around(self._t) if windowing and self.windowed else None,
             base=None if self.trace is None or self._trace_stale else self.trace.checkpoints)
 
     def _window_around(self, t: int, current: tuple[int, int] | None = None

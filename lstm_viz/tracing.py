@@ -16,6 +16,7 @@ Positions past a sequence's length are computed on padding and then set to NaN.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -34,6 +35,7 @@ from .config import LSTMConfig
 from .edits import StateEdit
 from .windowed import DEFAULT_EVERY, Checkpoints
 
+log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
 METHODS = ("auto", "loop", "fused")
@@ -256,6 +258,9 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     result.elapsed_s = time.perf_counter() - start
+    log.info("trace: method=%s, %d layer(s) x %d direction(s), input (T=%d, B=%d, %d),"
+             " hidden %d, %.1f ms", method, cfg.num_layers, cfg.num_directions, x.shape[0],
+             x.shape[1], x.shape[2], cfg.hidden_size, result.elapsed_s * 1e3)
     return result
 
 

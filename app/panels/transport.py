@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QStyleOptionSlider,
     QToolBar,
 )
+from superqt.utils import signals_blocked
 
 from ..sessions import ended_text
 
@@ -185,18 +186,16 @@ class TransportBar(QToolBar):
 
     def _on_step_changed(self, *args) -> None:
         t, n = self.session.t, self.session.num_steps
-        self.slider.blockSignals(True)
-        self.slider.setValue(t)
-        self.slider.blockSignals(False)
+        with signals_blocked(self.slider):
+            self.slider.setValue(t)
         trace = self.session.trace
         ended = ended_text(trace.lengths if trace is not None else None, self.ctx.batch, t)
         self.t_label.setText(f" t = {t} / {max(n - 1, 0)} " + (f"({ended}) " if ended else ""))
 
     def _on_trace_changed(self, *args) -> None:
         n = self.session.num_steps
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, max(n - 1, 0))
-        self.slider.blockSignals(False)
+        with signals_blocked(self.slider):
+            self.slider.setRange(0, max(n - 1, 0))
         self._sync_selectors()
         self._on_step_changed()
 

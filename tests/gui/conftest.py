@@ -19,6 +19,16 @@ from lstm_viz_app.context import AppContext  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_dialog_outlives_its_test(qapp):
+    """A dialog a test left open (a picker nobody answered) is closed before the next test."""
+    yield
+    while (dialog := QApplication.activeModalWidget()) is not None:
+        dialog.close()
+        dialog.deleteLater()
+        QApplication.processEvents()
+
+
 @pytest.fixture
 def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

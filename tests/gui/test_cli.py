@@ -55,7 +55,7 @@ def test_export_command_writes_every_format(qtbot, tmp_path, session_json, capsy
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["export", "--out", "x"], "--config"),
+    (["export", "--config", "{cfg}"], "--out"),
     (["export", "--config", "missing.json", "--out", "x"], "file not found"),
     (["export", "--config", "{cfg}", "--out", "x", "--format", "bmp"], "--format"),
     (["--screenshot", "x.png", "--config", "{cfg}", "--step", "99"], "--step must be in"),
@@ -74,18 +74,17 @@ def test_bad_input_is_one_line_and_status_2(qtbot, tmp_path, session_json, capsy
     assert needle in err
 
 
-def test_engine_subcommands_are_delegated(monkeypatch, capsys):
-    calls = []
-
-    class FakeEngineCli:
-        @staticmethod
-        def main(argv):
-            calls.append(argv)
-            return 0
-
-    monkeypatch.setattr(cli, "_engine_cli", lambda: FakeEngineCli)
-    assert cli.main(["shapes", "--input-size", "3"]) == 0
-    assert calls == [["shapes", "--input-size", "3"]]
+def test_engine_subcommands_are_in_the_same_parser_tree(capsys):
+    from lstm_viz import cli as engine_cli
+    argv = ["shapes", "--input-size", "3", "--hidden-size", "4", "--seq-len", "5", "--json"]
+    assert engine_cli.main(argv) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert cli.main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == alone
+    assert cli.main(["shapes", "--input-size", "3", "--hidden-size", "4", "--seq-len", "5",
+                     "--proj-size", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lstm-viz: error: proj_size")
 
 
 def test_gui_start_gets_model_options(monkeypatch, session_json, tmp_path):

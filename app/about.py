@@ -1,0 +1,103 @@
+"""Help > About: lstm-viz's version, the versions of what it runs on, and the torch devices.
+
+``about_text()`` is the same as plain text (the dialog's *Copy* button), for bug reports.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+)
+
+import lstm_viz
+
+from .desktop import app_icon
+
+HOMEPAGE_TEXT = "PyTorch's nn.LSTM, gate by gate and step by step."
+
+
+def versions() -> dict[str, str]:
+    """lstm-viz's version and those of Python, torch, PySide6, Qt, pyqtgraph and numpy."""
+    import numpy
+    import pyqtgraph
+    import PySide6
+    import torch
+    from PySide6.QtCore import qVersion
+
+    return {"lstm-viz": lstm_viz.__version__, "Python": platform.python_version(),
+            "torch": str(torch.__version__), "PySide6": PySide6.__version__,
+            "Qt": qVersion(), "pyqtgraph": pyqtgraph.__version__, "numpy": numpy.__version__}
+
+
+def device_lines() -> list[str]:
+    """One line per torch device lstm-viz can run on, then each missing backend and why."""
+    import torch
+
+    lines = []
+    for name in lstm_viz.devices():
+        if name.startswith("cuda:"):
+            name = f"{name} ({torch.cuda.get_device_name(int(name.split(':')[1]))})"
+        lines.append(name)
+    lines += [f"no {kind}: {why}" for kind, why in lstm_viz.unavailable_devices().items()]
+    return lines
+
+
+def about_text() -> str:
+    """The dialog's contents as plain text."""
+    rows = [f"{name}: {value}" for name, value in versions().items()]
+    return "\n".join([f"lstm-viz {lstm_viz.__version__}: {HOMEPAGE_TEXT}", *rows,
+                      "devices: " + "; ".join(device_lines()), f"{platform.platform()}"])
+
+
+class AboutDialog(QDialog):
+    """What is installed: versions, devices, the platform; *Copy* puts it on the clipboard."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("About lstm-viz")
+        self.setObjectName("AboutDialog")
+        icon = QLabel()
+        icon.setPixmap(app_icon().pixmap(96, 96))
+        icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        title = QLabel(f"<h2>lstm-viz {lstm_viz.__version__}</h2><p>{HOMEPAGE_TEXT}</p>"
+                       "<p>MIT License</p>")
+        title.setTextFormat(Qt.TextFormat.RichText)
+        head = QHBoxLayout()
+        head.addWidget(icon)
+        head.addWidget(title, 1)
+        form = QFormLayout()
+        self.fields: dict[str, QLabel] = {}
+        for name, value in versions().items():
+            self.fields[name] = self._value(value)
+            form.addRow(f"{name}:", self.fields[name])
+        self.fields["devices"] = self._value("\n".join(device_lines()))
+        form.addRow("Devices:", self.fields["devices"])
+        self.fields["platform"] = self._value(platform.platform())
+        form.addRow("Platform:", self.fields["platform"])
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.copy_button = buttons.addButton("Copy", QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.setToolTip("Copy these versions, e.g. for a bug report")
+        self.copy_button.clicked.connect(self.copy)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(head)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _value(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(about_text())
