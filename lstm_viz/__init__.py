@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("lstm-viz")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.1.0"
+except PackageNotFoundError:  # a source tree that was never installed has no version
+    __version__ = "0+unknown"
 
 # name -> the module (under lstm_viz) that defines it
 _EXPORTS = {
