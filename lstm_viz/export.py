@@ -1,7 +1,8 @@
 """Export a session's data without Qt: the whole trace as NPZ, the data behind each view as CSV,
-and the session config as JSON.
+the session config as JSON, and a standalone script that checks the trace with torch alone.
 
-NPZ keys: input (as fed to nn.LSTM, batch_first honoured, zero-padded), lengths, h_0, c_0,
+NPZ keys: input (as fed to nn.LSTM, batch_first honoured, zero-padded), input_unedited (the
+input before what-if edits, time-major (T, B, input_size)), lengths, h_0, c_0,
 gates (L, D, T, B, 4, H), c (L, D, T, B, H), h (L, D, T, B, H_out) (NaN past each length),
 output / h_n / c_n (as nn.LSTM returns them; a packed output is padded with zeros), every
 parameter under its torch name (``weight_ih_l0`` ...), and ``config_json`` (the session JSON).
@@ -20,7 +21,7 @@ from .atomic import atomic_open, write_text
 from .shapes import all_shapes
 from .tracing import GATE_NAMES
 
-DATA_FORMATS = ("csv", "npz", "json")
+DATA_FORMATS = ("csv", "npz", "json", "py")
 
 
 def _np(t) -> np.ndarray:
@@ -45,7 +46,7 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
     if isinstance(output, PackedSequence):
         output, _ = pad_packed_sequence(output, batch_first=cfg.batch_first, total_length=T)
     out = {
-        "input": _np(x), "lengths": _np(tr.lengths),
+        "input": _np(x), "input_unedited": _np(session.input_tm), "lengths": _np(tr.lengths),
         "h_0": _np(tr.h_0), "c_0": _np(tr.c_0),
         "gates": _np(tr.gates), "c": _np(tr.c), "h": _np(tr.h),
         "output": _np(output), "h_n": _np(tr.h_n), "c_n": _np(tr.c_n),
@@ -63,6 +64,23 @@ def save_npz(session, path) -> Path:
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub
     return path
+
+
+def save_check_script(session, path) -> tuple[Path, Path]:
+    """Write the Code view's script to ``path`` (``.py``) and the NPZ it reads beside it (same
+    name, ``.npz``), both atomically; returns (script, npz). The script needs torch and numpy
+    only and exits non-zero when it cannot reproduce the recorded numbers."""
+    from .codegen import build_code
+
+    script = Path(path)
+    if script.suffix != ".py":
+        raise ValueError(f"the code export writes a Python script: give a .py file name"
+                         f" (got {script.name!r})")
+    data = script.with_suffix(".npz")
+    code = build_code(session, data_file=data.name)  # before writing: no half-done pair
+    save_npz(session, data)
+    write_text(script, code)
+    return script, data
 
 
 def session_dict(session) -> dict:
@@ -154,6 +172,8 @@ def export_data(session, out_dir, formats: Iterable[str] = DATA_FORMATS, *, laye
         written.append(write_csv(out / "shapes.csv", *shapes_table(session)))
     if "npz" in formats:
         written.append(save_npz(session, out / "trace.npz"))
+    if "py" in formats:
+        written += save_check_script(session, out / "lstm_check.py")
     if "json" in formats or "npz" in formats:
         written.append(save_config_json(session, out / "session.json"))
     return written
