@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 DATA_FILE = "lstm_check.npz"
 
 
-def _lstm_args(session: Session) -> list[str]:
+def lstm_args(session: Session) -> list[str]:
+    """nn.LSTM's arguments for this session, defaults left out: ``["input_size=3", ...]``."""
     cfg = session.config
     args = [f"input_size={cfg.input_size}", f"hidden_size={cfg.hidden_size}"]
     defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
@@ -298,7 +299,7 @@ def build_code(session: Session, data_file: str = DATA_FILE) -> str:
     packed = len(set(lengths)) > 1
     lines = _HEADER.format(data=data_file).splitlines()
     lines += ["", "# The LSTM, with the weights the app used (read from the NPZ)."]
-    lines += _wrapped("lstm = nn.LSTM(", [*_lstm_args(session), "dtype=dtype"], ")")
+    lines += _wrapped("lstm = nn.LSTM(", [*lstm_args(session), "dtype=dtype"], ")")
     lines += [
         "lstm.load_state_dict({name: recorded[name] for name, _ in lstm.named_parameters()})",
         "lstm.eval()  # no dropout between layers, as in the app",

@@ -177,3 +177,117 @@ def export_data(session, out_dir, formats: Iterable[str] = DATA_FORMATS, *, laye
     if "json" in formats or "npz" in formats:
         written.append(save_config_json(session, out / "session.json"))
     return written
+
+
+# ----- animations ---------------------------------------------------------------------------
+ANIMATION_FORMATS = ("gif", "webp")
+GIF_KEPT_COLOURS = 192  # palette entries for the colour maps; the other 64 for text and lines
+
+
+class ExportCancelled(Exception):
+    """The user cancelled an export; nothing was written."""
+
+
+def gif_palette(frames: Sequence[np.ndarray], keep: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """A 256-colour palette, (256, 3) uint8, for frames (H, W, 3) uint8: up to
+    GIF_KEPT_COLOURS entries spread evenly along each colour map in ``keep`` ((N, 3) lookup
+    tables, in order), so colour bars and heatmaps keep their colours, and the rest chosen by
+    median cut from the frames' other pixels (text, lines, backgrounds)."""
+    from PIL import Image
+
+    maps = [np.asarray(k, dtype=np.uint8).reshape(-1, 3) for k in keep]
+    total = sum(len(m) for m in maps)
+    kept = []
+    for m in maps:
+        n = len(m) if total <= GIF_KEPT_COLOURS else max(2, GIF_KEPT_COLOURS * len(m) // total)
+        kept.append(m[np.round(np.linspace(0, len(m) - 1, n)).astype(int)])
+    kept_arr = np.unique(np.concatenate(kept), axis=0) if kept else np.zeros((0, 3), np.uint8)
+    rest = 256 - len(kept_arr)
+    step = max(1, len(frames) // 8)
+    sample = np.concatenate([f.reshape(-1, 3) for f in frames[::step]])
+    if len(kept_arr):
+        lut = np.zeros(1 << 24, dtype=bool)
+        lut[_pack(np.concatenate(maps))] = True
+        sample = sample[~lut[_pack(sample)]]  # heatmap colours are covered by the maps
+    if len(sample) == 0:
+        sample = np.full((1, 3), 255, np.uint8)
+    # the most frequent colours exactly (background, text, lines), median cut for the rest
+    codes, counts = np.unique(_pack(sample), return_counts=True)
+    top = codes[np.argsort(-counts, kind="stable")[: rest // 2]]
+    exact = np.stack([(top >> 16) & 255, (top >> 8) & 255, top & 255], 1).astype(np.uint8)
+    rest -= len(exact)
+    side = int(np.ceil(np.sqrt(len(sample))))
+    padded = np.concatenate([sample, np.repeat(sample[:1], side * side - len(sample), 0)])
+    quant = Image.fromarray(padded.reshape(side, side, 3), "RGB").quantize(
+        colors=max(1, rest), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    used = quant.getpalette()[: 3 * rest]
+    others = np.concatenate([exact, np.asarray(used, dtype=np.uint8).reshape(-1, 3)])
+    palette = np.concatenate([kept_arr, others])[:256]
+    if len(palette) < 256:
+        palette = np.concatenate([palette, np.repeat(palette[-1:], 256 - len(palette), 0)])
+    return palette
+
+
+def _pack(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.int64)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+def to_palette(frame: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Indices (H, W) uint8 of each pixel's nearest palette colour (Euclidean in RGB, no
+    dithering: a colour bar stays a clean ramp)."""
+    codes, inverse = np.unique(_pack(frame.reshape(-1, 3)), return_inverse=True)
+    colours = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], 1)
+    pal = palette.astype(np.int64)
+    nearest = np.empty(len(colours), dtype=np.uint8)
+    for start in range(0, len(colours), 4096):
+        block = colours[start:start + 4096, None, :] - pal[None, :, :]
+        nearest[start:start + 4096] = np.argmin((block * block).sum(-1), axis=1)
+    return nearest[inverse.reshape(-1)].reshape(frame.shape[:2])
+
+
+def write_animation(frames: Sequence[np.ndarray], path, *, fps: float = 8.0,
+                    keep: Sequence[np.ndarray] = (), progress=None, cancelled=None) -> Path:
+    """Write frames (H, W, 3) uint8 as an animated GIF or lossless WebP (by ``path``'s
+    suffix), atomically: on an error or a cancel (``cancelled()`` true) no file appears and an
+    old one is kept. GIF: one palette for all frames, keeping the colour maps in ``keep``
+    (see ``gif_palette``). ``progress(done, total)`` is called as frames are encoded."""
+    from PIL import Image
+
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ANIMATION_FORMATS:
+        raise ValueError(f"an animation is written as {' or '.join(ANIMATION_FORMATS)}; give"
+                         f" a file name ending in .gif or .webp (got {path.name!r})")
+    if not frames:
+        raise ValueError("nothing to animate: no frames")
+    total = len(frames)
+
+    def check(done: int) -> None:
+        if cancelled is not None and cancelled():
+            raise ExportCancelled(f"cancelled: {path.name} was not written")
+        if progress is not None:
+            progress(done, total)
+
+    images = []
+    if fmt == "gif":
+        palette = gif_palette(frames, keep)
+        flat = palette.reshape(-1).tolist()
+        for k, frame in enumerate(frames):
+            check(k)
+            im = Image.fromarray(to_palette(frame, palette), "P")
+            im.putpalette(flat)
+            images.append(im)
+        options: dict = {"optimize": False, "loop": 0}
+    else:
+        for k, frame in enumerate(frames):
+            check(k)
+            images.append(Image.fromarray(np.ascontiguousarray(frame), "RGB"))
+        options = {"lossless": True, "quality": 100, "method": 4, "loop": 0}
+    check(total)
+    duration = max(20, int(round(1000 / fps)))
+    with atomic_open(path, "wb") as fh:
+        images[0].save(fh, format=fmt.upper(), save_all=True, append_images=images[1:],
+                       duration=duration, **options)
+        check(total)
+    return path
