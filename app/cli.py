@@ -4,7 +4,7 @@
     lstm-viz [--config session.json] [--step T] [--model FILE [--allow-pickle]] [--demo NAME]
     lstm-viz --screenshot FILE [--config session.json] [--demo NAME] [--step T] [--view NAME]
              [--size WxH]
-    lstm-viz export --config session.json --out DIR [--step T] [--format png,svg,csv,npz]
+    lstm-viz export --config session.json --out DIR [--step T] [--format png,svg,pdf,csv,npz,py]
     lstm-viz shapes ...            (lstm_viz.cli)
 
 Bad input prints one line on stderr and exits with status 2.
@@ -26,7 +26,8 @@ from pathlib import Path
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 GUI_COMMANDS = ("export",)
-EXPORT_FORMATS = ("png", "svg", "csv", "npz", "gif")
+EXPORT_FORMATS = ("png", "svg", "pdf", "csv", "npz", "py", "gif", "webp")
+ANIMATIONS = ("gif", "webp")
 
 
 class UsageError(Exception):
@@ -82,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_window_options(exp)
     exp.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     exp.add_argument("--format", default="png,svg,csv,npz",
-                     help="comma-separated: png, svg, csv, npz, gif (default: png,svg,csv,npz;"
-                          " gif animates the first view over every step)")
+                     help="comma-separated: png, svg, pdf, csv, npz, py, gif, webp (default:"
+                          " png,svg,csv,npz; svg and pdf are figures of the plots; py is a"
+                          " script that checks the numbers with torch alone, with its NPZ;"
+                          " gif and webp animate --view, or the first view, over every step)")
     exp.add_argument("--scale", type=float, default=1.0, help="PNG resolution factor")
     return parser
 
@@ -269,13 +272,13 @@ def _export(args) -> int:
     if not 0.1 <= args.scale <= 8:
         raise UsageError(f"--scale must be between 0.1 and 8 (got {args.scale})")
     app, window = _headless_window(args)
-    from .export import export_gif, export_views
+    from .export import export_animation, export_views
     try:
-        written = export_views(window, args.out, [f for f in formats if f != "gif"],
+        written = export_views(window, args.out, [f for f in formats if f not in ANIMATIONS],
                                scale=args.scale)
-        if "gif" in formats:
+        for fmt in (f for f in ANIMATIONS if f in formats):
             _show_view(window, args.view or next(iter(window.views)))
-            written.append(export_gif(window, Path(args.out) / "steps.gif"))
+            written.append(export_animation(window, Path(args.out) / f"steps.{fmt}"))
     except OSError as exc:
         raise UsageError(f"--out: {exc}") from None
     for path in written:

@@ -220,7 +220,7 @@ def gif_palette(frames: Sequence[np.ndarray], keep: Sequence[np.ndarray] = ()) -
     padded = np.concatenate([sample, np.repeat(sample[:1], side * side - len(sample), 0)])
     quant = Image.fromarray(padded.reshape(side, side, 3), "RGB").quantize(
         colors=max(1, rest), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    used = quant.getpalette()[: 3 * rest]
+    used = (quant.getpalette() or [])[: 3 * rest]
     others = np.concatenate([exact, np.asarray(used, dtype=np.uint8).reshape(-1, 3)])
     palette = np.concatenate([kept_arr, others])[:256]
     if len(palette) < 256:

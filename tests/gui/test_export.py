@@ -114,6 +114,7 @@ def test_pdf_figure_is_a_one_page_pdf(window, tmp_path):
     data = path.read_bytes()
     assert data.startswith(b"%PDF-")
     assert b"/Type /Page" in data and b"/Count 1" in data  # one page, the figure's size
+    assert b"/FontFile" in data  # text as text, in embedded fonts
 
 
 def test_svg_figure_renders_back_as_the_figure(window, tmp_path):
@@ -352,3 +353,29 @@ def test_code_export_from_the_dialog_writes_a_script_that_checks_the_app(qtbot, 
     res = subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_export_command_writes_figures_animations_and_a_check_script_of_an_edited_session(
+        qtbot, tmp_path, capsys):
+    from lstm_viz_app import cli
+    session = Session(LSTMConfig(3, 4, num_layers=2, bidirectional=True, proj_size=2,
+                                 batch_first=True),
+                      InputSpec(source="sine", seq_len=8, batch_size=2, lengths=(8, 5)),
+                      seed=6)
+    session.edit_input(1, 1, 0, 2.0, rerun=False)
+    session.edit_state("c", 4, 1, 1, 0, 3, -1.5, rerun=False)
+    config = tmp_path / "session.json"
+    config.write_text(json.dumps(session.to_dict()))
+    out = tmp_path / "out"
+    assert cli.main(["export", "--config", str(config), "--out", str(out), "--view", "States",
+                     "--format", "pdf,py,webp"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"gates.pdf", "states.pdf", "lstm_check.py", "lstm_check.npz", "steps.webp"} <= names
+    assert not any(n.endswith(".svg") or n.endswith(".png") for n in names)
+    script = (out / "lstm_check.py").read_text()
+    assert "x[1, 1, 0] = 2.0" in script and "('c', 4, 1, 1, 0, 3, -1.5)," in script
+    res = subprocess.run([sys.executable, "-I", str(out / "lstm_check.py")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with Image.open(out / "steps.webp") as im:
+        assert im.n_frames == 8
