@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
                      "Ctrl+Shift+E")
         self._action(file_menu, "Export code (script + NPZ)…",
                      lambda: ExportDialog(self, False, formats=("py",)).exec())
-        self._action(file_menu, "Export animation (GIF, WebP)…", self.export_gif_dialog)
+        self._action(file_menu, "Export animated GIF…", self.export_gif_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, QKeySequence.Quit)
         view_menu = self.menuBar().addMenu("&View")
