@@ -191,8 +191,9 @@ class ExportCancelled(Exception):
 def gif_palette(frames: Sequence[np.ndarray], keep: Sequence[np.ndarray] = ()) -> np.ndarray:
     """A 256-colour palette, (256, 3) uint8, for frames (H, W, 3) uint8: up to
     GIF_KEPT_COLOURS entries spread evenly along each colour map in ``keep`` ((N, 3) lookup
-    tables, in order), so colour bars and heatmaps keep their colours, and the rest chosen by
-    median cut from the frames' other pixels (text, lines, backgrounds)."""
+    tables, in order), so colour bars and heatmaps keep their colours, and the rest for the
+    frames' other pixels (text, lines, backgrounds): the most frequent ones exactly, then a
+    median cut."""
     from PIL import Image
 
     maps = [np.asarray(k, dtype=np.uint8).reshape(-1, 3) for k in keep]
@@ -200,7 +201,7 @@ def gif_palette(frames: Sequence[np.ndarray], keep: Sequence[np.ndarray] = ()) -
     kept = []
     for m in maps:
         n = len(m) if total <= GIF_KEPT_COLOURS else max(2, GIF_KEPT_COLOURS * len(m) // total)
-        kept.append(m[np.round(np.linspace(0, len(m) - 1, n)).astype(int)])
+        kept.append(m[_even_along(m, n)])
     kept_arr = np.unique(np.concatenate(kept), axis=0) if kept else np.zeros((0, 3), np.uint8)
     rest = 256 - len(kept_arr)
     step = max(1, len(frames) // 8)
@@ -226,6 +227,15 @@ def gif_palette(frames: Sequence[np.ndarray], keep: Sequence[np.ndarray] = ()) -
     if len(palette) < 256:
         palette = np.concatenate([palette, np.repeat(palette[-1:], 256 - len(palette), 0)])
     return palette
+
+
+def _even_along(lut: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` entries of a colour map spaced evenly along its path through RGB, so a
+    map that changes fast somewhere gets more entries there."""
+    steps = np.sqrt((np.diff(lut.astype(float), axis=0) ** 2).sum(1))
+    along = np.concatenate([[0.0], np.cumsum(steps)])
+    targets = np.linspace(0.0, along[-1], n)
+    return np.unique(np.clip(np.searchsorted(along, targets), 0, len(lut) - 1))
 
 
 def _pack(rgb: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.codegen import build_code
@@ -55,10 +56,11 @@ def _edited_session() -> Session:
     return s
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, "float64"])
 def test_exported_script_reproduces_the_recorded_trace(name, tmp_path):
-    cfg, spec = CASES[name]
-    session = Session(cfg, spec, seed=11)
+    cfg, spec = CASES.get(name, CASES["packed_lengths"])
+    session = Session(cfg, spec, seed=11,
+                      dtype=torch.float64 if name == "float64" else torch.float32)
     session.retrace()
     script, npz = save_check_script(session, tmp_path / "check.py")
     assert npz == tmp_path / "check.npz"
