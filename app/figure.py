@@ -110,6 +110,13 @@ class _Table(_Part):
                                                          for row in self.cells]) + 14
                        for k, h in enumerate(self.header)]
         natural = sum(self.widths)
+        self.wrap = -1  # the column whose text wraps, when the table is too wide
+        if natural > rect.width() and self.widths:
+            k = max(range(len(self.widths)), key=lambda c: self.widths[c])
+            room = rect.width() - (natural - self.widths[k])
+            if room >= max(80.0, fb.horizontalAdvance(self.header[k]) + 14 if self.header
+                           else 80.0):
+                self.widths[k], self.wrap, natural = room, k, rect.width()
         # a narrow table is spread over its place, a wide one is scaled down to fit it
         self.scale = min(1.0, rect.width() / max(1.0, natural))
         if natural < rect.width():
@@ -117,34 +124,46 @@ class _Table(_Part):
             self.widths = [w + extra for w in self.widths]
         if not table:  # a list: its items only
             self.header = []
-        lines = (1 if self.header else 0) + len(self.cells) + (1 if self.more else 0)
-        super().__init__(rect, lines * self.row_h * self.scale, widget)
+        rows_all = [self.header, *self.cells] if self.header else self.cells
+        self.heights = [self._row_height(row, fm) for row in rows_all]
+        extra_line = self.row_h if self.more else 0.0
+        super().__init__(rect, (sum(self.heights) + extra_line) * self.scale, widget)
+
+    def _row_height(self, row: list[str], fm: QFontMetricsF) -> float:
+        if self.wrap < 0 or self.wrap >= len(row):
+            return self.row_h
+        box = fm.boundingRect(QRectF(0, 0, self.widths[self.wrap] - 10, 1e6),
+                              int(Qt.TextFlag.TextWordWrap), row[self.wrap])
+        return max(self.row_h, box.height() + 6)
 
     def draw(self, painter: QPainter, rect: QRectF) -> None:
         painter.save()
         painter.translate(rect.topLeft())
         painter.scale(self.scale, self.scale)
         grid = QPen(QColor("#cfd8dc"), 0.8)
+        width = sum(self.widths)
         y = 0.0
-        for k, row in enumerate([self.header, *self.cells] if self.header else self.cells):
+        rows = [self.header, *self.cells] if self.header else self.cells
+        for k, (row, height) in enumerate(zip(rows, self.heights)):
             header = k == 0 and bool(self.header)
             painter.setFont(self.bold if header else self.font)
             if header:
-                painter.fillRect(QRectF(0, 0, sum(self.widths), self.row_h), QColor("#eceff1"))
+                painter.fillRect(QRectF(0, 0, width, height), QColor("#eceff1"))
             x = 0.0
-            for w, text in zip(self.widths, row):
+            for c, (w, text) in enumerate(zip(self.widths, row)):
                 painter.setPen(QColor("#212121"))
-                painter.drawText(QRectF(x + 7, y, w - 10, self.row_h),
-                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+                flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+                if c == self.wrap:
+                    flags |= Qt.TextFlag.TextWordWrap
+                painter.drawText(QRectF(x + 7, y, w - 10, height), flags, text)
                 x += w
-            y += self.row_h
+            y += height
             painter.setPen(grid)
-            painter.drawLine(0, int(y), int(sum(self.widths)), int(y))
+            painter.drawLine(0, int(y), int(width), int(y))
         if self.more:
             painter.setFont(self.font)
             painter.setPen(QColor("#616161"))
-            painter.drawText(QRectF(7, y, sum(self.widths), self.row_h),
-                             Qt.AlignmentFlag.AlignVCenter,
+            painter.drawText(QRectF(7, y, width, self.row_h), Qt.AlignmentFlag.AlignVCenter,
                              f"… {self.more} more rows (all of them in the CSV export)")
         painter.restore()
 
