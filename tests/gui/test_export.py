@@ -379,3 +379,21 @@ def test_export_command_writes_figures_animations_and_a_check_script_of_an_edite
     assert res.returncode == 0, res.stdout + res.stderr
     with Image.open(out / "steps.webp") as im:
         assert im.n_frames == 8
+
+
+def test_figure_tables_hold_every_cells_whole_text(window, tmp_path):
+    from PySide6.QtGui import QFontMetrics
+    fig = figure(window, "Shapes")
+    view = window.views["Shapes"]
+    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", "")
+    joined = " ".join(" ".join(_svg_texts(path)).split())
+    table = view.tensors
+    fm = QFontMetrics(table.font())
+    cells = [table.item(r, c).text() for r in range(table.rowCount())
+             for c in range(table.columnCount()) if table.item(r, c) is not None]
+    # on screen some cells are cut short ("…"); the figure has them whole
+    assert any(fm.horizontalAdvance(table.item(r, c).text()) > table.columnWidth(c) - 6
+               for r in range(table.rowCount()) for c in range(table.columnCount())
+               if table.item(r, c) is not None)
+    for text in cells:
+        assert " ".join(text.split()) in joined
