@@ -4,7 +4,8 @@ the same options; ``shapes`` is the engine's (``lstm_viz.cli``).
 
     lstm-viz [--config session.json] [--step T] [--model FILE [--lstm NAME] [--allow-pickle]]
              [--demo NAME] [--view NAME] [--screenshot FILE.png [--size WxH]]
-    lstm-viz export --out DIR [the same options] [--format png,svg,csv,npz,gif] [--scale S]
+    lstm-viz export --out DIR [the same options] [--format png,svg,pdf,csv,npz,py,gif,webp]
+                    [--scale S]
     lstm-viz shapes --input-size N --hidden-size N --seq-len T ...
     lstm-viz --version | --install-desktop | -v/--verbose | --debug
 
@@ -30,7 +31,8 @@ from lstm_viz import cli as engine_cli
 # its 4 KiB page faults otherwise cost a fifth of the trace time (benchmarks/bench_trace.py).
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-EXPORT_FORMATS = ("png", "svg", "csv", "npz", "gif")
+EXPORT_FORMATS = ("png", "svg", "pdf", "csv", "npz", "py", "gif", "webp")
+ANIMATIONS = ("gif", "webp")
 
 
 class UsageError(Exception):
@@ -115,8 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_window_options(exp)
     exp.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     exp.add_argument("--format", default="png,svg,csv,npz",
-                     help="comma-separated: png, svg, csv, npz, gif (gif animates the first"
-                          " view, or --view, over every step)")
+                     help="comma-separated: png, svg, pdf, csv, npz, py, gif, webp (default:"
+                          " png,svg,csv,npz; svg and pdf are figures of the plots; py is a"
+                          " script that checks the numbers with torch alone, with its NPZ;"
+                          " gif and webp animate --view, or the first view, over every step)")
     exp.add_argument("--scale", type=float, default=1.0, help="PNG resolution factor")
     _add_logging_options(exp, top=False)
     exp.set_defaults(func=_export)
@@ -359,15 +363,16 @@ def _export(args) -> int:
     formats = _formats(args.format)
     if not 0.1 <= args.scale <= 8:
         raise UsageError(f"--scale must be between 0.1 and 8 (got {args.scale})")
-    from .export import export_gif, export_views
+    from .export import export_animation, export_views
     with tempfile.TemporaryDirectory(prefix="lstm-viz-") as settings_dir:
         app, window = _headless_window(args, settings_dir)
         try:
-            written = export_views(window, args.out, [f for f in formats if f != "gif"],
+            written = export_views(window, args.out,
+                                   [f for f in formats if f not in ANIMATIONS],
                                    scale=args.scale)
-            if "gif" in formats:
+            for fmt in (f for f in ANIMATIONS if f in formats):
                 _show_view(window, args.view or next(iter(window.views)))
-                written.append(export_gif(window, Path(args.out) / "steps.gif"))
+                written.append(export_animation(window, Path(args.out) / f"steps.{fmt}"))
         except OSError as exc:
             raise UsageError(f"--out: {_one_line(exc)}") from None
         finally:

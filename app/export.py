@@ -1,17 +1,36 @@
-"""Export views as PNG (at a chosen scale) and SVG, an animated GIF of stepping, and the data
-behind them (via ``lstm_viz.export``). Used by the File menu and by ``lstm-viz export``.
+"""Export views as figures (SVG and PDF: the plots themselves, with a caption; PNG: the view as
+on screen, at a chosen scale), animations of stepping (GIF with the colour maps kept exact
+enough to read, or lossless WebP), the data behind them and the check script (via
+``lstm_viz.export``). Used by the File menu and by ``lstm-viz export``.
 
-SVG is rendered through QSvgGenerator + QPainter: pyqtgraph's SVGExporter fails with
-PySide6 6.12 (pyqtgraph issue #3485), and this also covers non-pyqtgraph views (shapes, code).
+SVG and PDF are painted with QPainter onto QSvgGenerator / QPdfWriter (``app/figure.py``):
+pyqtgraph's SVGExporter fails with PySide6 6.11 and later, and this also covers the views
+that are not pyqtgraph (shapes, code, text). Every file is written atomically.
 """
 
 from __future__ import annotations
 
+import re
+import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QRegion
+import pyqtgraph as pg
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QIODevice,
+    QMarginsF,
+    QObject,
+    QPoint,
+    QRect,
+    QSize,
+    QSizeF,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QFontInfo, QImage, QPageSize, QPainter, QPdfWriter, QRegion
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QApplication,
@@ -23,15 +42,21 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressDialog,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
-from lstm_viz.export import export_data
+from lstm_viz.atomic import write_bytes
+from lstm_viz.codegen import lstm_args
+from lstm_viz.export import ExportCancelled, export_data, write_animation
 
-IMAGE_FORMATS = ("png", "svg")
-ALL_FORMATS = ("png", "svg", "csv", "npz")
+from .figure import Figure
+
+IMAGE_FORMATS = ("png", "svg", "pdf")
+ALL_FORMATS = ("png", "svg", "pdf", "csv", "npz", "py")
+DATA_FORMATS = ("csv", "npz", "json", "py")
 _RENDER_FLAGS = QWidget.RenderFlag.DrawWindowBackground | QWidget.RenderFlag.DrawChildren
 
 
@@ -39,8 +64,32 @@ def _slug(title: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
 
 
+def caption_text(window, title: str) -> str:
+    """What a figure shows, in one paragraph: view, config, selection, step, edits."""
+    session, ctx = window.session, window.ctx
+    parts = [f"lstm-viz, {title}", f"nn.LSTM({', '.join(lstm_args(session))})"]
+    trace = session.trace
+    if trace is not None:
+        lengths = [int(n) for n in trace.lengths]
+        parts.append(f"{ctx.selection_text()} (of {trace.batch_size}"
+                     + (f"; lengths {lengths}" if len(set(lengths)) > 1 else "") + ")")
+        parts.append(f"t = {session.t} of 0..{trace.num_steps - 1}")
+    edits = session.edits
+    if edits:
+        parts.append(f"with {len(edits.inputs)} input and {len(edits.states)} state what-if"
+                     " edits")
+    return "; ".join(parts)
+
+
+def figure(window, title: str) -> Figure:
+    """The view ``title`` as a figure with its caption (the view is shown first)."""
+    window.show_view(title)
+    _settle()
+    return Figure(window.views[title], caption_text(window, title))
+
+
 def widget_image(widget: QWidget, scale: float = 1.0) -> QImage:
-    """``widget`` rendered at ``scale`` x its size (vector items stay sharp)."""
+    """``widget`` rendered at ``scale`` x its size, as on screen."""
     size = widget.size()
     image = QImage(max(1, round(size.width() * scale)), max(1, round(size.height() * scale)),
                    QImage.Format.Format_ARGB32)
@@ -54,29 +103,101 @@ def widget_image(widget: QWidget, scale: float = 1.0) -> QImage:
     return image
 
 
+def figure_image(fig: Figure, scale: float = 1.0) -> QImage:
+    """``fig`` as an RGB image, ``scale`` x its size."""
+    w, h = fig.size.width(), fig.size.height()
+    image = QImage(max(1, round(w * scale)), max(1, round(h * scale)),
+                   QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    painter.scale(scale, scale)
+    fig.paint(painter)
+    painter.end()
+    return image
+
+
+def _image_bytes(image: QImage, fmt: str = "PNG") -> bytes:
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buf, fmt):
+        raise OSError(f"Qt could not encode a {fmt} image")
+    buf.close()
+    return bytes(data.data())
+
+
 def save_png(widget: QWidget, path, scale: float = 1.0) -> Path:
-    path = Path(path)
-    if not widget_image(widget, scale).save(str(path), "PNG"):
-        raise OSError(f"could not write {path}")
-    return path
+    """``widget`` as on screen, as a PNG of ``scale`` x its size."""
+    return write_bytes(Path(path), _image_bytes(widget_image(widget, scale)))
 
 
-def save_svg(widget: QWidget, path, title: str = "lstm-viz") -> Path:
-    """``widget`` as an SVG file (text and lines as vectors, heatmaps as embedded images)."""
-    path = Path(path)
-    size = widget.size()
+def _as_figure(view, caption: str) -> Figure:
+    return view if isinstance(view, Figure) else Figure(view, caption)
+
+
+def save_svg(view, path, title: str = "lstm-viz", caption: str = "") -> Path:
+    """A view (or a Figure) as an SVG figure: text and lines as vectors, heatmaps as images."""
+    fig = _as_figure(view, caption)
+    w, h = round(fig.size.width()), round(fig.size.height())
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
     generator = QSvgGenerator()
-    generator.setFileName(str(path))
-    generator.setSize(QSize(size.width(), size.height()))
-    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
+    generator.setOutputDevice(buf)
+    # the resolution the view was laid out at: font sizes in pt become the same pixels
+    generator.setResolution(fig.view.logicalDpiX())
+    generator.setSize(QSize(w, h))
+    generator.setViewBox(QRect(0, 0, w, h))
     generator.setTitle(title)
-    generator.setDescription("Exported from lstm-viz")
+    generator.setDescription(caption or "Exported from lstm-viz")
     painter = QPainter()
     if not painter.begin(generator):
         raise OSError(f"could not write {path}")
-    widget.render(painter, QPoint(), QRegion(QRect(QPoint(), size)), _RENDER_FLAGS)
+    fig.paint(painter)
     painter.end()
-    return path
+    buf.close()
+    return write_bytes(Path(path), _portable(bytes(data.data()), w, h))
+
+
+def _portable(svg: bytes, width: int, height: int) -> bytes:
+    """The SVG as other programs should read it: its size in pixels (Qt writes millimetres,
+    which readers convert at 90 or 96 dpi), and the fonts Qt actually drew with, with a
+    generic family after them (Qt writes its own aliases, "Sans Serif", which other programs
+    replace by a font of other widths, so the text no longer fits its place)."""
+    text = svg.decode("utf-8")
+    text = re.sub(r'<svg width="[^"]*" height="[^"]*"',
+                  f'<svg width="{width}" height="{height}"', text, count=1)
+
+    def family(match: re.Match) -> str:
+        info = QFontInfo(QFont(match.group(1)))
+        generic = "monospace" if info.fixedPitch() else "sans-serif"
+        names = dict.fromkeys([info.family(), match.group(1)])
+        return "font-family=\"" + ", ".join(f"'{n}'" for n in names) + f", {generic}\""
+
+    return re.sub(r'font-family="([^"]*)"', family, text).encode("utf-8")
+
+
+def save_pdf(view, path, title: str = "lstm-viz", caption: str = "") -> Path:
+    """A view (or a Figure) as a one-page PDF the figure's size, text and lines as vectors."""
+    fig = _as_figure(view, caption)
+    dpi = fig.view.logicalDpiX()
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buf)
+    writer.setTitle(title)
+    writer.setCreator("lstm-viz")
+    writer.setResolution(dpi)
+    points = QSizeF(fig.size.width() * 72.0 / dpi, fig.size.height() * 72.0 / dpi)
+    writer.setPageSize(QPageSize(points, QPageSize.Unit.Point, "figure"))
+    writer.setPageMargins(QMarginsF(0, 0, 0, 0))
+    painter = QPainter()
+    if not painter.begin(writer):
+        raise OSError(f"could not write {path}")
+    fig.paint(painter)
+    painter.end()
+    buf.close()
+    return write_bytes(Path(path), bytes(data.data()))
 
 
 def _settle() -> None:
@@ -85,9 +206,21 @@ def _settle() -> None:
         app.processEvents()
 
 
+def _ensure_traced(window) -> None:
+    """The trace on screen is of the session as it is now (exports never show a stale one)."""
+    ctx = window.ctx
+    if not ctx.up_to_date or window.session.trace is None:
+        ctx.runner.wait()
+        _settle()
+        if not ctx.up_to_date or window.session.trace is None:
+            ctx.retrace_now()
+            _settle()
+
+
 def export_views(window, out_dir, formats=ALL_FORMATS, *, titles=None, scale: float = 1.0,
                  include_window: bool = True) -> list[Path]:
-    """Write the chosen views (default: all) and the data behind them into ``out_dir``."""
+    """Write the chosen views (default: all that have something to show) and the data behind
+    them into ``out_dir``; returns the paths written."""
     formats = {f.lower() for f in formats}
     unknown = formats - set(ALL_FORMATS) - {"json"}
     if unknown:
@@ -95,26 +228,26 @@ def export_views(window, out_dir, formats=ALL_FORMATS, *, titles=None, scale: fl
                          f" choose from {', '.join(ALL_FORMATS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _ensure_traced(window)
     written: list[Path] = []
     current = window.tabs.currentIndex()
-    views = window.views
-    for title in titles or list(views):
-        window.show_view(title)
-        _settle()
-        widget = views[title]
+    for title in (titles or list(window.views)) if formats & set(IMAGE_FORMATS) else []:
+        fig = figure(window, title)
+        if titles is None and (window.session.trace is None or not fig.has_content()):
+            continue  # "everything" means every view with something to show
+        name = _slug(title)
+        caption = caption_text(window, title)
         if "png" in formats:
-            written.append(save_png(widget, out / f"{_slug(title)}.png", scale))
+            written.append(save_png(window.views[title], out / f"{name}.png", scale))
         if "svg" in formats:
-            written.append(save_svg(widget, out / f"{_slug(title)}.svg", title))
-        if title == "Code" and formats & {"csv", "npz"}:
-            path = out / "lstm_code.py"
-            path.write_text(widget.code())
-            written.append(path)
+            written.append(save_svg(fig, out / f"{name}.svg", title, caption))
+        if "pdf" in formats:
+            written.append(save_pdf(fig, out / f"{name}.pdf", title, caption))
     window.tabs.setCurrentIndex(current)
     _settle()
     if include_window and "png" in formats:
         written.append(save_png(window, out / "window.png", scale))
-    data = formats & {"csv", "npz", "json"}
+    data = formats & set(DATA_FORMATS)
     if data:
         ctx = window.ctx
         written += export_data(window.session, out, data, layer=ctx.layer,
@@ -122,42 +255,212 @@ def export_views(window, out_dir, formats=ALL_FORMATS, *, titles=None, scale: fl
     return written
 
 
-def _to_pil(image: QImage):
-    from PIL import Image
-    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+# ----- animations ---------------------------------------------------------------------------
+def _rgb(image: QImage) -> np.ndarray:
+    """(H, W, 3) uint8 copy of ``image``."""
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
     w, h = image.width(), image.height()
     buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
-    arr = buf.reshape(h, image.bytesPerLine())[:, : w * 4].reshape(h, w, 4)
-    return Image.fromarray(arr[:, :, :3].copy(), "RGB")
+    return buf.reshape(h, image.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
 
 
-def export_gif(window, path, *, max_frames: int = 120, fps: float = 8.0,
-               scale: float = 0.75) -> Path:
-    """An animated GIF of the current view stepping through the sequence."""
-    session = window.session
-    widget = window.tabs.currentWidget()
-    n = session.num_steps
-    if n == 0:
-        raise ValueError("nothing to animate: the session has no trace")
-    stride = max(1, int(np.ceil(n / max_frames)))
-    start = session.t
-    frames = []
-    for t in range(0, n, stride):
-        session.seek(t)
+def colour_maps(view: QWidget) -> list[np.ndarray]:
+    """The lookup tables (256, 3) uint8 of every colour bar in ``view``'s plots."""
+    maps = []
+    for graphics in view.findChildren(pg.GraphicsView):
+        for item in graphics.scene().items():
+            if isinstance(item, pg.ColorBarItem) and item.isVisible():
+                cmap = item.colorMap()
+                if cmap is not None:
+                    lut = np.asarray(cmap.getLookupTable(nPts=256, alpha=False), np.uint8)
+                    if not any(np.array_equal(lut, m) for m in maps):
+                        maps.append(lut)
+    return maps
+
+
+def animation_steps(num_steps: int, max_frames: int) -> list[int]:
+    """The steps an animation shows: every step, or evenly spaced ones up to ``max_frames``."""
+    stride = max(1, int(np.ceil(num_steps / max_frames)))
+    return list(range(0, num_steps, stride))
+
+
+class AnimationExport(QObject):
+    """Steps the current view through the sequence and writes an animated GIF or WebP.
+
+    Each frame is drawn on the GUI thread between events (one per event-loop turn: Qt paints
+    only there); palette reduction, encoding and the atomic write run on a worker thread.
+    ``progress(done, total)`` counts frames drawn, then frames encoded; ``finished(path)``,
+    ``failed(message)`` or ``cancelled()`` ends it. The view returns to the step it was on.
+    """
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    _encoded = Signal(object, str)  # from the worker: (path or None, error message)
+
+    def __init__(self, window, path, *, max_frames: int = 120, fps: float = 8.0,
+                 scale: float = 0.75, parent=None):
+        super().__init__(parent or window)
+        self.window_ = window
+        self.path = Path(path)
+        self.fps, self.scale = fps, scale
+        session = window.session
+        if session.trace is None or session.num_steps == 0:
+            raise ValueError("nothing to animate: the session has no trace")
+        self.title = window.tabs.tabText(window.tabs.currentIndex())
+        self.steps = animation_steps(session.num_steps, max_frames)
+        self.start_t = session.t
+        self.frames: list[np.ndarray] = []
+        self.keep: list[np.ndarray] = []
+        self._cancel = threading.Event()
+        self._moved = False
+        self._worker: threading.Thread | None = None
+        self.done = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._next_frame)
+        self._encoded.connect(self._on_encoded)
+
+    @property
+    def total(self) -> int:
+        return 2 * len(self.steps)
+
+    def start(self) -> None:
+        self.keep = colour_maps(self.window_.views[self.title])
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """Stop: no file is written (an old one is kept); the view returns to its step."""
+        if self.done:
+            return
+        self._cancel.set()
+        if self._timer.isActive():
+            self._timer.stop()
+            self._end()
+            self.cancelled.emit()
+
+    def _next_frame(self) -> None:
+        """One timer tick: move to the next frame's step, or (on the tick after, once the
+        views have had their events) draw it."""
+        window = self.window_
+        k = len(self.frames)
+        if not self._moved:
+            window.session.seek(self.steps[k])
+            window.show_view(self.title)
+            self._moved = True
+            return
+        self._moved = False
+        fig = Figure(window.views[self.title], caption_text(window, self.title))
+        self.frames.append(_rgb(figure_image(fig, self.scale)))
+        self.progress.emit(len(self.frames), self.total)
+        if len(self.frames) == len(self.steps):
+            self._timer.stop()
+            window.session.seek(self.start_t)
+            self._worker = threading.Thread(target=self._encode, name="lstm-viz animation",
+                                            daemon=True)
+            self._worker.start()
+
+    def _encode(self) -> None:  # worker thread
+        n = len(self.steps)
+        try:
+            path = write_animation(
+                self.frames, self.path, fps=self.fps, keep=self.keep,
+                progress=lambda done, _total: self.progress.emit(n + done, 2 * n),
+                cancelled=self._cancel.is_set)
+            self._encoded.emit(path, "")
+        except ExportCancelled:
+            self._encoded.emit(None, "")
+        except (OSError, ValueError) as exc:
+            self._encoded.emit(None, str(exc))
+
+    def _on_encoded(self, path, error: str) -> None:
+        self._end()
+        if path is not None:
+            self.finished.emit(path)
+        elif error:
+            self.failed.emit(error)
+        else:
+            self.cancelled.emit()
+
+    def _end(self) -> None:
+        self.done = True
+        self.frames = []
+        self.window_.session.seek(self.start_t)
+
+    def wait(self, timeout_s: float = 300.0) -> None:
+        """Run the export to its end here (headless use): frames, then the worker."""
+        while self._timer.isActive():
+            self._timer.stop()  # driven from here: no tick may run inside processEvents
+            self._next_frame()
+            QApplication.processEvents()
+            if not self.done and len(self.frames) < len(self.steps):
+                self._timer.start()
+        if self._worker is not None:
+            self._worker.join(timeout_s)
         _settle()
-        frames.append(_to_pil(widget_image(widget, scale)).convert(
-            "P", palette=1, colors=128))  # palette=1: Image.Palette.ADAPTIVE
-    session.seek(start)
-    path = Path(path)
-    frames[0].save(path, save_all=True, append_images=frames[1:], loop=0,
-                   duration=max(20, int(1000 / fps)), optimize=False)
-    return path
+
+
+def export_animation(window, path, *, max_frames: int = 120, fps: float = 8.0,
+                     scale: float = 0.75) -> Path:
+    """An animated GIF or WebP of the current view stepping through the sequence, written
+    before returning (headless export; the GUI uses ``AnimationExport`` with a progress
+    dialog)."""
+    _ensure_traced(window)
+    job = AnimationExport(window, path, max_frames=max_frames, fps=fps, scale=scale)
+    result: dict = {}
+    job.finished.connect(lambda p: result.setdefault("path", p))
+    job.failed.connect(lambda m: result.setdefault("error", m))
+    job.start()
+    job.wait()
+    if "error" in result:
+        raise OSError(result["error"])
+    if "path" not in result:
+        raise OSError(f"{path} was not written")
+    return result["path"]
+
+
+def export_gif(window, path, **kwargs) -> Path:
+    """An animated GIF of the current view stepping through the sequence."""
+    return export_animation(window, path, **kwargs)
+
+
+def start_animation_export(window, path) -> AnimationExport:
+    """Export an animation with a progress dialog and a Cancel button; the window keeps
+    painting and answering while it runs. Reports in the status bar when done."""
+    job = AnimationExport(window, path)
+    dialog = QProgressDialog(f"Writing {Path(path).name}…", "Cancel", 0, job.total, window)
+    dialog.setWindowTitle("Export animation")
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(0)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    job.progress.connect(lambda done, total: dialog.setValue(done))
+    dialog.canceled.connect(job.cancel)
+
+    def end(message: str) -> None:
+        dialog.canceled.disconnect(job.cancel)
+        dialog.close()
+        window.ctx.post(message, 8000)
+        job.deleteLater()
+
+    job.finished.connect(lambda p: end(f"Wrote {p}"))
+    job.failed.connect(lambda m: end(f"Export failed: {m}"))
+    job.cancelled.connect(lambda: end(f"Export cancelled: {Path(path).name} was not written"))
+    window.animation_export = job  # kept alive while it runs
+    dialog.show()
+    job.start()
+    return job
+
+
+FORMAT_LABELS = {"png": "PNG", "svg": "SVG", "pdf": "PDF", "csv": "CSV", "npz": "NPZ",
+                 "py": "Code (script + NPZ)"}
 
 
 class ExportDialog(QDialog):
     """Choose folder, formats and resolution; export the current view or every view."""
 
-    def __init__(self, window, everything: bool):
+    def __init__(self, window, everything: bool, formats=None):
         super().__init__(window)
         self.window_ = window
         self.everything = everything
@@ -168,12 +471,16 @@ class ExportDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.folder, 1)
         row.addWidget(browse)
-        self.checks = {f: QCheckBox(f.upper()) for f in ALL_FORMATS}
+        self.checks = {f: QCheckBox(FORMAT_LABELS[f]) for f in ALL_FORMATS}
+        self.checks["py"].setToolTip("lstm_check.py and lstm_check.npz: a script that needs"
+                                     " torch and numpy only and checks the app's numbers")
+        chosen = formats if formats is not None else \
+            (ALL_FORMATS if everything else ("png", "svg", "csv"))
         for f, box in self.checks.items():
-            box.setChecked(f in ("png", "csv") or everything)
-        formats = QHBoxLayout()
+            box.setChecked(f in chosen)
+        formats_row = QHBoxLayout()
         for box in self.checks.values():
-            formats.addWidget(box)
+            formats_row.addWidget(box)
         self.scale = QSpinBox()
         self.scale.setRange(1, 4)
         self.scale.setSuffix(" ×")
@@ -181,7 +488,7 @@ class ExportDialog(QDialog):
         self.size_label = QLabel()
         form = QFormLayout(self)
         form.addRow("folder", row)
-        form.addRow("formats", formats)
+        form.addRow("formats", formats_row)
         form.addRow("PNG resolution", self.scale)
         form.addRow("", self.size_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -213,3 +520,15 @@ class ExportDialog(QDialog):
             return
         window.ctx.post(f"Exported {len(written)} files to {self.folder.text()}", 8000)
         self.accept()
+
+
+def ask_animation_path(window) -> None:
+    """File > Export animation: choose a .gif or .webp file, then export with progress."""
+    path, _ = QFileDialog.getSaveFileName(
+        window, "Export animation", "steps.gif",
+        "GIF (*.gif);;WebP, lossless (*.webp)")
+    if path:
+        try:
+            start_animation_export(window, path)
+        except ValueError as exc:
+            window.ctx.post(f"Export failed: {exc}", 10000)

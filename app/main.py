@@ -15,13 +15,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QTabWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget
 
 from lstm_viz import Session
 
 from . import documents, theme
 from .context import AppContext
-from .export import ExportDialog, export_gif
+from .export import ExportDialog, ask_animation_path
 from .file_menu import add_file_actions
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
@@ -173,6 +173,8 @@ class MainWindow(QMainWindow):
                      "Ctrl+E")
         self._action(file_menu, "Export everything…", lambda: self.export_dialog(True),
                      "Ctrl+Shift+E")
+        self._action(file_menu, "Export code (script + NPZ)…",
+                     lambda: ExportDialog(self, False, formats=("py",)).exec())
         self._action(file_menu, "Export animated GIF…", self.export_gif_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, QKeySequence.Quit)
@@ -293,11 +295,7 @@ class MainWindow(QMainWindow):
         ExportDialog(self, everything).exec()
 
     def export_gif_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export animated GIF", "steps.gif",
-                                              "GIF (*.gif)")
-        if path:
-            export_gif(self, path)
-            self.ctx.post(f"Wrote {path}")
+        ask_animation_path(self)
 
     # ----- settings ---------------------------------------------------------------------
     def _restored_session(self) -> Session | None:

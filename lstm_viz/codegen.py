@@ -1,8 +1,14 @@
-"""The PyTorch code for the current session: nn.LSTM on this input, and the same as an explicit
-loop over timesteps (LSTMCell-style equations). The GUI's Code view shows it.
+"""The PyTorch code for the current session, as one standalone script that checks the app.
 
-Both snippets are runnable as they are and give the numbers the app shows
-(tests run them and compare with nn.LSTM and with the engine's trace).
+``build_code`` writes a script that needs torch and numpy only: it rebuilds the LSTM and its
+input from the NPZ the app writes beside it (``lstm_viz.export.save_npz``), replays every
+what-if edit as plain code, runs nn.LSTM and the LSTM equations as an explicit loop over
+timesteps, and exits with status 1 when either differs from the gates, c, h, output, h_n and
+c_n the app recorded. The GUI's Code view shows the same script.
+
+A state edit (h or c of one unit at input position t) replaces that value right after step t
+is computed, before anything reads it; an edit of c also recomputes h_t = o * tanh(c_t) from it
+(then W_hr when projected), exactly as ``lstm_viz.tracing`` applies it.
 """
 
 from __future__ import annotations
@@ -14,40 +20,13 @@ if TYPE_CHECKING:
     from .inputs import InputSpec
     from .session import Session
 
-
-def _spec_repr(spec: InputSpec) -> str:
-    """``InputSpec(...)`` with only the fields that differ from their defaults."""
-    parts = []
-    for f in dataclasses.fields(spec):
-        value = getattr(spec, f.name)
-        if value == f.default or (f.default_factory is not dataclasses.MISSING
-                                  and value == f.default_factory()):
-            continue
-        parts.append(f"{f.name}={value!r}")
-    return f"InputSpec({', '.join(parts)})"
+#: the NPZ the script reads, next to the script, unless the exporter names another
+DATA_FILE = "lstm_check.npz"
 
 
-def _build_lines(session: Session, args: list[str]) -> list[str]:
-    """The LSTM with the session's weights: from the model file it was opened from, or drawn
-    from the seed exactly as the app draws them."""
-    src = session.model_source if isinstance(session.model_source, dict) else {}
-    if src.get("path"):
-        pickle = ", allow_pickle=True" if src.get("kind") == "pickle" else ""
-        return [
-            "from lstm_viz.io import load_model",
-            "",
-            f"loaded = load_model({src['path']!r}{pickle})  # the model file opened in the app",
-            f"lstm = loaded.pick({src.get('lstm')!r}).build("
-            f"batch_first={session.config.batch_first})  # {', '.join(args)}",
-        ]
-    return [f"torch.manual_seed({session.seed})  # the app's weight seed",
-            f"lstm = nn.LSTM({', '.join(args)})"]
-
-
-def build_code(session: Session) -> str:
-    """Build the LSTM with the session's weights, make its input, run it; print the shapes."""
+def lstm_args(session: Session) -> list[str]:
+    """nn.LSTM's arguments for this session, defaults left out: ``["input_size=3", ...]``."""
     cfg = session.config
-    spec = session.input_spec
     args = [f"input_size={cfg.input_size}", f"hidden_size={cfg.hidden_size}"]
     defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
                 "bidirectional": False, "proj_size": 0}
@@ -55,49 +34,295 @@ def build_code(session: Session) -> str:
         value = getattr(cfg, name)
         if value != default:
             args.append(f"{name}={value!r}")
-    lengths = spec.lengths or ()
-    packed = len(set(lengths)) > 1
+    return args
+
+
+def _wrapped(head: str, items: list[str], tail: str, width: int = 96) -> list[str]:
+    """``head + ", ".join(items) + tail``, broken into lines of at most ``width`` characters."""
+    lines, line = [], head
+    for k, item in enumerate(items):
+        piece = item + (", " if k < len(items) - 1 else "")
+        if len(line) + len(piece.rstrip()) > width and line.strip() != head.strip():
+            lines.append(line.rstrip())
+            line = " " * 4 + piece
+        else:
+            line += piece
+    lines.append(line + tail)
+    return lines
+
+
+def _steps(session: Session) -> tuple[int, tuple[int, ...]]:
+    """(T, lengths): the steps nn.LSTM runs and each sequence's length."""
+    x = session.input_tm
+    T, B = int(x.shape[0]), int(x.shape[1])
+    lengths = tuple(session.input_spec.lengths or (T,) * B)
+    if len(set(lengths)) == 1:
+        T = lengths[0]
+    return T, lengths
+
+
+def _input_lines(session: Session, T: int, lengths: tuple[int, ...]) -> list[str]:
     lines = [
-        "import torch",
-        "from torch import nn",
+        "# The input, time-major (seq_len, batch, input_size), as the app made it before any",
+        "# what-if edit.",
+        'x = recorded["input_unedited"].clone()',
     ]
-    if packed:
-        lines.append("from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence")
-    lines += [
-        "from lstm_viz import InputSpec, make_input  # the app's input sources",
-        "",
-        *_build_lines(session, args),
-        "lstm.eval()  # dropout (if any) is off, as in the app",
-        "",
-        f"spec = {_spec_repr(spec)}",
-        f"x = make_input(spec, {cfg.input_size})  # (seq_len, batch, input_size), time-major",
+    if session.edits.inputs:
+        lines.append("# What-if edits of the input, in the order they were made:"
+                     " x[t, batch, feature] = value")
+        lines += [f"x[{e.t}, {e.batch}, {e.feature}] = {e.value!r}"
+                  for e in session.edits.inputs]
+    if T < session.input_tm.shape[0]:
+        lines.append(f"x = x[:{T}]  # every sequence has {T} steps")
+    lines += _wrapped("lengths = [", [str(n) for n in lengths], "]  # each sequence's length")
+    lines.append("T, B = x.shape[0], x.shape[1]")
+    return lines
+
+
+def _edit_lines(session: Session) -> list[str]:
+    edits = session.edits.states
+    lines = [
+        "# What-if edits of the state, in the order they were made: at input position t, right",
+        "# after the step is computed, h_t or c_t of one unit of (layer, direction, batch) is",
+        "# replaced; an edited c_t also gives h_t = o * tanh(c_t).",
+        "# (kind, t, layer, direction, batch, unit, value)",
     ]
-    if lengths and not packed and lengths[0] < session.input_tm.shape[0]:
-        lines.append(f"x = x[:{lengths[0]}]  # every sequence has length {lengths[0]}")
+    if not edits:
+        return lines + ["STATE_EDITS = []"]
+    lines.append("STATE_EDITS = [")
+    lines += [f"    ({e.kind!r}, {e.t}, {e.layer}, {e.direction}, {e.batch}, {e.unit},"
+              f" {e.value!r})," for e in edits]
+    lines.append("]")
+    return lines
+
+
+_HEADER = '''"""Check lstm-viz's numbers with torch alone: nn.LSTM and the LSTM equations.
+
+Rebuilds the LSTM and its input from {data} (beside this script), replays the what-if
+edits made in the app, runs nn.LSTM and an explicit loop over timesteps, and exits with
+status 1 if either differs from the gates, c, h, output, h_n and c_n the app recorded there.
+Needs torch and numpy only.
+"""
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+DATA = Path(__file__).resolve().with_name({data!r})
+with np.load(DATA, allow_pickle=False) as npz:
+    recorded = {{k: torch.from_numpy(npz[k]) for k in npz.files if k != "config_json"}}
+dtype = recorded["weight_ih_l0"].dtype
+ATOL = 2e-5 if dtype == torch.float32 else 1e-10  # float rounding; any real change is larger
+# torch's note that oneDNN has no kernel for proj_size (it falls back): nothing to act on
+warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+'''
+
+_CELL = '''
+def params(layer, d):
+    """The weights of one layer and direction (d = 1: reverse), named without the suffix."""
+    sfx = f"_l{{layer}}" + ("_reverse" if d else "")
+    return {{n[: -len(sfx)]: p for n, p in lstm.named_parameters() if n.endswith(sfx)}}
+
+
+def gates_and_c(x_t, h, c, p):
+    """The LSTM equations for one step: x_t (B, in), h (B, H_out), c (B, H) -> gates (B, 4, H)
+    (torch's order i, f, g, o) and c_t (B, H)."""
+    z = x_t @ p["weight_ih"].T + h @ p["weight_hh"].T{bias}
+    i, f, g, o = z.chunk(4, dim=1)
+    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+    return torch.stack([i, f, g, o], dim=1), f * c + i * g
+
+
+def h_from(o, c_t, p):
+    """h_t = o * tanh(c_t){proj_doc}."""
+    h_t = o * torch.tanh(c_t)
+{proj}    return h_t
+
+
+def edits_at(layer, d, t, kind):
+    """The state edits of `kind` at input position t of (layer, direction d), in order."""
+    return [e for e in STATE_EDITS if e[0] == kind and e[1:4] == (t, layer, d)]
+
+
+def layer_input(h_layer):
+    """The next layer's input: both directions' h concatenated (padding as 0), (T, B, .)."""
+    return torch.cat(list(h_layer.nan_to_num(0.0)), dim=-1)
+
+
+def final_states(h, c):
+    """h, c (L, D, T, B, .) -> h_n (L*D, B, H_out), c_n: each sequence's last step read."""
+    last = torch.tensor(lengths) - 1
+    rows = torch.arange(B)
+    h_n, c_n = [], []
+    for layer in range(L):
+        for d in range(D):
+            end = last if d == 0 else torch.zeros_like(last)
+            h_n.append(h[layer, d, end, rows])
+            c_n.append(c[layer, d, end, rows])
+    return torch.stack(h_n), torch.stack(c_n)
+
+
+def caller_output(h):
+    """nn.LSTM's output from h (L, D, T, B, H_out): the last layer, zero past each length."""
+    out = layer_input(h[-1])
+    return out.transpose(0, 1) if lstm.batch_first else out
+'''
+
+_NN_ONE_CALL = '''
+# 1. nn.LSTM itself, in one call (packed when the sequences have different lengths).
+with torch.no_grad():
+{call}
+nn_result = {{"output": output, "h_n": h_n, "c_n": c_n}}
+'''
+
+_NN_STEPWISE = '''
+# 1. nn.LSTM itself. A state edit changes h or c in the middle of a sequence, which one call
+# cannot do: each layer and direction runs as a one-layer nn.LSTM, one step per call, and the
+# edits are made between the calls. An edited c_t needs the output gate o_t to give h_t, which
+# nn.LSTM does not return: that one value comes from the equations above.
+h_nn = torch.full((L, D, T, B, H_out), float("nan"), dtype=dtype)
+c_nn = torch.full((L, D, T, B, H), float("nan"), dtype=dtype)
+with torch.no_grad():
+    layer_in = x
+    for layer in range(L):
+        for d in range(D):
+            p = params(layer, d)
+            one = nn.LSTM(layer_in.shape[-1], H, proj_size={proj_size}, bias={bias}, dtype=dtype)
+            one.load_state_dict({{n + "_l0": v for n, v in p.items()}})
+            h, c = recorded["h_0"][layer * D + d], recorded["c_0"][layer * D + d]
+            for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
+                live = (t < torch.tensor(lengths)).unsqueeze(1)  # sequences still running
+                _, (h_t, c_t) = one(layer_in[t : t + 1], (h[None], c[None]))
+                h_t, c_t = h_t[0], c_t[0]
+                if edits_at(layer, d, t, "c"):
+                    for _, _, _, _, b, unit, value in edits_at(layer, d, t, "c"):
+                        c_t[b, unit] = value
+                    o = gates_and_c(layer_in[t], h, c, p)[0][:, 3]
+                    h_t = h_from(o, c_t, p)
+                for _, _, _, _, b, unit, value in edits_at(layer, d, t, "h"):
+                    h_t[b, unit] = value
+                h, c = torch.where(live, h_t, h), torch.where(live, c_t, c)
+                h_nn[layer, d, t] = torch.where(live, h_t, float("nan"))
+                c_nn[layer, d, t] = torch.where(live, c_t, float("nan"))
+        layer_in = layer_input(h_nn[layer])
+h_n, c_n = final_states(h_nn, c_nn)
+nn_result = {{"c": c_nn, "h": h_nn, "output": caller_output(h_nn), "h_n": h_n, "c_n": c_n}}
+'''
+
+_LOOP = '''
+# 2. The LSTM equations, one timestep at a time (what nn.LSTM's fused kernel computes). The
+# reverse direction reads each sequence from its own last step; steps past a sequence's length
+# are not computed (NaN here), as in the app.
+gates = torch.full((L, D, T, B, 4, H), float("nan"), dtype=dtype)
+cs = torch.full((L, D, T, B, H), float("nan"), dtype=dtype)
+hs = torch.full((L, D, T, B, H_out), float("nan"), dtype=dtype)
+with torch.no_grad():
+    layer_in = x
+    for layer in range(L):
+        for d in range(D):
+            p = params(layer, d)
+            h, c = recorded["h_0"][layer * D + d], recorded["c_0"][layer * D + d]
+            for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
+                live = (t < torch.tensor(lengths)).unsqueeze(1)  # sequences still running
+                g_t, c_t = gates_and_c(layer_in[t], h, c, p)
+                for _, _, _, _, b, unit, value in edits_at(layer, d, t, "c"):
+                    c_t[b, unit] = value
+                h_t = h_from(g_t[:, 3], c_t, p)
+                for _, _, _, _, b, unit, value in edits_at(layer, d, t, "h"):
+                    h_t[b, unit] = value
+                h, c = torch.where(live, h_t, h), torch.where(live, c_t, c)
+                gates[layer, d, t] = torch.where(live.unsqueeze(1), g_t, float("nan"))
+                cs[layer, d, t] = torch.where(live, c_t, float("nan"))
+                hs[layer, d, t] = torch.where(live, h_t, float("nan"))
+        layer_in = layer_input(hs[layer])
+h_n_loop, c_n_loop = final_states(hs, cs)
+loop_result = {"gates": gates, "c": cs, "h": hs, "output": caller_output(hs),
+               "h_n": h_n_loop, "c_n": c_n_loop}
+
+
+# 3. Compare both with what the app recorded.
+def differences(who, result):
+    """One line for every array in `result` that is not the recorded one (NaN = not run)."""
+    lines = []
+    for name, got in result.items():
+        want = recorded[name]
+        if got.shape != want.shape:
+            lines.append(f"{who}: {name} has shape {tuple(got.shape)}, the app recorded"
+                         f" {tuple(want.shape)}")
+            continue
+        if not torch.equal(got.isnan(), want.isnan()):
+            lines.append(f"{who}: {name} is computed where the app recorded nothing, or not")
+            continue
+        err = (got - want).nan_to_num(0.0).abs()
+        if err.numel() and float(err.max()) > ATOL:
+            where = tuple(int(k) for k in torch.nonzero(err == err.max())[0])
+            lines.append(f"{who}: {name}{list(where)} is {float(got[where]):.7g}, the app"
+                         f" recorded {float(want[where]):.7g} (max |difference|"
+                         f" {float(err.max()):.3g})")
+    return lines
+
+
+problems = differences("nn.LSTM", nn_result) + differences("explicit loop", loop_result)
+for line in problems:
+    print("MISMATCH", line)
+if problems:
+    sys.exit(1)
+print(f"nn.LSTM and the explicit loop both match the app's numbers (atol {ATOL:g}):"
+      f" {', '.join(nn_result)} and {', '.join(loop_result)}")
+'''
+
+
+def _call_lines(session: Session, packed: bool) -> list[str]:
+    cfg = session.config
     if packed:
-        lines += [
-            f"lengths = torch.tensor({list(lengths)})",
-            "# different lengths: pack, so each sequence stops at its own length",
-            "x_in = pack_padded_sequence(x, lengths, enforce_sorted=False)",
+        return [
+            "    # sequences of different lengths: pack, so each one stops at its own length",
+            "    x_in = pack_padded_sequence(x, torch.tensor(lengths), enforce_sorted=False)",
+            '    output, (h_n, c_n) = lstm(x_in, (recorded["h_0"], recorded["c_0"]))',
+            f"    output, _ = pad_packed_sequence(output, batch_first={cfg.batch_first},"
+            " total_length=T)",
         ]
-    elif cfg.batch_first:
-        lines.append("x_in = x.transpose(0, 1)  # batch_first=True: (batch, seq_len, input_size)")
-    else:
-        lines.append("x_in = x")
-    lines += ["", "with torch.no_grad():",
-              "    output, (h_n, c_n) = lstm(x_in)  # h_0, c_0 default to zeros"]
-    if packed:
-        lines.append(f"    output, _ = pad_packed_sequence(output, batch_first={cfg.batch_first},"
-                     f" total_length=x.shape[0])")
+    x_in = "x.transpose(0, 1)  # batch_first=True: (batch, seq_len, input_size)" \
+        if cfg.batch_first else "x"
+    return [f"    x_in = {x_in}",
+            '    output, (h_n, c_n) = lstm(x_in, (recorded["h_0"], recorded["c_0"]))']
+
+
+def build_code(session: Session, data_file: str = DATA_FILE) -> str:
+    """A standalone script (torch and numpy only) that rebuilds this session from
+    ``data_file`` beside it and checks nn.LSTM and the explicit loop against its numbers."""
+    cfg = session.config
+    T, lengths = _steps(session)
+    packed = len(set(lengths)) > 1
+    lines = _HEADER.format(data=data_file).splitlines()
+    lines += ["", "# The LSTM, with the weights the app used (read from the NPZ)."]
+    lines += _wrapped("lstm = nn.LSTM(", [*lstm_args(session), "dtype=dtype"], ")")
     lines += [
+        "lstm.load_state_dict({name: recorded[name] for name, _ in lstm.named_parameters()})",
+        "lstm.eval()  # no dropout between layers, as in the app",
+        f"L, D, H, H_out = {cfg.num_layers}, {cfg.num_directions}, {cfg.hidden_size},"
+        f" {cfg.h_out}  # H_out: proj_size if > 0, else hidden_size",
         "",
-        "print('input ', tuple(x.shape) if not isinstance(x_in, torch.Tensor)"
-        " else tuple(x_in.shape))",
-        "print('output', tuple(output.shape))  # last layer's h_t at every t",
-        "print('h_n   ', tuple(h_n.shape))  # (D*num_layers, batch, H_out): batch_first never"
-        " applies",
-        "print('c_n   ', tuple(c_n.shape))  # (D*num_layers, batch, hidden_size)",
+        *_input_lines(session, T, lengths),
+        "",
+        *_edit_lines(session),
     ]
+    cell = _CELL.format(
+        bias=(' + p["bias_ih"] + p["bias_hh"]' if cfg.bias else ""),
+        proj_doc=", then the projection W_hr" if cfg.proj_size else "",
+        proj=('    h_t = h_t @ p["weight_hr"].T  # proj_size: h has H_out features\n'
+              if cfg.proj_size else ""))
+    lines += ["", *cell.splitlines(), ""]
+    if session.edits.states:
+        lines += _NN_STEPWISE.format(proj_size=cfg.proj_size, bias=cfg.bias).splitlines()
+    else:
+        lines += _NN_ONE_CALL.format(call="\n".join(_call_lines(session, packed))).splitlines()
+    lines += _LOOP.splitlines()
     return "\n".join(lines) + "\n"
 
 
@@ -259,3 +484,15 @@ def cell_code(session: Session) -> str:
         f"    assert diff <= {tol}, name",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _spec_repr(spec: InputSpec) -> str:
+    """``InputSpec(...)`` with only the fields that differ from their defaults."""
+    parts = []
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if value == f.default or (f.default_factory is not dataclasses.MISSING
+                                  and value == f.default_factory()):
+            continue
+        parts.append(f"{f.name}={value!r}")
+    return f"InputSpec({', '.join(parts)})"

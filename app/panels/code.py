@@ -1,20 +1,20 @@
-"""Code view: the PyTorch code for this LSTM and input, and the same as an explicit loop."""
+"""Code view: the standalone script that rebuilds this session with torch alone and checks the
+app's numbers (nn.LSTM and the explicit loop over timesteps); File > Export > Code writes it with
+the NPZ it reads."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from lstm_viz.codegen import build_code, cell_code, loop_code
+from lstm_viz.codegen import DATA_FILE, build_code, cell_code
 
 
 class _CodeBox(QWidget):
@@ -43,7 +43,7 @@ class _CodeBox(QWidget):
 
 
 class CodeView(QWidget):
-    """Two copyable snippets that reproduce what the app shows."""
+    """The script that reproduces what the app shows, ready to copy or export."""
 
     title = "Code"
     area = "view"
@@ -53,24 +53,31 @@ class CodeView(QWidget):
         self.setObjectName("CodeView")
         self.ctx = ctx
         self.session = ctx.session
-        self.build = _CodeBox("nn.LSTM on this input")
-        self.loop = _CodeBox("The same, as an explicit loop over timesteps")
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.build)
-        split.addWidget(self.loop)
-        split.setSizes([300, 500])
+        self.build = _CodeBox("Check this session with torch alone: nn.LSTM and the explicit"
+                              " loop")
+        self.note = QLabel(f"File > Export > Code writes this script with {DATA_FILE} (the"
+                           " weights, the input and the recorded numbers) beside it; it exits"
+                           " non-zero if either computation differs from the app.")
+        self.note.setObjectName("code_note")
+        self.loop = _CodeBox("This model steps nn.LSTMCell: its loop and the equivalent nn.LSTM")
+        self.note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        layout.addWidget(self.note)
+        layout.addWidget(self.build, 1)
+        layout.addWidget(self.loop, 1)
         self.refresh()
-        # the code depends on the config, weights' seed and input, never on the trace
+        # the script depends on the config, weights, input and edits, never on the trace
         self.ctx.config_changed.connect(self.refresh)
+        self.ctx.edits_changed.connect(self.refresh)
 
     def refresh(self) -> None:
         self.build.text.setPlainText(build_code(self.session))
         # a model of nn.LSTMCells: its cell loop beside the equivalent nn.LSTM
-        self.loop.text.setPlainText(cell_code(self.session) or loop_code(self.session))
+        cells = cell_code(self.session)
+        self.loop.text.setPlainText(cells)
+        self.loop.setVisible(bool(cells))
 
     def code(self) -> str:
-        """Both snippets as one runnable file."""
-        return self.build.text.toPlainText() + "\n\n" + self.loop.text.toPlainText()
+        """The script on show."""
+        return self.build.text.toPlainText()

@@ -1,20 +1,39 @@
-"""Exports load back: PNG at the chosen size, SVG that parses, NPZ equal to the trace (and enough
-to recompute it with torch alone), CSV, session JSON, GIF; and the generated code runs."""
+"""Exports load back: PNG at the chosen size, SVG and PDF figures of the plots themselves, NPZ equal
+to the trace (and enough to recompute it with torch alone), CSV, session JSON, animations whose
+colour bars keep their colours, written without freezing the window; and the code export runs."""
 
 from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QScrollBar
 
 from lstm_viz import InputSpec, LSTMConfig, Session
-from lstm_viz_app.export import export_gif, export_views, save_png, save_svg
+from lstm_viz_app.export import (
+    AnimationExport,
+    ExportDialog,
+    colour_maps,
+    export_animation,
+    export_gif,
+    export_views,
+    figure,
+    figure_image,
+    save_pdf,
+    save_png,
+    save_svg,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -39,16 +58,104 @@ def test_png_export_has_the_chosen_resolution(window, tmp_path):
         assert len(im.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50
 
 
-def test_svg_export_parses_and_has_the_view_size(window, tmp_path):
-    window.show_view("Shapes")
+def _svg_texts(path) -> list[str]:
+    root = ET.parse(path).getroot()
+    return ["".join(el.itertext()).strip() for el in root.iter() if el.tag.endswith("text")]
+
+
+def test_svg_figure_has_the_views_width_its_text_as_text_and_a_caption(window, tmp_path):
+    fig = figure(window, "Shapes")
     view = window.views["Shapes"]
-    path = save_svg(view, tmp_path / "shapes.svg")
+    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", fig.caption.toPlainText())
     root = ET.parse(path).getroot()
     assert root.tag.endswith("svg")
     view_box = [float(v) for v in root.get("viewBox").split()]
-    assert view_box[2:] == [view.width(), view.height()]
-    text = "".join(root.itertext())
+    assert view_box[2] == view.width() and view_box[3] > view.height() * 0.5
+    text = " ".join(_svg_texts(path))
     assert "h_n" in text and "weight_ih_l0" in text
+    assert "lstm-viz, Shapes" in text and "hidden_size=5" in text
+    # fonts named so that other programs draw the same widths, with a generic fallback
+    assert "font-family=\"'Sans Serif'" not in path.read_text()
+    assert "sans-serif" in path.read_text()
+
+
+def test_svg_of_the_gates_has_axis_labels_caption_and_no_screen_only_parts(window, tmp_path,
+                                                                           monkeypatch):
+    painted = []
+    monkeypatch.setattr(QScrollBar, "paintEvent", lambda self, e: painted.append(self))
+    window.session.seek(2)
+    fig = figure(window, "Gates")
+    path = save_svg(fig, tmp_path / "gates.svg", "Gates", fig.caption.toPlainText())
+    texts = _svg_texts(path)
+    joined = " ".join(texts)
+    assert "t (input position)" in texts and "unit" in texts
+    assert "layer 0, forward, batch element 0 (of 3; lengths [9, 4, 7])" in joined
+    assert "t = 2 of 0..8" in joined
+    assert "Hover" not in joined  # the hover reading is for the screen only
+    assert painted == []
+
+
+def test_code_figure_holds_the_whole_script_without_scrollbars(window, tmp_path, monkeypatch):
+    painted = []
+    monkeypatch.setattr(QScrollBar, "paintEvent", lambda self, e: painted.append(self))
+    fig = figure(window, "Code")
+    view = window.views["Code"]
+    path = save_svg(fig, tmp_path / "code.svg", "Code", fig.caption.toPlainText())
+    joined = "\n".join(_svg_texts(path))
+    last = view.code().strip().splitlines()[-1].strip()
+    assert last in joined  # the end of the script, far below what the text box shows
+    assert fig.size.height() > view.height()
+    assert painted == []
+
+
+def test_pdf_figure_is_a_one_page_pdf(window, tmp_path):
+    fig = figure(window, "States")
+    path = save_pdf(fig, tmp_path / "states.pdf", "States", fig.caption.toPlainText())
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert b"/Type /Page" in data and b"/Count 1" in data  # one page, the figure's size
+    assert b"/FontFile" in data  # text as text, in embedded fonts
+
+
+def test_svg_figure_renders_back_as_the_figure(window, tmp_path):
+    window.session.seek(3)
+    fig = figure(window, "Gates")
+    path = save_svg(fig, tmp_path / "gates.svg", "Gates", fig.caption.toPlainText())
+    renderer = QSvgRenderer(str(path))
+    assert renderer.isValid()
+    size = renderer.defaultSize()
+    assert (size.width(), size.height()) == (round(fig.size.width()), round(fig.size.height()))
+    image = QImage(size, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    renderer.render(painter)
+    painter.end()
+    direct = figure_image(fig)
+    a, b = _rgb_array(image), _rgb_array(direct)
+    assert a.shape == b.shape
+    # the same picture: heatmap cells agree; text may be anti-aliased a little differently
+    assert np.mean(np.abs(a.astype(int) - b.astype(int)) <= 8) > 0.95
+
+
+def _rgb_array(image: QImage) -> np.ndarray:
+    from lstm_viz_app.export import _rgb
+    return _rgb(image)
+
+
+def test_export_everything_skips_views_with_nothing_to_show(window, tmp_path):
+    written = {p.name for p in export_views(window, tmp_path, ["svg"])}
+    assert "text.svg" not in written  # the input is a sine wave: no text to colour
+    assert {"gates.svg", "states.svg", "shapes.svg", "code.svg"} <= written
+
+
+def test_export_everything_includes_the_text_view_for_a_text_input(qtbot, tmp_path,
+                                                                   make_window):
+    spec = InputSpec(source="text", text="hello world", seq_len=11, batch_size=1)
+    w = make_window(Session(LSTMConfig(input_size=128, hidden_size=4), spec))
+    written = {p.name for p in export_views(w, tmp_path, ["svg"])}
+    assert "text.svg" in written
+    joined = "".join(_svg_texts(tmp_path / "text.svg"))
+    assert "hello" in joined and "wor" in joined
 
 
 def test_export_everything_writes_files_that_load_back(window, tmp_path):
@@ -58,6 +165,7 @@ def test_export_everything_writes_files_that_load_back(window, tmp_path):
     for title in ("gates", "states", "shapes", "code"):
         assert f"{title}.png" in names and f"{title}.svg" in names
         ET.parse(out / f"{title}.svg")
+    assert "lstm_check.py" not in names  # the code export is its own format
     session = window.session
     tr = session.trace
     with np.load(out / "trace.npz", allow_pickle=False) as npz:
@@ -119,29 +227,7 @@ def test_unknown_export_format_is_refused(window, tmp_path):
         export_views(window, tmp_path, ["bmp"])
 
 
-@pytest.mark.parametrize("cfg, spec", [
-    (LSTMConfig(3, 5, num_layers=2, bidirectional=True, batch_first=True, proj_size=2),
-     InputSpec(source="random", seq_len=7, batch_size=3, lengths=(7, 2, 5))),
-    (LSTMConfig(2, 4, bias=False), InputSpec(source="ramp", seq_len=6, batch_size=2)),
-    (LSTMConfig(2, 3, batch_first=True), InputSpec(seq_len=8, batch_size=2, lengths=(5, 5))),
-])
-def test_generated_code_reproduces_the_trace(qtbot, cfg, spec, make_window):
-    w = make_window(Session(cfg, spec, seed=11))
-    tr = w.session.trace
-    code = w.views["Code"].code()
-    scope: dict = {}
-    exec(compile(code, "<lstm-viz code view>", "exec"), scope)  # noqa: S102 - the test's point
-    np.testing.assert_allclose(scope["h_n"].numpy(), tr.h_n.numpy(), atol=1e-5)
-    np.testing.assert_allclose(scope["c_n"].numpy(), tr.c_n.numpy(), atol=1e-5)
-    # the explicit loop gives the same gates and states as the engine, NaN where padded
-    np.testing.assert_allclose(scope["gates"].numpy(), tr.gates.numpy(), atol=1e-5)
-    np.testing.assert_allclose(scope["cs"].numpy(), tr.c.numpy(), atol=1e-5)
-    np.testing.assert_allclose(scope["hs"].numpy(), tr.h.numpy(), atol=1e-5)
-    np.testing.assert_allclose(scope["h_n_loop"].numpy(), tr.h_n.numpy(), atol=1e-5)
-
-
 def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
-    from lstm_viz_app.export import ExportDialog
     window.show_view("States")
     dialog = ExportDialog(window, everything=False)
     qtbot.addWidget(dialog)
@@ -157,20 +243,157 @@ def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
     assert (image.width(), image.height()) == (2 * view.width(), 2 * view.height())
 
 
-def test_generated_code_of_a_loaded_model_reads_its_file(qtbot, tmp_path, make_window):
-    from lstm_viz.io import load_into_session, load_model
-    torch.manual_seed(123)
-    trained = torch.nn.LSTM(2, 4, num_layers=2)
-    path = tmp_path / "trained.pt"
-    torch.save(trained.state_dict(), path)
-    session = Session(LSTMConfig(2, 4), InputSpec(seq_len=6, batch_size=2), seed=5)
-    load_into_session(session, load_model(path))
-    w = make_window(session)
-    code = w.views["Code"].code()
-    assert "load_model(" in code and "manual_seed" not in code
-    scope: dict = {}
-    exec(compile(code, "<lstm-viz code view>", "exec"), scope)  # noqa: S102
-    with torch.no_grad():
-        expected, (h_n, _) = trained(w.session.input_tm.cpu())
-    np.testing.assert_allclose(scope["output"].numpy(), expected.numpy(), atol=1e-5)
-    np.testing.assert_allclose(scope["hs"].numpy(), w.session.trace.h.numpy(), atol=1e-5)
+
+
+def _bar_box(window, title: str, scale: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the first colour bar's ramp in the view's figure at ``scale``."""
+    import pyqtgraph as pg
+    view = window.views[title]
+    graphics = next(g for g in view.findChildren(pg.GraphicsView)
+                    if any(isinstance(i, pg.ColorBarItem) for i in g.scene().items()))
+    bar = next(i for i in graphics.scene().items() if isinstance(i, pg.ColorBarItem))
+    rect = graphics.mapFromScene(bar.bar.sceneBoundingRect()).boundingRect()
+    rect.translate(graphics.mapTo(view, rect.topLeft()) - rect.topLeft())
+    # the ramp's middle: its edges blend into the frame and the tick marks
+    x0, y0 = rect.left() + 4, rect.top() + 3
+    x1, y1 = rect.right() - 4, rect.bottom() - 3
+    return tuple(int(v * scale) for v in (x0, y0, x1, y1))
+
+
+def test_gif_keeps_the_colour_bars_colours(window, tmp_path):
+    window.show_view("Gates")
+    scale = 0.75
+    reference = _rgb_array(figure_image(figure(window, "Gates"), scale))
+    path = export_animation(window, tmp_path / "steps.gif", scale=scale)
+    x0, y0, x1, y1 = _bar_box(window, "Gates", scale)
+    assert y1 - y0 > 50 and x1 - x0 >= 3
+    with Image.open(path) as im:
+        im.seek(window.session.t)  # the frame of the step on screen
+        frame = np.asarray(im.convert("RGB"))
+    want = reference[y0:y1, x0:x1].astype(int)
+    got = frame[y0:y1, x0:x1].astype(int)
+    assert len(np.unique(want.reshape(-1, 3), axis=0)) > 50  # a ramp, not a flat patch
+    assert np.abs(got - want).max() <= 6
+    # both colour maps of the view are in the palette
+    assert len(colour_maps(window.views["Gates"])) == 2
+
+
+def test_webp_animation_is_lossless(window, tmp_path):
+    window.show_view("States")
+    window.session.seek(0)
+    reference = _rgb_array(figure_image(figure(window, "States"), 0.5))
+    path = export_animation(window, tmp_path / "steps.webp", scale=0.5)
+    with Image.open(path) as im:
+        assert im.n_frames == window.session.num_steps
+        frame = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(frame, reference)
+
+
+def test_animation_export_keeps_the_window_answering_and_reports_progress(qtbot, window,
+                                                                          tmp_path):
+    window.show_view("Gates")
+    job = AnimationExport(window, tmp_path / "steps.gif", scale=0.5)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(5)
+    progress: list[int] = []
+    stamps: list[float] = []
+    job.progress.connect(lambda done, total: (progress.append(done),
+                                              stamps.append(time.perf_counter())))
+    qtbot.wait(50)  # whatever earlier tests left for the event loop
+    with qtbot.waitSignal(job.finished, timeout=60000):
+        job.start()
+    ended = time.perf_counter()
+    timer.stop()
+    during = [t for t in ticks if stamps[0] <= t <= ended]
+    assert len(during) >= len(job.steps)  # the event loop ran between frames
+    gaps = np.diff([stamps[0], *during, ended])
+    assert gaps.max() < 0.5
+    assert progress[-1] == job.total and progress == sorted(progress)
+    assert (tmp_path / "steps.gif").exists()
+    assert window.session.t == 2
+
+
+@pytest.mark.parametrize("when", ["drawing", "encoding"])
+def test_cancel_stops_the_animation_and_leaves_no_file(qtbot, window, tmp_path, when):
+    target = tmp_path / "steps.gif"
+    target.write_bytes(b"old")
+    job = AnimationExport(window, target, scale=0.5)
+    n = len(job.steps)
+    at = 3 if when == "drawing" else n + 1
+
+    def maybe_cancel(done, total):
+        if done == at:
+            job.cancel()
+
+    job.progress.connect(maybe_cancel)
+    with qtbot.waitSignal(job.cancelled, timeout=60000):
+        job.start()
+    qtbot.wait(50)
+    assert target.read_bytes() == b"old"  # the old file is untouched, no partial one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.gif"]
+    assert window.session.t == 2
+
+
+def test_code_export_from_the_dialog_writes_a_script_that_checks_the_app(qtbot, window,
+                                                                         tmp_path):
+    window.session.edit_state("h", 3, 0, 1, 2, 1, 0.5)
+    window.session.edit_input(2, 0, 1, -1.0)
+    qtbot.waitUntil(lambda: window.ctx.up_to_date)
+    dialog = ExportDialog(window, everything=False, formats=("py",))
+    qtbot.addWidget(dialog)
+    dialog.folder.setText(str(tmp_path / "code"))
+    dialog._export()
+    files = sorted(p.name for p in (tmp_path / "code").iterdir())
+    assert files == ["lstm_check.npz", "lstm_check.py"]
+    script = tmp_path / "code" / "lstm_check.py"
+    # the Code view shows exactly the script that was written
+    assert window.views["Code"].code() == script.read_text()
+    res = subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_export_command_writes_figures_animations_and_a_check_script_of_an_edited_session(
+        qtbot, tmp_path, capsys):
+    from lstm_viz_app import cli
+    session = Session(LSTMConfig(3, 4, num_layers=2, bidirectional=True, proj_size=2,
+                                 batch_first=True),
+                      InputSpec(source="sine", seq_len=8, batch_size=2, lengths=(8, 5)),
+                      seed=6)
+    session.edit_input(1, 1, 0, 2.0, rerun=False)
+    session.edit_state("c", 4, 1, 1, 0, 3, -1.5, rerun=False)
+    config = tmp_path / "session.json"
+    config.write_text(json.dumps(session.to_dict()))
+    out = tmp_path / "out"
+    assert cli.main(["export", "--config", str(config), "--out", str(out), "--view", "States",
+                     "--format", "pdf,py,webp"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"gates.pdf", "states.pdf", "lstm_check.py", "lstm_check.npz", "steps.webp"} <= names
+    assert not any(n.endswith(".svg") or n.endswith(".png") for n in names)
+    script = (out / "lstm_check.py").read_text()
+    assert "x[1, 1, 0] = 2.0" in script and "('c', 4, 1, 1, 0, 3, -1.5)," in script
+    res = subprocess.run([sys.executable, "-I", str(out / "lstm_check.py")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with Image.open(out / "steps.webp") as im:
+        assert im.n_frames == 8
+
+
+def test_figure_tables_hold_every_cells_whole_text(window, tmp_path):
+    from PySide6.QtGui import QFontMetrics
+    fig = figure(window, "Shapes")
+    view = window.views["Shapes"]
+    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", "")
+    joined = " ".join(" ".join(_svg_texts(path)).split())
+    table = view.tensors
+    fm = QFontMetrics(table.font())
+    cells = [table.item(r, c).text() for r in range(table.rowCount())
+             for c in range(table.columnCount()) if table.item(r, c) is not None]
+    # on screen some cells are cut short ("…"); the figure has them whole
+    assert any(fm.horizontalAdvance(table.item(r, c).text()) > table.columnWidth(c) - 6
+               for r in range(table.rowCount()) for c in range(table.columnCount())
+               if table.item(r, c) is not None)
+    for text in cells:
+        assert " ".join(text.split()) in joined
