@@ -736,7 +736,7 @@ def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None =
     lstm = cand.build(dtype=session.dtype, batch_first=batch_first)
     source = model_source(loaded, cand)
     try:
-        session.load_module(lstm, source=source, input_spec=input_spec)
+        session.load_module(lstm, source=source, input_spec=input_spec, head=cand.head)
         return ""
     except ValueError as first:
         old = session.input_spec
@@ -744,6 +744,6 @@ def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None =
             raise
         noise = InputSpec(source="random", seq_len=old.seq_len, batch_size=old.batch_size,
                           seed=old.seed)
-        session.load_module(lstm, source=source, input_spec=noise)
+        session.load_module(lstm, source=source, input_spec=noise, head=cand.head)
         return (f"the previous input does not fit this model ({first}); it was replaced by"
                 " random input")

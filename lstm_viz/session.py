@@ -25,6 +25,7 @@ from .budget import check_budget, precheck
 from .config import LSTMConfig, reject_unknown_fields
 from .edits import InputEdit, StateEdit
 from .inputs import InputSpec, make_input
+from .io import Head
 from .torch_devices import resolve_device
 from .tracing import Trace, trace
 from .verification import verify
@@ -112,6 +113,7 @@ class Session:
             raise ValueError(f"expected an LSTMConfig, got {type(self._config).__name__}")
         precheck(self._config, self._input_spec, dtype, memory_budget)
         self.model_source: dict | None = None  # set by loaders: where the weights came from
+        self.head: Head | None = None  # the loaded model's output layer, if it has one
         self._lstm = self._build()
         self._x = self._make_x()
         self._edits = Edits()
@@ -218,6 +220,7 @@ class Session:
         # kept weights still come from where they came from (batch_first and dropout are not
         # part of a state dict); new ones come from the seed
         self.model_source = self.model_source if kept else None
+        self.head = self.head if kept else None
         self._changed(input_changed=config.input_size != old_cfg.input_size)
 
     def set_input(self, spec: InputSpec) -> None:
@@ -252,12 +255,14 @@ class Session:
         precheck(self._config, self._input_spec, self._dtype, self.memory_budget)
         self._lstm = self._build()
         self.model_source = None
+        self.head = None
         self._changed()
 
     def load_module(self, lstm: nn.LSTM, source: dict | None = None,
-                    input_spec: InputSpec | None = None) -> None:
+                    input_spec: InputSpec | None = None, head: Head | None = None) -> None:
         """Use a trained ``nn.LSTM`` (copied); its config replaces the current one, and
-        ``input_spec`` (if given) the input, in one change: either both or neither."""
+        ``input_spec`` (if given) the input, in one change: either both or neither. ``head``
+        is the output layer that reads its output, if the model has one."""
         cfg = LSTMConfig.from_module(lstm)
         spec = input_spec or self._input_spec
         old = (self._config, self._lstm, self._x, self._dtype, self._input_spec)
@@ -271,6 +276,7 @@ class Session:
             self._config, self._lstm, self._x, self._dtype, self._input_spec = old
             raise
         self.model_source = source
+        self.head = head
         self._changed(input_changed=input_spec is not None or cfg.input_size != old[0].input_size)
 
     # ----- tracing -------------------------------------------------------------------
