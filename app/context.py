@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from .display import DisplayOptions
 from .workers import TraceRunner
 
 DIRECTIONS = ("forward", "reverse")
@@ -44,6 +45,8 @@ class AppContext(QObject):
         self.batch = 0
         self.unit = 0
         self.trace_error = ""
+        #: unit order and colour scale, shared by every view
+        self.display = DisplayOptions(self)
         self._latest = None
         self._accepted = None
         self._then: list[Callable[[], None]] = []
