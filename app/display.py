@@ -4,17 +4,20 @@ the AppContext (``ctx.display``), and the row of controls that sets them."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from lstm_viz.ordering import ORDERS, unit_order
 
 from .plots import SCALES
 
-ORDER_NAMES = {"index": "index", "timescale": "memory timescale", "saturation": "saturation",
-               "variance": "variance", "similarity": "similarity clusters"}
-SCALE_NAMES = {"fixed": "fixed (σ 0..1, tanh −1..1)", "unit": "per unit",
-               "percentile": "percentile (1–99)"}
+ORDER_NAMES = {"index": "index", "timescale": "timescale", "saturation": "saturation",
+               "variance": "variance", "similarity": "similarity"}
+SCALE_NAMES = {"fixed": "fixed", "unit": "per unit", "percentile": "percentile"}
+SCALE_TIPS = {"fixed": "σ gates 0..1, tanh values −1..1, c symmetric around 0: a colour"
+                       " means the same value everywhere",
+              "unit": "each unit (row) stretched to its own range",
+              "percentile": "1st to 99th percentile of the values shown"}
 DEFAULT_WINDOW = 150
 
 
@@ -57,9 +60,9 @@ class DisplayOptions(QObject):
         return self._cache[key]
 
     def order_label(self) -> str:
-        """The order in words, for an axis: "ordered by memory timescale (longest first)"."""
+        """The order in words, for a title: "by timescale" (the combo's tooltip says more)."""
         return "index order" if self.unit_order == "index" else \
-            f"by {ORDERS[self.unit_order]}"
+            f"by {ORDER_NAMES[self.unit_order]}"
 
 
 class DisplayControls(QWidget):
@@ -75,19 +78,25 @@ class DisplayControls(QWidget):
                                   " unit of each row")
         for key, name in ORDER_NAMES.items():
             self.order_box.addItem(name, key)
+            self.order_box.setItemData(self.order_box.count() - 1, ORDERS[key],
+                                       Qt.ItemDataRole.ToolTipRole)
         self.scale_box = QComboBox()
         self.scale_box.setObjectName("colour_scale")
         self.scale_box.setToolTip("Colour scale of the heatmaps; the colour bar says which")
         for key, name in SCALE_NAMES.items():
             self.scale_box.addItem(name, key)
+            self.scale_box.setItemData(self.scale_box.count() - 1, SCALE_TIPS[key],
+                                       Qt.ItemDataRole.ToolTipRole)
         self.window_box = QSpinBox()
         self.window_box.setObjectName("detail_window")
         self.window_box.setRange(2, 1_000_000)
         self.window_box.setValue(DEFAULT_WINDOW)
         self.window_box.setSuffix(" steps")
+        self.window_box.setMaximumWidth(110)
         self.window_box.setToolTip("Width of the detail window (drag its edges in the overview)")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
         for label, box in (("order", self.order_box), ("colour", self.scale_box),
                            ("detail", self.window_box)):
             layout.addWidget(QLabel(label))

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QRectF, Signal
 
 from lstm_viz.downsample import extreme
 
-from .plots import CURSOR_PEN
+from .plots import CURSOR_PEN, set_title
 
 LEFT_AXIS_WIDTH = 64
 
@@ -34,7 +34,7 @@ class Overview(QObject):
         plot.getViewBox().setMouseEnabled(x=False, y=False)
         plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
         plot.getAxis("bottom").setStyle(tickLength=-3)
-        plot.setTitle("overview: every step", size="8pt")
+        set_title(plot, "overview: every step", size="8pt")
         plot.setMinimumHeight(76)
         plot.setMaximumHeight(76)
         self.images: list[pg.ImageItem] = []
@@ -92,10 +92,10 @@ class Overview(QObject):
             image.setImage(np.ascontiguousarray(block), autoLevels=False)
             image.setRect(QRectF(-0.5, k, data.shape[1], 1))
         steps_per_px = -(-self.steps // px_w)
-        note = f"overview: all {self.steps} steps"
+        note = f"overview: all {self.steps} steps; drag the window, or its edges"
         if steps_per_px > 1:
-            note += f", up to {steps_per_px} steps per pixel (most extreme value kept)"
-        self.plot.setTitle(note, size="8pt")
+            note += f" · ≤{steps_per_px} steps/px, most extreme kept"
+        set_title(self.plot, note, size="8pt")
 
     # ----- the window -------------------------------------------------------------------
     @property

@@ -24,6 +24,13 @@ SCALES = {
 }
 
 
+def set_title(plot: pg.PlotItem, text: str, size: str = "9pt") -> None:
+    """``plot.setTitle`` without letting a long title widen the plot: a title may be cut at
+    the plot's edges, but it never pushes the colour bars out of the window."""
+    plot.setTitle(text, size=size)
+    plot.titleLabel.setMinimumWidth(0)
+
+
 def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
     """max |a| over finite values (at least ``floor``), for symmetric colour levels."""
     finite = a[np.isfinite(a)]
@@ -89,7 +96,7 @@ class Heatmap:
         plot.addItem(self.image)
         self.title = title
         self._title_shown = ""
-        plot.setTitle(title, size="9pt")
+        set_title(plot, title)
         plot.invertY(True)
         plot.setMenuEnabled(False)
         plot.hideButtons()
@@ -111,6 +118,8 @@ class Heatmap:
         self.bar: pg.ColorBarItem | None = None
         self.rows_per_px = self.steps_per_px = 1
         self._units = 0
+        self._rows_key: tuple = ()
+        self._by_rows = self.data
         self._rendered: tuple = ()
         plot.getViewBox().sigRangeChanged.connect(self._on_range_changed)
         plot.getViewBox().sigResized.connect(self._on_range_changed)
@@ -234,12 +243,17 @@ class Heatmap:
         if key == self._rendered and not force:
             return
         self._rendered = key
-        rows = np.arange(r0, r1) if self.order is None else self.order[r0:r1]
-        block = data[rows, t0:t1] if self.order is not None or r0 or r1 < units \
-            else data[:, t0:t1]
         center = self.center if self.scale != "unit" or self.center == 0.0 else 0.5
-        block = extreme(block, px_w, axis=1, center=center)
-        block = extreme(block, px_h, axis=0, center=center)
+        # rows first, over every step, once per zoom / size / data: moving the window along
+        # t then only slices and shrinks columns
+        rows_key = (id(data), r0, r1, px_h, center,
+                    None if self.order is None else id(self.order))
+        if force or self._rows_key != rows_key:
+            rows = np.arange(r0, r1) if self.order is None else self.order[r0:r1]
+            by_rows = data[rows] if self.order is not None or r0 or r1 < units else data
+            self._by_rows = extreme(by_rows, px_h, axis=0, center=center)
+            self._rows_key = rows_key
+        block = extreme(self._by_rows[:, t0:t1], px_w, axis=1, center=center)
         self.steps_per_px = -(-(t1 - t0) // block.shape[1])
         self.rows_per_px = -(-(r1 - r0) // block.shape[0])
         self.image.setImage(np.ascontiguousarray(block), autoLevels=False, levels=self.levels)
@@ -253,11 +267,10 @@ class Heatmap:
         if self.order is not None:
             title += f" · rows {self.order_label}"
         if self.rows_per_px > 1:
-            title += (f" · up to {self.rows_per_px} {self.y_label}s per pixel row"
-                      " (most extreme kept)")
+            title += f" · ≤{self.rows_per_px} {self.y_label}s/px, most extreme"
         if title != self._title_shown:
             self._title_shown = title
-            self.plot.setTitle(title, size="9pt")
+            set_title(self.plot, title)
 
     def downsampling_note(self) -> str:
         """What one pixel of this image holds, in words ('' when nothing is merged)."""
@@ -305,7 +318,7 @@ class Bars:
         self.name = name
         self.axis = UnitAxis("bottom")
         plot.setAxisItems({"bottom": self.axis})
-        plot.setTitle(title, size="9pt")
+        set_title(plot, title)
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.getViewBox().setMouseEnabled(x=False, y=False)

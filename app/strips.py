@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from lstm_viz.predict import Predictions, predict, token_grid
 
 from .overview import LEFT_AXIS_WIDTH
-from .plots import CURSOR_PEN, DIVERGING, Heatmap
+from .plots import CURSOR_PEN, DIVERGING, Heatmap, set_title
 
 FEATURE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00"]
 TARGET_PEN = pg.mkPen("#616161", width=2)
@@ -81,7 +81,7 @@ def _strip_plot(graphics: pg.GraphicsLayoutWidget, row: int, height: int,
     plot.hideButtons()
     plot.getViewBox().setMouseEnabled(x=False, y=False)
     plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
-    plot.getAxis("bottom").setStyle(showValues=False)
+    plot.hideAxis("bottom")
     plot.getAxis("left").setStyle(maxTickLevel=0, maxTextLevel=0)  # a short axis: few labels
     plot.setMaximumHeight(height)
     plot.setMinimumHeight(height)
@@ -99,7 +99,7 @@ class TimeStrips:
         self.token_axis.setStyle(tickLength=0, tickFont=_mono_font())
         self.input_plot = _strip_plot(graphics, row, 64, {"top": self.token_axis})
         self.input_plot.setXLink(link)
-        self.input_plot.setTitle("input x_t", size="8pt")
+        set_title(self.input_plot, "input x_t", size="8pt")
         self.input_map = Heatmap(self.input_plot, "x", "input x_t", y_label="feature")
         self.input_map.plot.getViewBox().setMouseEnabled(x=False, y=False)
         self.input_map.cursor.setMovable(False)
@@ -113,7 +113,7 @@ class TimeStrips:
         self.pred_plot.setXLink(link)
         self.loss_plot = _strip_plot(graphics, row + 2, 50)
         self.loss_plot.setXLink(link)
-        self.loss_plot.setTitle("loss per step", size="8pt")
+        set_title(self.loss_plot, "loss per step", size="8pt")
         self.target_line = self.pred_plot.plot(pen=TARGET_PEN, name="true next")
         self.forecast_line = self.pred_plot.plot(pen=FORECAST_PEN, name="forecast")
         self.error_line = self.pred_plot.plot(pen=ERROR_PEN, name="error")
@@ -129,6 +129,9 @@ class TimeStrips:
         self.readout = QLabel()
         self.readout.setObjectName("prediction_readout")
         self.readout.setTextFormat(Qt.TextFormat.RichText)
+        # text that changes every step must never re-layout the plots
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.readout.setFixedHeight(self.readout.fontMetrics().lineSpacing() + 6)
         self.predictions: Predictions | None = None
         self.tokens: list[str] = []
         self.show_predictions(False)
@@ -180,7 +183,8 @@ class TimeStrips:
             pad = 0.05 * (hi - lo if hi > lo else 1.0)
             self.input_plot.setLimits(yMin=None, yMax=None)
             self.input_plot.setYRange(lo - pad, hi + pad, padding=0)
-            self.input_plot.setTitle("input x_t" + (f": {F} features (lines)" if F > 1 else ""),
+            _few_ticks(self.input_plot, x[:, :F])
+            set_title(self.input_plot, "input x_t" + (f": {F} features (lines)" if F > 1 else ""),
                                      size="8pt")
         else:
             self.input_plot.invertY(True)
@@ -188,8 +192,9 @@ class TimeStrips:
             self.input_map.image.setLookupTable(DIVERGING.getLookupTable(nPts=256))
             self.input_map.y_label = "feature"
             self.input_map.set_data(np.ascontiguousarray(x.T), levels=(-lim, lim))
+            self.input_map.axis.setTicks([[(0, "0"), (F - 1, str(F - 1))], []])
             what = "embedding of the token read" if self.tokens else f"{F} features"
-            self.input_plot.setTitle(f"input x_t: {what} (colour ±{lim:.2g})", size="8pt")
+            set_title(self.input_plot, f"input x_t: {what} (colour ±{lim:.2g})", size="8pt")
         self.predictions = session_predictions(self.session)
         self._draw_predictions(t, b)
 
@@ -206,13 +211,16 @@ class TimeStrips:
             for line in (self.target_line, self.forecast_line, self.error_line):
                 line.show()
             extra = f" (feature 0 of {p.outputs.shape[2]})" if p.outputs.shape[2] > 1 else ""
-            self.pred_plot.setTitle(
-                f"<span style='color:#d81b60'>forecast of x<sub>t+1</sub></span> vs "
-                f"<span style='color:#616161'>true x<sub>t+1</sub></span>, "
-                f"<span style='color:#ff8f00'>error</span>{extra} · {_head_name(head)}",
-                size="8pt")
+            self.forecast_line.setPen(FORECAST_PEN)
+            set_title(self.pred_plot,
+                      f"<span style='color:#d81b60'>forecast of x<sub>t+1</sub></span> vs "
+                      f"<span style='color:#616161'>true x<sub>t+1</sub></span>, "
+                      f"<span style='color:#ff8f00'>error</span>{extra} · {_head_name(head)}",
+                      size="8pt")
             self.pred_plot.enableAutoRange(axis="y")
-            self.loss_plot.setTitle("squared error per step", size="8pt")
+            _few_ticks(self.pred_plot, np.concatenate([p.outputs[:, b, 0], p.target[:, b, 0],
+                                                       p.error[:, b, 0]]))
+            set_title(self.loss_plot, "squared error per step", size="8pt")
         elif p.kind == "next token":
             self.forecast_line.setData(t, p.p_target[:, b], connect="finite")
             self.forecast_line.setPen(PROB_PEN)
@@ -220,24 +228,28 @@ class TimeStrips:
             self.target_line.hide()
             self.error_line.hide()
             self.pred_plot.setYRange(0, 1, padding=0.05)
-            self.pred_plot.setTitle(f"p(true next token): softmax of {_head_name(head)} over"
+            _few_ticks(self.pred_plot, p.p_target[:, b], fixed=(0.0, 0.5, 1.0))
+            set_title(self.pred_plot, f"p(true next token): softmax of {_head_name(head)} over"
                                     f" {len(p.vocab)} tokens", size="8pt")
-            self.loss_plot.setTitle("cross-entropy per step (nats)", size="8pt")
+            set_title(self.loss_plot, "cross-entropy per step (nats)", size="8pt")
         else:
             self.forecast_line.setData(t, p.outputs[:, b, 0], connect="finite")
+            self.forecast_line.setPen(FORECAST_PEN)
             self.forecast_line.show()
             self.target_line.hide()
             self.error_line.hide()
-            self.pred_plot.setTitle(f"{_head_name(head)}: output 0 of {p.outputs.shape[2]}"
+            set_title(self.pred_plot, f"{_head_name(head)}: output 0 of {p.outputs.shape[2]}"
                                     " (no target: it does not predict the next input)",
                                     size="8pt")
             self.pred_plot.enableAutoRange(axis="y")
+            _few_ticks(self.pred_plot, p.outputs[:, b, 0])
         if p.loss is not None:
             self.loss_line.setData(t, p.loss[:, b], connect="finite")
             self.loss_plot.enableAutoRange(axis="y")
+            _few_ticks(self.loss_plot, p.loss[:, b])
         else:
             self.loss_line.setData([], [])
-            self.loss_plot.setTitle("no loss: no target", size="8pt")
+            set_title(self.loss_plot, "no loss: no target", size="8pt")
 
     # ----- one step ---------------------------------------------------------------------
     def show_step(self, t: int) -> None:
@@ -270,6 +282,29 @@ class TimeStrips:
                         f" {p.target[t, b, 0]:+.3f}, error {p.error[t, b, 0]:+.3f}")
             return f"t={t}: forecast x<sub>t+1</sub> = {y:+.3f}; no true value (last step)"
         return f"t={t}: head output 0 = {y:+.3f}"
+
+
+def _few_ticks(plot: pg.PlotItem, values: np.ndarray, fixed: tuple[float, ...] = ()) -> None:
+    """Label a short strip's y axis at its ends (and 0) only, so the labels never collide."""
+    finite = values[np.isfinite(values)]
+    if fixed:
+        ticks = fixed
+    elif finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+        # rounded towards zero, so that each label lies inside the range it names
+        ticks = tuple(sorted({_toward_zero(lo) if lo < 0 else 0.0, 0.0 if hi <= 0 else
+                              _toward_zero(hi)}))
+    else:
+        ticks = (0.0,)
+    plot.getAxis("left").setTicks([[(v, f"{v:.3g}") for v in ticks], []])
+
+
+def _toward_zero(v: float) -> float:
+    """``v`` to two significant digits, rounded towards zero."""
+    if v == 0 or not np.isfinite(v):
+        return 0.0
+    scale = 10.0 ** (np.floor(np.log10(abs(v))) - 1)
+    return float(np.trunc(v / scale) * scale)
 
 
 def _head_name(head) -> str:

@@ -55,7 +55,7 @@ class GatesView(TraceView):
                 plot.setXLink(first)
                 plot.setYLink(first)  # one unit per row in every gate: zoom and scroll together
             if k < len(GATES) - 1:
-                plot.getAxis("bottom").setStyle(showValues=False)
+                plot.hideAxis("bottom")  # one time axis, under the last gate
             else:
                 plot.setLabel("bottom", "t (input position)")
             hm.cursor.sigDragged.connect(self._on_cursor_dragged)
@@ -76,14 +76,15 @@ class GatesView(TraceView):
         self.caption.setObjectName("gates_caption")
         hover = QLabel("Hover a cell to read gate, unit, t and value.")
         hover.setObjectName("gates_hover")
+        self.caption.setWordWrap(True)
         top = QHBoxLayout()
-        top.addWidget(self.strips.readout, 1)
+        top.addWidget(self.caption, 1)
         top.addWidget(self.controls)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
-        layout.addWidget(self.caption)
         layout.addLayout(top)
+        layout.addWidget(self.strips.readout)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(hover)
         self.follow_mouse(self.graphics, hover)
