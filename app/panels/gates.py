@@ -119,6 +119,8 @@ class GatesView(TraceView):
 
     def _on_window_changed(self, t0: int, t1: int) -> None:
         self.heatmaps["i"].set_window(t0, t1)
+        # the new ranges' transforms now, not while painting: one repaint instead of two
+        self.graphics.scene().prepareForPaint()
         if self.controls.window_box.value() != t1 - t0:
             self.controls.window_box.blockSignals(True)
             self.controls.window_box.setValue(t1 - t0)

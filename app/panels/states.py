@@ -210,6 +210,8 @@ class StatesView(TraceView):
 
     def _on_window_changed(self, t0: int, t1: int) -> None:
         self.c_map.set_window(t0, t1)
+        # the new ranges' transforms now, not while painting: one repaint instead of two
+        self.graphics.scene().prepareForPaint()
         box = self.display_controls.window_box
         if box.value() != t1 - t0:
             box.blockSignals(True)
@@ -270,6 +272,9 @@ class StatesView(TraceView):
                     item.setZValue(-1)  # under the edited run's curves
                 # the curves change only with the trace; the moving cursor must not redraw them
                 item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                # only the detail window's steps, min and max per pixel (never skipping)
+                item.setClipToView(True)
+                item.setDownsampling(auto=True, method="peak")
                 items.append(item)
             self.lines, self.before_lines = items[:n_now], items[n_now:]
             self._line_key = key

@@ -108,8 +108,10 @@ def test_colour_scale_toggles_and_the_colour_bar_says_which(make_panels):
     np.testing.assert_allclose(gates.heatmaps["f"].image.image, stretched, atol=1e-5)
 
 
-def test_each_gate_colour_bar_sits_beside_its_own_row(make_panels):
+def test_each_gate_colour_bar_sits_beside_its_own_row(qtbot, make_panels):
     gates = _host(make_panels, seq_len=40).panels["Gates"]
+    gates.resize(1010, 690)  # the Gates tab of a 1280x800 window
+    qtbot.wait(50)
     spans = []
     for gate in GATES:
         vb = gates.heatmaps[gate].plot.getViewBox().sceneBoundingRect()
