@@ -110,7 +110,7 @@ def bench_scale(app, steps: int) -> dict:
             out[name][f"step, {view}"] = _timed(app, lambda k: session.step(), steps)
             width = panel.overview.window[1] - panel.overview.window[0]
 
-            def move(k, panel=panel, width=width):
+            def move(k, panel=panel, width=width, T=T):
                 t0 = (k * 37) % (T - width)
                 panel.overview.set_window(t0, t0 + width)
 
