@@ -107,7 +107,7 @@ def bench_scale(app, steps: int) -> dict:
             w.show_view(view)
             panel = w.views[view]
             session.seek(T // 3)
-            out[name][f"step, {view}"] = _timed(app, lambda k: session.step(), steps)
+            out[name][f"step, {view}"] = _timed(app, lambda k, s=session: s.step(), steps)
             width = panel.overview.window[1] - panel.overview.window[0]
 
             def move(k, panel=panel, width=width, T=T):
