@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from lstm_viz.hashing import file_sha256
 
+from .display import DisplayOptions
 from .workers import TraceRunner
 
 DIRECTIONS = ("forward", "reverse")
@@ -47,6 +48,8 @@ class AppContext(QObject):
         self.batch = 0
         self.unit = 0
         self.trace_error = ""
+        #: unit order and colour scale, shared by every view
+        self.display = DisplayOptions(self)
         self._latest = None
         self._accepted = None
         self._then: list[Callable[[], None]] = []

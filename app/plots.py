@@ -1,11 +1,14 @@
-"""pyqtgraph building blocks shared by the gates and states views: a units x time heatmap with
-a time cursor and hover lookup, and a bar chart of one step across units."""
+"""pyqtgraph building blocks shared by the gates and states views: a units x time heatmap that
+draws the visible window at the resolution of the screen (downsampled honestly, in the unit
+order the views share), its colour scales, and a bar chart of one step across units."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
+
+from lstm_viz.downsample import extreme
 
 from . import theme
 
@@ -16,6 +19,20 @@ CURSOR_PEN = pg.mkPen(255, 23, 68, 190, width=2)
 pg.setConfigOptions(antialias=False)
 theme.apply()  # background and foreground from the palette; the window applies it again
 
+#: colour scale modes: key -> what the colour bar says
+SCALES = {
+    "fixed": "fixed",
+    "unit": "per unit",
+    "percentile": "1st–99th percentile",
+}
+
+
+def set_title(plot: pg.PlotItem, text: str, size: str = "9pt") -> None:
+    """``plot.setTitle`` without letting a long title widen the plot: a title may be cut at
+    the plot's edges, but it never pushes the colour bars out of the window."""
+    plot.setTitle(text, size=size)
+    plot.titleLabel.setMinimumWidth(0)
+
 
 def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
     """max |a| over finite values (at least ``floor``), for symmetric colour levels."""
@@ -23,21 +40,71 @@ def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
     return max(float(np.abs(finite).max()) if finite.size else 1.0, floor)
 
 
+class UnitAxis(pg.AxisItem):
+    """An axis over rows (or bars) that labels each integer position with the unit shown there:
+    ``order[position]``, so a reordered view says which unit each row is."""
+
+    def __init__(self, orientation: str, **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+        self.order: np.ndarray | None = None
+
+    def set_order(self, order: np.ndarray | None) -> None:
+        self.order = order
+        self.picture = None
+        self.update()
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph override
+        levels = super().tickValues(minVal, maxVal, size)
+        out = []
+        for spacing, values in levels:
+            if spacing < 1:
+                continue
+            ints = [v for v in values if float(v).is_integer()]
+            if ints:
+                out.append((spacing, ints))
+        if not out:  # zoomed in past one row per tick: every row
+            out = [(1.0, [float(v) for v in range(int(np.ceil(minVal)), int(maxVal) + 1)])]
+        return out
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
+        order = self.order
+        strings = []
+        for v in values:
+            k = int(round(v))
+            if order is None:
+                strings.append(str(k))
+            else:
+                strings.append(str(int(order[k])) if 0 <= k < len(order) else "")
+        return strings
+
+
 class Heatmap:
-    """A PlotItem showing ``image[unit, t]`` with unit 0 at the top, and a cursor at t."""
+    """A PlotItem showing ``data[unit, t]`` with the first row at the top and a cursor at t.
+
+    ``data`` is the whole (units, T) array; the image holds only the visible window (x: the
+    detail window the view sets, y: the rows zoomed to with the mouse wheel), in the shared unit
+    order, shrunk to the plot's pixels by keeping each bucket's most extreme value. The left
+    axis names the unit of each row and says when rows or steps share a pixel.
+    """
 
     def __init__(self, plot: pg.PlotItem, name: str, title: str, y_label: str = "unit",
-                 cursor_label: bool = False):
+                 cursor_label: bool = False, levels: tuple[float, float] = (-1.0, 1.0)):
         self.plot = plot
         self.name = name
+        self.y_label = y_label
+        self.axis = UnitAxis("left")
+        plot.setAxisItems({"left": self.axis})
         self.image = pg.ImageItem(axisOrder="row-major")
         plot.addItem(self.image)
-        plot.setTitle(title, size="10pt")
-        plot.setLabel("left", y_label)
+        self.title = title
+        self._title_shown = ""
+        set_title(plot, title)
         plot.invertY(True)
         plot.setMenuEnabled(False)
         plot.hideButtons()
-        plot.getViewBox().setMouseEnabled(x=True, y=False)
+        # x follows the detail window; the wheel zooms and a drag scrolls through the units
+        plot.getViewBox().setMouseEnabled(x=False, y=True)
         ink, fill = theme.cursor_label_colours()
         label = {"label": "t={value:.0f}",
                  "labelOpts": {"position": 0.08, "color": ink, "fill": fill}} \
@@ -45,16 +112,178 @@ class Heatmap:
         self.cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True, **label)
         self.cursor.setZValue(10)
         plot.addItem(self.cursor)
+        self.fixed_levels = levels
         self.data = np.zeros((1, 1), dtype=np.float32)
+        self._shown = self.data  # data in the current colour scale (per-unit: stretched)
+        self.order: np.ndarray | None = None
+        self.order_label = "index order"
+        self.scale = "fixed"
+        self.levels = levels
+        self.bar: pg.ColorBarItem | None = None
+        self.rows_per_px = self.steps_per_px = 1
+        self._units = 0
+        self._rows_key: tuple = ()
+        self._by_rows = self.data
+        self._rendered: tuple = ()
+        plot.getViewBox().sigRangeChanged.connect(self._on_range_changed)
+        plot.getViewBox().sigResized.connect(self._on_range_changed)
 
-    def set_data(self, data: np.ndarray) -> None:
-        """``data`` is (units, T); NaN cells (past a sequence's length) stay blank."""
+    @property
+    def center(self) -> float:
+        """The neutral value of the colour scale (0.5 for 0..1 gates, 0 for the others)."""
+        lo, hi = self.fixed_levels
+        return 0.5 if (lo, hi) == (0.0, 1.0) else 0.0
+
+    # ----- data, order, scale -----------------------------------------------------------
+    def set_data(self, data: np.ndarray, levels: tuple[float, float] | None = None) -> None:
+        """``data`` is (units, T); NaN cells (past a sequence's length) stay blank. ``levels``
+        replaces the fixed colour levels (e.g. symmetric around 0 from the trace)."""
         self.data = data
+        if levels is not None:
+            self.fixed_levels = levels
         units, steps = data.shape
-        self.image.setImage(data, autoLevels=False)
-        self.image.setRect(QRectF(-0.5, -0.5, steps, units))
-        self.plot.setLimits(xMin=-0.5, xMax=steps - 0.5, yMin=-0.5, yMax=units - 0.5)
-        self.plot.setRange(xRange=(-0.5, steps - 0.5), yRange=(-0.5, units - 0.5), padding=0)
+        if self.order is not None and len(self.order) != units:
+            self.order = None
+            self.axis.set_order(None)
+        self.plot.setLimits(xMin=-0.5, xMax=steps - 0.5, yMin=-0.5, yMax=units - 0.5,
+                            minYRange=min(units, 4))
+        if units != self._units:  # a new number of rows: show them all; else keep the zoom
+            self._units = units
+            self.plot.getViewBox().setYRange(-0.5, units - 0.5, padding=0)
+        self._apply_scale()
+
+    def set_order(self, order: np.ndarray | None, label: str = "index order") -> None:
+        """Show row r as unit ``order[r]`` (None: index order)."""
+        if order is not None and len(order) != self.data.shape[0]:
+            order = None
+        self.order = None if order is None else np.asarray(order)
+        self.order_label = label if order is not None else "index order"
+        self.axis.set_order(self.order)
+        self.render(force=True)
+
+    def set_scale(self, mode: str) -> None:
+        """The colour scale: "fixed" (the quantity's own range), "unit" (each unit stretched
+        to its own range) or "percentile" (1st to 99th percentile of what is shown)."""
+        if mode not in SCALES:
+            raise ValueError(f"unknown colour scale {mode!r}; choose one of {', '.join(SCALES)}")
+        self.scale = mode
+        self._apply_scale()
+
+    def attach_bar(self, bar: pg.ColorBarItem, quantity: str) -> None:
+        """The colour bar that shows this heatmap's scale (its label names ``quantity``)."""
+        self.bar = bar
+        self._quantity = quantity
+        bar.setImageItem([self.image])
+        self._update_bar()
+
+    def _apply_scale(self) -> None:
+        data, (lo, hi) = self.data, self.fixed_levels
+        symmetric = self.center == 0.0
+        with np.errstate(invalid="ignore", all="ignore"):
+            if self.scale == "unit":
+                if symmetric:
+                    peak = np.nanmax(np.abs(data), axis=1, keepdims=True)
+                    data = data / np.where(np.isfinite(peak) & (peak > 0), peak, 1.0)
+                    self.levels = (-1.0, 1.0)
+                else:
+                    low = np.nanmin(data, axis=1, keepdims=True)
+                    span = np.nanmax(data, axis=1, keepdims=True) - low
+                    data = (data - low) / np.where(np.isfinite(span) & (span > 0), span, 1.0)
+                    self.levels = (0.0, 1.0)
+            elif self.scale == "percentile":
+                finite = data[np.isfinite(data)]
+                if finite.size == 0:
+                    self.levels = (lo, hi)
+                elif symmetric:
+                    p = max(float(np.percentile(np.abs(finite), 99)), 1e-6)
+                    self.levels = (-p, p)
+                else:
+                    a, b = (float(v) for v in np.percentile(finite, [1, 99]))
+                    self.levels = (a, b if b > a else a + 1e-6)
+            else:
+                self.levels = (lo, hi)
+        self._shown = np.asarray(data, dtype=np.float32)
+        self._update_bar()
+        self.render(force=True)
+
+    def _update_bar(self) -> None:
+        if self.bar is None:
+            return
+        self.bar.setLevels(self.levels)
+        lo, hi = self.levels
+        # three labelled ticks (ends and middle): they never collide, even in a short bar
+        self.bar.axis.setTicks([[(v, f"{v:.3g}") for v in (lo, (lo + hi) / 2, hi)],
+                                           []])
+        # short: the label runs along a bar as tall as one heatmap row
+        text = {"unit": f"{self._quantity} · per unit", "percentile": f"{self._quantity} · p1–99"
+                }.get(self.scale, self._quantity)
+        self.bar.getAxis("left").setLabel(text, **{"font-size": "8pt"})
+
+    # ----- the visible window ------------------------------------------------------------
+    def set_window(self, t0: int, t1: int) -> None:
+        """Show steps [t0, t1) (and so do the plots whose x axis is linked to this one)."""
+        self.plot.setXRange(t0 - 0.5, t1 - 0.5, padding=0)
+
+    def _on_range_changed(self, *args) -> None:
+        self.render()
+
+    def render(self, force: bool = False) -> None:
+        """Redraw the image for what is visible, at the plot's pixel size."""
+        if not self.image.isVisible():
+            return
+        data = self._shown
+        units, steps = data.shape
+        vb = self.plot.getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        t0 = max(0, int(np.floor(x0 + 0.5)))
+        t1 = min(steps, int(np.ceil(x1 + 0.5)))
+        r0 = max(0, int(np.floor(y0 + 0.5)))
+        r1 = min(units, int(np.ceil(y1 + 0.5)))
+        if t1 <= t0 or r1 <= r0:
+            return
+        px_w = max(1, int(vb.width()))
+        px_h = max(1, int(vb.height()))
+        key = (t0, t1, r0, r1, px_w, px_h)
+        if key == self._rendered and not force:
+            return
+        self._rendered = key
+        center = self.center if self.scale != "unit" or self.center == 0.0 else 0.5
+        # rows first, over every step, once per zoom / size / data: moving the window along
+        # t then only slices and shrinks columns
+        rows_key = (id(data), r0, r1, px_h, center,
+                    None if self.order is None else id(self.order))
+        if force or self._rows_key != rows_key:
+            rows = np.arange(r0, r1) if self.order is None else self.order[r0:r1]
+            by_rows = data[rows] if self.order is not None or r0 or r1 < units else data
+            self._by_rows = extreme(by_rows, px_h, axis=0, center=center)
+            self._rows_key = rows_key
+        block = extreme(self._by_rows[:, t0:t1], px_w, axis=1, center=center)
+        self.steps_per_px = -(-(t1 - t0) // block.shape[1])
+        self.rows_per_px = -(-(r1 - r0) // block.shape[0])
+        self.image.setImage(np.ascontiguousarray(block), autoLevels=False, levels=self.levels)
+        self.image.setRect(QRectF(t0 - 0.5, r0 - 0.5, t1 - t0, r1 - r0))
+        self._update_axis_label()
+
+    def _update_axis_label(self) -> None:
+        if self.axis.labelText != self.y_label:
+            self.plot.setLabel("left", self.y_label, **{"font-size": "8pt"})
+        title = self.title
+        if self.order is not None:
+            title += f" · rows {self.order_label}"
+        if self.rows_per_px > 1:
+            title += f" · ≤{self.rows_per_px} {self.y_label}s/px, most extreme"
+        if title != self._title_shown:
+            self._title_shown = title
+            set_title(self.plot, title)
+
+    def downsampling_note(self) -> str:
+        """What one pixel of this image holds, in words ('' when nothing is merged)."""
+        parts = []
+        if self.steps_per_px > 1:
+            parts.append(f"up to {self.steps_per_px} steps")
+        if self.rows_per_px > 1:
+            parts.append(f"up to {self.rows_per_px} {self.y_label}s")
+        return ("each pixel: the most extreme value of " + " × ".join(parts)) if parts else ""
 
     def set_t(self, t: int) -> None:
         self.cursor.setValue(t)
@@ -64,9 +293,10 @@ class Heatmap:
         if not self.plot.sceneBoundingRect().contains(scene_pos):
             return None
         p = self.plot.getViewBox().mapSceneToView(scene_pos)
-        t, unit = int(round(p.x())), int(round(p.y()))
+        t, row = int(round(p.x())), int(round(p.y()))
         units, steps = self.data.shape
-        if 0 <= unit < units and 0 <= t < steps:
+        if 0 <= row < units and 0 <= t < steps:
+            unit = row if self.order is None else int(self.order[row])
             return unit, t, float(self.data[unit, t])
         return None
 
@@ -83,13 +313,16 @@ def hover_reading(maps: dict[str, Heatmap], scene_pos) -> str:
 
 
 class Bars:
-    """One quantity at the current step across units, with the focus unit highlighted."""
+    """One quantity at the current step across units, with the focus unit highlighted; in the
+    shared unit order when one is set (the axis then names the unit of each bar)."""
 
     def __init__(self, plot: pg.PlotItem, name: str, title: str, levels: tuple[float, float]
                  | None, colour: str):
         self.plot = plot
         self.name = name
-        plot.setTitle(title, size="9pt")
+        self.axis = UnitAxis("bottom")
+        plot.setAxisItems({"bottom": self.axis})
+        set_title(plot, title)
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.getViewBox().setMouseEnabled(x=False, y=False)
@@ -107,12 +340,22 @@ class Bars:
         plot.addItem(self.focus_line)
         plot.addLine(y=0, pen=pg.mkPen("#9e9e9e", width=1))
         self.heights = np.zeros(1)
+        self.order: np.ndarray | None = None
         self._n = 0
+
+    def set_order(self, order: np.ndarray | None) -> None:
+        """Draw bar k as unit ``order[k]`` (None: index order)."""
+        self.order = order
+        self.axis.set_order(order)
 
     def set_values(self, values: np.ndarray, focus: int) -> None:
         values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
-        self.heights = values
         n = len(values)
+        order = self.order if self.order is not None and len(self.order) == n else None
+        if order is not None:
+            values = values[order]
+            focus = int(np.flatnonzero(order == focus)[0]) if 0 <= focus < n else focus
+        self.heights = values
         if n != self._n:
             self._n = n
             self.plot.setXRange(-0.6, n - 0.4, padding=0)

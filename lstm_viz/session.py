@@ -14,7 +14,6 @@ import copy
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +26,7 @@ from .budget import DEFAULT_WINDOW, needs_window, precheck
 from .config import LSTMConfig, reject_unknown_fields
 from .edits import Ablation, InputEdit, StateEdit
 from .inputs import InputSpec, make_input
+from .io import Head
 from .torch_devices import resolve_device
 from .tracing import Trace, checkpoints, trace, trace_window
 from .verification import verify
@@ -138,8 +138,7 @@ class Session:
             raise ValueError(f"expected an LSTMConfig, got {type(self._config).__name__}")
         precheck(self._config, self._input_spec, dtype, memory_budget, windowed=True)
         self.model_source: dict | None = None  # set by loaders: where the weights came from
-        # the output head loaded with the LSTM (an io.Head: weight, bias), or None
-        self.head: Any = None
+        self.head: Head | None = None  # the loaded model's output layer, if it has one
         self._lstm = self._build()
         self._x = self._make_x()
         self._edits = Edits()
@@ -314,10 +313,10 @@ class Session:
         self._changed()
 
     def load_module(self, lstm: nn.LSTM, source: dict | None = None,
-                    input_spec: InputSpec | None = None, head: Any = None) -> None:
+                    input_spec: InputSpec | None = None, head: Head | None = None) -> None:
         """Use a trained ``nn.LSTM`` (copied); its config replaces the current one, and
-        ``input_spec`` (if given) the input, in one change: either both or neither. ``head``:
-        the output layer that goes with it (an io.Head), or None."""
+        ``input_spec`` (if given) the input, in one change: either both or neither. ``head``
+        is the output layer that reads its output, if the model has one."""
         cfg = LSTMConfig.from_module(lstm)
         spec = input_spec or self._input_spec
         old = (self._config, self._lstm, self._x, self._dtype, self._input_spec)

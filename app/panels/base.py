@@ -25,6 +25,9 @@ class TraceView(QWidget):
         self.ctx = ctx
         self.session = ctx.session
         self.caption = QLabel()
+        # a long caption wraps instead of widening the view past the window
+        self.caption.setWordWrap(True)
+        self.caption.setMinimumWidth(120)
         self.hover: QLabel | None = None
         self._hover_scene = None
 

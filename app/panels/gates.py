@@ -1,14 +1,18 @@
 """Gates view: heatmaps of i, f, g, o (units x time) for the selected layer, direction and batch
-element, with fixed colour levels and a time cursor; hovering a cell shows its value."""
+element, each with its own colour bar beside it, under an overview of the whole sequence, the
+input strip and (when the model has an output head) its predictions; hovering reads a cell."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout
 
 from ..ablation_menu import attach_ablation_menu
+from ..display import DisplayControls
+from ..overview import LEFT_AXIS_WIDTH, Overview
 from ..plots import DIVERGING, SIGMOID, Heatmap, hover_reading
+from ..strips import TimeStrips
 from .base import TraceView
 
 GATE_TITLES = {
@@ -18,48 +22,70 @@ GATE_TITLES = {
     "o": "o: output gate, σ(…) ∈ (0, 1): how much of tanh(c_t) becomes h_t",
 }
 GATES = ("i", "f", "g", "o")
+GATE_LEVELS = {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 1.0), "o": (0.0, 1.0)}
+GATE_MAPS = {"i": SIGMOID, "f": SIGMOID, "g": DIVERGING, "o": SIGMOID}
+FIRST_HEATMAP_ROW = 4  # overview, input, prediction, loss above
 
 
 class GatesView(TraceView):
-    """Four heatmaps sharing the time axis; colour bars: σ gates 0..1, g −1..1."""
+    """Four heatmaps sharing the time axis, each with its colour bar: σ gates 0..1, g −1..1."""
 
     title = "Gates"
 
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
+        self.display = ctx.display
+        self.controls = DisplayControls(ctx)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         self.graphics.ci.setSpacing(2)
+        self.overview = Overview(self.graphics.addPlot(row=0, col=0), self.controls.window_box
+                                 .value(), self)
         self.heatmaps: dict[str, Heatmap] = {}
+        self.bars: dict[str, pg.ColorBarItem] = {}
         first = None
-        for row, gate in enumerate(GATES):
+        for k, gate in enumerate(GATES):
+            row = FIRST_HEATMAP_ROW + k
             plot = self.graphics.addPlot(row=row, col=0)
-            hm = Heatmap(plot, gate, GATE_TITLES[gate], cursor_label=row == 0)
+            hm = Heatmap(plot, gate, GATE_TITLES[gate], cursor_label=k == 0,
+                         levels=GATE_LEVELS[gate])
+            plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
             if first is None:
                 first = plot
             else:
                 plot.setXLink(first)
-            if row < len(GATES) - 1:
-                plot.getAxis("bottom").setStyle(showValues=False)
+                plot.setYLink(first)  # one unit per row in every gate: zoom and scroll together
+            if k < len(GATES) - 1:
+                plot.hideAxis("bottom")  # one time axis, under the last gate
             else:
                 plot.setLabel("bottom", "t (input position)")
             hm.cursor.sigDragged.connect(self._on_cursor_dragged)
+            # each gate's colour bar sits beside its own row
+            bar = pg.ColorBarItem(values=GATE_LEVELS[gate], colorMap=GATE_MAPS[gate],
+                                  interactive=False, width=12)
+            bar.setTitle(" ", size="9pt")  # as tall as the heatmap's title: the bar spans its rows
+            self.graphics.addItem(bar, row=row, col=1)
+            hm.attach_bar(bar, gate)
+            self.bars[gate] = bar
             self.heatmaps[gate] = hm
-        self.sigmoid_bar = pg.ColorBarItem(values=(0, 1), colorMap=SIGMOID, interactive=False,
-                                           width=14, label="i, f, o")
-        self.sigmoid_bar.setImageItem([self.heatmaps[g].image for g in "ifo"])
-        self.tanh_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
-                                        width=14, label="g")
-        self.tanh_bar.setImageItem([self.heatmaps["g"].image])
-        self.graphics.addItem(self.sigmoid_bar, row=0, col=1, rowspan=2)
-        self.graphics.addItem(self.tanh_bar, row=2, col=1, rowspan=2)
+        self.strips = TimeStrips(ctx, self.graphics, 1, first)
+        for r in range(FIRST_HEATMAP_ROW, FIRST_HEATMAP_ROW + len(GATES)):
+            self.graphics.ci.layout.setRowStretchFactor(r, 3)
+        self.overview.window_changed.connect(self._on_window_changed)
+        self.controls.window_box.valueChanged.connect(self.overview.set_width)
+        self.display.changed.connect(self._on_display_changed)
         self.caption.setObjectName("gates_caption")
         hover = QLabel("Hover a cell to read gate, unit, t and value.")
         hover.setObjectName("gates_hover")
+        self.caption.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(self.caption, 1)
+        top.addWidget(self.controls)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
-        layout.addWidget(self.caption)
+        layout.addLayout(top)
+        layout.addWidget(self.strips.readout)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(hover)
         self.follow_mouse(self.graphics, hover)
@@ -71,15 +97,45 @@ class GatesView(TraceView):
         ctx = self.ctx
         # (T, 4, H) for the selection: one copy to the CPU, then views per gate
         block = trace.gates[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
+        order = self.display.order(trace, ctx.layer, ctx.direction)
+        bands = []
         for k, gate in enumerate(GATES):
-            self.heatmaps[gate].set_data(np.ascontiguousarray(block[:, k, :].T))
+            data = np.ascontiguousarray(block[:, k, :].T)
+            hm = self.heatmaps[gate]
+            hm.set_data(data)
+            hm.order = order
+            hm.order_label = self.display.order_label()
+            hm.axis.set_order(order)
+            hm.set_scale(self.display.scale)
+            bands.append((gate, data if order is None else data[order], GATE_MAPS[gate],
+                          GATE_LEVELS[gate]))
+        self.overview.set_bands(bands)
+        self.strips.show_trace(trace)
+        self._on_window_changed(*self.overview.window)
         self.caption.setText(f"<b>Gates</b>: {ctx.selection_text()}; rows are units, columns"
                              " timesteps; blank = past this sequence's length")
         self.show_step(self.session.t)
 
+    def _on_display_changed(self) -> None:
+        self.refresh()
+
+    def _on_window_changed(self, t0: int, t1: int) -> None:
+        self.heatmaps["i"].set_window(t0, t1)
+        # the new ranges' transforms now, not while painting: one repaint instead of two
+        self.graphics.scene().prepareForPaint()
+        if self.controls.window_box.value() != t1 - t0:
+            self.controls.window_box.blockSignals(True)
+            self.controls.window_box.setValue(t1 - t0)
+            self.controls.window_box.blockSignals(False)
+        note = self.heatmaps["o"].downsampling_note()
+        self.heatmaps["o"].plot.setLabel(
+            "bottom", f"t (input position), steps {t0}–{t1 - 1}" + (f"; {note}" if note else ""))
+
     def show_step(self, t: int) -> None:
+        self.overview.follow(t)
         for hm in self.heatmaps.values():
             hm.set_t(t)
+        self.strips.show_step(t)
 
     def _on_cursor_dragged(self, line) -> None:
         self.session.seek(int(round(line.value())))

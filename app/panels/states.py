@@ -25,8 +25,11 @@ from lstm_viz.demos import demo_for_model
 
 from .. import theme
 from ..ablation_menu import attach_ablation_menu
+from ..display import DisplayControls
+from ..overview import LEFT_AXIS_WIDTH, Overview
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from ..sessions import ended_text
+from ..strips import TimeStrips
 from ..whatif import WhatIfBox
 from .base import TraceView
 
@@ -96,20 +99,31 @@ class StatesView(TraceView):
         # left: heatmaps and lines
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
-        c_plot = self.graphics.addPlot(row=0, col=0)
-        h_plot = self.graphics.addPlot(row=1, col=0)
+        row = 4  # below the overview and the input / prediction / loss strips
+        c_plot = self.graphics.addPlot(row=row, col=0)
+        h_plot = self.graphics.addPlot(row=row + 1, col=0)
         h_plot.setXLink(c_plot)
         self.c_map = Heatmap(c_plot, "c", "c: cell state (colour symmetric around 0)")
         self.h_map = Heatmap(h_plot, "h", "h: hidden state = o * tanh(c)")
         self.c_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
                                      width=14, label="c")
-        self.c_bar.setImageItem([self.c_map.image])
         self.h_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
                                      width=14, label="h")
-        self.h_bar.setImageItem([self.h_map.image])
-        self.graphics.addItem(self.c_bar, row=0, col=1)
-        self.graphics.addItem(self.h_bar, row=1, col=1)
-        self.lines_plot = self.graphics.addPlot(row=2, col=0)
+        self.graphics.addItem(self.c_bar, row=row, col=1)
+        self.graphics.addItem(self.h_bar, row=row + 1, col=1)
+        self.c_map.attach_bar(self.c_bar, "c")
+        self.h_map.attach_bar(self.h_bar, "h")
+        self.display = ctx.display
+        self.display_controls = DisplayControls(ctx)
+        self.overview = Overview(self.graphics.addPlot(row=0, col=0),
+                                 self.display_controls.window_box.value(), self)
+        self.overview.window_changed.connect(self._on_window_changed)
+        self.display_controls.window_box.valueChanged.connect(self.overview.set_width)
+        self.display.changed.connect(self.refresh)
+        self.strips = TimeStrips(ctx, self.graphics, 1, c_plot)
+        self.lines_plot = self.graphics.addPlot(row=row + 2, col=0)
+        for plot in (c_plot, h_plot, self.lines_plot):
+            plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
         self.lines_plot.setXLink(c_plot)
         self.lines_plot.setTitle("chosen units over time: c (dashed) and h (solid)", size="10pt")
         self.lines_plot.setLabel("bottom", "t (input position)")
@@ -117,9 +131,7 @@ class StatesView(TraceView):
         self.lines_plot.hideButtons()
         # the legend has its own row under the plot: it never covers a curve
         self.legend = pg.LegendItem(labelTextSize="8pt", colCount=3, brush=theme.legend_brush())
-        self.graphics.addItem(self.legend, row=3, col=0)
-        for plot in (c_plot, h_plot, self.lines_plot):  # the time axes line up
-            plot.getAxis("left").setWidth(54)
+        self.graphics.addItem(self.legend, row=row + 3, col=0)
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
         self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
@@ -160,7 +172,9 @@ class StatesView(TraceView):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
+        controls.addWidget(self.display_controls)
         layout.addLayout(controls)
+        layout.addWidget(self.strips.readout)
         layout.addWidget(split, 1)
         layout.addWidget(hover)
         self.follow_mouse(self.graphics, hover)
@@ -196,13 +210,10 @@ class StatesView(TraceView):
         self.unit_box.blockSignals(False)
         self._c_block = trace.c[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
         self._h_block = trace.h[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
-        self.c_map.set_data(np.ascontiguousarray(self._c_block.T))
-        self.h_map.set_data(np.ascontiguousarray(self._h_block.T))
         # colour levels fixed for the whole trace so a colour means the same at every step
         c_lim = nan_safe_limit(trace.c.detach().cpu().numpy())
         h_lim = 1.0 if not cfg.proj_size else nan_safe_limit(trace.h.detach().cpu().numpy())
-        self.c_bar.setLevels((-c_lim, c_lim))
-        self.h_bar.setLevels((-h_lim, h_lim))
+        self._show_maps(trace, (-c_lim, c_lim), (-h_lim, h_lim))
         self.bars["c"].set_range(-c_lim, c_lim)
         self.bars["h"].set_range(-h_lim, h_lim)
         mark = f" <span style='color: {WHATIF_COLOUR}'>· what-if</span>" \
@@ -215,6 +226,34 @@ class StatesView(TraceView):
         self.caption.setText(f"<b>States</b>: {ctx.selection_text()}{demo}")
         self._refresh_lines()
         self.show_step(self.session.t)
+
+    def _show_maps(self, trace, c_levels, h_levels) -> None:
+        """c and h into the heatmaps and the overview, in the shared order and colour scale."""
+        ctx, display = self.ctx, self.display
+        order = display.order(trace, ctx.layer, ctx.direction)
+        c, h = np.ascontiguousarray(self._c_block.T), np.ascontiguousarray(self._h_block.T)
+        bands = []
+        for hm, data, levels in ((self.c_map, c, c_levels), (self.h_map, h, h_levels)):
+            hm.set_data(data, levels=levels)
+            hm.set_order(order, display.order_label())
+            hm.set_scale(display.scale)
+            shown = data[hm.order] if hm.order is not None else data
+            bands.append((hm.name, shown, DIVERGING, levels))
+        for bars in self.bars.values():
+            bars.set_order(order)
+        self.overview.set_bands(bands)
+        self.strips.show_trace(trace)
+        self._on_window_changed(*self.overview.window)
+
+    def _on_window_changed(self, t0: int, t1: int) -> None:
+        self.c_map.set_window(t0, t1)
+        # the new ranges' transforms now, not while painting: one repaint instead of two
+        self.graphics.scene().prepareForPaint()
+        box = self.display_controls.window_box
+        if box.value() != t1 - t0:
+            box.blockSignals(True)
+            box.setValue(t1 - t0)
+            box.blockSignals(False)
 
     def _before_blocks(self) -> tuple[np.ndarray, np.ndarray] | None:
         """c (T, H) and h (T, H_out) of the run before the first edit, while edits show."""
@@ -287,6 +326,9 @@ class StatesView(TraceView):
                     item.setZValue(-1)  # under the edited run's curves
                 # the curves change only with the trace; the moving cursor must not redraw them
                 item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                # only the detail window's steps, min and max per pixel (never skipping)
+                item.setClipToView(True)
+                item.setDownsampling(auto=True, method="peak")
                 items.append(item)
             self.lines, self.before_lines = items[:n_now], items[n_now:]
             self._line_key = key
@@ -308,6 +350,9 @@ class StatesView(TraceView):
                                      size="10pt")
         self.c_map.plot.setLabel("left", f"c unit (hidden_size {cfg.hidden_size})"
                                  if P else "unit")
+        # the heatmaps redraw their left label from y_label: keep it what h and c are
+        self.h_map.y_label = f"h feature (proj_size {P})" if P else "unit"
+        self.c_map.y_label = f"c unit (hidden_size {cfg.hidden_size})" if P else "unit"
         _integer_ticks(self.c_map.plot, cfg.hidden_size)
         _integer_ticks(self.h_map.plot, cfg.h_out)
 
@@ -316,6 +361,8 @@ class StatesView(TraceView):
         ctx = self.ctx
         for item in (self.c_map, self.h_map):
             item.set_t(t)
+        self.overview.follow(t)
+        self.strips.show_step(t)
         self.lines_cursor.setValue(t)
         v = self.session.values_at(ctx.layer, ctx.direction, ctx.batch, t)
         trace = self.session.trace

@@ -1,0 +1,126 @@
+"""Heatmaps at any size: honest downsampling, the detail window, the shared unit order, the
+colour scale on the colour bar, and each gate's colour bar beside its own row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+
+from lstm_viz import InputSpec, LSTMConfig, Session
+from lstm_viz_app.panels.gates import GATES, GatesView
+from lstm_viz_app.panels.states import StatesView
+from lstm_viz_app.plots import DIVERGING, Heatmap
+
+pytestmark = pytest.mark.gui
+
+
+def test_a_single_spike_in_10000_steps_stays_visible_and_the_axis_says_so(qtbot):
+    graphics = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(graphics)
+    graphics.resize(900, 300)
+    hm = Heatmap(graphics.addPlot(), "g", "spike")
+    hm.attach_bar(pg.ColorBarItem(colorMap=DIVERGING), "g")
+    graphics.show()
+    qtbot.waitExposed(graphics)
+    data = np.zeros((64, 10_000), dtype=np.float32)
+    data[41, 6543] = -0.97
+    hm.set_data(data)
+    hm.set_window(0, 10_000)
+    image = hm.image.image
+    width = hm.plot.getViewBox().width()
+    assert image.shape[1] <= width < 10_000  # fewer columns than steps: downsampled
+    assert image.min() == pytest.approx(-0.97)  # ... and the spike is still there
+    assert hm.steps_per_px > 1 and "most extreme value" in hm.downsampling_note()
+    # a narrow window shows every step unmerged
+    hm.set_window(6500, 6600)
+    assert hm.image.image.shape[1] == 100 and hm.steps_per_px == 1
+
+
+def _host(make_panels, seq_len=600, hidden=6):
+    session = Session(LSTMConfig(input_size=3, hidden_size=hidden),
+                      InputSpec(seq_len=seq_len, batch_size=1))
+    return make_panels(GatesView, StatesView, session=session)
+
+
+def test_detail_window_is_150_steps_and_follows_the_cursor(make_panels):
+    host = _host(make_panels)
+    gates, states = host.panels["Gates"], host.panels["States"]
+    for view in (gates, states):
+        assert view.overview.window == (0, 150)
+    host.session.seek(500)
+    for hm in (gates.heatmaps["i"], gates.heatmaps["o"], states.c_map):
+        x0, x1 = hm.plot.getViewBox().viewRange()[0]
+        assert x0 < 500 < x1 and x1 - x0 == pytest.approx(150)
+    # the strips share the window
+    x0, x1 = gates.strips.input_plot.getViewBox().viewRange()[0]
+    assert x0 < 500 < x1
+    # resizing from the control changes every heatmap of the view
+    gates.controls.window_box.setValue(300)
+    x0, x1 = gates.heatmaps["f"].plot.getViewBox().viewRange()[0]
+    assert x1 - x0 == pytest.approx(300)
+    # dragging the overview's region moves the detail window
+    gates.overview.region.setRegion((9.5, 59.5))
+    assert gates.heatmaps["g"].plot.getViewBox().viewRange()[0] == pytest.approx([9.5, 59.5])
+
+
+def test_unit_order_applies_to_every_view_and_shows_on_the_axis(make_panels):
+    host = _host(make_panels, seq_len=40)
+    gates, states = host.panels["Gates"], host.panels["States"]
+    trace = host.session.trace
+    c = trace.c[0, 0, :, 0].numpy()
+    expected = np.argsort(-trace.c[0, 0].reshape(-1, 6).numpy().var(axis=0), kind="stable")
+    gates.controls.order_box.setCurrentIndex(gates.controls.order_box.findData("variance"))
+    assert states.display_controls.order_box.currentData() == "variance"  # shared
+    for hm in list(gates.heatmaps.values()) + [states.c_map]:
+        assert hm.order.tolist() == expected.tolist()
+        assert hm.axis.tickStrings([0, 1, 5], 1, 1) == [str(u) for u in expected[[0, 1, 5]]]
+        assert "variance" in hm.plot.titleLabel.text
+    np.testing.assert_allclose(states.c_map.image.image, c.T[expected], atol=1e-6)
+    gate_f = trace.gates[0, 0, :, 0, 1].numpy()
+    np.testing.assert_allclose(gates.heatmaps["f"].image.image, gate_f.T[expected], atol=1e-6)
+    # the bar charts of the current step follow the same order
+    v = host.session.values_at(0, 0, 0, host.session.t)
+    np.testing.assert_allclose(states.bars["c"].heights, v["c"][expected], atol=1e-6)
+    # hovering reads the unit the row shows, not the row number
+    hm = states.c_map
+    scene = hm.plot.getViewBox().mapViewToScene(pg.Point(3, 0))
+    unit, t, value = hm.lookup(scene)
+    assert (unit, t) == (int(expected[0]), 3) and value == pytest.approx(c[3, expected[0]])
+
+
+def test_colour_scale_toggles_and_the_colour_bar_says_which(make_panels):
+    host = _host(make_panels, seq_len=40)
+    gates = host.panels["Gates"]
+    bar = gates.bars["g"]
+    assert bar.levels() == (-1.0, 1.0)
+    assert bar.getAxis("left").labelText == "g"
+    gates.controls.scale_box.setCurrentIndex(gates.controls.scale_box.findData("percentile"))
+    g = host.session.trace.gates[0, 0, :, 0, 2].numpy()
+    p99 = float(np.percentile(np.abs(g), 99))
+    assert bar.levels() == pytest.approx((-p99, p99), rel=1e-5)
+    assert "p1–99" in bar.getAxis("left").labelText
+    gates.controls.scale_box.setCurrentIndex(gates.controls.scale_box.findData("unit"))
+    assert "per unit" in bar.getAxis("left").labelText
+    f = host.session.trace.gates[0, 0, :, 0, 1].numpy().T
+    stretched = (f - f.min(1, keepdims=True)) / (f.max(1, keepdims=True) - f.min(1,
+                                                                              keepdims=True))
+    np.testing.assert_allclose(gates.heatmaps["f"].image.image, stretched, atol=1e-5)
+
+
+def test_each_gate_colour_bar_sits_beside_its_own_row(qtbot, make_panels):
+    gates = _host(make_panels, seq_len=40).panels["Gates"]
+    gates.resize(1010, 690)  # the Gates tab of a 1280x800 window
+    qtbot.wait(50)
+    spans = []
+    for gate in GATES:
+        vb = gates.heatmaps[gate].plot.getViewBox().sceneBoundingRect()
+        bar = gates.bars[gate].sceneBoundingRect()
+        middle = bar.center().y()
+        assert vb.top() <= middle <= vb.bottom(), gate
+        assert bar.left() >= vb.right()
+        spans.append((bar.top(), bar.bottom()))
+    for (_, bottom), (top, _) in zip(spans, spans[1:]):
+        assert bottom <= top + 1  # no two bars (or their labels' rows) overlap
+    expected = {"i": (0, 1), "f": (0, 1), "g": (-1, 1), "o": (0, 1)}
+    assert {g: tuple(gates.bars[g].levels()) for g in GATES} == expected

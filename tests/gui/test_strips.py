@@ -1,0 +1,94 @@
+"""The input and prediction strips: what they draw is the input and the head run by torch, and
+they follow the cursor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lstm_viz import InputSpec, LSTMConfig, Session
+from lstm_viz.demos import open_demo
+from lstm_viz_app.panels.gates import GatesView
+from lstm_viz_app.panels.states import StatesView
+
+pytestmark = pytest.mark.gui
+
+
+def _demo_session(name: str) -> Session:
+    session = Session()
+    open_demo(session, name)
+    return session
+
+
+def _torch_head(session) -> torch.Tensor:
+    """nn.Linear with the head's weights on nn.LSTM's own output: (T, out_features)."""
+    head = session.head
+    linear = nn.Linear(head.weight.shape[1], head.out_features)
+    with torch.no_grad():
+        linear.weight.copy_(head.weight)
+        linear.bias.copy_(head.bias)
+        out, _ = session.lstm(session.input)
+        return linear(out[:, 0] if out.ndim == 3 else out)
+
+
+def test_sine_demo_first_screen_shows_the_wave_and_its_forecast(make_panels):
+    host = make_panels(StatesView, GatesView, session=_demo_session("sine"))
+    x = host.session.input_tm[:, 0, 0].numpy()
+    expected = _torch_head(host.session)[:, 0].numpy()
+    for view in host.panels.values():
+        strips = view.strips
+        assert strips.pred_plot.isVisible() and strips.loss_plot.isVisible()
+        wave = strips.input_lines[0].yData  # every step, not only those on screen
+        np.testing.assert_allclose(wave, x, atol=1e-6)
+        forecast = strips.forecast_line.yData  # every step, not only those on screen
+        np.testing.assert_allclose(forecast, expected, atol=1e-5)
+        truth = strips.target_line.yData  # every step, not only those on screen
+        np.testing.assert_allclose(truth[:-1], x[1:], atol=1e-6)
+        loss = strips.loss_line.yData  # every step, not only those on screen
+        np.testing.assert_allclose(loss[:-1], (expected[:-1] - x[1:]) ** 2, rtol=1e-4,
+                                   atol=1e-7)
+        assert "forecast" in strips.pred_plot.titleLabel.text
+
+
+def test_char_demo_shows_the_true_next_character_and_the_top_5_at_the_cursor(make_panels):
+    host = make_panels(GatesView, session=_demo_session("char_python"))
+    session = host.session
+    strips = host.panels["Gates"].strips
+    probs = _torch_head(session).softmax(-1).numpy()
+    vocab = list(session.input_spec.params["vocab"])
+    text = [ch for ch in session.input_spec.text][: session.num_steps]
+    t = 40
+    session.seek(t)
+    true_next = vocab.index(text[t + 1])
+    p_true = strips.forecast_line.yData  # every step, not only those on screen
+    np.testing.assert_allclose(p_true[:-1], probs[np.arange(len(text) - 1),
+                                                  [vocab.index(c) for c in text[1:]]],
+                               atol=1e-5)
+    readout = strips.readout.text()
+    assert f"t={t}" in readout and f"p={probs[t, true_next]:.3f}" in readout
+    for k in np.argsort(-probs[t])[:5]:
+        assert f"{probs[t, k]:.2f}" in readout.split("top 5:")[1]
+    # the characters read are written along the input strip
+    assert strips.token_axis.tokens[:len(text)] == text
+
+
+def test_random_lstm_shows_the_input_only(make_panels):
+    session = Session(LSTMConfig(input_size=6, hidden_size=5), InputSpec(seq_len=30))
+    host = make_panels(GatesView, StatesView, session=session)
+    x = session.input_tm[:, 0].numpy()
+    for view in host.panels.values():
+        strips = view.strips
+        assert not strips.pred_plot.isVisible() and not strips.loss_plot.isVisible()
+        assert strips.input_map.image.isVisible()
+        np.testing.assert_allclose(strips.input_map.data, x.T)
+
+
+def test_strips_follow_the_cursor(make_panels):
+    host = make_panels(GatesView, session=_demo_session("sine"))
+    strips = host.panels["Gates"].strips
+    for t in (7, 0, 119):
+        host.session.seek(t)
+        assert all(cursor.value() == t for cursor in strips.cursors)
+        assert strips.readout.text().startswith(f"t={t}:")
