@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from lstm_viz.budget import check_budget
 from lstm_viz.hashing import file_sha256
 
 from .display import DisplayOptions
@@ -113,9 +114,22 @@ class AppContext(QObject):
         elif not self.trace_error:
             then()
 
+    def _check_full_trace(self) -> None:
+        """The views draw a trace of every step: an input whose full trace is over the memory
+        budget is refused here with the engine's message (the engine alone can trace it in
+        windows), so that no view shows a window's steps as if they were the whole input."""
+        session = self.session
+        if session.windowed:
+            x = session.input_tm
+            lengths = session.input_spec.lengths
+            T = int(x.shape[0]) if not lengths else min(int(x.shape[0]), max(lengths))
+            check_budget(session.config, int(x.shape[1]), T, session.dtype,
+                         session.memory_budget)
+
     def _submit(self) -> None:
         self._due.stop()
         try:
+            self._check_full_trace()
             request = self.session.request()
         except ValueError as exc:
             self._then.clear()
@@ -135,6 +149,7 @@ class AppContext(QObject):
         is covered by it, and the ``when_traced`` callbacks run."""
         self._due.stop()
         self._latest = self._accepted = None
+        self._check_full_trace()
         self.session.retrace()
         self._set_trace_error("")
         self._run_then()
