@@ -245,9 +245,16 @@ def _headless_window(args, settings_dir: str):
 
 
 def _close(window) -> None:
-    """Close a headless window so that nothing writes its settings after the run."""
+    """Close a headless window so that nothing writes its settings after the run, and delete
+    it (its workers finished) while the application still exists: Qt objects left for the
+    interpreter's exit may be torn down after the application they need."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     window.close()
     window.settings.sync()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
 
 
 def _check_model(path: str, allow_pickle: bool, lstm: str | None = None,

@@ -34,6 +34,7 @@ from .panels.text_view import TextView
 from .panels.transport import TransportBar
 from .panels.units import UnitsView
 from .status import StatusBar
+from .workers import TraceRunner
 
 #: Every panel, in order. area "view" = a central tab; "left"/"right"/"bottom" = a dock.
 PANELS: list[type] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
@@ -364,6 +365,7 @@ class MainWindow(QMainWindow):
         # the views are about to go: nothing may reach them any more, not even a trace that
         # is still running
         self.ctx.detach()
-        self.ctx.runner.wait(5000)
+        for runner in [self.ctx.runner, *self.findChildren(TraceRunner)]:  # views' own too
+            runner.wait(5000)
         super().closeEvent(event)
 
