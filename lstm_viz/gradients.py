@@ -44,7 +44,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .budget import DEFAULT_MEMORY_BUDGET, TraceBudgetError
 from .config import LSTMConfig
-from .tracing import Trace
+from .tracing import Trace, _check_input
 
 STATES = ("h", "c", "prediction", "loss")
 # Bytes of autograd nodes and tensor headers per step, layer and direction (measured peak RSS
@@ -355,16 +355,9 @@ def influence(lstm: nn.LSTM, input, *, layer: int | None = None, direction: int 
     cfg = LSTMConfig.from_module(lstm)
     unbatched = isinstance(input, torch.Tensor) and input.dim() == 2
     x_all, lengths = _time_major(lstm, input)
+    _check_input(lstm, cfg, x_all)  # the trace's own checks: features, steps, dtype, device
     T, B, n_in = x_all.shape
-    if n_in != cfg.input_size:
-        raise ValueError(f"input has {n_in} features in its last dimension but the LSTM expects"
-                         f" input_size={cfg.input_size}")
-    if T == 0:
-        raise ValueError("input has no timesteps (seq_len = 0)")
     w0 = lstm.get_parameter("weight_ih_l0")
-    if x_all.dtype != w0.dtype or x_all.device != w0.device:
-        raise ValueError(f"input is {x_all.dtype} on {x_all.device} but the LSTM's parameters"
-                         f" are {w0.dtype} on {w0.device}; move one to match")
     layer, target = _check_target(cfg, state, layer, direction, t, unit, batch, lengths, head,
                                   target, x_all)
     check_influence_budget(cfg, B, T, w0.dtype, memory_budget)
