@@ -77,7 +77,6 @@ class GatesView(TraceView):
         self.caption.setObjectName("gates_caption")
         hover = QLabel("Hover a cell to read gate, unit, t and value.")
         hover.setObjectName("gates_hover")
-        self.caption.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.caption, 1)
         top.addWidget(self.controls)

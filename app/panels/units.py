@@ -113,7 +113,6 @@ class UnitsView(TraceView):
         super().__init__(ctx, parent)
         self.stats = None
         self.caption.setObjectName("units_caption")
-        self.caption.setWordWrap(True)
         # statistics table
         self.model = UnitTableModel(self)
         self.proxy = QSortFilterProxyModel(self)
