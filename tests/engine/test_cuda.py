@@ -1,0 +1,175 @@
+"""The engine on a CUDA device: traces, windows, gradients, edits and files saved on a GPU.
+
+Every check compares with torch itself (nn.LSTM on the same device, autograd through it, or
+a float64 run on the CPU); the whole module is skipped where no CUDA device is present.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lstm_viz import Ablation, InputSpec, LSTMConfig, Session, influence, trace, verify
+from lstm_viz.io import load_model
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+OPTIONS = [
+    dict(num_layers=1, bidirectional=False, proj_size=0, batch_first=False, packed=False),
+    dict(num_layers=2, bidirectional=True, proj_size=0, batch_first=True, packed=False),
+    dict(num_layers=2, bidirectional=True, proj_size=3, batch_first=False, packed=True),
+    dict(num_layers=3, bidirectional=False, proj_size=4, batch_first=True, packed=True),
+]
+
+
+def _ids(o: dict) -> str:
+    return (f"L{o['num_layers']}{'bi' if o['bidirectional'] else 'uni'}"
+            f"{'-proj' if o['proj_size'] else ''}{'-bf' if o['batch_first'] else ''}"
+            f"{'-packed' if o['packed'] else ''}")
+
+
+def _model_and_input(opt: dict, dtype: torch.dtype, T: int = 17, B: int = 3, seed: int = 0):
+    torch.manual_seed(seed)
+    lstm = nn.LSTM(5, 8, num_layers=opt["num_layers"], bidirectional=opt["bidirectional"],
+                   proj_size=opt["proj_size"], batch_first=opt["batch_first"]).to(dtype).eval()
+    x = torch.randn(B, T, 5, dtype=dtype) if opt["batch_first"] else torch.randn(T, B, 5,
+                                                                                 dtype=dtype)
+    lengths = torch.tensor([T, 5, 11][:B])
+    return lstm, x, lengths
+
+
+def _as_input(opt: dict, x: torch.Tensor, lengths: torch.Tensor):
+    if not opt["packed"]:
+        return x
+    return pack_padded_sequence(x, lengths, batch_first=opt["batch_first"], enforce_sorted=False)
+
+
+def _padded(out):
+    return pad_packed_sequence(out)[0] if isinstance(out, torch.nn.utils.rnn.PackedSequence) \
+        else out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opt", OPTIONS, ids=_ids)
+def test_cuda_trace_equals_nn_lstm_there_and_the_float64_cpu_trace(opt, dtype):
+    lstm, x, lengths = _model_and_input(opt, dtype)
+    gpu = copy.deepcopy(lstm).cuda()
+    inp = _as_input(opt, x.cuda(), lengths)
+    tr = trace(gpu, inp)
+    assert tr.gates.device.type == "cuda"
+    with torch.no_grad():
+        out, (h_n, c_n) = gpu(inp)
+    tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-12, rtol=0)
+    torch.testing.assert_close(_padded(tr.output), _padded(out), **tol)
+    torch.testing.assert_close(tr.h_n, h_n, **tol)
+    torch.testing.assert_close(tr.c_n, c_n, **tol)
+    # every gate, c and h against the CPU trace in float64 (itself checked against nn.LSTM)
+    ref = trace(lstm.cpu().double(), _as_input(opt, x.double(), lengths))
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(tr, name).cpu().double(), getattr(ref, name),
+                                   atol=2e-5 if dtype == torch.float32 else 1e-12, rtol=0,
+                                   equal_nan=True, msg=name)
+    assert verify(gpu, inp, tr).ok
+
+
+@pytest.mark.parametrize("opt", OPTIONS, ids=_ids)
+def test_cuda_windowed_trace_equals_the_full_trace_in_that_window(opt):
+    lstm, x, lengths = _model_and_input(opt, torch.float64, T=300, seed=1)
+    gpu = copy.deepcopy(lstm).cuda()
+    inp = _as_input(opt, x.cuda(), lengths.clamp(max=300))
+    full = trace(gpu, inp)
+    for start, stop in ((0, 40), (123, 180), (260, 300)):
+        win = trace(gpu, inp, window=(start, stop))
+        assert win.start == start and win.gates.device.type == "cuda"
+        for name in ("gates", "c", "h"):
+            torch.testing.assert_close(getattr(win, name), getattr(full, name)[:, :, start:stop],
+                                       atol=1e-12, rtol=0, equal_nan=True, msg=name)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_cuda_influence_equals_autograd_through_nn_lstm(bidirectional):
+    torch.manual_seed(2)
+    lstm = nn.LSTM(4, 6, num_layers=2, bidirectional=bidirectional, proj_size=3).double().cuda()
+    x = torch.randn(12, 2, 4, dtype=torch.float64, device="cuda")
+    t, unit, batch = 7, 2, 1
+    for direction in range(2 if bidirectional else 1):
+        got = influence(lstm, x, layer=1, direction=direction, t=t, unit=unit, batch=batch)
+        xr = x.clone().requires_grad_(True)
+        out, _ = lstm(xr)
+        out[t, batch, direction * 3 + unit].backward()
+        assert got.x.device.type == "cuda"
+        torch.testing.assert_close(got.x, xr.grad, atol=1e-12, rtol=0)
+
+
+def test_cuda_session_ablation_equals_a_hand_edited_nn_lstm_run():
+    cfg = LSTMConfig(input_size=3, hidden_size=6)
+    s = Session(cfg, InputSpec(seq_len=20, batch_size=1, seed=3), seed=4, device="cuda")
+    s.retrace()
+    start, unit = 8, 4
+    tr = s.ablate(Ablation("c", layer=0, direction=0, batch=0, units=(unit,), start=start))
+    lstm, x = s.lstm, s.input_tm
+    h = torch.zeros(1, 1, 6, device="cuda")
+    c = torch.zeros(1, 1, 6, device="cuda")
+    hs = []
+    with torch.no_grad():
+        for p in range(x.shape[0]):
+            _, (h, c) = lstm(x[p:p + 1], (h, c))
+            if p >= start:  # c handed on is zero; h is recomputed from it: o * tanh(0) = 0
+                c = c.clone()
+                c[..., unit] = 0.0
+                h = h.clone()
+                h[..., unit] = 0.0
+            hs.append(h[0, 0])
+    assert tr is not None and tr.h.device.type == "cuda"
+    torch.testing.assert_close(tr.h[0, 0, :, 0], torch.stack(hs), atol=1e-5, rtol=1e-4)
+
+
+def test_cuda_windowed_session_seeks_to_the_values_of_the_full_cpu_trace():
+    cfg = LSTMConfig(input_size=2, hidden_size=6)
+    spec = InputSpec(seq_len=9000, batch_size=1, seed=5)
+    s = Session(cfg, spec, seed=6, device="cuda", memory_budget=2_500_000)
+    s.window_size = 200
+    assert s.windowed
+    s.retrace()
+    ref = trace(copy.deepcopy(s.lstm).cpu(), s.input_tm.cpu())
+    for t in (2500, 17, 1499):
+        s.seek(t)
+        tr = s.trace
+        assert tr.start <= t < tr.stop and tr.h.device.type == "cuda"
+        k = t - tr.start
+        torch.testing.assert_close(tr.h[:, :, k].cpu(), ref.h[:, :, t], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(tr.c[:, :, k].cpu(), ref.c[:, :, t], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("form", ["state_dict", "checkpoint", "whole_module", "torchscript"])
+def test_a_model_saved_on_the_gpu_opens_and_runs_like_the_gpu_module(form, tmp_path):
+    torch.manual_seed(7)
+    net = nn.Sequential()
+    net.add_module("rnn", nn.LSTM(3, 5, num_layers=2, batch_first=True))
+    net = net.cuda()
+    path = tmp_path / "model.pt"
+    if form == "state_dict":
+        torch.save(net.state_dict(), path)
+    elif form == "checkpoint":
+        opt = torch.optim.Adam(net.parameters())
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, path)
+    elif form == "whole_module":
+        torch.save(net, path)
+    else:
+        with warnings.catch_warnings():  # torch.jit.script is deprecated, not yet gone
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.script(net.rnn).save(str(path))
+    loaded = load_model(path)
+    cpu_lstm = loaded.pick().build(batch_first=True)
+    assert next(cpu_lstm.parameters()).device.type == "cpu"
+    x = torch.randn(2, 9, 3)
+    with torch.no_grad():
+        theirs, _ = net.rnn(x.cuda())
+        ours, _ = cpu_lstm(x)
+    torch.testing.assert_close(ours, theirs.cpu(), atol=1e-5, rtol=1e-4)
