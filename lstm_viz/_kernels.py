@@ -203,13 +203,12 @@ def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_i
         ([w_hr] if w_hr is not None else [])
     args = (x, (h0.unsqueeze(0), c0.unsqueeze(0)), params, b_ih is not None, 1, 0.0, False,
             False, False)
-    if w_hr is None:
+    with warnings.catch_warnings():
+        # torch notes that oneDNN has no projection kernel and falls back: nothing to do.
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        # cuDNN copies one layer's weights into one buffer per call: a small copy, expected
+        warnings.filterwarnings("ignore", message="RNN module weights are not part of single")
         out = torch.lstm(*args)[0]
-    else:
-        with warnings.catch_warnings():
-            # torch notes that oneDNN has no projection kernel and falls back: nothing to do.
-            warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
-            out = torch.lstm(*args)[0]
     h.copy_(out)
     h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
     flat = gates.view(T * B, 4 * H)

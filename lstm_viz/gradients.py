@@ -44,6 +44,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .budget import DEFAULT_MEMORY_BUDGET, TraceBudgetError
 from .config import LSTMConfig
+from .torch_devices import rnn_precision
 from .tracing import Trace, _check_input
 
 STATES = ("h", "c", "prediction", "loss")
@@ -375,7 +376,7 @@ def influence(lstm: nn.LSTM, input, *, layer: int | None = None, direction: int 
     c0 = c0_all[:, batch:batch + 1].clone().requires_grad_(True)
     probe_h = x_all.new_zeros(L, D, steps, 1, Ho).requires_grad_(True)
     probe_c = x_all.new_zeros(L, D, steps, 1, H).requires_grad_(True)
-    with torch.enable_grad():
+    with torch.enable_grad(), rnn_precision(x.device):
         hs, cs = _run(lstm, cfg, x, h0, c0, probe_h, probe_c)
         value = _target_value(hs, cs, cfg, state, layer, direction, t, unit, head, target)
         grads = torch.autograd.grad(value, (x, h0, c0, probe_h, probe_c), allow_unused=True,

@@ -33,6 +33,7 @@ from . import _kernels
 from .budget import check_budget, check_windowed_budget, overview_buckets
 from .config import LSTMConfig
 from .edits import StateEdit
+from .torch_devices import rnn_precision
 from .windowed import DEFAULT_EVERY, Checkpoints
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     call = _Call(x.detach(), lengths, unbatched, packed_in, h_0, c_0)
     edits = tuple(overrides or ())
     method = _choose_method(method, edits, cfg, batch_size=x.shape[1])
-    with torch.no_grad():
+    with torch.no_grad(), rnn_precision(x.device):
         run = _Run.allocate(cfg, call, method)
         layer_in = call.x
         for layer in range(cfg.num_layers):

@@ -26,6 +26,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from . import _kernels
 from .config import LSTMConfig
+from .torch_devices import rnn_precision, rnn_uses_tf32
 from .tracing import GATE_NAMES, Trace, _normalize_hx, _normalize_input
 
 Tensor = torch.Tensor
@@ -89,6 +90,7 @@ class Verification:
     checks: tuple[Check, ...]
     torch_spread: float | None = None  # max |nn.LSTM float32 - nn.LSTM float64|, if measured
     dtype: str = "float32"
+    tf32: bool = False  # nn.LSTM (cuDNN) and the trace both multiplied in TF32 on this GPU
 
     @property
     def ok(self) -> bool:
@@ -121,6 +123,9 @@ class Verification:
             mark = "✓" if c.ok else "✗"
             where = f" at {c.place}" if c.place is not None else ""
             lines.append(f"{mark} {c.name}: max |Δ| {c.max_abs_diff:.1e}{where}")
+        if self.tf32:
+            lines.append("cuDNN runs nn.LSTM's float32 matrix products in TF32 on this GPU"
+                         " (torch's default); the trace's products use TF32 too.")
         if self.torch_spread is not None:
             lines.append(f"nn.LSTM {self.dtype} vs float64 on this input: max |Δ|"
                          f" {self.torch_spread:.1e}")
@@ -164,7 +169,8 @@ def verify(lstm: nn.LSTM, input: Tensor | PackedSequence, result: Trace,
                          " the same module")
     dtype = result.gates.dtype
     rtol, atol = TOLERANCES.get(dtype, TOLERANCES[torch.float32])
-    with torch.no_grad():
+    tf32 = dtype == torch.float32 and rnn_uses_tf32(result.gates.device)
+    with torch.no_grad(), rnn_precision(result.gates.device):
         checks = _recurrence_checks(module, cfg, input, result, hx, rtol, atol)
         theirs = _run(module, input, hx)
         result_checks = _result_checks(cfg, result, theirs, rtol, atol)
@@ -185,7 +191,7 @@ def verify(lstm: nn.LSTM, input: Tensor | PackedSequence, result: Trace,
     top = max(checks, key=lambda c: c.max_abs_diff)
     return Verification(max_abs_diff=top.max_abs_diff, place=top.place, status=status,
                         checks=tuple(checks), torch_spread=spread,
-                        dtype=str(dtype).replace("torch.", ""))
+                        dtype=str(dtype).replace("torch.", ""), tf32=tf32)
 
 
 # ----- the recurrence ----------------------------------------------------------------------

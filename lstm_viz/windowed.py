@@ -24,6 +24,7 @@ from torch import nn
 
 from . import _kernels
 from .edits import StateEdit
+from .torch_devices import rnn_precision
 
 Tensor = torch.Tensor
 
@@ -257,7 +258,7 @@ class Checkpoints:
         exact = bool((lengths == T).all())
         chunks = [(a, min(a + self.chunk, T)) for a in range(p0, T, self.chunk)]
         layer_in = x
-        with torch.no_grad():
+        with torch.no_grad(), rnn_precision(x.device):
             for layer in range(self.L):
                 out = None if layer == self.L - 1 else \
                     x.new_empty(T, x.shape[1], self.D * self.h_0.shape[-1])
@@ -362,7 +363,7 @@ class Checkpoints:
         h_w = self.x.new_empty(self.L, self.D, n, B, Ho)
         h_b = self.x.new_empty(self.L * self.D, B, Ho)
         c_b = self.x.new_empty(self.L * self.D, B, H)
-        with torch.no_grad():
+        with torch.no_grad(), rnn_precision(self.x.device):
             for layer in range(self.L):
                 outs = []
                 for d in range(self.D):

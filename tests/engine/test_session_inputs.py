@@ -23,6 +23,7 @@ from lstm_viz import (
 )
 from lstm_viz.cli import main as cli_main
 from lstm_viz.inputs import array_to_input
+from lstm_viz.torch_devices import rnn_uses_tf32
 
 
 def _session(**cfg):
@@ -452,10 +453,12 @@ def test_set_device_to_cuda_traces_there_and_matches_nn_lstm_on_the_cpu():
     s.set_device("cuda")
     assert s.lstm.weight_ih_l0.is_cuda and s.input_tm.is_cuda
     tr = s.retrace()
-    assert tr.h.is_cuda and tr.meta["nn_lstm_max_abs_diff"] < 1e-5
+    assert tr.h.is_cuda and tr.meta["nn_lstm_max_abs_diff"] < 1e-4
     with torch.no_grad():
         out, _ = cpu_module(s.input_tm.cpu())
-    torch.testing.assert_close(tr.output.cpu(), out, atol=1e-5, rtol=1e-4)
+    # TF32 (cuDNN's default for nn.LSTM on recent GPUs) keeps about three decimal digits
+    tf32 = rnn_uses_tf32(s.device)
+    torch.testing.assert_close(tr.output.cpu(), out, atol=2e-3 if tf32 else 1e-5, rtol=1e-4)
 
 
 def test_edits_are_named_records_and_stored_as_plain_lists():

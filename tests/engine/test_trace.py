@@ -264,8 +264,9 @@ def test_trace_on_cuda_matches_nn_lstm():
         out, (h_n, c_n) = lstm(x)
     tr = trace(lstm, x)
     assert tr.gates.device.type == "cuda"
-    torch.testing.assert_close(tr.output, out, atol=1e-5, rtol=0)
-    torch.testing.assert_close(tr.c_n, c_n, atol=1e-5, rtol=0)
+    # where cuDNN multiplies in TF32 (torch's default on recent GPUs) the trace does too
+    torch.testing.assert_close(tr.output, out, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(tr.c_n, c_n, atol=1e-5, rtol=1e-4)
 
 
 def test_nan_marks_positions_past_each_length_and_output_is_zero_there():

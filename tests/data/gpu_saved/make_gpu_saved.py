@@ -45,11 +45,18 @@ def main(out: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.script(net.rnn).save(str(out / "torchscript.pt"))
+    rnn = getattr(torch.backends.cudnn, "rnn", None)  # the reference in IEEE float32, not TF32
+    if getattr(rnn, "fp32_precision", None) is not None:
+        rnn.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = False
     with torch.no_grad():
         emb = net.embed(tokens)
         output, (h_n, c_n) = net.rnn(emb)
     np.savez(out / "reference.npz", input=emb.cpu().numpy(), output=output.cpu().numpy(),
              h_n=h_n.cpu().numpy(), c_n=c_n.cpu().numpy(),
+             embedding=net.embed.weight.detach().cpu().numpy(),
+             head_weight=net.out.weight.detach().cpu().numpy(),
              torch_version=np.array(torch.__version__),
              device=np.array(torch.cuda.get_device_name()))
 
