@@ -41,6 +41,14 @@ def ieee(monkeypatch):
     assert not rnn_uses_tf32("cuda")
 
 
+def _float32_tolerance(tf32: bool) -> dict:
+    """TF32 (cuDNN's default for nn.LSTM on recent GPUs) rounds each product's inputs to a
+    10-bit mantissa (about 5e-4 relative). The trace multiplies in TF32 too, but cuDNN's kernels
+    sum in another order, and over a recurrence the two drift apart by up to about 1e-4 (seen on
+    an H200: 5e-5 after 17 steps, 1.6e-4 after 20 steps with an ablation)."""
+    return dict(atol=3e-4, rtol=1e-3) if tf32 else dict(atol=1e-5, rtol=1e-4)
+
+
 def _ids(o: dict) -> str:
     return (f"L{o['num_layers']}{'bi' if o['bidirectional'] else 'uni'}"
             f"{'-proj' if o['proj_size'] else ''}{'-bf' if o['batch_first'] else ''}"
@@ -83,9 +91,7 @@ def test_cuda_trace_equals_nn_lstm_there_and_the_float64_cpu_trace(opt, dtype, p
     assert tr.gates.device.type == "cuda"
     with torch.no_grad():
         out, (h_n, c_n) = gpu(inp)
-    # TF32 (cuDNN's default on recent GPUs) rounds the products' inputs to 10 mantissa bits: the
-    # trace multiplies in TF32 too, so only the order of the sums differs from nn.LSTM's
-    tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-12, rtol=0)
+    tol = dict(atol=1e-12, rtol=0) if dtype == torch.float64 else _float32_tolerance(tf32)
     torch.testing.assert_close(_padded(tr.output), _padded(out), **tol)
     torch.testing.assert_close(tr.h_n, h_n, **tol)
     torch.testing.assert_close(tr.c_n, c_n, **tol)
@@ -149,7 +155,8 @@ def test_cuda_session_ablation_equals_a_hand_edited_nn_lstm_run():
                 h[..., unit] = 0.0
             hs.append(h[0, 0])
     assert tr is not None and tr.h.device.type == "cuda"
-    torch.testing.assert_close(tr.h[0, 0, :, 0], torch.stack(hs), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(tr.h[0, 0, :, 0], torch.stack(hs),
+                               **_float32_tolerance(rnn_uses_tf32("cuda")))
 
 
 def test_cuda_windowed_session_seeks_to_the_values_of_the_full_trace():

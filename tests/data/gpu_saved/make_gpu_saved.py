@@ -33,11 +33,12 @@ def main(out: Path) -> None:
     assert torch.cuda.is_available(), "run this on a machine with a CUDA device"
     torch.manual_seed(11)
     out.mkdir(parents=True, exist_ok=True)
-    net = Tagger().cuda().eval()
+    net = Tagger().cuda()
     opt = torch.optim.Adam(net.parameters())
     tokens = torch.randint(0, 12, (2, 9), device="cuda")
     net(tokens).sum().backward()
     opt.step()  # an optimizer state with CUDA tensors, as a real checkpoint has
+    net.eval()
     torch.save(net.state_dict(), out / "state_dict.pt")
     torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": 4},
                out / "checkpoint.pt")
