@@ -14,6 +14,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pickle_doubles import BuiltOnLoad, WriteMarker
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
@@ -168,27 +169,10 @@ def test_shapes_cli_on_mutated_configs_exits_0_or_2_with_one_stderr_line(tmp_pat
     assert list(tmp_path.iterdir()) == []  # the CLI writes nothing
 
 
-class _WriteMarker:
-    """Fully unpickling this runs Python code that creates ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return exec, (f"open({self.marker!r}, 'w').close()",)
-
-
-class _BuiltOnLoad:
-    """No weights: only a full (unsafe) unpickle makes the nn.LSTM(3, 4)."""
-
-    def __reduce__(self):
-        return nn.LSTM, (3, 4)
-
-
 @pytest.fixture(scope="module")
 def code_only_model(tmp_path_factory):
     d = tmp_path_factory.mktemp("code_only")
-    torch.save({"model": _BuiltOnLoad(), "payload": _WriteMarker(d / "marker")}, d / "m.pt")
+    torch.save({"model": BuiltOnLoad(3, 4), "payload": WriteMarker(d / "marker")}, d / "m.pt")
     return d / "m.pt"
 
 

@@ -6,11 +6,11 @@ they are fully unpickled."""
 
 from __future__ import annotations
 
-import builtins
 import json
 
 import pytest
 import torch
+from pickle_doubles import BuiltOnLoad, NetWithPayload, WriteMarker
 from PySide6.QtWidgets import QApplication
 from torch import nn
 
@@ -24,32 +24,6 @@ from lstm_viz_app.dialogs import UnsafePickleDialog
 from lstm_viz_app.file_menu import open_model, open_session, open_text_input
 
 pytestmark = pytest.mark.gui
-
-
-class WriteMarker:
-    """Fully unpickling this runs Python code that creates ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return builtins.exec, (f"open({self.marker!r}, 'w').close()",)
-
-
-class NetWithPayload(nn.Module):
-    """A whole model whose LSTM the safe reader finds; a full unpickle also runs the payload."""
-
-    def __init__(self, marker):
-        super().__init__()
-        self.rnn = nn.LSTM(4, 6)
-        self.payload = WriteMarker(marker)
-
-
-class BuiltOnLoad:
-    """Holds no weights: unpickling calls nn.LSTM(4, 6), so only a full (unsafe) load finds one."""
-
-    def __reduce__(self):
-        return nn.LSTM, (4, 6)
 
 
 @pytest.fixture
@@ -71,7 +45,7 @@ def readable_model(tmp_path, marker):
 def code_only_model(tmp_path, marker):
     """A pickle whose LSTM exists only once its code has run (which also writes ``marker``)."""
     path = tmp_path / "code_only.pt"
-    torch.save({"model": BuiltOnLoad(), "payload": WriteMarker(marker)}, path)
+    torch.save({"model": BuiltOnLoad(4, 6), "payload": WriteMarker(marker)}, path)
     return path
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from pickle_doubles import BuiltOnLoad
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 from torch import nn
@@ -23,13 +24,6 @@ class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.rnn = nn.LSTM(4, 6)
-
-
-class BuiltOnLoad:
-    """Holds no weights: unpickling calls nn.LSTM(4, 6), so only a full (unsafe) load finds one."""
-
-    def __reduce__(self):
-        return nn.LSTM, (4, 6)
 
 
 class TwoLSTMs(nn.Module):
@@ -110,7 +104,7 @@ def test_non_lstm_file_says_what_was_found(window, qtbot, tmp_path, modal_dialog
 
 def test_pickled_model_warns_and_loads_only_when_the_user_agrees(window, qtbot, tmp_path,
                                                                  modal_dialog):
-    torch.save(BuiltOnLoad(), tmp_path / "full.pt")
+    torch.save(BuiltOnLoad(4, 6), tmp_path / "full.pt")
     assert open_model(window, tmp_path / "full.pt")
     dialog = modal_dialog()
     assert isinstance(dialog, UnsafePickleDialog) and dialog.isVisible()

@@ -18,6 +18,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pickle_doubles import BuiltOnLoad, WriteMarker
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
@@ -361,19 +362,6 @@ _FLAGS = st.sampled_from([[], ["--step", "3"], ["--step", "9999"], ["--view", "N
                           ["--size", "10x10"]])
 
 
-class _WriteMarker:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return exec, (f"open({self.marker!r}, 'w').close()",)
-
-
-class _BuiltOnLoad:
-    def __reduce__(self):
-        return nn.LSTM, (2, 3)
-
-
 @settings(max_examples=3, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(_FIELDS), value=st.sampled_from(_NASTY), flags=_FLAGS,
@@ -382,7 +370,7 @@ def test_cli_fuzz_bad_sessions_and_flags_exit_0_or_2_with_one_line(
         tmp_path_factory, field, value, flags, export, pickled_model):
     d = tmp_path_factory.mktemp("fuzz")
     marker = d / "marker"
-    torch.save({"model": _BuiltOnLoad(), "payload": _WriteMarker(marker)}, d / "evil.pt")
+    torch.save({"model": BuiltOnLoad(2, 3), "payload": WriteMarker(marker)}, d / "evil.pt")
     doc = {"format": "lstm-viz session", "format_version": 1, "weights": None,
            "session": {"input_size": 2, "hidden_size": 3, "seq_len": 6, "batch_size": 1,
                        "input": {"source": "sine"}, "seed": 1}}
