@@ -255,6 +255,7 @@ def test_bad_hx_names_the_expected_shape_and_batch_first_pitfall():
         trace(lstm, x, wrong)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_trace_on_cuda_matches_nn_lstm():
     torch.manual_seed(5)
