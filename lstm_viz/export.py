@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -411,14 +411,14 @@ class TraceStream:
     """
 
     def __init__(self, *, num_steps: int, chunk_steps: int, chunk, config, dtype, lengths,
-                 h_0, c_0, h_n, c_n, overview: dict, parameters: dict, session: dict | None,
+                 h_0, c_0, h_n, c_n, overview: dict | Callable[[], dict], parameters: dict, session: dict | None,
                  windowed: bool) -> None:
         self.num_steps, self.chunk_steps = int(num_steps), int(chunk_steps)
         self._chunk = chunk  # (start, stop) -> {name: tensor} for STREAM_ARRAYS
         self.config, self.dtype, self.session, self.windowed = config, dtype, session, windowed
         self.whole = {"lengths": _np(lengths), "h_0": _np(h_0), "c_0": _np(c_0),
                       "h_n": _np(h_n), "c_n": _np(c_n)}
-        self.overview = overview  # bucket_size, gates, c, h (numpy)
+        self._overview = overview  # bucket_size, gates, c, h (numpy), or what makes them
         self.parameters = {name: _np(p) for name, p in parameters.items()}
 
     @classmethod
@@ -431,8 +431,9 @@ class TraceStream:
             return cls.from_checkpoints(tr.checkpoints, chunk_steps, memory_budget=budget,
                                         session=session_dict(session),
                                         default_chunk=session.window_size)
-        return cls._from_full_trace(tr, session.lstm, chunk_steps or session.window_size,
-                                    session_dict(session))
+        return cls._from_full_trace(
+            tr, session.lstm, session.window_size if chunk_steps is None else chunk_steps,
+            session_dict(session))
 
     @classmethod
     def from_checkpoints(cls, ckpt, chunk_steps: int | None = None, *,
@@ -479,11 +480,14 @@ class TraceStream:
         B = tr.batch_size
         bucket, _ = plan(T, overview_buckets(tr.config, B, T, tr.x.dtype))
         exact = bool((tr.lengths == T).all())
-        overview: dict = {"bucket_size": bucket}
-        for name, v in (("gates", tr.gates), ("c", tr.c), ("h", tr.h)):
-            overview[name] = _np(torch.stack([torch.stack(
-                [_bucket_stats(v[layer, d], bucket, exact) for d in range(v.shape[1])], 1)
-                for layer in range(v.shape[0])], 1))
+
+        def overview() -> dict:
+            out: dict = {"bucket_size": bucket}
+            for name, v in (("gates", tr.gates), ("c", tr.c), ("h", tr.h)):
+                out[name] = _np(torch.stack([torch.stack(
+                    [_bucket_stats(v[layer, d], bucket, exact) for d in range(v.shape[1])], 1)
+                    for layer in range(v.shape[0])], 1))
+            return out
 
         def chunk(a: int, b: int) -> dict:
             return {"gates": tr.gates[:, :, a:b], "c": tr.c[:, :, a:b], "h": tr.h[:, :, a:b],
@@ -496,6 +500,13 @@ class TraceStream:
                    dtype=tr.x.dtype, lengths=tr.lengths, h_0=tr.h_0, c_0=tr.c_0,
                    h_n=batched(tr.h_n), c_n=batched(tr.c_n), overview=overview,
                    parameters=dict(lstm.named_parameters()), session=session, windowed=False)
+
+    @property
+    def overview(self) -> dict:
+        """bucket_size, and gates, c, h (3, L, D, NB, B, ...): min, max, mean per bucket."""
+        if callable(self._overview):  # made on first use: on the thread that writes
+            self._overview = self._overview()
+        return self._overview
 
     @property
     def ranges(self) -> list[tuple[int, int]]:
