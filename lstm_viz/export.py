@@ -411,8 +411,8 @@ class TraceStream:
     """
 
     def __init__(self, *, num_steps: int, chunk_steps: int, chunk, config, dtype, lengths,
-                 h_0, c_0, h_n, c_n, overview: dict | Callable[[], dict], parameters: dict, session: dict | None,
-                 windowed: bool) -> None:
+                 h_0, c_0, h_n, c_n, overview: dict | Callable[[], dict], parameters: dict,
+                 session: dict | None, windowed: bool) -> None:
         self.num_steps, self.chunk_steps = int(num_steps), int(chunk_steps)
         self._chunk = chunk  # (start, stop) -> {name: tensor} for STREAM_ARRAYS
         self.config, self.dtype, self.session, self.windowed = config, dtype, session, windowed
@@ -452,7 +452,7 @@ class TraceStream:
             chunk_steps = max(every, (default_chunk or DEFAULT_WINDOW) // every * every)
         chunk_steps = _check_chunk_steps(chunk_steps, T)
         cfg = LSTMConfig.from_module(ckpt.lstm)
-        _check_chunk_budget(cfg, ckpt.x, chunk_steps, every, memory_budget)
+        _check_chunk_budget(cfg, ckpt.x, chunk_steps, memory_budget)
         walker = copy.copy(ckpt)  # its own "last window": the caller's views keep theirs
         walker.last = None
 
@@ -597,7 +597,7 @@ def _check_chunk_steps(chunk_steps, T: int) -> int:
     return min(int(chunk_steps), T)
 
 
-def _check_chunk_budget(cfg, x, chunk_steps: int, every: int, budget: int | None) -> None:
+def _check_chunk_budget(cfg, x, chunk_steps: int, budget: int | None) -> None:
     """ValueError naming the longest chunk that fits when ``chunk_steps`` does not."""
     from .budget import TraceBudgetError, check_windowed_budget
 

@@ -36,6 +36,7 @@ CONFIGS = {
                                     bidirectional=True),
     "packed_batch_first": dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True,
                                batch_first=True),
+    "unbatched_with_hx": dict(input_size=2, hidden_size=3, num_layers=2, bidirectional=True),
 }
 
 
@@ -66,8 +67,12 @@ def test_streamed_chunks_concatenate_to_the_full_trace_and_nn_lstm(name, tmp_pat
     T, B = 301, 3
     lengths = (301, 122, 257) if name == "packed_batch_first" else None
     x = _input(cfg, T, B, lengths)
-    path = stream_trace(lstm, x, tmp_path / "stream.npz", chunk_steps=128)
-    full = trace(lstm, x)
+    hx = None
+    if name.startswith("unbatched"):
+        x, B = x[:, 0], 1
+        hx = (torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64))
+    path = stream_trace(lstm, x, tmp_path / "stream.npz", hx, chunk_steps=128)
+    full = trace(lstm, x, hx)
     got = _joined(path)
     assert got["ranges"] == [(0, 128), (128, 256), (256, 301)]
     for key in ("gates", "c", "h"):
@@ -76,11 +81,13 @@ def test_streamed_chunks_concatenate_to_the_full_trace_and_nn_lstm(name, tmp_pat
     np.testing.assert_array_equal(got["input"], full.x.numpy())
     # and against torch itself: the last layer's h is nn.LSTM's output, h_n and c_n its own
     with torch.no_grad():
-        out, (h_n, c_n) = lstm(x)
+        out, (h_n, c_n) = lstm(x, hx)
     if lengths is not None:
         out, _ = pad_packed_sequence(out, total_length=T)
     elif cfg.get("batch_first"):
         out = out.transpose(0, 1)
+    elif hx is not None:  # unbatched: (T, D*H_out), h_n (L*D, H_out)
+        out, h_n, c_n = out.unsqueeze(1), h_n.unsqueeze(1), c_n.unsqueeze(1)
     D = 2 if cfg.get("bidirectional") else 1
     last = np.concatenate([got["h"][-1, d] for d in range(D)], axis=-1)  # (T, B, D*H_out)
     np.testing.assert_allclose(np.nan_to_num(last), out.numpy(), atol=1e-12)
@@ -88,6 +95,8 @@ def test_streamed_chunks_concatenate_to_the_full_trace_and_nn_lstm(name, tmp_pat
         np.testing.assert_allclose(npz["h_n"], h_n.numpy(), atol=1e-12)
         np.testing.assert_allclose(npz["c_n"], c_n.numpy(), atol=1e-12)
         np.testing.assert_array_equal(npz["weight_ih_l0"], lstm.weight_ih_l0.detach().numpy())
+        if hx is not None:
+            np.testing.assert_array_equal(npz["h_0"][:, 0], hx[0].numpy())
     manifest = stream_manifest(path)
     assert manifest["num_steps"] == T and manifest["dtype"] == "float64"
     assert manifest["dims"]["gates"] == ["layer", "direction", "t", "batch", "gate", "unit"]
