@@ -503,14 +503,18 @@ class StreamExport(QObject):
         self._cancel.set()
 
     def _write(self) -> None:  # worker thread
+        path, error = None, ""
         try:
             path = self.stream.write(self.path, progress=self._stepped.emit,
                                      cancelled=self._cancel.is_set)
-            self._written.emit(path, "")
         except ExportCancelled:
-            self._written.emit(None, "")
-        except (OSError, ValueError) as exc:
-            self._written.emit(None, str(exc))
+            pass
+        except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: torch's own
+            error = str(exc) or type(exc).__name__
+        try:
+            self._written.emit(path, error)
+        except RuntimeError:  # the window closed under it: nobody to tell (and no file)
+            pass
 
     def _on_written(self, path, error: str) -> None:
         self.done = True
