@@ -5,7 +5,7 @@ the same options; ``shapes`` is the engine's (``lstm_viz.cli``).
     lstm-viz [--config session.json] [--step T] [--model FILE [--lstm NAME] [--allow-pickle]]
              [--demo NAME] [--view NAME] [--screenshot FILE.png [--size WxH]]
     lstm-viz export --out DIR [the same options] [--format png,svg,pdf,csv,npz,py,gif,webp]
-                    [--scale S]
+                    [--scale S] [--stream [--chunk-steps N]]
     lstm-viz shapes --input-size N --hidden-size N --seq-len T ...
     lstm-viz --version | --install-desktop | -v/--verbose | --debug
 
@@ -32,6 +32,8 @@ from lstm_viz import cli as engine_cli
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 EXPORT_FORMATS = ("png", "svg", "pdf", "csv", "npz", "py", "gif", "webp")
+DEFAULT_EXPORT = "png,svg,csv,npz"
+STREAM_FILE = "trace_stream.npz"
 ANIMATIONS = ("gif", "webp")
 
 
@@ -113,15 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
                           epilog="examples:\n"
                                  "  lstm-viz export --demo sine --out figures\n"
                                  "  lstm-viz export --config session.json --out figures"
-                                 " --step 5 --format png,gif --view States\n")
+                                 " --step 5 --format png,gif --view States\n"
+                                 "  lstm-viz export --config long.json --out data --stream\n")
     _add_window_options(exp)
     exp.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
-    exp.add_argument("--format", default="png,svg,csv,npz",
+    exp.add_argument("--format", default=None,
                      help="comma-separated: png, svg, pdf, csv, npz, py, gif, webp (default:"
-                          " png,svg,csv,npz; svg and pdf are figures of the plots; py is a"
-                          " script that checks the numbers with torch alone, with its NPZ;"
-                          " gif and webp animate --view, or the first view, over every step)")
+                          f" {DEFAULT_EXPORT}, or none with --stream; svg and pdf are figures"
+                          " of the plots; py is a script that checks the numbers with torch"
+                          " alone, with its NPZ; gif and webp animate --view, or the first"
+                          " view, over every step; a long input traced in windows writes its"
+                          " window and the overview)")
     exp.add_argument("--scale", type=float, default=1.0, help="PNG resolution factor")
+    exp.add_argument("--stream", action="store_true",
+                     help=f"also write every step of the trace, however long, to DIR/{STREAM_FILE}"
+                          " chunk by chunk in bounded memory (NPZ with a manifest.json; read it"
+                          " with lstm_viz.export.read_stream)")
+    exp.add_argument("--chunk-steps", type=int, metavar="N",
+                     help="steps per chunk of --stream (default: the window a long input is"
+                          " traced in, 1024)")
     _add_logging_options(exp, top=False)
     exp.set_defaults(func=_export)
     engine_cli.add_commands(subs)
@@ -141,10 +153,10 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _formats(text: str) -> list[str]:
+def _formats(text: str, allow_none: bool = False) -> list[str]:
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]
     bad = [f for f in formats if f not in EXPORT_FORMATS]
-    if bad or not formats:
+    if bad or not (formats or allow_none):
         raise UsageError(f"--format takes a comma-separated list of {', '.join(EXPORT_FORMATS)}"
                          f" (got {text!r})")
     return formats
@@ -367,19 +379,31 @@ def _screenshot(args) -> int:
 
 
 def _export(args) -> int:
-    formats = _formats(args.format)
+    formats = _formats(args.format if args.format is not None else
+                       "" if args.stream else DEFAULT_EXPORT, allow_none=args.stream)
     if not 0.1 <= args.scale <= 8:
         raise UsageError(f"--scale must be between 0.1 and 8 (got {args.scale})")
+    if args.chunk_steps is not None and not args.stream:
+        raise UsageError("--chunk-steps sets the chunks of --stream; add --stream")
+    if args.chunk_steps is not None and args.chunk_steps < 1:
+        raise UsageError(f"--chunk-steps must be a positive number of steps (got"
+                         f" {args.chunk_steps})")
+    if not (formats or args.model or args.demo):  # the stream alone needs no window
+        for path in [_stream(_plain_session(args), args)]:
+            print(path)
+        return 0
     from .export import export_animation, export_views
     with tempfile.TemporaryDirectory(prefix="lstm-viz-") as settings_dir:
         app, window = _headless_window(args, settings_dir)
         try:
             written = export_views(window, args.out,
                                    [f for f in formats if f not in ANIMATIONS],
-                                   scale=args.scale)
+                                   scale=args.scale) if formats else []
             for fmt in (f for f in ANIMATIONS if f in formats):
                 _show_view(window, args.view or next(iter(window.views)))
                 written.append(export_animation(window, Path(args.out) / f"steps.{fmt}"))
+            if args.stream:
+                written.append(_stream(window.session, args))
         except OSError as exc:
             raise UsageError(f"--out: {_one_line(exc)}") from None
         finally:
@@ -387,6 +411,38 @@ def _export(args) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def _plain_session(args):
+    """The --config session (or the default one), traced, without a window."""
+    from lstm_viz import Session
+    session = load_session_file(args.config, _trusted_models(args))[0] if args.config \
+        else Session()
+    try:
+        session.retrace()
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from None
+    return session
+
+
+def _stream(session, args) -> Path:
+    """Write DIR/trace_stream.npz, reporting progress on stderr when it is a terminal."""
+    from lstm_viz.export import save_stream
+
+    def progress(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\rlstm-viz: streamed {done}/{total} steps", end=end, file=sys.stderr,
+              flush=True)
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return save_stream(session, out / STREAM_FILE, chunk_steps=args.chunk_steps,
+                           progress=progress if sys.stderr.isatty() else None)
+    except ValueError as exc:
+        raise UsageError(f"--stream: {_one_line(exc)}") from None
+    except OSError as exc:
+        raise UsageError(f"--out: {_one_line(exc)}") from None
 
 
 def _start(args) -> int:

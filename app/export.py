@@ -1,7 +1,8 @@
 """Export views as figures (SVG and PDF: the plots themselves, with a caption; PNG: the view as
 on screen, at a chosen scale), animations of stepping (GIF with the colour maps kept exact
-enough to read, or lossless WebP), the data behind them and the check script (via
-``lstm_viz.export``). Used by the File menu and by ``lstm-viz export``.
+enough to read, or lossless WebP), the data behind them, the check script and the whole trace
+streamed chunk by chunk (via ``lstm_viz.export``). Used by the File menu and by
+``lstm-viz export``.
 
 SVG and PDF are painted with QPainter onto QSvgGenerator / QPdfWriter (``app/figure.py``):
 pyqtgraph's SVGExporter fails with PySide6 6.11 and later, and this also covers the views
@@ -50,7 +51,7 @@ from PySide6.QtWidgets import (
 
 from lstm_viz.atomic import write_bytes
 from lstm_viz.codegen import lstm_args
-from lstm_viz.export import ExportCancelled, export_data, write_animation
+from lstm_viz.export import ExportCancelled, TraceStream, export_data, write_animation
 
 from .figure import Figure
 
@@ -429,14 +430,24 @@ def start_animation_export(window, path) -> AnimationExport:
     """Export an animation with a progress dialog and a Cancel button; the window keeps
     painting and answering while it runs. Reports in the status bar when done."""
     job = AnimationExport(window, path)
-    dialog = QProgressDialog(f"Writing {Path(path).name}…", "Cancel", 0, job.total, window)
-    dialog.setWindowTitle("Export animation")
+    window.animation_export = job  # kept alive while it runs
+    _with_progress(window, job, "Export animation", Path(path))
+    return job
+
+
+def _with_progress(window, job, title: str, path: Path) -> None:
+    """Run ``job`` (an export with progress, finished, failed and cancelled signals, a
+    ``total``, ``start`` and ``cancel``) behind a progress dialog with a Cancel button; the
+    status bar says how it ended."""
+    dialog = QProgressDialog(f"Writing {path.name}…", "Cancel", 0, job.total, window)
+    dialog.setWindowTitle(title)
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(0)
     dialog.setAutoClose(False)
     dialog.setAutoReset(False)
     job.progress.connect(lambda done, total: dialog.setValue(done))
     dialog.canceled.connect(job.cancel)
+    job.dialog = dialog
 
     def end(message: str) -> None:
         dialog.canceled.disconnect(job.cancel)
@@ -446,11 +457,102 @@ def start_animation_export(window, path) -> AnimationExport:
 
     job.finished.connect(lambda p: end(f"Wrote {p}"))
     job.failed.connect(lambda m: end(f"Export failed: {m}"))
-    job.cancelled.connect(lambda: end(f"Export cancelled: {Path(path).name} was not written"))
-    window.animation_export = job  # kept alive while it runs
+    job.cancelled.connect(lambda: end(f"Export cancelled: {path.name} was not written"))
     dialog.show()
     job.start()
+
+
+# ----- the whole trace, streamed ------------------------------------------------------------
+STREAM_FILE = "trace_stream.npz"
+STREAM_LABEL = "Full trace, streamed (NPZ chunks)"
+
+
+class StreamExport(QObject):
+    """Writes every step of the session's trace to an NPZ archive chunk by chunk on a worker
+    thread (``lstm_viz.export.TraceStream``): a windowed session's whole input, window after
+    window, in the memory one window needs. The stream is taken from the session when the
+    job is made (on the GUI thread); the views keep their own window meanwhile.
+    ``progress(done, total)`` counts steps written; ``finished(path)``, ``failed(message)`` or
+    ``cancelled()`` ends it (a cancel leaves no file, and keeps an old one)."""
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    _written = Signal(object, str)  # from the worker: (path or None, error message)
+    _stepped = Signal(int, int)  # from the worker: progress, passed on on the GUI thread
+
+    def __init__(self, window, path, *, chunk_steps: int | None = None, parent=None):
+        super().__init__(parent or window)
+        self.path = Path(path)
+        self.stream = TraceStream.from_session(window.session, chunk_steps)
+        self.total = self.stream.num_steps
+        self._cancel = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.done = False
+        self._written.connect(self._on_written)
+        self._stepped.connect(self.progress.emit)
+
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._write, name="lstm-viz stream export",
+                                        daemon=True)
+        self._worker.start()
+
+    def cancel(self) -> None:
+        """Stop after the chunk being written: no file is left."""
+        self._cancel.set()
+
+    def _write(self) -> None:  # worker thread
+        path, error = None, ""
+        try:
+            path = self.stream.write(self.path, progress=self._stepped.emit,
+                                     cancelled=self._cancel.is_set)
+        except ExportCancelled:
+            pass
+        except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: torch's own
+            error = str(exc) or type(exc).__name__
+        try:
+            self._written.emit(path, error)
+        except RuntimeError:  # the window closed under it: nobody to tell (and no file)
+            pass
+
+    def _on_written(self, path, error: str) -> None:
+        self.done = True
+        self.stream = None  # the chunk source holds the session's checkpoints
+        if path is not None:
+            self.finished.emit(path)
+        elif error:
+            self.failed.emit(error)
+        else:
+            self.cancelled.emit()
+
+    def wait(self, timeout_s: float = 300.0) -> None:
+        """Block until the worker is done and its result is delivered (headless use)."""
+        if self._worker is not None:
+            self._worker.join(timeout_s)
+        _settle()
+
+
+def start_stream_export(window, path, *, chunk_steps: int | None = None) -> StreamExport:
+    """Stream the whole trace to ``path`` with a progress dialog and a Cancel button; the
+    window keeps answering while it runs. Raises ValueError (nothing started) when there is
+    nothing to stream or the chunks would not fit the memory budget."""
+    _ensure_traced(window)
+    job = StreamExport(window, path, chunk_steps=chunk_steps)
+    window.stream_export = job  # kept alive while it runs
+    _with_progress(window, job, "Export full trace, streamed", Path(path))
     return job
+
+
+def ask_stream_path(window) -> None:
+    """File > Export full trace, streamed: choose an .npz file, then write it with progress."""
+    path, _ = QFileDialog.getSaveFileName(window, "Export full trace, streamed (NPZ chunks)",
+                                          STREAM_FILE, "NPZ archive (*.npz)")
+    if path:
+        try:
+            start_stream_export(window, path)
+        except ValueError as exc:
+            window.ctx.post(f"Export failed: {exc}", 10000)
 
 
 FORMAT_LABELS = {"png": "PNG", "svg": "SVG", "pdf": "PDF", "csv": "CSV", "npz": "NPZ",
@@ -481,6 +583,13 @@ class ExportDialog(QDialog):
         formats_row = QHBoxLayout()
         for box in self.checks.values():
             formats_row.addWidget(box)
+        self.stream = QCheckBox(STREAM_LABEL)
+        self.stream.setObjectName("export_stream")
+        self.stream.setToolTip(f"{STREAM_FILE}: every step of the trace, also of an input too"
+                               " long to hold at once, written chunk by chunk with progress"
+                               " (read it back with lstm_viz.export.read_stream)")
+        if window.session.windowed:
+            self.stream.setText(f"{STREAM_LABEL}: every step, not only the window")
         self.scale = QSpinBox()
         self.scale.setRange(1, 4)
         self.scale.setSuffix(" ×")
@@ -489,6 +598,7 @@ class ExportDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("folder", row)
         form.addRow("formats", formats_row)
+        form.addRow("", self.stream)
         form.addRow("PNG resolution", self.scale)
         form.addRow("", self.size_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -515,10 +625,13 @@ class ExportDialog(QDialog):
         try:
             written = export_views(window, self.folder.text(), formats, titles=titles,
                                    scale=self.scale.value(), include_window=self.everything)
+            if self.stream.isChecked():  # last: it goes on behind its progress dialog
+                start_stream_export(window, Path(self.folder.text()) / STREAM_FILE)
         except (OSError, ValueError) as exc:
             window.ctx.post(f"Export failed: {exc}", 10000)
             return
-        window.ctx.post(f"Exported {len(written)} files to {self.folder.text()}", 8000)
+        if not self.stream.isChecked():
+            window.ctx.post(f"Exported {len(written)} files to {self.folder.text()}", 8000)
         self.accept()
 
 

@@ -21,7 +21,7 @@ from lstm_viz import Session
 
 from . import documents, theme
 from .context import AppContext
-from .export import ExportDialog, ask_animation_path
+from .export import ExportDialog, ask_animation_path, ask_stream_path
 from .file_menu import add_file_actions
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
@@ -177,6 +177,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Export code (script + NPZ)…",
                      lambda: ExportDialog(self, False, formats=("py",)).exec())
         self._action(file_menu, "Export animated GIF…", self.export_gif_dialog)
+        self._action(file_menu, "Export full trace, streamed (NPZ chunks)…",
+                     lambda: ask_stream_path(self))
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, QKeySequence.Quit)
         view_menu = self.menuBar().addMenu("&View")

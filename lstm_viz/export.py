@@ -6,20 +6,30 @@ input before what-if edits, time-major (T, B, input_size)), lengths, h_0, c_0,
 gates (L, D, T, B, 4, H), c (L, D, T, B, H), h (L, D, T, B, H_out) (NaN past each length),
 output / h_n / c_n (as nn.LSTM returns them; a packed output is padded with zeros), every
 parameter under its torch name (``weight_ih_l0`` ...), and ``config_json`` (the session JSON).
+A windowed session (a long input traced in windows) writes its window: gates, c, h, input and
+output hold input positions [window_start, window_stop) of total_steps, and overview_gates,
+overview_c, overview_h hold per-bucket min, max and mean over time of the whole input
+(``window_json`` and ``window.json`` say so in words; the CSVs add ``overview_*.csv``).
+
+The streamed export (``save_stream``, ``stream_trace``) writes every step of any trace, long
+or short, chunk by chunk into one NPZ archive with a ``manifest.json``; ``read_stream`` reads
+it back one chunk at a time.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .atomic import atomic_open, write_text
 from .shapes import all_shapes
 from .tracing import GATE_NAMES
+from .windowed import STATS
 
 DATA_FORMATS = ("csv", "npz", "json", "py")
 
@@ -51,15 +61,38 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
         "gates": _np(tr.gates), "c": _np(tr.c), "h": _np(tr.h),
         "output": _np(output), "h_n": _np(tr.h_n), "c_n": _np(tr.c_n),
     }
-    if tr.windowed:  # a window of a longer input: where it starts, and the whole run's overview
+    if tr.windowed:  # a window of a longer input: which steps, and the whole run's overview
         ov = tr.checkpoints.overview
-        out.update({"window_start": np.array(tr.start), "overview_bucket": np.array(
-            ov.bucket_size), "overview_gates": _np(ov.gates), "overview_c": _np(ov.c),
-            "overview_h": _np(ov.h)})
+        out.update({"window_start": np.array(tr.start), "window_stop": np.array(tr.stop),
+                    "total_steps": np.array(session.num_steps),
+                    "overview_bucket": np.array(ov.bucket_size), "overview_gates": _np(ov.gates),
+                    "overview_c": _np(ov.c), "overview_h": _np(ov.h),
+                    "window_json": np.array(json.dumps(window_labels(session)))})
     for name, p in session.lstm.named_parameters():
         out[name] = _np(p)
     out["config_json"] = np.array(json.dumps(session_dict(session)))
     return out
+
+
+def window_labels(session) -> dict:
+    """What a windowed session's export holds: the window's input positions and how to read
+    the overview (JSON-ready)."""
+    tr = _require_trace(session)
+    ov = tr.checkpoints.overview
+    return {
+        "window": [tr.start, tr.stop], "total_steps": session.num_steps,
+        "about": f"gates, c, h, input and output hold input positions [{tr.start}, {tr.stop})"
+                 f" of {session.num_steps} only (a windowed trace); the overview covers all of"
+                 " them; lstm-viz export --stream writes every step",
+        "overview": {"bucket_size": ov.bucket_size, "num_buckets": ov.num_buckets,
+                     "stats": list(STATS),
+                     "dims": {"overview_gates": list(STREAM_DIMS["overview_gates"]),
+                              "overview_c": list(STREAM_DIMS["overview_c"]),
+                              "overview_h": list(STREAM_DIMS["overview_h"])},
+                     "about": "per bucket of bucket_size steps: min, max and mean over time of"
+                              " every gate and state, ignoring padding; bucket j covers input"
+                              " positions [j * bucket_size, (j + 1) * bucket_size)"},
+    }
 
 
 def save_npz(session, path) -> Path:
@@ -132,6 +165,31 @@ def states_table(session, layer: int, direction: int, batch: int
     return header, rows
 
 
+def overview_table(session, layer: int, direction: int, batch: int
+                   ) -> tuple[list[str], list[list]]:
+    """Rows bucket, t_start, t_stop, unit, then min, max and mean over the bucket's steps of
+    i, f, g, o, c and h (a windowed session's overview of the whole input; h blank past
+    H_out when proj_size > 0)."""
+    tr = _require_trace(session)
+    if tr.checkpoints is None:
+        raise ValueError("only a windowed trace has an overview: this session holds every step")
+    ov = tr.checkpoints.overview
+    g = _np(ov.gates[:, layer, direction, :, batch])  # (3, NB, 4, H)
+    c = _np(ov.c[:, layer, direction, :, batch])  # (3, NB, H)
+    h = _np(ov.h[:, layer, direction, :, batch])  # (3, NB, H_out)
+    H, Ho, k, T = c.shape[2], h.shape[2], ov.bucket_size, ov.num_steps
+    header = ["bucket", "t_start", "t_stop (exclusive)", "unit",
+              *(f"{n}_{s}" for n in (*GATE_NAMES, "c", "h") for s in STATS)]
+    rows = []
+    for j in range(c.shape[1]):
+        for u in range(H):
+            vals = [_fmt(g[s, j, q, u]) for q in range(4) for s in range(3)]
+            vals += [_fmt(c[s, j, u]) for s in range(3)]
+            vals += [_fmt(h[s, j, u]) if u < Ho else "" for s in range(3)]
+            rows.append([j, j * k, min(T, (j + 1) * k), u, *vals])
+    return header, rows
+
+
 def step_table(session, layer: int, direction: int, batch: int, t: int | None = None
                ) -> tuple[list[str], list[list]]:
     """Rows unit, i, f, g, o, c_prev, c, h at one step (the state view's bar charts)."""
@@ -182,6 +240,12 @@ def export_data(session, out_dir, formats: Iterable[str] = DATA_FORMATS, *, laye
         written.append(write_csv(out / f"step_{tag}_t{session.t}.csv",
                                  *step_table(session, layer, direction, batch)))
         written.append(write_csv(out / "shapes.csv", *shapes_table(session)))
+        if _require_trace(session).windowed:
+            written.append(write_csv(out / f"overview_{tag}.csv",
+                                     *overview_table(session, layer, direction, batch)))
+    if formats & {"csv", "npz"} and _require_trace(session).windowed:
+        written.append(write_text(out / "window.json",
+                                  json.dumps(window_labels(session), indent=2) + "\n"))
     if "npz" in formats:
         written.append(save_npz(session, out / "trace.npz"))
     if "py" in formats:
@@ -313,3 +377,305 @@ def write_animation(frames: Sequence[np.ndarray], path, *, fps: float = 8.0,
                        duration=duration, **options)
         check(total)
     return path
+
+
+# ----- streamed export ------------------------------------------------------------------------
+STREAM_FORMAT = "lstm-viz trace stream"
+STREAM_VERSION = 1
+STREAM_MANIFEST = "manifest.json"
+STREAM_ARRAYS = ("gates", "c", "h", "input")  # what each chunk holds
+STREAM_DIMS = {
+    "gates": ("layer", "direction", "t", "batch", "gate", "unit"),
+    "c": ("layer", "direction", "t", "batch", "unit"),
+    "h": ("layer", "direction", "t", "batch", "feature"),
+    "input": ("t", "batch", "feature"),
+    "lengths": ("batch",),
+    "h_0": ("layer*direction", "batch", "feature"),
+    "c_0": ("layer*direction", "batch", "unit"),
+    "h_n": ("layer*direction", "batch", "feature"),
+    "c_n": ("layer*direction", "batch", "unit"),
+    "overview_gates": ("stat", "layer", "direction", "bucket", "batch", "gate", "unit"),
+    "overview_c": ("stat", "layer", "direction", "bucket", "batch", "unit"),
+    "overview_h": ("stat", "layer", "direction", "bucket", "batch", "feature"),
+}
+
+
+class TraceStream:
+    """A trace to write to disk chunk by chunk (``write``), never more than one chunk of steps
+    in memory beyond what the source already holds.
+
+    The source is either a full Trace (chunks are slices of it) or the Checkpoints of a
+    windowed trace (each chunk is traced as a window from the nearest kept states, forward
+    from the chunk before it). Build one with ``from_session`` or ``from_checkpoints`` (on the
+    thread that owns the session), then ``write`` it on any thread.
+    """
+
+    def __init__(self, *, num_steps: int, chunk_steps: int, chunk, config, dtype, lengths,
+                 h_0, c_0, h_n, c_n, overview: dict | Callable[[], dict], parameters: dict,
+                 session: dict | None, windowed: bool) -> None:
+        self.num_steps, self.chunk_steps = int(num_steps), int(chunk_steps)
+        self._chunk = chunk  # (start, stop) -> {name: tensor} for STREAM_ARRAYS
+        self.config, self.dtype, self.session, self.windowed = config, dtype, session, windowed
+        self.whole = {"lengths": _np(lengths), "h_0": _np(h_0), "c_0": _np(c_0),
+                      "h_n": _np(h_n), "c_n": _np(c_n)}
+        self._overview = overview  # bucket_size, gates, c, h (numpy), or what makes them
+        self.parameters = {name: _np(p) for name, p in parameters.items()}
+
+    @classmethod
+    def from_session(cls, session, chunk_steps: int | None = None) -> TraceStream:
+        """The session's current trace: all of it when it is held in full, else every window
+        of its run (the checkpoints it was traced from; what-if edits included)."""
+        tr = _require_trace(session)
+        budget = session.memory_budget
+        if tr.checkpoints is not None:
+            return cls.from_checkpoints(tr.checkpoints, chunk_steps, memory_budget=budget,
+                                        session=session_dict(session),
+                                        default_chunk=session.window_size)
+        return cls._from_full_trace(
+            tr, session.lstm, session.window_size if chunk_steps is None else chunk_steps,
+            session_dict(session))
+
+    @classmethod
+    def from_checkpoints(cls, ckpt, chunk_steps: int | None = None, *,
+                         memory_budget: int | None = None, session: dict | None = None,
+                         default_chunk: int | None = None) -> TraceStream:
+        """Every window of the run ``ckpt`` keeps (lstm_viz.tracing.checkpoints), in chunks of
+        ``chunk_steps`` (default: the session's window rounded to the kept-state spacing);
+        ValueError when a chunk that long would not fit the memory budget."""
+        import copy
+
+        from .budget import DEFAULT_WINDOW
+        from .config import LSTMConfig
+
+        T, every = ckpt.num_steps, ckpt.every
+        if chunk_steps is None:
+            chunk_steps = max(every, (default_chunk or DEFAULT_WINDOW) // every * every)
+        chunk_steps = _check_chunk_steps(chunk_steps, T)
+        cfg = LSTMConfig.from_module(ckpt.lstm)
+        _check_chunk_budget(cfg, ckpt.x, chunk_steps, memory_budget)
+        walker = copy.copy(ckpt)  # its own "last window": the caller's views keep theirs
+        walker.last = None
+
+        def chunk(a: int, b: int) -> dict:
+            w = walker.window(a, b)
+            return {"gates": w.gates, "c": w.c, "h": w.h, "input": ckpt.x[a:b]}
+
+        ov = ckpt.overview
+        return cls(num_steps=T, chunk_steps=chunk_steps, chunk=chunk, config=cfg,
+                   dtype=ckpt.x.dtype, lengths=ckpt.lengths, h_0=ckpt.h_0, c_0=ckpt.c_0,
+                   h_n=ckpt.h_n, c_n=ckpt.c_n,
+                   overview={"bucket_size": ov.bucket_size, "gates": _np(ov.gates),
+                             "c": _np(ov.c), "h": _np(ov.h)},
+                   parameters=dict(ckpt.lstm.named_parameters()), session=session,
+                   windowed=True)
+
+    @classmethod
+    def _from_full_trace(cls, tr, lstm, chunk_steps: int, session: dict | None
+                         ) -> TraceStream:
+        from .budget import overview_buckets
+        from .windowed import _bucket_stats, plan  # the overview a windowed trace keeps
+
+        T = tr.num_steps
+        chunk_steps = _check_chunk_steps(chunk_steps, T)
+        B = tr.batch_size
+        bucket, _ = plan(T, overview_buckets(tr.config, B, T, tr.x.dtype))
+        exact = bool((tr.lengths == T).all())
+
+        def overview() -> dict:
+            out: dict = {"bucket_size": bucket}
+            for name, v in (("gates", tr.gates), ("c", tr.c), ("h", tr.h)):
+                out[name] = _np(torch.stack([torch.stack(
+                    [_bucket_stats(v[layer, d], bucket, exact) for d in range(v.shape[1])], 1)
+                    for layer in range(v.shape[0])], 1))
+            return out
+
+        def chunk(a: int, b: int) -> dict:
+            return {"gates": tr.gates[:, :, a:b], "c": tr.c[:, :, a:b], "h": tr.h[:, :, a:b],
+                    "input": tr.x[a:b]}
+
+        def batched(s):  # an unbatched call's h_n, c_n as (L*D, 1, ...)
+            return s.unsqueeze(1) if s.dim() == 2 else s
+
+        return cls(num_steps=T, chunk_steps=chunk_steps, chunk=chunk, config=tr.config,
+                   dtype=tr.x.dtype, lengths=tr.lengths, h_0=tr.h_0, c_0=tr.c_0,
+                   h_n=batched(tr.h_n), c_n=batched(tr.c_n), overview=overview,
+                   parameters=dict(lstm.named_parameters()), session=session, windowed=False)
+
+    @property
+    def overview(self) -> dict:
+        """bucket_size, and gates, c, h (3, L, D, NB, B, ...): min, max, mean per bucket."""
+        if callable(self._overview):  # made on first use: on the thread that writes
+            self._overview = self._overview()
+        return self._overview
+
+    @property
+    def ranges(self) -> list[tuple[int, int]]:
+        """The chunks' input positions [start, stop), in order."""
+        n, T = self.chunk_steps, self.num_steps
+        return [(a, min(a + n, T)) for a in range(0, T, n)]
+
+    def manifest(self) -> dict:
+        """What the archive holds: format, sizes, each chunk's members and the arrays' axes."""
+        width = len(str(self.num_steps))
+        chunks = [{"start": a, "stop": b, "members": {
+            name: f"{name}_{a:0{width}d}_{b:0{width}d}" for name in STREAM_ARRAYS}}
+            for a, b in self.ranges]
+        ov = self.overview
+        return {
+            "format": STREAM_FORMAT, "version": STREAM_VERSION,
+            "num_steps": self.num_steps, "batch_size": int(self.whole["lengths"].shape[0]),
+            "chunk_steps": self.chunk_steps, "dtype": str(self.dtype).replace("torch.", ""),
+            "windowed": self.windowed, "config": self.config.to_dict(),
+            "gate_names": list(GATE_NAMES),
+            "dims": {k: list(v) for k, v in STREAM_DIMS.items()},
+            "about": "each chunk holds input positions [start, stop), time-major (batch_first"
+                     " does not apply); h's feature is H_out (proj_size when > 0);"
+                     " values past a sequence's length are NaN",
+            "overview": {"bucket_size": ov["bucket_size"],
+                         "num_buckets": int(ov["gates"].shape[3]),
+                         "stats": list(STATS),
+                         "about": "per bucket of bucket_size steps: min, max and mean over"
+                                  " time of every gate and state, ignoring padding; bucket j"
+                                  " covers positions [j * bucket_size, (j + 1) * bucket_size)"},
+            "whole": ["lengths", "h_0", "c_0", "h_n", "c_n", "overview_gates", "overview_c",
+                      "overview_h", *self.parameters],
+            "chunks": chunks,
+            "session": self.session,
+        }
+
+    def write(self, path, *, progress=None, cancelled=None) -> Path:
+        """Write the archive to ``path`` (``.npz``) atomically, one chunk at a time.
+
+        ``progress(done, total)`` counts steps written (0 first, ``num_steps`` last); when
+        ``cancelled()`` turns true ExportCancelled is raised and no file is left (an old one
+        is kept)."""
+        import zipfile
+
+        path = Path(path)
+        if path.suffix.lower() != ".npz":
+            raise ValueError(f"a streamed trace is an NPZ archive: give a file name ending in"
+                             f" .npz (got {path.name!r})")
+        total = self.num_steps
+        manifest = self.manifest()
+
+        def check(done: int | None = None) -> None:
+            if cancelled is not None and cancelled():
+                raise ExportCancelled(f"cancelled: {path.name} was not written")
+            if progress is not None and done is not None:
+                progress(done, total)
+
+        check(0)
+        with atomic_open(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED,
+                                                            allowZip64=True) as zf:
+            zf.writestr(STREAM_MANIFEST, json.dumps(manifest, indent=1))
+            ov = self.overview
+            whole = {**self.whole, "overview_gates": ov["gates"], "overview_c": ov["c"],
+                     "overview_h": ov["h"], **self.parameters}
+            for name, arr in whole.items():
+                _write_member(zf, name, arr)
+            for entry in manifest["chunks"]:
+                a, b = entry["start"], entry["stop"]
+                for name, t in self._chunk(a, b).items():
+                    _write_member(zf, entry["members"][name], _np(t))
+                check(b)
+            check()  # a cancel after the last chunk still leaves no file
+        return path
+
+
+def _write_member(zf, name: str, arr: np.ndarray) -> None:
+    from numpy.lib import format as npy
+
+    with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+        npy.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def _check_chunk_steps(chunk_steps, T: int) -> int:
+    if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, (int, np.integer)) \
+            or chunk_steps < 1:
+        raise ValueError(f"chunk_steps must be a positive whole number of steps (got"
+                         f" {chunk_steps!r})")
+    return min(int(chunk_steps), T)
+
+
+def _check_chunk_budget(cfg, x, chunk_steps: int, budget: int | None) -> None:
+    """ValueError naming the longest chunk that fits when ``chunk_steps`` does not."""
+    from .budget import TraceBudgetError, check_windowed_budget
+
+    T, B = int(x.shape[0]), int(x.shape[1])
+
+    def fits(n: int) -> bool:
+        try:
+            check_windowed_budget(cfg, B, T, x.dtype, budget, window=n)
+        except TraceBudgetError:
+            return False
+        return True
+
+    if fits(chunk_steps):
+        return
+    lo, hi = 0, chunk_steps  # fits(lo) (or lo = 0), not fits(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    hint = f"use at most {lo} steps per chunk" if lo else "no chunk fits: raise the budget"
+    raise ValueError(f"chunk_steps={chunk_steps} is more than the memory budget allows for"
+                     f" one chunk; {hint}")
+
+
+def save_stream(session, path, *, chunk_steps: int | None = None, progress=None,
+                cancelled=None) -> Path:
+    """Write the session's whole trace to ``path`` (.npz) chunk by chunk, also when only a
+    window of it is held (see ``TraceStream``); read it back with ``read_stream``."""
+    return TraceStream.from_session(session, chunk_steps).write(
+        path, progress=progress, cancelled=cancelled)
+
+
+def stream_trace(lstm, input, path, hx=None, *, memory_budget: int | None = None,
+                 chunk_steps: int | None = None, progress=None, cancelled=None) -> Path:
+    """Trace ``lstm`` on ``input`` (tensor or PackedSequence, as ``lstm_viz.trace`` takes
+    them) and write every gate and state to ``path`` (.npz) chunk by chunk, in the memory a
+    windowed trace needs: one pass keeps states and the overview, then each chunk is traced
+    from them and written."""
+    from .tracing import checkpoints
+
+    ckpt = checkpoints(lstm, input, hx, memory_budget=memory_budget)
+    return TraceStream.from_checkpoints(ckpt, chunk_steps, memory_budget=memory_budget).write(
+        path, progress=progress, cancelled=cancelled)
+
+
+def stream_manifest(path) -> dict:
+    """The manifest of a streamed trace archive (see ``TraceStream.manifest``); ValueError
+    when ``path`` is not one."""
+    import zipfile
+
+    path = Path(path)
+    how = "write one with lstm_viz.export.save_stream or `lstm-viz export --stream`"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            raw = zf.read(STREAM_MANIFEST)
+    except (zipfile.BadZipFile, KeyError):
+        raise ValueError(f"{path} is not a streamed lstm-viz trace (no {STREAM_MANIFEST});"
+                         f" {how}") from None
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        raise ValueError(f"{path}: its {STREAM_MANIFEST} is not valid JSON; {how}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != STREAM_FORMAT:
+        raise ValueError(f"{path} is not a streamed lstm-viz trace (its manifest names another"
+                         f" format); {how}")
+    if int(manifest.get("version", 0)) > STREAM_VERSION:
+        raise ValueError(f"{path} was written by a newer lstm-viz (stream format"
+                         f" {manifest['version']}; this one reads up to {STREAM_VERSION})")
+    return manifest
+
+
+def read_stream(path, names: Sequence[str] = STREAM_ARRAYS):
+    """Yield ``(start, stop, {name: array})`` for each chunk of a streamed trace, in order,
+    reading one chunk at a time: gates (L, D, n, B, 4, H), c (L, D, n, B, H),
+    h (L, D, n, B, H_out), input (n, B, input_size) for input positions [start, stop)."""
+    manifest = stream_manifest(path)
+    unknown = [n for n in names if n not in STREAM_ARRAYS]
+    if unknown:
+        raise ValueError(f"a chunk holds {', '.join(STREAM_ARRAYS)} (got {', '.join(unknown)})")
+    with np.load(path, allow_pickle=False) as npz:
+        for entry in manifest["chunks"]:
+            yield entry["start"], entry["stop"], {n: npz[entry["members"][n]] for n in names}
