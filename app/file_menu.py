@@ -128,6 +128,7 @@ class Opener(QObject):
         self.runner.failed.connect(self._on_failed)
         self.progress: QProgressDialog | None = None
         self._then: tuple | None = None  # (use, failed, cancelled) of the running load
+        self._ticket = 0  # the running load's
         self._label = ""
 
     @property
@@ -151,7 +152,7 @@ class Opener(QObject):
         self.progress = dialog
         QTimer.singleShot(self.SHOW_AFTER_MS, dialog, lambda: self._show(dialog))
         self._window.ctx.post(label)
-        self.runner.start(load)
+        self._ticket = self.runner.start(load)
 
     def _show(self, dialog: QProgressDialog) -> None:
         if dialog is self.progress and self.runner.busy:
@@ -175,17 +176,19 @@ class Opener(QObject):
             dialog.close()
             dialog.deleteLater()
 
-    def _on_finished(self, result) -> None:
-        self._close_progress()
-        then, self._then = self._then, None
-        if then is not None:
-            then[0](result)
+    def _on_finished(self, ticket: int, result) -> None:
+        if ticket == self._ticket:
+            self._close_progress()
+            then, self._then = self._then, None
+            if then is not None:
+                then[0](result)
 
-    def _on_failed(self, exc) -> None:
-        self._close_progress()
-        then, self._then = self._then, None
-        if then is not None:
-            then[1](exc)
+    def _on_failed(self, ticket: int, exc) -> None:
+        if ticket == self._ticket:
+            self._close_progress()
+            then, self._then = self._then, None
+            if then is not None:
+                then[1](exc)
 
 
 def opener(window) -> Opener:

@@ -140,15 +140,16 @@ class LoadRunner(QObject):
     """Runs ``load()`` (reading and building a file's contents: no Qt objects) off the GUI
     thread; the newest load wins.
 
-    ``finished(result)`` or ``failed(exception)`` arrive on the GUI thread for the newest load
-    only: one that was cancelled, or that a later ``start`` superseded, is dropped when it ends.
+    ``finished(ticket, result)`` or ``failed(ticket, exception)`` arrive on the GUI thread for
+    the newest load only (``ticket``: what ``start`` returned): one that was cancelled, or that
+    a later ``start`` superseded, is dropped when it ends.
     A file read cannot be interrupted, so its thread runs out on its own; a later load does not
     wait for it.
     """
 
     busy_changed = Signal(bool)
-    finished = Signal(object)
-    failed = Signal(object)
+    finished = Signal(int, object)
+    failed = Signal(int, object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -192,9 +193,9 @@ class LoadRunner(QObject):
         self._current = None
         self.busy_changed.emit(False)
         if error is not None:
-            self.failed.emit(error)
+            self.failed.emit(ticket, error)
         else:
-            self.finished.emit(result)
+            self.finished.emit(ticket, result)
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until every load, dropped ones too, has ended (tests, shutdown)."""
