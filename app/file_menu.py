@@ -524,6 +524,9 @@ def ask_to_save(window, then, *, before: str = "closing") -> QMessageBox | None:
     if not window.isWindowModified() or not getattr(window, "confirm_unsaved", False):
         then()
         return None
+    asking = window.findChild(QMessageBox, "unsaved_box")
+    if asking is not None and asking.isVisible():  # a second click on close: one question
+        return asking
     buttons = QMessageBox.StandardButton
     box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
                       f"The session has changes that are not saved. Save them before {before}?",
@@ -540,6 +543,7 @@ def ask_to_save(window, then, *, before: str = "closing") -> QMessageBox | None:
             then()
 
     box.buttonClicked.connect(answered)
+    box.finished.connect(box.deleteLater)
     box.open()
     return box
 

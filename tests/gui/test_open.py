@@ -371,6 +371,15 @@ def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(edited, m
     assert edited.session.config.hidden_size == 7
 
 
+def test_closing_again_while_asked_asks_once(edited, modal_dialog, qtbot):
+    edited.close()
+    box = modal_dialog()
+    edited.close()
+    asked = [b for b in edited.findChildren(QMessageBox, "unsaved_box") if b.isVisible()]
+    assert asked == [box]
+    _answer(box, QMessageBox.StandardButton.Cancel)
+
+
 def test_save_writes_the_session_then_closes(edited, modal_dialog, tmp_path, monkeypatch,
                                              qtbot):
     target = tmp_path / "kept.lstmviz.json"
