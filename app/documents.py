@@ -1,6 +1,6 @@
 """The window's documents: which file is open (for the title and its modified mark), the
 File > Open recent list kept in the settings, and opening a file by its name (drag and drop,
-Open recent) through the File menu's own functions.
+Open recent) through the File menu's own functions (a model or session on the worker).
 """
 
 from __future__ import annotations
@@ -48,21 +48,41 @@ def open_array_input(window, path) -> bool:
     return True
 
 
-def open_path(window, path) -> bool:
+def open_path(window, path, *, background: bool = True, done=None) -> bool:
     """Open ``path`` as the File menu would, chosen by its suffix; False (and a message) when
-    it cannot be opened."""
+    it cannot be opened. A model or session is read on the worker (``background``), after the
+    question about unsaved changes; ``done(ok)`` follows once it is in use (or not)."""
     try:
         kind = kind_of(path)
     except ValueError as exc:
         file_menu.show_error(window, "Cannot open this file", str(exc))
         return False
-    if kind == "model":
-        return file_menu.open_model(window, path)
-    if kind == "session":
-        return file_menu.open_session(window, path)
+    finish = done or (lambda ok: None)
+    if kind in ("model", "session"):
+        opener = file_menu.open_model if kind == "model" else file_menu.open_session
+        file_menu.ask_to_save(window,
+                              lambda: opener(window, path, background=background, done=done),
+                              before=f"opening another {kind}")
+        return True
     if kind == "text":
-        return file_menu.open_text_input(window, path)
-    return open_array_input(window, path)
+        ok = file_menu.open_text_input(window, path)
+    else:
+        ok = open_array_input(window, path)
+    finish(ok)
+    return ok
+
+
+def open_paths(window, paths) -> None:
+    """Open several files (a drop): a model or session first, then, once it is in use, the
+    inputs, so that they feed the new model."""
+    order = {"model": 0, "session": 1, "array": 2, "text": 3}
+    pending = sorted(paths, key=lambda p: order[kind_of(p)])
+
+    def next_one(ok: bool = True) -> None:
+        if pending:
+            open_path(window, pending.pop(0), done=next_one)
+
+    next_one()
 
 
 # ----- Open recent --------------------------------------------------------------------------------

@@ -86,31 +86,51 @@ def run(window_options: dict | None = None) -> int:
 
 def build_window(options: dict) -> MainWindow:
     """The main window as ``options`` ask for it; a model or demo to open is traced once (the
-    session it replaces is not traced first)."""
+    session it replaces is not traced first).
+
+    A model is read on the worker while the window shows (progress dialog, Cancel); the demo,
+    selection and step follow once it is in use. ValueError, before the window shows, when
+    ``step`` or ``view`` does not fit (with a model: the input as it is before the model)."""
     opening = bool(options.get("model") or options.get("demo"))
     window = MainWindow(session=options.get("session"), trace_now=not opening)
     install_excepthook(window)
-    if options.get("model"):
-        open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")),
-                   lstm=options.get("lstm") or None)
-    if options.get("demo"):
-        open_demo(window, str(options["demo"]))
-    if opening and window.ctx.up_to_date and window.session.trace is None:
-        # nothing was opened (or it waits for an answer): show the session there is
-        try:
-            window.ctx.retrace_now()
-        except (ValueError, RuntimeError) as exc:
-            window.ctx.post(f"Not traced: {exc}", 15000)
-    selection = options.get("selection")
-    if isinstance(selection, dict):
-        window.ctx.select_from(selection)
-    try:
+
+    def settle() -> None:
+        if options.get("demo"):
+            open_demo(window, str(options["demo"]))
+        if opening and window.ctx.up_to_date and window.session.trace is None:
+            # nothing was opened (or it waits for an answer): show the session there is
+            try:
+                window.ctx.retrace_now()
+            except (ValueError, RuntimeError) as exc:
+                window.ctx.post(f"Not traced: {exc}", 15000)
+        selection = options.get("selection")
+        if isinstance(selection, dict):
+            window.ctx.select_from(selection)
         if options.get("step") is not None:
             window.session.seek(check_step(window, options["step"]))
         if options.get("view"):
             window.show_view(check_view(window, options["view"]))
+
+    try:
+        if options.get("model"):
+            if options.get("step") is not None:
+                check_step(window, options["step"])
+            if options.get("view"):
+                check_view(window, options["view"])
+        else:
+            settle()
     except ValueError:
         window.ctx.detach()
         window.deleteLater()
         raise
+    if options.get("model"):
+        def opened(ok: bool) -> None:
+            try:
+                settle()
+            except ValueError as exc:  # the model's input is shorter than --step asks
+                window.ctx.post(str(exc), 15000)
+
+        open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")),
+                   lstm=options.get("lstm") or None, background=True, done=opened)
     return window

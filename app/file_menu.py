@@ -1,5 +1,12 @@
 """The File menu's actions: open a model, a demo, a text input or a session; save a session;
-and the model lock (a loaded model's config is read-only until "Edit a copy").
+ask to save unsaved changes; and the model lock (a loaded model's config is read-only until
+"Edit a copy").
+
+Opening a model or a session is two steps: the load (``read_model``, ``read_session``: read,
+parse, check and build, touching no Qt object) and its use (``use_model``, ``use_session``:
+install into the window's session, on the GUI thread). The menu, Open recent, drag and drop and
+the start-up run the load on a worker (``Opener``: progress dialog, Cancel, the newest open
+wins); headless runs and scripts call the same functions without ``background``.
 
 Each action takes the window and changes its session; the window's context re-traces when the
 session says it changed. Dialogs are opened with ``open()`` (window-modal, not blocking) and
@@ -10,12 +17,16 @@ the status bar, and the session keeps what it had.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+import torch
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QProgressDialog
+from torch import nn
 
+from lstm_viz import Session
 from lstm_viz import demos as demo_registry
 from lstm_viz.io import (
     LoadedModel,
@@ -23,12 +34,14 @@ from lstm_viz.io import (
     PickleConsentNeeded,
     load_into_session,
     load_model,
+    model_source,
 )
-from lstm_viz.sessionfile import load_session, save_session
+from lstm_viz.sessionfile import SessionExtras, load_session, save_session
 from lstm_viz.textinput import text_input_spec, tokens_spec
 from lstm_viz.validate import MAX_TEXT, check_regular_file
 
 from .dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
+from .workers import LoadRunner
 
 log = logging.getLogger(__name__)
 MODEL_FILTER = "PyTorch models (*.pt *.pth *.ckpt *.bin *.ts *.jit);;All files (*)"
@@ -77,6 +90,15 @@ def show_error(window, title: str, text: str) -> QMessageBox:
     return box
 
 
+def _message(exc: BaseException) -> str:
+    """What a user reads about a failed load: a ValueError's own words, else the error's kind
+    and text (no traceback)."""
+    if isinstance(exc, ValueError):
+        return str(exc)
+    log.error("loading failed", exc_info=exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _opened(window, path, kind: str) -> None:
     """Tell the window which file it now shows (title, modified mark, Open recent)."""
     note = getattr(window, "document_opened", None)
@@ -84,8 +106,149 @@ def _opened(window, path, kind: str) -> None:
         note(path, kind)
 
 
+# ----- loading off the GUI thread ----------------------------------------------------------------
+class Opener(QObject):
+    """Runs the loads of File > Open… on a worker, with a progress dialog and Cancel.
+
+    ``start`` hands ``load()`` (read, parse, check and build: no Qt objects) to a
+    ``LoadRunner``; on the GUI thread, ``use(result)`` installs what it made, or
+    ``failed(exception)`` says why not. Only the newest load is used: Cancel, or a later open,
+    drops the one running, which then installs nothing.
+    """
+
+    #: milliseconds before the progress dialog shows (a quick load does not flash one)
+    SHOW_AFTER_MS = 300
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.setObjectName("opener")
+        self._window = window
+        self.runner = LoadRunner(self)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.progress: QProgressDialog | None = None
+        self._then: tuple | None = None  # (use, failed, cancelled) of the running load
+        self._ticket = 0  # the running load's
+        self._label = ""
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    def start(self, label: str, load, use, failed, cancelled=None) -> None:
+        """Run ``load()`` on the worker; then ``use(result)`` or ``failed(exception)`` here;
+        ``cancelled()`` if the user cancels it. A load already running is dropped."""
+        self._close_progress()
+        self._then = (use, failed, cancelled)
+        self._label = label
+        dialog = QProgressDialog(label, "Cancel", 0, 0, self._window)
+        dialog.setObjectName("open_progress")
+        dialog.setWindowTitle("Opening")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.setMinimumDuration(self.SHOW_AFTER_MS)
+        dialog.canceled.connect(self.cancel)
+        self.progress = dialog
+        QTimer.singleShot(self.SHOW_AFTER_MS, dialog, lambda: self._show(dialog))
+        self._window.ctx.post(label)
+        self._ticket = self.runner.start(load)
+
+    def _show(self, dialog: QProgressDialog) -> None:
+        if dialog is self.progress and self.runner.busy:
+            dialog.show()
+
+    def cancel(self) -> None:
+        """Drop the running load (nothing it read is installed)."""
+        if not self.runner.busy:
+            return
+        self.runner.cancel()
+        self._close_progress()
+        then, self._then = self._then, None
+        self._window.ctx.post(f"Cancelled: {self._label.rstrip('…')}", 6000)
+        if then is not None and then[2] is not None:
+            then[2]()
+
+    def _close_progress(self) -> None:
+        dialog, self.progress = self.progress, None
+        if dialog is not None:
+            dialog.canceled.disconnect(self.cancel)
+            dialog.close()
+            dialog.deleteLater()
+
+    def _on_finished(self, ticket: int, result) -> None:
+        if ticket == self._ticket:
+            self._close_progress()
+            then, self._then = self._then, None
+            if then is not None:
+                then[0](result)
+
+    def _on_failed(self, ticket: int, exc) -> None:
+        if ticket == self._ticket:
+            self._close_progress()
+            then, self._then = self._then, None
+            if then is not None:
+                then[1](exc)
+
+
+def opener(window) -> Opener:
+    """The window's Opener (made on first use)."""
+    found = window.findChild(Opener, "opener")
+    return found if found is not None else Opener(window)
+
+
+def opening(window) -> bool:
+    """True while a file is being read for ``window`` on the worker."""
+    found = window.findChild(Opener, "opener")
+    return found is not None and found.busy
+
+
+def _load(window, label: str, load, use, failed, background: bool, done=None):
+    """``use(load())``, or ``failed(exception)`` for a ValueError; with ``background`` the load
+    runs on the worker (progress dialog, Cancel) and True is returned at once, else the value
+    of ``use`` or ``failed``. ``done(False)`` when the user cancels."""
+    if background:
+        opener(window).start(label, load, use, failed,
+                             cancelled=(lambda: done(False)) if done is not None else None)
+        return True
+    try:
+        result = load()
+    except ValueError as exc:
+        return failed(exc)
+    return use(result)
+
+
 # ----- models ------------------------------------------------------------------------------------
-def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = None) -> bool:
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file as read off the GUI thread: what ``load_model`` found, and, once it is known
+    which LSTM to use (``cand``), that LSTM built (``lstm``) with its ``source`` record."""
+
+    loaded: LoadedModel
+    cand: LSTMCandidate | None = None
+    lstm: nn.LSTM | None = None
+    source: dict | None = None
+
+
+def read_model(path, *, allow_pickle: bool = False, lstm: str | None = None,
+               dtype: torch.dtype = torch.float32) -> ModelFile:
+    """Read ``path`` (``load_model``) and build its LSTM (the one called ``lstm``, or its only
+    one; none yet when it holds several and ``lstm`` is None). Touches no Qt object."""
+    loaded = load_model(path, allow_pickle=allow_pickle)
+    log.info("read %s: %s with %d LSTM(s)", path, loaded.kind, len(loaded.lstms))
+    if lstm is None and len(loaded.lstms) != 1:
+        return ModelFile(loaded)
+    return build_model(loaded, loaded.pick(lstm), dtype)
+
+
+def build_model(loaded: LoadedModel, cand: LSTMCandidate, dtype: torch.dtype) -> ModelFile:
+    """``cand`` built as an ``nn.LSTM`` of ``dtype``, with the record of where it came from
+    (which hashes the file). Touches no Qt object."""
+    return ModelFile(loaded, cand, cand.build(dtype=dtype), model_source(loaded, cand))
+
+
+def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = None,
+               background: bool = False, done=None) -> bool:
     """Open ``path`` into the window's session (``lstm-viz --model FILE``, File > Open model).
 
     Returns False when the file cannot be used (the message is shown, the model unchanged). A
@@ -93,37 +256,66 @@ def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = N
     (the user's ``--allow-pickle`` for this file) or the user agreed to this file earlier in
     this run; a file with several LSTMs asks which one (unless ``lstm`` names it). Those
     questions are answered asynchronously; True is returned.
+
+    With ``background`` the file is read on a worker behind a progress dialog with Cancel, and
+    True is returned at once; ``done(ok)`` then says whether the model was installed (False:
+    it failed, was cancelled or a question was declined).
     """
     path = Path(path)
     ctx = window.ctx
     if allow_pickle and path.is_file():
         ctx.consent_to_pickle(path)
-    try:
-        loaded = load_model(path, allow_pickle=ctx.pickle_consented(path))
-    except PickleConsentNeeded:
-        ask_pickle_consent(window, path, lambda: open_model(window, path, lstm=lstm))
-        return True
-    except ValueError as exc:
-        show_error(window, "Could not open model", str(exc))
+    consented = ctx.pickle_consented(path)
+    dtype = window.session.dtype
+    finish = done or (lambda ok: None)
+
+    def again() -> bool:
+        return open_model(window, path, lstm=lstm, background=background, done=done)
+
+    def failed(exc: BaseException) -> bool:
+        if isinstance(exc, PickleConsentNeeded):
+            ask_pickle_consent(window, path, again, declined=lambda: finish(False))
+            return True
+        show_error(window, "Could not open model", _message(exc))
+        finish(False)
         return False
-    log.info("opened %s: %s with %d LSTM(s)", path, loaded.kind, len(loaded.lstms))
-    if lstm is not None:
-        try:
-            return install_model(window, loaded, loaded.pick(lstm))
-        except ValueError as exc:
-            show_error(window, "Could not open model", str(exc))
-            return False
-    if len(loaded.lstms) == 1:
-        return install_model(window, loaded, loaded.lstms[0])
+
+    return _load(window, f"Opening {path.name}…",
+                 lambda: read_model(path, allow_pickle=consented, lstm=lstm, dtype=dtype),
+                 lambda model: use_model(window, model, background=background, done=done),
+                 failed, background, done)
+
+
+def use_model(window, model: ModelFile, *, background: bool = False, done=None) -> bool:
+    """Install a read model file into the window's session; one that holds several LSTMs asks
+    which one first (and builds it, on the worker with ``background``)."""
+    finish = done or (lambda ok: None)
+    if model.cand is not None:
+        ok = install_model(window, model.loaded, model.cand, lstm=model.lstm,
+                           source=model.source)
+        finish(ok)
+        return ok
+    loaded, dtype = model.loaded, window.session.dtype
     picker = LSTMPickerDialog(loaded, window)
-    picker.accepted.connect(lambda: install_model(window, loaded, picker.chosen))
+
+    def failed(exc: BaseException) -> bool:
+        show_error(window, "Could not use this LSTM", _message(exc))
+        finish(False)
+        return False
+
+    picker.accepted.connect(lambda: _load(
+        window, f"Building {picker.chosen.name}…",
+        lambda: build_model(loaded, picker.chosen, dtype),
+        lambda built: use_model(window, built, done=done), failed, background, done))
+    picker.rejected.connect(lambda: finish(False))
     picker.open()
     return True
 
 
-def ask_pickle_consent(window, path, then) -> UnsafePickleDialog:
+def ask_pickle_consent(window, path, then, declined=None) -> UnsafePickleDialog:
     """Ask whether the model file ``path`` may run its code; on "Load anyway" the consent
-    covers that file (as it is now) for the rest of the run, and ``then()`` is called."""
+    covers that file (as it is now) for the rest of the run, and ``then()`` is called (else
+    ``declined()``, if given)."""
     dialog = UnsafePickleDialog(Path(path), window)
 
     def agreed() -> None:
@@ -131,16 +323,22 @@ def ask_pickle_consent(window, path, then) -> UnsafePickleDialog:
             window.ctx.consent_to_pickle(path)
         except OSError as exc:
             show_error(window, "Could not open model", f"cannot read {path}: {exc}")
+            if declined is not None:
+                declined()
             return
         then()
 
     dialog.accepted.connect(agreed)
+    if declined is not None:
+        dialog.rejected.connect(declined)
     dialog.open()
     return dialog
 
 
-def install_model(window, loaded: LoadedModel, cand: LSTMCandidate) -> bool:
-    """Make the session use ``cand``; the model panel becomes read-only."""
+def install_model(window, loaded: LoadedModel, cand: LSTMCandidate, *,
+                  lstm: nn.LSTM | None = None, source: dict | None = None) -> bool:
+    """Make the session use ``cand`` (``lstm`` and ``source``: built already, e.g. on the
+    worker); the model panel becomes read-only."""
     session = window.session
     try:
         spec = None
@@ -148,7 +346,8 @@ def install_model(window, loaded: LoadedModel, cand: LSTMCandidate) -> bool:
             # typed text goes through the model's own vocabulary and embedding
             spec = tokens_spec(session.input_spec.text, vocab=loaded.vocab,
                                model_path=str(loaded.path), lstm=cand.name)
-        note = load_into_session(session, loaded, cand, input_spec=spec)
+        note = load_into_session(session, loaded, cand, input_spec=spec, lstm=lstm,
+                                 source=source)
     except ValueError as exc:
         show_error(window, "Could not use this LSTM", str(exc))
         return False
@@ -228,24 +427,52 @@ def _selection(window) -> dict:
     return sel
 
 
-def open_session(window, path) -> bool:
+def read_session(path, trusted_models=()) -> tuple[Session, SessionExtras]:
+    """Read, check and build the session saved in ``path`` (weights, input, edits), untraced:
+    the window traces it once it is in use. Touches no Qt object."""
+    try:
+        return load_session(path, trusted_models=trusted_models, trace=False)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+
+
+def open_session(window, path, *, background: bool = False, done=None) -> bool:
     """Replace the window's session state by the one saved in ``path`` (a whole session, or
     a plain ``Session.to_dict()`` JSON whose weights follow from its seed).
 
-    The new session is read, checked and traced on its own first; the window's session changes
-    only once it is known good. A model file the session names is unpickled only with the
-    user's consent to that file (asked here, as File > Open model asks)."""
-    try:
-        loaded, extras = load_session(path, trusted_models=window.ctx.consented_models())
-    except PickleConsentNeeded as exc:
-        if exc.path is None:
-            show_error(window, "Could not open session", str(exc))
+    The new session is read and checked on its own first; the window's session changes only
+    once it is known good. A model file the session names is unpickled only with the user's
+    consent to that file (asked here, as File > Open model asks). With ``background`` the file
+    is read on a worker behind a progress dialog with Cancel (True is returned at once, and
+    ``done(ok)`` says whether it was installed)."""
+    path = Path(path)
+    trusted = window.ctx.consented_models()
+    finish = done or (lambda ok: None)
+
+    def failed(exc: BaseException) -> bool:
+        if isinstance(exc, PickleConsentNeeded) and exc.path is not None:
+            ask_pickle_consent(window, exc.path,
+                               lambda: open_session(window, path, background=background,
+                                                    done=done),
+                               declined=lambda: finish(False))
             return False
-        ask_pickle_consent(window, exc.path, lambda: open_session(window, path))
+        show_error(window, "Could not open session", _message(exc))
+        finish(False)
         return False
-    except (OSError, ValueError) as exc:
-        show_error(window, "Could not open session", str(exc))
-        return False
+
+    def use(result) -> bool:
+        ok = use_session(window, path, *result)
+        finish(ok)
+        return ok
+
+    return _load(window, f"Opening {path.name}…", lambda: read_session(path, trusted), use,
+                 failed, background, done)
+
+
+def use_session(window, path, loaded: Session, extras: SessionExtras) -> bool:
+    """Make the window's session the one read from ``path``: model, input, edits, step,
+    selection and view. It is traced once (and once more with its what-if edits, so that the
+    "before edit" comparison has the original run)."""
     session, ctx = window.session, window.ctx
     try:
         # model and input change together (or neither)
@@ -266,6 +493,8 @@ def open_session(window, path) -> bool:
             for s in loaded.edits.states:
                 session.edit_state(s.kind, s.t, s.layer, s.direction, s.batch, s.unit, s.value,
                                    rerun=False)
+            for a in loaded.edits.ablations:
+                session.ablate(a, rerun=False)
         except ValueError as exc:
             session.clear_edits()
             show_error(window, "Could not apply the session's what-if edits", str(exc))
@@ -283,6 +512,52 @@ def open_session(window, path) -> bool:
     _opened(window, path, "session")
     ctx.post(f"Opened session {path} (weights from {extras.weights_from})", 6000)
     return True
+
+
+# ----- unsaved changes ---------------------------------------------------------------------------
+def ask_to_save(window, then, *, before: str = "closing") -> QMessageBox | None:
+    """Run ``then()`` now when the session has no unsaved changes (the title's modified mark),
+    or when the window does not ask (``confirm_unsaved`` False: headless and test windows).
+    Otherwise ask Save / Discard / Cancel in a window-modal box: Save writes the session (to the
+    session file it came from, else to one the user chooses) and then runs ``then()``, Discard
+    runs it, Cancel (or closing the box) runs nothing. Returns the box, if one was opened."""
+    if not window.isWindowModified() or not getattr(window, "confirm_unsaved", False):
+        then()
+        return None
+    asking = window.findChild(QMessageBox, "unsaved_box")
+    if asking is not None and asking.isVisible():  # a second click on close: one question
+        return asking
+    buttons = QMessageBox.StandardButton
+    box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
+                      f"The session has changes that are not saved. Save them before {before}?",
+                      buttons.Save | buttons.Discard | buttons.Cancel, window)
+    box.setObjectName("unsaved_box")
+    box.setInformativeText("Discard loses the what-if edits and settings changed since the"
+                           " session was opened or saved.")
+    box.setDefaultButton(buttons.Save)
+    box.setEscapeButton(buttons.Cancel)
+
+    def answered(button) -> None:
+        choice = box.standardButton(button)
+        if choice == buttons.Discard or (choice == buttons.Save and _save_before(window)):
+            then()
+
+    box.buttonClicked.connect(answered)
+    box.finished.connect(box.deleteLater)
+    box.open()
+    return box
+
+
+def _save_before(window) -> bool:
+    """Save the session to its own file, or one the user chooses; False if it was not saved."""
+    path = window.document if getattr(window, "document", None) is not None else None
+    if path is None or path.suffix.lower() != ".json":
+        chosen, _ = QFileDialog.getSaveFileName(window, "Save session", "session.lstmviz.json",
+                                                SESSION_FILTER)
+        if not chosen:
+            return False
+        path = chosen
+    return save_session_file(window, path)
 
 
 # ----- the read-only model panel ----------------------------------------------------------------
@@ -308,12 +583,20 @@ def _edit_a_copy(window) -> None:
 
 # ----- what the menu entries ask ------------------------------------------------------------------
 def _ask_open_model(window) -> None:
+    ask_to_save(window, lambda: _choose_model(window), before="opening another model")
+
+
+def _choose_model(window) -> None:
     path, _ = QFileDialog.getOpenFileName(window, "Open model", "", MODEL_FILTER)
     if path:
-        open_model(window, path)
+        open_model(window, path, background=True)
 
 
 def _ask_open_demo(window) -> None:
+    ask_to_save(window, lambda: _choose_demo(window), before="opening a demo")
+
+
+def _choose_demo(window) -> None:
     try:
         demos = demo_registry.list_demos()
     except ValueError as exc:
@@ -344,6 +627,10 @@ def _ask_save_session(window) -> None:
 
 
 def _ask_open_session(window) -> None:
+    ask_to_save(window, lambda: _choose_session(window), before="opening another session")
+
+
+def _choose_session(window) -> None:
     path, _ = QFileDialog.getOpenFileName(window, "Open session", "", SESSION_FILTER)
     if path:
-        open_session(window, path)
+        open_session(window, path, background=True)

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget
 
 from lstm_viz import Session
 
-from . import documents, theme
+from . import documents, file_menu, theme
 from .context import AppContext
 from .export import ExportDialog, ask_animation_path, ask_stream_path
 from .file_menu import add_file_actions
@@ -34,7 +34,7 @@ from .panels.text_view import TextView
 from .panels.transport import TransportBar
 from .panels.units import UnitsView
 from .status import StatusBar
-from .workers import TraceRunner
+from .workers import LoadRunner, TraceRunner
 
 #: Every panel, in order. area "view" = a central tab; "left"/"right"/"bottom" = a dock.
 PANELS: list[type] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
@@ -67,6 +67,10 @@ class MainWindow(QMainWindow):
         theme.apply()  # the plots about to be built take the palette's colours
         self.document: Path | None = None  # the model or session file the title names
         self._clean_state = ""
+        #: closing, or opening over, unsaved changes asks Save / Discard / Cancel first; not
+        #: where no one could answer (the offscreen platform of headless runs and tests)
+        self.confirm_unsaved = QGuiApplication.platformName() not in ("offscreen", "minimal")
+        self._may_close = False
         self.setWindowTitle(TITLE + "[*]")
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else default_settings()
@@ -269,10 +273,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
-        # a model first, so that an input dropped with it goes to the new model
-        order = {"model": 0, "session": 1, "array": 2, "text": 3}
-        for path in sorted(paths, key=lambda p: order[documents.kind_of(p)]):
-            documents.open_path(self, path)
+        documents.open_paths(self, paths)
 
     @staticmethod
     def _dropped_paths(mime) -> list[str]:
@@ -361,7 +362,16 @@ class MainWindow(QMainWindow):
             self._fit_docks_when_shown = False
             QTimer.singleShot(0, self, self.fit_docks)
 
+    @property
+    def opening(self) -> bool:
+        """True while a file is being read on the worker (File > Open…, a drop, Open recent)."""
+        return file_menu.opening(self)
+
     def closeEvent(self, event):  # noqa: N802 - Qt override
+        if self.confirm_unsaved and self.isWindowModified() and not self._may_close:
+            event.ignore()  # asked first; Save or Discard closes again
+            file_menu.ask_to_save(self, self._close_anyway, before="closing")
+            return
         self.transport.timer.stop()
         self.save_settings()
         # the views are about to go: nothing may reach them any more, not even a trace that
@@ -369,5 +379,13 @@ class MainWindow(QMainWindow):
         self.ctx.detach()
         for runner in [self.ctx.runner, *self.findChildren(TraceRunner)]:  # views' own too
             runner.wait(5000)
+        for loads in self.findChildren(LoadRunner):  # a file being read is never installed
+            loads.cancel()
+            loads.wait(10000)
         super().closeEvent(event)
+
+    def _close_anyway(self) -> None:
+        self._may_close = True
+        if not self.close():
+            self._may_close = False
 

@@ -104,3 +104,99 @@ class TraceRunner(QObject):
     def wait(self, msecs: int = -1) -> bool:
         """Block until the worker is idle (tests, shutdown, headless export)."""
         return self._pool.waitForDone(msecs)
+
+
+class _LoadSignals(QObject):
+    done = Signal(int, object, object)
+
+
+class _LoadJob(QRunnable):
+    """Runs one load; reports through its own QObject, like ``_Job``."""
+
+    def __init__(self, runner: LoadRunner, ticket: int, load):
+        super().__init__()
+        self.setAutoDelete(True)
+        self.signals = _LoadSignals()
+        self.signals.done.connect(runner._on_job_done)
+        self._ticket = ticket
+        self._load = load
+
+    def run(self) -> None:  # worker thread
+        start = time.perf_counter()
+        try:
+            result, error = self._load(), None
+        except Exception as exc:  # noqa: BLE001 - handed to the GUI as a value
+            result, error = None, exc
+        log.info("worker: load %d %s after %.1f ms", self._ticket,
+                 "failed" if error is not None else "finished",
+                 (time.perf_counter() - start) * 1e3)
+        try:
+            self.signals.done.emit(self._ticket, result, error)
+        except RuntimeError:  # the receiver is gone (window closed mid-load)
+            pass
+
+
+class LoadRunner(QObject):
+    """Runs ``load()`` (reading and building a file's contents: no Qt objects) off the GUI
+    thread; the newest load wins.
+
+    ``finished(ticket, result)`` or ``failed(ticket, exception)`` arrive on the GUI thread for
+    the newest load only (``ticket``: what ``start`` returned): one that was cancelled, or that
+    a later ``start`` superseded, is dropped when it ends.
+    A file read cannot be interrupted, so its thread runs out on its own; a later load does not
+    wait for it.
+    """
+
+    busy_changed = Signal(bool)
+    finished = Signal(int, object)
+    failed = Signal(int, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(4)  # a superseded load still reading holds one
+        self._ticket = 0
+        self._current: int | None = None
+        self._jobs: set = set()
+
+    @property
+    def busy(self) -> bool:
+        """True while the newest load runs (a dropped one still reading does not count)."""
+        return self._current is not None
+
+    def start(self, load) -> int:
+        """Run ``load()`` on a worker; any load still running is dropped. Returns its ticket."""
+        was_busy = self.busy
+        self._ticket += 1
+        self._current = self._ticket
+        job = _LoadJob(self, self._ticket, load)
+        self._jobs.add(job.signals)  # keep the signal object alive until it reports
+        log.info("worker: load %d started", self._ticket)
+        self._pool.start(job)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        return self._ticket
+
+    def cancel(self) -> None:
+        """Drop the running load: its result is never reported."""
+        if self._current is None:
+            return
+        log.info("worker: load %d cancelled", self._current)
+        self._current = None
+        self.busy_changed.emit(False)
+
+    def _on_job_done(self, ticket: int, result, error) -> None:
+        self._jobs.discard(self.sender())
+        if ticket != self._current:
+            log.info("worker: load %d dropped (cancelled or superseded)", ticket)
+            return
+        self._current = None
+        self.busy_changed.emit(False)
+        if error is not None:
+            self.failed.emit(ticket, error)
+        else:
+            self.finished.emit(ticket, result)
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until every load, dropped ones too, has ended (tests, shutdown)."""
+        return self._pool.waitForDone(msecs)

@@ -734,17 +734,22 @@ def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
 
 
 def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None = None,
-                      batch_first: bool | None = None, input_spec=None) -> str:
+                      batch_first: bool | None = None, input_spec=None, *,
+                      lstm: nn.LSTM | None = None, source: dict | None = None) -> str:
     """Make ``session`` use the LSTM ``cand`` of ``loaded`` (default: its only one), and
     ``input_spec`` (if given) as its input in the same change.
 
     Without ``input_spec``, when the session's current input cannot feed the new model (a
     different input_size), the input becomes seeded random noise of the same length and batch;
     the returned note says so ('' otherwise). On any ValueError the session is left as it was.
+    ``lstm`` and ``source``, when given, are ``cand.build(...)`` and ``model_source(...)`` made
+    already (e.g. off the GUI thread).
     """
     cand = cand or loaded.pick()
-    lstm = cand.build(dtype=session.dtype, batch_first=batch_first)
-    source = model_source(loaded, cand)
+    if lstm is None:
+        lstm = cand.build(dtype=session.dtype, batch_first=batch_first)
+    if source is None:
+        source = model_source(loaded, cand)
     try:
         session.load_module(lstm, source=source, input_spec=input_spec, head=cand.head)
         return ""

@@ -236,8 +236,10 @@ def _check_weight_shapes(state: dict, lstm: torch.nn.LSTM, config, name: str) ->
 
 
 def load_session(path, *, trusted_models: Collection = (), device: str | None = None,
-                 memory_budget: int | None = None) -> tuple[Session, SessionExtras]:
-    """Rebuild the session saved in ``path``, traced, at its saved step, with its edits.
+                 memory_budget: int | None = None, trace: bool = True
+                 ) -> tuple[Session, SessionExtras]:
+    """Rebuild the session saved in ``path``, at its saved step, with its edits; traced unless
+    ``trace`` is False (a caller that traces it its own way, e.g. on a worker, once).
 
     Returns the Session and the ``SessionExtras`` (selection, view). The model file a session
     names is read without running code stored in it, unless it is one of ``trusted_models``
@@ -286,14 +288,15 @@ def load_session(path, *, trusted_models: Collection = (), device: str | None = 
                                     "session.edits")
     except ValueError as exc:
         raise ValueError(f"{path.name}: a what-if edit cannot be replayed: {exc}") from None
-    session.retrace()
+    if trace:
+        session.retrace()
     for t, b, feature, value in input_edits:
         session.edit_input(t, b, feature, value, rerun=False)
     for kind, t, layer, direction, b, unit, value in state_edits:
         session.edit_state(kind, t, layer, direction, b, unit, value, rerun=False)
     for ablation in ablations:
         session.ablate(ablation, rerun=False)
-    if input_edits or state_edits or ablations:
+    if trace and (input_edits or state_edits or ablations):
         session.retrace()
     session.seek(step)
     return session, extras

@@ -296,6 +296,22 @@ def test_any_saved_lstm_comes_back_with_its_config_and_outputs(
     _same_output(lstm, cand.build(), input_size)
 
 
+def test_load_into_session_uses_an_lstm_built_beforehand_without_reading_the_file_again(
+        tmp_path, monkeypatch):
+    from lstm_viz import Session, io
+    torch.manual_seed(5)
+    saved = nn.LSTM(3, 5)
+    torch.save(saved.state_dict(), tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    cand = loaded.pick()
+    built, source = cand.build(), io.model_source(loaded, cand)
+    (tmp_path / "m.pt").unlink()  # a second read or hash of the file would fail now
+    s = Session()
+    assert load_into_session(s, loaded, cand, lstm=built, source=source) == ""
+    assert s.model_source == source
+    _same_output(s.lstm, saved, 3)
+
+
 def test_load_into_session_takes_model_and_input_together_or_neither(tmp_path):
     from lstm_viz import InputSpec, Session
     torch.save(nn.LSTM(3, 5).state_dict(), tmp_path / "m.pt")

@@ -48,6 +48,25 @@ def test_seeded_session_round_trips_with_step_edits_and_selection(tmp_path):
     assert r.trace.c[0, 0, 5, 0, 4] == pytest.approx(-2.0)
 
 
+def test_untraced_load_keeps_edits_and_step_and_traces_like_nn_lstm(tmp_path, monkeypatch):
+    s = _session()
+    s.edit_input(3, 1, 2, 5.0)
+    s.seek(8)
+    save_session(tmp_path / "s.lstmviz.json", s)
+    runs = []
+    real = Session.request
+    monkeypatch.setattr(Session, "request", lambda self: runs.append(1) or real(self))
+    r, _ = load_session(tmp_path / "s.lstmviz.json", trace=False)
+    assert runs == [] and r.trace is None
+    assert r.edits.inputs == s.edits.inputs and r.t == 8
+    monkeypatch.undo()
+    r.retrace()
+    x = r.input_tm.clone()
+    x[3, 1, 2] = 5.0
+    expected, _ = s.lstm(x)
+    torch.testing.assert_close(r.trace.output, expected.detach())
+
+
 def test_trained_weights_survive_even_without_the_model_file(tmp_path):
     torch.manual_seed(0)
     lstm = nn.LSTM(3, 4)

@@ -81,12 +81,12 @@ def make_ctx(qtbot):
 @pytest.fixture
 def wait_traced(qtbot):
     """``wait_traced(window_or_ctx)``: wait until the trace of the session as it is now is on
-    screen (nothing due, running or waiting)."""
+    screen (no file being opened; nothing due, running or waiting)."""
 
     def wait(owner, timeout=15000):
         ctx = getattr(owner, "ctx", owner)
-        qtbot.waitUntil(lambda: ctx.up_to_date and ctx.session.trace is not None,
-                        timeout=timeout)
+        qtbot.waitUntil(lambda: not getattr(owner, "opening", False) and ctx.up_to_date
+                        and ctx.session.trace is not None, timeout=timeout)
 
     return wait
 

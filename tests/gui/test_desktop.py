@@ -145,6 +145,7 @@ def test_a_dropped_model_that_cannot_be_read_keeps_the_session(window, tmp_path,
     bad.write_bytes(b"not a safetensors file")
     before = window.session.config
     assert drop(window, bad)
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "error_box") is not None)
     box = window.findChild(QMessageBox, "error_box")
     assert box is not None and box.isVisible()
     assert window.session.config == before
@@ -421,7 +422,7 @@ def test_starting_with_a_model_that_cannot_be_read_still_traces_the_session(qtbo
     (tmp_path / "bad.safetensors").write_bytes(b"nope")
     window = entry.build_window({"model": str(tmp_path / "bad.safetensors")})
     qtbot.addWidget(window)
-    assert window.session.trace is not None
+    qtbot.waitUntil(lambda: window.session.trace is not None)  # once the worker has read it
 
 
 def test_a_demo_after_a_file_leaves_the_window_without_a_file(window, lstm_file, wait_traced):

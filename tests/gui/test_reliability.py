@@ -289,7 +289,7 @@ def test_gui_start_with_several_lstms_asks_which_one(qtbot, gui_start, two_lstms
     status, started = gui_start(["--model", str(path), "--lstm", "decoder"])
     window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
                   and w.isVisible())
-    assert window.session.config == LSTMConfig(3, 5)
+    qtbot.waitUntil(lambda: window.session.config == LSTMConfig(3, 5))  # read on the worker
     window.close()
 
 
