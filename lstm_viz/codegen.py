@@ -441,7 +441,8 @@ else:  # the reverse direction reaches t from s > t through f_(s-1) ... f_t
 
 name = f"{{state}}[{{unit}}] at t={{t}} (layer {{layer}}, direction {{d}}, batch {{b}})"
 print(f"\\nGradients of {{name}} = {{value:+.6g}}")
-print(f"  {{'s':>5}} {{'|d/dx_s|':>11}} {{'|d/dc_s|':>11}} {{'|d/dh_s|':>11}} {{'prod f s..t':>11}}")
+print("      s" + "".join(f" {{k:>11}}" for k in ("|d/dx_s|", "|d/dc_s|", "|d/dh_s|",
+                                                  "prod f s..t")))
 for s in range(max(t - 20, 0), min(t + 21, n) if D == 2 else t + 1):
     row = (x_norm[s], c_norm[layer, d, s], h_norm[layer, d, s], forget[s])
     print(f"  {{s:5d}}" + "".join(f" {{float(v):11.4g}}" for v in row))
