@@ -67,7 +67,25 @@ class GradientTarget:
 
 def default_target(session: Session) -> GradientTarget:
     """h of unit 0 in layer 0 at the cursor (within batch element 0's length)."""
+    return focus_target(session, "h", 0, 0, 0, 0)
+
+
+def focus_target(session: Session, state: str, layer: int, direction: int, unit: int,
+                 batch: int) -> GradientTarget:
+    """The target for a selection at the cursor: ``state`` of ``unit``, t the cursor (within
+    the sequence's length); c of the unit when h has no such feature (proj_size), and
+    ``default_target`` when the selection does not fit the session."""
     _, lengths = _steps(session)
+    candidates = [state, "c"] if state == "h" else [state]
+    for kind in candidates:
+        n = lengths[batch] if 0 <= batch < len(lengths) else 1
+        target = GradientTarget(kind, layer, direction, max(0, min(session.t, n - 1)), unit,
+                                batch)
+        try:
+            target.check(session)
+        except ValueError:
+            continue
+        return target
     return GradientTarget(t=max(0, min(session.t, lengths[0] - 1)))
 
 

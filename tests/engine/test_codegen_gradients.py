@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from lstm_viz import InputSpec, LSTMConfig, Session
-from lstm_viz.codegen import GradientTarget, build_code
+from lstm_viz.codegen import GradientTarget, build_code, focus_target
 from lstm_viz.export import save_check_script
 
 CASES = {
@@ -215,3 +215,12 @@ def test_build_code_refuses_a_target_the_session_does_not_have(target, message):
                       InputSpec(seq_len=6, batch_size=2, lengths=(6, 3)))
     with pytest.raises(ValueError, match=message):
         build_code(session, target=target)
+
+
+def test_focus_target_falls_back_to_c_where_h_has_no_such_feature_and_keeps_t_in_length():
+    session = Session(LSTMConfig(3, 5, num_layers=2, proj_size=3),
+                      InputSpec(seq_len=6, batch_size=2, lengths=(6, 3)))
+    session.seek(5)
+    assert focus_target(session, "h", 1, 0, 2, 0) == GradientTarget("h", 1, 0, 5, 2, 0)
+    assert focus_target(session, "h", 1, 0, 4, 1) == GradientTarget("c", 1, 0, 2, 4, 1)
+    assert focus_target(session, "c", 3, 0, 0, 0) == GradientTarget("h", 0, 0, 5, 0, 0)
