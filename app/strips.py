@@ -30,6 +30,8 @@ PROB_PEN = pg.mkPen("#00897b", width=2)
 LOSS_PEN = pg.mkPen("#c62828", width=1.5)
 ORIGINAL_PEN = pg.mkPen("#8a8a8a", width=2, style=Qt.PenStyle.DashLine)
 ORIGINAL_COLOUR = "#8a8a8a"
+# the true next value beside two runs: the input's own blue, thin, so grey means "original"
+TRUTH_PEN = pg.mkPen(FEATURE_COLOURS[0], width=1)
 MAX_LINES = 4
 
 # (trace, head, input spec) -> predictions, for the trace on show and the run before the edits
@@ -172,11 +174,14 @@ class TimeStrips:
     def plots(self) -> list[pg.PlotItem]:
         return [self.input_plot, self.pred_plot, self.loss_plot]
 
-    def show_predictions(self, on: bool) -> None:
-        for plot in (self.pred_plot, self.loss_plot):
+    def show_predictions(self, on: bool, both_runs: bool = False) -> None:
+        """Show the prediction and loss strips (taller while they draw two runs)."""
+        heights = {self.pred_plot: 110 if both_runs else 72, self.loss_plot: 64 if both_runs
+                   else 50}
+        for plot, height in heights.items():
             plot.setVisible(on)
-            plot.setMaximumHeight(72 if on and plot is self.pred_plot else 50 if on else 0)
-            plot.setMinimumHeight(0 if not on else plot.maximumHeight())
+            plot.setMaximumHeight(height if on else 0)
+            plot.setMinimumHeight(height if on else 0)
         self.readout.setVisible(on)
 
     # ----- the trace --------------------------------------------------------------------
@@ -233,7 +238,7 @@ class TimeStrips:
 
     def _draw_predictions(self, t: np.ndarray, b: int) -> None:
         p, orig = self.predictions, self.original
-        self.show_predictions(p is not None)
+        self.show_predictions(p is not None, both_runs=orig is not None)
         if p is None:
             return
         head = self.session.head
@@ -253,6 +258,7 @@ class TimeStrips:
         loss_both = "" if orig is None else ": " + _both_runs(LOSS_PEN.color().name())
         if p.kind == "forecast":
             self.target_line.setData(t, p.target[:, b, 0], connect="finite")
+            self.target_line.setPen(TARGET_PEN if orig is None else TRUTH_PEN)
             self.error_line.setData(t, p.error[:, b, 0], connect="finite")
             self.target_line.show()
             # comparing two runs, the error of one would only crowd the strip
@@ -269,7 +275,8 @@ class TimeStrips:
                          f"{_head_name(head)}")
             else:
                 title = (f"forecast of x<sub>t+1</sub>{extra}: {both} vs"
-                         f" <span style='color:#616161'>true x<sub>t+1</sub></span>")
+                         f" <span style='color:{FEATURE_COLOURS[0]}'>true x<sub>t+1</sub>"
+                         "</span>")
             set_title(self.pred_plot, title, size="8pt")
             self.pred_plot.enableAutoRange(axis="y")
             _few_ticks(self.pred_plot, np.concatenate(shown))
