@@ -24,6 +24,11 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
+import numpy as np
+import torch
+
+from .ablation import head_outputs, next_step_targets
+
 if TYPE_CHECKING:
     from .inputs import InputSpec
     from .session import Session
@@ -32,10 +37,15 @@ if TYPE_CHECKING:
 DATA_FILE = "lstm_check.npz"
 
 
+STATES = ("h", "c", "prediction", "loss")
+
+
 @dataclass(frozen=True)
 class GradientTarget:
     """The value whose gradients the script computes: ``state`` ("h" or "c") of ``unit`` at
-    input position ``t``, in ``layer`` and ``direction``, for batch element ``batch``."""
+    input position ``t``, in ``layer`` and ``direction``, for batch element ``batch``; or, with
+    an output head, its ``"prediction"`` (output ``unit``) or its ``"loss"`` at t against what it
+    predicts (layer: the last, direction 0, and for the loss unit 0)."""
 
     state: str = "h"
     layer: int = 0
@@ -48,10 +58,22 @@ class GradientTarget:
         """Raise ValueError naming the field that does not fit this session's LSTM and input."""
         cfg = session.config
         _, lengths = _steps(session)
-        if self.state not in ("h", "c"):
-            raise ValueError(f"the gradient target's state must be 'h' or 'c' (got"
-                             f" {self.state!r})")
-        units = cfg.h_out if self.state == "h" else cfg.hidden_size
+        head = _script_head(session)
+        if self.state not in STATES:
+            raise ValueError(f"the gradient target's state must be one of {', '.join(STATES)}"
+                             f" (got {self.state!r})")
+        if self.state in ("prediction", "loss"):
+            if head is None:
+                raise ValueError(f"state={self.state!r} needs an output head that reads this"
+                                 " LSTM's output; pick h or c")
+            if self.state == "loss" and next_step_targets(session) is None:
+                raise ValueError("state='loss' needs a target the head predicts (the next token"
+                                 " or the next input), which this input does not give")
+            if (self.layer, self.direction) != (cfg.num_layers - 1, 0):
+                raise ValueError(f"the head reads the last layer: a {self.state} target has"
+                                 f" layer={cfg.num_layers - 1} and direction=0")
+        units = {"h": cfg.h_out, "c": cfg.hidden_size, "loss": 1,
+                 "prediction": head.out_features if head is not None else 0}[self.state]
         limits = {"layer": cfg.num_layers, "direction": cfg.num_directions,
                   "batch": len(lengths), "unit": units}
         for name, limit in limits.items():
@@ -73,20 +95,37 @@ def default_target(session: Session) -> GradientTarget:
 def focus_target(session: Session, state: str, layer: int, direction: int, unit: int,
                  batch: int) -> GradientTarget:
     """The target for a selection at the cursor: ``state`` of ``unit``, t the cursor (within
-    the sequence's length); c of the unit when h has no such feature (proj_size), and
+    the sequence's length); for "prediction" the head's largest output there. c of the unit
+    when h has no such feature (proj_size), h when there is no head (or no loss target), and
     ``default_target`` when the selection does not fit the session."""
     _, lengths = _steps(session)
-    candidates = [state, "c"] if state == "h" else [state]
-    for kind in candidates:
-        n = lengths[batch] if 0 <= batch < len(lengths) else 1
-        target = GradientTarget(kind, layer, direction, max(0, min(session.t, n - 1)), unit,
-                                batch)
+    n = lengths[batch] if 0 <= batch < len(lengths) else 1
+    t = max(0, min(session.t, n - 1))
+    last = session.config.num_layers - 1
+    candidates = {"h": [("h", layer, direction, unit), ("c", layer, direction, unit)],
+                  "c": [("c", layer, direction, unit)],
+                  "prediction": [("prediction", last, 0, _top_output(session, t, batch))],
+                  "loss": [("loss", last, 0, 0)]}.get(state, [])
+    if state in ("prediction", "loss"):
+        candidates.append(("h", layer, direction, unit))
+    for kind, layer_, direction_, unit_ in candidates:
+        target = GradientTarget(kind, layer_, direction_, t, unit_, batch)
         try:
             target.check(session)
         except ValueError:
             continue
         return target
     return GradientTarget(t=max(0, min(session.t, lengths[0] - 1)))
+
+
+def _top_output(session: Session, t: int, batch: int) -> int:
+    """The head's largest output at step t of the trace on show (0 when there is none)."""
+    trace, head = session.trace, _script_head(session)
+    if trace is None or head is None or not trace.start <= t < trace.stop \
+            or batch >= trace.batch_size:
+        return 0
+    out = head_outputs(trace, head)[t - trace.start, batch]
+    return int(torch.nan_to_num(out, nan=-torch.inf).argmax())
 
 
 def lstm_args(session: Session) -> list[str]:
@@ -345,11 +384,11 @@ _GRADIENTS = '''
 
 # 4. Gradients through time: how much one value, the target, would move if each earlier number
 # moved a little. The target is h or c of one unit at input position t, in one layer, direction
-# and batch element (what the app's Influence view shows). The LSTM is recomputed step by step
-# with autograd on: x requires grad and every h and every carried c keeps its gradient
-# (retain_grad). As in the app, the gradients are of the LSTM without the state edits, on the
-# input with its edits. Pick another target on the command line, and give a file name to save every
-# gradient there (NPZ):
+# and batch element (what the app's Influence view shows){head_doc}. The LSTM is
+# recomputed step by step with autograd on: x requires grad and every h and every carried c
+# keeps its gradient (retain_grad). As in the app, the gradients are of the LSTM without the
+# state edits, on the input with its edits. Pick another target on the command line, and give a
+# file name to save every gradient there (NPZ):
 #     python {script} gradients.npz state=c layer=0 direction=0 t=4 unit=2 batch=0
 TARGET = {target}
 for arg in sys.argv[1:]:
@@ -362,10 +401,10 @@ GRADIENTS_FILE = next((arg for arg in sys.argv[1:] if "=" not in arg), None)
 state, layer, d, t, unit, b = (TARGET[k] for k in ("state", "layer", "direction", "t", "unit",
                                                      "batch"))
 n = lengths[b] if 0 <= b < B else 0  # the target's sequence has n steps
-units = {{"h": H_out, "c": H}}.get(state, 0)
-if not (units and 0 <= layer < L and 0 <= d < D and 0 <= t < n and 0 <= unit < units):
-    sys.exit(f"no such target {{TARGET}}: state is h or c, layer < {{L}}, direction < {{D}},"
-             f" batch < {{B}}, t < the sequence's length, unit < {{H_out}} (h) or {{H}} (c)")
+{head_setup}if not (units and 0 <= layer < L and 0 <= d < D and 0 <= t < n and 0 <= unit < units):
+    sys.exit(f"no such target {{TARGET}}: state is {states}, layer < {{L}}, direction < {{D}},"
+             f" batch < {{B}}, t < the sequence's length, unit < {{H_out}} (h) or {{H}} (c)"
+             "{unit_note}")
 
 
 def run_for_gradients():
@@ -397,11 +436,11 @@ def run_for_gradients():
     return x_b, h_0, c_0, hs, cs, gs
 
 
-def target_through_nn_lstm(x_b):
+{head_value}def target_through_nn_lstm(x_b):
     """The same target from nn.LSTM's own kernel: the layers below in one call, then the
     target's layer and direction as a one-layer nn.LSTM read up to t (its h_n and c_n)."""
     h_0, c_0 = recorded["h_0"][:, b : b + 1], recorded["c_0"][:, b : b + 1]
-    layer_in = x_b
+{head_nn}    layer_in = x_b
     if layer > 0:
         below = nn.LSTM(x.shape[-1], H, num_layers=layer, bias={bias},
                         bidirectional=D == 2, proj_size={proj_size}, dtype=dtype)
@@ -423,7 +462,7 @@ def grad_of(tensor):
 
 with torch.enable_grad():
     x_b, h_0, c_0, hs, cs, gs = run_for_gradients()
-    value = (hs if state == "h" else cs)[layer][d][t][0, unit]
+{value_line}
     value.backward()
     value = float(value.detach())
     x_nn = x[:n, b : b + 1].clone().requires_grad_(True)
@@ -449,15 +488,21 @@ h_norm = torch.linalg.vector_norm(dh[:, :, :, b], dim=-1)  # (L, D, T)
 c_norm = torch.linalg.vector_norm(dc[:, :, :, b], dim=-1)
 
 # The forget-gate product over the span from s to t: the share of the cell state handed on at
-# s that is still in c at t along the cell path alone (1 at t, NaN on the side not read yet).
+# s that is still in c at t along the cell path alone (1 at t, NaN on the side not read yet;
+# of the target's unit, so NaN throughout for the head's prediction or loss).
 forget = torch.full((T,), float("nan"), dtype=torch.float64)
 f = torch.cat([g[:, 1, unit] for g in gs[layer][d]]).double()  # (n,) f of the unit
-if d == 0:  # c_s reaches t through f_(s+1) ... f_t
+if state not in ("h", "c"):
+    pass
+elif d == 0:  # c_s reaches t through f_(s+1) ... f_t
     forget[: t + 1] = torch.cat([f[1 : t + 1].flip(0).cumprod(0).flip(0), f.new_ones(1)])
 else:  # the reverse direction reaches t from s > t through f_(s-1) ... f_t
     forget[t:n] = torch.cat([f.new_ones(1), f[t : n - 1].cumprod(0)])
 
 name = f"{{state}}[{{unit}}] at t={{t}} (layer {{layer}}, direction {{d}}, batch {{b}})"
+if state in ("prediction", "loss"):
+    name = (f"prediction[{{unit}}]" if state == "prediction" else "loss") + f" at t={{t}}"
+    name += f" (batch {{b}}, the head on the output)"
 print(f"\\nGradients of {{name}} = {{value:+.6g}}")
 print("      s" + "".join(f" {{k:>11}}" for k in ("|d/dx_s|", "|d/dc_s|", "|d/dh_s|",
                                                   "prod f s..t")))
@@ -481,6 +526,94 @@ if GRADIENTS_FILE:
              value=value, target=name)
     print(f"saved dx, dh, dc, dh_0, dc_0, their per-step norms and prod f in {{GRADIENTS_FILE}}")
 '''
+
+
+_HEAD_SETUP = """\
+# The output head the app found with the LSTM: output[t] (D * H_out features) -> {n_out} outputs
+head = nn.Linear(D * H_out, {n_out}, bias={bias}, dtype=dtype)
+head.load_state_dict({weights})
+if state in ("prediction", "loss"):
+    layer, d = L - 1, 0  # the head reads the last layer (both directions side by side)
+    unit = 0 if state == "loss" else unit
+units = {{"h": H_out, "c": H, "prediction": {n_out}, "loss": int("head_target" in recorded)}}
+units = units.get(state, 0)
+"""
+
+_HEAD_VALUE = '''\
+def head_value(features):
+    """The head's prediction or loss at t from the LSTM's output there (1, D * H_out)."""
+    out = head(features)[0]
+    if state == "prediction":
+        return out[unit]
+    want = recorded["head_target"][t, b]  # what the head predicts at t (the app's target)
+    if want.dtype == torch.int64:  # the next token: cross-entropy of the logits
+        return nn.functional.cross_entropy(out[None], want[None])
+    return nn.functional.mse_loss(out, want.to(dtype))  # the next input: mean squared error
+
+
+'''
+
+_HEAD_NN = """\
+    if state in ("prediction", "loss"):  # nn.LSTM in one call, then the head on output[t]
+        x_in = x_b.transpose(0, 1) if lstm.batch_first else x_b
+        output, _ = lstm(x_in, (h_0, c_0))
+        output = output.transpose(0, 1) if lstm.batch_first else output
+        return head_value(output[t])
+"""
+
+_VALUE_WITH_HEAD = """\
+    if state in ("prediction", "loss"):
+        value = head_value(torch.cat([hs[L - 1][d_][t] for d_ in range(D)], dim=-1))
+    else:
+        value = (hs if state == "h" else cs)[layer][d][t][0, unit]"""
+
+
+def _script_head(session: Session):
+    """The session's output head when the script can use it (it reads this LSTM's output)."""
+    head, cfg = session.head, session.config
+    if head is None or int(head.weight.shape[1]) != cfg.num_directions * cfg.h_out:
+        return None
+    return head
+
+
+def _gradient_lines(session: Session, data_file: str, target: GradientTarget) -> list[str]:
+    cfg = session.config
+    head = _script_head(session)
+    pieces = {"head_doc": "", "states": "h or c", "unit_note": "", "head_value": "",
+              "head_nn": "",
+              "head_setup": 'units = {"h": H_out, "c": H}.get(state, 0)\n',
+              "value_line": '    value = (hs if state == "h" else cs)[layer][d][t][0, unit]'}
+    if head is not None:
+        n_out = head.out_features
+        weights = '{"weight": recorded["head_weight"]' + \
+            (', "bias": recorded["head_bias"]}' if head.bias is not None else "}")
+        pieces.update({
+            "head_doc": ",\n# or the output head's prediction (unit: which output) or its loss"
+                        " against what it predicts\n# (the next token or the next input) at t",
+            "states": "h, c, prediction or loss",
+            "unit_note": f" or {n_out} (prediction)",
+            "head_value": _HEAD_VALUE, "head_nn": _HEAD_NN, "value_line": _VALUE_WITH_HEAD,
+            "head_setup": _HEAD_SETUP.format(n_out=n_out, bias=head.bias is not None,
+                                             weights=weights)})
+    return _GRADIENTS.format(script=PurePath(data_file).stem + ".py",
+                             target=_target_literal(target), bias=cfg.bias,
+                             proj_size=cfg.proj_size, **pieces).splitlines()
+
+
+def head_arrays(session: Session) -> dict[str, np.ndarray]:
+    """The NPZ arrays the script's head targets read: ``head_weight`` (n_out, D * H_out),
+    ``head_bias`` (n_out,) and ``head_target``, what the head predicts at each step (the next
+    token's index (T, B), or the next input (T, B, input_size)); none without a head."""
+    head = _script_head(session)
+    if head is None:
+        return {}
+    out = {"head_weight": head.weight.detach().cpu().numpy()}
+    if head.bias is not None:
+        out["head_bias"] = head.bias.detach().cpu().numpy()
+    targets = next_step_targets(session)
+    if targets is not None:
+        out["head_target"] = targets.detach().cpu().numpy()
+    return out
 
 
 def _call_lines(session: Session, packed: bool) -> list[str]:
@@ -539,9 +672,7 @@ def build_code(session: Session, data_file: str = DATA_FILE,
     else:
         lines += _NN_ONE_CALL.format(call="\n".join(_call_lines(session, packed))).splitlines()
     lines += _LOOP.splitlines()
-    lines += _GRADIENTS.format(script=PurePath(data_file).stem + ".py",
-                               target=_target_literal(target), bias=cfg.bias,
-                               proj_size=cfg.proj_size).splitlines()
+    lines += _gradient_lines(session, data_file, target)
     return "\n".join(lines) + "\n"
 
 

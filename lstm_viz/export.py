@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_open, write_text
+from .codegen import head_arrays
 from .shapes import all_shapes
 from .tracing import GATE_NAMES
 
@@ -58,6 +59,7 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
             "overview_h": _np(ov.h)})
     for name, p in session.lstm.named_parameters():
         out[name] = _np(p)
+    out.update(head_arrays(session))  # head_weight, head_bias, head_target with a head
     out["config_json"] = np.array(json.dumps(session_dict(session)))
     return out
 

@@ -18,6 +18,10 @@ from PySide6.QtWidgets import (
 
 from lstm_viz.codegen import DATA_FILE, build_code, cell_code, focus_target
 
+STATE_TARGETS = (("h of the focus unit", "h"), ("c of the focus unit", "c"))
+HEAD_TARGETS = (("the head's prediction (top output)", "prediction"),
+                ("the head's loss", "loss"))
+
 
 class _CodeBox(QWidget):
     def __init__(self, heading: str, parent=None):
@@ -66,8 +70,8 @@ class CodeView(QWidget):
         self.note.setObjectName("code_note")
         self.gradient_state = QComboBox()
         self.gradient_state.setObjectName("code_gradient_state")
-        self.gradient_state.addItem("h of the focus unit", "h")
-        self.gradient_state.addItem("c of the focus unit", "c")
+        for label, state in STATE_TARGETS:
+            self.gradient_state.addItem(label, state)
         self.gradient_state.setToolTip("The value whose gradients the script takes, at the"
                                        " cursor, for the selected layer, direction and batch"
                                        " element")
@@ -99,7 +103,27 @@ class CodeView(QWidget):
         return focus_target(self.session, str(self.gradient_state.currentData()), ctx.layer,
                             ctx.direction, ctx.unit, ctx.batch)
 
+    def _offer_head_targets(self) -> None:
+        """Offer the head's prediction and loss as targets while the script can use them."""
+        session = self.session
+        offered = [state for label, state in HEAD_TARGETS if session.head is not None
+                   and focus_target(session, state, 0, 0, 0, 0).state == state]
+        combo = self.gradient_state
+        if [combo.itemData(k) for k in range(len(STATE_TARGETS), combo.count())] == offered:
+            return
+        combo.blockSignals(True)
+        current = combo.currentData()
+        while combo.count() > len(STATE_TARGETS):
+            combo.removeItem(combo.count() - 1)
+        for label, state in HEAD_TARGETS:
+            if state in offered:
+                combo.addItem(label, state)
+        index = combo.findData(current)
+        combo.setCurrentIndex(index if index >= 0 else 0)
+        combo.blockSignals(False)
+
     def refresh(self) -> None:
+        self._offer_head_targets()
         target = self.target()
         self._shown_target, self._target_stale = target, False
         self.build.text.setPlainText(build_code(self.session, target=target))

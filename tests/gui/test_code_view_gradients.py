@@ -19,3 +19,22 @@ def test_code_view_script_targets_the_focus_unit_at_the_cursor(qtbot, make_ctx, 
             ' "batch": 1}') in view.code()
     view.gradient_state.setCurrentIndex(view.gradient_state.findData("c"))
     assert 'TARGET = {"state": "c", "layer": 1, "direction": 1, "t": 6' in view.code()
+
+
+def test_code_view_offers_the_heads_prediction_and_loss_for_a_model_with_a_head(
+        qtbot, make_ctx, wait_traced):
+    from lstm_viz.demos import open_demo
+
+    session = Session()
+    open_demo(session, "sine")
+    ctx = make_ctx(session)
+    wait_traced(ctx)
+    view = CodeView(ctx)
+    qtbot.addWidget(view)
+    view.show()
+    states = [view.gradient_state.itemData(k) for k in range(view.gradient_state.count())]
+    assert states == ["h", "c", "prediction", "loss"]
+    view.gradient_state.setCurrentIndex(states.index("loss"))
+    ctx.session.seek(30)
+    assert 'TARGET = {"state": "loss", "layer": 0, "direction": 0, "t": 30' in view.code()
+    assert 'head.load_state_dict({"weight": recorded["head_weight"]' in view.code()
