@@ -7,10 +7,11 @@ timesteps, and exits with status 1 when either differs from the gates, c, h, out
 c_n the app recorded. The GUI's Code view shows the same script.
 
 The script then computes the gradients of one value, the *target* (h or c of one unit at input
-position t, as ``lstm_viz.influence`` takes it), with respect to every input step and every h
-and c, by autograd through the same equations written out step by step; it checks ∂target/∂x
-against autograd through nn.LSTM itself and saves all of them to an NPZ named on its command
-line. ``GradientTarget`` says which value; the script's command line can pick another.
+position t, or the output head's prediction or loss there, as ``lstm_viz.influence`` takes it),
+with respect to every input step and every h and c, by autograd through the same equations
+written out step by step; it checks ∂target/∂x against autograd through nn.LSTM itself and
+saves all of them to an NPZ named on its command line. ``GradientTarget`` says which value; the
+script's command line can pick another. ``head_arrays`` are the head's arrays the NPZ carries.
 
 A state edit (h or c of one unit at input position t) replaces that value right after step t
 is computed, before anything reads it; an edit of c also recomputes h_t = o * tanh(c_t) from it
@@ -31,6 +32,7 @@ from .ablation import head_outputs, next_step_targets
 
 if TYPE_CHECKING:
     from .inputs import InputSpec
+    from .io import Head
     from .session import Session
 
 #: the NPZ the script reads, next to the script, unless the exporter names another
@@ -568,7 +570,7 @@ _VALUE_WITH_HEAD = """\
         value = (hs if state == "h" else cs)[layer][d][t][0, unit]"""
 
 
-def _script_head(session: Session):
+def _script_head(session: Session) -> Head | None:
     """The session's output head when the script can use it (it reads this LSTM's output)."""
     head, cfg = session.head, session.config
     if head is None or int(head.weight.shape[1]) != cfg.num_directions * cfg.h_out:

@@ -5,7 +5,8 @@ NPZ keys: input (as fed to nn.LSTM, batch_first honoured, zero-padded), input_un
 input before what-if edits, time-major (T, B, input_size)), lengths, h_0, c_0,
 gates (L, D, T, B, 4, H), c (L, D, T, B, H), h (L, D, T, B, H_out) (NaN past each length),
 output / h_n / c_n (as nn.LSTM returns them; a packed output is padded with zeros), every
-parameter under its torch name (``weight_ih_l0`` ...), and ``config_json`` (the session JSON).
+parameter under its torch name (``weight_ih_l0`` ...), ``config_json`` (the session JSON) and,
+with an output head, ``head_weight``, ``head_bias``, ``head_target`` (``codegen.head_arrays``).
 """
 
 from __future__ import annotations
