@@ -386,11 +386,11 @@ _GRADIENTS = '''
 
 # 4. Gradients through time: how much one value, the target, would move if each earlier number
 # moved a little. The target is h or c of one unit at input position t, in one layer, direction
-# and batch element (what the app's Influence view shows){head_doc}. The LSTM is
-# recomputed step by step with autograd on: x requires grad and every h and every carried c
-# keeps its gradient (retain_grad). As in the app, the gradients are of the LSTM without the
-# state edits, on the input with its edits. Pick another target on the command line, and give a
-# file name to save every gradient there (NPZ):
+# and batch element (what the app's Influence view shows).{head_doc}
+# The LSTM is recomputed step by step with autograd on: x requires grad and every h and every
+# carried c keeps its gradient (retain_grad). As in the app, the gradients are of the LSTM
+# without the state edits, on the input with its edits. Pick another target on the command
+# line, and give a file name to save every gradient there (NPZ):
 #     python {script} gradients.npz state=c layer=0 direction=0 t=4 unit=2 batch=0
 TARGET = {target}
 for arg in sys.argv[1:]:
@@ -404,9 +404,9 @@ state, layer, d, t, unit, b = (TARGET[k] for k in ("state", "layer", "direction"
                                                      "batch"))
 n = lengths[b] if 0 <= b < B else 0  # the target's sequence has n steps
 {head_setup}if not (units and 0 <= layer < L and 0 <= d < D and 0 <= t < n and 0 <= unit < units):
-    sys.exit(f"no such target {{TARGET}}: state is {states}, layer < {{L}}, direction < {{D}},"
-             f" batch < {{B}}, t < the sequence's length, unit < {{H_out}} (h) or {{H}} (c)"
-             "{unit_note}")
+    sys.exit(f"no such target {{TARGET}}: state is {states}, layer < {{L}},"
+             f" direction < {{D}}, batch < {{B}}, t < the sequence's length,"
+             f" unit < {{H_out}} (h) or {{H}} (c){unit_note}")
 
 
 def run_for_gradients():
@@ -531,7 +531,7 @@ if GRADIENTS_FILE:
 
 
 _HEAD_SETUP = """\
-# The output head the app found with the LSTM: output[t] (D * H_out features) -> {n_out} outputs
+# The output head the app found with the LSTM: output[t] (D * H_out features) -> {outputs}
 head = nn.Linear(D * H_out, {n_out}, bias={bias}, dtype=dtype)
 head.load_state_dict({weights})
 if state in ("prediction", "loss"):
@@ -590,12 +590,14 @@ def _gradient_lines(session: Session, data_file: str, target: GradientTarget) ->
         weights = '{"weight": recorded["head_weight"]' + \
             (', "bias": recorded["head_bias"]}' if head.bias is not None else "}")
         pieces.update({
-            "head_doc": ",\n# or the output head's prediction (unit: which output) or its loss"
-                        " against what it predicts\n# (the next token or the next input) at t",
+            "head_doc": "\n# With the output head it can also be the head's prediction (unit:"
+                        " which output) or its\n# loss against what the head predicts (the next"
+                        " token or the next input) at t.",
             "states": "h, c, prediction or loss",
             "unit_note": f" or {n_out} (prediction)",
             "head_value": _HEAD_VALUE, "head_nn": _HEAD_NN, "value_line": _VALUE_WITH_HEAD,
             "head_setup": _HEAD_SETUP.format(n_out=n_out, bias=head.bias is not None,
+                                             outputs=f"{n_out} output" + "s" * (n_out != 1),
                                              weights=weights)})
     return _GRADIENTS.format(script=PurePath(data_file).stem + ".py",
                              target=_target_literal(target), bias=cfg.bias,

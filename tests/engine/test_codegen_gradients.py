@@ -4,6 +4,7 @@ nn.LSTM itself: every ∂target/∂x, ∂target/∂h and ∂target/∂c it saves
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -367,3 +368,12 @@ def test_focus_target_for_the_prediction_is_the_heads_top_output_at_the_cursor()
     want = int(out.argmax())
     assert focus_target(session, "prediction", 0, 1, 4, 1) == \
         GradientTarget("prediction", 1, 0, 5, want, 1)
+
+
+def test_script_with_a_head_needs_only_torch_and_numpy_and_stays_readable():
+    code = build_code(_forecaster(), target=GradientTarget("loss", 1, 0, 3, 0, 0))
+    imports = set(re.findall(r"^(?:import|from) (\w+)", code, flags=re.M))
+    assert imports == {"sys", "warnings", "pathlib", "numpy", "torch"}
+    assert "lstm_viz" not in code
+    assert max(len(line) for line in code.splitlines()) <= 100
+    compile(code, "lstm_check.py", "exec")
