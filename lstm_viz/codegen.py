@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .ablation import head_outputs, next_step_targets
+from .ablation import next_step_targets
 
 if TYPE_CHECKING:
     from .inputs import InputSpec
@@ -126,8 +126,14 @@ def _top_output(session: Session, t: int, batch: int) -> int:
     if trace is None or head is None or not trace.start <= t < trace.stop \
             or batch >= trace.batch_size:
         return 0
-    out = head_outputs(trace, head)[t - trace.start, batch]
+    cfg = trace.config
+    features = torch.cat([trace.h[cfg.num_layers - 1, d, t - trace.start, batch]
+                          for d in range(cfg.num_directions)]).detach().cpu().double()
+    out = features @ head.weight.detach().cpu().double().T
+    if head.bias is not None:
+        out = out + head.bias.detach().cpu().double()
     return int(torch.nan_to_num(out, nan=-torch.inf).argmax())
+
 
 
 def lstm_args(session: Session) -> list[str]:
