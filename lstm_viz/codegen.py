@@ -123,8 +123,9 @@ def focus_target(session: Session, state: str, layer: int, direction: int, unit:
 def _top_output(session: Session, t: int, batch: int) -> int:
     """The head's largest output at step t of the trace on show (0 when there is none)."""
     trace, head = session.trace, _script_head(session)
-    if trace is None or head is None or not trace.start <= t < trace.stop \
-            or batch >= trace.batch_size:
+    # a trace of the config before the last change may still be on show: it has no answer
+    if trace is None or head is None or trace.config != session.config \
+            or not trace.start <= t < trace.stop or batch >= trace.batch_size:
         return 0
     cfg = trace.config
     features = torch.cat([trace.h[cfg.num_layers - 1, d, t - trace.start, batch]

@@ -377,3 +377,11 @@ def test_script_with_a_head_needs_only_torch_and_numpy_and_stays_readable():
     assert "lstm_viz" not in code
     assert max(len(line) for line in code.splitlines()) <= 100
     compile(code, "lstm_check.py", "exec")
+
+
+def test_focus_target_while_the_trace_on_show_is_of_the_previous_model():
+    session = _forecaster()  # traced: its trace reads 4 features into the head
+    torch.manual_seed(1)
+    session.load_module(nn.LSTM(3, 7), head=Head("fc", torch.randn(3, 7), torch.randn(3)))
+    assert session.trace.config != session.config  # the new trace is not made yet
+    assert focus_target(session, "prediction", 0, 0, 0, 0) == GradientTarget("prediction")
