@@ -64,8 +64,8 @@ class CodeView(QWidget):
         self.note = QLabel(f"File > Export > Code writes this script with {DATA_FILE} (the"
                            " weights, the input and the recorded numbers) beside it; it exits"
                            " non-zero if either computation differs from the app. Its last"
-                           " part takes the gradients of the focus unit at the cursor (∂/∂x,"
-                           " ∂/∂h, ∂/∂c per step and ∏f); 'python lstm_check.py"
+                           " part takes the gradients of the value chosen here, at the cursor"
+                           " (∂/∂x, ∂/∂h, ∂/∂c per step and ∏f); 'python lstm_check.py"
                            " gradients.npz' saves them.")
         self.note.setObjectName("code_note")
         self.gradient_state = QComboBox()
