@@ -251,8 +251,10 @@ def export_views(window, out_dir, formats=ALL_FORMATS, *, titles=None, scale: fl
     data = formats & set(DATA_FORMATS)
     if data:
         ctx = window.ctx
+        code = window.views.get("Code")  # the script computes the gradients the view shows
         written += export_data(window.session, out, data, layer=ctx.layer,
-                               direction=ctx.direction, batch=ctx.batch)
+                               direction=ctx.direction, batch=ctx.batch,
+                               target=code.target() if code is not None else None)
     return written
 
 

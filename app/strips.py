@@ -4,8 +4,10 @@ The input strip shows x_t: up to four features as lines, more as a small heatmap
 characters or tokens of text input along its top edge. When the session has an output head,
 the prediction strip shows what it predicts at every step against the target (the next input):
 for a forecaster the forecast, the true next value and the error; for a text model the
-probability of the true next token; the loss strip shows the per-step loss. The numbers come
-from ``lstm_viz.predict``; this module only draws them.
+probability of the true next token; the loss strip shows the per-step loss. While a what-if
+edit or ablation is active, both strips draw the run before the edits (dashed grey) under the
+edited run (solid), and the readout gives both. The numbers come from ``lstm_viz.predict``;
+this module only draws them.
 """
 
 from __future__ import annotations
@@ -26,26 +28,53 @@ FORECAST_PEN = pg.mkPen("#d81b60", width=2)
 ERROR_PEN = pg.mkPen("#ff8f00", width=1, style=Qt.PenStyle.DashLine)
 PROB_PEN = pg.mkPen("#00897b", width=2)
 LOSS_PEN = pg.mkPen("#c62828", width=1.5)
+ORIGINAL_PEN = pg.mkPen("#8a8a8a", width=2, style=Qt.PenStyle.DashLine)
+ORIGINAL_COLOUR = "#8a8a8a"
+# the true next value beside two runs: the input's own blue, thin, so grey means "original"
+TRUTH_PEN = pg.mkPen(FEATURE_COLOURS[0], width=1)
 MAX_LINES = 4
 
+# (trace, head, input spec) -> predictions, for the trace on show and the run before the edits
 _cache: dict = {}
 
 
-def session_predictions(session) -> Predictions | None:
-    """The head's predictions for the session's trace (computed once per trace and head)."""
-    trace, head = session.trace, getattr(session, "head", None)
+def trace_predictions(session, trace) -> Predictions | None:
+    """The head's predictions for ``trace`` of ``session`` (computed once per trace and head;
+    the two latest are kept: the edited run and the original)."""
+    head = getattr(session, "head", None)
     if trace is None or head is None:
         return None
     key = (id(trace), id(head), id(session.input_spec))
-    if _cache.get("key") != key:
-        _cache.clear()
+    if key not in _cache:
         try:
-            _cache["value"] = predict(trace, head, session.input_spec)
+            value = predict(trace, head, session.input_spec)
         except ValueError:  # a head that does not read this LSTM's output: no strip
-            _cache["value"] = None
-        _cache["key"] = key
-        _cache["trace"] = trace  # keeps id(trace) from being reused while cached
-    return _cache["value"]
+            value = None
+        while len(_cache) >= 2:
+            del _cache[next(iter(_cache))]
+        _cache[key] = (value, trace)  # the trace keeps its id from being reused while cached
+    return _cache[key][0]
+
+
+def session_predictions(session) -> Predictions | None:
+    """The head's predictions for the session's trace."""
+    return trace_predictions(session, session.trace)
+
+
+def original_predictions(session) -> Predictions | None:
+    """The head's predictions for the run before the what-if edits, while edits are active
+    (None otherwise, or when that run does not cover the same steps)."""
+    trace, original = session.trace, getattr(session, "original", None)
+    if trace is None or original is None or not trace.meta.get("edited") \
+            or original.x.shape != trace.x.shape or original.start != trace.start:
+        return None
+    return trace_predictions(session, original)
+
+
+def _main_curve(p: Predictions, b: int) -> np.ndarray:
+    """The curve the prediction strip draws solid: the forecast of feature 0, the probability
+    of the true next token, or output 0."""
+    return p.p_target[:, b] if p.kind == "next token" else p.outputs[:, b, 0]
 
 
 def _token_text(token: str) -> str:
@@ -115,10 +144,14 @@ class TimeStrips:
         self.loss_plot.setXLink(link)
         set_title(self.loss_plot, "loss per step", size="8pt")
         self.target_line = self.pred_plot.plot(pen=TARGET_PEN, name="true next")
+        # the run before the what-if edits, under the edited one
+        self.original_line = self.pred_plot.plot(pen=ORIGINAL_PEN, name="original")
         self.forecast_line = self.pred_plot.plot(pen=FORECAST_PEN, name="forecast")
         self.error_line = self.pred_plot.plot(pen=ERROR_PEN, name="error")
+        self.original_loss_line = self.loss_plot.plot(pen=ORIGINAL_PEN, name="original")
         self.loss_line = self.loss_plot.plot(pen=LOSS_PEN)
-        for line in (self.target_line, self.forecast_line, self.error_line, self.loss_line):
+        for line in (self.target_line, self.forecast_line, self.error_line, self.loss_line,
+                     self.original_line, self.original_loss_line):
             line.setClipToView(True)
             line.setDownsampling(auto=True, method="peak")
         self.cursors = [pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN)
@@ -133,6 +166,7 @@ class TimeStrips:
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.readout.setFixedHeight(self.readout.fontMetrics().lineSpacing() + 6)
         self.predictions: Predictions | None = None
+        self.original: Predictions | None = None  # the run before the edits, while edited
         self.tokens: list[str] = []
         self.show_predictions(False)
 
@@ -140,11 +174,14 @@ class TimeStrips:
     def plots(self) -> list[pg.PlotItem]:
         return [self.input_plot, self.pred_plot, self.loss_plot]
 
-    def show_predictions(self, on: bool) -> None:
-        for plot in (self.pred_plot, self.loss_plot):
+    def show_predictions(self, on: bool, both_runs: bool = False) -> None:
+        """Show the prediction and loss strips (taller while they draw two runs)."""
+        heights = {self.pred_plot: 110 if both_runs else 72, self.loss_plot: 64 if both_runs
+                   else 50}
+        for plot, height in heights.items():
             plot.setVisible(on)
-            plot.setMaximumHeight(72 if on and plot is self.pred_plot else 50 if on else 0)
-            plot.setMinimumHeight(0 if not on else plot.maximumHeight())
+            plot.setMaximumHeight(height if on else 0)
+            plot.setMinimumHeight(height if on else 0)
         self.readout.setVisible(on)
 
     # ----- the trace --------------------------------------------------------------------
@@ -196,59 +233,89 @@ class TimeStrips:
             what = "embedding of the token read" if self.tokens else f"{F} features"
             set_title(self.input_plot, f"input x_t: {what} (colour ±{lim:.2g})", size="8pt")
         self.predictions = session_predictions(self.session)
+        self.original = original_predictions(self.session) if self.predictions else None
         self._draw_predictions(t, b)
 
     def _draw_predictions(self, t: np.ndarray, b: int) -> None:
-        p = self.predictions
-        self.show_predictions(p is not None)
+        p, orig = self.predictions, self.original
+        self.show_predictions(p is not None, both_runs=orig is not None)
         if p is None:
             return
         head = self.session.head
+        main = _main_curve(p, b)
+        self.forecast_line.setData(t, main, connect="finite")
+        self.forecast_line.show()
+        shown = [main]
+        if orig is not None:
+            self.original_line.setData(t, _main_curve(orig, b), connect="finite")
+            self.original_line.show()
+            shown.append(_main_curve(orig, b))
+        else:
+            self.original_line.setData([], [])
+            self.original_line.hide()
+        both = "" if orig is None else _both_runs(
+            FORECAST_PEN.color().name() if p.kind != "next token" else PROB_PEN.color().name())
+        loss_both = "" if orig is None else ": " + _both_runs(LOSS_PEN.color().name())
         if p.kind == "forecast":
             self.target_line.setData(t, p.target[:, b, 0], connect="finite")
-            self.forecast_line.setData(t, p.outputs[:, b, 0], connect="finite")
+            self.target_line.setPen(TARGET_PEN if orig is None else TRUTH_PEN)
             self.error_line.setData(t, p.error[:, b, 0], connect="finite")
-            for line in (self.target_line, self.forecast_line, self.error_line):
-                line.show()
+            self.target_line.show()
+            # comparing two runs, the error of one would only crowd the strip
+            self.error_line.setVisible(orig is None)
+            shown.append(p.target[:, b, 0])
+            if orig is None:
+                shown.append(p.error[:, b, 0])
             extra = f" (feature 0 of {p.outputs.shape[2]})" if p.outputs.shape[2] > 1 else ""
             self.forecast_line.setPen(FORECAST_PEN)
-            set_title(self.pred_plot,
-                      f"<span style='color:#d81b60'>forecast of x<sub>t+1</sub></span> vs "
-                      f"<span style='color:#616161'>true x<sub>t+1</sub></span>, "
-                      f"<span style='color:#ff8f00'>error</span>{extra} · {_head_name(head)}",
-                      size="8pt")
+            if orig is None:
+                title = (f"<span style='color:#d81b60'>forecast of x<sub>t+1</sub></span> vs "
+                         f"<span style='color:#616161'>true x<sub>t+1</sub></span>, "
+                         f"<span style='color:#ff8f00'>error</span>{extra} · "
+                         f"{_head_name(head)}")
+            else:
+                title = (f"forecast of x<sub>t+1</sub>{extra}: {both} vs"
+                         f" <span style='color:{FEATURE_COLOURS[0]}'>true x<sub>t+1</sub>"
+                         "</span>")
+            set_title(self.pred_plot, title, size="8pt")
             self.pred_plot.enableAutoRange(axis="y")
-            _few_ticks(self.pred_plot, np.concatenate([p.outputs[:, b, 0], p.target[:, b, 0],
-                                                       p.error[:, b, 0]]))
-            set_title(self.loss_plot, "squared error per step", size="8pt")
+            _few_ticks(self.pred_plot, np.concatenate(shown))
+            set_title(self.loss_plot, "squared error per step" + loss_both, size="8pt")
         elif p.kind == "next token":
-            self.forecast_line.setData(t, p.p_target[:, b], connect="finite")
             self.forecast_line.setPen(PROB_PEN)
-            self.forecast_line.show()
             self.target_line.hide()
             self.error_line.hide()
             self.pred_plot.setYRange(0, 1, padding=0.05)
-            _few_ticks(self.pred_plot, p.p_target[:, b], fixed=(0.0, 0.5, 1.0))
-            set_title(self.pred_plot, f"p(true next token): softmax of {_head_name(head)} over"
-                                    f" {len(p.vocab)} tokens", size="8pt")
-            set_title(self.loss_plot, "cross-entropy per step (nats)", size="8pt")
+            _few_ticks(self.pred_plot, main, fixed=(0.0, 0.5, 1.0))
+            what = f"softmax of {_head_name(head)} over {len(p.vocab)} tokens"
+            set_title(self.pred_plot, "p(true next token): " + (both or what), size="8pt")
+            set_title(self.loss_plot, "cross-entropy per step (nats)" + loss_both, size="8pt")
         else:
-            self.forecast_line.setData(t, p.outputs[:, b, 0], connect="finite")
             self.forecast_line.setPen(FORECAST_PEN)
-            self.forecast_line.show()
             self.target_line.hide()
             self.error_line.hide()
             set_title(self.pred_plot, f"{_head_name(head)}: output 0 of {p.outputs.shape[2]}"
-                                    " (no target: it does not predict the next input)",
+                                    + (f", {both}" if both else
+                                       " (no target: it does not predict the next input)"),
                                     size="8pt")
             self.pred_plot.enableAutoRange(axis="y")
-            _few_ticks(self.pred_plot, p.outputs[:, b, 0])
+            _few_ticks(self.pred_plot, np.concatenate(shown))
         if p.loss is not None:
             self.loss_line.setData(t, p.loss[:, b], connect="finite")
+            losses = [p.loss[:, b]]
+            if orig is not None and orig.loss is not None:
+                self.original_loss_line.setData(t, orig.loss[:, b], connect="finite")
+                self.original_loss_line.show()
+                losses.append(orig.loss[:, b])
+            else:
+                self.original_loss_line.setData([], [])
+                self.original_loss_line.hide()
             self.loss_plot.enableAutoRange(axis="y")
-            _few_ticks(self.loss_plot, p.loss[:, b])
+            _few_ticks(self.loss_plot, np.concatenate(losses))
         else:
             self.loss_line.setData([], [])
+            self.original_loss_line.setData([], [])
+            self.original_loss_line.hide()
             set_title(self.loss_plot, "no loss: no target", size="8pt")
 
     # ----- one step ---------------------------------------------------------------------
@@ -261,8 +328,9 @@ class TimeStrips:
         self.readout.setText(self.readout_html(t))
 
     def readout_html(self, t: int) -> str:
-        """The prediction at step t in words (with the top 5 for a text model)."""
-        p, b = self.predictions, self.ctx.batch
+        """The prediction at step t in words (with the top 5 for a text model), and the
+        original run's beside it while a what-if edit is active."""
+        p, b, orig = self.predictions, self.ctx.batch, self.original
         if p is None or not 0 <= t < p.outputs.shape[0]:
             return ""
         if p.kind == "next token":
@@ -272,16 +340,27 @@ class TimeStrips:
                 true = _token_text(p.vocab[p.target[t, b]])
                 head = (f"t={t}: read <b>{_esc(read)}</b>; true next <b>{_esc(true)}</b>"
                         f" p={p.p_target[t, b]:.3f}, loss {p.loss[t, b]:.2f} nats")
+                if orig is not None:
+                    head += (f" (original p={orig.p_target[t, b]:.3f}, loss"
+                             f" {orig.loss[t, b]:.2f})")
             else:
                 head = f"t={t}: read <b>{_esc(read)}</b>; no next token (last step)"
             return f"{head} · top 5: {top}"
         y = p.outputs[t, b, 0]
+        was = "" if orig is None else f" (original {orig.outputs[t, b, 0]:+.3f})"
         if p.kind == "forecast":
             if np.isfinite(p.target[t, b, 0]):
-                return (f"t={t}: forecast x<sub>t+1</sub> = {y:+.3f}, true"
+                return (f"t={t}: forecast x<sub>t+1</sub> = {y:+.3f}{was}, true"
                         f" {p.target[t, b, 0]:+.3f}, error {p.error[t, b, 0]:+.3f}")
-            return f"t={t}: forecast x<sub>t+1</sub> = {y:+.3f}; no true value (last step)"
-        return f"t={t}: head output 0 = {y:+.3f}"
+            return (f"t={t}: forecast x<sub>t+1</sub> = {y:+.3f}{was}; no true value"
+                    " (last step)")
+        return f"t={t}: head output 0 = {y:+.3f}{was}"
+
+
+def _both_runs(colour: str) -> str:
+    """The label of a strip that draws both runs: dashed grey original, solid edited."""
+    return (f"<span style='color:{ORIGINAL_COLOUR}'>original (dashed)</span> vs"
+            f" <span style='color:{colour}'>edited (solid)</span>")
 
 
 def _few_ticks(plot: pg.PlotItem, values: np.ndarray, fixed: tuple[float, ...] = ()) -> None:

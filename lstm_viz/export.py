@@ -5,7 +5,8 @@ NPZ keys: input (as fed to nn.LSTM, batch_first honoured, zero-padded), input_un
 input before what-if edits, time-major (T, B, input_size)), lengths, h_0, c_0,
 gates (L, D, T, B, 4, H), c (L, D, T, B, H), h (L, D, T, B, H_out) (NaN past each length),
 output / h_n / c_n (as nn.LSTM returns them; a packed output is padded with zeros), every
-parameter under its torch name (``weight_ih_l0`` ...), and ``config_json`` (the session JSON).
+parameter under its torch name (``weight_ih_l0`` ...), ``config_json`` (the session JSON) and,
+with an output head, ``head_weight``, ``head_bias``, ``head_target`` (``codegen.head_arrays``).
 A windowed session (a long input traced in windows) writes its window: gates, c, h, input and
 output hold input positions [window_start, window_stop) of total_steps, and overview_gates,
 overview_c, overview_h hold per-bucket min, max and mean over time of the whole input
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_open, write_text
+from .codegen import head_arrays
 from .shapes import all_shapes
 from .tracing import GATE_NAMES
 from .windowed import STATS
@@ -70,6 +72,7 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
                     "window_json": np.array(json.dumps(window_labels(session)))})
     for name, p in session.lstm.named_parameters():
         out[name] = _np(p)
+    out.update(head_arrays(session))  # head_weight, head_bias, head_target with a head
     out["config_json"] = np.array(json.dumps(session_dict(session)))
     return out
 
@@ -104,10 +107,11 @@ def save_npz(session, path) -> Path:
     return path
 
 
-def save_check_script(session, path) -> tuple[Path, Path]:
+def save_check_script(session, path, target=None) -> tuple[Path, Path]:
     """Write the Code view's script to ``path`` (``.py``) and the NPZ it reads beside it (same
     name, ``.npz``), both atomically; returns (script, npz). The script needs torch and numpy
-    only and exits non-zero when it cannot reproduce the recorded numbers."""
+    only and exits non-zero when it cannot reproduce the recorded numbers. ``target``: the
+    gradient target (a ``codegen.GradientTarget``; default: ``codegen.default_target``)."""
     from .codegen import build_code
 
     script = Path(path)
@@ -115,7 +119,7 @@ def save_check_script(session, path) -> tuple[Path, Path]:
         raise ValueError(f"the code export writes a Python script: give a .py file name"
                          f" (got {script.name!r})")
     data = script.with_suffix(".npz")
-    code = build_code(session, data_file=data.name)  # before writing: no half-done pair
+    code = build_code(session, data_file=data.name, target=target)  # no half-done pair
     save_npz(session, data)
     write_text(script, code)
     return script, data
@@ -225,8 +229,9 @@ def write_csv(path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
 
 
 def export_data(session, out_dir, formats: Iterable[str] = DATA_FORMATS, *, layer: int = 0,
-                direction: int = 0, batch: int = 0) -> list[Path]:
-    """Write the data files for ``formats`` (csv, npz, json) into ``out_dir``; return paths."""
+                direction: int = 0, batch: int = 0, target=None) -> list[Path]:
+    """Write the data files for ``formats`` (csv, npz, json, py) into ``out_dir``; return paths.
+    ``target``: the gradient target of the ``py`` script (see ``save_check_script``)."""
     formats = set(formats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -249,7 +254,7 @@ def export_data(session, out_dir, formats: Iterable[str] = DATA_FORMATS, *, laye
     if "npz" in formats:
         written.append(save_npz(session, out / "trace.npz"))
     if "py" in formats:
-        written += save_check_script(session, out / "lstm_check.py")
+        written += save_check_script(session, out / "lstm_check.py", target)
     if "json" in formats or "npz" in formats:
         written.append(save_config_json(session, out / "session.json"))
     return written

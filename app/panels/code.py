@@ -1,11 +1,13 @@
 """Code view: the standalone script that rebuilds this session with torch alone and checks the
-app's numbers (nn.LSTM and the explicit loop over timesteps); File > Export > Code writes it with
-the NPZ it reads."""
+app's numbers (nn.LSTM and the explicit loop over timesteps), then takes the gradients of the
+focus unit's h or c at the cursor through time in plain torch; File > Export > Code writes it
+with the NPZ it reads."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -14,7 +16,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstm_viz.codegen import DATA_FILE, build_code, cell_code
+from lstm_viz.codegen import DATA_FILE, build_code, cell_code, focus_target
+
+STATE_TARGETS = (("h of the focus unit", "h"), ("c of the focus unit", "c"))
+HEAD_TARGETS = (("the head's prediction (top output)", "prediction"),
+                ("the head's loss", "loss"))
 
 
 class _CodeBox(QWidget):
@@ -54,29 +60,91 @@ class CodeView(QWidget):
         self.ctx = ctx
         self.session = ctx.session
         self.build = _CodeBox("Check this session with torch alone: nn.LSTM and the explicit"
-                              " loop")
+                              " loop, then gradients through time")
         self.note = QLabel(f"File > Export > Code writes this script with {DATA_FILE} (the"
                            " weights, the input and the recorded numbers) beside it; it exits"
-                           " non-zero if either computation differs from the app.")
+                           " non-zero if either computation differs from the app. Its last"
+                           " part takes the gradients of the value chosen here, at the cursor"
+                           " (∂/∂x, ∂/∂h, ∂/∂c per step and ∏f); 'python lstm_check.py"
+                           " gradients.npz' saves them.")
         self.note.setObjectName("code_note")
+        self.gradient_state = QComboBox()
+        self.gradient_state.setObjectName("code_gradient_state")
+        for label, state in STATE_TARGETS:
+            self.gradient_state.addItem(label, state)
+        self.gradient_state.setToolTip("The value whose gradients the script takes, at the"
+                                       " cursor, for the selected layer, direction and batch"
+                                       " element")
         self.loop = _CodeBox("This model steps nn.LSTMCell: its loop and the equivalent nn.LSTM")
         self.note.setWordWrap(True)
+        head = QHBoxLayout()
+        head.addWidget(self.note, 1)
+        head.addWidget(QLabel("gradients of"))
+        head.addWidget(self.gradient_state)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.note)
+        layout.addLayout(head)
         layout.addWidget(self.build, 1)
         layout.addWidget(self.loop, 1)
+        self._shown_target = None
+        self._target_stale = False
         self.refresh()
-        # the script depends on the config, weights, input and edits, never on the trace
+        # the script depends on the config, weights, input and edits, never on the trace; its
+        # gradient target on the selection and the cursor
         self.ctx.config_changed.connect(self.refresh)
         self.ctx.edits_changed.connect(self.refresh)
+        self.ctx.selection_changed.connect(self._on_target_moved)
+        self.ctx.step_changed.connect(self._on_target_moved)
+        self.gradient_state.currentIndexChanged.connect(self._on_target_moved)
+
+    def target(self):
+        """The gradient target of the script: the focus unit at the cursor."""
+        ctx = self.ctx
+        return focus_target(self.session, str(self.gradient_state.currentData()), ctx.layer,
+                            ctx.direction, ctx.unit, ctx.batch)
+
+    def _offer_head_targets(self) -> None:
+        """Offer the head's prediction and loss as targets while the script can use them."""
+        session = self.session
+        offered = [state for label, state in HEAD_TARGETS if session.head is not None
+                   and focus_target(session, state, 0, 0, 0, 0).state == state]
+        combo = self.gradient_state
+        if [combo.itemData(k) for k in range(len(STATE_TARGETS), combo.count())] == offered:
+            return
+        combo.blockSignals(True)
+        current = combo.currentData()
+        while combo.count() > len(STATE_TARGETS):
+            combo.removeItem(combo.count() - 1)
+        for label, state in HEAD_TARGETS:
+            if state in offered:
+                combo.addItem(label, state)
+        index = combo.findData(current)
+        combo.setCurrentIndex(index if index >= 0 else 0)
+        combo.blockSignals(False)
 
     def refresh(self) -> None:
-        self.build.text.setPlainText(build_code(self.session))
+        self._offer_head_targets()
+        target = self.target()
+        self._shown_target, self._target_stale = target, False
+        self.build.text.setPlainText(build_code(self.session, target=target))
         # a model of nn.LSTMCells: its cell loop beside the equivalent nn.LSTM
         cells = cell_code(self.session)
         self.loop.text.setPlainText(cells)
         self.loop.setVisible(bool(cells))
+
+    def _on_target_moved(self, *args) -> None:
+        """Rewrite the script when its target moved (at once while on screen, else when shown)."""
+        if self.target() == self._shown_target:
+            return
+        if self.isVisible():
+            self.refresh()
+        else:
+            self._target_stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._target_stale:
+            self.refresh()
 
     def code(self) -> str:
         """The script on show."""
