@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush
+from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstm_viz.downsample import extreme
 
@@ -125,6 +127,20 @@ class Heatmap:
         self._rows_key: tuple = ()
         self._by_rows = self.data
         self._rendered: tuple = ()
+        # the steps past the selected sequence's end: hatched, with why written on them
+        self.ended = QGraphicsRectItem()
+        self.ended.setPen(pg.mkPen(None))
+        self.ended.setBrush(QBrush(theme.muted(), Qt.BrushStyle.BDiagPattern))
+        self.ended.setZValue(5)
+        self.ended.hide()
+        plot.addItem(self.ended)
+        self.ended_label = pg.TextItem("", color=theme.foreground(), fill=theme.legend_brush(),
+                                       anchor=(0, 1))
+        self.ended_label.setZValue(6)
+        self.ended_label.hide()
+        plot.addItem(self.ended_label)
+        self.ended_text = ""
+        self.end: int | None = None
         plot.getViewBox().sigRangeChanged.connect(self._on_range_changed)
         plot.getViewBox().sigResized.connect(self._on_range_changed)
 
@@ -151,6 +167,30 @@ class Heatmap:
             self._units = units
             self.plot.getViewBox().setYRange(-0.5, units - 0.5, padding=0)
         self._apply_scale()
+
+    def set_end(self, end: int | None, text: str = "", label: bool = False) -> None:
+        """Hatch the steps from ``end`` on (None: the sequence runs to the last step), where
+        nn.LSTM computed nothing; ``text`` says why ("sequence 2 ended at t = 4"), written on
+        the hatching when ``label``, and in the hover reading."""
+        units, steps = self.data.shape
+        if end is None or end >= steps:
+            self.end, self.ended_text = None, ""
+            self.ended.hide()
+            self.ended_label.hide()
+            return
+        self.end, self.ended_text = int(end), text
+        self.ended.setRect(QRectF(end - 0.5, -0.5, steps - end, units))
+        self.ended.show()
+        self.ended_label.setText(text)
+        self.ended_label.setVisible(label and bool(text))
+        self._place_ended_label()
+
+    def _place_ended_label(self) -> None:
+        """Keep the label at the bottom of the rows in view (the cursor's own label is at the
+        top), at the start of the hatching."""
+        if self.end is not None and self.ended_label.isVisible():
+            (x0, _), (_, y1) = self.plot.getViewBox().viewRange()
+            self.ended_label.setPos(max(self.end - 0.5, x0), y1)
 
     def set_order(self, order: np.ndarray | None, label: str = "index order") -> None:
         """Show row r as unit ``order[r]`` (None: index order)."""
@@ -226,6 +266,7 @@ class Heatmap:
 
     def _on_range_changed(self, *args) -> None:
         self.render()
+        self._place_ended_label()
 
     def render(self, force: bool = False) -> None:
         """Redraw the image for what is visible, at the plot's pixel size."""
@@ -300,15 +341,26 @@ class Heatmap:
             return unit, t, float(self.data[unit, t])
         return None
 
+    def reading(self, label: str, scene_pos) -> str:
+        """``"<label>, unit U, t T: value"`` under ``scene_pos`` ('' outside the image); a
+        blank cell says why it is blank."""
+        hit = self.lookup(scene_pos)
+        if hit is None:
+            return ""
+        unit, t, value = hit
+        if not np.isnan(value):
+            return f"{label}, unit {unit}, t {t}: {value:.4f}"
+        if self.end is not None and t >= self.end and self.ended_text:
+            return f"{label}, unit {unit}, t {t}: blank: {self.ended_text}"
+        return f"{label}, unit {unit}, t {t}: — (past this sequence's length)"
+
 
 def hover_reading(maps: dict[str, Heatmap], scene_pos) -> str:
     """``"<label>, unit U, t T: value"`` for the heatmap under ``scene_pos`` ('' if none)."""
     for label, heatmap in maps.items():
-        hit = heatmap.lookup(scene_pos)
-        if hit is not None:
-            unit, t, value = hit
-            return f"{label}, unit {unit}, t {t}: " + \
-                ("— (past this sequence's length)" if np.isnan(value) else f"{value:.4f}")
+        text = heatmap.reading(label, scene_pos)
+        if text:
+            return text
     return ""
 
 
