@@ -213,7 +213,7 @@ class TextView(TraceView):
         return COLOURS.map(x, mode="qcolor")
 
     def _brush(self, value: float) -> QBrush:
-        """A character's background: its colour, hatched grey where nothing was computed."""
+        """A character's background: its colour, or dotted grey where nothing was computed."""
         if not np.isfinite(value):
             return QBrush(QColor("#9e9e9e"), Qt.BrushStyle.Dense6Pattern)
         return QBrush(self._colour(value))
@@ -250,7 +250,7 @@ class TextView(TraceView):
         else:
             lo, mid, hi = f"−{self.limit:.2f}", "0", f"+{self.limit:.2f}"
         why = self.ended(len(self.values) - 1)  # the last step is past the end, or none is
-        grey = f"; hatched grey: {why}, nothing is computed after it" if why else ""
+        grey = f"; dotted grey: {why}, nothing is computed after it" if why else ""
         cells = "".join(
             f"<td style='background:{COLOURS.map(x, mode='qcolor').name()}'>&nbsp;&nbsp;"
             f"&nbsp;</td>" for x in np.linspace(0, 1, 11))
