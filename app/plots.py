@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush
+from PySide6.QtGui import QBrush, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstm_viz.downsample import extreme
@@ -42,32 +42,55 @@ def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
     return max(float(np.abs(finite).max()) if finite.size else 1.0, floor)
 
 
+#: tick spacings in rows: 1, 2, 5, 10, 20, 50 … (whole units only)
+TICK_STEPS = [m * 10 ** e for e in range(7) for m in (1, 2, 5)]
+
+
 class UnitAxis(pg.AxisItem):
     """An axis over rows (or bars) that labels each integer position with the unit shown there:
-    ``order[position]``, so a reordered view says which unit each row is."""
+    ``order[position]``, so a reordered view says which unit each row is. Ticks are whole
+    rows, 1, 2, 5, 10 … apart: the smallest spacing whose labels keep clear of each other at
+    the axis's length in pixels, so they thin out with many units and fill in on zooming."""
 
     def __init__(self, orientation: str, **kwargs):
         super().__init__(orientation, **kwargs)
         self.enableAutoSIPrefix(False)
         self.order: np.ndarray | None = None
+        self.count = 0  # rows (bars) there are; 0: not known
 
     def set_order(self, order: np.ndarray | None) -> None:
         self.order = order
         self.picture = None
         self.update()
 
+    def set_count(self, count: int) -> None:
+        """The number of rows (bars): no tick past the last one."""
+        if count != self.count:
+            self.count = count
+            self.picture = None
+            self.update()
+
+    def label_room(self) -> float:
+        """Pixels from one label to the next that keep them readable: a line and a third
+        along a vertical axis, the widest label and a gap along a horizontal one."""
+        metrics = QFontMetrics(self.style["tickFont"] or QFont())
+        if self.orientation in ("left", "right"):
+            return 1.3 * metrics.height()
+        digits = len(str(max(self.count - 1, 0))) if self.count else 4
+        return metrics.horizontalAdvance("8" * digits) + 10
+
     def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph override
-        levels = super().tickValues(minVal, maxVal, size)
-        out = []
-        for spacing, values in levels:
-            if spacing < 1:
-                continue
-            ints = [v for v in values if float(v).is_integer()]
-            if ints:
-                out.append((spacing, ints))
-        if not out:  # zoomed in past one row per tick: every row
-            out = [(1.0, [float(v) for v in range(int(np.ceil(minVal)), int(maxVal) + 1)])]
-        return out
+        lo, hi = min(minVal, maxVal), max(minVal, maxVal)
+        first, last = max(0, int(np.ceil(lo))), int(np.floor(hi))
+        if self.count:
+            last = min(last, self.count - 1)
+        if last < first or size <= 0:
+            return []
+        px_per_row = size / (hi - lo) if hi > lo else float(size)
+        room = self.label_room()
+        step = next((s for s in TICK_STEPS if s * px_per_row >= room), TICK_STEPS[-1])
+        start = -(-first // step) * step
+        return [(float(step), [float(v) for v in range(start, last + 1, step)])]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
         order = self.order
@@ -158,6 +181,7 @@ class Heatmap:
         if levels is not None:
             self.fixed_levels = levels
         units, steps = data.shape
+        self.axis.set_count(units)
         if self.order is not None and len(self.order) != units:
             self.order = None
             self.axis.set_order(None)
@@ -410,6 +434,7 @@ class Bars:
         self.heights = values
         if n != self._n:
             self._n = n
+            self.axis.set_count(n)
             self.plot.setXRange(-0.6, n - 0.4, padding=0)
             self.bars.setOpts(x=np.arange(n), height=values)
         else:
