@@ -36,6 +36,30 @@ def set_title(plot: pg.PlotItem, text: str, size: str = "9pt") -> None:
     plot.titleLabel.setMinimumWidth(0)
 
 
+def short_title(title: str) -> str:
+    """A heatmap title without its explanation: "c: cell state (colour symmetric around 0)"
+    -> "c: cell state", "i: input gate, σ(…) ∈ (0, 1): how much of g enters c" -> "i: input
+    gate, σ(…) ∈ (0, 1)"; a title with nothing to drop comes back whole."""
+    if title.endswith(")") and " (" in title:
+        return title[: title.rindex(" (")]
+    head, sep, _ = title.rpartition(": ")
+    return head if sep and ": " in head else title
+
+
+def fit_title(title: str, extras: str, width: float, size: str = "9pt") -> str:
+    """``title + extras`` if it fits ``width`` pixels at ``size``; else the short title with
+    the extras; else that cut with "…" (a cut title keeps the colour bars in the window,
+    a cut-off one hides what the plot shows)."""
+    font = QFont()
+    font.setPointSizeF(float(size.rstrip("pt")))
+    metrics = QFontMetrics(font)
+    for head in (title, short_title(title)):
+        if metrics.horizontalAdvance(head + extras) <= width:
+            return head + extras
+    return metrics.elidedText(short_title(title) + extras, Qt.TextElideMode.ElideRight,
+                              int(width))
+
+
 def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
     """max |a| over finite values (at least ``floor``), for symmetric colour levels."""
     finite = a[np.isfinite(a)]
@@ -124,6 +148,7 @@ class Heatmap:
         plot.addItem(self.image)
         self.title = title
         self._title_shown = ""
+        self._title_key: tuple = ()
         set_title(plot, title)
         plot.invertY(True)
         plot.setMenuEnabled(False)
@@ -332,11 +357,16 @@ class Heatmap:
     def _update_axis_label(self) -> None:
         if self.axis.labelText != self.y_label:
             self.plot.setLabel("left", self.y_label, **{"font-size": "8pt"})
-        title = self.title
+        extras = ""
         if self.order is not None:
-            title += f" · rows {self.order_label}"
+            extras += f" · rows {self.order_label}"
         if self.rows_per_px > 1:
-            title += f" · ≤{self.rows_per_px} {self.y_label}s/px, most extreme"
+            extras += f" · ≤{self.rows_per_px} {self.y_label}s/px, most extreme"
+        key = (self.title, extras, int(self.plot.width()))
+        if key == self._title_key:  # moving the window along t changes none of these
+            return
+        self._title_key = key
+        title = fit_title(self.title, extras, self.plot.width() - 8)
         if title != self._title_shown:
             self._title_shown = title
             set_title(self.plot, title)

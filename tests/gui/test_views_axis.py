@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtGui import QFont, QFontMetrics, QImage, QPainter
+from PySide6.QtGui import QFont, QFontMetrics, QImage, QPainter, QTextDocumentFragment
 
-from lstm_viz_app.plots import Bars, Heatmap
+from lstm_viz_app.plots import Bars, Heatmap, short_title
 
 pytestmark = pytest.mark.gui
 
@@ -103,3 +103,33 @@ def test_bar_chart_unit_ticks_never_touch(qtbot, units):
     bars.set_values(np.linspace(0, 1, units), 0)
     qtbot.waitUntil(lambda: bars.plot.getViewBox().width() > 20)
     assert_readable(drawn_labels(bars.axis), vertical=False, line=0)
+
+
+def test_short_titles_drop_the_explanation_only():
+    assert short_title("c: cell state (colour symmetric around 0)") == "c: cell state"
+    assert short_title("i: input gate, σ(…) ∈ (0, 1): how much of g enters c") == \
+        "i: input gate, σ(…) ∈ (0, 1)"
+    assert short_title("h: hidden state = o * tanh(c)") == "h: hidden state = o * tanh(c)"
+
+
+@pytest.mark.parametrize("width", [420, 700, 1600])
+def test_a_heatmap_title_fits_its_plot_and_keeps_what_the_rows_are(qtbot, width):
+    graphics = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(graphics)
+    graphics.resize(width, 140)
+    title = "i: input gate, σ(…) ∈ (0, 1): how much of g enters c"
+    hm = Heatmap(graphics.addPlot(), "i", title)
+    graphics.show()
+    qtbot.waitExposed(graphics)
+    hm.set_data(np.zeros((1024, 50), dtype=np.float32))
+    hm.set_order(np.arange(1024)[::-1], "by variance")
+    qtbot.waitUntil(lambda: hm.rows_per_px > 1)
+    shown = QTextDocumentFragment.fromHtml(hm.plot.titleLabel.text).toPlainText()
+    font = QFont()
+    font.setPointSizeF(9)
+    assert QFontMetrics(font).horizontalAdvance(shown) <= hm.plot.width()
+    assert shown.startswith("i: input gate")
+    if width >= 700:  # room for the order and the downsampling, the explanation if it fits
+        assert "rows by variance" in shown and "units/px" in shown
+    if width >= 1600:
+        assert shown.startswith(title)
