@@ -42,22 +42,27 @@ def short_title(title: str) -> str:
     gate, σ(…) ∈ (0, 1)"; a title with nothing to drop comes back whole."""
     if title.endswith(")") and " (" in title:
         return title[: title.rindex(" (")]
-    head, sep, _ = title.rpartition(": ")
-    return head if sep and ": " in head else title
+    if title.count(": ") < 2:
+        return title
+    return title.rpartition(": ")[0]
 
 
 def fit_title(title: str, extras: str, width: float, size: str = "9pt") -> str:
     """``title + extras`` if it fits ``width`` pixels at ``size``; else the short title with
     the extras; else that cut with "…" (a cut title keeps the colour bars in the window,
     a cut-off one hides what the plot shows)."""
-    font = QFont()
-    font.setPointSizeF(float(size.rstrip("pt")))
-    metrics = QFontMetrics(font)
+    metrics = _metrics(size)
     for head in (title, short_title(title)):
         if metrics.horizontalAdvance(head + extras) <= width:
             return head + extras
     return metrics.elidedText(short_title(title) + extras, Qt.TextElideMode.ElideRight,
                               int(width))
+
+
+def _metrics(size: str) -> QFontMetrics:
+    font = QFont()
+    font.setPointSizeF(float(size.rstrip("pt")))
+    return QFontMetrics(font)
 
 
 def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
@@ -355,8 +360,11 @@ class Heatmap:
         self._update_axis_label()
 
     def _update_axis_label(self) -> None:
-        if self.axis.labelText != self.y_label:
-            self.plot.setLabel("left", self.y_label, **{"font-size": "8pt"})
+        # the label runs along the rows: no longer than they are tall, or it reaches into
+        # the plot above ("c unit (hidden_size 24)" -> "c unit")
+        label = fit_title(self.y_label, "", self.plot.getViewBox().height(), "8pt")
+        if self.axis.labelText != label:
+            self.plot.setLabel("left", label, **{"font-size": "8pt"})
         extras = ""
         if self.order is not None:
             extras += f" · rows {self.order_label}"

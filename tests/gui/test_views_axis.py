@@ -133,3 +133,21 @@ def test_a_heatmap_title_fits_its_plot_and_keeps_what_the_rows_are(qtbot, width)
         assert "rows by variance" in shown and "units/px" in shown
     if width >= 1600:
         assert shown.startswith(title)
+
+
+@pytest.mark.parametrize("height", [130, 600])
+def test_the_unit_axis_label_is_never_longer_than_the_rows_are_tall(qtbot, height):
+    graphics = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(graphics)
+    graphics.resize(500, height)
+    hm = Heatmap(graphics.addPlot(), "c", "c", y_label="c unit (hidden_size 24)")
+    graphics.show()
+    qtbot.waitExposed(graphics)
+    hm.set_data(np.zeros((24, 50), dtype=np.float32))
+    vb = hm.plot.getViewBox()
+    qtbot.waitUntil(lambda: vb.height() > 20)
+    label = hm.axis.labelText
+    font = QFont()
+    font.setPointSizeF(8)
+    assert QFontMetrics(font).horizontalAdvance(label) <= vb.height()
+    assert label == ("c unit (hidden_size 24)" if height > 300 else "c unit")
