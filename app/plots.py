@@ -360,20 +360,22 @@ class Heatmap:
         self._update_axis_label()
 
     def _update_axis_label(self) -> None:
-        # the label runs along the rows: no longer than they are tall, or it reaches into
-        # the plot above ("c unit (hidden_size 24)" -> "c unit")
-        label = fit_title(self.y_label, "", self.plot.getViewBox().height(), "8pt")
-        if self.axis.labelText != label:
-            self.plot.setLabel("left", label, **{"font-size": "8pt"})
         extras = ""
         if self.order is not None:
             extras += f" · rows {self.order_label}"
         if self.rows_per_px > 1:
             extras += f" · ≤{self.rows_per_px} {self.y_label}s/px, most extreme"
-        key = (self.title, extras, int(self.plot.width()))
+        height = self.plot.getViewBox().height()
+        key = (self.title, extras, self.y_label, self.axis.labelText, int(self.plot.width()),
+               int(height))
         if key == self._title_key:  # moving the window along t changes none of these
             return
-        self._title_key = key
+        # the label runs along the rows: no longer than they are tall, or it reaches into
+        # the plot above ("c unit (hidden_size 24)" -> "c unit")
+        label = fit_title(self.y_label, "", height, "8pt")
+        if self.axis.labelText != label:
+            self.plot.setLabel("left", label, **{"font-size": "8pt"})
+        self._title_key = key[:3] + (label,) + key[4:]
         title = fit_title(self.title, extras, self.plot.width() - 8)
         if title != self._title_shown:
             self._title_shown = title
