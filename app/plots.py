@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QFont, QFontMetrics
+from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstm_viz.downsample import extreme
 
@@ -34,38 +36,90 @@ def set_title(plot: pg.PlotItem, text: str, size: str = "9pt") -> None:
     plot.titleLabel.setMinimumWidth(0)
 
 
+def short_title(title: str) -> str:
+    """A heatmap title without its explanation: "c: cell state (colour symmetric around 0)"
+    -> "c: cell state", "i: input gate, σ(…) ∈ (0, 1): how much of g enters c" -> "i: input
+    gate, σ(…) ∈ (0, 1)"; a title with nothing to drop comes back whole."""
+    if title.endswith(")") and " (" in title:
+        return title[: title.rindex(" (")]
+    if title.count(": ") < 2:
+        return title
+    return title.rpartition(": ")[0]
+
+
+def fit_title(title: str, extras: str, width: float, size: str = "9pt") -> str:
+    """``title + extras`` if it fits ``width`` pixels at ``size``; else the short title with
+    the extras; else that cut with "…" (a cut title keeps the colour bars in the window,
+    a cut-off one hides what the plot shows)."""
+    metrics = _metrics(size)
+    for head in (title, short_title(title)):
+        if metrics.horizontalAdvance(head + extras) <= width:
+            return head + extras
+    return metrics.elidedText(short_title(title) + extras, Qt.TextElideMode.ElideRight,
+                              int(width))
+
+
+def _metrics(size: str) -> QFontMetrics:
+    font = QFont()
+    font.setPointSizeF(float(size.rstrip("pt")))
+    return QFontMetrics(font)
+
+
 def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
     """max |a| over finite values (at least ``floor``), for symmetric colour levels."""
     finite = a[np.isfinite(a)]
     return max(float(np.abs(finite).max()) if finite.size else 1.0, floor)
 
 
+#: tick spacings in rows: 1, 2, 5, 10, 20, 50 … (whole units only)
+TICK_STEPS = [m * 10 ** e for e in range(7) for m in (1, 2, 5)]
+
+
 class UnitAxis(pg.AxisItem):
     """An axis over rows (or bars) that labels each integer position with the unit shown there:
-    ``order[position]``, so a reordered view says which unit each row is."""
+    ``order[position]``, so a reordered view says which unit each row is. Ticks are whole
+    rows, 1, 2, 5, 10 … apart: the smallest spacing whose labels keep clear of each other at
+    the axis's length in pixels, so they thin out with many units and fill in on zooming."""
 
     def __init__(self, orientation: str, **kwargs):
         super().__init__(orientation, **kwargs)
         self.enableAutoSIPrefix(False)
         self.order: np.ndarray | None = None
+        self.count = 0  # rows (bars) there are; 0: not known
 
     def set_order(self, order: np.ndarray | None) -> None:
         self.order = order
         self.picture = None
         self.update()
 
+    def set_count(self, count: int) -> None:
+        """The number of rows (bars): no tick past the last one."""
+        if count != self.count:
+            self.count = count
+            self.picture = None
+            self.update()
+
+    def label_room(self) -> float:
+        """Pixels from one label to the next that keep them readable: a line and a third
+        along a vertical axis, the widest label and a gap along a horizontal one."""
+        metrics = QFontMetrics(self.style["tickFont"] or QFont())
+        if self.orientation in ("left", "right"):
+            return 1.3 * metrics.height()
+        digits = len(str(max(self.count - 1, 0))) if self.count else 4
+        return metrics.horizontalAdvance("8" * digits) + 10
+
     def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph override
-        levels = super().tickValues(minVal, maxVal, size)
-        out = []
-        for spacing, values in levels:
-            if spacing < 1:
-                continue
-            ints = [v for v in values if float(v).is_integer()]
-            if ints:
-                out.append((spacing, ints))
-        if not out:  # zoomed in past one row per tick: every row
-            out = [(1.0, [float(v) for v in range(int(np.ceil(minVal)), int(maxVal) + 1)])]
-        return out
+        lo, hi = min(minVal, maxVal), max(minVal, maxVal)
+        first, last = max(0, int(np.ceil(lo))), int(np.floor(hi))
+        if self.count:
+            last = min(last, self.count - 1)
+        if last < first or size <= 0:
+            return []
+        px_per_row = size / (hi - lo) if hi > lo else float(size)
+        room = self.label_room()
+        step = next((s for s in TICK_STEPS if s * px_per_row >= room), TICK_STEPS[-1])
+        start = -(-first // step) * step
+        return [(float(step), [float(v) for v in range(start, last + 1, step)])]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
         order = self.order
@@ -99,6 +153,7 @@ class Heatmap:
         plot.addItem(self.image)
         self.title = title
         self._title_shown = ""
+        self._title_key: tuple = ()
         set_title(plot, title)
         plot.invertY(True)
         plot.setMenuEnabled(False)
@@ -125,6 +180,20 @@ class Heatmap:
         self._rows_key: tuple = ()
         self._by_rows = self.data
         self._rendered: tuple = ()
+        # the steps past the selected sequence's end: hatched, with why written on them
+        self.ended = QGraphicsRectItem()
+        self.ended.setPen(pg.mkPen(None))
+        self.ended.setBrush(QBrush(theme.muted(), Qt.BrushStyle.BDiagPattern))
+        self.ended.setZValue(5)
+        self.ended.hide()
+        plot.addItem(self.ended)
+        self.ended_label = pg.TextItem("", color=theme.foreground(), fill=theme.legend_brush(),
+                                       anchor=(0, 1))
+        self.ended_label.setZValue(6)
+        self.ended_label.hide()
+        plot.addItem(self.ended_label)
+        self.ended_text = ""
+        self.end: int | None = None
         plot.getViewBox().sigRangeChanged.connect(self._on_range_changed)
         plot.getViewBox().sigResized.connect(self._on_range_changed)
 
@@ -142,6 +211,7 @@ class Heatmap:
         if levels is not None:
             self.fixed_levels = levels
         units, steps = data.shape
+        self.axis.set_count(units)
         if self.order is not None and len(self.order) != units:
             self.order = None
             self.axis.set_order(None)
@@ -151,6 +221,30 @@ class Heatmap:
             self._units = units
             self.plot.getViewBox().setYRange(-0.5, units - 0.5, padding=0)
         self._apply_scale()
+
+    def set_end(self, end: int | None, text: str = "", label: bool = False) -> None:
+        """Hatch the steps from ``end`` on (None: the sequence runs to the last step), where
+        nn.LSTM computed nothing; ``text`` says why ("sequence 2 ended at t = 4"), written on
+        the hatching when ``label``, and in the hover reading."""
+        units, steps = self.data.shape
+        if end is None or end >= steps:
+            self.end, self.ended_text = None, ""
+            self.ended.hide()
+            self.ended_label.hide()
+            return
+        self.end, self.ended_text = int(end), text
+        self.ended.setRect(QRectF(end - 0.5, -0.5, steps - end, units))
+        self.ended.show()
+        self.ended_label.setText(text)
+        self.ended_label.setVisible(label and bool(text))
+        self._place_ended_label()
+
+    def _place_ended_label(self) -> None:
+        """Keep the label at the bottom of the rows in view (the cursor's own label is at the
+        top), at the start of the hatching."""
+        if self.end is not None and self.ended_label.isVisible():
+            (x0, _), (_, y1) = self.plot.getViewBox().viewRange()
+            self.ended_label.setPos(max(self.end - 0.5, x0), y1)
 
     def set_order(self, order: np.ndarray | None, label: str = "index order") -> None:
         """Show row r as unit ``order[r]`` (None: index order)."""
@@ -226,6 +320,7 @@ class Heatmap:
 
     def _on_range_changed(self, *args) -> None:
         self.render()
+        self._place_ended_label()
 
     def render(self, force: bool = False) -> None:
         """Redraw the image for what is visible, at the plot's pixel size."""
@@ -265,13 +360,23 @@ class Heatmap:
         self._update_axis_label()
 
     def _update_axis_label(self) -> None:
-        if self.axis.labelText != self.y_label:
-            self.plot.setLabel("left", self.y_label, **{"font-size": "8pt"})
-        title = self.title
+        extras = ""
         if self.order is not None:
-            title += f" · rows {self.order_label}"
+            extras += f" · rows {self.order_label}"
         if self.rows_per_px > 1:
-            title += f" · ≤{self.rows_per_px} {self.y_label}s/px, most extreme"
+            extras += f" · ≤{self.rows_per_px} {self.y_label}s/px, most extreme"
+        height = self.plot.getViewBox().height()
+        key = (self.title, extras, self.y_label, self.axis.labelText, int(self.plot.width()),
+               int(height))
+        if key == self._title_key:  # moving the window along t changes none of these
+            return
+        # the label runs along the rows: no longer than they are tall, or it reaches into
+        # the plot above ("c unit (hidden_size 24)" -> "c unit")
+        label = fit_title(self.y_label, "", height, "8pt")
+        if self.axis.labelText != label:
+            self.plot.setLabel("left", label, **{"font-size": "8pt"})
+        self._title_key = key[:3] + (label,) + key[4:]
+        title = fit_title(self.title, extras, self.plot.width() - 8)
         if title != self._title_shown:
             self._title_shown = title
             set_title(self.plot, title)
@@ -300,15 +405,26 @@ class Heatmap:
             return unit, t, float(self.data[unit, t])
         return None
 
+    def reading(self, label: str, scene_pos) -> str:
+        """``"<label>, unit U, t T: value"`` under ``scene_pos`` ('' outside the image); a
+        blank cell says why it is blank."""
+        hit = self.lookup(scene_pos)
+        if hit is None:
+            return ""
+        unit, t, value = hit
+        if not np.isnan(value):
+            return f"{label}, unit {unit}, t {t}: {value:.4f}"
+        if self.end is not None and t >= self.end and self.ended_text:
+            return f"{label}, unit {unit}, t {t}: blank: {self.ended_text}"
+        return f"{label}, unit {unit}, t {t}: — (past this sequence's length)"
+
 
 def hover_reading(maps: dict[str, Heatmap], scene_pos) -> str:
     """``"<label>, unit U, t T: value"`` for the heatmap under ``scene_pos`` ('' if none)."""
     for label, heatmap in maps.items():
-        hit = heatmap.lookup(scene_pos)
-        if hit is not None:
-            unit, t, value = hit
-            return f"{label}, unit {unit}, t {t}: " + \
-                ("— (past this sequence's length)" if np.isnan(value) else f"{value:.4f}")
+        text = heatmap.reading(label, scene_pos)
+        if text:
+            return text
     return ""
 
 
@@ -358,6 +474,7 @@ class Bars:
         self.heights = values
         if n != self._n:
             self._n = n
+            self.axis.set_count(n)
             self.plot.setXRange(-0.6, n - 0.4, padding=0)
             self.bars.setOpts(x=np.arange(n), height=values)
         else:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -95,6 +96,58 @@ def _show(field: Field, value) -> None:
     """Show ``value`` in ``field`` unless it already does (then the editor is not touched)."""
     if field.value() != value:
         field.set_value(value)
+
+
+class ElidedLabel(QLabel):
+    """A note of a few lines that never widens or lengthens its dock: each line is cut to the
+    label's width with "…", at most ``max_lines`` are drawn, and the tooltip holds it all.
+    ``text()`` is the whole note."""
+
+    def __init__(self, max_lines: int = 2, parent=None):
+        super().__init__(parent)
+        self.max_lines = max_lines
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text if self.shown_lines() != self._lines() else "")
+        self.updateGeometry()
+
+    def _lines(self) -> list[str]:
+        return self.text().split("\n") if self.text() else []
+
+    def shown_lines(self) -> list[str]:
+        """The lines as drawn now: at most ``max_lines``, each cut to the width."""
+        metrics, width = self.fontMetrics(), max(1, self.contentsRect().width())
+        lines = self._lines()
+        shown = lines[: self.max_lines]
+        if len(lines) > self.max_lines:  # what is left out is said to be there
+            shown[-1] += " …"
+        return [metrics.elidedText(line, Qt.TextElideMode.ElideRight, width)
+                for line in shown]
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        lines = self._lines()[: self.max_lines]
+        metrics = self.fontMetrics()
+        width = max((metrics.horizontalAdvance(line) for line in lines), default=0)
+        return QSize(min(width, 240), metrics.lineSpacing() * len(lines) + 2)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(40, self.sizeHint().height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.setToolTip(self.text() if self.shown_lines() != self._lines() else "")
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        step = self.fontMetrics().lineSpacing()
+        for k, line in enumerate(self.shown_lines()):
+            self.style().drawItemText(painter, rect.adjusted(0, k * step, 0, 0),
+                                      Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                                      self.palette(), self.isEnabled(), line,
+                                      QPalette.ColorRole.WindowText)
+        painter.end()
 
 
 def _field_for(message: str, names) -> str | None:
@@ -405,9 +458,9 @@ class InputPanel(_FormPanel):
         self.pattern.setPlaceholderText(r"\w+|[^\w\s]")
         row.addWidget(self.tokenizer)
         row.addWidget(self.pattern, 1)
-        self.token_note = QLabel()
+        # a long note (many unknown tokens) is cut to the dock's width; the tooltip has it all
+        self.token_note = ElidedLabel(max_lines=2)
         self.token_note.setObjectName("token_note")
-        self.token_note.setWordWrap(True)
         column.addLayout(row)
         column.addWidget(self.token_note)
         self.add("tokenizer", Field("tokenizer", box, "How the text is split into the"
@@ -450,10 +503,12 @@ class InputPanel(_FormPanel):
             self.token_note.setText(str(exc))
             self.token_note.setStyleSheet(ERROR_STYLE)
             return
-        note = f"{len(enc.tokens)} tokens, split into {tok.kind}" + \
-            ("" if why == "chosen" else f" (the vocabulary's choice: {why})")
+        # the count and the warning first: they are what a narrow dock shows
+        note = f"{len(enc.tokens)} tokens, split into {tok.kind}"
         if enc.unknown:
             note += f"\n⚠ {enc.unknown_message()}"
+        if why != "chosen":
+            note += f"\n(the vocabulary's choice: {why})"
         self.token_note.setText(note)
         self.token_note.setStyleSheet("color: #a15c00;" if enc.unknown else "")
 

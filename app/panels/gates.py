@@ -12,6 +12,7 @@ from ..ablation_menu import attach_ablation_menu
 from ..display import DisplayControls
 from ..overview import LEFT_AXIS_WIDTH, Overview
 from ..plots import DIVERGING, SIGMOID, Heatmap, hover_reading
+from ..sessions import ended_text
 from ..strips import TimeStrips
 from .base import TraceView
 
@@ -97,6 +98,9 @@ class GatesView(TraceView):
         # (T, 4, H) for the selection: one copy to the CPU, then views per gate
         block = trace.gates[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
         order = self.display.order(trace, ctx.layer, ctx.direction)
+        # past the selected sequence's end nn.LSTM computes nothing: hatched, and said why
+        end = int(trace.lengths[ctx.batch]) if trace.lengths is not None else None
+        why = ended_text(trace.lengths, ctx.batch, block.shape[0] - 1)  # '' if it runs to the end
         bands = []
         for k, gate in enumerate(GATES):
             data = np.ascontiguousarray(block[:, k, :].T)
@@ -106,13 +110,15 @@ class GatesView(TraceView):
             hm.order_label = self.display.order_label()
             hm.axis.set_order(order)
             hm.set_scale(self.display.scale)
+            hm.set_end(end, why, label=k == 0)
             bands.append((gate, data if order is None else data[order], GATE_MAPS[gate],
                           GATE_LEVELS[gate]))
         self.overview.set_bands(bands)
         self.strips.show_trace(trace)
         self._on_window_changed(*self.overview.window)
+        blank = f"; hatched: {why}, nothing is computed after it" if why else ""
         self.caption.setText(f"<b>Gates</b>: {ctx.selection_text()}; rows are units, columns"
-                             " timesteps; blank = past this sequence's length")
+                             f" timesteps{blank}")
         self.show_step(self.session.t)
 
     def _on_display_changed(self) -> None:

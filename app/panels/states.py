@@ -9,7 +9,7 @@ import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QHBoxLayout,
@@ -132,6 +132,7 @@ class StatesView(TraceView):
         # the legend has its own row under the plot: it never covers a curve
         self.legend = pg.LegendItem(labelTextSize="8pt", colCount=3, brush=theme.legend_brush())
         self.graphics.addItem(self.legend, row=row + 3, col=0)
+        self.graphics.installEventFilter(self)  # a wider view: more legend columns, fewer rows
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
         self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
@@ -313,8 +314,7 @@ class StatesView(TraceView):
             for item in items:
                 self.lines_plot.removeItem(item)
             self.legend.clear()
-            # as many columns as fit: a wider legend would push the plots out of the window
-            self.legend.setColumnCount(max(1, min(6, self.graphics.width() // 150)))
+            self._fit_legend()
             items = []
             for k, (name, y, pen) in enumerate(curves):
                 named = k <= n_now  # the run before the edit is named once
@@ -333,6 +333,18 @@ class StatesView(TraceView):
             self.lines, self.before_lines = items[:n_now], items[n_now:]
             self._line_key = key
         self.lines_cursor.setValue(self.session.t)
+
+    def _fit_legend(self) -> None:
+        """As many legend columns as fit: a wider legend would push the plots out of the
+        window, a narrower one takes rows from them."""
+        columns = max(1, min(6, self.graphics.width() // 150))
+        if columns != self.legend.columnCount:
+            self.legend.setColumnCount(columns)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.graphics and event.type() == QEvent.Type.Resize:
+            self._fit_legend()
+        return super().eventFilter(watched, event)
 
     def _label_h(self, cfg) -> None:
         """Titles, axes and line-plot title say what h is: units, or projected features."""

@@ -8,7 +8,7 @@ import bisect
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QBrush, QColor, QFont, QFontDatabase, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from lstm_viz.textinput import spec_tokens
 
+from ..sessions import ended_text
 from .base import TraceView
 
 COLOURS = pg.colormap.get("CET-D1A")  # blue (negative) - white (0) - red (positive)
@@ -123,6 +124,7 @@ class TextView(TraceView):
         self.starts: list[int] = []  # document position of each token
         self.widths: list[int] = []
         self.limit = 1.0
+        self.lengths = None  # the trace's per-sequence lengths (None: every sequence is full)
         self._marked: int | None = None
         self.listen()
 
@@ -187,6 +189,8 @@ class TextView(TraceView):
         batch = min(self.ctx.batch, len(rows) - 1)
         tokens = rows[batch][: len(series)]
         self.tokens, self.values = tokens, series[: len(tokens)]
+        trace = self.session.trace
+        self.lengths = trace.lengths if trace is not None else None
         finite = self.values[np.isfinite(self.values)]
         if self.kind in "ifo":
             self.limit = 1.0
@@ -208,6 +212,16 @@ class TextView(TraceView):
             x = float(np.clip(0.5 + 0.5 * value / self.limit, 0.0, 1.0))
         return COLOURS.map(x, mode="qcolor")
 
+    def _brush(self, value: float) -> QBrush:
+        """A character's background: its colour, or dotted grey where nothing was computed."""
+        if not np.isfinite(value):
+            return QBrush(QColor("#9e9e9e"), Qt.BrushStyle.Dense6Pattern)
+        return QBrush(self._colour(value))
+
+    def ended(self, t: int) -> str:
+        """'sequence 2 ended at t = 4' when step ``t`` is past the selected sequence's end."""
+        return ended_text(self.lengths, self.ctx.batch, t)
+
     def _fill_document(self, char_level: bool) -> None:
         doc_cursor = QTextCursor(self.text.document())
         self.text.setUpdatesEnabled(False)
@@ -218,7 +232,7 @@ class TextView(TraceView):
         for token, value in zip(self.tokens, self.values, strict=True):
             shown = display(token, char_level)
             colour = self._colour(value)
-            fmt.setBackground(colour)
+            fmt.setBackground(self._brush(value))
             fmt.setForeground(_ink(colour))
             glyphs = shown.rstrip("\n") if shown.endswith("\n") else shown
             self.starts.append(pos)
@@ -235,11 +249,13 @@ class TextView(TraceView):
             lo, mid, hi = "0", "0.5", "1"
         else:
             lo, mid, hi = f"−{self.limit:.2f}", "0", f"+{self.limit:.2f}"
+        why = self.ended(len(self.values) - 1)  # the last step is past the end, or none is
+        grey = f"; dotted grey: {why}, nothing is computed after it" if why else ""
         cells = "".join(
             f"<td style='background:{COLOURS.map(x, mode='qcolor').name()}'>&nbsp;&nbsp;"
             f"&nbsp;</td>" for x in np.linspace(0, 1, 11))
         return (f"<table cellspacing=0><tr><td>{lo}&nbsp;</td>{cells}<td>&nbsp;{hi}"
-                f" (white = {mid}; grey = past the sequence's length)</td></tr></table>")
+                f" (white = {mid}{grey})</td></tr></table>")
 
     # ----- the cursor -----------------------------------------------------------------------
     def _mark(self, index: int, on: bool) -> None:
@@ -254,7 +270,7 @@ class TextView(TraceView):
         colour = self._colour(self.values[index])
         fmt = QTextCharFormat()
         fmt.setFontWeight(QFont.Weight.Bold if on else QFont.Weight.Normal)
-        fmt.setBackground(QColor("#000000") if on else colour)
+        fmt.setBackground(QBrush(QColor("#000000")) if on else self._brush(self.values[index]))
         fmt.setForeground(colour if on else _ink(colour))
         cursor.mergeCharFormat(fmt)
 
@@ -270,10 +286,7 @@ class TextView(TraceView):
             view_cursor.setPosition(self.starts[t])
             self.text.setTextCursor(view_cursor)
             self.text.ensureCursorVisible()
-            value = self.values[t]
-            shown = "—" if not np.isfinite(value) else f"{value:+.3f}"
-            self.status.setText(f"t = {t}: {self.tokens[t]!r}, {self.kind}[{self.ctx.unit}]"
-                                f" = {shown}")
+            self.status.setText(self._reading(t, "{:+.3f}"))
 
     # ----- positions ------------------------------------------------------------------------
     def step_at(self, position: int) -> int | None:
@@ -289,6 +302,13 @@ class TextView(TraceView):
         t = self.step_at(position)
         if t is None:
             return ""
+        return self._reading(t, "{:+.4f}")
+
+    def _reading(self, t: int, number: str) -> str:
+        """What step ``t`` holds: its token and value, or why it has none."""
         value = self.values[t]
-        shown = "— (past this sequence's length)" if not np.isfinite(value) else f"{value:+.4f}"
-        return f"t = {t}, {self.tokens[t]!r}: {self.kind}[{self.ctx.unit}] = {shown}"
+        head = f"t = {t}: {self.tokens[t]!r}, {self.kind}[{self.ctx.unit}]"
+        if np.isfinite(value):
+            return f"{head} = {number.format(value)}"
+        why = self.ended(t)
+        return f"{head}: blank: {why}" if why else f"{head} = — (past this sequence's length)"

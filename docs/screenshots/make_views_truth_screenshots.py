@@ -1,5 +1,6 @@
 """Render the 1280x800 screenshots of the Shapes diagram, States with proj_size and a packed
-batch past one sequence's end (offscreen; run from the repository root):
+batch past one sequence's end, in the States and the Gates view (offscreen; run from the
+repository root):
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_views_truth_screenshots.py
 """
@@ -62,6 +63,14 @@ def main() -> None:
     states.hover.setText(states.hover_text(pos))
     app.processEvents()
     w.grab().save(str(OUT / "packed_past_end.png"))
+    # the same step in the Gates view: the steps after the end hatched, and why written there
+    w.show_view("Gates")
+    gates = w.panels["Gates"]
+    hm = gates.heatmaps["f"]
+    pos = hm.plot.getViewBox().mapViewToScene(QPointF(30, 5))
+    gates.hover.setText(gates.hover_text(pos))
+    app.processEvents()
+    w.grab().save(str(OUT / "packed_past_end_gates.png"))
     w.close()
 
 
