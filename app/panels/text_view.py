@@ -123,6 +123,7 @@ class TextView(TraceView):
         self.starts: list[int] = []  # document position of each token
         self.widths: list[int] = []
         self.limit = 1.0
+        self.start = 0  # the input position of the first token shown (a windowed trace)
         self._marked: int | None = None
         self.listen()
 
@@ -185,7 +186,9 @@ class TextView(TraceView):
         self.empty.hide()
         self.text.show()
         batch = min(self.ctx.batch, len(rows) - 1)
-        tokens = rows[batch][: len(series)]
+        # a windowed trace holds steps [start, stop): the text of those steps
+        self.start = start = trace.start
+        tokens = rows[batch][start:start + len(series)]
         self.tokens, self.values = tokens, series[: len(tokens)]
         finite = self.values[np.isfinite(self.values)]
         if self.kind in "ifo":
@@ -193,7 +196,10 @@ class TextView(TraceView):
         else:
             self.limit = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
         self._fill_document(char_level=all(len(t) == 1 for t in tokens))
-        self.caption.setText(f"<b>Text</b>: {self.kind}[{self.ctx.unit}] over the input;"
+        span = "over the input" if not trace.windowed else \
+            (f"over steps {start}–{start + len(tokens) - 1} of {self.session.num_steps}"
+             " (windowed trace: the steps traced in full)")
+        self.caption.setText(f"<b>Text</b>: {self.kind}[{self.ctx.unit}] {span};"
                              f" {self.ctx.selection_text()}")
         self.legend.setText(self._legend_html())
         self.status.setText("Click a character to move there; hover to read its value.")
@@ -263,17 +269,20 @@ class TextView(TraceView):
         if self._marked is not None:
             self._mark(self._marked, False)
         self._marked = None
-        if 0 <= t < len(self.starts):
-            self._mark(t, True)
-            self._marked = t
+        k = t - self.start
+        if 0 <= k < len(self.starts):
+            self._mark(k, True)
+            self._marked = k
             view_cursor = QTextCursor(self.text.document())
-            view_cursor.setPosition(self.starts[t])
+            view_cursor.setPosition(self.starts[k])
             self.text.setTextCursor(view_cursor)
             self.text.ensureCursorVisible()
-            value = self.values[t]
+            value = self.values[k]
             shown = "—" if not np.isfinite(value) else f"{value:+.3f}"
-            self.status.setText(f"t = {t}: {self.tokens[t]!r}, {self.kind}[{self.ctx.unit}]"
+            self.status.setText(f"t = {t}: {self.tokens[k]!r}, {self.kind}[{self.ctx.unit}]"
                                 f" = {shown}")
+        elif self.starts:
+            self.status.setText(f"t = {t}: tracing the steps around t…")
 
     # ----- positions ------------------------------------------------------------------------
     def step_at(self, position: int) -> int | None:
@@ -283,12 +292,13 @@ class TextView(TraceView):
         k = bisect.bisect_right(self.starts, position) - 1
         if k < 0 or position >= self.starts[k] + max(1, self.widths[k]):
             return None
-        return k
+        return self.start + k
 
     def hover_text(self, position: int) -> str:
         t = self.step_at(position)
         if t is None:
             return ""
-        value = self.values[t]
+        k = t - self.start
+        value = self.values[k]
         shown = "— (past this sequence's length)" if not np.isfinite(value) else f"{value:+.4f}"
-        return f"t = {t}, {self.tokens[t]!r}: {self.kind}[{self.ctx.unit}] = {shown}"
+        return f"t = {t}, {self.tokens[k]!r}: {self.kind}[{self.ctx.unit}] = {shown}"
