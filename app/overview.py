@@ -147,13 +147,14 @@ class Overview(QObject):
         if self.traced is not None:
             steps_per_px = max(steps_per_px, self.bucket)
             lo, hi = self.traced
-            note = (f"overview: all {self.steps} steps, each bucket's min or max (the more"
-                    f" extreme) · grey: steps {lo}–{hi - 1} traced in full; drag the window"
-                    " past them to trace there")
+            note = (f"overview of all {self.steps} steps: the more extreme of each bucket's"
+                    " min and max · grey: traced in full")
         else:
             note = f"overview: all {self.steps} steps; drag the window, or its edges"
         if steps_per_px > 1:
-            note += f" · ≤{steps_per_px} steps/px, most extreme kept"
+            note += f" · ≤{steps_per_px} steps/px"
+            if self.traced is None:
+                note += ", most extreme kept"
         set_title(self.plot, note, size="8pt")
 
     # ----- the window -------------------------------------------------------------------
