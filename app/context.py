@@ -81,6 +81,7 @@ class AppContext(QObject):
         for signal, slot in self._session_slots:
             signal.disconnect(slot, missing_ok=True)
         self._session_slots = ()
+        self.session.defer_windows = False  # a script that keeps the session seeks as before
         self._due.stop()
         self._then.clear()
         self.runner.finished.disconnect(self._on_trace_finished)

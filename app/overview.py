@@ -31,6 +31,11 @@ def bucket_extremes(lo: np.ndarray, hi: np.ndarray, center: float) -> np.ndarray
         return np.where(np.abs(hi - center) >= np.abs(lo - center), hi, lo)
 
 
+#: the bands of the last overview asked for: moving a window keeps the overview, so the same
+#: arrays come back and the overview is not drawn again
+_bands: dict = {"overview": None}
+
+
 def overview_band(session, name: str, layer: int, direction: int, batch: int,
                   center: float) -> np.ndarray | None:
     """(units, buckets): ``name`` (one of i, f, g, o, c, h) of the selection over the whole
@@ -39,6 +44,16 @@ def overview_band(session, name: str, layer: int, direction: int, batch: int,
     ov = session.overview
     if ov is None:
         return None
+    if _bands["overview"] is not ov:
+        _bands.clear()
+        _bands["overview"] = ov
+    key = (name, layer, direction, batch, center)
+    if key not in _bands:
+        _bands[key] = _band(ov, name, layer, direction, batch, center)
+    return _bands[key]
+
+
+def _band(ov, name: str, layer: int, direction: int, batch: int, center: float) -> np.ndarray:
     if name in ("i", "f", "g", "o"):
         stats = ov.gates[:2, layer, direction, :, batch, "ifgo".index(name)]
     else:
@@ -86,6 +101,7 @@ class Overview(QObject):
         self.cursor.setZValue(21)
         plot.addItem(self.cursor)
         self._window = (0, window)
+        self._drawn: tuple = ()
         plot.getViewBox().sigResized.connect(self.render)
 
     def set_bands(self, bands: list[tuple[str, np.ndarray, pg.ColorMap, tuple[float, float]]],
@@ -138,11 +154,17 @@ class Overview(QObject):
         vb = self.plot.getViewBox()
         px_w = max(1, int(vb.width()))
         px_h = max(1, int(vb.height()) // max(1, len(self.bands)))
+        # the bands held are alive, so their ids name them: the same bands at the same size
+        # (a windowed trace's next window) are not shrunk again
+        drawn = (px_w, px_h, self.bucket, *(id(data) for data, _ in self.bands))
         for k, (image, (data, center)) in enumerate(zip(self.images, self.bands)):
+            if drawn == self._drawn:
+                break
             block = extreme(extreme(data, px_w, axis=1, center=center), px_h, axis=0,
                             center=center)
             image.setImage(np.ascontiguousarray(block), autoLevels=False)
             image.setRect(QRectF(-0.5, k, data.shape[1] * self.bucket, 1))
+        self._drawn = drawn
         steps_per_px = -(-self.steps // px_w)
         if self.traced is not None:
             steps_per_px = max(steps_per_px, self.bucket)

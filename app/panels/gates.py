@@ -103,11 +103,11 @@ class GatesView(TraceView):
             data = np.ascontiguousarray(block[:, k, :].T)
             hm = self.heatmaps[gate]
             # a windowed trace holds steps [start, stop): the x axis stays the input position
-            hm.set_data(data, offset=trace.start, total=total)
             hm.order = order
             hm.order_label = self.display.order_label()
             hm.axis.set_order(order)
-            hm.set_scale(self.display.scale)
+            hm.scale = self.display.scale  # drawn once, by set_data
+            hm.set_data(data, offset=trace.start, total=total)
             whole = overview_band(self.session, gate, ctx.layer, ctx.direction, ctx.batch,
                                   hm.center)
             band = data if whole is None else whole
