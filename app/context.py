@@ -124,6 +124,10 @@ class AppContext(QObject):
                                                          and trace.meta.get("edited")):
             self._schedule()
 
+    def trace_later(self) -> None:
+        """Trace the session as it is now on the worker (as after a change of it)."""
+        self._schedule()
+
     def _schedule(self) -> None:
         if not self._due.isActive():
             self._due.start()
