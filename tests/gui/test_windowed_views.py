@@ -197,3 +197,42 @@ def test_a_what_if_edit_on_a_windowed_trace_matches_nn_lstm_on_the_edited_input(
     session.seek(5900)
     qtbot.waitUntil(lambda: w.ctx.holds(5900) and w.ctx.up_to_date, timeout=15000)
     assert session.original.start == session.trace.start  # the run before the edits moved too
+
+
+def test_views_that_need_the_whole_input_say_they_see_only_the_window(qtbot, opened):
+    w, session = opened
+    tr = session.trace
+    w.show_view("Units")
+    units = w.panels["Units"]
+    qtbot.waitUntil(lambda: "only" in units.caption.text(), timeout=5000)
+    assert f"over steps {tr.start}–{tr.stop - 1} only" in units.caption.text()
+    # the span and the plot are input positions inside the traced window
+    assert units.start_box.minimum() == tr.start and units.stop_box.maximum() == tr.stop - 1
+    assert units.curve.xData[0] == tr.start
+    w.show_view("Influence")
+    influence = w.panels["Influence"]
+    qtbot.waitUntil(lambda: "windowed" in influence.status.text(), timeout=5000)
+
+
+def test_the_text_view_shows_the_traced_steps_at_their_input_positions(qtbot, make_window,
+                                                                       wait_traced):
+    text = ("the cat sat on a mat\n" * 300)[:T]
+    session = Session(LSTMConfig(input_size=len(set(text)), hidden_size=16),
+                      InputSpec(source="text", text=text, seq_len=len(text), batch_size=1),
+                      memory_budget=BUDGET)
+    assert session.windowed
+    w = make_window(session, view="Text")
+    wait_traced(w, timeout=30000)
+    session.seek(4321)
+    wait_traced(w)
+    qtbot.waitUntil(lambda: w.ctx.holds(4321), timeout=15000)
+    view = w.panels["Text"]
+    tr = session.trace
+    assert f"over steps {tr.start}–{tr.stop - 1} of {len(text)}" in view.caption.text()
+    assert "".join(view.tokens) == text[tr.start:tr.stop]
+    ref = full_trace(session)
+    view.set_kind("c")
+    value = float(ref.c[0, 0, 4321, 0, w.ctx.unit])
+    assert view.status.text() == f"t = 4321: {text[4321]!r}, c[{w.ctx.unit}] = {value:+.3f}"
+    position = view.starts[4321 - view.start]
+    assert view.step_at(position) == 4321
