@@ -103,7 +103,6 @@ class TraceRequest:
         result.meta["edited"] = bool(self.input_edits or self.state_edits)
         return result
 
-
     def _run_moved(self) -> Trace:
         """The window ``window`` of the runs in ``moves``; the run before the edits, if any,
         travels in ``meta["original"]`` (``Session.accept`` takes it out)."""
