@@ -107,7 +107,7 @@ def predict(trace: Trace, head: Head, spec: InputSpec | None = None) -> Predicti
     window's last has one too)."""
     y = head_outputs(trace, head)
     T, B, K = y.shape
-    a, total = trace.start, int(trace.meta.get("total_steps", T))
+    a, total = trace.start, int(trace.meta.get("total_steps") or T)
     position = a + np.arange(T)[:, None]  # (T, 1): input positions
     valid = position < trace.lengths.numpy()[None, :]  # (T, B)
     has_next = position + 1 < trace.lengths.numpy()[None, :]
