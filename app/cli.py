@@ -242,6 +242,8 @@ def _headless_window(args, settings_dir: str):
             raise UsageError(_one_line(exc)) from None
         _apply_selection(window, data.get("selection"))
         _seek(window, args.step if args.step is not None else data.get("step"))
+        if window.session.window_due:  # a windowed trace: the window around the step, now
+            window.ctx.retrace_now()
         _show_view(window, args.view or (data.get("view") or {}).get("tab"))
         w, h = _size(args.size)
         window.resize(w, h)

@@ -2,6 +2,8 @@
 
 Changes flow one way: panels and dialogs change the session; the context hears the session's
 events and starts one re-trace per event-loop turn, however many events the change fired.
+A windowed session (its full trace is over the memory budget) holds one window of steps; when t
+leaves it, the context traces the window around t on the worker, like any other trace.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from lstm_viz.budget import check_budget
 from lstm_viz.hashing import file_sha256
 
 from .display import DisplayOptions
@@ -43,6 +44,8 @@ class AppContext(QObject):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
+        # seeking past the traced window must never trace on the GUI thread: the worker does
+        session.defer_windows = True
         self.runner = TraceRunner(self)
         self.layer = 0
         self.direction = 0
@@ -66,7 +69,7 @@ class AppContext(QObject):
         self._session_slots = ((session.config_changed, self._on_config_changed),
                                (session.edits_changed, self._on_edits_changed),
                                (session.trace_changed, self._on_trace_changed),
-                               (session.step_changed, self.step_changed.emit))
+                               (session.step_changed, self._on_step_changed))
         for signal, slot in self._session_slots:
             signal.connect(slot)
 
@@ -78,6 +81,7 @@ class AppContext(QObject):
         for signal, slot in self._session_slots:
             signal.disconnect(slot, missing_ok=True)
         self._session_slots = ()
+        self.session.defer_windows = False  # a script that keeps the session seeks as before
         self._due.stop()
         self._then.clear()
         self.runner.finished.disconnect(self._on_trace_finished)
@@ -93,6 +97,24 @@ class AppContext(QObject):
         self._clamp_selection()
         self.trace_changed.emit()
 
+    def _on_step_changed(self, t: int) -> None:
+        self.step_changed.emit(t)
+        self._follow_window()
+
+    def _follow_window(self) -> None:
+        """Trace the window around t on the worker when t left the window on show and no other
+        trace is due (a trace that is due traces the window around t as it is then)."""
+        session = self.session
+        if session.window_due and self.up_to_date and not self.trace_error:
+            request = session.request_window()
+            self._latest = request
+            self.runner.submit(request)
+
+    def holds(self, t: int) -> bool:
+        """Whether the trace on show holds step t (a windowed trace holds only its window)."""
+        trace = self.session.trace
+        return trace is not None and trace.start <= t < trace.stop
+
     def _on_edits_changed(self) -> None:
         self.edits_changed.emit()
         trace = self.session.trace
@@ -101,6 +123,10 @@ class AppContext(QObject):
         if self.session.edits or not self.up_to_date or (trace is not None
                                                          and trace.meta.get("edited")):
             self._schedule()
+
+    def trace_later(self) -> None:
+        """Trace the session as it is now on the worker (as after a change of it)."""
+        self._schedule()
 
     def _schedule(self) -> None:
         if not self._due.isActive():
@@ -114,22 +140,9 @@ class AppContext(QObject):
         elif not self.trace_error:
             then()
 
-    def _check_full_trace(self) -> None:
-        """The views draw a trace of every step: an input whose full trace is over the memory
-        budget is refused here with the engine's message (the engine alone can trace it in
-        windows), so that no view shows a window's steps as if they were the whole input."""
-        session = self.session
-        if session.windowed:
-            x = session.input_tm
-            lengths = session.input_spec.lengths
-            T = int(x.shape[0]) if not lengths else min(int(x.shape[0]), max(lengths))
-            check_budget(session.config, int(x.shape[1]), T, session.dtype,
-                         session.memory_budget)
-
     def _submit(self) -> None:
         self._due.stop()
         try:
-            self._check_full_trace()
             request = self.session.request()
         except ValueError as exc:
             self._then.clear()
@@ -147,10 +160,15 @@ class AppContext(QObject):
     def retrace_now(self) -> None:
         """Trace synchronously on this thread (headless export, screenshots); whatever was due
         is covered by it, and the ``when_traced`` callbacks run."""
+        due = self._due.isActive()
         self._due.stop()
         self._latest = self._accepted = None
-        self._check_full_trace()
-        self.session.retrace()
+        session = self.session
+        if not due and session.window_due and session.trace.checkpoints is not None:
+            request = session.request_window()  # only t moved: only its window
+            session.accept(request, request.run())
+        else:
+            session.retrace()
         self._set_trace_error("")
         self._run_then()
 
@@ -164,7 +182,9 @@ class AppContext(QObject):
             self._accepted = request
             self._set_trace_error("")
             if not self._due.isActive():
-                self._run_then()
+                self._follow_window()  # t moved on while this trace ran
+                if self.up_to_date:
+                    self._run_then()
 
     def _on_trace_failed(self, request, message: str) -> None:
         if request is self._latest:

@@ -103,7 +103,13 @@ class MainWindow(QMainWindow):
         self._fit_docks_when_shown = True
         if restore:
             self._restore_layout()
-        if first_trace:
+        try:
+            long_input = first_trace and session.windowed  # a long first pass: on the worker
+        except ValueError:  # over the budget even in windows: the trace below says so
+            long_input = False
+        if long_input:
+            self.ctx.trace_later()
+        elif first_trace:
             # synchronously: a worker trace would share the GIL with building the panels
             try:
                 self.ctx.retrace_now()

@@ -136,7 +136,9 @@ class UnitAxis(pg.AxisItem):
 class Heatmap:
     """A PlotItem showing ``data[unit, t]`` with the first row at the top and a cursor at t.
 
-    ``data`` is the whole (units, T) array; the image holds only the visible window (x: the
+    ``data`` is the whole (units, T) array, its column j at input position ``offset + j`` (a
+    windowed trace holds a window of a longer input: the x axis stays the input position); the
+    image holds only the visible window (x: the
     detail window the view sets, y: the rows zoomed to with the mouse wheel), in the shared unit
     order, shrunk to the plot's pixels by keeping each bucket's most extreme value. The left
     axis names the unit of each row and says when rows or steps share a pixel.
@@ -169,6 +171,8 @@ class Heatmap:
         plot.addItem(self.cursor)
         self.fixed_levels = levels
         self.data = np.zeros((1, 1), dtype=np.float32)
+        self.offset = 0  # the input position of data's first column
+        self.total = 0  # input positions on the time axis (the whole input)
         self._shown = self.data  # data in the current colour scale (per-unit: stretched)
         self.order: np.ndarray | None = None
         self.order_label = "index order"
@@ -204,10 +208,13 @@ class Heatmap:
         return 0.5 if (lo, hi) == (0.0, 1.0) else 0.0
 
     # ----- data, order, scale -----------------------------------------------------------
-    def set_data(self, data: np.ndarray, levels: tuple[float, float] | None = None) -> None:
-        """``data`` is (units, T); NaN cells (past a sequence's length) stay blank. ``levels``
-        replaces the fixed colour levels (e.g. symmetric around 0 from the trace)."""
+    def set_data(self, data: np.ndarray, levels: tuple[float, float] | None = None,
+                 offset: int = 0, total: int | None = None) -> None:
+        """``data`` is (units, T) from input position ``offset`` of ``total`` (default: T);
+        NaN cells (past a sequence's length) stay blank. ``levels`` replaces the fixed colour
+        levels (e.g. symmetric around 0 from the trace)."""
         self.data = data
+        self.offset = int(offset)
         if levels is not None:
             self.fixed_levels = levels
         units, steps = data.shape
@@ -215,7 +222,9 @@ class Heatmap:
         if self.order is not None and len(self.order) != units:
             self.order = None
             self.axis.set_order(None)
-        self.plot.setLimits(xMin=-0.5, xMax=steps - 0.5, yMin=-0.5, yMax=units - 0.5,
+        total = offset + steps if total is None else int(total)
+        self.total = total
+        self.plot.setLimits(xMin=-0.5, xMax=total - 0.5, yMin=-0.5, yMax=units - 0.5,
                             minYRange=min(units, 4))
         if units != self._units:  # a new number of rows: show them all; else keep the zoom
             self._units = units
@@ -226,14 +235,14 @@ class Heatmap:
         """Hatch the steps from ``end`` on (None: the sequence runs to the last step), where
         nn.LSTM computed nothing; ``text`` says why ("sequence 2 ended at t = 4"), written on
         the hatching when ``label``, and in the hover reading."""
-        units, steps = self.data.shape
-        if end is None or end >= steps:
+        units = self.data.shape[0]
+        if end is None or end >= self.total:
             self.end, self.ended_text = None, ""
             self.ended.hide()
             self.ended_label.hide()
             return
         self.end, self.ended_text = int(end), text
-        self.ended.setRect(QRectF(end - 0.5, -0.5, steps - end, units))
+        self.ended.setRect(QRectF(end - 0.5, -0.5, self.total - end, units))
         self.ended.show()
         self.ended_label.setText(text)
         self.ended_label.setVisible(label and bool(text))
@@ -330,15 +339,19 @@ class Heatmap:
         units, steps = data.shape
         vb = self.plot.getViewBox()
         (x0, x1), (y0, y1) = vb.viewRange()
-        t0 = max(0, int(np.floor(x0 + 0.5)))
-        t1 = min(steps, int(np.ceil(x1 + 0.5)))
+        off = self.offset
+        t0 = max(0, int(np.floor(x0 + 0.5)) - off)
+        t1 = min(steps, int(np.ceil(x1 + 0.5)) - off)
         r0 = max(0, int(np.floor(y0 + 0.5)))
         r1 = min(units, int(np.ceil(y1 + 0.5)))
         if t1 <= t0 or r1 <= r0:
+            if t1 <= t0:  # nothing held here is visible (a windowed trace's next window is due)
+                self.image.clear()
+                self._rendered = ()
             return
         px_w = max(1, int(vb.width()))
         px_h = max(1, int(vb.height()))
-        key = (t0, t1, r0, r1, px_w, px_h)
+        key = (t0, t1, r0, r1, px_w, px_h, off)
         if key == self._rendered and not force:
             return
         self._rendered = key
@@ -356,7 +369,7 @@ class Heatmap:
         self.steps_per_px = -(-(t1 - t0) // block.shape[1])
         self.rows_per_px = -(-(r1 - r0) // block.shape[0])
         self.image.setImage(np.ascontiguousarray(block), autoLevels=False, levels=self.levels)
-        self.image.setRect(QRectF(t0 - 0.5, r0 - 0.5, t1 - t0, r1 - r0))
+        self.image.setRect(QRectF(off + t0 - 0.5, r0 - 0.5, t1 - t0, r1 - r0))
         self._update_axis_label()
 
     def _update_axis_label(self) -> None:
@@ -400,9 +413,9 @@ class Heatmap:
         p = self.plot.getViewBox().mapSceneToView(scene_pos)
         t, row = int(round(p.x())), int(round(p.y()))
         units, steps = self.data.shape
-        if 0 <= row < units and 0 <= t < steps:
+        if 0 <= row < units and 0 <= t - self.offset < steps:
             unit = row if self.order is None else int(self.order[row])
-            return unit, t, float(self.data[unit, t])
+            return unit, t, float(self.data[unit, t - self.offset])
         return None
 
     def reading(self, label: str, scene_pos) -> str:

@@ -1,5 +1,6 @@
 """The status bar: device, time and size of the last trace, the truth badge (the trace against
-nn.LSTM's own run), a busy indicator while a trace runs, and the context's messages."""
+nn.LSTM's own run), whether the trace is windowed (and which steps it holds), a busy indicator
+while a trace runs, and the context's messages."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ def fmt_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+def windowed_text(trace, total: int) -> str:
+    """"windowed: steps 120 000–120 999 of 200 000 traced in full; overview of all" for a
+    windowed trace, '' for a full one."""
+    if trace is None or not trace.windowed:
+        return ""
+    return (f"windowed: steps {trace.start:,}–{trace.stop - 1:,} of {total:,} traced in full;"
+            " overview of all").replace(",", "\u2009")
 
 
 def elide_words(text: str, metrics, width: float) -> str:
@@ -77,6 +87,13 @@ class StatusBar(QStatusBar):
         self.time_label.setObjectName("status_time")
         self.memory_label = QLabel()
         self.memory_label.setObjectName("status_memory")
+        self.window_label = QLabel()
+        self.window_label.setObjectName("status_window")
+        self.window_label.setStyleSheet("color: #1565c0;")
+        self.window_label.setToolTip(
+            "The whole input's trace is over the memory budget: the views hold these steps in"
+            " full and an overview (each bucket's min, max and mean) of every step; moving t"
+            " past them traces the steps around it")
         self.truth_label = QLabel()
         self.truth_label.setObjectName("status_truth")
         self.truth_label.setToolTip(_TRUTH_TIP)
@@ -91,8 +108,8 @@ class StatusBar(QStatusBar):
         self._progress_timer.setSingleShot(True)
         self._progress_timer.setInterval(150)
         self._progress_timer.timeout.connect(self.progress.show)
-        for w in (self.progress, self.truth_label, self.device_label, self.time_label,
-                  self.memory_label):
+        for w in (self.progress, self.window_label, self.truth_label, self.device_label,
+                  self.time_label, self.memory_label):
             self.addPermanentWidget(w)
         self._message, self._message_timeout = "", 0
         ctx.message_posted.connect(self.showMessage)
@@ -116,7 +133,8 @@ class StatusBar(QStatusBar):
         return self._message if self.currentMessage() else ""
 
     def _message_width(self) -> float:
-        used = sum(w.sizeHint().width() for w in (self.progress, self.truth_label,
+        used = sum(w.sizeHint().width() for w in (self.progress, self.window_label,
+                                                  self.truth_label,
                                                   self.device_label, self.time_label,
                                                   self.memory_label) if w.isVisible())
         return max(self.width() - used - 40, 60)
@@ -138,9 +156,10 @@ class StatusBar(QStatusBar):
             rss = rss_bytes()
             process = f" · process {fmt_bytes(rss)}" if rss else ""
             held = trace.nbytes + (trace.checkpoints.nbytes if trace.checkpoints else 0)
-            window = (f" · windowed: steps {trace.start}-{trace.stop - 1} of"
-                      f" {self.session.num_steps}" if trace.windowed else "")
-            self.memory_label.setText(f" trace {fmt_bytes(held)}{window}{process} ")
+            self.memory_label.setText(f" trace {fmt_bytes(held)}{process} ")
+        window = windowed_text(trace, self.session.num_steps)
+        self.window_label.setText(f" {window} " if window else "")
+        self.window_label.setVisible(bool(window))
         self._show_truth(trace)
 
     def _show_truth(self, trace) -> None:

@@ -168,6 +168,8 @@ class TimeStrips:
         self.predictions: Predictions | None = None
         self.original: Predictions | None = None  # the run before the edits, while edited
         self.tokens: list[str] = []
+        self.start = 0  # the input position of the trace's first step (a windowed trace)
+        self._tokens_key: tuple = ()
         self.show_predictions(False)
 
     @property
@@ -188,18 +190,22 @@ class TimeStrips:
     def show_trace(self, trace) -> None:
         """Redraw the strips for the selected batch element of ``trace``."""
         b = self.ctx.batch
-        x = trace.x[:, b].detach().cpu().numpy()  # (T, F)
+        x = trace.x[:, b].detach().cpu().numpy()  # (T, F): the window's steps when windowed
         T, F = x.shape
-        t = np.arange(T)
-        grid = None
-        try:
-            grid = token_grid(self.session.input_spec)
-        except ValueError:
-            grid = None
-        if grid is not None and grid[0].shape[0] == T:
-            self.tokens = [grid[1][i] for i in grid[0][:, min(b, grid[0].shape[1] - 1)]]
-        else:
-            self.tokens = []
+        self.start = trace.start
+        total = self.session.num_steps
+        t = trace.start + np.arange(T)  # the input positions held
+        key = (id(self.session.input_spec), b, total)
+        if key != self._tokens_key:  # the tokens change only with the input
+            self._tokens_key = key
+            try:
+                grid = token_grid(self.session.input_spec)
+            except ValueError:
+                grid = None
+            if grid is not None and grid[0].shape[0] == total:
+                self.tokens = [grid[1][i] for i in grid[0][:, min(b, grid[0].shape[1] - 1)]]
+            else:
+                self.tokens = []
         self.token_axis.tokens = self.tokens
         self.input_plot.showAxis("top", bool(self.tokens))
         self.token_axis.picture = None
@@ -228,7 +234,8 @@ class TimeStrips:
             lim = float(np.nanmax(np.abs(x))) if np.isfinite(x).any() else 1.0
             self.input_map.image.setLookupTable(DIVERGING.getLookupTable(nPts=256))
             self.input_map.y_label = "feature"
-            self.input_map.set_data(np.ascontiguousarray(x.T), levels=(-lim, lim))
+            self.input_map.set_data(np.ascontiguousarray(x.T), levels=(-lim, lim),
+                                    offset=trace.start, total=total)
             self.input_map.axis.setTicks([[(0, "0"), (F - 1, str(F - 1))], []])
             what = "embedding of the token read" if self.tokens else f"{F} features"
             set_title(self.input_plot, f"input x_t: {what} (colour ±{lim:.2g})", size="8pt")
@@ -331,30 +338,31 @@ class TimeStrips:
         """The prediction at step t in words (with the top 5 for a text model), and the
         original run's beside it while a what-if edit is active."""
         p, b, orig = self.predictions, self.ctx.batch, self.original
+        read_t, t = t, t - self.start  # the predictions hold the trace's steps
         if p is None or not 0 <= t < p.outputs.shape[0]:
             return ""
         if p.kind == "next token":
-            read = _token_text(self.tokens[t]) if t < len(self.tokens) else "?"
+            read = _token_text(self.tokens[read_t]) if read_t < len(self.tokens) else "?"
             top = ", ".join(f"{_esc(_token_text(tok))} {pr:.2f}" for tok, pr in p.top(t, b))
             if p.target[t, b] >= 0:
                 true = _token_text(p.vocab[p.target[t, b]])
-                head = (f"t={t}: read <b>{_esc(read)}</b>; true next <b>{_esc(true)}</b>"
+                head = (f"t={read_t}: read <b>{_esc(read)}</b>; true next <b>{_esc(true)}</b>"
                         f" p={p.p_target[t, b]:.3f}, loss {p.loss[t, b]:.2f} nats")
                 if orig is not None:
                     head += (f" (original p={orig.p_target[t, b]:.3f}, loss"
                              f" {orig.loss[t, b]:.2f})")
             else:
-                head = f"t={t}: read <b>{_esc(read)}</b>; no next token (last step)"
+                head = f"t={read_t}: read <b>{_esc(read)}</b>; no next token (last step)"
             return f"{head} · top 5: {top}"
         y = p.outputs[t, b, 0]
         was = "" if orig is None else f" (original {orig.outputs[t, b, 0]:+.3f})"
         if p.kind == "forecast":
             if np.isfinite(p.target[t, b, 0]):
-                return (f"t={t}: forecast x<sub>t+1</sub> = {y:+.3f}{was}, true"
+                return (f"t={read_t}: forecast x<sub>t+1</sub> = {y:+.3f}{was}, true"
                         f" {p.target[t, b, 0]:+.3f}, error {p.error[t, b, 0]:+.3f}")
-            return (f"t={t}: forecast x<sub>t+1</sub> = {y:+.3f}{was}; no true value"
+            return (f"t={read_t}: forecast x<sub>t+1</sub> = {y:+.3f}{was}; no true value"
                     " (last step)")
-        return f"t={t}: head output 0 = {y:+.3f}{was}"
+        return f"t={read_t}: head output 0 = {y:+.3f}{was}"
 
 
 def _both_runs(colour: str) -> str:

@@ -169,9 +169,9 @@ class WhatIfBox(QGroupBox):
     def current_value(self) -> float | None:
         """The value now at the box's position in the trace on screen (None if there is none)."""
         trace, ctx, t = self.session.trace, self.ctx, self.session.t
-        if trace is None or not ctx.fits(trace) or t >= trace.num_steps:
+        if trace is None or not ctx.fits(trace) or not trace.start <= t < trace.stop:
             return None
-        i = self.index.value()
+        i, t = self.index.value(), t - trace.start  # a windowed trace holds [start, stop)
         if self.current_kind == "x":
             block = trace.x[t, ctx.batch]
         else:

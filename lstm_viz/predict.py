@@ -102,20 +102,25 @@ def token_grid(spec: InputSpec) -> tuple[np.ndarray, tuple[str, ...]] | None:
 
 def predict(trace: Trace, head: Head, spec: InputSpec | None = None) -> Predictions:
     """The head's predictions for ``trace`` and, where it has one, their target: the next
-    token of the input text (``spec``) or the next input value."""
+    token of the input text (``spec``) or the next input value. A windowed trace's arrays hold
+    its steps [start, stop); their targets come from the whole input (the step after the
+    window's last has one too)."""
     y = head_outputs(trace, head)
     T, B, K = y.shape
-    valid = np.arange(T)[:, None] < trace.lengths.numpy()[None, :]  # (T, B)
-    has_next = np.arange(T)[:, None] + 1 < trace.lengths.numpy()[None, :]
+    a, total = trace.start, int(trace.meta.get("total_steps") or T)
+    position = a + np.arange(T)[:, None]  # (T, 1): input positions
+    valid = position < trace.lengths.numpy()[None, :]  # (T, B)
+    has_next = position + 1 < trace.lengths.numpy()[None, :]
     tokens = token_grid(spec) if spec is not None else None
-    if tokens is not None and tokens[0].shape == (T, B) and len(tokens[1]) == K:
+    if tokens is not None and tokens[0].shape == (total, B) and len(tokens[1]) == K:
         grid, vocab = tokens
         with np.errstate(invalid="ignore"):
             z = y - np.nanmax(y, axis=-1, keepdims=True)
             e = np.exp(z)
             probs = e / e.sum(axis=-1, keepdims=True)
         target = np.full((T, B), -1, dtype=np.int64)
-        target[:-1] = grid[1:]
+        following = grid[a + 1:a + T + 1]
+        target[:len(following)] = following
         target[~has_next] = -1
         p_target = np.take_along_axis(probs, np.maximum(target, 0)[..., None], -1)[..., 0]
         p_target = np.where(target >= 0, p_target, np.nan)
@@ -124,8 +129,11 @@ def predict(trace: Trace, head: Head, spec: InputSpec | None = None) -> Predicti
         return Predictions("next token", y, target, probs, p_target, None, loss, vocab)
     x = trace.x.detach().to("cpu", torch.float64).numpy()
     if K == x.shape[-1]:
+        # the whole input, time-major: a windowed trace keeps it with its checkpoints
+        whole = trace.x if trace.checkpoints is None else trace.checkpoints.x
+        following = whole[a + 1:a + T + 1].detach().to("cpu", torch.float64).numpy()
         target = np.full_like(x, np.nan)
-        target[:-1] = x[1:]
+        target[:len(following)] = following
         target[~has_next] = np.nan
         y = np.where(valid[..., None], y, np.nan)
         error = y - target

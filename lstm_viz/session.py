@@ -52,6 +52,9 @@ class TraceRequest:
     state_edits: tuple[StateEdit, ...] = ()
     window: tuple[int, int] | None = None  # trace only these positions (a windowed session)
     base: Checkpoints | None = None  # the run on show, reused up to the first edit
+    #: the runs on show (the trace, and the run before the edits or None), whose window only
+    #: moves: ``run()`` traces ``window`` from their checkpoints and nothing else
+    moves: tuple[Trace, Trace | None] | None = None
 
     def model_input(self) -> torch.Tensor | PackedSequence:
         """The input exactly as it is fed to ``lstm``: batch_first honoured, packed when the
@@ -67,6 +70,8 @@ class TraceRequest:
 
     def run(self) -> Trace:
         """Trace the snapshot (pure; safe on a worker thread)."""
+        if self.moves is not None:
+            return self._run_moved()
         edits = self.state_edits
         x = self.model_input()
         if self.window is not None:
@@ -97,6 +102,28 @@ class TraceRequest:
         result.elapsed_s += ckpt.elapsed_s
         result.meta["edited"] = bool(self.input_edits or self.state_edits)
         return result
+
+    def _run_moved(self) -> Trace:
+        """The window ``window`` of the runs in ``moves``; the run before the edits, if any,
+        travels in ``meta["original"]`` (``Session.accept`` takes it out)."""
+        assert self.moves is not None and self.window is not None
+        trace, original = self.moves
+        with torch.no_grad():
+            result = _window_of(trace, self.window)
+            if original is not None:
+                result.meta["original"] = _window_of(original, self.window)
+        return result
+
+
+def _window_of(tr: Trace, window: tuple[int, int]) -> Trace:
+    """The input positions [start, stop) of the run ``tr`` is a window of, as a new Trace."""
+    assert tr.checkpoints is not None
+    start, stop = window
+    out = trace_window(tr.checkpoints, start, min(stop, tr.checkpoints.num_steps),
+                       unbatched=tr.unbatched, packed=tr.packed)
+    out.meta.update({k: v for k, v in tr.meta.items()
+                     if k not in out.meta and k != "original"})
+    return out
 
 
 @dataclass
@@ -149,6 +176,10 @@ class Session:
         self.original: Trace | None = None
         self._t = 0
         self.window_size = DEFAULT_WINDOW  # steps a windowed trace holds in full
+        #: False: ``seek`` past the window traces the new window at once, on this thread.
+        #: True (a GUI): ``seek`` only moves t; the caller traces ``request_window()`` off
+        #: its thread while ``window_due`` says so
+        self.defer_windows = False
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -365,12 +396,8 @@ class Session:
         """``tr`` if it holds step t, else a window of the same run that does."""
         if tr.start <= t < tr.stop or tr.checkpoints is None:
             return tr
-        start, stop = self._window_around(t, (tr.start, tr.stop))
         with torch.no_grad():
-            out = trace_window(tr.checkpoints, start, min(stop, tr.checkpoints.num_steps),
-                               unbatched=tr.unbatched, packed=tr.packed)
-        out.meta.update({k: v for k, v in tr.meta.items() if k not in out.meta})
-        return out
+            return _window_of(tr, self._window_around(t, (tr.start, tr.stop)))
 
     def request(self) -> TraceRequest:
         """A snapshot to trace; any earlier request becomes stale."""
@@ -378,12 +405,37 @@ class Session:
             self._generation += 1
             return self._snapshot(self._generation)
 
+    @property
+    def window_due(self) -> bool:
+        """Whether t lies outside the window on show (``defer_windows``: a window to trace)."""
+        tr = self.trace
+        return tr is not None and not tr.start <= self._t < tr.stop
+
+    def request_window(self) -> TraceRequest:
+        """A snapshot that traces the window around t from the runs on show (the trace and the
+        run before the edits), for when only t moved; any earlier request becomes stale."""
+        tr = self.trace
+        if tr is None or tr.checkpoints is None:
+            raise ValueError("no windowed trace on show to move: request() a trace first")
+        with self._lock:
+            self._generation += 1
+            return TraceRequest(
+                generation=self._generation, lstm=self._lstm, x=self._x,
+                lengths=self._input_spec.lengths, batch_first=self._config.batch_first,
+                memory_budget=self.memory_budget,
+                window=self._window_around(self._t, (tr.start, tr.stop)),
+                moves=(tr, self.original))
+
     def accept(self, req: TraceRequest, result: Trace) -> bool:
         """Install ``result`` if ``req`` is the newest request; returns whether it was."""
         with self._lock:
             if req.generation != self._generation:
                 return False
-        if not (req.input_edits or req.state_edits):
+        if req.moves is not None:  # the same runs, another window
+            original = result.meta.pop("original", None)
+            if self.original is not None and original is not None:
+                self.original = original
+        elif not (req.input_edits or req.state_edits):
             self.original = None
         elif self.original is None and self.trace is not None and not self._trace_stale \
                 and not self.trace.meta.get("edited"):
@@ -408,7 +460,7 @@ class Session:
         t = max(0, min(int(t), self.num_steps - 1))
         if t != self._t:
             self._t = t
-            if self.trace is not None and not self.trace.start <= t < self.trace.stop:
+            if self.window_due and not self.defer_windows:
                 self._move_window(t)
             self.step_changed.emit(t)
         return self._t

@@ -30,6 +30,7 @@ class TraceView(QWidget):
         self.caption.setMinimumWidth(120)
         self.hover: QLabel | None = None
         self._hover_scene = None
+        self._stale = False  # a hidden view skipped a windowed trace: redraw when shown
 
     def listen(self) -> None:
         """Connect to the context and draw what there is; call at the end of ``__init__``."""
@@ -42,6 +43,9 @@ class TraceView(QWidget):
     def refresh(self, *args) -> None:
         """Redraw from the trace on screen (trace, selection or a view option changed)."""
         trace = self.session.trace
+        self._stale = trace is not None and trace.windowed and not self.isVisible()
+        if self._stale:  # a windowed trace changes at every window move: drawn when shown
+            return
         if trace is None:
             self.show_no_trace()
         elif self.ctx.fits(trace):  # otherwise the trace for the new config is on its way
@@ -57,9 +61,14 @@ class TraceView(QWidget):
     def show_step(self, t: int) -> None:
         """Move to step ``t`` of the trace on screen: only indexing."""
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def _on_step_changed(self, *args) -> None:
         trace = self.session.trace
-        if trace is not None and self.ctx.fits(trace):
+        if trace is not None and self.ctx.fits(trace) and not self._stale:
             self.show_step(self.session.t)
 
     # ----- hover ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstm_viz import LSTMConfig, devices, precheck, source_labels, unavailable_devices
+from lstm_viz import LSTMConfig, devices, source_labels, unavailable_devices
 from lstm_viz.inputs import text_vocabulary
 from lstm_viz.textinput import spec_encoding, spec_tokenizer, spec_vocab, with_tokenizer
 from lstm_viz.tokenize import KINDS, UnknownTokensWarning
@@ -285,9 +285,6 @@ class ModelPanel(_FormPanel):
             warnings.simplefilter("always")
             try:
                 cfg = LSTMConfig(**self.candidate())
-                # the views show full traces: refuse a size whose full trace is over budget
-                precheck(cfg, self.session.input_spec, self.session.dtype,
-                         self.session.memory_budget)
                 if cfg != self.session.config:
                     # a loaded model's copy keeps its trained weights where they still fit
                     # (batch_first and dropout are not stored in a state dict); the session
@@ -553,7 +550,6 @@ class InputPanel(_FormPanel):
             if spec.source == "tokens" and not _has_vocabulary(spec):
                 self._explain_tokens()
                 return
-            precheck(self.session.config, spec, self.session.dtype, self.session.memory_budget)
             if spec != self.session.input_spec:
                 with warnings.catch_warnings():  # unknown tokens: the tokenizer note says it
                     warnings.simplefilter("ignore", UnknownTokensWarning)

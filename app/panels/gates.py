@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout
 
 from ..ablation_menu import attach_ablation_menu
 from ..display import DisplayControls
-from ..overview import LEFT_AXIS_WIDTH, Overview
+from ..overview import LEFT_AXIS_WIDTH, Overview, overview_band
 from ..plots import DIVERGING, SIGMOID, Heatmap, hover_reading
 from ..sessions import ended_text
 from ..strips import TimeStrips
@@ -98,22 +98,29 @@ class GatesView(TraceView):
         # (T, 4, H) for the selection: one copy to the CPU, then views per gate
         block = trace.gates[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
         order = self.display.order(trace, ctx.layer, ctx.direction)
+        total = self.session.num_steps
         # past the selected sequence's end nn.LSTM computes nothing: hatched, and said why
         end = int(trace.lengths[ctx.batch]) if trace.lengths is not None else None
-        why = ended_text(trace.lengths, ctx.batch, block.shape[0] - 1)  # '' if it runs to the end
+        why = ended_text(trace.lengths, ctx.batch, total - 1)  # '' if it runs to the end
         bands = []
         for k, gate in enumerate(GATES):
             data = np.ascontiguousarray(block[:, k, :].T)
             hm = self.heatmaps[gate]
-            hm.set_data(data)
+            # a windowed trace holds steps [start, stop): the x axis stays the input position
             hm.order = order
             hm.order_label = self.display.order_label()
             hm.axis.set_order(order)
-            hm.set_scale(self.display.scale)
+            hm.scale = self.display.scale  # drawn once, by set_data
+            hm.set_data(data, offset=trace.start, total=total)
             hm.set_end(end, why, label=k == 0)
-            bands.append((gate, data if order is None else data[order], GATE_MAPS[gate],
+            whole = overview_band(self.session, gate, ctx.layer, ctx.direction, ctx.batch,
+                                  hm.center)
+            band = data if whole is None else whole
+            bands.append((gate, band if order is None else band[order], GATE_MAPS[gate],
                           GATE_LEVELS[gate]))
-        self.overview.set_bands(bands)
+        ov = self.session.overview
+        self.overview.set_bands(bands, steps=total, bucket=1 if ov is None else ov.bucket_size,
+                                traced=(trace.start, trace.stop) if trace.windowed else None)
         self.strips.show_trace(trace)
         self._on_window_changed(*self.overview.window)
         blank = f"; hatched: {why}, nothing is computed after it" if why else ""
@@ -125,6 +132,9 @@ class GatesView(TraceView):
         self.refresh()
 
     def _on_window_changed(self, t0: int, t1: int) -> None:
+        step = self.overview.step_to_trace(self.session.t)
+        if step is not None:  # the window left the traced steps: trace there
+            self.session.seek(step)
         self.heatmaps["i"].set_window(t0, t1)
         # the new ranges' transforms now, not while painting: one repaint instead of two
         self.graphics.scene().prepareForPaint()

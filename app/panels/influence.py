@@ -381,6 +381,11 @@ class InfluenceView(TraceView):
             self._dirty = True
             return
         self._dirty = False
+        trace = self.session.trace
+        if trace is not None and trace.windowed:
+            self.status.setText("Not for a windowed trace: gradients run back through every"
+                                " step, and this input's full trace is over the memory budget.")
+            return
         req = self.make_request()
         if req is None:
             self.status.setText("" if self.session.trace is None else

@@ -26,7 +26,7 @@ from lstm_viz.demos import demo_for_model
 from .. import theme
 from ..ablation_menu import attach_ablation_menu
 from ..display import DisplayControls
-from ..overview import LEFT_AXIS_WIDTH, Overview
+from ..overview import LEFT_AXIS_WIDTH, Overview, overview_band
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
 from ..sessions import ended_text
 from ..strips import TimeStrips
@@ -211,9 +211,12 @@ class StatesView(TraceView):
         self.unit_box.blockSignals(False)
         self._c_block = trace.c[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
         self._h_block = trace.h[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
-        # colour levels fixed for the whole trace so a colour means the same at every step
-        c_lim = nan_safe_limit(trace.c.detach().cpu().numpy())
-        h_lim = 1.0 if not cfg.proj_size else nan_safe_limit(trace.h.detach().cpu().numpy())
+        # colour levels fixed for the whole trace so a colour means the same at every step (a
+        # windowed trace: over the whole input, from its overview, the same in every window)
+        ov = self.session.overview
+        c_all, h_all = (trace.c, trace.h) if ov is None else (ov.c[:2], ov.h[:2])
+        c_lim = nan_safe_limit(c_all.detach().cpu().numpy())
+        h_lim = 1.0 if not cfg.proj_size else nan_safe_limit(h_all.detach().cpu().numpy())
         self._show_maps(trace, (-c_lim, c_lim), (-h_lim, h_lim))
         self.bars["c"].set_range(-c_lim, c_lim)
         self.bars["h"].set_range(-h_lim, h_lim)
@@ -233,20 +236,30 @@ class StatesView(TraceView):
         ctx, display = self.ctx, self.display
         order = display.order(trace, ctx.layer, ctx.direction)
         c, h = np.ascontiguousarray(self._c_block.T), np.ascontiguousarray(self._h_block.T)
+        total = self.session.num_steps
         bands = []
         for hm, data, levels in ((self.c_map, c, c_levels), (self.h_map, h, h_levels)):
-            hm.set_data(data, levels=levels)
+            # a windowed trace holds steps [start, stop): the x axis stays the input position
+            hm.set_data(data, levels=levels, offset=trace.start, total=total)
             hm.set_order(order, display.order_label())
             hm.set_scale(display.scale)
-            shown = data[hm.order] if hm.order is not None else data
+            whole = overview_band(self.session, hm.name, ctx.layer, ctx.direction, ctx.batch,
+                                  hm.center)
+            band = data if whole is None else whole
+            shown = band[hm.order] if hm.order is not None else band
             bands.append((hm.name, shown, DIVERGING, levels))
         for bars in self.bars.values():
             bars.set_order(order)
-        self.overview.set_bands(bands)
+        ov = self.session.overview
+        self.overview.set_bands(bands, steps=total, bucket=1 if ov is None else ov.bucket_size,
+                                traced=(trace.start, trace.stop) if trace.windowed else None)
         self.strips.show_trace(trace)
         self._on_window_changed(*self.overview.window)
 
     def _on_window_changed(self, t0: int, t1: int) -> None:
+        step = self.overview.step_to_trace(self.session.t)
+        if step is not None:  # the window left the traced steps: trace there
+            self.session.seek(step)
         self.c_map.set_window(t0, t1)
         # the new ranges' transforms now, not while painting: one repaint instead of two
         self.graphics.scene().prepareForPaint()
@@ -259,7 +272,8 @@ class StatesView(TraceView):
     def _before_blocks(self) -> tuple[np.ndarray, np.ndarray] | None:
         """c (T, H) and h (T, H_out) of the run before the first edit, while edits show."""
         trace, original, ctx = self.session.trace, self.session.original, self.ctx
-        if original is None or not trace.meta.get("edited") or not ctx.fits(original):
+        if original is None or not trace.meta.get("edited") or not ctx.fits(original) \
+                or original.start != trace.start:
             return None
         c = original.c[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
         h = original.h[ctx.layer, ctx.direction, :, ctx.batch].detach().cpu().numpy()
@@ -304,7 +318,7 @@ class StatesView(TraceView):
                     curves.append(("before edit", before[1][:, unit], BEFORE_PEN))
             for feature in (features if projected else []):
                 curves.append(("before edit", before[1][:, feature], BEFORE_PEN))
-        t = np.arange(self._c_block.shape[0])
+        t = self.session.trace.start + np.arange(self._c_block.shape[0])
         key = tuple(name for name, _, _ in curves)
         items = self.lines + self.before_lines
         if key == self._line_key:  # same curves, new numbers: update in place
@@ -376,6 +390,12 @@ class StatesView(TraceView):
         self.overview.follow(t)
         self.strips.show_step(t)
         self.lines_cursor.setValue(t)
+        if not ctx.holds(t):  # a windowed trace: the window around t is being traced
+            for bars in self.bars.values():
+                bars.bars.setVisible(False)
+                bars.focus.hide()
+            self.equation.setText(f"<b>t = {t}</b>: tracing the steps around t…")
+            return
         v = self.session.values_at(ctx.layer, ctx.direction, ctx.batch, t)
         trace = self.session.trace
         projected = bool(trace.config.proj_size)

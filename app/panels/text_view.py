@@ -125,6 +125,7 @@ class TextView(TraceView):
         self.widths: list[int] = []
         self.limit = 1.0
         self.lengths = None  # the trace's per-sequence lengths (None: every sequence is full)
+        self.start = 0  # the input position of the first token shown (a windowed trace)
         self._marked: int | None = None
         self.listen()
 
@@ -187,17 +188,21 @@ class TextView(TraceView):
         self.empty.hide()
         self.text.show()
         batch = min(self.ctx.batch, len(rows) - 1)
-        tokens = rows[batch][: len(series)]
+        # a windowed trace holds steps [start, stop): the text of those steps
+        self.start = start = trace.start
+        tokens = rows[batch][start:start + len(series)]
         self.tokens, self.values = tokens, series[: len(tokens)]
-        trace = self.session.trace
-        self.lengths = trace.lengths if trace is not None else None
+        self.lengths = trace.lengths
         finite = self.values[np.isfinite(self.values)]
         if self.kind in "ifo":
             self.limit = 1.0
         else:
             self.limit = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
         self._fill_document(char_level=all(len(t) == 1 for t in tokens))
-        self.caption.setText(f"<b>Text</b>: {self.kind}[{self.ctx.unit}] over the input;"
+        span = "over the input" if not trace.windowed else \
+            (f"over steps {start}–{start + len(tokens) - 1} of {self.session.num_steps}"
+             " (windowed trace: the steps traced in full)")
+        self.caption.setText(f"<b>Text</b>: {self.kind}[{self.ctx.unit}] {span};"
                              f" {self.ctx.selection_text()}")
         self.legend.setText(self._legend_html())
         self.status.setText("Click a character to move there; hover to read its value.")
@@ -249,7 +254,7 @@ class TextView(TraceView):
             lo, mid, hi = "0", "0.5", "1"
         else:
             lo, mid, hi = f"−{self.limit:.2f}", "0", f"+{self.limit:.2f}"
-        why = self.ended(len(self.values) - 1)  # the last step is past the end, or none is
+        why = self.ended(self.session.num_steps - 1)  # the last step is past the end, or none is
         grey = f"; dotted grey: {why}, nothing is computed after it" if why else ""
         cells = "".join(
             f"<td style='background:{COLOURS.map(x, mode='qcolor').name()}'>&nbsp;&nbsp;"
@@ -279,14 +284,17 @@ class TextView(TraceView):
         if self._marked is not None:
             self._mark(self._marked, False)
         self._marked = None
-        if 0 <= t < len(self.starts):
-            self._mark(t, True)
-            self._marked = t
+        k = t - self.start
+        if 0 <= k < len(self.starts):
+            self._mark(k, True)
+            self._marked = k
             view_cursor = QTextCursor(self.text.document())
-            view_cursor.setPosition(self.starts[t])
+            view_cursor.setPosition(self.starts[k])
             self.text.setTextCursor(view_cursor)
             self.text.ensureCursorVisible()
             self.status.setText(self._reading(t, "{:+.3f}"))
+        elif self.starts:
+            self.status.setText(f"t = {t}: tracing the steps around t…")
 
     # ----- positions ------------------------------------------------------------------------
     def step_at(self, position: int) -> int | None:
@@ -296,7 +304,7 @@ class TextView(TraceView):
         k = bisect.bisect_right(self.starts, position) - 1
         if k < 0 or position >= self.starts[k] + max(1, self.widths[k]):
             return None
-        return k
+        return self.start + k
 
     def hover_text(self, position: int) -> str:
         t = self.step_at(position)
@@ -306,8 +314,9 @@ class TextView(TraceView):
 
     def _reading(self, t: int, number: str) -> str:
         """What step ``t`` holds: its token and value, or why it has none."""
-        value = self.values[t]
-        head = f"t = {t}: {self.tokens[t]!r}, {self.kind}[{self.ctx.unit}]"
+        k = t - self.start
+        value = self.values[k]
+        head = f"t = {t}: {self.tokens[k]!r}, {self.kind}[{self.ctx.unit}]"
         if np.isfinite(value):
             return f"{head} = {number.format(value)}"
         why = self.ended(t)

@@ -257,17 +257,25 @@ class UnitsView(TraceView):
         self.model.set_columns(self.stats.columns())
         if 0 <= column < self.model.columnCount():
             self.proxy.sort(column, order)
-        T = trace.num_steps
+        # input positions: a windowed trace holds steps [start, stop) of a longer input
+        lo, hi = trace.start, trace.stop
         for box in (self.start_box, self.stop_box):
             box.blockSignals(True)
-            box.setRange(0, T - 1)
+            box.setRange(lo, hi - 1)
             box.blockSignals(False)
         if self.stop_box.value() <= self.start_box.value():
             t = self.session.t
-            self._set_span(max(0, min(T - 2, t - 9)), min(T - 1, max(1, t)))
+            self._set_span(max(lo, min(hi - 2, t - 9)), min(hi - 1, max(lo + 1, t)))
+        over = f"over all {self.stats.steps} valid (step, sequence) pairs"
+        if trace.windowed:
+            # never a window's numbers as if they were the whole input's
+            over = (f"<span style='color:#c62828'><b>over steps {lo}–{hi - 1} only</b> (of"
+                    f" {self.session.num_steps}: the trace is windowed; search and statistics"
+                    " see the traced window)</span>, {self.stats.steps} valid (step, sequence)"
+                    " pairs")
         self.caption.setText(
-            f"<b>Units</b>: {ctx.selection_text()}; statistics over all {self.stats.steps}"
-            f" valid (step, sequence) pairs. Saturated: a sigmoid gate below {SAT_LOW} or above"
+            f"<b>Units</b>: {ctx.selection_text()}; statistics {over}."
+            f" Saturated: a sigmoid gate below {SAT_LOW} or above"
             f" {SAT_HIGH}, g beyond ±{SAT_HIGH}. Click a row to focus that unit in every view;"
             " click a header to sort.")
         self._select_row(ctx.unit)
@@ -343,7 +351,8 @@ class UnitsView(TraceView):
         if unit >= acts.shape[2]:
             self.curve.setData([], [])
             return
-        t = np.arange(acts.shape[0])
+        start = self.session.trace.start
+        t = start + np.arange(acts.shape[0])  # input positions
         self.curve.setData(t, acts[:, b, unit])
         for k, item in enumerate(self.others):
             if k < len(self.similar) and self.similar[k].unit < acts.shape[2]:
@@ -355,7 +364,8 @@ class UnitsView(TraceView):
         self.match_regions = []
         for m in self.matches:
             if m.batch == b:
-                item = pg.LinearRegionItem((m.start - 0.5, m.stop - 0.5), movable=False,
+                item = pg.LinearRegionItem((start + m.start - 0.5, start + m.stop - 0.5),
+                                           movable=False,
                                            brush=pg.mkBrush(255, 143, 0, 60),
                                            pen=pg.mkPen(255, 143, 0, 120))
                 self.plot.addItem(item)
@@ -369,7 +379,8 @@ class UnitsView(TraceView):
         acts = self._acts()
         if acts is None:
             return
-        start, stop = self.span()
+        offset = self.session.trace.start  # acts hold the trace's steps
+        start, stop = (v - offset for v in self.span())
         unit, b, k = self.ctx.unit, self.ctx.batch, self.k_box.value()
         try:
             self.similar = similar_units(acts, unit, start, stop, batch=b, k=k)
@@ -390,12 +401,14 @@ class UnitsView(TraceView):
             self.similar_table.setItem(r, 0, QTableWidgetItem(str(m.unit)))
             self.similar_table.setItem(r, 1, QTableWidgetItem(f"{m.score:+.3f}"))
         tokens = self._tokens()
+        offset = self.session.trace.start  # matches count from the trace's first step
         self.match_table.setRowCount(len(self.matches))
         for r, m in enumerate(self.matches):
             excerpt = ""
+            a, e = offset + m.start, offset + m.stop
             if tokens is not None and m.batch < len(tokens):
-                excerpt = "".join(tokens[m.batch][m.start:m.stop]).replace("\n", "↵")
-            for c, text in enumerate((str(m.batch), f"{m.start}–{m.stop - 1}",
+                excerpt = "".join(tokens[m.batch][a:e]).replace("\n", "↵")
+            for c, text in enumerate((str(m.batch), f"{a}–{e - 1}",
                                       f"{m.distance:.3f}", excerpt)):
                 self.match_table.setItem(r, c, QTableWidgetItem(text))
         if units:
@@ -421,7 +434,7 @@ class UnitsView(TraceView):
         if rows and rows[0].row() < len(self.matches):
             m = self.matches[rows[0].row()]
             self.ctx.select(batch=m.batch)
-            self.session.seek(m.start)
+            self.session.seek(self.session.trace.start + m.start)
 
     def show_step(self, t: int) -> None:
         self.cursor.setValue(t)
