@@ -15,12 +15,14 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 
 from lstm_viz.downsample import extreme
 
 from .plots import CURSOR_PEN, set_title
 
 LEFT_AXIS_WIDTH = 64
+OVERVIEW_HEIGHT = 76  # with two bands (c and h); more bands make it taller
 TRACED_BRUSH = (120, 144, 156, 70)
 
 
@@ -76,10 +78,12 @@ class Overview(QObject):
         plot.invertY(True)
         plot.getViewBox().setMouseEnabled(x=False, y=False)
         plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+        band_font = QFont(plot.getAxis("left").font())
+        band_font.setPointSizeF(8)
+        plot.getAxis("left").setStyle(tickFont=band_font)
         plot.getAxis("bottom").setStyle(tickLength=-3)
         set_title(plot, "overview: every step", size="8pt")
-        plot.setMinimumHeight(76)
-        plot.setMaximumHeight(76)
+        self._fit_height(2)
         self.images: list[pg.ImageItem] = []
         self.bands: list[tuple[np.ndarray, float]] = []
         self.steps = 1
@@ -104,6 +108,14 @@ class Overview(QObject):
         self._drawn: tuple = ()
         plot.getViewBox().sigResized.connect(self.render)
 
+    def _fit_height(self, bands: int) -> None:
+        """Tall enough that each band's name on the left axis clears the next one's."""
+        axis = self.plot.getAxis("left")
+        row = QFontMetrics(axis.style.get("tickFont") or axis.font()).height()
+        height = max(OVERVIEW_HEIGHT, OVERVIEW_HEIGHT - 2 * row + bands * row)
+        self.plot.setMinimumHeight(height)
+        self.plot.setMaximumHeight(height)
+
     def set_bands(self, bands: list[tuple[str, np.ndarray, pg.ColorMap, tuple[float, float]]],
                   steps: int | None = None, bucket: int = 1,
                   traced: tuple[int, int] | None = None) -> None:
@@ -116,6 +128,7 @@ class Overview(QObject):
         if self.traced is not None:
             self.traced_region.setRegion((self.traced[0] - 0.5, self.traced[1] - 0.5))
         self.traced_region.setVisible(self.traced is not None)
+        self._fit_height(len(bands))
         while len(self.images) < len(bands):
             image = pg.ImageItem(axisOrder="row-major")
             self.plot.addItem(image)
