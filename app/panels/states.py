@@ -237,10 +237,14 @@ class StatesView(TraceView):
         order = display.order(trace, ctx.layer, ctx.direction)
         c, h = np.ascontiguousarray(self._c_block.T), np.ascontiguousarray(self._h_block.T)
         total = self.session.num_steps
+        # past the selected sequence's end nn.LSTM computes nothing: hatched, as in Gates
+        end = int(trace.lengths[ctx.batch]) if trace.lengths is not None else None
+        why = ended_text(trace.lengths, ctx.batch, total - 1)  # '' if it runs to the end
         bands = []
         for hm, data, levels in ((self.c_map, c, c_levels), (self.h_map, h, h_levels)):
             # a windowed trace holds steps [start, stop): the x axis stays the input position
             hm.set_data(data, levels=levels, offset=trace.start, total=total)
+            hm.set_end(end, why, label=hm is self.c_map)
             hm.set_order(order, display.order_label())
             hm.set_scale(display.scale)
             whole = overview_band(self.session, hm.name, ctx.layer, ctx.direction, ctx.batch,

@@ -11,6 +11,7 @@ from PySide6.QtGui import QTextCursor
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz_app.panels.gates import GatesView
+from lstm_viz_app.panels.states import StatesView
 from lstm_viz_app.panels.text_view import TextView
 
 pytestmark = pytest.mark.gui
@@ -87,3 +88,19 @@ def test_text_past_the_end_is_hatched_and_says_why_without_a_number(qtbot, make_
     session.seek(3)
     assert view.status.text().endswith(f"= {h[3]:+.3f}")
     assert "ended" not in view.status.text()
+
+
+def test_states_past_the_end_are_hatched_as_in_gates(qtbot, make_ctx):
+    ctx, view = view_on(qtbot, make_ctx, StatesView, packed())
+    assert torch.isnan(ctx.session.trace.c[0, 0, 5:, 2]).all()
+    for name, hm in (("c", view.c_map), ("h", view.h_map)):
+        vb = hm.plot.getViewBox()
+        qtbot.waitUntil(lambda vb=vb: vb.sceneBoundingRect().width() > 10)
+        assert hm.ended.isVisible()
+        assert hm.ended.rect().left() == pytest.approx(4.5)
+        assert hm.ended.rect().right() == pytest.approx(9.5)
+        assert view.hover_text(vb.mapViewToScene(QPointF(7, 1))) == \
+            f"{name}, unit 1, t 7: blank: {ENDED}"
+    assert view.c_map.ended_label.isVisible() and not view.h_map.ended_label.isVisible()
+    ctx.select(batch=0)  # a sequence that runs to the last step: nothing hatched
+    assert not view.c_map.ended.isVisible() and not view.h_map.ended.isVisible()
