@@ -62,13 +62,6 @@ def parse_units(text: str, limit: int) -> list[int]:
     return [u for u in dict.fromkeys(units) if 0 <= u < limit]
 
 
-def _integer_ticks(plot: pg.PlotItem, n: int) -> None:
-    """Ticks on whole indices only: 1, 2, 5, 10 … apart, at most about eight over ``n`` rows."""
-    steps = [m * 10 ** e for e in range(8) for m in (1, 2, 5)]
-    step = next(s for s in steps if n / s <= 8)
-    plot.getAxis("left").setTickSpacing(step, step)
-
-
 def _f(v: float) -> str:
     return "—" if not np.isfinite(v) else f"{v:+.3f}"
 
@@ -383,8 +376,6 @@ class StatesView(TraceView):
         # the heatmaps redraw their left label from y_label: keep it what h and c are
         self.h_map.y_label = f"h feature (proj_size {P})" if P else "unit"
         self.c_map.y_label = f"c unit (hidden_size {cfg.hidden_size})" if P else "unit"
-        _integer_ticks(self.c_map.plot, cfg.hidden_size)
-        _integer_ticks(self.h_map.plot, cfg.h_out)
 
     # ----- per-step drawing: only indexing ----------------------------------------------
     def show_step(self, t: int) -> None:
