@@ -135,10 +135,10 @@ def test_a_windowed_session_streams_every_step_while_its_views_keep_their_window
     assert session.windowed
     w = make_window(session)
     qtbot.waitUntil(lambda: w.ctx.up_to_date, timeout=15000)
-    if session.trace is None:  # an app that refuses to draw a window still holds the engine's
-        session.retrace()
-    session.seek(7000)
+    session.seek(7000)  # the window around t = 7000 is traced on the worker
+    qtbot.waitUntil(lambda: w.ctx.up_to_date and w.ctx.holds(7000), timeout=15000)
     window_before = session.window
+    assert window_before[0] <= 7000 < window_before[1]
     dialog = ExportDialog(w, everything=False)
     qtbot.addWidget(dialog)
     assert "every step, not only the window" in dialog.stream.text()
