@@ -1,12 +1,20 @@
 """The kernels behind ``lstm_viz.trace``: one layer and direction of an LSTM, step by step.
 
 Private: ``tracing.trace`` chooses a kernel and assembles the layers. ``run_loop`` steps through
-time with prepacked oneDNN matmuls where they pay; ``run_fused`` lets torch's fused kernel compute
-h and recomputes the gates for all steps at once, with a log-depth scan for c.
+time: the input projection of all steps is one matmul (oneDNN, weight prepacked, where it pays),
+then each step is one recurrent matmul (MKL's packed GEMM where it pays) and a few in-place
+element-wise calls on preallocated buffers. ``run_fused`` lets torch's fused kernel compute h and
+recomputes the gates for all steps at once, with a log-depth scan for c.
+
+Each packed kernel is checked against addmm once, on first use, and falls back to addmm (with one
+log line) where it is missing or disagrees. A per-step ``torch.compile`` of the element-wise part
+was measured and is not used: on the CPU its call costs about 23 us against 12 us for the whole
+eager step at small sizes, and its kernel is no faster than the eager calls at large ones.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -15,6 +23,7 @@ from torch import nn
 
 from .edits import StateEdit
 
+log = logging.getLogger("lstm_viz.tracing")
 Tensor = torch.Tensor
 Linear = Callable[..., Tensor]
 
@@ -75,60 +84,121 @@ def _activate(z4: Tensor) -> None:
     z4[..., 2, :].mul_(-2.0).add_(1.0)
 
 
-def _linear(weight: Tensor, rows: int) -> Linear:
-    """``f(x, bias=None) = x @ weight.T + bias`` for x of ``rows`` rows, made once per weight.
+def _plain(weight: Tensor) -> Linear:
+    """``f(x, bias=None, out=None) = x @ weight.T + bias`` by addmm. The transposed weight is
+    made contiguous once: MKL multiplies a row-major (in, out) matrix faster than a transposed
+    view of an (out, in) one (about 1.3x for a recurrence's small matrices)."""
+    w_t = weight.t().contiguous()
 
-    On the CPU in float32 this uses oneDNN with the weight prepacked once, as nn.LSTM's own CPU
-    kernel does (2-3x faster than the default GEMM for the small matrices of a recurrence);
-    elsewhere, or where that private op is missing or disagrees, plain addmm.
+    def plain(x: Tensor, bias: Tensor | None = None, out: Tensor | None = None) -> Tensor:
+        if bias is None:
+            return torch.mm(x, w_t, out=out)
+        return torch.addmm(bias, x, w_t, out=out)
+
+    return plain
+
+
+def input_linear(weight: Tensor, rows: int) -> Linear:
+    """``f(x, bias=None, out=None) = x @ weight.T + bias`` for the input projection of all
+    steps at once (x of ``rows`` rows), made once per weight.
+
+    On the CPU in float32 and for large products this uses oneDNN with the weight prepacked,
+    the fastest here for a tall x; elsewhere, or where that private op is missing or
+    disagrees, plain addmm. The function's ``__name__`` names the kernel.
     """
-    w_t = weight.t()
-
-    def plain(x: Tensor, bias: Tensor | None = None) -> Tensor:
-        return torch.mm(x, w_t) if bias is None else torch.addmm(bias, x, w_t)
-
     if weight.device.type != "cpu" or weight.dtype != torch.float32:
-        return plain
+        return _plain(weight)
     if rows * weight.numel() < ONEDNN_MIN_MACS or not onednn_ok():
-        return plain
+        return _plain(weight)
     ops = torch.ops.mkldnn
     packed = ops._reorder_linear_weight(weight, rows)
 
-    def prepacked(x: Tensor, bias: Tensor | None = None) -> Tensor:
-        return ops._linear_pointwise(x, packed, bias, "none", [], "")
+    def prepacked(x: Tensor, bias: Tensor | None = None, out: Tensor | None = None) -> Tensor:
+        y = ops._linear_pointwise(x, packed, bias, "none", [], "")
+        return y if out is None else out.copy_(y)
 
     return prepacked
 
 
+def recurrent_linear(weight: Tensor, rows: int) -> Linear:
+    """``f(x, bias=None, out=None) = x @ weight.T + bias`` for one step of a recurrence (x of
+    ``rows`` rows, the batch), made once per weight and called once a step.
+
+    On the CPU in float32 and for large products this uses MKL's packed GEMM with the weight
+    packed once (about 1.1-1.5x faster than oneDNN's prepacked linear or addmm for these
+    short, wide products); elsewhere, or where that private op is missing or disagrees, plain
+    addmm. The function's ``__name__`` names the kernel.
+    """
+    if weight.device.type != "cpu" or weight.dtype != torch.float32:
+        return _plain(weight)
+    if rows * weight.numel() < MKL_MIN_MACS or not mkl_ok():
+        return _plain(weight)
+    ops = torch.ops.mkl
+    packed = ops._mkl_reorder_linear_weight(weight, rows)
+
+    def mkl_packed(x: Tensor, bias: Tensor | None = None, out: Tensor | None = None
+                   ) -> Tensor:
+        y = ops._mkl_linear(x, packed, weight, bias, rows)
+        return y if out is None else out.copy_(y)
+
+    return mkl_packed
+
+
 _ONEDNN_OK: bool | None = None
+_MKL_OK: bool | None = None
 ONEDNN_MIN_MACS = 1 << 22  # below this, packing the weight costs more than it saves
+MKL_MIN_MACS = 1 << 21  # below this, plain addmm is as fast (benchmarks/bench_trace.py)
+
+
+def _agrees(linear: Callable[[Tensor, Tensor, Tensor], Tensor], name: str) -> bool:
+    """Whether ``linear(x, w, b)`` runs here and equals addmm on a small case (checked once,
+    logged when it does not)."""
+    w = torch.linspace(-1, 1, 24).view(6, 4)
+    x = torch.linspace(1, -1, 12).view(3, 4)
+    b = torch.linspace(0, 1, 6)
+    try:
+        ok = torch.allclose(linear(x, w, b), torch.addmm(b, x, w.t()), rtol=1e-5, atol=1e-6)
+    except (AttributeError, RuntimeError, TypeError, NotImplementedError) as exc:
+        log.info("%s is not available here (%s); using addmm", name, exc)
+        return False
+    if not ok:
+        log.warning("%s disagrees with addmm here; using addmm", name)
+    return bool(ok)
 
 
 def onednn_ok() -> bool:
     """Whether oneDNN's prepacked linear exists here and agrees with addmm (checked once)."""
     global _ONEDNN_OK
     if _ONEDNN_OK is None:
-        try:
-            ops = torch.ops.mkldnn
-            w = torch.linspace(-1, 1, 24).view(6, 4)
-            x = torch.linspace(1, -1, 12).view(3, 4)
-            b = torch.linspace(0, 1, 6)
-            got = ops._linear_pointwise(x, ops._reorder_linear_weight(w, 3), b, "none", [], "")
-            _ONEDNN_OK = bool(torch.backends.mkldnn.is_available()) and torch.allclose(
-                got, torch.addmm(b, x, w.t()), rtol=1e-5, atol=1e-6)
-        except (AttributeError, RuntimeError, TypeError):
-            _ONEDNN_OK = False
+        ops = torch.ops.mkldnn
+        _ONEDNN_OK = bool(torch.backends.mkldnn.is_available()) and _agrees(
+            lambda x, w, b: ops._linear_pointwise(x, ops._reorder_linear_weight(w, 3), b,
+                                                  "none", [], ""),
+            "oneDNN's prepacked linear")
     return _ONEDNN_OK
+
+
+def mkl_ok() -> bool:
+    """Whether MKL's packed linear exists here and agrees with addmm (checked once)."""
+    global _MKL_OK
+    if _MKL_OK is None:
+        ops = torch.ops.mkl
+        _MKL_OK = bool(torch.backends.mkl.is_available()) and _agrees(
+            lambda x, w, b: ops._mkl_linear(x, ops._mkl_reorder_linear_weight(w, 3), w, b, 3),
+            "MKL's packed linear")
+    return _MKL_OK
 
 
 def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None,
              w_hr: Tensor | None, gates: Tensor | None, c: Tensor, h: Tensor,
-             overrides: Sequence[StateEdit] = (), backwards: bool = False) -> Tensor:
+             overrides: Sequence[StateEdit] = (), backwards: bool = False,
+             kernels: dict[str, str] | None = None) -> Tensor:
     """One direction of one layer, step by step. x (T, B, in); writes c (T, B, H) and
     h (T, B, H_out), and the gates (T, B, 4, H) into ``gates``, or into a buffer of its own
     that it returns when ``gates`` is None. ``overrides``: edits applied after step ``edit.t``,
     counted in reading order (0 is the first step read). ``backwards`` reads positions T-1
-    down to 0 (and writes each result at its own position).
+    down to 0 (and writes each result at its own position). ``kernels``, when given, gets the
+    names of the matmul kernels used ("input", "recurrent").
 
     Eight torch calls a step. tanh is computed as tanh(z) = 1 - 2 * sigmoid(-2z) (equal to float
     rounding; torch's CPU sigmoid is several times faster than its tanh): with the g rows of
@@ -138,14 +208,15 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     T, B, _ = x.shape
     H = c.shape[-1]
     w_ih, w_hh, bias = _scale_g_rows(w_ih, w_hh, bias)
-    projected = _linear(w_ih, T * B)(x.reshape(T * B, -1), bias)
+    project = input_linear(w_ih, T * B)
     if gates is None:  # the caller takes this buffer as it is: no copy
-        gates = projected.view(T, B, 4, H)
+        gates = project(x.reshape(T * B, -1), bias).view(T, B, 4, H)
     else:
-        gates.view(T * B, 4 * H).copy_(projected)
-    del projected
-    recurrent = _linear(w_hh, B)
-    w_hr_t = None if w_hr is None else w_hr.t()
+        project(x.reshape(T * B, -1), bias, out=gates.view(T * B, 4 * H))
+    recurrent = recurrent_linear(w_hh, B)
+    if kernels is not None:
+        kernels.update(input=project.__name__, recurrent=recurrent.__name__)
+    project_h = None if w_hr is None else _plain(w_hr)
     tmp = torch.empty((B, H), dtype=c.dtype, device=c.device)
     o_tanh_c = torch.empty((B, H), dtype=c.dtype, device=c.device)
     by_step: dict[int, list[StateEdit]] = {}
@@ -178,11 +249,11 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
                     ct[edit.batch, edit.unit] = edit.value
         torch.mul(ct, -2.0, out=tmp)
         tmp.sigmoid_()
-        if w_hr_t is None:
+        if project_h is None:
             torch.addcmul(o_[t], o_[t], tmp, value=-2.0, out=hs[t])  # o * tanh(c)
         else:
             torch.addcmul(o_[t], o_[t], tmp, value=-2.0, out=o_tanh_c)
-            torch.mm(o_tanh_c, w_hr_t, out=hs[t])
+            project_h(o_tanh_c, out=hs[t])
         if ov:
             for edit in ov:
                 if edit.kind == "h":
@@ -215,8 +286,8 @@ def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_i
     flat = gates.view(T * B, 4 * H)
     bias = None if b_ih is None or b_hh is None else b_ih + b_hh
     w_ih, w_hh, bias = _scale_g_rows(w_ih, w_hh, bias)
-    flat.copy_(_linear(w_ih, T * B)(x.reshape(T * B, -1), bias))
-    flat.add_(_linear(w_hh, T * B)(h_prev.reshape(T * B, -1)))
+    input_linear(w_ih, T * B)(x.reshape(T * B, -1), bias, out=flat)
+    flat.add_(input_linear(w_hh, T * B)(h_prev.reshape(T * B, -1)))
     _activate(gates)
     _linear_scan(gates[:, :, 1], gates[:, :, 0] * gates[:, :, 2], c0, out=c)
 
