@@ -200,14 +200,12 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     down to 0 (and writes each result at its own position). ``kernels``, when given, gets the
     names of the matmul kernels used ("input", "recurrent").
 
-    Eight torch calls a step. tanh is computed as tanh(z) = 1 - 2 * sigmoid(-2z) (equal to float
-    rounding; torch's CPU sigmoid is several times faster than its tanh): with the g rows of
-    the weights scaled by -2, one sigmoid covers all four gates, i * tanh(g) = i - 2 i s_g is
-    one addcmul, and o * tanh(c) = o - 2 o sigmoid(-2c) another.
+    Eight torch calls a step, all in place on views made once: the recurrent matmul and its
+    add, sigmoid on i and f (adjacent) and on o, tanh on g, c = i * g then += f * c_prev, and
+    h = o * tanh(c) (then projected by W_hr).
     """
     T, B, _ = x.shape
     H = c.shape[-1]
-    w_ih, w_hh, bias = _scale_g_rows(w_ih, w_hh, bias)
     project = input_linear(w_ih, T * B)
     if gates is None:  # the caller takes this buffer as it is: no copy
         gates = project(x.reshape(T * B, -1), bias).view(T, B, 4, H)
@@ -217,7 +215,7 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     if kernels is not None:
         kernels.update(input=project.__name__, recurrent=recurrent.__name__)
     project_h = None if w_hr is None else _plain(w_hr)
-    tmp = torch.empty((B, H), dtype=c.dtype, device=c.device)
+    tanh_c = torch.empty((B, H), dtype=c.dtype, device=c.device)
     o_tanh_c = torch.empty((B, H), dtype=c.dtype, device=c.device)
     by_step: dict[int, list[StateEdit]] = {}
     for edit in overrides:
@@ -225,41 +223,40 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     # Views made once: indexing a tensor costs more than the small ops themselves.
     zs = gates.view(T, B, 4 * H).unbind(0)
     i_, f_, g_, o_ = (gates[:, :, k].unbind(0) for k in range(4))
+    if_ = gates[:, :, :2].unbind(0)
     cs, hs = c.unbind(0), h.unbind(0)
     if backwards:
-        zs, i_, f_, g_, o_, cs, hs = (v[::-1] for v in (zs, i_, f_, g_, o_, cs, hs))
+        zs, i_, f_, g_, o_, if_, cs, hs = (v[::-1] for v in (zs, i_, f_, g_, o_, if_, cs, hs))
     gate_views = (i_, f_, g_, o_)
     h_prev, c_prev = h0, c0
     for t in range(T):
-        z = zs[t]
-        z.add_(recurrent(h_prev))
-        z.sigmoid_()  # i, f, o; and s_g = sigmoid(-2 z_g)
+        zs[t].add_(recurrent(h_prev))
+        if_[t].sigmoid_()
+        g_[t].tanh_()
+        o_[t].sigmoid_()
         ov = by_step.get(t)
         if ov:
-            for edit in ov:  # a clamped gate; g is held as s_g, and tanh(z_g) = 1 - 2 s_g
+            for edit in ov:  # a clamped gate
                 if edit.kind in _GATE_SLOT:
-                    value = (1.0 - edit.value) / 2 if edit.kind == "g" else edit.value
-                    gate_views[_GATE_SLOT[edit.kind]][t][edit.batch, edit.unit] = value
+                    gate_views[_GATE_SLOT[edit.kind]][t][edit.batch, edit.unit] = edit.value
         ct = cs[t]
-        torch.addcmul(i_[t], i_[t], g_[t], value=-2.0, out=ct)  # i * tanh(z_g)
+        torch.mul(i_[t], g_[t], out=ct)
         ct.addcmul_(f_[t], c_prev)
         if ov:
             for edit in ov:
                 if edit.kind == "c":
                     ct[edit.batch, edit.unit] = edit.value
-        torch.mul(ct, -2.0, out=tmp)
-        tmp.sigmoid_()
+        torch.tanh(ct, out=tanh_c)
         if project_h is None:
-            torch.addcmul(o_[t], o_[t], tmp, value=-2.0, out=hs[t])  # o * tanh(c)
+            torch.mul(o_[t], tanh_c, out=hs[t])
         else:
-            torch.addcmul(o_[t], o_[t], tmp, value=-2.0, out=o_tanh_c)
+            torch.mul(o_[t], tanh_c, out=o_tanh_c)
             project_h(o_tanh_c, out=hs[t])
         if ov:
             for edit in ov:
                 if edit.kind == "h":
                     hs[t][edit.batch, edit.unit] = edit.value
         h_prev, c_prev = hs[t], ct
-    gates[:, :, 2].mul_(-2.0).add_(1.0)  # s_g -> tanh(z_g), for all steps at once
     return gates
 
 
