@@ -62,26 +62,11 @@ def reverse(x: Tensor, idx: Tensor | None) -> Tensor:
     return x.gather(0, full)
 
 
-def _scale_g_rows(w_ih: Tensor, w_hh: Tensor, bias: Tensor | None
-                  ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """The weights (and bias) with the g rows multiplied by -2, for ``_activate``. Scaling by a
-    power of two is exact in floating point: the pre-activation is exactly -2 times torch's."""
-    H = w_ih.shape[0] // 4
-
-    def scaled(w: Tensor) -> Tensor:
-        w = w.clone()
-        w[2 * H:3 * H].mul_(-2.0)
-        return w
-
-    return scaled(w_ih), scaled(w_hh), None if bias is None else scaled(bias)
-
-
 def _activate(z4: Tensor) -> None:
-    """In place on (..., 4, H) pre-activations whose g part was scaled by ``_scale_g_rows``:
-    sigmoid on i, f, o, and tanh(g) = 1 - 2 * sigmoid(-2g) (equal to float rounding), so one
-    sigmoid over the whole contiguous tensor does all four gates."""
-    z4.sigmoid_()
-    z4[..., 2, :].mul_(-2.0).add_(1.0)
+    """In place on (..., 4, H) pre-activations: sigmoid on i, f (adjacent) and o, tanh on g."""
+    z4[..., :2, :].sigmoid_()
+    z4[..., 2, :].tanh_()
+    z4[..., 3, :].sigmoid_()
 
 
 def _plain(weight: Tensor) -> Linear:
@@ -282,7 +267,6 @@ def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_i
     h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
     flat = gates.view(T * B, 4 * H)
     bias = None if b_ih is None or b_hh is None else b_ih + b_hh
-    w_ih, w_hh, bias = _scale_g_rows(w_ih, w_hh, bias)
     input_linear(w_ih, T * B)(x.reshape(T * B, -1), bias, out=flat)
     flat.add_(input_linear(w_hh, T * B)(h_prev.reshape(T * B, -1)))
     _activate(gates)
