@@ -183,7 +183,7 @@ class _Run:
     h_n: Tensor
     c_n: Tensor
     rev_idx: Tensor | None  # reverses each sequence within its length; None: a plain flip
-    kernels: dict[str, str] = field(default_factory=dict)  # the loop's matmul kernels
+    kernels: dict[str, set[str]] = field(default_factory=dict)  # the loop's matmul kernels
 
     @classmethod
     def allocate(cls, cfg: LSTMConfig, call: _Call, method: str) -> _Run:
@@ -396,9 +396,12 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
         c_buf, h_buf = torch.empty_like(run.c[layer, d]), torch.empty_like(run.h[layer, d])
     if run.method == "loop":
         bias = None if b_ih is None or b_hh is None else b_ih + b_hh
+        used: dict[str, str] = {}
         g_buf = _kernels.run_loop(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, bias, w_hr, g_buf,
                                   c_buf, h_buf, _reading_order(edits, d, call.lengths),
-                                  backwards=backwards, kernels=run.kernels)
+                                  backwards=backwards, kernels=used)
+        for role, name in used.items():
+            run.kernels.setdefault(role, set()).add(name)
         if run.gates is None:
             run.gates = g_buf.view(1, 1, *g_buf.shape)
     else:
@@ -413,12 +416,14 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
         run.h[layer, d] = _kernels.reverse(h_buf, run.rev_idx)
 
 
-def _kernel_summary(method: str, kernels: dict[str, str]) -> str:
+def _kernel_summary(method: str, kernels: dict[str, set[str]]) -> str:
     """What computed a trace, for logs and benchmarks: "input=prepacked, recurrent=mkl_packed"
-    for the loop, "torch.lstm + bulk recompute" for the fused method."""
+    for the loop ("plain/prepacked" where layers differ), "torch.lstm + bulk recompute" for
+    the fused method."""
     if method != "loop":
         return "torch.lstm + bulk recompute"
-    return ", ".join(f"{k}={v}" for k, v in sorted(kernels.items()))
+    return ", ".join(f"{role}={'/'.join(sorted(names))}"
+                     for role, names in sorted(kernels.items()))
 
 
 def _final_state(run: _Run, k: int, h_buf: Tensor, c_buf: Tensor, backwards: bool) -> None:

@@ -127,3 +127,16 @@ def test_a_packed_kernel_that_fails_its_self_check_falls_back_to_addmm(monkeypat
     assert len(lines) == 1 and lines[0].levelno == level
     torch.testing.assert_close(_data(tr.output), _data(out), atol=2e-6, rtol=0)
     torch.testing.assert_close(tr.c_n, c_n, atol=2e-6, rtol=0)
+
+
+def test_trace_names_every_kernel_its_layers_used(monkeypatch):
+    if not _kernels.onednn_ok():
+        pytest.skip("this torch build has no working oneDNN prepacked linear")
+    lstm = nn.LSTM(2, 8, num_layers=2).eval()  # input projections: 2 then 8 features
+    x = torch.randn(T, B, 2)
+    # only the second layer's input projection is large enough for oneDNN
+    monkeypatch.setattr(_kernels, "ONEDNN_MIN_MACS", T * B * 32 * 2 + 1)
+    monkeypatch.setattr(_kernels, "_MKL_OK", False)
+    tr = trace(lstm, x, method="loop")
+    assert tr.meta["kernels"] == "input=plain/prepacked, recurrent=plain"
+    assert trace(lstm, x, method="fused").meta["kernels"] == "torch.lstm + bulk recompute"
