@@ -1,5 +1,6 @@
-"""The loop's matmul kernels: the packed ones and plain addmm give the same trace as nn.LSTM, and
-a packed kernel that is missing or wrong here falls back to addmm with one log line."""
+"""The loop's kernels: the packed matmuls and plain addmm, and both ways of activating the gates,
+give the same trace as nn.LSTM; a packed kernel that is missing or wrong here falls back to addmm
+with one log line."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_viz import _kernels, trace
+from lstm_viz.edits import StateEdit
 
 CASES = [  # (nn.LSTM keyword arguments, packed lengths or None)
     (dict(input_size=5, hidden_size=16), None),
@@ -35,6 +37,13 @@ def kernel(monkeypatch, request):
         monkeypatch.setattr(_kernels, "MKL_MIN_MACS", 0)
     else:
         monkeypatch.setattr(_kernels, "_MKL_OK", False)
+    return request.param
+
+
+@pytest.fixture(params=["one_sigmoid", "sigmoid_tanh"])
+def step(monkeypatch, request):
+    """Force the loop's gate activations: one sigmoid over all four, or sigmoid and tanh."""
+    monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda: request.param == "one_sigmoid")
     return request.param
 
 
@@ -67,12 +76,14 @@ def _data(out):
 @pytest.mark.parametrize("kernel", ["mkl_packed", "plain"], indirect=True)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kw, lengths", CASES)
-def test_loop_matches_nn_lstm_with_either_recurrent_kernel(kernel, dtype, kw, lengths):
+def test_loop_matches_nn_lstm_with_either_recurrent_kernel_and_step(kernel, step, dtype, kw,
+                                                                      lengths):
     lstm, x = _model_and_input(kw, lengths, dtype)
     tr, out, h_n, c_n = _run(lstm, x)
     # MKL's packed kernel is float32 only: float64 always takes addmm
     want = kernel if dtype == torch.float32 else "plain"
     assert f"recurrent={want}" in tr.meta["kernels"]
+    assert f"step={step}" in tr.meta["kernels"]
     tol = dict(atol=2e-6, rtol=0) if dtype == torch.float32 else dict(atol=1e-13, rtol=0)
     torch.testing.assert_close(_data(tr.output), _data(out), **tol)
     torch.testing.assert_close(tr.h_n, h_n, **tol)
@@ -138,5 +149,32 @@ def test_trace_names_every_kernel_its_layers_used(monkeypatch):
     monkeypatch.setattr(_kernels, "ONEDNN_MIN_MACS", T * B * 32 * 2 + 1)
     monkeypatch.setattr(_kernels, "_MKL_OK", False)
     tr = trace(lstm, x, method="loop")
-    assert tr.meta["kernels"] == "input=plain/prepacked, recurrent=plain"
+    monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda: False)
+    tr = trace(lstm, x, method="loop")
+    assert tr.meta["kernels"] == "input=plain/prepacked, recurrent=plain, step=sigmoid_tanh"
     assert trace(lstm, x, method="fused").meta["kernels"] == "torch.lstm + bulk recompute"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw, lengths", CASES)
+def test_both_gate_activations_give_the_same_trace_with_what_if_edits(monkeypatch, dtype, kw,
+                                                                      lengths):
+    lstm, x = _model_and_input(kw, lengths, dtype)
+    D = 2 if kw.get("bidirectional") else 1
+    last = kw.get("num_layers", 1) - 1
+    edits = [StateEdit(kind, t, layer, d, 0, 3, value)
+             for kind, t, value in (("g", 1, -0.7), ("i", 2, 0.9), ("c", 3, 1.5), ("h", 4, -0.4))
+             for layer in {0, last} for d in range(D)]
+    traces = {}
+    for one in (True, False):
+        monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda one=one: one)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+            traces[one] = trace(lstm, x, overrides=edits)
+    a, b = traces[True], traces[False]
+    # the edited values are held as given, whichever way the gates were activated
+    assert float(a.gates[0, 0, 1, 0, 2, 3]) == pytest.approx(-0.7, abs=1e-6)
+    assert float(b.gates[0, 0, 1, 0, 2, 3]) == pytest.approx(-0.7, abs=1e-6)
+    tol = dict(atol=2e-6, rtol=0) if dtype == torch.float32 else dict(atol=1e-13, rtol=0)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), equal_nan=True, **tol)
