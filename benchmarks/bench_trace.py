@@ -1,12 +1,18 @@
 """Time lstm_viz.trace against a plain nn.LSTM forward, side by side in one process.
 
-Prints a table, then (last line) the trace/nn.LSTM time ratios as JSON.
-Targets: <= 1.3x on the large config, <= 2x on the others (nn.LSTM itself is 1.0x).
-Timing: the two calls alternate, and each figure is the best of ``--repeat`` runs, so that
-noise from other processes hits both alike. Memory: each config is traced once more in a
-fresh subprocess, whose peak RSS growth (Linux VmHWM) is compared with check_budget's estimate.
+Prints the machine's load, a table (per config: the trace method and its matmul kernels, both
+times and the trace/nn.LSTM ratio as the median and min-max over ``--repeat`` alternating
+pairs), then where the large config's trace spends its time (matmuls, element-wise, copies,
+other torch calls, Python between them; page faults of the trace and of nn.LSTM), and on its last
+line the median ratios as JSON. Targets: <= 1.3x large, <= 1.5x two-layer bidirectional, <= 2x
+the others (nn.LSTM itself is 1.0x). Memory: each config is traced once more in a fresh
+subprocess, whose peak RSS growth (Linux VmHWM) is compared with check_budget's estimate.
 
-    python benchmarks/bench_trace.py [--repeat 7] [--device cpu] [--method auto|loop|fused]
+    python benchmarks/bench_trace.py [--repeat 15] [--threads 2] [--method auto|loop|fused]
+                                     [--thp] [--device cpu]
+
+``--thp`` puts torch's large CPU buffers on transparent huge pages for both sides, as the app
+does (THP_MEM_ALLOC_ENABLE=1); without it the figures are what a library user gets.
 """
 
 from __future__ import annotations
@@ -14,15 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import time
 import warnings
 
-# As the app does (app/cli.py): torch's large CPU buffers on transparent huge pages, for both
-# sides. Set LSTM_VIZ_BENCH_THP=0 to measure without.
-if os.environ.get("LSTM_VIZ_BENCH_THP", "1") == "1":
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+if "--thp" in sys.argv[1:]:  # read by torch when it loads
+    os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
 
 import torch  # noqa: E402
 
@@ -34,8 +40,19 @@ CONFIGS = [
     ("small", dict(input_size=8, hidden_size=32), 100, 4),
     ("proj", dict(input_size=64, hidden_size=256, proj_size=64, num_layers=2), 200, 16),
 ]
-TARGETS = {"large": 1.3}
+TARGETS = {"large": 1.3, "bidir2": 1.5}
 DEFAULT_TARGET = 2.0
+# Torch ops by what they do, for the time breakdown (self CPU time under torch.profiler).
+MATMULS = {"mkldnn::_linear_pointwise", "mkl::_mkl_linear", "aten::addmm", "aten::mm",
+           "aten::lstm", "aten::mkldnn_rnn_layer", "aten::_thnn_fused_lstm_cell",
+           "mkldnn::_reorder_linear_weight", "mkl::_mkl_reorder_linear_weight"}
+ELEMENTWISE = {"aten::sigmoid_", "aten::sigmoid", "aten::tanh_", "aten::tanh", "aten::mul",
+               "aten::mul_", "aten::add", "aten::add_", "aten::addcmul", "aten::addcmul_",
+               "aten::sub", "aten::where", "aten::masked_fill_"}
+COPIES = {"aten::copy_", "aten::clone", "aten::cat", "aten::stack", "aten::index",
+          "aten::gather", "aten::flip", "aten::contiguous", "aten::_to_copy",
+          "aten::index_put_", "aten::empty", "aten::empty_strided", "aten::empty_like",
+          "aten::zeros", "aten::new_empty", "aten::fill_", "aten::zero_"}
 
 _PEAK_SCRIPT = """
 import json, sys, torch, warnings
@@ -72,8 +89,10 @@ def _once(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-def _measure(lstm, x, repeat: int, device: str, method: str) -> tuple[float, float, str]:
-    """Best-of-``repeat`` seconds for nn.LSTM and for trace, alternating the two."""
+def _measure(lstm, x, repeat: int, device: str, method: str
+             ) -> tuple[list[float], list[float], dict]:
+    """Seconds of ``repeat`` nn.LSTM calls and ``repeat`` traces, alternating the two, and the
+    last trace's method and kernels."""
     def ref():
         with torch.no_grad():
             lstm(x)
@@ -82,12 +101,49 @@ def _measure(lstm, x, repeat: int, device: str, method: str) -> tuple[float, flo
         return trace(lstm, x, method=method)
 
     ref()
-    used = ours().method  # warm-up of both
-    t_ref = t_ours = float("inf")
+    tr = ours()  # warm-up of both
+    t_ref, t_ours = [], []
     for _ in range(max(1, repeat)):
-        t_ref = min(t_ref, _once(ref, device))
-        t_ours = min(t_ours, _once(ours, device))
-    return t_ref, t_ours, used
+        t_ref.append(_once(ref, device))
+        t_ours.append(_once(ours, device))
+    return t_ref, t_ours, dict(method=tr.method, kernels=tr.meta.get("kernels", ""))
+
+
+def _faults(fn) -> int:
+    """Minor page faults (first touches of fresh memory) while ``fn`` runs."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    fn()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def _breakdown(lstm, x, method: str) -> dict[str, float]:
+    """Where one trace spends its time: ms per kind of torch op (self CPU time under
+    torch.profiler, which adds a few us per op), the rest of the wall time (Python between
+    the ops), and the page faults of the trace and of nn.LSTM."""
+    from torch.profiler import ProfilerActivity, profile
+
+    def ref():
+        with torch.no_grad():
+            lstm(x)
+
+    trace(lstm, x, method=method)
+    faults = _faults(lambda: trace(lstm, x, method=method))
+    ref_faults = _faults(ref)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        trace(lstm, x, method=method)
+        wall = time.perf_counter() - start
+    kinds = {"matmul": 0.0, "element-wise": 0.0, "copy/alloc": 0.0, "other ops": 0.0}
+    for ev in prof.key_averages():
+        kind = "matmul" if ev.key in MATMULS else "element-wise" if ev.key in ELEMENTWISE \
+            else "copy/alloc" if ev.key in COPIES else "other ops"
+        kinds[kind] += ev.self_cpu_time_total / 1e3
+    out = {k: round(v, 2) for k, v in kinds.items()}
+    out["python"] = round(max(0.0, wall * 1e3 - sum(kinds.values())), 2)
+    out["wall (profiled)"] = round(wall * 1e3, 2)
+    out["page faults"] = faults
+    out["page faults nn.LSTM"] = ref_faults
+    return out
 
 
 def _peak(kw, T, B, device, method) -> int | None:
@@ -103,40 +159,66 @@ def _peak(kw, T, B, device, method) -> int | None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--method", default="auto", choices=["auto", "loop", "fused"])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--thp", action="store_true",
+                    help="torch's large buffers on transparent huge pages, as the app does")
+    ap.add_argument("--configs", default=",".join(c[0] for c in CONFIGS),
+                    help="comma-separated names of the configs to run")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    rows, ratios = [], {}
+    wanted = args.configs.split(",")
+    rows, ratios, breakdown = [], {}, None
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     for name, kw, T, B in CONFIGS:
+        if name not in wanted:
+            continue
         cfg = LSTMConfig(**kw)
         lstm = cfg.build(device=args.device).eval()
         x = torch.randn(T, B, cfg.input_size, device=args.device)
         t_ref, t_ours, used = _measure(lstm, x, args.repeat, args.device, args.method)
-        ratio = t_ours / t_ref
+        pair = [o / r for o, r in zip(t_ours, t_ref)]
+        ratio = statistics.median(pair)
         ratios[name] = round(ratio, 3)
+        if name == "large" and args.device == "cpu":
+            breakdown = _breakdown(lstm, x, args.method)
         est = check_budget(cfg, B, T)  # the trace plus the weights (module and snapshot)
         peak = _peak(kw, T, B, args.device, args.method)
         rows.append(dict(name=name, size=f"L={cfg.num_layers} D={cfg.num_directions}"
                          f" in={cfg.input_size} H={cfg.hidden_size} T={T} B={B}",
-                         method=used, ref_ms=t_ref * 1e3, trace_ms=t_ours * 1e3, ratio=ratio,
-                         target=TARGETS.get(name, DEFAULT_TARGET), est_mib=est / 2**20,
-                         peak_mib=None if peak is None else peak / 2**20))
+                         ref_ms=statistics.median(t_ref) * 1e3,
+                         trace_ms=statistics.median(t_ours) * 1e3, ratio=ratio,
+                         lo=min(pair), hi=max(pair), target=TARGETS.get(name, DEFAULT_TARGET),
+                         est_mib=est / 2**20, peak_mib=None if peak is None else peak / 2**20,
+                         **used))
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()}"
-          f" repeat={args.repeat} (best of)"
+          f" repeat={args.repeat} (medians; ratio min-max over the alternating pairs)"
           f" THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '0')}")
-    print(f"{'config':<7} {'size':<38} {'method':<6} {'nn.LSTM ms':>10} {'trace ms':>9}"
-          f" {'ratio':>6} {'target':>7} {'estimate MiB':>12} {'peak MiB':>9}")
+    if load_before is not None and load_after is not None:
+        print(f"load average (1, 5, 15 min): {' '.join(f'{v:.2f}' for v in load_before)} before,"
+              f" {' '.join(f'{v:.2f}' for v in load_after)} after, on {os.cpu_count()} CPUs")
+    print(f"{'config':<7} {'size':<38} {'nn.LSTM ms':>10} {'trace ms':>9} {'ratio':>6}"
+          f" {'min-max':>11} {'target':>7} {'estimate MiB':>12} {'peak MiB':>9}  method")
     for r in rows:
         peak = "n/a" if r["peak_mib"] is None else f"{r['peak_mib']:.1f}"
-        print(f"{r['name']:<7} {r['size']:<38} {r['method']:<6} {r['ref_ms']:>10.2f}"
-              f" {r['trace_ms']:>9.2f} {r['ratio']:>5.2f}x {'<=' + str(r['target']) + 'x':>7}"
-              f" {r['est_mib']:>12.1f} {peak:>9}")
+        print(f"{r['name']:<7} {r['size']:<38} {r['ref_ms']:>10.2f} {r['trace_ms']:>9.2f}"
+              f" {r['ratio']:>5.2f}x {r['lo']:>5.2f}-{r['hi']:<5.2f}"
+              f" {'<=' + str(r['target']) + 'x':>7} {r['est_mib']:>12.1f} {peak:>9}"
+              f"  {r['method']} ({r['kernels']})")
+    if breakdown is not None:
+        wall = breakdown["wall (profiled)"]
+        parts = ", ".join(f"{k} {breakdown[k]:.1f} ms ({100 * breakdown[k] / wall:.0f}%)"
+                          for k in ("matmul", "element-wise", "copy/alloc", "other ops",
+                                    "python"))
+        print(f"large, one trace under torch.profiler ({wall:.1f} ms): {parts}")
+        print(f"large, minor page faults: trace {breakdown['page faults']},"
+              f" nn.LSTM {breakdown['page faults nn.LSTM']}")
     misses = [f"{r['name']} ({r['ratio']:.2f}x > {r['target']}x)" for r in rows
               if r["ratio"] > r["target"]]
     over = [r["name"] for r in rows if r["peak_mib"] is not None and r["peak_mib"] > r["est_mib"]]

@@ -53,6 +53,7 @@ class Trace:
     gates: (L, D, T, B, 4, H) activated i, f, g, o; c: (L, D, T, B, H); h: (L, D, T, B, H_out);
     x: (T, B, input_size) the input, time-major; lengths: (B,) int64 on the CPU.
     output, h_n, c_n: as ``lstm(input, hx)`` returns them (tensor or PackedSequence).
+    meta["kernels"]: what computed it (the matmul kernels, for benchmarks and logs).
     """
 
     output: Tensor | PackedSequence
@@ -183,6 +184,7 @@ class _Run:
     h_n: Tensor
     c_n: Tensor
     rev_idx: Tensor | None  # reverses each sequence within its length; None: a plain flip
+    kernels: dict[str, set[str]] = field(default_factory=dict)  # the loop's matmul kernels
 
     @classmethod
     def allocate(cls, cfg: LSTMConfig, call: _Call, method: str) -> _Run:
@@ -255,13 +257,15 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     result = Trace(output=output, h_n=h_n, c_n=c_n, gates=run.gates, c=run.c, h=run.h,
                    x=call.x, h_0=h_0, c_0=c_0, lengths=lengths, config=cfg,
                    eval_semantics=eval_semantics, unbatched=unbatched,
-                   packed=packed_in is not None, method=method)
+                   packed=packed_in is not None, method=method,
+                   meta={"kernels": _kernel_summary(method, run.kernels)})
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     result.elapsed_s = time.perf_counter() - start
-    log.info("trace: method=%s, %d layer(s) x %d direction(s), input (T=%d, B=%d, %d),"
-             " hidden %d, %.1f ms", method, cfg.num_layers, cfg.num_directions, x.shape[0],
-             x.shape[1], x.shape[2], cfg.hidden_size, result.elapsed_s * 1e3)
+    log.info("trace: method=%s (%s), %d layer(s) x %d direction(s), input (T=%d, B=%d, %d),"
+             " hidden %d, %.1f ms", method, result.meta["kernels"], cfg.num_layers,
+             cfg.num_directions, x.shape[0], x.shape[1], x.shape[2], cfg.hidden_size,
+             result.elapsed_s * 1e3)
     return result
 
 
@@ -393,9 +397,12 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
         c_buf, h_buf = torch.empty_like(run.c[layer, d]), torch.empty_like(run.h[layer, d])
     if run.method == "loop":
         bias = None if b_ih is None or b_hh is None else b_ih + b_hh
+        used: dict[str, str] = {}
         g_buf = _kernels.run_loop(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, bias, w_hr, g_buf,
                                   c_buf, h_buf, _reading_order(edits, d, call.lengths),
-                                  backwards=backwards)
+                                  backwards=backwards, kernels=used)
+        for role, name in used.items():
+            run.kernels.setdefault(role, set()).add(name)
         if run.gates is None:
             run.gates = g_buf.view(1, 1, *g_buf.shape)
     else:
@@ -408,6 +415,16 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
         run.gates[layer, d] = _kernels.reverse(g_buf, run.rev_idx)
         run.c[layer, d] = _kernels.reverse(c_buf, run.rev_idx)
         run.h[layer, d] = _kernels.reverse(h_buf, run.rev_idx)
+
+
+def _kernel_summary(method: str, kernels: dict[str, set[str]]) -> str:
+    """What computed a trace, for logs and benchmarks: "input=prepacked, recurrent=mkl_packed"
+    for the loop ("plain/prepacked" where layers differ), "torch.lstm + bulk recompute" for
+    the fused method."""
+    if method != "loop":
+        return "torch.lstm + bulk recompute"
+    return ", ".join(f"{role}={'/'.join(sorted(names))}"
+                     for role, names in sorted(kernels.items()))
 
 
 def _final_state(run: _Run, k: int, h_buf: Tensor, c_buf: Tensor, backwards: bool) -> None:

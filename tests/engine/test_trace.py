@@ -294,25 +294,27 @@ def test_verify_leaves_a_training_module_in_training_mode_and_can_fail():
 
 
 @pytest.mark.parametrize("bidirectional, lengths", [(False, None), (True, [12, 7, 12, 3] * 4)])
-def test_loop_with_onednn_prepacked_weights_matches_nn_lstm_at_the_sizes_that_take_it(
+def test_loop_with_packed_weights_matches_nn_lstm_at_the_sizes_that_take_them(
         bidirectional, lengths):
-    """B * 4H * H_out >= 4M multiply-adds a step: auto picks the loop, and the loop's matmuls
-    use oneDNN with prepacked weights (where this torch has it)."""
+    """B * 4H * H_out >= 4M multiply-adds a step: auto picks the loop, whose input projection
+    uses oneDNN and whose recurrent matmul uses MKL, both with packed weights (where this torch
+    has them)."""
     from lstm_viz import _kernels
     from lstm_viz.tracing import LOOP_THRESHOLD
 
-    if not _kernels.onednn_ok():
-        pytest.skip("this torch build has no working oneDNN prepacked linear")
+    if not (_kernels.onednn_ok() and _kernels.mkl_ok()):
+        pytest.skip("this torch build has no working oneDNN or MKL packed linear")
     H, B, T = 256, 16, 12
-    assert B * 4 * H * H >= max(LOOP_THRESHOLD, _kernels.ONEDNN_MIN_MACS)
+    assert B * 4 * H * H >= max(LOOP_THRESHOLD, _kernels.MKL_MIN_MACS)
     torch.manual_seed(5)
     lstm = nn.LSTM(64, H, bidirectional=bidirectional).eval()
-    assert _kernels._linear(lstm.weight_hh_l0.detach(), B).__name__ == "prepacked"
+    assert _kernels.recurrent_linear(lstm.weight_hh_l0.detach(), B).__name__ == "mkl_packed"
     x = torch.randn(T, B, 64)
     inp = x if lengths is None else pack_padded_sequence(x, torch.tensor(lengths),
                                                          enforce_sorted=False)
     tr = trace(lstm, inp)
     assert tr.method == "loop"
+    assert tr.meta["kernels"].startswith("input=prepacked, recurrent=mkl_packed")
     with torch.no_grad():
         out, (h_n, c_n) = lstm(inp)
     if lengths is not None:

@@ -1,0 +1,180 @@
+"""The loop's kernels: the packed matmuls and plain addmm, and both ways of activating the gates,
+give the same trace as nn.LSTM; a packed kernel that is missing or wrong here falls back to addmm
+with one log line."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from lstm_viz import _kernels, trace
+from lstm_viz.edits import StateEdit
+
+CASES = [  # (nn.LSTM keyword arguments, packed lengths or None)
+    (dict(input_size=5, hidden_size=16), None),
+    (dict(input_size=5, hidden_size=16, bidirectional=True), None),
+    (dict(input_size=5, hidden_size=16, num_layers=3, bidirectional=True), [7, 3, 7, 5]),
+    (dict(input_size=5, hidden_size=16, num_layers=2, proj_size=6), None),
+    (dict(input_size=5, hidden_size=16, num_layers=2, proj_size=6, bidirectional=True,
+          batch_first=True), [2, 7, 4, 7]),
+    (dict(input_size=5, hidden_size=16, batch_first=True, bias=False), [7, 1, 6, 7]),
+]
+T, B = 7, 4
+
+
+@pytest.fixture
+def kernel(monkeypatch, request):
+    """Force the recurrent matmul to MKL's packed kernel at every size ("mkl_packed") or
+    to plain addmm ("plain")."""
+    if request.param == "mkl_packed":
+        if not _kernels.mkl_ok():
+            pytest.skip("this torch build has no working MKL packed linear")
+        monkeypatch.setattr(_kernels, "MKL_MIN_MACS", 0)
+    else:
+        monkeypatch.setattr(_kernels, "_MKL_OK", False)
+    return request.param
+
+
+@pytest.fixture(params=["one_sigmoid", "sigmoid_tanh"])
+def step(monkeypatch, request):
+    """Force the loop's gate activations: one sigmoid over all four, or sigmoid and tanh."""
+    monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda: request.param == "one_sigmoid")
+    return request.param
+
+
+def _model_and_input(kw, lengths, dtype):
+    torch.manual_seed(3)
+    lstm = nn.LSTM(**kw).to(dtype).eval()
+    x = torch.randn(T, B, kw["input_size"], dtype=dtype)
+    if kw.get("batch_first"):
+        x = x.transpose(0, 1).contiguous()
+    if lengths is not None:
+        x = pack_padded_sequence(x, torch.tensor(lengths), batch_first=kw.get("batch_first",
+                                                                                 False),
+                                 enforce_sorted=False)
+    return lstm, x
+
+
+def _run(lstm, x):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        tr = trace(lstm, x, method="loop")
+        with torch.no_grad():
+            out, (h_n, c_n) = lstm(x)
+    return tr, out, h_n, c_n
+
+
+def _data(out):
+    return out.data if isinstance(out, nn.utils.rnn.PackedSequence) else out
+
+
+@pytest.mark.parametrize("kernel", ["mkl_packed", "plain"], indirect=True)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw, lengths", CASES)
+def test_loop_matches_nn_lstm_with_either_recurrent_kernel_and_step(kernel, step, dtype, kw,
+                                                                      lengths):
+    lstm, x = _model_and_input(kw, lengths, dtype)
+    tr, out, h_n, c_n = _run(lstm, x)
+    # MKL's packed kernel is float32 only: float64 always takes addmm
+    want = kernel if dtype == torch.float32 else "plain"
+    assert f"recurrent={want}" in tr.meta["kernels"]
+    assert f"step={step}" in tr.meta["kernels"]
+    tol = dict(atol=2e-6, rtol=0) if dtype == torch.float32 else dict(atol=1e-13, rtol=0)
+    torch.testing.assert_close(_data(tr.output), _data(out), **tol)
+    torch.testing.assert_close(tr.h_n, h_n, **tol)
+    torch.testing.assert_close(tr.c_n, c_n, **tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw, lengths", CASES)
+def test_packed_and_plain_recurrent_kernels_give_the_same_trace(monkeypatch, dtype, kw,
+                                                                 lengths):
+    if not _kernels.mkl_ok():
+        pytest.skip("this torch build has no working MKL packed linear")
+    lstm, x = _model_and_input(kw, lengths, dtype)
+    monkeypatch.setattr(_kernels, "MKL_MIN_MACS", 0)
+    packed = _run(lstm, x)[0]
+    monkeypatch.setattr(_kernels, "_MKL_OK", False)
+    plain = _run(lstm, x)[0]
+    assert packed.meta["kernels"] != plain.meta["kernels"] or dtype == torch.float64
+    tol = dict(atol=2e-6, rtol=0) if dtype == torch.float32 else dict(atol=0, rtol=0)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(packed, name), getattr(plain, name), equal_nan=True,
+                                   **tol)
+
+
+class _BrokenMKL:
+    """Stands in for torch.ops.mkl: its packed linear raises, or answers wrongly."""
+
+    def __init__(self, wrong: bool) -> None:
+        self.wrong = wrong
+
+    def _mkl_reorder_linear_weight(self, w, rows):
+        return w
+
+    def _mkl_linear(self, x, packed, w, b, rows):
+        if not self.wrong:
+            raise RuntimeError("no MKL here")
+        return torch.addmm(b, x, w.t()) + 1.0
+
+
+@pytest.mark.parametrize("wrong, level", [(False, logging.INFO), (True, logging.WARNING)])
+def test_a_packed_kernel_that_fails_its_self_check_falls_back_to_addmm(monkeypatch, caplog,
+                                                                       wrong, level):
+    monkeypatch.setattr(_kernels, "_MKL_OK", None)  # check again, against the stand-in
+    monkeypatch.setattr(torch.ops, "mkl", _BrokenMKL(wrong))
+    monkeypatch.setattr(_kernels, "MKL_MIN_MACS", 0)
+    lstm, x = _model_and_input(CASES[2][0], CASES[2][1], torch.float32)
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        tr, out, h_n, c_n = _run(lstm, x)
+        trace(lstm, x, method="loop")  # checked once: no second log line
+    assert "recurrent=plain" in tr.meta["kernels"]
+    lines = [r for r in caplog.records if "MKL's packed linear" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == level
+    torch.testing.assert_close(_data(tr.output), _data(out), atol=2e-6, rtol=0)
+    torch.testing.assert_close(tr.c_n, c_n, atol=2e-6, rtol=0)
+
+
+def test_trace_names_every_kernel_its_layers_used(monkeypatch):
+    if not _kernels.onednn_ok():
+        pytest.skip("this torch build has no working oneDNN prepacked linear")
+    lstm = nn.LSTM(2, 8, num_layers=2).eval()  # input projections: 2 then 8 features
+    x = torch.randn(T, B, 2)
+    # only the second layer's input projection is large enough for oneDNN
+    monkeypatch.setattr(_kernels, "ONEDNN_MIN_MACS", T * B * 32 * 2 + 1)
+    monkeypatch.setattr(_kernels, "_MKL_OK", False)
+    tr = trace(lstm, x, method="loop")
+    monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda: False)
+    tr = trace(lstm, x, method="loop")
+    assert tr.meta["kernels"] == "input=plain/prepacked, recurrent=plain, step=sigmoid_tanh"
+    assert trace(lstm, x, method="fused").meta["kernels"] == "torch.lstm + bulk recompute"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw, lengths", CASES)
+def test_both_gate_activations_give_the_same_trace_with_what_if_edits(monkeypatch, dtype, kw,
+                                                                      lengths):
+    lstm, x = _model_and_input(kw, lengths, dtype)
+    D = 2 if kw.get("bidirectional") else 1
+    last = kw.get("num_layers", 1) - 1
+    edits = [StateEdit(kind, t, layer, d, 0, 3, value)
+             for kind, t, value in (("g", 1, -0.7), ("i", 2, 0.9), ("c", 3, 1.5), ("h", 4, -0.4))
+             for layer in {0, last} for d in range(D)]
+    traces = {}
+    for one in (True, False):
+        monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda one=one: one)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+            traces[one] = trace(lstm, x, overrides=edits)
+    a, b = traces[True], traces[False]
+    # the edited values are held as given, whichever way the gates were activated
+    assert float(a.gates[0, 0, 1, 0, 2, 3]) == pytest.approx(-0.7, abs=1e-6)
+    assert float(b.gates[0, 0, 1, 0, 2, 3]) == pytest.approx(-0.7, abs=1e-6)
+    tol = dict(atol=2e-6, rtol=0) if dtype == torch.float32 else dict(atol=1e-13, rtol=0)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), equal_nan=True, **tol)
