@@ -149,8 +149,11 @@ class Heatmap:
         self.plot = plot
         self.name = name
         self.y_label = y_label
+        width = plot.getAxis("left").fixedWidth  # a width the layout set keeps the columns lined up
         self.axis = UnitAxis("left")
         plot.setAxisItems({"left": self.axis})
+        if width is not None:
+            self.axis.setWidth(width)
         self.image = pg.ImageItem(axisOrder="row-major")
         plot.addItem(self.image)
         self.title = title
