@@ -15,6 +15,9 @@ from lstm_viz.config import LSTMConfig
 from lstm_viz.io import load_model
 
 _OPSET = 14
+# the IR version opset 14 needs: onnx writes its newest by default, which older onnxruntime
+# releases (the test extra allows 1.16 and newer) refuse to load
+_IR_VERSION = 8
 # ONNX's i, o, f, c blocks taken from nn.LSTM's i, f, g, o blocks.
 _TORCH_TO_ONNX = (0, 3, 1, 2)
 
@@ -73,7 +76,8 @@ def _write(path, lstm: nn.LSTM, *, layout: int = 0, as_constants: bool = False,
     graph = helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None] * 3)],
         [helper.make_tensor_value_info(f"Y{last}", TensorProto.FLOAT, [None] * 4)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
+                              ir_version=_IR_VERSION)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
@@ -185,7 +189,8 @@ def test_onnx_lstm_whose_weights_are_inputs_has_nothing_to_show(tmp_path):
         [node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
                       for n in ("X", "W", "R")],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)]),
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
+                                ir_version=_IR_VERSION),
               str(tmp_path / "inputs.onnx"))
     with pytest.raises(ValueError, match="W, R are graph inputs, not constants"):
         load_model(tmp_path / "inputs.onnx")
@@ -203,5 +208,6 @@ def _save_graph(path, nodes, inits, out):
                                                                           None)],
                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
                               inits)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)]),
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
+                                ir_version=_IR_VERSION),
               str(path))
