@@ -236,3 +236,15 @@ def test_the_text_view_shows_the_traced_steps_at_their_input_positions(qtbot, ma
     assert view.status.text() == f"t = 4321: {text[4321]!r}, c[{w.ctx.unit}] = {value:+.3f}"
     position = view.starts[4321 - view.start]
     assert view.step_at(position) == 4321
+
+
+def test_a_unit_order_of_a_windowed_trace_says_which_steps_it_is_of(qtbot, opened):
+    w, session = opened
+    tr = session.trace
+    w.ctx.display.set_unit_order("variance")
+    gates = w.panels["Gates"]
+    span = f"of steps {tr.start}–{tr.stop - 1}"
+    qtbot.waitUntil(lambda: span in gates.heatmaps["i"].order_label, timeout=5000)
+    assert gates.heatmaps["i"].order is not None
+    w.ctx.display.set_unit_order("index")
+    qtbot.waitUntil(lambda: gates.heatmaps["i"].order_label == "index order", timeout=5000)
