@@ -33,7 +33,6 @@ class DisplayOptions(QObject):
         self.scale = "fixed"
         self._cache: dict = {}
         self._cache_trace = None
-        self._span: tuple[int, int] | None = None  # the steps a windowed trace's order is of
 
     def set_unit_order(self, key: str) -> None:
         if key not in ORDERS:
@@ -55,7 +54,6 @@ class DisplayOptions(QObject):
             return None
         if trace is not self._cache_trace:
             self._cache, self._cache_trace = {}, trace
-            self._span = (trace.start, trace.stop) if trace.windowed else None
         key = (layer, direction, self.unit_order)
         if key not in self._cache:
             self._cache[key] = unit_order(trace, layer, direction, self.unit_order)
@@ -66,8 +64,8 @@ class DisplayOptions(QObject):
         if self.unit_order == "index":
             return "index order"
         # a windowed trace holds a window: the statistics that order the rows are of its steps
-        span = "" if self._span is None else \
-            f" of steps {self._span[0]}–{self._span[1] - 1}"
+        tr = self._cache_trace
+        span = f" of steps {tr.start}–{tr.stop - 1}" if tr is not None and tr.windowed else ""
         return f"by {ORDER_NAMES[self.unit_order]}{span}"
 
 
