@@ -20,3 +20,11 @@ def ended_text(lengths, batch: int, t: int) -> str:
         return ""
     n = int(lengths[batch])
     return f"sequence {batch} ended at t = {n - 1}" if t >= n else ""
+
+
+def sequence_end(lengths, batch: int, steps: int) -> tuple[int | None, str]:
+    """Where batch element ``batch`` ends among ``steps`` input positions, for hatching what
+    follows: (its length, or None without lengths; why the steps after it are blank, '' when
+    it runs to the last step)."""
+    end = int(lengths[batch]) if lengths is not None else None
+    return end, ended_text(lengths, batch, steps - 1)

@@ -12,7 +12,7 @@ from ..ablation_menu import attach_ablation_menu
 from ..display import DisplayControls
 from ..overview import LEFT_AXIS_WIDTH, Overview, overview_band
 from ..plots import DIVERGING, SIGMOID, Heatmap, hover_reading
-from ..sessions import ended_text
+from ..sessions import sequence_end
 from ..strips import TimeStrips
 from .base import TraceView
 
@@ -100,8 +100,7 @@ class GatesView(TraceView):
         order = self.display.order(trace, ctx.layer, ctx.direction)
         total = self.session.num_steps
         # past the selected sequence's end nn.LSTM computes nothing: hatched, and said why
-        end = int(trace.lengths[ctx.batch]) if trace.lengths is not None else None
-        why = ended_text(trace.lengths, ctx.batch, total - 1)  # '' if it runs to the end
+        end, why = sequence_end(trace.lengths, ctx.batch, total)
         bands = []
         for k, gate in enumerate(GATES):
             data = np.ascontiguousarray(block[:, k, :].T)

@@ -28,7 +28,7 @@ from ..ablation_menu import attach_ablation_menu
 from ..display import DisplayControls
 from ..overview import LEFT_AXIS_WIDTH, Overview, overview_band
 from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
-from ..sessions import ended_text
+from ..sessions import ended_text, sequence_end
 from ..strips import TimeStrips
 from ..whatif import WhatIfBox
 from .base import TraceView
@@ -231,8 +231,7 @@ class StatesView(TraceView):
         c, h = np.ascontiguousarray(self._c_block.T), np.ascontiguousarray(self._h_block.T)
         total = self.session.num_steps
         # past the selected sequence's end nn.LSTM computes nothing: hatched, as in Gates
-        end = int(trace.lengths[ctx.batch]) if trace.lengths is not None else None
-        why = ended_text(trace.lengths, ctx.batch, total - 1)  # '' if it runs to the end
+        end, why = sequence_end(trace.lengths, ctx.batch, total)
         bands = []
         for hm, data, levels in ((self.c_map, c, c_levels), (self.h_map, h, h_levels)):
             # a windowed trace holds steps [start, stop): the x axis stays the input position
@@ -446,11 +445,4 @@ class StatesView(TraceView):
         self.session.seek(int(round(line.value())))
 
     def hover_text(self, scene_pos) -> str:
-        trace = self.session.trace
-        for label, heatmap in (("c", self.c_map), ("h", self.h_map)):
-            hit = heatmap.lookup(scene_pos)
-            if hit is not None and trace is not None and np.isnan(hit[2]):
-                ended = ended_text(trace.lengths, self.ctx.batch, hit[1])
-                if ended:
-                    return f"{label}, unit {hit[0]}, t {hit[1]}: blank: {ended}"
         return hover_reading({"c": self.c_map, "h": self.h_map}, scene_pos)
