@@ -287,7 +287,26 @@ def animation_steps(num_steps: int, max_frames: int) -> list[int]:
     return list(range(0, num_steps, stride))
 
 
-class AnimationExport(QObject):
+class _ExportJob(QObject):
+    """An export run behind a progress dialog (``_with_progress``): ``progress(done, total)``,
+    then one of ``finished(path)``, ``failed(message)`` or ``cancelled()``."""
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def _report(self, path, error: str) -> None:
+        """End with the worker's outcome: a path written, an error, or neither (cancelled)."""
+        if path is not None:
+            self.finished.emit(path)
+        elif error:
+            self.failed.emit(error)
+        else:
+            self.cancelled.emit()
+
+
+class AnimationExport(_ExportJob):
     """Steps the current view through the sequence and writes an animated GIF or WebP.
 
     Each frame is drawn on the GUI thread between events (one per event-loop turn: Qt paints
@@ -296,10 +315,6 @@ class AnimationExport(QObject):
     ``failed(message)`` or ``cancelled()`` ends it. The view returns to the step it was on.
     """
 
-    progress = Signal(int, int)
-    finished = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal()
     _encoded = Signal(object, str)  # from the worker: (path or None, error message)
 
     def __init__(self, window, path, *, max_frames: int = 120, fps: float = 8.0,
@@ -379,12 +394,7 @@ class AnimationExport(QObject):
 
     def _on_encoded(self, path, error: str) -> None:
         self._end()
-        if path is not None:
-            self.finished.emit(path)
-        elif error:
-            self.failed.emit(error)
-        else:
-            self.cancelled.emit()
+        self._report(path, error)
 
     def _end(self) -> None:
         self.done = True
@@ -469,7 +479,7 @@ STREAM_FILE = "trace_stream.npz"
 STREAM_LABEL = "Full trace, streamed (NPZ chunks)"
 
 
-class StreamExport(QObject):
+class StreamExport(_ExportJob):
     """Writes every step of the session's trace to an NPZ archive chunk by chunk on a worker
     thread (``lstm_viz.export.TraceStream``): a windowed session's whole input, window after
     window, in the memory one window needs. The stream is taken from the session when the
@@ -477,10 +487,6 @@ class StreamExport(QObject):
     ``progress(done, total)`` counts steps written; ``finished(path)``, ``failed(message)`` or
     ``cancelled()`` ends it (a cancel leaves no file, and keeps an old one)."""
 
-    progress = Signal(int, int)
-    finished = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal()
     _written = Signal(object, str)  # from the worker: (path or None, error message)
     _stepped = Signal(int, int)  # from the worker: progress, passed on on the GUI thread
 
@@ -521,12 +527,7 @@ class StreamExport(QObject):
     def _on_written(self, path, error: str) -> None:
         self.done = True
         self.stream = None  # the chunk source holds the session's checkpoints
-        if path is not None:
-            self.finished.emit(path)
-        elif error:
-            self.failed.emit(error)
-        else:
-            self.cancelled.emit()
+        self._report(path, error)
 
     def wait(self, timeout_s: float = 300.0) -> None:
         """Block until the worker is done and its result is delivered (headless use)."""
