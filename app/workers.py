@@ -1,4 +1,5 @@
-"""The one place torch runs off the GUI thread: a single worker that runs trace requests."""
+"""Where work runs off the GUI thread: one worker for trace requests (the newest waits its
+turn), and a pool for reading files (the newest wins; older reads run out unheard)."""
 
 from __future__ import annotations
 
@@ -11,29 +12,31 @@ log = logging.getLogger(__name__)
 
 
 class _JobSignals(QObject):
-    done = Signal(object, object, str, float)
+    done = Signal(object, object, object, float)  # key, result, exception or None, seconds
 
 
 class _Job(QRunnable):
-    """Runs one request. It reports through its own QObject, so a runner (or window) deleted
-    while torch is still busy simply never hears back, instead of crashing."""
+    """Runs ``work()`` once and hands ``done(key, result, exception, seconds)`` to ``slot``.
+    It reports through its own QObject, so a runner (or window) deleted while the work is
+    still busy simply never hears back, instead of crashing."""
 
-    def __init__(self, runner: TraceRunner, request):
+    def __init__(self, slot, key, work):
         super().__init__()
         self.setAutoDelete(True)
         self.signals = _JobSignals()
-        self.signals.done.connect(runner._on_job_done)
-        self._request = request
+        self.signals.done.connect(slot)
+        self._key = key
+        self._work = work
 
     def run(self) -> None:  # worker thread
         start = time.perf_counter()
         try:
-            result, error = self._request.run(), ""
-        except Exception as exc:  # noqa: BLE001 - reported to the GUI as a value
-            result, error = None, _message(exc)
+            result, error = self._work(), None
+        except Exception as exc:  # noqa: BLE001 - handed to the GUI as a value
+            result, error = None, exc
         try:
-            self.signals.done.emit(self._request, result, error, time.perf_counter() - start)
-        except RuntimeError:  # the receiver is gone (window closed mid-trace)
+            self.signals.done.emit(self._key, result, error, time.perf_counter() - start)
+        except RuntimeError:  # the receiver is gone (window closed mid-run)
             pass
 
 
@@ -77,14 +80,15 @@ class TraceRunner(QObject):
     def _start(self, request) -> None:
         was_busy = self.busy
         self._running = request
-        job = _Job(self, request)
+        job = _Job(self._on_job_done, request, request.run)
         self._jobs.add(job.signals)  # keep the signal object alive until it reports
         log.info("worker: %s started", type(request).__name__)
         self._pool.start(job)
         if not was_busy:
             self.busy_changed.emit(True)
 
-    def _on_job_done(self, request, result, error: str, elapsed: float) -> None:
+    def _on_job_done(self, request, result, exc: Exception | None, elapsed: float) -> None:
+        error = "" if exc is None else _message(exc)
         sender = self.sender()
         self._jobs.discard(sender)
         self._running = None
@@ -104,36 +108,6 @@ class TraceRunner(QObject):
     def wait(self, msecs: int = -1) -> bool:
         """Block until the worker is idle (tests, shutdown, headless export)."""
         return self._pool.waitForDone(msecs)
-
-
-class _LoadSignals(QObject):
-    done = Signal(int, object, object)
-
-
-class _LoadJob(QRunnable):
-    """Runs one load; reports through its own QObject, like ``_Job``."""
-
-    def __init__(self, runner: LoadRunner, ticket: int, load):
-        super().__init__()
-        self.setAutoDelete(True)
-        self.signals = _LoadSignals()
-        self.signals.done.connect(runner._on_job_done)
-        self._ticket = ticket
-        self._load = load
-
-    def run(self) -> None:  # worker thread
-        start = time.perf_counter()
-        try:
-            result, error = self._load(), None
-        except Exception as exc:  # noqa: BLE001 - handed to the GUI as a value
-            result, error = None, exc
-        log.info("worker: load %d %s after %.1f ms", self._ticket,
-                 "failed" if error is not None else "finished",
-                 (time.perf_counter() - start) * 1e3)
-        try:
-            self.signals.done.emit(self._ticket, result, error)
-        except RuntimeError:  # the receiver is gone (window closed mid-load)
-            pass
 
 
 class LoadRunner(QObject):
@@ -169,7 +143,7 @@ class LoadRunner(QObject):
         was_busy = self.busy
         self._ticket += 1
         self._current = self._ticket
-        job = _LoadJob(self, self._ticket, load)
+        job = _Job(self._on_job_done, self._ticket, load)
         self._jobs.add(job.signals)  # keep the signal object alive until it reports
         log.info("worker: load %d started", self._ticket)
         self._pool.start(job)
@@ -185,7 +159,9 @@ class LoadRunner(QObject):
         self._current = None
         self.busy_changed.emit(False)
 
-    def _on_job_done(self, ticket: int, result, error) -> None:
+    def _on_job_done(self, ticket: int, result, error, elapsed: float) -> None:
+        log.info("worker: load %d %s after %.1f ms", ticket,
+                 "failed" if error is not None else "finished", elapsed * 1e3)
         self._jobs.discard(self.sender())
         if ticket != self._current:
             log.info("worker: load %d dropped (cancelled or superseded)", ticket)
