@@ -1,10 +1,11 @@
 """Time lstm_viz.trace against a plain nn.LSTM forward, side by side in one process.
 
-Prints the machine's load, a table (per config: the trace method and its matmul kernels, both
-times and the trace/nn.LSTM ratio as the median and min-max over ``--repeat`` alternating
-pairs), then where the large config's trace spends its time (matmuls, element-wise, copies,
-other torch calls, Python between them; page faults of the trace and of nn.LSTM), and on its last
-line the median ratios as JSON. Targets: <= 1.3x large, <= 1.5x two-layer bidirectional, <= 2x
+Prints the machine's load, a table (per config: the trace method and its kernels, both times
+and the trace/nn.LSTM ratio as the median and min-max over ``--repeat`` alternating pairs),
+then where the large config's trace spends its time (matmuls, element-wise work (torch's or the
+compiled step's), the C loop (recurrent GEMM and element-wise work of runs of steps), copies,
+other torch calls, Python between them; page faults of the trace and of nn.LSTM), and on its
+last line the median ratios as JSON. Targets: <= 1.3x large, <= 1.5x two-layer bidirectional, <= 2x
 the others (nn.LSTM itself is 1.0x). Memory: each config is traced once more in a fresh
 subprocess, whose peak RSS growth (Linux VmHWM) is compared with check_budget's estimate.
 
@@ -13,11 +14,16 @@ subprocess, whose peak RSS growth (Linux VmHWM) is compared with check_budget's 
 
 ``--thp`` puts torch's large CPU buffers on transparent huge pages for both sides, as the app
 does (THP_MEM_ALLOC_ENABLE=1); without it the figures are what a library user gets.
+
+The loop's steps are compiled (``step=native_loop_avx2`` in the method column) where they
+build; ``LSTM_VIZ_NATIVE=0`` measures the torch calls they fall back to.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -32,7 +38,7 @@ if "--thp" in sys.argv[1:]:  # read by torch when it loads
 
 import torch  # noqa: E402
 
-from lstm_viz import LSTMConfig, check_budget, trace  # noqa: E402
+from lstm_viz import LSTMConfig, _native, check_budget, trace  # noqa: E402
 
 CONFIGS = [
     ("large", dict(input_size=128, hidden_size=512), 500, 32),
@@ -48,7 +54,9 @@ MATMULS = {"mkldnn::_linear_pointwise", "mkl::_mkl_linear", "aten::addmm", "aten
            "mkldnn::_reorder_linear_weight", "mkl::_mkl_reorder_linear_weight"}
 ELEMENTWISE = {"aten::sigmoid_", "aten::sigmoid", "aten::tanh_", "aten::tanh", "aten::mul",
                "aten::mul_", "aten::add", "aten::add_", "aten::addcmul", "aten::addcmul_",
-               "aten::sub", "aten::where", "aten::masked_fill_"}
+               "aten::sub", "aten::where", "aten::masked_fill_", "lstm_viz::native_step"}
+NATIVE_STEP = "lstm_viz::native_step"  # the compiled code's calls, recorded for the breakdown
+NATIVE_LOOP = "lstm_viz::native_loop"  # runs of steps in C: recurrent GEMM and element-wise
 COPIES = {"aten::copy_", "aten::clone", "aten::cat", "aten::stack", "aten::index",
           "aten::gather", "aten::flip", "aten::contiguous", "aten::_to_copy",
           "aten::index_put_", "aten::empty", "aten::empty_strided", "aten::empty_like",
@@ -116,6 +124,32 @@ def _faults(fn) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
+@contextlib.contextmanager
+def _native_recorded():
+    """The compiled code's calls, while this runs, as profiler events of their own (a C call is
+    otherwise invisible to torch.profiler and would count as Python)."""
+    real = _native.native()
+    if real is None:
+        yield
+        return
+
+    def recorded(name, function):
+        def call(*args):
+            with torch.profiler.record_function(name):
+                function(*args)
+        return call
+
+    saved = _native.native
+    wrapped = dataclasses.replace(
+        real, step=recorded(NATIVE_STEP, real.step),
+        loop=None if real.loop is None else recorded(NATIVE_LOOP, real.loop))
+    _native.native = lambda: wrapped
+    try:
+        yield
+    finally:
+        _native.native = saved
+
+
 def _breakdown(lstm, x, method: str) -> dict[str, float]:
     """Where one trace spends its time: ms per kind of torch op (self CPU time under
     torch.profiler, which adds a few us per op), the rest of the wall time (Python between
@@ -129,14 +163,16 @@ def _breakdown(lstm, x, method: str) -> dict[str, float]:
     trace(lstm, x, method=method)
     faults = _faults(lambda: trace(lstm, x, method=method))
     ref_faults = _faults(ref)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU]) as prof, _native_recorded():
         start = time.perf_counter()
         trace(lstm, x, method=method)
         wall = time.perf_counter() - start
-    kinds = {"matmul": 0.0, "element-wise": 0.0, "copy/alloc": 0.0, "other ops": 0.0}
+    kinds = {"matmul": 0.0, "element-wise": 0.0, "C loop": 0.0, "copy/alloc": 0.0,
+             "other ops": 0.0}
     for ev in prof.key_averages():
         kind = "matmul" if ev.key in MATMULS else "element-wise" if ev.key in ELEMENTWISE \
-            else "copy/alloc" if ev.key in COPIES else "other ops"
+            else "C loop" if ev.key == NATIVE_LOOP else "copy/alloc" if ev.key in COPIES \
+            else "other ops"
         kinds[kind] += ev.self_cpu_time_total / 1e3
     out = {k: round(v, 2) for k, v in kinds.items()}
     out["python"] = round(max(0.0, wall * 1e3 - sum(kinds.values())), 2)
@@ -214,8 +250,8 @@ def main(argv=None) -> int:
     if breakdown is not None:
         wall = breakdown["wall (profiled)"]
         parts = ", ".join(f"{k} {breakdown[k]:.1f} ms ({100 * breakdown[k] / wall:.0f}%)"
-                          for k in ("matmul", "element-wise", "copy/alloc", "other ops",
-                                    "python"))
+                          for k in ("matmul", "element-wise", "C loop", "copy/alloc",
+                                    "other ops", "python"))
         print(f"large, one trace under torch.profiler ({wall:.1f} ms): {parts}")
         print(f"large, minor page faults: trace {breakdown['page faults']},"
               f" nn.LSTM {breakdown['page faults nn.LSTM']}")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from . import _buffers, _native
 from .edits import StateEdit
 
 log = logging.getLogger("lstm_viz.tracing")
@@ -206,84 +207,163 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     that it returns when ``gates`` is None. ``overrides``: edits applied after step ``edit.t``,
     counted in reading order (0 is the first step read). ``backwards`` reads positions T-1
     down to 0 (and writes each result at its own position). ``kernels``, when given, gets the
-    names of the matmul kernels used ("input", "recurrent").
+    names of the kernels used ("input", "recurrent", "step").
 
-    About eight torch calls a step, all in place on views made once: the recurrent matmul and
-    its add, the gates' activations, c = i * g then += f * c_prev, and h = o * tanh(c) (then
-    projected by W_hr). The activations are sigmoid on i and f (adjacent) and on o and tanh on
-    g, or, where ``one_sigmoid_pays``, one sigmoid over all four with the g rows of the
-    weights scaled by -2 (tanh(z) = 1 - 2 sigmoid(-2z), equal to float rounding; then
-    i * tanh(z_g) = i - 2 i s_g is one addcmul, and g is turned into tanh(z_g) for all steps
-    at the end).
+    Each step is the recurrent matmul, then the element-wise work: the add, the gates'
+    activations, c = i * g + f * c_prev and h = o * tanh(c) (then projected by W_hr). Where the
+    compiled step builds here (``_native``), that is one call on float32 CPU tensors; otherwise,
+    and on a step with an edit, about eight torch calls in place on views made once. The torch
+    activations are sigmoid on i and f (adjacent) and on o and tanh on g, or, where
+    ``one_sigmoid_pays``, one sigmoid over all four with the g rows of the weights scaled by
+    -2 (tanh(z) = 1 - 2 sigmoid(-2z), equal to float rounding; then i * tanh(z_g) =
+    i - 2 i s_g is one addcmul, and g is turned into tanh(z_g) for all steps at the end).
     """
     T, B, _ = x.shape
     H = c.shape[-1]
-    one_sigmoid = one_sigmoid_pays()
+    native = _native.native() if x.device.type == "cpu" else None
+    if native is not None and not native.accepts(c, h, *(() if gates is None else (gates,))):
+        native = None
+    one_sigmoid = native is None and one_sigmoid_pays()
     if one_sigmoid:
         w_ih, w_hh, bias = _scale_g_rows(w_ih, w_hh, bias)
-    project = input_linear(w_ih, T * B)
-    if gates is None:  # the caller takes this buffer as it is: no copy
-        gates = project(x.reshape(T * B, -1), bias).view(T, B, 4, H)
-    else:
-        project(x.reshape(T * B, -1), bias, out=gates.view(T * B, 4 * H))
-    recurrent = recurrent_linear(w_hh, B)
+    if gates is None:  # the caller takes this buffer as it is
+        gates = _buffers.empty(T, B, 4, H, like=c)
+    # Straight into the trace's buffer: faster here than oneDNN's prepacked linear, whose
+    # result would have to be copied in (or, kept as it is, would sit on small pages).
+    project = _plain(w_ih)
+    project(x.reshape(T * B, -1), bias, out=gates.view(T * B, 4 * H))
+    in_c = native is not None and native.loop is not None  # the loop's GEMM: MKL's, packed
+    # (an edited step's product, in torch: plain addmm, not worth packing the weight twice)
+    recurrent = _plain(w_hh) if in_c else recurrent_linear(w_hh, B)
     if kernels is not None:
-        kernels.update(input=project.__name__, recurrent=recurrent.__name__,
-                       step="one_sigmoid" if one_sigmoid else "sigmoid_tanh")
-    project_h = None if w_hr is None else _plain(w_hr)
-    tanh_c = torch.empty((B, H), dtype=c.dtype, device=c.device)
-    o_tanh_c = torch.empty((B, H), dtype=c.dtype, device=c.device)
+        kernels.update(input=project.__name__,
+                       recurrent="mkl_packed" if in_c else recurrent.__name__,
+                       step=native.name if native is not None
+                       else "one_sigmoid" if one_sigmoid else "sigmoid_tanh")
+    step = _TorchStep(B, H, c, None if w_hr is None else _plain(w_hr), one_sigmoid)
     by_step: dict[int, list[StateEdit]] = {}
     for edit in overrides:
         by_step.setdefault(edit.t, []).append(edit)
+    if native is not None:
+        _native_steps(native, gates, c, h, h0, c0, w_hh, w_hr, recurrent, step, by_step,
+                      backwards)
+        return gates
     # Views made once: indexing a tensor costs more than the small ops themselves.
-    zs = gates.view(T, B, 4 * H).unbind(0)
-    i_, f_, g_, o_ = (gates[:, :, k].unbind(0) for k in range(4))
-    if_ = gates[:, :, :2].unbind(0)
-    cs, hs = c.unbind(0), h.unbind(0)
-    if backwards:
-        zs, i_, f_, g_, o_, if_, cs, hs = (v[::-1] for v in (zs, i_, f_, g_, o_, if_, cs, hs))
-    gate_views = (i_, f_, g_, o_)
+    order = slice(None, None, -1 if backwards else 1)  # reading order
+    zs = gates.view(T, B, 4 * H).unbind(0)[order]
+    views = list(zip(*(gates[:, :, k].unbind(0) for k in range(4))))[order]
+    if_ = gates[:, :, :2].unbind(0)[order]
+    cs, hs = c.unbind(0)[order], h.unbind(0)[order]
     h_prev, c_prev = h0, c0
     for t in range(T):
-        zs[t].add_(recurrent(h_prev))
-        if one_sigmoid:
-            zs[t].sigmoid_()  # i, f, o; and s_g = sigmoid(-2 z_g)
-        else:
-            if_[t].sigmoid_()
-            g_[t].tanh_()
-            o_[t].sigmoid_()
-        ov = by_step.get(t)
-        if ov:
-            for edit in ov:  # a clamped gate (g held as s_g, where tanh(z_g) = 1 - 2 s_g)
-                if edit.kind in _GATE_SLOT:
-                    value = (1.0 - edit.value) / 2 if one_sigmoid and edit.kind == "g" \
-                        else edit.value
-                    gate_views[_GATE_SLOT[edit.kind]][t][edit.batch, edit.unit] = value
-        ct = cs[t]
-        if one_sigmoid:
-            torch.addcmul(i_[t], i_[t], g_[t], value=-2.0, out=ct)  # i * tanh(z_g)
-        else:
-            torch.mul(i_[t], g_[t], out=ct)
-        ct.addcmul_(f_[t], c_prev)
-        if ov:
-            for edit in ov:
-                if edit.kind == "c":
-                    ct[edit.batch, edit.unit] = edit.value
-        torch.tanh(ct, out=tanh_c)
-        if project_h is None:
-            torch.mul(o_[t], tanh_c, out=hs[t])
-        else:
-            torch.mul(o_[t], tanh_c, out=o_tanh_c)
-            project_h(o_tanh_c, out=hs[t])
-        if ov:
-            for edit in ov:
-                if edit.kind == "h":
-                    hs[t][edit.batch, edit.unit] = edit.value
-        h_prev, c_prev = hs[t], ct
+        step(zs[t], recurrent(h_prev), if_[t], views[t], c_prev, cs[t], hs[t], by_step.get(t))
+        h_prev, c_prev = hs[t], cs[t]
     if one_sigmoid:
         gates[:, :, 2].mul_(-2.0).add_(1.0)  # s_g -> tanh(z_g), for all steps at once
     return gates
+
+
+class _TorchStep:
+    """One step's element-wise work in torch calls, in place on the step's views, with the
+    step's edits applied: a clamped gate after the activations, c after c is computed, h after
+    h (a g edit is held as s_g where tanh(z_g) = 1 - 2 s_g, in the one-sigmoid form)."""
+
+    def __init__(self, B: int, H: int, like: Tensor, project_h: Linear | None,
+                 one_sigmoid: bool) -> None:
+        self.project_h, self.one_sigmoid = project_h, one_sigmoid
+        self.tanh_c = torch.empty((B, H), dtype=like.dtype, device=like.device)
+        self.o_tanh_c = torch.empty((B, H), dtype=like.dtype, device=like.device)
+
+    def __call__(self, z: Tensor, rec: Tensor, i_f: Tensor, gate_views: Sequence[Tensor],
+                 c_prev: Tensor, ct: Tensor, ht: Tensor, edits: list[StateEdit] | None
+                 ) -> None:
+        i, f, g, o = gate_views
+        z.add_(rec)
+        if self.one_sigmoid:
+            z.sigmoid_()  # i, f, o; and s_g = sigmoid(-2 z_g)
+        else:
+            i_f.sigmoid_()
+            g.tanh_()
+            o.sigmoid_()
+        for edit in edits or ():
+            if edit.kind in _GATE_SLOT:
+                value = (1.0 - edit.value) / 2 if self.one_sigmoid and edit.kind == "g" \
+                    else edit.value
+                gate_views[_GATE_SLOT[edit.kind]][edit.batch, edit.unit] = value
+        if self.one_sigmoid:
+            torch.addcmul(i, i, g, value=-2.0, out=ct)  # i * tanh(z_g)
+        else:
+            torch.mul(i, g, out=ct)
+        ct.addcmul_(f, c_prev)
+        for edit in edits or ():
+            if edit.kind == "c":
+                ct[edit.batch, edit.unit] = edit.value
+        torch.tanh(ct, out=self.tanh_c)
+        if self.project_h is None:
+            torch.mul(o, self.tanh_c, out=ht)
+        else:
+            torch.mul(o, self.tanh_c, out=self.o_tanh_c)
+            self.project_h(self.o_tanh_c, out=ht)
+        for edit in edits or ():
+            if edit.kind == "h":
+                ht[edit.batch, edit.unit] = edit.value
+
+
+def _native_steps(native: _native.Native, gates: Tensor, c: Tensor, h: Tensor, h0: Tensor,
+                  c0: Tensor, w_hh: Tensor, w_hr: Tensor | None, recurrent: Linear,
+                  torch_step: _TorchStep, by_step: dict[int, list[StateEdit]], backwards: bool
+                  ) -> None:
+    """run_loop's steps in compiled code, addressed by pointer arithmetic (making T views costs
+    more than the steps' Python): each run of steps without edits is one ``loop`` call, or,
+    where that is missing, each step its matmul in torch and one ``step`` call; a step with
+    edits runs in torch."""
+    T, B, H = c.shape
+    threads = torch.get_num_threads()
+    item = c.element_size()
+    sign = -1 if backwards else 1  # from one step read to the next
+    z_at, z_rs, z_t = gates.data_ptr(), gates.stride(1), gates.stride(0) * item
+    c_at, c_rs, c_t = c.data_ptr(), c.stride(1), c.stride(0) * item
+    h_at, h_rs, h_t = h.data_ptr(), h.stride(1), h.stride(0) * item
+    m = torch_step.o_tanh_c  # o * tanh(c) where W_hr then projects it into h
+    h0 = h0 if h0.stride(-1) == 1 else h0.contiguous()
+    c0 = c0 if c0.stride(-1) == 1 else c0.contiguous()
+    if native.loop is not None:
+        whh = native.pack(w_hh, B)
+        whr = None if w_hr is None else native.pack(w_hr, B)
+    edited = sorted(by_step)
+    t = 0
+    while t < T:
+        pos = T - 1 - t if backwards else t
+        hp_at, hp_rs = (h0.data_ptr(), h0.stride(0)) if t == 0 else \
+            (h_at + (pos - sign) * h_t, h_rs)
+        cp_at, cp_rs = (c0.data_ptr(), c0.stride(0)) if t == 0 else \
+            (c_at + (pos - sign) * c_t, c_rs)
+        edits = by_step.get(t)
+        if edits:
+            g4 = gates[pos]
+            torch_step(g4.view(B, 4 * H), recurrent(h0 if t == 0 else h[pos - sign]),
+                       g4[:, :2], g4.unbind(1), c0 if t == 0 else c[pos - sign], c[pos],
+                       h[pos], edits)
+            t += 1
+        elif native.loop is not None:
+            stop = next((e for e in edited if e > t), T)
+            native.loop(stop - t, B, H, h.shape[-1], threads, _native.MIN_PARALLEL,
+                        native.compute, whh.data_ptr(),
+                        None if whr is None else whr.data_ptr(),
+                        z_at + pos * z_t, sign * gates.stride(0), z_rs, hp_at, hp_rs, cp_at,
+                        cp_rs, c_at + pos * c_t, sign * c.stride(0), c_rs,
+                        h_at + pos * h_t, sign * h.stride(0), h_rs, m.data_ptr(), m.stride(0))
+            t = stop
+        else:
+            rec = recurrent(h0 if t == 0 else h[pos - sign])
+            out_at, out_rs = (h_at + pos * h_t, h_rs) if w_hr is None else \
+                (m.data_ptr(), m.stride(0))
+            native.step(B, H, threads, _native.MIN_PARALLEL, z_at + pos * z_t, z_rs,
+                        rec.data_ptr(), rec.stride(0), cp_at, cp_rs, c_at + pos * c_t, c_rs,
+                        out_at, out_rs)
+            if torch_step.project_h is not None:
+                torch_step.project_h(m, out=h[pos])
+            t += 1
 
 
 def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from . import _kernels
+from . import _buffers, _kernels, _native
 from .budget import check_budget, check_windowed_budget, overview_buckets
 from .config import LSTMConfig
 from .edits import StateEdit
@@ -41,8 +41,9 @@ Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
 METHODS = ("auto", "loop", "fused")
 
-# Per-step matmul size (B * 4H * H_out multiply-adds) above which a per-step loop is faster
-# than "fused kernel, then recompute the gates for all steps at once" (benchmarks/bench_trace.py).
+# Per-step matmul size (B * 4H * H_out multiply-adds) above which a per-step loop in torch calls
+# is faster than "fused kernel, then recompute the gates for all steps at once"
+# (benchmarks/bench_trace.py); where the steps run in C the loop is faster at every size.
 LOOP_THRESHOLD = 200_000
 
 
@@ -172,13 +173,12 @@ class _Call:
 
 @dataclass
 class _Run:
-    """The trace's buffers while the layers run: gates (L, D, T, B, 4, H) (None until the loop
-    kernel hands over its own buffer, for a one-layer one-direction LSTM), c, h, and the final
+    """The trace's buffers while the layers run: gates (L, D, T, B, 4, H), c, h, and the final
     states h_n (L*D, B, H_out), c_n (L*D, B, H)."""
 
     call: _Call
     method: str
-    gates: Tensor | None
+    gates: Tensor
     c: Tensor
     h: Tensor
     h_n: Tensor
@@ -191,13 +191,12 @@ class _Run:
         L, D, H, Ho = cfg.num_layers, cfg.num_directions, cfg.hidden_size, cfg.h_out
         T, B = call.x.shape[0], call.x.shape[1]
         x = call.x
-        # One layer and direction: the loop's own projection buffer becomes the trace's gates.
-        single = L * D == 1 and method == "loop"
         rev_idx = None if D == 1 or call.full_length else \
             _kernels.reverse_index(call.lengths, T, x.device)
         return cls(call=call, method=method,
-                   gates=None if single else x.new_empty(L, D, T, B, 4, H),
-                   c=x.new_empty(L, D, T, B, H), h=x.new_empty(L, D, T, B, Ho),
+                   gates=_buffers.empty(L, D, T, B, 4, H, like=x),
+                   c=_buffers.empty(L, D, T, B, H, like=x),
+                   h=_buffers.empty(L, D, T, B, Ho, like=x),
                    h_n=x.new_empty(L * D, B, Ho), c_n=x.new_empty(L * D, B, H), rev_idx=rev_idx)
 
     def layer_output(self, layer: int) -> Tensor:
@@ -240,7 +239,7 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     h_0, c_0 = _normalize_hx(cfg, hx, x.shape[1], unbatched, x)
     call = _Call(x.detach(), lengths, unbatched, packed_in, h_0, c_0)
     edits = tuple(overrides or ())
-    method = _choose_method(method, edits, cfg, batch_size=x.shape[1])
+    method = _choose_method(method, edits, cfg, x)
     with torch.no_grad(), rnn_precision(x.device):
         run = _Run.allocate(cfg, call, method)
         layer_in = call.x
@@ -249,10 +248,12 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
                 _trace_direction(lstm, run, layer, d, layer_in,
                                  [e for e in edits if (e.layer, e.direction) == (layer, d)])
             layer_in = run.layer_output(layer)
-        out_tm = layer_in if cfg.num_directions == 2 else layer_in.clone()
+        # The output is the last layer's h (the same memory, as a view) unless padding is
+        # masked in it: nn.LSTM pads with 0 where the trace holds NaN.
+        out_tm = layer_in if cfg.num_directions == 2 or call.full_length else \
+            layer_in.clone()
         if not call.full_length:
             _mask_padding(run, out_tm)
-    assert run.gates is not None
     output, h_n, c_n = _caller_form(cfg, call, out_tm, run.h_n, run.c_n)
     result = Trace(output=output, h_n=h_n, c_n=c_n, gates=run.gates, c=run.c, h=run.h,
                    x=call.x, h_0=h_0, c_0=c_0, lengths=lengths, config=cfg,
@@ -350,15 +351,25 @@ def _check_input(lstm: nn.LSTM, cfg: LSTMConfig, x: Tensor) -> None:
                          " (e.g. input.to(lstm_device))")
 
 
-def _choose_method(method: str, edits: Sequence[StateEdit], cfg: LSTMConfig,
-                   batch_size: int) -> str:
-    """"loop" or "fused": edits need the loop; otherwise the loop pays for large steps."""
+def _choose_method(method: str, edits: Sequence[StateEdit], cfg: LSTMConfig, x: Tensor) -> str:
+    """"loop" or "fused": edits need the loop; otherwise the loop pays where its steps run in
+    C (float32 on the CPU, where they build), and elsewhere for large steps."""
     if method == "auto":
-        step_macs = batch_size * 4 * cfg.hidden_size * cfg.h_out
-        return "loop" if (edits or step_macs >= LOOP_THRESHOLD) else "fused"
+        step_macs = x.shape[1] * 4 * cfg.hidden_size * cfg.h_out
+        return "loop" if (edits or step_macs >= LOOP_THRESHOLD or _native_loop_runs(x)) \
+            else "fused"
     if method == "fused" and edits:
         raise ValueError("what-if overrides need method='loop'")
     return method
+
+
+def _native_loop_runs(x: Tensor) -> bool:
+    """Whether the loop's steps run in C for this input (float32 on the CPU, where the compiled
+    loop builds)."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
+    compiled = _native.native()
+    return compiled is not None and compiled.loop is not None
 
 
 def _reading_order(edits: Sequence[StateEdit], direction: int, lengths: Tensor
@@ -385,42 +396,36 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
     # back at the positions they belong to.
     backwards = d == 1 and run.rev_idx is None and run.method == "loop"
     in_place = d == 0 or backwards
-    g_buf: Tensor | None
     if in_place:
         xin = layer_in
-        g_buf = None if run.gates is None else run.gates[layer, d]
+        g_buf = run.gates[layer, d]
         c_buf, h_buf = run.c[layer, d], run.h[layer, d]
     else:
         xin = _kernels.reverse(layer_in, run.rev_idx)
-        assert run.gates is not None  # two directions: never the loop's own buffer
-        g_buf = None if run.method == "loop" else torch.empty_like(run.gates[layer, d])
-        c_buf, h_buf = torch.empty_like(run.c[layer, d]), torch.empty_like(run.h[layer, d])
+        g_buf, c_buf, h_buf = (_buffers.empty(*buf[layer, d].shape, like=buf)
+                               for buf in (run.gates, run.c, run.h))
     if run.method == "loop":
         bias = None if b_ih is None or b_hh is None else b_ih + b_hh
         used: dict[str, str] = {}
-        g_buf = _kernels.run_loop(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, bias, w_hr, g_buf,
-                                  c_buf, h_buf, _reading_order(edits, d, call.lengths),
-                                  backwards=backwards, kernels=used)
+        _kernels.run_loop(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, bias, w_hr, g_buf, c_buf,
+                          h_buf, _reading_order(edits, d, call.lengths), backwards=backwards,
+                          kernels=used)
         for role, name in used.items():
             run.kernels.setdefault(role, set()).add(name)
-        if run.gates is None:
-            run.gates = g_buf.view(1, 1, *g_buf.shape)
     else:
-        assert g_buf is not None
         _kernels.run_fused(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, b_ih, b_hh, w_hr,
                            g_buf, c_buf, h_buf)
     _final_state(run, k, h_buf, c_buf, backwards)
     if not in_place:
-        assert run.gates is not None and g_buf is not None
         run.gates[layer, d] = _kernels.reverse(g_buf, run.rev_idx)
         run.c[layer, d] = _kernels.reverse(c_buf, run.rev_idx)
         run.h[layer, d] = _kernels.reverse(h_buf, run.rev_idx)
 
 
 def _kernel_summary(method: str, kernels: dict[str, set[str]]) -> str:
-    """What computed a trace, for logs and benchmarks: "input=prepacked, recurrent=mkl_packed"
-    for the loop ("plain/prepacked" where layers differ), "torch.lstm + bulk recompute" for
-    the fused method."""
+    """What computed a trace, for logs and benchmarks: e.g. "input=plain, recurrent=mkl_packed,
+    step=native_loop_avx2" for the loop (names joined by "/" where layers differ), "torch.lstm
+    + bulk recompute" for the fused method."""
     if method != "loop":
         return "torch.lstm + bulk recompute"
     return ", ".join(f"{role}={'/'.join(sorted(names))}"
@@ -446,7 +451,6 @@ def _mask_padding(run: _Run, out_tm: Tensor) -> None:
     lengths = run.call.lengths
     T, B = out_tm.shape[0], out_tm.shape[1]
     pad = (torch.arange(T).unsqueeze(1) >= lengths.unsqueeze(0)).to(out_tm.device)  # (T, B)
-    assert run.gates is not None
     for buf in (run.gates, run.c, run.h):
         buf.masked_fill_(pad.view(1, 1, T, B, *([1] * (buf.dim() - 4))), math.nan)
     out_tm.masked_fill_(pad.unsqueeze(-1), 0.0)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from . import _kernels
+from . import _buffers, _kernels
 from .edits import StateEdit
 from .torch_devices import rnn_precision
 
@@ -118,9 +118,9 @@ def trace_span(lstm: nn.LSTM, layer: int, d: int, xin: Tensor, seg_len: Tensor, 
         method = "loop"
     backwards = d == 1 and full and method == "loop"
     xr = xin if d == 0 or backwards else _kernels.reverse(xin, rev_idx)
-    g = xin.new_empty(n, B, 4, H)
-    c = xin.new_empty(n, B, H)
-    h = xin.new_empty(n, B, Ho)
+    g = _buffers.empty(n, B, 4, H, like=xin)
+    c = _buffers.empty(n, B, H, like=xin)
+    h = _buffers.empty(n, B, Ho, like=xin)
     if method == "loop":
         bias = None if b_ih is None or b_hh is None else b_ih + b_hh
         _kernels.run_loop(xr, h0, c0, w_ih, w_hh, bias, w_hr, g, c, h, steps,
@@ -358,9 +358,9 @@ class Checkpoints:
         layer_in = self.x[a:b]
         n, B = stop - start, self.x.shape[1]
         H, Ho = self.c_0.shape[-1], self.h_0.shape[-1]
-        gates = self.x.new_empty(self.L, self.D, n, B, 4, H)
-        c_w = self.x.new_empty(self.L, self.D, n, B, H)
-        h_w = self.x.new_empty(self.L, self.D, n, B, Ho)
+        gates = _buffers.empty(self.L, self.D, n, B, 4, H, like=self.x)
+        c_w = _buffers.empty(self.L, self.D, n, B, H, like=self.x)
+        h_w = _buffers.empty(self.L, self.D, n, B, Ho, like=self.x)
         h_b = self.x.new_empty(self.L * self.D, B, Ho)
         c_b = self.x.new_empty(self.L * self.D, B, H)
         with torch.no_grad(), rnn_precision(self.x.device):

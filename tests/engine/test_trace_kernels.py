@@ -4,7 +4,9 @@ with one log line."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import warnings
 
 import pytest
@@ -12,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from lstm_viz import _kernels, trace
+from lstm_viz import _kernels, _native, trace
 from lstm_viz.edits import StateEdit
 
 CASES = [  # (nn.LSTM keyword arguments, packed lengths or None)
@@ -40,9 +42,47 @@ def kernel(monkeypatch, request):
     return request.param
 
 
-@pytest.fixture(params=["one_sigmoid", "sigmoid_tanh"])
+_REAL_NATIVE = _native.native  # before any test replaces it
+
+
+def native_or_skip(loop: bool = True):
+    """The compiled code (with its C loop when ``loop``); skips where it cannot be had, except
+    under CI, whose machines have a C compiler and torch's MKL: there it must build."""
+    compiled = _REAL_NATIVE()
+    if compiled is None or (loop and compiled.loop is None):
+        if os.environ.get("CI") == "true":
+            pytest.fail("the compiled steps did not build on this CI machine")
+        pytest.skip("the compiled steps do not build here")
+    return compiled
+
+
+def use_native(monkeypatch, mode):
+    """Make run_loop take ``mode``: "native_loop" (runs of steps in C), "native_step" (each
+    step's element-wise work in C), or None (torch calls only)."""
+    if mode is None:
+        monkeypatch.setattr(_native, "native", lambda: None)
+        return
+    compiled = native_or_skip(loop=mode == "native_loop")
+    if mode == "native_step":
+        compiled = dataclasses.replace(compiled, loop=None)
+    monkeypatch.setattr(_native, "native", lambda: compiled)
+
+
+@pytest.fixture
+def torch_steps(monkeypatch):
+    """The loop without compiled code: every step in torch calls."""
+    use_native(monkeypatch, None)
+
+
+STEPS = ["native_loop", "native_step", "one_sigmoid", "sigmoid_tanh"]
+
+
+@pytest.fixture(params=STEPS)
 def step(monkeypatch, request):
-    """Force the loop's gate activations: one sigmoid over all four, or sigmoid and tanh."""
+    """Force the loop's steps: in C (float32 only; float64 takes torch's sigmoid and tanh), or
+    in torch calls with one sigmoid over all four, or with sigmoid and tanh."""
+    native = request.param.startswith("native")
+    use_native(monkeypatch, request.param if native else None)
     monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda: request.param == "one_sigmoid")
     return request.param
 
@@ -80,10 +120,14 @@ def test_loop_matches_nn_lstm_with_either_recurrent_kernel_and_step(kernel, step
                                                                       lengths):
     lstm, x = _model_and_input(kw, lengths, dtype)
     tr, out, h_n, c_n = _run(lstm, x)
-    # MKL's packed kernel is float32 only: float64 always takes addmm
-    want = kernel if dtype == torch.float32 else "plain"
+    # MKL's packed kernel and the compiled steps are float32 only: float64 always takes addmm
+    # and torch's sigmoid and tanh. The C loop calls MKL's packed GEMM itself.
+    f32 = dtype == torch.float32
+    want = "mkl_packed" if step == "native_loop" and f32 else kernel if f32 else "plain"
     assert f"recurrent={want}" in tr.meta["kernels"]
-    assert f"step={step}" in tr.meta["kernels"]
+    want_step = step + "_" if step.startswith("native") and f32 else \
+        "sigmoid_tanh" if step.startswith("native") else step
+    assert f"step={want_step}" in tr.meta["kernels"]
     tol = dict(atol=2e-6, rtol=0) if dtype == torch.float32 else dict(atol=1e-13, rtol=0)
     torch.testing.assert_close(_data(tr.output), _data(out), **tol)
     torch.testing.assert_close(tr.h_n, h_n, **tol)
@@ -92,8 +136,8 @@ def test_loop_matches_nn_lstm_with_either_recurrent_kernel_and_step(kernel, step
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kw, lengths", CASES)
-def test_packed_and_plain_recurrent_kernels_give_the_same_trace(monkeypatch, dtype, kw,
-                                                                 lengths):
+def test_packed_and_plain_recurrent_kernels_give_the_same_trace(monkeypatch, torch_steps, dtype,
+                                                                 kw, lengths):
     if not _kernels.mkl_ok():
         pytest.skip("this torch build has no working MKL packed linear")
     lstm, x = _model_and_input(kw, lengths, dtype)
@@ -125,7 +169,8 @@ class _BrokenMKL:
 
 @pytest.mark.parametrize("wrong, level", [(False, logging.INFO), (True, logging.WARNING)])
 def test_a_packed_kernel_that_fails_its_self_check_falls_back_to_addmm(monkeypatch, caplog,
-                                                                       wrong, level):
+                                                                       torch_steps, wrong,
+                                                                       level):
     monkeypatch.setattr(_kernels, "_MKL_OK", None)  # check again, against the stand-in
     monkeypatch.setattr(torch.ops, "mkl", _BrokenMKL(wrong))
     monkeypatch.setattr(_kernels, "MKL_MIN_MACS", 0)
@@ -140,41 +185,48 @@ def test_a_packed_kernel_that_fails_its_self_check_falls_back_to_addmm(monkeypat
     torch.testing.assert_close(tr.c_n, c_n, atol=2e-6, rtol=0)
 
 
-def test_trace_names_every_kernel_its_layers_used(monkeypatch):
-    if not _kernels.onednn_ok():
-        pytest.skip("this torch build has no working oneDNN prepacked linear")
-    lstm = nn.LSTM(2, 8, num_layers=2).eval()  # input projections: 2 then 8 features
+def test_trace_names_the_kernels_it_used(monkeypatch):
+    lstm = nn.LSTM(2, 8, num_layers=2).eval()
     x = torch.randn(T, B, 2)
-    # only the second layer's input projection is large enough for oneDNN
-    monkeypatch.setattr(_kernels, "ONEDNN_MIN_MACS", T * B * 32 * 2 + 1)
     monkeypatch.setattr(_kernels, "_MKL_OK", False)
-    tr = trace(lstm, x, method="loop")
     monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda: False)
+    use_native(monkeypatch, None)
     tr = trace(lstm, x, method="loop")
-    assert tr.meta["kernels"] == "input=plain/prepacked, recurrent=plain, step=sigmoid_tanh"
+    assert tr.meta["kernels"] == "input=plain, recurrent=plain, step=sigmoid_tanh"
     assert trace(lstm, x, method="fused").meta["kernels"] == "torch.lstm + bulk recompute"
+    compiled = native_or_skip()
+    monkeypatch.setattr(_native, "native", lambda: compiled)
+    tr = trace(lstm, x, method="loop")
+    assert tr.meta["kernels"] == \
+        f"input=plain, recurrent=mkl_packed, step=native_loop_{compiled.isa}"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kw, lengths", CASES)
-def test_both_gate_activations_give_the_same_trace_with_what_if_edits(monkeypatch, dtype, kw,
-                                                                      lengths):
+def test_every_element_wise_step_gives_the_same_trace_with_what_if_edits(monkeypatch, dtype,
+                                                                          kw, lengths):
     lstm, x = _model_and_input(kw, lengths, dtype)
     D = 2 if kw.get("bidirectional") else 1
     last = kw.get("num_layers", 1) - 1
     edits = [StateEdit(kind, t, layer, d, 0, 3, value)
              for kind, t, value in (("g", 1, -0.7), ("i", 2, 0.9), ("c", 3, 1.5), ("h", 4, -0.4))
              for layer in {0, last} for d in range(D)]
+    compiled = _REAL_NATIVE()
     traces = {}
-    for one in (True, False):
-        monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda one=one: one)
+    for mode in STEPS:
+        if mode.startswith("native") and (compiled is None or compiled.loop is None):
+            continue  # tests of the compiled steps say whether that is allowed here
+        use_native(monkeypatch, mode if mode.startswith("native") else None)
+        monkeypatch.setattr(_kernels, "one_sigmoid_pays", lambda mode=mode: mode == "one_sigmoid")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
-            traces[one] = trace(lstm, x, overrides=edits)
-    a, b = traces[True], traces[False]
-    # the edited values are held as given, whichever way the gates were activated
-    assert float(a.gates[0, 0, 1, 0, 2, 3]) == pytest.approx(-0.7, abs=1e-6)
-    assert float(b.gates[0, 0, 1, 0, 2, 3]) == pytest.approx(-0.7, abs=1e-6)
+            traces[mode] = trace(lstm, x, overrides=edits)
+    b = traces["sigmoid_tanh"]
+    # the edited values are held as given, whichever way the step was computed
+    for a in traces.values():
+        assert float(a.gates[0, 0, 1, 0, 2, 3]) == pytest.approx(-0.7, abs=1e-6)
     tol = dict(atol=2e-6, rtol=0) if dtype == torch.float32 else dict(atol=1e-13, rtol=0)
-    for name in ("gates", "c", "h"):
-        torch.testing.assert_close(getattr(a, name), getattr(b, name), equal_nan=True, **tol)
+    for a in traces.values():
+        for name in ("gates", "c", "h"):
+            torch.testing.assert_close(getattr(a, name), getattr(b, name), equal_nan=True,
+                                       **tol)

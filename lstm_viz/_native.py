@@ -1,0 +1,310 @@
+"""The loop's steps in compiled code (``_native_step.c``), where it can be built.
+
+Private: ``_kernels.run_loop`` asks ``native()`` once per layer and direction. The first call
+in a process finds the shared library in the user's cache, or builds it there with the C
+compiler (``$CC``, else ``cc``; well under a second), loads it with ctypes and checks it against
+torch on values from -40 to 40, NaN and infinities included. It then looks for MKL's packed GEMM
+among the symbols torch's own library exports: with it, whole runs of steps go to one C call
+(``loop``); without it, each step's element-wise work is one C call between torch matmuls
+(``step``). Where any of that fails (no compiler, not x86-64 Linux, a check that disagrees)
+``native()`` returns None, logs why once, and the loop keeps its torch calls.
+``LSTM_VIZ_NATIVE=0`` turns it off.
+
+Nothing runs that this package did not ship: the library is built from the source file beside
+this module, under a name that is the hash of that source and the flags, so a changed source or
+compiler target never loads an older build.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger("lstm_viz.tracing")
+Tensor = torch.Tensor
+
+SOURCE = Path(__file__).with_name("_native_step.c")
+# -ffp-contract=off: c = i*g + f*c_prev rounds as torch's mul and addcmul do (no fused
+# multiply-add); -fno-math-errno lets exp and tanh vectorize (libmvec) without -ffast-math.
+BASE_FLAGS = ("-O3", "-std=c11", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno",
+              "-ffp-contract=off")
+ISA_FLAGS = {"avx512": ("-mavx512f", "-mavx512dq", "-mfma", "-mprefer-vector-width=512"),
+             "avx2": ("-mavx2", "-mfma"), "sse2": ()}
+# Below this many cells (batch x hidden) a step runs on one thread: waking the pool costs more.
+MIN_PARALLEL = 4096
+CHECK_ATOL = 1e-6  # the self-check: float32 sigmoid and tanh within a few ulp of torch's
+ENV_SWITCH = "LSTM_VIZ_NATIVE"
+# MKL's CBLAS enum values, for packing a weight as the B matrix of B rows @ weight^T
+_ROW_MAJOR, _TRANS, _B_MATRIX = 101, 112, 162
+_MKL_SYMBOLS = ("cblas_sgemm_pack_get_size", "cblas_sgemm_pack", "cblas_sgemm_compute")
+
+
+@dataclass(frozen=True)
+class Native:
+    """The compiled code. ``step(B, H, threads, min_parallel, z, z_rs, r, r_rs, c_prev, cp_rs,
+    c, c_rs, h, h_rs)``: one step's element-wise work, on pointers to float32 rows and their
+    strides in elements. ``loop(...)``: runs of whole steps, recurrent GEMM included (None where
+    MKL's packed GEMM was not found); ``_native_step.c`` says what each argument holds.
+    ``name`` says which ("native_loop_avx2", "native_step_avx2")."""
+
+    step: Callable[..., None]
+    loop: Callable[..., None] | None
+    isa: str
+    _gemm: tuple[Callable[..., int], Callable[..., None], int] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"native_{'loop' if self.loop is not None else 'step'}_{self.isa}"
+
+    @property
+    def compute(self) -> int:
+        """The address of MKL's cblas_sgemm_compute, for ``loop``."""
+        assert self._gemm is not None
+        return self._gemm[2]
+
+    def pack(self, weight: Tensor, rows: int) -> Tensor:
+        """``weight`` (N, K), transposed and packed by MKL as the B matrix of (rows, K) @ (K, N):
+        a buffer for ``loop``, which must outlive the calls that read it."""
+        assert self._gemm is not None
+        get_size, pack, _ = self._gemm
+        w = weight.detach().contiguous()
+        n, k = w.shape
+        out = torch.empty(-(-get_size(_B_MATRIX, rows, n, k) // 4), dtype=torch.float32)
+        pack(_ROW_MAJOR, _B_MATRIX, _TRANS, rows, n, k, 1.0, w.data_ptr(), k, out.data_ptr())
+        return out
+
+    def accepts(self, *tensors: Tensor) -> bool:
+        """Whether every tensor is float32 on the CPU and contiguous in its last two dimensions
+        (what the C reads: rows of units, and a gates row's four blocks back to back)."""
+        return all(t.device.type == "cpu" and t.dtype == torch.float32 and t.stride(-1) == 1
+                   and (t.dim() < 2 or t.stride(-2) == t.shape[-1]) for t in tensors)
+
+
+_NATIVE: Native | None = None
+_TRIED = False
+
+
+def native() -> Native | None:
+    """The compiled code, built or read from the cache and checked once per process; None where
+    it cannot be had here (the reason is logged once)."""
+    global _NATIVE, _TRIED
+    if not _TRIED:
+        _TRIED = True
+        try:
+            _NATIVE = _load()
+        except _Unavailable as exc:
+            log.info("element-wise step: torch calls (%s)", exc)
+        else:
+            log.info("element-wise step: %s, built from %s", _NATIVE.name, SOURCE.name)
+    return _NATIVE
+
+
+def reset() -> None:
+    """Forget the outcome of the last ``native()`` (tests, and after changing $CC)."""
+    global _NATIVE, _TRIED
+    _NATIVE, _TRIED = None, False
+
+
+class _Unavailable(Exception):
+    """Why the compiled step is not used here."""
+
+
+def _isa() -> str:
+    """The widest vector target this CPU runs that the build knows: "avx512", "avx2" or
+    "sse2"."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "sse2"
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
+                  if line.startswith("flags")), [])
+    have = set(flags)
+    return "avx512" if {"avx512f", "avx512dq", "fma"} <= have else \
+        "avx2" if {"avx2", "fma"} <= have else "sse2"
+
+
+def _cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("lstm-viz")) / "native"
+
+
+def _load() -> Native:
+    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        raise _Unavailable(f"turned off by {ENV_SWITCH}")
+    if not (sys.platform.startswith("linux") and platform.machine() == "x86_64"):
+        raise _Unavailable(f"built only on x86-64 Linux, not {sys.platform} {platform.machine()}")
+    if platform.libc_ver()[0] != "glibc":
+        raise _Unavailable("needs glibc's vector math library")
+    isa = _isa()
+    flags = BASE_FLAGS + ISA_FLAGS[isa]
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
+    name = f"lstm_viz_step-{isa}-{key}.so"
+    try:
+        lib_path = _cached_or_built(_cache_dir(), name, flags)
+        library = ctypes.CDLL(str(lib_path))
+    except OSError:
+        # An unwritable cache, or a file there that does not load: build into a folder of our
+        # own (a loaded library stays mapped after its file is gone).
+        with tempfile.TemporaryDirectory(prefix="lstm-viz-") as tmp:
+            library = ctypes.CDLL(str(_build(Path(tmp) / name, flags)))
+    step = library.lstm_viz_step
+    step.restype = None
+    step.argtypes = [ctypes.c_int64] * 4 + [ctypes.c_void_p, ctypes.c_int64] * 5
+    loop = library.lstm_viz_loop
+    loop.restype = None
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    # steps, B, H, K, threads, min_parallel; compute, whh, whr; z, z_ts, z_rs; h_prev, hp_rs;
+    # c_prev, cp_rs; c, c_ts, c_rs; h, h_ts, h_rs; m, m_rs
+    loop.argtypes = [i64] * 6 + [ptr] * 3 + [ptr, i64, i64] + [ptr, i64] * 2 + \
+        [ptr, i64, i64] * 2 + [ptr, i64]
+    compiled = Native(step, None, isa)
+    _check_step(compiled)
+    gemm = _mkl_gemm()
+    if gemm is None:
+        return compiled
+    with_loop = Native(step, loop, isa, gemm)
+    if not _loop_agrees(with_loop):
+        return compiled
+    return with_loop
+
+
+def _mkl_gemm() -> tuple[Callable[..., int], Callable[..., None], int] | None:
+    """MKL's packed GEMM (pack_get_size, pack, compute's address) from torch's own library, or
+    from what the process has loaded; None (logged) where neither exports it."""
+    places = [Path(torch.__file__).parent / "lib" / "libtorch_cpu.so", None]
+    for place in places:
+        try:
+            lib = ctypes.CDLL(None if place is None else str(place))
+            get_size, pack, compute = (getattr(lib, name) for name in _MKL_SYMBOLS)
+        except (OSError, AttributeError):
+            continue
+        get_size.restype = ctypes.c_size_t
+        get_size.argtypes = [ctypes.c_int] * 4
+        pack.restype = None
+        pack.argtypes = [ctypes.c_int] * 6 + [ctypes.c_float, ctypes.c_void_p, ctypes.c_int,
+                                              ctypes.c_void_p]
+        address = ctypes.cast(compute, ctypes.c_void_p).value
+        assert address is not None
+        return get_size, pack, address
+    log.info("MKL's packed GEMM is not exported here: the steps run one C call each")
+    return None
+
+
+def _cached_or_built(folder: Path, name: str, flags: tuple[str, ...]) -> Path:
+    path = folder / name
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        _build(Path(tmp), flags)
+        os.replace(tmp, path)  # another process building the same name writes the same bytes
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _build(out: Path, flags: tuple[str, ...]) -> Path:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        raise _Unavailable("no C compiler found (set CC, or install gcc)")
+    cmd = [compiler, *flags, "-o", str(out), str(SOURCE), "-lm"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise _Unavailable(f"{compiler} did not run: {exc}") from None
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise _Unavailable(f"{compiler} failed: {first}")
+    return out
+
+
+def _activated(pre: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """torch's formulas: (the gates (B, 4H), c, o * tanh(c)) from pre-activations (B, 4H)."""
+    B, H = c_prev.shape
+    z = pre.view(B, 4, H)
+    i, f, g, o = z[:, 0].sigmoid(), z[:, 1].sigmoid(), z[:, 2].tanh(), z[:, 3].sigmoid()
+    c = i * g + f * c_prev
+    return torch.stack([i, f, g, o], 1).view(B, 4 * H), c, o * c.tanh()
+
+
+def _disagreement(got: tuple[Tensor, ...], want: tuple[Tensor, ...], atol: float) -> float:
+    """0.0 where every pair is within ``atol`` (NaN where both are), else the largest gap."""
+    for a, b in zip(got, want):
+        if not torch.allclose(a, b, rtol=0, atol=atol, equal_nan=True):
+            return float((a - b).abs().nan_to_num(nan=float("inf")).max())
+    return 0.0
+
+
+def _check_step(compiled: Native) -> None:
+    """The step equals torch's formulas on a small case whose rows are not a multiple of any
+    vector width, over saturating values, NaN and infinities, on one thread and on several."""
+    B, H = 3, 37
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(B, 4 * H, generator=gen) * 12
+    z[0, :8] = torch.tensor([-40.0, 40.0, 0.0, -0.0, float("nan"), float("inf"),
+                             float("-inf"), 1e-8])
+    r = torch.randn(B, 4 * H, generator=gen)
+    c_prev = torch.randn(B, H, generator=gen) * 3
+    want = _activated(z + r, c_prev)
+    for threads, min_parallel in ((1, 1 << 62), (2, 1)):
+        got = (z.clone(), torch.empty(B, H), torch.empty(B, H))
+        compiled.step(B, H, threads, min_parallel, got[0].data_ptr(), 4 * H, r.data_ptr(),
+                      4 * H, c_prev.data_ptr(), H, got[1].data_ptr(), H, got[2].data_ptr(), H)
+        gap = _disagreement(got, want, CHECK_ATOL)
+        if gap:
+            log.warning("the compiled element-wise step disagrees with torch here "
+                        "(max |diff| %.3g); using torch calls", gap)
+            raise _Unavailable("self-check failed")
+
+
+def _loop_agrees(compiled: Native) -> bool:
+    """Whether ``loop`` equals torch's step by step over a few steps, read forwards and
+    backwards, with and without a projection (logged where it does not)."""
+    T, B, H = 5, 3, 37
+    gen = torch.Generator().manual_seed(1)
+    for Ho, backwards in ((H, False), (11, True)):
+        z = torch.randn(T, B, 4 * H, generator=gen)
+        w_hh = torch.randn(4 * H, Ho, generator=gen) * 0.3
+        w_hr = torch.randn(Ho, H, generator=gen) * 0.3 if Ho != H else None
+        h0, c0 = torch.randn(B, Ho, generator=gen), torch.randn(B, H, generator=gen)
+        want = [torch.empty(T, B, 4 * H), torch.empty(T, B, H), torch.empty(T, B, Ho)]
+        h_prev, c_prev = h0, c0
+        for t in (range(T - 1, -1, -1) if backwards else range(T)):
+            gates, c, m = _activated(z[t] + h_prev @ w_hh.t(), c_prev)
+            h = m if w_hr is None else m @ w_hr.t()
+            want[0][t], want[1][t], want[2][t] = gates, c, h
+            h_prev, c_prev = h, c
+        got = [z.clone(), torch.empty(T, B, H), torch.empty(T, B, Ho)]
+        whh = compiled.pack(w_hh, B)
+        whr = None if w_hr is None else compiled.pack(w_hr, B)
+        m_buf = torch.empty(B, H)
+        first, step = (T - 1, -1) if backwards else (0, 1)
+        assert compiled.loop is not None
+        compiled.loop(T, B, H, Ho, 2, 1, compiled.compute, whh.data_ptr(),
+                      None if whr is None else whr.data_ptr(),
+                      got[0][first].data_ptr(), step * B * 4 * H, 4 * H,
+                      h0.data_ptr(), Ho, c0.data_ptr(), H,
+                      got[1][first].data_ptr(), step * B * H, H,
+                      got[2][first].data_ptr(), step * B * Ho, Ho, m_buf.data_ptr(), H)
+        gap = _disagreement(tuple(got), tuple(want), 1e-5)
+        if gap:
+            log.warning("the compiled loop disagrees with torch here (max |diff| %.3g); "
+                        "each step runs one C call instead", gap)
+            return False
+    return True
