@@ -1,0 +1,263 @@
+"""The loop's compiled steps: built from the shipped C source on first use, cached, checked
+against torch before they are trusted, and equal to nn.LSTM wherever they run; with no compiler,
+a failed build, a wrong build or the switch off, traces take torch's calls and say so."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from lstm_viz import _buffers, _native, trace
+from lstm_viz.edits import StateEdit
+
+REAL_SOURCE = _native.SOURCE
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """A process that has not tried the compiled code yet, with an empty cache of its own."""
+    monkeypatch.setattr(_native, "_NATIVE", None)
+    monkeypatch.setattr(_native, "_TRIED", False)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(_native, "_cache_dir", lambda: cache)
+    return cache
+
+
+def _compiled_or_skip():
+    compiled = _native.native()
+    if compiled is None or compiled.loop is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the compiled loop did not build on this CI machine")
+        pytest.skip("the compiled loop does not build here")
+    return compiled
+
+
+def _broken_source(tmp_path, old, new):
+    """The shipped source with one change, as a file of its own."""
+    text = REAL_SOURCE.read_text()
+    assert old in text
+    path = tmp_path / "broken.c"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def _lstm_matches(lstm, x, method="auto", **tol):
+    with torch.no_grad():
+        out, (h_n, c_n) = lstm(x)
+    tr = trace(lstm, x, method=method)
+    data = (lambda o: o.data) if isinstance(out, nn.utils.rnn.PackedSequence) else (lambda o: o)
+    torch.testing.assert_close(data(tr.output), data(out), **tol)
+    torch.testing.assert_close(tr.h_n, h_n, **tol)
+    torch.testing.assert_close(tr.c_n, c_n, **tol)
+    return tr
+
+
+def test_the_shipped_source_builds_into_the_cache_and_loads_from_it_next_time(fresh,
+                                                                              monkeypatch):
+    compiled = _compiled_or_skip()
+    built = list(fresh.glob("lstm_viz_step-*.so"))
+    assert len(built) == 1 and compiled.isa in built[0].name
+    # a second process finds the library: no compiler is run
+    monkeypatch.setattr(_native, "_NATIVE", None)
+    monkeypatch.setattr(_native, "_TRIED", False)
+
+    def no_compiler(*args, **kwargs):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(_native.subprocess, "run", no_compiler)
+    assert _native.native() is not None
+
+
+@pytest.mark.parametrize("kw, lengths", [
+    (dict(input_size=7, hidden_size=300), None),
+    (dict(input_size=7, hidden_size=300, num_layers=2, bidirectional=True), None),
+    (dict(input_size=7, hidden_size=300, num_layers=2, bidirectional=True, batch_first=True),
+     [9, 4, 12, 1, 12, 7, 3, 12, 12, 5, 8, 2, 12, 11, 6, 10]),
+    (dict(input_size=7, hidden_size=300, num_layers=2, proj_size=40), None),
+])
+def test_the_compiled_loop_equals_nn_lstm_on_steps_large_enough_for_threads(kw, lengths):
+    """16 x 300 cells a step: above MIN_PARALLEL, so the element-wise work is split over
+    threads; hidden 300 is no multiple of the chunk or of any vector width."""
+    compiled = _compiled_or_skip()
+    assert 16 * 300 >= _native.MIN_PARALLEL
+    torch.manual_seed(0)
+    lstm = nn.LSTM(**kw).eval()
+    x = torch.randn(12, 16, 7)
+    if kw.get("batch_first"):
+        x = x.transpose(0, 1).contiguous()
+    if lengths is not None:
+        x = pack_padded_sequence(x, torch.tensor(lengths), batch_first=kw.get("batch_first",
+                                                                               False),
+                                 enforce_sorted=False)
+    tr = _lstm_matches(lstm, x, atol=2e-6, rtol=0)
+    assert f"step={compiled.name}" in tr.meta["kernels"]
+
+
+def test_saturated_gates_and_a_nan_go_through_as_in_nn_lstm():
+    _compiled_or_skip()
+    torch.manual_seed(1)
+    lstm = nn.LSTM(3, 24).eval()
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.mul_(30.0)  # pre-activations in the hundreds: exp overflows, gates hit 0 and 1
+    x = torch.randn(10, 2, 3) * 5
+    x[4, 1, 0] = float("nan")
+    with torch.no_grad():
+        out, _ = lstm(x)
+    tr = trace(lstm, x)
+    assert torch.isnan(out[4:, 1]).all() and not torch.isnan(out[:, 0]).any()
+    torch.testing.assert_close(tr.output, out, atol=2e-6, rtol=0, equal_nan=True)
+    assert ((tr.gates[0, 0, :, 0] == 0) | (tr.gates[0, 0, :, 0] == 1)).any()
+
+
+def test_an_edit_splits_the_run_of_steps_and_holds_its_value():
+    """Steps before and after an edited step run in C, the edited step in torch."""
+    _compiled_or_skip()
+    torch.manual_seed(2)
+    lstm = nn.LSTM(4, 32, bidirectional=True).eval()
+    x = torch.randn(9, 3, 4)
+    tr = trace(lstm, x, overrides=[StateEdit("c", 4, 0, 1, 2, 5, 1.75)])
+    assert float(tr.c[0, 1, 4, 2, 5]) == 1.75
+    # by hand: the reverse direction, c clamped at position 4 before h = o * tanh(c) reads it
+    w_ih, w_hh = lstm.weight_ih_l0_reverse, lstm.weight_hh_l0_reverse
+    bias = lstm.bias_ih_l0_reverse + lstm.bias_hh_l0_reverse
+    h, c = torch.zeros(3, 32), torch.zeros(3, 32)
+    with torch.no_grad():
+        for t in range(8, -1, -1):
+            i, f, g, o = (x[t] @ w_ih.t() + h @ w_hh.t() + bias).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            if t == 4:
+                c[2, 5] = 1.75
+            h = torch.sigmoid(o) * torch.tanh(c)
+            torch.testing.assert_close(tr.c[0, 1, t], c, atol=2e-6, rtol=0)
+            torch.testing.assert_close(tr.h[0, 1, t], h, atol=2e-6, rtol=0)
+
+
+def test_turned_off_it_is_not_built_and_traces_take_torch_calls(fresh, monkeypatch, caplog):
+    monkeypatch.setenv(_native.ENV_SWITCH, "0")
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        assert _native.native() is None
+    assert not fresh.exists()
+    assert any("turned off by LSTM_VIZ_NATIVE" in r.getMessage() for r in caplog.records)
+    torch.manual_seed(3)
+    tr = _lstm_matches(nn.LSTM(5, 64).eval(), torch.randn(6, 4, 5), atol=2e-6, rtol=0)
+    assert "native" not in tr.meta["kernels"]
+
+
+def test_with_no_compiler_traces_take_torch_calls_and_the_log_says_why(fresh, monkeypatch,
+                                                                       caplog):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        assert _native.native() is None
+        assert _native.native() is None  # tried once
+    lines = [r.getMessage() for r in caplog.records if "element-wise step" in r.getMessage()]
+    assert len(lines) == 1 and "/nonexistent/cc did not run" in lines[0]
+    torch.manual_seed(4)
+    x = torch.randn(6, 4, 5)
+    tr = _lstm_matches(nn.LSTM(5, 64, bidirectional=True).eval(), x, atol=2e-6, rtol=0)
+    assert "native" not in tr.meta["kernels"]
+
+
+def test_a_source_that_does_not_compile_falls_back_with_the_compilers_first_line(
+        fresh, monkeypatch, tmp_path, caplog):
+    if _native.native() is None:
+        pytest.skip("no compiled code here to break")
+    monkeypatch.setattr(_native, "_NATIVE", None)
+    monkeypatch.setattr(_native, "_TRIED", False)
+    monkeypatch.setattr(_native, "SOURCE", _broken_source(tmp_path, "#define CHUNK 256",
+                                                          "#define CHUNK 256 +"))
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        assert _native.native() is None
+    assert any("failed:" in r.getMessage() for r in caplog.records)
+
+
+def test_a_build_whose_step_is_wrong_is_never_used(fresh, monkeypatch, tmp_path, caplog):
+    _compiled_or_skip()
+    monkeypatch.setattr(_native, "_NATIVE", None)
+    monkeypatch.setattr(_native, "_TRIED", False)
+    monkeypatch.setattr(_native, "SOURCE", _broken_source(
+        tmp_path, "const float f = 1.0f / (1.0f + expf(-zf[j]));",
+        "const float f = 1.0f / (1.0f + expf(zf[j]));"))
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        assert _native.native() is None
+    warning = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "disagrees with torch" in warning[0].getMessage()
+    torch.manual_seed(5)
+    _lstm_matches(nn.LSTM(5, 64).eval(), torch.randn(6, 4, 5), atol=2e-6, rtol=0)
+
+
+def test_a_build_whose_loop_is_wrong_keeps_only_its_checked_step(fresh, monkeypatch, tmp_path,
+                                                                  caplog):
+    _compiled_or_skip()
+    monkeypatch.setattr(_native, "_NATIVE", None)
+    monkeypatch.setattr(_native, "_TRIED", False)
+    # the recurrent product overwrites the input projection instead of adding to it
+    monkeypatch.setattr(_native, "SOURCE", _broken_source(
+        tmp_path, "whh, (int)K, 1.0f, zt, (int)z_rs);", "whh, (int)K, 0.0f, zt, (int)z_rs);"))
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        compiled = _native.native()
+    assert compiled is not None and compiled.loop is None
+    assert compiled.name == f"native_step_{compiled.isa}"
+    assert any("compiled loop disagrees" in r.getMessage() for r in caplog.records)
+    torch.manual_seed(6)
+    tr = _lstm_matches(nn.LSTM(5, 64, num_layers=2, proj_size=9).eval(), torch.randn(6, 4, 5),
+                       method="loop", atol=2e-6, rtol=0)
+    assert f"step=native_step_{compiled.isa}" in tr.meta["kernels"]
+
+
+def test_an_unusable_cached_file_is_rebuilt_elsewhere(fresh):
+    compiled = _compiled_or_skip()
+    [built] = fresh.glob("lstm_viz_step-*.so")
+    _native.reset()
+    built.unlink()  # a new file, as another process would leave it (this one maps the old)
+    built.write_bytes(b"not a shared library")
+    assert _native.native() is not None and _native.native().name == compiled.name
+
+
+def test_an_unwritable_cache_builds_into_a_folder_of_its_own(fresh, monkeypatch):
+    if os.geteuid() == 0:
+        # root writes anywhere: point the cache under a file, which no one can create
+        blocker = fresh.parent / "a file"
+        blocker.write_text("")
+        monkeypatch.setattr(_native, "_cache_dir", lambda: blocker / "native")
+    else:
+        fresh.mkdir()
+        fresh.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    _compiled_or_skip()
+
+
+def test_large_buffers_go_back_to_the_pool_and_serve_the_next_trace(monkeypatch):
+    monkeypatch.setattr(_buffers, "MIN_POOLED", 1 << 16)  # small traces, same path
+    _buffers.release()
+    torch.manual_seed(7)
+    lstm = nn.LSTM(4, 64).eval()
+    x = torch.randn(50, 8, 4)
+    first = trace(lstm, x)
+    gates_at = first.gates.data_ptr()
+    assert _buffers.pooled_bytes() == 0
+    second = trace(lstm, x)  # the first is alive: the second has memory of its own
+    assert second.gates.data_ptr() != gates_at
+    del first
+    assert _buffers.pooled_bytes() > 0
+    third = _lstm_matches(lstm, x, atol=2e-6, rtol=0)
+    assert gates_at in (third.gates.data_ptr(), third.c.data_ptr(), third.h.data_ptr())
+    torch.testing.assert_close(third.gates, second.gates, rtol=0, atol=0)
+    _buffers.release()
+    assert _buffers.pooled_bytes() == 0
+
+
+def test_the_pool_keeps_at_most_its_limit(monkeypatch):
+    monkeypatch.setattr(_buffers, "MIN_POOLED", 1 << 16)
+    monkeypatch.setattr(_buffers, "POOL_LIMIT", 3 << 20)
+    _buffers.release()
+    like = torch.zeros(1)
+    bufs = [_buffers.empty(1 << 18, like=like) for _ in range(5)]  # 1 MiB each
+    del bufs
+    assert _buffers.pooled_bytes() == 3 << 20
+    _buffers.release()
