@@ -111,6 +111,15 @@ def native() -> Native | None:
     return _NATIVE
 
 
+def runs_loop(x: Tensor) -> bool:
+    """Whether the trace loop's steps run in C for input ``x``: float32 on the CPU, where the
+    compiled loop builds. The loop is then the fastest method at every size."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
+    compiled = native()
+    return compiled is not None and compiled.loop is not None
+
+
 def reset() -> None:
     """Forget the outcome of the last ``native()`` (tests, and after changing $CC)."""
     global _NATIVE, _TRIED

@@ -356,20 +356,11 @@ def _choose_method(method: str, edits: Sequence[StateEdit], cfg: LSTMConfig, x: 
     C (float32 on the CPU, where they build), and elsewhere for large steps."""
     if method == "auto":
         step_macs = x.shape[1] * 4 * cfg.hidden_size * cfg.h_out
-        return "loop" if (edits or step_macs >= LOOP_THRESHOLD or _native_loop_runs(x)) \
+        return "loop" if (edits or step_macs >= LOOP_THRESHOLD or _native.runs_loop(x)) \
             else "fused"
     if method == "fused" and edits:
         raise ValueError("what-if overrides need method='loop'")
     return method
-
-
-def _native_loop_runs(x: Tensor) -> bool:
-    """Whether the loop's steps run in C for this input (float32 on the CPU, where the compiled
-    loop builds)."""
-    if x.device.type != "cpu" or x.dtype != torch.float32:
-        return False
-    compiled = _native.native()
-    return compiled is not None and compiled.loop is not None
 
 
 def _reading_order(edits: Sequence[StateEdit], direction: int, lengths: Tensor

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from . import _buffers, _kernels
+from . import _buffers, _kernels, _native
 from .edits import StateEdit
 from .torch_devices import rnn_precision
 
@@ -179,13 +179,15 @@ class Checkpoints:
 
     def __init__(self, lstm: nn.LSTM, x: Tensor, lengths: Tensor, h_0: Tensor, c_0: Tensor,
                  every: int = DEFAULT_EVERY, buckets: int = DEFAULT_BUCKETS,
-                 edits: Sequence[StateEdit] = (), method: str = "fused",
+                 edits: Sequence[StateEdit] = (), method: str | None = None,
                  base: Checkpoints | None = None) -> None:
         if every < 1:
             raise ValueError(f"every must be at least 1 step (got {every})")
         self.lstm, self.x, self.lengths, self.h_0, self.c_0 = lstm, x, lengths, h_0, c_0
         self.edits = tuple(edits)
-        self.method = method  # spans that hold an edit use the loop (trace_span)
+        # the loop where its steps run in C, else torch's fused kernel with the gates
+        # recomputed; spans that hold an edit use the loop (trace_span)
+        self.method = method or ("loop" if _native.runs_loop(x) else "fused")
         self.L = lstm.num_layers
         self.D = 2 if lstm.bidirectional else 1
         self.every = int(every)

@@ -261,3 +261,24 @@ def test_the_pool_keeps_at_most_its_limit(monkeypatch):
     del bufs
     assert _buffers.pooled_bytes() == 3 << 20
     _buffers.release()
+
+
+@pytest.mark.parametrize("bidirectional, lengths", [(False, None), (True, [40, 17, 33]),
+                                                   (True, None)])
+def test_windows_traced_in_c_equal_the_full_trace_and_nn_lstm(bidirectional, lengths):
+    from lstm_viz.tracing import checkpoints, trace_window
+
+    _compiled_or_skip()
+    torch.manual_seed(8)
+    lstm = nn.LSTM(6, 48, num_layers=2, bidirectional=bidirectional).eval()
+    x = torch.randn(40, 3, 6)
+    inp = x if lengths is None else pack_padded_sequence(x, torch.tensor(lengths),
+                                                         enforce_sorted=False)
+    full = _lstm_matches(lstm, inp, atol=2e-6, rtol=0)
+    ckpt = checkpoints(lstm, inp, every=8)
+    assert ckpt.method == "loop"
+    for start, stop in ((0, 9), (13, 29), (31, 40)):
+        win = trace_window(ckpt, start, stop, packed=lengths is not None)
+        for name in ("gates", "c", "h"):
+            torch.testing.assert_close(getattr(win, name), getattr(full, name)[:, :, start:stop],
+                                       atol=2e-6, rtol=0, equal_nan=True)
