@@ -49,8 +49,8 @@ CONFIGS = [
 TARGETS = {"large": 1.3, "bidir2": 1.5}
 DEFAULT_TARGET = 2.0
 # Torch ops by what they do, for the time breakdown (self CPU time under torch.profiler).
-MATMULS = {"mkldnn::_linear_pointwise", "mkl::_mkl_linear", "aten::addmm", "aten::mm",
-           "aten::lstm", "aten::mkldnn_rnn_layer", "aten::_thnn_fused_lstm_cell",
+MATMULS = {"mkldnn::_linear_pointwise", "mkl::_mkl_linear", "aten::addmm", "aten::addmm_",
+           "aten::mm", "aten::lstm", "aten::mkldnn_rnn_layer", "aten::_thnn_fused_lstm_cell",
            "mkldnn::_reorder_linear_weight", "mkl::_mkl_reorder_linear_weight"}
 ELEMENTWISE = {"aten::sigmoid_", "aten::sigmoid", "aten::tanh_", "aten::tanh", "aten::mul",
                "aten::mul_", "aten::add", "aten::add_", "aten::addcmul", "aten::addcmul_",

@@ -1,9 +1,11 @@
 """The kernels behind ``lstm_viz.trace``: one layer and direction of an LSTM, step by step.
 
 Private: ``tracing.trace`` chooses a kernel and assembles the layers. ``run_loop`` steps through
-time: the input projection of all steps is one matmul (oneDNN, weight prepacked, where it pays),
-then each step is one recurrent matmul (MKL's packed GEMM where it pays) and a few in-place
-element-wise calls on preallocated buffers. ``run_fused`` lets torch's fused kernel compute h and
+time: the input projection of all steps is one addmm straight into the trace's gates buffer,
+then each step is the recurrent matmul and the element-wise work. Where the compiled code builds
+(``_native``), runs of steps are one C call (MKL's packed GEMM and a fused element-wise pass);
+otherwise each step is one recurrent matmul (MKL's packed GEMM where it pays) and a few in-place
+torch calls on preallocated buffers. ``run_fused`` lets torch's fused kernel compute h and
 recomputes the gates for all steps at once, with a log-depth scan for c.
 
 Each packed kernel is checked against addmm once, on first use, and falls back to addmm (with one
@@ -107,28 +109,6 @@ def _plain(weight: Tensor) -> Linear:
     return plain
 
 
-def input_linear(weight: Tensor, rows: int) -> Linear:
-    """``f(x, bias=None, out=None) = x @ weight.T + bias`` for the input projection of all
-    steps at once (x of ``rows`` rows), made once per weight.
-
-    On the CPU in float32 and for large products this uses oneDNN with the weight prepacked,
-    the fastest here for a tall x; elsewhere, or where that private op is missing or
-    disagrees, plain addmm. The function's ``__name__`` names the kernel.
-    """
-    if weight.device.type != "cpu" or weight.dtype != torch.float32:
-        return _plain(weight)
-    if rows * weight.numel() < ONEDNN_MIN_MACS or not onednn_ok():
-        return _plain(weight)
-    ops = torch.ops.mkldnn
-    packed = ops._reorder_linear_weight(weight, rows)
-
-    def prepacked(x: Tensor, bias: Tensor | None = None, out: Tensor | None = None) -> Tensor:
-        y = ops._linear_pointwise(x, packed, bias, "none", [], "")
-        return y if out is None else out.copy_(y)
-
-    return prepacked
-
-
 def recurrent_linear(weight: Tensor, rows: int) -> Linear:
     """``f(x, bias=None, out=None) = x @ weight.T + bias`` for one step of a recurrence (x of
     ``rows`` rows, the batch), made once per weight and called once a step.
@@ -153,9 +133,7 @@ def recurrent_linear(weight: Tensor, rows: int) -> Linear:
     return mkl_packed
 
 
-_ONEDNN_OK: bool | None = None
 _MKL_OK: bool | None = None
-ONEDNN_MIN_MACS = 1 << 22  # below this, packing the weight costs more than it saves
 MKL_MIN_MACS = 1 << 21  # below this, plain addmm is as fast (benchmarks/bench_trace.py)
 
 
@@ -173,18 +151,6 @@ def _agrees(linear: Callable[[Tensor, Tensor, Tensor], Tensor], name: str) -> bo
     if not ok:
         log.warning("%s disagrees with addmm here; using addmm", name)
     return bool(ok)
-
-
-def onednn_ok() -> bool:
-    """Whether oneDNN's prepacked linear exists here and agrees with addmm (checked once)."""
-    global _ONEDNN_OK
-    if _ONEDNN_OK is None:
-        ops = torch.ops.mkldnn
-        _ONEDNN_OK = bool(torch.backends.mkldnn.is_available()) and _agrees(
-            lambda x, w, b: ops._linear_pointwise(x, ops._reorder_linear_weight(w, 3), b,
-                                                  "none", [], ""),
-            "oneDNN's prepacked linear")
-    return _ONEDNN_OK
 
 
 def mkl_ok() -> bool:
@@ -387,8 +353,8 @@ def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_i
     h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
     flat = gates.view(T * B, 4 * H)
     bias = None if b_ih is None or b_hh is None else b_ih + b_hh
-    input_linear(w_ih, T * B)(x.reshape(T * B, -1), bias, out=flat)
-    flat.add_(input_linear(w_hh, T * B)(h_prev.reshape(T * B, -1)))
+    _plain(w_ih)(x.reshape(T * B, -1), bias, out=flat)
+    flat.addmm_(h_prev.reshape(T * B, -1), w_hh.t())
     _activate(gates)
     _linear_scan(gates[:, :, 1], gates[:, :, 0] * gates[:, :, 2], c0, out=c)
 
