@@ -27,7 +27,7 @@ import torch
 Tensor = torch.Tensor
 
 MIN_POOLED = 32 << 20  # bytes: below this torch's allocator reuses freed memory itself
-POOL_LIMIT = 1 << 30  # bytes of freed buffers kept for reuse, at most
+POOL_LIMIT = 512 << 20  # bytes of freed buffers kept for reuse, at most
 _SLACK = 2  # a freed mapping serves a request of at least 1/_SLACK of its size
 
 _lock = threading.RLock()  # a lender's __del__ may run while this thread holds it

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,7 @@ class Native:
 
 _NATIVE: Native | None = None
 _TRIED = False
+_LOCK = threading.Lock()
 
 
 def native() -> Native | None:
@@ -101,13 +103,16 @@ def native() -> Native | None:
     it cannot be had here (the reason is logged once)."""
     global _NATIVE, _TRIED
     if not _TRIED:
-        _TRIED = True
-        try:
-            _NATIVE = _load()
-        except _Unavailable as exc:
-            log.info("element-wise step: torch calls (%s)", exc)
-        else:
-            log.info("element-wise step: %s, built from %s", _NATIVE.name, SOURCE.name)
+        with _LOCK:  # traces on two threads at once: one builds, the other waits for it
+            if not _TRIED:
+                try:
+                    _NATIVE = _load()
+                except _Unavailable as exc:
+                    log.info("element-wise step: torch calls (%s)", exc)
+                else:
+                    log.info("element-wise step: %s, built from %s", _NATIVE.name,
+                             SOURCE.name)
+                _TRIED = True
     return _NATIVE
 
 
