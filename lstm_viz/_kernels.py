@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from . import _buffers, _native
+from . import _native
 from .edits import StateEdit
 
 log = logging.getLogger("lstm_viz.tracing")
@@ -165,15 +165,15 @@ def mkl_ok() -> bool:
 
 
 def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None,
-             w_hr: Tensor | None, gates: Tensor | None, c: Tensor, h: Tensor,
+             w_hr: Tensor | None, gates: Tensor, c: Tensor, h: Tensor,
              overrides: Sequence[StateEdit] = (), backwards: bool = False,
-             kernels: dict[str, str] | None = None) -> Tensor:
-    """One direction of one layer, step by step. x (T, B, in); writes c (T, B, H) and
-    h (T, B, H_out), and the gates (T, B, 4, H) into ``gates``, or into a buffer of its own
-    that it returns when ``gates`` is None. ``overrides``: edits applied after step ``edit.t``,
-    counted in reading order (0 is the first step read). ``backwards`` reads positions T-1
-    down to 0 (and writes each result at its own position). ``kernels``, when given, gets the
-    names of the kernels used ("input", "recurrent", "step").
+             kernels: dict[str, str] | None = None) -> None:
+    """One direction of one layer, step by step. x (T, B, in); writes c (T, B, H),
+    h (T, B, H_out) and the gates (T, B, 4, H) into the buffers given. ``overrides``: edits
+    applied after step ``edit.t``, counted in reading order (0 is the first step read).
+    ``backwards`` reads positions T-1 down to 0 (and writes each result at its own position).
+    ``kernels``, when given, gets the names of the kernels used ("input", "recurrent",
+    "step").
 
     Each step is the recurrent matmul, then the element-wise work: the add, the gates'
     activations, c = i * g + f * c_prev and h = o * tanh(c) (then projected by W_hr). Where the
@@ -187,13 +187,11 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     T, B, _ = x.shape
     H = c.shape[-1]
     native = _native.native() if x.device.type == "cpu" else None
-    if native is not None and not native.accepts(c, h, *(() if gates is None else (gates,))):
+    if native is not None and not native.accepts(c, h, gates):
         native = None
     one_sigmoid = native is None and one_sigmoid_pays()
     if one_sigmoid:
         w_ih, w_hh, bias = _scale_g_rows(w_ih, w_hh, bias)
-    if gates is None:  # the caller takes this buffer as it is
-        gates = _buffers.empty(T, B, 4, H, like=c)
     # Straight into the trace's buffer: faster here than oneDNN's prepacked linear, whose
     # result would have to be copied in (or, kept as it is, would sit on small pages).
     project = _plain(w_ih)
@@ -213,7 +211,7 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     if native is not None:
         _native_steps(native, gates, c, h, h0, c0, w_hh, w_hr, recurrent, step, by_step,
                       backwards)
-        return gates
+        return
     # Views made once: indexing a tensor costs more than the small ops themselves.
     order = slice(None, None, -1 if backwards else 1)  # reading order
     zs = gates.view(T, B, 4 * H).unbind(0)[order]
@@ -226,7 +224,6 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
         h_prev, c_prev = hs[t], cs[t]
     if one_sigmoid:
         gates[:, :, 2].mul_(-2.0).add_(1.0)  # s_g -> tanh(z_g), for all steps at once
-    return gates
 
 
 class _TorchStep:
