@@ -17,10 +17,20 @@ _LSTM_KEY = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bi
                        r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
 
 
+def field_name(key: object) -> str:
+    """A key as a message shows it: as written when it is short and printable, else quoted
+    with its control characters escaped and cut to 40 characters (a message stays one line)."""
+    text = str(key)
+    if text.isprintable() and 0 < len(text) <= 40:
+        return text
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
 def reject_unknown_fields(data: Mapping[str, Any], allowed: Iterable[str], what: str,
                           list_allowed: bool = True) -> None:
     """ValueError naming the keys of ``data`` not in ``allowed`` (``what``: "LSTM config")."""
-    unknown = sorted(set(data) - set(allowed))
+    unknown = sorted(field_name(k) for k in set(data) - set(allowed))
     if unknown:
         hint = f"; allowed: {', '.join(sorted(allowed))}" if list_allowed else ""
         raise ValueError(f"unknown {what} field(s): {', '.join(unknown)}{hint}")

@@ -28,6 +28,8 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from .config import field_name
+
 MAX_JSON_BYTES = 256 * 1024 * 1024  # a session with 20 MB of weights and input is ~60 MB
 MAX_JSON_DEPTH = 32  # the deepest a session file written by lstm-viz goes is 5
 MAX_NUM_LAYERS = 10_000
@@ -273,7 +275,7 @@ class Obj(Spec):
                 raise ValueError(f"{_join(path, key)} cannot be set in a file (got"
                                  f" {_show(value[key])}): {why}")
         if not self.open_:
-            unknown = sorted(str(k) for k in value if k not in self.fields)
+            unknown = sorted(field_name(k) for k in value if k not in self.fields)
             if unknown:
                 raise ValueError(f"unknown {where} field(s): {', '.join(unknown)};"
                                  f" allowed: {', '.join(sorted(self.fields))}")

@@ -177,6 +177,24 @@ def test_unknown_session_fields_are_reported(tmp_path):
         load_session(tmp_path / "s.json")
 
 
+@pytest.mark.parametrize("where", [("session",), ("session", "edits")])
+def test_an_unknown_field_named_with_control_characters_is_reported_on_one_line(tmp_path,
+                                                                                 where):
+    save_session(tmp_path / "s.json", _session())
+    doc = json.loads((tmp_path / "s.json").read_text())
+    node = doc
+    for key in where:
+        node = node.setdefault(key, {})
+    node["line\nbreak"] = 1
+    node["x" * 60] = 2
+    (tmp_path / "s.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError) as info:
+        load_session(tmp_path / "s.json")
+    message = str(info.value)
+    assert "\n" not in message and "'line\\nbreak'" in message
+    assert "x" * 60 not in message and "'" + "x" * 36 + "..." in message
+
+
 def test_selection_must_be_plain_data(tmp_path):
     with pytest.raises(ValueError, match="selection and view must be plain JSON data"):
         save_session(tmp_path / "s.json", _session(), selection={"unit": object()})
