@@ -68,6 +68,7 @@ class AppContext(QObject):
         self.runner.failed.connect(self._on_trace_failed)
         self._session_slots = ((session.config_changed, self._on_config_changed),
                                (session.edits_changed, self._on_edits_changed),
+                               (session.edits_cleared, self._on_edits_cleared),
                                (session.trace_changed, self._on_trace_changed),
                                (session.step_changed, self._on_step_changed))
         for signal, slot in self._session_slots:
@@ -114,6 +115,12 @@ class AppContext(QObject):
         """Whether the trace on show holds step t (a windowed trace holds only its window)."""
         trace = self.session.trace
         return trace is not None and trace.start <= t < trace.stop
+
+    def _on_edits_cleared(self, count: int) -> None:
+        """A change of model, settings or input dropped what-if edits: say so, visibly."""
+        edits = "the what-if edit" if count == 1 else f"{count} what-if edits"
+        self.post(f"The change cleared {edits}, made for the run before it. File > Save"
+                  " session keeps edits before such a change.", 10000)
 
     def _on_edits_changed(self) -> None:
         self.edits_changed.emit()

@@ -50,8 +50,10 @@ def open_array_input(window, path) -> bool:
 
 def open_path(window, path, *, background: bool = True, done=None) -> bool:
     """Open ``path`` as the File menu would, chosen by its suffix; False (and a message) when
-    it cannot be opened. A model or session is read on the worker (``background``), after the
-    question about unsaved changes; ``done(ok)`` follows once it is in use (or not)."""
+    lstm-viz does not open such a file. A model or session is read on the worker
+    (``background``), after the question about unsaved changes; an input is used after the
+    question about the what-if edits it would drop, if any; ``done(ok)`` follows once it is
+    in use (or not; not at all when the question is cancelled)."""
     try:
         kind = kind_of(path)
     except ValueError as exc:
@@ -64,12 +66,11 @@ def open_path(window, path, *, background: bool = True, done=None) -> bool:
                               lambda: opener(window, path, background=background, done=done),
                               before=f"opening another {kind}")
         return True
-    if kind == "text":
-        ok = file_menu.open_text_input(window, path)
-    else:
-        ok = open_array_input(window, path)
-    finish(ok)
-    return ok
+    opener = file_menu.open_text_input if kind == "text" else open_array_input
+    # a new input drops the what-if edits, which were made for the one before
+    file_menu.ask_to_save(window, lambda: finish(opener(window, path)),
+                          before="opening another input", only_edits=True)
+    return True
 
 
 def open_paths(window, paths) -> None:

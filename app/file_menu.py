@@ -515,12 +515,17 @@ def use_session(window, path, loaded: Session, extras: SessionExtras) -> bool:
 
 
 # ----- unsaved changes ---------------------------------------------------------------------------
-def ask_to_save(window, then, *, before: str = "closing") -> QMessageBox | None:
-    """Run ``then()`` now when the session has no unsaved changes (the title's modified mark),
-    or when the window does not ask (``confirm_unsaved`` False: headless and test windows).
+def ask_to_save(window, then, *, before: str = "closing", only_edits: bool = False
+                ) -> QMessageBox | None:
+    """Run ``then()`` now when the session has no unsaved changes (the title's modified mark;
+    with ``only_edits``, no what-if edits either, which are what a new input drops), or when
+    the window does not ask (``confirm_unsaved`` False: headless and test windows).
     Otherwise ask Save / Discard / Cancel in a window-modal box: Save writes the session (to the
     session file it came from, else to one the user chooses) and then runs ``then()``, Discard
     runs it, Cancel (or closing the box) runs nothing. Returns the box, if one was opened."""
+    if only_edits and not window.session.edits:
+        then()
+        return None
     if not window.isWindowModified() or not getattr(window, "confirm_unsaved", False):
         then()
         return None
@@ -608,6 +613,11 @@ def _choose_demo(window) -> None:
 
 
 def _ask_open_text(window) -> None:
+    ask_to_save(window, lambda: _choose_text(window), before="opening another input",
+                only_edits=True)
+
+
+def _choose_text(window) -> None:
     path, _ = QFileDialog.getOpenFileName(window, "Open text input", "", TEXT_FILTER)
     if not path:
         return

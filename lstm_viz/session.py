@@ -137,13 +137,18 @@ class Edits:
     def __bool__(self) -> bool:
         return bool(self.inputs or self.states or self.ablations)
 
+    def __len__(self) -> int:
+        return len(self.inputs) + len(self.states) + len(self.ablations)
+
 
 class Session:
     """A live LSTM, its input and the current timestep.
 
     Signals: ``config_changed()`` (config, weights, device or input changed; a retrace is due),
     ``input_changed()`` (the input changed; emitted just before its ``config_changed``),
-    ``trace_changed()`` (a new trace is installed), ``step_changed(int)``, ``edits_changed()``.
+    ``trace_changed()`` (a new trace is installed), ``step_changed(int)``, ``edits_changed()``,
+    ``edits_cleared(int)`` (a change of config, weights, device or input dropped that many
+    what-if edits, which were made for the run before it; emitted before ``config_changed``).
     """
 
     config_changed = Signal()
@@ -151,6 +156,7 @@ class Session:
     trace_changed = Signal()
     step_changed = Signal(int)
     edits_changed = Signal()
+    edits_cleared = Signal(int)
 
     def __init__(self, config: LSTMConfig | None = None, input_spec: InputSpec | None = None,
                  seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float32,
@@ -273,7 +279,10 @@ class Session:
         return x.to(device=self._device, dtype=self._dtype)
 
     def _changed(self, input_changed: bool = False) -> None:
+        dropped = len(self._edits)
         self._edits = Edits()
+        if dropped:
+            self.edits_cleared.emit(dropped)
         self.original = None
         self._trace_stale = True
         if input_changed:

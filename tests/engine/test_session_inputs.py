@@ -390,6 +390,22 @@ def test_input_changed_fires_when_the_input_changes_and_config_changed_still_fir
     assert seen == ["input_changed", "config_changed"] and s.input_tm.shape[-1] == 4
 
 
+def test_a_change_that_drops_edits_says_how_many_and_clearing_them_by_hand_does_not():
+    s = _session()
+    cleared: list[int] = []
+    s.edits_cleared.connect(cleared.append)
+    s.set_config(s.config.replace(hidden_size=7))
+    assert cleared == []  # nothing to drop
+    s.edit_input(1, 0, 0, 2.0, rerun=False)
+    s.edit_state("h", 2, 0, 0, 0, 1, 0.0, rerun=False)
+    s.set_input(InputSpec(source="sine", seq_len=6, batch_size=2))
+    assert cleared == [2] and not s.edits
+    s.edit_state("c", 2, 0, 0, 0, 1, 0.0, rerun=False)
+    s.clear_edits()
+    s.reinitialize(seed=5)
+    assert cleared == [2]
+
+
 def test_set_config_and_set_input_check_the_budget_once_before_changing_anything(monkeypatch):
     import lstm_viz.session as session_module
     from lstm_viz import budget

@@ -454,3 +454,73 @@ def test_headless_windows_never_ask(window, wait_traced):
     assert not window.confirm_unsaved  # the offscreen platform: no one could answer
     window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
     assert window.close()
+
+
+# ----- a new input over what-if edits ----------------------------------------------------------
+@pytest.fixture
+def with_edits(window, wait_traced):
+    """The window, asking as on a desktop, with two what-if edits on its input."""
+    wait_traced(window)
+    window.confirm_unsaved = True
+    window.session.edit_input(2, 0, 1, 4.0)
+    window.session.edit_state("c", 3, 0, 0, 0, 1, 0.5)
+    assert len(window.session.edits) == 2 and window.isWindowModified()
+    yield window
+    window.confirm_unsaved = False
+
+
+@pytest.fixture
+def array_file(window, tmp_path):
+    import numpy as np
+
+    path = tmp_path / "series.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(9, window.session.config.input_size))
+            .astype(np.float32))
+    return path
+
+
+def test_opening_an_input_over_what_if_edits_asks_and_cancel_keeps_them(with_edits, array_file,
+                                                                        modal_dialog, qtbot):
+    before = with_edits.session.input_spec
+    assert documents.open_path(with_edits, str(array_file))
+    box = modal_dialog()
+    assert "opening another input" in box.text() and "what-if edits" in box.informativeText()
+    _answer(box, QMessageBox.StandardButton.Cancel)
+    qtbot.wait(20)
+    assert with_edits.session.input_spec == before and len(with_edits.session.edits) == 2
+
+
+def test_discarding_the_edits_opens_the_input_and_says_what_it_cleared(with_edits, array_file,
+                                                                       modal_dialog, qtbot):
+    posted = []
+    with_edits.ctx.message_posted.connect(lambda text, _ms: posted.append(text))
+    done = []
+    documents.open_path(with_edits, str(array_file), done=done.append)
+    _answer(modal_dialog(), QMessageBox.StandardButton.Discard)
+    qtbot.waitUntil(lambda: done == [True])
+    assert with_edits.session.input_spec.path == str(array_file)
+    assert not with_edits.session.edits
+    assert any("cleared 2 what-if edits" in text for text in posted)
+
+
+def test_an_input_opens_without_a_question_where_no_edits_would_be_lost(window, array_file,
+                                                                        wait_traced):
+    wait_traced(window)
+    window.confirm_unsaved = True
+    window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
+    assert window.isWindowModified() and not window.session.edits
+    done = []
+    documents.open_path(window, str(array_file), done=done.append)
+    assert done == [True] and window.session.input_spec.path == str(array_file)
+    window.confirm_unsaved = False
+
+
+def test_a_change_of_settings_that_drops_edits_says_so_in_the_status_bar(window, wait_traced,
+                                                                         qtbot):
+    wait_traced(window)
+    window.session.edit_state("h", 1, 0, 0, 0, 2, 0.0)
+    posted = []
+    window.ctx.message_posted.connect(lambda text, _ms: posted.append(text))
+    window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
+    assert posted and "cleared the what-if edit," in posted[0]
+    qtbot.waitUntil(lambda: "cleared the what-if edit" in window.statusBar().currentMessage())
