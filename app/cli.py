@@ -3,7 +3,8 @@ window (or renders it with ``--screenshot``); ``export`` writes views and data h
 the same options; ``shapes`` is the engine's (``lstm_viz.cli``).
 
     lstm-viz [--config session.json] [--step T] [--model FILE [--lstm NAME] [--allow-pickle]]
-             [--demo NAME] [--view NAME] [--screenshot FILE.png [--size WxH]]
+             [--demo NAME] [--view NAME] [--memory-budget SIZE]
+             [--screenshot FILE.png [--size WxH]]
     lstm-viz export --out DIR [the same options] [--format png,svg,pdf,csv,npz,py,gif,webp]
                     [--scale S] [--stream [--chunk-steps N]]
     lstm-viz shapes --input-size N --hidden-size N --seq-len T ...
@@ -63,6 +64,9 @@ def _add_window_options(p: argparse.ArgumentParser) -> None:
                    " Code, ...)")
     p.add_argument("--size", default="1280x800", metavar="WxH",
                    help="window size for --screenshot and export (default 1280x800)")
+    p.add_argument("--memory-budget", metavar="SIZE",
+                   help="memory a trace may use (default 1GiB; e.g. 4GiB, 512MiB): an input"
+                        " whose full trace needs more is traced in windows")
 
 
 EXAMPLES = """examples:
@@ -153,6 +157,17 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _budget(args) -> int | None:
+    """--memory-budget in bytes (None: the default); UsageError naming what to write."""
+    if args.memory_budget is None:
+        return None
+    from lstm_viz.budget import parse_size
+    try:
+        return parse_size(args.memory_budget)
+    except ValueError as exc:
+        raise UsageError(f"--memory-budget: {exc}") from None
+
+
 def _formats(text: str, allow_none: bool = False) -> list[str]:
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]
     bad = [f for f in formats if f not in EXPORT_FORMATS]
@@ -228,7 +243,8 @@ def _headless_window(args, settings_dir: str):
     if session is None:
         from lstm_viz import Session
         session = Session()
-    window = MainWindow(session=session, settings=settings, restore=False, trace_now=False)
+    window = MainWindow(session=session, settings=settings, restore=False, trace_now=False,
+                        memory_budget=_budget(args))
     try:
         if args.model and not open_model(window, args.model, allow_pickle=args.allow_pickle,
                                          lstm=args.lstm):
@@ -420,6 +436,7 @@ def _plain_session(args):
     from lstm_viz import Session
     session = load_session_file(args.config, _trusted_models(args))[0] if args.config \
         else Session()
+    session.memory_budget = _budget(args)
     try:
         session.retrace()
     except ValueError as exc:
@@ -512,10 +529,12 @@ def _gui(args) -> int:
         session, data = load_session_file(args.config, _trusted_models(args))
     step = args.step if args.step is not None else data.get("step")
     view = args.view or (data.get("view") or {}).get("tab")
+    budget = _budget(args)
     try:
         return run({"session": session, "step": step, "model": args.model, "view": view,
                     "allow_pickle": args.allow_pickle, "lstm": args.lstm,
-                    "selection": data.get("selection"), "demo": args.demo})
+                    "selection": data.get("selection"), "demo": args.demo,
+                    "memory_budget": budget})
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from None
 

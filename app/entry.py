@@ -92,7 +92,8 @@ def build_window(options: dict) -> MainWindow:
     selection and step follow once it is in use. ValueError, before the window shows, when
     ``step`` or ``view`` does not fit (with a model: the input as it is before the model)."""
     opening = bool(options.get("model") or options.get("demo"))
-    window = MainWindow(session=options.get("session"), trace_now=not opening)
+    window = MainWindow(session=options.get("session"), trace_now=not opening,
+                        memory_budget=options.get("memory_budget"))
     install_excepthook(window)
 
     def settle() -> None:

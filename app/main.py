@@ -62,7 +62,8 @@ class MainWindow(QMainWindow):
     """The window: transport toolbar, config docks, view tabs, status bar."""
 
     def __init__(self, session: Session | None = None, settings: QSettings | None = None,
-                 restore: bool = True, trace_now: bool = True):
+                 restore: bool = True, trace_now: bool = True,
+                 memory_budget: int | None = None):
         super().__init__()
         theme.apply()  # the plots about to be built take the palette's colours
         self.document: Path | None = None  # the model or session file the title names
@@ -77,6 +78,8 @@ class MainWindow(QMainWindow):
         if session is None:
             session = self._restored_session() if restore else None
             session = session or Session()
+        if memory_budget is not None:  # before the first trace, which it may window
+            session.memory_budget = memory_budget
         self.ctx = AppContext(session, self)
         self.session = session
         first_trace = trace_now and session.trace is None

@@ -82,6 +82,32 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 10**3, "m": 1 << 20,
+          "mib": 1 << 20, "mb": 10**6, "g": 1 << 30, "gib": 1 << 30, "gb": 10**9,
+          "t": 1 << 40, "tib": 1 << 40, "tb": 10**12}
+MIN_MEMORY_BUDGET = 16 << 20  # bytes: below this not even a windowed trace of a small LSTM fits
+
+
+def parse_size(text: str) -> int:
+    """Bytes from a size as people write it: ``"4GiB"``, ``"512 MiB"``, ``"1.5G"``,
+    ``"2000000000"`` (KiB, MiB, GiB, TiB and K, M, G, T are powers of 1024; kB, MB, GB, TB
+    powers of 1000). ValueError, with what to write, for anything else or under 16 MiB."""
+    raw = str(text).strip()
+    number = raw.rstrip("bBiIkKmMgGtT ")
+    unit = raw[len(number):].strip().lower()
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if unit not in _UNITS or not value > 0 or value == float("inf"):
+        raise ValueError(f"a memory size looks like 4GiB, 512MiB or 2000000000 (got {raw!r})")
+    size = int(value * _UNITS[unit])
+    if size < MIN_MEMORY_BUDGET:
+        raise ValueError(f"a memory budget of {format_bytes(size)} is too small: at least"
+                         f" {format_bytes(MIN_MEMORY_BUDGET)}")
+    return size
+
+
 def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                  dtype: torch.dtype | None = None, budget: int | None = None) -> int:
     """Return the bytes a session of this size needs (the trace, plus the weights twice: a

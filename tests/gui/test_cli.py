@@ -62,6 +62,8 @@ def test_export_command_writes_every_format(qtbot, tmp_path, session_json, capsy
     (["--screenshot", "x.png", "--config", "{bad}"], "proj_size"),
     (["--screenshot", "x.png", "--size", "huge"], "--size"),
     (["--step", "x"], "invalid int"),
+    (["--screenshot", "x.png", "--memory-budget", "lots"], "--memory-budget: a memory size"),
+    (["export", "--config", "{cfg}", "--out", "x", "--memory-budget", "1MiB"], "too small"),
 ])
 def test_bad_input_is_one_line_and_status_2(qtbot, tmp_path, session_json, capsys, argv,
                                             needle):
@@ -167,3 +169,26 @@ def test_gui_without_a_display_says_how_to_run_headless(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "no display found" in proc.stderr
     assert "--screenshot" in proc.stderr and "export" in proc.stderr
+
+
+def test_gui_start_gets_the_memory_budget(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("lstm_viz_app.entry.run", lambda options: seen.update(options) or 0)
+    assert cli.main(["--memory-budget", "4GiB"]) == 0
+    assert seen["memory_budget"] == 4 << 30
+
+
+@pytest.mark.parametrize("budget, windowed", [(None, False), ("24MiB", True)])
+def test_the_memory_budget_decides_whether_an_export_is_traced_in_windows(
+        qtbot, tmp_path, budget, windowed):
+    """Hidden 64 over 20 000 steps: a full trace needs about 30 MiB, within the default 1 GiB
+    and over 24 MiB."""
+    from lstm_viz.export import stream_manifest
+    data = {"input_size": 3, "hidden_size": 64, "seq_len": 20000, "batch_size": 1,
+            "input": {"source": "sine"}, "seed": 1}
+    cfg = tmp_path / "long.json"
+    cfg.write_text(json.dumps(data))
+    argv = ["export", "--config", str(cfg), "--out", str(tmp_path / "out"), "--stream"]
+    assert cli.main(argv + (["--memory-budget", budget] if budget else [])) == 0
+    manifest = stream_manifest(tmp_path / "out" / cli.STREAM_FILE)
+    assert manifest["windowed"] is windowed and manifest["num_steps"] == 20000
