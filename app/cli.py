@@ -27,11 +27,6 @@ from pathlib import Path
 from lstm_viz import __version__
 from lstm_viz import cli as engine_cli
 
-# Back torch's large CPU buffers with transparent huge pages (Linux; read once, when torch first
-# allocates, so before torch is imported). A trace writes hundreds of MB of fresh memory, and
-# its 4 KiB page faults otherwise cost a fifth of the trace time (benchmarks/bench_trace.py).
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-
 EXPORT_FORMATS = ("png", "svg", "pdf", "csv", "npz", "py", "gif", "webp")
 DEFAULT_EXPORT = "png,svg,csv,npz"
 STREAM_FILE = "trace_stream.npz"

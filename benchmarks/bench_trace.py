@@ -12,8 +12,9 @@ subprocess, whose peak RSS growth (Linux VmHWM) is compared with check_budget's 
     python benchmarks/bench_trace.py [--repeat 15] [--threads 2] [--method auto|loop|fused]
                                      [--thp] [--device cpu]
 
-``--thp`` puts torch's large CPU buffers on transparent huge pages for both sides, as the app
-does (THP_MEM_ALLOC_ENABLE=1); without it the figures are what a library user gets.
+``--thp`` puts torch's large CPU buffers on transparent huge pages for both sides
+(THP_MEM_ALLOC_ENABLE=1, read by torch when it loads); without it the figures are what a
+library user and the app get.
 
 The loop's steps are compiled (``step=native_loop_avx2`` in the method column) where they
 build; ``LSTM_VIZ_NATIVE=0`` measures the torch calls they fall back to.
@@ -200,7 +201,7 @@ def main(argv=None) -> int:
     ap.add_argument("--method", default="auto", choices=["auto", "loop", "fused"])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--thp", action="store_true",
-                    help="torch's large buffers on transparent huge pages, as the app does")
+                    help="torch's large buffers on transparent huge pages (THP_MEM_ALLOC_ENABLE=1)")
     ap.add_argument("--configs", default=",".join(c[0] for c in CONFIGS),
                     help="comma-separated names of the configs to run")
     args = ap.parse_args(argv)
