@@ -9,22 +9,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .validate import field_name
+
 if TYPE_CHECKING:  # torch is imported only by the methods that build or read modules
     import torch
     from torch import nn
 
 _LSTM_KEY = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
                        r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
-
-
-def field_name(key: object) -> str:
-    """A key as a message shows it: as written when it is short and printable, else quoted
-    with its control characters escaped and cut to 40 characters (a message stays one line)."""
-    text = str(key)
-    if text.isprintable() and 0 < len(text) <= 40:
-        return text
-    shown = repr(text)
-    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def reject_unknown_fields(data: Mapping[str, Any], allowed: Iterable[str], what: str,

@@ -28,8 +28,6 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import field_name
-
 MAX_JSON_BYTES = 256 * 1024 * 1024  # a session with 20 MB of weights and input is ~60 MB
 MAX_JSON_DEPTH = 32  # the deepest a session file written by lstm-viz goes is 5
 MAX_NUM_LAYERS = 10_000
@@ -109,6 +107,16 @@ def read_json_file(path, what: str = "session file") -> object:
     except OSError as exc:
         raise ValueError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
     return parse_json(raw, p.name, what)
+
+
+def field_name(key: object) -> str:
+    """A key as a message shows it: as written when it is short and printable, else quoted
+    with its control characters escaped and cut to 40 characters (a message stays one line)."""
+    text = str(key)
+    if text.isprintable() and 0 < len(text) <= 40:
+        return text
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 # ----- the schema -----------------------------------------------------------------------------
