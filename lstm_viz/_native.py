@@ -164,16 +164,13 @@ def _load() -> Native:
         raise _Unavailable("needs glibc's vector math library")
     isa = _isa()
     flags = BASE_FLAGS + ISA_FLAGS[isa]
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
-    name = f"lstm_viz_step-{isa}-{key}.so"
     try:
-        lib_path = _cached_or_built(_cache_dir(), name, flags)
-        library = ctypes.CDLL(str(lib_path))
-    except OSError:
-        # An unwritable cache, or a file there that does not load: build into a folder of our
-        # own (a loaded library stays mapped after its file is gone).
-        with tempfile.TemporaryDirectory(prefix="lstm-viz-") as tmp:
-            library = ctypes.CDLL(str(_build(Path(tmp) / name, flags)))
+        source = SOURCE.read_bytes()
+    except OSError as exc:
+        raise _Unavailable(f"its source {SOURCE.name} is not installed ({exc.strerror})"
+                           ) from None
+    key = hashlib.sha256(source + " ".join(flags).encode()).hexdigest()[:16]
+    library = _library(f"lstm_viz_step-{isa}-{key}.so", flags)
     step = library.lstm_viz_step
     step.restype = None
     step.argtypes = [ctypes.c_int64] * 4 + [ctypes.c_void_p, ctypes.c_int64] * 5
@@ -217,9 +214,34 @@ def _mkl_gemm() -> tuple[Callable[..., int], Callable[..., None], int] | None:
     return None
 
 
+def _library(name: str, flags: tuple[str, ...]) -> ctypes.CDLL:
+    """The built library, loaded: from the cache, else built into a folder of its own (an
+    unwritable cache, or a file there that does not load; a loaded library stays mapped after
+    its file is gone)."""
+    try:
+        return ctypes.CDLL(str(_cached_or_built(_cache_dir(), name, flags)))
+    except OSError:
+        pass
+    try:
+        with tempfile.TemporaryDirectory(prefix="lstm-viz-") as tmp:
+            return ctypes.CDLL(str(_build(Path(tmp) / name, flags)))
+    except OSError as exc:
+        raise _Unavailable(f"the built library does not load here ({exc})") from None
+
+
+def _ours(path: Path) -> bool:
+    """Whether ``path`` is a file this user owns that no one else may write: only such a file
+    in the cache is loaded."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return path.is_file() and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def _cached_or_built(folder: Path, name: str, flags: tuple[str, ...]) -> Path:
     path = folder / name
-    if path.is_file():
+    if _ours(path):
         return path
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".tmp", dir=folder)

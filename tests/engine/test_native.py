@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 
 import pytest
@@ -218,6 +219,44 @@ def test_an_unusable_cached_file_is_rebuilt_elsewhere(fresh):
     built.unlink()  # a new file, as another process would leave it (this one maps the old)
     built.write_bytes(b"not a shared library")
     assert _native.native() is not None and _native.native().name == compiled.name
+
+
+def test_a_cached_file_others_may_write_is_not_loaded_but_rebuilt(fresh):
+    _compiled_or_skip()
+    [built] = fresh.glob("lstm_viz_step-*.so")
+    _native.reset()
+    built.unlink()
+    built.write_bytes(b"planted")
+    built.chmod(0o666)  # anyone could have written it
+    assert _native.native() is not None
+    assert built.read_bytes()[:4] == b"\x7fELF" and not built.stat().st_mode & 0o022
+
+
+def test_a_missing_source_falls_back_with_its_reason(fresh, monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(_native, "SOURCE", tmp_path / "_native_step.c")
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        assert _native.native() is None
+    assert any("is not installed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_library_that_loads_nowhere_falls_back_instead_of_failing_the_trace(fresh,
+                                                                               monkeypatch,
+                                                                               caplog):
+    if shutil.which(os.environ.get("CC") or "cc") is None:
+        pytest.skip("no compiler to build the library with")
+    real_cdll = _native.ctypes.CDLL
+
+    def noexec(path, *args, **kwargs):  # as on a cache and a /tmp mounted noexec
+        if path and str(path).endswith(".so") and "lstm_viz_step" in str(path):
+            raise OSError(f"{path}: failed to map segment from shared object")
+        return real_cdll(path, *args, **kwargs)
+
+    monkeypatch.setattr(_native.ctypes, "CDLL", noexec)
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        assert _native.native() is None
+    assert any("does not load here" in r.getMessage() for r in caplog.records)
+    torch.manual_seed(9)
+    _lstm_matches(nn.LSTM(5, 64).eval(), torch.randn(6, 4, 5), atol=2e-6, rtol=0)
 
 
 def test_an_unwritable_cache_builds_into_a_folder_of_its_own(fresh, monkeypatch):
