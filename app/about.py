@@ -51,11 +51,17 @@ def device_lines() -> list[str]:
     return lines
 
 
+def trace_steps_line() -> str:
+    """How CPU traces compute their steps here (never builds anything: a GUI thread asks)."""
+    return lstm_viz.trace_steps(build=False)
+
+
 def about_text() -> str:
     """The dialog's contents as plain text."""
     rows = [f"{name}: {value}" for name, value in versions().items()]
     return "\n".join([f"lstm-viz {lstm_viz.__version__}: {HOMEPAGE_TEXT}", *rows,
-                      "devices: " + "; ".join(device_lines()), f"{platform.platform()}"])
+                      "devices: " + "; ".join(device_lines()),
+                      f"trace steps: {trace_steps_line()}", f"{platform.platform()}"])
 
 
 class AboutDialog(QDialog):
@@ -81,6 +87,11 @@ class AboutDialog(QDialog):
             form.addRow(f"{name}:", self.fields[name])
         self.fields["devices"] = self._value("\n".join(device_lines()))
         form.addRow("Devices:", self.fields["devices"])
+        self.fields["trace steps"] = self._value(trace_steps_line())
+        self.fields["trace steps"].setToolTip("How traces of float32 inputs on the CPU compute"
+                                              " each step: in compiled C where it builds here,"
+                                              " else in torch calls (the same numbers, slower)")
+        form.addRow("Trace steps:", self.fields["trace steps"])
         self.fields["platform"] = self._value(platform.platform())
         form.addRow("Platform:", self.fields["platform"])
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -29,7 +29,7 @@ _EXPORTS = {
     "INPUT_SOURCES": "inputs", "InputSpec": "inputs", "make_input": "inputs",
     "source_labels": "inputs",
     "Session": "session", "TraceRequest": "session",
-    "GATE_NAMES": "tracing", "Trace": "tracing", "trace": "tracing",
+    "GATE_NAMES": "tracing", "Trace": "tracing", "trace": "tracing", "trace_steps": "tracing",
     "verify": "verification",
     "Influence": "gradients", "check_influence_budget": "gradients",
     "forget_product": "gradients", "influence": "gradients",
@@ -45,7 +45,7 @@ __all__ = [
     "TraceBudgetError", "TraceRequest", "all_shapes", "check_budget", "check_influence_budget",
     "devices", "estimate_trace_bytes", "forget_product", "influence", "make_input",
     "parameter_count", "parameter_shapes", "precheck", "resolve_device", "shape_facts",
-    "source_labels", "tensor_shapes", "trace", "unavailable_devices", "verify",
+    "source_labels", "tensor_shapes", "trace", "trace_steps", "unavailable_devices", "verify",
 ]
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
         tensor_shapes,
     )
     from .torch_devices import devices, resolve_device, unavailable_devices
-    from .tracing import GATE_NAMES, Trace, trace
+    from .tracing import GATE_NAMES, Trace, trace, trace_steps
     from .verification import verify
 
 

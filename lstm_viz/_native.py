@@ -95,19 +95,21 @@ class Native:
 
 _NATIVE: Native | None = None
 _TRIED = False
+_REASON = ""  # why there is no compiled code, once tried
 _LOCK = threading.Lock()
 
 
 def native() -> Native | None:
     """The compiled code, built or read from the cache and checked once per process; None where
     it cannot be had here (the reason is logged once)."""
-    global _NATIVE, _TRIED
+    global _NATIVE, _TRIED, _REASON
     if not _TRIED:
         with _LOCK:  # traces on two threads at once: one builds, the other waits for it
             if not _TRIED:
                 try:
                     _NATIVE = _load()
                 except _Unavailable as exc:
+                    _REASON = str(exc)
                     log.info("element-wise step: torch calls (%s)", exc)
                 else:
                     log.info("element-wise step: %s, built from %s", _NATIVE.name,
@@ -125,10 +127,23 @@ def runs_loop(x: Tensor) -> bool:
     return compiled is not None and compiled.loop is not None
 
 
+def describe(build: bool = True) -> str:
+    """How float32 CPU traces run their steps, in a line for people: "compiled C loop
+    (native_loop_avx2)", or "torch calls (<why>)"; without ``build``, "not built yet" rather
+    than building it (a GUI thread)."""
+    if not (build or _TRIED):
+        return "not built yet (the first trace builds it)"
+    compiled = native()
+    if compiled is None:
+        return f"torch calls ({_REASON})"
+    kind = "compiled C loop" if compiled.loop is not None else "compiled C step"
+    return f"{kind} ({compiled.name})"
+
+
 def reset() -> None:
     """Forget the outcome of the last ``native()`` (tests, and after changing $CC)."""
-    global _NATIVE, _TRIED
-    _NATIVE, _TRIED = None, False
+    global _NATIVE, _TRIED, _REASON
+    _NATIVE, _TRIED, _REASON = None, False, ""
 
 
 class _Unavailable(Exception):

@@ -270,6 +270,13 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     return result
 
 
+def trace_steps(build: bool = True) -> str:
+    """How traces of float32 inputs on the CPU compute their steps here, in a line for people:
+    "compiled C loop (native_loop_avx2)", or "torch calls (<why not>)". The compiled loop is
+    built on the first call that needs it; ``build=False`` says "not built yet" instead."""
+    return _native.describe(build)
+
+
 def _check_window(window: Any, T: int) -> tuple[int, int]:
     """(start, stop) from ``window``, or ValueError naming the valid range."""
     if not (isinstance(window, (tuple, list)) and len(window) == 2

@@ -140,6 +140,15 @@ def test_an_edit_splits_the_run_of_steps_and_holds_its_value():
             torch.testing.assert_close(tr.h[0, 1, t], h, atol=2e-6, rtol=0)
 
 
+def test_trace_steps_says_what_computes_the_steps_and_builds_only_when_asked(fresh):
+    from lstm_viz import trace_steps
+
+    assert trace_steps(build=False) == "not built yet (the first trace builds it)"
+    assert not fresh.exists()
+    compiled = _compiled_or_skip()
+    assert trace_steps(build=False) == trace_steps() == f"compiled C loop ({compiled.name})"
+
+
 def test_turned_off_it_is_not_built_and_traces_take_torch_calls(fresh, monkeypatch, caplog):
     monkeypatch.setenv(_native.ENV_SWITCH, "0")
     with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):

@@ -143,6 +143,26 @@ def test_about_shows_the_versions_of_what_runs_and_the_devices(qtbot, window):
     dialog.close()
 
 
+def test_about_says_how_traces_compute_their_steps_here(qtbot, window, monkeypatch):
+    import torch
+
+    from lstm_viz import _native
+    monkeypatch.setattr(_native, "_NATIVE", None)
+    monkeypatch.setattr(_native, "_TRIED", False)
+    monkeypatch.setattr(_native, "_REASON", "")
+    dialog = AboutDialog(window)
+    qtbot.addWidget(dialog)
+    assert dialog.fields["trace steps"].text() == "not built yet (the first trace builds it)"
+    monkeypatch.setenv(_native.ENV_SWITCH, "0")
+    lstm_viz.trace(torch.nn.LSTM(2, 4), torch.zeros(3, 2))  # the first trace tries to build
+    dialog = AboutDialog(window)
+    qtbot.addWidget(dialog)
+    assert dialog.fields["trace steps"].text() == \
+        "torch calls (turned off by LSTM_VIZ_NATIVE)"
+    dialog.copy()
+    assert "trace steps: torch calls (turned off" in QApplication.clipboard().text()
+
+
 def test_keyboard_shortcuts_list_every_action_with_a_key_even_one_added_later(qtbot, window):
     extra = QAction("Frobnicate", window)
     extra.setShortcut(QKeySequence("Ctrl+Alt+J"))
