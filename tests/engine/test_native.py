@@ -160,6 +160,13 @@ def test_turned_off_it_is_not_built_and_traces_take_torch_calls(fresh, monkeypat
     assert "native" not in tr.meta["kernels"]
 
 
+def test_elsewhere_than_x86_64_linux_it_is_not_built(fresh, monkeypatch):
+    monkeypatch.setattr(_native.platform, "machine", lambda: "arm64")
+    assert _native.native() is None and not fresh.exists()
+    assert _native.describe() == "torch calls (built only on x86-64 Linux, not " \
+        f"{_native.sys.platform} arm64)"
+
+
 def test_with_no_compiler_traces_take_torch_calls_and_the_log_says_why(fresh, monkeypatch,
                                                                        caplog):
     monkeypatch.setenv("CC", "/nonexistent/cc")
