@@ -51,10 +51,11 @@ VOCAB_FILTER = "Vocabulary (*.json *.txt);;All files (*)"
 
 
 def add_file_actions(window, menu: QMenu) -> QAction:
-    """Open/Save session…, then the "Models" section (returned): Open model…, Open demo…,
-    Open text input…; and the model lock that follows the session."""
+    """New session, Open/Save session…, then the "Models" section (returned): Open model…,
+    Open demo…, Open text input…; and the model lock that follows the session."""
     section = None
     for text, slot, shortcut in (
+            ("New session", lambda: _ask_new_session(window), QKeySequence.StandardKey.New),
             ("Open session…", lambda: _ask_open_session(window), QKeySequence.StandardKey.Open),
             ("Save session…", lambda: _ask_save_session(window), QKeySequence.StandardKey.Save),
             (None, None, None),
@@ -634,6 +635,29 @@ def _ask_save_session(window) -> None:
                                           SESSION_FILTER)
     if path:
         save_session_file(window, path)
+
+
+def _ask_new_session(window) -> None:
+    ask_to_save(window, lambda: new_session(window), before="starting a new session")
+
+
+def new_session(window) -> bool:
+    """Start over as a first start would: the default config and input, weights drawn from
+    seed 0, no what-if edits and no file (the window's settings, view and device are kept)."""
+    fresh = Session()
+    session = window.session
+    try:
+        session.clear_edits()  # asked about already: no "edits cleared" note for them
+        session.load_module(fresh.lstm, source=None, input_spec=fresh.input_spec)
+        session.reinitialize(fresh.seed)
+    except ValueError as exc:  # the default session fits any budget; said, not raised
+        show_error(window, "Could not start a new session", str(exc))
+        return False
+    set_model_locked(window, False)
+    window.document = None
+    window.mark_clean()
+    window.ctx.post("New session: the default LSTM, weights drawn from seed 0", 6000)
+    return True
 
 
 def _ask_open_session(window) -> None:

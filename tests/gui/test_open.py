@@ -11,6 +11,7 @@ import threading
 import pytest
 import torch
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton
 from torch import nn
 
@@ -524,3 +525,32 @@ def test_a_change_of_settings_that_drops_edits_says_so_in_the_status_bar(window,
     window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
     assert posted and "cleared the what-if edit," in posted[0]
     qtbot.waitUntil(lambda: "cleared the what-if edit" in window.statusBar().currentMessage())
+
+
+# ----- File > New session --------------------------------------------------------------------
+def test_new_session_over_a_loaded_model_with_edits_asks_then_starts_as_a_first_start(
+        window, model_file, modal_dialog, qtbot, wait_traced):
+    path, _ = model_file
+    assert file_menu.open_model(window, path)
+    wait_traced(window)
+    window.confirm_unsaved = True
+    window.session.edit_state("c", 2, 0, 0, 0, 1, 0.5)
+    action = window.findChild(QAction, "action_new_session")
+    assert action.shortcut() == QKeySequence(QKeySequence.StandardKey.New)
+    action.trigger()
+    _answer(modal_dialog(), QMessageBox.StandardButton.Cancel)
+    qtbot.wait(20)
+    assert window.session.config == LSTMConfig(4, 6) and window.session.edits
+    action.trigger()
+    _answer(modal_dialog(), QMessageBox.StandardButton.Discard)
+    wait_traced(window)
+    first = Session()
+    s = window.session
+    assert s.config == first.config and s.input_spec == first.input_spec and s.seed == 0
+    assert s.model_source is None and s.head is None and not s.edits
+    for name, value in first.lstm.state_dict().items():
+        torch.testing.assert_close(s.lstm.state_dict()[name], value, rtol=0, atol=0)
+    assert window.document is None and not window.isWindowModified()
+    assert window.windowTitle().startswith("lstm-viz")
+    assert window.panels["Model"].isEnabled()  # no model file: the config is editable
+    window.confirm_unsaved = False
