@@ -181,7 +181,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(
             lambda: documents.fill_recent_menu(self, self.recent_menu))
         documents.fill_recent_menu(self, self.recent_menu)
-        file_menu.insertMenu(file_menu.actions()[1], self.recent_menu)  # after Open session…
+        save = next(a for a in file_menu.actions() if a.objectName() == "action_save_session")
+        file_menu.insertMenu(save, self.recent_menu)  # after Open session…
         file_menu.addSeparator()
         self._action(file_menu, "Export current view…", lambda: self.export_dialog(False),
                      "Ctrl+E")

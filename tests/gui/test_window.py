@@ -163,7 +163,8 @@ def test_file_menu_has_open_section_and_exports(qtbot, make_window):
     for expected in ("Open session…", "Save session…", "Export current view…",
                      "Export everything…", "Export animated GIF…", "Quit"):
         assert expected in texts
-    assert [t for t in texts if "session" in t.lower()] == ["Open session…", "Save session…"]
+    assert [t for t in texts if "session" in t.lower()] == ["New session", "Open session…",
+                                                            "Save session…"]
     assert w.open_section.text() == "Models"
 
 
