@@ -11,6 +11,7 @@ import stat
 
 import pytest
 import torch
+from lstm_refs import model_and_input, native_or_skip
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -28,15 +29,6 @@ def fresh(monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     monkeypatch.setattr(_native, "_cache_dir", lambda: cache)
     return cache
-
-
-def _compiled_or_skip():
-    compiled = _native.native()
-    if compiled is None or compiled.loop is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the compiled loop did not build on this CI machine")
-        pytest.skip("the compiled loop does not build here")
-    return compiled
 
 
 def _broken_source(tmp_path, old, new):
@@ -61,7 +53,7 @@ def _lstm_matches(lstm, x, method="auto", **tol):
 
 def test_the_shipped_source_builds_into_the_cache_and_loads_from_it_next_time(fresh,
                                                                               monkeypatch):
-    compiled = _compiled_or_skip()
+    compiled = native_or_skip()
     built = list(fresh.glob("lstm_viz_step-*.so"))
     assert len(built) == 1 and compiled.isa in built[0].name
     # a second process finds the library: no compiler is run
@@ -85,23 +77,15 @@ def test_the_shipped_source_builds_into_the_cache_and_loads_from_it_next_time(fr
 def test_the_compiled_loop_equals_nn_lstm_on_steps_large_enough_for_threads(kw, lengths):
     """16 x 300 cells a step: above MIN_PARALLEL, so the element-wise work is split over
     threads; hidden 300 is no multiple of the chunk or of any vector width."""
-    compiled = _compiled_or_skip()
+    compiled = native_or_skip()
     assert 16 * 300 >= _native.MIN_PARALLEL
-    torch.manual_seed(0)
-    lstm = nn.LSTM(**kw).eval()
-    x = torch.randn(12, 16, 7)
-    if kw.get("batch_first"):
-        x = x.transpose(0, 1).contiguous()
-    if lengths is not None:
-        x = pack_padded_sequence(x, torch.tensor(lengths), batch_first=kw.get("batch_first",
-                                                                               False),
-                                 enforce_sorted=False)
+    lstm, x = model_and_input(kw, lengths, 12, 16, seed=0)
     tr = _lstm_matches(lstm, x, atol=2e-6, rtol=0)
     assert f"step={compiled.name}" in tr.meta["kernels"]
 
 
 def test_saturated_gates_and_a_nan_go_through_as_in_nn_lstm():
-    _compiled_or_skip()
+    native_or_skip()
     torch.manual_seed(1)
     lstm = nn.LSTM(3, 24).eval()
     with torch.no_grad():
@@ -119,7 +103,7 @@ def test_saturated_gates_and_a_nan_go_through_as_in_nn_lstm():
 
 def test_an_edit_splits_the_run_of_steps_and_holds_its_value():
     """Steps before and after an edited step run in C, the edited step in torch."""
-    _compiled_or_skip()
+    native_or_skip()
     torch.manual_seed(2)
     lstm = nn.LSTM(4, 32, bidirectional=True).eval()
     x = torch.randn(9, 3, 4)
@@ -145,7 +129,7 @@ def test_trace_steps_says_what_computes_the_steps_and_builds_only_when_asked(fre
 
     assert trace_steps(build=False) == "not built yet (the first trace builds it)"
     assert not fresh.exists()
-    compiled = _compiled_or_skip()
+    compiled = native_or_skip()
     assert trace_steps(build=False) == trace_steps() == f"compiled C loop ({compiled.name})"
 
 
@@ -195,7 +179,7 @@ def test_a_source_that_does_not_compile_falls_back_with_the_compilers_first_line
 
 
 def test_a_build_whose_step_is_wrong_is_never_used(fresh, monkeypatch, tmp_path, caplog):
-    _compiled_or_skip()
+    native_or_skip()
     monkeypatch.setattr(_native, "_NATIVE", None)
     monkeypatch.setattr(_native, "_TRIED", False)
     monkeypatch.setattr(_native, "SOURCE", _broken_source(
@@ -211,7 +195,7 @@ def test_a_build_whose_step_is_wrong_is_never_used(fresh, monkeypatch, tmp_path,
 
 def test_a_build_whose_loop_is_wrong_keeps_only_its_checked_step(fresh, monkeypatch, tmp_path,
                                                                   caplog):
-    _compiled_or_skip()
+    native_or_skip()
     monkeypatch.setattr(_native, "_NATIVE", None)
     monkeypatch.setattr(_native, "_TRIED", False)
     # the recurrent product overwrites the input projection instead of adding to it
@@ -229,7 +213,7 @@ def test_a_build_whose_loop_is_wrong_keeps_only_its_checked_step(fresh, monkeypa
 
 
 def test_an_unusable_cached_file_is_rebuilt_elsewhere(fresh):
-    compiled = _compiled_or_skip()
+    compiled = native_or_skip()
     [built] = fresh.glob("lstm_viz_step-*.so")
     _native.reset()
     built.unlink()  # a new file, as another process would leave it (this one maps the old)
@@ -238,7 +222,7 @@ def test_an_unusable_cached_file_is_rebuilt_elsewhere(fresh):
 
 
 def test_a_cached_file_others_may_write_is_not_loaded_but_rebuilt(fresh):
-    _compiled_or_skip()
+    native_or_skip()
     [built] = fresh.glob("lstm_viz_step-*.so")
     _native.reset()
     built.unlink()
@@ -284,7 +268,7 @@ def test_an_unwritable_cache_builds_into_a_folder_of_its_own(fresh, monkeypatch)
     else:
         fresh.mkdir()
         fresh.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    _compiled_or_skip()
+    native_or_skip()
 
 
 def test_large_buffers_go_back_to_the_pool_and_serve_the_next_trace(monkeypatch):
@@ -323,7 +307,7 @@ def test_the_pool_keeps_at_most_its_limit(monkeypatch):
 def test_windows_traced_in_c_equal_the_full_trace_and_nn_lstm(bidirectional, lengths):
     from lstm_viz.tracing import checkpoints, trace_window
 
-    _compiled_or_skip()
+    native_or_skip()
     torch.manual_seed(8)
     lstm = nn.LSTM(6, 48, num_layers=2, bidirectional=bidirectional).eval()
     x = torch.randn(40, 3, 6)

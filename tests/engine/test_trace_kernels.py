@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import warnings
 
 import pytest
 import torch
+from lstm_refs import model_and_input, native_or_skip, real_native
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_viz import _kernels, _native, trace
 from lstm_viz.edits import StateEdit
@@ -40,20 +39,6 @@ def kernel(monkeypatch, request):
     else:
         monkeypatch.setattr(_kernels, "_MKL_OK", False)
     return request.param
-
-
-_REAL_NATIVE = _native.native  # before any test replaces it
-
-
-def native_or_skip(loop: bool = True):
-    """The compiled code (with its C loop when ``loop``); skips where it cannot be had, except
-    under CI, whose machines have a C compiler and torch's MKL: there it must build."""
-    compiled = _REAL_NATIVE()
-    if compiled is None or (loop and compiled.loop is None):
-        if os.environ.get("CI") == "true":
-            pytest.fail("the compiled steps did not build on this CI machine")
-        pytest.skip("the compiled steps do not build here")
-    return compiled
 
 
 def use_native(monkeypatch, mode):
@@ -88,16 +73,7 @@ def step(monkeypatch, request):
 
 
 def _model_and_input(kw, lengths, dtype):
-    torch.manual_seed(3)
-    lstm = nn.LSTM(**kw).to(dtype).eval()
-    x = torch.randn(T, B, kw["input_size"], dtype=dtype)
-    if kw.get("batch_first"):
-        x = x.transpose(0, 1).contiguous()
-    if lengths is not None:
-        x = pack_padded_sequence(x, torch.tensor(lengths), batch_first=kw.get("batch_first",
-                                                                                 False),
-                                 enforce_sorted=False)
-    return lstm, x
+    return model_and_input(kw, lengths, T, B, seed=3, dtype=dtype)
 
 
 def _run(lstm, x):
@@ -211,7 +187,7 @@ def test_every_element_wise_step_gives_the_same_trace_with_what_if_edits(monkeyp
     edits = [StateEdit(kind, t, layer, d, 0, 3, value)
              for kind, t, value in (("g", 1, -0.7), ("i", 2, 0.9), ("c", 3, 1.5), ("h", 4, -0.4))
              for layer in {0, last} for d in range(D)]
-    compiled = _REAL_NATIVE()
+    compiled = real_native()
     traces = {}
     for mode in STEPS:
         if mode.startswith("native") and (compiled is None or compiled.loop is None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from lstm_refs import head_linear
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.demos import open_demo
@@ -24,11 +24,8 @@ def _demo_session(name: str) -> Session:
 
 def _torch_head(session) -> torch.Tensor:
     """nn.Linear with the head's weights on nn.LSTM's own output: (T, out_features)."""
-    head = session.head
-    linear = nn.Linear(head.weight.shape[1], head.out_features)
+    linear = head_linear(session)
     with torch.no_grad():
-        linear.weight.copy_(head.weight)
-        linear.bias.copy_(head.bias)
         out, _ = session.lstm(session.input)
         return linear(out[:, 0] if out.ndim == 3 else out)
 

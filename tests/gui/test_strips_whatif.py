@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from lstm_refs import head_linear
 from torch import nn
 
 from lstm_viz import Session
@@ -15,15 +16,6 @@ from lstm_viz.edits import Ablation
 from lstm_viz_app.panels.states import StatesView
 
 pytestmark = pytest.mark.gui
-
-
-def _head(session) -> nn.Linear:
-    head = session.head
-    linear = nn.Linear(head.weight.shape[1], head.out_features)
-    with torch.no_grad():
-        linear.weight.copy_(head.weight)
-        linear.bias.copy_(head.bias)
-    return linear
 
 
 def _cell(lstm: nn.LSTM) -> nn.LSTMCell:
@@ -40,7 +32,7 @@ def _runs(session, kind: str, units: tuple[int, ...], start: int):
     in which ``kind`` ("h" or "c") of ``units`` is set to 0 right after each step from
     ``start`` on (an edited c gives h = o * tanh(c), o from the cell's own gates)."""
     lstm, x = session.lstm, session.input_tm[:, 0]  # (T, input_size)
-    head, cell = _head(session), _cell(lstm)
+    head, cell = head_linear(session), _cell(lstm)
     H = lstm.hidden_size
     with torch.no_grad():
         out, _ = lstm(x)
