@@ -2,11 +2,13 @@
 
 Shared fixtures: ``settings`` (a throwaway settings file), ``make_window`` (a shown MainWindow
 around a session), ``make_ctx`` (a Session and its AppContext, for a panel tested on its own),
-``wait_traced`` (wait until the worker's trace of the session as it is now is installed) and
-``type_value`` (type into a spin box and press Enter, as a user does).
+``show_view`` (one view on its own, shown), ``record_trace_threads`` (which threads run the
+traces), ``wait_traced`` (wait until the worker's trace of the session as it is now is
+installed) and ``type_value`` (type into a spin box and press Enter, as a user does).
 """
 
 import os
+import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -15,6 +17,7 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from lstm_viz import Session  # noqa: E402
+from lstm_viz.session import TraceRequest  # noqa: E402
 from lstm_viz_app.context import AppContext  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
 
@@ -76,6 +79,42 @@ def make_ctx(qtbot):
     for ctx in contexts:
         ctx.detach()
         ctx.runner.wait(10000)
+
+
+@pytest.fixture
+def show_view(qtbot, make_ctx):
+    """``show_view(cls, session=None, size=(1280, 800))``: a ``cls`` view on an AppContext of
+    the traced session, shown at ``size`` and exposed; returns (ctx, view)."""
+
+    def show(cls, session=None, size=(1280, 800)):
+        ctx = make_ctx(session)
+        view = cls(ctx)
+        qtbot.addWidget(view)
+        view.resize(*size)
+        view.show()
+        qtbot.waitExposed(view)
+        return ctx, view
+
+    return show
+
+
+@pytest.fixture
+def record_trace_threads(monkeypatch):
+    """``record_trace_threads()``: from this call on, the list of threads that run a
+    TraceRequest (which runs as before)."""
+
+    def record() -> list[threading.Thread]:
+        threads: list[threading.Thread] = []
+        run = TraceRequest.run
+
+        def recording_run(self):
+            threads.append(threading.current_thread())
+            return run(self)
+
+        monkeypatch.setattr(TraceRequest, "run", recording_run)
+        return threads
+
+    return record
 
 
 @pytest.fixture

@@ -26,19 +26,14 @@ def packed(source: str = "sine") -> Session:
                              text=text))
 
 
-def view_on(qtbot, make_ctx, cls, session):
-    ctx = make_ctx(session)
-    view = cls(ctx)
-    qtbot.addWidget(view)
-    view.resize(1280, 800)
-    view.show()
-    qtbot.waitExposed(view)
+def view_on(show_view, cls, session):
+    ctx, view = show_view(cls, session)
     ctx.select(batch=2)
     return ctx, view
 
 
-def test_gates_past_the_end_are_hatched_and_the_hover_says_why(qtbot, make_ctx):
-    ctx, view = view_on(qtbot, make_ctx, GatesView, packed())
+def test_gates_past_the_end_are_hatched_and_the_hover_says_why(qtbot, show_view):
+    ctx, view = view_on(show_view, GatesView, packed())
     trace = ctx.session.trace
     assert torch.isnan(trace.gates[0, 0, 5:, 2]).all()  # nn.LSTM computed nothing there
     assert torch.isfinite(trace.gates[0, 0, :5, 2]).all()
@@ -66,8 +61,8 @@ def test_gates_past_the_end_are_hatched_and_the_hover_says_why(qtbot, make_ctx):
     assert "ended" not in view.caption.text()
 
 
-def test_text_past_the_end_is_hatched_and_says_why_without_a_number(qtbot, make_ctx):
-    ctx, view = view_on(qtbot, make_ctx, TextView, packed("text"))
+def test_text_past_the_end_is_hatched_and_says_why_without_a_number(qtbot, show_view):
+    ctx, view = view_on(show_view, TextView, packed("text"))
     session = ctx.session
     h = session.trace.h[0, 0, :, 2, 0].numpy()
     assert np.isnan(h[5:]).all() and np.isfinite(h[:5]).all()
@@ -90,8 +85,8 @@ def test_text_past_the_end_is_hatched_and_says_why_without_a_number(qtbot, make_
     assert "ended" not in view.status.text()
 
 
-def test_states_past_the_end_are_hatched_as_in_gates(qtbot, make_ctx):
-    ctx, view = view_on(qtbot, make_ctx, StatesView, packed())
+def test_states_past_the_end_are_hatched_as_in_gates(qtbot, show_view):
+    ctx, view = view_on(show_view, StatesView, packed())
     assert torch.isnan(ctx.session.trace.c[0, 0, 5:, 2]).all()
     for name, hm in (("c", view.c_map), ("h", view.h_map)):
         vb = hm.plot.getViewBox()

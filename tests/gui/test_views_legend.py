@@ -11,13 +11,10 @@ from lstm_viz_app.panels.states import StatesView
 pytestmark = pytest.mark.gui
 
 
-def test_legend_takes_the_columns_of_the_width_it_is_shown_at(qtbot, make_ctx):
-    ctx = make_ctx(Session(LSTMConfig(input_size=3, hidden_size=32)))
-    view = StatesView(ctx)
-    qtbot.addWidget(view)
-    view.resize(260, 700)  # chosen while narrow (a tab not shown yet, a small window)
-    view.show()
-    qtbot.waitExposed(view)
+def test_legend_takes_the_columns_of_the_width_it_is_shown_at(qtbot, show_view):
+    # shown while narrow (a tab not shown yet, a small window)
+    _, view = show_view(StatesView, Session(LSTMConfig(input_size=3, hidden_size=32)),
+                        size=(260, 700))
     view.units_edit.setText("3, 20")
     view.units_edit.editingFinished.emit()
     assert len(view.legend.items) == 4

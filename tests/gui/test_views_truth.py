@@ -16,18 +16,12 @@ DEEP = LSTMConfig(input_size=4, hidden_size=6, num_layers=3, bidirectional=True,
                   batch_first=True, proj_size=3, dropout=0.2)
 
 
-def shapes_view(qtbot, make_ctx, cfg=DEEP):
-    ctx = make_ctx(Session(cfg))
-    view = ShapesView(ctx)
-    qtbot.addWidget(view)
-    view.resize(1280, 800)
-    view.show()
-    qtbot.waitExposed(view)
-    return ctx, view
+def shapes_view(show_view, cfg=DEEP):
+    return show_view(ShapesView, Session(cfg))
 
 
-def test_shapes_diagram_draws_every_node_of_the_engine_diagram(qtbot, make_ctx):
-    _, view = shapes_view(qtbot, make_ctx)
+def test_shapes_diagram_draws_every_node_of_the_engine_diagram(qtbot, show_view):
+    _, view = shapes_view(show_view)
     ids = {"input", "h_0", "c_0", "output", "h_n", "c_n"} | {
         f"layer{k}.{d}" for k in range(3) for d in ("forward", "reverse")}
     assert set(view.diagram.boxes) == ids
@@ -39,19 +33,19 @@ def test_shapes_diagram_draws_every_node_of_the_engine_diagram(qtbot, make_ctx):
     assert "h_0[5], c_0[5] → h_n[5], c_n[5]" in view.diagram.texts["layer2.reverse"]
 
 
-def test_shapes_diagram_says_where_batch_first_differs_from_the_kernel(qtbot, make_ctx):
-    _, view = shapes_view(qtbot, make_ctx)
+def test_shapes_diagram_says_where_batch_first_differs_from_the_kernel(qtbot, show_view):
+    _, view = shapes_view(show_view)
     text = " ".join(item.toPlainText() for item in view.diagram.labels)
     assert "caller vs kernel layout" in text and "time-major" in text
-    _, plain = shapes_view(qtbot, make_ctx, DEEP.replace(batch_first=False))
+    _, plain = shapes_view(show_view, DEEP.replace(batch_first=False))
     assert "caller vs kernel" not in " ".join(i.toPlainText() for i in plain.diagram.labels)
 
 
 @pytest.mark.parametrize("where", ["panel", "window"])
-def test_no_shapes_label_overlaps_a_box_or_another_label_at_1280x800(qtbot, make_ctx,
+def test_no_shapes_label_overlaps_a_box_or_another_label_at_1280x800(qtbot, show_view,
                                                                      make_window, where):
     if where == "panel":
-        _, view = shapes_view(qtbot, make_ctx)
+        _, view = shapes_view(show_view)
     else:  # the main window at 1280x800, docks and all
         view = make_window(Session(DEEP), view="Shapes").panels["Shapes"]
         qtbot.waitUntil(lambda: view.diagram.isVisible())
@@ -70,8 +64,8 @@ def test_no_shapes_label_overlaps_a_box_or_another_label_at_1280x800(qtbot, make
     assert shown.contains(view.diagram.scene().itemsBoundingRect())
 
 
-def test_loading_another_model_is_not_called_a_change(qtbot, make_ctx):
-    ctx, view = shapes_view(qtbot, make_ctx, LSTMConfig(input_size=4, hidden_size=8))
+def test_loading_another_model_is_not_called_a_change(qtbot, show_view):
+    ctx, view = shapes_view(show_view, LSTMConfig(input_size=4, hidden_size=8))
     torch.manual_seed(0)
     ctx.session.load_module(torch.nn.LSTM(4, 16, num_layers=2), source={"path": "other.pt"})
     ctx.retrace_now()
@@ -85,16 +79,10 @@ def test_loading_another_model_is_not_called_a_change(qtbot, make_ctx):
 PROJ = LSTMConfig(input_size=4, hidden_size=12, proj_size=5)
 
 
-def states_view(qtbot, make_ctx, session):
+def states_view(show_view, session):
     from lstm_viz_app.panels.states import StatesView
 
-    ctx = make_ctx(session)
-    view = StatesView(ctx)
-    qtbot.addWidget(view)
-    view.resize(1280, 800)
-    view.show()
-    qtbot.waitExposed(view)
-    return ctx, view
+    return show_view(StatesView, session)
 
 
 def integer_ticks(plot) -> bool:
@@ -104,8 +92,8 @@ def integer_ticks(plot) -> bool:
     return bool(values) and all(float(v).is_integer() for v in values)
 
 
-def test_projected_h_is_shown_as_features_not_units(qtbot, make_ctx):
-    ctx, view = states_view(qtbot, make_ctx, Session(PROJ))
+def test_projected_h_is_shown_as_features_not_units(qtbot, show_view):
+    ctx, view = states_view(show_view, Session(PROJ))
     ctx.select(unit=2)
     assert "feature" in view.h_map.plot.getAxis("left").labelText
     assert "projected" in view.h_map.plot.titleLabel.text
@@ -120,8 +108,8 @@ def test_projected_h_is_shown_as_features_not_units(qtbot, make_ctx):
     assert "not units" in view.lines_plot.titleLabel.text
 
 
-def test_unprojected_h_keeps_unit_pairs(qtbot, make_ctx):
-    ctx, view = states_view(qtbot, make_ctx, Session(PROJ.replace(proj_size=0)))
+def test_unprojected_h_keeps_unit_pairs(qtbot, show_view):
+    ctx, view = states_view(show_view, Session(PROJ.replace(proj_size=0)))
     assert view.h_map.plot.getAxis("left").labelText == "unit"
     assert view.bars["h"].focus.isVisible()
     names = [label.text for _, label in view.legend.items]
@@ -145,8 +133,8 @@ def test_states_csv_indexes_c_units_and_h_features_apart():
         assert float(value) == pytest.approx(float(h[t, k]), rel=1e-6)
 
 
-def test_states_legend_never_covers_the_curves(qtbot, make_ctx):
-    _, view = states_view(qtbot, make_ctx, Session(PROJ.replace(proj_size=0)))
+def test_states_legend_never_covers_the_curves(qtbot, show_view):
+    _, view = states_view(show_view, Session(PROJ.replace(proj_size=0)))
     view.units_edit.setText("0-11")
     view.units_edit.editingFinished.emit()
     qtbot.wait(50)
@@ -197,8 +185,8 @@ def packed_session() -> Session:
                    InputSpec(seq_len=10, batch_size=3, lengths=(10, 7, 5)))
 
 
-def test_blank_cells_past_a_sequences_end_say_why(qtbot, make_ctx):
-    ctx, view = states_view(qtbot, make_ctx, packed_session())
+def test_blank_cells_past_a_sequences_end_say_why(qtbot, show_view):
+    ctx, view = states_view(show_view, packed_session())
     ctx.select(batch=2)
     session = ctx.session
     assert torch.isnan(session.trace.c[0, 0, 7, 2]).all()  # the trace has nothing there
@@ -300,14 +288,14 @@ def test_seq_len_follows_the_typed_text(qtbot, make_panels, wait_traced):
 
 
 # ----- demos and the status bar -------------------------------------------------------------
-def test_a_demo_opens_at_t0_with_its_documented_units(qtbot, make_ctx):
+def test_a_demo_opens_at_t0_with_its_documented_units(qtbot, show_view):
     from lstm_viz.demos import list_demos, open_demo
 
     demo = next(d for d in list_demos() if d.name == "char_python")
     if not demo.available():
         pytest.skip("the char demo's model is not built")
     assert [str(u).split(":")[0] for u in demo.units] == ["h[37]", "c[107]"]
-    ctx, view = states_view(qtbot, make_ctx, Session())
+    ctx, view = states_view(show_view, Session())
     ctx.session.seek(15)
     assert ctx.session.t == 15
     open_demo(ctx.session, "char_python")
@@ -344,12 +332,12 @@ def test_status_messages_are_cut_at_a_word_boundary_with_the_full_text_in_the_to
     assert bar.currentMessage() == "Saved." and bar.toolTip() == ""
 
 
-def test_shapes_view_draws_the_engines_edges_not_its_own(qtbot, make_ctx, monkeypatch):
+def test_shapes_view_draws_the_engines_edges_not_its_own(qtbot, show_view, monkeypatch):
     import dataclasses
 
     import lstm_viz_app.panels.shapes as shapes_panel
 
-    _, view = shapes_view(qtbot, make_ctx)
+    _, view = shapes_view(show_view)
     drawn = set(view.diagram.drawn_edges)
     # nn.LSTM's wiring: each direction of layer 1 reads both directions of layer 0
     for s in ("forward", "reverse"):

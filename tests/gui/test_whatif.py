@@ -12,7 +12,6 @@ import torch
 from PySide6.QtCore import Qt
 
 from lstm_viz import LSTMConfig, Session, StateEdit
-from lstm_viz.session import TraceRequest
 
 pytestmark = pytest.mark.gui
 
@@ -39,16 +38,10 @@ def apply_edit(qtbot, w, kind, index, value):
 
 
 def test_c_edit_through_the_box_reruns_on_the_worker_and_flows_forward(qtbot, window,
-                                                                     monkeypatch, wait_traced):
+                                                                     record_trace_threads,
+                                                                     wait_traced):
     w, session = window, window.session
-    threads = []
-    run = TraceRequest.run
-
-    def recording_run(self):
-        threads.append(threading.current_thread())
-        return run(self)
-
-    monkeypatch.setattr(TraceRequest, "run", recording_run)
+    threads = record_trace_threads()
     t, unit = 5, 3
     session.seek(t)
     before = session.trace

@@ -15,7 +15,6 @@ import torch
 from PySide6.QtCore import QPointF, Qt
 
 from lstm_viz import InputSpec, LSTMConfig, Session, StateEdit, trace
-from lstm_viz.session import TraceRequest
 
 pytestmark = pytest.mark.gui
 
@@ -100,17 +99,11 @@ def test_gates_and_states_at_the_cursor_equal_the_full_trace(qtbot, opened, wait
 
 
 def test_seeking_far_outside_the_window_traces_there_on_the_worker(qtbot, opened,
-                                                                   monkeypatch, wait_traced):
+                                                                   record_trace_threads,
+                                                                   wait_traced):
     w, session = opened
     ref = full_trace(session)
-    threads = []
-    run = TraceRequest.run
-
-    def recording_run(self):
-        threads.append(threading.current_thread())
-        return run(self)
-
-    monkeypatch.setattr(TraceRequest, "run", recording_run)
+    threads = record_trace_threads()
     before = session.trace
     t = 5500
     assert not before.start <= t < before.stop
