@@ -178,18 +178,19 @@ class Opener(QObject):
             dialog.deleteLater()
 
     def _on_finished(self, ticket: int, result) -> None:
-        if ticket == self._ticket:
-            self._close_progress()
-            then, self._then = self._then, None
-            if then is not None:
-                then[0](result)
+        self._deliver(ticket, 0, result)
 
     def _on_failed(self, ticket: int, exc) -> None:
+        self._deliver(ticket, 1, exc)
+
+    def _deliver(self, ticket: int, outcome: int, value) -> None:
+        """The newest load ended: close its progress and hand ``value`` to its callback for
+        that ``outcome`` (0 finished, 1 failed); an older load's end is dropped."""
         if ticket == self._ticket:
             self._close_progress()
             then, self._then = self._then, None
             if then is not None:
-                then[1](exc)
+                then[outcome](value)
 
 
 def opener(window) -> Opener:
