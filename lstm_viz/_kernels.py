@@ -109,6 +109,20 @@ def _plain(weight: Tensor) -> Linear:
     return plain
 
 
+def _plain_on_first_use(weight: Tensor) -> Linear:
+    """``_plain(weight)``, made when it is first called: the C loop calls it only for a step
+    with an edit, and most traces have none (the transposed copy costs about 1 ms for a
+    hidden-512 layer, on every window traced)."""
+    made: list[Linear] = []
+
+    def plain(x: Tensor, bias: Tensor | None = None, out: Tensor | None = None) -> Tensor:
+        if not made:
+            made.append(_plain(weight))
+        return made[0](x, bias, out)
+
+    return plain
+
+
 def recurrent_linear(weight: Tensor, rows: int) -> Linear:
     """``f(x, bias=None, out=None) = x @ weight.T + bias`` for one step of a recurrence (x of
     ``rows`` rows, the batch), made once per weight and called once a step.
@@ -198,7 +212,7 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     project(x.reshape(T * B, -1), bias, out=gates.view(T * B, 4 * H))
     in_c = native is not None and native.loop is not None  # the loop's GEMM: MKL's, packed
     # (an edited step's product, in torch: plain addmm, not worth packing the weight twice)
-    recurrent = _plain(w_hh) if in_c else recurrent_linear(w_hh, B)
+    recurrent = _plain_on_first_use(w_hh) if in_c else recurrent_linear(w_hh, B)
     if kernels is not None:
         kernels.update(input=project.__name__,
                        recurrent="mkl_packed" if in_c else recurrent.__name__,
