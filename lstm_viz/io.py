@@ -5,10 +5,11 @@
 the embedding and output head paired with it and a vocabulary when the file has them.
 nn.LSTMCell weights become one-layer (or, when cells chain, stacked) candidates; ONNX LSTM
 nodes are regrouped into nn.LSTM's gate order. torch.save files are read by a restricted
-unpickler (``lstm_viz.safe_pickle``) that never imports or calls what the file names; only
-``allow_pickle=True`` runs the full ``torch.load``. Anything that is not a usable LSTM file
-raises ``ValueError`` saying what was found and what lstm-viz can open. ``fit_input`` checks an
-array against a config and explains a shape mismatch.
+unpickler (``lstm_viz.safe_pickle``) that never imports or calls what the file names, and
+TorchScript archives the same way (``lstm_viz.torchscript``: their module tree and tensors,
+never ``torch.jit.load``); only ``allow_pickle=True`` runs the full ``torch.load``. Anything
+that is not a usable LSTM file raises ``ValueError`` saying what was found and what lstm-viz can
+open. ``fit_input`` checks an array against a config and explains a shape mismatch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import json
 import pickle
 import re
 import struct
-import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -41,6 +41,7 @@ from .safe_pickle import (
     safe_load,
     tensor_problem,
 )
+from .torchscript import is_torchscript, read_torchscript
 from .vocab import find_vocab
 
 EXPECTED = ("expected a file written by torch.save (a state dict, a checkpoint or a whole"
@@ -206,8 +207,9 @@ def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
     """Open ``path`` and list the nn.LSTMs in it.
 
     Reads torch.save files (state dicts, checkpoints, whole pickled models) with a restricted
-    unpickler that runs no code from the file, TorchScript with ``torch.jit.load``, safetensors
-    and ONNX graphs (read, never run). ``allow_pickle=True`` loads pickles with the full
+    unpickler that runs no code from the file, TorchScript archives read the same way (never
+    ``torch.jit.load``, which runs the archive's code), safetensors and ONNX graphs (read,
+    never run). ``allow_pickle=True`` loads pickles with the full
     ``torch.load``, which runs whatever code the file names.
     """
     path = Path(path)
@@ -241,8 +243,7 @@ def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
                              f" read ({_first_line(str(exc))}). Save or copy it again.") from None
         if bad:
             raise ValueError(f"{path.name} is corrupt: {bad}. Save or copy it again.")
-        if any(n.endswith("constants.pkl") for n in names) and \
-                any("/code/" in n for n in names):
+        if is_torchscript(names):
             return _load_torchscript(path, size)
         if not any(n.endswith("data.pkl") for n in names):
             raise ValueError(f"{path.name} is a zip archive but not a PyTorch file (it holds"
@@ -257,6 +258,11 @@ def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
     return _load_pickled(path, allow_pickle)
 
 
+# What reading a damaged file raises, and what else a safe read can raise.
+_DAMAGE_ERRORS = (pickle.UnpicklingError, EOFError, OSError, struct.error, zipfile.BadZipFile,
+                  UnicodeDecodeError)
+_READ_ERRORS = _DAMAGE_ERRORS + (RuntimeError, ValueError, KeyError, TypeError, AttributeError,
+                                 IndexError, MemoryError, RecursionError, NotImplementedError)
 _ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError,
                struct.error, KeyError, UnicodeDecodeError)
 
@@ -317,13 +323,18 @@ def _load_pickled(path: Path, allow_pickle: bool) -> LoadedModel:
         obj = safe_load(path, _memory_budget())
     except UnsafeFileError as exc:
         raise ValueError(str(exc)) from None
-    except (pickle.UnpicklingError, EOFError, OSError, RuntimeError, ValueError, KeyError,
-            TypeError, AttributeError, IndexError, struct.error, zipfile.BadZipFile,
-            MemoryError, RecursionError, NotImplementedError, UnicodeDecodeError) as exc:
+    except _READ_ERRORS as exc:
         if allow_pickle:  # something the safe reader does not know; the user allowed it all
             return _load_unsafe(path)
-        raise ValueError(f"{path.name} is truncated or corrupt: {type(exc).__name__}:"
-                         f" {_first_line(str(exc))}; {EXPECTED}") from None
+        if isinstance(exc, _DAMAGE_ERRORS):
+            raise ValueError(f"{path.name} is truncated or corrupt: {type(exc).__name__}:"
+                             f" {_first_line(str(exc))}; {EXPECTED}") from None
+        # The pickle itself is whole; what it builds is beyond the safe reader.
+        raise PickleConsentNeeded(
+            f"{path.name} holds Python objects that lstm-viz cannot rebuild without running"
+            f" code stored in the file ({type(exc).__name__}: {_first_line(str(exc))}). Open"
+            " it with unsafe loading allowed (--allow-pickle) only if you trust where it came"
+            " from, or re-save it with torch.save(model.state_dict(), path).", path) from None
     if allow_pickle and contains_placeholder(obj):
         return _load_unsafe(path)
     if _is_tensor_dict(obj):
@@ -345,18 +356,26 @@ def _load_unsafe(path: Path) -> LoadedModel:
     return _from_object(path, full, "pickle")
 
 
+@dataclass(frozen=True)
+class _ModuleTree:
+    """A TorchScript module tree as read from its archive: state dict and module table."""
+
+    state_dict: dict
+    modules: dict
+
+
 def _load_torchscript(path: Path, size: int) -> LoadedModel:
-    if size > _memory_budget():
-        raise ValueError(f"{path.name} ({size} bytes) is larger than the memory budget")
+    """A TorchScript archive read as data (``lstm_viz.torchscript``): nothing in it runs."""
     try:
-        with warnings.catch_warnings():
-            # torch 2.13 deprecates TorchScript; loading existing files still works.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ValueError(f"{path.name} looks like TorchScript but cannot be loaded:"
-                         f" {_first_line(str(exc))}") from None
-    return _from_object(path, module, "torchscript")
+        sd, table = read_torchscript(path, _memory_budget())
+    except UnsafeFileError as exc:
+        raise ValueError(str(exc)) from None
+    except _READ_ERRORS as exc:
+        raise ValueError(f"{path.name} is a TorchScript archive that is truncated or corrupt:"
+                         f" {type(exc).__name__}: {_first_line(str(exc))}. Save or copy it"
+                         " again.") from None
+    modules = {name: _Module(kind, attrs) for name, (kind, attrs) in table.items()}
+    return _from_object(path, _ModuleTree(sd, modules), "torchscript")
 
 
 # ----- safetensors -----------------------------------------------------------------------------
@@ -474,10 +493,8 @@ _MODULE_FIELDS = ("input_size", "hidden_size", "num_layers", "bias", "batch_firs
 def _module_table(obj) -> dict[str, _Module]:
     table = {}
     for name, m in obj.named_modules():
-        kind = getattr(m, "original_name", "") if isinstance(m, torch.jit.ScriptModule) \
-            else type(m).__name__
         attrs = {a: getattr(m, a) for a in _MODULE_FIELDS if hasattr(m, a)}
-        table[name] = _Module(kind or type(m).__name__, attrs)
+        table[name] = _Module(type(m).__name__, attrs)
     return table
 
 
@@ -485,7 +502,10 @@ def _state_dicts(obj, location: str = "", depth: int = 0):
     """Yield (location, {key: tensor}, {module name: _Module}) for each tensor dict in ``obj``."""
     if depth > _MAX_DEPTH:
         return
-    if isinstance(obj, (nn.Module, torch.jit.ScriptModule)):
+    if isinstance(obj, _ModuleTree):
+        yield location, obj.state_dict, obj.modules
+        return
+    if isinstance(obj, nn.Module):
         yield location, dict(obj.state_dict()), _module_table(obj)
         return
     if _is_module(obj):
@@ -606,7 +626,7 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
         if problems:
             raise ValueError(f"{path.name} has LSTM-like keys but no usable LSTM: "
                              + " | ".join(problems))
-        if contains_placeholder(obj):
+        if contains_placeholder(obj) and not _is_module(obj):
             classes = ", ".join(placeholder_names(obj, 3))
             raise PickleConsentNeeded(
                 f"{path.name} holds a pickled Python object ({classes}) and no nn.LSTM weights"
@@ -624,11 +644,14 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
                 if isinstance(v, (str, int, float, bool)) or
                 (isinstance(v, dict) and all(isinstance(x, (str, int, float, bool))
                                              for x in v.values()))}
-    vocab, notes = find_vocab(obj) if not isinstance(obj, nn.Module) else (None, [])
+    vocab, notes = find_vocab(obj) if not isinstance(obj, (nn.Module, _ModuleTree)) \
+        else (None, [])
     return LoadedModel(path, kind, tuple(found), vocab, metadata, tuple(notes), listed)
 
 
 def _type_name(obj) -> str:
+    if isinstance(obj, _ModuleTree):
+        return "TorchScript module"
     if isinstance(obj, Placeholder):
         names = placeholder_names(obj, 1)
         return names[0] if names else obj.qualname

@@ -32,16 +32,30 @@ class UnsafeFileError(ValueError):
 
 
 class Placeholder:
-    """An object of a class that was not imported: its name, arguments and state."""
+    """An object of a class that was not imported: its name, arguments and state.
+
+    Its record is complete however the pickle builds it: by calling the class (``REDUCE``) or,
+    as protocol 2 and later do, with ``cls.__new__(cls, *args)`` and no ``__init__``.
+    """
 
     qualname = "?"
+    args: tuple
+    kwargs: dict
+    state: object
+    items: dict
+    list_items: list
 
-    def __init__(self, *args, **kwargs):
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
         self.args = args
         self.kwargs = kwargs
         self.state = None
-        self.items: dict = {}
-        self.list_items: list = []
+        self.items = {}
+        self.list_items = []
+        return self
+
+    def __init__(self, *args, **kwargs):
+        pass  # __new__ recorded everything
 
     def __setstate__(self, state):
         self.state = state
@@ -59,6 +73,10 @@ class Placeholder:
 
     def extend(self, values):
         self.list_items.extend(values)
+
+    def add(self, value):
+        # a set subclass's items (pickle's ADDITEMS)
+        self.list_items.append(value)
 
     @property
     def short_name(self) -> str:
@@ -241,8 +259,16 @@ def _default_dict(*_args):
 
 
 def _reconstructor(cls, base, state=None):
-    return cls() if isinstance(cls, type) and issubclass(cls, Placeholder) else \
-        placeholder_class("copyreg._reconstructor")(base, state)
+    # copyreg._reconstructor(cls, str, "2.1.0") is how protocols 0 and 1 pickle a subclass of
+    # a built-in type (torch.__version__); the value is kept as the placeholder's argument.
+    if isinstance(cls, type) and issubclass(cls, Placeholder):
+        return cls() if state is None else cls(state)
+    return placeholder_class("copyreg._reconstructor")(base, state)
+
+
+def _same(value, *_rest):
+    """torch.jit._pickle's list builders and type tags: the value itself."""
+    return value
 
 
 class _Unpickler(pickle.Unpickler):
@@ -269,6 +295,12 @@ class _Unpickler(pickle.Unpickler):
             ("torch", "Size"): tuple,
             ("torch", "device"): str,
             ("torch", "Tensor"): placeholder_class("torch.Tensor"),
+            # TorchScript archives: typed lists and type tags around plain values
+            ("torch.jit._pickle", "restore_type_tag"): _same,
+            ("torch.jit._pickle", "build_intlist"): _same,
+            ("torch.jit._pickle", "build_tensorlist"): _same,
+            ("torch.jit._pickle", "build_doublelist"): _same,
+            ("torch.jit._pickle", "build_boollist"): _same,
             ("torch.nn.parameter", "Parameter"): placeholder_class("torch.nn.Parameter"),
         }
         for fn in ("_rebuild_sparse_tensor", "_rebuild_sparse_csr", "_rebuild_sparse_coo"):

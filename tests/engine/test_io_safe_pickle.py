@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import os
+import pickle
 import struct
 import sys
 import time
@@ -282,3 +283,88 @@ def test_many_views_of_one_storage_count_against_the_budget(tmp_path, monkeypatc
         load_model(tmp_path / "views.pt")
     torch.save({**sd, "views": [base[:] for _ in range(10)]}, tmp_path / "few.pt")
     assert load_model(tmp_path / "few.pt").pick().config == LSTMConfig(2, 3)
+
+
+class AttributeDict(dict):
+    """A dict subclass with attribute access, as training libraries store hyperparameters."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+class TaggerWithHparams(Tagger):
+    def __init__(self):
+        super().__init__()
+        self.hparams = AttributeDict(lr=0.01, hidden=6, tags=["a", "b"])
+
+
+PROTOCOLS = [2, pickle.DEFAULT_PROTOCOL, pickle.HIGHEST_PROTOCOL]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_placeholders_built_without_init_keep_their_arguments_items_and_state(tmp_path,
+                                                                              protocol):
+    # protocol 2 and later build such objects with cls.__new__(cls, *args), never __init__
+    path = tmp_path / "objs.pt"
+    torch.save({"hp": AttributeDict(lr=0.5), "version": torch.__version__,
+                "net": TaggerWithHparams()}, path, pickle_protocol=protocol)
+    obj = safe_load(path, 1 << 30)
+    hp, version = obj["hp"], obj["version"]
+    assert isinstance(hp, Placeholder) and hp.items == {"lr": 0.5}
+    assert isinstance(version, Placeholder) and version.qualname.endswith("TorchVersion")
+    assert str(torch.__version__) in [str(a) for a in version.args] + [str(version.state)]
+    net = obj["net"]
+    assert net.attributes()["hparams"].items == {"lr": 0.01, "hidden": 6, "tags": ["a", "b"]}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_whole_model_without_an_lstm_says_it_holds_none(tmp_path, protocol):
+    path = tmp_path / "linear.pt"
+    torch.save(nn.Sequential(nn.Linear(3, 4)), path, pickle_protocol=protocol)
+    with pytest.raises(ValueError, match=r"holds no nn\.LSTM: found 0\.weight \(4, 3\)") as err:
+        load_model(path)
+    assert not isinstance(err.value, lio.PickleConsentNeeded)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_checkpoint_that_records_the_torch_version_opens(tmp_path, protocol):
+    lstm = nn.LSTM(3, 4)
+    path = tmp_path / "ckpt.pt"
+    torch.save({"state_dict": lstm.state_dict(), "torch_version": torch.__version__,
+                "epoch": 3}, path, pickle_protocol=protocol)
+    loaded = load_model(path)
+    (cand,) = loaded.lstms
+    assert cand.config == LSTMConfig(3, 4) and loaded.metadata["epoch"] == 3
+    for key, value in lstm.state_dict().items():
+        assert torch.equal(cand.state_dict[key], value)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_model_with_a_dict_subclass_attribute_opens_without_consent(tmp_path, protocol):
+    net = TaggerWithHparams().eval()
+    path = tmp_path / "hp.pt"
+    torch.save(net, path, pickle_protocol=protocol)
+    loaded = load_model(path)
+    assert loaded.kind == "pickled_module"
+    (cand,) = loaded.lstms
+    assert cand.batch_first is True
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(cand.build()(x), net.rnn(x), rtol=0, atol=0)
+
+
+def test_a_whole_pickle_the_safe_reader_cannot_rebuild_is_not_called_corrupt(tmp_path,
+                                                                            monkeypatch):
+    path = tmp_path / "net.pt"
+    torch.save(Tagger(), path)
+
+    def fails(*_args, **_kwargs):
+        raise TypeError("something the reader does not handle")
+
+    monkeypatch.setattr(lio, "safe_load", fails)
+    with pytest.raises(lio.PickleConsentNeeded) as err:
+        load_model(path)
+    assert "corrupt" not in str(err.value) and "--allow-pickle" in str(err.value)
