@@ -479,7 +479,9 @@ def use_session(window, path, loaded: Session, extras: SessionExtras) -> bool:
     try:
         # model and input change together (or neither)
         session.load_module(loaded.lstm, source=loaded.model_source or None,
-                            input_spec=loaded.input_spec)
+                            input_spec=loaded.input_spec, head=loaded.head,
+                            head_choices=loaded.head_choices,
+                            pairing_notes=loaded.pairing_notes)
         if extras.weights_from == "seed":  # so that the session remembers the seed too
             session.reinitialize(loaded.seed)
     except ValueError as exc:

@@ -110,6 +110,42 @@ class LSTMCandidate:
     origin: str = "LSTM"
     cells: tuple[str, ...] = ()
     head: Head | None = None
+    # Embeddings (keys) and Linear modules (names) of the right size that could be paired by
+    # hand, their tensors, and why the ones found were not paired.
+    embedding_options: tuple[str, ...] = ()
+    head_options: tuple[str, ...] = ()
+    pairing_notes: tuple[str, ...] = ()
+    option_tensors: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def with_embedding(self, key: str | None) -> LSTMCandidate:
+        """This LSTM paired with the embedding ``key`` (one of ``embedding_options``), or with
+        none."""
+        if key is None:
+            return replace(self, embedding=None, embedding_key=None)
+        weight = self.option_tensors.get(key) if key in self.embedding_options else None
+        if weight is None:
+            raise ValueError(f"{key!r} is not an embedding of this LSTM's input width; choose"
+                             f" one of: {', '.join(self.embedding_options) or 'none'}")
+        return replace(self, embedding=weight.detach().clone(), embedding_key=key)
+
+    def with_head(self, name: str | None) -> LSTMCandidate:
+        """This LSTM paired with the Linear module ``name`` (one of ``head_options``) as its
+        output head, or with none."""
+        if name is None:
+            return replace(self, head=None)
+        prefix = f"{name}." if name else ""
+        weight = self.option_tensors.get(f"{prefix}weight") if name in self.head_options \
+            else None
+        if weight is None:
+            raise ValueError(f"{name!r} is not a Linear that reads this LSTM's output size;"
+                             f" choose one of: {', '.join(self.head_options) or 'none'}")
+        bias = self.option_tensors.get(f"{prefix}bias")
+        bias = bias.detach().clone() if isinstance(bias, torch.Tensor) and bias.ndim == 1 \
+            and bias.shape[0] == weight.shape[0] else None
+        weight = weight.detach().clone()
+        tied = self.embedding is not None and self.embedding.shape == weight.shape and \
+            bool(torch.equal(self.embedding, weight))
+        return replace(self, head=Head(name, weight, bias, tied))
 
     @property
     def name(self) -> str:
@@ -617,11 +653,7 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
                 continue
             weights = {k: v.detach().clone() for k, v in cand.state_dict.items()}
             cand = replace(cand, state_dict=weights)
-            first = cand.prefix if cand.origin != "LSTMCell stack" else f"{cand.cells[0]}."
-            embed_key, embedding = _embedding(sd, modules, obj, first, cand.config.input_size)
-            if embedding is not None:
-                cand = replace(cand, embedding=embedding, embedding_key=embed_key)
-            found.append(replace(cand, head=_head(sd, modules, first, cand, made)))
+            found.append(_pair(cand, sd, modules, obj))
     if not found:
         if problems:
             raise ValueError(f"{path.name} has LSTM-like keys but no usable LSTM: "
@@ -658,69 +690,126 @@ def _type_name(obj) -> str:
     return type(obj).__name__
 
 
-def _embedding(sd: Mapping, modules: Mapping, root, prefix: str, input_size: int
-               ) -> tuple[str | None, torch.Tensor | None]:
-    """The embedding matrix (vocab_size, input_size) for the LSTM at ``prefix``: one under the
-    same parent module first, then any recognisable one."""
+def _children(sd: Mapping, parent: str) -> list[str]:
+    """The direct children of the module ``parent`` ('' or ``"decoder."``) that hold tensors,
+    in the file's order, which is the order the model registered them in."""
+    kids: dict[str, None] = {}
+    for key in sd:
+        if key.startswith(parent) and "." in key[len(parent):]:
+            kids[key[len(parent):].split(".", 1)[0]] = None
+    return list(kids)
+
+
+def _holds_tensors(sd: Mapping, module: str) -> bool:
+    return any(k.startswith(f"{module}.") and "." not in k[len(module) + 1:] for k in sd)
+
+
+def _neighbour(sd: Mapping, module: str, after: bool) -> str | None:
+    """The module right after (or before) ``module`` in the model: its next (previous) sibling,
+    or its parent's when it is the last (first) child, down to the first (last) module inside
+    that holds tensors itself. None when nothing comes after (before) it."""
+    name = module
+    while name:
+        parent = _parent(f"{name}.")
+        kids = _children(sd, parent)
+        child = name[len(parent):]
+        index = kids.index(child) if child in kids else -1
+        other = index + (1 if after else -1)
+        if index >= 0 and 0 <= other < len(kids):
+            node = parent + kids[other]
+            for _ in range(_MAX_NESTING):
+                inner = _children(sd, f"{node}.")
+                if _holds_tensors(sd, node) or not inner:
+                    break
+                node = f"{node}.{inner[0 if after else -1]}"
+            return node
+        name = parent.rstrip(".")
+    return None
+
+
+_MAX_NESTING = 64
+_MAX_OPTIONS = 16
+
+
+def _is_matrix(w, width: int) -> bool:
+    return isinstance(w, torch.Tensor) and w.ndim == 2 and w.is_floating_point() and \
+        w.shape[1] == width and not tensor_problem(w) and \
+        w.numel() * w.element_size() <= _memory_budget()
+
+
+def _embedding_options(sd: Mapping, modules: Mapping, root, input_size: int) -> list[str]:
+    """Keys of the embedding matrices (vocab_size, input_size) in ``sd``: the one a checkpoint
+    names, Embedding modules, and tensors named like embeddings."""
     hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
     names = [hinted] if isinstance(hinted, str) and hinted in sd else []
     names += [f"{n}.weight" if n else "weight" for n, m in modules.items()
               if m.kind == "Embedding"]
     names += [k for k in sd if _EMBED_KEY.search(k)]
-    usable = [k for k in dict.fromkeys(names)
-              if isinstance(sd.get(k), torch.Tensor) and sd[k].ndim == 2
-              and sd[k].is_floating_point() and sd[k].shape[1] == input_size
-              and not tensor_problem(sd[k])
-              and sd[k].numel() * sd[k].element_size() <= _memory_budget()]
-    parent = _parent(prefix)
-    same = [k for k in usable if _parent(k[: -len("weight")]) == parent]
-    for key in (same or usable)[:1]:
-        return key, sd[key].detach().clone()
-    return None, None
+    return [k for k in dict.fromkeys(names) if _is_matrix(sd.get(k), input_size)]
 
 
-def _head(sd: Mapping, modules: Mapping, prefix: str, cand: LSTMCandidate,
-          lstms: list[LSTMCandidate]) -> Head | None:
-    """The Linear (or tied embedding) that reads this LSTM's output: in_features equal to its
-    output size, under the same parent, or named like a head in an enclosing module."""
-    cfg = cand.config
-    out_size = (cfg.proj_size or cfg.hidden_size) * cfg.num_directions
-    parent = _parent(prefix)
-    other_parents = {_parent(c.prefix) for c in lstms if c is not cand} - {parent}
-    best: tuple[int, str] | None = None
+def _head_options(sd: Mapping, modules: Mapping, out_size: int, embedding_key: str | None
+                  ) -> list[str]:
+    """Names of the Linear modules (weight (out, out_size)) in ``sd``."""
+    options = []
     for key, w in sd.items():
-        if not (key == "weight" or key.endswith(".weight")) or not isinstance(w, torch.Tensor):
-            continue
-        if w.ndim != 2 or not w.is_floating_point() or w.shape[1] != out_size or \
-                tensor_problem(w) or w.numel() * w.element_size() > _memory_budget():
+        if not (key == "weight" or key.endswith(".weight")) or not _is_matrix(w, out_size):
             continue
         name = key[: -len(".weight")] if key != "weight" else ""
         module = modules.get(name)
         if module is not None and module.kind != "Linear":
             continue
-        if module is None and (_EMBED_KEY.search(key) or key == cand.embedding_key):
+        if module is None and _EMBED_KEY.search(key) and key != embedding_key:
             continue
-        head_parent = _parent(name + ".")
-        named = bool(_HEAD_NAME.match(name.rsplit(".", 1)[-1]))
-        if head_parent == parent:
-            rank = 0 if named or module is not None else 1
-        elif named and (parent.startswith(head_parent) or head_parent not in other_parents):
-            rank = 2
-        else:
-            continue
-        if best is None or rank < best[0]:
-            best = (rank, name)
-    if best is None:
-        return None
-    name = best[1]
-    prefix_key = f"{name}." if name else ""
-    weight = sd[f"{prefix_key}weight"].detach().clone()
-    bias = sd.get(f"{prefix_key}bias")
-    bias = bias.detach().clone() if isinstance(bias, torch.Tensor) and bias.ndim == 1 and \
-        bias.shape[0] == weight.shape[0] else None
-    tied = cand.embedding is not None and cand.embedding.shape == weight.shape and \
-        bool(torch.equal(cand.embedding, weight))
-    return Head(name, weight, bias, tied)
+        options.append(name)
+    return options
+
+
+def _pair(cand: LSTMCandidate, sd: Mapping, modules: Mapping, root) -> LSTMCandidate:
+    """``cand`` with the embedding that feeds it and the head that reads it, when the file
+    shows that they do: the checkpoint names the embedding, or nothing else sits between them
+    and the LSTM in the model. Other layers of the right size become options to pick by hand,
+    and ``pairing_notes`` says why they were not paired."""
+    cfg = cand.config
+    first = (cand.cells[0] if cand.origin == "LSTMCell stack" else cand.prefix).rstrip(".")
+    last = (cand.cells[-1] if cand.origin == "LSTMCell stack" else cand.prefix).rstrip(".")
+    embeddings = _embedding_options(sd, modules, root, cfg.input_size)
+    hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
+    before = _neighbour(sd, first, after=False) if first else None
+    embed_key = hinted if isinstance(hinted, str) and hinted in embeddings else \
+        next((k for k in embeddings if before is not None and k == f"{before}.weight"), None)
+    out_size = (cfg.proj_size or cfg.hidden_size) * cfg.num_directions
+    heads = _head_options(sd, modules, out_size, embed_key)
+    after = _neighbour(sd, last, after=True) if last else None
+    head_name = None
+    if after is not None and after in heads:
+        named = bool(_HEAD_NAME.match(after.rsplit(".", 1)[-1]))
+        if named or _neighbour(sd, after, after=True) is None or embed_key is not None and \
+                torch.equal(sd[f"{after}.weight"], sd[embed_key]):
+            head_name = after
+    notes = []
+    others = [k for k in embeddings if k != embed_key]
+    if embed_key is None and others:
+        notes.append(f"no embedding paired: {', '.join(others[:3])} has the width of the LSTM's"
+                     " input, but the file does not show that it feeds the LSTM (other layers"
+                     " sit between them); pick it by hand if it does")
+    others = [n for n in heads if n != head_name]
+    if head_name is None and others:
+        notes.append(f"no output head paired: {', '.join(n or '<root>' for n in others[:3])}"
+                     " reads vectors of the LSTM's output size, but the file does not show"
+                     " that it reads the LSTM (other layers sit between them, or it is not the"
+                     " model's last layer); pick it by hand if it does")
+    tensors = {k: sd[k] for k in embeddings[:_MAX_OPTIONS]}
+    for name in heads[:_MAX_OPTIONS]:
+        prefix = f"{name}." if name else ""
+        tensors.update({f"{prefix}{p}": sd[f"{prefix}{p}"] for p in ("weight", "bias")
+                        if isinstance(sd.get(f"{prefix}{p}"), torch.Tensor)})
+    cand = replace(cand, embedding_options=tuple(embeddings[:_MAX_OPTIONS]),
+                   head_options=tuple(heads[:_MAX_OPTIONS]), pairing_notes=tuple(notes),
+                   option_tensors=tensors)
+    if embed_key is not None:
+        cand = cand.with_embedding(embed_key)
+    return cand.with_head(head_name) if head_name is not None else cand
 
 
 def _other_rnn_hint(sd: Mapping, prefix: str) -> str:
@@ -751,9 +840,16 @@ def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
     if cand.embedding is not None:
         src["embedding"] = f"{cand.embedding_key} {tuple(cand.embedding.shape)}"
     src["has_vocab"] = loaded.vocab is not None
+    src["head"] = cand.head.key if cand.head is not None else None
     if cand.origin != "LSTM":
         src["origin"], src["cells"] = cand.origin, list(cand.cells)
     return src
+
+
+def head_choices(cand: LSTMCandidate) -> dict[str, Head]:
+    """Every Linear of ``cand``'s file that could be its output head, by name."""
+    return {name: head for name in cand.head_options
+            if (head := cand.with_head(name).head) is not None}
 
 
 def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None = None,
@@ -774,7 +870,8 @@ def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None =
     if source is None:
         source = model_source(loaded, cand)
     try:
-        session.load_module(lstm, source=source, input_spec=input_spec, head=cand.head)
+        session.load_module(lstm, source=source, input_spec=input_spec, head=cand.head,
+                            head_choices=head_choices(cand), pairing_notes=cand.pairing_notes)
         return ""
     except ValueError as first:
         old = session.input_spec
@@ -782,6 +879,7 @@ def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None =
             raise
         noise = InputSpec(source="random", seq_len=old.seq_len, batch_size=old.batch_size,
                           seed=old.seed)
-        session.load_module(lstm, source=source, input_spec=noise, head=cand.head)
+        session.load_module(lstm, source=source, input_spec=noise, head=cand.head,
+                            head_choices=head_choices(cand), pairing_notes=cand.pairing_notes)
         return (f"the previous input does not fit this model ({first}); it was replaced by"
                 " random input")

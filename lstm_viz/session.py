@@ -172,6 +172,10 @@ class Session:
         precheck(self._config, self._input_spec, dtype, memory_budget, windowed=True)
         self.model_source: dict | None = None  # set by loaders: where the weights came from
         self.head: Head | None = None  # the loaded model's output layer, if it has one
+        # the Linear layers of the loaded model that could be its head, by name, and why the
+        # one found (if any) was chosen or none was
+        self.head_choices: dict[str, Head] = {}
+        self.pairing_notes: tuple[str, ...] = ()
         self._lstm = self._build()
         self._x = self._make_x()
         self._edits = Edits()
@@ -313,6 +317,8 @@ class Session:
         # part of a state dict); new ones come from the seed
         self.model_source = self.model_source if kept else None
         self.head = self.head if kept else None
+        if not kept:
+            self.head_choices, self.pairing_notes = {}, ()
         self._changed(input_changed=config.input_size != old_cfg.input_size)
 
     def set_input(self, spec: InputSpec) -> None:
@@ -353,10 +359,14 @@ class Session:
         self._changed()
 
     def load_module(self, lstm: nn.LSTM, source: dict | None = None,
-                    input_spec: InputSpec | None = None, head: Head | None = None) -> None:
+                    input_spec: InputSpec | None = None, head: Head | None = None,
+                    head_choices: dict[str, Head] | None = None,
+                    pairing_notes: tuple[str, ...] = ()) -> None:
         """Use a trained ``nn.LSTM`` (copied); its config replaces the current one, and
         ``input_spec`` (if given) the input, in one change: either both or neither. ``head``
-        is the output layer that reads its output, if the model has one."""
+        is the output layer that reads its output, if the model has one; ``head_choices``
+        the model's Linear layers that ``set_head`` may pair instead, and ``pairing_notes``
+        why the head is the one it is."""
         cfg = LSTMConfig.from_module(lstm)
         spec = input_spec or self._input_spec
         old = (self._config, self._lstm, self._x, self._dtype, self._input_spec)
@@ -372,7 +382,22 @@ class Session:
             raise
         self.model_source = source
         self.head = head
+        self.head_choices = dict(head_choices or {})
+        if head is not None:
+            self.head_choices.setdefault(head.key, head)
+        self.pairing_notes = tuple(pairing_notes)
         self._changed(input_changed=input_spec is not None or cfg.input_size != old[0].input_size)
+
+    def set_head(self, name: str | None) -> None:
+        """Pair the LSTM with the output head ``name`` (a key of ``head_choices``), or with
+        none; ``model_source["head"]`` records the choice, so a saved session keeps it."""
+        if name is not None and name not in self.head_choices:
+            raise ValueError(f"{name!r} is not one of this model's Linear layers that read the"
+                             f" LSTM's output; choose one of: {', '.join(self.head_choices)}")
+        self.head = self.head_choices[name] if name is not None else None
+        if isinstance(self.model_source, dict):
+            self.model_source = {**self.model_source, "head": name}
+        self._changed()
 
     # ----- tracing -------------------------------------------------------------------
     def _snapshot(self, generation: int = 0, windowing: bool = True) -> TraceRequest:

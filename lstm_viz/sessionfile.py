@@ -26,7 +26,7 @@ import torch
 from . import textinput  # noqa: F401  (registers the "tokens" input source)
 from .atomic import write_bytes, write_text
 from .hashing import file_sha256
-from .io import PickleConsentNeeded, load_model
+from .io import PickleConsentNeeded, head_choices, load_model
 from .session import Session
 from .validate import check_ablations, check_edits, check_session_document, read_json_file
 
@@ -195,7 +195,7 @@ def _restore_input(doc: dict, data: dict, path: Path) -> None:
     inp["path"] = str(cache / name)
 
 
-def _weights_from_model_file(src: dict, trusted_models: Collection, name: str) -> dict:
+def _candidate_from_model_file(src: dict, trusted_models: Collection, name: str):
     mpath = src.get("path", "")
     if not Path(mpath).is_file():
         raise ValueError(f"{name}: the model file {mpath} is missing and the session does not"
@@ -212,7 +212,17 @@ def _weights_from_model_file(src: dict, trusted_models: Collection, name: str) -
             f"{name}: its model file {mpath} holds a pickled Python object whose weights can"
             " only be read by running code stored in that file; a session file cannot allow"
             " that: open the model itself, and agree, to trust it", mpath) from None
-    return loaded.pick(src.get("lstm") or None).state_dict
+    return loaded.pick(src.get("lstm") or None)
+
+
+def _paired_head(cand, src: dict) -> tuple:
+    """The head a session records for its model (``model_source["head"]``: a name, or None
+    for none chosen), else the file's own pairing; and every head that could be chosen."""
+    choices = head_choices(cand)
+    if "head" in src:
+        chosen = src["head"]
+        return (choices.get(chosen) if isinstance(chosen, str) else None), choices
+    return cand.head, choices
 
 
 def _check_weight_shapes(state: dict, lstm: torch.nn.LSTM, config, name: str) -> None:
@@ -262,11 +272,18 @@ def load_session(path, *, trusted_models: Collection = (), device: str | None = 
 
     extras = SessionExtras(selection=dict(doc.get("selection") or {}),
                            view=dict(doc.get("view") or {}))
+    cand = None
     if doc.get("weights"):
         state = {k: _tensor_from_json(v, k) for k, v in doc["weights"].items()}
         extras.weights_from = "file"
+        if isinstance(source, dict) and source.get("path"):
+            try:  # the model file, when it is there unchanged, still gives the output head
+                cand = _candidate_from_model_file(source, trusted_models, path.name)
+            except ValueError:
+                cand = None
     elif isinstance(source, dict) and source.get("path"):
-        state = _weights_from_model_file(source, trusted_models, path.name)
+        cand = _candidate_from_model_file(source, trusted_models, path.name)
+        state = cand.state_dict
         extras.weights_from = "model file"
     else:
         state = None
@@ -279,7 +296,11 @@ def load_session(path, *, trusted_models: Collection = (), device: str | None = 
         except RuntimeError as exc:
             raise ValueError(f"{path.name}: the stored weights do not fit the stored config"
                              f" {session.config}: {str(exc).splitlines()[0]}") from None
-        session.load_module(lstm, source=source if isinstance(source, dict) else None)
+        head, choices = _paired_head(cand, source) if cand is not None and \
+            isinstance(source, dict) else (None, {})
+        session.load_module(lstm, source=source if isinstance(source, dict) else None,
+                            head=head, head_choices=choices,
+                            pairing_notes=cand.pairing_notes if cand is not None else ())
     T, B, _ = session.input_tm.shape
     try:
         input_edits, state_edits = check_edits(edits, session.config, T, B,

@@ -53,7 +53,8 @@ def is_torchscript(names: list[str]) -> bool:
     return any(n.endswith("constants.pkl") for n in names) and any("/code/" in n for n in names)
 
 
-def read_torchscript(path: str | Path, budget: int) -> tuple[dict[str, torch.Tensor], dict[str, tuple]]:
+def read_torchscript(path: str | Path, budget: int
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, tuple]]:
     """The state dict and ``{module name: (class name, settings)}`` of a TorchScript file.
 
     Raises UnsafeFileError (a ValueError) when the archive is not one lstm-viz can read.

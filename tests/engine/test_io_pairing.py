@@ -130,3 +130,95 @@ def test_vocabulary_file_with_a_bad_index_names_it(tmp_path):
     (tmp_path / "v.json").write_text(json.dumps({"x": 0, "y": -1}))
     with pytest.raises(ValueError, match="gives 'y' the index -1"):
         read_vocab_file(tmp_path / "v.json")
+
+
+class SpeechEncoder(nn.Module):
+    """Tacotron 2's shape: convolutions between the embedding and the encoder's LSTM."""
+
+    def __init__(self):
+        super().__init__()
+        self.convolutions = nn.Sequential(nn.Conv1d(8, 8, 5, padding=2), nn.BatchNorm1d(8))
+        self.lstm = nn.LSTM(8, 4, bidirectional=True, batch_first=True)
+
+
+class SpeechModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(30, 8)
+        self.encoder = SpeechEncoder()
+        self.projection = nn.Linear(8, 5)
+
+
+class ForecastModel(nn.Module):
+    """The Temporal Fusion Transformer's shape: its output layer reads attention features, not
+    either LSTM, although its input width is the LSTMs' output size."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm_encoder = nn.LSTM(6, 6, batch_first=True)
+        self.lstm_decoder = nn.LSTM(6, 6, batch_first=True)
+        self.post_lstm_gate = nn.Linear(6, 12)
+        self.multihead_attn = nn.MultiheadAttention(6, 2)
+        self.output_layer = nn.Linear(6, 3)
+
+
+class AttentionTagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 8)
+        self.attn = nn.Linear(8, 8)
+        self.out = nn.Linear(8, 10)
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_an_embedding_with_layers_between_it_and_the_lstm_is_not_paired(tmp_path, whole):
+    model = SpeechModel()
+    torch.save(model if whole else model.state_dict(), tmp_path / "tts.pt")
+    cand = load_model(tmp_path / "tts.pt").pick("encoder.lstm")
+    assert cand.embedding is None
+    assert cand.embedding_options == ("embedding.weight",)
+    assert any("no embedding paired: embedding.weight" in n for n in cand.pairing_notes)
+    chosen = cand.with_embedding("embedding.weight")
+    torch.testing.assert_close(chosen.embedding, model.embedding.weight.detach())
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_an_output_layer_that_reads_attention_is_not_the_head_of_either_lstm(tmp_path, whole):
+    model = ForecastModel()
+    torch.save(model if whole else model.state_dict(), tmp_path / "tft.pt")
+    loaded = load_model(tmp_path / "tft.pt")
+    for name in ("lstm_encoder", "lstm_decoder"):
+        cand = loaded.pick(name)
+        assert cand.head is None, name
+        assert "output_layer" in cand.head_options
+        assert any("no output head paired" in n for n in cand.pairing_notes)
+
+
+def test_a_linear_right_after_the_lstm_but_not_last_and_not_named_a_head_is_not_paired(
+        tmp_path):
+    model = AttentionTagger()
+    torch.save(model.state_dict(), tmp_path / "att.pt")
+    (cand,) = load_model(tmp_path / "att.pt").lstms
+    assert cand.head is None and cand.head_options == ("attn", "out")
+    head = cand.with_head("out").head
+    assert head.key == "out"
+    torch.testing.assert_close(head.weight, model.out.weight.detach())
+    torch.testing.assert_close(head.bias, model.out.bias.detach())
+    with pytest.raises(ValueError, match="not a Linear that reads this LSTM's output size"):
+        cand.with_head("rnn")
+
+
+def test_an_embedding_and_head_in_wrapping_modules_with_nothing_between_are_paired(tmp_path):
+    frontend = nn.Sequential()
+    frontend.add_module("embed", nn.Embedding(12, 5))
+    body = nn.Sequential()
+    body.add_module("rnn", nn.LSTM(5, 7))
+    model = nn.Sequential()
+    model.add_module("frontend", frontend)
+    model.add_module("body", body)
+    model.add_module("classifier", nn.Linear(7, 4))
+    torch.save(model.state_dict(), tmp_path / "wrapped.pt")
+    (cand,) = load_model(tmp_path / "wrapped.pt").lstms
+    assert cand.embedding_key == "frontend.embed.weight"
+    assert cand.head is not None and cand.head.key == "classifier"
+    assert cand.pairing_notes == ()
