@@ -10,9 +10,13 @@ among the symbols torch's own library exports: with it, whole runs of steps go t
 ``native()`` returns None, logs why once, and the loop keeps its torch calls.
 ``LSTM_VIZ_NATIVE=0`` turns it off.
 
-Nothing runs that this package did not ship: the library is built from the source file beside
-this module, under a name that is the hash of that source and the flags, so a changed source or
-compiler target never loads an older build.
+Nothing runs that this package did not build and check: the library is built from the source
+file beside this module, under a name that is the hash of that source and the flags, so a changed
+source or compiler target never loads an older build. Only a build that passed the check is kept,
+with its SHA-256 recorded beside it; a cached library is loaded only where that record matches
+and the cache folder, and lstm-viz's cache folder above it, belong to this user and no one else
+may write them. Anything else is rebuilt (in a private temporary folder where the cache is not
+trusted), never loaded.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import logging
 import os
 import platform
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -46,6 +52,8 @@ ISA_FLAGS = {"avx512": ("-mavx512f", "-mavx512dq", "-mfma", "-mprefer-vector-wid
 # Below this many cells (batch x hidden) a step runs on one thread: waking the pool costs more.
 MIN_PARALLEL = 4096
 CHECK_ATOL = 1e-6  # the self-check: float32 sigmoid and tanh within a few ulp of torch's
+COMPILE_TIMEOUT_S = 60.0  # a compiler still running after this long is stopped
+DIGEST_SUFFIX = ".sha256"  # beside a kept library: the SHA-256 of the build that passed its check
 ENV_SWITCH = "LSTM_VIZ_NATIVE"
 # MKL's CBLAS enum values, for packing a weight as the B matrix of B rows @ weight^T
 _ROW_MAJOR, _TRANS, _B_MATRIX = 101, 112, 162
@@ -185,11 +193,18 @@ def _load() -> Native:
         raise _Unavailable(f"its source {SOURCE.name} is not installed ({exc.strerror})"
                            ) from None
     key = hashlib.sha256(source + " ".join(flags).encode()).hexdigest()[:16]
-    library = _library(f"lstm_viz_step-{isa}-{key}.so", flags)
-    step = library.lstm_viz_step
+    return _library(f"lstm_viz_step-{isa}-{key}.so", flags, lambda lib: _checked(lib, isa))
+
+
+def _checked(library: ctypes.CDLL, isa: str) -> Native:
+    """The library's code, once its step agrees with torch; with its loop where MKL's packed
+    GEMM is found and the loop agrees too."""
+    try:
+        step, loop = library.lstm_viz_step, library.lstm_viz_loop
+    except AttributeError as exc:  # built, but not from our source
+        raise _Unavailable(f"the built library lacks its functions ({exc})") from None
     step.restype = None
     step.argtypes = [ctypes.c_int64] * 4 + [ctypes.c_void_p, ctypes.c_int64] * 5
-    loop = library.lstm_viz_loop
     loop.restype = None
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     # steps, B, H, K, threads, min_parallel; compute, whh, whr; z, z_ts, z_rs; h_prev, hp_rs;
@@ -229,59 +244,156 @@ def _mkl_gemm() -> tuple[Callable[..., int], Callable[..., None], int] | None:
     return None
 
 
-def _library(name: str, flags: tuple[str, ...]) -> ctypes.CDLL:
-    """The built library, loaded: from the cache, else built into a folder of its own (an
-    unwritable cache, or a file there that does not load; a loaded library stays mapped after
-    its file is gone)."""
+def _library(name: str, flags: tuple[str, ...],
+             check: Callable[[ctypes.CDLL], Native]) -> Native:
+    """``check`` run on the library ``name``: the cached one where its digest is the one
+    recorded when it passed, else a new build (kept in the cache only once it passes). Built
+    into a private temporary folder where the cache is not trusted or not writable, or its
+    library does not load (a loaded library stays mapped after its file is gone)."""
+    folder = _cache_dir()
     try:
-        return ctypes.CDLL(str(_cached_or_built(_cache_dir(), name, flags)))
+        distrust: str | None = _distrust(folder)
     except OSError:
-        pass
+        distrust = None  # the cache cannot be made here (not writable)
+    if distrust:
+        log.warning("the compiled step's cache is not trusted: %s; building it in a private "
+                    "temporary folder instead (remove that folder to have lstm-viz make a "
+                    "private one)", distrust)
+    elif distrust is not None:
+        try:
+            return _from_cache(folder, name, flags, check)
+        except OSError:
+            pass
     try:
         with tempfile.TemporaryDirectory(prefix="lstm-viz-") as tmp:
-            return ctypes.CDLL(str(_build(Path(tmp) / name, flags)))
+            return check(ctypes.CDLL(str(_build(Path(tmp) / name, flags))))
     except OSError as exc:
         raise _Unavailable(f"the built library does not load here ({exc})") from None
 
 
+def _distrust(folder: Path) -> str:
+    """Makes ``folder`` and lstm-viz's cache folder above it where missing, private to this
+    user; then "" where both are folders of this user's that no one else may write, else why
+    not (raises OSError where they cannot be made)."""
+    folder.parent.parent.mkdir(parents=True, exist_ok=True)
+    for level in (folder.parent, folder):
+        try:
+            level.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        st = level.stat()
+        if not stat.S_ISDIR(st.st_mode):
+            return f"{level} is not a folder"
+        if st.st_uid != os.getuid():
+            return f"{level} belongs to another user"
+        if st.st_mode & 0o022:
+            return f"others may write {level} (mode {stat.S_IMODE(st.st_mode):o})"
+    return ""
+
+
 def _ours(path: Path) -> bool:
-    """Whether ``path`` is a file this user owns that no one else may write: only such a file
-    in the cache is loaded."""
+    """Whether ``path`` is a file this user owns that no one else may write."""
     try:
         st = path.stat()
     except OSError:
         return False
-    return path.is_file() and st.st_uid == os.getuid() and not st.st_mode & 0o022
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
-def _cached_or_built(folder: Path, name: str, flags: tuple[str, ...]) -> Path:
-    path = folder / name
-    if _ours(path):
-        return path
-    folder.mkdir(parents=True, exist_ok=True)
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _recorded(path: Path, record: Path) -> bool:
+    """Whether ``path`` is the library whose digest ``record`` holds: the one that passed its
+    check when it was built (a truncated, replaced or foreign file is not)."""
+    if not (_ours(path) and _ours(record)):
+        return False
+    try:
+        return record.read_text(encoding="ascii", errors="replace").strip() == _digest(path)
+    except OSError:
+        return False
+
+
+def _from_cache(folder: Path, name: str, flags: tuple[str, ...],
+                check: Callable[[ctypes.CDLL], Native]) -> Native:
+    """``check`` on the recorded library in ``folder``, else on a new build there, which is
+    then kept with its digest; a library that fails ``check`` is deleted (OSError where the
+    folder cannot be written or its library does not load)."""
+    path, record = folder / name, folder / (name + DIGEST_SUFFIX)
+    if _recorded(path, record):
+        try:
+            return check(ctypes.CDLL(str(path)))
+        except _Unavailable:  # a check that changed since: the library is not kept either
+            for stale in (record, path):
+                stale.unlink(missing_ok=True)
+            raise
     fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
         _build(Path(tmp), flags)
-        os.replace(tmp, path)  # another process building the same name writes the same bytes
+        compiled = check(ctypes.CDLL(tmp))
+        digest = _digest(Path(tmp))
+        try:
+            # another process building the same name may replace it: with a checked build too
+            os.replace(tmp, path)
+            _write_record(record, digest)
+        except OSError as exc:
+            log.info("the compiled step is not kept in the cache (%s)", exc)
+        return compiled
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
+
+
+def _write_record(record: Path, digest: str) -> None:
+    """``digest`` into ``record``, whole or not at all."""
+    fd, tmp = tempfile.mkstemp(prefix=record.name + ".", suffix=".tmp", dir=record.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(digest + "\n")
+        os.replace(tmp, record)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _build(out: Path, flags: tuple[str, ...]) -> Path:
+    """The library compiled into ``out``, readable by this user alone; stops a compiler that
+    runs past COMPILE_TIMEOUT_S, and its children."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise _Unavailable("no C compiler found (set CC, or install gcc)")
     cmd = [compiler, *flags, "-o", str(out), str(SOURCE), "-lm"]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        # messages to a file, not a pipe: a child the compiler left behind cannot hold it open
+        with tempfile.TemporaryFile() as messages:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=messages, start_new_session=True)
+            try:
+                code = proc.wait(timeout=COMPILE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+                raise _Unavailable(f"{compiler} did not finish within {COMPILE_TIMEOUT_S:g} s "
+                                   "and was stopped") from None
+            messages.seek(0)
+            stderr = messages.read(1 << 16).decode(errors="replace")
+    except OSError as exc:
         raise _Unavailable(f"{compiler} did not run: {exc}") from None
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+    if code != 0:
+        first = (stderr.strip().splitlines() or ["no message"])[0]
         raise _Unavailable(f"{compiler} failed: {first}")
+    try:
+        written = out.stat().st_size > 0
+        out.chmod(0o700)
+    except OSError:
+        written = False
+    if not written:
+        raise _Unavailable(f"{compiler} reported success but wrote no library")
     return out
 
 

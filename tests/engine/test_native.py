@@ -4,10 +4,16 @@ a failed build, a wrong build or the switch off, traces take torch's calls and s
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -56,6 +62,11 @@ def test_the_shipped_source_builds_into_the_cache_and_loads_from_it_next_time(fr
     compiled = native_or_skip()
     built = list(fresh.glob("lstm_viz_step-*.so"))
     assert len(built) == 1 and compiled.isa in built[0].name
+    # beside it, the digest of the build that passed the check; nothing else is left there
+    record = built[0].with_name(built[0].name + ".sha256")
+    assert record.read_text().strip() == hashlib.sha256(built[0].read_bytes()).hexdigest()
+    assert sorted(fresh.iterdir()) == sorted([built[0], record])
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
     # a second process finds the library: no compiler is run
     monkeypatch.setattr(_native, "_NATIVE", None)
     monkeypatch.setattr(_native, "_TRIED", False)
@@ -63,7 +74,7 @@ def test_the_shipped_source_builds_into_the_cache_and_loads_from_it_next_time(fr
     def no_compiler(*args, **kwargs):
         raise AssertionError("compiled again")
 
-    monkeypatch.setattr(_native.subprocess, "run", no_compiler)
+    monkeypatch.setattr(_native, "_build", no_compiler)
     assert _native.native() is not None
 
 
@@ -247,7 +258,7 @@ def test_a_library_that_loads_nowhere_falls_back_instead_of_failing_the_trace(fr
     real_cdll = _native.ctypes.CDLL
 
     def noexec(path, *args, **kwargs):  # as on a cache and a /tmp mounted noexec
-        if path and str(path).endswith(".so") and "lstm_viz_step" in str(path):
+        if path and "lstm_viz_step" in str(path):  # a build, under its final or temporary name
             raise OSError(f"{path}: failed to map segment from shared object")
         return real_cdll(path, *args, **kwargs)
 
@@ -269,6 +280,212 @@ def test_an_unwritable_cache_builds_into_a_folder_of_its_own(fresh, monkeypatch)
         fresh.mkdir()
         fresh.chmod(stat.S_IRUSR | stat.S_IXUSR)
     native_or_skip()
+
+
+# A process of its own per run below: a library that should never be loaded could crash the one
+# that loads it (a truncated file is a SIGBUS), and its constructor runs there.
+CHILD = """
+import logging, os, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(message)s")
+import torch
+from torch import nn
+from lstm_viz import _native, trace, trace_steps
+if "TEST_COMPILE_TIMEOUT_S" in os.environ:
+    _native.COMPILE_TIMEOUT_S = float(os.environ["TEST_COMPILE_TIMEOUT_S"])
+torch.manual_seed(0)
+lstm, x = nn.LSTM(3, 8).eval(), torch.randn(4, 2, 3)
+tr = trace(lstm, x)
+with torch.no_grad():
+    torch.testing.assert_close(tr.output, lstm(x)[0], atol=2e-6, rtol=0)
+print("steps:", trace_steps())
+print("kernels:", tr.meta["kernels"])
+"""
+
+# A library that says it ran: its constructor writes the file $PLANTED_MARKER names.
+PLANTED = """
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void planted(void) {
+    const char *path = getenv("PLANTED_MARKER");
+    FILE *f = path ? fopen(path, "w") : NULL;
+    if (f) { fputs("ran\\n", f); fclose(f); }
+}
+#ifdef WITH_STEP
+void lstm_viz_step(void) {}
+void lstm_viz_loop(void) {}
+#endif
+"""
+
+
+def _run_child(tmp_path, timeout_s=300, **env):
+    """CHILD in a new process whose cache is under ``tmp_path``: (exit status, what it printed,
+    seconds). Its process group is killed where it runs past ``timeout_s``."""
+    full = {k: v for k, v in os.environ.items() if k not in ("CC", _native.ENV_SWITCH)}
+    full.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), PLANTED_MARKER=str(tmp_path / "marker"),
+                **env)
+    out_path = tmp_path / "child.out"
+    start = time.monotonic()
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=out, stderr=out,
+                                env=full, start_new_session=True)
+        try:
+            code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"still running after {timeout_s} s:\n{out_path.read_text()}")
+    return code, out_path.read_text(), time.monotonic() - start
+
+
+def _cache_of(tmp_path):
+    return tmp_path / "xdg" / "lstm-viz" / "native"
+
+
+def _library_in(folder):
+    [library] = folder.glob("lstm_viz_step-*.so")
+    return library, library.with_name(library.name + ".sha256")
+
+
+@pytest.fixture(scope="module")
+def built_cache(tmp_path_factory):
+    """A cache as a first run leaves it, built in a process of its own, to copy."""
+    tmp = tmp_path_factory.mktemp("built")
+    code, out, _ = _run_child(tmp)
+    if "steps: compiled C" not in out:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the compiled steps did not build on this CI machine:\n{out}")
+        pytest.skip("the compiled steps do not build here")
+    assert code == 0, out
+    return tmp / "xdg"
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Two libraries whose constructor writes a marker: "bare" (no symbols of ours) and "step"
+    (lstm_viz_step and lstm_viz_loop that do nothing)."""
+    compiler = shutil.which(os.environ.get("CC") or "cc")
+    if compiler is None:
+        pytest.skip("no compiler to build the planted library with")
+    tmp = tmp_path_factory.mktemp("planted")
+    source = tmp / "planted.c"
+    source.write_text(PLANTED)
+    for kind, defines in (("bare", []), ("step", ["-DWITH_STEP"])):
+        subprocess.run([compiler, "-shared", "-fPIC", *defines, "-o", str(tmp / f"{kind}.so"),
+                        str(source)], check=True, timeout=300)
+    return {kind: (tmp / f"{kind}.so").read_bytes() for kind in ("bare", "step")}
+
+
+def _copy_built(built_cache, tmp_path):
+    shutil.copytree(built_cache, tmp_path / "xdg")
+    return _library_in(_cache_of(tmp_path))
+
+
+def _replace(path, data):
+    """``data`` in a new file at ``path``, as another process would leave it."""
+    path.unlink()
+    path.write_bytes(data)
+    path.chmod(0o700)
+
+
+def test_a_library_planted_under_the_cache_name_is_never_loaded_but_rebuilt(built_cache,
+                                                                           planted, tmp_path):
+    library, record = _copy_built(built_cache, tmp_path)
+    _replace(library, planted["step"])
+    code, out, _ = _run_child(tmp_path)
+    assert code == 0, out
+    assert not (tmp_path / "marker").exists(), "the planted library was loaded"
+    assert "steps: compiled C loop" in out and "step=native_loop_" in out
+    assert library.read_bytes() != planted["step"]
+    assert record.read_text().strip() == hashlib.sha256(library.read_bytes()).hexdigest()
+
+
+def test_a_truncated_cached_library_is_rebuilt_not_loaded(built_cache, tmp_path):
+    library, record = _copy_built(built_cache, tmp_path)
+    whole = library.read_bytes()
+    with open(library, "r+b") as f:
+        f.truncate(len(whole) // 2)
+    code, out, _ = _run_child(tmp_path)
+    assert code == 0, out  # not killed by SIGBUS
+    assert "steps: compiled C loop" in out
+    assert len(library.read_bytes()) == len(whole)
+    assert record.read_text().strip() == hashlib.sha256(library.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("level", ["native", "lstm-viz"])
+def test_a_cache_folder_others_may_write_is_not_trusted(built_cache, planted, tmp_path, level):
+    """Whoever may write the folder may write the library and its record both: neither is
+    read, the library is built in a private folder instead, and the log says why."""
+    library, record = _copy_built(built_cache, tmp_path)
+    _replace(library, planted["step"])
+    record.write_text(hashlib.sha256(planted["step"]).hexdigest() + "\n")
+    folder = tmp_path / "xdg" / "lstm-viz" / ("native" if level == "native" else "")
+    folder.chmod(0o770)
+    code, out, _ = _run_child(tmp_path)
+    assert code == 0, out
+    assert not (tmp_path / "marker").exists(), "the planted library was loaded"
+    assert f"others may write {folder} (mode 770)" in out, out
+    assert "steps: compiled C loop" in out
+    assert library.read_bytes() == planted["step"]  # not written to either
+
+
+def test_a_compiler_that_hangs_is_stopped_and_traces_take_torch_calls(tmp_path):
+    """$CC never finishes (nor the process it starts): stopped after COMPILE_TIMEOUT_S, both
+    of them, and the trace says why it takes torch calls."""
+    pid_file = tmp_path / "sleep.pid"
+    cc = tmp_path / "hanging-cc"
+    cc.write_text(f"#!/bin/sh\nsh -c 'echo $$ > \"$0\"; exec sleep 600' {pid_file}\n")
+    cc.chmod(0o755)
+    code, out, seconds = _run_child(tmp_path, timeout_s=240, CC=str(cc),
+                                    TEST_COMPILE_TIMEOUT_S="1")
+    assert code == 0, out
+    assert seconds < 200
+    assert f"steps: torch calls ({cc} did not finish within 1 s and was stopped)" in out
+    assert "native" not in out.split("kernels:")[1]
+    pid = int(pid_file.read_text())
+    for _ in range(300):  # killed: gone, or a zombie until its new parent reaps it
+        try:
+            state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the compiler's child is still running")
+    assert list(_cache_of(tmp_path).iterdir()) == []
+
+
+@pytest.mark.parametrize("writes, reason", [
+    ("garbage", "does not load here"),
+    ("nothing", "reported success but wrote no library"),
+    ("bare", "lacks its functions"),
+    ("step", "self-check failed"),
+])
+def test_a_compiler_that_lies_is_not_trusted_nor_kept_for_the_next_run(planted, tmp_path,
+                                                                        writes, reason):
+    """$CC exits 0 having written something else: the trace takes torch calls and says why,
+    and the next run, with the real compiler, neither loads nor keeps it."""
+    lie = tmp_path / "lie.so"
+    lie.write_bytes(b"\x7fELF garbage" * 100 if writes == "garbage" else
+                    planted.get(writes, b""))
+    copy = "" if writes == "nothing" else f'cp {lie} "$out"'
+    cc = tmp_path / "lying-cc"
+    cc.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\n'
+                  f"{copy}\nexit 0\n")
+    cc.chmod(0o755)
+    code, out, _ = _run_child(tmp_path, CC=str(cc))
+    assert code == 0, out
+    assert "steps: torch calls (" in out and reason in out, out
+    assert list(_cache_of(tmp_path).iterdir()) == []
+    if writes not in planted:
+        return
+    (tmp_path / "marker").unlink()  # its own $CC: what it wrote ran once, in that run
+    code, out, _ = _run_child(tmp_path)
+    assert code == 0, out
+    assert not (tmp_path / "marker").exists(), "the lying compiler's library was loaded again"
+    if "steps: compiled C" in out:
+        library, record = _library_in(_cache_of(tmp_path))
+        assert record.read_text().strip() == hashlib.sha256(library.read_bytes()).hexdigest()
 
 
 def test_large_buffers_go_back_to_the_pool_and_serve_the_next_trace(monkeypatch):
