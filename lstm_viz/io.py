@@ -594,8 +594,10 @@ def _lstm_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
     for prefix in find_lstm_prefixes(sd):
         where = f"{location} {prefix.rstrip('.') or '<root>'}".strip()
         module = modules.get(prefix.rstrip("."))
-        if module is not None and module.kind in ("GRU", "RNN"):
-            problems.append(f"{where} is an nn.{module.kind}, not an nn.LSTM; lstm-viz shows"
+        other = module.kind if module is not None and module.kind in ("GRU", "RNN") else \
+            _other_rnn(sd, prefix)
+        if other:
+            problems.append(f"{where} is an nn.{other}, not an nn.LSTM; lstm-viz shows"
                             " LSTMs only")
             continue
         try:
@@ -656,8 +658,10 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
             found.append(_pair(cand, sd, modules, obj))
     if not found:
         if problems:
-            raise ValueError(f"{path.name} has LSTM-like keys but no usable LSTM: "
-                             + " | ".join(problems))
+            lead = "holds no nn.LSTM" if all(p.endswith("lstm-viz shows LSTMs only")
+                                             for p in problems) \
+                else "has LSTM-like keys but no usable LSTM"
+            raise ValueError(f"{path.name} {lead}: " + " | ".join(problems))
         if contains_placeholder(obj) and not _is_module(obj):
             classes = ", ".join(placeholder_names(obj, 3))
             raise PickleConsentNeeded(
@@ -812,6 +816,20 @@ def _pair(cand: LSTMCandidate, sd: Mapping, modules: Mapping, root) -> LSTMCandi
     return cand.with_head(head_name) if head_name is not None else cand
 
 
+def _other_rnn(sd: Mapping, prefix: str) -> str:
+    """"GRU" or "RNN" when the weights at ``prefix`` can only be an nn.GRU's or nn.RNN's:
+    weight_hh_l0 with 3*hidden rows or square (an LSTM's has 4*hidden, or 4*hidden by
+    proj_size < hidden)."""
+    w = sd.get(f"{prefix}weight_hh_l0")
+    if isinstance(w, torch.Tensor) and w.ndim == 2 and w.shape[1] > 0:
+        rows, cols = w.shape
+        if rows == 3 * cols:
+            return "GRU"
+        if rows == cols:
+            return "RNN"
+    return ""
+
+
 def _other_rnn_hint(sd: Mapping, prefix: str) -> str:
     w = sd.get(f"{prefix}weight_hh_l0")
     if isinstance(w, torch.Tensor) and w.ndim == 2:
@@ -841,6 +859,10 @@ def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
         src["embedding"] = f"{cand.embedding_key} {tuple(cand.embedding.shape)}"
     src["has_vocab"] = loaded.vocab is not None
     src["head"] = cand.head.key if cand.head is not None else None
+    # settings the file itself records, beside the weights
+    src["recorded"] = (["batch_first"] if cand.batch_first is not None else []) + \
+        (["dropout"] if loaded.kind in ("pickled_module", "torchscript", "pickle")
+         and cand.origin == "LSTM" else [])
     if cand.origin != "LSTM":
         src["origin"], src["cells"] = cand.origin, list(cand.cells)
     return src

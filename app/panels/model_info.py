@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QFormLayout,
     QLabel,
     QPushButton,
@@ -68,6 +70,20 @@ class ModelInfoPanel(QScrollArea):
         self.source.setWordWrap(True)
         self.source.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.config_view = ConfigView()
+        self.head_choice = QComboBox()
+        self.head_choice.setObjectName("head_choice")
+        self.head_choice.setToolTip(
+            "The Linear layer that reads this LSTM's output: the prediction strip and the"
+            " influence of a prediction use it. Paired only where the file shows that nothing"
+            " sits between them; pick another here if you know it reads the LSTM.")
+        self.head_choice.activated.connect(self._head_chosen)
+        self.pairing = QLabel()
+        self.pairing.setObjectName("pairing_notes")
+        self.pairing.setWordWrap(True)
+        self.pairing.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        head_row = QFormLayout()
+        head_row.setContentsMargins(0, 0, 0, 0)
+        head_row.addRow("output head", self.head_choice)
         self.edit_copy = QPushButton("Edit a copy")
         self.edit_copy.setObjectName("edit_copy")
         self.edit_copy.setToolTip("Unlock the Model panel to change the config of this copy."
@@ -82,6 +98,8 @@ class ModelInfoPanel(QScrollArea):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.source)
         layout.addWidget(self.config_view)
+        layout.addLayout(head_row)
+        layout.addWidget(self.pairing)
         layout.addWidget(self.edit_copy)
         layout.addStretch(1)
         self.setWidget(content)
@@ -96,6 +114,8 @@ class ModelInfoPanel(QScrollArea):
                                 " File > Open demo.")
             self.config_view.setVisible(False)
             self.edit_copy.setVisible(False)
+            self.head_choice.setVisible(False)
+            self.pairing.setVisible(False)
             return
         meta = src.get("metadata") or {}
         lines = [f"<b>{Path(src['path']).name}</b> ({src.get('kind', 'file')})",
@@ -110,9 +130,51 @@ class ModelInfoPanel(QScrollArea):
         if src.get("embedding"):
             lines.append(f"embedding: {src['embedding']}")
         self.source.setText("<br>".join(lines))
-        notes = {"batch_first": "not stored in a state dict"} if src.get("batch_first") is None \
-            else {}
-        notes["dropout"] = "not stored in weights"
+        recorded = src.get("recorded") or ()
+        notes = {"batch_first": "from the file" if "batch_first" in recorded
+                 else "not stored in a state dict",
+                 "dropout": "from the file" if "dropout" in recorded
+                 else "not stored in weights"}
         self.config_view.set_config(self.session.config, notes)
         self.config_view.setVisible(True)
         self.edit_copy.setVisible(True)
+        self._show_head()
+
+    def _show_head(self) -> None:
+        session = self.session
+        choices = list(session.head_choices)
+        self.head_choice.blockSignals(True)
+        self.head_choice.clear()
+        self.head_choice.addItem("none", None)
+        for name in choices:
+            head = session.head_choices[name]
+            self.head_choice.addItem(f"{name or '<root>'} ({head.out_features} outputs)", name)
+        current = session.head.key if session.head is not None else None
+        self.head_choice.setCurrentIndex(max(0, self.head_choice.findData(current))
+                                         if current is not None else 0)
+        self.head_choice.setEnabled(bool(choices))
+        self.head_choice.blockSignals(False)
+        self.head_choice.setVisible(True)
+        notes = list(session.pairing_notes)
+        if session.head is not None:
+            notes.insert(0, f"output head: {session.head.key or '<root>'}"
+                         + (" (the embedding, tied)" if session.head.tied else ""))
+        elif not choices:
+            notes.insert(0, "no output head: the file has no Linear layer that reads vectors"
+                            " of the LSTM's output size")
+        self.pairing.setText("<br>".join(f"<span style='color:#757575'>{html.escape(n)}</span>"
+                                         for n in notes))
+        self.pairing.setVisible(bool(notes))
+
+    def _head_chosen(self, index: int) -> None:
+        name = self.head_choice.itemData(index)
+        current = self.session.head.key if self.session.head is not None else None
+        if name == current:
+            return
+        try:
+            self.session.set_head(name)
+        except ValueError as exc:
+            self.ctx.post(str(exc), 8000)
+            return
+        self.ctx.post(f"Output head: {name or '<root>'}" if name is not None
+                      else "No output head: predictions are not shown", 6000)

@@ -217,8 +217,21 @@ def test_state_dict_without_lstm_names_what_it_found(tmp_path):
 
 def test_gru_state_dict_is_recognised_as_a_gru(tmp_path):
     torch.save(nn.GRU(3, 8).state_dict(), tmp_path / "gru.pt")
-    with pytest.raises(ValueError, match="looks like an nn.GRU"):
+    with pytest.raises(ValueError, match=r"^gru.pt holds no nn.LSTM: <root> is an nn.GRU, not"
+                       r" an nn.LSTM; lstm-viz shows LSTMs only$"):
         load_model(tmp_path / "gru.pt")
+
+
+def test_a_state_dict_of_several_grus_leads_with_what_they_are_not_with_their_shapes(tmp_path):
+    model = nn.Module()
+    model.enc = nn.GRU(4, 4, num_layers=2)
+    model.dec = nn.RNN(4, 4)
+    torch.save(model.state_dict(), tmp_path / "rnns.pt")
+    with pytest.raises(ValueError) as err:
+        load_model(tmp_path / "rnns.pt")
+    assert str(err.value) == ("rnns.pt holds no nn.LSTM: enc is an nn.GRU, not an nn.LSTM;"
+                              " lstm-viz shows LSTMs only | dec is an nn.RNN, not an nn.LSTM;"
+                              " lstm-viz shows LSTMs only")
 
 
 def test_checkpoint_without_tensors(tmp_path):

@@ -226,3 +226,52 @@ def test_a_bare_session_dict_opens_with_seeded_weights(tmp_path):
     r, extras = load_session(tmp_path / "plain.json")
     assert extras.weights_from == "seed" and r.t == 4
     torch.testing.assert_close(r.trace.h, s.trace.h, equal_nan=True)
+
+
+class _AttentionTagger(nn.Module):
+    """An attention projection right after the LSTM, the output layer after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(3, 8)
+        self.attn = nn.Linear(8, 8)
+        self.out = nn.Linear(8, 10)
+
+
+class _Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(3, 8)
+        self.fc = nn.Linear(8, 4)
+
+
+@pytest.mark.parametrize("embed_weights", [True, False])
+def test_a_head_chosen_by_hand_is_kept_when_the_session_is_reopened(tmp_path, embed_weights):
+    model = _AttentionTagger()
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    s = _session()
+    load_into_session(s, load_model(tmp_path / "m.pt"))
+    assert s.head is None and set(s.head_choices) == {"attn", "out"}
+    s.set_head("out")
+    save_session(tmp_path / "s.json", s, embed_weights=embed_weights)
+    r, _ = load_session(tmp_path / "s.json", trace=False)
+    assert r.head is not None and r.head.key == "out"
+    torch.testing.assert_close(r.head.weight, model.out.weight.detach())
+    torch.testing.assert_close(r.head.bias, model.out.bias.detach())
+    r.set_head(None)
+    save_session(tmp_path / "none.json", r, embed_weights=embed_weights)
+    assert load_session(tmp_path / "none.json", trace=False)[0].head is None
+    with pytest.raises(ValueError, match="not one of this model's Linear layers"):
+        r.set_head("rnn")
+
+
+def test_a_reopened_session_keeps_the_head_its_model_file_pairs(tmp_path):
+    model = _Tagger()
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    s = _session()
+    load_into_session(s, load_model(tmp_path / "m.pt"))
+    assert s.head is not None and s.head.key == "fc"
+    save_session(tmp_path / "s.json", s)
+    r, _ = load_session(tmp_path / "s.json", trace=False)
+    assert r.head is not None and r.head.key == "fc"
+    torch.testing.assert_close(r.head.weight, model.fc.weight.detach())
