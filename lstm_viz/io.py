@@ -433,7 +433,7 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
 
     if size > _memory_budget():
         raise ValueError(f"{path.name} ({size} bytes) is larger than the memory budget")
-    found, problems, n_nodes = read_onnx(path, _memory_budget())
+    found, problems, notes, n_nodes = read_onnx(path, _memory_budget())
     if not found:
         if problems:
             raise ValueError(f"{path.name} is an ONNX model whose LSTM nodes lstm-viz cannot"
@@ -447,7 +447,7 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
         cands.append(LSTMCandidate("", f"{item.name}.", cfg, item.state_dict, item.batch_first,
                                    origin="ONNX LSTM"))
     return LoadedModel(path, "onnx", tuple(cands),
-                       warnings=tuple(f"skipped {p}" for p in problems))
+                       warnings=tuple([f"skipped {p}" for p in problems] + notes))
 
 
 # ----- finding LSTMs in what was loaded --------------------------------------------------------
