@@ -302,3 +302,60 @@ def test_a_stack_of_usable_nodes_opens_without_a_note(tmp_path):
     assert [c.name for c in loaded.lstms] == ["lstm0", "lstm1", "lstm0+lstm1"]
     assert loaded.warnings == ()
 
+
+def _many_nodes(path, count: int, **attrs) -> None:
+    lstm = nn.LSTM(2, 3)
+    inits: list = []
+    nodes = [_lstm_node(lstm, 0, "X", str(i), inits, **attrs) for i in range(count)]
+    _save_graph(path, nodes, inits, "Y0")
+
+
+def test_a_file_of_600_lstm_nodes_names_five_and_the_count_in_one_line(tmp_path):
+    _many_nodes(tmp_path / "many.onnx", 600)
+    loaded = load_model(tmp_path / "many.onnx")
+    assert len(loaded.lstms) == 600
+    with pytest.raises(ValueError, match="holds 600 LSTMs: lstm0; lstm1; lstm2; lstm3; lstm4;"
+                                         " and 595 more") as exc:
+        loaded.pick()
+    text = _one_line(exc)
+    assert "lstm5;" not in text and "lstm599" not in text
+    assert "`lstm-viz models " in text and "lists them all" in text
+    with pytest.raises(ValueError, match="no LSTM called 'nope'.*lstm4; and 595 more") as exc:
+        loaded.pick("nope")
+    assert len(_one_line(exc)) < 500
+    assert loaded.pick("lstm599").name == "lstm599"
+
+
+def test_600_unusable_lstm_nodes_are_refused_in_one_short_line(tmp_path):
+    _many_nodes(tmp_path / "clipped.onnx", 600, clip=1.0)
+    with pytest.raises(ValueError, match="cannot open: ONNX LSTM node lstm0 clips") as exc:
+        load_model(tmp_path / "clipped.onnx")
+    text = _one_line(exc)
+    assert "node lstm4 clips" in text and "node lstm5 clips" not in text
+    assert "and 595 more" in text and "lists them all" in text and len(text) < 1000
+    assert len(exc.value.problems) == 600  # what `lstm-viz models` lists
+
+
+def test_600_skipped_nodes_beside_a_usable_one_give_a_few_warnings(tmp_path):
+    lstm = nn.LSTM(2, 3)
+    inits: list = []
+    nodes = [_lstm_node(lstm, 0, "X", str(i), inits, clip=1.0) for i in range(600)]
+    nodes.append(_lstm_node(lstm, 0, "X", "ok", inits))
+    _save_graph(tmp_path / "mixed.onnx", nodes, inits, "Yok")
+    loaded = load_model(tmp_path / "mixed.onnx")
+    assert [c.name for c in loaded.lstms] == ["lstmok"]
+    assert len(loaded.warnings) == 6 and "and 595 more LSTM nodes skipped" in loaded.warnings[-1]
+    assert len(loaded.skipped) == 600
+
+
+def test_nan_and_infinite_onnx_weights_open_with_the_warning_inputs_give(tmp_path):
+    lstm = nn.LSTM(3, 4)
+    with torch.no_grad():
+        lstm.weight_ih_l0[0, 0] = float("nan")
+        lstm.bias_hh_l0[1] = float("inf")
+    _write(tmp_path / "nan.onnx", lstm)
+    loaded = load_model(tmp_path / "nan.onnx")
+    (cand,) = loaded.lstms
+    assert torch.isnan(cand.state_dict["weight_ih_l0"]).sum() == 1
+    assert loaded.warnings == ("1 NaN and 1 infinite values in weight_ih_l0, bias_hh_l0 of"
+                               " the LSTM lstm0; the trace will carry them",)
