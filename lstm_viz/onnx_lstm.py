@@ -155,7 +155,10 @@ def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], list[
         sd = {}
         for layer, item in enumerate(chain):
             sd.update({k.replace("_l0", f"_l{layer}"): v for k, v in item.state_dict.items()})
-        found.append(OnnxLSTM("+".join(name_of(item.node) for item in chain), sd,
+        names = [name_of(item.node) for item in chain]
+        if len(names) > 3:  # a long stack is named by its ends, not in a line of every node
+            names = [names[0], "...", names[-1]]
+        found.append(OnnxLSTM("+".join(names), sd,
                               s.input_size, s.hidden_size, len(chain), s.bias,
                               s.bidirectional, s.batch_first))
     return found, problems, notes, len(graph.node)

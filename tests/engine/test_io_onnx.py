@@ -359,3 +359,16 @@ def test_nan_and_infinite_onnx_weights_open_with_the_warning_inputs_give(tmp_pat
     assert torch.isnan(cand.state_dict["weight_ih_l0"]).sum() == 1
     assert loaded.warnings == ("1 NaN and 1 infinite values in weight_ih_l0, bias_hh_l0 of"
                                " the LSTM lstm0; the trace will carry them",)
+
+
+def test_a_stack_of_600_nodes_is_named_by_its_ends(tmp_path):
+    torch.manual_seed(5)
+    lstm = nn.LSTM(2, 2, num_layers=600).eval()
+    _write(tmp_path / "deep.onnx", lstm)
+    loaded = load_model(tmp_path / "deep.onnx")
+    stack = loaded.lstms[-1]
+    assert stack.name == "lstm0+...+lstm599" and stack.config.num_layers == 600
+    assert loaded.pick("lstm0+...+lstm599") is stack
+    torch.testing.assert_close(stack.state_dict["weight_hh_l599"], lstm.weight_hh_l599)
+    x = torch.randn(3, 1, 2)
+    torch.testing.assert_close(stack.build()(x)[0], lstm(x)[0])
