@@ -1,6 +1,6 @@
 """``lstm-viz``: one parser tree for the whole command line. Without a command it starts the
 window (or renders it with ``--screenshot``); ``export`` writes views and data headless with
-the same options; ``shapes`` is the engine's (``lstm_viz.cli``).
+the same options; ``shapes`` and ``models`` are the engine's (``lstm_viz.cli``).
 
     lstm-viz [--config session.json] [--step T] [--model FILE [--lstm NAME] [--allow-pickle]]
              [--demo NAME] [--view NAME] [--memory-budget SIZE]
@@ -8,6 +8,7 @@ the same options; ``shapes`` is the engine's (``lstm_viz.cli``).
     lstm-viz export --out DIR [the same options] [--format png,svg,pdf,csv,npz,py,gif,webp]
                     [--scale S] [--stream [--chunk-steps N]]
     lstm-viz shapes --input-size N --hidden-size N --seq-len T ...
+    lstm-viz models FILE [--allow-pickle]
     lstm-viz --version | --install-desktop | -v/--verbose | --debug
 
 ``--help``, ``--version`` and ``shapes`` import neither torch nor Qt: this module imports
@@ -72,6 +73,7 @@ EXAMPLES = """examples:
   lstm-viz export --demo sine --out figures --format png,csv
   lstm-viz export --config session.json --out figures --step 5
   lstm-viz shapes --input-size 3 --hidden-size 8 --seq-len 10 --batch 4
+  lstm-viz models lstm.pt                       list the LSTMs of a model file (--lstm names)
   lstm-viz --install-desktop                    add lstm-viz to the desktop's app menu
 
 `lstm-viz COMMAND --help` describes a command's options.
@@ -287,14 +289,16 @@ def _check_model(path: str, allow_pickle: bool, lstm: str | None = None,
     """UsageError with the loader's own message (what was found, what was expected) when
     ``path`` is not a model lstm-viz can open, when ``lstm`` names none of its LSTMs, or, for
     a ``headless`` run (no picker to ask), when it holds several and ``lstm`` is not given
-    (then the message lists them)."""
-    from lstm_viz.io import load_model
+    (then the message lists them). What the loader warns about is printed on stderr."""
+    from lstm_viz.io import first_few, load_model
     try:
         loaded = load_model(path, allow_pickle=allow_pickle)
     except ValueError as exc:
         raise UsageError(f"--model: {_one_line(exc)}") from None
+    for warning in loaded.warnings:
+        print(f"lstm-viz: warning: {' '.join(warning.split())}", file=sys.stderr)
     if headless and lstm is None and len(loaded.lstms) > 1:
-        names = "; ".join(c.name for c in loaded.lstms)
+        names = first_few((c.name for c in loaded.lstms), path)
         raise UsageError(f"--model: {loaded.path.name} holds {len(loaded.lstms)} LSTMs ({names});"
                          " choose one with --lstm NAME")
     if lstm is not None:
@@ -499,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         configure_logging(args)
-        if args.func.__module__ == engine_cli.__name__:  # shapes: no Qt, no torch
+        if args.func.__module__ == engine_cli.__name__:  # shapes, models: no Qt
             try:
                 return int(args.func(args) or 0)
             except ValueError as exc:

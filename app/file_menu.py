@@ -355,8 +355,9 @@ def install_model(window, loaded: LoadedModel, cand: LSTMCandidate, *,
         return False
     set_model_locked(window, True)
     _opened(window, loaded.path, "model")
+    warned = "".join(f". Warning: {w}" for w in loaded.warnings)
     window.ctx.post(f"Opened {loaded.path.name}: {cand.describe()}"
-                    + (f". Note: {note}" if note else ""), 10000)
+                    + (f". Note: {note}" if note else "") + warned, 20000 if warned else 10000)
     return True
 
 

@@ -1,6 +1,6 @@
-"""The engine's command line: ``lstm-viz shapes ...``. ``add_commands`` puts the engine's
-subcommands into a parser tree (app/cli.py's, whose ``lstm-viz`` holds them all);
-``python -m lstm_viz`` runs them alone, without Qt.
+"""The engine's command line: ``lstm-viz shapes ...`` and ``lstm-viz models FILE``.
+``add_commands`` puts the engine's subcommands into a parser tree (app/cli.py's, whose
+``lstm-viz`` holds them all); ``python -m lstm_viz`` runs them alone, without Qt.
 
 Bad input: one line on stderr and exit code 2.
 """
@@ -78,8 +78,15 @@ SHAPES_EXAMPLES = """examples:
 """
 
 
+MODELS_EXAMPLES = """examples:
+  lstm-viz models lstm.pt
+  lstm-viz models model.onnx | grep decoder
+"""
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add the engine's subcommands (``shapes``) to the subparsers ``sub`` of a parser tree."""
+    """Add the engine's subcommands (``shapes``, ``models``) to the subparsers ``sub`` of a
+    parser tree."""
     p = sub.add_parser("shapes", help="print the shape of every tensor of an nn.LSTM call",
                        description="Print input, h_0, c_0, output, h_n, c_n and every"
                                    " parameter's shape, with what each dimension means.",
@@ -91,6 +98,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     grp.add_argument("--unbatched", action="store_true", help="2-D input (seq_len, input_size)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_shapes)
+    p = sub.add_parser("models", help="list every LSTM a model file holds, one per line",
+                       description="Print each LSTM of a model file (the names --lstm takes)"
+                                   " with the nn.LSTM call that rebuilds it, one per line, then"
+                                   " each LSTM that cannot be used and why. The file is read"
+                                   " without running code from it.",
+                       epilog=MODELS_EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("file", metavar="FILE", help="a torch.save, TorchScript, safetensors or"
+                                                " ONNX model file")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="allow FILE to run the code pickled in it (only trusted files)")
+    p.set_defaults(func=cmd_models)
 
 
 def build_parser(prog: str = "lstm-viz") -> argparse.ArgumentParser:
@@ -146,6 +164,32 @@ def cmd_shapes(args: argparse.Namespace) -> int:
     print()
     for fact in facts:
         print(f"* {fact}")
+    return 0
+
+
+def _line(text: str) -> str:
+    """``text`` on one line (a name stored in a file may hold line breaks)."""
+    return " ".join(str(text).split())
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .io import UnusableLSTMs, load_model, nonfinite_weights
+
+    try:
+        loaded = load_model(args.file, allow_pickle=args.allow_pickle)
+    except UnusableLSTMs as exc:
+        for problem in exc.problems:
+            print(f"skipped: {_line(problem)}")
+        raise ValueError(_line(str(exc))) from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    for cand in loaded.lstms:
+        bad = nonfinite_weights(cand)
+        print(_line(cand.describe()) + (f" [{bad}]" if bad else ""))
+    for problem in loaded.skipped:
+        print(f"skipped: {_line(problem)}")
+    for warning in loaded.warnings:
+        print(f"lstm-viz: warning: {_line(warning)}", file=sys.stderr)
     return 0
 
 

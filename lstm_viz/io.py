@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import shlex
 import struct
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -55,6 +56,8 @@ _EMBED_KEY = re.compile(r"(^|[._])(embed\w*|emb|embedding|word_embeddings|tok_em
 # Module names that usually hold an output head.
 _HEAD_NAME = re.compile(r"^(decoder|head|lm_head|fc\d*|out\w*|classifier|proj\w*|linear\d*|"
                         r"generator|dense|predict\w*|readout)$", re.IGNORECASE)
+# How many names an error or warning line lists before it says how many more there are.
+LISTED = 5
 _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                        "I8": 1, "U8": 1, "BOOL": 1, "C64": 8, "C128": 16, "F8_E4M3": 1,
                        "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
@@ -63,6 +66,39 @@ _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32":
 def _memory_budget() -> int:
     """The engine's default memory budget in bytes."""
     return DEFAULT_MEMORY_BUDGET
+
+
+def models_command(path) -> str:
+    """The command that lists every LSTM of the model file ``path``, one per line."""
+    return f"`lstm-viz models {shlex.quote(str(path))}`"
+
+
+def first_few(items, path, sep: str = "; ") -> str:
+    """The first few of ``items`` joined by ``sep``; past ``LISTED``, how many more there are
+    and the command that lists them all (``models_command(path)``)."""
+    items = list(items)
+    shown = sep.join(items[:LISTED])
+    if len(items) <= LISTED:
+        return shown
+    return (f"{shown}{sep}and {len(items) - LISTED} more ({models_command(path)} lists them"
+            " all)")
+
+
+def _capped(lines: list[str], path, more: str) -> list[str]:
+    """``lines`` up to ``LISTED`` of them, then one line saying how many ``more`` there are."""
+    if len(lines) <= LISTED:
+        return lines
+    return lines[:LISTED] + [f"and {len(lines) - LISTED} more {more} ({models_command(path)}"
+                             " lists them all)"]
+
+
+class UnusableLSTMs(ValueError):
+    """The file ``path`` has LSTMs, none usable; ``problems`` says why for each of them."""
+
+    def __init__(self, message: str, path=None, problems: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+        self.problems = tuple(problems)
 
 
 class PickleConsentNeeded(ValueError):
@@ -195,7 +231,9 @@ class LSTMCandidate:
 class LoadedModel:
     """What ``load_model`` found: the file kind, its LSTMs, and optional vocabulary/metadata.
 
-    ``warnings`` lists what was dropped or changed on the way (e.g. an unusable vocabulary).
+    ``warnings`` lists what was dropped or changed on the way (e.g. an unusable vocabulary, NaN
+    or infinite weights), a few of each kind; ``skipped`` says, for every LSTM the file holds
+    that cannot be used, why.
     """
 
     path: Path
@@ -209,6 +247,7 @@ class LoadedModel:
     # The LSTM, LSTMCell, Embedding, Linear (GRU, RNN) modules a whole model records, by name,
     # with their recorded settings: {"rnn": {"kind": "LSTM", "batch_first": True, ...}}.
     modules: dict = field(default_factory=dict, compare=False)
+    skipped: tuple[str, ...] = ()
 
     def pick(self, name: str | None = None) -> LSTMCandidate:
         """The LSTM called ``name`` (see ``LSTMCandidate.name``, or just its prefix).
@@ -219,12 +258,13 @@ class LoadedModel:
             if len(self.lstms) == 1:
                 return self.lstms[0]
             raise ValueError(f"{self.path.name} holds {len(self.lstms)} LSTMs: "
-                             + "; ".join(c.name for c in self.lstms) + ". Choose one.")
+                             + first_few((c.name for c in self.lstms), self.path)
+                             + ". Choose one.")
         for cand in self.lstms:
             if name in (cand.name, cand.prefix, cand.prefix.rstrip(".")):
                 return cand
         raise ValueError(f"no LSTM called {name!r} in {self.path.name}; found: "
-                         + "; ".join(c.name for c in self.lstms))
+                         + first_few((c.name for c in self.lstms), self.path))
 
 
 @dataclass(frozen=True)
@@ -469,11 +509,12 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
 
     if size > _memory_budget():
         raise ValueError(f"{path.name} ({size} bytes) is larger than the memory budget")
-    found, problems, n_nodes = read_onnx(path, _memory_budget())
+    found, problems, notes, n_nodes = read_onnx(path, _memory_budget())
     if not found:
         if problems:
-            raise ValueError(f"{path.name} is an ONNX model whose LSTM nodes lstm-viz cannot"
-                             " open: " + " | ".join(problems))
+            raise UnusableLSTMs(f"{path.name} is an ONNX model whose LSTM nodes lstm-viz cannot"
+                                " open: " + first_few(problems, path, " | "), path,
+                                problems)
         raise ValueError(f"{path.name} is an ONNX model with {n_nodes} nodes but no LSTM node;"
                          f" {EXPECTED}")
     cands = []
@@ -482,8 +523,11 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
                          bias=item.bias, bidirectional=item.bidirectional)
         cands.append(LSTMCandidate("", f"{item.name}.", cfg, item.state_dict, item.batch_first,
                                    origin="ONNX LSTM"))
-    return LoadedModel(path, "onnx", tuple(cands),
-                       warnings=tuple(f"skipped {p}" for p in problems))
+    found_warnings = _capped([f"skipped {p}" for p in problems], path, "LSTM nodes skipped") + \
+        _capped(notes, path, "notes on LSTM nodes that feed others") + \
+        _nonfinite_warnings(cands, path)
+    return LoadedModel(path, "onnx", tuple(cands), warnings=tuple(found_warnings),
+                       skipped=tuple(problems))
 
 
 # ----- finding LSTMs in what was loaded --------------------------------------------------------
@@ -661,7 +705,8 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
             lead = "holds no nn.LSTM" if all(p.endswith("lstm-viz shows LSTMs only")
                                              for p in problems) \
                 else "has LSTM-like keys but no usable LSTM"
-            raise ValueError(f"{path.name} {lead}: " + " | ".join(problems))
+            raise UnusableLSTMs(f"{path.name} {lead}: " + first_few(problems, path, " | "),
+                                path, problems)
         if contains_placeholder(obj) and not _is_module(obj):
             classes = ", ".join(placeholder_names(obj, 3))
             raise PickleConsentNeeded(
@@ -682,7 +727,47 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
                                              for x in v.values()))}
     vocab, notes = find_vocab(obj) if not isinstance(obj, (nn.Module, _ModuleTree)) \
         else (None, [])
-    return LoadedModel(path, kind, tuple(found), vocab, metadata, tuple(notes), listed)
+    return LoadedModel(path, kind, tuple(found), vocab, metadata,
+                       tuple(notes + _nonfinite_warnings(found, path)), listed,
+                       tuple(problems))
+
+
+def nonfinite_weights(cand: LSTMCandidate) -> str:
+    """How many NaN and infinite values ``cand``'s weights, embedding and head hold and where
+    (``"2 NaN values in weight_hh_l0, head fc.bias"``); '' when all are finite."""
+    tensors = [(k, v) for k, v in cand.state_dict.items()]
+    if cand.embedding is not None:
+        tensors.append((f"embedding {cand.embedding_key}", cand.embedding))
+    if cand.head is not None:
+        prefix = f"{cand.head.key}." if cand.head.key else ""
+        tensors.append((f"head {prefix}weight", cand.head.weight))
+        if cand.head.bias is not None:
+            tensors.append((f"head {prefix}bias", cand.head.bias))
+    n_nan = n_inf = 0
+    where = []
+    for key, value in tensors:
+        if not value.is_floating_point():
+            continue
+        nan, inf = int(torch.isnan(value).sum()), int(torch.isinf(value).sum())
+        if nan or inf:
+            n_nan, n_inf = n_nan + nan, n_inf + inf
+            where.append(key)
+    if not where:
+        return ""
+    found = " and ".join(t for t in (f"{n_nan} NaN" if n_nan else "",
+                                     f"{n_inf} infinite" if n_inf else "") if t)
+    return f"{found} values in {', '.join(where[:LISTED])}" + \
+        (f" and {len(where) - LISTED} more tensors" if len(where) > LISTED else "")
+
+
+def _nonfinite_warnings(found, path) -> list[str]:
+    """The warning NaN or infinite inputs give, for each LSTM whose weights hold such values."""
+    lines = []
+    for cand in found:
+        bad = nonfinite_weights(cand)
+        if bad:
+            lines.append(f"{bad} of the LSTM {cand.name}; the trace will carry them")
+    return _capped(lines, path, "LSTMs with NaN or infinite weights")
 
 
 def _type_name(obj) -> str:

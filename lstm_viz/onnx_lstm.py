@@ -4,8 +4,10 @@ ONNX's ``LSTM`` operator stores W (D, 4H, I), R (D, 4H, H) and B (D, 8H) = [Wb; 
 gates in the order i, o, f, c; nn.LSTM keeps i, f, g, o, so rows are regrouped. A node whose W,
 R and B are constants (initializers or Constant nodes) becomes one set of weights; LSTM nodes
 that feed each other through the usual Transpose/Reshape/Squeeze glue also form a multi-layer
-set. Peepholes, clipping, other activations and ``input_forget`` have no nn.LSTM equivalent and
-are refused by name.
+set. Peepholes, clipping, other activations, ``input_forget`` and constant ``sequence_lens`` have
+no nn.LSTM equivalent and are refused by name, as are ``LSTM`` nodes of another operator domain
+(their maths is not ONNX's). A usable node that feeds a refused one is still listed, with a note
+that what opens from it stops before the rest of the model.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ _GLUE = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", 
          "Cast"}
 _DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
 _FLOAT_TYPES = {1: np.float32, 11: np.float64, 10: np.float16}
+# The domains whose LSTM is ONNX's own operator.
+_ONNX_DOMAINS = ("", "ai.onnx")
 
 
 @dataclass
@@ -52,9 +56,10 @@ class _Layer:
     batch_first: bool
 
 
-def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], int]:
-    """The LSTMs of the ONNX file ``path``, the reasons other LSTM nodes were refused, and the
-    number of nodes in the graph. ValueError if the file is not an ONNX model."""
+def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], list[str], int]:
+    """The LSTMs of the ONNX file ``path``, the reasons other LSTM nodes were refused, notes on
+    what the LSTMs found leave out of the model, and the number of nodes in the graph.
+    ValueError if the file is not an ONNX model."""
     import onnx
     from onnx import numpy_helper
 
@@ -87,37 +92,62 @@ def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], int]:
             raise ValueError(f"{where}: {what} is larger than the memory budget")
         return np.array(numpy_helper.to_array(tensor))
 
+    index_of = {id(node): index for index, node in enumerate(graph.node)}
+
+    def name_of(node) -> str:
+        return node.name or f"LSTM_{index_of[id(node)]}"
+
+    lstm_nodes = [node for node in graph.node if node.op_type == "LSTM"]
     singles: list[_Layer] = []
     problems: list[str] = []
-    for index, node in enumerate(graph.node):
-        if node.op_type != "LSTM":
-            continue
-        where = f"ONNX LSTM node {node.name or f'#{index}'}"
+    for node in lstm_nodes:
+        where = f"ONNX LSTM node {node.name or f'#{index_of[id(node)]}'}"
         try:
+            if node.domain not in _ONNX_DOMAINS:
+                raise ValueError(
+                    f"{where} is an LSTM of the operator domain {node.domain!r}, not ONNX's"
+                    " own: its maths is unknown, so lstm-viz does not open it as an nn.LSTM")
             singles.append(_Layer(node, *_node_weights(node, where, consts, array)))
         except ValueError as exc:
             problems.append(str(exc))
 
-    found = [OnnxLSTM(_name(s.node, graph), s.state_dict, s.input_size, s.hidden_size, 1,
+    found = [OnnxLSTM(name_of(s.node), s.state_dict, s.input_size, s.hidden_size, 1,
                       s.bias, s.bidirectional, s.batch_first) for s in singles]
     # Stacks: follow each node's X input back through glue ops to another LSTM node's Y.
     by_node = {id(s.node): s for s in singles}
     feeds: dict[int, int] = {}
+    fed_by: dict[int, _Layer] = {}  # a usable node -> the first usable LSTM node it feeds
+    notes: list[str] = []
+    for node in lstm_nodes:
+        source = _source_lstm(node.input[0] if node.input else "", producer)
+        if source is None or id(source) not in by_node:
+            continue
+        if id(node) not in by_node:
+            notes.append(
+                f"ONNX LSTM node {name_of(source)} feeds ONNX LSTM node {name_of(node)}, which"
+                f" lstm-viz cannot open: what opens from {name_of(source)} (alone or as the"
+                f" last layer of a stack) stops before {name_of(node)}, so the output shown is"
+                " not the model's output")
+            continue
+        feeds[id(node)] = id(source)
+        fed_by.setdefault(id(source), by_node[id(node)])
     for s in singles:
-        source = _source_lstm(s.node.input[0] if s.node.input else "", producer)
-        if source is not None and id(source) in by_node:
-            feeds[id(s.node)] = id(source)
-    fed = set(feeds.values())
-    for s in singles:
-        if id(s.node) in feeds or id(s.node) not in fed:
+        if id(s.node) in feeds or id(s.node) not in fed_by:
             continue  # not the bottom of a stack
         chain = [s]
         while True:
-            nxt = next((by_node[k] for k, v in feeds.items() if v == id(chain[-1].node)), None)
+            nxt = fed_by.get(id(chain[-1].node))
             last = chain[-1]
-            if nxt is None or nxt.hidden_size != last.hidden_size or nxt.bias != last.bias or \
+            if nxt is None:
+                break
+            if nxt.hidden_size != last.hidden_size or nxt.bias != last.bias or \
                     nxt.bidirectional != last.bidirectional or \
                     nxt.input_size != last.hidden_size * (2 if last.bidirectional else 1):
+                notes.append(
+                    f"ONNX LSTM node {name_of(last.node)} feeds ONNX LSTM node"
+                    f" {name_of(nxt.node)}, but their sizes or settings differ, so they do not"
+                    " form one nn.LSTM: each opens alone, and neither's output is the model's"
+                    " output")
                 break
             chain.append(nxt)
         if len(chain) < 2:
@@ -125,14 +155,13 @@ def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], int]:
         sd = {}
         for layer, item in enumerate(chain):
             sd.update({k.replace("_l0", f"_l{layer}"): v for k, v in item.state_dict.items()})
-        found.append(OnnxLSTM("+".join(_name(item.node, graph) for item in chain), sd,
+        names = [name_of(item.node) for item in chain]
+        if len(names) > 3:  # a long stack is named by its ends, not in a line of every node
+            names = [names[0], "...", names[-1]]
+        found.append(OnnxLSTM("+".join(names), sd,
                               s.input_size, s.hidden_size, len(chain), s.bias,
                               s.bidirectional, s.batch_first))
-    return found, problems, len(graph.node)
-
-
-def _name(node, graph) -> str:
-    return node.name or f"LSTM_{list(graph.node).index(node)}"
+    return found, problems, notes, len(graph.node)
 
 
 def _source_lstm(name: str, producer: dict):
@@ -173,6 +202,11 @@ def _node_weights(node, where: str, consts: dict, array):
     inputs = list(node.input) + [""] * 8
     if inputs[7]:
         raise ValueError(f"{where} has peephole weights (input P); nn.LSTM has no peepholes")
+    if inputs[4] and inputs[4] in consts:
+        raise ValueError(
+            f"{where} takes a constant sequence_lens (per-sequence lengths stored in the"
+            " graph): the model's output depends on those lengths, which lstm-viz would ignore"
+            " when opening it as an nn.LSTM, so it does not open it")
     missing = [what for what, name in (("W", inputs[1]), ("R", inputs[2]))
                if name not in consts]
     if inputs[3] and inputs[3] not in consts:

@@ -36,9 +36,10 @@ def _imported(stderr: str) -> set[str]:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], SHAPES, SHAPES + ["--json"],
-                                  ["shapes", "--help"], ["export", "--help"]],
+                                  ["shapes", "--help"], ["export", "--help"],
+                                  ["models", "--help"]],
                          ids=["help", "version", "shapes", "shapes-json", "shapes-help",
-                              "export-help"])
+                              "export-help", "models-help"])
 def test_quick_answers_import_neither_torch_nor_qt(argv):
     res = _lstm_viz(*argv, importtime=True)
     assert res.returncode == 0, res.stderr[-2000:]

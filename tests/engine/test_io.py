@@ -337,3 +337,58 @@ def test_load_into_session_takes_model_and_input_together_or_neither(tmp_path):
     assert s.config == LSTMConfig(4, 8) and s.model_source is None
     load_into_session(s, loaded, input_spec=InputSpec(source="sine", seq_len=7, batch_size=1))
     assert s.config == LSTMConfig(3, 5) and s.input_tm.shape == (7, 1, 3)
+
+
+# ----- many LSTMs, non-finite weights ----------------------------------------------------------
+def test_a_file_of_many_lstms_names_five_and_the_count_when_asked_to_choose(tmp_path):
+    nets = nn.ModuleDict({f"rnn{i:02d}": nn.LSTM(2, 3) for i in range(50)})
+    torch.save(nets.state_dict(), tmp_path / "many.pt")
+    loaded = load_model(tmp_path / "many.pt")
+    assert len(loaded.lstms) == 50
+    with pytest.raises(ValueError) as exc:
+        loaded.pick()
+    text = str(exc.value)
+    assert "\n" not in text
+    assert text.startswith("many.pt holds 50 LSTMs: rnn00; rnn01; rnn02; rnn03; rnn04; and 45"
+                           " more (`lstm-viz models ")
+    assert "rnn05" not in text and text.endswith("lists them all). Choose one.")
+    with pytest.raises(ValueError, match=r"no LSTM called 'rnn50' in many.pt; found: rnn00;.*"
+                                         r"rnn04; and 45 more") as exc:
+        loaded.pick("rnn50")
+    assert "rnn49" not in str(exc.value)
+    few = nn.ModuleDict({f"rnn{i}": nn.LSTM(2, 3) for i in range(3)})
+    torch.save(few.state_dict(), tmp_path / "few.pt")
+    with pytest.raises(ValueError, match=r"holds 3 LSTMs: rnn0; rnn1; rnn2\. Choose one\.$"):
+        load_model(tmp_path / "few.pt").pick()
+
+
+def test_many_unusable_lstms_are_refused_in_one_short_line(tmp_path):
+    sd = {}
+    for i in range(40):
+        sd.update({f"rnn{i}.{k}": v for k, v in nn.GRU(2, 3).state_dict().items()})
+        sd[f"rnn{i}.weight_hh_l0"] = torch.zeros(7, 3)  # neither a GRU's nor an LSTM's rows
+    torch.save(sd, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="no usable LSTM: rnn0: .* and 35 more") as exc:
+        load_model(tmp_path / "bad.pt")
+    text = str(exc.value)
+    assert "\n" not in text and "rnn5:" not in text and text.count(" | ") == 5
+    assert len(exc.value.problems) == 40
+
+
+def test_nan_and_infinite_weights_open_with_the_warning_inputs_give(tmp_path):
+    net = TaggerNet()
+    with torch.no_grad():
+        net.rnn.weight_hh_l0[2, 1] = float("nan")
+        net.rnn.weight_hh_l0[3, 1] = float("nan")
+        net.embed.weight[0, 0] = float("-inf")
+        net.head.bias[1] = float("nan")
+    torch.save(net.state_dict(), tmp_path / "nan.pt")
+    loaded = load_model(tmp_path / "nan.pt")
+    (cand,) = loaded.lstms
+    assert cand.head is not None and cand.embedding is not None
+    assert loaded.warnings == ("3 NaN and 1 infinite values in weight_hh_l0, embedding"
+                               " embed.weight, head head.bias of the LSTM rnn; the trace will"
+                               " carry them",)
+    net = TaggerNet()
+    torch.save(net.state_dict(), tmp_path / "fine.pt")
+    assert load_model(tmp_path / "fine.pt").warnings == ()

@@ -211,3 +211,164 @@ def _save_graph(path, nodes, inits, out):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
                                 ir_version=_IR_VERSION),
               str(path))
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text
+    return text
+
+
+def test_an_lstm_node_of_another_operator_domain_is_refused_naming_node_and_domain(tmp_path):
+    lstm = nn.LSTM(3, 4)
+    inits: list = []
+    node = _lstm_node(lstm, 0, "X", "0", inits)
+    node.domain = "com.example"
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(
+        "X", TensorProto.FLOAT, None)], [helper.make_tensor_value_info("Y0", TensorProto.FLOAT,
+                                                                       None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET),
+                                                    helper.make_opsetid("com.example", 1)],
+                              ir_version=_IR_VERSION)
+    onnx.save(model, str(tmp_path / "custom.onnx"))
+    with pytest.raises(ValueError, match="lstm0 is an LSTM of the operator domain"
+                                         " 'com.example', not ONNX's own") as exc:
+        load_model(tmp_path / "custom.onnx")
+    assert "maths is unknown" in _one_line(exc)
+
+    # beside an ONNX LSTM, the foreign one is skipped with a warning, never opened
+    model.graph.node.append(_lstm_node(lstm, 0, "X", "1", inits))
+    model.graph.initializer.extend(inits[3:])
+    onnx.save(model, str(tmp_path / "both.onnx"))
+    loaded = load_model(tmp_path / "both.onnx")
+    assert [c.name for c in loaded.lstms] == ["lstm1"]
+    assert any("lstm0" in w and "'com.example'" in w for w in loaded.warnings)
+
+
+@pytest.mark.parametrize("as_constant", [False, True], ids=["initializer", "Constant"])
+def test_a_constant_sequence_lens_is_refused_because_the_output_depends_on_it(tmp_path,
+                                                                              as_constant):
+    torch.manual_seed(3)
+    lstm = nn.LSTM(3, 4).eval()
+    inits: list = []
+    nodes: list = []
+    lengths = numpy_helper.from_array(np.array([5, 2], np.int32), "L")
+    if as_constant:
+        nodes.append(helper.make_node("Constant", [], ["L"], value=lengths))
+    else:
+        inits.append(lengths)
+    node = _lstm_node(lstm, 0, "X", "0", inits)
+    node.input.append("L")
+    _save_graph(tmp_path / "lens.onnx", nodes + [node], inits, "Y0")
+    # the file means what it says: onnxruntime's output past a length is not nn.LSTM's
+    x = np.random.default_rng(3).normal(size=(5, 2, 3)).astype(np.float32)
+    y = _ort_output(tmp_path / "lens.onnx", x, 1)
+    assert not np.allclose(y, _torch_output(lstm, x), atol=1e-3)
+    with pytest.raises(ValueError, match="lstm0 takes a constant sequence_lens") as exc:
+        load_model(tmp_path / "lens.onnx")
+    assert "output depends on those lengths" in _one_line(exc)
+
+
+def _two_layer_file(path, **second_attrs) -> nn.LSTM:
+    """A two-layer nn.LSTM written as two ONNX LSTM nodes; ``second_attrs`` are added to the
+    second node."""
+    torch.manual_seed(4)
+    lstm = nn.LSTM(3, 5, num_layers=2).eval()
+    _write(path, lstm)
+    model = onnx.load(str(path))
+    second = next(n for n in model.graph.node if n.name == "lstm1")
+    for key, value in second_attrs.items():
+        second.attribute.append(helper.make_attribute(key, value))
+    onnx.save(model, str(path))
+    return lstm
+
+
+def test_a_stack_whose_second_node_clips_opens_its_first_node_saying_the_output_is_not_the_models(
+        tmp_path):
+    lstm = _two_layer_file(tmp_path / "clip.onnx", clip=0.5)
+    loaded = load_model(tmp_path / "clip.onnx")
+    (cand,) = loaded.lstms
+    assert cand.name == "lstm0" and cand.config == LSTMConfig(3, 5)
+    torch.testing.assert_close(cand.state_dict["weight_hh_l0"], lstm.weight_hh_l0)
+    (note,) = [w for w in loaded.warnings if "feeds" in w]
+    assert "lstm0 feeds ONNX LSTM node lstm1" in note
+    assert "the output shown is not the model's output" in note
+    assert any(w.startswith("skipped ONNX LSTM node lstm1 clips") for w in loaded.warnings)
+
+
+def test_a_stack_of_usable_nodes_opens_without_a_note(tmp_path):
+    _two_layer_file(tmp_path / "ok.onnx")
+    loaded = load_model(tmp_path / "ok.onnx")
+    assert [c.name for c in loaded.lstms] == ["lstm0", "lstm1", "lstm0+lstm1"]
+    assert loaded.warnings == ()
+
+
+def _many_nodes(path, count: int, **attrs) -> None:
+    lstm = nn.LSTM(2, 3)
+    inits: list = []
+    nodes = [_lstm_node(lstm, 0, "X", str(i), inits, **attrs) for i in range(count)]
+    _save_graph(path, nodes, inits, "Y0")
+
+
+def test_a_file_of_600_lstm_nodes_names_five_and_the_count_in_one_line(tmp_path):
+    _many_nodes(tmp_path / "many.onnx", 600)
+    loaded = load_model(tmp_path / "many.onnx")
+    assert len(loaded.lstms) == 600
+    with pytest.raises(ValueError, match="holds 600 LSTMs: lstm0; lstm1; lstm2; lstm3; lstm4;"
+                                         " and 595 more") as exc:
+        loaded.pick()
+    text = _one_line(exc)
+    assert "lstm5;" not in text and "lstm599" not in text
+    assert "`lstm-viz models " in text and "lists them all" in text
+    with pytest.raises(ValueError, match="no LSTM called 'nope'.*lstm4; and 595 more") as exc:
+        loaded.pick("nope")
+    assert len(_one_line(exc)) < 500
+    assert loaded.pick("lstm599").name == "lstm599"
+
+
+def test_600_unusable_lstm_nodes_are_refused_in_one_short_line(tmp_path):
+    _many_nodes(tmp_path / "clipped.onnx", 600, clip=1.0)
+    with pytest.raises(ValueError, match="cannot open: ONNX LSTM node lstm0 clips") as exc:
+        load_model(tmp_path / "clipped.onnx")
+    text = _one_line(exc)
+    assert "node lstm4 clips" in text and "node lstm5 clips" not in text
+    assert "and 595 more" in text and "lists them all" in text and len(text) < 1000
+    assert len(exc.value.problems) == 600  # what `lstm-viz models` lists
+
+
+def test_600_skipped_nodes_beside_a_usable_one_give_a_few_warnings(tmp_path):
+    lstm = nn.LSTM(2, 3)
+    inits: list = []
+    nodes = [_lstm_node(lstm, 0, "X", str(i), inits, clip=1.0) for i in range(600)]
+    nodes.append(_lstm_node(lstm, 0, "X", "ok", inits))
+    _save_graph(tmp_path / "mixed.onnx", nodes, inits, "Yok")
+    loaded = load_model(tmp_path / "mixed.onnx")
+    assert [c.name for c in loaded.lstms] == ["lstmok"]
+    assert len(loaded.warnings) == 6 and "and 595 more LSTM nodes skipped" in loaded.warnings[-1]
+    assert len(loaded.skipped) == 600
+
+
+def test_nan_and_infinite_onnx_weights_open_with_the_warning_inputs_give(tmp_path):
+    lstm = nn.LSTM(3, 4)
+    with torch.no_grad():
+        lstm.weight_ih_l0[0, 0] = float("nan")
+        lstm.bias_hh_l0[1] = float("inf")
+    _write(tmp_path / "nan.onnx", lstm)
+    loaded = load_model(tmp_path / "nan.onnx")
+    (cand,) = loaded.lstms
+    assert torch.isnan(cand.state_dict["weight_ih_l0"]).sum() == 1
+    assert loaded.warnings == ("1 NaN and 1 infinite values in weight_ih_l0, bias_hh_l0 of"
+                               " the LSTM lstm0; the trace will carry them",)
+
+
+def test_a_stack_of_600_nodes_is_named_by_its_ends(tmp_path):
+    torch.manual_seed(5)
+    lstm = nn.LSTM(2, 2, num_layers=600).eval()
+    _write(tmp_path / "deep.onnx", lstm)
+    loaded = load_model(tmp_path / "deep.onnx")
+    stack = loaded.lstms[-1]
+    assert stack.name == "lstm0+...+lstm599" and stack.config.num_layers == 600
+    assert loaded.pick("lstm0+...+lstm599") is stack
+    torch.testing.assert_close(stack.state_dict["weight_hh_l599"], lstm.weight_hh_l599)
+    x = torch.randn(3, 1, 2)
+    torch.testing.assert_close(stack.build()(x)[0], lstm(x)[0])

@@ -192,3 +192,111 @@ def test_the_memory_budget_decides_whether_an_export_is_traced_in_windows(
     assert cli.main(argv + (["--memory-budget", budget] if budget else [])) == 0
     manifest = stream_manifest(tmp_path / "out" / cli.STREAM_FILE)
     assert manifest["windowed"] is windowed and manifest["num_steps"] == 20000
+
+
+# ----- lstm-viz models, and what opening a model warns about ------------------------------------
+def _many_lstms(path, count: int, nan_in: int | None = None):
+    import torch
+    nets = torch.nn.ModuleDict({f"rnn{i:02d}": torch.nn.LSTM(2, 3) for i in range(count)})
+    if nan_in is not None:
+        with torch.no_grad():
+            nets[f"rnn{nan_in:02d}"].weight_ih_l0[0, 0] = float("nan")
+    torch.save(nets.state_dict(), path)
+    return path
+
+
+def _onnx_lstms(path, count: int, clip_from: int = 0, chain: bool = False):
+    """``count`` ONNX LSTM nodes (2 -> 2); from node ``clip_from`` on they clip. ``chain``:
+    each reads the one before it (a stack), else all read X."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    weights = [numpy_helper.from_array(np.full((1, 8, 2), 0.1, np.float32), "W"),
+               numpy_helper.from_array(np.full((1, 8, 2), 0.2, np.float32), "R")]
+    nodes, x = [], "X"
+    for i in range(count):
+        extra = {"clip": 1.0} if i >= clip_from else {}
+        nodes.append(helper.make_node("LSTM", [x, "W", "R"], [f"Y{i}"], name=f"lstm{i}",
+                                      hidden_size=2, **extra))
+        if chain:
+            weights.append(numpy_helper.from_array(np.array([1], np.int64), f"ax{i}"))
+            nodes.append(helper.make_node("Squeeze", [f"Y{i}", f"ax{i}"], [f"S{i}"]))
+            x = f"S{i}"
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "X", TensorProto.FLOAT, None)], [helper.make_tensor_value_info(
+            f"Y{count - 1}", TensorProto.FLOAT, None)], weights)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)],
+                                ir_version=8), str(path))
+    return path
+
+
+def test_models_lists_every_lstm_of_a_file_one_per_line(tmp_path, capsys):
+    from lstm_viz.io import load_model
+    path = _many_lstms(tmp_path / "many.pt", 50, nan_in=7)
+    assert cli.main(["models", str(path)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    expected = [c.describe() for c in load_model(path).lstms]
+    assert len(lines) == 50 and lines[0] == expected[0] == "rnn00: nn.LSTM(2, 3)"
+    assert lines[7] == f"{expected[7]} [1 NaN values in weight_ih_l0]"
+    assert lines[:7] + lines[8:] == expected[:7] + expected[8:]
+    assert err == "lstm-viz: warning: 1 NaN values in weight_ih_l0 of the LSTM rnn07; the trace"\
+                  " will carry them\n"
+
+
+def test_models_lists_600_onnx_nodes_that_an_error_line_only_counts(tmp_path, capsys):
+    path = _onnx_lstms(tmp_path / "many.onnx", 600, clip_from=600)
+    assert cli.main(["models", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 600
+    assert out[599] == "lstm599: nn.LSTM(2, 2, bias=False) from an ONNX LSTM node"
+    assert cli.main(["--screenshot", str(tmp_path / "x.png"), "--model", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds 600 LSTMs (lstm0; lstm1; lstm2; lstm3; lstm4;" \
+                                    " and 595 more" in err
+    assert f"`lstm-viz models {path}` lists them all" in err and "lstm5;" not in err
+    assert "choose one with --lstm NAME" in err
+
+
+def test_models_of_a_file_with_no_usable_lstm_lists_why_and_exits_2(tmp_path, capsys):
+    path = _onnx_lstms(tmp_path / "clipped.onnx", 600)
+    assert cli.main(["models", str(path)]) == 2
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 600 and lines[599].startswith("skipped: ONNX LSTM node lstm599 clips")
+    assert err.count("\n") == 1 and err.startswith("lstm-viz: error: clipped.onnx is an ONNX")
+    assert "and 595 more" in err
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("hello, I am text", "not a PyTorch file: found text"),
+    (None, "model file not found"),
+])
+def test_models_of_a_bad_file_is_one_line_and_status_2(tmp_path, capsys, content, needle):
+    path = tmp_path / "notes.pt"
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["models", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("lstm-viz: error:")
+    assert needle in err
+
+
+def test_models_is_the_real_commands_and_the_engines_alone(tmp_path):
+    path = _many_lstms(tmp_path / "two.pt", 2)
+    for module in ("lstm_viz_app", "lstm_viz"):
+        proc = subprocess.run([sys.executable, "-m", module, "models", str(path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == "rnn00: nn.LSTM(2, 3)\nrnn01: nn.LSTM(2, 3)\n"
+
+
+def test_a_model_whose_next_node_cannot_open_warns_in_one_line_that_the_output_is_not_the_models(
+        qtbot, tmp_path, capsys):
+    path = _onnx_lstms(tmp_path / "stack.onnx", 2, clip_from=1, chain=True)
+    assert cli.main(["--screenshot", str(tmp_path / "x.png"), "--model", str(path)]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("lstm-viz: warning:")]
+    assert len(warnings) == 2, err
+    assert "skipped ONNX LSTM node lstm1 clips" in warnings[0]
+    assert "lstm0 feeds ONNX LSTM node lstm1" in warnings[1]
+    assert "the output shown is not the model's output" in warnings[1]

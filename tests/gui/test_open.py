@@ -250,6 +250,18 @@ def test_a_load_that_fails_shows_its_message_and_keeps_the_previous_model(
     assert window.windowTitle().startswith("weights.pt")
 
 
+def test_a_model_with_nan_weights_opens_and_the_status_bar_warns(window, tmp_path, qtbot):
+    path, lstm = _model_file(tmp_path, "nan.pt", 4, 6, seed=3)
+    sd = lstm.state_dict()
+    sd["weight_hh_l0"][0, 0] = float("nan")
+    torch.save(sd, path)
+    assert file_menu.open_model(window, path)
+    qtbot.waitUntil(lambda: "nan.pt" in window.statusBar().full_message())
+    assert torch.isnan(window.session.lstm.weight_hh_l0).sum() == 1
+    assert "Warning: 1 NaN values in weight_hh_l0 of the LSTM <root>; the trace will carry" \
+        " them" in window.statusBar().full_message()
+
+
 def test_a_loader_that_crashes_shows_one_line_not_a_traceback(window, model_file, monkeypatch,
                                                               qtbot, wait_traced):
     path, _ = model_file
