@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .onnx_fold import ConstantFolder, NotConstant
+
 # nn.LSTM's i, f, g, o blocks taken from ONNX's i, o, f, c blocks.
 _ONNX_TO_TORCH = (0, 2, 3, 1)
 _GLUE = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Flatten",
          "Cast"}
 _DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
-_FLOAT_TYPES = {1: np.float32, 11: np.float64, 10: np.float16}
 # The domains whose LSTM is ONNX's own operator.
 _ONNX_DOMAINS = ("", "ai.onnx")
 
@@ -61,7 +62,6 @@ def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], list[
     what the LSTMs found leave out of the model, and the number of nodes in the graph.
     ValueError if the file is not an ONNX model."""
     import onnx
-    from onnx import numpy_helper
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -69,28 +69,9 @@ def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], list[
         raise ValueError(f"{path.name} is not a readable ONNX model ({type(exc).__name__})"
                          ) from None
     graph = model.graph
-    consts: dict[str, Any] = {t.name: t for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.output:
-            for attr in node.attribute:
-                if attr.name == "value":
-                    consts[node.output[0]] = attr.t
+    opset = next((int(o.version) for o in model.opset_import if o.domain in _ONNX_DOMAINS), 1)
+    folder = ConstantFolder(graph, path, budget, opset)
     producer = {out: node for node in graph.node for out in node.output}
-
-    def array(name: str, what: str, where: str) -> np.ndarray:
-        tensor = consts[name]
-        if tensor.data_location == 1:  # EXTERNAL
-            raise ValueError(f"{where}: {what} is stored in an external file; lstm-viz reads"
-                             " self-contained ONNX files only")
-        if tensor.data_type not in _FLOAT_TYPES:
-            raise ValueError(f"{where}: {what} has ONNX data type {tensor.data_type}, not"
-                             " float32/float64/float16")
-        count = 1
-        for d in tensor.dims:
-            count *= int(d)
-        if count * np.dtype(_FLOAT_TYPES[tensor.data_type]).itemsize > budget:
-            raise ValueError(f"{where}: {what} is larger than the memory budget")
-        return np.array(numpy_helper.to_array(tensor))
 
     index_of = {id(node): index for index, node in enumerate(graph.node)}
 
@@ -107,7 +88,7 @@ def read_onnx(path: Path, budget: int) -> tuple[list[OnnxLSTM], list[str], list[
                 raise ValueError(
                     f"{where} is an LSTM of the operator domain {node.domain!r}, not ONNX's"
                     " own: its maths is unknown, so lstm-viz does not open it as an nn.LSTM")
-            singles.append(_Layer(node, *_node_weights(node, where, consts, array)))
+            singles.append(_Layer(node, *_node_weights(node, where, folder)))
         except ValueError as exc:
             problems.append(str(exc))
 
@@ -177,7 +158,38 @@ def _source_lstm(name: str, producer: dict):
     return None
 
 
-def _node_weights(node, where: str, consts: dict, array):
+def _weight(folder: ConstantFolder, name: str, what: str, where: str) -> np.ndarray:
+    """The constant ``name`` (the node's W, R or B) as a float array, or ValueError saying why
+    it cannot be read and what to do."""
+    try:
+        value = folder.value(name)
+    except NotConstant as exc:
+        if name in folder.inputs or name not in folder.producer and \
+                name not in folder.initializers:
+            raise ValueError(f"{where}: its {what} ({name!r}) is a graph input, not a constant"
+                             " stored in the file, so there are no weights to show") from None
+        raise ValueError(f"{where}: its {what} cannot be read as a constant: {exc}; export"
+                         " with torch.onnx.export(..., dynamo=False) to store LSTM weights as"
+                         " initializers") from None
+    if value.dtype not in (np.float16, np.float32, np.float64):
+        raise ValueError(f"{where}: {what} has dtype {value.dtype}, not float16/32/64")
+    return value
+
+
+def _initial_state(folder: ConstantFolder, name: str) -> np.ndarray | None:
+    """The constant an initial_h/initial_c input holds or is broadcast from (exporters expand
+    zeros to the batch size at run time), or None when it is not constant."""
+    try:
+        return folder.value(name)
+    except NotConstant:
+        node = folder.producer.get(name)
+        if node is not None and node.op_type == "Expand" and node.input and \
+                folder.is_constant(node.input[0]):
+            return folder.value(node.input[0])
+    return None
+
+
+def _node_weights(node, where: str, folder: ConstantFolder):
     attrs = {a.name: a for a in node.attribute}
     direction = attrs["direction"].s.decode() if "direction" in attrs else "forward"
     if direction == "reverse":
@@ -202,19 +214,14 @@ def _node_weights(node, where: str, consts: dict, array):
     inputs = list(node.input) + [""] * 8
     if inputs[7]:
         raise ValueError(f"{where} has peephole weights (input P); nn.LSTM has no peepholes")
-    if inputs[4] and inputs[4] in consts:
+    if inputs[4] and folder.is_constant(inputs[4]):
         raise ValueError(
             f"{where} takes a constant sequence_lens (per-sequence lengths stored in the"
             " graph): the model's output depends on those lengths, which lstm-viz would ignore"
             " when opening it as an nn.LSTM, so it does not open it")
-    missing = [what for what, name in (("W", inputs[1]), ("R", inputs[2]))
-               if name not in consts]
-    if inputs[3] and inputs[3] not in consts:
-        missing.append("B")
-    if missing:
-        raise ValueError(f"{where}: its {', '.join(missing)} are graph inputs, not constants"
-                         " stored in the file, so there are no weights to show")
-    w, r = array(inputs[1], "W", where), array(inputs[2], "R", where)
+    if not inputs[1] or not inputs[2]:
+        raise ValueError(f"{where} has no W or R input")
+    w, r = _weight(folder, inputs[1], "W", where), _weight(folder, inputs[2], "R", where)
     if w.ndim != 3 or r.ndim != 3 or w.shape[0] != dirs or r.shape[0] != dirs or \
             w.shape[1] % 4 or r.shape[1] != w.shape[1] or r.shape[2] * 4 != r.shape[1]:
         raise ValueError(f"{where}: W {w.shape} and R {r.shape} are not (D, 4H, I) and"
@@ -222,7 +229,7 @@ def _node_weights(node, where: str, consts: dict, array):
     hidden, input_size = r.shape[2], w.shape[2]
     if "hidden_size" in attrs and attrs["hidden_size"].i != hidden:
         raise ValueError(f"{where}: hidden_size={attrs['hidden_size'].i} but R is {r.shape}")
-    b = array(inputs[3], "B", where) if inputs[3] else None
+    b = _weight(folder, inputs[3], "B", where) if inputs[3] else None
     if b is not None and b.shape != (dirs, 8 * hidden):
         raise ValueError(f"{where}: B has shape {b.shape}, expected ({dirs}, {8 * hidden})")
     layout = attrs["layout"].i if "layout" in attrs else 0
@@ -241,7 +248,8 @@ def _node_weights(node, where: str, consts: dict, array):
             sd[f"bias_ih{sfx}"] = regroup(b[d, :4 * hidden])
             sd[f"bias_hh{sfx}"] = regroup(b[d, 4 * hidden:])
     for index, what in ((5, "initial_h"), (6, "initial_c")):
-        if inputs[index] in consts and np.any(array(inputs[index], what, where)):
+        start = _initial_state(folder, inputs[index]) if inputs[index] else None
+        if start is not None and np.any(start):
             raise ValueError(f"{where} starts from a nonzero constant {what}; nn.LSTM starts"
                              " from zeros unless given (h_0, c_0), so lstm-viz does not open it")
     return sd, int(input_size), int(hidden), b is not None, dirs == 2, layout == 1
