@@ -273,7 +273,9 @@ def _read_csv(p: Path) -> np.ndarray:
         try:
             # numpy's C parser reads most files fast; whatever it cannot read (quotes,
             # lines of commas, ragged rows) is read again below, which explains the problem.
-            arr = np.loadtxt(fh, delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "no data": read again below
+                arr = np.loadtxt(fh, delimiter=",", comments=None, dtype=np.float64, ndmin=2)
             if arr.size and arr.shape[1] == width:
                 return arr
         except ValueError:
