@@ -170,6 +170,10 @@ def _make_text(spec: InputSpec, input_size: int) -> torch.Tensor:
 
 
 MAX_INPUT_BYTES = 1 << 30
+_CSV_ENCODING = "utf-8-sig"  # a byte-order mark is not part of the first row
+_CSV_BLANK = np.zeros(256, dtype=bool)  # bytes of a line csv.reader finds empty
+_CSV_BLANK[[ord(c) for c in " \t\r\n\f\v,"]] = True
+_CSV_CHUNK = 4 << 20
 
 
 def load_array(path: str | Path) -> np.ndarray:
@@ -190,36 +194,119 @@ def load_array(path: str | Path) -> np.ndarray:
         except Exception as exc:  # numpy raises several kinds for a bad file
             raise ValueError(f"{p.name} is not a readable .npy array: {exc}") from None
     elif suffix in (".csv", ".txt"):
-        with p.open(newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
-        if rows and not _numeric_row(rows[0]):
-            rows = rows[1:]
-        if not rows:
-            raise ValueError(f"{p.name} has no numeric rows")
-        widths = {len(r) for r in rows}
-        if len(widths) != 1:
-            raise ValueError(f"{p.name}: rows have different numbers of columns {sorted(widths)}")
-        try:
-            arr = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
-        except ValueError as exc:
-            raise ValueError(f"{p.name}: non-numeric value ({exc})") from None
+        arr = _read_csv(p)
     else:
         raise ValueError(f"unsupported input file type {suffix!r}; use .npy or .csv")
     return _to_float32(arr, p.name)
 
 
-def _check_npy_header(p: Path) -> None:
-    """Refuse a .npy by the dtype its header declares, before any data is read."""
+def input_shape(path: str | Path) -> tuple[int, ...]:
+    """The shape ``load_array(path)`` gives, found without reading the values: a .npy file's
+    header, a CSV's columns and its non-blank lines (counted in bytes, not parsed)."""
+    from .validate import check_regular_file
+
+    p = check_regular_file(path, "input file", MAX_INPUT_BYTES)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        return _check_npy_header(p)
+    if suffix in (".csv", ".txt"):
+        header, width = _csv_first_rows(p)
+        return (_csv_line_count(p) - header, width)
+    raise ValueError(f"unsupported input file type {suffix!r}; use .npy or .csv")
+
+
+def file_steps(spec: InputSpec) -> tuple[int, int] | None:
+    """(seq_len, batch) of a file input, from ``input_shape`` and the spec's batch_first, or
+    None when the file's shape is one ``array_to_input`` refuses anyway."""
+    shape = input_shape(spec.path)
+    if 0 in shape:
+        return None
+    if len(shape) in (1, 2):
+        return shape[0], 1
+    if len(shape) == 3:
+        return (shape[1], shape[0]) if spec.params.get("batch_first") else (shape[0], shape[1])
+    return None
+
+
+def _csv_first_rows(p: Path) -> tuple[int, int]:
+    """(1 if the first non-blank row is a header else 0, columns of the first numeric row)."""
+    with p.open(newline="", encoding=_CSV_ENCODING, errors="replace") as fh:
+        rows = (r for r in csv.reader(fh) if r and any(c.strip() for c in r))
+        first = next(rows, None)
+        if first is None:
+            raise ValueError(f"{p.name} has no numeric rows")
+        if _numeric_row(first):
+            return 0, len(first)
+        second = next(rows, None)
+        if second is None:
+            raise ValueError(f"{p.name} has no numeric rows")
+        return 1, len(second)
+
+
+def _csv_line_count(p: Path) -> int:
+    """How many lines of ``p`` hold something besides spaces and commas, counted a few MiB at
+    a time: csv.reader's non-empty rows, or a few more (quoted line breaks or blanks)."""
+    rows, open_line = 0, False  # open_line: the line the last chunk ended in has content
+    with p.open("rb") as fh:
+        if fh.read(3) != b"\xef\xbb\xbf":
+            fh.seek(0)
+        while chunk := fh.read(_CSV_CHUNK):
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            content = np.cumsum(~_CSV_BLANK[a], dtype=np.int32)
+            ends = content[np.flatnonzero(a == 10)]
+            if ends.size:
+                lines = np.diff(ends, prepend=0) > 0
+                lines[0] |= open_line
+                rows += int(lines.sum())
+                open_line = bool(content[-1] > ends[-1])
+            else:
+                open_line = open_line or bool(content[-1] > 0)
+    return rows + open_line
+
+
+def _read_csv(p: Path) -> np.ndarray:
+    """The numeric rows of a CSV as float64 (rows, columns), a header row skipped."""
+    header, width = _csv_first_rows(p)
+    with p.open(newline="", encoding=_CSV_ENCODING, errors="replace") as fh:
+        if header:
+            next(r for r in csv.reader(fh) if r and any(c.strip() for c in r))
+        try:
+            # numpy's C parser reads most files fast; whatever it cannot read (quotes,
+            # lines of commas, ragged rows) is read again below, which explains the problem.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "no data": read again below
+                arr = np.loadtxt(fh, delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+            if arr.size and arr.shape[1] == width:
+                return arr
+        except ValueError:
+            pass
+    with p.open(newline="", encoding=_CSV_ENCODING, errors="replace") as fh:
+        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    rows = rows[header:]
+    if not rows:
+        raise ValueError(f"{p.name} has no numeric rows")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise ValueError(f"{p.name}: rows have different numbers of columns {sorted(widths)}")
+    try:
+        return np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{p.name}: non-numeric value ({exc})") from None
+
+
+def _check_npy_header(p: Path) -> tuple[int, ...]:
+    """The shape a .npy's header declares; refused by its dtype before any data is read."""
     try:
         with p.open("rb") as fh:
             version = np.lib.format.read_magic(fh)
             if version == (1, 0):
-                _, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
             else:
-                _, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
     except Exception as exc:  # numpy raises several kinds for a bad header
         raise ValueError(f"{p.name} is not a readable .npy array: {exc}") from None
     _check_dtype(dtype, p.name)
+    return tuple(int(n) for n in shape)
 
 
 def _check_dtype(dtype: np.dtype, name: str) -> None:
@@ -343,10 +430,23 @@ def source_labels() -> OrderedDict[str, str]:
     return OrderedDict((k, v[0]) for k, v in INPUT_SOURCES.items())
 
 
-def make_input(spec: InputSpec, input_size: int) -> torch.Tensor:
-    """The input as a time-major float32 tensor (T, B, input_size)."""
+def make_input(spec: InputSpec, input_size: int,
+               check_size: Callable[[int, int], object] | None = None) -> torch.Tensor:
+    """The input as a time-major float32 tensor (T, B, input_size).
+
+    ``check_size(seq_len, batch)``, when given, is called with a file's sizes before its
+    values are read (found from its header or by counting its rows), to refuse a file too
+    large for the memory budget at once."""
     if not isinstance(input_size, int) or input_size < 1:
         raise ValueError(f"input_size must be an integer >= 1 (got {input_size!r})")
+    if check_size is not None and spec.source == "file":
+        steps = file_steps(spec)
+        if steps is not None:
+            try:
+                check_size(*steps)
+            except ValueError as exc:
+                raise type(exc)(f"{Path(spec.path).name} holds {steps[0]:,} timesteps of"
+                                f" {steps[1]} sequence(s): {exc}") from None
     x = INPUT_SOURCES[spec.source][1](spec, input_size)
     if spec.lengths is not None and len(spec.lengths) != x.shape[1]:
         raise ValueError(f"lengths gives {len(spec.lengths)} lengths but the input has"

@@ -58,6 +58,9 @@ _HEAD_NAME = re.compile(r"^(decoder|head|lm_head|fc\d*|out\w*|classifier|proj\w*
                         r"generator|dense|predict\w*|readout)$", re.IGNORECASE)
 # How many names an error or warning line lists before it says how many more there are.
 LISTED = 5
+# A safetensors header lists names, dtypes, shapes and offsets: a few kilobytes for an LSTM.
+_MAX_SAFETENSORS_HEADER = 16 << 20  # bytes
+_MAX_METADATA = 2000  # characters of one metadata value kept (and shown)
 _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                        "I8": 1, "U8": 1, "BOOL": 1, "C64": 8, "C128": 16, "F8_E4M3": 1,
                        "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
@@ -356,7 +359,7 @@ def _zip_survey(path: Path, size: int) -> tuple[list[str], str]:
     Refuses (UnsafeFileError) lying directories and bombs, and .npz archives by name.
     """
     with zipfile.ZipFile(path) as zf:
-        check_zip(path, zf)
+        check_zip(path, zf, _memory_budget())
         names = zf.namelist()
         if names and all(n.endswith(".npy") for n in names):
             raise UnsafeFileError(f"{path.name} is a NumPy .npz archive (arrays, not a model)")
@@ -465,8 +468,10 @@ def _is_safetensors(head: bytes, size: int) -> bool:
 def _load_safetensors(path: Path, size: int) -> LoadedModel:
     with open(path, "rb") as fh:
         (n,) = struct.unpack("<Q", fh.read(8))
-        if n > 100 * 1024 * 1024:
-            raise ValueError(f"{path.name}: its safetensors header claims {n} bytes")
+        if n > _MAX_SAFETENSORS_HEADER:
+            raise ValueError(f"{path.name}: its safetensors header claims {n:,} bytes, more than"
+                             f" the {_MAX_SAFETENSORS_HEADER:,} lstm-viz reads (a state dict's"
+                             " header takes a few kilobytes; is the file damaged?)")
         try:
             header = json.loads(fh.read(n))
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
@@ -500,7 +505,14 @@ def _load_safetensors(path: Path, size: int) -> LoadedModel:
         raise ValueError(f"{path.name} is a corrupt safetensors file:"
                          f" {_first_line(str(exc))}") from None
     loaded = _from_object(path, sd, "safetensors")
-    return replace(loaded, metadata={str(k): str(v) for k, v in meta.items()})
+    return replace(loaded, metadata={_clip(str(k)): _clip(str(v)) for k, v in meta.items()})
+
+
+def _clip(text: str) -> str:
+    """``text`` cut to _MAX_METADATA characters, saying how long it was."""
+    if len(text) <= _MAX_METADATA:
+        return text
+    return f"{text[:_MAX_METADATA]}… ({len(text):,} characters)"
 
 
 # ----- ONNX ------------------------------------------------------------------------------------
@@ -721,7 +733,7 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
             " such as 'rnn.' or inside a checkpoint dict) or an nn.LSTMCell's ('weight_ih',"
             " 'weight_hh', ...).")
     meta = obj if isinstance(obj, Mapping) else {}
-    metadata = {k: v for k, v in meta.items()
+    metadata = {k: _clip(v) if isinstance(v, str) else v for k, v in meta.items()
                 if isinstance(v, (str, int, float, bool)) or
                 (isinstance(v, dict) and all(isinstance(x, (str, int, float, bool))
                                              for x in v.values()))}

@@ -362,9 +362,18 @@ def _itemsize(dtype: torch.dtype) -> int:
 
 
 # ----- the two file formats --------------------------------------------------------------------
-def check_zip(path: Path, zf: zipfile.ZipFile) -> None:
+# An entry may inflate at most this much; from _RATIO_FLOOR bytes on, at most _MAX_RATIO: torch
+# stores tensors uncompressed, and float data that was compressed shrinks a few-fold at most.
+_MAX_SMALL_RATIO = 1000
+_MAX_RATIO = 100
+_RATIO_FLOOR = 4 << 20
+_CHUNK = 1 << 20
+
+
+def check_zip(path: Path, zf: zipfile.ZipFile, budget: int | None = None) -> None:
     """Refuse a zip whose entries claim more data than the file holds (overlapping entries,
-    bombs) or that has too many entries; cheap, reads only the directory."""
+    bombs), that has too many entries, or (with ``budget``) whose entries would inflate past
+    the memory budget; cheap, reads only the directory."""
     infos = zf.infolist()
     if len(infos) > _MAX_ENTRIES:
         raise UnsafeFileError(f"{path.name} is a zip with {len(infos)} entries (more than"
@@ -376,12 +385,65 @@ def check_zip(path: Path, zf: zipfile.ZipFile) -> None:
                               f" {_fmt(stored)} of data in a {_fmt(size)} file (overlapping"
                               " entries)")
     for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise UnsafeFileError(f"{path.name}: entry {info.filename} is compressed with a"
+                                  f" method (number {info.compress_type}) that PyTorch files"
+                                  " never use; lstm-viz reads stored or deflated entries only")
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             raise UnsafeFileError(f"{path.name} is a malformed zip: entry {info.filename}"
                                   " claims a size it does not store")
-        if info.compress_size and info.file_size > 1000 * info.compress_size:
-            raise UnsafeFileError(f"{path.name}: entry {info.filename} expands"
-                                  f" {info.file_size // info.compress_size}-fold (a zip bomb?)")
+        limit = _MAX_RATIO if info.file_size > _RATIO_FLOOR else _MAX_SMALL_RATIO
+        if info.file_size > limit * max(info.compress_size, 1):
+            raise UnsafeFileError(
+                f"{path.name}: entry {info.filename} would expand"
+                f" {info.file_size // max(info.compress_size, 1)}-fold, to"
+                f" {_fmt(info.file_size)} (a zip bomb?); model files expand at most"
+                f" {limit}-fold")
+    if budget is not None:
+        total = sum(i.file_size for i in infos)
+        if total > budget:
+            biggest = max(infos, key=lambda i: i.file_size)
+            raise UnsafeFileError(
+                f"{path.name} would need more than {_fmt(budget)} of memory: its entries"
+                f" inflate to {_fmt(total)} ({biggest.filename}: {_fmt(biggest.file_size)});"
+                " raise the memory budget if the file is trusted and this is expected")
+
+
+def pickle_limit(budget: int) -> int:
+    """The most bytes a pickle inside an archive may have: unpickled objects take several
+    times their pickled size, so a sixteenth of the budget (at least 16 MiB)."""
+    return max(16 << 20, int(budget) // 16)
+
+
+def read_entry(path: Path, zf: zipfile.ZipFile, name: str, limit: int) -> bytearray:
+    """The bytes of entry ``name``, read in chunks into one buffer of its declared size.
+
+    Refused (UnsafeFileError) before anything is inflated when the declared size is over
+    ``limit``, and as soon as more bytes come out than declared."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise UnsafeFileError(f"{path.name}: entry {name} is missing") from None
+    if info.file_size > limit:
+        raise UnsafeFileError(f"{path.name}: entry {name} holds {_fmt(info.file_size)}, more"
+                              f" than the {_fmt(limit)} lstm-viz reads for it; raise the"
+                              " memory budget if the file is trusted and this is expected")
+    out = bytearray(info.file_size)
+    view = memoryview(out)
+    filled = 0
+    with zf.open(info) as fh:
+        while True:
+            chunk = fh.read(min(_CHUNK, info.file_size - filled + 1))
+            if not chunk:
+                break
+            if filled + len(chunk) > info.file_size:
+                raise UnsafeFileError(f"{path.name}: entry {name} inflates past the"
+                                      f" {_fmt(info.file_size)} it declares")
+            view[filled:filled + len(chunk)] = chunk
+            filled += len(chunk)
+    if filled != info.file_size:
+        raise EOFError(f"entry {name} is cut short ({filled} of {info.file_size} bytes)")
+    return out
 
 
 def safe_load(path, budget: int):
@@ -394,13 +456,14 @@ def safe_load(path, budget: int):
         is_zip = True  # damaged: ZipFile below says how
     if is_zip:
         with zipfile.ZipFile(path) as zf:
-            check_zip(path, zf)
+            check_zip(path, zf, reader.budget)
             names = zf.namelist()
             pkl = next((n for n in names if n.endswith("data.pkl")), None)
             if pkl is None:
                 raise UnsafeFileError(f"{path.name} is a zip archive without data.pkl")
             root = pkl[: -len("data.pkl")]
-            if f"{root}byteorder" in names and zf.read(f"{root}byteorder").strip() == b"big":
+            if f"{root}byteorder" in names and \
+                    read_entry(path, zf, f"{root}byteorder", 64).strip() == b"big":
                 raise UnsafeFileError(f"{path.name} was written on a big-endian machine;"
                                       " re-save it on a little-endian one (x86, ARM)")
 
@@ -414,13 +477,12 @@ def safe_load(path, budget: int):
                 if info.file_size != nbytes:
                     raise UnsafeFileError(f"{path.name}: storage {key} holds {info.file_size}"
                                           f" bytes but claims {nbytes}")
-                data = bytearray(zf.read(name))
+                data = read_entry(path, zf, name, nbytes)
                 t = torch.frombuffer(data, dtype=torch.uint8) if nbytes else \
                     torch.empty(0, dtype=torch.uint8)
                 return t.view(dtype)
 
-            with zf.open(pkl) as fh:
-                data = fh.read()
+            data = read_entry(path, zf, pkl, pickle_limit(reader.budget))
             return _Unpickler(io.BytesIO(data), reader, load_storage).load()
     return _legacy_load(path, reader)
 

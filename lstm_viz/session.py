@@ -275,7 +275,8 @@ class Session:
         """The input, time-major, on the session's device (sizes checked by the caller; a file's
         are known only once it is read, and checked here)."""
         spec = self._input_spec
-        x = make_input(spec, self._config.input_size)
+        x = make_input(spec, self._config.input_size, lambda T, B: needs_window(
+            self._config, B, T, self._dtype, self.memory_budget))
         B = x.shape[1]
         if spec.lengths is not None and len(spec.lengths) != B:
             raise ValueError(f"lengths gives {len(spec.lengths)} lengths for {B} sequences")

@@ -13,7 +13,6 @@ depth, indentation, ...) to check what a unit tracks with ``analysis.signal_corr
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -27,39 +26,31 @@ from . import inputs
 from . import tokenize as _tok
 from .inputs import InputSpec
 from .io import load_model
+from .vocab import check_vocab_size, parse_vocab_json, read_vocab_text, vocab_lines
 
 UNK_TOKENS = _tok.UNK_TOKENS
 
 
 def read_vocab(path: str | Path) -> list[str]:
     """Tokens by index from ``path``: JSON {token: index} / [token, ...], or one token per line."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"vocabulary file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    p, text = read_vocab_text(path)
     if p.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p.name} is not valid JSON: {exc}") from None
-        return vocab_from(data, name=p.name)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if not lines:
-        raise ValueError(f"{p.name} is empty; expected one token per line")
-    return lines
+        return vocab_from(parse_vocab_json(text, p.name), name=p.name)
+    return vocab_lines(text, p.name)
 
 
 def vocab_from(data: object, name: str = "vocabulary") -> list[str]:
     """Tokens by index from a {token: index} mapping or a sequence of tokens (or a string)."""
+    if isinstance(data, (str, Mapping, Sequence)):
+        check_vocab_size(len(data), name)
     if isinstance(data, str):
         return list(data)
     if isinstance(data, Mapping):
-        try:
-            pairs = sorted((int(i), str(tok)) for tok, i in data.items())
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}: expected {{token: index}} with integer indices") from None
+        for tok, i in data.items():
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+                raise ValueError(f"{name}: {tok!r:.40} has the index {i!r}, not an integer;"
+                                 " expected {token: index} with integer indices 0, 1, 2, ...")
+        pairs = sorted((int(i), str(tok)) for tok, i in data.items())
         idx = [i for i, _ in pairs]
         if idx != list(range(len(idx))):
             raise ValueError(f"{name}: indices must be 0..{len(idx) - 1} without gaps or repeats")

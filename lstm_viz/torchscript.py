@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from .safe_pickle import Placeholder, UnsafeFileError, check_zip, safe_load
+from .safe_pickle import Placeholder, UnsafeFileError, check_zip, read_entry, safe_load
 
 _CODE_LIMIT = 64 * 1024 * 1024  # bytes of TorchScript source scanned, in all
 _MAX_DEPTH = 64  # nesting of submodules
@@ -61,8 +61,8 @@ def read_torchscript(path: str | Path, budget: int
     """
     path = Path(path)
     with zipfile.ZipFile(path) as zf:
-        check_zip(path, zf)
-        classes = script_classes(zf)
+        check_zip(path, zf, budget)
+        classes = script_classes(path, zf)
     root = safe_load(path, budget)
     if not isinstance(root, Placeholder) or not root.qualname.startswith("__torch__."):
         raise UnsafeFileError(f"{path.name} is a TorchScript archive whose data.pkl holds no"
@@ -70,7 +70,7 @@ def read_torchscript(path: str | Path, budget: int
     return module_tree(root, classes)
 
 
-def script_classes(zf: zipfile.ZipFile) -> dict[str, ScriptClass]:
+def script_classes(path: Path, zf: zipfile.ZipFile) -> dict[str, ScriptClass]:
     """Every class defined in the archive's ``code/``, by qualified name
     (``__torch__.torch.nn.modules.rnn.LSTM``), read as text."""
     classes: dict[str, ScriptClass] = {}
@@ -82,10 +82,11 @@ def script_classes(zf: zipfile.ZipFile) -> dict[str, ScriptClass]:
             continue
         budget -= info.file_size
         if budget < 0:
-            raise UnsafeFileError(f"{Path(zf.filename or '').name}: its TorchScript code is"
-                                  f" larger than {_CODE_LIMIT // (1024 * 1024)} MiB")
+            raise UnsafeFileError(f"{path.name}: its TorchScript code is larger than"
+                                  f" {_CODE_LIMIT // (1024 * 1024)} MiB")
         module = name[marker + len("code/"):-len(".py")].replace("/", ".")
-        text = zf.read(name).decode("utf-8", errors="replace")
+        text = bytes(read_entry(path, zf, name, info.file_size)).decode("utf-8",
+                                                                         errors="replace")
         _scan(text, module, classes)
     return classes
 

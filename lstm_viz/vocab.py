@@ -10,10 +10,14 @@ warning that says why, and the model still opens.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from .safe_pickle import Placeholder
+from .validate import check_regular_file
 
 # Names holding tokens by index, and names holding {token: index} (or {index: token}).
 LIST_NAMES = ("itos", "idx2word", "id_to_char", "idx_to_char", "idx2char", "id2word",
@@ -22,10 +26,84 @@ MAP_NAMES = ("stoi", "word2idx", "char_to_id", "char_to_idx", "char2idx", "word2
              "token_to_index", "vocab", "vocabulary")
 _MAX_GAP = 1024  # unused indices tolerated inside a {token: index} map
 _MAX_DEPTH = 4
+# A million words (more than any LSTM's embedding within the memory budget holds) take about
+# 20 MB as a JSON {token: index} object.
+MAX_VOCAB_ENTRIES = 1_000_000
+MAX_VOCAB_BYTES = 64 << 20
+_MAX_JSON_DEPTH = 8  # a vocabulary object holding {"itos": [...]} nests 2 deep
+_CHUNK = 4 << 20
+_OPENS = np.zeros(256, dtype=np.int32)
+_OPENS[[ord("["), ord("{")]] = 1
+_CLOSES = np.zeros(256, dtype=np.int32)
+_CLOSES[[ord("]"), ord("}")]] = 1
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def check_vocab_size(count: int, name: str) -> None:
+    """ValueError when a vocabulary of ``count`` entries is more than lstm-viz reads."""
+    if count > MAX_VOCAB_ENTRIES:
+        raise ValueError(f"{name} has {count:,} entries; lstm-viz reads vocabularies of at most"
+                         f" {MAX_VOCAB_ENTRIES:,} tokens (one per row of the model's embedding)")
+
+
+def read_vocab_text(path) -> tuple[Path, str]:
+    """A vocabulary file's path and text: a regular UTF-8 file of at most MAX_VOCAB_BYTES,
+    checked before it is read."""
+    p = check_regular_file(path, "vocabulary file", MAX_VOCAB_BYTES)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read vocabulary file {p}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{p.name} is not UTF-8 text (byte {exc.start} is not); save the"
+                         " vocabulary as UTF-8") from None
+    return p, text
+
+
+def vocab_lines(text: str, name: str) -> list[str]:
+    """The tokens of a vocabulary file with one token per line (at most MAX_VOCAB_ENTRIES)."""
+    check_vocab_size(text.count("\n") + (not text.endswith("\n")), name)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{name} is empty; expected one token per line")
+    return lines
+
+
+def parse_vocab_json(text: str, name: str) -> object:
+    """Parse a vocabulary file's JSON, refusing deep nesting and more strings than
+    MAX_VOCAB_ENTRIES tokens need (stored both ways: three per token) before parsing."""
+    skeleton, strings = _JSON_STRING.subn(b"", text.encode("utf-8", "surrogatepass"))
+    depth = _nesting(skeleton)
+    if depth > _MAX_JSON_DEPTH:
+        raise ValueError(f"{name} nests {depth} levels deep; a vocabulary is a list or an"
+                         " object of tokens, nested at most a few levels")
+    if strings > 3 * MAX_VOCAB_ENTRIES:
+        raise ValueError(f"{name} holds {strings:,} strings; lstm-viz reads vocabularies of at"
+                         f" most {MAX_VOCAB_ENTRIES:,} tokens")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{name} is not valid JSON: {exc}") from None
+
+
+def _nesting(skeleton: bytes) -> int:
+    """How deeply the brackets of JSON text without its strings nest, a few MiB at a time."""
+    depth = deepest = 0
+    for start in range(0, len(skeleton), _CHUNK):
+        a = np.frombuffer(skeleton[start:start + _CHUNK], dtype=np.uint8)
+        step = _OPENS[a] - _CLOSES[a]
+        level = np.cumsum(step, dtype=np.int32) + depth
+        deepest, depth = max(deepest, int(level.max())), int(level[-1])
+    return deepest
 
 
 def vocab_from_mapping(mapping: Mapping, name: str) -> tuple[str, ...]:
     """Tokens by index from {token: index} or {index: token}; ValueError naming a bad index."""
+    check_vocab_size(len(mapping), name)
     pairs = []
     for k, v in mapping.items():
         if isinstance(k, str) and not isinstance(v, str):
@@ -48,6 +126,8 @@ def vocab_from_mapping(mapping: Mapping, name: str) -> tuple[str, ...]:
 
 
 def _as_vocab(value, name: str) -> tuple[str, ...] | None:
+    if isinstance(value, (str, Mapping, Sequence)):
+        check_vocab_size(len(value), name)
     if isinstance(value, str):
         return tuple(value) if len(value) > 1 else None
     if isinstance(value, Mapping) and value:
@@ -90,15 +170,9 @@ def find_vocab(obj, depth: int = 0) -> tuple[tuple[str, ...] | None, list[str]]:
 def read_vocab_file(path) -> tuple[str, ...]:
     """Tokens by index from a JSON file (list, {token: index}, {index: token}, or an object
     holding one under a usual name) or a text file with one token per line."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"vocabulary file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    p, text = read_vocab_text(path)
     if p.suffix.lower() == ".json" or text.lstrip()[:1] in ("{", "["):
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise ValueError(f"{p.name} is not valid JSON: {exc}") from None
+        data = parse_vocab_json(text, p.name)
         if isinstance(data, Mapping) and any(k in data for k in LIST_NAMES + MAP_NAMES):
             vocab, warnings = find_vocab(data)
             if warnings:
@@ -115,9 +189,4 @@ def read_vocab_file(path) -> tuple[str, ...]:
             raise ValueError(f"{p.name}: expected a list of tokens or a {{token: index}}"
                              " object")
         return vocab
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if not lines:
-        raise ValueError(f"{p.name} is empty; expected one token per line")
-    return tuple(line.rstrip("\r") for line in lines)
+    return tuple(line.rstrip("\r") for line in vocab_lines(text, p.name))

@@ -127,3 +127,22 @@ def test_damaged_model_files_are_refused_with_a_value_error_quickly(tmp_path):
         except ValueError:
             pass
         assert time.perf_counter() - start < 3, f"case {k} from {src.name} was slow"
+
+
+def test_a_safetensors_header_over_16_mib_is_refused_before_it_is_parsed(tmp_path):
+    sd = {k: v.contiguous() for k, v in nn.LSTM(2, 3).state_dict().items()}
+    save_file(sd, str(tmp_path / "m.safetensors"), metadata={"note": "x" * (17 << 20)})
+    with pytest.raises(ValueError, match="its safetensors header claims 17,8[0-9,]+ bytes, more"
+                                         " than the 16,777,216 lstm-viz reads"):
+        load_model(tmp_path / "m.safetensors")
+
+
+def test_long_metadata_is_cut_to_what_a_window_can_show(tmp_path):
+    sd = {k: v.contiguous() for k, v in nn.LSTM(2, 3).state_dict().items()}
+    save_file(sd, str(tmp_path / "m.safetensors"), metadata={"description": "d" * 50_000})
+    loaded = load_model(tmp_path / "m.safetensors")
+    assert loaded.metadata["description"] == "d" * 2000 + "… (50,000 characters)"
+    torch.save({"model": nn.LSTM(2, 3).state_dict(), "description": "e" * 3000},
+               tmp_path / "c.pt")
+    assert load_model(tmp_path / "c.pt").metadata["description"] == \
+        "e" * 2000 + "… (3,000 characters)"

@@ -368,3 +368,79 @@ def test_a_whole_pickle_the_safe_reader_cannot_rebuild_is_not_called_corrupt(tmp
     with pytest.raises(lio.PickleConsentNeeded) as err:
         load_model(path)
     assert "corrupt" not in str(err.value) and "--allow-pickle" in str(err.value)
+def _deflated_copy(src, dst, extra: dict[str, bytes] | None = None):
+    """The torch.save zip ``src`` rewritten with every entry deflated, plus ``extra`` entries."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info))
+        for name, data in (extra or {}).items():
+            zout.writestr(name, data)
+
+
+def _sparse_bytes(n: int, every: int) -> bytes:
+    """``n`` bytes of zeros with a random byte every ``every``: deflate shrinks it ~500-fold."""
+    data = bytearray(n)
+    noise = torch.randint(1, 255, (len(range(0, n, every)),), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    data[::every] = bytes(noise.tolist())
+    return bytes(data)
+
+
+def test_a_deflated_torch_file_opens_like_the_stored_one(tmp_path):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 4)
+    torch.save(lstm.state_dict(), tmp_path / "ok.pt")
+    _deflated_copy(tmp_path / "ok.pt", tmp_path / "deflated.pt")
+    cand = load_model(tmp_path / "deflated.pt").pick()
+    for key, value in lstm.state_dict().items():
+        torch.testing.assert_close(cand.state_dict[key], value, rtol=0, atol=0)
+
+
+def test_a_big_zip_entry_inflating_hundreds_fold_is_refused_in_seconds(tmp_path):
+    torch.save(nn.LSTM(3, 4).state_dict(), tmp_path / "ok.pt")
+    blob = _sparse_bytes(20 << 20, 4096)
+    _deflated_copy(tmp_path / "ok.pt", tmp_path / "bomb.pt", {"archive/extra": blob})
+    with zipfile.ZipFile(tmp_path / "bomb.pt") as zf:
+        info = zf.getinfo("archive/extra")
+        assert 200 < info.file_size / info.compress_size < 1000  # under the old 1000x limit
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="entry archive/extra would expand [0-9]+-fold, to"
+                                         " 20.0 MiB \\(a zip bomb\\?\\); model files expand"
+                                         " at most 100-fold"):
+        load_model(tmp_path / "bomb.pt")
+    assert time.perf_counter() - start < 30
+
+
+def test_zip_entries_inflating_past_the_memory_budget_are_refused_before_reading(
+        tmp_path, monkeypatch):
+    torch.save(nn.LSTM(3, 4).state_dict(), tmp_path / "ok.pt")
+    with zipfile.ZipFile(tmp_path / "ok.pt", "a") as zf:  # an entry no tensor refers to
+        zf.writestr("archive/extra", bytes(2 << 20))
+    monkeypatch.setattr(lio, "_memory_budget", lambda: 1 << 20)
+    with pytest.raises(ValueError, match="ok.pt would need more than 1.0 MiB of memory: its"
+                                         " entries inflate to 2.0 MiB \\(archive/extra: 2.0"
+                                         " MiB\\); raise the memory budget"):
+        load_model(tmp_path / "ok.pt")
+
+
+def test_a_pickle_entry_larger_than_a_sixteenth_of_the_budget_is_refused(tmp_path,
+                                                                          monkeypatch):
+    sd = nn.LSTM(3, 4).state_dict()
+    torch.save({"state_dict": sd, "notes": "x" * (17 << 20)}, tmp_path / "big.pt")
+    monkeypatch.setattr(lio, "_memory_budget", lambda: 256 << 20)
+    with pytest.raises(ValueError, match="big.pt: entry big/data.pkl holds 17.0 MiB, more than"
+                                         " the 16.0 MiB lstm-viz reads for it"):
+        load_model(tmp_path / "big.pt")
+    monkeypatch.setattr(lio, "_memory_budget", lambda: 1 << 30)  # 64 MiB for the pickle
+    assert load_model(tmp_path / "big.pt").pick().config == LSTMConfig(3, 4)
+
+
+def test_zip_entries_compressed_with_bzip2_are_refused_by_name(tmp_path):
+    torch.save(nn.LSTM(3, 4).state_dict(), tmp_path / "ok.pt")
+    with zipfile.ZipFile(tmp_path / "ok.pt") as zin, \
+            zipfile.ZipFile(tmp_path / "bz.pt", "w", zipfile.ZIP_BZIP2) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info))
+    with pytest.raises(ValueError, match="is compressed with a method \\(number 12\\) that"
+                                         " PyTorch files never use"):
+        load_model(tmp_path / "bz.pt")

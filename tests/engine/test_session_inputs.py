@@ -491,3 +491,66 @@ def test_edits_are_named_records_and_stored_as_plain_lists():
     assert Session.from_dict(data).edits == s.edits
     with pytest.raises(ValueError, match=r"edits.inputs\[0\] must be a list of 4 values"):
         Session.from_dict({**data, "edits": {"inputs": [[1, 2]]}})
+
+
+def test_a_csv_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf1,2\n3,4\n5,6\n")
+    x = make_input(InputSpec(source="file", path=str(tmp_path / "bom.csv")), 2)
+    assert x[:, 0].tolist() == [[1, 2], [3, 4], [5, 6]]
+    (tmp_path / "head.csv").write_bytes(b"\xef\xbb\xbfa,b\r\n1,2\r\n3,4\r\n5,6\r\n")
+    x = make_input(InputSpec(source="file", path=str(tmp_path / "head.csv")), 2)
+    assert x[:, 0].tolist() == [[1, 2], [3, 4], [5, 6]]
+
+
+@pytest.mark.parametrize("text", [
+    "1,2\n3,4\n", "a,b\n1,2\n3,4", "\n\n1,2\n  \n,\n3,4\n\n", "x\n1,2\r\n3,4\r\n",
+    '"1","2"\n3, 4\n', "1_000,2\n3,4\n", "\xef\xbb\xbf1,2\n3,4\n",
+])
+def test_a_csv_is_sized_from_its_bytes_as_load_array_reads_it(tmp_path, monkeypatch, text):
+    from lstm_viz import inputs
+
+    path = tmp_path / "x.csv"
+    path.write_bytes(text.encode("latin-1") if text.startswith("\xef") else text.encode())
+    arr = inputs.load_array(path)
+    assert inputs.input_shape(path) == arr.shape == (2, 2)
+    assert arr[1].tolist() == [3, 4]
+    for chunk in (1, 2, 3, 5):  # counted a few bytes at a time: lines across chunks
+        monkeypatch.setattr(inputs, "_CSV_CHUNK", chunk)
+        assert inputs.input_shape(path) == (2, 2)
+
+
+def test_csv_rows_of_different_widths_are_still_named(tmp_path):
+    (tmp_path / "ragged.csv").write_text("1,2\n3\n")
+    with pytest.raises(ValueError, match=r"ragged.csv: rows have different numbers of columns"
+                                         r" \[1, 2\]"):
+        make_input(InputSpec(source="file", path=str(tmp_path / "ragged.csv")), 2)
+
+
+def test_a_csv_over_the_memory_budget_is_refused_before_its_values_are_read(tmp_path):
+    cfg = LSTMConfig(1, 256, num_layers=2)  # about 2 KiB a step once traced in windows
+    # the last row would be refused as non-numeric if the values were read first
+    (tmp_path / "long.csv").write_text("0\n" * 100_000 + "oops\n")
+    spec = InputSpec(source="file", path=str(tmp_path / "long.csv"))
+    with pytest.raises(TraceBudgetError, match="long.csv holds 100,001 timesteps of 1"
+                                               " sequence\\(s\\): even a windowed trace"):
+        Session(cfg, spec, memory_budget=128 << 20)
+    (tmp_path / "short.csv").write_text("0.5\n" * 20_000)
+    s = Session(cfg, InputSpec(source="file", path=str(tmp_path / "short.csv")),
+                memory_budget=128 << 20)
+    assert s.input.shape == (20_000, 1, 1) and bool((s.input == 0.5).all())
+
+
+@pytest.mark.parametrize("shape, batch_first, steps", [
+    ((2_000_000, 1), False, "2,000,000 timesteps of 1 sequence"),
+    ((4, 500_000, 1), True, "500,000 timesteps of 4 sequence"),
+])
+def test_a_npy_over_the_memory_budget_is_refused_from_its_header(tmp_path, shape, batch_first,
+                                                                 steps):
+    path = tmp_path / "long.npy"
+    with path.open("wb") as fh:  # a header declaring millions of steps, and 16 bytes of data
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        fh.write(bytes(16))
+    spec = InputSpec(source="file", path=str(path), params={"batch_first": batch_first})
+    with pytest.raises(TraceBudgetError, match=f"long.npy holds {steps}"):
+        Session(LSTMConfig(1, 256, num_layers=2), spec, memory_budget=128 << 20)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from lstm_viz.inputs import INPUT_SOURCES, make_input
+from lstm_viz.io import load_model
 from lstm_viz.textinput import (
     embed,
     encode,
@@ -19,6 +20,7 @@ from lstm_viz.textinput import (
     tokens_spec,
     vocab_from,
 )
+from lstm_viz.vocab import MAX_VOCAB_BYTES, MAX_VOCAB_ENTRIES, read_vocab_file
 
 
 def test_vocab_file_formats(tmp_path):
@@ -41,6 +43,65 @@ def test_broken_vocab_files_say_what_is_wrong(tmp_path):
         read_vocab(tmp_path / "none.json")
     with pytest.raises(ValueError, match="expected a"):
         vocab_from(3)
+
+
+def test_fractional_vocabulary_indices_are_refused_naming_the_entry(tmp_path):
+    (tmp_path / "frac.json").write_text(json.dumps({"a": 0, "b": 1.7}))
+    with pytest.raises(ValueError, match="frac.json: 'b' has the index 1.7, not an integer"):
+        read_vocab(tmp_path / "frac.json")
+    (tmp_path / "float.json").write_text(json.dumps({"a": 0.0, "b": 1}))
+    with pytest.raises(ValueError, match="float.json: 'a' has the index 0.0, not an integer"):
+        read_vocab(tmp_path / "float.json")
+    with pytest.raises(ValueError, match="'b' has the index '1', not an integer"):
+        vocab_from({"a": 0, "b": "1"})
+    for reader in (read_vocab, read_vocab_file):  # the checkpoint-side reader agrees
+        with pytest.raises(ValueError, match="'b' the index 1.7, not an integer|'b' has the"
+                                             " index 1.7"):
+            reader(tmp_path / "frac.json")
+
+
+@pytest.mark.parametrize("reader", [read_vocab, read_vocab_file])
+def test_a_vocabulary_file_over_64_mib_is_refused_before_it_is_read(tmp_path, reader):
+    path = tmp_path / "huge.txt"
+    with path.open("wb") as fh:  # sparse: takes no disk space
+        fh.truncate(MAX_VOCAB_BYTES + 1)
+    with pytest.raises(ValueError, match="huge.txt is 67,108,865 bytes; a vocabulary file may"
+                                         " be at most 67,108,864 bytes"):
+        reader(path)
+
+
+@pytest.mark.parametrize("reader", [read_vocab, read_vocab_file])
+def test_a_deeply_nested_vocabulary_file_is_one_line_not_a_recursion_error(tmp_path, reader):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="deep.json nests 100000 levels deep; a vocabulary is"
+                                         " a list or an object of tokens"):
+        reader(tmp_path / "deep.json")
+
+
+@pytest.mark.parametrize("reader", [read_vocab, read_vocab_file])
+def test_a_vocabulary_of_more_than_a_million_entries_is_refused_at_once(tmp_path, reader):
+    (tmp_path / "many.txt").write_text("a\n" * (MAX_VOCAB_ENTRIES + 1))
+    with pytest.raises(ValueError, match="many.txt has 1,000,001 entries; lstm-viz reads"
+                                         " vocabularies of at most 1,000,000 tokens"):
+        reader(tmp_path / "many.txt")
+    (tmp_path / "many.json").write_text(json.dumps(["a"] * (MAX_VOCAB_ENTRIES + 1)))
+    with pytest.raises(ValueError, match="many.json has 1,000,001 entries"):
+        reader(tmp_path / "many.json")
+    (tmp_path / "strings.json").write_text(json.dumps(["a"] * (3 * MAX_VOCAB_ENTRIES + 1)))
+    with pytest.raises(ValueError, match="strings.json holds 3,000,001 strings"):
+        reader(tmp_path / "strings.json")
+
+
+def test_a_huge_vocabulary_in_a_tokens_input_or_a_checkpoint_is_refused_or_dropped(tmp_path):
+    many = ["a"] * (MAX_VOCAB_ENTRIES + 1)
+    with pytest.raises(ValueError, match="has 1,000,001 entries"):
+        tokens_spec("a", vocab=many)
+    (tmp_path / "many.txt").write_text("a\n" * (MAX_VOCAB_ENTRIES + 1))
+    with pytest.raises(ValueError, match="many.txt has 1,000,001 entries"):
+        tokens_spec("a", vocab_path=str(tmp_path / "many.txt"))
+    torch.save({"model": nn.LSTM(3, 4).state_dict(), "itos": many}, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert loaded.vocab is None and "itos has 1,000,001 entries" in loaded.warnings[0]
 
 
 def test_encode_characters_and_words():
