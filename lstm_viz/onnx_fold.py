@@ -156,7 +156,15 @@ class ConstantFolder:
         else:
             args = [self.value(i, depth + 1) if i else None for i in node.input]
             attrs = {a.name: a for a in node.attribute}
-            outputs = _apply(op, args, attrs, len(node.output), self.opset, self._check_size)
+            try:
+                outputs = _apply(op, args, attrs, len(node.output), self.opset,
+                                 self._check_size)
+            except (ValueError, IndexError, TypeError, KeyError, OverflowError) as exc:
+                if isinstance(exc, NotConstant):
+                    raise
+                raise NotConstant(f"its {op} node ({label}) cannot be evaluated:"
+                                  f" {str(exc).splitlines()[0] if str(exc) else exc!r}"
+                                  ) from None
         for name, array in zip(node.output, outputs):
             if name:
                 self.values[name] = array
