@@ -891,15 +891,17 @@ def _pair(cand: LSTMCandidate, sd: Mapping, modules: Mapping, root) -> LSTMCandi
     notes = []
     others = [k for k in embeddings if k != embed_key]
     if embed_key is None and others:
-        notes.append(f"no embedding paired: {', '.join(others[:3])} has the width of the LSTM's"
-                     " input, but the file does not show that it feeds the LSTM (other layers"
-                     " sit between them); pick it by hand if it does")
+        notes.append(f"no embedding paired: {', '.join(others[:3])}"
+                     f" {'has' if len(others) == 1 else 'have'} the width of the LSTM's input,"
+                     " but the file does not show that it feeds the LSTM (other layers sit"
+                     " between them)")
     others = [n for n in heads if n != head_name]
     if head_name is None and others:
         notes.append(f"no output head paired: {', '.join(n or '<root>' for n in others[:3])}"
-                     " reads vectors of the LSTM's output size, but the file does not show"
-                     " that it reads the LSTM (other layers sit between them, or it is not the"
-                     " model's last layer); pick it by hand if it does")
+                     f" {'reads' if len(others) == 1 else 'read'} vectors of the LSTM's output"
+                     " size, but the file does not show that one reads the LSTM (other layers"
+                     " sit between them, or it is not the model's last layer); pick it by hand"
+                     " if it does")
     tensors = {k: sd[k] for k in embeddings[:_MAX_OPTIONS]}
     for name in heads[:_MAX_OPTIONS]:
         prefix = f"{name}." if name else ""

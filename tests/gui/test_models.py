@@ -453,3 +453,49 @@ def test_a_session_with_what_if_edits_opens_on_the_worker_with_its_original(wind
     with torch.no_grad():
         out, _ = session.lstm(session.input_tm)
     torch.testing.assert_close(session.original.output, out, atol=1e-5, rtol=0)
+
+
+class AttentionTagger(nn.Module):
+    """An attention projection right after the LSTM, the output layer after it: no head is
+    paired by itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 6)
+        self.attn = nn.Linear(6, 6)
+        self.out = nn.Linear(6, 9)
+
+
+def test_the_loaded_model_panel_says_why_no_head_is_paired_and_lets_the_user_pick_one(
+        window, qtbot, tmp_path, wait_traced):
+    torch.manual_seed(0)
+    net = AttentionTagger()
+    torch.save(net.state_dict(), tmp_path / "att.pt")
+    assert open_model(window, tmp_path / "att.pt")
+    wait_traced(window)
+    info = window.panels["Loaded model"]
+    assert window.session.head is None
+    assert "no output head paired: attn, out" in info.pairing.text()
+    combo = info.head_choice
+    assert combo.isEnabled() and combo.currentText() == "none"
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "none", "attn (6 outputs)", "out (9 outputs)"]
+    combo.setCurrentIndex(2)
+    combo.activated.emit(2)
+    assert window.session.head is not None and window.session.head.key == "out"
+    torch.testing.assert_close(window.session.head.weight, net.out.weight.detach())
+    assert window.session.model_source["head"] == "out"
+    wait_traced(window)
+    assert info.head_choice.currentText() == "out (9 outputs)"
+    assert "output head: out" in info.pairing.text()
+
+
+def test_a_recorded_batch_first_is_said_to_come_from_the_file(window, tmp_path, wait_traced):
+    model = nn.Sequential()
+    model.add_module("rnn", nn.LSTM(4, 6, batch_first=True))
+    torch.save(model, tmp_path / "whole.pt")
+    assert open_model(window, tmp_path / "whole.pt")
+    wait_traced(window)
+    values = window.panels["Loaded model"].config_view.values
+    assert "from the file" in values["batch_first"].text()
+    assert "from the file" in values["dropout"].text()
