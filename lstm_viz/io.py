@@ -958,6 +958,8 @@ def model_source(loaded: LoadedModel, cand: LSTMCandidate) -> dict:
         src["embedding"] = f"{cand.embedding_key} {tuple(cand.embedding.shape)}"
     src["has_vocab"] = loaded.vocab is not None
     src["head"] = cand.head.key if cand.head is not None else None
+    src["embedding_key"] = cand.embedding_key
+    src["embedding_options"] = list(cand.embedding_options)
     # settings the file itself records, beside the weights
     src["recorded"] = (["batch_first"] if cand.batch_first is not None else []) + \
         (["dropout"] if loaded.kind in ("pickled_module", "torchscript", "pickle")

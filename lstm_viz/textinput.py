@@ -105,9 +105,12 @@ def embed(indices: Sequence[int] | Sequence[Sequence[int]] | np.ndarray | torch.
 
 # ----- the "tokens" input source ------------------------------------------------------------
 @lru_cache(maxsize=4)
-def _embedding_from(model_path: str, mtime: float, input_size: int, lstm: str
-                    ) -> torch.Tensor | None:
+def _embedding_from(model_path: str, mtime: float, input_size: int, lstm: str,
+                    embedding_key: str = "") -> torch.Tensor | None:
     loaded = load_model(model_path)
+    if embedding_key:  # the one the user paired with this LSTM by hand
+        cand = loaded.pick(lstm or None)
+        return cand.with_embedding(embedding_key).embedding
     cands = [c for c in loaded.lstms if c.embedding is not None
              and c.embedding.shape[1] == input_size]
     if lstm:
@@ -173,7 +176,8 @@ def _make_tokens(spec: InputSpec, input_size: int) -> torch.Tensor:
     if model_path:
         p = Path(model_path)
         emb = _embedding_from(str(p), p.stat().st_mtime if p.exists() else 0.0, input_size,
-                              str(spec.params.get("lstm", "")))
+                              str(spec.params.get("lstm", "")),
+                              str(spec.params.get("embedding_key", "")))
         if emb is None:
             raise ValueError(f"{p.name} has no embedding matrix with {input_size} columns"
                              f" (the LSTM's input_size)")
@@ -191,16 +195,19 @@ register()
 
 def tokens_spec(text: str, *, vocab: Sequence[str] | None = None, vocab_path: str = "",
                 model_path: str = "", lstm: str = "", seq_len: int | None = None,
-                batch_size: int = 1, tokenizer: str | None = None) -> InputSpec:
+                batch_size: int = 1, tokenizer: str | None = None,
+                embedding_key: str = "") -> InputSpec:
     """An InputSpec for ``text`` read through a vocabulary and (optionally) a model's embedding.
 
     ``tokenizer``: "characters", "words" or "regex:PATTERN"; None picks one from the
-    vocabulary's content. seq_len defaults to the number of tokens in the text (capped at 2000).
+    vocabulary's content. ``embedding_key`` names the model's embedding when it was paired
+    with the LSTM by hand. seq_len defaults to the number of tokens in the text (capped at 2000).
     """
     if tokenizer:
         _tok.Tokenizer.parse(tokenizer)  # ValueError now, not at the first trace
     params = {"vocab": list(vocab) if vocab is not None else None, "vocab_path": vocab_path,
-              "model_path": model_path, "lstm": lstm, "tokenizer": tokenizer}
+              "model_path": model_path, "lstm": lstm, "tokenizer": tokenizer,
+              "embedding_key": embedding_key}
     params = {k: v for k, v in params.items() if v}
     spec = InputSpec(source="tokens", text=text, seq_len=1, batch_size=batch_size,
                      params=params)
@@ -308,13 +315,17 @@ def text_input_spec(model_source: Mapping[str, Any] | None, text: str,
     """
     src = model_source if isinstance(model_source, Mapping) else {}
     vocab: Sequence[str] | None = None
-    model_path = ""
+    model_path = embedding_key = ""
     if src.get("path") and Path(src["path"]).is_file():
         loaded = load_model(src["path"], allow_pickle=allow_pickle)
         cand = loaded.pick(src.get("lstm") or None)
+        chosen = src.get("embedding_key")
+        if "embedding_key" in src and (chosen is None or chosen in cand.embedding_options):
+            cand = cand.with_embedding(chosen)
         vocab = loaded.vocab
         if cand.embedding is not None:
             model_path = src["path"]
+            embedding_key = cand.embedding_key or ""
     if vocab_path:
         vocab = read_vocab(vocab_path)
     if vocab is not None or model_path:
@@ -322,6 +333,7 @@ def text_input_spec(model_source: Mapping[str, Any] | None, text: str,
             raise ValueError("the model has an embedding matrix but its file has no vocabulary:"
                              " choose a vocabulary file (JSON {token: index} or one token per"
                              " line)")
-        return tokens_spec(text, vocab=vocab, model_path=model_path, lstm=src.get("lstm", ""))
+        return tokens_spec(text, vocab=vocab, model_path=model_path, lstm=src.get("lstm", ""),
+                           embedding_key=embedding_key if model_path else "")
     return InputSpec(source="text", text=text, seq_len=max(1, min(len(text), 2000)),
                      batch_size=1)

@@ -313,6 +313,7 @@ PARAMS = Obj({
     "vocab": Either(Str(max_len=MAX_TEXT), List(Str(), max_len=10_000_000),
                     what="a string or a list of strings"),
     "vocab_path": Str(), "model_path": Str(), "lstm": Str(), "tokenizer": Str(),
+    "embedding_key": Str(),
 })
 
 INPUT = Obj({
@@ -336,7 +337,10 @@ EDITS = Obj({"inputs": List(INPUT_EDIT, max_len=MAX_EDITS),
 
 MODEL_SOURCE = Obj({"path": Str(), "lstm": Str(), "kind": Str(), "sha256": Str(),
                     "batch_first": Null(Bool()), "metadata": Obj({}, open_=True),
-                    "embedding": Str(), "has_vocab": Bool()}, open_=True)
+                    "embedding": Str(), "has_vocab": Bool(), "head": Null(Str()),
+                    "embedding_key": Null(Str()), "recorded": List(Str(), max_len=8),
+                    "embedding_options": List(Str(), max_len=64)},
+                   open_=True)
 
 SESSION = Obj({
     **CONFIG_FIELDS, "format_version": Int(1), "seq_len": Int(1), "batch_size": Int(1),

@@ -81,8 +81,16 @@ class ModelInfoPanel(QScrollArea):
         self.pairing.setObjectName("pairing_notes")
         self.pairing.setWordWrap(True)
         self.pairing.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.embedding_choice = QComboBox()
+        self.embedding_choice.setObjectName("embedding_choice")
+        self.embedding_choice.setToolTip(
+            "The embedding matrix that turns token indices into this LSTM's input, for text"
+            " typed in the Text view. Paired only where the file shows that it feeds the LSTM;"
+            " pick another here if you know it does.")
+        self.embedding_choice.activated.connect(self._embedding_chosen)
         head_row = QFormLayout()
         head_row.setContentsMargins(0, 0, 0, 0)
+        head_row.addRow("embedding", self.embedding_choice)
         head_row.addRow("output head", self.head_choice)
         self.edit_copy = QPushButton("Edit a copy")
         self.edit_copy.setObjectName("edit_copy")
@@ -115,6 +123,7 @@ class ModelInfoPanel(QScrollArea):
             self.config_view.setVisible(False)
             self.edit_copy.setVisible(False)
             self.head_choice.setVisible(False)
+            self.embedding_choice.setVisible(False)
             self.pairing.setVisible(False)
             return
         meta = src.get("metadata") or {}
@@ -138,7 +147,52 @@ class ModelInfoPanel(QScrollArea):
         self.config_view.set_config(self.session.config, notes)
         self.config_view.setVisible(True)
         self.edit_copy.setVisible(True)
+        self._show_embedding()
         self._show_head()
+
+    def _show_embedding(self) -> None:
+        src = self.session.model_source or {}
+        options = [k for k in src.get("embedding_options") or () if isinstance(k, str)]
+        combo = self.embedding_choice
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem("none", None)
+        for key in options:
+            combo.addItem(key, key)
+        current = src.get("embedding_key")
+        combo.setCurrentIndex(max(0, combo.findData(current)) if current else 0)
+        combo.setEnabled(bool(options))
+        combo.blockSignals(False)
+        combo.setVisible(True)
+
+    def _embedding_chosen(self, index: int) -> None:
+        session = self.session
+        key = self.embedding_choice.itemData(index)
+        src = dict(session.model_source or {})
+        if key == src.get("embedding_key"):
+            return
+        src["embedding_key"] = key
+        src.pop("embedding", None)
+        if key:
+            src["embedding"] = key
+        spec, old = session.input_spec, session.model_source
+        session.model_source = src
+        if spec.source == "tokens" and spec.params.get("model_path") == src.get("path"):
+            # the text goes through this model's embedding: through the chosen one now
+            params = {k: v for k, v in spec.params.items() if k != "embedding_key"}
+            if key:
+                params["embedding_key"] = key
+            else:
+                params.pop("model_path", None)
+            try:
+                session.set_input(spec.replace(params=params))
+            except ValueError as exc:
+                session.model_source = old
+                self.refresh()
+                self.ctx.post(f"Could not use that embedding: {exc}", 8000)
+                return
+        self.refresh()
+        self.ctx.post(f"Embedding: {key}" if key else "No embedding paired", 6000)
 
     def _show_head(self) -> None:
         session = self.session
@@ -155,7 +209,10 @@ class ModelInfoPanel(QScrollArea):
         self.head_choice.setEnabled(bool(choices))
         self.head_choice.blockSignals(False)
         self.head_choice.setVisible(True)
-        notes = list(session.pairing_notes)
+        chosen_embedding = (session.model_source or {}).get("embedding_key")
+        notes = [n for n in session.pairing_notes
+                 if not (n.startswith("no embedding paired") and chosen_embedding)
+                 and not (n.startswith("no output head paired") and session.head is not None)]
         if session.head is not None:
             notes.insert(0, f"output head: {session.head.key or '<root>'}"
                          + (" (the embedding, tied)" if session.head.tied else ""))

@@ -222,3 +222,28 @@ def test_an_embedding_and_head_in_wrapping_modules_with_nothing_between_are_pair
     assert cand.embedding_key == "frontend.embed.weight"
     assert cand.head is not None and cand.head.key == "classifier"
     assert cand.pairing_notes == ()
+
+
+def test_text_goes_through_an_embedding_paired_by_hand(tmp_path):
+    from lstm_viz.inputs import make_input
+    from lstm_viz.io import model_source
+    from lstm_viz.textinput import text_input_spec
+
+    torch.manual_seed(5)
+    model = SpeechModel()
+    itos = [f"t{i}" for i in range(30)]
+    itos[1:4] = ["a", "b", "c"]
+    torch.save({"model": model.state_dict(), "itos": itos}, tmp_path / "tts.pt")
+    loaded = load_model(tmp_path / "tts.pt")
+    cand = loaded.pick("['model'] encoder.lstm")
+    source = model_source(loaded, cand)
+    assert source["embedding_key"] is None
+    assert source["embedding_options"] == ["embedding.weight"]
+    # nothing paired: the tokens are one-hot, through no embedding
+    assert "model_path" not in text_input_spec(source, "a b c a").params
+    source["embedding_key"] = "embedding.weight"  # what the Loaded model panel records
+    spec = text_input_spec(source, "a b c a")
+    assert spec.source == "tokens" and spec.params["embedding_key"] == "embedding.weight"
+    x = make_input(spec, 8)
+    expected = model.embedding.weight.detach()[torch.tensor([1, 2, 3, 1])]
+    torch.testing.assert_close(x[:, 0, :], expected, rtol=0, atol=0)

@@ -444,3 +444,33 @@ def test_zip_entries_compressed_with_bzip2_are_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="is compressed with a method \\(number 12\\) that"
                                          " PyTorch files never use"):
         load_model(tmp_path / "bz.pt")
+
+
+class _Namespace:
+    """What argparse.Namespace-like config objects pickle as: a class with a __dict__."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def test_a_lightning_style_checkpoint_opens_without_running_its_code(tmp_path):
+    net = Tagger().eval()
+    opt = torch.optim.Adam(net.parameters())
+    ckpt = {
+        "epoch": 4, "global_step": 1200, "pytorch-lightning_version": "2.4.0",
+        "state_dict": {f"model.{k}": v for k, v in net.state_dict().items()},
+        "hyper_parameters": AttributeDict(hidden=4, lr=1e-3, args=_Namespace(layers=2)),
+        "hparams_name": "kwargs", "optimizer_states": [opt.state_dict()], "lr_schedulers": [],
+        "callbacks": {"ModelCheckpoint{'monitor': 'val_loss'}": {"best_model_score":
+                                                                  torch.tensor(0.25)}},
+        "torch_version": torch.__version__,
+    }
+    path = tmp_path / "epoch=4.ckpt"
+    torch.save(ckpt, path)
+    loaded = load_model(path)
+    (cand,) = loaded.lstms
+    assert cand.name == "['state_dict'] model.rnn"
+    assert loaded.metadata["epoch"] == 4
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(cand.build(batch_first=True)(x), net.rnn(x), rtol=0, atol=0)

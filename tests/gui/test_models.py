@@ -499,3 +499,29 @@ def test_a_recorded_batch_first_is_said_to_come_from_the_file(window, tmp_path, 
     values = window.panels["Loaded model"].config_view.values
     assert "from the file" in values["batch_first"].text()
     assert "from the file" in values["dropout"].text()
+
+
+class ConvFrontLSTM(nn.Module):
+    """A convolution between the embedding and the LSTM: no embedding is paired by itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(12, 4)
+        self.conv = nn.Conv1d(4, 4, 3, padding=1)
+        self.rnn = nn.LSTM(4, 6)
+
+
+def test_an_embedding_can_be_paired_by_hand_in_the_loaded_model_panel(window, tmp_path,
+                                                                        wait_traced):
+    torch.save(ConvFrontLSTM().state_dict(), tmp_path / "conv.pt")
+    assert open_model(window, tmp_path / "conv.pt")
+    wait_traced(window)
+    info = window.panels["Loaded model"]
+    combo = info.embedding_choice
+    assert [combo.itemText(i) for i in range(combo.count())] == ["none", "embedding.weight"]
+    assert combo.currentText() == "none"
+    assert "no embedding paired: embedding.weight has the width" in info.pairing.text()
+    combo.setCurrentIndex(1)
+    combo.activated.emit(1)
+    assert window.session.model_source["embedding_key"] == "embedding.weight"
+    assert info.embedding_choice.currentText() == "embedding.weight"
