@@ -189,8 +189,13 @@ def _restore_input(doc: dict, data: dict, path: Path) -> None:
         name = Path(stored["name"]).name
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path.name} is broken: stored input data unreadable ({exc})") from None
-    cache = Path(user_cache_dir("lstm-viz")) / "session-inputs" / hashlib.sha256(raw).hexdigest()
-    cache.mkdir(parents=True, exist_ok=True)
+    root = Path(user_cache_dir("lstm-viz"))
+    cache = root / "session-inputs" / hashlib.sha256(raw).hexdigest()
+    # lstm-viz's cache is private to the user, whatever the umask (the compiled loop trusts
+    # only a cache no one else may write)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for level in (root, cache.parent, cache):
+        level.mkdir(mode=0o700, exist_ok=True)
     write_bytes(cache / name, raw)
     inp["path"] = str(cache / name)
 
