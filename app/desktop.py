@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from lstm_viz.atomic import write_bytes
 from lstm_viz.resource_files import RESOURCES
 
 ICON_SVG = RESOURCES / "icons" / "lstm-viz.svg"
@@ -58,20 +58,11 @@ def desktop_entry(command: str) -> str:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so
-    a menu that reads the folder never sees half a file."""
+    """Write ``data`` to ``path`` atomically (``lstm_viz.atomic``), so a menu that reads the
+    folder never sees half a file; readable by all, as menus expect."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(path, data)
+    os.chmod(path, 0o644)
 
 
 def install_desktop(home: Path | None = None, command: str | None = None) -> list[Path]:

@@ -6,7 +6,8 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from PySide6.QtCore import qInstallMessageHandler
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 import lstm_viz
@@ -81,7 +82,25 @@ def run(window_options: dict | None = None) -> int:
     app = make_app()
     window = build_window(window_options or {})
     window.show()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        dispose(window)
+
+
+def dispose(window: MainWindow) -> None:
+    """Shut ``window`` down (``MainWindow.shut_down``: workers waited for, nothing asked) and
+    delete it, with any dialog still open on it, while Python and the application are whole.
+
+    The event loop can end with the window open (``QApplication.quit``, the desktop session
+    ending, a dialog still asking). Left to the interpreter's exit, the window's plots would
+    be deleted piece by piece in no set order, and a plot item deleted before the scene that
+    holds it calls back into a Python that is being torn down: a segmentation fault."""
+    if not shiboken6.isValid(window):
+        return
+    window.shut_down()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def build_window(options: dict) -> MainWindow:

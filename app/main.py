@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         #: where no one could answer (the offscreen platform of headless runs and tests)
         self.confirm_unsaved = QGuiApplication.platformName() not in ("offscreen", "minimal")
         self._may_close = False
+        self._shut_down = False
         self.setWindowTitle(TITLE + "[*]")
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else default_settings()
@@ -382,6 +383,15 @@ class MainWindow(QMainWindow):
             event.ignore()  # asked first; Save or Discard closes again
             file_menu.ask_to_save(self, self._close_anyway, before="closing")
             return
+        self.shut_down()
+        super().closeEvent(event)
+
+    def shut_down(self) -> None:
+        """Stop all that could still reach the views, and save the settings: once, whether the
+        window is closed or the application quits with it open (``entry.dispose``)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self.transport.timer.stop()
         self.save_settings()
         # the views are about to go: nothing may reach them any more, not even a trace that
@@ -392,7 +402,6 @@ class MainWindow(QMainWindow):
         for loads in self.findChildren(LoadRunner):  # a file being read is never installed
             loads.cancel()
             loads.wait(10000)
-        super().closeEvent(event)
 
     def _close_anyway(self) -> None:
         self._may_close = True

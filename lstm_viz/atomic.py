@@ -4,16 +4,32 @@ The new content goes to a temporary file in the same folder, which is flushed an
 over the target with ``os.replace`` (atomic on POSIX and Windows). On any failure the temporary
 file is removed, the old file is left as it was, and the error names the file that could not be
 written.
+
+Temporaries are named ``.lstm-viz-XXXXXXXX.tmp`` (eight random characters), whatever the
+target's name: short, so that a target whose name is close to the file system's 255-byte limit
+can still be written, and recognisable, so that one left behind by a save that was killed
+(``kill -9``, a power cut) can be told apart from anybody else's file. Each write into a folder
+first removes such leftovers there: a regular file of that exact pattern, owned by this user,
+untouched for ``STALE_AFTER_S`` seconds (an hour; a write in progress touches its temporary far
+more often than that, so another lstm-viz's save in progress is never removed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+TEMP_PREFIX, TEMP_SUFFIX = ".lstm-viz-", ".tmp"
+STALE_AFTER_S = 3600.0
+# tempfile's random part: eight characters of its alphabet (lowercase, digits, underscore)
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
 
 
 class WriteError(OSError):
@@ -29,8 +45,9 @@ def atomic_open(path, mode: str = "wb", **kwargs) -> Iterator[IO]:
         raise ValueError(f"atomic_open writes only; mode must be 'w' or 'wb' (got {mode!r})")
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
+    remove_stale_temporaries(folder)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
     except OSError as exc:
         raise _write_error(path, exc) from None
     try:
@@ -46,6 +63,33 @@ def atomic_open(path, mode: str = "wb", **kwargs) -> Iterator[IO]:
         if isinstance(exc, OSError) and not isinstance(exc, WriteError):
             raise _write_error(path, exc) from None
         raise
+
+
+def remove_stale_temporaries(folder, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the temporaries that killed lstm-viz saves left in ``folder``: regular files named
+    ``.lstm-viz-XXXXXXXX.tmp``, owned by this user, unmodified for ``older_than_s`` seconds;
+    the paths removed. Never raises: a folder that cannot be listed is left alone."""
+    removed: list[Path] = []
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    cutoff = time.time() - older_than_s
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMP_NAME.fullmatch(entry.name):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if (not stat.S_ISREG(st.st_mode) or st.st_mtime > cutoff
+                    or (uid is not None and st.st_uid != uid)):
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 def _write_error(path: Path, exc: OSError) -> WriteError:

@@ -13,13 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from lstm_viz import export
+from lstm_viz import atomic, export
 from lstm_viz.config import LSTMConfig
 from lstm_viz.inputs import InputSpec, load_array
 from lstm_viz.session import Session
@@ -418,7 +419,9 @@ def _traced() -> Session:
 ])
 def test_a_write_on_a_full_disk_leaves_the_old_file_byte_identical(tmp_path, full_disk, write):
     s = _traced()
-    target = tmp_path / "out.dat"
+    folder = tmp_path / "out"  # apart from the cache that tracing makes in tmp_path
+    folder.mkdir()
+    target = folder / "out.dat"
     write(s, target)
     before = target.read_bytes()
     s.seek(3)
@@ -428,7 +431,7 @@ def test_a_write_on_a_full_disk_leaves_the_old_file_byte_identical(tmp_path, ful
     with pytest.raises(OSError, match=f"could not write {target}: No space left on device"):
         write(s, target)
     assert target.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.dat"]  # no temporary left
+    assert sorted(p.name for p in folder.iterdir()) == ["out.dat"]  # no temporary left
 
 
 def test_a_new_file_written_atomically_gets_the_usual_permissions(tmp_path):
@@ -438,3 +441,65 @@ def test_a_new_file_written_atomically_gets_the_usual_permissions(tmp_path):
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert json.loads(path.read_text())["hidden_size"] == 4
+
+
+def _folder(tmp_path: Path) -> Path:
+    """A folder of its own, apart from the cache that tracing makes in ``tmp_path``."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def test_a_png_whose_name_is_246_characters_long_is_written(tmp_path):
+    folder = _folder(tmp_path)
+    path = folder / ("p" * 242 + ".png")
+    assert len(path.name) == 246
+    atomic.write_bytes(path, b"\x89PNG picture")
+    assert path.read_bytes() == b"\x89PNG picture"
+    assert [p.name for p in folder.iterdir()] == [path.name]
+
+
+def test_a_temporary_left_by_a_killed_save_is_removed_by_the_next_save_into_its_folder(
+        tmp_path):
+    folder = _folder(tmp_path)
+    stale = folder / ".lstm-viz-k1ll3d_9.tmp"
+    stale.write_bytes(b"half of a session")
+    an_hour_and_a_minute_ago = time.time() - atomic.STALE_AFTER_S - 60
+    os.utime(stale, (an_hour_and_a_minute_ago, an_hour_and_a_minute_ago))
+    fresh = folder / ".lstm-viz-writing1.tmp"  # another lstm-viz saving now
+    fresh.write_bytes(b"a save in progress")
+    theirs = folder / ".notes.txt.abcdefgh.tmp"  # not lstm-viz's: never touched
+    theirs.write_bytes(b"someone else's")
+    os.utime(theirs, (an_hour_and_a_minute_ago, an_hour_and_a_minute_ago))
+    export.save_config_json(_traced(), folder / "session.json")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [fresh.name, theirs.name, "session.json"])
+    assert fresh.read_bytes() == b"a save in progress"
+
+
+def test_a_save_killed_mid_write_leaves_a_temporary_the_next_save_clears(tmp_path):
+    folder = _folder(tmp_path)
+    started = folder / "started"
+    code = ("import os, sys, time\n"
+            "from lstm_viz import atomic\n"
+            "with atomic.atomic_open(sys.argv[1]) as fh:\n"
+            "    fh.write(b'half'); fh.flush()\n"
+            "    open(sys.argv[2], 'w').close()\n"
+            "    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder / "out.npz"),
+                             str(started)])
+    try:
+        deadline = time.monotonic() + 120  # importing torch on a loaded machine
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the save never started"
+    finally:
+        proc.kill()
+        proc.wait()
+    started.unlink()
+    (left,) = folder.iterdir()
+    assert left.name.startswith(".lstm-viz-") and left.name.endswith(".tmp")
+    old = time.time() - atomic.STALE_AFTER_S - 60
+    os.utime(left, (old, old))
+    atomic.write_bytes(folder / "out.npz", b"whole")
+    assert [p.name for p in folder.iterdir()] == ["out.npz"]

@@ -197,6 +197,8 @@ def gui_start(monkeypatch, tmp_path):
     monkeypatch.setenv("LSTM_VIZ_SETTINGS", str(tmp_path / "settings.ini"))
     started = []
     monkeypatch.setattr(QApplication, "exec", lambda self: started.append(1) or 0)
+    # the window outlives the start, for the test to look at and close
+    monkeypatch.setattr("lstm_viz_app.entry.dispose", lambda window: None)
 
     def main(argv):
         return cli.main(argv), started
@@ -309,6 +311,95 @@ def test_lstm_picks_the_model_for_a_screenshot_and_an_export(qtbot, tmp_path, tw
             out_torch, (h_n, c_n) = net.decoder(x)
         np.testing.assert_allclose(npz["h_n"], h_n.numpy(), atol=1e-6)
         np.testing.assert_allclose(npz["output"], out_torch.numpy(), atol=1e-6)
+
+
+# ----- quitting with a question open or a worker busy -------------------------------------------
+# ``python quit_when.py WHAT FILE``: starts lstm-viz with ``--model FILE`` (for "question": opens
+# FILE as File > Open model does, once the window shows) and, once WHAT is on screen (the
+# picker of several LSTMs, the question whether a pickle may run, FILE still being read on the
+# worker), ends the event loop with the window open, as a desktop session ending does.
+_QUIT_WHEN = """
+import sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from lstm_viz_app import cli, dialogs, entry, file_menu
+from lstm_viz_app.main import MainWindow
+
+when, path = sys.argv[1:3]
+if when == "reading":  # a read that takes a while, so that the quit comes while it runs
+    read = file_menu.read_model
+    file_menu.read_model = lambda *a, **k: time.sleep(3) or read(*a, **k)
+shown = {"picker": dialogs.LSTMPickerDialog, "question": dialogs.UnsafePickleDialog}.get(when)
+deadline = time.monotonic() + 120
+
+def poll():
+    app = QApplication.instance()
+    windows = [w for w in app.topLevelWidgets() if w.isVisible()]
+    main = [w for w in windows if isinstance(w, MainWindow)]
+    if when == "question" and main and not file_menu.opening(main[0]) and shown not in map(
+            type, windows):
+        file_menu.open_model(main[0], path, background=True)
+    if shown is not None:
+        ready = any(isinstance(w, shown) for w in windows)
+    else:
+        ready = any(file_menu.opening(w) for w in main)
+    if ready:
+        print("quitting", file=sys.stderr)
+        app.quit()
+    elif time.monotonic() > deadline:
+        app.exit(3)
+    else:
+        QTimer.singleShot(20, poll)
+
+make_app = entry.make_app
+def make_app_then_poll(*args):
+    app = make_app(*args)
+    QTimer.singleShot(0, poll)
+    return app
+entry.make_app = make_app_then_poll
+sys.exit(cli.main([] if when == "question" else ["--model", path]))
+"""
+
+
+@pytest.fixture
+def quit_when(tmp_path):
+    """``quit_when(what, model, runs)``: start the window ``runs`` times and quit it once
+    ``what`` shows (see ``_QUIT_WHEN``); each run's exit status and stderr."""
+    script = tmp_path / "quit_when.py"
+    script.write_text(_QUIT_WHEN)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "LSTM_VIZ_SETTINGS": str(tmp_path / "settings.ini")}
+
+    def run(what: str, model: Path, runs: int) -> list[tuple[int, str]]:
+        done = []
+        for _ in range(runs):
+            proc = subprocess.run([sys.executable, str(script), what, str(model)], cwd=ROOT,
+                                  env=env, capture_output=True, text=True, timeout=180)
+            done.append((proc.returncode, proc.stderr))
+        return done
+
+    return run
+
+
+def _closed_cleanly(runs: list[tuple[int, str]]) -> None:
+    for status, err in runs:
+        assert status == 0 and "quitting" in err and "Traceback" not in err, (status, err)
+
+
+def test_quitting_while_the_picker_of_fifty_lstms_is_open_exits_cleanly(tmp_path, quit_when):
+    torch.save(nn.ModuleDict({f"lstm{i}": nn.LSTM(3, 4) for i in range(50)}).state_dict(),
+               tmp_path / "fifty.pt")
+    _closed_cleanly(quit_when("picker", tmp_path / "fifty.pt", runs=4))
+
+
+def test_quitting_while_a_question_is_open_exits_cleanly(tmp_path, quit_when):
+    torch.save(BuiltOnLoad(4, 6), tmp_path / "full.pt")
+    _closed_cleanly(quit_when("question", tmp_path / "full.pt", runs=2))
+
+
+def test_quitting_while_a_model_is_read_on_the_worker_exits_cleanly(tmp_path, quit_when):
+    torch.save({f"l{i}": nn.LSTM(3, 4).state_dict() for i in range(50)}, tmp_path / "d.pt")
+    _closed_cleanly(quit_when("reading", tmp_path / "d.pt", runs=2))
 
 
 # ----- atomic writes -----------------------------------------------------------------------------
