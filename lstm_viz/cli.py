@@ -109,6 +109,90 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow FILE to run the code pickled in it (only trusted files)")
     p.set_defaults(func=cmd_models)
+    _add_corpus_commands(sub)
+
+
+CORPUS_EXAMPLES = """examples:
+  lstm-viz corpus trace --demo char_python --text a.py b.py --out code.zarr
+  lstm-viz corpus trace --model lm.pt --text book.txt --doc-sep $'\\n\\n' --out book.zarr \\
+                        --scheduler tcp://10.0.0.5:8786
+  lstm-viz corpus stats code.zarr
+  lstm-viz corpus top code.zarr --unit 37 --sign neg --k 5 --json
+  lstm-viz corpus match code.zarr --on 37 --threshold 0.5 --min-len 3 --json
+"""
+
+
+def _units(text: str) -> list[int]:
+    try:
+        return [int(u) for u in text.split(",") if u.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected unit numbers like 3,17,40 (got {text!r})"
+                                         ) from None
+
+
+def _add_corpus_commands(sub: argparse._SubParsersAction) -> None:
+    corpus = sub.add_parser("corpus", help="trace a whole corpus into a store and query it",
+                            description="Trace every document of a corpus into a chunked Zarr"
+                                        " store, then ask what each unit does across it"
+                                        " (needs pip install lstm-viz[corpus]).",
+                            epilog=CORPUS_EXAMPLES, formatter_class=HelpFormatter)
+    cs = corpus.add_subparsers(dest="corpus_command", title="corpus commands",
+                               metavar="COMMAND", parser_class=Parser)
+    p = cs.add_parser("trace", help="trace documents into a store (resumes an interrupted run)",
+                      formatter_class=HelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", metavar="FILE", help="the model file (read without running"
+                                                     " code from it)")
+    src.add_argument("--demo", metavar="NAME", help="a demo that ships with lstm-viz")
+    p.add_argument("--lstm", metavar="NAME", help="which LSTM of the file (lstm-viz models"
+                                                  " FILE lists them)")
+    docs = p.add_mutually_exclusive_group(required=True)
+    docs.add_argument("--text", nargs="+", metavar="FILE", help="UTF-8 text files, read"
+                                                                " through the model's vocabulary")
+    docs.add_argument("--array", nargs="+", metavar="FILE",
+                      help=".npy (T, input_size) or (documents, T, input_size), or .csv files")
+    p.add_argument("--out", required=True, metavar="STORE", help="the Zarr store to write")
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                   help="how states are stored")
+    p.add_argument("--doc-sep", metavar="SEP", help="split each text file into documents at SEP")
+    p.add_argument("--tokenizer", help="characters, words or regex:PATTERN (default: what the"
+                                       " vocabulary suggests)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler, e.g."
+                                                          " tcp://host:8786 (default: threads"
+                                                          " here)")
+    p.add_argument("--workers", type=int, default=1, help="batches traced at once here")
+    p.add_argument("--batch-tokens", type=int, default=1 << 15,
+                   help="padded tokens per traced batch")
+    p.set_defaults(func=cmd_corpus_trace)
+    p = cs.add_parser("stats", help="per-unit statistics over the store, written into it",
+                      formatter_class=HelpFormatter)
+    p.add_argument("store", metavar="STORE")
+    p.add_argument("--k", type=int, default=50, help="top positions kept per unit")
+    p.set_defaults(func=cmd_corpus_stats)
+    for name, help_text in (("top", "the positions where a unit is largest or most negative"),
+                            ("match", "spans where chosen units are on and others off")):
+        p = cs.add_parser(name, help=help_text, formatter_class=HelpFormatter)
+        p.add_argument("store", metavar="STORE")
+        if name == "top":
+            p.add_argument("--unit", type=int, required=True, help="the unit")
+            p.add_argument("--k", type=int, default=10, help="how many positions")
+            p.add_argument("--sign", choices=("pos", "neg"), default="pos",
+                           help="largest (pos) or most negative (neg) values")
+            p.add_argument("--context", type=int, default=10, help="tokens shown each side")
+        else:
+            p.add_argument("--on", type=_units, required=True, metavar="U1,U2,...",
+                           help="units that must be above the threshold")
+            p.add_argument("--off", type=_units, default=[], metavar="U3,...",
+                           help="units that must be at or below it")
+            p.add_argument("--threshold", type=float, default=0.0, help="the threshold")
+            p.add_argument("--min-len", type=int, default=1, help="shortest span, in tokens")
+            p.add_argument("--limit", type=int, default=100, help="most spans listed")
+        p.add_argument("--layer", type=int, default=0, help="the layer")
+        p.add_argument("--direction", choices=("forward", "reverse"), default="forward",
+                       help="the direction")
+        p.add_argument("--state", choices=("h", "c"), default="h", help="h or c")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=cmd_corpus_top if name == "top" else cmd_corpus_match)
 
 
 def build_parser(prog: str = "lstm-viz") -> argparse.ArgumentParser:
@@ -190,6 +274,78 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"skipped: {_line(problem)}")
     for warning in loaded.warnings:
         print(f"lstm-viz: warning: {_line(warning)}", file=sys.stderr)
+    return 0
+
+
+def cmd_corpus_trace(args: argparse.Namespace) -> int:
+    import time
+
+    from . import corpus
+
+    model = corpus.model_from_demo(args.demo) if args.demo else \
+        corpus.model_from_file(args.model, args.lstm)
+    if args.text:
+        if not model.vocab:
+            raise ValueError("the model file has no vocabulary: text cannot be read through"
+                             " it (use --array with inputs, or a checkpoint with its vocab)")
+        docs = corpus.text_documents(args.text, model.vocab, tokenizer=args.tokenizer,
+                                     doc_sep=args.doc_sep)
+    else:
+        docs = corpus.array_documents(args.array, model.lstm.input_size)
+    started = time.perf_counter()
+    show = corpus.progress_line(started) if sys.stderr.isatty() else None
+    try:
+        store = corpus.trace_corpus(model, docs, args.out, dtype=args.dtype,
+                                    batch_tokens=args.batch_tokens, scheduler=args.scheduler,
+                                    workers=args.workers, progress=show)
+    except KeyboardInterrupt:
+        print(f"\nstopped; {args.out} keeps what was written: run the same command again to"
+              " finish it", file=sys.stderr)
+        return 130
+    n = store.n_tokens
+    elapsed = time.perf_counter() - started
+    print(f"{args.out}: {len(docs)} documents, {n} tokens, {elapsed:.1f} s"
+          f" ({n / max(elapsed, 1e-9):,.0f} tokens/s)")
+    return 0
+
+
+def cmd_corpus_stats(args: argparse.Namespace) -> int:
+    from . import corpus
+
+    corpus.compute_stats(args.store, k=args.k)
+    print(f"{args.store}: statistics written")
+    return 0
+
+
+def _print_records(records: list[dict], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(records, indent=1))
+        return
+    for r in records:
+        where = f"{r['start']}..{r['stop']}" if "start" in r else str(r["position"])
+        value = r.get("value", r.get("score"))
+        text = r.get("context", r.get("text", ""))
+        print(f"doc {r['doc']}  {where}  {value:+.4f}  {text!r}")
+
+
+def cmd_corpus_top(args: argparse.Namespace) -> int:
+    from . import corpus
+
+    records = corpus.open(args.store).top(args.unit, layer=args.layer,
+                                          direction=args.direction, state=args.state, k=args.k,
+                                          sign=args.sign, context=args.context)
+    _print_records(records, args.json)
+    return 0
+
+
+def cmd_corpus_match(args: argparse.Namespace) -> int:
+    from . import corpus
+
+    records = corpus.open(args.store).match(args.on, args.off, threshold=args.threshold,
+                                            min_len=args.min_len, layer=args.layer,
+                                            direction=args.direction, state=args.state,
+                                            limit=args.limit)
+    _print_records(records, args.json)
     return 0
 
 

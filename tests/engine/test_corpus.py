@@ -1,0 +1,240 @@
+"""A corpus traced into a Zarr store: every stored array equals what nn.LSTM (and nn.LSTM's own
+equations) give for each document alone; top and match equal a brute-force scan of the stored
+arrays; an interrupted trace resumes; a store from another model is refused; bad input is one
+line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("zarr")
+pytest.importorskip("dask")
+
+from lstm_viz import corpus  # noqa: E402
+from lstm_viz.corpus import CorpusModel, Documents  # noqa: E402
+
+VOCAB = tuple("abcdefghij")
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    # several chunks per store, so that runs and top positions cross chunk boundaries
+    monkeypatch.setattr(corpus, "CHUNK_TOKENS", 16)
+
+
+def _model(seed: int = 0, **kw) -> CorpusModel:
+    torch.manual_seed(seed)
+    lstm = nn.LSTM(4, 6, **kw).eval()
+    return CorpusModel(lstm, torch.randn(len(VOCAB), 4), VOCAB, "rnn", "", f"seed{seed}")
+
+
+def _docs(seed: int = 1, n: int = 7) -> Documents:
+    rng = np.random.default_rng(seed)
+    ids = [rng.integers(0, len(VOCAB), int(rng.integers(1, 40))).astype(np.int32)
+           for _ in range(n)]
+    return Documents(token_ids=ids, names=[f"d{i}" for i in range(n)], vocab=VOCAB,
+                     tokenizer="characters")
+
+
+def _layer_outputs(lstm: nn.LSTM, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each layer's output of nn.LSTM for x (T, 1, I): an nn.LSTM of the first k + 1 layers
+    with the same weights returns layer k's h."""
+    outs = []
+    for k in range(lstm.num_layers):
+        part = nn.LSTM(lstm.input_size, lstm.hidden_size, num_layers=k + 1,
+                       bidirectional=lstm.bidirectional, proj_size=lstm.proj_size).eval()
+        part.load_state_dict({n: p for n, p in lstm.state_dict().items()
+                              if int(n.split("_l")[1].split("_")[0]) <= k})
+        with torch.no_grad():
+            outs.append(part(x)[0][:, 0])
+    return outs
+
+
+def _cell_reference(lstm: nn.LSTM, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer 0 forward: gates (T, 4, H) and c (T, H) from nn.LSTM's equations, step by step."""
+    w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
+    b = lstm.bias_ih_l0 + lstm.bias_hh_l0
+    H = lstm.hidden_size
+    h, c = torch.zeros(H), torch.zeros(H)
+    gates, cs = [], []
+    with torch.no_grad():
+        for xt in x[:, 0]:
+            z = w_ih @ xt + w_hh @ h + b
+            i, f, g, o = z[:H].sigmoid(), z[H:2 * H].sigmoid(), z[2 * H:3 * H].tanh(), \
+                z[3 * H:].sigmoid()
+            c = f * c + i * g
+            h = o * c.tanh()
+            gates.append(torch.stack([i, f, g, o]))
+            cs.append(c)
+    return torch.stack(gates), torch.stack(cs)
+
+
+@pytest.mark.parametrize("kw", [dict(num_layers=2, bidirectional=True), dict(proj_size=3)])
+def test_every_stored_array_equals_nn_lstm_for_each_document_alone(tmp_path, kw):
+    model, docs = _model(**kw), _docs()
+    store = corpus.trace_corpus(model, docs, tmp_path / "c.zarr", dtype="float32",
+                                batch_tokens=60)
+    assert store.complete and store.n_tokens == int(docs.lengths().sum())
+    assert len(store.root.attrs["batches_done"]) > 1  # several packed batches
+    np.testing.assert_array_equal(store.token_ids(), np.concatenate(docs.token_ids))
+    for d, ids in enumerate(docs.token_ids):
+        x = model.embedding[torch.from_numpy(ids.astype(np.int64))].unsqueeze(1)
+        a, b = int(store.doc_start[d]), int(store.doc_start[d + 1])
+        for k, out in enumerate(_layer_outputs(model.lstm, x)):
+            Ho = out.shape[-1] // (2 if model.lstm.bidirectional else 1)
+            got = np.asarray(store.root[f"h/l{k}"][a:b])
+            np.testing.assert_allclose(got, out[:, :Ho].numpy(), atol=1e-5)
+            if model.lstm.bidirectional:
+                got = np.asarray(store.root[f"h/l{k}_reverse"][a:b])
+                np.testing.assert_allclose(got, out[:, Ho:].numpy(), atol=1e-5)
+        if not model.lstm.proj_size:
+            gates, c = _cell_reference(model.lstm, x)
+            np.testing.assert_allclose(np.asarray(store.root["gates/l0"][a:b]),
+                                       gates.numpy(), atol=1e-5)
+            np.testing.assert_allclose(np.asarray(store.root["c/l0"][a:b]), c.numpy(),
+                                       atol=1e-5)
+
+
+def _brute_top(values, doc_start, k, sign):
+    order = sorted(range(len(values)), key=lambda p: (-(values[p] if sign == "pos"
+                                                        else -values[p]), p))
+    return order[:k]
+
+
+def _brute_match(data, doc_start, on, off, threshold, min_len):
+    ok = (data[:, on] > threshold).all(1)
+    if off:
+        ok &= (data[:, off] <= threshold).all(1)
+    score = data[:, on].mean(1) - (data[:, off].mean(1) if off else 0)
+    spans = []
+    for d in range(len(doc_start) - 1):
+        p = doc_start[d]
+        while p < doc_start[d + 1]:
+            if ok[p]:
+                q = p
+                while q < doc_start[d + 1] and ok[q]:
+                    q += 1
+                if q - p >= min_len:
+                    spans.append((float(score[p:q].mean()), int(p), int(q)))
+                p = q
+            else:
+                p += 1
+    spans.sort(key=lambda s: (-s[0], s[1]))
+    return [(s, e) for _, s, e in spans]
+
+
+def test_top_and_match_equal_a_brute_force_scan_of_the_stored_arrays(tmp_path):
+    model, docs = _model(3), _docs(5, n=12)
+    store = corpus.trace_corpus(model, docs, tmp_path / "c.zarr", dtype="float32",
+                                batch_tokens=50)
+    h = np.asarray(store.root["h/l0"][:], dtype=np.float64)
+    for unit in range(6):
+        for sign in ("pos", "neg"):
+            got = store.top(unit, k=7, sign=sign, context=2)
+            assert [r["position"] for r in got] == _brute_top(h[:, unit], store.doc_start, 7,
+                                                              sign)
+            for r in got:
+                assert r["value"] == pytest.approx(h[r["position"], unit], abs=1e-6)
+                assert int(store.doc_start[r["doc"]]) <= r["position"] < \
+                    int(store.doc_start[r["doc"] + 1])
+    cases = [([0], [], 0.0, 1), ([1, 2], [3], 0.05, 2), ([4], [5], -0.1, 3), ([0, 5], [], 0.2, 1)]
+    # single units at many thresholds: runs that end exactly at, cross, or skip chunk ends
+    cases += [([u], [], float(t), 1) for u in range(6) for t in np.linspace(-0.3, 0.3, 7)]
+    for on, off, threshold, min_len in cases:
+        got = store.match(on, off, threshold=threshold, min_len=min_len, limit=1000)
+        expected = _brute_match(h, store.doc_start, on, off, threshold, min_len)
+        assert [(r["start"], r["stop"]) for r in got] == expected
+        for r in got:
+            assert r["text"] == "".join(VOCAB[i] for i in store.token_ids()[r["start"]:r["stop"]])
+
+
+def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run(tmp_path):
+    model, docs = _model(4), _docs(6)
+    calls = []
+    corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
+                        progress=lambda *a: calls.append(a), cancel=lambda: True)
+    assert len(calls) == 1
+    half = corpus.CorpusStore(tmp_path / "cut.zarr")
+    assert not half.complete
+    with pytest.raises(ValueError, match="is not complete"):
+        half.top(0)
+    traced = []
+    store = corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
+                                progress=lambda *a: traced.append(a))
+    straight = corpus.trace_corpus(model, docs, tmp_path / "straight.zarr", batch_tokens=40)
+    assert store.complete and len(traced) == len(store.root.attrs["batches_done"]) - 1
+    for name in ("h/l0", "c/l0", "gates/l0"):
+        np.testing.assert_array_equal(store.root[name][:], straight.root[name][:])
+
+
+def test_a_store_from_another_model_or_corpus_is_refused_not_appended_to(tmp_path):
+    docs = _docs()
+    corpus.trace_corpus(_model(0), docs, tmp_path / "c.zarr")
+    with pytest.raises(ValueError, match="made from another model or corpus"):
+        corpus.trace_corpus(_model(1), docs, tmp_path / "c.zarr")
+    with pytest.raises(ValueError, match="made from another model or corpus"):
+        corpus.trace_corpus(_model(0), _docs(2), tmp_path / "c.zarr")
+
+
+def test_bad_corpus_input_is_one_clear_line(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (tmp_path / "unknown.txt").write_text("xyz")
+    for name, message in (("empty.txt", "empty.txt is empty"),
+                          ("latin1.txt", "latin1.txt is not UTF-8"),
+                          ("unknown.txt", "unknown.txt: 3 token.s. not in the vocabulary")):
+        with pytest.raises(ValueError, match=message):
+            corpus.text_documents([tmp_path / name], VOCAB, tokenizer="characters")
+    with pytest.raises(ValueError, match="unknown.txt has no token of the vocabulary"):
+        corpus.text_documents([tmp_path / "unknown.txt"], VOCAB + ("<unk>",),
+                              tokenizer="characters")
+    store = corpus.trace_corpus(_model(), _docs(), tmp_path / "c.zarr")
+    with pytest.raises(ValueError, match=r"unit 6 is out of range: h has 6 units"):
+        store.top(6)
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        store.match([0], threshold=float("nan"))
+    with pytest.raises(ValueError, match="direction 'reverse' is not one of this LSTM's"):
+        store.top(0, direction="reverse")
+
+
+def test_a_local_dask_cluster_of_two_workers_gives_the_same_arrays(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    model, docs = _model(2, num_layers=2), _docs(8)
+    here = corpus.trace_corpus(model, docs, tmp_path / "here.zarr", batch_tokens=40)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        there = corpus.trace_corpus(model, docs, tmp_path / "there.zarr", batch_tokens=40,
+                                    scheduler=cluster.scheduler_address)
+    assert there.complete
+    for name in ("h/l0", "h/l1", "c/l1", "gates/l1"):
+        # the same method and thread count for every batch here and there: equal bit for bit
+        np.testing.assert_array_equal(there.root[name][:], here.root[name][:])
+
+
+def test_the_command_line_traces_a_demo_and_answers_top_as_json(tmp_path):
+    (tmp_path / "a.py").write_text("def f(x):\n    return (x + 1)\n")
+    (tmp_path / "b.py").write_text("print([1, 2, 3])\n")
+    run = [sys.executable, "-m", "lstm_viz", "corpus"]
+    done = subprocess.run(run + ["trace", "--demo", "char_python", "--text",
+                                 str(tmp_path / "a.py"), str(tmp_path / "b.py"), "--out",
+                                 str(tmp_path / "c.zarr")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "2 documents, 46 tokens" in done.stdout
+    done = subprocess.run(run + ["top", str(tmp_path / "c.zarr"), "--unit", "37", "--k", "3",
+                                 "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)
+    assert len(records) == 3 and {"position", "doc", "value", "context"} <= set(records[0])
+    done = subprocess.run(run + ["top", str(tmp_path / "c.zarr"), "--unit", "500"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "lstm-viz: error: unit 500 is out of range: h has 128 units (0..127)"]
