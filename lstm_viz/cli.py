@@ -162,7 +162,9 @@ def _add_corpus_commands(sub: argparse._SubParsersAction) -> None:
                                                           " here)")
     p.add_argument("--workers", type=int, default=1, help="batches traced at once here")
     p.add_argument("--batch-tokens", type=int, default=1 << 15,
-                   help="padded tokens per traced batch")
+                   help="padded tokens per traced batch (fewer where the memory budget needs)")
+    p.add_argument("--memory-budget", metavar="SIZE", help="memory the traces in flight may"
+                                                           " take, e.g. 4GiB (default 1GiB)")
     p.set_defaults(func=cmd_corpus_trace)
     p = cs.add_parser("stats", help="per-unit statistics over the store, written into it",
                       formatter_class=HelpFormatter)
@@ -292,12 +294,16 @@ def cmd_corpus_trace(args: argparse.Namespace) -> int:
                                      doc_sep=args.doc_sep)
     else:
         docs = corpus.array_documents(args.array, model.lstm.input_size)
+    from .budget import parse_size
+
+    budget = parse_size(args.memory_budget) if args.memory_budget else None
     started = time.perf_counter()
     show = corpus.progress_line(started) if sys.stderr.isatty() else None
     try:
         store = corpus.trace_corpus(model, docs, args.out, dtype=args.dtype,
                                     batch_tokens=args.batch_tokens, scheduler=args.scheduler,
-                                    workers=args.workers, progress=show)
+                                    workers=args.workers, memory_budget=budget,
+                                    progress=show)
     except KeyboardInterrupt:
         print(f"\nstopped; {args.out} keeps what was written: run the same command again to"
               " finish it", file=sys.stderr)

@@ -41,6 +41,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from . import __version__
+from .budget import DEFAULT_MEMORY_BUDGET
 from .hashing import file_sha256
 from .tracing import trace
 
@@ -256,12 +257,14 @@ def _store_bytes(cfg: Any, n_tokens: int, itemsize: int, with_x: bool) -> int:
 def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
                  dtype: str = "float16", batch_tokens: int = 1 << 15,
                  scheduler: str | None = None, workers: int = 1,
+                 memory_budget: int | None = None,
                  progress: Callable[[int, int, int, int], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> CorpusStore:
     """Trace every document of ``docs`` with ``model`` into the Zarr store ``out`` (see the
     module doc); returns it opened. ``progress(docs_done, n_docs, tokens_done, n_tokens)`` is
     called after each batch; ``cancel()`` returning True stops after the batch being written
-    (the store stays valid and the next run resumes)."""
+    (the store stays valid and the next run resumes). Batches are made small enough that the
+    traces in flight here stay within ``memory_budget`` (the engine's default when None)."""
     zarr = _need("zarr")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {dtype!r})")
@@ -281,12 +284,22 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
         if top >= model.embedding.shape[0]:
             raise ValueError(f"token index {top} is outside the embedding's"
                              f" {model.embedding.shape[0]} rows")
-    batches = _batches(lengths, max(int(batch_tokens), int(lengths.max())))
+    budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
+    # a trace holds its gates, c and h (float32) and its input: per padded token, per batch in
+    # flight, with room for the copies made while writing
+    per_token = 4 * (_store_bytes(cfg, 1, 1, True) + cfg.input_size) * 3
+    fits = budget // (per_token * max(1, int(workers)))
+    if int(lengths.max()) > fits:
+        raise ValueError(f"the longest document ({int(lengths.max())} tokens) needs more than"
+                         f" the memory budget ({budget} bytes) to trace; raise the budget"
+                         " (--memory-budget) or split the documents (--doc-sep)")
+    effective = max(min(int(batch_tokens), fits), int(lengths.max()))
+    batches = _batches(lengths, effective)
     identity = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "config": cfg.to_dict(),
         "model_sha256": model.sha256, "lstm": model.name, "model_path": model.path,
         "dtype": dtype, "n_docs": len(docs), "n_tokens": n_tokens,
-        "doc_lengths_sha": _digest(lengths), "batch_tokens": int(batch_tokens),
+        "doc_lengths_sha": _digest(lengths), "batch_tokens": effective,
         "tokenizer": docs.tokenizer, "source": "text" if docs.token_ids is not None else "array",
     }
     out = Path(out)
