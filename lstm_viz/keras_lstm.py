@@ -3,7 +3,8 @@
 Three kinds of file: a Keras 3 ``.keras`` archive (a zip of ``config.json`` and
 ``model.weights.h5``), a legacy HDF5 ``.h5`` model (a ``model_config`` attribute and a
 ``model_weights`` group) and a weights-only ``.weights.h5``. The model's config is JSON, read as
-data; no layer is ever rebuilt and no code in the file runs.
+data; no layer is ever rebuilt and no code in the file runs. The HDF5 library is not hardened
+against damaged files, so h5py runs in a child process: a crash or hang there is one error.
 
 A Keras LSTM keeps ``kernel`` (input, 4*units), ``recurrent_kernel`` (units, 4*units) and one
 ``bias`` (4*units,) with the gates in the order i, f, c, o, which is nn.LSTM's i, f, g, o: the
@@ -16,25 +17,29 @@ paired with it when the model's layer graph shows that nothing else sits between
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-import torch
 
 _CONFIG_LIMIT = 64 * 1024 * 1024  # bytes of config.json read at most
 _MAX_DEPTH = 12  # nested models and groups followed at most
+_CHILD_TIMEOUT = 300  # seconds the reading process may take
 # Layers that pass their input through unchanged at inference.
 _PASS = {"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
          "ActivityRegularization", "Masking"}
 _MODELS = {"Sequential", "Functional", "Model"}
-_OTHER_RNNS = {"GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNLSTM",
-               "CuDNNGRU", "GRUCell", "SimpleRNNCell"}
 
 
 @dataclass
@@ -54,10 +59,10 @@ class KerasLSTM:
     bidirectional: bool
     batch_first: bool = True
     embedding_key: str | None = None
-    embedding: torch.Tensor | None = field(default=None, repr=False)
+    embedding: Any = field(default=None, repr=False)
     head_key: str | None = None
-    head_weight: torch.Tensor | None = field(default=None, repr=False)
-    head_bias: torch.Tensor | None = field(default=None, repr=False)
+    head_weight: Any = field(default=None, repr=False)
+    head_bias: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -73,10 +78,92 @@ class KerasFile:
 
 
 def read_keras(path: Path, budget: int) -> KerasFile:
-    """The LSTM layers of the Keras file ``path`` (``.keras``, ``.h5`` or ``.weights.h5``).
+    """The LSTM layers of the Keras file ``path`` (``.keras``, ``.h5`` or ``.weights.h5``),
+    their arrays as torch tensors.
 
+    The HDF5 library can crash or hang on a damaged file, so the file is read in a child
+    Python process (``python -m lstm_viz.keras_lstm``) that hands back plain arrays.
     ValueError when h5py is missing or the file is not a readable Keras file.
     """
+    path = Path(path).resolve()
+    if not _have_h5py():
+        raise ValueError(f"{path.name} is a Keras file; reading it needs h5py:"
+                         " pip install lstm-viz[keras]")
+    with tempfile.TemporaryDirectory(prefix="lstm-viz-keras-") as tmp:
+        # run in the empty folder, so that nothing beside the user's files is imported
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parent.parent),
+                        os.environ.get("PYTHONPATH", "")) if p))
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "lstm_viz.keras_lstm", str(path), str(budget), tmp],
+                cwd=tmp, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                timeout=_CHILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise ValueError(f"{path.name}: reading it with h5py took more than"
+                             f" {_CHILD_TIMEOUT} s; the file is damaged or far too large"
+                             ) from None
+        except OSError as exc:
+            raise ValueError(f"{path.name}: the reader for Keras files could not start"
+                             f" ({exc})") from None
+        error = Path(tmp, "error.txt")
+        if done.returncode == 2 and error.exists():
+            raise ValueError(error.read_text(encoding="utf-8"))
+        if done.returncode != 0 or not Path(tmp, "result.json").exists():
+            how = f"signal {-done.returncode}" if done.returncode < 0 else \
+                _first_line(Exception(done.stderr.decode("utf-8", "replace").strip()
+                                      .splitlines()[-1:] or [f"status {done.returncode}"]))
+            raise ValueError(f"{path.name} is a damaged HDF5 file: reading it stopped the HDF5"
+                             f" library ({how}); save or copy it again")
+        return _load_result(Path(tmp))
+
+
+def _have_h5py() -> bool:
+    try:
+        return importlib.util.find_spec("h5py") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["h5py"] is None
+        return False
+
+
+def _write_result(found: KerasFile, out: Path) -> None:
+    """``found`` as ``result.json`` and its arrays as ``arrays.npz`` (no pickles)."""
+    arrays: dict[str, np.ndarray] = {}
+    items = []
+    for index, item in enumerate(found.lstms):
+        for key, value in item.state_dict.items():
+            arrays[f"{index}/sd/{key}"] = value
+        for key in ("embedding", "head_weight", "head_bias"):
+            if getattr(item, key) is not None:
+                arrays[f"{index}/{key}"] = getattr(item, key)
+        items.append({k: v for k, v in vars(item).items()
+                      if isinstance(v, (str, int, bool)) or v is None} |
+                     {"keys": list(item.state_dict)})
+    np.savez(out / "arrays.npz", **cast(dict[str, Any], arrays))
+    (out / "result.json").write_text(json.dumps(
+        {"lstms": items, "problems": found.problems, "warnings": found.warnings,
+         "metadata": found.metadata, "layers": found.layers}), encoding="utf-8")
+
+
+def _load_result(out: Path) -> KerasFile:
+    """What the child process wrote, with the arrays as torch tensors."""
+    import torch
+
+    result = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    with np.load(out / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: torch.from_numpy(npz[k]) for k in npz.files}
+    lstms = []
+    for index, item in enumerate(result["lstms"]):
+        keys = item.pop("keys")
+        item = item | {k: arrays.get(f"{index}/{k}")
+                       for k in ("embedding", "head_weight", "head_bias")}
+        lstms.append(KerasLSTM(**item | {"state_dict": {
+            k: arrays[f"{index}/sd/{k}"] for k in keys}}))
+    return KerasFile(lstms, result["problems"], result["warnings"], result["metadata"],
+                     result["layers"])
+
+
+def _read_here(path: Path, budget: int) -> KerasFile:
+    """``read_keras`` in this process, with numpy arrays (the child process's work)."""
     try:
         import h5py
     except ImportError:
@@ -87,12 +174,17 @@ def read_keras(path: Path, budget: int) -> KerasFile:
     with open(path, "rb") as fh:
         is_zip = fh.read(2) == b"PK"
     if is_zip:
-        config, weights, metadata = _read_archive(path, budget)
+        try:
+            config, weights, metadata = _read_archive(path, budget)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError,
+                NotImplementedError) as exc:
+            raise ValueError(f"{path.name} is a damaged .keras archive ({_first_line(exc)});"
+                             " save or copy it again") from None
         opener: Any = io.BytesIO(weights)
     else:
         config, opener = None, str(path)
     try:
-        h5 = h5py.File(opener, "r")
+        h5 = h5py.File(opener, "r", locking=False)  # read-only media cannot be locked
     except Exception as exc:  # h5py raises OSError and its own errors for damaged files
         raise ValueError(f"{path.name} is not a readable HDF5 file ({_first_line(exc)}); save"
                          " or copy it again") from None
@@ -198,6 +290,10 @@ def _lists_layers(config: Any) -> bool:
     body = config.get("config") if isinstance(config, dict) else None
     return isinstance(body, list) or (isinstance(body, dict) and
                                       isinstance(body.get("layers"), list))
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str:
@@ -434,7 +530,7 @@ def _tensors(obj: Any, depth: int = 0) -> list[tuple[str, int, int]]:
         return []
     if isinstance(obj, dict):
         if obj.get("class_name") == "__keras_tensor__":
-            history = (obj.get("config") or {}).get("keras_history")
+            history = _dict(obj.get("config")).get("keras_history")
             if isinstance(history, list) and len(history) == 3 and \
                     isinstance(history[1], int) and isinstance(history[2], int):
                 return [(str(history[0]), history[1], history[2])]
@@ -505,6 +601,9 @@ def _read_model(config: Any, store: _Store, file_name: str, found: KerasFile, pr
             specs[layer.name] = _lstm_spec(layer, store, prefix, found.warnings)
         except ValueError as exc:
             found.problems.append(f"Keras layer {prefix}{layer.name}: {exc}")
+        except (TypeError, AttributeError, KeyError) as exc:
+            found.problems.append(f"Keras layer {prefix}{layer.name}: its config cannot be"
+                                  f" read ({type(exc).__name__}: {_first_line(exc)})")
 
     graph = _Graph(layers, by_name)
     for spec in specs.values():
@@ -517,7 +616,7 @@ def _is_lstm(layer: _Layer) -> bool:
     if layer.cls == "Bidirectional":
         inner = layer.config.get("layer")
         return isinstance(inner, dict) and _is_lstm(
-            _Layer(layer.name, str(inner.get("class_name", "")), inner.get("config") or {}, []))
+            _Layer(layer.name, str(inner.get("class_name", "")), _dict(inner.get("config")), []))
     if layer.cls == "RNN":
         cell = layer.config.get("cell")
         return isinstance(cell, dict) and cell.get("class_name") == "LSTMCell"
@@ -528,7 +627,7 @@ def _cell_config(cls: str, cfg: dict) -> dict:
     """The settings of an LSTM's cell: the layer's own, or an RNN(LSTMCell)'s cell's."""
     if cls == "RNN":
         cell = cfg.get("cell") or {}
-        return cell.get("config") or {} if isinstance(cell, dict) else {}
+        return _dict(cell.get("config")) if isinstance(cell, dict) else {}
     return cfg
 
 
@@ -566,10 +665,10 @@ def _lstm_spec(layer: _Layer, store: _Store, prefix: str, warnings: list[str]) -
             raise ValueError(f"Bidirectional with merge_mode {merge!r}; nn.LSTM(bidirectional="
                              "True) concatenates the two directions (merge_mode='concat')")
         inner = cfg["layer"]
-        fwd_cls, fwd_cfg = str(inner["class_name"]), inner.get("config") or {}
+        fwd_cls, fwd_cfg = str(inner["class_name"]), _dict(inner.get("config"))
         back = cfg.get("backward_layer")
         if isinstance(back, dict):
-            back_cls, back_cfg = str(back.get("class_name", "")), back.get("config") or {}
+            back_cls, back_cfg = str(back.get("class_name", "")), _dict(back.get("config"))
             if back_cls != fwd_cls:
                 raise ValueError(f"its backward layer is a {back_cls}, its forward layer a"
                                  f" {fwd_cls}")
@@ -582,7 +681,7 @@ def _lstm_spec(layer: _Layer, store: _Store, prefix: str, warnings: list[str]) -
     else:
         _check_settings(layer.cls, cfg)
         parts = [("", layer.cls, cfg, "")]
-    sd: dict[str, torch.Tensor] = {}
+    sd: dict[str, np.ndarray] = {}
     sizes = set()
     for part, cls, pcfg, suffix in parts:
         cell = _cell_config(cls, pcfg)
@@ -592,7 +691,7 @@ def _lstm_spec(layer: _Layer, store: _Store, prefix: str, warnings: list[str]) -
         w_ih, w_hh, b = _gates(arrays, units, use_bias, where)
         sd[f"weight_ih_l0{suffix}"], sd[f"weight_hh_l0{suffix}"] = w_ih, w_hh
         if b is not None:
-            sd[f"bias_ih_l0{suffix}"], sd[f"bias_hh_l0{suffix}"] = b, torch.zeros_like(b)
+            sd[f"bias_ih_l0{suffix}"], sd[f"bias_hh_l0{suffix}"] = b, np.zeros_like(b)
         sizes.add((w_ih.shape[1], w_hh.shape[1], b is not None))
         dropout = cell.get("recurrent_dropout") or 0
         if isinstance(dropout, (int, float)) and dropout > 0 and not suffix:
@@ -607,7 +706,7 @@ def _lstm_spec(layer: _Layer, store: _Store, prefix: str, warnings: list[str]) -
 
 
 def _gates(arrays: list[np.ndarray], units: Any, use_bias: bool, where: str
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """nn.LSTM's weight_ih (4H, I), weight_hh (4H, H) and bias (4H,) from Keras' kernel
     (I, 4H), recurrent_kernel (H, 4H) and bias (4H,); the gate order i, f, c, o is the same."""
     want = 3 if use_bias else 2
@@ -626,9 +725,8 @@ def _gates(arrays: list[np.ndarray], units: Any, use_bias: bool, where: str
         if arrays[2].shape != (kernel.shape[1],):
             raise ValueError(f"its bias has shape {arrays[2].shape}, expected"
                              f" ({kernel.shape[1]},)")
-        bias = torch.from_numpy(np.ascontiguousarray(arrays[2]))
-    return (torch.from_numpy(np.ascontiguousarray(kernel.T)),
-            torch.from_numpy(np.ascontiguousarray(recurrent.T)), bias)
+        bias = np.ascontiguousarray(arrays[2])
+    return np.ascontiguousarray(kernel.T), np.ascontiguousarray(recurrent.T), bias
 
 
 class _Graph:
@@ -707,7 +805,7 @@ def _candidate(chain: list[_Spec], graph: _Graph, store: _Store, prefix: str,
                warnings: list[str]) -> KerasLSTM:
     """One KerasLSTM from a chain of layers, with the Embedding before and Dense after."""
     first, last = chain[0], chain[-1]
-    sd: dict[str, torch.Tensor] = {}
+    sd: dict[str, np.ndarray] = {}
     for index, spec in enumerate(chain):
         sd.update({k.replace("_l0", f"_l{index}"): v for k, v in spec.state_dict.items()})
     name = "+".join(f"{prefix}{s.layer.name}" for s in chain)
@@ -765,12 +863,12 @@ def _is_dense(layer: _Layer) -> bool:
 
 def _dense_config(layer: _Layer) -> dict:
     if layer.cls == "TimeDistributed":
-        return layer.config["layer"].get("config") or {}
+        return _dict(layer.config["layer"].get("config"))
     return layer.config
 
 
 def _embedding(layer: _Layer, store: _Store, width: int, warnings: list[str]
-               ) -> torch.Tensor | None:
+               ) -> np.ndarray | None:
     try:
         arrays = store.weights(layer)
     except ValueError as exc:
@@ -778,11 +876,11 @@ def _embedding(layer: _Layer, store: _Store, width: int, warnings: list[str]
         return None
     if len(arrays) < 1 or arrays[0].ndim != 2 or arrays[0].shape[1] != width:
         return None
-    return torch.from_numpy(np.ascontiguousarray(arrays[0]))
+    return np.ascontiguousarray(arrays[0])
 
 
 def _dense(layer: _Layer, store: _Store, width: int, warnings: list[str]
-           ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+           ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """A Dense's kernel (in, out) as a Linear's weight (out, in), and its bias."""
     use_bias = bool(_dense_config(layer).get("use_bias", True))
     try:
@@ -793,8 +891,8 @@ def _dense(layer: _Layer, store: _Store, width: int, warnings: list[str]
     if len(arrays) != (2 if use_bias else 1) or arrays[0].ndim != 2 or \
             arrays[0].shape[0] != width:
         return None, None
-    weight = torch.from_numpy(np.ascontiguousarray(arrays[0].T))
-    bias = torch.from_numpy(np.ascontiguousarray(arrays[1])) if use_bias else None
+    weight = np.ascontiguousarray(arrays[0].T)
+    bias = np.ascontiguousarray(arrays[1]) if use_bias else None
     if bias is not None and bias.shape != (weight.shape[0],):
         return None, None
     return weight, bias
@@ -885,12 +983,12 @@ def _add_weights_only(found: KerasFile, name: str, arrays: list[np.ndarray],
                       bidirectional: bool = False) -> None:
     halves = [arrays[:len(arrays) // 2], arrays[len(arrays) // 2:]] if bidirectional \
         else [arrays]
-    sd: dict[str, torch.Tensor] = {}
+    sd: dict[str, np.ndarray] = {}
     for part, suffix in zip(halves, ("", "_reverse")):
         w_ih, w_hh, b = _gates(part, None, len(part) == 3, name)
         sd[f"weight_ih_l0{suffix}"], sd[f"weight_hh_l0{suffix}"] = w_ih, w_hh
         if b is not None:
-            sd[f"bias_ih_l0{suffix}"], sd[f"bias_hh_l0{suffix}"] = b, torch.zeros_like(b)
+            sd[f"bias_ih_l0{suffix}"], sd[f"bias_hh_l0{suffix}"] = b, np.zeros_like(b)
     w_ih, w_hh = sd["weight_ih_l0"], sd["weight_hh_l0"]
     if bidirectional and (sd["weight_ih_l0_reverse"].shape != w_ih.shape or
                           sd["weight_hh_l0_reverse"].shape != w_hh.shape or
@@ -898,3 +996,20 @@ def _add_weights_only(found: KerasFile, name: str, arrays: list[np.ndarray],
         raise ValueError("its forward and backward layers differ in size or bias")
     found.lstms.append(KerasLSTM(name, sd, int(w_ih.shape[1]), int(w_hh.shape[1]), 1,
                                  "bias_ih_l0" in sd, bidirectional))
+
+
+def _main(argv: list[str]) -> int:
+    """The child process: read ``argv[0]`` within ``argv[1]`` bytes, write into ``argv[2]``."""
+    path, budget, out = Path(argv[0]), int(argv[1]), Path(argv[2])
+    try:
+        found = _read_here(path, budget)
+    except ValueError as exc:
+        (out / "error.txt").write_text(_first_line(exc) if "\n" in str(exc) else str(exc),
+                                       encoding="utf-8")
+        return 2
+    _write_result(found, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

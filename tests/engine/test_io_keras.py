@@ -323,3 +323,34 @@ def test_a_keras_archive_with_a_damaged_weights_file_is_refused_in_one_line(tmp_
         zf.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(200))
     with pytest.raises(ValueError, match="broken.keras is not a readable HDF5 file"):
         load_model(broken)
+
+
+def _stand_in_reader(tmp_path, body: str) -> str:
+    """A program that takes the child reader's place and does ``body`` instead."""
+    script = tmp_path / "reader.sh"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX signal stands in for the crash")
+def test_an_hdf5_library_crash_on_a_damaged_file_is_one_line_not_a_crash(tmp_path,
+                                                                          monkeypatch):
+    _seed(21)
+    path = _save(keras.Sequential([keras.Input((T, 3)), _lstm(4)]), tmp_path, ".h5")
+    monkeypatch.setattr(sys, "executable", _stand_in_reader(tmp_path, "kill -SEGV $$"))
+    with pytest.raises(ValueError, match="model.h5 is a damaged HDF5 file: reading it stopped"
+                                         " the HDF5 library \\(signal 11\\)"):
+        load_model(path)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for the reader")
+def test_a_reader_that_hangs_is_stopped_with_one_line(tmp_path, monkeypatch):
+    from lstm_viz import keras_lstm
+
+    _seed(22)
+    path = _save(keras.Sequential([keras.Input((T, 3)), _lstm(4)]), tmp_path, ".h5")
+    monkeypatch.setattr(sys, "executable", _stand_in_reader(tmp_path, "exec sleep 60"))
+    monkeypatch.setattr(keras_lstm, "_CHILD_TIMEOUT", 1)
+    with pytest.raises(ValueError, match="model.h5: reading it with h5py took more than 1 s"):
+        load_model(path)
