@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -323,6 +324,19 @@ def test_a_keras_archive_with_a_damaged_weights_file_is_refused_in_one_line(tmp_
         zf.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(200))
     with pytest.raises(ValueError, match="broken.keras is not a readable HDF5 file"):
         load_model(broken)
+
+
+def test_reading_a_keras_file_imports_neither_keras_nor_tensorflow(tmp_path):
+    _seed(23)
+    path = _save(keras.Sequential([keras.Input((T, 3)), _lstm(4)]), tmp_path, ".keras")
+    code = ("import sys; from lstm_viz.io import load_model; load_model(sys.argv[1]);"
+            " print(sorted(m for m in sys.modules if m.split('.')[0] in"
+            " ('keras', 'tensorflow', 'tf_keras')))")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def _stand_in_reader(tmp_path, body: str) -> str:
