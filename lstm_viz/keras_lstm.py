@@ -150,7 +150,9 @@ def _load_result(out: Path) -> KerasFile:
 
     result = json.loads((out / "result.json").read_text(encoding="utf-8"))
     with np.load(out / "arrays.npz", allow_pickle=False) as npz:
-        arrays = {k: torch.from_numpy(npz[k]) for k in npz.files}
+        # float16 weights are widened: the session computes in float32 or float64
+        arrays = {k: torch.from_numpy(npz[k].astype(np.float32) if npz[k].dtype == np.float16
+                                      else npz[k]) for k in npz.files}
     lstms = []
     for index, item in enumerate(result["lstms"]):
         keys = item.pop("keys")
@@ -262,7 +264,7 @@ def _read_h5(h5: Any, config: Any, metadata: dict, file_name: str, budget: _Budg
         for key in ("keras_version", "backend"):
             if key in attrs:
                 metadata[key] = _text(attrs[key])
-        weights = _child(h5, "model_weights", file_name)
+        weights = _child(h5, "model_weights")
         if weights is None:
             raise ValueError(f"{file_name} is a legacy Keras .h5 model saved without its"
                              " weights (no model_weights group)")
@@ -275,7 +277,7 @@ def _read_h5(h5: Any, config: Any, metadata: dict, file_name: str, budget: _Budg
             found.metadata = metadata
             return found
         store = _Keras3Store(h5, budget)
-    elif _child(h5, "layers", file_name) is not None or "layer_names" in attrs:
+    elif _child(h5, "layers") is not None or "layer_names" in attrs:
         return _weights_only(h5, file_name, budget, f"{file_name} holds weights only")
     else:
         raise ValueError(f"{file_name} is an HDF5 file but not a Keras model (no model_config"
@@ -300,7 +302,7 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _child(group: Any, key: str, where: str) -> Any:
+def _child(group: Any, key: str) -> Any:
     """``group[key]`` when it is stored in this file; None if absent. Links to other files are
     refused: h5py would open the file they name."""
     import h5py
@@ -312,7 +314,7 @@ def _child(group: Any, key: str, where: str) -> Any:
     if link is None:
         return None
     if isinstance(link, h5py.ExternalLink):
-        raise ValueError(f"{where}: {group.name}/{key} links to another file"
+        raise ValueError(f"{group.name.rstrip('/')}/{key} links to another file"
                          f" ({link.filename}); lstm-viz reads self-contained files only")
     try:
         return group[key]
@@ -341,7 +343,7 @@ def _array(ds: Any, what: str, budget: _Budget) -> np.ndarray:
 def _numbered(group: Any, what: str, budget: _Budget) -> list[np.ndarray]:
     """The datasets ``0``, ``1``, ... of a Keras 3 ``vars`` group, in order."""
     keys = sorted((k for k in group.keys() if k.isdigit()), key=int)
-    return [_array(_child(group, k, what), f"{what}/{k}", budget) for k in keys]
+    return [_array(_child(group, k), f"{what}/{k}", budget) for k in keys]
 
 
 class _Store:
@@ -364,11 +366,11 @@ class _Keras3Store(_Store):
         self.root = root
         self.budget = budget
         self.groups: dict[str, Any] = {}
-        layers = _child(root, "layers", root.file.filename)
+        layers = _child(root, "layers")
         if layers is not None:
             for key in layers.keys():
-                group = _child(layers, key, root.name)
-                names = _child(group, "vars", key) if hasattr(group, "keys") else None
+                group = _child(layers, key)
+                names = _child(group, "vars") if hasattr(group, "keys") else None
                 name = names.attrs.get("name") if names is not None else None
                 if name is not None:  # newer Keras 3 record each layer's name here
                     self.groups.setdefault(_text(name), group)
@@ -388,7 +390,7 @@ class _Keras3Store(_Store):
             else:
                 used[key] = 0
             if layer.name not in self.groups and self.layers is not None:
-                group = _child(self.layers, key, self.root.name)
+                group = _child(self.layers, key)
                 if group is not None:
                     self.groups[layer.name] = group
 
@@ -405,7 +407,7 @@ class _Keras3Store(_Store):
             path.append("cell")
         path.append("vars")
         for key in path:
-            group = _child(group, key, layer.name)
+            group = _child(group, key)
             if group is None:
                 raise ValueError(f"no weights for layer {layer.name!r} in model.weights.h5"
                                  f" (no {'/'.join(path)})")
@@ -432,13 +434,13 @@ class _LegacyStore(_Store):
 
 
 def _legacy_layer(root: Any, name: str, budget: _Budget) -> list[np.ndarray]:
-    group = _child(root, name, root.file.filename)
+    group = _child(root, name)
     if group is None or "weight_names" not in group.attrs:
         raise ValueError(f"no weights for layer {name!r} in the file's model_weights")
     arrays = []
     for weight in group.attrs["weight_names"]:
         weight = _text(weight)
-        ds = _child(group, weight, name)
+        ds = _child(group, weight)
         if ds is None:
             raise ValueError(f"layer {name!r}: weight {weight} is missing")
         arrays.append(_array(ds, f"layer {name} weight {weight}", budget))
@@ -688,7 +690,7 @@ def _lstm_spec(layer: _Layer, store: _Store, prefix: str, warnings: list[str]) -
         units = cell.get("units")
         use_bias = bool(cell.get("use_bias", True))
         arrays = store.weights(layer, part)
-        w_ih, w_hh, b = _gates(arrays, units, use_bias, where)
+        w_ih, w_hh, b = _gates(arrays, units, use_bias)
         sd[f"weight_ih_l0{suffix}"], sd[f"weight_hh_l0{suffix}"] = w_ih, w_hh
         if b is not None:
             sd[f"bias_ih_l0{suffix}"], sd[f"bias_hh_l0{suffix}"] = b, np.zeros_like(b)
@@ -705,13 +707,13 @@ def _lstm_spec(layer: _Layer, store: _Store, prefix: str, warnings: list[str]) -
                  bool(outer.get("return_sequences")), not outer.get("time_major"))
 
 
-def _gates(arrays: list[np.ndarray], units: Any, use_bias: bool, where: str
+def _gates(arrays: list[np.ndarray], units: Any, use_bias: bool
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """nn.LSTM's weight_ih (4H, I), weight_hh (4H, H) and bias (4H,) from Keras' kernel
     (I, 4H), recurrent_kernel (H, 4H) and bias (4H,); the gate order i, f, c, o is the same."""
     want = 3 if use_bias else 2
     if len(arrays) != want:
-        raise ValueError(f"{where} has {len(arrays)} weight arrays; a Keras LSTM with"
+        raise ValueError(f"it has {len(arrays)} weight arrays; a Keras LSTM with"
                          f" use_bias={use_bias} has {want}")
     kernel, recurrent = arrays[0], arrays[1]
     if kernel.ndim != 2 or recurrent.ndim != 2 or recurrent.shape[1] % 4 or \
@@ -719,7 +721,8 @@ def _gates(arrays: list[np.ndarray], units: Any, use_bias: bool, where: str
             kernel.shape[1] != recurrent.shape[1] or \
             (isinstance(units, int) and recurrent.shape[0] != units):
         raise ValueError(f"its kernel {kernel.shape} and recurrent_kernel {recurrent.shape}"
-                         f" are not (input, 4*units) and (units, 4*units) with units={units}")
+                         " are not (input, 4*units) and (units, 4*units)"
+                         + (f" with units={units}" if isinstance(units, int) else ""))
     bias = None
     if use_bias:
         if arrays[2].shape != (kernel.shape[1],):
@@ -746,8 +749,8 @@ class _Graph:
         passed: list[_Layer] = []
         current = layer
         for _ in range(64):
-            if len(current.inputs) != 1 or current.calls != 1 or current.extra_inputs and \
-                    current is not layer:
+            if len(current.inputs) != 1 or current.calls != 1 or \
+                    (current.extra_inputs and current is not layer):
                 return None, passed
             name, node, tensor = current.inputs[0]
             up = self.by_name.get(name)
@@ -910,7 +913,7 @@ def _weights_only(h5: Any, file_name: str, budget: _Budget, what: str) -> KerasF
         for name in h5.attrs["layer_names"]:
             name = _text(name)
             found.layers.append(name)
-            group = _child(h5, name, file_name)
+            group = _child(h5, name)
             names = [_text(n) for n in group.attrs.get("weight_names", [])] \
                 if group is not None else []
             if not any(n.split(":")[0].endswith("recurrent_kernel") for n in names):
@@ -931,12 +934,12 @@ def _scan_keras3(group: Any, path: str, found: KerasFile, budget: _Budget, depth
     if depth > _MAX_DEPTH:
         return
     for key in group.keys():
-        child = _child(group, key, path or "/")
+        child = _child(group, key)
         if not isinstance(child, h5py.Group):
             continue
         where = f"{path}/{key}".lstrip("/")
         label = _vars_name(child) or where
-        parts = [_child(child, p, where) for p in ("forward_layer", "backward_layer")]
+        parts = [_child(child, p) for p in ("forward_layer", "backward_layer")]
         cells = [_cell_vars(p) if p is not None else None for p in parts]
         if path.rsplit("/", 1)[-1] == "layers":
             found.layers.append(label)
@@ -968,13 +971,13 @@ def _cell_vars(group: Any) -> Any:
     """The ``cell/vars`` group of an RNN layer's group, or None."""
     import h5py
 
-    cell = _child(group, "cell", group.name)
-    found = _child(cell, "vars", group.name) if isinstance(cell, h5py.Group) else None
+    cell = _child(group, "cell")
+    found = _child(cell, "vars") if isinstance(cell, h5py.Group) else None
     return found if isinstance(found, h5py.Group) else None
 
 
 def _vars_name(group: Any) -> str | None:
-    names = _child(group, "vars", group.name)
+    names = _child(group, "vars")
     name = names.attrs.get("name") if names is not None else None
     return _text(name) if name is not None else None
 
@@ -985,7 +988,7 @@ def _add_weights_only(found: KerasFile, name: str, arrays: list[np.ndarray],
         else [arrays]
     sd: dict[str, np.ndarray] = {}
     for part, suffix in zip(halves, ("", "_reverse")):
-        w_ih, w_hh, b = _gates(part, None, len(part) == 3, name)
+        w_ih, w_hh, b = _gates(part, None, len(part) == 3)
         sd[f"weight_ih_l0{suffix}"], sd[f"weight_hh_l0{suffix}"] = w_ih, w_hh
         if b is not None:
             sd[f"bias_ih_l0{suffix}"], sd[f"bias_hh_l0{suffix}"] = b, np.zeros_like(b)
