@@ -251,6 +251,30 @@ def test_mask_zero_embedding_opens_with_a_warning_that_masking_is_not_shown(tmp_
     assert any("mask_zero=True" in w for w in loaded.warnings)
 
 
+def test_a_lambda_between_embedding_and_lstm_is_never_run_and_nothing_is_paired_across_it(
+        tmp_path):
+    _seed(24)
+    model = keras.Sequential([keras.Input((T,), dtype="int32"), layers.Embedding(6, 3),
+                              layers.Lambda(lambda x: x * 2.0, name="double"),
+                              _lstm(4, name="rnn")])
+    loaded = load_model(_save(model, tmp_path, ".keras"))
+    assert loaded.pick().embedding is None
+    assert any("reads Lambda layer double" in w for w in loaded.warnings)
+
+
+def test_recurrent_dropout_is_noted_and_the_lstm_equals_keras_at_inference(tmp_path):
+    _seed(25)
+    model = keras.Sequential([keras.Input((T, 3)),
+                              _lstm(4, return_sequences=True, dropout=0.3,
+                                    recurrent_dropout=0.25, name="rnn")])
+    loaded = load_model(_save(model, tmp_path, ".keras"))
+    assert [w for w in loaded.warnings if "dropout" in w] == [
+        "Keras layer rnn has recurrent_dropout=0.25, which Keras applies only in training;"
+        " lstm-viz shows inference"]
+    x = _inputs()
+    np.testing.assert_allclose(_torch_out(loaded.pick(), x), _keras_out(model, x), atol=ATOL)
+
+
 @pytest.mark.parametrize("layer, named", [
     (lambda: _lstm(4, recurrent_activation="hard_sigmoid"), "recurrent_activation 'hard_sigmoid'"),
     (lambda: _lstm(4, activation="relu"), "activation 'relu'"),
