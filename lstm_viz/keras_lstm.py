@@ -397,7 +397,7 @@ class _Keras3Store(_Store):
     def _group(self, layer: _Layer) -> Any:
         group = self.groups.get(layer.name)
         if group is None:
-            raise ValueError(f"no weights for layer {layer.name!r} in model.weights.h5")
+            raise ValueError("its weights are not in model.weights.h5")
         return group
 
     def weights(self, layer: _Layer, part: str = "") -> list[np.ndarray]:
@@ -409,8 +409,8 @@ class _Keras3Store(_Store):
         for key in path:
             group = _child(group, key)
             if group is None:
-                raise ValueError(f"no weights for layer {layer.name!r} in model.weights.h5"
-                                 f" (no {'/'.join(path)})")
+                raise ValueError(f"its weights are not in model.weights.h5 (no"
+                                 f" {'/'.join(path)})")
         return _numbered(group, f"layer {layer.name}", self.budget)
 
     def nested(self, layer: _Layer) -> _Store | None:
@@ -436,13 +436,13 @@ class _LegacyStore(_Store):
 def _legacy_layer(root: Any, name: str, budget: _Budget) -> list[np.ndarray]:
     group = _child(root, name)
     if group is None or "weight_names" not in group.attrs:
-        raise ValueError(f"no weights for layer {name!r} in the file's model_weights")
+        raise ValueError("its weights are not in the file's model_weights")
     arrays = []
     for weight in group.attrs["weight_names"]:
         weight = _text(weight)
         ds = _child(group, weight)
         if ds is None:
-            raise ValueError(f"layer {name!r}: weight {weight} is missing")
+            raise ValueError(f"its weight {weight} is missing")
         arrays.append(_array(ds, f"layer {name} weight {weight}", budget))
     return arrays
 
@@ -585,17 +585,16 @@ def _read_model(config: Any, store: _Store, file_name: str, found: KerasFile, pr
         if layer.cls != "InputLayer":
             found.layers.append(f"{prefix}{layer.name} ({layer.cls})")
         if layer.cls in _MODELS and depth < _MAX_DEPTH:
-            sub = store.nested(layer)
-            if sub is None:
-                found.warnings.append(f"the layers of the nested model {prefix}{layer.name}"
-                                      " are not read from a legacy .h5 file")
-            else:
-                try:
+            nested = f"the layers of the nested model {prefix}{layer.name} are not read"
+            try:
+                sub = store.nested(layer)
+                if sub is None:
+                    found.warnings.append(f"{nested} from a legacy .h5 file")
+                else:
                     _read_model({"class_name": layer.cls, "config": layer.config}, sub,
                                 file_name, found, f"{prefix}{layer.name}/", depth + 1)
-                except ValueError as exc:
-                    found.warnings.append(f"the layers of the nested model {prefix}{layer.name}"
-                                          f" are not read: {exc}")
+            except ValueError as exc:
+                found.warnings.append(f"{nested}: {exc}")
             continue
         if not _is_lstm(layer):
             continue

@@ -145,6 +145,18 @@ def test_a_stack_is_paired_with_the_embedding_before_it_and_the_dense_after_it(t
     np.testing.assert_allclose(ours.numpy(), _keras_out(model, tokens), atol=ATOL)
 
 
+def test_lstms_inside_a_nested_sequential_open_under_its_name(tmp_path):
+    _seed(26)
+    inner = keras.Sequential([_lstm(4, return_sequences=True, name="a"),
+                              _lstm(4, return_sequences=True, name="b")], name="inner")
+    inp = keras.Input((T, 3))
+    model = keras.Model(inp, layers.Dense(1)(inner(inp)))
+    loaded = load_model(_save(model, tmp_path, ".keras"))
+    x = _inputs()
+    np.testing.assert_allclose(_torch_out(loaded.pick("inner/a+inner/b"), x),
+                               _keras_out(inner, x), atol=ATOL)
+
+
 def test_a_bidirectional_lstm_opens_from_a_weights_only_file_equal_to_keras(tmp_path):
     _seed(17)
     model = keras.Sequential([keras.Input((T, 3)),
