@@ -453,7 +453,7 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
                        warnings=tuple(f"skipped {p}" for p in problems))
 
 
-# ----- Keras ------------------------------------------------------------------------------------
+# ----- Keras -----------------------------------------------------------------------------------
 def _load_keras(path: Path) -> LoadedModel:
     """A Keras .keras, .h5 or .weights.h5 file read as data with h5py (``lstm_viz.keras_lstm``):
     its config is JSON, its weights HDF5 datasets; no Keras or TensorFlow code runs."""
