@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QMenu
 
 from . import file_menu
 
-MODEL_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".onnx", ".ts", ".jit")
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".onnx", ".ts", ".jit",
+                  ".keras", ".h5")
 ARRAY_SUFFIXES = (".npy", ".csv")
 TEXT_SUFFIXES = (".txt",)
 SESSION_SUFFIXES = (".json",)

@@ -241,7 +241,8 @@ class LoadedModel:
 
     path: Path
     # "state_dict", "checkpoint", "pickled_module" (a whole model read without running code),
-    # "torchscript", "safetensors", "onnx", or "pickle" (unpickled with allow_pickle=True)
+    # "torchscript", "safetensors", "onnx", "keras", or "pickle" (unpickled with
+    # allow_pickle=True)
     kind: str
     lstms: tuple[LSTMCandidate, ...]
     vocab: tuple[str, ...] | None = None
@@ -324,11 +325,15 @@ def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
             raise ValueError(f"{path.name} is corrupt: {bad}. Save or copy it again.")
         if is_torchscript(names):
             return _load_torchscript(path, size)
+        if "config.json" in names and "model.weights.h5" in names:
+            return _load_keras(path)
         if not any(n.endswith("data.pkl") for n in names):
             raise ValueError(f"{path.name} is a zip archive but not a PyTorch file (it holds"
                              f" {', '.join(names[:4]) or 'nothing'}); {EXPECTED}")
     elif _is_safetensors(head, size):
         return _load_safetensors(path, size)
+    elif head.startswith(b"\x89HDF"):
+        return _load_keras(path)
     elif path.suffix.lower() == ".onnx" or head[:1] == b"\x08":
         return _load_onnx(path, size)
     elif not head.startswith(b"\x80"):
@@ -380,8 +385,6 @@ def _sniff(head: bytes) -> str:
     text = head[:40]
     if head.startswith(b"\x93NUMPY"):
         return "a NumPy .npy array (an input, not a model)"
-    if head.startswith(b"\x89HDF"):
-        return "an HDF5 file (Keras .h5 or h5py), which lstm-viz cannot read"
     if all(32 <= b < 127 or b in (9, 10, 13) for b in text):
         return f"text starting with {text.decode('ascii')!r}"
     return f"binary data starting with {text[:8].hex(' ')}"
@@ -540,6 +543,33 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
         _nonfinite_warnings(cands, path)
     return LoadedModel(path, "onnx", tuple(cands), warnings=tuple(found_warnings),
                        skipped=tuple(problems))
+
+
+# ----- Keras -----------------------------------------------------------------------------------
+def _load_keras(path: Path) -> LoadedModel:
+    """A Keras .keras, .h5 or .weights.h5 file read as data with h5py (``lstm_viz.keras_lstm``):
+    its config is JSON, its weights HDF5 datasets; no Keras or TensorFlow code runs."""
+    from .keras_lstm import read_keras
+
+    read = read_keras(path, _memory_budget())
+    if not read.lstms:
+        if read.problems:
+            raise ValueError(f"{path.name} is a Keras model whose LSTM layers lstm-viz cannot"
+                             " open: " + " | ".join(read.problems))
+        listing = ", ".join(read.layers[:8]) or "no layers"
+        raise ValueError(f"{path.name} is a Keras model with no LSTM layer (found {listing});"
+                         " lstm-viz shows LSTM layers only")
+    cands = []
+    for item in read.lstms:
+        cfg = LSTMConfig(item.input_size, item.hidden_size, num_layers=item.num_layers,
+                         bias=item.bias, bidirectional=item.bidirectional)
+        head = Head(item.head_key, item.head_weight, item.head_bias) \
+            if item.head_key is not None and item.head_weight is not None else None
+        cands.append(LSTMCandidate("", f"{item.name}.", cfg, item.state_dict, item.batch_first,
+                                   embedding=item.embedding, embedding_key=item.embedding_key,
+                                   origin="Keras LSTM", head=head))
+    return LoadedModel(path, "keras", tuple(cands), metadata=read.metadata,
+                       warnings=tuple(read.warnings + [f"skipped {p}" for p in read.problems]))
 
 
 # ----- finding LSTMs in what was loaded --------------------------------------------------------
