@@ -10,12 +10,13 @@ packed batch, so each is traced alone) and writes, chunked along tokens and comp
 - ``h/l{k}`` and ``c/l{k}`` (N, H_out) and (N, H), ``gates/l{k}`` (N, 4, H) i, f, g, o, with
   ``_reverse`` for a reverse direction;
 - attributes: the config, the model file's SHA-256 and LSTM name, the tokenizer and vocabulary,
-  lstm-viz's version, the dtype, and which batches are written (an interrupted run resumes
-  there; a store made from another model or corpus is refused, never appended to).
+  lstm-viz's version, the dtype, and which runs of documents are written (an interrupted run
+  resumes there; a store made from another model or corpus is refused, never appended to).
 
 Batches are traced with Dask: threads here by default, or the workers of a ``dask.distributed``
-cluster (``scheduler="tcp://host:port"``, the model sent once to each worker); batches are
-written as they finish, one at a time, so no chunk is written by two tasks. ``CorpusStore``
+cluster (``scheduler="tcp://host:port"``, the model sent once to each worker). The work comes
+in runs of consecutive documents about a chunk long, each written in one piece as it finishes,
+one at a time: no chunk is written by two tasks, and none more than twice. ``CorpusStore``
 (``open``) answers ``top`` (the positions where a unit is largest or most negative) and ``match``
 (LSTMVis's spans where chosen units are on and others off) from the store, reading only the
 chunks that can hold an answer (``summarize`` keeps each chunk's minimum and maximum of every
@@ -201,6 +202,21 @@ def _batches(lengths: np.ndarray, batch_tokens: int) -> list[list[int]]:
     return batches
 
 
+def _segments(lengths: np.ndarray, tokens: int) -> list[tuple[int, int]]:
+    """Runs of consecutive documents [first, stop) of about ``tokens`` tokens each (a longer
+    document alone): the units of work, each written to the store in one piece."""
+    segments: list[tuple[int, int]] = []
+    first, total = 0, 0
+    for i, n in enumerate(lengths):
+        total += int(n)
+        if total >= tokens:
+            segments.append((first, i + 1))
+            first, total = i + 1, 0
+    if first < len(lengths):
+        segments.append((first, len(lengths)))
+    return segments
+
+
 def _groups(cfg: Any) -> list[tuple[str, int, int]]:
     """(suffix, layer, direction) of every layer and direction: ("l0", 0, 0), ("l0_reverse",
     0, 1) ..."""
@@ -237,15 +253,33 @@ def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.nda
     return out
 
 
-def _remote_trace(model: tuple, docs: list[np.ndarray], one_hot: int) -> dict:
-    """``trace_batch`` on a dask worker: the model arrives as (config dict, state dict,
-    embedding) once per worker."""
+def trace_segment(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
+                  batch_tokens: int, one_hot: int, dtype: str) -> dict[str, np.ndarray]:
+    """Consecutive documents traced in packed batches of similar lengths; per array name, the
+    rows of all of them in order, as the store keeps them (``dtype``)."""
+    lengths = np.array([len(d) for d in docs], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    out: dict[str, np.ndarray] = {}
+    for batch in _batches(lengths, batch_tokens):
+        traced = trace_batch(lstm, embedding, [docs[j] for j in batch], one_hot)
+        for name, per_doc in traced.items():
+            if name not in out:
+                out[name] = np.empty((int(starts[-1]),) + per_doc[0].shape[1:], dtype=dtype)
+            for j, rows in zip(batch, per_doc):
+                out[name][starts[j]:starts[j + 1]] = rows
+    return out
+
+
+def _remote_trace(model: tuple, docs: list[np.ndarray], batch_tokens: int, one_hot: int,
+                  dtype: str) -> dict:
+    """``trace_segment`` on a dask worker: the model arrives as (config dict, state dict,
+    embedding), sent once to each worker."""
     from .config import LSTMConfig
 
     cfg_dict, state, embedding = model
     lstm = LSTMConfig(**cfg_dict).build()
     lstm.load_state_dict(state)
-    return trace_batch(lstm.eval(), embedding, docs, one_hot)
+    return trace_segment(lstm.eval(), embedding, docs, batch_tokens, one_hot, dtype)
 
 
 def _store_bytes(cfg: Any, n_tokens: int, itemsize: int, with_x: bool) -> int:
@@ -294,7 +328,7 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
                          f" the memory budget ({budget} bytes) to trace; raise the budget"
                          " (--memory-budget) or split the documents (--doc-sep)")
     effective = max(min(int(batch_tokens), fits), int(lengths.max()))
-    batches = _batches(lengths, effective)
+    segments = _segments(lengths, max(CHUNK_TOKENS, effective))
     identity = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "config": cfg.to_dict(),
         "model_sha256": model.sha256, "lstm": model.name, "model_path": model.path,
@@ -312,7 +346,7 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
             raise ValueError(f"{out.name} was made from another model or corpus ({key}"
                              f" differs: {attrs.get(key)!r}, not {identity[key]!r}); choose a"
                              " new --out, or delete it to trace again")
-        done = set(attrs.get("batches_done", []))
+        done = set(attrs.get("segments_done", []))
     else:
         free = shutil.disk_usage(out.resolve().parent).free
         need = _store_bytes(cfg, n_tokens, np.dtype(dtype).itemsize, docs.arrays is not None)
@@ -324,36 +358,41 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
         root = _create(out, cfg, identity, doc_start, docs, dtype, zarr)
         done = set()
     arrays = {name: root[name] for name in _state_names(cfg)}
-    todo = [i for i in range(len(batches)) if i not in done]
-    docs_done = sum(len(batches[i]) for i in done)
-    tokens_done = sum(int(lengths[j]) for i in done for j in batches[i])
+    todo = [i for i in range(len(segments)) if i not in done]
+
+    def size(i: int) -> tuple[int, int]:
+        first, stop = segments[i]
+        return stop - first, int(doc_start[stop] - doc_start[first])
+
+    docs_done = sum(size(i)[0] for i in done)
+    tokens_done = sum(size(i)[1] for i in done)
     items = docs.token_ids if docs.token_ids is not None else docs.arrays
     assert items is not None
-    for index, result in _run(model, items, batches, todo, one_hot, scheduler, workers):
-        for name, per_doc in result.items():
-            target = arrays[name]
-            for j, rows in zip(batches[index], per_doc):
-                target[int(doc_start[j]):int(doc_start[j + 1])] = rows.astype(dtype)
+    work = [(i, items[segments[i][0]:segments[i][1]]) for i in todo]
+    for index, result in _run(model, work, effective, one_hot, dtype, scheduler, workers):
+        first, stop = segments[index]
+        for name, rows in result.items():  # one piece: each chunk is rewritten at most twice
+            arrays[name][int(doc_start[first]):int(doc_start[stop])] = rows
         done.add(index)
-        root.attrs["batches_done"] = sorted(done)
-        docs_done += len(batches[index])
-        tokens_done += sum(int(lengths[j]) for j in batches[index])
+        root.attrs["segments_done"] = sorted(done)
+        docs_done += size(index)[0]
+        tokens_done += size(index)[1]
         if progress is not None:
             progress(docs_done, len(docs), tokens_done, n_tokens)
         if cancel is not None and cancel():
             break
-    complete = len(done) == len(batches)
+    complete = len(done) == len(segments)
     root.attrs["complete"] = complete
     if complete:
         summarize(out)
     return CorpusStore(out)
 
 
-def _run(model: CorpusModel, items: list[np.ndarray], batches: list[list[int]],
-         todo: list[int], one_hot: int, scheduler: str | None, workers: int
+def _run(model: CorpusModel, work: list[tuple[int, list[np.ndarray]]], batch_tokens: int,
+         one_hot: int, dtype: str, scheduler: str | None, workers: int
          ) -> Iterator[tuple[int, dict]]:
-    """(batch index, traced arrays) for each batch of ``todo``, as they finish; at most a few
-    batches in flight, so memory stays bounded whatever the corpus size."""
+    """(segment index, traced arrays) for each segment of ``work``, as they finish; at most a
+    few segments in flight, so memory stays bounded whatever the corpus size."""
     dask = _need("dask")
     if scheduler:
         distributed = _need("distributed")
@@ -367,12 +406,18 @@ def _run(model: CorpusModel, items: list[np.ndarray], batches: list[list[int]],
             payload = (cfg.to_dict(), {k: v.detach().cpu() for k, v in
                                        model.lstm.state_dict().items()}, model.embedding)
             [remote] = client.scatter([payload], broadcast=True)
-            limit = 2 * max(1, len(client.scheduler_info().get("workers", {})) or 1)
-            pending = iter(todo)
-            futures = {}
-            for index in pending:
-                futures[client.submit(_remote_trace, remote, [items[j] for j in batches[index]],
-                                      one_hot, pure=False)] = index
+            limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+            pending = iter(work)
+            futures: dict = {}
+
+            def submit(index: int, docs: list[np.ndarray]) -> Any:
+                future = client.submit(_remote_trace, remote, docs, batch_tokens, one_hot,
+                                       dtype, pure=False)
+                futures[future] = index
+                return future
+
+            for index, docs in pending:
+                submit(index, docs)
                 if len(futures) >= limit:
                     break
             queue = distributed.as_completed(list(futures))
@@ -381,21 +426,18 @@ def _run(model: CorpusModel, items: list[np.ndarray], batches: list[list[int]],
                 yield index, future.result()
                 nxt = next(pending, None)
                 if nxt is not None:
-                    new = client.submit(_remote_trace, remote, [items[j] for j in batches[nxt]],
-                                        one_hot, pure=False)
-                    futures[new] = nxt
-                    queue.add(new)
+                    queue.add(submit(*nxt))
         finally:
             client.close()
         return
     lstm, emb = model.lstm.eval(), model.embedding
     wave = max(1, int(workers))
-    for start in range(0, len(todo), wave):
-        part = todo[start:start + wave]
-        tasks = [dask.delayed(trace_batch)(lstm, emb, [items[j] for j in batches[i]], one_hot)
-                 for i in part]
+    for start in range(0, len(work), wave):
+        part = work[start:start + wave]
+        tasks = [dask.delayed(trace_segment)(lstm, emb, docs, batch_tokens, one_hot, dtype)
+                 for _, docs in part]
         results = dask.compute(*tasks, scheduler="threads", num_workers=wave)
-        yield from zip(part, results)
+        yield from zip([i for i, _ in part], results)
 
 
 def _config_of(lstm: nn.LSTM) -> Any:
@@ -454,7 +496,7 @@ def _create(out: Path, cfg: Any, identity: dict, doc_start: np.ndarray, docs: Do
         array(f"gates/{suffix}", (n, 4, cfg.hidden_size), dtype, float("nan"))
     root.attrs.update({**identity, "vocab": list(docs.vocab) if docs.vocab else None,
                        "doc_names": docs.names, "lstm_viz_version": __version__,
-                       "batches_done": [], "complete": False})
+                       "segments_done": [], "complete": False})
     return root
 
 
@@ -617,12 +659,22 @@ class CorpusStore:
             raise ValueError(f"k must be a positive integer (got {k!r})")
         suffix, data = self._array(state, layer, direction, unit)
         factor = 1.0 if sign == "pos" else -1.0
+        # chunks in the order of their best value (from the summaries): once k values are
+        # found that no later chunk can beat, the rest is never read
+        if sign == "pos":
+            bound = np.asarray(self.root[f"summary/max/{state}/{suffix}"][:, unit], np.float64)
+        else:
+            bound = -np.asarray(self.root[f"summary/min/{state}/{suffix}"][:, unit], np.float64)
+        chunks = list(_chunks(self.n_tokens))
         best: list[tuple[float, int]] = []
-        for a, b in _chunks(self.n_tokens):
+        for i in sorted(range(len(chunks)), key=lambda i: (-bound[i], i)):
+            if len(best) == k and best[-1][0] > bound[i]:
+                break
+            a, b = chunks[i]
             column = factor * np.asarray(data[a:b, unit], dtype=np.float64)
             take = min(k, len(column))
             idx = np.argpartition(-column, take - 1)[:take]
-            best = heapq.nlargest(k, best + [(float(column[i]), -(a + int(i))) for i in idx])
+            best = heapq.nlargest(k, best + [(float(column[j]), -(a + int(j))) for j in idx])
         out = []
         for value, neg_pos in sorted(best, key=lambda v: (-v[0], -v[1])):
             p = -neg_pos

@@ -82,7 +82,7 @@ def test_every_stored_array_equals_nn_lstm_for_each_document_alone(tmp_path, kw)
     store = corpus.trace_corpus(model, docs, tmp_path / "c.zarr", dtype="float32",
                                 batch_tokens=60)
     assert store.complete and store.n_tokens == int(docs.lengths().sum())
-    assert len(store.root.attrs["batches_done"]) > 1  # several packed batches
+    assert len(store.root.attrs["segments_done"]) > 1  # several runs of documents
     np.testing.assert_array_equal(store.token_ids(), np.concatenate(docs.token_ids))
     for d, ids in enumerate(docs.token_ids):
         x = model.embedding[torch.from_numpy(ids.astype(np.int64))].unsqueeze(1)
@@ -169,7 +169,7 @@ def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run
     store = corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
                                 progress=lambda *a: traced.append(a))
     straight = corpus.trace_corpus(model, docs, tmp_path / "straight.zarr", batch_tokens=40)
-    assert store.complete and len(traced) == len(store.root.attrs["batches_done"]) - 1
+    assert store.complete and len(traced) == len(store.root.attrs["segments_done"]) - 1
     for name in ("h/l0", "c/l0", "gates/l0"):
         np.testing.assert_array_equal(store.root[name][:], straight.root[name][:])
 
