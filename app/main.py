@@ -25,6 +25,7 @@ from .export import ExportDialog, ask_animation_path, ask_stream_path
 from .file_menu import add_file_actions
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
+from .panels.corpus import CorpusView
 from .panels.gates import GatesView
 from .panels.influence import InfluenceView
 from .panels.model_info import ModelInfoPanel
@@ -38,7 +39,7 @@ from .workers import LoadRunner, TraceRunner
 
 #: Every panel, in order. area "view" = a central tab; "left"/"right"/"bottom" = a dock.
 PANELS: list[type] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
-                      TextView, UnitsView, InfluenceView, ModelInfoPanel]
+                      TextView, UnitsView, InfluenceView, CorpusView, ModelInfoPanel]
 
 ORGANIZATION, APPLICATION = "lstm-viz", "lstm-viz"
 TITLE = "lstm-viz: nn.LSTM, step by step"
@@ -184,6 +185,10 @@ class MainWindow(QMainWindow):
         documents.fill_recent_menu(self, self.recent_menu)
         save = next(a for a in file_menu.actions() if a.objectName() == "action_save_session")
         file_menu.insertMenu(save, self.recent_menu)  # after Open session…
+        corpus = QAction("Open corpus store…", self)
+        corpus.setObjectName("action_open_corpus")
+        corpus.triggered.connect(lambda *_: self._open_corpus())
+        file_menu.insertAction(save, corpus)
         file_menu.addSeparator()
         self._action(file_menu, "Export current view…", lambda: self.export_dialog(False),
                      "Ctrl+E")
@@ -209,6 +214,13 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Keyboard shortcuts", self._shortcuts, "F1")
         self._action(help_menu, "About lstm-viz", self._about)
+
+    def _open_corpus(self) -> None:
+        """File > Open corpus store: the Corpus view, asking for the store."""
+        self.show_view(CorpusView.title)
+        view = self.panels[CorpusView.title]
+        assert isinstance(view, CorpusView)
+        view._choose_store()
 
     def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)

@@ -525,3 +525,71 @@ def test_an_embedding_can_be_paired_by_hand_in_the_loaded_model_panel(window, tm
     combo.activated.emit(1)
     assert window.session.model_source["embedding_key"] == "embedding.weight"
     assert info.embedding_choice.currentText() == "embedding.weight"
+
+
+# ----- Corpus view -------------------------------------------------------------------------------
+def _demo_store(tmp_path):
+    pytest.importorskip("zarr")
+    pytest.importorskip("dask")
+    from lstm_viz import corpus
+
+    model = corpus.model_from_demo("char_python")
+    (tmp_path / "a.py").write_text("def f(x):\n    return [x + 1, (x - 2)]\n")
+    (tmp_path / "b.py").write_text("for i in range(3):\n    print((i, i * 2))\n")
+    docs = corpus.text_documents([tmp_path / "a.py", tmp_path / "b.py"], model.vocab)
+    return corpus.trace_corpus(model, docs, tmp_path / "code.zarr", dtype="float32")
+
+
+def test_the_corpus_view_ranks_units_lists_contexts_and_matches_and_opens_a_document(
+        window, qtbot, tmp_path, wait_traced):
+    store = _demo_store(tmp_path)
+    assert open_demo(window, "char_python")
+    wait_traced(window)
+    view = window.views["Corpus"]
+    view.open_store(store.path)
+    qtbot.waitUntil(lambda: view.store is not None and view.units.rowCount() == 128,
+                    timeout=20000)
+    assert "2 documents" in view.summary.text()
+    qtbot.waitUntil(lambda: view.contexts.count() > 0, timeout=20000)
+    unit = int(view.units.item(0, 0).text())
+    first = view.contexts.item(0).data(Qt.ItemDataRole.UserRole)
+    best = store.top(unit, k=1)[0]
+    assert first == (best["doc"], best["position"])
+    view.on_edit.setText(str(unit))
+    view.threshold.setValue(0.0)
+    view.min_len.setValue(2)
+    view.match_button.click()
+    qtbot.waitUntil(lambda: view.matches.count() > 0
+                    and view.matches.item(0).text() != "Searching…", timeout=20000)
+    expected = store.match([unit], threshold=0.0, min_len=2, limit=200)
+    got = [view.matches.item(i).data(Qt.ItemDataRole.UserRole)
+           for i in range(view.matches.count())]
+    assert got == [(r["doc"], r["start"]) for r in expected]
+    # a span opens its document in the stepping views, traced again and equal to the store
+    doc, start = got[0]
+    assert view.open_document(doc, start)
+    wait_traced(window)
+    begin, end = int(store.doc_start[doc]), int(store.doc_start[doc + 1])
+    assert window.session.input_spec.seq_len == end - begin
+    assert window.session.t == start - begin
+    traced = window.session.trace.h[0, 0, :, 0].numpy()
+    np.testing.assert_allclose(traced, np.asarray(store.root["h/l0"][begin:end]), atol=1e-5)
+
+
+def test_a_store_of_another_model_is_not_stepped_through_with_this_one(window, qtbot,
+                                                                       tmp_path, wait_traced):
+    store = _demo_store(tmp_path)
+    view = window.views["Corpus"]
+    view.open_store(store.path)
+    qtbot.waitUntil(lambda: view.store is not None, timeout=20000)
+    before = window.session.input_spec
+    assert not view.open_document(0, 3)
+    assert window.session.input_spec == before
+
+
+def test_a_folder_that_is_not_a_corpus_store_says_so_in_the_view(window, qtbot, tmp_path):
+    pytest.importorskip("zarr")
+    view = window.views["Corpus"]
+    view.open_store(tmp_path)
+    qtbot.waitUntil(lambda: "Could not open the store" in view.summary.text(), timeout=20000)
+    assert view.store is None
