@@ -20,6 +20,7 @@ import struct
 import warnings
 import zipfile
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -59,9 +60,12 @@ _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32":
                        "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
 
 
+_BUDGET: ContextVar[int] = ContextVar("memory_budget", default=DEFAULT_MEMORY_BUDGET)
+
+
 def _memory_budget() -> int:
-    """The engine's default memory budget in bytes."""
-    return DEFAULT_MEMORY_BUDGET
+    """The memory budget in bytes of the load in progress (``load_model``'s)."""
+    return _BUDGET.get()
 
 
 class PickleConsentNeeded(ValueError):
@@ -202,14 +206,24 @@ class _Module:
 
 
 # ----- loading ---------------------------------------------------------------------------------
-def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
+def load_model(path, *, allow_pickle: bool = False,
+               memory_budget: int | None = None) -> LoadedModel:
     """Open ``path`` and list the nn.LSTMs in it.
 
     Reads torch.save files (state dicts, checkpoints, whole pickled models) with a restricted
     unpickler that runs no code from the file, TorchScript with ``torch.jit.load``, safetensors
     and ONNX graphs (read, never run). ``allow_pickle=True`` loads pickles with the full
-    ``torch.load``, which runs whatever code the file names.
+    ``torch.load``, which runs whatever code the file names. ``memory_budget`` (bytes; default
+    1 GiB) bounds what is read: the user's, such as ``lstm-viz --memory-budget``.
     """
+    token = _BUDGET.set(DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget))
+    try:
+        return _open_model(path, allow_pickle)
+    finally:
+        _BUDGET.reset(token)
+
+
+def _open_model(path, allow_pickle: bool) -> LoadedModel:
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file not found: {path}; {EXPECTED}")
@@ -297,9 +311,11 @@ def _sniff(head: bytes) -> str:
         return "a NumPy .npy array (an input, not a model)"
     if head.startswith(b"\x89HDF"):
         return "an HDF5 file (Keras .h5 or h5py), which lstm-viz cannot read"
+    # What kind of file, never what it says: an error message may be shown or logged where the
+    # file's contents should not be.
     if all(32 <= b < 127 or b in (9, 10, 13) for b in text):
-        return f"text starting with {text.decode('ascii')!r}"
-    return f"binary data starting with {text[:8].hex(' ')}"
+        return "a text file"
+    return "binary data of an unknown kind"
 
 
 def _first_line(msg: str) -> str:
