@@ -155,8 +155,8 @@ def test_a_text_input_that_is_a_fifo_is_refused_without_waiting(window, tmp_path
 
 
 # ----- what-if edits -----------------------------------------------------------------------------
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_a_what_if_value_that_is_not_finite_is_refused(value):
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e308, -1e39])
+def test_a_what_if_value_that_is_not_finite_or_past_float32_is_refused(value):
     session = Session(LSTMConfig(3, 4, num_layers=2))
     session.retrace()
     with pytest.raises(ValueError, match="finite"):
