@@ -29,7 +29,13 @@ from .atomic import write_bytes, write_text
 from .hashing import file_sha256
 from .io import PickleConsentNeeded, load_model
 from .session import Session
-from .validate import check_ablations, check_edits, check_session_document, read_json_file
+from .validate import (
+    check_ablations,
+    check_edits,
+    check_session_document,
+    read_json_file,
+    shown_path,
+)
 
 FORMAT = "lstm-viz session"
 FORMAT_VERSION = 1
@@ -212,8 +218,8 @@ def _restore_input(doc: dict, data: dict, path: Path) -> None:
         return
     stored = doc.get("input_data")
     if not stored:
-        raise ValueError(f"{path.name}: the input file {inp['path']} {problem} and the session"
-                         " does not contain its data")
+        raise ValueError(f"{path.name}: the input file {shown_path(inp['path'])} {problem} and"
+                         " the session does not contain its data")
     from platformdirs import user_cache_dir
     try:
         raw = base64.b64decode(stored["data"], validate=True)
@@ -231,8 +237,8 @@ def _weights_from_model_file(src: dict, trusted_models: Collection, name: str,
     mpath = src.get("path", "")
     problem = _file_problem(mpath)
     if problem:
-        raise ValueError(f"{name}: the model file {mpath} {problem} and the session does not"
-                         " contain the weights")
+        raise ValueError(f"{name}: the model file {shown_path(mpath)} {problem} and the session"
+                         " does not contain the weights")
     if src.get("sha256") and file_sha256(mpath) != src["sha256"]:
         raise ValueError(f"{name}: the model file {mpath} has changed since the session was"
                          " saved (its SHA-256 differs) and the session does not contain the"

@@ -244,10 +244,16 @@ def test_flags_that_cannot_be_used_are_one_short_line_and_status_2(tmp_path, arg
     ({"edits": {"inputs": [[0, 0, 1, 1e308]], "states": []}},
      "session.edits.inputs[0] value must be a finite number in [-3.4e38, 3.4e38] (what float32"
      " holds) (got 1e+308)"),
+    ({"model_source": {"path": "m" * 300, "lstm": "", "kind": "state_dict"}},
+     "mmm ({chars} characters) cannot be opened (File name too long) and the session does not"
+     " contain the weights"),
+    ({"input": {"source": "tokens", "text": "ab", "params": {"vocab_path": "v" * 300}}},
+     "File name too long: "),
     ({"hidden_size": 2**70}, "session.hidden_size must be an integer >= 1 that fits in 64 bits"),
     ({"seed": 2**80}, "session.seed must be an integer in [-2**63, 2**64 - 1] (got an integer"
                       " of 81 bits)"),
-], ids=["symlink-loop", "edit-1e308", "hidden-2**70", "seed-2**80"])
+], ids=["symlink-loop", "edit-1e308", "long-model-name", "long-vocab-name", "hidden-2**70",
+        "seed-2**80"])
 def test_session_files_that_cannot_be_used_are_one_line_and_status_2(tmp_path, session,
                                                                        needle):
     (tmp_path / "loop").symlink_to("loop")
@@ -255,8 +261,11 @@ def test_session_files_that_cannot_be_used_are_one_line_and_status_2(tmp_path, s
     for argv in (["--screenshot", tmp_path / "x.png"],
                  ["export", "--out", tmp_path / "e", "--stream"]):
         line = _refused(_lstm_viz(*argv, "--config", path))
-        assert line.startswith("lstm-viz: error: --config: s.lstmviz.json: ")  # named once
-        assert needle.format(tmp=tmp_path) in line
+        assert line.startswith("lstm-viz: error: --config: ")
+        assert line.count("s.lstmviz.json") == 1  # the session named once
+        chars = f"{len(str(tmp_path)) + 1 + 300:,}"  # the folder, "/" and the name
+        assert needle.format(tmp=tmp_path, chars=chars) in line
+        assert len(line) < 400  # a name too long for the system is shown cut
 
 
 def test_a_warning_is_one_line_without_python_s_file_and_source_line(tmp_path):
