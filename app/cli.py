@@ -19,10 +19,12 @@ with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from lstm_viz import __version__
@@ -174,14 +176,16 @@ def _formats(text: str, allow_none: bool = False) -> list[str]:
     return formats
 
 
-def load_session_file(path: str, trusted_models=()):
+def load_session_file(path: str, trusted_models=(), memory_budget: int | None = None):
     """The Session described by a session JSON file (a config dict, or a whole session saved
     with its model, ``*.lstmviz.json``) and the file's data; UsageError with a one-line reason.
 
     The file is read only if it is a regular file of bounded size (never a FIFO or a device).
-    A model the session names is unpickled only if it is one of ``trusted_models``.
+    Relative paths in it are read from the file's folder. A model the session names is
+    unpickled only if it is one of ``trusted_models``; ``memory_budget`` (bytes) is the user's.
     """
     from lstm_viz import Session
+    from lstm_viz.sessionfile import resolve_paths
     from lstm_viz.validate import read_json_file
     try:
         data = read_json_file(path, "session file")
@@ -189,29 +193,45 @@ def load_session_file(path: str, trusted_models=()):
         raise UsageError(f"--config: {_one_line(exc)}") from None
     if isinstance(data, dict) and isinstance(data.get("format"), str) and \
             data["format"].startswith("lstm-viz session"):
-        return _load_full_session(path, trusted_models)
+        return _load_full_session(path, trusted_models, memory_budget)
     try:
-        session = Session.from_dict(data)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"--config: {path}: {_one_line(exc)}") from None
+        session = Session.from_dict(resolve_paths(data, Path(path).resolve().parent),
+                                    memory_budget=memory_budget)
+    except (ValueError, TypeError, OSError) as exc:
+        raise UsageError(f"--config: {_about(path, exc)}") from None
     return session, data
 
 
 def _one_line(exc: BaseException) -> str:
+    """An error's message in one line; for a file the system refused, its reason and the
+    file's name (a very long name shortened)."""
+    from lstm_viz.validate import shown_path
+    if isinstance(exc, OSError) and exc.strerror:
+        name = f": {shown_path(exc.filename)}" if exc.filename is not None else ""
+        return f"{exc.strerror}{name}"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _load_full_session(path: str, trusted_models):
+def _about(path, exc: BaseException) -> str:
+    """``path: message`` in one line, without the file's name twice."""
+    from lstm_viz.validate import shown_path
+    message = _one_line(exc)
+    return message if message.startswith(Path(path).name) else \
+        f"{shown_path(path)}: {message}"
+
+
+def _load_full_session(path: str, trusted_models, memory_budget: int | None = None):
     from lstm_viz.io import PickleConsentNeeded
     from lstm_viz.sessionfile import load_session
     try:
-        session, extras = load_session(path, trusted_models=trusted_models)
+        session, extras = load_session(path, trusted_models=trusted_models,
+                                       memory_budget=memory_budget)
     except PickleConsentNeeded as exc:
         raise UsageError(f"--config: {_one_line(exc)}; --allow-pickle covers only the --model"
                          " file: if you trust it, open that model with"
                          f" --model {exc.path} --allow-pickle") from None
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--config: {path}: {_one_line(exc)}") from None
+        raise UsageError(f"--config: {_about(path, exc)}") from None
     return session, {"selection": dict(extras.selection), "step": session.t,
                      "view": dict(extras.view)}
 
@@ -232,10 +252,10 @@ def _headless_window(args, settings_dir: str):
     from .file_menu import open_demo, open_model
     from .main import MainWindow
     if args.model:
-        _check_model(args.model, args.allow_pickle, args.lstm)
+        _check_model(args.model, args.allow_pickle, args.lstm, memory_budget=_budget(args))
     app = make_app()
-    session, data = load_session_file(args.config, _trusted_models(args)) if args.config \
-        else (None, {})
+    session, data = load_session_file(args.config, _trusted_models(args), _budget(args)) \
+        if args.config else (None, {})
     settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.Format.IniFormat)
     if session is None:
         from lstm_viz import Session
@@ -285,15 +305,16 @@ def _close(window) -> None:
 
 
 def _check_model(path: str, allow_pickle: bool, lstm: str | None = None,
-                 headless: bool = True) -> None:
+                 headless: bool = True, memory_budget: int | None = None) -> None:
     """UsageError with the loader's own message (what was found, what was expected) when
-    ``path`` is not a model lstm-viz can open, when ``lstm`` names none of its LSTMs, or, for
-    a ``headless`` run (no picker to ask), when it holds several and ``lstm`` is not given
-    (then the message lists them). What the loader warns about is printed on stderr."""
+    ``path`` is not a model lstm-viz can open within ``memory_budget`` bytes, when ``lstm``
+    names none of its LSTMs, or, for a ``headless`` run (no picker to ask), when it holds
+    several and ``lstm`` is not given (then the message lists them). What the loader warns
+    about is printed on stderr."""
     from lstm_viz.io import first_few, load_model
     try:
-        loaded = load_model(path, allow_pickle=allow_pickle)
-    except ValueError as exc:
+        loaded = load_model(path, allow_pickle=allow_pickle, memory_budget=memory_budget)
+    except (ValueError, OSError) as exc:
         raise UsageError(f"--model: {_one_line(exc)}") from None
     for warning in loaded.warnings:
         print(f"lstm-viz: warning: {' '.join(warning.split())}", file=sys.stderr)
@@ -433,9 +454,10 @@ def _export(args) -> int:
 def _plain_session(args):
     """The --config session (or the default one), traced, without a window."""
     from lstm_viz import Session
-    session = load_session_file(args.config, _trusted_models(args))[0] if args.config \
-        else Session()
-    session.memory_budget = _budget(args)
+    budget = _budget(args)
+    session = load_session_file(args.config, _trusted_models(args), budget)[0] \
+        if args.config else Session(memory_budget=budget)
+    session.memory_budget = budget
     try:
         session.retrace()
     except ValueError as exc:
@@ -498,37 +520,75 @@ def configure_logging(args: argparse.Namespace) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, ``lstm-viz: warning: ...`` (not Python's file:line and source
+    line)."""
+    text = " ".join(str(message).split())
+    try:
+        print(f"lstm-viz: warning: {text}", file=file or sys.stderr)
+    except (OSError, ValueError):  # stderr closed: a warning is not worth a crash
+        pass
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Warnings shown by ``_show_warning`` while the command runs (restored afterwards)."""
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def _check_paths(args) -> None:
+    """UsageError, before torch or Qt is imported, when --config is not a regular file of
+    bounded size (a FIFO or /dev/zero would hang the read) or cannot be reached at all, or
+    when --memory-budget is not a size."""
+    _budget(args)
+    if getattr(args, "config", None):
+        from lstm_viz.validate import check_regular_file
+        try:
+            check_regular_file(args.config, "session file")
+        except ValueError as exc:
+            raise UsageError(f"--config: {_one_line(exc)}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = build_parser().parse_args(argv)
-        configure_logging(args)
-        if args.func.__module__ == engine_cli.__name__:  # shapes, models: no Qt
-            try:
-                return int(args.func(args) or 0)
-            except ValueError as exc:
-                raise UsageError(str(exc).splitlines()[0]) from None
-        if not args.install_desktop:
-            _check_binding()
-        _check_demo(args.demo)
-        return args.func(args)
-    except UsageError as exc:
-        print(f"lstm-viz: error: {exc}", file=sys.stderr)
-        return 2
+    with _one_line_warnings():
+        try:
+            args = build_parser().parse_args(argv)
+            configure_logging(args)
+            if args.func.__module__ == engine_cli.__name__:  # shapes, models, corpus: no Qt
+                try:
+                    return int(args.func(args) or 0)
+                except (ValueError, OSError) as exc:
+                    raise UsageError(str(exc).splitlines()[0] if str(exc) else
+                                     type(exc).__name__) from None
+            _check_paths(args)
+            if not args.install_desktop:
+                _check_binding()
+            _check_demo(args.demo)
+            return args.func(args)
+        except UsageError as exc:
+            print(f"lstm-viz: error: {exc}", file=sys.stderr)
+            return 2
 
 
 def _gui(args) -> int:
+    budget = _budget(args)
     if args.model:  # several LSTMs and no --lstm: the window's picker asks
-        _check_model(args.model, args.allow_pickle, args.lstm, headless=False)
+        _check_model(args.model, args.allow_pickle, args.lstm, headless=False,
+                     memory_budget=budget)
     _check_display()
     from .entry import run
     session = None
     data = {}
     if args.config:
-        session, data = load_session_file(args.config, _trusted_models(args))
+        session, data = load_session_file(args.config, _trusted_models(args), budget)
     step = args.step if args.step is not None else data.get("step")
     view = args.view or (data.get("view") or {}).get("tab")
-    budget = _budget(args)
     try:
         return run({"session": session, "step": step, "model": args.model, "view": view,
                     "allow_pickle": args.allow_pickle, "lstm": args.lstm,

@@ -233,10 +233,12 @@ class ModelFile:
 
 
 def read_model(path, *, allow_pickle: bool = False, lstm: str | None = None,
-               dtype: torch.dtype = torch.float32) -> ModelFile:
-    """Read ``path`` (``load_model``) and build its LSTM (the one called ``lstm``, or its only
-    one; none yet when it holds several and ``lstm`` is None). Touches no Qt object."""
-    loaded = load_model(path, allow_pickle=allow_pickle)
+               dtype: torch.dtype = torch.float32, memory_budget: int | None = None
+               ) -> ModelFile:
+    """Read ``path`` (``load_model``, within ``memory_budget`` bytes) and build its LSTM (the
+    one called ``lstm``, or its only one; none yet when it holds several and ``lstm`` is None).
+    Touches no Qt object."""
+    loaded = load_model(path, allow_pickle=allow_pickle, memory_budget=memory_budget)
     log.info("read %s: %s with %d LSTM(s)", path, loaded.kind, len(loaded.lstms))
     if lstm is None and len(loaded.lstms) != 1:
         return ModelFile(loaded)
@@ -283,7 +285,8 @@ def open_model(window, path, *, allow_pickle: bool = False, lstm: str | None = N
         return False
 
     return _load(window, f"Opening {path.name}…",
-                 lambda: read_model(path, allow_pickle=consented, lstm=lstm, dtype=dtype),
+                 lambda: read_model(path, allow_pickle=consented, lstm=lstm, dtype=dtype,
+                                    memory_budget=window.session.memory_budget),
                  lambda model: use_model(window, model, background=background, done=done),
                  failed, background, done)
 
@@ -430,11 +433,14 @@ def _selection(window) -> dict:
     return sel
 
 
-def read_session(path, trusted_models=()) -> tuple[Session, SessionExtras]:
-    """Read, check and build the session saved in ``path`` (weights, input, edits), untraced:
-    the window traces it once it is in use. Touches no Qt object."""
+def read_session(path, trusted_models=(), memory_budget: int | None = None
+                 ) -> tuple[Session, SessionExtras]:
+    """Read, check and build the session saved in ``path`` (weights, input, edits), untraced,
+    within ``memory_budget`` bytes: the window traces it once it is in use. Touches no Qt
+    object."""
     try:
-        return load_session(path, trusted_models=trusted_models, trace=False)
+        return load_session(path, trusted_models=trusted_models, trace=False,
+                            memory_budget=memory_budget)
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc}") from None
 
@@ -468,7 +474,8 @@ def open_session(window, path, *, background: bool = False, done=None) -> bool:
         finish(ok)
         return ok
 
-    return _load(window, f"Opening {path.name}…", lambda: read_session(path, trusted), use,
+    return _load(window, f"Opening {path.name}…", lambda: read_session(path, trusted,
+                                                         window.session.memory_budget), use,
                  failed, background, done)
 
 

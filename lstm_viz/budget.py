@@ -14,6 +14,14 @@ if TYPE_CHECKING:
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes
 DEFAULT_WINDOW = 1024  # steps a windowed trace holds in full
+# What a layer and direction costs beyond its numbers (its module, the trace's buffers and
+# kernels for it, the views of it): measured at 50 to 100 KiB; counted so that thousands of
+# layers of a tiny LSTM are judged by what they take, not by their few weights.
+LAYER_COST = 128 << 10  # bytes
+# Every step of every layer and direction takes time whatever its size (the trace's loop, the
+# check against nn.LSTM): a session may trace one step per STEP_WORK bytes of the budget (at
+# least of the default budget), about four million at the default, a few minutes' work.
+STEP_WORK = 256  # bytes
 
 
 class TraceBudgetError(ValueError):
@@ -75,17 +83,18 @@ def estimate_windowed_bytes(cfg: LSTMConfig, batch_size: int | None, seq_len: in
 
 def format_bytes(n: float) -> str:
     """``1536`` -> ``"1.5 KiB"``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
-    return f"{n:.1f} TiB"
+    return f"{n:.1f} EiB"
 
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 10**3, "m": 1 << 20,
           "mib": 1 << 20, "mb": 10**6, "g": 1 << 30, "gib": 1 << 30, "gb": 10**9,
           "t": 1 << 40, "tib": 1 << 40, "tb": 10**12}
 MIN_MEMORY_BUDGET = 16 << 20  # bytes: below this not even a windowed trace of a small LSTM fits
+MAX_MEMORY_BUDGET = 1 << 60  # bytes (1 EiB): more than any machine has
 
 
 def parse_size(text: str) -> int:
@@ -101,6 +110,9 @@ def parse_size(text: str) -> int:
         value = float("nan")
     if unit not in _UNITS or not value > 0 or value == float("inf"):
         raise ValueError(f"a memory size looks like 4GiB, 512MiB or 2000000000 (got {raw!r})")
+    if value * _UNITS[unit] > MAX_MEMORY_BUDGET:
+        raise ValueError(f"a memory budget of {raw} is more than any machine has: at most"
+                         f" {format_bytes(MAX_MEMORY_BUDGET)}")
     size = int(value * _UNITS[unit])
     if size < MIN_MEMORY_BUDGET:
         raise ValueError(f"a memory budget of {format_bytes(size)} is too small: at least"
@@ -108,17 +120,54 @@ def parse_size(text: str) -> int:
     return size
 
 
+def max_steps(budget: int | None = None) -> int:
+    """How many steps (of one layer and direction each) a trace may take under ``budget``."""
+    budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
+    return max(budget, DEFAULT_MEMORY_BUDGET) // STEP_WORK
+
+
+def check_steps(cfg: LSTMConfig, seq_len: int, budget: int | None = None) -> int:
+    """Return the steps a trace of ``seq_len`` takes (num_layers x directions x seq_len), or
+    raise TraceBudgetError when they are more than ``max_steps(budget)``: however small the
+    LSTM, each step takes time."""
+    steps = cfg.num_layers * cfg.num_directions * int(seq_len)
+    most = max_steps(budget)
+    if steps > most:
+        shown = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
+        raise TraceBudgetError(
+            f"this would trace {steps:,} steps (num_layers={cfg.num_layers} x"
+            f" directions={cfg.num_directions} x seq_len={seq_len}), more than the {most:,}"
+            f" a memory budget of {format_bytes(shown)} allows (each step takes time, however"
+            " small the LSTM); reduce seq_len or num_layers (or raise the budget)")
+    return steps
+
+
+def _fixed_costs(cfg: LSTMConfig, dtype: torch.dtype | None) -> tuple[int, int]:
+    """(weights, layers): the weights twice (a module and the copy made while it is loaded or
+    moved to another device) and LAYER_COST per layer and direction, in bytes."""
+    return (2 * parameter_count(cfg) * _item_size(dtype),
+            cfg.num_layers * cfg.num_directions * LAYER_COST)
+
+
+def _parts(weights: int, layers: int, cfg: LSTMConfig) -> str:
+    return (f"{format_bytes(weights)} of weights, {format_bytes(layers)} for"
+            f" num_layers={cfg.num_layers} x directions={cfg.num_directions} at"
+            f" {format_bytes(LAYER_COST)} each")
+
+
 def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                  dtype: torch.dtype | None = None, budget: int | None = None) -> int:
-    """Return the bytes a session of this size needs (the trace, plus the weights twice: a
-    module and the copy made while it is loaded or moved to another device), or raise
-    TraceBudgetError naming the estimate and what to reduce. Call it before building anything."""
+    """Return the bytes a session of this size needs (the trace, the weights twice and what
+    each layer costs beyond its numbers), or raise TraceBudgetError naming the estimate and
+    what to reduce, also when it takes more steps than ``check_steps`` allows. Call it before
+    building anything."""
     budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
-    weights = 2 * parameter_count(cfg) * _item_size(dtype)
-    need = estimate_trace_bytes(cfg, batch_size, seq_len, dtype) + weights
+    check_steps(cfg, seq_len, budget)
+    weights, layers = _fixed_costs(cfg, dtype)
+    need = estimate_trace_bytes(cfg, batch_size, seq_len, dtype) + weights + layers
     if need > budget:
         raise TraceBudgetError(
-            f"this would need about {format_bytes(need)} ({format_bytes(weights)} of weights,"
+            f"this would need about {format_bytes(need)} ({_parts(weights, layers, cfg)},"
             f" the rest for num_layers={cfg.num_layers} x directions={cfg.num_directions} x"
             f" seq_len={seq_len} x batch={batch_size or 1} x"
             f" {5 * cfg.hidden_size + cfg.h_out} traced values per step), over the memory"
@@ -133,16 +182,18 @@ def check_windowed_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
     """Like check_budget, for a windowed trace (lstm_viz.windowed): its bytes, or
     TraceBudgetError naming the estimate and what to reduce."""
     budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
-    weights = 2 * parameter_count(cfg) * _item_size(dtype)
+    check_steps(cfg, seq_len, budget)
+    weights, layers = _fixed_costs(cfg, dtype)
     buckets = overview_buckets(cfg, batch_size, seq_len, dtype, budget)
     need = estimate_windowed_bytes(cfg, batch_size, seq_len, dtype, window=window,
-                                   buckets=buckets) + weights
+                                   buckets=buckets) + weights + layers
     if need > budget:
         raise TraceBudgetError(
-            f"even a windowed trace would need about {format_bytes(need)} (the input, the"
-            f" overview and the kept states of seq_len={seq_len} x batch={batch_size or 1}),"
-            f" over the memory budget of {format_bytes(budget)}; reduce seq_len, batch size,"
-            " hidden_size or num_layers (or raise the budget)")
+            f"even a windowed trace would need about {format_bytes(need)} ("
+            f"{_parts(weights, layers, cfg)}, the rest for the input, the overview and the"
+            f" kept states of seq_len={seq_len} x batch={batch_size or 1}), over the memory"
+            f" budget of {format_bytes(budget)}; reduce seq_len, batch size, hidden_size or"
+            " num_layers (or raise the budget)")
     return need
 
 

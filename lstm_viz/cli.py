@@ -232,7 +232,7 @@ def cmd_shapes(args: argparse.Namespace) -> int:
             "warnings": [str(w.message) for w in caught]}, indent=2))
         return 0
     for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        print(f"lstm-viz: warning: {w.message}", file=sys.stderr)
     calls = tensor_shapes(cfg, batch, args.seq_len)
     rows = [(name, str(tuple(s)), s.describe(), s.note) for name, s in table.items()]
     w_name = max(len(r[0]) for r in rows)

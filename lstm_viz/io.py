@@ -21,6 +21,7 @@ import shlex
 import struct
 import zipfile
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -46,8 +47,8 @@ from .torchscript import is_torchscript, read_torchscript
 from .vocab import find_vocab
 
 EXPECTED = ("expected a file written by torch.save (a state dict, a checkpoint or a whole"
-            " model) or torch.jit.save, a .safetensors state dict, or an ONNX model with an"
-            " LSTM node")
+            " model) or torch.jit.save, a .safetensors state dict, an ONNX model with an"
+            " LSTM node, or a Keras .keras or .h5 model")
 _MAX_DEPTH = 6
 _CHECKSUM_LIMIT = 256 * 1024 * 1024  # bytes
 # Keys whose tensor is taken to be an embedding matrix (vocab_size, input_size).
@@ -66,9 +67,12 @@ _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32":
                        "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
 
 
+_BUDGET: ContextVar[int] = ContextVar("memory_budget", default=DEFAULT_MEMORY_BUDGET)
+
+
 def _memory_budget() -> int:
-    """The engine's default memory budget in bytes."""
-    return DEFAULT_MEMORY_BUDGET
+    """The memory budget in bytes of the load in progress (``load_model``'s)."""
+    return _BUDGET.get()
 
 
 def models_command(path) -> str:
@@ -283,15 +287,25 @@ class _Module:
 
 
 # ----- loading ---------------------------------------------------------------------------------
-def load_model(path, *, allow_pickle: bool = False) -> LoadedModel:
+def load_model(path, *, allow_pickle: bool = False,
+               memory_budget: int | None = None) -> LoadedModel:
     """Open ``path`` and list the nn.LSTMs in it.
 
     Reads torch.save files (state dicts, checkpoints, whole pickled models) with a restricted
     unpickler that runs no code from the file, TorchScript archives read the same way (never
-    ``torch.jit.load``, which runs the archive's code), safetensors and ONNX graphs (read,
-    never run). ``allow_pickle=True`` loads pickles with the full
-    ``torch.load``, which runs whatever code the file names.
+    ``torch.jit.load``, which runs the archive's code), safetensors, ONNX graphs and Keras files
+    (read, never run). ``allow_pickle=True`` loads pickles with the full ``torch.load``, which
+    runs whatever code the file names. ``memory_budget`` (bytes; default 1 GiB) bounds what is
+    read: the user's, such as ``lstm-viz --memory-budget``.
     """
+    token = _BUDGET.set(DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget))
+    try:
+        return _open_model(path, allow_pickle)
+    finally:
+        _BUDGET.reset(token)
+
+
+def _open_model(path, allow_pickle: bool) -> LoadedModel:
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file not found: {path}; {EXPECTED}")
@@ -385,9 +399,11 @@ def _sniff(head: bytes) -> str:
     text = head[:40]
     if head.startswith(b"\x93NUMPY"):
         return "a NumPy .npy array (an input, not a model)"
+    # What kind of file, never what it says: an error message may be shown or logged where the
+    # file's contents should not be.
     if all(32 <= b < 127 or b in (9, 10, 13) for b in text):
-        return f"text starting with {text.decode('ascii')!r}"
-    return f"binary data starting with {text[:8].hex(' ')}"
+        return "a text file"
+    return "binary data of an unknown kind"
 
 
 def _first_line(msg: str) -> str:

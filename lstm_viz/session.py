@@ -696,6 +696,11 @@ class Session:
 
 
 def _check_finite(value: float) -> None:
-    """A what-if value must be a finite number: NaN or infinity would only poison the trace."""
+    """A what-if value must be a finite number that float32 holds: NaN or infinity would only
+    poison the trace, and a larger number cannot be stored in it."""
+    from .validate import FLOAT32_MAX
     if not math.isfinite(float(value)):
         raise ValueError(f"a what-if value must be a finite number (got {value})")
+    if abs(float(value)) > FLOAT32_MAX:
+        raise ValueError(f"a what-if value must be a finite number in [-3.4e38, 3.4e38] (what"
+                         f" float32 holds; got {float(value):g})")

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,13 @@ from .atomic import write_bytes, write_text
 from .hashing import file_sha256
 from .io import PickleConsentNeeded, head_choices, load_model
 from .session import Session
-from .validate import check_ablations, check_edits, check_session_document, read_json_file
+from .validate import (
+    check_ablations,
+    check_edits,
+    check_session_document,
+    read_json_file,
+    shown_path,
+)
 
 FORMAT = "lstm-viz session"
 FORMAT_VERSION = 1
@@ -63,13 +70,22 @@ def _tensor_from_json(d, name: str) -> torch.Tensor:
     return torch.from_numpy(arr.copy())
 
 
+def _resolve(p: Path) -> Path:
+    """``p`` with its symlinks resolved where that is possible (a symlink loop or a name too
+    long stays as written: opening it later says what is wrong)."""
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        return Path(os.path.abspath(p))
+
+
 def _rel(path: str, base: Path) -> str:
     """``path`` relative to ``base`` (posix) when it shares a root, else absolute."""
     if not path:
         return path
-    p = Path(path).resolve()
+    p = _resolve(Path(path))
     try:
-        return Path(os.path.relpath(p, base.resolve())).as_posix()
+        return Path(os.path.relpath(p, _resolve(base))).as_posix()
     except ValueError:  # another drive on Windows
         return str(p)
 
@@ -78,23 +94,41 @@ def _abs(path: str, base: Path) -> str:
     if not path:
         return path
     p = Path(path)
-    return str(p if p.is_absolute() else (base / p).resolve())
+    return str(p if p.is_absolute() else _resolve(base / p))
 
 
 def _map_paths(d: dict, fn) -> dict:
     """A copy of a Session.to_dict() with input/model paths passed through ``fn``."""
     d = json.loads(json.dumps(d))
-    inp = d.get("input") or {}
-    if inp.get("path"):
-        inp["path"] = fn(inp["path"])
-    params = inp.get("params") or {}
-    for key in ("model_path", "vocab_path"):
-        if params.get(key):
-            params[key] = fn(params[key])
+    inp = d.get("input")
+    inp = inp if isinstance(inp, dict) else {}
+    params = inp.get("params")
+    params = params if isinstance(params, dict) else {}
     src = d.get("model_source")
-    if isinstance(src, dict) and src.get("path"):
-        src["path"] = fn(src["path"])
+    src = src if isinstance(src, dict) else {}
+    for holder, key in ((inp, "path"), (params, "model_path"), (params, "vocab_path"),
+                        (src, "path")):
+        if holder.get(key) and isinstance(holder[key], str):
+            holder[key] = fn(holder[key])
     return d
+
+
+def resolve_paths(data: dict, folder) -> dict:
+    """A copy of a session dict (``Session.to_dict()`` or a ``--config`` file) whose relative
+    input, vocabulary and model paths are read from ``folder`` (the file's own folder)."""
+    base = _resolve(Path(folder))
+    return _map_paths(data, lambda p: _abs(p, base)) if isinstance(data, dict) else data
+
+
+def _file_problem(path: str) -> str:
+    """Why ``path`` cannot be opened as a file ('' when it can)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as exc:  # a symlink loop, a name too long
+        return f"cannot be opened ({exc.strerror or type(exc).__name__})"
+    return "" if stat.S_ISREG(mode) else "is not a regular file"
 
 
 # ----- saving ----------------------------------------------------------------------------------
@@ -107,7 +141,7 @@ def save_session(path, session: Session, *, selection: dict | None = None,
     (path and SHA-256).
     """
     path = Path(path)
-    base = path.resolve().parent
+    base = _resolve(path).parent
     data = session.to_dict()
     source = session.model_source if isinstance(session.model_source, dict) else None
     sd = session.lstm.state_dict()
@@ -177,12 +211,15 @@ def read_session_file(path, memory_budget: int | None = None) -> dict:
 def _restore_input(doc: dict, data: dict, path: Path) -> None:
     """Point a file input at the file, or at a cached copy of the data stored in the session."""
     inp = data.get("input") or {}
-    if inp.get("source") != "file" or not inp.get("path") or Path(inp["path"]).is_file():
+    if inp.get("source") != "file" or not inp.get("path"):
+        return
+    problem = _file_problem(inp["path"])
+    if not problem:
         return
     stored = doc.get("input_data")
     if not stored:
-        raise ValueError(f"{path.name}: the input file {inp['path']} is missing and the session"
-                         " does not contain its data")
+        raise ValueError(f"{path.name}: the input file {shown_path(inp['path'])} {problem} and"
+                         " the session does not contain its data")
     from platformdirs import user_cache_dir
     try:
         raw = base64.b64decode(stored["data"], validate=True)
@@ -200,18 +237,20 @@ def _restore_input(doc: dict, data: dict, path: Path) -> None:
     inp["path"] = str(cache / name)
 
 
-def _candidate_from_model_file(src: dict, trusted_models: Collection, name: str):
+def _candidate_from_model_file(src: dict, trusted_models: Collection, name: str,
+                               memory_budget: int | None = None):
     mpath = src.get("path", "")
-    if not Path(mpath).is_file():
-        raise ValueError(f"{name}: the model file {mpath} is missing and the session does not"
-                         " contain the weights")
+    problem = _file_problem(mpath)
+    if problem:
+        raise ValueError(f"{name}: the model file {shown_path(mpath)} {problem} and the session"
+                         " does not contain the weights")
     if src.get("sha256") and file_sha256(mpath) != src["sha256"]:
         raise ValueError(f"{name}: the model file {mpath} has changed since the session was"
                          " saved (its SHA-256 differs) and the session does not contain the"
                          " weights")
-    allow = Path(mpath).resolve() in {Path(p).resolve() for p in trusted_models}
+    allow = _resolve(Path(mpath)) in {_resolve(Path(p)) for p in trusted_models}
     try:
-        loaded = load_model(mpath, allow_pickle=allow)
+        loaded = load_model(mpath, allow_pickle=allow, memory_budget=memory_budget)
     except PickleConsentNeeded:
         raise PickleConsentNeeded(
             f"{name}: its model file {mpath} holds a pickled Python object whose weights can"
@@ -264,8 +303,7 @@ def load_session(path, *, trusted_models: Collection = (), device: str | None = 
     """
     path = Path(path)
     doc = read_session_file(path, memory_budget)
-    base = path.resolve().parent
-    data = _map_paths(doc["session"], lambda p: _abs(p, base))
+    data = resolve_paths(doc["session"], _resolve(path).parent)
     _restore_input(doc, data, path)
     edits = data.pop("edits", None) or {}
     step = data.pop("step", 0)
@@ -283,11 +321,12 @@ def load_session(path, *, trusted_models: Collection = (), device: str | None = 
         extras.weights_from = "file"
         if isinstance(source, dict) and source.get("path"):
             try:  # the model file, when it is there unchanged, still gives the output head
-                cand = _candidate_from_model_file(source, trusted_models, path.name)
-            except ValueError:
+                cand = _candidate_from_model_file(source, trusted_models, path.name,
+                                                  memory_budget)
+            except (ValueError, OSError):
                 cand = None
     elif isinstance(source, dict) and source.get("path"):
-        cand = _candidate_from_model_file(source, trusted_models, path.name)
+        cand = _candidate_from_model_file(source, trusted_models, path.name, memory_budget)
         state = cand.state_dict
         extras.weights_from = "model file"
     else:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,14 +32,25 @@ MAX_JSON_DEPTH = 32  # the deepest a session file written by lstm-viz goes is 5
 MAX_NUM_LAYERS = 10_000
 MAX_EDITS = 100_000
 MAX_TEXT = 10_000_000  # characters of text input
+MAX_VOCAB = 1_000_000  # tokens of a vocabulary stored in a session (the largest in use: ~260k)
+MAX_OVERRIDES = 1_000_000  # values what-if edits and ablations set in one run
+INT64 = (-(1 << 63), (1 << 63) - 1)  # what an integer field may hold
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32: what an edited value may be
 DEFAULT_BUDGET = 1 << 30  # bytes; the same default as the trace's memory budget
 BUDGET_HINT = ("the memory budget is set by whoever runs lstm-viz (Session(memory_budget=...)),"
                " never by a file; remove the field")
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 # ----- reading a file -------------------------------------------------------------------------
+def shown_path(path, most: int = 120) -> str:
+    """``path`` as a one-line message shows it: cut in the middle when longer than ``most``."""
+    text = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
+    if len(text) <= most:
+        return text
+    return f"{text[:most // 2]}...{text[-most // 3:]} ({len(text):,} characters)"
+
+
 def check_regular_file(path, what: str = "file", max_bytes: int | None = None) -> Path:
     """``path`` if it is a regular file no larger than ``max_bytes``; ValueError otherwise.
 
@@ -51,30 +61,51 @@ def check_regular_file(path, what: str = "file", max_bytes: int | None = None) -
     try:
         st = os.stat(p)
     except FileNotFoundError:
-        raise ValueError(f"{what} not found: {p}") from None
+        raise ValueError(f"{what} not found: {shown_path(p)}") from None
     except OSError as exc:
-        raise ValueError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+        raise ValueError(f"cannot read {what} {shown_path(p)}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):
         kind = ("a directory" if stat.S_ISDIR(st.st_mode) else
                 "a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else
                 "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
                 "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise ValueError(f"{p} is {kind}; the {what} must be a regular file")
+        raise ValueError(f"{shown_path(p)} is {kind}; the {what} must be a regular file")
     if st.st_size > max_bytes:
         raise ValueError(f"{p.name} is {st.st_size:,} bytes; a {what} may be at most"
                          f" {max_bytes:,} bytes")
     return p
 
 
-def json_depth(raw: bytes) -> int:
-    """How deeply the arrays and objects of JSON text nest (strings skipped), without parsing."""
+def json_depth(raw: bytes, chunk: int = 1 << 24) -> int:
+    """How deeply the arrays and objects of JSON text nest (brackets inside strings skipped),
+    without parsing: in vectorized chunks, so that millions of strings take a second."""
     import numpy as np
 
-    skeleton = _STRING.sub(b'""', raw)
-    a = np.frombuffer(skeleton, dtype=np.uint8)
-    step = (np.isin(a, (ord("["), ord("{"))).astype(np.int64)
-            - np.isin(a, (ord("]"), ord("}"))).astype(np.int64))
-    return int(np.cumsum(step).max()) if step.size else 0
+    a = np.frombuffer(raw, dtype=np.uint8)
+    deepest = depth = 0
+    inside = 0  # within a string at the end of the previous chunk
+    run = 0  # backslashes that ended the previous chunk
+    for lo in range(0, a.size, chunk):
+        c = a[lo:lo + chunk]
+        n = c.size
+        slash = c == ord("\\")
+        # backslashes in the run that ends at each position (the previous chunk's run carried)
+        idx = np.arange(n, dtype=np.int64)
+        last_other = np.maximum.accumulate(np.where(slash, -1, idx))
+        runs = np.where(last_other < 0, idx + 1 + run, idx - last_other)
+        escaped = np.empty(n, dtype=bool)
+        escaped[0] = run % 2 == 1
+        escaped[1:] = slash[:-1] & (runs[:-1] % 2 == 1)
+        quote = (c == ord('"')) & ~escaped
+        within = (np.bitwise_xor.accumulate(quote.astype(np.uint8)) ^ inside).astype(bool)
+        step = ((c == ord("[")) | (c == ord("{"))).astype(np.int32) \
+            - ((c == ord("]")) | (c == ord("}"))).astype(np.int32)
+        step[within] = 0
+        levels = np.cumsum(step, dtype=np.int64) + depth
+        deepest = max(deepest, int(levels.max()))
+        depth, inside = int(levels[-1]), int(within[-1])
+        run = int(runs[-1]) if slash[-1] else 0
+    return deepest
 
 
 def parse_json(raw: bytes | str, name: str, what: str = "JSON file") -> object:
@@ -127,6 +158,8 @@ def _show(value) -> str:
         exp = len(str(abs(value))) - 1
         if abs(value) == 10**exp:
             return f"{'-' if value < 0 else ''}10**{exp}"
+        if abs(value) >= 1 << 63:
+            return f"an integer of {abs(value).bit_length()} bits"
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, (list, tuple)):
@@ -153,27 +186,42 @@ class Spec:
 
 
 class Int(Spec):
-    def __init__(self, lo: int | None = None, hi: int | None = None) -> None:
-        self.lo, self.hi = lo, hi
+    """An integer in [lo, hi]; where a bound is not given, within ``limit`` (64 bits: what
+    torch takes)."""
 
-    def allowed(self) -> str:
+    def __init__(self, lo: int | None = None, hi: int | None = None,
+                 limit: tuple[int, int] = INT64) -> None:
+        self.lo, self.hi, self.limit = lo, hi, limit
+
+    def allowed(self, wide: bool = False) -> str:
+        """What the field takes; ``wide``: said of an integer outside ``limit``."""
         if self.lo is not None and self.hi is not None:
-            return f"an integer in [{self.lo}, {self.hi}]"
+            return f"an integer in [{_bound(self.lo)}, {_bound(self.hi)}]"
         if self.lo is not None:
-            return f"an integer >= {self.lo}"
+            return f"an integer >= {self.lo}" + (" that fits in 64 bits" if wide else "")
+        if wide:
+            return f"an integer in [{_bound(self.limit[0])}, {_bound(self.limit[1])}]"
         return "an integer"
 
     def check(self, value, path):
-        if not _is_int(value) or (self.lo is not None and value < self.lo) \
-                or (self.hi is not None and value > self.hi):
-            raise ValueError(f"{path} must be {self.allowed()} (got {_show(value)})")
+        lo = self.limit[0] if self.lo is None else self.lo
+        hi = self.limit[1] if self.hi is None else self.hi
+        if not _is_int(value) or not lo <= value <= hi:
+            wide = _is_int(value) and not self.limit[0] <= value <= self.limit[1]
+            raise ValueError(f"{path} must be {self.allowed(wide)} (got {_show(value)})")
         return value
+
+
+def _bound(n: int) -> str:
+    """A range's end as a message shows it: 64-bit limits as powers of two."""
+    names = {INT64[0]: "-2**63", INT64[1]: "2**63 - 1", (1 << 64) - 1: "2**64 - 1"}
+    return names.get(n, str(n))
 
 
 class Number(Spec):
     def __init__(self, lo: float | None = None, hi: float | None = None,
-                 positive: bool = False) -> None:
-        self.lo, self.hi, self.positive = lo, hi, positive
+                 positive: bool = False, what: str = "") -> None:
+        self.lo, self.hi, self.positive, self.what = lo, hi, positive, what
 
     def check(self, value, path):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
@@ -184,8 +232,12 @@ class Number(Spec):
                    or (self.hi is not None and value > self.hi)):
             ok = False
         if not ok:
-            rng = f" in [{self.lo}, {self.hi}]" if self.lo is not None else \
-                (" > 0" if self.positive else "")
+            if self.what:  # a range worth naming only to a finite number outside it
+                rng = self.what if isinstance(value, (int, float)) \
+                    and not isinstance(value, bool) and math.isfinite(value) else ""
+            else:
+                rng = f" in [{self.lo}, {self.hi}]" if self.lo is not None else \
+                    (" > 0" if self.positive else "")
             raise ValueError(f"{path} must be a finite number{rng} (got {_show(value)})")
         return value
 
@@ -310,27 +362,31 @@ CONFIG_FIELDS: dict[str, Spec] = {
 
 PARAMS = Obj({
     "period": Number(positive=True), "at": Int(), "batch_first": Bool(),
-    "vocab": Either(Str(max_len=MAX_TEXT), List(Str(), max_len=10_000_000),
-                    what="a string or a list of strings"),
+    "vocab": Either(Str(max_len=MAX_VOCAB), List(Str(), max_len=MAX_VOCAB),
+                    what=f"a string or a list of strings (at most {MAX_VOCAB:,} tokens)"),
     "vocab_path": Str(), "model_path": Str(), "lstm": Str(), "tokenizer": Str(),
     "embedding_key": Str(),
 })
 
+SEED = Int(limit=(INT64[0], (1 << 64) - 1))  # torch.manual_seed's range
+
 INPUT = Obj({
-    "source": Str(), "seq_len": Int(1), "batch_size": Int(1), "seed": Int(),
+    "source": Str(), "seq_len": Int(1), "batch_size": Int(1), "seed": SEED,
     "text": Str(max_len=MAX_TEXT), "path": Str(),
     "lengths": Null(List(Int(1), what=" of integers >= 1")), "params": PARAMS,
 })
 
+EDITED = Number(-FLOAT32_MAX, FLOAT32_MAX,  # a value the trace holds, in float32 too
+                what=" in [-3.4e38, 3.4e38] (what float32 holds)")
 INPUT_EDIT = Tuple([("t", Int(0)), ("batch", Int(0)), ("feature", Int(0)),
-                    ("value", Number())])
+                    ("value", EDITED)])
 STATE_EDIT = Tuple([("kind", Str(("h", "c"))), ("t", Int(0)), ("layer", Int(0)),
                     ("direction", Int(0)), ("batch", Int(0)), ("unit", Int(0)),
-                    ("value", Number())])
+                    ("value", EDITED)])
 ABLATION = Tuple([("kind", Str(("h", "c", "i", "f", "g", "o"))), ("layer", Int(0)),
                   ("direction", Int(0)), ("batch", Int(0)),
                   ("units", List(Int(0), max_len=MAX_EDITS, what=" of unit indices >= 0")),
-                  ("value", Number()), ("start", Int(0)), ("stop", Null(Int(1)))])
+                  ("value", EDITED), ("start", Int(0)), ("stop", Null(Int(1)))])
 EDITS = Obj({"inputs": List(INPUT_EDIT, max_len=MAX_EDITS),
              "states": List(STATE_EDIT, max_len=MAX_EDITS),
              "ablations": List(ABLATION, max_len=MAX_EDITS)})
@@ -344,7 +400,7 @@ MODEL_SOURCE = Obj({"path": Str(), "lstm": Str(), "kind": Str(), "sha256": Str()
 
 SESSION = Obj({
     **CONFIG_FIELDS, "format_version": Int(1), "seq_len": Int(1), "batch_size": Int(1),
-    "input": Null(INPUT), "seed": Int(), "device": Str(), "dtype": Str(("float32", "float64")),
+    "input": Null(INPUT), "seed": SEED, "device": Str(), "dtype": Str(("float32", "float64")),
     "step": Int(0), "model_source": Null(MODEL_SOURCE), "edits": Null(EDITS), "source": Str(),
     "selection": Null(Obj({}, open_=True)),
 }, forbidden={"memory_budget": BUDGET_HINT}, name="session")
@@ -361,11 +417,25 @@ INPUT_DATA = Obj({"name": Str(), "sha256": Str(), "data": Str(max_len=MAX_JSON_B
 
 def check_session_dict(data, path: str = "", budget: int | None = None) -> dict:
     """Check a session or config dict (``Session.to_dict()`` or hand-written): every field's
-    type and range, unknown fields, and the LSTM's size by arithmetic against ``budget``
-    (bytes; default 1 GiB). Returns it unchanged."""
+    type and range, unknown fields, the LSTM's size by arithmetic against ``budget`` (bytes;
+    default 1 GiB) and, where the input's sizes are written in it, how many what-if edits it
+    can hold. Returns it unchanged."""
     SESSION.check(data, path)
     check_lstm_size(data, path, budget)
+    sizes = _written_input_sizes(data)
+    if sizes is not None and data.get("edits"):
+        check_edit_counts(data["edits"], data, *sizes, path=_join(path, "edits"))
     return data
+
+
+def _written_input_sizes(data: Mapping) -> tuple[int, int] | None:
+    """(seq_len, batch_size) as a session dict states them, or None where the input decides
+    (a file) or they are not written."""
+    inp = data.get("input") or {}
+    if (inp.get("source") or data.get("source")) == "file":
+        return None
+    sizes = [data.get(k, inp.get(k)) for k in ("seq_len", "batch_size")]
+    return (sizes[0], sizes[1]) if all(_is_int(v) for v in sizes) else None
 
 
 def check_config_dict(data, path: str = "") -> dict:
@@ -420,6 +490,42 @@ def check_lstm_size(cfg, path: str = "", budget: int | None = None, item_size: i
     return n
 
 
+def _lstm_sizes(cfg) -> tuple[int, int, int, int, int]:
+    """(input_size, hidden_size, h_out, num_layers, directions) of an LSTMConfig or a mapping
+    with its fields."""
+    get = (lambda k, d: cfg.get(k, d)) if isinstance(cfg, Mapping) \
+        else (lambda k, d: getattr(cfg, k))
+    h = get("hidden_size", 1)
+    return (get("input_size", 1), h, get("proj_size", 0) or h, get("num_layers", 1),
+            2 if get("bidirectional", False) else 1)
+
+
+def check_edit_counts(edits, cfg, seq_len: int, batch_size: int, path: str = "edits") -> None:
+    """ValueError when checked what-if ``edits`` hold more than the LSTM and its input can
+    hold (more input edits than input values, more state edits than h and c values) or set
+    more than MAX_OVERRIDES values in one run (each ablated unit at each step of its span)."""
+    F, H, Ho, L, D = _lstm_sizes(cfg)
+    T, B = int(seq_len), int(batch_size)
+    inputs, states = edits.get("inputs") or [], edits.get("states") or []
+    for key, found, most, what in (
+            ("inputs", len(inputs), T * B * F,
+             f"the input holds {T * B * F:,} values (seq_len={T} x batch={B} x"
+             f" input_size={F})"),
+            ("states", len(states), T * L * D * B * (H + Ho),
+             f"the LSTM holds {T * L * D * B * (H + Ho):,} values of h and c (seq_len={T} x"
+             f" num_layers={L} x directions={D} x batch={B} x {H + Ho} units)")):
+        if found > most:
+            raise ValueError(f"{path}.{key} has {found:,} edits but {what}: remove the"
+                             " repeated ones")
+    ablated = sum(len(units) * max(1, min(T, T if stop is None else stop) - start)
+                  for _, _, _, _, units, _, start, stop in edits.get("ablations") or [])
+    if len(states) + ablated > MAX_OVERRIDES:
+        raise ValueError(f"{path} set {len(states) + ablated:,} values of the run (state edits,"
+                         " and every ablated unit at every step of its span), more than the"
+                         f" {MAX_OVERRIDES:,} one run may set; remove ablations, or give"
+                         " them fewer units or shorter spans")
+
+
 def check_edits(edits, cfg, seq_len: int, batch_size: int, lengths=None, path: str = "edits"
                 ) -> tuple[list[tuple], list[tuple]]:
     """What-if edits checked against the LSTM and the input they apply to.
@@ -428,6 +534,7 @@ def check_edits(edits, cfg, seq_len: int, batch_size: int, lengths=None, path: s
     direction, batch, unit, value)``; an edit outside the LSTM or past a sequence's end, or a
     value that is not a finite number, is a ValueError naming it (never silently ignored)."""
     edits = EDITS.check({} if edits is None else edits, path)
+    check_edit_counts(edits, cfg, seq_len, batch_size, path)
     ranges_in = (("t", seq_len, "steps"), ("batch", batch_size, "sequences"),
                  ("feature", cfg.input_size, "input features"))
     inputs = []
@@ -460,10 +567,17 @@ def check_ablations(edits, cfg, seq_len: int, batch_size: int, lengths=None,
     naming it."""
     from .edits import Ablation
     edits = EDITS.check({} if edits is None else edits, path)
+    check_edit_counts(edits, cfg, seq_len, batch_size, path)
     out = []
     for k, (kind, layer, direction, b, units, value, start, stop) in enumerate(
             edits.get("ablations", [])):
         where = f"{path}.ablations[{k}]"
+        seen: set[int] = set()
+        for unit in units:
+            if unit in seen:
+                raise ValueError(f"{where}: unit {unit} is named more than once; name each"
+                                 " unit once")
+            seen.add(unit)
         try:
             ablation = Ablation(kind, layer, direction, b, tuple(units), float(value), start,
                                 stop)

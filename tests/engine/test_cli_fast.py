@@ -120,3 +120,12 @@ def test_verbose_switches_on_lstm_viz_logging_only():
         root.setLevel(saved[1])
         for name in ("lstm_viz", "lstm_viz_app"):
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_a_shapes_warning_is_one_line_like_every_lstm_viz_warning():
+    res = _lstm_viz(*SHAPES, "--dropout", "0.5")
+    assert res.returncode == 0
+    assert res.stderr.splitlines() == [
+        "lstm-viz: warning: dropout option adds dropout after all but last recurrent layer, so"
+        " non-zero dropout expects num_layers greater than 1, but got dropout=0.5 and"
+        " num_layers=1"]

@@ -194,10 +194,18 @@ def test_flipped_bytes_inside_archive_fail_the_checksum(tmp_path):
         load_model(tmp_path / "bad.pt")
 
 
-def test_text_file_is_not_a_pytorch_file(tmp_path):
-    (tmp_path / "notes.pt").write_text("hello, I am not a model\n")
-    with pytest.raises(ValueError, match="not a PyTorch file: found text starting with 'hello"):
+def test_text_file_is_not_a_pytorch_file_and_its_words_are_not_echoed(tmp_path):
+    (tmp_path / "notes.pt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(ValueError, match="not a PyTorch file: found a text file") as err:
         load_model(tmp_path / "notes.pt")
+    assert "root:x" not in str(err.value)
+
+
+def test_binary_data_is_named_as_such_without_its_bytes(tmp_path):
+    (tmp_path / "blob.pt").write_bytes(bytes([0xDE, 0xAD, 0xBE, 0xEF]) * 16)
+    with pytest.raises(ValueError, match="found binary data of an unknown kind") as err:
+        load_model(tmp_path / "blob.pt")
+    assert "de ad" not in str(err.value)
 
 
 def test_npy_file_is_named_as_an_input_not_a_model(tmp_path):

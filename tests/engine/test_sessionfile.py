@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,3 +276,52 @@ def test_a_reopened_session_keeps_the_head_its_model_file_pairs(tmp_path):
     r, _ = load_session(tmp_path / "s.json", trace=False)
     assert r.head is not None and r.head.key == "fc"
     torch.testing.assert_close(r.head.weight, model.fc.weight.detach())
+
+
+# ----- paths and budgets a session file cannot turn into a traceback ---------------------------
+def _reference_only(tmp_path, model: str, **session) -> Path:
+    doc = {"format": "lstm-viz session", "format_version": 1, "weights": None,
+           "session": {"input_size": 2, "hidden_size": 3, "seq_len": 4, "batch_size": 1,
+                       "input": {"source": "sine"}, "seed": 1,
+                       "model_source": {"path": model, "lstm": "", "kind": "state_dict"},
+                       **session}}
+    path = tmp_path / "s.lstmviz.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("where", ["model", "input"])
+def test_a_path_that_is_a_symlink_loop_is_named_in_one_line(tmp_path, where):
+    (tmp_path / "loop").symlink_to("loop")
+    extra = {"input": {"source": "file", "path": "loop"}} if where == "input" else {}
+    path = _reference_only(tmp_path, "loop" if where == "model" else "", **extra)
+    with pytest.raises(ValueError, match=rf"the {where} file .*loop cannot be opened \(Too many"
+                       r" levels of symbolic links\)") as err:
+        load_session(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_model_path_up_the_tree_that_is_a_folder_is_named_as_such(tmp_path):
+    (tmp_path / "deep").mkdir()
+    path = _reference_only(tmp_path / "deep", "../..")
+    with pytest.raises(ValueError, match=r"the model file .* is not a regular file"):
+        load_session(path)
+
+
+def test_the_callers_budget_reaches_the_model_file_a_session_names(tmp_path):
+    """A tiny LSTM beside an 8 MB tensor: the session fits 4 MiB, the file's tensors do not."""
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    lstm = nn.LSTM(2, 3)
+    save_file({**{f"rnn.{k}": v for k, v in lstm.state_dict().items()},
+               "extra.table": torch.zeros(2_000_000)}, str(tmp_path / "m.safetensors"))
+    path = _reference_only(tmp_path, "m.safetensors", model_source={
+        "path": "m.safetensors", "lstm": "rnn", "kind": "safetensors"})
+    r, extras = load_session(path)
+    assert extras.weights_from == "model file"
+    torch.testing.assert_close(r.lstm.weight_hh_l0, lstm.weight_hh_l0.detach())
+    with pytest.raises(ValueError, match="more than the memory budget"):
+        load_session(path, memory_budget=4 << 20)
+    with pytest.raises(ValueError, match="more than the memory budget"):
+        load_model(tmp_path / "m.safetensors", memory_budget=4 << 20)
+    assert load_model(tmp_path / "m.safetensors").lstms  # the default budget again

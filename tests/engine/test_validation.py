@@ -25,7 +25,7 @@ from lstm_viz.config import LSTMConfig
 from lstm_viz.inputs import InputSpec, load_array
 from lstm_viz.session import Session
 from lstm_viz.sessionfile import load_session, save_session
-from lstm_viz.validate import parameter_count, read_json_file
+from lstm_viz.validate import json_depth, parameter_count, read_json_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -207,6 +207,100 @@ def test_valid_edits_from_a_dict_change_the_trace_like_edits_made_by_hand():
     ref.edit_input(2, 1, 0, 3.0)
     ref.edit_state("c", 1, 1, 0, 0, 2, -1.5)
     torch.testing.assert_close(s.trace.h, ref.trace.h, equal_nan=True)
+
+
+@pytest.mark.parametrize("edits, message", [
+    ({"inputs": [[0, 0, 0, 1.0]] * 31},
+     r"edits.inputs has 31 edits but the input holds 30 values \(seq_len=5 x batch=2 x"
+     r" input_size=3\)"),
+    ({"states": [["h", 0, 0, 0, 0, 0, 1.0]] * 161},
+     r"edits.states has 161 edits but the LSTM holds 160 values of h and c \(seq_len=5 x"
+     r" num_layers=2 x directions=1 x batch=2 x 8 units\)"),
+    ({"ablations": [["h", 0, 0, 0, [0, 1, 2], 0.0, 0, None]] * 66_667},
+     r"edits set 1,000,005 values of the run .* more than the 1,000,000 one run may set"),
+    ({"ablations": [["c", 1, 0, 1, [2, 0, 2], 0.0, 0, None]]},
+     r"edits.ablations\[0\]: unit 2 is named more than once"),
+    ({"ablations": [["h", 0, 0, 0, [0] * 100_000, 0.0, 0, None]]},
+     r"edits.ablations\[0\]: unit 0 is named more than once"),
+])
+def test_edits_and_ablations_beyond_what_the_lstm_holds_are_refused_before_it_is_built(
+        monkeypatch, edits, message):
+    data = _session_dict(edits=edits)
+
+    def built(self):
+        raise AssertionError("an LSTM was built for a session that must be refused")
+    if "named more than once" not in message:  # counts: known from the file alone
+        monkeypatch.setattr(Session, "_build", built)
+    with pytest.raises(ValueError, match=message) as exc:
+        Session.from_dict(data)
+    _one_line(exc)
+
+
+def test_as_many_edits_as_the_input_holds_are_accepted():
+    edits = {"inputs": [[t, b, f, 0.5] for t in range(5) for b in range(2) for f in range(3)]}
+    s = Session.from_dict(_session_dict(edits=edits))
+    assert len(s.edits.inputs) == 30
+
+
+@pytest.mark.parametrize("kind, value", [("inputs", 1e308), ("inputs", -3.5e38),
+                                         ("states", 1e39)])
+def test_an_edit_past_what_float32_holds_is_refused_by_name(kind, value):
+    edit = [0, 1, 2, value] if kind == "inputs" else ["c", 0, 1, 0, 1, 3, value]
+    with pytest.raises(ValueError, match=rf"edits.{kind}\[0\] value must be a finite number in"
+                       r" \[-3.4e38, 3.4e38\] \(what float32 holds\)") as exc:
+        Session.from_dict(_session_dict(edits={kind: [edit]}))
+    _one_line(exc)
+    edit[-1] = 3.4e38  # the largest still fits
+    Session.from_dict(_session_dict(edits={kind: [edit]}))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("hidden_size", 2**70, r"hidden_size must be an integer >= 1 that fits in 64 bits \(got an"
+                           r" integer of 71 bits\)"),
+    ("seed", 2**80, r"seed must be an integer in \[-2\*\*63, 2\*\*64 - 1\] \(got an integer"
+                    r" of 81 bits\)"),
+    ("seed", -(2**63) - 1, r"seed must be an integer in \[-2\*\*63, 2\*\*64 - 1\]"),
+    ("step", 2**64, r"step must be an integer >= 0 that fits in 64 bits"),
+])
+def test_integers_past_64_bits_are_refused_by_name(tmp_path, field, value, message):
+    path = _write(tmp_path, _session_dict(**{field: value}))
+    with pytest.raises(ValueError, match=message) as exc:
+        load_session(path)
+    _one_line(exc)
+
+
+def test_the_largest_seed_torch_takes_is_accepted():
+    s = Session.from_dict(_session_dict(seed=2**64 - 1))
+    assert s.seed == 2**64 - 1
+
+
+def test_a_vocabulary_of_millions_of_tokens_in_a_session_is_refused_in_seconds(tmp_path):
+    data = _session_dict(input={"source": "tokens", "seq_len": 5, "batch_size": 1, "text": "ab",
+                                "params": {"vocab": ["x"] * 3_000_000}})
+    path = _write(tmp_path, data)
+    with pytest.raises(ValueError, match=r"vocab must be a string or a list of strings \(at"
+                       r" most 1,000,000 tokens\) \(got a list of 3000000\)") as exc:
+        load_session(path)
+    _one_line(exc)
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": "[[[[\\\\"}', '["\\"[[[", [[1]]]', '{"k\\\\": [["\\\\\\"]"]]}',
+    '[' * 40 + ']' * 40, '"' + '\\\\' * 7 + '"',
+])
+def test_json_depth_skips_strings_and_escapes_across_chunk_boundaries(text):
+    raw = text.encode()
+    json.loads(raw)  # each case is valid JSON
+    expected = _depth(json.loads(raw))
+    assert {json_depth(raw, chunk=n) for n in (1, 2, 3, 5, 1 << 20)} == {expected}
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
 
 
 # ----- sizes ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtGui import QImage
 
 from lstm_viz import Session
@@ -268,7 +269,7 @@ def test_models_of_a_file_with_no_usable_lstm_lists_why_and_exits_2(tmp_path, ca
 
 
 @pytest.mark.parametrize("content, needle", [
-    ("hello, I am text", "not a PyTorch file: found text"),
+    ("hello, I am text", "not a PyTorch file: found a text file"),
     (None, "model file not found"),
 ])
 def test_models_of_a_bad_file_is_one_line_and_status_2(tmp_path, capsys, content, needle):
@@ -300,3 +301,120 @@ def test_a_model_whose_next_node_cannot_open_warns_in_one_line_that_the_output_i
     assert "skipped ONNX LSTM node lstm1 clips" in warnings[0]
     assert "lstm0 feeds ONNX LSTM node lstm1" in warnings[1]
     assert "the output shown is not the model's output" in warnings[1]
+
+
+# ----- what once ended in a traceback: one line and status 2, from the real command ------------
+def _lstm_viz(*argv, cwd=ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "lstm_viz_app", *map(str, argv)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=180)
+
+
+def _refused(proc: subprocess.CompletedProcess) -> str:
+    """The one line of a refusal (status 2, no traceback)."""
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstm-viz: error:"), proc.stderr[-3000:]
+    return lines[0]
+
+
+def _session_file(path: Path, **session) -> Path:
+    doc = {"format": "lstm-viz session", "format_version": 1, "weights": None,
+           "session": {"input_size": 2, "hidden_size": 3, "seq_len": 6, "batch_size": 1,
+                       "input": {"source": "sine"}, "seed": 1, **session}}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+LONG_NAME = "n" * 5000
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--screenshot", "{tmp}/x.png", "--memory-budget", "1e300T"],
+     "--memory-budget: a memory budget of 1e300T is more than any machine has"),
+    (["--screenshot", "{tmp}/x.png", "--model", LONG_NAME], "--model: File name too long: nnn"),
+    (["--screenshot", "{tmp}/x.png", "--config", LONG_NAME],
+     "--config: cannot read session file nnn"),
+    (["--screenshot", "{tmp}/" + LONG_NAME + ".png"], "--screenshot: File name too long"),
+    (["export", "--out", "{tmp}/" + LONG_NAME, "--format", "csv"], "--out: File name too long"),
+], ids=["budget-1e300T", "long-model", "long-config", "long-screenshot", "long-out"])
+def test_flags_that_cannot_be_used_are_one_short_line_and_status_2(tmp_path, argv, needle):
+    line = _refused(_lstm_viz(*(a.format(tmp=tmp_path) for a in argv)))
+    assert needle in line
+    assert len(line) < 400  # a 5 000-character name is shown cut, with its length
+    assert "5,0" in line or "1e300T" in line
+
+
+@pytest.mark.parametrize("session, needle", [
+    ({"model_source": {"path": "loop", "lstm": "", "kind": "state_dict"}},
+     "the model file {tmp}/loop cannot be opened (Too many levels of symbolic links)"),
+    ({"edits": {"inputs": [[0, 0, 1, 1e308]], "states": []}},
+     "session.edits.inputs[0] value must be a finite number in [-3.4e38, 3.4e38] (what float32"
+     " holds) (got 1e+308)"),
+    ({"model_source": {"path": "m" * 300, "lstm": "", "kind": "state_dict"}},
+     "mmm ({chars} characters) cannot be opened (File name too long) and the session does not"
+     " contain the weights"),
+    ({"input": {"source": "tokens", "text": "ab", "params": {"vocab_path": "v" * 300}}},
+     "vvv ({chars} characters): File name too long"),
+    ({"hidden_size": 2**70}, "session.hidden_size must be an integer >= 1 that fits in 64 bits"),
+    ({"seed": 2**80}, "session.seed must be an integer in [-2**63, 2**64 - 1] (got an integer"
+                      " of 81 bits)"),
+], ids=["symlink-loop", "edit-1e308", "long-model-name", "long-vocab-name", "hidden-2**70",
+        "seed-2**80"])
+def test_session_files_that_cannot_be_used_are_one_line_and_status_2(tmp_path, session,
+                                                                       needle):
+    (tmp_path / "loop").symlink_to("loop")
+    path = _session_file(tmp_path / "s.lstmviz.json", **session)
+    for argv in (["--screenshot", tmp_path / "x.png"],
+                 ["export", "--out", tmp_path / "e", "--stream"]):
+        line = _refused(_lstm_viz(*argv, "--config", path))
+        assert line.startswith("lstm-viz: error: --config: ")
+        assert line.count("s.lstmviz.json") == 1  # the session named once
+        chars = f"{len(str(tmp_path)) + 1 + 300:,}"  # the folder, "/" and the name
+        assert needle.format(tmp=tmp_path, chars=chars) in line
+        assert len(line) < 400  # a name too long for the system is shown cut
+
+
+def test_a_warning_is_one_line_without_python_s_file_and_source_line(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"input_size": 2, "hidden_size": 3, "seq_len": 6,
+                               "dropout": 0.5}))
+    proc = _lstm_viz("export", "--config", cfg, "--out", tmp_path / "e", "--stream")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "lstm-viz: warning: dropout option adds dropout after all but last recurrent layer, so"
+        " non-zero dropout expects num_layers greater than 1, but got dropout=0.5 and"
+        " num_layers=1"]
+
+
+def test_a_bare_config_reads_its_relative_paths_from_its_own_folder(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "vocab.txt").write_text("a\nb\nc\n")
+    cfg = project / "c.json"
+    cfg.write_text(json.dumps({"input_size": 3, "hidden_size": 4, "seq_len": 5, "batch_size": 1,
+                               "input": {"source": "tokens", "text": "abcab",
+                                         "params": {"vocab_path": "vocab.txt"}}}))
+    proc = _lstm_viz("export", "--config", cfg, "--out", tmp_path / "e", "--format", "npz",
+                     cwd=tmp_path)  # not the config's folder
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "e" / "trace.npz") as npz:
+        np.testing.assert_array_equal(npz["input"][:, 0].argmax(-1), [0, 1, 2, 0, 1])
+
+
+def test_the_memory_budget_reaches_the_model_loader(qtbot, tmp_path, monkeypatch):
+    import lstm_viz.io
+    import lstm_viz_app.file_menu
+    torch.save(torch.nn.LSTM(3, 6).state_dict(), tmp_path / "m.pt")
+    budgets = []
+    real = lstm_viz.io.load_model
+
+    def spy(path, **kw):
+        budgets.append(kw.get("memory_budget"))
+        return real(path, **kw)
+    monkeypatch.setattr(lstm_viz.io, "load_model", spy)
+    monkeypatch.setattr(lstm_viz_app.file_menu, "load_model", spy)
+    assert cli.main(["--screenshot", str(tmp_path / "x.png"), "--model", str(tmp_path / "m.pt"),
+                     "--memory-budget", "4GiB"]) == 0
+    assert len(budgets) >= 2 and set(budgets) == {4 << 30}  # the check and the window's load

@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -154,8 +155,8 @@ def test_a_text_input_that_is_a_fifo_is_refused_without_waiting(window, tmp_path
 
 
 # ----- what-if edits -----------------------------------------------------------------------------
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_a_what_if_value_that_is_not_finite_is_refused(value):
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e308, -1e39])
+def test_a_what_if_value_that_is_not_finite_or_past_float32_is_refused(value):
     session = Session(LSTMConfig(3, 4, num_layers=2))
     session.retrace()
     with pytest.raises(ValueError, match="finite"):
@@ -242,18 +243,86 @@ def test_headless_runs_refuse_a_step_or_view_that_does_not_exist(qtbot, tmp_path
     assert not (tmp_path / "out.png").exists()
 
 
+# ----- how long a refusal may take: measured against a good file on the same machine -----------
+def _timed(args, *, flags=(), timeout=600) -> tuple[subprocess.CompletedProcess, float]:
+    """``python FLAGS -m lstm_viz_app ARGS`` offscreen, and the seconds it took."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, *flags, "-m", "lstm_viz_app", *map(str, args)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return proc, time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory) -> float:
+    """Seconds a screenshot of a small, good session takes here and now; a refusal must take
+    no more than max(30 s, 5 times that), however loaded the machine."""
+    d = tmp_path_factory.mktemp("good")
+    path = _session_doc(d / "good.lstmviz.json")
+    proc, seconds = _timed(["--screenshot", d / "x.png", "--config", path])
+    assert proc.returncode == 0, proc.stderr
+    return max(30.0, 5 * seconds)
+
+
+def _session_doc(path: Path, **session) -> Path:
+    doc = {"format": "lstm-viz session", "format_version": 1, "weights": None,
+           "session": {"input_size": 2, "hidden_size": 3, "seq_len": 6, "batch_size": 1,
+                       "input": {"source": "sine"}, "seed": 1, **session}}
+    path.write_text(json.dumps(doc))
+    return path
+
+
 # ----- --config is read as a bounded regular file ------------------------------------------------
 @pytest.mark.parametrize("kind", ["device", "fifo"])
-def test_config_that_is_a_device_or_a_fifo_is_refused_at_once(tmp_path, kind):
+def test_config_that_is_a_device_or_a_fifo_is_refused_before_torch_or_qt_is_imported(
+        tmp_path, kind, good_run):
     if kind == "device":
         path = "/dev/zero"
     else:
         path = tmp_path / "fifo"
         os.mkfifo(path)
-    proc = _run(["--screenshot", tmp_path / "x.png", "--config", path], timeout=10)
+    proc, seconds = _timed(["--screenshot", tmp_path / "x.png", "--config", path],
+                           flags=["-X", "importtime"], timeout=10 * good_run)
+    assert seconds < good_run
     assert proc.returncode == 2
-    line = _one_line_error(proc.stderr)
+    report = [ln for ln in proc.stderr.splitlines() if ln.startswith("import time:")]
+    line = _one_line_error("\n".join(ln for ln in proc.stderr.splitlines()
+                                     if not ln.startswith("import time:")))
     assert "--config" in line and ("device" in line or "FIFO" in line)
+    imported = {ln.rsplit("|", 1)[1].strip().split(".")[0] for ln in report if "|" in ln}
+    assert "lstm_viz_app" in imported and not imported & {"torch", "PySide6", "numpy"}
+
+
+# ----- sessions whose size is what they cost: refused in one line, as fast as a good file opens --
+_UNITS_100K = ["h", 0, 0, 0, [0] * 100_000, 0.0, 0, None]
+
+
+@pytest.mark.parametrize("session, needle", [
+    ({"edits": {"ablations": [["h", 0, 0, 0, [0, 1, 2], 0.0, 0, None]] * 100_000}},
+     "session.edits set 1,800,000 values of the run"),
+    ({"edits": {"ablations": [_UNITS_100K]}}, "unit 0 is named more than once"),
+    ({"edits": {"inputs": [[0, 0, 0, 1.0]] * 100_000}},
+     "session.edits.inputs has 100,000 edits but the input holds 12 values"),
+    ({"edits": {"states": [["c", 5, 0, 0, 0, 2, 1.0]] * 100_000}},
+     "session.edits.states has 100,000 edits but the LSTM holds 36 values of h and c"),
+    ({"num_layers": 10_000}, "1.2 GiB for num_layers=10000 x directions=1 at 128.0 KiB each"),
+    ({"seq_len": 5_000_000}, "this would trace 5,000,000 steps"),
+    ({"input": {"source": "tokens", "text": "ab", "params": {"vocab": ["x"] * 10_000_000}}},
+     "vocab must be a string or a list of strings (at most 1,000,000 tokens)"),
+], ids=["100k-ablations", "100k-units", "100k-input-edits", "100k-state-edits",
+        "10k-layers", "5M-steps", "10M-vocab"])
+def test_a_session_too_costly_to_run_is_refused_in_one_line_before_it_runs(
+        tmp_path, session, needle, good_run):
+    path = _session_doc(tmp_path / "big.lstmviz.json", **session)
+    proc, seconds = _timed(["--screenshot", tmp_path / "x.png", "--config", path],
+                           timeout=10 * good_run)
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    line = _one_line_error(proc.stderr)
+    assert line.startswith("lstm-viz: error: --config: ") and needle in line
+    assert line.count("big.lstmviz.json") == 1
+    assert seconds < good_run
+    assert not (tmp_path / "x.png").exists()
 
 
 # ----- several LSTMs in one file -----------------------------------------------------------------
