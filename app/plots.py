@@ -375,6 +375,15 @@ class Heatmap:
         self.image.setRect(QRectF(off + t0 - 0.5, r0 - 0.5, t1 - t0, r1 - r0))
         self._update_axis_label()
 
+    def retitle(self, title: str, y_label: str | None = None) -> None:
+        """A new title (and row label): the config or the data changed. Shown at once, fitted
+        to the plot with the downsampling note, and kept when the plot is redrawn."""
+        self.title = title
+        if y_label is not None:
+            self.y_label = y_label
+        self._title_key = ()
+        self._update_axis_label()
+
     def _update_axis_label(self) -> None:
         extras = ""
         if self.order is not None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor
 
 from lstm_viz import Ablation, LSTMConfig, Session, influence
 from lstm_viz_app.ablation_menu import AblationDialog, ablation_menu
@@ -271,3 +272,74 @@ def test_difference_shows_the_heads_prediction_and_loss_in_both_runs(qtbot, make
     np.testing.assert_allclose(view.orig_map.data[0, :-1], loss0.numpy(), atol=1e-12)
     np.testing.assert_allclose(view.edit_map.data[0, :-1], (loss1 - loss0).numpy(), atol=1e-12)
     assert np.isnan(view.edit_map.data[0, -1])
+
+
+# ----- colours: each heatmap is drawn with the levels its colour bar shows ------------------
+
+def _drawn_colour(widget, heatmap, t: float, row: float) -> QColor:
+    """The colour ``widget`` (a GraphicsLayoutWidget, grabbed as on screen) shows at the centre
+    of cell (t, row) of ``heatmap``."""
+    scene = heatmap.plot.getViewBox().mapViewToScene(QPointF(t, row))
+    at = widget.mapFromScene(scene)
+    image = widget.grab().toImage()
+    ratio = image.devicePixelRatio()
+    return image.pixelColor(int(at.x() * ratio), int(at.y() * ratio))
+
+
+def _bar_drawn_colour(widget, bar, value: float) -> QColor:
+    """The colour the colour bar ``bar`` draws at ``value`` (read from its pixels)."""
+    lo, hi = bar.levels()
+    rect = bar.bar.sceneBoundingRect()  # the vertical gradient: hi at the top
+    y = rect.top() + (hi - value) / (hi - lo) * rect.height()
+    at = widget.mapFromScene(QPointF(rect.center().x(), y))
+    image = widget.grab().toImage()
+    ratio = image.devicePixelRatio()
+    return image.pixelColor(int(at.x() * ratio), int(at.y() * ratio))
+
+
+def _close(a: QColor, b: QColor, tol: int = 8) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a.getRgb()[:3], b.getRgb()[:3]))
+
+
+def _check_drawn_as_the_bar_says(widget, heatmap, bar) -> None:
+    """Levels of the image = the bar's = the data's symmetric range, and a cell of known value
+    (about 60% of the largest) is drawn in the colour the bar gives that value."""
+    data = heatmap.data
+    lim = float(np.nanmax(np.abs(data)))
+    assert lim > 0
+    np.testing.assert_allclose(bar.levels(), (-lim, lim), rtol=1e-6)
+    np.testing.assert_allclose(heatmap.image.levels, (-lim, lim), rtol=1e-6)
+    distance = np.abs(np.abs(data) - 0.6 * lim)
+    cursor = int(round(heatmap.cursor.value())) - heatmap.offset
+    if 0 <= cursor < data.shape[1]:
+        distance[:, cursor] = np.inf  # the cursor line is drawn over that column
+    row, col = np.unravel_index(np.nanargmin(distance), data.shape)
+    value = float(data[row, col])
+    assert heatmap.rows_per_px == heatmap.steps_per_px == 1  # the cell is its own pixels
+    drawn = _drawn_colour(widget, heatmap, heatmap.offset + col, row)
+    want = bar.colorMap().map((value + lim) / (2 * lim), mode="qcolor")
+    assert _close(drawn, want), (heatmap.name, value, drawn.getRgb(), want.getRgb())
+    assert _close(drawn, _bar_drawn_colour(widget, bar, value), tol=12)
+
+
+def test_gradient_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(qtbot, show_view):
+    ctx, view = show_view(InfluenceView, _session())
+    ctx.session.seek(12)
+    ctx.select(unit=2)
+    _wait_result(qtbot, view, t=12, unit=2)
+    qtbot.wait(50)
+    # gradients are often small: on a fixed ±1 scale they would look blank
+    assert float(np.nanmax(np.abs(view.maps["dx"].data))) < 0.5
+    for name in ("dx", "dc", "dh"):
+        _check_drawn_as_the_bar_says(view.graphics, view.maps[name], view.bars[name])
+
+
+def test_difference_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(
+        qtbot, show_view, wait_traced):
+    ctx, view = show_view(InfluenceView, _session())
+    view.pages.setCurrentIndex(1)
+    ctx.session.ablate(Ablation("h", 0, 0, 0, (1,), 0.0, start=8), rerun=False)
+    wait_traced(ctx)
+    qtbot.wait(50)
+    for heatmap, bar in ((view.orig_map, view.orig_bar), (view.edit_map, view.diff_bar)):
+        _check_drawn_as_the_bar_says(view.diff_graphics, heatmap, bar)
