@@ -343,3 +343,25 @@ def test_difference_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(
     qtbot.wait(50)
     for heatmap, bar in ((view.orig_map, view.orig_bar), (view.edit_map, view.diff_bar)):
         _check_drawn_as_the_bar_says(view.diff_graphics, heatmap, bar)
+
+
+def test_the_difference_shows_every_step_of_an_ablation_after_earlier_what_ifs(
+        qtbot, show_view, wait_traced):
+    from lstm_viz import InputSpec
+    ctx, view = show_view(InfluenceView, _session())
+    session = ctx.session
+    view.pages.setCurrentIndex(1)
+    session.edit_state("c", 3, 0, 0, 0, 1, 2.0, rerun=False)  # a what-if on 20 steps
+    wait_traced(ctx)
+    session.set_input(InputSpec(seq_len=120, batch_size=2))  # drops it: nothing to compare
+    wait_traced(ctx)
+    session.ablate(Ablation("h", 0, 0, 0, (2,), 0.0, start=90), rerun=False)
+    wait_traced(ctx)
+    qtbot.wait(50)
+    for heatmap in (view.orig_map, view.edit_map):
+        (x0, x1), _ = heatmap.plot.getViewBox().viewRange()
+        assert x0 <= 0 and x1 >= 119, (x0, x1)
+    # and what is drawn there holds the change from t = 90 on
+    rect = view.edit_map.image.mapRectToView(view.edit_map.image.boundingRect())
+    assert rect.left() <= 0 and rect.right() >= 119
+    assert float(np.abs(view.edit_map.data[:, 90:]).max()) > 0
