@@ -192,7 +192,8 @@ class WhatIfBox(QGroupBox):
     def _refresh_edits(self, *args) -> None:
         edits = self.session.edits
         self.edit_list.clear()
-        self.edit_list.addItems([edit_text(e) for e in [*edits.states, *edits.inputs]])
+        self.edit_list.addItems([edit_text(e) for e in [*edits.states, *edits.inputs]]
+                                + [f"ablation: {a.describe()}" for a in edits.ablations])
         if not edits:
             self.edit_list.addItem("No edits: the run is nn.LSTM's own.")
         self.edit_list.setEnabled(bool(edits))
