@@ -368,22 +368,18 @@ class StatesView(TraceView):
     def _label_h(self, cfg) -> None:
         """Titles, axes and line-plot title say what h is: units, or projected features."""
         P = cfg.proj_size
+        # the heatmaps keep their title and row label through every redraw
         if P:
-            self.h_map.plot.setTitle(f"h: {P} projected features W_hr (o * tanh c),"
-                                     " not units", size="10pt")
-            self.h_map.plot.setLabel("left", f"h feature (proj_size {P})")
+            self.h_map.retitle(f"h: {P} projected features W_hr (o * tanh c), not units",
+                               f"h feature (proj_size {P})")
             self.lines_plot.setTitle("c units (dashed); h features (solid): projections,"
                                      " not units", size="10pt")
         else:
-            self.h_map.plot.setTitle("h: hidden state = o * tanh(c)", size="10pt")
-            self.h_map.plot.setLabel("left", "unit")
+            self.h_map.retitle("h: hidden state = o * tanh(c)", "unit")
             self.lines_plot.setTitle("chosen units over time: c (dashed) and h (solid)",
                                      size="10pt")
-        self.c_map.plot.setLabel("left", f"c unit (hidden_size {cfg.hidden_size})"
-                                 if P else "unit")
-        # the heatmaps redraw their left label from y_label: keep it what h and c are
-        self.h_map.y_label = f"h feature (proj_size {P})" if P else "unit"
-        self.c_map.y_label = f"c unit (hidden_size {cfg.hidden_size})" if P else "unit"
+        self.c_map.retitle(self.c_map.title, f"c unit (hidden_size {cfg.hidden_size})"
+                           if P else "unit")
 
     # ----- per-step drawing: only indexing ----------------------------------------------
     def show_step(self, t: int) -> None:
