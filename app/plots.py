@@ -280,6 +280,9 @@ class Heatmap:
         self.bar = bar
         self._quantity = quantity
         bar.setImageItem([self.image])
+        # as wide as its labels need ("-0.0265" does not fit pyqtgraph's fixed 45 px: a label
+        # that does not fit is not drawn, and the bar would show no end values)
+        bar.axis.setWidth(None)
         self._update_bar()
 
     def _apply_scale(self) -> None:

@@ -309,6 +309,8 @@ def _check_drawn_as_the_bar_says(widget, heatmap, bar) -> None:
     assert lim > 0
     np.testing.assert_allclose(bar.levels(), (-lim, lim), rtol=1e-6)
     np.testing.assert_allclose(heatmap.image.levels, (-lim, lim), rtol=1e-6)
+    # the bar has room for its end values (pyqtgraph skips a label wider than the axis)
+    assert bar.axis.textWidth <= bar.axis.width()
     distance = np.abs(np.abs(data) - 0.6 * lim)
     cursor = int(round(heatmap.cursor.value())) - heatmap.offset
     if 0 <= cursor < data.shape[1]:
