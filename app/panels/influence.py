@@ -425,6 +425,9 @@ class InfluenceView(TraceView):
         self.result = inf
         layer, direction = ctx.layer, ctx.direction
         a = influence_arrays(inf, layer, direction)
+        P = inf.config.proj_size  # h then has P projected features, not units
+        self.maps["dh"].retitle(f"∂target/∂h: per projected feature (proj_size {P})" if P
+                                else "∂target/∂h: per unit", "h feature" if P else "unit")
         for name in ("dx", "dc", "dh"):
             data = a[name].T
             lim = nan_safe_limit(data, floor=1e-12)
@@ -475,7 +478,7 @@ class InfluenceView(TraceView):
 
     def hover_text(self, scene_pos) -> str:
         for name, label, row in (("dx", "∂target/∂x", "feature"), ("dc", "∂target/∂c", "unit"),
-                                 ("dh", "∂target/∂h", "unit")):
+                                 ("dh", "∂target/∂h", self.maps["dh"].y_label)):
             hit = self.maps[name].lookup(scene_pos)
             if hit is not None:
                 k, t, value = hit

@@ -367,3 +367,14 @@ def test_the_difference_shows_every_step_of_an_ablation_after_earlier_what_ifs(
     rect = view.edit_map.image.mapRectToView(view.edit_map.image.boundingRect())
     assert rect.left() <= 0 and rect.right() >= 119
     assert float(np.abs(view.edit_map.data[:, 90:]).max()) > 0
+
+
+def test_gradient_titles_follow_proj_size(qtbot, show_view, wait_traced):
+    ctx, view = show_view(InfluenceView, _session(proj_size=2))
+    _wait_result(qtbot, view)
+    assert "per projected feature (proj_size 2)" in view.maps["dh"].plot.titleLabel.text
+    ctx.session.set_config(ctx.session.config.replace(proj_size=0))
+    wait_traced(ctx)
+    qtbot.waitUntil(lambda: view.result is not None and view.result.config.proj_size == 0,
+                    timeout=15000)
+    assert view.maps["dh"].plot.titleLabel.text.startswith("∂target/∂h: per unit")
