@@ -378,3 +378,37 @@ def test_gradient_titles_follow_proj_size(qtbot, show_view, wait_traced):
     qtbot.waitUntil(lambda: view.result is not None and view.result.config.proj_size == 0,
                     timeout=15000)
     assert view.maps["dh"].plot.titleLabel.text.startswith("∂target/∂h: per unit")
+
+
+def test_an_svg_of_the_influence_view_draws_the_gradients_in_the_bars_colours(
+        qtbot, show_view, tmp_path):
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    from lstm_viz_app.export import save_svg
+    ctx, view = show_view(InfluenceView, _session())
+    ctx.session.seek(12)
+    _wait_result(qtbot, view, t=12)
+    view.resize(1200, 760)  # redrawn at another size, as a user's window is
+    qtbot.wait(100)
+    path = save_svg(view, tmp_path / "influence.svg")
+    renderer = QSvgRenderer(str(path))
+    size = renderer.defaultSize()
+    image = QImage(size, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    renderer.render(painter)
+    painter.end()
+    # the heatmaps' pixels: left of the colour bars (which hold every colour of the scale)
+    bars_left = min(bar.sceneBoundingRect().left() for bar in view.bars.values())
+    heat_right = int(size.width() * (bars_left - 20) / view.graphics.width())
+    pixels = {image.pixelColor(x, y).getRgb()[:3] for x in range(0, heat_right, 2)
+              for y in range(0, size.height(), 2)}
+    # a gradient of about 60% of each map's largest is drawn in the colour its bar gives it
+    for name in ("dx", "dc"):
+        data, bar = view.maps[name].data, view.bars[name]
+        lo, hi = bar.levels()
+        value = float(data.flat[np.nanargmin(np.abs(np.abs(data) - 0.6 * hi))])
+        assert 0.4 * hi < abs(value) < 0.8 * hi
+        want = bar.colorMap().map((value - lo) / (hi - lo), mode="qcolor")
+        assert any(_close(QColor(*p), want, tol=4) for p in pixels), (name, want.getRgb())
