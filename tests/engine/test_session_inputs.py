@@ -433,8 +433,12 @@ def test_the_original_of_an_edit_is_never_a_trace_of_an_older_config():
     s.edit_state("c", 1, 0, 0, 0, 5, 1.0, rerun=False)  # unit 5 exists only in the new config
     req = s.request()
     s.accept(req, req.run())
-    assert s.original is None  # no run of this config without the edit exists yet
-    assert s.trace.c.shape[-1] == 6
+    # no run of this config without the edit was on show: it is traced along, never the old one
+    assert s.original.config == s.config and not s.original.meta["edited"]
+    assert s.original.c.shape[-1] == 6 and s.trace.c.shape[-1] == 6
+    with torch.no_grad():
+        out, _ = s.lstm(s.input)
+    torch.testing.assert_close(s.original.output, out, atol=1e-5, rtol=0)
 
 
 # ----- events, budget, device, edits ------------------------------------------------------
