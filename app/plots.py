@@ -280,6 +280,9 @@ class Heatmap:
         self.bar = bar
         self._quantity = quantity
         bar.setImageItem([self.image])
+        # as wide as its labels need ("-0.0265" does not fit pyqtgraph's fixed 45 px: a label
+        # that does not fit is not drawn, and the bar would show no end values)
+        bar.axis.setWidth(None)
         self._update_bar()
 
     def _apply_scale(self) -> None:
@@ -373,6 +376,15 @@ class Heatmap:
         self.rows_per_px = -(-(r1 - r0) // block.shape[0])
         self.image.setImage(np.ascontiguousarray(block), autoLevels=False, levels=self.levels)
         self.image.setRect(QRectF(off + t0 - 0.5, r0 - 0.5, t1 - t0, r1 - r0))
+        self._update_axis_label()
+
+    def retitle(self, title: str, y_label: str | None = None) -> None:
+        """A new title (and row label): the config or the data changed. Shown at once, fitted
+        to the plot with the downsampling note, and kept when the plot is redrawn."""
+        self.title = title
+        if y_label is not None:
+            self.y_label = y_label
+        self._title_key = ()
         self._update_axis_label()
 
     def _update_axis_label(self) -> None:

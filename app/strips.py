@@ -176,10 +176,10 @@ class TimeStrips:
     def plots(self) -> list[pg.PlotItem]:
         return [self.input_plot, self.pred_plot, self.loss_plot]
 
-    def show_predictions(self, on: bool, both_runs: bool = False) -> None:
-        """Show the prediction and loss strips (taller while they draw two runs)."""
-        heights = {self.pred_plot: 110 if both_runs else 72, self.loss_plot: 64 if both_runs
-                   else 50}
+    def show_predictions(self, on: bool) -> None:
+        """Show the prediction and loss strips: as tall with two runs as with one, so that a
+        what-if edit or ablation takes no room from the heatmaps under them."""
+        heights = {self.pred_plot: 72, self.loss_plot: 50}
         for plot, height in heights.items():
             plot.setVisible(on)
             plot.setMaximumHeight(height if on else 0)
@@ -245,7 +245,7 @@ class TimeStrips:
 
     def _draw_predictions(self, t: np.ndarray, b: int) -> None:
         p, orig = self.predictions, self.original
-        self.show_predictions(p is not None, both_runs=orig is not None)
+        self.show_predictions(p is not None)
         if p is None:
             return
         head = self.session.head

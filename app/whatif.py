@@ -192,7 +192,11 @@ class WhatIfBox(QGroupBox):
     def _refresh_edits(self, *args) -> None:
         edits = self.session.edits
         self.edit_list.clear()
-        self.edit_list.addItems([edit_text(e) for e in [*edits.states, *edits.inputs]])
+        self.edit_list.addItems([edit_text(e) for e in [*edits.states, *edits.inputs]]
+                                + [f"ablation: {a.describe()}" for a in edits.ablations])
+        for row in range(self.edit_list.count()):  # a long line is cut: the tooltip has it all
+            item = self.edit_list.item(row)
+            item.setToolTip(item.text())
         if not edits:
             self.edit_list.addItem("No edits: the run is nn.LSTM's own.")
         self.edit_list.setEnabled(bool(edits))

@@ -8,6 +8,7 @@ Adding a source: write ``_make_<name>(spec, input_size)`` and register it in ``I
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import warnings
 from collections import OrderedDict
@@ -92,12 +93,26 @@ class InputSpec:
         return cls(**d)
 
 
+#: what the input seed is mixed with before it seeds the random input's generator
+INPUT_STREAM = b"lstm-viz random input"
+
+
+def input_stream_seed(seed: int) -> int:
+    """The 64-bit seed of the random input's own generator: the input seed hashed with
+    ``INPUT_STREAM``. The weights come from ``torch.manual_seed(seed)``; without the hash an
+    input seed equal to the weight seed would replay the very numbers the weights were drawn
+    from, and x[t] would correlate with row t of W_ih (a structure the LSTM never made)."""
+    digest = hashlib.sha256(INPUT_STREAM + b":" + str(int(seed)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
 def _generator(spec: InputSpec) -> torch.Generator:
-    return torch.Generator().manual_seed(int(spec.seed))
+    return torch.Generator().manual_seed(input_stream_seed(spec.seed))
 
 
 def _make_random(spec: InputSpec, input_size: int) -> torch.Tensor:
-    """Standard normal noise, reproducible from the seed."""
+    """Standard normal noise, reproducible from the input seed, from a stream of its own (never
+    the one the weights are drawn from)."""
     return torch.randn(spec.seq_len, spec.batch_size, input_size, generator=_generator(spec))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -55,6 +55,9 @@ class TraceRequest:
     #: the runs on show (the trace, and the run before the edits or None), whose window only
     #: moves: ``run()`` traces ``window`` from their checkpoints and nothing else
     moves: tuple[Trace, Trace | None] | None = None
+    #: also trace the run without the edits (in ``meta["original"]``): the session has edits
+    #: but no run before them to compare with (it was opened or built with its edits)
+    with_original: bool = False
 
     def model_input(self) -> torch.Tensor | PackedSequence:
         """The input exactly as it is fed to ``lstm``: batch_first honoured, packed when the
@@ -84,6 +87,13 @@ class TraceRequest:
         # Verification). A state edit makes a run that nn.LSTM cannot make: nothing to compare.
         result.meta["nn_lstm_max_abs_diff"] = None if edits else verify(self.lstm, x, result)
         result.meta["edited"] = bool(self.input_edits or self.state_edits)
+        return self._with_original(result)
+
+    def _with_original(self, result: Trace) -> Trace:
+        """``result``, with the run without the edits in ``meta["original"]`` when asked."""
+        if self.with_original and (self.input_edits or self.state_edits):
+            result.meta["original"] = replace(self, input_edits=(), state_edits=(), base=None,
+                                              with_original=False).run()
         return result
 
     def _run_windowed(self, x: torch.Tensor | PackedSequence) -> Trace:
@@ -101,7 +111,7 @@ class TraceRequest:
                                   packed=isinstance(x, PackedSequence))
         result.elapsed_s += ckpt.elapsed_s
         result.meta["edited"] = bool(self.input_edits or self.state_edits)
-        return result
+        return self._with_original(result)
 
     def _run_moved(self) -> Trace:
         """The window ``window`` of the runs in ``moves``; the run before the edits, if any,
@@ -265,7 +275,9 @@ class Session:
 
     # ----- building ------------------------------------------------------------------
     def _build(self) -> nn.LSTM:
-        """A new module from the config and the seed (sizes checked by the caller)."""
+        """A new module from the config and the seed, as ``torch.manual_seed(seed)`` then
+        ``nn.LSTM(...)`` draws it (sizes checked by the caller; the random input has a stream
+        of its own, ``inputs.input_stream_seed``)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed)
             lstm = self._config.build(dtype=self._dtype)
@@ -438,7 +450,12 @@ class Session:
         """A snapshot to trace; any earlier request becomes stale."""
         with self._lock:
             self._generation += 1
-            return self._snapshot(self._generation)
+            req = self._snapshot(self._generation)
+        # no unedited run on show to keep as the original: trace it along
+        if (req.input_edits or req.state_edits) and self.original is None and (
+                self.trace is None or self._trace_stale or self.trace.meta.get("edited")):
+            req = replace(req, with_original=True)
+        return req
 
     @property
     def window_due(self) -> bool:
@@ -466,12 +483,14 @@ class Session:
         with self._lock:
             if req.generation != self._generation:
                 return False
+        original = result.meta.pop("original", None)
         if req.moves is not None:  # the same runs, another window
-            original = result.meta.pop("original", None)
             if self.original is not None and original is not None:
                 self.original = original
         elif not (req.input_edits or req.state_edits):
             self.original = None
+        elif original is not None:  # traced along: nothing unedited was on show
+            self.original = original
         elif self.original is None and self.trace is not None and not self._trace_stale \
                 and not self.trace.meta.get("edited"):
             self.original = self.trace  # the run before the first edit, for comparison

@@ -73,6 +73,10 @@ class GatesView(TraceView):
         for r in range(FIRST_HEATMAP_ROW, FIRST_HEATMAP_ROW + len(GATES)):
             self.graphics.ci.layout.setRowStretchFactor(r, 3)
         self.overview.window_changed.connect(self._on_window_changed)
+        # what a pixel holds changes with the plot's size and zoom: the note follows
+        last = self.heatmaps[GATES[-1]].plot.getViewBox()
+        last.sigResized.connect(self._update_note)
+        last.sigRangeChanged.connect(self._update_note)
         self.controls.window_box.valueChanged.connect(self.overview.set_width)
         self.display.changed.connect(self._on_display_changed)
         self.caption.setObjectName("gates_caption")
@@ -141,9 +145,17 @@ class GatesView(TraceView):
             self.controls.window_box.blockSignals(True)
             self.controls.window_box.setValue(t1 - t0)
             self.controls.window_box.blockSignals(False)
-        note = self.heatmaps["o"].downsampling_note()
-        self.heatmaps["o"].plot.setLabel(
-            "bottom", f"t (input position), steps {t0}–{t1 - 1}" + (f"; {note}" if note else ""))
+        self._update_note()
+
+    def _update_note(self, *args) -> None:
+        """The time axis's label: the steps shown and what one pixel holds (as drawn now)."""
+        hm = self.heatmaps["o"]
+        (x0, x1), _ = hm.plot.getViewBox().viewRange()
+        t0, t1 = int(round(x0 + 0.5)), int(round(x1 + 0.5))
+        note = hm.downsampling_note()
+        text = f"t (input position), steps {t0}–{t1 - 1}" + (f"; {note}" if note else "")
+        if hm.plot.getAxis("bottom").labelText != text:
+            hm.plot.setLabel("bottom", text)
 
     def show_step(self, t: int) -> None:
         self.overview.follow(t)

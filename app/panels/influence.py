@@ -227,7 +227,7 @@ class InfluenceView(TraceView):
             self.maps[name].cursor.setMovable(False)
             bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
                                   width=14, label=name)
-            bar.setImageItem([self.maps[name].image])
+            self.maps[name].attach_bar(bar, name)  # the bar shows the levels it is drawn with
             self.graphics.addItem(bar, row=row, col=1)
             self.bars[name] = bar
         self.norm_plot = self.graphics.addPlot(row=3, col=0)
@@ -272,10 +272,10 @@ class InfluenceView(TraceView):
         self.edit_map = Heatmap(diff_plot, "edited", "edited minus original")
         self.orig_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
                                         width=14)
-        self.orig_bar.setImageItem([self.orig_map.image])
+        self.orig_map.attach_bar(self.orig_bar, "original")
         self.diff_bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
                                         width=14)
-        self.diff_bar.setImageItem([self.edit_map.image])
+        self.edit_map.attach_bar(self.diff_bar, "Δ")
         self.diff_graphics.addItem(self.orig_bar, row=0, col=1)
         self.diff_graphics.addItem(self.diff_bar, row=1, col=1)
         attach_ablation_menu(self, self.diff_graphics, {"original": self.orig_map})
@@ -425,11 +425,14 @@ class InfluenceView(TraceView):
         self.result = inf
         layer, direction = ctx.layer, ctx.direction
         a = influence_arrays(inf, layer, direction)
+        P = inf.config.proj_size  # h then has P projected features, not units
+        self.maps["dh"].retitle(f"∂target/∂h: per projected feature (proj_size {P})" if P
+                                else "∂target/∂h: per unit", "h feature" if P else "unit")
         for name in ("dx", "dc", "dh"):
             data = a[name].T
-            self.maps[name].set_data(np.ascontiguousarray(data))
             lim = nan_safe_limit(data, floor=1e-12)
-            self.bars[name].setLevels((-lim, lim))
+            # drawn with the levels its colour bar shows: the gradients' own range
+            self.maps[name].set_data(np.ascontiguousarray(data), levels=(-lim, lim))
             self.maps[name].set_t(inf.t)
         steps = np.arange(inf.num_steps)
         self.forget = None
@@ -475,7 +478,7 @@ class InfluenceView(TraceView):
 
     def hover_text(self, scene_pos) -> str:
         for name, label, row in (("dx", "∂target/∂x", "feature"), ("dc", "∂target/∂c", "unit"),
-                                 ("dh", "∂target/∂h", "unit")):
+                                 ("dh", "∂target/∂h", self.maps["dh"].y_label)):
             hit = self.maps[name].lookup(scene_pos)
             if hit is not None:
                 k, t, value = hit
@@ -532,15 +535,17 @@ class InfluenceView(TraceView):
             self.edit_map.set_data(np.full((1, 1), np.nan))
             return
         before, diff = got
-        self.orig_map.set_data(np.ascontiguousarray(before))
-        self.edit_map.set_data(np.ascontiguousarray(diff))
-        lim = nan_safe_limit(before)
-        self.orig_bar.setLevels((-lim, lim))
-        dlim = nan_safe_limit(diff, floor=1e-12)
-        self.diff_bar.setLevels((-dlim, dlim))
-        self.orig_map.plot.setTitle(f"{quantity}: original run", size="10pt")
-        self.edit_map.plot.setTitle(f"{quantity}: edited minus original (max |Δ| {dlim:.3g})",
-                                    size="10pt")
+        trace = self.session.trace
+        lim, dlim = nan_safe_limit(before), nan_safe_limit(diff, floor=1e-12)
+        total = self.session.num_steps
+        self.orig_map.set_data(np.ascontiguousarray(before), levels=(-lim, lim),
+                               offset=trace.start, total=total)
+        self.edit_map.set_data(np.ascontiguousarray(diff), levels=(-dlim, dlim),
+                               offset=trace.start, total=total)
+        # every step the trace holds: where the change begins and all it reaches
+        self.orig_map.set_window(trace.start, trace.start + before.shape[1])
+        self.orig_map.retitle(f"{quantity}: original run")
+        self.edit_map.retitle(f"{quantity}: edited minus original (max |Δ| {dlim:.3g})")
         edits = self.session.edits
         described = [a.describe() for a in edits.ablations]
         n_other = len(edits.states) + len(edits.inputs)

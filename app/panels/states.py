@@ -10,6 +10,7 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QHBoxLayout,
@@ -124,6 +125,9 @@ class StatesView(TraceView):
         self.lines_plot.hideButtons()
         # the legend has its own row under the plot: it never covers a curve
         self.legend = pg.LegendItem(labelTextSize="8pt", colCount=3, brush=theme.legend_brush())
+        self._legend_font = QFont()
+        self._legend_font.setPointSizeF(8)
+        self._legend_names: list[str] = []
         self.graphics.addItem(self.legend, row=row + 3, col=0)
         self.graphics.installEventFilter(self)  # a wider view: more legend columns, fewer rows
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
@@ -324,6 +328,7 @@ class StatesView(TraceView):
             for item in items:
                 self.lines_plot.removeItem(item)
             self.legend.clear()
+            self._legend_names = [name for name, _, _ in curves[: n_now + 1]]
             self._fit_legend()
             items = []
             for k, (name, y, pen) in enumerate(curves):
@@ -346,8 +351,12 @@ class StatesView(TraceView):
 
     def _fit_legend(self) -> None:
         """As many legend columns as fit: a wider legend would push the plots out of the
-        window, a narrower one takes rows from them."""
-        columns = max(1, min(6, self.graphics.width() // 150))
+        window, a narrower one takes rows from them (the "before edit" entry of a what-if run
+        goes beside the others where there is room)."""
+        metrics = QFontMetrics(self._legend_font)
+        widest = max((metrics.horizontalAdvance(n) for n in self._legend_names), default=60)
+        room = widest + 50  # the sample line and the gaps around the text
+        columns = max(1, min(6, self.graphics.width() // room))
         if columns != self.legend.columnCount:
             self.legend.setColumnCount(columns)
 
@@ -359,22 +368,18 @@ class StatesView(TraceView):
     def _label_h(self, cfg) -> None:
         """Titles, axes and line-plot title say what h is: units, or projected features."""
         P = cfg.proj_size
+        # the heatmaps keep their title and row label through every redraw
         if P:
-            self.h_map.plot.setTitle(f"h: {P} projected features W_hr (o * tanh c),"
-                                     " not units", size="10pt")
-            self.h_map.plot.setLabel("left", f"h feature (proj_size {P})")
+            self.h_map.retitle(f"h: {P} projected features W_hr (o * tanh c), not units",
+                               f"h feature (proj_size {P})")
             self.lines_plot.setTitle("c units (dashed); h features (solid): projections,"
                                      " not units", size="10pt")
         else:
-            self.h_map.plot.setTitle("h: hidden state = o * tanh(c)", size="10pt")
-            self.h_map.plot.setLabel("left", "unit")
+            self.h_map.retitle("h: hidden state = o * tanh(c)", "unit")
             self.lines_plot.setTitle("chosen units over time: c (dashed) and h (solid)",
                                      size="10pt")
-        self.c_map.plot.setLabel("left", f"c unit (hidden_size {cfg.hidden_size})"
-                                 if P else "unit")
-        # the heatmaps redraw their left label from y_label: keep it what h and c are
-        self.h_map.y_label = f"h feature (proj_size {P})" if P else "unit"
-        self.c_map.y_label = f"c unit (hidden_size {cfg.hidden_size})" if P else "unit"
+        self.c_map.retitle(self.c_map.title, f"c unit (hidden_size {cfg.hidden_size})"
+                           if P else "unit")
 
     # ----- per-step drawing: only indexing ----------------------------------------------
     def show_step(self, t: int) -> None:
@@ -414,24 +419,36 @@ class StatesView(TraceView):
         c_prev, c = float(v["c_prev"][unit]), float(v["c"][unit])
         prev = "t−1" if self.ctx.direction == 0 else "t+1 (reverse reads backwards)"
         edited = self._edited_here(unit, t) if trace.meta.get("edited") else set()
+        ablated = self._ablated_here(unit, t) if trace.meta.get("edited") else {}
         what_if = f" <span style='color: {WHATIF_COLOUR}'>· what-if run</span>" \
             if trace.meta.get("edited") else ""
 
-        def source(kind: str) -> str:
-            return "set by edit" if kind in edited else "trace"
+        def said(kind: str, value: float) -> str:
+            """Where the trace's value comes from, and the value."""
+            if kind in ablated:  # the trace holds the ablation's value, not the sum shown
+                return (f"(<span style='color: {WHATIF_COLOUR}'>unit ablated: {kind} set to"
+                        f" {_f(value)}</span>)")
+            return f"({'set by edit' if kind in edited else 'trace'}: {_f(value)})"
 
+        clamped = [f"{k} clamped to {ablated[k]:g}" for k in "ifgo" if k in ablated]
+        if clamped:
+            what_if += (f" <span style='color: {WHATIF_COLOUR}'>· ablated: "
+                        f"{', '.join(clamped)}</span>")
         text = (f"<b>unit {unit}, t = {t}</b>{what_if}<br>"
                 f"c<sub>t</sub> = f·c<sub>{prev}</sub> + i·g = {_f(f)}·{_f(c_prev)} + "
                 f"{_f(i)}·{_f(g)} = <b>{_f(f * c_prev + i * g)}</b>"
-                f" ({source('c')}: {_f(c)})<br>")
+                f" {said('c', c)}<br>")
         if cfg.proj_size:
             text += (f"o·tanh(c<sub>t</sub>) = {_f(o)}·tanh({_f(c)}) = {_f(o * np.tanh(c))};"
                      f" h<sub>t</sub> = W_hr (o·tanh c<sub>t</sub>) has {cfg.proj_size}"
                      " features")
+            if "h" in ablated:
+                text += (f"; <span style='color: {WHATIF_COLOUR}'>h feature {unit} ablated:"
+                         f" set to {_f(ablated['h'])}</span>")
         else:
             h = float(v["h"][unit])
             text += (f"h<sub>t</sub> = o·tanh(c<sub>t</sub>) = {_f(o)}·tanh({_f(c)}) = "
-                     f"<b>{_f(o * np.tanh(c))}</b> ({source('h')}: {_f(h)})")
+                     f"<b>{_f(o * np.tanh(c))}</b> {said('h', h)}")
         return text
 
     def _edited_here(self, unit: int, t: int) -> set[str]:
@@ -440,6 +457,15 @@ class StatesView(TraceView):
         return {e.kind for e in self.session.edits.states
                 if (e.t, e.layer, e.direction, e.batch, e.unit)
                 == (t, ctx.layer, ctx.direction, ctx.batch, unit)}
+
+    def _ablated_here(self, unit: int, t: int) -> dict[str, float]:
+        """What an ablation sets for this unit at input position t (selection's slice):
+        {"h": 0.0} for a zeroed h, {"f": 1.0} for a clamped forget gate; the last one wins."""
+        ctx = self.ctx
+        steps = self.session.num_steps
+        return {a.kind: float(a.value) for a in self.session.edits.ablations
+                if (a.layer, a.direction, a.batch) == (ctx.layer, ctx.direction, ctx.batch)
+                and unit in a.units and t in a.steps(steps)}
 
     def _on_cursor_dragged(self, line) -> None:
         self.session.seek(int(round(line.value())))

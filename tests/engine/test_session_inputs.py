@@ -12,6 +12,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from lstm_viz import (
+    Ablation,
     InputSpec,
     LSTMConfig,
     Session,
@@ -50,6 +51,50 @@ def test_weights_are_seeded_and_reinitialize_draws_new_ones():
     assert not torch.equal(before, a.lstm.weight_ih_l0)
     a.reinitialize(seed=7)
     assert torch.equal(before, a.lstm.weight_ih_l0)
+
+
+def test_weights_are_torchs_own_draw_from_the_seed():
+    s = _session(num_layers=2)
+    torch.manual_seed(7)
+    ref = torch.nn.LSTM(3, 5, num_layers=2)
+    assert all(torch.equal(p, q) for p, q in zip(s.lstm.parameters(), ref.parameters()))
+
+
+def _row_cosine(x: torch.Tensor, w: torch.Tensor) -> float:
+    """Mean cosine between x[t] and row t of W_ih, over the rows both have."""
+    n = min(x.shape[0], w.shape[0])
+    return float(torch.nn.functional.cosine_similarity(x[:n].double(), w[:n].double(),
+                                                       dim=1).mean())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_random_input_with_the_weight_seed_is_not_drawn_from_the_weights_stream(seed):
+    cfg = LSTMConfig(16, 64)
+    s = Session(cfg, InputSpec(source="random", seq_len=200, batch_size=1, seed=seed),
+                seed=seed)
+    x, w = s.input_tm[:, 0], s.lstm.weight_ih_l0.detach()
+    # the weights' own stream, drawn again by torch: the input must not replay it
+    assert not torch.equal(x, torch.randn(200, 1, 16,
+                                          generator=torch.Generator().manual_seed(seed))[:, 0])
+    # no structure between x[t] and W_ih's row t (one shared stream gave a mean cosine of
+    # -0.35 here; 200 independent rows of 16 give about 0 +- 0.02)
+    assert abs(_row_cosine(x, w)) < 0.1
+    # ... nor between any feature of the input and any column of the first 200 rows
+    xs = x.double() - x.double().mean(0)
+    ws = w[:200].double() - w[:200].double().mean(0)
+    corr = (xs.T @ ws) / (xs.norm(dim=0)[:, None] * ws.norm(dim=0)[None, :])
+    assert float(corr.abs().max()) < 0.35
+
+
+def test_the_random_input_is_reproducible_from_the_input_seed_alone():
+    a = make_input(InputSpec(source="random", seq_len=30, batch_size=2, seed=5), 3)
+    b = Session(LSTMConfig(3, 4), InputSpec(source="random", seq_len=30, batch_size=2, seed=5),
+                seed=9).input_tm
+    torch.testing.assert_close(a, b)
+    c = make_input(InputSpec(source="random", seq_len=30, batch_size=2, seed=6), 3)
+    assert not torch.equal(a, c)
+    assert float(a.mean()) == pytest.approx(0.0, abs=0.3)
+    assert float(a.std()) == pytest.approx(1.0, abs=0.3)
 
 
 def test_stepping_back_seek_reset_and_signals():
@@ -119,6 +164,30 @@ def test_what_if_state_edit_recomputes_from_t_and_keeps_the_original():
     np.testing.assert_allclose(v["h"], v["o"] * np.tanh(v["c"]), atol=1e-6)
     s.clear_edits()
     assert s.trace is base and s.original is None
+
+
+@pytest.mark.parametrize("seq_len, budget", [(6, None), (9000, 5_000_000)])
+def test_a_session_rebuilt_with_its_edits_traces_the_run_before_them_too(seq_len, budget):
+    s = Session(LSTMConfig(2, 6), InputSpec(seq_len=seq_len, batch_size=2, seed=1), seed=7)
+    s.edit_state("c", t=2, layer=0, direction=0, batch=0, unit=1, value=3.0, rerun=False)
+    s.ablate(Ablation("h", 0, 0, 1, (2,), 0.0, start=3), rerun=False)
+    rebuilt = Session.from_dict(json.loads(json.dumps(s.to_dict())), memory_budget=budget)
+    rebuilt.window_size = 200
+    assert rebuilt.windowed == (budget is not None)
+    assert rebuilt.edits and rebuilt.trace is None
+    rebuilt.retrace()
+    trace, original = rebuilt.trace, rebuilt.original
+    assert trace.meta["edited"] and original is not None and not original.meta["edited"]
+    assert (original.start, original.stop) == (trace.start, trace.stop)
+    # the run before the edits is nn.LSTM's own on the same input; the edited run holds them
+    with torch.no_grad():
+        out, _ = rebuilt.lstm(rebuilt.input_tm)
+    torch.testing.assert_close(original.h[0, 0], out[original.start:original.stop],
+                               atol=1e-5, rtol=0)
+    assert float(trace.c[0, 0, 2, 0, 1]) == 3.0 and float(trace.h[0, 0, 5, 1, 2]) == 0.0
+    # clearing the edits brings that run back, as after an edit made in the session
+    rebuilt.clear_edits()
+    assert not rebuilt.trace.meta["edited"] and rebuilt.original is None
 
 
 def test_what_if_input_edit_equals_running_nn_lstm_on_the_edited_input():
@@ -364,8 +433,12 @@ def test_the_original_of_an_edit_is_never_a_trace_of_an_older_config():
     s.edit_state("c", 1, 0, 0, 0, 5, 1.0, rerun=False)  # unit 5 exists only in the new config
     req = s.request()
     s.accept(req, req.run())
-    assert s.original is None  # no run of this config without the edit exists yet
-    assert s.trace.c.shape[-1] == 6
+    # no run of this config without the edit was on show: it is traced along, never the old one
+    assert s.original.config == s.config and not s.original.meta["edited"]
+    assert s.original.c.shape[-1] == 6 and s.trace.c.shape[-1] == 6
+    with torch.no_grad():
+        out, _ = s.lstm(s.input)
+    torch.testing.assert_close(s.original.output, out, atol=1e-5, rtol=0)
 
 
 # ----- events, budget, device, edits ------------------------------------------------------

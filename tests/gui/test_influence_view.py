@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor
 
 from lstm_viz import Ablation, LSTMConfig, Session, influence
 from lstm_viz_app.ablation_menu import AblationDialog, ablation_menu
@@ -271,3 +272,143 @@ def test_difference_shows_the_heads_prediction_and_loss_in_both_runs(qtbot, make
     np.testing.assert_allclose(view.orig_map.data[0, :-1], loss0.numpy(), atol=1e-12)
     np.testing.assert_allclose(view.edit_map.data[0, :-1], (loss1 - loss0).numpy(), atol=1e-12)
     assert np.isnan(view.edit_map.data[0, -1])
+
+
+# ----- colours: each heatmap is drawn with the levels its colour bar shows ------------------
+
+def _drawn_colour(widget, heatmap, t: float, row: float) -> QColor:
+    """The colour ``widget`` (a GraphicsLayoutWidget, grabbed as on screen) shows at the centre
+    of cell (t, row) of ``heatmap``."""
+    scene = heatmap.plot.getViewBox().mapViewToScene(QPointF(t, row))
+    at = widget.mapFromScene(scene)
+    image = widget.grab().toImage()
+    ratio = image.devicePixelRatio()
+    return image.pixelColor(int(at.x() * ratio), int(at.y() * ratio))
+
+
+def _bar_drawn_colour(widget, bar, value: float) -> QColor:
+    """The colour the colour bar ``bar`` draws at ``value`` (read from its pixels)."""
+    lo, hi = bar.levels()
+    rect = bar.bar.sceneBoundingRect()  # the vertical gradient: hi at the top
+    y = rect.top() + (hi - value) / (hi - lo) * rect.height()
+    at = widget.mapFromScene(QPointF(rect.center().x(), y))
+    image = widget.grab().toImage()
+    ratio = image.devicePixelRatio()
+    return image.pixelColor(int(at.x() * ratio), int(at.y() * ratio))
+
+
+def _close(a: QColor, b: QColor, tol: int = 8) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a.getRgb()[:3], b.getRgb()[:3]))
+
+
+def _check_drawn_as_the_bar_says(widget, heatmap, bar) -> None:
+    """Levels of the image = the bar's = the data's symmetric range, and a cell of known value
+    (about 60% of the largest) is drawn in the colour the bar gives that value."""
+    data = heatmap.data
+    lim = float(np.nanmax(np.abs(data)))
+    assert lim > 0
+    np.testing.assert_allclose(bar.levels(), (-lim, lim), rtol=1e-6)
+    np.testing.assert_allclose(heatmap.image.levels, (-lim, lim), rtol=1e-6)
+    # the bar has room for its end values (pyqtgraph skips a label wider than the axis)
+    assert bar.axis.textWidth <= bar.axis.width()
+    distance = np.abs(np.abs(data) - 0.6 * lim)
+    cursor = int(round(heatmap.cursor.value())) - heatmap.offset
+    if 0 <= cursor < data.shape[1]:
+        distance[:, cursor] = np.inf  # the cursor line is drawn over that column
+    row, col = np.unravel_index(np.nanargmin(distance), data.shape)
+    value = float(data[row, col])
+    assert heatmap.rows_per_px == heatmap.steps_per_px == 1  # the cell is its own pixels
+    drawn = _drawn_colour(widget, heatmap, heatmap.offset + col, row)
+    want = bar.colorMap().map((value + lim) / (2 * lim), mode="qcolor")
+    assert _close(drawn, want), (heatmap.name, value, drawn.getRgb(), want.getRgb())
+    assert _close(drawn, _bar_drawn_colour(widget, bar, value), tol=12)
+
+
+def test_gradient_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(qtbot, show_view):
+    ctx, view = show_view(InfluenceView, _session())
+    ctx.session.seek(12)
+    ctx.select(unit=2)
+    _wait_result(qtbot, view, t=12, unit=2)
+    qtbot.wait(50)
+    # gradients are often small: on a fixed ±1 scale they would look blank
+    assert float(np.nanmax(np.abs(view.maps["dx"].data))) < 0.5
+    for name in ("dx", "dc", "dh"):
+        _check_drawn_as_the_bar_says(view.graphics, view.maps[name], view.bars[name])
+
+
+def test_difference_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(
+        qtbot, show_view, wait_traced):
+    ctx, view = show_view(InfluenceView, _session())
+    view.pages.setCurrentIndex(1)
+    ctx.session.ablate(Ablation("h", 0, 0, 0, (1,), 0.0, start=8), rerun=False)
+    wait_traced(ctx)
+    qtbot.wait(50)
+    for heatmap, bar in ((view.orig_map, view.orig_bar), (view.edit_map, view.diff_bar)):
+        _check_drawn_as_the_bar_says(view.diff_graphics, heatmap, bar)
+
+
+def test_the_difference_shows_every_step_of_an_ablation_after_earlier_what_ifs(
+        qtbot, show_view, wait_traced):
+    from lstm_viz import InputSpec
+    ctx, view = show_view(InfluenceView, _session())
+    session = ctx.session
+    view.pages.setCurrentIndex(1)
+    session.edit_state("c", 3, 0, 0, 0, 1, 2.0, rerun=False)  # a what-if on 20 steps
+    wait_traced(ctx)
+    session.set_input(InputSpec(seq_len=120, batch_size=2))  # drops it: nothing to compare
+    wait_traced(ctx)
+    session.ablate(Ablation("h", 0, 0, 0, (2,), 0.0, start=90), rerun=False)
+    wait_traced(ctx)
+    qtbot.wait(50)
+    for heatmap in (view.orig_map, view.edit_map):
+        (x0, x1), _ = heatmap.plot.getViewBox().viewRange()
+        assert x0 <= 0 and x1 >= 119, (x0, x1)
+    # and what is drawn there holds the change from t = 90 on
+    rect = view.edit_map.image.mapRectToView(view.edit_map.image.boundingRect())
+    assert rect.left() <= 0 and rect.right() >= 119
+    assert float(np.abs(view.edit_map.data[:, 90:]).max()) > 0
+
+
+def test_gradient_titles_follow_proj_size(qtbot, show_view, wait_traced):
+    ctx, view = show_view(InfluenceView, _session(proj_size=2))
+    _wait_result(qtbot, view)
+    assert "per projected feature (proj_size 2)" in view.maps["dh"].plot.titleLabel.text
+    ctx.session.set_config(ctx.session.config.replace(proj_size=0))
+    wait_traced(ctx)
+    qtbot.waitUntil(lambda: view.result is not None and view.result.config.proj_size == 0,
+                    timeout=15000)
+    assert view.maps["dh"].plot.titleLabel.text.startswith("∂target/∂h: per unit")
+
+
+def test_an_svg_of_the_influence_view_draws_the_gradients_in_the_bars_colours(
+        qtbot, show_view, tmp_path):
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    from lstm_viz_app.export import save_svg
+    ctx, view = show_view(InfluenceView, _session())
+    ctx.session.seek(12)
+    _wait_result(qtbot, view, t=12)
+    view.resize(1200, 760)  # redrawn at another size, as a user's window is
+    qtbot.wait(100)
+    path = save_svg(view, tmp_path / "influence.svg")
+    renderer = QSvgRenderer(str(path))
+    size = renderer.defaultSize()
+    image = QImage(size, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    renderer.render(painter)
+    painter.end()
+    # the heatmaps' pixels: left of the colour bars (which hold every colour of the scale)
+    bars_left = min(bar.sceneBoundingRect().left() for bar in view.bars.values())
+    heat_right = int(size.width() * (bars_left - 20) / view.graphics.width())
+    pixels = {image.pixelColor(x, y).getRgb()[:3] for x in range(0, heat_right, 2)
+              for y in range(0, size.height(), 2)}
+    # a gradient of about 60% of each map's largest is drawn in the colour its bar gives it
+    for name in ("dx", "dc"):
+        data, bar = view.maps[name].data, view.bars[name]
+        lo, hi = bar.levels()
+        value = float(data.flat[np.nanargmin(np.abs(np.abs(data) - 0.6 * hi))])
+        assert 0.4 * hi < abs(value) < 0.8 * hi
+        want = bar.colorMap().map((value - lo) / (hi - lo), mode="qcolor")
+        assert any(_close(QColor(*p), want, tol=4) for p in pixels), (name, want.getRgb())

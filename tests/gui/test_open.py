@@ -338,6 +338,41 @@ def test_a_sessions_ablations_are_replayed(window, tmp_path, wait_traced, qtbot)
     torch.testing.assert_close(window.session.trace.h, saved.trace.h)
 
 
+@pytest.mark.parametrize("how", ["--config", "File > Open", "restored"])
+def test_a_plain_session_json_with_edits_shows_the_run_before_them(how, make_window, tmp_path,
+                                                                   wait_traced, qtbot, settings):
+    import json
+
+    from lstm_viz.edits import Ablation
+    from lstm_viz.export import save_config_json
+    saved = Session(LSTMConfig(3, 4), seed=2)
+    saved.edit_state("c", 2, 0, 0, 0, 1, 2.5, rerun=False)
+    saved.ablate(Ablation("h", 0, 0, 0, (3,), 0.0, start=4), rerun=False)
+    path = save_config_json(saved, tmp_path / "session.json")  # what `lstm-viz export` writes
+    if how == "--config":  # the command line builds the session from the file
+        window = make_window(Session.from_dict(json.loads(path.read_text())), view="States")
+    elif how == "restored":  # the session the last run left in the settings
+        settings.setValue("session", path.read_text())
+        window = make_window(restore=True)
+        window.show_view("States")
+    else:
+        window = make_window(view="States")
+        wait_traced(window)
+        assert documents.open_path(window, str(path))
+    qtbot.waitUntil(lambda: not window.opening and window.ctx.up_to_date
+                    and bool(window.session.edits), timeout=15000)
+    session = window.session
+    assert session.trace.meta["edited"]
+    assert "what-if run" in window.status_bar.truth_label.text()
+    assert session.original is not None and not session.original.meta["edited"]
+    expected, _ = session.lstm(session.input_tm)
+    torch.testing.assert_close(session.original.h[0, 0], expected.detach(), atol=1e-5, rtol=0)
+    states = window.panels["States"]
+    states.units_edit.setText("1, 3")
+    states.units_edit.editingFinished.emit()
+    assert len(states.before_lines) == 4  # c and h of units 1 and 3 before the edits
+
+
 # ----- the start-up path --------------------------------------------------------------------------
 def test_starting_with_a_model_shows_the_window_while_it_is_read(qtbot, model_file, tmp_path,
                                                                  monkeypatch, wait_traced):

@@ -38,3 +38,34 @@ def test_strips_line_up_with_the_heatmaps_after_switching_demos(make_window, wai
                 pytest.fail(f"{name}, {title}: left edges {_left_edges(shown)}")
             assert strips.input_plot.getViewBox().viewRange()[0] == \
                 pytest.approx(first.getViewBox().viewRange()[0])
+
+
+def _heights(w) -> dict[str, float]:
+    """The data area's height of every heatmap and the chosen-units plot, in pixels."""
+    states, gates = w.panels["States"], w.panels["Gates"]
+    plots = {"c": states.c_map.plot, "h": states.h_map.plot, "units": states.lines_plot}
+    plots |= {gate: hm.plot for gate, hm in gates.heatmaps.items()}
+    return {name: plot.getViewBox().height() for name, plot in plots.items()}
+
+
+def test_an_ablation_takes_no_room_from_the_heatmaps(make_window, wait_traced, qtbot):
+    from lstm_viz import Ablation
+    w = make_window()
+    open_demo(w, "sine")  # a forecaster: the strips then draw the original and the edited run
+    wait_traced(w.ctx)
+
+    def shown_heights():
+        for title in ("Gates", "States"):
+            w.show_view(title)
+            qtbot.wait(100)
+        return _heights(w)
+
+    before = shown_heights()
+    assert min(before.values()) > 15
+    w.session.seek(40)
+    w.session.ablate(Ablation("h", 0, 0, 0, (3,), 0.0, start=40), rerun=False)
+    wait_traced(w.ctx)
+    assert w.panels["States"].before_lines  # both runs drawn
+    after = shown_heights()
+    for name, height in before.items():
+        assert after[name] >= height - 1, (name, height, after[name])

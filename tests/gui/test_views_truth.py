@@ -358,3 +358,42 @@ def test_shapes_view_draws_the_engines_edges_not_its_own(qtbot, show_view, monke
     drawn = set(view.diagram.drawn_edges)
     assert ("layer0.forward", "layer1.forward") in drawn
     assert ("layer0.reverse", "layer1.forward") not in drawn
+
+
+# ----- titles and notes follow every change, not only the first drawing -------------------
+def _gates_note_units(gates) -> int | None:
+    """N of "up to N units" in the Gates time axis's note (None: no rows merged)."""
+    import re
+    text = gates.heatmaps["o"].plot.getAxis("bottom").labelText
+    found = re.search(r"up to (\d+) units", text)
+    return int(found.group(1)) if found else None
+
+
+@pytest.mark.parametrize("first", ["States", "Gates", "Shapes"])
+def test_titles_and_notes_follow_the_config_whichever_view_was_shown_first(
+        first, make_window, wait_traced, qtbot):
+    cfg = LSTMConfig(input_size=3, hidden_size=200, proj_size=5)
+    w = make_window(Session(cfg), view=first)
+    wait_traced(w)
+    states, gates = w.panels["States"], w.panels["Gates"]
+    for config in (cfg, cfg.replace(proj_size=0), cfg.replace(hidden_size=400, proj_size=7)):
+        if config != w.session.config:
+            w.session.set_config(config)
+            wait_traced(w)
+        for view in ("Gates", "States", first):
+            w.show_view(view)
+            qtbot.wait(100)
+        title = states.h_map.plot.titleLabel.text
+        if config.proj_size:
+            assert f"{config.proj_size} projected features W_hr" in title, title
+            assert "= o * tanh(c)" not in title
+        else:
+            assert "h: hidden state = o * tanh(c)" in title, title
+        w.show_view("Gates")
+        qtbot.wait(100)
+        # the note under the gates says what each pixel holds, as the titles do
+        rows = gates.heatmaps["o"].rows_per_px
+        assert rows > 1  # hundreds of units in about a hundred pixels
+        assert _gates_note_units(gates) == rows
+        for hm in gates.heatmaps.values():
+            assert f"≤{hm.rows_per_px} units/px" in hm.plot.titleLabel.text

@@ -191,10 +191,38 @@ def test_clear_edits_of_a_restored_session_retraces_nn_lstms_own_run(qtbot, wait
     data["edits"] = {"inputs": [[2, 0, 1, 5.0]], "states": []}
     w = make_window(Session.from_dict(data), view="States")  # traced with its edit
     session, box = w.session, w.panels["States"].whatif
-    assert session.trace.meta["edited"] and session.original is None
+    # the run before the edit was traced along: "before edit" has something to show
+    assert session.trace.meta["edited"] and not session.original.meta["edited"]
     assert box.edit_list.item(0).text() == "x[1] = +5 at t 2, batch 0"
     qtbot.mouseClick(box.clear_button, Qt.MouseButton.LeftButton)
     wait_traced(w)
     assert not session.trace.meta["edited"]
     torch.testing.assert_close(session.trace.x, session.input_tm)
     assert "matches nn.LSTM" in w.status_bar.truth_label.text()
+
+
+def test_an_ablated_unit_says_so_in_the_equation_and_the_edit_list(qtbot, window, wait_traced):
+    from lstm_viz import Ablation
+    w, session = window, window.session
+    states = w.panels["States"]
+    box = states.whatif
+    session.ablate(Ablation("h", 0, 0, 0, (3,), 0.0, start=5), rerun=False)
+    wait_traced(w)
+    assert [box.edit_list.item(i).text() for i in range(box.edit_list.count())] == \
+        ["ablation: zero h[3] from t=5 (layer 0, direction 0, batch 0)"]
+    assert box.edit_list.isEnabled() and box.clear_button.isEnabled()
+    w.ctx.select(unit=3)
+    session.seek(7)
+    text = states.equation.text()
+    v = session.values_at(0, 0, 0, t=7)
+    # the LSTM update would give o * tanh(c); the ablation set h to 0 instead
+    assert float(v["h"][3]) == 0.0 and abs(float(v["o"][3] * np.tanh(v["c"][3]))) > 1e-3
+    assert "unit ablated: h set to +0.000" in text and "trace: +0.000" not in text
+    session.seek(4)  # before the ablation's span: the trace's own value
+    assert "ablated" not in states.equation.text()
+    # a clamped gate is named too
+    session.ablate(Ablation("f", 0, 0, 0, (3,), 1.0, start=2), rerun=False)
+    wait_traced(w)
+    session.seek(6)
+    assert "f clamped to 1" in states.equation.text()
+    assert box.edit_list.count() == 2
