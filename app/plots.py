@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QBrush, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsRectItem
 
@@ -182,6 +182,7 @@ class Heatmap:
         self.scale = "fixed"
         self.levels = levels
         self.bar: pg.ColorBarItem | None = None
+        self._align_due = False
         self.rows_per_px = self.steps_per_px = 1
         self._units = 0
         self._rows_key: tuple = ()
@@ -281,6 +282,37 @@ class Heatmap:
         self._quantity = quantity
         bar.setImageItem([self.image])
         self._update_bar()
+        # the bar spans the heatmap's rows only, not its title or time axis: its end labels
+        # then sit beside the first and last row, clear of the next bar's
+        self.plot.getViewBox().sigResized.connect(self._align_bar_soon)
+        bar.getViewBox().sigResized.connect(self._align_bar_soon)
+        self._align_bar_soon()
+
+    def _align_bar_soon(self, *args) -> None:
+        """Align the bar once the layouts have settled (both resize while a layout runs)."""
+        if not self._align_due:
+            self._align_due = True
+            QTimer.singleShot(0, self._align_bar)
+
+    def _align_bar(self) -> None:
+        """Give the colour bar margins that put its gradient level with the heatmap's rows."""
+        self._align_due = False
+        bar = self.bar
+        if bar is None:
+            return
+        try:
+            rows = self.plot.getViewBox().sceneBoundingRect()
+            gradient = bar.getViewBox().sceneBoundingRect()
+        except RuntimeError:  # the view was closed before the layouts settled
+            return
+        if rows.height() <= 0 or gradient.height() <= 0:
+            return
+        left, top, right, bottom = bar.layout.getContentsMargins()
+        top = max(0.0, top + rows.top() - gradient.top())
+        bottom = max(0.0, bottom + gradient.bottom() - rows.bottom())
+        if abs(top - bar.layout.getContentsMargins()[1]) > 0.5 \
+                or abs(bottom - bar.layout.getContentsMargins()[3]) > 0.5:
+            bar.layout.setContentsMargins(left, top, right, bottom)
 
     def _apply_scale(self) -> None:
         data, (lo, hi) = self.data, self.fixed_levels
