@@ -157,6 +157,7 @@ class Heatmap:
         self.image = pg.ImageItem(axisOrder="row-major")
         plot.addItem(self.image)
         self.title = title
+        self.title_size = "9pt"
         self._title_shown = ""
         self._title_key: tuple = ()
         set_title(plot, title)
@@ -424,10 +425,10 @@ class Heatmap:
         if self.axis.labelText != label:
             self.plot.setLabel("left", label, **{"font-size": "8pt"})
         self._title_key = key[:3] + (label,) + key[4:]
-        title = fit_title(self.title, extras, self.plot.width() - 8)
+        title = fit_title(self.title, extras, self.plot.width() - 8, self.title_size)
         if title != self._title_shown:
             self._title_shown = title
-            set_title(self.plot, title)
+            set_title(self.plot, title, self.title_size)
 
     def downsampling_note(self) -> str:
         """What one pixel of this image holds, in words ('' when nothing is merged)."""

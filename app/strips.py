@@ -88,19 +88,38 @@ class TokenAxis(pg.AxisItem):
         super().__init__(orientation, **kwargs)
         self.tokens: list[str] = []
 
+    def label_step(self, minVal, maxVal, size) -> int:  # noqa: N803 - as tickValues'
+        """Label every ``n``th step of ``[minVal, maxVal]`` on an axis ``size`` px long (0: no
+        token in view): the smallest n that leaves a token about 7 px."""
+        lo, hi = max(0, int(np.ceil(minVal))), min(len(self.tokens) - 1, int(maxVal))
+        if not self.tokens or hi < lo:
+            return 0
+        return max(1, int(np.ceil((hi - lo + 1) * 7 / max(size, 1))))
+
     def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph override
-        if not self.tokens:
+        step = self.label_step(minVal, maxVal, size)
+        if not step:
             return []
         lo, hi = max(0, int(np.ceil(minVal))), min(len(self.tokens) - 1, int(maxVal))
-        if hi < lo:
-            return []
-        step = max(1, int(np.ceil((hi - lo + 1) * 7 / max(size, 1))))  # about 7 px a token
         return [(float(step), [float(t) for t in range(lo - lo % step, hi + 1, step)
                                if t >= lo])]
+
+    def skipping_note(self, step: int) -> str:
+        """What the labels leave out, in words ("every 3rd character labelled"; '' for all)."""
+        if step <= 1:
+            return ""
+        what = "character" if all(len(tok) == 1 for tok in self.tokens) else "token"
+        return f"every {_ordinal(step)} {what} labelled"
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
         return [_token_text(self.tokens[int(v)]) if 0 <= int(v) < len(self.tokens) else ""
                 for v in values]
+
+
+def _ordinal(n: int) -> str:
+    """2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _strip_plot(graphics: pg.GraphicsLayoutWidget, row: int, height: int,
@@ -130,9 +149,14 @@ class TimeStrips:
         self.input_plot.setXLink(link)
         set_title(self.input_plot, "input x_t", size="8pt")
         self.input_map = Heatmap(self.input_plot, "x", "input x_t", y_label="feature")
+        self.input_map.title_size = "8pt"
         self.input_map.plot.getViewBox().setMouseEnabled(x=False, y=False)
         self.input_map.cursor.setMovable(False)
         self.input_bar = None
+        self.input_title = "input x_t"  # without the note on which tokens are labelled
+        self.token_note = ""
+        self.input_plot.getViewBox().sigRangeChanged.connect(self._update_token_note)
+        self.input_plot.getViewBox().sigResized.connect(self._update_token_note)
         self.input_lines = [self.input_plot.plot(pen=pg.mkPen(c, width=1.5))
                             for c in FEATURE_COLOURS]
         for line in self.input_lines:
@@ -227,8 +251,7 @@ class TimeStrips:
             self.input_plot.setLimits(yMin=None, yMax=None)
             self.input_plot.setYRange(lo - pad, hi + pad, padding=0)
             _few_ticks(self.input_plot, x[:, :F])
-            set_title(self.input_plot, "input x_t" + (f": {F} features (lines)" if F > 1 else ""),
-                                     size="8pt")
+            self._set_input_title("input x_t" + (f": {F} features (lines)" if F > 1 else ""))
         else:
             self.input_plot.invertY(True)
             lim = float(np.nanmax(np.abs(x))) if np.isfinite(x).any() else 1.0
@@ -238,10 +261,29 @@ class TimeStrips:
                                     offset=trace.start, total=total)
             self.input_map.axis.setTicks([[(0, "0"), (F - 1, str(F - 1))], []])
             what = "embedding of the token read" if self.tokens else f"{F} features"
-            set_title(self.input_plot, f"input x_t: {what} (colour ±{lim:.2g})", size="8pt")
+            self._set_input_title(f"input x_t: {what} (colour ±{lim:.2g})")
         self.predictions = session_predictions(self.session)
         self.original = original_predictions(self.session) if self.predictions else None
         self._draw_predictions(t, b)
+
+    def _set_input_title(self, text: str) -> None:
+        self.input_title = text
+        self.token_note = ""
+        self._update_token_note(force=True)
+
+    def _update_token_note(self, *args, force: bool = False) -> None:
+        """Say in the input strip's title when the tokens along its top skip some: not every
+        step's token fits the strip's width."""
+        vb = self.input_plot.getViewBox()
+        (x0, x1), _ = vb.viewRange()
+        note = self.token_axis.skipping_note(self.token_axis.label_step(x0, x1, vb.width())) \
+            if self.token_axis.tokens else ""
+        if note == self.token_note and not force:
+            return
+        self.token_note = note
+        title = self.input_title + (f" · {note}" if note else "")
+        self.input_map.title = title  # the heatmap keeps it when it fits its title again
+        set_title(self.input_plot, title, size="8pt")
 
     def _draw_predictions(self, t: np.ndarray, b: int) -> None:
         p, orig = self.predictions, self.original

@@ -89,3 +89,23 @@ def test_strips_follow_the_cursor(make_panels):
         host.session.seek(t)
         assert all(cursor.value() == t for cursor in strips.cursors)
         assert strips.readout.text().startswith(f"t={t}:")
+
+
+def test_the_input_strip_says_when_its_character_labels_skip_some(qtbot, show_view):
+    _, view = show_view(StatesView, _demo_session("char_python"))
+    strips = view.strips
+    vb = strips.input_plot.getViewBox()
+
+    def labelled_every():
+        (x0, x1), _ = vb.viewRange()
+        return strips.token_axis.label_step(x0, x1, strips.token_axis.geometry().width())
+
+    view.overview.set_width(300)  # 300 characters in a strip a few hundred pixels wide
+    qtbot.waitUntil(lambda: labelled_every() > 1)
+    step = labelled_every()
+    suffix = {2: "nd", 3: "rd"}.get(step, "th")
+    title = strips.input_plot.titleLabel.text
+    assert f"every {step}{suffix} character labelled" in title
+    view.overview.set_width(20)  # every character fits: nothing to say
+    qtbot.waitUntil(lambda: labelled_every() == 1)
+    assert "labelled" not in strips.input_plot.titleLabel.text
