@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import Qt
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz_app.panels.gates import GATES, GatesView
@@ -124,3 +125,22 @@ def test_each_gate_colour_bar_sits_beside_its_own_row(qtbot, make_panels):
         assert bottom <= top + 1  # no two bars (or their labels' rows) overlap
     expected = {"i": (0, 1), "f": (0, 1), "g": (-1, 1), "o": (0, 1)}
     assert {g: tuple(gates.bars[g].levels()) for g in GATES} == expected
+
+
+def _tinted(region) -> bool:
+    brush = region.brush
+    return brush.style() != Qt.BrushStyle.NoBrush and brush.color().alpha() > 0
+
+
+def test_the_overview_tints_the_detail_window_only_when_steps_lie_outside_it(qtbot, show_view):
+    # 40 steps under a 150-step detail window: the window is the whole overview
+    _, view = show_view(StatesView, Session(LSTMConfig(input_size=3, hidden_size=8),
+                                            InputSpec(seq_len=40)))
+    overview = view.overview
+    assert overview.window == (0, 40)
+    assert not _tinted(overview.region)  # its outline only: the bands show their own colours
+    assert overview.region.lines[0].pen.color().alpha() > 0
+    overview.set_width(10)
+    assert _tinted(overview.region)
+    overview.set_width(400)
+    assert overview.window == (0, 40) and not _tinted(overview.region)
