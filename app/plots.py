@@ -65,6 +65,34 @@ def _metrics(size: str) -> QFontMetrics:
     return QFontMetrics(font)
 
 
+class PlotNote:
+    """A short message in the middle of a plot that has nothing to show, in place of its
+    axes ("No units chosen: …"); ``set("")`` brings the axes back."""
+
+    def __init__(self, plot: pg.PlotItem, axes: tuple[str, ...] = ("left", "bottom")):
+        self.plot = plot
+        self.axes = axes
+        self.text = ""
+        self.item = pg.TextItem("", color=theme.foreground(), anchor=(0.5, 0.5))
+        self.item.setParentItem(plot.getViewBox())  # in pixels: it stays put as the range moves
+        self.item.hide()
+        plot.getViewBox().sigResized.connect(self._place)
+
+    def set(self, text: str) -> None:
+        if text == self.text:
+            return
+        self.text = text
+        self.item.setText(text)
+        self.item.setVisible(bool(text))
+        for name in self.axes:
+            self.plot.getAxis(name).setVisible(not text)
+        self._place()
+
+    def _place(self, *args) -> None:
+        rect = self.plot.getViewBox().rect()
+        self.item.setPos(rect.center())
+
+
 def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
     """max |a| over finite values (at least ``floor``), for symmetric colour levels."""
     finite = a[np.isfinite(a)]

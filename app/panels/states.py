@@ -27,7 +27,15 @@ from .. import theme
 from ..ablation_menu import attach_ablation_menu
 from ..display import DisplayControls
 from ..overview import LEFT_AXIS_WIDTH, Overview, overview_band
-from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
+from ..plots import (
+    CURSOR_PEN,
+    DIVERGING,
+    Bars,
+    Heatmap,
+    PlotNote,
+    hover_reading,
+    nan_safe_limit,
+)
 from ..sessions import ended_text, sequence_end
 from ..strips import TimeStrips
 from ..whatif import WhatIfBox
@@ -128,6 +136,7 @@ class StatesView(TraceView):
         self.graphics.installEventFilter(self)  # a wider view: more legend columns, fewer rows
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
+        self.lines_note = PlotNote(self.lines_plot)
         self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
         self.before_lines: list[pg.PlotDataItem] = []  # the run before the first edit
         self._line_key: tuple = ()
@@ -286,6 +295,9 @@ class StatesView(TraceView):
         except ValueError:
             self.units_edit.setStyleSheet("border: 1px solid #c62828;")
             units = []
+        self.lines_note.set("" if units else
+                            "No units chosen: type units under 'plot units', e.g. 0-2")
+        self.lines_cursor.setVisible(bool(units))
         before = self._before_blocks()
         # (legend name, values, pen): the trace on screen, then the run before the first edit
         # with proj_size, h has H_out features of its own: h[k] is not unit k's, so the
