@@ -15,12 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from lstm_viz.predict import Predictions, predict, token_grid
 
+from . import theme
 from .overview import LEFT_AXIS_WIDTH
 from .plots import CURSOR_PEN, DIVERGING, Heatmap, set_title
+from .sessions import sequence_end
 
 FEATURE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00"]
 TARGET_PEN = pg.mkPen("#616161", width=2)
@@ -162,6 +165,19 @@ class TimeStrips:
         for line in self.input_lines:
             line.setClipToView(True)
             line.setDownsampling(auto=True, method="peak")  # min and max per pixel: no skipping
+        # a packed batch's steps past the selected sequence's end hold padding, not input:
+        # hatched and labelled over the lines (the heatmap hatches its own rows)
+        self.padding = pg.LinearRegionItem((0, 0), movable=False, pen=pg.mkPen(None),
+                                           brush=QBrush(theme.muted(), Qt.BrushStyle.BDiagPattern))
+        self.padding.setZValue(5)
+        self.padding.hide()
+        self.input_plot.addItem(self.padding)
+        self.padding_label = pg.TextItem("", color=theme.foreground(), fill=theme.legend_brush(),
+                                         anchor=(0, 0))
+        self.padding_label.setZValue(6)
+        self.padding_label.hide()
+        self.input_plot.addItem(self.padding_label)
+        self.input_end: int | None = None  # the selected sequence's length when it is shorter
         self.pred_plot = _strip_plot(graphics, row + 1, 72)
         self.pred_plot.setXLink(link)
         self.loss_plot = _strip_plot(graphics, row + 2, 50)
@@ -234,8 +250,19 @@ class TimeStrips:
         self.input_plot.showAxis("top", bool(self.tokens))
         self.token_axis.picture = None
         self.token_axis.update()
+        end, why = sequence_end(trace.lengths, b, total)
+        self.input_end = end if end is not None and end < total else None
+        if self.input_end is not None:  # padding, not input: drawn as such below
+            x = x.copy()
+            x[t >= self.input_end] = np.nan
+        padding = f"padding: {why}" if self.input_end is not None else ""
         as_lines = F <= MAX_LINES and not self.tokens
         self.input_map.image.setVisible(not as_lines)
+        self.padding.setVisible(as_lines and self.input_end is not None)
+        self.padding_label.setVisible(as_lines and self.input_end is not None)
+        if self.input_end is not None:
+            self.padding.setRegion((self.input_end - 0.5, total - 0.5))
+            self.padding_label.setText(padding)
         for k, line in enumerate(self.input_lines):
             if as_lines and k < F:
                 line.setData(t, x[:, k], connect="finite")
@@ -250,6 +277,7 @@ class TimeStrips:
             pad = 0.05 * (hi - lo if hi > lo else 1.0)
             self.input_plot.setLimits(yMin=None, yMax=None)
             self.input_plot.setYRange(lo - pad, hi + pad, padding=0)
+            self.padding_label.setPos(float(self.input_end or 0) - 0.5, hi + pad)
             _few_ticks(self.input_plot, x[:, :F])
             self._set_input_title("input x_t" + (f": {F} features (lines)" if F > 1 else ""))
         else:
@@ -259,6 +287,7 @@ class TimeStrips:
             self.input_map.y_label = "feature"
             self.input_map.set_data(np.ascontiguousarray(x.T), levels=(-lim, lim),
                                     offset=trace.start, total=total)
+            self.input_map.set_end(self.input_end, padding, label=True)
             self.input_map.axis.setTicks([[(0, "0"), (F - 1, str(F - 1))], []])
             what = "embedding of the token read" if self.tokens else f"{F} features"
             self._set_input_title(f"input x_t: {what} (colour ±{lim:.2g})")
