@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer
-from PySide6.QtGui import QBrush, QFont, QFontMetrics
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstm_viz.downsample import extreme
@@ -16,10 +16,9 @@ from . import theme
 
 SIGMOID = pg.colormap.get("viridis")
 DIVERGING = pg.colormap.get("CET-D1A")
-CURSOR_PEN = pg.mkPen(255, 23, 68, 190, width=2)
-
 pg.setConfigOptions(antialias=False)
 theme.apply()  # background and foreground from the palette; the window applies it again
+CURSOR_PEN = theme.cursor_pen()
 
 #: colour scale modes: key -> what the colour bar says
 SCALES = {
@@ -524,10 +523,12 @@ class Bars:
             plot.setYRange(*levels, padding=0.05)
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.85, brush=colour,
                                     pen=pg.mkPen(None))
-        self.focus = pg.BarGraphItem(x=[0], height=[0], width=0.85, brush="#ff1744",
+        self.focus = pg.BarGraphItem(x=[0], height=[0], width=0.85, brush=theme.CURSOR,
                                      pen=pg.mkPen(None))
         # a thin marker keeps the focus unit findable when bars are narrower than a pixel
-        self.focus_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(255, 23, 68, 120, width=1))
+        focus = QColor(theme.CURSOR)
+        focus.setAlpha(120)
+        self.focus_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(focus, width=1))
         plot.addItem(self.bars)
         plot.addItem(self.focus)
         plot.addItem(self.focus_line)

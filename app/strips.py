@@ -25,16 +25,17 @@ from .overview import LEFT_AXIS_WIDTH
 from .plots import CURSOR_PEN, DIVERGING, Heatmap, set_title
 from .sessions import sequence_end
 
-FEATURE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00"]
+FEATURE_COLOURS = ["#332288", "#117733", "#aa4499", "#44aa99"]  # none of the colours with a meaning
 TARGET_PEN = pg.mkPen("#616161", width=2)
-FORECAST_PEN = pg.mkPen("#d81b60", width=2)
-ERROR_PEN = pg.mkPen("#ff8f00", width=1, style=Qt.PenStyle.DashLine)
-PROB_PEN = pg.mkPen("#00897b", width=2)
-LOSS_PEN = pg.mkPen("#c62828", width=1.5)
+# one meaning per colour (see theme): forecast blue, error and loss orange, cursor vermillion
+FORECAST_PEN = pg.mkPen(theme.FORECAST, width=2)
+ERROR_PEN = pg.mkPen(theme.ERROR, width=1.5, style=Qt.PenStyle.DashLine)
+PROB_PEN = pg.mkPen(theme.FORECAST, width=2)
+LOSS_PEN = pg.mkPen(theme.ERROR, width=1.5)
 ORIGINAL_PEN = pg.mkPen("#8a8a8a", width=2, style=Qt.PenStyle.DashLine)
 ORIGINAL_COLOUR = "#8a8a8a"
-# the true next value beside two runs: the input's own blue, thin, so grey means "original"
-TRUTH_PEN = pg.mkPen(FEATURE_COLOURS[0], width=1)
+# the true next value beside two runs: thin green, so grey means "original"
+TRUTH_PEN = pg.mkPen(theme.TRUTH, width=1)
 MAX_LINES = 4
 
 # (trace, head, input spec) -> predictions, for the trace on show and the run before the edits
@@ -347,13 +348,13 @@ class TimeStrips:
             extra = f" (feature 0 of {p.outputs.shape[2]})" if p.outputs.shape[2] > 1 else ""
             self.forecast_line.setPen(FORECAST_PEN)
             if orig is None:
-                title = (f"<span style='color:#d81b60'>forecast of x<sub>t+1</sub></span> vs "
-                         f"<span style='color:#616161'>true x<sub>t+1</sub></span>, "
-                         f"<span style='color:#ff8f00'>error</span>{extra} · "
+                title = (f"<span style='color:{theme.FORECAST}'>forecast of x<sub>t+1</sub>"
+                         f"</span> vs <span style='color:#616161'>true x<sub>t+1</sub></span>, "
+                         f"<span style='color:{theme.ERROR}'>error</span>{extra} · "
                          f"{_head_name(head)}")
             else:
                 title = (f"forecast of x<sub>t+1</sub>{extra}: {both} vs"
-                         f" <span style='color:{FEATURE_COLOURS[0]}'>true x<sub>t+1</sub>"
+                         f" <span style='color:{theme.TRUTH}'>true x<sub>t+1</sub>"
                          "</span>")
             set_title(self.pred_plot, title, size="8pt")
             self.pred_plot.enableAutoRange(axis="y")

@@ -3,6 +3,19 @@
 Every function reads the current ``QApplication`` palette when it is called; plots, the States
 equation box and the Shapes diagram ask here instead of naming white or black. ``apply`` sets
 pyqtgraph's defaults for the plots built after it; ``restyle`` repaints the plots that exist.
+
+The colours that mean something, one meaning each, from the Okabe–Ito palette (told apart with
+every common kind of colour blindness):
+
+============  =========  ==========================================================
+CURSOR        #D55E00    vermillion: the current step (time cursor) and the focus unit
+FORECAST      #0072B2    blue: what the head predicts (forecast, p(true next token))
+ERROR         #E69F00    orange: how wrong it is (error line, loss per step)
+TRUTH         #009E73    bluish green: the true next value beside two runs of a what-if
+============  =========  ==========================================================
+
+The true next value on its own is grey, and the run before a what-if edit dashed grey. No other
+plot line is drawn in these colours. Warnings in text stay a deep red: they are not plot data.
 """
 
 from __future__ import annotations
@@ -11,8 +24,12 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QGuiApplication, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QWidget
 
-_LIGHT_CURSOR = QColor(213, 0, 0, 200)
-_DARK_CURSOR = QColor(255, 82, 82, 220)
+CURSOR = "#D55E00"
+FORECAST = "#0072B2"
+ERROR = "#E69F00"
+TRUTH = "#009E73"
+_LIGHT_CURSOR = QColor(213, 94, 0, 210)
+_DARK_CURSOR = QColor(255, 128, 64, 230)  # the same vermillion, lighter on a dark background
 
 
 def palette() -> QPalette:
@@ -66,7 +83,7 @@ def warning() -> QColor:
 
 
 def cursor_pen() -> QPen:
-    """The time cursor across heatmaps: red, lighter on a dark background."""
+    """The time cursor across heatmaps: vermillion, lighter on a dark background."""
     return pg.mkPen(_DARK_CURSOR if is_dark() else _LIGHT_CURSOR, width=2)
 
 
@@ -74,7 +91,7 @@ def cursor_label_colours() -> tuple[QColor, QColor]:
     """(text, fill) for the cursor's ``t=`` label."""
     fill = QColor(background())
     fill.setAlpha(210)
-    return (QColor("#ff8a80") if is_dark() else QColor("#b71c1c")), fill
+    return (QColor("#ffab80") if is_dark() else QColor("#a34700")), fill
 
 
 def legend_brush() -> QColor:

@@ -47,7 +47,7 @@ BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the t
     ("i", "i (input gate)", (0.0, 1.0), "#1e88e5"),
     ("f", "f (forget gate)", (0.0, 1.0), "#43a047"),
     ("g", "g (candidate)", (-1.0, 1.0), "#8e24aa"),
-    ("o", "o (output gate)", (0.0, 1.0), "#fb8c00"),
+    ("o", "o (output gate)", (0.0, 1.0), "#795548"),  # not orange: orange means error
     ("c", "c_t (cell state)", None, "#546e7a"),
     ("h", "h_t (hidden state)", None, "#00897b"),
 ]

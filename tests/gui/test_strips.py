@@ -4,6 +4,7 @@ they follow the cursor."""
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 import torch
 from lstm_refs import head_linear
@@ -109,3 +110,37 @@ def test_the_input_strip_says_when_its_character_labels_skip_some(qtbot, show_vi
     view.overview.set_width(20)  # every character fits: nothing to say
     qtbot.waitUntil(lambda: labelled_every() == 1)
     assert "labelled" not in strips.input_plot.titleLabel.text
+
+
+def _seen(colour, vision: str) -> np.ndarray:
+    """sRGB (0..1) of ``colour`` as seen with ``vision`` (Viénot, Brettel & Mollon 1999)."""
+    rgb = np.array([colour.redF(), colour.greenF(), colour.blueF()])
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    matrix = {"normal": np.eye(3),
+              "protanopia": [[0.11238, 0.88762, 0], [0.11238, 0.88762, 0],
+                             [0.00401, -0.00401, 1]],
+              "deuteranopia": [[0.29275, 0.70725, 0], [0.29275, 0.70725, 0],
+                               [-0.02234, 0.02234, 1]]}[vision]
+    seen = np.clip(np.asarray(matrix) @ linear, 0, 1)
+    return np.where(seen <= 0.0031308, 12.92 * seen, 1.055 * seen ** (1 / 2.4) - 0.055)
+
+
+@pytest.mark.parametrize("vision", ["normal", "protanopia", "deuteranopia"])
+def test_cursor_forecast_and_error_have_colours_of_their_own(make_panels, vision):
+    host = make_panels(StatesView, session=_demo_session("sine"))
+    view = host.panels["States"]
+    strips = view.strips
+    colours = {
+        "cursor": [strips.cursors[0].pen.color(), view.c_map.cursor.pen.color(),
+                   view.lines_cursor.pen.color(),
+                   pg.mkBrush(view.bars["i"].focus.opts["brush"]).color()],
+        "forecast": [strips.forecast_line.opts["pen"].color()],
+        "error": [strips.error_line.opts["pen"].color(), strips.loss_line.opts["pen"].color()],
+    }
+    for name, same in colours.items():  # one colour per meaning, wherever it is drawn
+        assert len({c.name() for c in same}) == 1, name
+    seen = {name: _seen(same[0], vision) for name, same in colours.items()}
+    names = list(seen)
+    for k, a in enumerate(names):
+        for b in names[k + 1:]:
+            assert np.linalg.norm(seen[a] - seen[b]) >= 0.22, (a, b)
