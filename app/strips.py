@@ -25,7 +25,7 @@ from .overview import LEFT_AXIS_WIDTH
 from .plots import CURSOR_PEN, DIVERGING, Heatmap, set_title
 from .sessions import sequence_end
 
-FEATURE_COLOURS = ["#332288", "#117733", "#aa4499", "#44aa99"]  # none of the colours with a meaning
+FEATURE_COLOURS = ["#7e57c2", "#228833", "#aa3377", "#44aa99"]  # none with a meaning (theme)
 TARGET_PEN = pg.mkPen("#616161", width=2)
 # one meaning per colour (see theme): forecast blue, error and loss orange, cursor vermillion
 FORECAST_PEN = pg.mkPen(theme.FORECAST, width=2)

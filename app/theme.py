@@ -21,8 +21,9 @@ plot line is drawn in these colours. Warnings in text stay a deep red: they are 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QGuiApplication, QPalette, QPen
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtCore import QObject, QSettings
+from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette, QPen
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QStyleFactory, QWidget
 
 CURSOR = "#D55E00"
 FORECAST = "#0072B2"
@@ -168,6 +169,77 @@ def restyle(root: QWidget) -> None:
             elif isinstance(item, pg.LegendItem):
                 item.setBrush(legend_brush())
                 item.setLabelTextColor(foreground())
+            elif isinstance(item, pg.LabelItem) and item.text:  # plot titles
+                item.setText(item.text, color=foreground())
         view.viewport().update()
     for label in root.findChildren(QLabel, "equation"):
         label.setStyleSheet(equation_style())
+
+
+# ----- the user's choice: View > Theme -------------------------------------------------------
+#: settings value -> menu text
+THEMES = {"system": "&System", "light": "&Light", "dark": "&Dark"}
+#: the application's own style and palette, from before the first explicit choice
+_system: dict = {}
+
+
+def light_palette() -> QPalette:
+    """Fusion's light palette (the Light theme, whatever the system uses)."""
+    style = QStyleFactory.create("Fusion")
+    return style.standardPalette() if style is not None else QPalette()
+
+
+def use(name: str) -> None:
+    """Switch the whole application to theme ``name`` (one of THEMES) now; open windows
+    recolour themselves on the palette change. "system" gives back the style and palette the
+    application had before the first Light or Dark."""
+    if name not in THEMES:
+        raise ValueError(f"unknown theme {name!r}; choose one of {', '.join(THEMES)}")
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return
+    if name == "system":
+        if _system:
+            app.setStyle(_system.pop("style"))
+            app.setPalette(_system.pop("palette"))
+    else:
+        if not _system:
+            _system.update(style=app.style().name(), palette=QPalette(app.palette()))
+        app.setStyle("Fusion")  # a palette of our own needs a style that draws with it
+        app.setPalette(dark_palette() if name == "dark" else light_palette())
+    apply()
+    for window in app.topLevelWidgets():  # also those not shown yet, which get no event
+        restyle(window)
+
+
+class ThemeChooser(QObject):
+    """View > Theme: System, Light or Dark, applied at once and kept in ``settings``."""
+
+    KEY = "theme"
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.menu = QMenu("&Theme", parent)
+        self.menu.setObjectName("theme_menu")
+        group = QActionGroup(self)
+        self.actions: dict[str, QAction] = {}
+        for name, text in THEMES.items():
+            action = QAction(text, self, checkable=True)
+            action.setObjectName(f"action_theme_{name}")
+            action.triggered.connect(lambda _=False, n=name: self.choose(n))
+            group.addAction(action)
+            self.menu.addAction(action)
+            self.actions[name] = action
+        saved = str(settings.value(self.KEY, "system"))
+        self.current = saved if saved in THEMES else "system"
+        self.actions[self.current].setChecked(True)
+        if self.current != "system":  # the system's own palette is there already
+            use(self.current)
+
+    def choose(self, name: str) -> None:
+        """Use theme ``name`` now and from the next start on."""
+        use(name)
+        self.current = name
+        self.actions[name].setChecked(True)
+        self.settings.setValue(self.KEY, name)
