@@ -4,6 +4,8 @@ order the views share), its colour scales, and a bar chart of one step across un
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer
@@ -504,9 +506,25 @@ def hover_reading(maps: dict[str, Heatmap], scene_pos) -> str:
     return ""
 
 
+def envelope(values: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bars that ``columns`` pixels can show of ``values`` (n,) without losing one: each run of
+    ``k = ceil(n / columns)`` neighbours as one bar from its lowest to its highest value (and
+    0, where the bars grow from). Returns (low, high, k), each (ceil(n / k),)."""
+    n = len(values)
+    k = max(1, -(-n // max(1, columns)))
+    padded = np.concatenate([values, np.full(-n % k, np.nan)]).reshape(-1, k)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN run: no bar
+        low = np.fmin(np.nanmin(padded, axis=1), 0.0)
+        high = np.fmax(np.nanmax(padded, axis=1), 0.0)
+    return np.nan_to_num(low), np.nan_to_num(high), k
+
+
 class Bars:
     """One quantity at the current step across units, with the focus unit highlighted; in the
-    shared unit order when one is set (the axis then names the unit of each bar)."""
+    shared unit order when one is set (the axis then names the unit of each bar). With more
+    units than the plot has pixels, each pixel column shows its units' range (lowest to highest
+    value), so that no unit disappears, and the axis says so."""
 
     def __init__(self, plot: pg.PlotItem, name: str, title: str, levels: tuple[float, float]
                  | None, colour: str):
@@ -536,6 +554,8 @@ class Bars:
         self.heights = np.zeros(1)
         self.order: np.ndarray | None = None
         self._n = 0
+        self.units_per_bar = 1  # > 1: each bar is the range of that many neighbouring units
+        plot.getViewBox().sigResized.connect(self._draw)
 
     def set_order(self, order: np.ndarray | None) -> None:
         """Draw bar k as unit ``order[k]`` (None: index order)."""
@@ -554,9 +574,7 @@ class Bars:
             self._n = n
             self.axis.set_count(n)
             self.plot.setXRange(-0.6, n - 0.4, padding=0)
-            self.bars.setOpts(x=np.arange(n), height=values)
-        else:
-            self.bars.setOpts(height=values)
+        self._draw()
         if 0 <= focus < n:
             self.focus.setOpts(x=[focus], height=[values[focus]])
             self.focus.show()
@@ -566,6 +584,22 @@ class Bars:
         else:
             self.focus.hide()
             self.focus_line.hide()
+
+    def _draw(self, *args) -> None:
+        """One bar per unit, or per pixel column when the units outnumber the pixels."""
+        values, n = self.heights, len(self.heights)
+        columns = int(self.plot.getViewBox().width())
+        if columns <= 0 or n <= columns:
+            k = 1
+            self.bars.setOpts(x=np.arange(n), y0=np.zeros(n), height=values, width=0.85)
+        else:
+            low, high, k = envelope(values, columns)
+            x = np.arange(len(low)) * k + (k - 1) / 2
+            self.bars.setOpts(x=x, y0=low, height=high - low, width=float(k))
+        if k != self.units_per_bar:
+            self.units_per_bar = k
+            self.axis.setLabel(f"≤{k} units per bar: min–max" if k > 1 else "",
+                               **{"font-size": "7pt"})
 
     def set_range(self, lo: float, hi: float) -> None:
         self.plot.setYRange(lo, hi, padding=0.05)
