@@ -19,6 +19,7 @@ from PySide6.QtGui import QFont, QFontMetrics
 
 from lstm_viz.downsample import extreme
 
+from . import theme
 from .plots import CURSOR_PEN, set_title
 
 LEFT_AXIS_WIDTH = 64
@@ -98,7 +99,7 @@ class Overview(QObject):
         self.traced_region.hide()
         plot.addItem(self.traced_region)
         self.region = pg.LinearRegionItem((-0.5, window - 0.5), brush=WINDOW_BRUSH,
-                                          pen=pg.mkPen("#ff6f00", width=2))
+                                          pen=pg.mkPen(theme.foreground(), width=2))
         self.region.setZValue(20)
         self.region.sigRegionChanged.connect(self._on_region_changed)
         plot.addItem(self.region)
