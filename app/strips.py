@@ -22,7 +22,7 @@ from lstm_viz.predict import Predictions, predict, token_grid
 
 from . import theme
 from .overview import LEFT_AXIS_WIDTH
-from .plots import CURSOR_PEN, DIVERGING, Heatmap, set_title
+from .plots import CURSOR_PEN, DIVERGING, Heatmap, PlotNote, set_title
 from .sessions import sequence_end
 
 FEATURE_COLOURS = ["#7e57c2", "#228833", "#aa3377", "#44aa99"]  # none with a meaning (theme)
@@ -184,6 +184,7 @@ class TimeStrips:
         self.loss_plot = _strip_plot(graphics, row + 2, 50)
         self.loss_plot.setXLink(link)
         set_title(self.loss_plot, "loss per step", size="8pt")
+        self.loss_note = PlotNote(self.loss_plot, axes=("left",))
         self.target_line = self.pred_plot.plot(pen=TARGET_PEN, name="true next")
         # the run before the what-if edits, under the edited one
         self.original_line = self.pred_plot.plot(pen=ORIGINAL_PEN, name="original")
@@ -379,6 +380,8 @@ class TimeStrips:
                                     size="8pt")
             self.pred_plot.enableAutoRange(axis="y")
             _few_ticks(self.pred_plot, np.concatenate(shown))
+        self.loss_note.set("" if p.loss is not None else
+                           "no loss: this head does not predict the next input")
         if p.loss is not None:
             self.loss_line.setData(t, p.loss[:, b], connect="finite")
             losses = [p.loss[:, b]]
@@ -395,7 +398,7 @@ class TimeStrips:
             self.loss_line.setData([], [])
             self.original_loss_line.setData([], [])
             self.original_loss_line.hide()
-            set_title(self.loss_plot, "no loss: no target", size="8pt")
+            set_title(self.loss_plot, "loss per step", size="8pt")
 
     # ----- one step ---------------------------------------------------------------------
     def show_step(self, t: int) -> None:

@@ -11,6 +11,7 @@ from lstm_refs import head_linear
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.demos import open_demo
+from lstm_viz.io import Head
 from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.states import StatesView
 
@@ -144,3 +145,16 @@ def test_cursor_forecast_and_error_have_colours_of_their_own(make_panels, vision
     for k, a in enumerate(names):
         for b in names[k + 1:]:
             assert np.linalg.norm(seen[a] - seen[b]) >= 0.22, (a, b)
+
+
+def test_a_head_with_no_target_shows_a_note_instead_of_an_empty_loss_strip(make_panels):
+    torch.manual_seed(0)
+    session = Session(LSTMConfig(input_size=3, hidden_size=5), InputSpec(seq_len=20))
+    # five outputs from three inputs: not a forecast of the next input, so no loss
+    session.load_module(session.lstm, head=Head("fc", torch.randn(5, 5), torch.randn(5)))
+    host = make_panels(StatesView, session=session)
+    strips = host.panels["States"].strips
+    assert strips.loss_plot.isVisible()
+    assert strips.loss_note.item.isVisible() and "no loss" in strips.loss_note.text
+    assert not strips.loss_plot.getAxis("left").isVisible()
+    assert strips.loss_line.yData is None or len(strips.loss_line.yData) == 0
