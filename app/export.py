@@ -318,7 +318,7 @@ class AnimationExport(_ExportJob):
     _encoded = Signal(object, str)  # from the worker: (path or None, error message)
 
     def __init__(self, window, path, *, max_frames: int = 120, fps: float = 8.0,
-                 scale: float = 0.75, parent=None):
+                 scale: float = 1.0, parent=None):
         super().__init__(parent or window)
         self.window_ = window
         self.path = Path(path)
@@ -415,7 +415,7 @@ class AnimationExport(_ExportJob):
 
 
 def export_animation(window, path, *, max_frames: int = 120, fps: float = 8.0,
-                     scale: float = 0.75) -> Path:
+                     scale: float = 1.0) -> Path:
     """An animated GIF or WebP of the current view stepping through the sequence, written
     before returning (headless export; the GUI uses ``AnimationExport`` with a progress
     dialog)."""

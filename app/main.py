@@ -211,6 +211,8 @@ class MainWindow(QMainWindow):
             self._action(view_menu, title, lambda t=title: self.show_view(t), f"Ctrl+{k + 1}")
         view_menu.addSeparator()
         self._action(view_menu, "Reset layout", self.reset_layout)
+        self.themes = theme.ThemeChooser(self.settings, self)  # View > Theme
+        view_menu.addMenu(self.themes.menu)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Keyboard shortcuts", self._shortcuts, "F1")
         self._action(help_menu, "About lstm-viz", self._about)

@@ -19,11 +19,13 @@ from PySide6.QtGui import QFont, QFontMetrics
 
 from lstm_viz.downsample import extreme
 
+from . import theme
 from .plots import CURSOR_PEN, set_title
 
 LEFT_AXIS_WIDTH = 64
 OVERVIEW_HEIGHT = 76  # with two bands (c and h); more bands make it taller
 TRACED_BRUSH = (120, 144, 156, 70)
+WINDOW_BRUSH = (255, 193, 7, 50)
 
 
 def bucket_extremes(lo: np.ndarray, hi: np.ndarray, center: float) -> np.ndarray:
@@ -96,8 +98,8 @@ class Overview(QObject):
         self.traced_region.setZValue(15)
         self.traced_region.hide()
         plot.addItem(self.traced_region)
-        self.region = pg.LinearRegionItem((-0.5, window - 0.5), brush=(255, 193, 7, 50),
-                                          pen=pg.mkPen("#ff6f00", width=2))
+        self.region = pg.LinearRegionItem((-0.5, window - 0.5), brush=WINDOW_BRUSH,
+                                          pen=pg.mkPen(theme.foreground(), width=2))
         self.region.setZValue(20)
         self.region.sigRegionChanged.connect(self._on_region_changed)
         plot.addItem(self.region)
@@ -155,6 +157,19 @@ class Overview(QObject):
         if t0 < lo or t1 > hi or t1 - t0 != width:
             t0 = max(lo, min(t0, hi - width))
             self.set_window(t0, t0 + width)
+        self._tint()
+
+    @property
+    def covers_all(self) -> bool:
+        """Whether the detail window shows every step (then nothing is outside it)."""
+        t0, t1 = self._window
+        return t0 <= 0 and t1 >= self.steps
+
+    def _tint(self) -> None:
+        """Tint the window only when there is something outside it: a window over every step
+        is drawn as its outline, so that the bands under it keep their colours."""
+        self.region.setBrush(pg.mkBrush(None) if self.covers_all else pg.mkBrush(WINDOW_BRUSH))
+        self.region.update()
 
     @property
     def max_width(self) -> int:
@@ -240,4 +255,5 @@ class Overview(QObject):
             self.width = t1 - t0
             if self.region.moving or self.region.lines[0].moving or self.region.lines[1].moving:
                 self.requested = self.width  # the user resized it
+            self._tint()
             self.window_changed.emit(t0, t1)

@@ -4,10 +4,12 @@ order the views share), its colour scales, and a bar chart of one step across un
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QFont, QFontMetrics
+from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstm_viz.downsample import extreme
@@ -16,10 +18,9 @@ from . import theme
 
 SIGMOID = pg.colormap.get("viridis")
 DIVERGING = pg.colormap.get("CET-D1A")
-CURSOR_PEN = pg.mkPen(255, 23, 68, 190, width=2)
-
 pg.setConfigOptions(antialias=False)
 theme.apply()  # background and foreground from the palette; the window applies it again
+CURSOR_PEN = theme.cursor_pen()
 
 #: colour scale modes: key -> what the colour bar says
 SCALES = {
@@ -63,6 +64,34 @@ def _metrics(size: str) -> QFontMetrics:
     font = QFont()
     font.setPointSizeF(float(size.rstrip("pt")))
     return QFontMetrics(font)
+
+
+class PlotNote:
+    """A short message in the middle of a plot that has nothing to show, in place of its
+    axes ("No units chosen: …"); ``set("")`` brings the axes back."""
+
+    def __init__(self, plot: pg.PlotItem, axes: tuple[str, ...] = ("left", "bottom")):
+        self.plot = plot
+        self.axes = axes
+        self.text = ""
+        self.item = pg.TextItem("", color=theme.foreground(), anchor=(0.5, 0.5))
+        self.item.setParentItem(plot.getViewBox())  # in pixels: it stays put as the range moves
+        self.item.hide()
+        plot.getViewBox().sigResized.connect(self._place)
+
+    def set(self, text: str) -> None:
+        if text == self.text:
+            return
+        self.text = text
+        self.item.setText(text)
+        self.item.setVisible(bool(text))
+        for name in self.axes:
+            self.plot.getAxis(name).setVisible(not text)
+        self._place()
+
+    def _place(self, *args) -> None:
+        rect = self.plot.getViewBox().rect()
+        self.item.setPos(rect.center())
 
 
 def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
@@ -157,6 +186,7 @@ class Heatmap:
         self.image = pg.ImageItem(axisOrder="row-major")
         plot.addItem(self.image)
         self.title = title
+        self.title_size = "9pt"
         self._title_shown = ""
         self._title_key: tuple = ()
         set_title(plot, title)
@@ -182,6 +212,7 @@ class Heatmap:
         self.scale = "fixed"
         self.levels = levels
         self.bar: pg.ColorBarItem | None = None
+        self._align_due = False
         self.rows_per_px = self.steps_per_px = 1
         self._units = 0
         self._rows_key: tuple = ()
@@ -284,6 +315,37 @@ class Heatmap:
         # that does not fit is not drawn, and the bar would show no end values)
         bar.axis.setWidth(None)
         self._update_bar()
+        # the bar spans the heatmap's rows only, not its title or time axis: its end labels
+        # then sit beside the first and last row, clear of the next bar's
+        self.plot.getViewBox().sigResized.connect(self._align_bar_soon)
+        bar.getViewBox().sigResized.connect(self._align_bar_soon)
+        self._align_bar_soon()
+
+    def _align_bar_soon(self, *args) -> None:
+        """Align the bar once the layouts have settled (both resize while a layout runs)."""
+        if not self._align_due:
+            self._align_due = True
+            QTimer.singleShot(0, self._align_bar)
+
+    def _align_bar(self) -> None:
+        """Give the colour bar margins that put its gradient level with the heatmap's rows."""
+        self._align_due = False
+        bar = self.bar
+        if bar is None:
+            return
+        try:
+            rows = self.plot.getViewBox().sceneBoundingRect()
+            gradient = bar.getViewBox().sceneBoundingRect()
+        except RuntimeError:  # the view was closed before the layouts settled
+            return
+        if rows.height() <= 0 or gradient.height() <= 0:
+            return
+        left, top, right, bottom = bar.layout.getContentsMargins()
+        top = max(0.0, top + rows.top() - gradient.top())
+        bottom = max(0.0, bottom + gradient.bottom() - rows.bottom())
+        if abs(top - bar.layout.getContentsMargins()[1]) > 0.5 \
+                or abs(bottom - bar.layout.getContentsMargins()[3]) > 0.5:
+            bar.layout.setContentsMargins(left, top, right, bottom)
 
     def _apply_scale(self) -> None:
         data, (lo, hi) = self.data, self.fixed_levels
@@ -404,10 +466,10 @@ class Heatmap:
         if self.axis.labelText != label:
             self.plot.setLabel("left", label, **{"font-size": "8pt"})
         self._title_key = key[:3] + (label,) + key[4:]
-        title = fit_title(self.title, extras, self.plot.width() - 8)
+        title = fit_title(self.title, extras, self.plot.width() - 8, self.title_size)
         if title != self._title_shown:
             self._title_shown = title
-            set_title(self.plot, title)
+            set_title(self.plot, title, self.title_size)
 
     def downsampling_note(self) -> str:
         """What one pixel of this image holds, in words ('' when nothing is merged)."""
@@ -456,9 +518,25 @@ def hover_reading(maps: dict[str, Heatmap], scene_pos) -> str:
     return ""
 
 
+def envelope(values: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bars that ``columns`` pixels can show of ``values`` (n,) without losing one: each run of
+    ``k = ceil(n / columns)`` neighbours as one bar from its lowest to its highest value (and
+    0, where the bars grow from). Returns (low, high, k), each (ceil(n / k),)."""
+    n = len(values)
+    k = max(1, -(-n // max(1, columns)))
+    padded = np.concatenate([values, np.full(-n % k, np.nan)]).reshape(-1, k)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN run: no bar
+        low = np.fmin(np.nanmin(padded, axis=1), 0.0)
+        high = np.fmax(np.nanmax(padded, axis=1), 0.0)
+    return np.nan_to_num(low), np.nan_to_num(high), k
+
+
 class Bars:
     """One quantity at the current step across units, with the focus unit highlighted; in the
-    shared unit order when one is set (the axis then names the unit of each bar)."""
+    shared unit order when one is set (the axis then names the unit of each bar). With more
+    units than the plot has pixels, each pixel column shows its units' range (lowest to highest
+    value), so that no unit disappears, and the axis says so."""
 
     def __init__(self, plot: pg.PlotItem, name: str, title: str, levels: tuple[float, float]
                  | None, colour: str):
@@ -475,10 +553,12 @@ class Bars:
             plot.setYRange(*levels, padding=0.05)
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.85, brush=colour,
                                     pen=pg.mkPen(None))
-        self.focus = pg.BarGraphItem(x=[0], height=[0], width=0.85, brush="#ff1744",
+        self.focus = pg.BarGraphItem(x=[0], height=[0], width=0.85, brush=theme.CURSOR,
                                      pen=pg.mkPen(None))
         # a thin marker keeps the focus unit findable when bars are narrower than a pixel
-        self.focus_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(255, 23, 68, 120, width=1))
+        focus = QColor(theme.CURSOR)
+        focus.setAlpha(120)
+        self.focus_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(focus, width=1))
         plot.addItem(self.bars)
         plot.addItem(self.focus)
         plot.addItem(self.focus_line)
@@ -486,6 +566,8 @@ class Bars:
         self.heights = np.zeros(1)
         self.order: np.ndarray | None = None
         self._n = 0
+        self.units_per_bar = 1  # > 1: each bar is the range of that many neighbouring units
+        plot.getViewBox().sigResized.connect(self._draw)
 
     def set_order(self, order: np.ndarray | None) -> None:
         """Draw bar k as unit ``order[k]`` (None: index order)."""
@@ -504,9 +586,7 @@ class Bars:
             self._n = n
             self.axis.set_count(n)
             self.plot.setXRange(-0.6, n - 0.4, padding=0)
-            self.bars.setOpts(x=np.arange(n), height=values)
-        else:
-            self.bars.setOpts(height=values)
+        self._draw()
         if 0 <= focus < n:
             self.focus.setOpts(x=[focus], height=[values[focus]])
             self.focus.show()
@@ -516,6 +596,22 @@ class Bars:
         else:
             self.focus.hide()
             self.focus_line.hide()
+
+    def _draw(self, *args) -> None:
+        """One bar per unit, or per pixel column when the units outnumber the pixels."""
+        values, n = self.heights, len(self.heights)
+        columns = int(self.plot.getViewBox().width())
+        if columns <= 0 or n <= columns:
+            k = 1
+            self.bars.setOpts(x=np.arange(n), y0=np.zeros(n), height=values, width=0.85)
+        else:
+            low, high, k = envelope(values, columns)
+            x = np.arange(len(low)) * k + (k - 1) / 2
+            self.bars.setOpts(x=x, y0=low, height=high - low, width=float(k))
+        if k != self.units_per_bar:
+            self.units_per_bar = k
+            self.axis.setLabel(f"≤{k} units per bar: min–max" if k > 1 else "",
+                               **{"font-size": "7pt"})
 
     def set_range(self, lo: float, hi: float) -> None:
         self.plot.setYRange(lo, hi, padding=0.05)

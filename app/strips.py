@@ -15,23 +15,27 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from lstm_viz.predict import Predictions, predict, token_grid
 
+from . import theme
 from .overview import LEFT_AXIS_WIDTH
-from .plots import CURSOR_PEN, DIVERGING, Heatmap, set_title
+from .plots import CURSOR_PEN, DIVERGING, Heatmap, PlotNote, set_title
+from .sessions import sequence_end
 
-FEATURE_COLOURS = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00"]
+FEATURE_COLOURS = ["#7e57c2", "#228833", "#aa3377", "#44aa99"]  # none with a meaning (theme)
 TARGET_PEN = pg.mkPen("#616161", width=2)
-FORECAST_PEN = pg.mkPen("#d81b60", width=2)
-ERROR_PEN = pg.mkPen("#ff8f00", width=1, style=Qt.PenStyle.DashLine)
-PROB_PEN = pg.mkPen("#00897b", width=2)
-LOSS_PEN = pg.mkPen("#c62828", width=1.5)
+# one meaning per colour (see theme): forecast blue, error and loss orange, cursor vermillion
+FORECAST_PEN = pg.mkPen(theme.FORECAST, width=2)
+ERROR_PEN = pg.mkPen(theme.ERROR, width=1.5, style=Qt.PenStyle.DashLine)
+PROB_PEN = pg.mkPen(theme.FORECAST, width=2)
+LOSS_PEN = pg.mkPen(theme.ERROR, width=1.5)
 ORIGINAL_PEN = pg.mkPen("#8a8a8a", width=2, style=Qt.PenStyle.DashLine)
 ORIGINAL_COLOUR = "#8a8a8a"
-# the true next value beside two runs: the input's own blue, thin, so grey means "original"
-TRUTH_PEN = pg.mkPen(FEATURE_COLOURS[0], width=1)
+# the true next value beside two runs: thin green, so grey means "original"
+TRUTH_PEN = pg.mkPen(theme.TRUTH, width=1)
 MAX_LINES = 4
 
 # (trace, head, input spec) -> predictions, for the trace on show and the run before the edits
@@ -88,19 +92,38 @@ class TokenAxis(pg.AxisItem):
         super().__init__(orientation, **kwargs)
         self.tokens: list[str] = []
 
+    def label_step(self, minVal, maxVal, size) -> int:  # noqa: N803 - as tickValues'
+        """Label every ``n``th step of ``[minVal, maxVal]`` on an axis ``size`` px long (0: no
+        token in view): the smallest n that leaves a token about 7 px."""
+        lo, hi = max(0, int(np.ceil(minVal))), min(len(self.tokens) - 1, int(maxVal))
+        if not self.tokens or hi < lo:
+            return 0
+        return max(1, int(np.ceil((hi - lo + 1) * 7 / max(size, 1))))
+
     def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph override
-        if not self.tokens:
+        step = self.label_step(minVal, maxVal, size)
+        if not step:
             return []
         lo, hi = max(0, int(np.ceil(minVal))), min(len(self.tokens) - 1, int(maxVal))
-        if hi < lo:
-            return []
-        step = max(1, int(np.ceil((hi - lo + 1) * 7 / max(size, 1))))  # about 7 px a token
         return [(float(step), [float(t) for t in range(lo - lo % step, hi + 1, step)
                                if t >= lo])]
+
+    def skipping_note(self, step: int) -> str:
+        """What the labels leave out, in words ("every 3rd character labelled"; '' for all)."""
+        if step <= 1:
+            return ""
+        what = "character" if all(len(tok) == 1 for tok in self.tokens) else "token"
+        return f"every {_ordinal(step)} {what} labelled"
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
         return [_token_text(self.tokens[int(v)]) if 0 <= int(v) < len(self.tokens) else ""
                 for v in values]
+
+
+def _ordinal(n: int) -> str:
+    """2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _strip_plot(graphics: pg.GraphicsLayoutWidget, row: int, height: int,
@@ -130,19 +153,38 @@ class TimeStrips:
         self.input_plot.setXLink(link)
         set_title(self.input_plot, "input x_t", size="8pt")
         self.input_map = Heatmap(self.input_plot, "x", "input x_t", y_label="feature")
+        self.input_map.title_size = "8pt"
         self.input_map.plot.getViewBox().setMouseEnabled(x=False, y=False)
         self.input_map.cursor.setMovable(False)
         self.input_bar = None
+        self.input_title = "input x_t"  # without the note on which tokens are labelled
+        self.token_note = ""
+        self.input_plot.getViewBox().sigRangeChanged.connect(self._update_token_note)
+        self.input_plot.getViewBox().sigResized.connect(self._update_token_note)
         self.input_lines = [self.input_plot.plot(pen=pg.mkPen(c, width=1.5))
                             for c in FEATURE_COLOURS]
         for line in self.input_lines:
             line.setClipToView(True)
             line.setDownsampling(auto=True, method="peak")  # min and max per pixel: no skipping
+        # a packed batch's steps past the selected sequence's end hold padding, not input:
+        # hatched and labelled over the lines (the heatmap hatches its own rows)
+        self.padding = pg.LinearRegionItem((0, 0), movable=False, pen=pg.mkPen(None),
+                                           brush=QBrush(theme.muted(), Qt.BrushStyle.BDiagPattern))
+        self.padding.setZValue(5)
+        self.padding.hide()
+        self.input_plot.addItem(self.padding)
+        self.padding_label = pg.TextItem("", color=theme.foreground(), fill=theme.legend_brush(),
+                                         anchor=(0, 0))
+        self.padding_label.setZValue(6)
+        self.padding_label.hide()
+        self.input_plot.addItem(self.padding_label)
+        self.input_end: int | None = None  # the selected sequence's length when it is shorter
         self.pred_plot = _strip_plot(graphics, row + 1, 72)
         self.pred_plot.setXLink(link)
         self.loss_plot = _strip_plot(graphics, row + 2, 50)
         self.loss_plot.setXLink(link)
         set_title(self.loss_plot, "loss per step", size="8pt")
+        self.loss_note = PlotNote(self.loss_plot, axes=("left",))
         self.target_line = self.pred_plot.plot(pen=TARGET_PEN, name="true next")
         # the run before the what-if edits, under the edited one
         self.original_line = self.pred_plot.plot(pen=ORIGINAL_PEN, name="original")
@@ -210,8 +252,19 @@ class TimeStrips:
         self.input_plot.showAxis("top", bool(self.tokens))
         self.token_axis.picture = None
         self.token_axis.update()
+        end, why = sequence_end(trace.lengths, b, total)
+        self.input_end = end if end is not None and end < total else None
+        if self.input_end is not None:  # padding, not input: drawn as such below
+            x = x.copy()
+            x[t >= self.input_end] = np.nan
+        padding = f"padding: {why}" if self.input_end is not None else ""
         as_lines = F <= MAX_LINES and not self.tokens
         self.input_map.image.setVisible(not as_lines)
+        self.padding.setVisible(as_lines and self.input_end is not None)
+        self.padding_label.setVisible(as_lines and self.input_end is not None)
+        if self.input_end is not None:
+            self.padding.setRegion((self.input_end - 0.5, total - 0.5))
+            self.padding_label.setText(padding)
         for k, line in enumerate(self.input_lines):
             if as_lines and k < F:
                 line.setData(t, x[:, k], connect="finite")
@@ -226,9 +279,9 @@ class TimeStrips:
             pad = 0.05 * (hi - lo if hi > lo else 1.0)
             self.input_plot.setLimits(yMin=None, yMax=None)
             self.input_plot.setYRange(lo - pad, hi + pad, padding=0)
+            self.padding_label.setPos(float(self.input_end or 0) - 0.5, hi + pad)
             _few_ticks(self.input_plot, x[:, :F])
-            set_title(self.input_plot, "input x_t" + (f": {F} features (lines)" if F > 1 else ""),
-                                     size="8pt")
+            self._set_input_title("input x_t" + (f": {F} features (lines)" if F > 1 else ""))
         else:
             self.input_plot.invertY(True)
             lim = float(np.nanmax(np.abs(x))) if np.isfinite(x).any() else 1.0
@@ -236,12 +289,32 @@ class TimeStrips:
             self.input_map.y_label = "feature"
             self.input_map.set_data(np.ascontiguousarray(x.T), levels=(-lim, lim),
                                     offset=trace.start, total=total)
+            self.input_map.set_end(self.input_end, padding, label=True)
             self.input_map.axis.setTicks([[(0, "0"), (F - 1, str(F - 1))], []])
             what = "embedding of the token read" if self.tokens else f"{F} features"
-            set_title(self.input_plot, f"input x_t: {what} (colour ±{lim:.2g})", size="8pt")
+            self._set_input_title(f"input x_t: {what} (colour ±{lim:.2g})")
         self.predictions = session_predictions(self.session)
         self.original = original_predictions(self.session) if self.predictions else None
         self._draw_predictions(t, b)
+
+    def _set_input_title(self, text: str) -> None:
+        self.input_title = text
+        self.token_note = ""
+        self._update_token_note(force=True)
+
+    def _update_token_note(self, *args, force: bool = False) -> None:
+        """Say in the input strip's title when the tokens along its top skip some: not every
+        step's token fits the strip's width."""
+        vb = self.input_plot.getViewBox()
+        (x0, x1), _ = vb.viewRange()
+        note = self.token_axis.skipping_note(self.token_axis.label_step(x0, x1, vb.width())) \
+            if self.token_axis.tokens else ""
+        if note == self.token_note and not force:
+            return
+        self.token_note = note
+        title = self.input_title + (f" · {note}" if note else "")
+        self.input_map.title = title  # the heatmap keeps it when it fits its title again
+        set_title(self.input_plot, title, size="8pt")
 
     def _draw_predictions(self, t: np.ndarray, b: int) -> None:
         p, orig = self.predictions, self.original
@@ -276,13 +349,13 @@ class TimeStrips:
             extra = f" (feature 0 of {p.outputs.shape[2]})" if p.outputs.shape[2] > 1 else ""
             self.forecast_line.setPen(FORECAST_PEN)
             if orig is None:
-                title = (f"<span style='color:#d81b60'>forecast of x<sub>t+1</sub></span> vs "
-                         f"<span style='color:#616161'>true x<sub>t+1</sub></span>, "
-                         f"<span style='color:#ff8f00'>error</span>{extra} · "
+                title = (f"<span style='color:{theme.FORECAST}'>forecast of x<sub>t+1</sub>"
+                         f"</span> vs <span style='color:#616161'>true x<sub>t+1</sub></span>, "
+                         f"<span style='color:{theme.ERROR}'>error</span>{extra} · "
                          f"{_head_name(head)}")
             else:
                 title = (f"forecast of x<sub>t+1</sub>{extra}: {both} vs"
-                         f" <span style='color:{FEATURE_COLOURS[0]}'>true x<sub>t+1</sub>"
+                         f" <span style='color:{theme.TRUTH}'>true x<sub>t+1</sub>"
                          "</span>")
             set_title(self.pred_plot, title, size="8pt")
             self.pred_plot.enableAutoRange(axis="y")
@@ -307,6 +380,8 @@ class TimeStrips:
                                     size="8pt")
             self.pred_plot.enableAutoRange(axis="y")
             _few_ticks(self.pred_plot, np.concatenate(shown))
+        self.loss_note.set("" if p.loss is not None else
+                           "no loss: this head does not predict the next input")
         if p.loss is not None:
             self.loss_line.setData(t, p.loss[:, b], connect="finite")
             losses = [p.loss[:, b]]
@@ -323,7 +398,7 @@ class TimeStrips:
             self.loss_line.setData([], [])
             self.original_loss_line.setData([], [])
             self.original_loss_line.hide()
-            set_title(self.loss_plot, "no loss: no target", size="8pt")
+            set_title(self.loss_plot, "loss per step", size="8pt")
 
     # ----- one step ---------------------------------------------------------------------
     def show_step(self, t: int) -> None:

@@ -3,16 +3,34 @@
 Every function reads the current ``QApplication`` palette when it is called; plots, the States
 equation box and the Shapes diagram ask here instead of naming white or black. ``apply`` sets
 pyqtgraph's defaults for the plots built after it; ``restyle`` repaints the plots that exist.
+
+The colours that mean something, one meaning each, from the Okabe–Ito palette (told apart with
+every common kind of colour blindness):
+
+============  =========  ==========================================================
+CURSOR        #D55E00    vermillion: the current step (time cursor) and the focus unit
+FORECAST      #0072B2    blue: what the head predicts (forecast, p(true next token))
+ERROR         #E69F00    orange: how wrong it is (error line, loss per step)
+TRUTH         #009E73    bluish green: the true next value beside two runs of a what-if
+============  =========  ==========================================================
+
+The true next value on its own is grey, and the run before a what-if edit dashed grey. No other
+plot line is drawn in these colours. Warnings in text stay a deep red: they are not plot data.
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QGuiApplication, QPalette, QPen
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtCore import QObject, QSettings
+from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette, QPen
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QStyleFactory, QWidget
 
-_LIGHT_CURSOR = QColor(213, 0, 0, 200)
-_DARK_CURSOR = QColor(255, 82, 82, 220)
+CURSOR = "#D55E00"
+FORECAST = "#0072B2"
+ERROR = "#E69F00"
+TRUTH = "#009E73"
+_LIGHT_CURSOR = QColor(213, 94, 0, 210)
+_DARK_CURSOR = QColor(255, 128, 64, 230)  # the same vermillion, lighter on a dark background
 
 
 def palette() -> QPalette:
@@ -66,7 +84,7 @@ def warning() -> QColor:
 
 
 def cursor_pen() -> QPen:
-    """The time cursor across heatmaps: red, lighter on a dark background."""
+    """The time cursor across heatmaps: vermillion, lighter on a dark background."""
     return pg.mkPen(_DARK_CURSOR if is_dark() else _LIGHT_CURSOR, width=2)
 
 
@@ -74,7 +92,7 @@ def cursor_label_colours() -> tuple[QColor, QColor]:
     """(text, fill) for the cursor's ``t=`` label."""
     fill = QColor(background())
     fill.setAlpha(210)
-    return (QColor("#ff8a80") if is_dark() else QColor("#b71c1c")), fill
+    return (QColor("#ffab80") if is_dark() else QColor("#a34700")), fill
 
 
 def legend_brush() -> QColor:
@@ -151,6 +169,77 @@ def restyle(root: QWidget) -> None:
             elif isinstance(item, pg.LegendItem):
                 item.setBrush(legend_brush())
                 item.setLabelTextColor(foreground())
+            elif isinstance(item, pg.LabelItem) and item.text:  # plot titles
+                item.setText(item.text, color=foreground())
         view.viewport().update()
     for label in root.findChildren(QLabel, "equation"):
         label.setStyleSheet(equation_style())
+
+
+# ----- the user's choice: View > Theme -------------------------------------------------------
+#: settings value -> menu text
+THEMES = {"system": "&System", "light": "&Light", "dark": "&Dark"}
+#: the application's own style and palette, from before the first explicit choice
+_system: dict = {}
+
+
+def light_palette() -> QPalette:
+    """Fusion's light palette (the Light theme, whatever the system uses)."""
+    style = QStyleFactory.create("Fusion")
+    return style.standardPalette() if style is not None else QPalette()
+
+
+def use(name: str) -> None:
+    """Switch the whole application to theme ``name`` (one of THEMES) now; open windows
+    recolour themselves on the palette change. "system" gives back the style and palette the
+    application had before the first Light or Dark."""
+    if name not in THEMES:
+        raise ValueError(f"unknown theme {name!r}; choose one of {', '.join(THEMES)}")
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return
+    if name == "system":
+        if _system:
+            app.setStyle(_system.pop("style"))
+            app.setPalette(_system.pop("palette"))
+    else:
+        if not _system:
+            _system.update(style=app.style().name(), palette=QPalette(app.palette()))
+        app.setStyle("Fusion")  # a palette of our own needs a style that draws with it
+        app.setPalette(dark_palette() if name == "dark" else light_palette())
+    apply()
+    for window in app.topLevelWidgets():  # also those not shown yet, which get no event
+        restyle(window)
+
+
+class ThemeChooser(QObject):
+    """View > Theme: System, Light or Dark, applied at once and kept in ``settings``."""
+
+    KEY = "theme"
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.menu = QMenu("&Theme", parent)
+        self.menu.setObjectName("theme_menu")
+        group = QActionGroup(self)
+        self.actions: dict[str, QAction] = {}
+        for name, text in THEMES.items():
+            action = QAction(text, self, checkable=True)
+            action.setObjectName(f"action_theme_{name}")
+            action.triggered.connect(lambda _=False, n=name: self.choose(n))
+            group.addAction(action)
+            self.menu.addAction(action)
+            self.actions[name] = action
+        saved = str(settings.value(self.KEY, "system"))
+        self.current = saved if saved in THEMES else "system"
+        self.actions[self.current].setChecked(True)
+        if self.current != "system":  # the system's own palette is there already
+            use(self.current)
+
+    def choose(self, name: str) -> None:
+        """Use theme ``name`` now and from the next start on."""
+        use(name)
+        self.current = name
+        self.actions[name].setChecked(True)
+        self.settings.setValue(self.KEY, name)

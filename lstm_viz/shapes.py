@@ -115,6 +115,62 @@ def tensor_shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int
     return out
 
 
+def model_shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int, *,
+                 vocab_size: int | None = None, head_out: int | None = None,
+                 lengths: Iterable[int] | None = None) -> OrderedDict[str, TensorShape]:
+    """The call's tensors (``tensor_shapes``) with what a model puts around it, in data order.
+
+    ``vocab_size``: token ids go through ``nn.Embedding(vocab_size, input_size)`` first
+    (``tokens``, ``embedding.weight``). ``head_out``: ``nn.Linear(D*H_out, head_out)`` reads
+    output at every step (``head.weight``, ``head output``). ``lengths`` of a batch whose
+    sequences differ in length: the call runs on ``pack_padded_sequence(input, lengths)``
+    (``packed input.data``, ``packed input.batch_sizes``, ``packed output.data``)."""
+    call = tensor_shapes(cfg, batch_size, seq_len)
+    D, H_out = cfg.num_directions, cfg.h_out
+    out: OrderedDict[str, TensorShape] = OrderedDict()
+    if vocab_size is not None:
+        if not isinstance(vocab_size, int) or vocab_size < 1:
+            raise ValueError(f"vocab_size must be an integer >= 1 (got {vocab_size!r})")
+        seq = Dim("seq_len", seq_len)
+        ids = (seq,) if batch_size is None else \
+            (Dim("batch", batch_size), seq) if cfg.batch_first else (seq, Dim("batch", batch_size))
+        out["tokens"] = TensorShape(ids, "token ids (integers below num_embeddings)")
+        out["embedding.weight"] = TensorShape(
+            (Dim("num_embeddings", vocab_size), Dim("embedding_dim", cfg.input_size)),
+            "nn.Embedding: row k is token k's input vector; tokens → input")
+    out["input"] = call["input"]
+    packed = None if lengths is None else [int(n) for n in lengths]
+    if packed is not None and batch_size is not None and len(set(packed)) > 1:
+        if len(packed) != batch_size or not all(1 <= n <= seq_len for n in packed):
+            raise ValueError(f"lengths must give each of the {batch_size} sequences a length in"
+                             f" 1..{seq_len} (got {packed})")
+        total = Dim("sum(lengths)", sum(packed), "+".join(str(n) for n in packed))
+        out["packed input.data"] = TensorShape(
+            (total, Dim("input_size", cfg.input_size)),
+            "pack_padded_sequence(input, lengths): only the valid steps, step by step")
+        out["packed input.batch_sizes"] = TensorShape(
+            (Dim("max(lengths)", max(packed)),),
+            "how many sequences are still running at each step (on the CPU, int64)")
+    out["h_0"], out["c_0"], out["output"] = call["h_0"], call["c_0"], call["output"]
+    if "packed input.data" in out:
+        out["packed output.data"] = TensorShape(
+            (out["packed input.data"].dims[0], Dim("D*H_out", D * H_out, f"{D}*{H_out}")),
+            "output as nn.LSTM returns it for packed input; pad_packed_sequence gives the"
+            " padded output back, zeros past each sequence's end")
+    out["h_n"], out["c_n"] = call["h_n"], call["c_n"]
+    if head_out is not None:
+        if not isinstance(head_out, int) or head_out < 1:
+            raise ValueError(f"head_out must be an integer >= 1 (got {head_out!r})")
+        features = Dim("D*H_out", D * H_out, f"{D}*{H_out}")
+        out["head.weight"] = TensorShape(
+            (Dim("out_features", head_out), features),
+            "nn.Linear on output at every step (logits for a text model)")
+        out["head output"] = TensorShape(
+            _batch_dims(cfg, batch_size, seq_len, Dim("out_features", head_out)),
+            "head(output): one prediction per step")
+    return out
+
+
 def all_shapes(cfg: LSTMConfig, batch_size: int | None, seq_len: int
            ) -> OrderedDict[str, TensorShape]:
     """Every tensor of ``lstm(input, (h_0, c_0))``: the six call tensors, then every parameter."""

@@ -1,6 +1,7 @@
 """TraceView: the skeleton every view of the trace shares.
 
-It wires the view to the context's signals, shows "No trace yet." until a trace exists, keeps
+It wires the view to the context's signals, shows "No trace yet." (in place of empty axes)
+until a trace exists, keeps
 what is on screen while the trace of a new config is on its way (``ctx.fits``), and turns mouse
 moves over a pyqtgraph scene into a hover reading. A view fills in ``show_trace`` (the whole
 trace or the selection changed), ``show_step`` (only t changed) and ``hover_text``.
@@ -9,9 +10,12 @@ trace or the selection changed), ``show_step`` (only t changed) and ``hover_text
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QToolTip, QWidget
 
 NO_TRACE = "No trace yet."
+NO_TRACE_NOTE = ("No trace yet: this view draws what nn.LSTM computes once it has run on the"
+                 " input.")
 
 
 class TraceView(QWidget):
@@ -31,6 +35,14 @@ class TraceView(QWidget):
         self.hover: QLabel | None = None
         self._hover_scene = None
         self._stale = False  # a hidden view skipped a windowed trace: redraw when shown
+        # over the whole view while there is nothing to draw: a message, not empty axes
+        self.empty_note = QLabel(self)
+        self.empty_note.setObjectName("empty_note")
+        self.empty_note.setWordWrap(True)
+        self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_note.setAutoFillBackground(True)
+        self.empty_note.setStyleSheet("font-size: 12pt; padding: 40px;")
+        self.empty_note.hide()
 
     def listen(self) -> None:
         """Connect to the context and draw what there is; call at the end of ``__init__``."""
@@ -49,10 +61,20 @@ class TraceView(QWidget):
         if trace is None:
             self.show_no_trace()
         elif self.ctx.fits(trace):  # otherwise the trace for the new config is on its way
+            self.empty_note.hide()
             self.show_trace(trace)
 
     def show_no_trace(self) -> None:
         self.caption.setText(NO_TRACE)
+        error = getattr(self.ctx, "trace_error", "")
+        self.empty_note.setText(NO_TRACE_NOTE + (f"\n\n{error}" if error else ""))
+        self.empty_note.setGeometry(self.rect())
+        self.empty_note.raise_()
+        self.empty_note.show()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.empty_note.setGeometry(self.rect())
 
     def show_trace(self, trace) -> None:
         """Draw ``trace`` for the context's selection (which fits it)."""

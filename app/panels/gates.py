@@ -61,10 +61,9 @@ class GatesView(TraceView):
             else:
                 plot.setLabel("bottom", "t (input position)")
             hm.cursor.sigDragged.connect(self._on_cursor_dragged)
-            # each gate's colour bar sits beside its own row
+            # each gate's colour bar sits beside its own rows
             bar = pg.ColorBarItem(values=GATE_LEVELS[gate], colorMap=GATE_MAPS[gate],
                                   interactive=False, width=12)
-            bar.setTitle(" ", size="9pt")  # as tall as the heatmap's title: the bar spans its rows
             self.graphics.addItem(bar, row=row, col=1)
             hm.attach_bar(bar, gate)
             self.bars[gate] = bar

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import parameter_count, parameter_shapes, shape_facts, tensor_shapes
-from lstm_viz.shapes import diagram
+from lstm_viz.shapes import diagram, layer_node_id, model_shapes
+from lstm_viz.textinput import spec_vocab
 
 from .. import theme
 from ..sessions import call_sizes
@@ -35,6 +36,7 @@ BOX_W, GAP_X, GAP_Y, BUS = 158.0, 126.0, 40.0, 30.0
 LABEL_W = GAP_X - 24.0  # clear of the state lanes 6 px beside each column
 MAX_LAYERS_DRAWN = 6
 CHANGED = QColor("#e65100")
+CURRENT = QColor("#0072B2")  # the layer and direction shown in the other views
 FILL = {"tensor": QColor("#e3f2fd"), "state": QColor("#f3e5f5"), "layer": QColor("#e8f5e9")}
 STATE_EDGE = QColor("#8e6c9e")
 
@@ -76,20 +78,25 @@ class Diagram(QGraphicsView):
         self.labels: list[QGraphicsTextItem] = []
         self.drawn_edges: list[tuple[str, str]] = []
         self.data = None
+        self.current = ""  # the box of the layer and direction the views show
 
     # ----- pieces -----------------------------------------------------------------------
     def _box(self, key: str, x: float, y: float, node, body: str, changed: bool,
-             w: float = BOX_W, centred: bool = False) -> QRectF:
-        """A box at (x, y) (its centre at y when ``centred``) that grows to its text."""
+             w: float = BOX_W, centred: bool = False, current: bool = False) -> QRectF:
+        """A box at (x, y) (its centre at y when ``centred``) that grows to its text;
+        ``current``: the layer and direction the other views show, outlined and marked."""
         text = QGraphicsTextItem()
         text.setDefaultTextColor(QColor("#212121"))
-        text.setHtml(f"<div style='font-size:9pt'><b>{html.escape(node.title)}</b><br>"
+        mark = f"<br><span style='color:{CURRENT.name()}'>◀ shown in the views</span>" \
+            if current else ""
+        text.setHtml(f"<div style='font-size:9pt'><b>{html.escape(node.title)}</b>{mark}<br>"
                      f"{body}</div>")
         text.setTextWidth(w - 10)
         height = text.boundingRect().height() + 6
         y = y - height / 2 if centred else y
         rect = QRectF(x, y, w, height)
-        pen = QPen(CHANGED if changed else theme.edge(), 3 if changed else 1.3)
+        pen = QPen(CURRENT if current else CHANGED if changed else theme.edge(),
+                   3.5 if current else 3 if changed else 1.3)
         path = QPainterPath()
         path.addRoundedRect(rect, 8, 8)
         item = self.scene().addPath(path, pen, QBrush(FILL[node.kind]))
@@ -99,6 +106,8 @@ class Diagram(QGraphicsView):
         self.scene().addItem(text)
         self.texts[key] = text.toPlainText()
         self.boxes[key] = rect
+        if current:
+            self.current = key
         return rect
 
     def _line(self, points: list[QPointF], colour: QColor, tip: str = "",
@@ -144,10 +153,15 @@ class Diagram(QGraphicsView):
             bottom = top + item.boundingRect().height()
 
     # ----- the layout -------------------------------------------------------------------
-    def draw(self, data, changed: set[str], lengths=None) -> None:
-        """Lay out ``data`` (a ``ShapeDiagram``); boxes whose tensor changed are outlined."""
+    def draw(self, data, changed: set[str], lengths=None, around=None,
+             current: str = "") -> None:
+        """Lay out ``data`` (a ``ShapeDiagram``); boxes whose tensor changed are outlined, the
+        box ``current`` (a layer node id) is marked as the one the views show. ``around``:
+        ``model_shapes`` of the call, whose embedding, packing and head are written into the
+        input and output boxes."""
         self.scene().clear()
-        self.texts, self.boxes, self.labels = {}, {}, []
+        self.texts, self.boxes, self.labels, self.current = {}, {}, [], ""
+        around = around or {}
         self.drawn_edges: list[tuple[str, str]] = []  # the data path as drawn
         self.data = data
         cfg, nodes = data.config, data.nodes
@@ -184,18 +198,33 @@ class Diagram(QGraphicsView):
                 body = (f"{reads}<br>h_t: {_dims_html(node.shape)}{proj}<br>"
                         f"<span style='color:#6a1b9a'>{html.escape(states_in)} → "
                         f"{html.escape(states_out)}</span>")
-                rect = self._box(nid, x, y, node, body, nid in changed)
+                rect = self._box(nid, x, y, node, body, nid in changed,
+                                 current=nid == current)
                 y = rect.bottom() + GAP_Y
                 rows_bottom = max(rows_bottom, rect.bottom())
         mid = (y0 + rows_bottom) / 2
         x_out = col * (len(layers) + 1)
-        packed = ""
+        before, packed, after = "", "", ""
+        if "embedding.weight" in around:
+            before = (f"<span style='color:#37474f'>← Embedding"
+                      f"{_fmt_shape(around['embedding.weight'])} of tokens"
+                      f" {_dims_html(around['tokens'])}</span><br>")
         if lengths and len(set(lengths)) > 1:
             packed = f"<br><i>packed: lengths {', '.join(str(n) for n in lengths)}</i>"
-        self._box("input", 0, mid, nodes["input"], _dims_html(nodes["input"].shape) + packed,
-                  "input" in changed, centred=True)
+        if "packed input.data" in around:  # its data's size says the lengths
+            packed = (f"<br><i>PackedSequence: data {_dims_html(around['packed input.data'])},"
+                       f" batch_sizes {_dims_html(around['packed input.batch_sizes'])}</i>")
+            after = f"<br><i>packed: data {_dims_html(around['packed output.data'])}</i>"
+        if "head.weight" in around:
+            after += (f"<br><span style='color:#37474f'>→ head Linear"
+                      f"{_fmt_shape(around['head.weight'][::-1])}:"
+                      f" {_dims_html(around['head output'])}</span>")
+        self._box("input", 0, mid, nodes["input"],
+                  before + _dims_html(nodes["input"].shape) + packed, "input" in changed,
+                  centred=True)
         out = self._box("output", x_out, mid, nodes["output"],
-                        _dims_html(nodes["output"].shape), "output" in changed, centred=True)
+                        _dims_html(nodes["output"].shape) + after, "output" in changed,
+                        centred=True)
         bus_bottom = rows_bottom + BUS
         hn = self._box("h_n", x_out - col, bus_bottom + BUS / 2, nodes["h_n"],
                        _dims_html(nodes["h_n"].shape), "h_n" in changed)
@@ -392,26 +421,56 @@ class ShapesView(QWidget):
         layout.addWidget(split)
         self._previous = None
         self.changed: set[str] = set()
+        self.around: dict = {}
         self.refresh()
         self.ctx.config_changed.connect(self.refresh)
+        self.ctx.selection_changed.connect(self._draw_diagram)
 
     def _current(self):
         batch, seq_len = call_sizes(self.session)
         return self.session.config, batch, seq_len
+
+    def _around(self, cfg, batch, seq_len) -> dict:
+        """``model_shapes`` of the call with the session's embedding, packing and head."""
+        session, spec = self.session, self.session.input_spec
+        vocab_size = None
+        if spec.source == "tokens" and spec.params.get("model_path"):  # read through embedding
+            try:
+                vocab_size = len(spec_vocab(spec))
+            except (OSError, ValueError):
+                vocab_size = None
+        head = getattr(session, "head", None)
+        lengths = spec.lengths if batch is not None and spec.lengths \
+            and len(spec.lengths) == batch and max(spec.lengths) <= seq_len else None
+        try:
+            return model_shapes(cfg, batch, seq_len, vocab_size=vocab_size or None,
+                                head_out=head.out_features if head is not None else None,
+                                lengths=lengths)
+        except ValueError:
+            return tensor_shapes(cfg, batch, seq_len)
 
     def refresh(self) -> None:
         cfg, batch, seq_len = self._current()
         ts = tensor_shapes(cfg, batch, seq_len)
         summary = self._what_changed(cfg, ts, {"batch": batch, "seq_len": seq_len})
         self.changed = summary[0]
-        self.diagram.draw(diagram(cfg, batch, seq_len), self.changed,
-                          self.session.input_spec.lengths)
+        self.around = self._around(cfg, batch, seq_len)
+        self._draw_diagram()
         facts = "".join(f"<li>{html.escape(f)}</li>" for f in shape_facts(cfg))
         self.changes.setText(summary[1] + f"<ul style='margin:2px'>{facts}</ul>")
-        self._fill_tensors(ts)
+        self._fill_tensors(self.around)
         self._fill_params(cfg)
         self._previous = (cfg, ts, {"batch": batch, "seq_len": seq_len},
                           self.session.model_source)
+
+    def _draw_diagram(self) -> None:
+        """The diagram of the call, with the layer and direction the views show marked."""
+        cfg, batch, seq_len = self._current()
+        ctx = self.ctx
+        current = layer_node_id(ctx.layer, ctx.direction) \
+            if ctx.layer < cfg.num_layers and ctx.direction < cfg.num_directions else ""
+        self.diagram.draw(diagram(cfg, batch, seq_len), self.changed,
+                          self.session.input_spec.lengths, self.around, current)
 
     def _what_changed(self, cfg, ts, sizes: dict) -> tuple[set[str], str]:
         if self._previous is None:

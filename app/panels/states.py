@@ -28,7 +28,15 @@ from .. import theme
 from ..ablation_menu import attach_ablation_menu
 from ..display import DisplayControls
 from ..overview import LEFT_AXIS_WIDTH, Overview, overview_band
-from ..plots import CURSOR_PEN, DIVERGING, Bars, Heatmap, hover_reading, nan_safe_limit
+from ..plots import (
+    CURSOR_PEN,
+    DIVERGING,
+    Bars,
+    Heatmap,
+    PlotNote,
+    hover_reading,
+    nan_safe_limit,
+)
 from ..sessions import ended_text, sequence_end
 from ..strips import TimeStrips
 from ..whatif import WhatIfBox
@@ -40,7 +48,7 @@ BAR_SPECS = [  # name, title, fixed levels (None: symmetric around 0, from the t
     ("i", "i (input gate)", (0.0, 1.0), "#1e88e5"),
     ("f", "f (forget gate)", (0.0, 1.0), "#43a047"),
     ("g", "g (candidate)", (-1.0, 1.0), "#8e24aa"),
-    ("o", "o (output gate)", (0.0, 1.0), "#fb8c00"),
+    ("o", "o (output gate)", (0.0, 1.0), "#795548"),  # not orange: orange means error
     ("c", "c_t (cell state)", None, "#546e7a"),
     ("h", "h_t (hidden state)", None, "#00897b"),
 ]
@@ -132,6 +140,7 @@ class StatesView(TraceView):
         self.graphics.installEventFilter(self)  # a wider view: more legend columns, fewer rows
         self.lines_cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.lines_plot.addItem(self.lines_cursor)
+        self.lines_note = PlotNote(self.lines_plot)
         self.lines: list[pg.PlotDataItem] = []  # the trace on screen: c and h per unit
         self.before_lines: list[pg.PlotDataItem] = []  # the run before the first edit
         self._line_key: tuple = ()
@@ -290,6 +299,9 @@ class StatesView(TraceView):
         except ValueError:
             self.units_edit.setStyleSheet("border: 1px solid #c62828;")
             units = []
+        self.lines_note.set("" if units else
+                            "No units chosen: type units under 'plot units', e.g. 0-2")
+        self.lines_cursor.setVisible(bool(units))
         before = self._before_blocks()
         # (legend name, values, pen): the trace on screen, then the run before the first edit
         # with proj_size, h has H_out features of its own: h[k] is not unit k's, so the

@@ -271,7 +271,7 @@ class UnitsView(TraceView):
             # never a window's numbers as if they were the whole input's
             over = (f"<span style='color:#c62828'><b>over steps {lo}–{hi - 1} only</b> (of"
                     f" {self.session.num_steps}: the trace is windowed; search and statistics"
-                    " see the traced window)</span>, {self.stats.steps} valid (step, sequence)"
+                    f" see the traced window)</span>, {self.stats.steps} valid (step, sequence)"
                     " pairs")
         self.caption.setText(
             f"<b>Units</b>: {ctx.selection_text()}; statistics {over}."

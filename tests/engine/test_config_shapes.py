@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lstm_viz import LSTMConfig, all_shapes, parameter_count, shape_facts, tensor_shapes
+from lstm_viz.shapes import model_shapes
 
 
 @pytest.mark.parametrize("kwargs, field, allowed", [
@@ -198,3 +199,42 @@ def test_seed_003_shapes_and_direction_split_views():
     torch.testing.assert_close(by_direction[-1, :, 0], by_layer[-1, 0])
     torch.testing.assert_close(by_direction[0, :, 1], by_layer[-1, 1])
     assert not torch.allclose(by_direction[-1, :, 1], by_layer[-1, 1])
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bidirectional,proj_size", [(False, 0), (True, 3)])
+def test_model_shapes_of_embedding_packed_call_and_head_are_what_torch_produces(
+        batch_first, bidirectional, proj_size):
+    torch.manual_seed(0)
+    cfg = LSTMConfig(input_size=5, hidden_size=6, num_layers=2, batch_first=batch_first,
+                     bidirectional=bidirectional, proj_size=proj_size)
+    vocab, T, lengths, classes = 11, 7, [7, 4, 2], 9
+    embedding = nn.Embedding(vocab, cfg.input_size)
+    lstm = cfg.build()
+    head = nn.Linear(cfg.num_directions * cfg.h_out, classes)
+    tokens = torch.randint(0, vocab, (len(lengths), T) if batch_first else (T, len(lengths)))
+    x = embedding(tokens)
+    packed = nn.utils.rnn.pack_padded_sequence(x, torch.tensor(lengths),
+                                               batch_first=batch_first)
+    out_packed, (h_n, c_n) = lstm(packed)
+    output, _ = nn.utils.rnn.pad_packed_sequence(out_packed, batch_first=batch_first,
+                                                 total_length=T)
+    got = {"tokens": tokens, "embedding.weight": embedding.weight, "input": x,
+           "packed input.data": packed.data, "packed input.batch_sizes": packed.batch_sizes,
+           "output": output, "packed output.data": out_packed.data, "h_n": h_n, "c_n": c_n,
+           "head.weight": head.weight, "head output": head(output)}
+    shapes = model_shapes(cfg, len(lengths), T, vocab_size=vocab, head_out=classes,
+                          lengths=lengths)
+    assert list(shapes) == ["tokens", "embedding.weight", "input", "packed input.data",
+                            "packed input.batch_sizes", "h_0", "c_0", "output",
+                            "packed output.data", "h_n", "c_n", "head.weight", "head output"]
+    for name, tensor in got.items():
+        assert tuple(shapes[name]) == tuple(tensor.shape), name
+    assert shapes["packed input.data"].describe() == "(sum(lengths)=7+4+2=13, input_size=5)"
+
+
+def test_model_shapes_without_embedding_head_or_packing_are_the_call_tensors():
+    cfg = LSTMConfig(input_size=3, hidden_size=4)
+    assert dict(model_shapes(cfg, 2, 5, lengths=[5, 5])) == dict(tensor_shapes(cfg, 2, 5))
+    with pytest.raises(ValueError, match="lengths must give each of the 2 sequences"):
+        model_shapes(cfg, 2, 5, lengths=[5, 9])

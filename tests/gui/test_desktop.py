@@ -12,7 +12,7 @@ import pytest
 import torch
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QMessageBox
+from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QMenu, QMessageBox
 from torch import nn
 
 from lstm_viz import LSTMConfig, Session
@@ -355,6 +355,52 @@ def test_switching_to_a_dark_palette_recolours_the_open_window(make_window, qapp
         qapp.setStyle(style)
         qapp.setPalette(palette)
         theme.apply()
+
+
+@pytest.fixture
+def chosen_theme(qapp):
+    """Gives the application its own style and palette back after a test that picks a theme."""
+    yield
+    theme.use("system")
+    theme.apply()
+
+
+def _plots_dark(w) -> bool:
+    return all(v.backgroundBrush().color().lightness() < 60
+               for v in w.findChildren(pg.GraphicsView))
+
+
+def test_view_theme_dark_recolours_the_window_at_once_and_is_remembered(
+        chosen_theme, make_window, settings, qtbot):
+    w = make_window(view="States")
+    assert not _plots_dark(w)
+    menu = w.findChild(QMenu, "theme_menu")
+    assert [a.text().replace("&", "") for a in menu.actions()] == ["System", "Light", "Dark"]
+    assert w.themes.actions["system"].isChecked()  # the default: follow the system
+    w.themes.actions["dark"].trigger()
+    qtbot.waitUntil(lambda: _plots_dark(w), timeout=3000)
+    assert w.themes.actions["dark"].isChecked()
+    assert settings.value("theme") == "dark"
+    w.themes.actions["light"].trigger()
+    qtbot.waitUntil(lambda: all(v.backgroundBrush().color().lightness() > 200
+                                for v in w.findChildren(pg.GraphicsView)), timeout=3000)
+    w.themes.actions["system"].trigger()
+    assert settings.value("theme") == "system"
+    assert not _plots_dark(w)
+
+
+def test_a_saved_dark_theme_is_used_from_the_start(chosen_theme, make_window, settings):
+    settings.setValue("theme", "dark")
+    w = make_window(view="States")
+    assert w.themes.actions["dark"].isChecked()
+    assert _plots_dark(w)
+    assert theme.is_dark()
+
+
+def test_an_unknown_saved_theme_follows_the_system(make_window, settings):
+    settings.setValue("theme", "purple")
+    w = make_window()
+    assert w.themes.actions["system"].isChecked() and not theme.is_dark()
 
 
 # ----- one trace per open ------------------------------------------------------------------------

@@ -262,7 +262,7 @@ def _bar_box(window, title: str, scale: float) -> tuple[int, int, int, int]:
 
 def test_gif_keeps_the_colour_bars_colours(window, tmp_path):
     window.show_view("Gates")
-    scale = 0.75
+    scale = 1.0
     reference = _rgb_array(figure_image(figure(window, "Gates"), scale))
     path = export_animation(window, tmp_path / "steps.gif", scale=scale)
     x0, y0, x1, y1 = _bar_box(window, "Gates", scale)
@@ -397,3 +397,20 @@ def test_figure_tables_hold_every_cells_whole_text(window, tmp_path):
                if table.item(r, c) is not None)
     for text in cells:
         assert " ".join(text.split()) in joined
+
+
+def test_an_animation_is_the_size_of_the_view_with_its_legend_whole(window, tmp_path):
+    window.show_view("States")
+    view = window.views["States"]
+    fig = figure(window, "States")
+    path = export_animation(window, tmp_path / "steps.gif", max_frames=2)
+    with Image.open(path) as im:
+        # the view's own size (and its caption under it), not shrunk
+        assert im.size == (round(fig.size.width()), round(fig.size.height()))
+        assert im.size[0] == view.width()
+    # every legend entry lies inside what the figure draws of its plots
+    shown = view.graphics.mapToScene(view.graphics.viewport().rect()).boundingRect()
+    assert view.legend.items
+    for sample, label in view.legend.items:
+        for item in (sample, label):
+            assert shown.contains(item.sceneBoundingRect())

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz_app.panels.gates import GATES, GatesView
 from lstm_viz_app.panels.states import StatesView
-from lstm_viz_app.plots import DIVERGING, Heatmap
+from lstm_viz_app.plots import DIVERGING, Bars, Heatmap
 
 pytestmark = pytest.mark.gui
 
@@ -124,3 +126,48 @@ def test_each_gate_colour_bar_sits_beside_its_own_row(qtbot, make_panels):
         assert bottom <= top + 1  # no two bars (or their labels' rows) overlap
     expected = {"i": (0, 1), "f": (0, 1), "g": (-1, 1), "o": (0, 1)}
     assert {g: tuple(gates.bars[g].levels()) for g in GATES} == expected
+
+
+def _tinted(region) -> bool:
+    brush = region.brush
+    return brush.style() != Qt.BrushStyle.NoBrush and brush.color().alpha() > 0
+
+
+def test_the_overview_tints_the_detail_window_only_when_steps_lie_outside_it(qtbot, show_view):
+    # 40 steps under a 150-step detail window: the window is the whole overview
+    _, view = show_view(StatesView, Session(LSTMConfig(input_size=3, hidden_size=8),
+                                            InputSpec(seq_len=40)))
+    overview = view.overview
+    assert overview.window == (0, 40)
+    assert not _tinted(overview.region)  # its outline only: the bands show their own colours
+    assert overview.region.lines[0].pen.color().alpha() > 0
+    overview.set_width(10)
+    assert _tinted(overview.region)
+    overview.set_width(400)
+    assert overview.window == (0, 40) and not _tinted(overview.region)
+
+
+def test_bars_of_more_units_than_pixels_lose_no_unit_and_say_so(qtbot):
+    graphics = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(graphics)
+    graphics.resize(220, 200)
+    bars = Bars(graphics.addPlot(), "i", "i", (0.0, 1.0), "#1e88e5")
+    graphics.show()
+    qtbot.waitExposed(graphics)
+    values = np.full(512, 0.1)
+    spikes = [37, 101, 202, 303, 404, 505]
+    values[spikes] = 0.9
+    bars.set_values(values, focus=-1)
+    qtbot.wait(20)
+    assert bars.units_per_bar > 1 and "units per bar" in bars.axis.labelText
+    np.testing.assert_array_equal(bars.heights, values)  # the values themselves are kept
+    image = graphics.grab().toImage()
+    vb = bars.plot.getViewBox()
+    blue = QColor("#1e88e5")
+    for unit in spikes:  # each lone tall bar reaches its height on screen
+        p = graphics.mapFromScene(vb.mapViewToScene(QPointF(unit, 0.8)))
+        row = [image.pixelColor(x, p.y()) for x in range(p.x() - 1, p.x() + 2)]
+        assert any(c == blue for c in row), unit
+    values[:] = 0.1
+    bars.set_values(values[:16], focus=-1)  # few units: one bar each, nothing to say
+    assert bars.units_per_bar == 1 and bars.axis.labelText == ""

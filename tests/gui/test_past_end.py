@@ -99,3 +99,27 @@ def test_states_past_the_end_are_hatched_as_in_gates(qtbot, show_view):
     assert view.c_map.ended_label.isVisible() and not view.h_map.ended_label.isVisible()
     ctx.select(batch=0)  # a sequence that runs to the last step: nothing hatched
     assert not view.c_map.ended.isVisible() and not view.h_map.ended.isVisible()
+
+
+@pytest.mark.parametrize("features", [12, 3])  # drawn as a heatmap, or as lines
+def test_the_input_strip_draws_padding_past_the_end_as_padding_not_input(qtbot, show_view,
+                                                                          features):
+    session = Session(LSTMConfig(input_size=features, hidden_size=6),
+                      InputSpec(seq_len=10, batch_size=3, lengths=(10, 7, 5)))
+    ctx, view = view_on(show_view, StatesView, session)
+    strips = view.strips
+    x = ctx.session.input_tm[:, 2].numpy()  # (T, F): what it holds from step 5 on is not read
+    if features > 4:
+        shown = strips.input_map.data  # (F, T)
+        assert strips.input_map.end == 5 and strips.input_map.ended.isVisible()
+        assert strips.input_map.ended_label.isVisible()
+        assert strips.input_map.ended_text == f"padding: {ENDED}"
+    else:
+        shown = np.stack([line.yData for line in strips.input_lines[:features]])
+        assert strips.padding.isVisible() and strips.padding.getRegion() == (4.5, 9.5)
+        assert strips.padding_label.isVisible()
+        assert strips.padding_label.textItem.toPlainText() == f"padding: {ENDED}"
+    np.testing.assert_allclose(shown[:, :5], x[:5].T, atol=1e-6)  # the input as it is
+    assert np.isnan(shown[:, 5:]).all()  # no value drawn for the padding
+    ctx.select(batch=0)  # the longest sequence: nothing is padding
+    assert not strips.padding.isVisible() and not strips.input_map.ended.isVisible()

@@ -4,12 +4,14 @@ they follow the cursor."""
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 import torch
 from lstm_refs import head_linear
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.demos import open_demo
+from lstm_viz.io import Head
 from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.states import StatesView
 
@@ -89,3 +91,70 @@ def test_strips_follow_the_cursor(make_panels):
         host.session.seek(t)
         assert all(cursor.value() == t for cursor in strips.cursors)
         assert strips.readout.text().startswith(f"t={t}:")
+
+
+def test_the_input_strip_says_when_its_character_labels_skip_some(qtbot, show_view):
+    _, view = show_view(StatesView, _demo_session("char_python"))
+    strips = view.strips
+    vb = strips.input_plot.getViewBox()
+
+    def labelled_every():
+        (x0, x1), _ = vb.viewRange()
+        return strips.token_axis.label_step(x0, x1, strips.token_axis.geometry().width())
+
+    view.overview.set_width(300)  # 300 characters in a strip a few hundred pixels wide
+    qtbot.waitUntil(lambda: labelled_every() > 1)
+    step = labelled_every()
+    suffix = {2: "nd", 3: "rd"}.get(step, "th")
+    title = strips.input_plot.titleLabel.text
+    assert f"every {step}{suffix} character labelled" in title
+    view.overview.set_width(20)  # every character fits: nothing to say
+    qtbot.waitUntil(lambda: labelled_every() == 1)
+    assert "labelled" not in strips.input_plot.titleLabel.text
+
+
+def _seen(colour, vision: str) -> np.ndarray:
+    """sRGB (0..1) of ``colour`` as seen with ``vision`` (Viénot, Brettel & Mollon 1999)."""
+    rgb = np.array([colour.redF(), colour.greenF(), colour.blueF()])
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    matrix = {"normal": np.eye(3),
+              "protanopia": [[0.11238, 0.88762, 0], [0.11238, 0.88762, 0],
+                             [0.00401, -0.00401, 1]],
+              "deuteranopia": [[0.29275, 0.70725, 0], [0.29275, 0.70725, 0],
+                               [-0.02234, 0.02234, 1]]}[vision]
+    seen = np.clip(np.asarray(matrix) @ linear, 0, 1)
+    return np.where(seen <= 0.0031308, 12.92 * seen, 1.055 * seen ** (1 / 2.4) - 0.055)
+
+
+@pytest.mark.parametrize("vision", ["normal", "protanopia", "deuteranopia"])
+def test_cursor_forecast_and_error_have_colours_of_their_own(make_panels, vision):
+    host = make_panels(StatesView, session=_demo_session("sine"))
+    view = host.panels["States"]
+    strips = view.strips
+    colours = {
+        "cursor": [strips.cursors[0].pen.color(), view.c_map.cursor.pen.color(),
+                   view.lines_cursor.pen.color(),
+                   pg.mkBrush(view.bars["i"].focus.opts["brush"]).color()],
+        "forecast": [strips.forecast_line.opts["pen"].color()],
+        "error": [strips.error_line.opts["pen"].color(), strips.loss_line.opts["pen"].color()],
+    }
+    for name, same in colours.items():  # one colour per meaning, wherever it is drawn
+        assert len({c.name() for c in same}) == 1, name
+    seen = {name: _seen(same[0], vision) for name, same in colours.items()}
+    names = list(seen)
+    for k, a in enumerate(names):
+        for b in names[k + 1:]:
+            assert np.linalg.norm(seen[a] - seen[b]) >= 0.22, (a, b)
+
+
+def test_a_head_with_no_target_shows_a_note_instead_of_an_empty_loss_strip(make_panels):
+    torch.manual_seed(0)
+    session = Session(LSTMConfig(input_size=3, hidden_size=5), InputSpec(seq_len=20))
+    # five outputs from three inputs: not a forecast of the next input, so no loss
+    session.load_module(session.lstm, head=Head("fc", torch.randn(5, 5), torch.randn(5)))
+    host = make_panels(StatesView, session=session)
+    strips = host.panels["States"].strips
+    assert strips.loss_plot.isVisible()
+    assert strips.loss_note.item.isVisible() and "no loss" in strips.loss_note.text
+    assert not strips.loss_plot.getAxis("left").isVisible()
+    assert strips.loss_line.yData is None or len(strips.loss_line.yData) == 0

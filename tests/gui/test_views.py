@@ -8,10 +8,14 @@ import pytest
 import torch
 from PySide6.QtCore import QPointF, QSettings, Qt
 
+from lstm_viz import Session
+from lstm_viz_app.context import AppContext
 from lstm_viz_app.main import MainWindow
 from lstm_viz_app.panels.config import InputPanel, ModelPanel
 from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.shapes import ShapesView
+from lstm_viz_app.panels.states import StatesView
+from lstm_viz_app.panels.units import UnitsView
 
 pytestmark = pytest.mark.gui
 
@@ -379,3 +383,34 @@ def test_device_list_says_which_gpu_backends_are_missing_and_why(qtbot, tmp_path
         i = labels.index(f"{kind} (not available)")
         assert not box.model().item(i).isEnabled()
         assert why in box.itemData(i, Qt.ItemDataRole.ToolTipRole)
+
+
+@pytest.mark.parametrize("view_class", [GatesView, StatesView, UnitsView])
+def test_a_view_with_no_trace_says_so_instead_of_drawing_empty_axes(qtbot, view_class):
+    ctx = AppContext(Session())  # not traced yet
+    view = view_class(ctx)
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    assert ctx.session.trace is None
+    note = view.empty_note
+    assert note.isVisible() and "No trace yet" in note.text()
+    assert note.geometry() == view.rect()  # over every axis of the view
+    ctx.retrace_now()
+    qtbot.waitUntil(lambda: ctx.session.trace is not None and not note.isVisible())
+    ctx.detach()
+    ctx.runner.wait(10000)
+
+
+def test_the_chosen_units_plot_with_no_units_says_how_to_choose_some(qtbot, show_view):
+    _, view = show_view(StatesView)
+    view.units_edit.setText("")
+    view.units_edit.editingFinished.emit()
+    assert view.lines_note.item.isVisible() and "No units chosen" in view.lines_note.text
+    assert not view.lines_plot.getAxis("left").isVisible()
+    assert not view.lines_plot.getAxis("bottom").isVisible()
+    view.units_edit.setText("0-2")
+    view.units_edit.editingFinished.emit()
+    assert not view.lines_note.item.isVisible()
+    assert view.lines_plot.getAxis("left").isVisible()

@@ -4,6 +4,7 @@ width holds, whatever the width was when the curves were chosen."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtGui import QFont, QFontMetrics
 
 from lstm_viz import LSTMConfig, Session
 from lstm_viz_app.panels.states import StatesView
@@ -27,3 +28,20 @@ def test_legend_takes_the_columns_of_the_width_it_is_shown_at(qtbot, show_view):
     assert len(rows) == 1
     plot_area = view.lines_plot.getViewBox().sceneBoundingRect()
     assert not view.legend.sceneBoundingRect().intersects(plot_area)
+
+
+def test_each_colour_bar_spans_its_heatmaps_rows_and_its_end_labels_clear_the_next(
+        qtbot, show_view):
+    _, view = show_view(StatesView, Session(LSTMConfig(input_size=3, hidden_size=32)))
+    qtbot.wait(50)
+    line = QFontMetrics(view.c_bar.axis.style["tickFont"] or QFont()).height()
+    for heatmap, bar in ((view.c_map, view.c_bar), (view.h_map, view.h_bar)):
+        rows = heatmap.plot.getViewBox().sceneBoundingRect()
+        gradient = bar.getViewBox().sceneBoundingRect()
+        # beside the rows only: not reaching up into the title or down into the time axis
+        assert abs(gradient.top() - rows.top()) <= 1.5
+        assert abs(gradient.bottom() - rows.bottom()) <= 1.5
+    # an end label is centred on its end: c's lowest and h's highest are a line apart or more
+    gap = view.h_bar.getViewBox().sceneBoundingRect().top() \
+        - view.c_bar.getViewBox().sceneBoundingRect().bottom()
+    assert gap >= line

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt
 
-from lstm_viz import LSTMConfig, Session
+from lstm_viz import InputSpec, LSTMConfig, Session
+from lstm_viz.demos import open_demo
 from lstm_viz_app.panels.shapes import ShapesView
 
 pytestmark = pytest.mark.gui
@@ -179,8 +180,6 @@ def test_whatif_error_clears_when_the_situation_changes(qtbot, make_ctx, change)
 
 # ----- past a sequence's end ----------------------------------------------------------------
 def packed_session() -> Session:
-    from lstm_viz import InputSpec
-
     return Session(LSTMConfig(input_size=3, hidden_size=6),
                    InputSpec(seq_len=10, batch_size=3, lengths=(10, 7, 5)))
 
@@ -397,3 +396,45 @@ def test_titles_and_notes_follow_the_config_whichever_view_was_shown_first(
         assert _gates_note_units(gates) == rows
         for hm in gates.heatmaps.values():
             assert f"≤{hm.rows_per_px} units/px" in hm.plot.titleLabel.text
+
+
+def test_shapes_marks_the_layer_and_direction_the_views_show(qtbot, show_view):
+    ctx, view = shapes_view(show_view)
+    assert view.diagram.current == "layer0.forward"
+    ctx.select(layer=1, direction=1)
+    assert view.diagram.current == "layer1.reverse"
+    assert "shown in the views" in view.diagram.texts["layer1.reverse"]
+    others = [key for key, text in view.diagram.texts.items() if "shown in the views" in text]
+    assert others == ["layer1.reverse"]
+
+
+def test_shapes_of_a_demo_show_its_embedding_and_head_as_torch_has_them(qtbot, show_view):
+    session = Session()
+    _, loaded, cand = open_demo(session, "char_python")
+    ctx, view = show_view(ShapesView, session)
+    rows = {r[0]: r[1] for r in view.table_rows(view.tensors)}
+    V, E = cand.embedding.shape
+    K, F = session.head.weight.shape
+    T = session.num_steps
+    assert rows["embedding.weight"] == f"(num_embeddings={V}, embedding_dim={E})"
+    assert rows["tokens"] == f"(seq_len={T}, batch=1)"
+    assert rows["head.weight"] == f"(out_features={K}, D*H_out=1*{F}={F})"
+    assert rows["head output"] == f"(seq_len={T}, batch=1, out_features={K})"
+    assert f"Embedding({V}, {E})" in view.diagram.texts["input"]
+    assert f"head Linear({F}, {K})" in view.diagram.texts["output"]
+
+
+def test_shapes_of_a_packed_batch_show_the_packed_sequence(qtbot, show_view):
+    session = Session(LSTMConfig(input_size=3, hidden_size=8),
+                      InputSpec(seq_len=10, batch_size=3, lengths=(10, 7, 5)))
+    x = session.input_tm
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor([10, 7, 5]))
+    out, _ = session.lstm(packed)
+    _, view = show_view(ShapesView, session)
+    rows = {r[0]: r[1] for r in view.table_rows(view.tensors)}
+    assert rows["packed input.data"] == "(sum(lengths)=10+7+5=22, input_size=3)"
+    assert tuple(packed.data.shape) == (22, 3) and tuple(out.data.shape) == (22, 8)
+    assert rows["packed input.batch_sizes"] == f"(max(lengths)={len(packed.batch_sizes)})"
+    assert rows["packed output.data"] == "(sum(lengths)=10+7+5=22, D*H_out=1*8=8)"
+    assert "PackedSequence" in view.diagram.texts["input"]
+    assert "packed: data" in view.diagram.texts["output"]

@@ -241,3 +241,13 @@ def test_a_unit_order_of_a_windowed_trace_says_which_steps_it_is_of(qtbot, opene
     assert gates.heatmaps["i"].order is not None
     w.ctx.display.set_unit_order("index")
     qtbot.waitUntil(lambda: gates.heatmaps["i"].order_label == "index order", timeout=5000)
+
+
+def test_the_units_caption_of_a_windowed_trace_counts_the_pairs_it_is_over(qtbot, opened):
+    w, session = opened
+    w.show_view("Units")
+    units = w.panels["Units"]
+    qtbot.waitUntil(lambda: "windowed" in units.caption.text(), timeout=5000)
+    text = units.caption.text()
+    assert "{" not in text and "}" not in text
+    assert f"{units.stats.steps} valid (step, sequence) pairs" in text
