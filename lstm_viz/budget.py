@@ -167,12 +167,12 @@ def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
     need = estimate_trace_bytes(cfg, batch_size, seq_len, dtype) + weights + layers
     if need > budget:
         raise TraceBudgetError(
-            f"this would need about {format_bytes(need)} ({_parts(weights, layers, cfg)},"
-            f" the rest for num_layers={cfg.num_layers} x directions={cfg.num_directions} x"
+            f"over the memory budget of {format_bytes(budget)}: this would need about"
+            f" {format_bytes(need)} ({_parts(weights, layers, cfg)}, the rest for"
+            f" num_layers={cfg.num_layers} x directions={cfg.num_directions} x"
             f" seq_len={seq_len} x batch={batch_size or 1} x"
-            f" {5 * cfg.hidden_size + cfg.h_out} traced values per step), over the memory"
-            f" budget of {format_bytes(budget)}; reduce seq_len, batch size, hidden_size or"
-            " num_layers (or raise the budget)")
+            f" {5 * cfg.hidden_size + cfg.h_out} traced values per step); reduce seq_len, batch"
+            " size, hidden_size or num_layers (or raise the budget)")
     return need
 
 
@@ -189,11 +189,11 @@ def check_windowed_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                                    buckets=buckets) + weights + layers
     if need > budget:
         raise TraceBudgetError(
-            f"even a windowed trace would need about {format_bytes(need)} ("
-            f"{_parts(weights, layers, cfg)}, the rest for the input, the overview and the"
-            f" kept states of seq_len={seq_len} x batch={batch_size or 1}), over the memory"
-            f" budget of {format_bytes(budget)}; reduce seq_len, batch size, hidden_size or"
-            " num_layers (or raise the budget)")
+            f"over the memory budget of {format_bytes(budget)} even in windows: a windowed trace"
+            f" would need about {format_bytes(need)} ({_parts(weights, layers, cfg)}, the rest"
+            f" for the input, the overview and the kept states of seq_len={seq_len} x"
+            f" batch={batch_size or 1}); reduce seq_len, batch size, hidden_size or num_layers"
+            " (or raise the budget)")
     return need
 
 

@@ -16,7 +16,8 @@ from torch import nn
 from lstm_viz.config import LSTMConfig
 from lstm_viz.io import load_model
 
-CAN_OPEN = "expected a file written by torch.save .* a .safetensors state dict, or an ONNX model"
+CAN_OPEN = ("expected a file written by torch.save .* a .safetensors state dict, an ONNX"
+            " model.*or a Keras")
 
 
 def test_safetensors_lstm_state_dict_with_metadata(tmp_path):

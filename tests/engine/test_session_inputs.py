@@ -605,7 +605,8 @@ def test_a_csv_over_the_memory_budget_is_refused_before_its_values_are_read(tmp_
     (tmp_path / "long.csv").write_text("0\n" * 100_000 + "oops\n")
     spec = InputSpec(source="file", path=str(tmp_path / "long.csv"))
     with pytest.raises(TraceBudgetError, match="long.csv holds 100,001 timesteps of 1"
-                                               " sequence\\(s\\): even a windowed trace"):
+                                               " sequence\\(s\\): over the memory budget"
+                                               " of 128.0 MiB even in windows"):
         Session(cfg, spec, memory_budget=128 << 20)
     (tmp_path / "short.csv").write_text("0.5\n" * 20_000)
     s = Session(cfg, InputSpec(source="file", path=str(tmp_path / "short.csv")),
