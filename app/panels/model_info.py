@@ -88,7 +88,9 @@ class ModelInfoPanel(QScrollArea):
             " typed in the Text view. Paired only where the file shows that it feeds the LSTM;"
             " pick another here if you know it does.")
         self.embedding_choice.activated.connect(self._embedding_chosen)
-        head_row = QFormLayout()
+        self.pairing_form = QWidget()
+        self.pairing_form.setObjectName("pairing_form")
+        head_row = QFormLayout(self.pairing_form)
         head_row.setContentsMargins(0, 0, 0, 0)
         head_row.addRow("embedding", self.embedding_choice)
         head_row.addRow("output head", self.head_choice)
@@ -106,7 +108,7 @@ class ModelInfoPanel(QScrollArea):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.source)
         layout.addWidget(self.config_view)
-        layout.addLayout(head_row)
+        layout.addWidget(self.pairing_form)
         layout.addWidget(self.pairing)
         layout.addWidget(self.edit_copy)
         layout.addStretch(1)
@@ -122,8 +124,7 @@ class ModelInfoPanel(QScrollArea):
                                 " File > Open demo.")
             self.config_view.setVisible(False)
             self.edit_copy.setVisible(False)
-            self.head_choice.setVisible(False)
-            self.embedding_choice.setVisible(False)
+            self.pairing_form.setVisible(False)
             self.pairing.setVisible(False)
             return
         meta = src.get("metadata") or {}
@@ -147,6 +148,7 @@ class ModelInfoPanel(QScrollArea):
         self.config_view.set_config(self.session.config, notes)
         self.config_view.setVisible(True)
         self.edit_copy.setVisible(True)
+        self.pairing_form.setVisible(True)
         self._show_embedding()
         self._show_head()
 

@@ -593,3 +593,9 @@ def test_a_folder_that_is_not_a_corpus_store_says_so_in_the_view(window, qtbot, 
     view.open_store(tmp_path)
     qtbot.waitUntil(lambda: "Could not open the store" in view.summary.text(), timeout=20000)
     assert view.store is None
+
+
+def test_without_a_model_file_the_loaded_model_panel_shows_no_pairing_rows(window):
+    info = window.panels["Loaded model"]
+    assert window.session.model_source is None
+    assert not info.pairing_form.isVisibleTo(info) and not info.pairing.isVisibleTo(info)
