@@ -130,10 +130,24 @@ def _brute_match(data, doc_start, on, off, threshold, min_len):
     return [(s, e) for _, s, e in spans]
 
 
+def _check_summaries(store) -> None:
+    """Each chunk's stored minimum and maximum of every unit equal the stored values'."""
+    for kind in ("h", "c"):
+        data = np.asarray(store.root[f"{kind}/l0"][:], dtype=np.float32)
+        chunks = range(0, len(data), corpus.CHUNK_TOKENS)
+        np.testing.assert_array_equal(
+            store.root[f"summary/min/{kind}/l0"][:],
+            np.stack([data[a:a + corpus.CHUNK_TOKENS].min(0) for a in chunks]))
+        np.testing.assert_array_equal(
+            store.root[f"summary/max/{kind}/l0"][:],
+            np.stack([data[a:a + corpus.CHUNK_TOKENS].max(0) for a in chunks]))
+
+
 def test_top_and_match_equal_a_brute_force_scan_of_the_stored_arrays(tmp_path):
     model, docs = _model(3), _docs(5, n=12)
     store = corpus.trace_corpus(model, docs, tmp_path / "c.zarr", dtype="float32",
                                 batch_tokens=50)
+    _check_summaries(store)
     h = np.asarray(store.root["h/l0"][:], dtype=np.float64)
     for unit in range(6):
         for sign in ("pos", "neg"):
@@ -170,6 +184,8 @@ def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run
                                 progress=lambda *a: traced.append(a))
     straight = corpus.trace_corpus(model, docs, tmp_path / "straight.zarr", batch_tokens=40)
     assert store.complete and len(traced) == len(store.root.attrs["segments_done"]) - 1
+    _check_summaries(store)
+    _check_summaries(straight)
     for name in ("h/l0", "c/l0", "gates/l0"):
         np.testing.assert_array_equal(store.root[name][:], straight.root[name][:])
 
