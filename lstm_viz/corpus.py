@@ -225,9 +225,10 @@ def _groups(cfg: Any) -> list[tuple[str, int, int]]:
 
 
 def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
-                one_hot: int = 0) -> dict[str, list[np.ndarray]]:
-    """Trace ``docs`` (token indices or input arrays) as one packed batch; per array name
-    (``h/l0`` ...), each document's rows in the given order (float32)."""
+                one_hot: int = 0, dtype: str = "float32") -> dict[str, list[np.ndarray]]:
+    """Trace ``docs`` (token indices or input arrays) as one packed batch (a plain batch when
+    they are all as long); per array name (``h/l0`` ...), each document's rows in the given
+    order, as ``dtype``."""
     lengths = torch.tensor([len(d) for d in docs])
     T, B = int(lengths.max()), len(docs)
     first = docs[0]
@@ -241,14 +242,15 @@ def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.nda
                 torch.nn.functional.one_hot(idx, width).float()
         else:
             x[: len(doc), b] = torch.from_numpy(doc)
-    dtype = next(lstm.parameters()).dtype
-    packed = pack_padded_sequence(x.to(dtype), lengths, enforce_sorted=False)
+    x = x.to(next(lstm.parameters()).dtype)
+    same = bool((lengths == T).all())
     with torch.no_grad():
-        tr = trace(lstm, packed)
+        tr = trace(lstm, x if same else pack_padded_sequence(x, lengths, enforce_sorted=False))
+    kind = getattr(torch, dtype)
     out: dict[str, list[np.ndarray]] = {}
     for suffix, k, d in _groups(tr.config):
         for name, data in (("h", tr.h[k, d]), ("c", tr.c[k, d]), ("gates", tr.gates[k, d])):
-            out[f"{name}/{suffix}"] = [data[: int(n), b].float().numpy()
+            out[f"{name}/{suffix}"] = [data[: int(n), b].to(kind).numpy()
                                        for b, n in enumerate(lengths)]
     return out
 
@@ -261,7 +263,7 @@ def trace_segment(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.n
     starts = np.concatenate([[0], np.cumsum(lengths)])
     out: dict[str, np.ndarray] = {}
     for batch in _batches(lengths, batch_tokens):
-        traced = trace_batch(lstm, embedding, [docs[j] for j in batch], one_hot)
+        traced = trace_batch(lstm, embedding, [docs[j] for j in batch], one_hot, dtype)
         for name, per_doc in traced.items():
             if name not in out:
                 out[name] = np.empty((int(starts[-1]),) + per_doc[0].shape[1:], dtype=dtype)
@@ -371,20 +373,47 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
     work = [(i, items[segments[i][0]:segments[i][1]]) for i in todo]
     # gathered as rows are written; read back from the store instead after a resumed run
     summaries = _Summaries(cfg, n_tokens) if not done else None
+    # Rows are written in whole chunks where runs of documents arrive in order: the rows past
+    # the last chunk boundary wait for the next run (a run is marked done once all its rows are
+    # written, so an interrupted trace never skips rows that were not written).
+    carry: dict[str, list[np.ndarray]] = {}
+    carry_start = carry_end = 0
+    waiting: list[int] = []  # runs with rows still in ``carry``
+
+    def write(upto: int) -> None:
+        nonlocal carry_start
+        if upto <= carry_start:
+            return
+        for name, parts in carry.items():
+            rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            arrays[name][carry_start:upto] = rows[:upto - carry_start]
+            if summaries is not None:
+                summaries.add(name, carry_start, rows[:upto - carry_start])
+            carry[name] = [rows[upto - carry_start:]]
+        carry_start = upto
+        for i in [i for i in waiting if int(doc_start[segments[i][1]]) <= upto]:
+            waiting.remove(i)
+            done.add(i)
+        root.attrs["segments_done"] = sorted(done)
+
     for index, result in _run(model, work, effective, one_hot, dtype, scheduler, workers):
         first, stop = segments[index]
-        for name, rows in result.items():  # one piece: each chunk is rewritten at most twice
-            arrays[name][int(doc_start[first]):int(doc_start[stop])] = rows
-            if summaries is not None:
-                summaries.add(name, int(doc_start[first]), rows)
-        done.add(index)
-        root.attrs["segments_done"] = sorted(done)
+        start, end = int(doc_start[first]), int(doc_start[stop])
+        if start != carry_end or not carry:  # not the run after the last: write what waits
+            write(carry_end)
+            carry, carry_start = {name: [] for name in result}, start
+        for name, rows in result.items():
+            carry[name].append(rows)
+        carry_end = end
+        waiting.append(index)
+        write(end if end == n_tokens else end // CHUNK_TOKENS * CHUNK_TOKENS)
         docs_done += size(index)[0]
         tokens_done += size(index)[1]
         if progress is not None:
             progress(docs_done, len(docs), tokens_done, n_tokens)
         if cancel is not None and cancel():
             break
+    write(carry_end)
     complete = len(done) == len(segments)
     if complete and summaries is not None:
         summaries.save(root)
@@ -438,6 +467,10 @@ def _run(model: CorpusModel, work: list[tuple[int, list[np.ndarray]]], batch_tok
         return
     lstm, emb = model.lstm.eval(), model.embedding
     wave = max(1, int(workers))
+    if wave == 1:  # one run at a time: here, with torch's own threads, no scheduler between
+        for index, docs in work:
+            yield index, trace_segment(lstm, emb, docs, batch_tokens, one_hot, dtype)
+        return
     for start in range(0, len(work), wave):
         part = work[start:start + wave]
         tasks = [dask.delayed(trace_segment)(lstm, emb, docs, batch_tokens, one_hot, dtype)
@@ -539,12 +572,11 @@ class _Summaries:
         lo, hi = self.values[name]
         first = start // CHUNK_TOKENS
         last = (start + len(rows) - 1) // CHUNK_TOKENS
-        cuts = [max(0, c * CHUNK_TOKENS - start) for c in range(first, last + 1)]
-        block = rows.astype(np.float32, copy=False)
-        np.minimum(lo[first:last + 1], np.minimum.reduceat(block, cuts, axis=0),
-                   out=lo[first:last + 1])
-        np.maximum(hi[first:last + 1], np.maximum.reduceat(block, cuts, axis=0),
-                   out=hi[first:last + 1])
+        for c in range(first, last + 1):  # the part of the rows in each chunk
+            part = rows[max(0, c * CHUNK_TOKENS - start):(c + 1) * CHUNK_TOKENS - start]
+            part = part.astype(np.float32, copy=False)  # numpy reduces float16 slowly
+            np.minimum(lo[c], part.min(0), out=lo[c])
+            np.maximum(hi[c], part.max(0), out=hi[c])
 
     def save(self, root: Any) -> None:
         for name, (lo, hi) in self.values.items():

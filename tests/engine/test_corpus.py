@@ -254,3 +254,12 @@ def test_the_command_line_traces_a_demo_and_answers_top_as_json(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "lstm-viz: error: unit 500 is out of range: h has 128 units (0..127)"]
+
+
+def test_several_runs_traced_at_once_on_dask_threads_give_the_same_arrays(tmp_path):
+    model, docs = _model(7, num_layers=2), _docs(9, n=10)
+    one = corpus.trace_corpus(model, docs, tmp_path / "one.zarr", batch_tokens=30)
+    two = corpus.trace_corpus(model, docs, tmp_path / "two.zarr", batch_tokens=30, workers=2)
+    assert two.complete and len(two.root.attrs["segments_done"]) > 2
+    for name in ("h/l1", "c/l0", "gates/l1"):
+        np.testing.assert_allclose(two.root[name][:], one.root[name][:], atol=1e-3)
