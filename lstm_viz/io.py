@@ -216,7 +216,8 @@ class LSTMCandidate:
                 if self.head is not None else "")
         origin = {"LSTMCell": " from an nn.LSTMCell",
                   "LSTMCell stack": f" from {len(self.cells)} stacked nn.LSTMCells",
-                  "ONNX LSTM": " from an ONNX LSTM node"}.get(self.origin, "")
+                  "ONNX LSTM": " from an ONNX LSTM node",
+                  "Keras LSTM": " from a Keras LSTM layer"}.get(self.origin, "")
         return f"{self.name}: nn.LSTM({', '.join(args)}){origin}{emb}{head}"
 
     def build(self, device=None, dtype=torch.float32, batch_first: bool | None = None

@@ -71,6 +71,7 @@ def test_a_keras_lstm_equals_keras_forward_from_every_kind_of_file(tmp_path, suf
     cand = loaded.pick()
     assert cand.batch_first is True and cand.origin == "Keras LSTM"
     assert (cand.config.input_size, cand.config.hidden_size) == (3, 5)
+    assert "nn.LSTM(3, 5, batch_first=True) from a Keras LSTM layer" in cand.describe()
     x = _inputs()
     np.testing.assert_allclose(_torch_out(cand, x), _keras_out(model, x), atol=ATOL)
 
