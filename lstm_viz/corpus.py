@@ -780,6 +780,8 @@ class CorpusStore:
         possible = np.asarray((hi[:, on] > threshold).all(1), dtype=bool)
         if off:
             possible &= (lo[:, off] <= threshold).all(1)
+        columns = sorted(set(on + off))
+        where = [columns.index(u) for u in on + off]
         found: list[tuple[float, int, int]] = []
         run_start: int | None = None
         run_scores: list[np.ndarray] = []
@@ -795,7 +797,8 @@ class CorpusStore:
             if not possible[i]:
                 close()
                 continue
-            block = np.asarray(data[a:b][:, on + off], dtype=np.float64)
+            # only the column blocks that hold the chosen units are read
+            block = np.asarray(data.oindex[a:b, columns], dtype=np.float64)[:, where]
             ok = np.asarray((block[:, :len(on)] > threshold).all(1), dtype=bool)
             if off:
                 ok &= (block[:, len(on):] <= threshold).all(1)

@@ -158,7 +158,8 @@ def test_top_and_match_equal_a_brute_force_scan_of_the_stored_arrays(tmp_path):
                 assert r["value"] == pytest.approx(h[r["position"], unit], abs=1e-6)
                 assert int(store.doc_start[r["doc"]]) <= r["position"] < \
                     int(store.doc_start[r["doc"] + 1])
-    cases = [([0], [], 0.0, 1), ([1, 2], [3], 0.05, 2), ([4], [5], -0.1, 3), ([0, 5], [], 0.2, 1)]
+    cases = [([0], [], 0.0, 1), ([1, 2], [3], 0.05, 2), ([4], [5], -0.1, 3), ([0, 5], [], 0.2, 1),
+             ([5, 1], [0, 5], 0.0, 1), ([3, 3], [], 0.1, 2)]
     # single units at many thresholds: runs that end exactly at, cross, or skip chunk ends
     cases += [([u], [], float(t), 1) for u in range(6) for t in np.linspace(-0.3, 0.3, 7)]
     for on, off, threshold, min_len in cases:
