@@ -549,12 +549,7 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
                                 problems)
         raise ValueError(f"{path.name} is an ONNX model with {n_nodes} nodes but no LSTM node;"
                          f" {EXPECTED}")
-    cands = []
-    for item in found:
-        cfg = LSTMConfig(item.input_size, item.hidden_size, num_layers=item.num_layers,
-                         bias=item.bias, bidirectional=item.bidirectional)
-        cands.append(LSTMCandidate("", f"{item.name}.", cfg, item.state_dict, item.batch_first,
-                                   origin="ONNX LSTM"))
+    cands = [_read_candidate(item, "ONNX LSTM") for item in found]
     found_warnings = _capped([f"skipped {p}" for p in problems], path, "LSTM nodes skipped") + \
         _capped(notes, path, "notes on LSTM nodes that feed others") + \
         _nonfinite_warnings(cands, path)
@@ -571,22 +566,32 @@ def _load_keras(path: Path) -> LoadedModel:
     read = read_keras(path, _memory_budget())
     if not read.lstms:
         if read.problems:
-            raise ValueError(f"{path.name} is a Keras model whose LSTM layers lstm-viz cannot"
-                             " open: " + " | ".join(read.problems))
+            raise UnusableLSTMs(f"{path.name} is a Keras model whose LSTM layers lstm-viz cannot"
+                                " open: " + first_few(read.problems, path, " | "), path,
+                                read.problems)
         listing = ", ".join(read.layers[:8]) or "no layers"
         raise ValueError(f"{path.name} is a Keras model with no LSTM layer (found {listing});"
                          " lstm-viz shows LSTM layers only")
     cands = []
     for item in read.lstms:
-        cfg = LSTMConfig(item.input_size, item.hidden_size, num_layers=item.num_layers,
-                         bias=item.bias, bidirectional=item.bidirectional)
         head = Head(item.head_key, item.head_weight, item.head_bias) \
             if item.head_key is not None and item.head_weight is not None else None
-        cands.append(LSTMCandidate("", f"{item.name}.", cfg, item.state_dict, item.batch_first,
-                                   embedding=item.embedding, embedding_key=item.embedding_key,
-                                   origin="Keras LSTM", head=head))
+        cands.append(_read_candidate(item, "Keras LSTM", embedding=item.embedding,
+                                     embedding_key=item.embedding_key, head=head))
+    found_warnings = read.warnings + \
+        _capped([f"skipped {p}" for p in read.problems], path, "LSTM layers skipped") + \
+        _nonfinite_warnings(cands, path)
     return LoadedModel(path, "keras", tuple(cands), metadata=read.metadata,
-                       warnings=tuple(read.warnings + [f"skipped {p}" for p in read.problems]))
+                       warnings=tuple(found_warnings), skipped=tuple(read.problems))
+
+
+def _read_candidate(item, origin: str, **extra) -> LSTMCandidate:
+    """An LSTM a graph reader found (``onnx_lstm.OnnxLSTM``, ``keras_lstm.KerasLSTM``: its
+    name, sizes and nn.LSTM state dict) as a candidate."""
+    cfg = LSTMConfig(item.input_size, item.hidden_size, num_layers=item.num_layers,
+                     bias=item.bias, bidirectional=item.bidirectional)
+    return LSTMCandidate("", f"{item.name}.", cfg, item.state_dict, item.batch_first,
+                         origin=origin, **extra)
 
 
 # ----- finding LSTMs in what was loaded --------------------------------------------------------
@@ -706,7 +711,7 @@ def _lstm_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
         try:
             cfg = LSTMConfig.from_state_dict(sd, prefix)
         except ValueError as exc:
-            problems.append(f"{where}: {exc}{_other_rnn_hint(sd, prefix)}")
+            problems.append(f"{where}: {exc}")
             continue
         bf = module.get("batch_first") if module is not None else None
         dropout = module.get("dropout") if module is not None else None
@@ -973,17 +978,6 @@ def _other_rnn(sd: Mapping, prefix: str) -> str:
             return "GRU"
         if rows == cols:
             return "RNN"
-    return ""
-
-
-def _other_rnn_hint(sd: Mapping, prefix: str) -> str:
-    w = sd.get(f"{prefix}weight_hh_l0")
-    if isinstance(w, torch.Tensor) and w.ndim == 2:
-        rows, cols = w.shape
-        if rows == 3 * cols:
-            return " (weight_hh_l0 has 3*hidden rows: this looks like an nn.GRU, not an nn.LSTM)"
-        if rows == cols:
-            return " (weight_hh_l0 is square: this looks like an nn.RNN, not an nn.LSTM)"
     return ""
 
 
