@@ -44,6 +44,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from . import __version__
 from .budget import DEFAULT_MEMORY_BUDGET
 from .hashing import file_sha256
+from .textinput import embed
 from .tracing import trace
 
 FORMAT = "lstm-viz corpus"
@@ -236,10 +237,8 @@ def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.nda
         one_hot if first.ndim == 1 else first.shape[1])
     x = torch.zeros(T, B, width)
     for b, doc in enumerate(docs):
-        if doc.ndim == 1:
-            idx = torch.from_numpy(doc.astype(np.int64))
-            x[: len(doc), b] = embedding[idx].float() if embedding is not None else \
-                torch.nn.functional.one_hot(idx, width).float()
+        if doc.ndim == 1:  # token indices, through the embedding (or one-hot) as the app does
+            x[: len(doc), b] = embed(doc, embedding, width)[:, 0]
         else:
             x[: len(doc), b] = torch.from_numpy(doc)
     x = x.to(next(lstm.parameters()).dtype)
