@@ -70,24 +70,20 @@ class ModelInfoPanel(QScrollArea):
         self.source.setWordWrap(True)
         self.source.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.config_view = ConfigView()
-        self.head_choice = QComboBox()
-        self.head_choice.setObjectName("head_choice")
-        self.head_choice.setToolTip(
+        self.head_choice = self._choice(
+            "head_choice", self._head_chosen,
             "The Linear layer that reads this LSTM's output: the prediction strip and the"
             " influence of a prediction use it. Paired only where the file shows that nothing"
             " sits between them; pick another here if you know it reads the LSTM.")
-        self.head_choice.activated.connect(self._head_chosen)
         self.pairing = QLabel()
         self.pairing.setObjectName("pairing_notes")
         self.pairing.setWordWrap(True)
         self.pairing.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.embedding_choice = QComboBox()
-        self.embedding_choice.setObjectName("embedding_choice")
-        self.embedding_choice.setToolTip(
+        self.embedding_choice = self._choice(
+            "embedding_choice", self._embedding_chosen,
             "The embedding matrix that turns token indices into this LSTM's input, for text"
             " typed in the Text view. Paired only where the file shows that it feeds the LSTM;"
             " pick another here if you know it does.")
-        self.embedding_choice.activated.connect(self._embedding_chosen)
         self.pairing_form = QWidget()
         self.pairing_form.setObjectName("pairing_form")
         head_row = QFormLayout(self.pairing_form)
@@ -115,6 +111,15 @@ class ModelInfoPanel(QScrollArea):
         self.setWidget(content)
         self.ctx.config_changed.connect(self.refresh)
         self.refresh()
+
+    @staticmethod
+    def _choice(name: str, chosen, tip: str) -> QComboBox:
+        """A box to pair the LSTM with one of the file's layers by hand."""
+        box = QComboBox()
+        box.setObjectName(name)
+        box.setToolTip(tip)
+        box.activated.connect(chosen)
+        return box
 
     def refresh(self, *args) -> None:
         src = self.session.model_source
