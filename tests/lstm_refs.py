@@ -4,7 +4,9 @@ from torch alone)."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -55,3 +57,13 @@ def head_linear(session) -> nn.Linear:
         linear.weight.copy_(head.weight)
         linear.bias.copy_(head.bias)
     return linear
+
+
+def session_file(path: Path, **session) -> Path:
+    """A small session file at ``path`` (LSTM(2, 3) on a 6-step sine), ``session`` overriding
+    its fields: what the command-line tests open with --config."""
+    doc = {"format": "lstm-viz session", "format_version": 1, "weights": None,
+           "session": {"input_size": 2, "hidden_size": 3, "seq_len": 6, "batch_size": 1,
+                       "input": {"source": "sine"}, "seed": 1, **session}}
+    path.write_text(json.dumps(doc))
+    return path

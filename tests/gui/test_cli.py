@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lstm_refs import session_file
 from PySide6.QtGui import QImage
 
 from lstm_viz import Session
@@ -102,7 +103,7 @@ def test_gui_start_gets_model_options(monkeypatch, session_json, tmp_path):
     assert seen["session"].config.hidden_size == 6
 
 
-def test_config_may_be_a_whole_session_file(qtbot, tmp_path):
+def test_config_may_be_a_wholesession_file(qtbot, tmp_path):
     from lstm_viz import InputSpec, LSTMConfig
     from lstm_viz.sessionfile import save_session
     session = Session(LSTMConfig(2, 5), InputSpec(seq_len=9, batch_size=2), seed=2)
@@ -319,14 +320,6 @@ def _refused(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def _session_file(path: Path, **session) -> Path:
-    doc = {"format": "lstm-viz session", "format_version": 1, "weights": None,
-           "session": {"input_size": 2, "hidden_size": 3, "seq_len": 6, "batch_size": 1,
-                       "input": {"source": "sine"}, "seed": 1, **session}}
-    path.write_text(json.dumps(doc))
-    return path
-
-
 LONG_NAME = "n" * 5000
 
 
@@ -365,7 +358,7 @@ def test_flags_that_cannot_be_used_are_one_short_line_and_status_2(tmp_path, arg
 def test_session_files_that_cannot_be_used_are_one_line_and_status_2(tmp_path, session,
                                                                        needle):
     (tmp_path / "loop").symlink_to("loop")
-    path = _session_file(tmp_path / "s.lstmviz.json", **session)
+    path = session_file(tmp_path / "s.lstmviz.json", **session)
     for argv in (["--screenshot", tmp_path / "x.png"],
                  ["export", "--out", tmp_path / "e", "--stream"]):
         line = _refused(_lstm_viz(*argv, "--config", path))

@@ -19,6 +19,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lstm_refs import session_file
 from pickle_doubles import BuiltOnLoad, WriteMarker
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
@@ -258,18 +259,10 @@ def good_run(tmp_path_factory) -> float:
     """Seconds a screenshot of a small, good session takes here and now; a refusal must take
     no more than max(30 s, 5 times that), however loaded the machine."""
     d = tmp_path_factory.mktemp("good")
-    path = _session_doc(d / "good.lstmviz.json")
+    path = session_file(d / "good.lstmviz.json")
     proc, seconds = _timed(["--screenshot", d / "x.png", "--config", path])
     assert proc.returncode == 0, proc.stderr
     return max(30.0, 5 * seconds)
-
-
-def _session_doc(path: Path, **session) -> Path:
-    doc = {"format": "lstm-viz session", "format_version": 1, "weights": None,
-           "session": {"input_size": 2, "hidden_size": 3, "seq_len": 6, "batch_size": 1,
-                       "input": {"source": "sine"}, "seed": 1, **session}}
-    path.write_text(json.dumps(doc))
-    return path
 
 
 # ----- --config is read as a bounded regular file ------------------------------------------------
@@ -313,7 +306,7 @@ _UNITS_100K = ["h", 0, 0, 0, [0] * 100_000, 0.0, 0, None]
         "10k-layers", "5M-steps", "10M-vocab"])
 def test_a_session_too_costly_to_run_is_refused_in_one_line_before_it_runs(
         tmp_path, session, needle, good_run):
-    path = _session_doc(tmp_path / "big.lstmviz.json", **session)
+    path = session_file(tmp_path / "big.lstmviz.json", **session)
     proc, seconds = _timed(["--screenshot", tmp_path / "x.png", "--config", path],
                            timeout=10 * good_run)
     assert "Traceback" not in proc.stderr
