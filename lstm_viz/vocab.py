@@ -10,14 +10,11 @@ warning that says why, and the model still opens.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .safe_pickle import Placeholder
-from .validate import check_regular_file
+from .validate import check_regular_file, json_shape
 
 # Names holding tokens by index, and names holding {token: index} (or {index: token}).
 LIST_NAMES = ("itos", "idx2word", "id_to_char", "idx_to_char", "idx2char", "id2word",
@@ -31,12 +28,6 @@ _MAX_DEPTH = 4
 MAX_VOCAB_ENTRIES = 1_000_000
 MAX_VOCAB_BYTES = 64 << 20
 _MAX_JSON_DEPTH = 8  # a vocabulary object holding {"itos": [...]} nests 2 deep
-_CHUNK = 4 << 20
-_OPENS = np.zeros(256, dtype=np.int32)
-_OPENS[[ord("["), ord("{")]] = 1
-_CLOSES = np.zeros(256, dtype=np.int32)
-_CLOSES[[ord("]"), ord("}")]] = 1
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 def check_vocab_size(count: int, name: str) -> None:
@@ -76,8 +67,7 @@ def vocab_lines(text: str, name: str) -> list[str]:
 def parse_vocab_json(text: str, name: str) -> object:
     """Parse a vocabulary file's JSON, refusing deep nesting and more strings than
     MAX_VOCAB_ENTRIES tokens need (stored both ways: three per token) before parsing."""
-    skeleton, strings = _JSON_STRING.subn(b"", text.encode("utf-8", "surrogatepass"))
-    depth = _nesting(skeleton)
+    depth, strings = json_shape(text.encode("utf-8", "surrogatepass"), chunk=4 << 20)
     if depth > _MAX_JSON_DEPTH:
         raise ValueError(f"{name} nests {depth} levels deep; a vocabulary is a list or an"
                          " object of tokens, nested at most a few levels")
@@ -88,17 +78,6 @@ def parse_vocab_json(text: str, name: str) -> object:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{name} is not valid JSON: {exc}") from None
-
-
-def _nesting(skeleton: bytes) -> int:
-    """How deeply the brackets of JSON text without its strings nest, a few MiB at a time."""
-    depth = deepest = 0
-    for start in range(0, len(skeleton), _CHUNK):
-        a = np.frombuffer(skeleton[start:start + _CHUNK], dtype=np.uint8)
-        step = _OPENS[a] - _CLOSES[a]
-        level = np.cumsum(step, dtype=np.int32) + depth
-        deepest, depth = max(deepest, int(level.max())), int(level[-1])
-    return deepest
 
 
 def vocab_from_mapping(mapping: Mapping, name: str) -> tuple[str, ...]:
