@@ -1,11 +1,13 @@
 # lstm-viz: `make run` starts the app, `make test` runs every test; both set up .venv on first use.
+# `make docs` builds the documentation site into site/.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: run test lint bench demos wheel install-desktop clean
+.PHONY: run test lint docs bench demos wheel install-desktop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +29,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lstm_viz app tests benchmarks resources
 
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test,docs]"
+	touch $(DOCS_STAMP)
+
+# the site in site/; --strict: a broken link, a missing page or an API docstring MkDocs
+# cannot read fails the build
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_trace.py
 	$(BIN)/python benchmarks/bench_cli.py
@@ -45,4 +56,4 @@ install-desktop: $(STAMP)
 	$(BIN)/lstm-viz --install-desktop
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist site
