@@ -1,4 +1,4 @@
-"""Render the screenshots README.md and docs/demos.md show (offscreen; run from the repository
+"""Render the screenshots of README.md and the documentation (offscreen; run from the repository
 root): the main window and each view through ``lstm-viz --screenshot``, then the demos.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_demo_screenshots.py
@@ -42,7 +42,7 @@ def window_screenshots() -> None:
 
 
 def whatif_screenshot(app) -> None:
-    """whatif.png: the States view after setting c of unit 2 at t = 20 (README's session)."""
+    """whatif.png: the States view after setting c of unit 2 at t = 20 (main-window's session)."""
     from lstm_viz import Session
 
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
