@@ -74,7 +74,7 @@ def _section(parser: argparse.ArgumentParser, depth: int) -> list[str]:
     if parser.epilog:
         lines += ["```text", parser.epilog.strip("\n"), "```", ""]
     for command in commands.values():
-        lines += _section(command, min(depth + 1, 4))
+        lines += _section(command, min(depth + 1, 5))
     return lines
 
 
@@ -82,7 +82,7 @@ def reference() -> str:
     """The whole command line as Markdown."""
     # argparse wraps usage lines to the terminal's width: fix it so that every build agrees
     os.environ["COLUMNS"] = "100"
-    return "\n".join(_section(_parser(), 2))
+    return "\n".join(_section(_parser(), 3))
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 - MkDocs API
