@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .inputs import InputSpec
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes
+"""The memory a trace may use unless told otherwise: 1 GiB, in bytes."""
 DEFAULT_WINDOW = 1024  # steps a windowed trace holds in full
 # What a layer and direction costs beyond its numbers (its module, the trace's buffers and
 # kernels for it, the views of it): measured at 50 to 100 KiB; counted so that thousands of

@@ -438,6 +438,8 @@ INPUT_SOURCES: OrderedDict[str, tuple[str, Callable[[InputSpec, int], torch.Tens
         ("text", ("Text, one-hot characters", _make_text)),
         ("file", ("File (.npy / .csv)", _make_file)),
     ])
+"""Input sources by name: (the label a GUI shows, the function that makes the input).
+The function takes the ``InputSpec`` and ``input_size`` and returns ``(T, B, input_size)``."""
 
 
 def source_labels() -> OrderedDict[str, str]:

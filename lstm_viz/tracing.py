@@ -39,6 +39,7 @@ from .windowed import DEFAULT_EVERY, Checkpoints
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
+"""The gates in the order of ``Trace.gates``' gate axis (and of nn.LSTM's weight rows)."""
 METHODS = ("auto", "loop", "fused")
 
 # Per-step matmul size (B * 4H * H_out multiply-adds) above which a per-step loop in torch calls
