@@ -296,24 +296,23 @@ def test_verify_leaves_a_training_module_in_training_mode_and_can_fail():
 @pytest.mark.parametrize("bidirectional, lengths", [(False, None), (True, [12, 7, 12, 3] * 4)])
 def test_loop_with_packed_weights_matches_nn_lstm_at_the_sizes_that_take_them(
         bidirectional, lengths):
-    """B * 4H * H_out >= 4M multiply-adds a step: auto picks the loop, whose input projection
+    """B * 4H * H_out >= 4M multiply-adds a step: the loop's input projection
     is one addmm into the trace's buffer and whose recurrent matmul uses MKL with the weight
     packed (where this torch has it)."""
     from lstm_viz import _kernels
-    from lstm_viz.tracing import LOOP_THRESHOLD
 
     if not _kernels.mkl_ok():
         pytest.skip("this torch build has no working MKL packed linear")
     H, B, T = 256, 16, 12
-    assert B * 4 * H * H >= max(LOOP_THRESHOLD, _kernels.MKL_MIN_MACS)
+    assert B * 4 * H * H >= _kernels.MKL_MIN_MACS
     torch.manual_seed(5)
     lstm = nn.LSTM(64, H, bidirectional=bidirectional).eval()
     assert _kernels.recurrent_linear(lstm.weight_hh_l0.detach(), B).__name__ == "mkl_packed"
     x = torch.randn(T, B, 64)
     inp = x if lengths is None else pack_padded_sequence(x, torch.tensor(lengths),
                                                          enforce_sorted=False)
-    tr = trace(lstm, inp)
-    assert tr.method == "loop"
+    tr = trace(lstm, inp, method="torch")
+    assert tr.method == "torch"
     assert tr.meta["kernels"].startswith("input=plain, recurrent=mkl_packed")
     with torch.no_grad():
         out, (h_n, c_n) = lstm(inp)
