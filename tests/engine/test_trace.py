@@ -36,8 +36,8 @@ def cases(draw):
         if form == "packed":
             lengths = sorted(lengths, reverse=True)
     return dict(cfg=cfg, form=form, T=T, B=B, lengths=lengths,
-                with_hx=draw(st.booleans()), method=draw(st.sampled_from(["auto", "loop",
-                                                                           "fused"])),
+                with_hx=draw(st.booleans()), method=draw(st.sampled_from(["auto", "loop", "torch",
+                                                                           "fused", "layered"])),
                 dtype=draw(st.sampled_from([torch.float32, torch.float64])),
                 seed=draw(st.integers(0, 2**16)))
 
@@ -332,3 +332,80 @@ def test_loop_with_packed_weights_matches_nn_lstm_at_the_sizes_that_take_them(
     i, f, g, o = z.detach().view(4, H)
     expected = torch.stack([i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()])
     torch.testing.assert_close(tr.gates[0, 0, t, b], expected, atol=2e-5, rtol=0)
+
+
+LAYERED_CASES = [  # (nn.LSTM keyword arguments, packed lengths or None, with h_0 and c_0)
+    (dict(input_size=5, hidden_size=9, num_layers=2), None, False),
+    (dict(input_size=5, hidden_size=9, num_layers=3, bidirectional=True), None, True),
+    (dict(input_size=5, hidden_size=9, num_layers=2, proj_size=4), None, True),
+    (dict(input_size=5, hidden_size=9, num_layers=3, bidirectional=True), [8, 3, 8, 5], True),
+    (dict(input_size=5, hidden_size=9, num_layers=2, proj_size=4, bidirectional=True,
+          batch_first=True), [2, 8, 4, 8], True),
+    (dict(input_size=5, hidden_size=9, num_layers=2, bias=False, bidirectional=True),
+     [8, 1, 6, 8], False),
+]
+
+
+def _first_layers(lstm, n):
+    """An nn.LSTM of the first ``n`` layers of ``lstm``, with their weights: its output is
+    layer n-1's h."""
+    kw = dict(input_size=lstm.input_size, hidden_size=lstm.hidden_size, num_layers=n,
+              bias=lstm.bias, batch_first=lstm.batch_first, bidirectional=lstm.bidirectional,
+              proj_size=lstm.proj_size)
+    part = nn.LSTM(**kw).to(lstm.weight_ih_l0.dtype).eval()
+    own = lstm.state_dict()
+    part.load_state_dict({k: own[k] for k in part.state_dict()})
+    return part
+
+
+@pytest.mark.parametrize("scan", ["native_scan", "torch_scan"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw, lengths, with_hx", LAYERED_CASES)
+def test_the_layered_method_equals_nn_lstm_and_the_step_by_step_trace(monkeypatch, scan, dtype,
+                                                                       kw, lengths, with_hx):
+    """Every layer's h against nn.LSTM cut after that layer; every gate and c against the
+    LSTM equations on those h; and gates, c, h against the loop in torch calls. The cell
+    state's scan in compiled code (where it builds) and in torch calls."""
+    from lstm_viz import _native
+
+    if scan == "torch_scan":
+        monkeypatch.setattr(_native, "scan", lambda t: None)
+    elif _native.scan(torch.empty(0, dtype=dtype)) is None:
+        pytest.skip("the compiled scan does not build here")
+    T, B = 8, 4
+    torch.manual_seed(11)
+    lstm = nn.LSTM(**kw).to(dtype).eval()
+    cfg = LSTMConfig.from_module(lstm)
+    L, D = cfg.num_layers, cfg.num_directions
+    x = torch.randn(B, T, 5, dtype=dtype) if cfg.batch_first else \
+        torch.randn(T, B, 5, dtype=dtype)
+    inp = x if lengths is None else pack_padded_sequence(
+        x, torch.tensor(lengths), batch_first=cfg.batch_first, enforce_sorted=False)
+    hx = (torch.randn(L * D, B, cfg.h_out, dtype=dtype),
+          torch.randn(L * D, B, cfg.hidden_size, dtype=dtype)) if with_hx else None
+    tol = 2e-6 if dtype == torch.float32 else 1e-12
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        tr = trace(lstm, inp, hx, method="layered")
+        step_by_step = trace(lstm, inp, hx, method="torch")
+        with torch.no_grad():
+            out, (h_n, c_n) = lstm(inp, hx)
+            per_layer = [_first_layers(lstm, n + 1)(inp, None if hx is None else
+                                                    (hx[0][:(n + 1) * D], hx[1][:(n + 1) * D]))
+                         for n in range(L)]
+    assert tr.method == "layered" and tr.meta["kernels"].endswith(f"scan={scan}")
+    _assert_same_output(tr.output, out, tol)
+    torch.testing.assert_close(tr.h_n, h_n, atol=tol, rtol=0)
+    torch.testing.assert_close(tr.c_n, c_n, atol=tol, rtol=0)
+    valid = torch.arange(T).unsqueeze(1) < tr.lengths.unsqueeze(0)  # (T, B)
+    for n, (layer_out, _) in enumerate(per_layer):
+        if lengths is not None:
+            layer_out = nn.utils.rnn.pad_packed_sequence(layer_out, total_length=T)[0]
+        elif cfg.batch_first:
+            layer_out = layer_out.transpose(0, 1)
+        ours = torch.cat(list(tr.h[n]), dim=-1)
+        torch.testing.assert_close(ours[valid], layer_out[valid], atol=tol, rtol=0)
+    _check_equations(lstm, cfg, tr, tol * 10)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(tr, name), getattr(step_by_step, name), atol=tol,
+                                   rtol=0, equal_nan=True)
