@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import stat
 import warnings
 
 import pytest
@@ -409,3 +411,176 @@ def test_the_layered_method_equals_nn_lstm_and_the_step_by_step_trace(monkeypatc
     for name in ("gates", "c", "h"):
         torch.testing.assert_close(getattr(tr, name), getattr(step_by_step, name), atol=tol,
                                    rtol=0, equal_nan=True)
+
+
+@pytest.fixture
+def choices(monkeypatch, tmp_path):
+    """A process that has chosen no method yet, with a cache folder of its own; yields the
+    cache file's path and a list that records each measurement (its probes' lengths)."""
+    from lstm_viz import _native, method_choice
+
+    folder = tmp_path / "cache" / "native"
+    monkeypatch.setattr(_native, "_cache_dir", lambda: folder)
+    monkeypatch.delenv(method_choice.ENV_METHOD, raising=False)
+    method_choice.forget()
+    measured: list[list[int]] = []
+    real_time_once = method_choice._time_once
+
+    def recorded(*args, **kw):
+        measured.append([])
+        return real_measure(*args, **kw)
+
+    def timed(method, x, *args):
+        measured[-1].append(x.shape[0])
+        return real_time_once(method, x, *args)
+
+    real_measure = method_choice.measure
+    monkeypatch.setattr(method_choice, "measure", recorded)
+    monkeypatch.setattr(method_choice, "_time_once", timed)
+    yield folder / method_choice.CACHE_FILE, measured
+    method_choice.forget()
+
+
+def _fake_times(monkeypatch, per_step_s, fixed_s=0.0):
+    """Each method takes fixed_s + per_step_s[method] * steps when timed."""
+    from lstm_viz import method_choice
+
+    monkeypatch.setattr(method_choice, "_time_once",
+                        lambda m, x, *a: fixed_s + per_step_s[m] * x.shape[0])
+
+
+def test_auto_measures_once_per_size_class_and_then_reuses_the_cached_choice(choices):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    torch.manual_seed(0)
+    lstm = nn.LSTM(4, 8, bidirectional=True).eval()
+    x = torch.randn(40, 3, 4)
+    first = trace(lstm, x)
+    assert len(measured) == 1 and max(measured[0]) <= max(method_choice.PROBE_STEPS) < 40
+    assert first.method in method_choice.candidates(x)
+    assert first.meta["method"] == first.method
+    assert first.meta["method_why"].startswith("measured on the first trace of this size: ")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    again = trace(lstm, x + 1)
+    method_choice.forget()  # a new process: the choice comes from the cache file
+    later = trace(lstm, x - 1)
+    assert len(measured) == 1
+    assert again.method == later.method == first.method
+    assert "(cached)" in later.meta["method_why"]
+    assert first.method in method_choice.describe()
+    trace(lstm, torch.randn(400, 3, 4))  # another size class: measured for itself
+    assert len(measured) == 2
+    with torch.no_grad():
+        torch.testing.assert_close(later.output, lstm(x - 1)[0], atol=2e-6, rtol=0)
+
+
+def test_the_method_estimated_fastest_over_the_whole_input_is_chosen(choices, monkeypatch):
+    from lstm_viz import method_choice
+
+    # fused pays a large fixed cost but the least per step: it wins only on long inputs
+    per_step = {"loop": 3e-4, "torch": 4e-4, "fused": 1e-4, "layered": 2e-4}
+    fixed = {"loop": 0.0, "torch": 0.0, "fused": 0.05, "layered": 0.0}
+    monkeypatch.setattr(method_choice, "_time_once",
+                        lambda m, x, *a: fixed[m] + per_step[m] * x.shape[0])
+    lstm = nn.LSTM(3, 5).eval()
+    short, long_ = trace(lstm, torch.randn(30, 2, 3)), trace(lstm, torch.randn(3000, 2, 3))
+    assert (short.method, long_.method) == ("layered", "fused")
+    chosen = method_choice.last_choice()
+    assert chosen is not None
+    assert chosen.times_ms["fused"] == pytest.approx((0.05 + 1e-4 * 3000) * 1e3)
+    assert chosen.times_ms["layered"] == pytest.approx(2e-4 * 3000 * 1e3)
+    assert "fused 350 ms, layered 600 ms" in long_.meta["method_why"]
+
+
+def _plant(path, key, entry, scope=None):
+    from lstm_viz import method_choice
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.parent.chmod(0o700)
+    path.write_text(json.dumps({"scope": scope or method_choice.scope(),
+                                "choices": {key: entry}}))
+    path.chmod(0o600)
+
+
+def test_a_cached_choice_is_taken_without_measuring(choices):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    lstm = nn.LSTM(3, 5).eval()
+    x = torch.randn(20, 2, 3)
+    key = method_choice.size_class(LSTMConfig.from_module(lstm), x)
+    _plant(path, key, {"method": "fused", "times_ms": {"fused": 1.5, "torch": 2.0}})
+    tr = trace(lstm, x)
+    assert (tr.method, measured) == ("fused", [])
+    assert "fused 1.5 ms, torch 2 ms" in tr.meta["method_why"]
+
+
+@pytest.mark.parametrize("damage", ["not json", "another cpu", "another lstm-viz", "a command",
+                                    "nan time", "extra field", "others may write"])
+def test_a_corrupt_or_foreign_cache_file_is_ignored_and_replaced(choices, monkeypatch, damage):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    _fake_times(monkeypatch, {"loop": 3e-4, "torch": 4e-4, "fused": 5e-4, "layered": 1e-4})
+    lstm = nn.LSTM(3, 5).eval()
+    x = torch.randn(20, 2, 3)
+    key = method_choice.size_class(LSTMConfig.from_module(lstm), x)
+    entry = {"method": "fused", "times_ms": {"fused": 1.0}}
+    scope = dict(method_choice.scope())
+    if damage == "another cpu":
+        scope["cpu"] = "Some Other CPU @ 9 GHz"
+    elif damage == "another lstm-viz":
+        scope["lstm_viz"] = "0.0.1"
+    elif damage == "a command":
+        entry = {"method": "__import__('os').system('true')", "times_ms": {"fused": 1.0}}
+    elif damage == "nan time":
+        entry["times_ms"] = {"fused": math.nan}
+    elif damage == "extra field":
+        entry["run"] = "this"
+    _plant(path, key, entry, scope)
+    if damage == "not json":
+        path.write_text("{'scope': ")
+    elif damage == "others may write":
+        path.chmod(0o666)
+    tr = trace(lstm, x)
+    assert tr.method == "layered" and len(measured) == 1
+    kept = json.loads(path.read_text())
+    assert kept["scope"] == method_choice.scope()
+    assert kept["choices"][key]["method"] == "layered"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_lstm_viz_method_forces_a_method_without_measuring(choices, monkeypatch):
+    path, measured = choices
+    monkeypatch.setenv("LSTM_VIZ_METHOD", "layered")
+    torch.manual_seed(1)
+    lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True).eval()
+    x = torch.randn(9, 2, 3)
+    tr = trace(lstm, x)
+    assert (tr.method, measured) == ("layered", [])
+    assert tr.meta["method_why"] == "forced by LSTM_VIZ_METHOD=layered"
+    with torch.no_grad():
+        torch.testing.assert_close(tr.output, lstm(x)[0], atol=2e-6, rtol=0)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("value", ["fast", "auto", "LAYERED"])
+def test_a_bad_lstm_viz_method_is_refused_naming_the_choices(choices, monkeypatch, value):
+    monkeypatch.setenv("LSTM_VIZ_METHOD", value)
+    with pytest.raises(ValueError, match=r"^LSTM_VIZ_METHOD must be one of loop, torch, fused,"
+                                         rf" layered \(got '{value}'\); unset it"):
+        trace(nn.LSTM(3, 5), torch.randn(4, 2, 3))
+
+
+def test_what_if_edits_take_the_step_loop_without_measuring(choices):
+    from lstm_viz.edits import StateEdit
+
+    path, measured = choices
+    lstm = nn.LSTM(3, 5).eval()
+    tr = trace(lstm, torch.randn(6, 2, 3), overrides=[StateEdit("c", 2, 0, 0, 1, 3, 0.5)])
+    assert (tr.method, measured) == ("loop", [])
+    with pytest.raises(ValueError, match="what-if overrides need method='loop' or 'torch'"):
+        trace(lstm, torch.randn(6, 2, 3), method="layered",
+              overrides=[StateEdit("c", 2, 0, 0, 1, 3, 0.5)])
