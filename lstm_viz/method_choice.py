@@ -3,8 +3,8 @@
 The methods compute the same numbers at different speeds, and which is fastest depends on the
 CPU (MKL's packed GEMM is not the fast path everywhere), the thread count, the dtype, the device
 and the sizes. So the first trace of a size class times each candidate on a few steps of its
-own input (layer 0, one direction, at two lengths, the best of two runs each), extrapolates to
-the whole input, and keeps the fastest:
+own input (layer 0, one direction, at two lengths, after a first short run that pays each
+method's set-up), extrapolates to the whole input, and keeps the fastest:
 
     "loop"     the step loop in compiled C (float32 on the CPU, where it builds)
     "torch"    the step loop in torch calls
@@ -15,6 +15,11 @@ The choice is kept in the user's cache, in the compiled loop's private folder, a
 the CPU model, the torch version and lstm-viz's version: a file of another scope, or one that is
 not exactly what this module writes, is ignored (and replaced on the next choice), never
 trusted. ``LSTM_VIZ_METHOD`` forces one method.
+
+A trace too short to pay for measuring (its layers' steps fewer than a few times the steps the
+probes take) takes the rule used before measuring: the compiled loop where it runs, else the
+loop in torch calls for large steps and "fused" for small ones. Where the compiled loop runs,
+the loop in torch calls is not timed: it does the same work with Python between the steps.
 """
 
 from __future__ import annotations
@@ -43,14 +48,21 @@ METHODS = ("loop", "torch", "fused", "layered")
 ENV_METHOD = "LSTM_VIZ_METHOD"
 CACHE_FILE = "method_choice.json"
 PROBE_STEPS = (4, 12)  # the two lengths timed; the whole input is extrapolated from them
+# A trace is measured only where its layers' steps (T x layers x directions) are at least this
+# many times the steps all the probes take: the first trace stays within about 1.3x of itself.
+MEASURE_FACTOR = 4
+# Per-step matmul size (B * 4H * H_out multiply-adds) above which, in the rule for short traces,
+# the loop in torch calls beats "fused" (benchmarks/bench_trace.py).
+LOOP_THRESHOLD = 200_000
 MAX_CACHE_BYTES = 1 << 20  # a cache file larger than this is not read
 MAX_CLASSES = 256  # classes kept in the cache file (the oldest are dropped)
 
 
 @dataclass(frozen=True)
 class Choice:
-    """A method and why: ``source`` is "measured", "cache" or "environment"; ``times_ms`` the
-    estimated time of one layer and direction over the whole input, per candidate."""
+    """A method and why: ``source`` is "measured", "cache", "rule" (a short trace) or
+    "environment"; ``times_ms`` the estimated time of one layer and direction over the whole
+    input, per candidate."""
 
     method: str
     source: str
@@ -62,6 +74,12 @@ class Choice:
         """In a line for people, e.g. "measured: layered 3.1 ms, loop 4.0 ms, ..."."""
         if self.source == "environment":
             return f"forced by {ENV_METHOD}={self.method}"
+        if self.source == "rule":
+            return "a trace too short to pay for measuring the methods: " + {
+                "loop": "the compiled loop, which runs here",
+                "torch": "the loop in torch calls, for large steps",
+                "fused": "torch's fused kernel and a bulk recompute, for small steps"}.get(
+                    self.method, self.method)
         times = ", ".join(f"{m} {ms:.3g} ms" for m, ms in
                           sorted(self.times_ms.items(), key=lambda kv: kv[1]))
         how = "measured on the first trace of this size" if self.source == "measured" else \
@@ -87,8 +105,22 @@ def forced() -> str | None:
 
 
 def candidates(x: Tensor) -> list[str]:
-    """The methods worth timing for input ``x``: the compiled loop only where it runs."""
-    return (["loop"] if _native.runs_loop(x) else []) + ["torch", "fused", "layered"]
+    """The methods worth timing for input ``x``: the compiled loop where it runs (and then not
+    the same loop in torch calls), else the loop in torch calls; and both fused methods."""
+    return ["loop" if _native.runs_loop(x) else "torch", "fused", "layered"]
+
+
+def probe_steps(methods: int) -> int:
+    """The layer-steps all the probes of ``methods`` methods take together."""
+    return methods * (2 * PROBE_STEPS[0] + PROBE_STEPS[1])
+
+
+def rule(cfg: LSTMConfig, x: Tensor) -> str:
+    """The method for a trace too short to measure (the rule used before measuring)."""
+    if _native.runs_loop(x):
+        return "loop"
+    return "torch" if x.shape[1] * 4 * cfg.hidden_size * cfg.h_out >= LOOP_THRESHOLD \
+        else "fused"
 
 
 def cpu_model() -> str:
@@ -135,6 +167,9 @@ def choose(lstm: nn.LSTM, cfg: LSTMConfig, x: Tensor, h0: Tensor, c0: Tensor) ->
         return _remember(Choice(method, "environment"))
     key = size_class(cfg, x)
     allowed = candidates(x)
+    layer_steps = x.shape[0] * cfg.num_layers * cfg.num_directions
+    if layer_steps < MEASURE_FACTOR * probe_steps(len(allowed)):
+        return _remember(Choice(rule(cfg, x), "rule", key))
     with _LOCK:
         known = _CHOSEN.get(key)
         if known is None or known.method not in allowed:
@@ -182,7 +217,8 @@ def _remember(choice: Choice) -> Choice:
 def measure(lstm: nn.LSTM, x: Tensor, h0: Tensor, c0: Tensor, methods: list[str]
             ) -> dict[str, float]:
     """Estimated milliseconds of layer 0, direction 0 over all of ``x`` (T, B, in) for each
-    method: each timed at PROBE_STEPS steps (the best of two runs), extrapolated linearly."""
+    method: each timed at PROBE_STEPS steps (after a first short run that pays its set-up),
+    extrapolated linearly."""
     T = x.shape[0]
     lengths = sorted({min(T, p) for p in PROBE_STEPS})
     params = _kernels.layer_params(lstm, 0, 0)
@@ -190,10 +226,11 @@ def measure(lstm: nn.LSTM, x: Tensor, h0: Tensor, c0: Tensor, methods: list[str]
     if x.device.type == "cpu":
         _native.native()  # built (or found) before anything is timed
     with torch.no_grad():
-        for _ in range(2):  # the first round also pays each method's one-off set-up
-            for m in methods:
-                for p in lengths:
-                    best[m, p] = min(best[m, p], _time_once(m, x[:p], h0, c0, params))
+        for m in methods:  # each method's one-off set-up (kernels, checks), not counted
+            _time_once(m, x[:lengths[0]], h0, c0, params)
+        for m in methods:
+            for p in lengths:
+                best[m, p] = _time_once(m, x[:p], h0, c0, params)
     out = {}
     for m in methods:
         if len(lengths) == 1:

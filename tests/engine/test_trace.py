@@ -455,9 +455,10 @@ def test_auto_measures_once_per_size_class_and_then_reuses_the_cached_choice(cho
     path, measured = choices
     torch.manual_seed(0)
     lstm = nn.LSTM(4, 8, bidirectional=True).eval()
-    x = torch.randn(40, 3, 4)
+    x = torch.randn(150, 3, 4)
     first = trace(lstm, x)
-    assert len(measured) == 1 and max(measured[0]) <= max(method_choice.PROBE_STEPS) < 40
+    assert len(measured) == 1 and max(measured[0]) <= max(method_choice.PROBE_STEPS)
+    assert sum(measured[0]) <= 2 * 150 / method_choice.MEASURE_FACTOR
     assert first.method in method_choice.candidates(x)
     assert first.meta["method"] == first.method
     assert first.meta["method_why"].startswith("measured on the first trace of this size: ")
@@ -470,7 +471,7 @@ def test_auto_measures_once_per_size_class_and_then_reuses_the_cached_choice(cho
     assert again.method == later.method == first.method
     assert "(cached)" in later.meta["method_why"]
     assert first.method in method_choice.describe()
-    trace(lstm, torch.randn(400, 3, 4))  # another size class: measured for itself
+    trace(lstm, torch.randn(600, 3, 4))  # another size class: measured for itself
     assert len(measured) == 2
     with torch.no_grad():
         torch.testing.assert_close(later.output, lstm(x - 1)[0], atol=2e-6, rtol=0)
@@ -485,7 +486,7 @@ def test_the_method_estimated_fastest_over_the_whole_input_is_chosen(choices, mo
     monkeypatch.setattr(method_choice, "_time_once",
                         lambda m, x, *a: fixed[m] + per_step[m] * x.shape[0])
     lstm = nn.LSTM(3, 5).eval()
-    short, long_ = trace(lstm, torch.randn(30, 2, 3)), trace(lstm, torch.randn(3000, 2, 3))
+    short, long_ = trace(lstm, torch.randn(300, 2, 3)), trace(lstm, torch.randn(3000, 2, 3))
     assert (short.method, long_.method) == ("layered", "fused")
     chosen = method_choice.last_choice()
     assert chosen is not None
@@ -509,7 +510,7 @@ def test_a_cached_choice_is_taken_without_measuring(choices):
 
     path, measured = choices
     lstm = nn.LSTM(3, 5).eval()
-    x = torch.randn(20, 2, 3)
+    x = torch.randn(300, 2, 3)
     key = method_choice.size_class(LSTMConfig.from_module(lstm), x)
     _plant(path, key, {"method": "fused", "times_ms": {"fused": 1.5, "torch": 2.0}})
     tr = trace(lstm, x)
@@ -525,7 +526,7 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored_and_replaced(choices, monkey
     path, measured = choices
     _fake_times(monkeypatch, {"loop": 3e-4, "torch": 4e-4, "fused": 5e-4, "layered": 1e-4})
     lstm = nn.LSTM(3, 5).eval()
-    x = torch.randn(20, 2, 3)
+    x = torch.randn(300, 2, 3)
     key = method_choice.size_class(LSTMConfig.from_module(lstm), x)
     entry = {"method": "fused", "times_ms": {"fused": 1.0}}
     scope = dict(method_choice.scope())
@@ -550,6 +551,18 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored_and_replaced(choices, monkey
     assert kept["scope"] == method_choice.scope()
     assert kept["choices"][key]["method"] == "layered"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_trace_too_short_to_pay_for_measuring_takes_the_rule_and_says_so(choices):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    lstm = nn.LSTM(3, 5, bidirectional=True).eval()
+    x = torch.randn(10, 2, 3)
+    tr = trace(lstm, x)
+    assert measured == [] and not path.exists()
+    assert tr.method == method_choice.rule(LSTMConfig.from_module(lstm), x)
+    assert tr.meta["method_why"].startswith("a trace too short to pay for measuring")
 
 
 def test_lstm_viz_method_forces_a_method_without_measuring(choices, monkeypatch):
