@@ -3,8 +3,8 @@
 The methods compute the same numbers at different speeds, and which is fastest depends on the
 CPU (MKL's packed GEMM is not the fast path everywhere), the thread count, the dtype, the device
 and the sizes. So the first trace of a size class times each candidate on a few steps of its
-own input (layer 0, one direction, at two lengths, after a first short run that pays each
-method's set-up), extrapolates to the whole input, and keeps the fastest:
+own input (layer 0, one direction, the best of two runs at each of two lengths, the first run
+also paying each method's set-up), extrapolates to the whole input, and keeps the fastest:
 
     "loop"     the step loop in compiled C (float32 on the CPU, where it builds)
     "torch"    the step loop in torch calls
@@ -80,7 +80,7 @@ class Choice:
                 "torch": "the loop in torch calls, for large steps",
                 "fused": "torch's fused kernel and a bulk recompute, for small steps"}.get(
                     self.method, self.method)
-        times = ", ".join(f"{m} {ms:.3g} ms" for m, ms in
+        times = ", ".join(f"{m} {ms:.3g} ms" if ms < 1000 else f"{m} {ms:.0f} ms" for m, ms in
                           sorted(self.times_ms.items(), key=lambda kv: kv[1]))
         how = "measured on the first trace of this size" if self.source == "measured" else \
             "measured earlier on this machine (cached)"
@@ -112,7 +112,7 @@ def candidates(x: Tensor) -> list[str]:
 
 def probe_steps(methods: int) -> int:
     """The layer-steps all the probes of ``methods`` methods take together."""
-    return methods * (2 * PROBE_STEPS[0] + PROBE_STEPS[1])
+    return methods * 2 * sum(PROBE_STEPS)
 
 
 def rule(cfg: LSTMConfig, x: Tensor) -> str:
@@ -217,8 +217,8 @@ def _remember(choice: Choice) -> Choice:
 def measure(lstm: nn.LSTM, x: Tensor, h0: Tensor, c0: Tensor, methods: list[str]
             ) -> dict[str, float]:
     """Estimated milliseconds of layer 0, direction 0 over all of ``x`` (T, B, in) for each
-    method: each timed at PROBE_STEPS steps (after a first short run that pays its set-up),
-    extrapolated linearly."""
+    method: each timed at PROBE_STEPS steps (the best of two runs: a machine busy with other
+    work slows a run down, never speeds it up), extrapolated linearly."""
     T = x.shape[0]
     lengths = sorted({min(T, p) for p in PROBE_STEPS})
     params = _kernels.layer_params(lstm, 0, 0)
@@ -226,11 +226,10 @@ def measure(lstm: nn.LSTM, x: Tensor, h0: Tensor, c0: Tensor, methods: list[str]
     if x.device.type == "cpu":
         _native.native()  # built (or found) before anything is timed
     with torch.no_grad():
-        for m in methods:  # each method's one-off set-up (kernels, checks), not counted
-            _time_once(m, x[:lengths[0]], h0, c0, params)
-        for m in methods:
-            for p in lengths:
-                best[m, p] = _time_once(m, x[:p], h0, c0, params)
+        for _ in range(2):  # the first round also pays each method's one-off set-up
+            for m in methods:
+                for p in lengths:
+                    best[m, p] = min(best[m, p], _time_once(m, x[:p], h0, c0, params))
     out = {}
     for m in methods:
         if len(lengths) == 1:
