@@ -1,14 +1,15 @@
 """Time lstm_viz.trace against a plain nn.LSTM forward, side by side in one process.
 
-Prints the machine's load, a table (per config: the trace method and its kernels, both times,
-the trace/nn.LSTM ratio as the median and min-max over ``--repeat`` alternating pairs, and the
-first trace's ratio, which for ``--method auto`` includes measuring the candidate methods as a
-new user's first trace of that size does), why ``auto`` chose its method, then where the large config's trace spends its time (matmuls, element-wise work (torch's or the
-compiled step's), the C loop (recurrent GEMM and element-wise work of runs of steps), copies,
-other torch calls, Python between them; page faults of the trace and of nn.LSTM), and on its
-last line the median ratios as JSON (``<config>_first``: the first trace's). Targets: <= 1.3x
-large, <= 1.5x two-layer bidirectional, <= 2x the others and the first traces (nn.LSTM itself is
-1.0x). Memory: each config is traced once more in a fresh
+Prints the machine's load and CPU model, a table (per config: the trace method and its kernels,
+both times, the trace/nn.LSTM ratio as the median and min-max over ``--repeat`` alternating
+pairs, and the first trace's ratio, which for ``--method auto`` includes measuring the candidate
+methods as a new user's first trace of that size does), why each method was chosen, then where
+the large config's trace spends its time (matmuls, element-wise work (torch's or the compiled
+step's), the C loop (recurrent GEMM and element-wise work of runs of steps), copies, other torch
+calls, Python between them; page faults of the trace and of nn.LSTM), and on its last line the
+median ratios as JSON (``<config>_first``: the first trace's). Targets: <= 1.3x large, <= 1.5x
+two-layer bidirectional, <= 2x the others and every first trace (nn.LSTM itself is 1.0x).
+Memory: each config is traced once more in a fresh
 subprocess, whose peak RSS growth (Linux VmHWM) is compared with check_budget's estimate.
 
     python benchmarks/bench_trace.py [--repeat 15] [--threads 2]

@@ -40,6 +40,7 @@ from torch import nn
 
 from . import _kernels, _native
 from .config import LSTMConfig
+from .torch_devices import rnn_precision
 
 log = logging.getLogger("lstm_viz.tracing")
 Tensor = torch.Tensor
@@ -225,7 +226,7 @@ def measure(lstm: nn.LSTM, x: Tensor, h0: Tensor, c0: Tensor, methods: list[str]
     best = {(m, p): math.inf for m in methods for p in lengths}
     if x.device.type == "cpu":
         _native.native()  # built (or found) before anything is timed
-    with torch.no_grad():
+    with torch.no_grad(), rnn_precision(x.device):  # in the precision the trace runs in
         for _ in range(2):  # the first round also pays each method's one-off set-up
             for m in methods:
                 for p in lengths:
