@@ -209,10 +209,10 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     Returns a Trace whose output, h_n, c_n equal ``lstm(input, hx)``. ``method`` is "auto"
     (measured once per size class, lstm_viz.method_choice; ``LSTM_VIZ_METHOD`` forces one),
     "loop", "torch", "fused" or "layered" (same numbers; a speed choice). ``overrides``: what-if
-    edits of the state at input position ``t`` (they need a loop). ``window=(start, stop)``: keep input positions
-    [start, stop) only (gates (L, D, stop - start, B, 4, H), ``.start`` recorded; output is that
-    window of the output, padded time-major for a PackedSequence; h_n, c_n the whole run's),
-    tracing the whole input once in bounded memory (lstm_viz.windowed).
+    edits of the state at input position ``t`` (they need a loop). ``window=(start, stop)``:
+    keep input positions [start, stop) only (gates (L, D, stop - start, B, 4, H), ``.start``
+    recorded; output is that window of the output, padded time-major for a PackedSequence; h_n,
+    c_n the whole run's), tracing the whole input once in bounded memory (lstm_viz.windowed).
     """
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
