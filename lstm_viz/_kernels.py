@@ -6,7 +6,11 @@ then each step is the recurrent matmul and the element-wise work. Where the comp
 (``_native``), runs of steps are one C call (MKL's packed GEMM and a fused element-wise pass);
 otherwise each step is one recurrent matmul (MKL's packed GEMM where it pays) and a few in-place
 torch calls on preallocated buffers. ``run_fused`` lets torch's fused kernel compute h and
-recomputes the gates for all steps at once, with a log-depth scan for c.
+recomputes the gates for all steps at once, with a log-depth scan for c; ``run_layered`` does the
+same with c as a plain recurrence over time (one compiled pass that also activates the gates,
+where it builds) and reads a full-length reverse direction backwards in place.
+``run_direction`` runs one layer and direction by any of these (lstm_viz.method_choice times
+them).
 
 Each packed kernel is checked against addmm once, on first use, and falls back to addmm (with one
 log line) where it is missing or disagrees. A per-step ``torch.compile`` of the element-wise part
@@ -401,10 +405,32 @@ def run_layered(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
     first.addmm_(h0, w_hh_t)
     if T > 1:
         rest.addmm_(prev.reshape((T - 1) * B, -1), w_hh_t)
-    _activate(gates)
-    name = cell_scan(gates, c0, c, backwards)
+    name = _activate_and_scan(gates, c0, c, backwards)
     if kernels is not None:
         kernels.update(recurrent="torch.lstm", scan=name)
+
+
+def _activate_and_scan(gates: Tensor, c0: Tensor, c: Tensor, backwards: bool) -> str:
+    """The gates (T, B, 4, H) activated in place and c scanned from them: in one compiled pass
+    where it builds (float32 on the CPU), else torch's activations and ``cell_scan``."""
+    T, B, H = c.shape
+    fn = _native.act_scan(c)
+    if fn is not None and _scan_layout(gates, c0, c):
+        first, sign = (T - 1, -1) if backwards else (0, 1)
+        fn(T, B, H, torch.get_num_threads(), _native.MIN_PARALLEL, gates[first].data_ptr(),
+           sign * gates.stride(0), gates.stride(1), c0.data_ptr(), c0.stride(0),
+           c[first].data_ptr(), sign * c.stride(0), c.stride(1))
+        return "native_act_scan"
+    _activate(gates)
+    return cell_scan(gates, c0, c, backwards)
+
+
+def _scan_layout(gates: Tensor, c0: Tensor, c: Tensor) -> bool:
+    """Whether the compiled scans can address these: rows of units, a gates row's four blocks
+    back to back."""
+    H = c.shape[-1]
+    return all(t.stride(-1) == 1 for t in (gates, c0, c)) and gates.stride(-2) == H and \
+        gates.stride(1) == 4 * H and c.stride(1) == H
 
 
 def cell_scan(gates: Tensor, c0: Tensor, c: Tensor, backwards: bool = False) -> str:
@@ -414,8 +440,7 @@ def cell_scan(gates: Tensor, c0: Tensor, c: Tensor, backwards: bool = False) -> 
     Returns which ("native_scan" or "torch_scan")."""
     T, B, H = c.shape
     fn = _native.scan(c)
-    if fn is not None and all(t.stride(-1) == 1 for t in (gates, c0, c)) and \
-            gates.stride(-2) == H and gates.stride(1) == 4 * H and c.stride(1) == H:
+    if fn is not None and _scan_layout(gates, c0, c):
         first, sign = (T - 1, -1) if backwards else (0, 1)
         fn(T, B, H, torch.get_num_threads(), _native.MIN_PARALLEL, gates[first].data_ptr(),
            sign * gates.stride(0), gates.stride(1), c0.data_ptr(), c0.stride(0),

@@ -6,7 +6,9 @@ compiler (``$CC``, else ``cc``; well under a second), loads it with ctypes and c
 torch on values from -40 to 40, NaN and infinities included. It then looks for MKL's packed GEMM
 among the symbols torch's own library exports: with it, whole runs of steps go to one C call
 (``loop``); without it, each step's element-wise work is one C call between torch matmuls
-(``step``). Where any of that fails (no compiler, not x86-64 Linux, a check that disagrees)
+(``step``). The layered method's cell-state scan (``scans``, float32 and float64, and
+``act_scan``, float32 with the activations fused in) is checked the same way and kept where it
+agrees. Where any of that fails (no compiler, not x86-64 Linux, a check that disagrees)
 ``native()`` returns None, logs why once, and the loop keeps its torch calls.
 ``LSTM_VIZ_NATIVE=0`` turns it off.
 
@@ -69,13 +71,16 @@ class Native:
     MKL's packed GEMM was not found); ``_native_step.c`` says what each argument holds.
     ``name`` says which ("native_loop_avx2", "native_step_avx2"). ``scans``: the layered
     method's cell-state recurrence by dtype (``scan(steps, B, H, threads, min_parallel, z, z_ts,
-    z_rs, c0, c0_rs, c, c_ts, c_rs)``), for float32 and float64 where it agreed with torch."""
+    z_rs, c0, c0_rs, c, c_ts, c_rs)``), for float32 and float64 where it agreed with torch;
+    ``act_scan``: the float32 scan with the gates' activations fused in (same arguments, z the
+    pre-activations), where it agreed with torch."""
 
     step: Callable[..., None]
     loop: Callable[..., None] | None
     isa: str
     _gemm: tuple[Callable[..., int], Callable[..., None], int] | None = None
     scans: dict[torch.dtype, Callable[..., None]] = field(default_factory=dict)
+    act_scan: Callable[..., None] | None = None
 
     @property
     def name(self) -> str:
@@ -146,6 +151,15 @@ def scan(t: Tensor) -> Callable[..., None] | None:
         return None
     compiled = native()
     return None if compiled is None else compiled.scans.get(t.dtype)
+
+
+def act_scan(t: Tensor) -> Callable[..., None] | None:
+    """The compiled scan with the activations fused in, for tensors like ``t`` (float32 on the
+    CPU), or None where it is not had here."""
+    if t.device.type != "cpu" or t.dtype != torch.float32:
+        return None
+    compiled = native()
+    return None if compiled is None else compiled.act_scan
 
 
 def describe(build: bool = True) -> str:
@@ -224,7 +238,8 @@ def _checked(library: ctypes.CDLL, isa: str) -> Native:
     # c_prev, cp_rs; c, c_ts, c_rs; h, h_ts, h_rs; m, m_rs
     loop.argtypes = [i64] * 6 + [ptr] * 3 + [ptr, i64, i64] + [ptr, i64] * 2 + \
         [ptr, i64, i64] * 2 + [ptr, i64]
-    compiled = Native(step, None, isa, scans=_checked_scans(library))
+    compiled = Native(step, None, isa, scans=_checked_scans(library),
+                      act_scan=_checked_act_scan(library))
     _check_step(compiled)
     gemm = _mkl_gemm()
     if gemm is None:
@@ -253,6 +268,44 @@ def _checked_scans(library: ctypes.CDLL) -> dict[torch.dtype, Callable[..., None
             log.warning("the compiled %s scan disagrees with torch here; it runs in torch calls",
                         dtype)
     return out
+
+
+def _checked_act_scan(library: ctypes.CDLL) -> Callable[..., None] | None:
+    """The library's scan with fused activations, where it agrees with torch's sigmoid, tanh,
+    mul and addcmul (over saturating values, NaN and infinities); else None, logged."""
+    fn = getattr(library, "lstm_viz_act_scan_f32", None)
+    if fn is None:
+        return None
+    fn.restype = None
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    fn.argtypes = [i64] * 5 + [ptr, i64, i64, ptr, i64, ptr, i64, i64]
+    T, B, H = 5, 3, 37
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(T, B, 4, H, generator=gen) * 12
+    z[1, 0, :, :8] = torch.tensor([-40.0, 40.0, 0.0, -0.0, float("nan"), float("inf"),
+                                   float("-inf"), 1e-8])
+    c0 = torch.randn(B, H, generator=gen) * 3
+    for backwards in (False, True):
+        want_g = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
+                              z[:, :, 3].sigmoid()], 2)
+        want_c = torch.empty(T, B, H)
+        prev = c0
+        for t in (range(T - 1, -1, -1) if backwards else range(T)):
+            want_c[t] = torch.mul(want_g[t, :, 0], want_g[t, :, 2]).addcmul_(want_g[t, :, 1],
+                                                                                prev)
+            prev = want_c[t]
+        for threads, min_parallel in ((1, 1 << 62), (2, 1)):
+            got_g, got_c = z.clone(), torch.full((T, B, H), math.nan)
+            first, sign = (T - 1, -1) if backwards else (0, 1)
+            fn(T, B, H, threads, min_parallel, got_g[first].data_ptr(), sign * got_g.stride(0),
+               got_g.stride(1), c0.data_ptr(), c0.stride(0), got_c[first].data_ptr(),
+               sign * got_c.stride(0), got_c.stride(1))
+            gap = _disagreement((got_g, got_c), (want_g, want_c), CHECK_ATOL * 10)
+            if gap:
+                log.warning("the compiled scan with activations disagrees with torch here "
+                            "(max |diff| %.3g); the layered method activates in torch", gap)
+                return None
+    return fn
 
 
 def _scan_agrees(fn: Callable[..., None], dtype: torch.dtype) -> bool:

@@ -360,16 +360,21 @@ def _first_layers(lstm, n):
     return part
 
 
-@pytest.mark.parametrize("scan", ["native_scan", "torch_scan"])
+@pytest.mark.parametrize("scan", ["native_act_scan", "native_scan", "torch_scan"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kw, lengths, with_hx", LAYERED_CASES)
 def test_the_layered_method_equals_nn_lstm_and_the_step_by_step_trace(monkeypatch, scan, dtype,
                                                                        kw, lengths, with_hx):
     """Every layer's h against nn.LSTM cut after that layer; every gate and c against the
     LSTM equations on those h; and gates, c, h against the loop in torch calls. The cell
-    state's scan in compiled code (where it builds) and in torch calls."""
+    state's scan in compiled code (where it builds; with the activations fused in, for float32)
+    and in torch calls."""
     from lstm_viz import _native
 
+    if scan == "native_act_scan" and _native.act_scan(torch.empty(0, dtype=dtype)) is None:
+        pytest.skip("the compiled scan with activations is float32 only, and needs to build")
+    if scan != "native_act_scan":
+        monkeypatch.setattr(_native, "act_scan", lambda t: None)
     if scan == "torch_scan":
         monkeypatch.setattr(_native, "scan", lambda t: None)
     elif _native.scan(torch.empty(0, dtype=dtype)) is None:
