@@ -238,9 +238,9 @@ def _checked(library: ctypes.CDLL, isa: str) -> Native:
     # c_prev, cp_rs; c, c_ts, c_rs; h, h_ts, h_rs; m, m_rs
     loop.argtypes = [i64] * 6 + [ptr] * 3 + [ptr, i64, i64] + [ptr, i64] * 2 + \
         [ptr, i64, i64] * 2 + [ptr, i64]
+    _check_step(Native(step, None, isa))
     compiled = Native(step, None, isa, scans=_checked_scans(library),
                       act_scan=_checked_act_scan(library))
-    _check_step(compiled)
     gemm = _mkl_gemm()
     if gemm is None:
         return compiled
