@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
 METHODS = ("auto", *method_choice.METHODS)
+# What a windowed trace (lstm_viz.windowed) runs for each method: its step loop or the fused
+# method; "auto" lets its checkpoints choose.
+_WINDOW_METHOD = {"loop": "loop", "torch": "loop", "fused": "fused", "layered": "fused"}
 
 
 @dataclass
@@ -226,7 +229,7 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
         ckpt = checkpoints(lstm, input, hx, memory_budget=memory_budget, overrides=overrides)
         return trace_window(ckpt, *_check_window(window, x.shape[0]), unbatched=unbatched,
                             packed=packed_in is not None,
-                            method=None if method == "auto" else method)
+                            method=_WINDOW_METHOD.get(method))
     check_budget(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
     eval_semantics = bool(lstm.training and cfg.dropout > 0 and cfg.num_layers > 1)
     if eval_semantics:
