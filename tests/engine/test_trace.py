@@ -602,3 +602,17 @@ def test_what_if_edits_take_the_step_loop_without_measuring(choices):
     with pytest.raises(ValueError, match="what-if overrides need method='loop' or 'torch'"):
         trace(lstm, torch.randn(6, 2, 3), method="layered",
               overrides=[StateEdit("c", 2, 0, 0, 1, 3, 0.5)])
+
+
+def test_a_cache_folder_others_may_write_is_neither_read_nor_written(choices, monkeypatch):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    _fake_times(monkeypatch, {"loop": 3e-4, "torch": 4e-4, "fused": 5e-4, "layered": 1e-4})
+    lstm = nn.LSTM(3, 5).eval()
+    x = torch.randn(500, 2, 3)
+    key = method_choice.size_class(LSTMConfig.from_module(lstm), x)
+    _plant(path, key, {"method": "fused", "times_ms": {"fused": 1.0}})
+    path.parent.chmod(0o777)
+    assert trace(lstm, x).method == "layered" and len(measured) == 1
+    assert json.loads(path.read_text())["choices"][key]["method"] == "fused"  # left as it was
