@@ -200,6 +200,8 @@ def describe() -> str:
     choice = last_choice()
     if choice is None:
         return "chosen by measuring, on the first trace of each size"
+    if not choice.size_class:
+        return f"{choice.method} ({choice.why})"
     return f"{choice.method} for {choice.size_class}: {choice.why}"
 
 
