@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 import lstm_viz
+from lstm_viz import method_choice
 
 from .desktop import app_icon
 
@@ -61,7 +62,8 @@ def about_text() -> str:
     rows = [f"{name}: {value}" for name, value in versions().items()]
     return "\n".join([f"lstm-viz {lstm_viz.__version__}: {HOMEPAGE_TEXT}", *rows,
                       "devices: " + "; ".join(device_lines()),
-                      f"trace steps: {trace_steps_line()}", f"{platform.platform()}"])
+                      f"trace steps: {trace_steps_line()}",
+                      f"trace method: {method_choice.describe()}", f"{platform.platform()}"])
 
 
 class AboutDialog(QDialog):
@@ -92,6 +94,12 @@ class AboutDialog(QDialog):
                                               " each step: in compiled C where it builds here,"
                                               " else in torch calls (the same numbers, slower)")
         form.addRow("Trace steps:", self.fields["trace steps"])
+        self.fields["trace method"] = self._value(method_choice.describe())
+        self.fields["trace method"].setWordWrap(True)
+        self.fields["trace method"].setToolTip(
+            "Which method the last trace took and why: each size is measured once on its"
+            " first trace and the fastest method kept (LSTM_VIZ_METHOD forces one)")
+        form.addRow("Trace method:", self.fields["trace method"])
         self.fields["platform"] = self._value(platform.platform())
         form.addRow("Platform:", self.fields["platform"])
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

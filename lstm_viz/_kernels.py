@@ -6,7 +6,11 @@ then each step is the recurrent matmul and the element-wise work. Where the comp
 (``_native``), runs of steps are one C call (MKL's packed GEMM and a fused element-wise pass);
 otherwise each step is one recurrent matmul (MKL's packed GEMM where it pays) and a few in-place
 torch calls on preallocated buffers. ``run_fused`` lets torch's fused kernel compute h and
-recomputes the gates for all steps at once, with a log-depth scan for c.
+recomputes the gates for all steps at once, with a log-depth scan for c; ``run_layered`` does the
+same with c as a plain recurrence over time (one compiled pass that also activates the gates,
+where it builds) and reads a full-length reverse direction backwards in place.
+``run_direction`` runs one layer and direction by any of these (lstm_viz.method_choice times
+them).
 
 Each packed kernel is checked against addmm once, on first use, and falls back to addmm (with one
 log line) where it is missing or disagrees. A per-step ``torch.compile`` of the element-wise part
@@ -181,13 +185,13 @@ def mkl_ok() -> bool:
 def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None,
              w_hr: Tensor | None, gates: Tensor, c: Tensor, h: Tensor,
              overrides: Sequence[StateEdit] = (), backwards: bool = False,
-             kernels: dict[str, str] | None = None) -> None:
+             kernels: dict[str, str] | None = None, compiled: bool = True) -> None:
     """One direction of one layer, step by step. x (T, B, in); writes c (T, B, H),
     h (T, B, H_out) and the gates (T, B, 4, H) into the buffers given. ``overrides``: edits
     applied after step ``edit.t``, counted in reading order (0 is the first step read).
     ``backwards`` reads positions T-1 down to 0 (and writes each result at its own position).
     ``kernels``, when given, gets the names of the kernels used ("input", "recurrent",
-    "step").
+    "step"). ``compiled=False`` keeps every step in torch calls (the "torch" method).
 
     Each step is the recurrent matmul, then the element-wise work: the add, the gates'
     activations, c = i * g + f * c_prev and h = o * tanh(c) (then projected by W_hr). Where the
@@ -200,7 +204,7 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
     """
     T, B, _ = x.shape
     H = c.shape[-1]
-    native = _native.native() if x.device.type == "cpu" else None
+    native = _native.native() if compiled and x.device.type == "cpu" else None
     if native is not None and not native.accepts(c, h, gates):
         native = None
     one_sigmoid = native is None and one_sigmoid_pays()
@@ -350,6 +354,21 @@ def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_i
     for all steps at once; only c needs a (cheap, elementwise) scan."""
     T, B, _ = x.shape
     H = c.shape[-1]
+    out = fused_h(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+    h.copy_(out)
+    h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+    flat = gates.view(T * B, 4 * H)
+    bias = None if b_ih is None or b_hh is None else b_ih + b_hh
+    _plain(w_ih)(x.reshape(T * B, -1), bias, out=flat)
+    flat.addmm_(h_prev.reshape(T * B, -1), w_hh.t())
+    _activate(gates)
+    _linear_scan(gates[:, :, 1], gates[:, :, 0] * gates[:, :, 2], c0, out=c)
+
+
+def fused_h(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+            b_hh: Tensor | None, w_hr: Tensor | None) -> Tensor:
+    """(T, B, H_out): every h of one layer and direction reading x (T, B, in) forwards, from
+    torch's fused kernel (oneDNN or cuDNN) called with that layer's own weights."""
     params = [w_ih, w_hh] + ([b_ih, b_hh] if b_ih is not None and b_hh is not None else []) + \
         ([w_hr] if w_hr is not None else [])
     args = (x, (h0.unsqueeze(0), c0.unsqueeze(0)), params, b_ih is not None, 1, 0.0, False,
@@ -359,15 +378,99 @@ def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_i
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
         # cuDNN copies one layer's weights into one buffer per call: a small copy, expected
         warnings.filterwarnings("ignore", message="RNN module weights are not part of single")
-        out = torch.lstm(*args)[0]
-    h.copy_(out)
-    h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+        return torch.lstm(*args)[0]
+
+
+def run_layered(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
+                b_ih: Tensor | None, b_hh: Tensor | None, w_hr: Tensor | None, gates: Tensor,
+                c: Tensor, h: Tensor, backwards: bool = False,
+                kernels: dict[str, str] | None = None) -> None:
+    """One direction of one layer with torch's fused kernel doing the recurrence: every h
+    from one call of it, then i, f, g, o of all steps from x_t and h_{t-1} in two large
+    products, then c_t = f_t c_{t-1} + i_t g_t as a plain recurrence over time (``cell_scan``).
+    Buffers as run_loop's; ``backwards`` reads positions T-1 down to 0."""
+    T, B, _ = x.shape
+    H = c.shape[-1]
+    if backwards:
+        h.copy_(fused_h(x.flip(0), h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr).flip(0))
+    else:
+        h.copy_(fused_h(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr))
     flat = gates.view(T * B, 4 * H)
     bias = None if b_ih is None or b_hh is None else b_ih + b_hh
     _plain(w_ih)(x.reshape(T * B, -1), bias, out=flat)
-    flat.addmm_(h_prev.reshape(T * B, -1), w_hh.t())
+    # h_{t-1} of each step read: the h one position earlier in reading order, h_0 for the first
+    w_hh_t = w_hh.t()
+    first, rest, prev = (flat[-B:], flat[:-B], h[1:]) if backwards else \
+        (flat[:B], flat[B:], h[:-1])
+    first.addmm_(h0, w_hh_t)
+    if T > 1:
+        rest.addmm_(prev.reshape((T - 1) * B, -1), w_hh_t)
+    name = _activate_and_scan(gates, c0, c, backwards)
+    if kernels is not None:
+        kernels.update(recurrent="torch.lstm", scan=name)
+
+
+def _activate_and_scan(gates: Tensor, c0: Tensor, c: Tensor, backwards: bool) -> str:
+    """The gates (T, B, 4, H) activated in place and c scanned from them: in one compiled pass
+    where it builds (float32 on the CPU), else torch's activations and ``cell_scan``."""
+    T, B, H = c.shape
+    fn = _native.act_scan(c)
+    if fn is not None and _scan_layout(gates, c0, c):
+        first, sign = (T - 1, -1) if backwards else (0, 1)
+        fn(T, B, H, torch.get_num_threads(), _native.MIN_PARALLEL, gates[first].data_ptr(),
+           sign * gates.stride(0), gates.stride(1), c0.data_ptr(), c0.stride(0),
+           c[first].data_ptr(), sign * c.stride(0), c.stride(1))
+        return "native_act_scan"
     _activate(gates)
-    _linear_scan(gates[:, :, 1], gates[:, :, 0] * gates[:, :, 2], c0, out=c)
+    return cell_scan(gates, c0, c, backwards)
+
+
+def _scan_layout(gates: Tensor, c0: Tensor, c: Tensor) -> bool:
+    """Whether the compiled scans can address these: rows of units, a gates row's four blocks
+    back to back."""
+    H = c.shape[-1]
+    return all(t.stride(-1) == 1 for t in (gates, c0, c)) and gates.stride(-2) == H and \
+        gates.stride(1) == 4 * H and c.stride(1) == H
+
+
+def cell_scan(gates: Tensor, c0: Tensor, c: Tensor, backwards: bool = False) -> str:
+    """c (T, B, H) from the activated gates (T, B, 4, H): c_t = i_t g_t + f_t c_{t-1}, c_{-1} =
+    c0 (B, H), step after step in reading order, rounded as the loop's torch calls round it.
+    In compiled code (CPU, float32 or float64) where it builds, else one torch call a step.
+    Returns which ("native_scan" or "torch_scan")."""
+    T, B, H = c.shape
+    fn = _native.scan(c)
+    if fn is not None and _scan_layout(gates, c0, c):
+        first, sign = (T - 1, -1) if backwards else (0, 1)
+        fn(T, B, H, torch.get_num_threads(), _native.MIN_PARALLEL, gates[first].data_ptr(),
+           sign * gates.stride(0), gates.stride(1), c0.data_ptr(), c0.stride(0),
+           c[first].data_ptr(), sign * c.stride(0), c.stride(1))
+        return "native_scan"
+    torch.mul(gates[:, :, 0], gates[:, :, 2], out=c)
+    cs, fs = c.unbind(0), gates[:, :, 1].unbind(0)
+    prev = c0
+    for t in (range(T - 1, -1, -1) if backwards else range(T)):
+        cs[t].addcmul_(fs[t], prev)
+        prev = cs[t]
+    return "torch_scan"
+
+
+def run_direction(method: str, x: Tensor, h0: Tensor, c0: Tensor, params: LayerParams,
+                  gates: Tensor, c: Tensor, h: Tensor, overrides: Sequence[StateEdit] = (),
+                  backwards: bool = False, kernels: dict[str, str] | None = None) -> None:
+    """One layer and direction by ``method``: "loop" (compiled where it builds), "torch" (the
+    loop in torch calls), "fused" or "layered"; buffers and arguments as run_loop's (only the
+    loops take ``overrides``; "fused" does not read backwards)."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = params
+    if method in ("loop", "torch"):
+        bias = None if b_ih is None or b_hh is None else b_ih + b_hh
+        run_loop(x, h0, c0, w_ih, w_hh, bias, w_hr, gates, c, h, overrides, backwards=backwards,
+                 kernels=kernels, compiled=method == "loop")
+    elif method == "layered":
+        run_layered(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h, backwards, kernels)
+    else:
+        assert not backwards and not overrides
+        run_fused(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h)
 
 
 def _linear_scan(a: Tensor, b: Tensor, c0: Tensor, out: Tensor) -> None:

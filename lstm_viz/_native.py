@@ -6,7 +6,9 @@ compiler (``$CC``, else ``cc``; well under a second), loads it with ctypes and c
 torch on values from -40 to 40, NaN and infinities included. It then looks for MKL's packed GEMM
 among the symbols torch's own library exports: with it, whole runs of steps go to one C call
 (``loop``); without it, each step's element-wise work is one C call between torch matmuls
-(``step``). Where any of that fails (no compiler, not x86-64 Linux, a check that disagrees)
+(``step``). The layered method's cell-state scan (``scans``, float32 and float64, and
+``act_scan``, float32 with the activations fused in) is checked the same way and kept where it
+agrees. Where any of that fails (no compiler, not x86-64 Linux, a check that disagrees)
 ``native()`` returns None, logs why once, and the loop keeps its torch calls.
 ``LSTM_VIZ_NATIVE=0`` turns it off.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
+import math
 import os
 import platform
 import shutil
@@ -34,7 +37,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -66,12 +69,18 @@ class Native:
     c, c_rs, h, h_rs)``: one step's element-wise work, on pointers to float32 rows and their
     strides in elements. ``loop(...)``: runs of whole steps, recurrent GEMM included (None where
     MKL's packed GEMM was not found); ``_native_step.c`` says what each argument holds.
-    ``name`` says which ("native_loop_avx2", "native_step_avx2")."""
+    ``name`` says which ("native_loop_avx2", "native_step_avx2"). ``scans``: the layered
+    method's cell-state recurrence by dtype (``scan(steps, B, H, threads, min_parallel, z, z_ts,
+    z_rs, c0, c0_rs, c, c_ts, c_rs)``), for float32 and float64 where it agreed with torch;
+    ``act_scan``: the float32 scan with the gates' activations fused in (same arguments, z the
+    pre-activations), where it agreed with torch."""
 
     step: Callable[..., None]
     loop: Callable[..., None] | None
     isa: str
     _gemm: tuple[Callable[..., int], Callable[..., None], int] | None = None
+    scans: dict[torch.dtype, Callable[..., None]] = field(default_factory=dict)
+    act_scan: Callable[..., None] | None = None
 
     @property
     def name(self) -> str:
@@ -133,6 +142,24 @@ def runs_loop(x: Tensor) -> bool:
         return False
     compiled = native()
     return compiled is not None and compiled.loop is not None
+
+
+def scan(t: Tensor) -> Callable[..., None] | None:
+    """The compiled cell-state scan for tensors like ``t`` (CPU, float32 or float64), or None
+    where it is not had here."""
+    if t.device.type != "cpu":
+        return None
+    compiled = native()
+    return None if compiled is None else compiled.scans.get(t.dtype)
+
+
+def act_scan(t: Tensor) -> Callable[..., None] | None:
+    """The compiled scan with the activations fused in, for tensors like ``t`` (float32 on the
+    CPU), or None where it is not had here."""
+    if t.device.type != "cpu" or t.dtype != torch.float32:
+        return None
+    compiled = native()
+    return None if compiled is None else compiled.act_scan
 
 
 def describe(build: bool = True) -> str:
@@ -211,15 +238,99 @@ def _checked(library: ctypes.CDLL, isa: str) -> Native:
     # c_prev, cp_rs; c, c_ts, c_rs; h, h_ts, h_rs; m, m_rs
     loop.argtypes = [i64] * 6 + [ptr] * 3 + [ptr, i64, i64] + [ptr, i64] * 2 + \
         [ptr, i64, i64] * 2 + [ptr, i64]
-    compiled = Native(step, None, isa)
-    _check_step(compiled)
+    _check_step(Native(step, None, isa))
+    compiled = Native(step, None, isa, scans=_checked_scans(library),
+                      act_scan=_checked_act_scan(library))
     gemm = _mkl_gemm()
     if gemm is None:
         return compiled
-    with_loop = Native(step, loop, isa, gemm)
+    with_loop = replace(compiled, loop=loop, _gemm=gemm)
     if not _loop_agrees(with_loop):
         return compiled
     return with_loop
+
+
+def _checked_scans(library: ctypes.CDLL) -> dict[torch.dtype, Callable[..., None]]:
+    """The library's cell-state scans that agree with torch's mul and addcmul over a few steps
+    read forwards and backwards (one missing or wrong is left out, with a log line)."""
+    out: dict[torch.dtype, Callable[..., None]] = {}
+    for dtype, name in ((torch.float32, "lstm_viz_scan_f32"), (torch.float64, "lstm_viz_scan_f64")):
+        fn = getattr(library, name, None)
+        if fn is None:
+            log.info("the built library has no %s; the layered method's scan runs in torch", name)
+            continue
+        fn.restype = None
+        ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+        fn.argtypes = [i64] * 5 + [ptr, i64, i64, ptr, i64, ptr, i64, i64]
+        if _scan_agrees(fn, dtype):
+            out[dtype] = fn
+        else:
+            log.warning("the compiled %s scan disagrees with torch here; it runs in torch calls",
+                        dtype)
+    return out
+
+
+def _checked_act_scan(library: ctypes.CDLL) -> Callable[..., None] | None:
+    """The library's scan with fused activations, where it agrees with torch's sigmoid, tanh,
+    mul and addcmul (over saturating values, NaN and infinities); else None, logged."""
+    fn = getattr(library, "lstm_viz_act_scan_f32", None)
+    if fn is None:
+        return None
+    fn.restype = None
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    fn.argtypes = [i64] * 5 + [ptr, i64, i64, ptr, i64, ptr, i64, i64]
+    T, B, H = 5, 3, 37
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(T, B, 4, H, generator=gen) * 12
+    z[1, 0, :, :8] = torch.tensor([-40.0, 40.0, 0.0, -0.0, float("nan"), float("inf"),
+                                   float("-inf"), 1e-8])
+    c0 = torch.randn(B, H, generator=gen) * 3
+    for backwards in (False, True):
+        want_g = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
+                              z[:, :, 3].sigmoid()], 2)
+        want_c = torch.empty(T, B, H)
+        prev = c0
+        for t in (range(T - 1, -1, -1) if backwards else range(T)):
+            want_c[t] = torch.mul(want_g[t, :, 0], want_g[t, :, 2]).addcmul_(want_g[t, :, 1],
+                                                                                prev)
+            prev = want_c[t]
+        for threads, min_parallel in ((1, 1 << 62), (2, 1)):
+            got_g, got_c = z.clone(), torch.full((T, B, H), math.nan)
+            first, sign = (T - 1, -1) if backwards else (0, 1)
+            fn(T, B, H, threads, min_parallel, got_g[first].data_ptr(), sign * got_g.stride(0),
+               got_g.stride(1), c0.data_ptr(), c0.stride(0), got_c[first].data_ptr(),
+               sign * got_c.stride(0), got_c.stride(1))
+            gap = _disagreement((got_g, got_c), (want_g, want_c), CHECK_ATOL * 10)
+            if gap:
+                log.warning("the compiled scan with activations disagrees with torch here "
+                            "(max |diff| %.3g); the layered method activates in torch", gap)
+                return None
+    return fn
+
+
+def _scan_agrees(fn: Callable[..., None], dtype: torch.dtype) -> bool:
+    """Whether ``fn`` gives c_t = i g + f c_{t-1} as torch's calls do, forwards and backwards,
+    on one thread and on several."""
+    T, B, H = 5, 3, 37
+    gen = torch.Generator().manual_seed(2)
+    z = torch.rand(T, B, 4, H, generator=gen, dtype=dtype)
+    c0 = torch.randn(B, H, generator=gen, dtype=dtype)
+    for backwards in (False, True):
+        want = torch.empty(T, B, H, dtype=dtype)
+        prev = c0
+        for t in (range(T - 1, -1, -1) if backwards else range(T)):
+            want[t] = torch.mul(z[t, :, 0], z[t, :, 2]).addcmul_(z[t, :, 1], prev)
+            prev = want[t]
+        for threads, min_parallel in ((1, 1 << 62), (2, 1)):
+            got = torch.full((T, B, H), math.nan, dtype=dtype)
+            first, sign = (T - 1, -1) if backwards else (0, 1)
+            fn(T, B, H, threads, min_parallel, z[first].data_ptr(), sign * z.stride(0),
+               z.stride(1), c0.data_ptr(), c0.stride(0), got[first].data_ptr(),
+               sign * got.stride(0), got.stride(1))
+            if not torch.allclose(got, want, rtol=0, atol=1e-12 if dtype == torch.float64
+                                  else 1e-6):
+                return False
+    return True
 
 
 def _mkl_gemm() -> tuple[Callable[..., int], Callable[..., None], int] | None:

@@ -103,3 +103,70 @@ void lstm_viz_loop(int64_t steps, int64_t B, int64_t H, int64_t K, int64_t threa
         cp_rs = c_rs;
     }
 }
+
+/* The cell state of the layered method, where h came from torch's fused kernel and the gates
+   were recomputed for all steps at once: c_t = i_t * g_t + f_t * c_{t-1}, a plain recurrence
+   over steps 0 .. steps-1, rounded as torch's mul and addcmul round it. z points at the first
+   step read's activated gates (B rows of i, f, g, o blocks of H units); the *_ts strides go
+   from one step read to the next (negative when reading backwards). Each cell's recurrence is
+   independent of the others, so the threads split the cells and each walks all the steps. */
+#define LSTM_VIZ_SCAN(NAME, REAL)                                                            \
+void NAME(int64_t steps, int64_t B, int64_t H, int64_t threads, int64_t min_parallel,       \
+          const REAL *z, int64_t z_ts, int64_t z_rs, const REAL *c0, int64_t c0_rs,         \
+          REAL *c, int64_t c_ts, int64_t c_rs)                                              \
+{                                                                                           \
+    const int64_t per_row = (H + CHUNK - 1) / CHUNK, tasks = B * per_row;                   \
+    _Pragma("omp parallel for schedule(static) num_threads(threads) if (threads > 1 && B * H >= min_parallel)") \
+    for (int64_t k = 0; k < tasks; k++) {                                                   \
+        const int64_t b = k / per_row, j0 = (k % per_row) * CHUNK;                          \
+        const int64_t j1 = j0 + CHUNK < H ? j0 + CHUNK : H;                                 \
+        const REAL *cp = c0 + b * c0_rs;                                                    \
+        for (int64_t t = 0; t < steps; t++) {                                               \
+            const REAL *zi = z + t * z_ts + b * z_rs, *zf = zi + H, *zg = zi + 2 * H;       \
+            REAL *ct = c + t * c_ts + b * c_rs;                                             \
+            _Pragma("omp simd")                                                             \
+            for (int64_t j = j0; j < j1; j++) {                                             \
+                const REAL ig = zi[j] * zg[j];                                              \
+                ct[j] = ig + zf[j] * cp[j];                                                 \
+            }                                                                               \
+            cp = ct;                                                                        \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+LSTM_VIZ_SCAN(lstm_viz_scan_f32, float)
+LSTM_VIZ_SCAN(lstm_viz_scan_f64, double)
+
+/* lstm_viz_scan_f32 with the gates' activations fused in: z holds the pre-activations and gets
+   the activated gates back (as lstm_viz_step computes them), one pass over memory instead of
+   torch's three activation calls and the scan. */
+void lstm_viz_act_scan_f32(int64_t steps, int64_t B, int64_t H, int64_t threads,
+                           int64_t min_parallel, float *z, int64_t z_ts, int64_t z_rs,
+                           const float *c0, int64_t c0_rs, float *c, int64_t c_ts, int64_t c_rs)
+{
+    const int64_t per_row = (H + CHUNK - 1) / CHUNK, tasks = B * per_row;
+    #pragma omp parallel for schedule(static) num_threads(threads) \
+        if (threads > 1 && B * H >= min_parallel)
+    for (int64_t k = 0; k < tasks; k++) {
+        const int64_t b = k / per_row, j0 = (k % per_row) * CHUNK;
+        const int64_t j1 = j0 + CHUNK < H ? j0 + CHUNK : H;
+        const float *cp = c0 + b * c0_rs;
+        for (int64_t t = 0; t < steps; t++) {
+            float *zi = z + t * z_ts + b * z_rs, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;
+            float *ct = c + t * c_ts + b * c_rs;
+            #pragma omp simd
+            for (int64_t j = j0; j < j1; j++) {
+                const float i = 1.0f / (1.0f + expf(-zi[j]));
+                const float f = 1.0f / (1.0f + expf(-zf[j]));
+                const float g = tanhf(zg[j]);
+                zi[j] = i;
+                zf[j] = f;
+                zg[j] = g;
+                zo[j] = 1.0f / (1.0f + expf(-zo[j]));
+                const float ig = i * g;
+                ct[j] = ig + f * cp[j];
+            }
+            cp = ct;
+        }
+    }
+}

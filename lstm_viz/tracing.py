@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from . import _buffers, _kernels, _native
+from . import _buffers, _kernels, _native, method_choice
 from .budget import check_budget, check_windowed_budget, overview_buckets
 from .config import LSTMConfig
 from .edits import StateEdit
@@ -40,12 +40,10 @@ log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
 """The gates in the order of ``Trace.gates``' gate axis (and of nn.LSTM's weight rows)."""
-METHODS = ("auto", "loop", "fused")
-
-# Per-step matmul size (B * 4H * H_out multiply-adds) above which a per-step loop in torch calls
-# is faster than "fused kernel, then recompute the gates for all steps at once"
-# (benchmarks/bench_trace.py); where the steps run in C the loop is faster at every size.
-LOOP_THRESHOLD = 200_000
+METHODS = ("auto", *method_choice.METHODS)
+# What a windowed trace (lstm_viz.windowed) runs for each method: its step loop or the fused
+# method; "auto" lets its checkpoints choose.
+_WINDOW_METHOD = {"loop": "loop", "torch": "loop", "fused": "fused", "layered": "fused"}
 
 
 @dataclass
@@ -55,7 +53,8 @@ class Trace:
     gates: (L, D, T, B, 4, H) activated i, f, g, o; c: (L, D, T, B, H); h: (L, D, T, B, H_out);
     x: (T, B, input_size) the input, time-major; lengths: (B,) int64 on the CPU.
     output, h_n, c_n: as ``lstm(input, hx)`` returns them (tensor or PackedSequence).
-    meta["kernels"]: what computed it (the matmul kernels, for benchmarks and logs).
+    meta["kernels"]: what computed it (the matmul kernels, for benchmarks and logs);
+    meta["method"], meta["method_why"]: the method and why it was chosen (measured times).
     """
 
     output: Tensor | PackedSequence
@@ -211,17 +210,18 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
           method: str = "auto", overrides: Sequence[StateEdit] | None = None) -> Trace:
     """Run ``lstm`` on ``input`` (tensor or PackedSequence) and record every gate and state.
 
-    Returns a Trace whose output, h_n, c_n equal ``lstm(input, hx)``. ``method`` is "auto",
-    "loop" or "fused" (same numbers; a speed choice). ``overrides``: what-if edits of the state
-    at input position ``t`` (they need the loop). ``window=(start, stop)``: keep input positions
-    [start, stop) only (gates (L, D, stop - start, B, 4, H), ``.start`` recorded; output is that
-    window of the output, padded time-major for a PackedSequence; h_n, c_n the whole run's),
-    tracing the whole input once in bounded memory (lstm_viz.windowed).
+    Returns a Trace whose output, h_n, c_n equal ``lstm(input, hx)``. ``method`` is "auto"
+    (measured once per size class, lstm_viz.method_choice; ``LSTM_VIZ_METHOD`` forces one),
+    "loop", "torch", "fused" or "layered" (same numbers; a speed choice). ``overrides``: what-if
+    edits of the state at input position ``t`` (they need a loop). ``window=(start, stop)``:
+    keep input positions [start, stop) only (gates (L, D, stop - start, B, 4, H), ``.start``
+    recorded; output is that window of the output, padded time-major for a PackedSequence; h_n,
+    c_n the whole run's), tracing the whole input once in bounded memory (lstm_viz.windowed).
     """
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
     if method not in METHODS:
-        raise ValueError(f"method must be 'auto', 'loop' or 'fused' (got {method!r})")
+        raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
     start = time.perf_counter()
     cfg = LSTMConfig.from_module(lstm)
     x, lengths, unbatched, packed_in = _normalize_input(lstm, input)
@@ -230,7 +230,7 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
         ckpt = checkpoints(lstm, input, hx, memory_budget=memory_budget, overrides=overrides)
         return trace_window(ckpt, *_check_window(window, x.shape[0]), unbatched=unbatched,
                             packed=packed_in is not None,
-                            method=None if method == "auto" else method)
+                            method=_WINDOW_METHOD.get(method))
     check_budget(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
     eval_semantics = bool(lstm.training and cfg.dropout > 0 and cfg.num_layers > 1)
     if eval_semantics:
@@ -240,7 +240,7 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     h_0, c_0 = _normalize_hx(cfg, hx, x.shape[1], unbatched, x)
     call = _Call(x.detach(), lengths, unbatched, packed_in, h_0, c_0)
     edits = tuple(overrides or ())
-    method = _choose_method(method, edits, cfg, x)
+    method, why = _choose_method(method, edits, lstm, cfg, call)
     with torch.no_grad(), rnn_precision(x.device):
         run = _Run.allocate(cfg, call, method)
         layer_in = call.x
@@ -260,7 +260,8 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
                    x=call.x, h_0=h_0, c_0=c_0, lengths=lengths, config=cfg,
                    eval_semantics=eval_semantics, unbatched=unbatched,
                    packed=packed_in is not None, method=method,
-                   meta={"kernels": _kernel_summary(method, run.kernels)})
+                   meta={"kernels": _kernel_summary(method, run.kernels), "method": method,
+                         "method_why": why})
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     result.elapsed_s = time.perf_counter() - start
@@ -359,16 +360,18 @@ def _check_input(lstm: nn.LSTM, cfg: LSTMConfig, x: Tensor) -> None:
                          " (e.g. input.to(lstm_device))")
 
 
-def _choose_method(method: str, edits: Sequence[StateEdit], cfg: LSTMConfig, x: Tensor) -> str:
-    """"loop" or "fused": edits need the loop; otherwise the loop pays where its steps run in
-    C (float32 on the CPU, where they build), and elsewhere for large steps."""
+def _choose_method(method: str, edits: Sequence[StateEdit], lstm: nn.LSTM, cfg: LSTMConfig,
+                   call: _Call) -> tuple[str, str]:
+    """(method, why): edits need a step loop; "auto" is measured (lstm_viz.method_choice)."""
     if method == "auto":
-        step_macs = x.shape[1] * 4 * cfg.hidden_size * cfg.h_out
-        return "loop" if (edits or step_macs >= LOOP_THRESHOLD or _native.runs_loop(x)) \
-            else "fused"
-    if method == "fused" and edits:
-        raise ValueError("what-if overrides need method='loop'")
-    return method
+        if edits:
+            forced = method_choice.forced()  # a bad value is refused here too
+            return ("torch" if forced == "torch" else "loop"), "what-if edits need the step loop"
+        choice = method_choice.choose(lstm, cfg, call.x, call.h_0, call.c_0)
+        return choice.method, choice.why
+    if method in ("fused", "layered") and edits:
+        raise ValueError("what-if overrides need method='loop' or 'torch'")
+    return method, "asked for by the caller"
 
 
 def _reading_order(edits: Sequence[StateEdit], direction: int, lengths: Tensor
@@ -388,12 +391,12 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
                      edits: Sequence[StateEdit]) -> None:
     """Run one layer and direction on ``layer_in`` (T, B, in) into ``run``'s buffers."""
     call, D = run.call, run.h.shape[1]
-    w_ih, w_hh, b_ih, b_hh, w_hr = _kernels.layer_params(lstm, layer, d)
+    params = _kernels.layer_params(lstm, layer, d)
     k = layer * D + d
     # With full-length sequences the loop reads the reverse direction backwards in place;
     # otherwise each sequence is reversed within its length, run forwards, and its results put
     # back at the positions they belong to.
-    backwards = d == 1 and run.rev_idx is None and run.method == "loop"
+    backwards = d == 1 and run.rev_idx is None and run.method != "fused"
     in_place = d == 0 or backwards
     if in_place:
         xin = layer_in
@@ -403,17 +406,12 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
         xin = _kernels.reverse(layer_in, run.rev_idx)
         g_buf, c_buf, h_buf = (_buffers.empty(*buf[layer, d].shape, like=buf)
                                for buf in (run.gates, run.c, run.h))
-    if run.method == "loop":
-        bias = None if b_ih is None or b_hh is None else b_ih + b_hh
-        used: dict[str, str] = {}
-        _kernels.run_loop(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, bias, w_hr, g_buf, c_buf,
-                          h_buf, _reading_order(edits, d, call.lengths), backwards=backwards,
-                          kernels=used)
-        for role, name in used.items():
-            run.kernels.setdefault(role, set()).add(name)
-    else:
-        _kernels.run_fused(xin, call.h_0[k], call.c_0[k], w_ih, w_hh, b_ih, b_hh, w_hr,
-                           g_buf, c_buf, h_buf)
+    used: dict[str, str] = {}
+    _kernels.run_direction(run.method, xin, call.h_0[k], call.c_0[k], params, g_buf, c_buf,
+                           h_buf, _reading_order(edits, d, call.lengths), backwards=backwards,
+                           kernels=used)
+    for role, name in used.items():
+        run.kernels.setdefault(role, set()).add(name)
     _final_state(run, k, h_buf, c_buf, backwards)
     if not in_place:
         run.gates[layer, d] = _kernels.reverse(g_buf, run.rev_idx)
@@ -423,10 +421,12 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
 
 def _kernel_summary(method: str, kernels: dict[str, set[str]]) -> str:
     """What computed a trace, for logs and benchmarks: e.g. "input=plain, recurrent=mkl_packed,
-    step=native_loop_avx2" for the loop (names joined by "/" where layers differ), "torch.lstm
-    + bulk recompute" for the fused method."""
-    if method != "loop":
+    step=native_loop_avx2" for the loops (names joined by "/" where layers differ), "torch.lstm
+    + bulk recompute" for the fused method, and that with its scan for the layered one."""
+    if method == "fused":
         return "torch.lstm + bulk recompute"
+    if method == "layered":
+        return "torch.lstm + bulk recompute, scan=" + "/".join(sorted(kernels.get("scan", ())))
     return ", ".join(f"{role}={'/'.join(sorted(names))}"
                      for role, names in sorted(kernels.items()))
 

@@ -106,6 +106,54 @@ def test_cuda_trace_equals_nn_lstm_there_and_the_float64_cpu_trace(opt, dtype, p
     assert checked.status == "match" or tf32
 
 
+@pytest.mark.parametrize("method", ["torch", "fused", "layered"])
+@pytest.mark.parametrize("opt", OPTIONS, ids=_ids)
+def test_cuda_every_method_equals_nn_lstm_there_and_the_float64_cpu_trace(opt, method, ieee):
+    """cuDNN's h layer by layer (layered), the loop in torch calls, and the fused method, in
+    IEEE float32: every gate, c and h."""
+    lstm, x, lengths = _model_and_input(opt, torch.float32, seed=3)
+    gpu = copy.deepcopy(lstm).cuda()
+    inp = _as_input(opt, x.cuda(), lengths)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="RNN module weights are not part of single")
+        tr = trace(gpu, inp, method=method)
+        with torch.no_grad():
+            out, (h_n, c_n) = gpu(inp)
+    assert tr.method == method and tr.gates.device.type == "cuda"
+    if method == "layered":
+        assert tr.meta["kernels"].endswith("scan=torch_scan")
+    tol = _float32_tolerance(False)
+    torch.testing.assert_close(_padded(tr.output), _padded(out), **tol)
+    torch.testing.assert_close(tr.h_n, h_n, **tol)
+    torch.testing.assert_close(tr.c_n, c_n, **tol)
+    ref = trace(lstm.cpu().double(), _as_input(opt, x.double(), lengths), method="torch")
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(tr, name).cpu().double(), getattr(ref, name),
+                                   atol=2e-5, rtol=0, equal_nan=True, msg=name)
+
+
+def test_cuda_auto_measures_the_gpu_methods_once_and_names_the_gpu(monkeypatch, tmp_path):
+    from lstm_viz import _native, method_choice
+
+    monkeypatch.setattr(_native, "_cache_dir", lambda: tmp_path / "native")
+    monkeypatch.delenv(method_choice.ENV_METHOD, raising=False)
+    method_choice.forget()
+    torch.manual_seed(4)
+    lstm = nn.LSTM(16, 64, num_layers=2, bidirectional=True).cuda().eval()
+    x = torch.randn(300, 8, 16, device="cuda")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="RNN module weights are not part of single")
+        tr = trace(lstm, x)
+        with torch.no_grad():
+            out = lstm(x)[0]
+    assert tr.method in ("torch", "fused", "layered")
+    assert tr.meta["method_why"].startswith("measured on the first trace of this size")
+    assert method_choice.last_choice().size_class.startswith(
+        f"cuda({torch.cuda.get_device_name(0)})/float32/")
+    torch.testing.assert_close(tr.output, out, **_float32_tolerance(rnn_uses_tf32("cuda")))
+    method_choice.forget()
+
+
 @pytest.mark.parametrize("opt", OPTIONS, ids=_ids)
 def test_cuda_windowed_trace_equals_the_full_trace_in_that_window(opt):
     lstm, x, lengths = _model_and_input(opt, torch.float64, T=300, seed=1)

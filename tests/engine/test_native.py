@@ -27,6 +27,12 @@ from lstm_viz.edits import StateEdit
 REAL_SOURCE = _native.SOURCE
 
 
+@pytest.fixture(autouse=True)
+def the_loop(monkeypatch):
+    """These tests are about the compiled loop: traces take it rather than measuring."""
+    monkeypatch.setenv("LSTM_VIZ_METHOD", "loop")
+
+
 @pytest.fixture
 def fresh(monkeypatch, tmp_path):
     """A process that has not tried the compiled code yet, with an empty cache of its own."""
@@ -221,6 +227,43 @@ def test_a_build_whose_loop_is_wrong_keeps_only_its_checked_step(fresh, monkeypa
     tr = _lstm_matches(nn.LSTM(5, 64, num_layers=2, proj_size=9).eval(), torch.randn(6, 4, 5),
                        method="loop", atol=2e-6, rtol=0)
     assert f"step=native_step_{compiled.isa}" in tr.meta["kernels"]
+
+
+def test_a_build_whose_cell_scan_is_wrong_keeps_it_out_and_the_layered_method_scans_in_torch(
+        fresh, monkeypatch, tmp_path, caplog):
+    native_or_skip()
+    monkeypatch.setattr(_native, "_NATIVE", None)
+    monkeypatch.setattr(_native, "_TRIED", False)
+    # each step reads c_0 instead of the previous step's c
+    monkeypatch.setattr(_native, "SOURCE", _broken_source(tmp_path, "cp = ct;", "(void)ct;"))
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        compiled = _native.native()
+    assert compiled is not None and compiled.loop is not None
+    assert not compiled.scans and compiled.act_scan is None
+    assert sum("scan disagrees" in r.getMessage() for r in caplog.records) == 2
+    assert any("scan with activations disagrees" in r.getMessage() for r in caplog.records)
+    torch.manual_seed(7)
+    tr = _lstm_matches(nn.LSTM(5, 64, bidirectional=True).eval(), torch.randn(6, 4, 5),
+                       method="layered", atol=2e-6, rtol=0)
+    assert tr.meta["kernels"].endswith("scan=torch_scan")
+
+
+def test_a_build_whose_fused_activations_are_wrong_keeps_only_its_plain_scans(
+        fresh, monkeypatch, tmp_path, caplog):
+    native_or_skip()
+    monkeypatch.setattr(_native, "_NATIVE", None)
+    monkeypatch.setattr(_native, "_TRIED", False)
+    monkeypatch.setattr(_native, "SOURCE", _broken_source(
+        tmp_path, "zo[j] = 1.0f / (1.0f + expf(-zo[j]));", "zo[j] = 1.0f / (1.0f + expf(zo[j]));"))
+    with caplog.at_level(logging.INFO, logger="lstm_viz.tracing"):
+        compiled = _native.native()
+    assert compiled is not None and compiled.act_scan is None
+    assert set(compiled.scans) == {torch.float32, torch.float64}
+    assert any("scan with activations disagrees" in r.getMessage() for r in caplog.records)
+    torch.manual_seed(8)
+    tr = _lstm_matches(nn.LSTM(5, 64, num_layers=2).eval(), torch.randn(6, 4, 5),
+                       method="layered", atol=2e-6, rtol=0)
+    assert tr.meta["kernels"].endswith("scan=native_scan")
 
 
 def test_an_unusable_cached_file_is_rebuilt_elsewhere(fresh):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import stat
 import warnings
 
 import pytest
@@ -36,8 +38,8 @@ def cases(draw):
         if form == "packed":
             lengths = sorted(lengths, reverse=True)
     return dict(cfg=cfg, form=form, T=T, B=B, lengths=lengths,
-                with_hx=draw(st.booleans()), method=draw(st.sampled_from(["auto", "loop",
-                                                                           "fused"])),
+                with_hx=draw(st.booleans()), method=draw(st.sampled_from(["auto", "loop", "torch",
+                                                                           "fused", "layered"])),
                 dtype=draw(st.sampled_from([torch.float32, torch.float64])),
                 seed=draw(st.integers(0, 2**16)))
 
@@ -296,24 +298,23 @@ def test_verify_leaves_a_training_module_in_training_mode_and_can_fail():
 @pytest.mark.parametrize("bidirectional, lengths", [(False, None), (True, [12, 7, 12, 3] * 4)])
 def test_loop_with_packed_weights_matches_nn_lstm_at_the_sizes_that_take_them(
         bidirectional, lengths):
-    """B * 4H * H_out >= 4M multiply-adds a step: auto picks the loop, whose input projection
+    """B * 4H * H_out >= 4M multiply-adds a step: the loop's input projection
     is one addmm into the trace's buffer and whose recurrent matmul uses MKL with the weight
     packed (where this torch has it)."""
     from lstm_viz import _kernels
-    from lstm_viz.tracing import LOOP_THRESHOLD
 
     if not _kernels.mkl_ok():
         pytest.skip("this torch build has no working MKL packed linear")
     H, B, T = 256, 16, 12
-    assert B * 4 * H * H >= max(LOOP_THRESHOLD, _kernels.MKL_MIN_MACS)
+    assert B * 4 * H * H >= _kernels.MKL_MIN_MACS
     torch.manual_seed(5)
     lstm = nn.LSTM(64, H, bidirectional=bidirectional).eval()
     assert _kernels.recurrent_linear(lstm.weight_hh_l0.detach(), B).__name__ == "mkl_packed"
     x = torch.randn(T, B, 64)
     inp = x if lengths is None else pack_padded_sequence(x, torch.tensor(lengths),
                                                          enforce_sorted=False)
-    tr = trace(lstm, inp)
-    assert tr.method == "loop"
+    tr = trace(lstm, inp, method="torch")
+    assert tr.method == "torch"
     assert tr.meta["kernels"].startswith("input=plain, recurrent=mkl_packed")
     with torch.no_grad():
         out, (h_n, c_n) = lstm(inp)
@@ -333,3 +334,285 @@ def test_loop_with_packed_weights_matches_nn_lstm_at_the_sizes_that_take_them(
     i, f, g, o = z.detach().view(4, H)
     expected = torch.stack([i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()])
     torch.testing.assert_close(tr.gates[0, 0, t, b], expected, atol=2e-5, rtol=0)
+
+
+LAYERED_CASES = [  # (nn.LSTM keyword arguments, packed lengths or None, with h_0 and c_0)
+    (dict(input_size=5, hidden_size=9, num_layers=2), None, False),
+    (dict(input_size=5, hidden_size=9, num_layers=3, bidirectional=True), None, True),
+    (dict(input_size=5, hidden_size=9, num_layers=2, proj_size=4), None, True),
+    (dict(input_size=5, hidden_size=9, num_layers=3, bidirectional=True), [8, 3, 8, 5], True),
+    (dict(input_size=5, hidden_size=9, num_layers=2, proj_size=4, bidirectional=True,
+          batch_first=True), [2, 8, 4, 8], True),
+    (dict(input_size=5, hidden_size=9, num_layers=2, bias=False, bidirectional=True),
+     [8, 1, 6, 8], False),
+]
+
+
+def _first_layers(lstm, n):
+    """An nn.LSTM of the first ``n`` layers of ``lstm``, with their weights: its output is
+    layer n-1's h."""
+    kw = dict(input_size=lstm.input_size, hidden_size=lstm.hidden_size, num_layers=n,
+              bias=lstm.bias, batch_first=lstm.batch_first, bidirectional=lstm.bidirectional,
+              proj_size=lstm.proj_size)
+    part = nn.LSTM(**kw).to(lstm.weight_ih_l0.dtype).eval()
+    own = lstm.state_dict()
+    part.load_state_dict({k: own[k] for k in part.state_dict()})
+    return part
+
+
+@pytest.mark.parametrize("scan", ["native_act_scan", "native_scan", "torch_scan"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw, lengths, with_hx", LAYERED_CASES)
+def test_the_layered_method_equals_nn_lstm_and_the_step_by_step_trace(monkeypatch, scan, dtype,
+                                                                       kw, lengths, with_hx):
+    """Every layer's h against nn.LSTM cut after that layer; every gate and c against the
+    LSTM equations on those h; and gates, c, h against the loop in torch calls. The cell
+    state's scan in compiled code (where it builds; with the activations fused in, for float32)
+    and in torch calls."""
+    from lstm_viz import _native
+
+    if scan == "native_act_scan" and _native.act_scan(torch.empty(0, dtype=dtype)) is None:
+        pytest.skip("the compiled scan with activations is float32 only, and needs to build")
+    if scan != "native_act_scan":
+        monkeypatch.setattr(_native, "act_scan", lambda t: None)
+    if scan == "torch_scan":
+        monkeypatch.setattr(_native, "scan", lambda t: None)
+    elif _native.scan(torch.empty(0, dtype=dtype)) is None:
+        pytest.skip("the compiled scan does not build here")
+    T, B = 8, 4
+    torch.manual_seed(11)
+    lstm = nn.LSTM(**kw).to(dtype).eval()
+    cfg = LSTMConfig.from_module(lstm)
+    L, D = cfg.num_layers, cfg.num_directions
+    x = torch.randn(B, T, 5, dtype=dtype) if cfg.batch_first else \
+        torch.randn(T, B, 5, dtype=dtype)
+    inp = x if lengths is None else pack_padded_sequence(
+        x, torch.tensor(lengths), batch_first=cfg.batch_first, enforce_sorted=False)
+    hx = (torch.randn(L * D, B, cfg.h_out, dtype=dtype),
+          torch.randn(L * D, B, cfg.hidden_size, dtype=dtype)) if with_hx else None
+    tol = 2e-6 if dtype == torch.float32 else 1e-12
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        tr = trace(lstm, inp, hx, method="layered")
+        step_by_step = trace(lstm, inp, hx, method="torch")
+        with torch.no_grad():
+            out, (h_n, c_n) = lstm(inp, hx)
+            per_layer = [_first_layers(lstm, n + 1)(inp, None if hx is None else
+                                                    (hx[0][:(n + 1) * D], hx[1][:(n + 1) * D]))
+                         for n in range(L)]
+    assert tr.method == "layered" and tr.meta["kernels"].endswith(f"scan={scan}")
+    _assert_same_output(tr.output, out, tol)
+    torch.testing.assert_close(tr.h_n, h_n, atol=tol, rtol=0)
+    torch.testing.assert_close(tr.c_n, c_n, atol=tol, rtol=0)
+    valid = torch.arange(T).unsqueeze(1) < tr.lengths.unsqueeze(0)  # (T, B)
+    for n, (layer_out, _) in enumerate(per_layer):
+        if lengths is not None:
+            layer_out = nn.utils.rnn.pad_packed_sequence(layer_out, total_length=T)[0]
+        elif cfg.batch_first:
+            layer_out = layer_out.transpose(0, 1)
+        ours = torch.cat(list(tr.h[n]), dim=-1)
+        torch.testing.assert_close(ours[valid], layer_out[valid], atol=tol, rtol=0)
+    _check_equations(lstm, cfg, tr, tol * 10)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(tr, name), getattr(step_by_step, name), atol=tol,
+                                   rtol=0, equal_nan=True)
+
+
+@pytest.fixture
+def choices(monkeypatch, tmp_path):
+    """A process that has chosen no method yet, with a cache folder of its own; yields the
+    cache file's path and a list that records each measurement (its probes' lengths)."""
+    from lstm_viz import _native, method_choice
+
+    folder = tmp_path / "cache" / "native"
+    monkeypatch.setattr(_native, "_cache_dir", lambda: folder)
+    monkeypatch.delenv(method_choice.ENV_METHOD, raising=False)
+    method_choice.forget()
+    measured: list[list[int]] = []
+    real_time_once = method_choice._time_once
+
+    def recorded(*args, **kw):
+        measured.append([])
+        return real_measure(*args, **kw)
+
+    def timed(method, x, *args):
+        measured[-1].append(x.shape[0])
+        return real_time_once(method, x, *args)
+
+    real_measure = method_choice.measure
+    monkeypatch.setattr(method_choice, "measure", recorded)
+    monkeypatch.setattr(method_choice, "_time_once", timed)
+    yield folder / method_choice.CACHE_FILE, measured
+    method_choice.forget()
+
+
+def _fake_times(monkeypatch, per_step_s, fixed_s=0.0):
+    """Each method takes fixed_s + per_step_s[method] * steps when timed."""
+    from lstm_viz import method_choice
+
+    monkeypatch.setattr(method_choice, "_time_once",
+                        lambda m, x, *a: fixed_s + per_step_s[m] * x.shape[0])
+
+
+def test_auto_measures_once_per_size_class_and_then_reuses_the_cached_choice(choices):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    torch.manual_seed(0)
+    lstm = nn.LSTM(4, 8, bidirectional=True).eval()
+    x = torch.randn(300, 3, 4)
+    first = trace(lstm, x)
+    assert len(measured) == 1 and max(measured[0]) <= max(method_choice.PROBE_STEPS)
+    assert sum(measured[0]) <= 2 * 300 / method_choice.MEASURE_FACTOR
+    assert first.method in method_choice.candidates(x)
+    assert first.meta["method"] == first.method
+    assert first.meta["method_why"].startswith("measured on the first trace of this size: ")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    again = trace(lstm, x + 1)
+    method_choice.forget()  # a new process: the choice comes from the cache file
+    later = trace(lstm, x - 1)
+    assert len(measured) == 1
+    assert again.method == later.method == first.method
+    assert "(cached)" in later.meta["method_why"]
+    assert first.method in method_choice.describe()
+    trace(lstm, torch.randn(1200, 3, 4))  # another size class: measured for itself
+    assert len(measured) == 2
+    with torch.no_grad():
+        torch.testing.assert_close(later.output, lstm(x - 1)[0], atol=2e-6, rtol=0)
+
+
+def test_the_method_estimated_fastest_over_the_whole_input_is_chosen(choices, monkeypatch):
+    from lstm_viz import method_choice
+
+    # fused pays a large fixed cost but the least per step: it wins only on long inputs
+    per_step = {"loop": 3e-4, "torch": 4e-4, "fused": 1e-4, "layered": 2e-4}
+    fixed = {"loop": 0.0, "torch": 0.0, "fused": 0.08, "layered": 0.0}
+    monkeypatch.setattr(method_choice, "_time_once",
+                        lambda m, x, *a: fixed[m] + per_step[m] * x.shape[0])
+    lstm = nn.LSTM(3, 5).eval()
+    short, long_ = trace(lstm, torch.randn(500, 2, 3)), trace(lstm, torch.randn(5000, 2, 3))
+    assert (short.method, long_.method) == ("layered", "fused")
+    chosen = method_choice.last_choice()
+    assert chosen is not None
+    assert chosen.times_ms["fused"] == pytest.approx((0.08 + 1e-4 * 5000) * 1e3)
+    assert chosen.times_ms["layered"] == pytest.approx(2e-4 * 5000 * 1e3)
+    assert "fused 580 ms, layered 1000 ms" in long_.meta["method_why"]
+
+
+def _plant(path, key, entry, scope=None):
+    from lstm_viz import method_choice
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.parent.chmod(0o700)
+    path.write_text(json.dumps({"scope": scope or method_choice.scope(),
+                                "choices": {key: entry}}))
+    path.chmod(0o600)
+
+
+def test_a_cached_choice_is_taken_without_measuring(choices):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    lstm = nn.LSTM(3, 5).eval()
+    x = torch.randn(500, 2, 3)
+    key = method_choice.size_class(LSTMConfig.from_module(lstm), x)
+    _plant(path, key, {"method": "fused", "times_ms": {"fused": 1.5, "torch": 2.0}})
+    tr = trace(lstm, x)
+    assert (tr.method, measured) == ("fused", [])
+    assert "fused 1.5 ms, torch 2 ms" in tr.meta["method_why"]
+
+
+@pytest.mark.parametrize("damage", ["not json", "another cpu", "another lstm-viz", "a command",
+                                    "nan time", "extra field", "others may write"])
+def test_a_corrupt_or_foreign_cache_file_is_ignored_and_replaced(choices, monkeypatch, damage):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    _fake_times(monkeypatch, {"loop": 3e-4, "torch": 4e-4, "fused": 5e-4, "layered": 1e-4})
+    lstm = nn.LSTM(3, 5).eval()
+    x = torch.randn(500, 2, 3)
+    key = method_choice.size_class(LSTMConfig.from_module(lstm), x)
+    entry = {"method": "fused", "times_ms": {"fused": 1.0}}
+    scope = dict(method_choice.scope())
+    if damage == "another cpu":
+        scope["cpu"] = "Some Other CPU @ 9 GHz"
+    elif damage == "another lstm-viz":
+        scope["lstm_viz"] = "0.0.1"
+    elif damage == "a command":
+        entry = {"method": "__import__('os').system('true')", "times_ms": {"fused": 1.0}}
+    elif damage == "nan time":
+        entry["times_ms"] = {"fused": math.nan}
+    elif damage == "extra field":
+        entry["run"] = "this"
+    _plant(path, key, entry, scope)
+    if damage == "not json":
+        path.write_text("{'scope': ")
+    elif damage == "others may write":
+        path.chmod(0o666)
+    tr = trace(lstm, x)
+    assert tr.method == "layered" and len(measured) == 1
+    kept = json.loads(path.read_text())
+    assert kept["scope"] == method_choice.scope()
+    assert kept["choices"][key]["method"] == "layered"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_trace_too_short_to_pay_for_measuring_takes_the_rule_and_says_so(choices):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    lstm = nn.LSTM(3, 5, bidirectional=True).eval()
+    x = torch.randn(10, 2, 3)
+    tr = trace(lstm, x)
+    assert measured == [] and not path.exists()
+    assert tr.method == method_choice.rule(LSTMConfig.from_module(lstm), x)
+    assert tr.meta["method_why"].startswith("a trace too short to pay for measuring")
+
+
+def test_lstm_viz_method_forces_a_method_without_measuring(choices, monkeypatch):
+    path, measured = choices
+    monkeypatch.setenv("LSTM_VIZ_METHOD", "layered")
+    torch.manual_seed(1)
+    lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True).eval()
+    x = torch.randn(9, 2, 3)
+    tr = trace(lstm, x)
+    assert (tr.method, measured) == ("layered", [])
+    assert tr.meta["method_why"] == "forced by LSTM_VIZ_METHOD=layered"
+    with torch.no_grad():
+        torch.testing.assert_close(tr.output, lstm(x)[0], atol=2e-6, rtol=0)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("value", ["fast", "auto", "LAYERED"])
+def test_a_bad_lstm_viz_method_is_refused_naming_the_choices(choices, monkeypatch, value):
+    monkeypatch.setenv("LSTM_VIZ_METHOD", value)
+    with pytest.raises(ValueError, match=r"^LSTM_VIZ_METHOD must be one of loop, torch, fused,"
+                                         rf" layered \(got '{value}'\); unset it"):
+        trace(nn.LSTM(3, 5), torch.randn(4, 2, 3))
+
+
+def test_what_if_edits_take_the_step_loop_without_measuring(choices):
+    from lstm_viz.edits import StateEdit
+
+    path, measured = choices
+    lstm = nn.LSTM(3, 5).eval()
+    tr = trace(lstm, torch.randn(6, 2, 3), overrides=[StateEdit("c", 2, 0, 0, 1, 3, 0.5)])
+    assert (tr.method, measured) == ("loop", [])
+    with pytest.raises(ValueError, match="what-if overrides need method='loop' or 'torch'"):
+        trace(lstm, torch.randn(6, 2, 3), method="layered",
+              overrides=[StateEdit("c", 2, 0, 0, 1, 3, 0.5)])
+
+
+def test_a_cache_folder_others_may_write_is_neither_read_nor_written(choices, monkeypatch):
+    from lstm_viz import method_choice
+
+    path, measured = choices
+    _fake_times(monkeypatch, {"loop": 3e-4, "torch": 4e-4, "fused": 5e-4, "layered": 1e-4})
+    lstm = nn.LSTM(3, 5).eval()
+    x = torch.randn(500, 2, 3)
+    key = method_choice.size_class(LSTMConfig.from_module(lstm), x)
+    _plant(path, key, {"method": "fused", "times_ms": {"fused": 1.0}})
+    path.parent.chmod(0o777)
+    assert trace(lstm, x).method == "layered" and len(measured) == 1
+    assert json.loads(path.read_text())["choices"][key]["method"] == "fused"  # left as it was

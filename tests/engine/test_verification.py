@@ -35,10 +35,10 @@ def _input(lstm, packed=False, seed=1):
     return x.transpose(0, 1) if lstm.batch_first else x
 
 
-@pytest.mark.parametrize("method", ["loop", "fused"])
+@pytest.mark.parametrize("method", ["loop", "torch", "fused", "layered"])
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_every_config_verifies_clean_on_both_trace_paths(name, packed, method):
+def test_every_config_verifies_clean_on_every_trace_method(name, packed, method):
     lstm = _model(**CONFIGS[name])
     x = _input(lstm, packed)
     v = verify(lstm, x, trace(lstm, x, method=method))
@@ -48,7 +48,7 @@ def test_every_config_verifies_clean_on_both_trace_paths(name, packed, method):
     assert v < 1e-5 and float(v) == v.max_abs_diff
 
 
-@pytest.mark.parametrize("method", ["loop", "fused"])
+@pytest.mark.parametrize("method", ["loop", "torch", "fused", "layered"])
 def test_unbatched_input_with_initial_state_and_float64_verifies_clean(method):
     lstm = _model(dtype=torch.float64, num_layers=2, bidirectional=True, proj_size=2)
     torch.manual_seed(3)
@@ -67,7 +67,7 @@ CORRUPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("method", ["loop", "fused"])
+@pytest.mark.parametrize("method", ["loop", "torch", "fused", "layered"])
 @pytest.mark.parametrize("tensor, layer, d, t, b, gate, unit", CORRUPTIONS)
 def test_one_corrupted_gate_c_or_h_value_is_reported_with_its_place(
         method, tensor, layer, d, t, b, gate, unit):
@@ -92,7 +92,7 @@ def test_one_corrupted_gate_c_or_h_value_is_reported_with_its_place(
     assert str(place) in v.details()
 
 
-@pytest.mark.parametrize("method", ["loop", "fused"])
+@pytest.mark.parametrize("method", ["loop", "torch", "fused", "layered"])
 def test_a_value_past_a_packed_sequence_length_must_stay_nan(method):
     lstm = _model(bidirectional=True)
     x = _input(lstm, packed=True)

@@ -163,6 +163,33 @@ def test_about_says_how_traces_compute_their_steps_here(qtbot, window, monkeypat
     assert "trace steps: torch calls (turned off" in QApplication.clipboard().text()
 
 
+def test_about_says_which_trace_method_was_chosen_and_why(qtbot, window, monkeypatch):
+    import torch
+
+    from lstm_viz import method_choice
+    monkeypatch.setattr(method_choice, "_cache_path", lambda: None)  # nothing read or kept
+    monkeypatch.delenv(method_choice.ENV_METHOD, raising=False)
+    method_choice.forget()
+    dialog = AboutDialog(window)
+    qtbot.addWidget(dialog)
+    assert dialog.fields["trace method"].text() == \
+        "chosen by measuring, on the first trace of each size"
+    torch.manual_seed(0)
+    tr = lstm_viz.trace(torch.nn.LSTM(2, 4, num_layers=2), torch.zeros(300, 2))
+    dialog = AboutDialog(window)
+    qtbot.addWidget(dialog)
+    shown = dialog.fields["trace method"].text()
+    assert shown.startswith(f"{tr.method} for cpu/float32/") and tr.meta["method_why"] in shown
+    assert " ms" in shown
+    monkeypatch.setenv(method_choice.ENV_METHOD, "layered")
+    dialog = AboutDialog(window)
+    qtbot.addWidget(dialog)
+    assert dialog.fields["trace method"].text() == "layered (forced by LSTM_VIZ_METHOD)"
+    dialog.copy()
+    assert "trace method: layered (forced by" in QApplication.clipboard().text()
+    method_choice.forget()
+
+
 def test_keyboard_shortcuts_list_every_action_with_a_key_even_one_added_later(qtbot, window):
     extra = QAction("Frobnicate", window)
     extra.setShortcut(QKeySequence("Ctrl+Alt+J"))
