@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check lstm_viz app tests benchmarks resources
 
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[test,docs]"
+	$(BIN)/python -m pip install -q -e ".[docs]"
 	touch $(DOCS_STAMP)
 
 # the site in site/; --strict: a broken link, a missing page or an API docstring MkDocs
