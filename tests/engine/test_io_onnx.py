@@ -382,3 +382,46 @@ def test_a_stack_of_600_nodes_is_named_by_its_ends(tmp_path):
     torch.testing.assert_close(stack.state_dict["weight_hh_l599"], lstm.weight_hh_l599)
     x = torch.randn(3, 1, 2)
     torch.testing.assert_close(stack.build()(x)[0], lstm(x)[0])
+
+
+def test_every_foldable_operator_has_a_numpy_evaluation():
+    from lstm_viz import onnx_fold
+
+    assert set(onnx_fold._OPS) == onnx_fold.FOLDABLE
+
+
+def _fold(op: str, args: list, n_out: int = 1, opset: int = 17, **attrs):
+    from lstm_viz import onnx_fold
+
+    made = {k: helper.make_attribute(k, v) for k, v in attrs.items()}
+    return onnx_fold._apply(op, args, made, n_out, opset, lambda shape, size, what: None)
+
+
+def test_constant_folding_evaluates_each_operator_as_onnx_defines_it():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    i64 = np.array
+    assert _fold("Identity", [x])[0] is x
+    np.testing.assert_array_equal(_fold("Neg", [x])[0], -x)
+    assert _fold("Cast", [x], to=7)[0].dtype == np.int64  # TensorProto.INT64
+    np.testing.assert_array_equal(_fold("Shape", [x], start=1)[0], [3])
+    np.testing.assert_array_equal(_fold("Gather", [x, i64([2, 0])], axis=1)[0],
+                                  [[2, 0], [5, 3]])
+    np.testing.assert_array_equal(_fold("Transpose", [x], perm=[1, 0])[0], x.T)
+    assert _fold("Concat", [x, None, x], axis=0)[0].shape == (4, 3)
+    np.testing.assert_array_equal(_fold("Sub", [x, np.float32(1)])[0], x - 1)
+    # integer Div truncates towards zero, as ONNX says (numpy's // floors)
+    np.testing.assert_array_equal(_fold("Div", [i64([-7, 7]), i64([2, 2])])[0], [-3, 3])
+    assert _fold("Unsqueeze", [x, i64([0, -1])])[0].shape == (1, 2, 3, 1)
+    assert _fold("Unsqueeze", [x], opset=11, axes=[1])[0].shape == (2, 1, 3)
+    assert _fold("Squeeze", [x.reshape(1, 2, 3, 1), i64([0])])[0].shape == (2, 3, 1)
+    assert _fold("Squeeze", [x.reshape(1, 2, 3, 1)])[0].shape == (2, 3)
+    # a 0 in Reshape's shape keeps that dimension unless allowzero
+    assert _fold("Reshape", [x, i64([0, 3, 1])])[0].shape == (2, 3, 1)
+    np.testing.assert_array_equal(_fold("Reshape", [x, i64([3, -1])])[0], x.reshape(3, 2))
+    assert _fold("Expand", [np.zeros((1, 3), np.float32), i64([4, 1])])[0].shape == (4, 3)
+    full = _fold("ConstantOfShape", [i64([2, 2])])[0]
+    assert full.shape == (2, 2) and full.dtype == np.float32 and not full.any()
+    np.testing.assert_array_equal(_fold("Slice", [x, i64([1]), i64([3]), i64([1])])[0],
+                                  x[:, 1:3])
+    parts = _fold("Split", [x], n_out=3, axis=1)
+    assert [p.tolist() for p in parts] == [[[0], [3]], [[1], [4]], [[2], [5]]]
