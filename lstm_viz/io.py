@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -918,28 +919,41 @@ def _head_options(sd: Mapping, modules: Mapping, out_size: int, embedding_key: s
     return options
 
 
-def _pair(cand: LSTMCandidate, sd: Mapping, modules: Mapping, root) -> LSTMCandidate:
-    """``cand`` with the embedding that feeds it and the head that reads it, when the file
-    shows that they do: the checkpoint names the embedding, or nothing else sits between them
-    and the LSTM in the model. Other layers of the right size become options to pick by hand,
-    and ``pairing_notes`` says why they were not paired."""
-    cfg = cand.config
-    first = (cand.cells[0] if cand.origin == "LSTMCell stack" else cand.prefix).rstrip(".")
-    last = (cand.cells[-1] if cand.origin == "LSTMCell stack" else cand.prefix).rstrip(".")
-    embeddings = _embedding_options(sd, modules, root, cfg.input_size)
+def _ends(cand: LSTMCandidate) -> tuple[str, str]:
+    """The module names of the candidate's first and last layer (its prefix for an nn.LSTM)."""
+    if cand.origin == "LSTMCell stack":
+        return cand.cells[0].rstrip("."), cand.cells[-1].rstrip(".")
+    return cand.prefix.rstrip("."), cand.prefix.rstrip(".")
+
+
+def _paired_embedding(first: str, embeddings: list[str], sd: Mapping, root: Any
+                      ) -> str | None:
+    """The key of the embedding that feeds the layer ``first``: the one the checkpoint names
+    (``embedding_key``), else the one right before it in the file, else None."""
     hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
+    if isinstance(hinted, str) and hinted in embeddings:
+        return hinted
     before = _neighbour(sd, first, after=False) if first else None
-    embed_key = hinted if isinstance(hinted, str) and hinted in embeddings else \
-        next((k for k in embeddings if before is not None and k == f"{before}.weight"), None)
-    out_size = (cfg.proj_size or cfg.hidden_size) * cfg.num_directions
-    heads = _head_options(sd, modules, out_size, embed_key)
+    return next((k for k in embeddings if before is not None and k == f"{before}.weight"), None)
+
+
+def _paired_head(last: str, heads: list[str], sd: Mapping, embed_key: str | None
+                 ) -> str | None:
+    """The Linear right after the layer ``last`` when it is the model's head: named like one,
+    the last layer of the file, or tied to the embedding."""
     after = _neighbour(sd, last, after=True) if last else None
-    head_name = None
-    if after is not None and after in heads:
-        named = bool(_HEAD_NAME.match(after.rsplit(".", 1)[-1]))
-        if named or _neighbour(sd, after, after=True) is None or embed_key is not None and \
-                torch.equal(sd[f"{after}.weight"], sd[embed_key]):
-            head_name = after
+    if after is None or after not in heads:
+        return None
+    named = bool(_HEAD_NAME.match(after.rsplit(".", 1)[-1]))
+    if named or _neighbour(sd, after, after=True) is None:
+        return after
+    tied = embed_key is not None and torch.equal(sd[f"{after}.weight"], sd[embed_key])
+    return after if tied else None
+
+
+def _pairing_notes(embeddings: list[str], embed_key: str | None, heads: list[str],
+                   head_name: str | None) -> list[str]:
+    """Why layers of the right size were not paired with the LSTM."""
     notes = []
     others = [k for k in embeddings if k != embed_key]
     if embed_key is None and others:
@@ -954,14 +968,36 @@ def _pair(cand: LSTMCandidate, sd: Mapping, modules: Mapping, root) -> LSTMCandi
                      " size, but the file does not show that one reads the LSTM (other layers"
                      " sit between them, or it is not the model's last layer); pick it by hand"
                      " if it does")
+    return notes
+
+
+def _option_tensors(sd: Mapping, embeddings: list[str], heads: list[str]
+                    ) -> dict[str, torch.Tensor]:
+    """The tensors of the embeddings and heads offered to pick by hand."""
     tensors = {k: sd[k] for k in embeddings[:_MAX_OPTIONS]}
     for name in heads[:_MAX_OPTIONS]:
         prefix = f"{name}." if name else ""
         tensors.update({f"{prefix}{p}": sd[f"{prefix}{p}"] for p in ("weight", "bias")
                         if isinstance(sd.get(f"{prefix}{p}"), torch.Tensor)})
+    return tensors
+
+
+def _pair(cand: LSTMCandidate, sd: Mapping, modules: Mapping, root: Any) -> LSTMCandidate:
+    """``cand`` with the embedding that feeds it and the head that reads it, when the file
+    shows that they do: the checkpoint names the embedding, or nothing else sits between them
+    and the LSTM in the model. Other layers of the right size become options to pick by hand,
+    and ``pairing_notes`` says why they were not paired."""
+    cfg = cand.config
+    first, last = _ends(cand)
+    embeddings = _embedding_options(sd, modules, root, cfg.input_size)
+    embed_key = _paired_embedding(first, embeddings, sd, root)
+    out_size = (cfg.proj_size or cfg.hidden_size) * cfg.num_directions
+    heads = _head_options(sd, modules, out_size, embed_key)
+    head_name = _paired_head(last, heads, sd, embed_key)
     cand = replace(cand, embedding_options=tuple(embeddings[:_MAX_OPTIONS]),
-                   head_options=tuple(heads[:_MAX_OPTIONS]), pairing_notes=tuple(notes),
-                   option_tensors=tensors)
+                   head_options=tuple(heads[:_MAX_OPTIONS]),
+                   pairing_notes=tuple(_pairing_notes(embeddings, embed_key, heads, head_name)),
+                   option_tensors=_option_tensors(sd, embeddings, heads))
     if embed_key is not None:
         cand = cand.with_embedding(embed_key)
     return cand.with_head(head_name) if head_name is not None else cand
