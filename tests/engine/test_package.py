@@ -100,3 +100,16 @@ def test_the_shapes_command_runs_without_importing_torch():
     assert res.returncode == 0, res.stderr
     assert res.stderr.split() == ["False", "0"]
     assert '"output"' in res.stdout
+
+
+def test_no_function_of_the_engine_or_the_gui_is_graded_e_or_f_by_radon():
+    """Cyclomatic complexity above 30 (radon's grades E and F) marks a function too branchy to
+    change safely: split it along its seams."""
+    radon = pytest.importorskip("radon.complexity")
+    too_complex = []
+    for path in sorted([*(ROOT / "lstm_viz").rglob("*.py"), *(ROOT / "app").rglob("*.py")]):
+        for block in radon.cc_visit(path.read_text(encoding="utf-8")):
+            if radon.cc_rank(block.complexity) in ("E", "F"):
+                too_complex.append(f"{path.relative_to(ROOT)}:{block.lineno} {block.fullname}"
+                                   f" ({block.complexity})")
+    assert not too_complex, "radon grades these E or F: " + "; ".join(too_complex)
