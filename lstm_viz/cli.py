@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import warnings
+from typing import NoReturn
 
 from .config import LSTMConfig
 from .shapes import all_shapes, parameter_count, shape_facts, tensor_shapes
@@ -24,7 +25,7 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit 2), not the whole usage."""
 
-    def error(self, message: str):  # noqa: D401 - argparse API
+    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse API
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 

@@ -20,11 +20,11 @@ import re
 import shlex
 import struct
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ from .safe_pickle import (
 )
 from .torchscript import is_torchscript, read_torchscript
 from .vocab import find_vocab
+
+if TYPE_CHECKING:
+    from os import PathLike
 
 EXPECTED = ("expected a file written by torch.save (a state dict, a checkpoint or a whole"
             " model) or torch.jit.save, a .safetensors state dict, an ONNX model with an"
@@ -76,12 +79,12 @@ def _memory_budget() -> int:
     return _BUDGET.get()
 
 
-def models_command(path) -> str:
+def models_command(path: str | PathLike[str]) -> str:
     """The command that lists every LSTM of the model file ``path``, one per line."""
     return f"`lstm-viz models {shlex.quote(str(path))}`"
 
 
-def first_few(items, path, sep: str = "; ") -> str:
+def first_few(items: Iterable[str], path: str | PathLike[str], sep: str = "; ") -> str:
     """The first few of ``items`` joined by ``sep``; past ``LISTED``, how many more there are
     and the command that lists them all (``models_command(path)``)."""
     items = list(items)
@@ -92,7 +95,7 @@ def first_few(items, path, sep: str = "; ") -> str:
             " all)")
 
 
-def _capped(lines: list[str], path, more: str) -> list[str]:
+def _capped(lines: list[str], path: str | PathLike[str], more: str) -> list[str]:
     """``lines`` up to ``LISTED`` of them, then one line saying how many ``more`` there are."""
     if len(lines) <= LISTED:
         return lines
@@ -103,7 +106,8 @@ def _capped(lines: list[str], path, more: str) -> list[str]:
 class UnusableLSTMs(ValueError):
     """The file ``path`` has LSTMs, none usable; ``problems`` says why for each of them."""
 
-    def __init__(self, message: str, path=None, problems: Iterable[str] = ()) -> None:
+    def __init__(self, message: str, path: str | PathLike[str] | None = None,
+                 problems: Iterable[str] = ()) -> None:
         super().__init__(message)
         self.path = path
         self.problems = tuple(problems)
@@ -112,7 +116,7 @@ class UnusableLSTMs(ValueError):
 class PickleConsentNeeded(ValueError):
     """The file ``path``'s LSTM can only be read by running code stored in it (allow_pickle)."""
 
-    def __init__(self, message: str, path=None) -> None:
+    def __init__(self, message: str, path: str | PathLike[str] | None = None) -> None:
         super().__init__(message)
         self.path = path
 
@@ -221,7 +225,8 @@ class LSTMCandidate:
                   "Keras LSTM": " from a Keras LSTM layer"}.get(self.origin, "")
         return f"{self.name}: nn.LSTM({', '.join(args)}){origin}{emb}{head}"
 
-    def build(self, device=None, dtype=torch.float32, batch_first: bool | None = None
+    def build(self, device: torch.device | str | None = None,
+              dtype: torch.dtype = torch.float32, batch_first: bool | None = None
               ) -> nn.LSTM:
         """A fresh ``nn.LSTM`` in eval mode with these weights.
 
@@ -284,12 +289,12 @@ class _Module:
     kind: str
     attrs: Mapping
 
-    def get(self, name: str, default=None):
+    def get(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
 
 
 # ----- loading ---------------------------------------------------------------------------------
-def load_model(path, *, allow_pickle: bool = False,
+def load_model(path: str | PathLike[str], *, allow_pickle: bool = False,
                memory_budget: int | None = None) -> LoadedModel:
     """Open ``path`` and list the nn.LSTMs in it.
 
@@ -307,7 +312,7 @@ def load_model(path, *, allow_pickle: bool = False,
         _BUDGET.reset(token)
 
 
-def _open_model(path, allow_pickle: bool) -> LoadedModel:
+def _open_model(path: str | PathLike[str], allow_pickle: bool) -> LoadedModel:
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file not found: {path}; {EXPECTED}")
@@ -412,7 +417,7 @@ def _first_line(msg: str) -> str:
     return msg.strip().splitlines()[0][:300] if msg.strip() else "no details"
 
 
-def _is_tensor_dict(obj) -> bool:
+def _is_tensor_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and \
         all(isinstance(v, torch.Tensor) for v in obj.values())
 
@@ -586,7 +591,7 @@ def _load_keras(path: Path) -> LoadedModel:
                        warnings=tuple(found_warnings), skipped=tuple(read.problems))
 
 
-def _read_candidate(item, origin: str, **extra) -> LSTMCandidate:
+def _read_candidate(item: Any, origin: str, **extra: Any) -> LSTMCandidate:
     """An LSTM a graph reader found (``onnx_lstm.OnnxLSTM``, ``keras_lstm.KerasLSTM``: its
     name, sizes and nn.LSTM state dict) as a candidate."""
     cfg = LSTMConfig(item.input_size, item.hidden_size, num_layers=item.num_layers,
@@ -596,7 +601,7 @@ def _read_candidate(item, origin: str, **extra) -> LSTMCandidate:
 
 
 # ----- finding LSTMs in what was loaded --------------------------------------------------------
-def _is_module(obj) -> bool:
+def _is_module(obj: Any) -> bool:
     if not isinstance(obj, Placeholder):
         return False
     attrs = obj.attributes()
@@ -635,7 +640,7 @@ _MODULE_FIELDS = ("input_size", "hidden_size", "num_layers", "bias", "batch_firs
                   "padding_idx", "in_features", "out_features")
 
 
-def _module_table(obj) -> dict[str, _Module]:
+def _module_table(obj: Any) -> dict[str, _Module]:
     table = {}
     for name, m in obj.named_modules():
         attrs = {a: getattr(m, a) for a in _MODULE_FIELDS if hasattr(m, a)}
@@ -643,7 +648,8 @@ def _module_table(obj) -> dict[str, _Module]:
     return table
 
 
-def _state_dicts(obj, location: str = "", depth: int = 0):
+def _state_dicts(obj: Any, location: str = "", depth: int = 0
+                 ) -> Iterator[tuple[str, dict[str, Any], dict[str, _Module]]]:
     """Yield (location, {key: tensor}, {module name: _Module}) for each tensor dict in ``obj``."""
     if depth > _MAX_DEPTH:
         return
@@ -742,7 +748,7 @@ def _cell_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
     return made
 
 
-def _from_object(path: Path, obj, kind: str) -> LoadedModel:
+def _from_object(path: Path, obj: Any, kind: str) -> LoadedModel:
     """Search ``obj`` (module, state dict, nested checkpoint, placeholders) for LSTMs."""
     found: list[LSTMCandidate] = []
     problems: list[str] = []
@@ -825,7 +831,8 @@ def nonfinite_weights(cand: LSTMCandidate) -> str:
         (f" and {len(where) - LISTED} more tensors" if len(where) > LISTED else "")
 
 
-def _nonfinite_warnings(found, path) -> list[str]:
+def _nonfinite_warnings(found: Iterable[LSTMCandidate], path: str | PathLike[str]
+                        ) -> list[str]:
     """The warning NaN or infinite inputs give, for each LSTM whose weights hold such values."""
     lines = []
     for cand in found:
@@ -835,7 +842,7 @@ def _nonfinite_warnings(found, path) -> list[str]:
     return _capped(lines, path, "LSTMs with NaN or infinite weights")
 
 
-def _type_name(obj) -> str:
+def _type_name(obj: Any) -> str:
     if isinstance(obj, _ModuleTree):
         return "TorchScript module"
     if isinstance(obj, Placeholder):
@@ -885,13 +892,14 @@ _MAX_NESTING = 64
 _MAX_OPTIONS = 16
 
 
-def _is_matrix(w, width: int) -> bool:
+def _is_matrix(w: Any, width: int) -> bool:
     return isinstance(w, torch.Tensor) and w.ndim == 2 and w.is_floating_point() and \
         w.shape[1] == width and not tensor_problem(w) and \
         w.numel() * w.element_size() <= _memory_budget()
 
 
-def _embedding_options(sd: Mapping, modules: Mapping, root, input_size: int) -> list[str]:
+def _embedding_options(sd: Mapping, modules: Mapping, root: Any, input_size: int
+                       ) -> list[str]:
     """Keys of the embedding matrices (vocab_size, input_size) in ``sd``: the one a checkpoint
     names, Embedding modules, and tensors named like embeddings."""
     hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
@@ -1018,7 +1026,7 @@ def _other_rnn(sd: Mapping, prefix: str) -> str:
 
 
 # ----- input shapes ----------------------------------------------------------------------------
-def fit_input(data, config: LSTMConfig) -> torch.Tensor:
+def fit_input(data: Any, config: LSTMConfig) -> torch.Tensor:
     """``data`` as the (T, B, input_size) float32 tensor to feed ``config``'s LSTM, time-major
     (``lstm_viz.inputs.array_to_input`` with the config's input_size and batch_first)."""
     return array_to_input(np.asarray(data), config.input_size, config.batch_first)
@@ -1052,8 +1060,22 @@ def head_choices(cand: LSTMCandidate) -> dict[str, Head]:
             if (head := cand.with_head(name).head) is not None}
 
 
-def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None = None,
-                      batch_first: bool | None = None, input_spec=None, *,
+class TakesModules(Protocol):
+    """What ``load_into_session`` needs of a ``Session``."""
+
+    @property
+    def dtype(self) -> torch.dtype: ...
+    @property
+    def input_spec(self) -> InputSpec: ...
+
+    def load_module(self, lstm: nn.LSTM, source: dict | None = None,
+                    input_spec: InputSpec | None = None, head: Head | None = None,
+                    head_choices: dict[str, Head] | None = None,
+                    pairing_notes: tuple[str, ...] = ()) -> None: ...
+
+
+def load_into_session(session: TakesModules, loaded: LoadedModel, cand: LSTMCandidate | None = None,
+                      batch_first: bool | None = None, input_spec: InputSpec | None = None, *,
                       lstm: nn.LSTM | None = None, source: dict | None = None) -> str:
     """Make ``session`` use the LSTM ``cand`` of ``loaded`` (default: its only one), and
     ``input_spec`` (if given) as its input in the same change.

@@ -181,7 +181,7 @@ def _stack(chain: list[_Layer], names: _NodeNames) -> OnnxLSTM:
                     s.bidirectional, s.batch_first)
 
 
-def _source_lstm(name: str, producer: dict):
+def _source_lstm(name: str, producer: dict[str, Any]) -> Any | None:
     for _ in range(16):
         node = producer.get(name)
         if node is None:
