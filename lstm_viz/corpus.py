@@ -42,10 +42,10 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from . import __version__
-from .budget import DEFAULT_MEMORY_BUDGET
-from .hashing import file_sha256
-from .textinput import embed
+from .formats.hashing import file_sha256
+from .text.textinput import embed
 from .tracing import trace
+from .tracing.budget import DEFAULT_MEMORY_BUDGET
 
 FORMAT = "lstm-viz corpus"
 FORMAT_VERSION = 1
@@ -91,7 +91,7 @@ def text_documents(paths: Sequence[str | Path], vocab: Sequence[str], *,
     """Each file (or each ``doc_sep``-separated piece of it) as one document of token indices,
     read with ``tokenizer`` ("characters", "words", "regex:...") or the one the vocabulary
     suggests, as the app reads text."""
-    from . import tokenize as tok
+    from .text import tokenize as tok
 
     chosen = tok.Tokenizer.parse(tokenizer) if tokenizer else tok.choose(vocab)[0]
     ids: list[np.ndarray] = []
@@ -168,7 +168,7 @@ class CorpusModel:
 
 def model_from_file(path: str | Path, lstm: str | None = None) -> CorpusModel:
     """The LSTM ``lstm`` of the model file ``path`` (read without running code from it)."""
-    from .io import load_model
+    from .formats.loader import load_model
 
     loaded = load_model(path)
     cand = loaded.pick(lstm)

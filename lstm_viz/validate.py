@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .edits import Ablation
+    from .tracing.edits import Ablation
 
 
 class LSTMSizes(Protocol):
@@ -599,7 +599,7 @@ def check_ablations(edits: Any, cfg: LSTMSizes, seq_len: int, batch_size: int,
     value, start, stop]`` each) as Ablation objects, checked against the LSTM and its input;
     a unit, layer or span outside them, or a clamp outside the gate's range, is a ValueError
     naming it."""
-    from .edits import Ablation
+    from .tracing.edits import Ablation
     edits = EDITS.check({} if edits is None else edits, path)
     check_edit_counts(edits, cfg, seq_len, batch_size, path)
     out = []

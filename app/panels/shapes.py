@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from lstm_viz import parameter_count, parameter_shapes, shape_facts, tensor_shapes
 from lstm_viz.shapes import diagram, layer_node_id, model_shapes
 from lstm_viz.shapes_layout import Box, Label, Text, Wire, layout_diagram
-from lstm_viz.textinput import spec_vocab
+from lstm_viz.text.textinput import spec_vocab
 
 from .. import theme
 from ..sessions import call_sizes

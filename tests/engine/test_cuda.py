@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_viz import Ablation, InputSpec, LSTMConfig, Session, influence, trace, verify
-from lstm_viz.io import load_model
+from lstm_viz.formats.loader import load_model
 from lstm_viz.torch_devices import rnn_uses_tf32
 
 pytestmark = [pytest.mark.cuda,

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
-from lstm_viz.io import load_model
+from lstm_viz.formats.loader import load_model
 
 _OPSET = 14
 # the IR version opset 14 needs: onnx writes its newest by default, which older onnxruntime
@@ -385,13 +385,13 @@ def test_a_stack_of_600_nodes_is_named_by_its_ends(tmp_path):
 
 
 def test_every_foldable_operator_has_a_numpy_evaluation():
-    from lstm_viz import onnx_fold
+    from lstm_viz.formats import onnx_fold
 
     assert set(onnx_fold._OPS) == onnx_fold.FOLDABLE
 
 
 def _fold(op: str, args: list, n_out: int = 1, opset: int = 17, **attrs):
-    from lstm_viz import onnx_fold
+    from lstm_viz.formats import onnx_fold
 
     made = {k: helper.make_attribute(k, v) for k, v in attrs.items()}
     return onnx_fold._apply(op, args, made, n_out, opset, lambda shape, size, what: None)

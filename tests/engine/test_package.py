@@ -51,7 +51,7 @@ def test_every_public_name_imports_and_functions_are_not_shadowed_by_modules():
         value = getattr(lstm_viz, name)
         assert not isinstance(value, type(lstm_viz)), f"lstm_viz.{name} is a module"
     from lstm_viz.tracing import trace
-    from lstm_viz.verification import verify
+    from lstm_viz.tracing.verification import verify
     assert lstm_viz.trace is trace and lstm_viz.verify is verify
     with pytest.raises(AttributeError, match="no attribute 'shapes_of'"):
         lstm_viz.shapes_of  # noqa: B018

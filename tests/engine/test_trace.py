@@ -299,8 +299,7 @@ def test_loop_with_packed_weights_matches_nn_lstm_at_the_sizes_that_take_them(
     """B * 4H * H_out >= 4M multiply-adds a step: auto picks the loop, whose input projection
     is one addmm into the trace's buffer and whose recurrent matmul uses MKL with the weight
     packed (where this torch has it)."""
-    from lstm_viz import _kernels
-    from lstm_viz.tracing import LOOP_THRESHOLD
+    from lstm_viz.tracing import LOOP_THRESHOLD, _kernels
 
     if not _kernels.mkl_ok():
         pytest.skip("this torch build has no working MKL packed linear")

@@ -30,19 +30,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..codegen import head_arrays
+from ..shapes import all_shapes
+from ..tracing import GATE_NAMES
+from ..tracing.windowed import STATS
 from .atomic import atomic_open, write_text
-from .codegen import head_arrays
-from .shapes import all_shapes
-from .tracing import GATE_NAMES
-from .windowed import STATS
 
 if TYPE_CHECKING:
     from torch.nn.utils.rnn import PackedSequence
 
-    from .config import LSTMConfig
-    from .session import Session
-    from .tracing import Trace
-    from .windowed import Checkpoints
+    from ..config import LSTMConfig
+    from ..session import Session
+    from ..tracing import Trace
+    from ..tracing.windowed import Checkpoints
 
 PathArg = str | os.PathLike[str]
 Progress = Callable[[int, int], object]  # (done, total)
@@ -131,7 +131,7 @@ def save_check_script(session: Session, path: PathArg, target: Any = None
     name, ``.npz``), both atomically; returns (script, npz). The script needs torch and numpy
     only and exits non-zero when it cannot reproduce the recorded numbers. ``target``: the
     gradient target (a ``codegen.GradientTarget``; default: ``codegen.default_target``)."""
-    from .codegen import build_code
+    from ..codegen import build_code
 
     script = Path(path)
     if script.suffix != ".py":
@@ -473,8 +473,8 @@ class TraceStream:
         ValueError when a chunk that long would not fit the memory budget."""
         import copy
 
-        from .budget import DEFAULT_WINDOW
-        from .config import LSTMConfig
+        from ..config import LSTMConfig
+        from ..tracing.budget import DEFAULT_WINDOW
 
         T, every = ckpt.num_steps, ckpt.every
         if chunk_steps is None:
@@ -502,8 +502,8 @@ class TraceStream:
     def _from_full_trace(cls, tr: Trace, lstm: torch.nn.LSTM, chunk_steps: int,
                          session: dict | None
                          ) -> TraceStream:
-        from .budget import overview_buckets
-        from .windowed import _bucket_stats, plan  # the overview a windowed trace keeps
+        from ..tracing.budget import overview_buckets
+        from ..tracing.windowed import _bucket_stats, plan  # the overview a windowed trace keeps
 
         T = tr.num_steps
         chunk_steps = _check_chunk_steps(chunk_steps, T)
@@ -631,7 +631,7 @@ def _check_chunk_steps(chunk_steps: Any, T: int) -> int:
 def _check_chunk_budget(cfg: LSTMConfig, x: torch.Tensor, chunk_steps: int,
                         budget: int | None) -> None:
     """ValueError naming the longest chunk that fits when ``chunk_steps`` does not."""
-    from .budget import TraceBudgetError, check_windowed_budget
+    from ..tracing.budget import TraceBudgetError, check_windowed_budget
 
     T, B = int(x.shape[0]), int(x.shape[1])
 
@@ -669,7 +669,7 @@ def stream_trace(lstm: torch.nn.LSTM, input: torch.Tensor | PackedSequence, path
     them) and write every gate and state to ``path`` (.npz) chunk by chunk, in the memory a
     windowed trace needs: one pass keeps states and the overview, then each chunk is traced
     from them and written."""
-    from .tracing import checkpoints
+    from ..tracing import checkpoints
 
     ckpt = checkpoints(lstm, input, hx, memory_budget=memory_budget)
     return TraceStream.from_checkpoints(ckpt, chunk_steps, memory_budget=memory_budget).write(
@@ -682,7 +682,7 @@ def stream_manifest(path: PathArg) -> dict:
     import zipfile
 
     path = Path(path)
-    how = "write one with lstm_viz.export.save_stream or `lstm-viz export --stream`"
+    how = "write one with lstm_viz.formats.export.save_stream or `lstm-viz export --stream`"
     try:
         with zipfile.ZipFile(path) as zf:
             raw = zf.read(STREAM_MANIFEST)

@@ -29,11 +29,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from ..config import LSTMConfig
+from ..torch_devices import rnn_precision
 from . import _buffers, _kernels, _native
 from .budget import check_budget, check_windowed_budget, overview_buckets
-from .config import LSTMConfig
 from .edits import StateEdit
-from .torch_devices import rnn_precision
 from .windowed import DEFAULT_EVERY, Checkpoints
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     at input position ``t`` (they need the loop). ``window=(start, stop)``: keep input positions
     [start, stop) only (gates (L, D, stop - start, B, 4, H), ``.start`` recorded; output is that
     window of the output, padded time-major for a PackedSequence; h_n, c_n the whole run's),
-    tracing the whole input once in bounded memory (lstm_viz.windowed).
+    tracing the whole input once in bounded memory (lstm_viz.tracing.windowed).
     """
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
@@ -293,7 +293,7 @@ def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *
                 memory_budget: int | None = None, overrides: Sequence[StateEdit] | None = None,
                 every: int | None = None, base: Checkpoints | None = None) -> Checkpoints:
     """Trace ``input`` once in bounded memory, keeping states every ``every`` steps and an
-    overview (lstm_viz.windowed.Checkpoints); windows are then traced with ``trace_window``.
+    overview (lstm_viz.tracing.windowed.Checkpoints); windows are then traced with ``trace_window``.
     ``base``: an earlier run's checkpoints, reused up to where this run differs."""
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")

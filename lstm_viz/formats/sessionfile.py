@@ -25,19 +25,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import textinput  # noqa: F401  (registers the "tokens" input source)
-from .atomic import write_bytes, write_text
-from .config import LSTMConfig
-from .hashing import file_sha256
-from .io import Head, LSTMCandidate, PickleConsentNeeded, head_choices, load_model
-from .session import Session
-from .validate import (
+from ..config import LSTMConfig
+from ..session import Session
+from ..text import textinput  # noqa: F401  (registers the "tokens" input source)
+from ..validate import (
     check_ablations,
     check_edits,
     check_session_document,
     read_json_file,
     shown_path,
 )
+from .atomic import write_bytes, write_text
+from .hashing import file_sha256
+from .loader import Head, LSTMCandidate, PickleConsentNeeded, head_choices, load_model
 
 FORMAT = "lstm-viz session"
 FORMAT_VERSION = 1
@@ -301,8 +301,8 @@ def load_session(path: str | os.PathLike[str], *, trusted_models: Collection = (
     Returns the Session and the ``SessionExtras`` (selection, view). The model file a session
     names is read without running code stored in it, unless it is one of ``trusted_models``
     (paths the user, not a file, agreed to unpickle in this run); a model that needs it raises
-    ``lstm_viz.io.PickleConsentNeeded``. ``memory_budget`` (bytes) is the caller's; a file
-    cannot set one.
+    ``lstm_viz.formats.loader.PickleConsentNeeded``. ``memory_budget`` (bytes) is the caller's; a
+    file cannot set one.
     """
     path = Path(path)
     doc = read_session_file(path, memory_budget)

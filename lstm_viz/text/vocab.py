@@ -15,8 +15,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from .safe_pickle import Placeholder
-from .validate import check_regular_file, json_shape
+from ..formats.safe_pickle import Placeholder
+from ..validate import check_regular_file, json_shape
 
 # Names holding tokens by index, and names holding {token: index} (or {index: token}).
 LIST_NAMES = ("itos", "idx2word", "id_to_char", "idx_to_char", "idx2char", "id2word",

@@ -43,10 +43,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from .budget import DEFAULT_MEMORY_BUDGET, TraceBudgetError
-from .config import LSTMConfig
-from .torch_devices import rnn_precision
-from .tracing import Trace, _check_input
+from ..config import LSTMConfig
+from ..torch_devices import rnn_precision
+from ..tracing import Trace, _check_input
+from ..tracing.budget import DEFAULT_MEMORY_BUDGET, TraceBudgetError
 
 STATES = ("h", "c", "prediction", "loss")
 # Bytes of autograd nodes and tensor headers per step, layer and direction (measured peak RSS

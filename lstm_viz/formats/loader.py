@@ -5,8 +5,8 @@
 the embedding and output head paired with it and a vocabulary when the file has them.
 nn.LSTMCell weights become one-layer (or, when cells chain, stacked) candidates; ONNX LSTM
 nodes are regrouped into nn.LSTM's gate order. torch.save files are read by a restricted
-unpickler (``lstm_viz.safe_pickle``) that never imports or calls what the file names, and
-TorchScript archives the same way (``lstm_viz.torchscript``: their module tree and tensors,
+unpickler (``lstm_viz.formats.safe_pickle``) that never imports or calls what the file names, and
+TorchScript archives the same way (``lstm_viz.formats.torchscript``: their module tree and tensors,
 never ``torch.jit.load``); only ``allow_pickle=True`` runs the full ``torch.load``. Anything
 that is not a usable LSTM file raises ``ValueError`` saying what was found and what lstm-viz can
 open. ``fit_input`` checks an array against a config and explains a shape mismatch.
@@ -30,11 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .budget import DEFAULT_MEMORY_BUDGET
+from ..config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
+from ..inputs import InputSpec, array_to_input
+from ..text.vocab import find_vocab
+from ..tracing.budget import DEFAULT_MEMORY_BUDGET
 from .cells import cell_state_dict, chains, find_cells
-from .config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
 from .hashing import file_sha256
-from .inputs import InputSpec, array_to_input
 from .safe_pickle import (
     Placeholder,
     UnsafeFileError,
@@ -45,7 +46,6 @@ from .safe_pickle import (
     tensor_problem,
 )
 from .torchscript import is_torchscript, read_torchscript
-from .vocab import find_vocab
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -470,7 +470,7 @@ class _ModuleTree:
 
 
 def _load_torchscript(path: Path, size: int) -> LoadedModel:
-    """A TorchScript archive read as data (``lstm_viz.torchscript``): nothing in it runs."""
+    """A TorchScript archive read as data (``lstm_viz.formats.torchscript``): nothing in it runs."""
     try:
         sd, table = read_torchscript(path, _memory_budget())
     except UnsafeFileError as exc:
@@ -565,8 +565,9 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
 
 # ----- Keras -----------------------------------------------------------------------------------
 def _load_keras(path: Path) -> LoadedModel:
-    """A Keras .keras, .h5 or .weights.h5 file read as data with h5py (``lstm_viz.keras_lstm``):
-    its config is JSON, its weights HDF5 datasets; no Keras or TensorFlow code runs."""
+    """A Keras .keras, .h5 or .weights.h5 file read as data with h5py
+    (``lstm_viz.formats.keras_lstm``): its config is JSON, its weights HDF5 datasets; no Keras
+    or TensorFlow code runs."""
     from .keras_lstm import read_keras
 
     read = read_keras(path, _memory_budget())
