@@ -9,20 +9,19 @@ unpickler (``lstm_viz.formats.safe_pickle``) that never imports or calls what th
 TorchScript archives the same way (``lstm_viz.formats.torchscript``: their module tree and tensors,
 never ``torch.jit.load``); only ``allow_pickle=True`` runs the full ``torch.load``. Anything
 that is not a usable LSTM file raises ``ValueError`` saying what was found and what lstm-viz can
-open. ``fit_input`` checks an array against a config and explains a shape mismatch.
+open. ``fit_input`` checks an array against a config and explains a shape mismatch. What a
+file yields is described in ``lstm_viz.formats.candidates``; which embedding and head go with
+an LSTM is decided in ``lstm_viz.formats.pairing``.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-import re
-import shlex
 import struct
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,8 +33,23 @@ from ..config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
 from ..inputs import InputSpec, array_to_input
 from ..text.vocab import find_vocab
 from ..tracing.budget import DEFAULT_MEMORY_BUDGET
+from .candidates import (
+    _BUDGET,
+    LISTED,
+    Head,
+    LoadedModel,
+    LSTMCandidate,
+    PickleConsentNeeded,
+    UnusableLSTMs,
+    _capped,
+    _memory_budget,
+    _Module,
+    first_few,
+    models_command,
+)
 from .cells import cell_state_dict, chains, find_cells
 from .hashing import file_sha256
+from .pairing import pair
 from .safe_pickle import (
     Placeholder,
     UnsafeFileError,
@@ -50,247 +64,24 @@ from .torchscript import is_torchscript, read_torchscript
 if TYPE_CHECKING:
     from os import PathLike
 
+# the candidate types (lstm_viz.formats.candidates) are part of what loading gives
+__all__ = [
+    "EXPECTED", "LISTED", "Head", "LSTMCandidate", "LoadedModel", "PickleConsentNeeded",
+    "TakesModules", "UnusableLSTMs", "first_few", "fit_input", "head_choices",
+    "load_into_session", "load_model", "model_source", "models_command", "nonfinite_weights",
+]
+
 EXPECTED = ("expected a file written by torch.save (a state dict, a checkpoint or a whole"
             " model) or torch.jit.save, a .safetensors state dict, an ONNX model with an"
             " LSTM node, or a Keras .keras or .h5 model")
 _MAX_DEPTH = 6
 _CHECKSUM_LIMIT = 256 * 1024 * 1024  # bytes
-# Keys whose tensor is taken to be an embedding matrix (vocab_size, input_size).
-_EMBED_KEY = re.compile(r"(^|[._])(embed\w*|emb|embedding|word_embeddings|tok_embeddings|"
-                        r"encoder)\.weight$", re.IGNORECASE)
-# Module names that usually hold an output head.
-_HEAD_NAME = re.compile(r"^(decoder|head|lm_head|fc\d*|out\w*|classifier|proj\w*|linear\d*|"
-                        r"generator|dense|predict\w*|readout)$", re.IGNORECASE)
-# How many names an error or warning line lists before it says how many more there are.
-LISTED = 5
 # A safetensors header lists names, dtypes, shapes and offsets: a few kilobytes for an LSTM.
 _MAX_SAFETENSORS_HEADER = 16 << 20  # bytes
 _MAX_METADATA = 2000  # characters of one metadata value kept (and shown)
 _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                        "I8": 1, "U8": 1, "BOOL": 1, "C64": 8, "C128": 16, "F8_E4M3": 1,
                        "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
-
-
-_BUDGET: ContextVar[int] = ContextVar("memory_budget", default=DEFAULT_MEMORY_BUDGET)
-
-
-def _memory_budget() -> int:
-    """The memory budget in bytes of the load in progress (``load_model``'s)."""
-    return _BUDGET.get()
-
-
-def models_command(path: str | PathLike[str]) -> str:
-    """The command that lists every LSTM of the model file ``path``, one per line."""
-    return f"`lstm-viz models {shlex.quote(str(path))}`"
-
-
-def first_few(items: Iterable[str], path: str | PathLike[str], sep: str = "; ") -> str:
-    """The first few of ``items`` joined by ``sep``; past ``LISTED``, how many more there are
-    and the command that lists them all (``models_command(path)``)."""
-    items = list(items)
-    shown = sep.join(items[:LISTED])
-    if len(items) <= LISTED:
-        return shown
-    return (f"{shown}{sep}and {len(items) - LISTED} more ({models_command(path)} lists them"
-            " all)")
-
-
-def _capped(lines: list[str], path: str | PathLike[str], more: str) -> list[str]:
-    """``lines`` up to ``LISTED`` of them, then one line saying how many ``more`` there are."""
-    if len(lines) <= LISTED:
-        return lines
-    return lines[:LISTED] + [f"and {len(lines) - LISTED} more {more} ({models_command(path)}"
-                             " lists them all)"]
-
-
-class UnusableLSTMs(ValueError):
-    """The file ``path`` has LSTMs, none usable; ``problems`` says why for each of them."""
-
-    def __init__(self, message: str, path: str | PathLike[str] | None = None,
-                 problems: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.path = path
-        self.problems = tuple(problems)
-
-
-class PickleConsentNeeded(ValueError):
-    """The file ``path``'s LSTM can only be read by running code stored in it (allow_pickle)."""
-
-    def __init__(self, message: str, path: str | PathLike[str] | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-@dataclass(frozen=True)
-class Head:
-    """The output layer paired with an LSTM: a Linear (out_features, lstm output size)."""
-
-    key: str  # the module's name, e.g. "decoder.out"
-    weight: torch.Tensor = field(repr=False, compare=False)
-    bias: torch.Tensor | None = field(default=None, repr=False, compare=False)
-    tied: bool = False  # the weight is the paired embedding matrix
-
-    @property
-    def out_features(self) -> int:
-        """How many outputs the head gives per step."""
-        return int(self.weight.shape[0])
-
-
-@dataclass(frozen=True)
-class LSTMCandidate:
-    """One nn.LSTM found in a file: where it sits, its inferred config and its weights.
-
-    ``location`` is the path inside the loaded object (``"['model']"``), ``prefix`` the key prefix
-    inside that state dict (``"encoder.rnn."``). ``batch_first`` is True/False when the file
-    records it (TorchScript, pickled modules, ONNX layout) and None when it cannot be known
-    (state dicts). ``origin`` says what the file holds: "LSTM" (an nn.LSTM), "LSTMCell" (one
-    nn.LSTMCell, stepped in a loop), "LSTMCell stack" (chained cells, ``cells`` names them) or
-    "ONNX LSTM". ``head`` is the output layer paired with it, if any.
-    """
-
-    location: str
-    prefix: str
-    config: LSTMConfig
-    state_dict: dict = field(repr=False, compare=False)
-    batch_first: bool | None = None
-    embedding: torch.Tensor | None = field(default=None, repr=False, compare=False)
-    embedding_key: str | None = None
-    origin: str = "LSTM"
-    cells: tuple[str, ...] = ()
-    head: Head | None = None
-    # Embeddings (keys) and Linear modules (names) of the right size that could be paired by
-    # hand, their tensors, and why the ones found were not paired.
-    embedding_options: tuple[str, ...] = ()
-    head_options: tuple[str, ...] = ()
-    pairing_notes: tuple[str, ...] = ()
-    option_tensors: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def with_embedding(self, key: str | None) -> LSTMCandidate:
-        """This LSTM paired with the embedding ``key`` (one of ``embedding_options``), or with
-        none."""
-        if key is None:
-            return replace(self, embedding=None, embedding_key=None)
-        weight = self.option_tensors.get(key) if key in self.embedding_options else None
-        if weight is None:
-            raise ValueError(f"{key!r} is not an embedding of this LSTM's input width; choose"
-                             f" one of: {', '.join(self.embedding_options) or 'none'}")
-        return replace(self, embedding=weight.detach().clone(), embedding_key=key)
-
-    def with_head(self, name: str | None) -> LSTMCandidate:
-        """This LSTM paired with the Linear module ``name`` (one of ``head_options``) as its
-        output head, or with none."""
-        if name is None:
-            return replace(self, head=None)
-        prefix = f"{name}." if name else ""
-        weight = self.option_tensors.get(f"{prefix}weight") if name in self.head_options \
-            else None
-        if weight is None:
-            raise ValueError(f"{name!r} is not a Linear that reads this LSTM's output size;"
-                             f" choose one of: {', '.join(self.head_options) or 'none'}")
-        bias = self.option_tensors.get(f"{prefix}bias")
-        bias = bias.detach().clone() if isinstance(bias, torch.Tensor) and bias.ndim == 1 \
-            and bias.shape[0] == weight.shape[0] else None
-        weight = weight.detach().clone()
-        tied = self.embedding is not None and self.embedding.shape == weight.shape and \
-            bool(torch.equal(self.embedding, weight))
-        return replace(self, head=Head(name, weight, bias, tied))
-
-    @property
-    def name(self) -> str:
-        """A short label: the location and prefix, e.g. ``['model'] encoder.rnn``."""
-        prefix = self.prefix.rstrip(".") or "<root>"
-        return f"{self.location} {prefix}".strip() if self.location else prefix
-
-    def describe(self) -> str:
-        """One line for a picker: name and the nn.LSTM call that would rebuild it."""
-        c = self.config
-        args = [f"{c.input_size}, {c.hidden_size}"]
-        if c.num_layers != 1:
-            args.append(f"num_layers={c.num_layers}")
-        if not c.bias:
-            args.append("bias=False")
-        if c.bidirectional:
-            args.append("bidirectional=True")
-        if c.proj_size:
-            args.append(f"proj_size={c.proj_size}")
-        if self.batch_first:
-            args.append("batch_first=True")
-        emb = (f", embedding {tuple(self.embedding.shape)} from {self.embedding_key}"
-               if self.embedding is not None else "")
-        head = (f", head {self.head.key} ({self.head.out_features} outputs)"
-                if self.head is not None else "")
-        origin = {"LSTMCell": " from an nn.LSTMCell",
-                  "LSTMCell stack": f" from {len(self.cells)} stacked nn.LSTMCells",
-                  "ONNX LSTM": " from an ONNX LSTM node",
-                  "Keras LSTM": " from a Keras LSTM layer"}.get(self.origin, "")
-        return f"{self.name}: nn.LSTM({', '.join(args)}){origin}{emb}{head}"
-
-    def build(self, device: torch.device | str | None = None,
-              dtype: torch.dtype = torch.float32, batch_first: bool | None = None
-              ) -> nn.LSTM:
-        """A fresh ``nn.LSTM`` in eval mode with these weights.
-
-        batch_first is the argument if given, else what the file records, else False.
-        """
-        if batch_first is None:
-            batch_first = self.batch_first
-        cfg = self.config if batch_first is None else \
-            self.config.replace(batch_first=bool(batch_first))
-        lstm = cfg.build(device=device, dtype=dtype)
-        lstm.load_state_dict(self.state_dict)
-        return lstm.eval()
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """What ``load_model`` found: the file kind, its LSTMs, and optional vocabulary/metadata.
-
-    ``warnings`` lists what was dropped or changed on the way (e.g. an unusable vocabulary, NaN
-    or infinite weights), a few of each kind; ``skipped`` says, for every LSTM the file holds
-    that cannot be used, why.
-    """
-
-    path: Path
-    # "state_dict", "checkpoint", "pickled_module" (a whole model read without running code),
-    # "torchscript", "safetensors", "onnx", "keras", or "pickle" (unpickled with
-    # allow_pickle=True)
-    kind: str
-    lstms: tuple[LSTMCandidate, ...]
-    vocab: tuple[str, ...] | None = None
-    metadata: dict = field(default_factory=dict, compare=False)
-    warnings: tuple[str, ...] = ()
-    # The LSTM, LSTMCell, Embedding, Linear (GRU, RNN) modules a whole model records, by name,
-    # with their recorded settings: {"rnn": {"kind": "LSTM", "batch_first": True, ...}}.
-    modules: dict = field(default_factory=dict, compare=False)
-    skipped: tuple[str, ...] = ()
-
-    def pick(self, name: str | None = None) -> LSTMCandidate:
-        """The LSTM called ``name`` (see ``LSTMCandidate.name``, or just its prefix).
-
-        Without a name the file must hold exactly one LSTM.
-        """
-        if name is None:
-            if len(self.lstms) == 1:
-                return self.lstms[0]
-            raise ValueError(f"{self.path.name} holds {len(self.lstms)} LSTMs: "
-                             + first_few((c.name for c in self.lstms), self.path)
-                             + ". Choose one.")
-        for cand in self.lstms:
-            if name in (cand.name, cand.prefix, cand.prefix.rstrip(".")):
-                return cand
-        raise ValueError(f"no LSTM called {name!r} in {self.path.name}; found: "
-                         + first_few((c.name for c in self.lstms), self.path))
-
-
-@dataclass(frozen=True)
-class _Module:
-    """A module as the file records it: its class name and a way to read its attributes."""
-
-    kind: str
-    attrs: Mapping
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.attrs.get(name, default)
 
 
 # ----- loading ---------------------------------------------------------------------------------
@@ -697,12 +488,6 @@ def _weights_problem(sd: Mapping) -> str:
     return ""
 
 
-def _parent(prefix: str) -> str:
-    """``decoder.`` for ``decoder.rnn.``; '' at the root."""
-    name = prefix.rstrip(".")
-    return name.rsplit(".", 1)[0] + "." if "." in name else ""
-
-
 def _lstm_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
                      problems: list[str]) -> list[LSTMCandidate]:
     """The nn.LSTMs (keys ``weight_ih_l0`` ...) in ``sd``; what is unusable goes to problems."""
@@ -771,7 +556,7 @@ def _from_object(path: Path, obj: Any, kind: str) -> LoadedModel:
                 continue
             weights = {k: v.detach().clone() for k, v in cand.state_dict.items()}
             cand = replace(cand, state_dict=weights)
-            found.append(_pair(cand, sd, modules, obj))
+            found.append(pair(cand, sd, modules, obj))
     if not found:
         if problems:
             lead = "holds no nn.LSTM" if all(p.endswith("lstm-viz shows LSTMs only")
@@ -850,166 +635,6 @@ def _type_name(obj: Any) -> str:
         names = placeholder_names(obj, 1)
         return names[0] if names else obj.qualname
     return type(obj).__name__
-
-
-def _children(sd: Mapping, parent: str) -> list[str]:
-    """The direct children of the module ``parent`` ('' or ``"decoder."``) that hold tensors,
-    in the file's order, which is the order the model registered them in."""
-    kids: dict[str, None] = {}
-    for key in sd:
-        if key.startswith(parent) and "." in key[len(parent):]:
-            kids[key[len(parent):].split(".", 1)[0]] = None
-    return list(kids)
-
-
-def _holds_tensors(sd: Mapping, module: str) -> bool:
-    return any(k.startswith(f"{module}.") and "." not in k[len(module) + 1:] for k in sd)
-
-
-def _neighbour(sd: Mapping, module: str, after: bool) -> str | None:
-    """The module right after (or before) ``module`` in the model: its next (previous) sibling,
-    or its parent's when it is the last (first) child, down to the first (last) module inside
-    that holds tensors itself. None when nothing comes after (before) it."""
-    name = module
-    while name:
-        parent = _parent(f"{name}.")
-        kids = _children(sd, parent)
-        child = name[len(parent):]
-        index = kids.index(child) if child in kids else -1
-        other = index + (1 if after else -1)
-        if index >= 0 and 0 <= other < len(kids):
-            node = parent + kids[other]
-            for _ in range(_MAX_NESTING):
-                inner = _children(sd, f"{node}.")
-                if _holds_tensors(sd, node) or not inner:
-                    break
-                node = f"{node}.{inner[0 if after else -1]}"
-            return node
-        name = parent.rstrip(".")
-    return None
-
-
-_MAX_NESTING = 64
-_MAX_OPTIONS = 16
-
-
-def _is_matrix(w: Any, width: int) -> bool:
-    return isinstance(w, torch.Tensor) and w.ndim == 2 and w.is_floating_point() and \
-        w.shape[1] == width and not tensor_problem(w) and \
-        w.numel() * w.element_size() <= _memory_budget()
-
-
-def _embedding_options(sd: Mapping, modules: Mapping, root: Any, input_size: int
-                       ) -> list[str]:
-    """Keys of the embedding matrices (vocab_size, input_size) in ``sd``: the one a checkpoint
-    names, Embedding modules, and tensors named like embeddings."""
-    hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
-    names = [hinted] if isinstance(hinted, str) and hinted in sd else []
-    names += [f"{n}.weight" if n else "weight" for n, m in modules.items()
-              if m.kind == "Embedding"]
-    names += [k for k in sd if _EMBED_KEY.search(k)]
-    return [k for k in dict.fromkeys(names) if _is_matrix(sd.get(k), input_size)]
-
-
-def _head_options(sd: Mapping, modules: Mapping, out_size: int, embedding_key: str | None
-                  ) -> list[str]:
-    """Names of the Linear modules (weight (out, out_size)) in ``sd``."""
-    options = []
-    for key, w in sd.items():
-        if not (key == "weight" or key.endswith(".weight")) or not _is_matrix(w, out_size):
-            continue
-        name = key[: -len(".weight")] if key != "weight" else ""
-        module = modules.get(name)
-        if module is not None and module.kind != "Linear":
-            continue
-        if module is None and _EMBED_KEY.search(key) and key != embedding_key:
-            continue
-        options.append(name)
-    return options
-
-
-def _ends(cand: LSTMCandidate) -> tuple[str, str]:
-    """The module names of the candidate's first and last layer (its prefix for an nn.LSTM)."""
-    if cand.origin == "LSTMCell stack":
-        return cand.cells[0].rstrip("."), cand.cells[-1].rstrip(".")
-    return cand.prefix.rstrip("."), cand.prefix.rstrip(".")
-
-
-def _paired_embedding(first: str, embeddings: list[str], sd: Mapping, root: Any
-                      ) -> str | None:
-    """The key of the embedding that feeds the layer ``first``: the one the checkpoint names
-    (``embedding_key``), else the one right before it in the file, else None."""
-    hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
-    if isinstance(hinted, str) and hinted in embeddings:
-        return hinted
-    before = _neighbour(sd, first, after=False) if first else None
-    return next((k for k in embeddings if before is not None and k == f"{before}.weight"), None)
-
-
-def _paired_head(last: str, heads: list[str], sd: Mapping, embed_key: str | None
-                 ) -> str | None:
-    """The Linear right after the layer ``last`` when it is the model's head: named like one,
-    the last layer of the file, or tied to the embedding."""
-    after = _neighbour(sd, last, after=True) if last else None
-    if after is None or after not in heads:
-        return None
-    named = bool(_HEAD_NAME.match(after.rsplit(".", 1)[-1]))
-    if named or _neighbour(sd, after, after=True) is None:
-        return after
-    tied = embed_key is not None and torch.equal(sd[f"{after}.weight"], sd[embed_key])
-    return after if tied else None
-
-
-def _pairing_notes(embeddings: list[str], embed_key: str | None, heads: list[str],
-                   head_name: str | None) -> list[str]:
-    """Why layers of the right size were not paired with the LSTM."""
-    notes = []
-    others = [k for k in embeddings if k != embed_key]
-    if embed_key is None and others:
-        notes.append(f"no embedding paired: {', '.join(others[:3])}"
-                     f" {'has' if len(others) == 1 else 'have'} the width of the LSTM's input,"
-                     " but the file does not show that it feeds the LSTM (other layers sit"
-                     " between them)")
-    others = [n for n in heads if n != head_name]
-    if head_name is None and others:
-        notes.append(f"no output head paired: {', '.join(n or '<root>' for n in others[:3])}"
-                     f" {'reads' if len(others) == 1 else 'read'} vectors of the LSTM's output"
-                     " size, but the file does not show that one reads the LSTM (other layers"
-                     " sit between them, or it is not the model's last layer); pick it by hand"
-                     " if it does")
-    return notes
-
-
-def _option_tensors(sd: Mapping, embeddings: list[str], heads: list[str]
-                    ) -> dict[str, torch.Tensor]:
-    """The tensors of the embeddings and heads offered to pick by hand."""
-    tensors = {k: sd[k] for k in embeddings[:_MAX_OPTIONS]}
-    for name in heads[:_MAX_OPTIONS]:
-        prefix = f"{name}." if name else ""
-        tensors.update({f"{prefix}{p}": sd[f"{prefix}{p}"] for p in ("weight", "bias")
-                        if isinstance(sd.get(f"{prefix}{p}"), torch.Tensor)})
-    return tensors
-
-
-def _pair(cand: LSTMCandidate, sd: Mapping, modules: Mapping, root: Any) -> LSTMCandidate:
-    """``cand`` with the embedding that feeds it and the head that reads it, when the file
-    shows that they do: the checkpoint names the embedding, or nothing else sits between them
-    and the LSTM in the model. Other layers of the right size become options to pick by hand,
-    and ``pairing_notes`` says why they were not paired."""
-    cfg = cand.config
-    first, last = _ends(cand)
-    embeddings = _embedding_options(sd, modules, root, cfg.input_size)
-    embed_key = _paired_embedding(first, embeddings, sd, root)
-    out_size = (cfg.proj_size or cfg.hidden_size) * cfg.num_directions
-    heads = _head_options(sd, modules, out_size, embed_key)
-    head_name = _paired_head(last, heads, sd, embed_key)
-    cand = replace(cand, embedding_options=tuple(embeddings[:_MAX_OPTIONS]),
-                   head_options=tuple(heads[:_MAX_OPTIONS]),
-                   pairing_notes=tuple(_pairing_notes(embeddings, embed_key, heads, head_name)),
-                   option_tensors=_option_tensors(sd, embeddings, heads))
-    if embed_key is not None:
-        cand = cand.with_embedding(embed_key)
-    return cand.with_head(head_name) if head_name is not None else cand
 
 
 def _other_rnn(sd: Mapping, prefix: str) -> str:
