@@ -24,9 +24,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 from .config import LSTMConfig, reject_unknown_fields
 from .formats.loader import Head
 from .inputs import InputSpec, make_input
-
-# a session can make every input source: importing textinput registers "tokens"
-from .text import textinput  # noqa: F401
+from .text import textinput  # noqa: F401  (every input source, "tokens" too, can be made)
 from .torch_devices import resolve_device
 from .tracing import Trace, checkpoints, trace, trace_window
 from .tracing.budget import DEFAULT_WINDOW, needs_window, precheck
