@@ -56,6 +56,20 @@ def _capped(lines: list[str], path: str | PathLike[str], more: str) -> list[str]
                              " lists them all)"]
 
 
+_MAX_METADATA = 2000  # characters of one metadata value kept (and shown)
+
+
+def clip_text(text: str) -> str:
+    """``text`` cut to _MAX_METADATA characters, saying how long it was."""
+    if len(text) <= _MAX_METADATA:
+        return text
+    return f"{text[:_MAX_METADATA]}… ({len(text):,} characters)"
+
+
+def first_line(msg: str) -> str:
+    return msg.strip().splitlines()[0][:300] if msg.strip() else "no details"
+
+
 class UnusableLSTMs(ValueError):
     """The file ``path`` has LSTMs, none usable; ``problems`` says why for each of them."""
 

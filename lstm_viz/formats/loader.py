@@ -11,12 +11,12 @@ never ``torch.jit.load``); only ``allow_pickle=True`` runs the full ``torch.load
 that is not a usable LSTM file raises ``ValueError`` saying what was found and what lstm-viz can
 open. ``fit_input`` checks an array against a config and explains a shape mismatch. What a
 file yields is described in ``lstm_viz.formats.candidates``; which embedding and head go with
-an LSTM is decided in ``lstm_viz.formats.pairing``.
+an LSTM is decided in ``lstm_viz.formats.pairing``; each format other than torch.save has a
+module of its own (``safetensors_file``, ``torchscript``, ``onnx_lstm``, ``keras_lstm``).
 """
 
 from __future__ import annotations
 
-import json
 import pickle
 import struct
 import zipfile
@@ -44,7 +44,9 @@ from .candidates import (
     _capped,
     _memory_budget,
     _Module,
+    clip_text,
     first_few,
+    first_line,
     models_command,
 )
 from .cells import cell_state_dict, chains, find_cells
@@ -59,6 +61,7 @@ from .safe_pickle import (
     safe_load,
     tensor_problem,
 )
+from .safetensors_file import is_safetensors, read_safetensors
 from .torchscript import is_torchscript, read_torchscript
 
 if TYPE_CHECKING:
@@ -76,12 +79,6 @@ EXPECTED = ("expected a file written by torch.save (a state dict, a checkpoint o
             " LSTM node, or a Keras .keras or .h5 model")
 _MAX_DEPTH = 6
 _CHECKSUM_LIMIT = 256 * 1024 * 1024  # bytes
-# A safetensors header lists names, dtypes, shapes and offsets: a few kilobytes for an LSTM.
-_MAX_SAFETENSORS_HEADER = 16 << 20  # bytes
-_MAX_METADATA = 2000  # characters of one metadata value kept (and shown)
-_SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
-                       "I8": 1, "U8": 1, "BOOL": 1, "C64": 8, "C128": 16, "F8_E4M3": 1,
-                       "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
 
 
 # ----- loading ---------------------------------------------------------------------------------
@@ -132,7 +129,7 @@ def _open_model(path: str | PathLike[str], allow_pickle: bool) -> LoadedModel:
             raise ValueError(f"{exc}; {EXPECTED}") from None
         except _ZIP_ERRORS as exc:
             raise ValueError(f"{path.name} is truncated or corrupt: its zip directory cannot be"
-                             f" read ({_first_line(str(exc))}). Save or copy it again.") from None
+                             f" read ({first_line(str(exc))}). Save or copy it again.") from None
         if bad:
             raise ValueError(f"{path.name} is corrupt: {bad}. Save or copy it again.")
         if is_torchscript(names):
@@ -142,8 +139,9 @@ def _open_model(path: str | PathLike[str], allow_pickle: bool) -> LoadedModel:
         if not any(n.endswith("data.pkl") for n in names):
             raise ValueError(f"{path.name} is a zip archive but not a PyTorch file (it holds"
                              f" {', '.join(names[:4]) or 'nothing'}); {EXPECTED}")
-    elif _is_safetensors(head, size):
-        return _load_safetensors(path, size)
+    elif is_safetensors(head, size):
+        sd, metadata = read_safetensors(path, size, _memory_budget())
+        return replace(_from_object(path, sd, "safetensors"), metadata=metadata)
     elif head.startswith(b"\x89HDF"):
         return _load_keras(path)
     elif path.suffix.lower() == ".onnx" or head[:1] == b"\x08":
@@ -204,10 +202,6 @@ def _sniff(head: bytes) -> str:
     return "binary data of an unknown kind"
 
 
-def _first_line(msg: str) -> str:
-    return msg.strip().splitlines()[0][:300] if msg.strip() else "no details"
-
-
 def _is_tensor_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and \
         all(isinstance(v, torch.Tensor) for v in obj.values())
@@ -224,11 +218,11 @@ def _load_pickled(path: Path, allow_pickle: bool) -> LoadedModel:
             return _load_unsafe(path)
         if isinstance(exc, _DAMAGE_ERRORS):
             raise ValueError(f"{path.name} is truncated or corrupt: {type(exc).__name__}:"
-                             f" {_first_line(str(exc))}; {EXPECTED}") from None
+                             f" {first_line(str(exc))}; {EXPECTED}") from None
         # The pickle itself is whole; what it builds is beyond the safe reader.
         raise PickleConsentNeeded(
             f"{path.name} holds Python objects that lstm-viz cannot rebuild without running"
-            f" code stored in the file ({type(exc).__name__}: {_first_line(str(exc))}). Open"
+            f" code stored in the file ({type(exc).__name__}: {first_line(str(exc))}). Open"
             " it with unsafe loading allowed (--allow-pickle) only if you trust where it came"
             " from, or re-save it with torch.save(model.state_dict(), path).", path) from None
     if allow_pickle and contains_placeholder(obj):
@@ -248,7 +242,7 @@ def _load_unsafe(path: Path) -> LoadedModel:
         full = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # arbitrary code ran; report whatever it raised
         raise ValueError(f"{path.name} could not be unpickled: {type(exc).__name__}:"
-                         f" {_first_line(str(exc))}") from None
+                         f" {first_line(str(exc))}") from None
     return _from_object(path, full, "pickle")
 
 
@@ -268,68 +262,10 @@ def _load_torchscript(path: Path, size: int) -> LoadedModel:
         raise ValueError(str(exc)) from None
     except _READ_ERRORS as exc:
         raise ValueError(f"{path.name} is a TorchScript archive that is truncated or corrupt:"
-                         f" {type(exc).__name__}: {_first_line(str(exc))}. Save or copy it"
+                         f" {type(exc).__name__}: {first_line(str(exc))}. Save or copy it"
                          " again.") from None
     modules = {name: _Module(kind, attrs) for name, (kind, attrs) in table.items()}
     return _from_object(path, _ModuleTree(sd, modules), "torchscript")
-
-
-# ----- safetensors -----------------------------------------------------------------------------
-def _is_safetensors(head: bytes, size: int) -> bool:
-    if len(head) < 9:
-        return False
-    (n,) = struct.unpack("<Q", head[:8])
-    return 2 <= n <= size - 8 and head[8:9] == b"{"
-
-
-def _load_safetensors(path: Path, size: int) -> LoadedModel:
-    with open(path, "rb") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        if n > _MAX_SAFETENSORS_HEADER:
-            raise ValueError(f"{path.name}: its safetensors header claims {n:,} bytes, more than"
-                             f" the {_MAX_SAFETENSORS_HEADER:,} lstm-viz reads (a state dict's"
-                             " header takes a few kilobytes; is the file damaged?)")
-        try:
-            header = json.loads(fh.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise ValueError(f"{path.name} is a corrupt safetensors file ({exc})") from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{path.name} is a corrupt safetensors file (its header is not an"
-                         " object)")
-    total = 0
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES or \
-                not isinstance(info.get("shape"), list) or \
-                not all(isinstance(d, int) and d >= 0 for d in info["shape"]):
-            raise ValueError(f"{path.name}: tensor {key!r} has a bad or unknown dtype/shape"
-                             f" in the safetensors header ({info!r:.80})")
-        count = int(np.prod(info["shape"], dtype=object)) if info["shape"] else 1
-        total += count * _SAFETENSORS_DTYPES[info["dtype"]]
-    if total > size - 8 - n:
-        raise ValueError(f"{path.name}: its header claims {total} bytes of tensors but the file"
-                         f" holds {size - 8 - n}")
-    if total > _memory_budget():
-        raise ValueError(f"{path.name} holds {total} bytes of tensors, more than the memory"
-                         " budget")
-    try:
-        from safetensors import safe_open
-        with safe_open(str(path), framework="pt") as f:
-            sd = {k: f.get_tensor(k) for k in header if k != "__metadata__"}
-            meta = f.metadata() or {}
-    except Exception as exc:  # the safetensors package raises its own error types
-        raise ValueError(f"{path.name} is a corrupt safetensors file:"
-                         f" {_first_line(str(exc))}") from None
-    loaded = _from_object(path, sd, "safetensors")
-    return replace(loaded, metadata={_clip(str(k)): _clip(str(v)) for k, v in meta.items()})
-
-
-def _clip(text: str) -> str:
-    """``text`` cut to _MAX_METADATA characters, saying how long it was."""
-    if len(text) <= _MAX_METADATA:
-        return text
-    return f"{text[:_MAX_METADATA]}… ({len(text):,} characters)"
 
 
 # ----- ONNX ------------------------------------------------------------------------------------
@@ -578,7 +514,7 @@ def _from_object(path: Path, obj: Any, kind: str) -> LoadedModel:
             " such as 'rnn.' or inside a checkpoint dict) or an nn.LSTMCell's ('weight_ih',"
             " 'weight_hh', ...).")
     meta = obj if isinstance(obj, Mapping) else {}
-    metadata = {k: _clip(v) if isinstance(v, str) else v for k, v in meta.items()
+    metadata = {k: clip_text(v) if isinstance(v, str) else v for k, v in meta.items()
                 if isinstance(v, (str, int, float, bool)) or
                 (isinstance(v, dict) and all(isinstance(x, (str, int, float, bool))
                                              for x in v.values()))}
