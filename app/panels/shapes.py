@@ -10,9 +10,18 @@ before it.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable, Mapping, Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPolygonF,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsTextItem,
@@ -27,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import parameter_count, parameter_shapes, shape_facts, tensor_shapes
-from lstm_viz.shapes import diagram, layer_node_id, model_shapes
+from lstm_viz.shapes import ShapeDiagram, TensorShape, diagram, layer_node_id, model_shapes
 from lstm_viz.shapes_layout import Box, Label, Text, Wire, layout_diagram
 from lstm_viz.text.textinput import spec_vocab
 
@@ -45,7 +54,7 @@ STYLE_COLOURS = {"states": lambda: "#6a1b9a", "around": lambda: "#37474f",
                  "current": lambda: CURRENT.name(), "warning": lambda: theme.warning().name()}
 
 
-def _fmt_shape(shape) -> str:
+def _fmt_shape(shape: Iterable[int]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
@@ -83,7 +92,7 @@ def _measure(text: Text, width: float) -> float:
 class Diagram(QGraphicsView):
     """Paints ``lstm_viz.shapes_layout.layout_diagram``: boxes, wires, junctions and labels."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.setRenderHints(QPainter.RenderHint.Antialiasing
@@ -95,7 +104,7 @@ class Diagram(QGraphicsView):
         self.boxes: dict[str, QRectF] = {}
         self.labels: list[QGraphicsTextItem] = []
         self.drawn_edges: list[tuple[str, str]] = []
-        self.data = None
+        self.data: ShapeDiagram | None = None
         self.current = ""  # the box of the layer and direction the views show
 
     def _box(self, box: Box) -> None:
@@ -151,8 +160,8 @@ class Diagram(QGraphicsView):
         self.scene().addItem(item)
         self.labels.append(item)
 
-    def draw(self, data, changed: set[str], lengths=None, around=None,
-             current: str = "") -> None:
+    def draw(self, data: ShapeDiagram, changed: set[str], lengths: Sequence[int] | None = None,
+             around: Mapping[str, TensorShape] | None = None, current: str = "") -> None:
         """Paint ``data`` (a ``ShapeDiagram``) as ``layout_diagram`` lays it out."""
         self.scene().clear()
         self.texts, self.boxes, self.labels, self.current = {}, {}, [], ""
@@ -182,7 +191,7 @@ class Diagram(QGraphicsView):
         self.scale(scale, scale)
         self.centerOn(rect.center())
 
-    def resizeEvent(self, event):  # noqa: N802 - Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._fit()
 
