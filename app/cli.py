@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--stream", action="store_true",
                      help=f"also write every step of the trace, however long, to DIR/{STREAM_FILE}"
                           " chunk by chunk in bounded memory (NPZ with a manifest.json; read it"
-                          " with lstm_viz.export.read_stream)")
+                          " with lstm_viz.formats.export.read_stream)")
     exp.add_argument("--chunk-steps", type=int, metavar="N",
                      help="steps per chunk of --stream (default: the window a long input is"
                           " traced in, 1024)")
@@ -160,7 +160,7 @@ def _budget(args) -> int | None:
     """--memory-budget in bytes (None: the default); UsageError naming what to write."""
     if args.memory_budget is None:
         return None
-    from lstm_viz.budget import parse_size
+    from lstm_viz.tracing.budget import parse_size
     try:
         return parse_size(args.memory_budget)
     except ValueError as exc:
@@ -185,7 +185,7 @@ def load_session_file(path: str, trusted_models=(), memory_budget: int | None = 
     unpickled only if it is one of ``trusted_models``; ``memory_budget`` (bytes) is the user's.
     """
     from lstm_viz import Session
-    from lstm_viz.sessionfile import resolve_paths
+    from lstm_viz.formats.sessionfile import resolve_paths
     from lstm_viz.validate import read_json_file
     try:
         data = read_json_file(path, "session file")
@@ -221,8 +221,8 @@ def _about(path, exc: BaseException) -> str:
 
 
 def _load_full_session(path: str, trusted_models, memory_budget: int | None = None):
-    from lstm_viz.io import PickleConsentNeeded
-    from lstm_viz.sessionfile import load_session
+    from lstm_viz.formats.loader import PickleConsentNeeded
+    from lstm_viz.formats.sessionfile import load_session
     try:
         session, extras = load_session(path, trusted_models=trusted_models,
                                        memory_budget=memory_budget)
@@ -311,7 +311,7 @@ def _check_model(path: str, allow_pickle: bool, lstm: str | None = None,
     names none of its LSTMs, or, for a ``headless`` run (no picker to ask), when it holds
     several and ``lstm`` is not given (then the message lists them). What the loader warns
     about is printed on stderr."""
-    from lstm_viz.io import first_few, load_model
+    from lstm_viz.formats.loader import first_few, load_model
     try:
         loaded = load_model(path, allow_pickle=allow_pickle, memory_budget=memory_budget)
     except (ValueError, OSError) as exc:
@@ -400,7 +400,7 @@ def _png_bytes(window) -> bytes:
 
 
 def _screenshot(args) -> int:
-    from lstm_viz.atomic import write_bytes
+    from lstm_viz.formats.atomic import write_bytes
     path = Path(args.screenshot)
     if path.suffix.lower() != ".png":
         raise UsageError(f"--screenshot writes a PNG; give a .png file name (got {path})")
@@ -467,7 +467,7 @@ def _plain_session(args):
 
 def _stream(session, args) -> Path:
     """Write DIR/trace_stream.npz, reporting progress on stderr when it is a terminal."""
-    from lstm_viz.export import save_stream
+    from lstm_viz.formats.export import save_stream
 
     def progress(done: int, total: int) -> None:
         end = "\n" if done == total else ""

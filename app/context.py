@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from lstm_viz.hashing import file_sha256
+from lstm_viz.formats.hashing import file_sha256
 
 from .display import DisplayOptions
 from .workers import TraceRunner

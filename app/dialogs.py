@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from lstm_viz.io import LoadedModel, LSTMCandidate
+from lstm_viz.formats.loader import LoadedModel, LSTMCandidate
 
 from .panels.model_info import ConfigView
 

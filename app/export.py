@@ -1,7 +1,7 @@
 """Export views as figures (SVG and PDF: the plots themselves, with a caption; PNG: the view as
 on screen, at a chosen scale), animations of stepping (GIF with the colour maps kept exact
 enough to read, or lossless WebP), the data behind them, the check script and the whole trace
-streamed chunk by chunk (via ``lstm_viz.export``). Used by the File menu and by
+streamed chunk by chunk (via ``lstm_viz.formats.export``). Used by the File menu and by
 ``lstm-viz export``.
 
 SVG and PDF are painted with QPainter onto QSvgGenerator / QPdfWriter (``app/figure.py``):
@@ -49,9 +49,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstm_viz.atomic import write_bytes
 from lstm_viz.codegen import lstm_args
-from lstm_viz.export import ExportCancelled, TraceStream, export_data, write_animation
+from lstm_viz.formats.atomic import write_bytes
+from lstm_viz.formats.export import ExportCancelled, TraceStream, export_data, write_animation
 
 from .figure import Figure
 
@@ -481,7 +481,7 @@ STREAM_LABEL = "Full trace, streamed (NPZ chunks)"
 
 class StreamExport(_ExportJob):
     """Writes every step of the session's trace to an NPZ archive chunk by chunk on a worker
-    thread (``lstm_viz.export.TraceStream``): a windowed session's whole input, window after
+    thread (``lstm_viz.formats.export.TraceStream``): a windowed session's whole input, window after
     window, in the memory one window needs. The stream is taken from the session when the
     job is made (on the GUI thread); the views keep their own window meanwhile.
     ``progress(done, total)`` counts steps written; ``finished(path)``, ``failed(message)`` or
@@ -590,7 +590,7 @@ class ExportDialog(QDialog):
         self.stream.setObjectName("export_stream")
         self.stream.setToolTip(f"{STREAM_FILE}: every step of the trace, also of an input too"
                                " long to hold at once, written chunk by chunk with progress"
-                               " (read it back with lstm_viz.export.read_stream)")
+                               " (read it back with lstm_viz.formats.export.read_stream)")
         if window.session.windowed:
             self.stream.setText(f"{STREAM_LABEL}: every step, not only the window")
         self.scale = QSpinBox()

@@ -28,7 +28,7 @@ from torch import nn
 
 from lstm_viz import Session
 from lstm_viz import demos as demo_registry
-from lstm_viz.io import (
+from lstm_viz.formats.loader import (
     LoadedModel,
     LSTMCandidate,
     PickleConsentNeeded,
@@ -36,8 +36,8 @@ from lstm_viz.io import (
     load_model,
     model_source,
 )
-from lstm_viz.sessionfile import SessionExtras, load_session, save_session
-from lstm_viz.textinput import text_input_spec, tokens_spec
+from lstm_viz.formats.sessionfile import SessionExtras, load_session, save_session
+from lstm_viz.text.textinput import text_input_spec, tokens_spec
 from lstm_viz.validate import MAX_TEXT, check_regular_file
 
 from .dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog

@@ -10,7 +10,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-from lstm_viz.verification import COMPARED, Verification
+from lstm_viz.tracing.verification import COMPARED, Verification
 
 #: largest |trace - nn.LSTM| that still counts as a match, for a bare number
 TRUTH_TOLERANCE = 1e-4

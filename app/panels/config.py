@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 
 from lstm_viz import LSTMConfig, devices, source_labels, unavailable_devices
 from lstm_viz.inputs import text_vocabulary
-from lstm_viz.textinput import spec_encoding, spec_tokenizer, spec_vocab, with_tokenizer
-from lstm_viz.tokenize import KINDS, UnknownTokensWarning
+from lstm_viz.text.textinput import spec_encoding, spec_tokenizer, spec_vocab, with_tokenizer
+from lstm_viz.text.tokenize import KINDS, UnknownTokensWarning
 
 from ..widgets import ERROR_STYLE, Field, bool_field, choice_field, float_field, int_field
 

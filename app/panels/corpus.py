@@ -337,7 +337,7 @@ class CorpusView(QWidget):
     def open_document(self, doc: int, position: int) -> bool:
         """Trace document ``doc`` of the store in the session and go to corpus ``position``;
         False (with a message) when the session's model is not the store's."""
-        from lstm_viz.textinput import tokens_spec
+        from lstm_viz.text.textinput import tokens_spec
 
         store, session = self.store, self.session
         source = session.model_source or {}

@@ -39,8 +39,8 @@ from PySide6.QtWidgets import (
 from torch import nn
 
 from lstm_viz import TraceBudgetError, check_influence_budget, influence
-from lstm_viz.ablation import head_module, head_outputs, next_step_targets, step_losses
-from lstm_viz.gradients import fade_distance, forget_memory
+from lstm_viz.explain.ablation import head_module, head_outputs, next_step_targets, step_losses
+from lstm_viz.explain.gradients import fade_distance, forget_memory
 
 from .. import theme
 from ..ablation_menu import attach_ablation_menu

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstm_viz.analysis import SAT_HIGH, SAT_LOW, find_pattern, similar_units, unit_stats
-from lstm_viz.textinput import spec_tokens
+from lstm_viz.explain.analysis import SAT_HIGH, SAT_LOW, find_pattern, similar_units, unit_stats
+from lstm_viz.text.textinput import spec_tokens
 
 from ..ablation_menu import attach_table_ablation_menu
 from ..plots import CURSOR_PEN

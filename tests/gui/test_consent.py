@@ -16,9 +16,9 @@ from torch import nn
 
 from lstm_viz import LSTMConfig, Session
 from lstm_viz import demos as demo_registry
-from lstm_viz.io import PickleConsentNeeded, load_model
-from lstm_viz.sessionfile import load_session, save_session
-from lstm_viz.textinput import text_input_spec
+from lstm_viz.formats.loader import PickleConsentNeeded, load_model
+from lstm_viz.formats.sessionfile import load_session, save_session
+from lstm_viz.text.textinput import text_input_spec
 from lstm_viz_app import cli
 from lstm_viz_app.dialogs import UnsafePickleDialog
 from lstm_viz_app.file_menu import open_model, open_session, open_text_input

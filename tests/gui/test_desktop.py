@@ -116,7 +116,7 @@ def test_dropping_a_session_file_restores_it_and_names_the_window(window, tmp_pa
                                                                   wait_traced):
     saved = Session(LSTMConfig(3, 5, num_layers=2), seed=11)
     path = tmp_path / "study.lstmviz.json"
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     save_session(path, saved)
     calls = spy("open_session")
     assert drop(window, path)
@@ -258,7 +258,7 @@ def test_a_session_with_edits_opens_unmodified(window, tmp_path, wait_traced):
     source = Session(LSTMConfig(3, 4), seed=2)
     source.retrace()
     source.edit_input(1, 0, 0, 2.5)
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     save_session(tmp_path / "edited.lstmviz.json", source)
     assert file_menu.open_session(window, tmp_path / "edited.lstmviz.json")
     wait_traced(window)
@@ -417,7 +417,7 @@ def _count_requests(monkeypatch, window) -> list:
 
 
 def test_opening_a_session_traces_it_once(window, tmp_path, monkeypatch, wait_traced):
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     save_session(tmp_path / "s.lstmviz.json", Session(LSTMConfig(3, 5), seed=4))
     wait_traced(window)
     requests = _count_requests(monkeypatch, window)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QPushButton
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from lstm_viz import InputSpec, LSTMConfig, Session, trace
-from lstm_viz.export import read_stream, stream_manifest
+from lstm_viz.formats.export import read_stream, stream_manifest
 from lstm_viz_app.export import STREAM_FILE, ExportDialog, StreamExport, start_stream_export
 
 pytestmark = pytest.mark.gui

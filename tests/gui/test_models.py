@@ -12,7 +12,7 @@ from PySide6.QtGui import QTextCursor
 from torch import nn
 
 from lstm_viz import LSTMConfig, Session
-from lstm_viz.analysis import find_pattern, similar_units, unit_stats
+from lstm_viz.explain.analysis import find_pattern, similar_units, unit_stats
 from lstm_viz_app import file_menu
 from lstm_viz_app.dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
 from lstm_viz_app.file_menu import open_demo, open_model, open_session, save_session_file
@@ -433,7 +433,7 @@ def test_left_docks_show_every_field_of_the_char_demo(window, qtbot, size, wait_
 
 def test_a_session_with_what_if_edits_opens_on_the_worker_with_its_original(window, qtbot,
                                                                           tmp_path):
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     saved = Session(LSTMConfig(3, 5, bidirectional=True), seed=4)
     saved.retrace()
     saved.edit_state("c", 6, 0, 1, 0, 2, 1.25)

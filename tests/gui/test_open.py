@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton
 from torch import nn
 
 from lstm_viz import LSTMConfig, Session
+from lstm_viz.formats.sessionfile import load_session, save_session
 from lstm_viz.session import TraceRequest
-from lstm_viz.sessionfile import load_session, save_session
 from lstm_viz_app import documents, file_menu
 from lstm_viz_app.workers import LoadRunner
 
@@ -326,7 +326,7 @@ def test_a_session_with_edits_traces_the_saved_run_and_the_edited_run(window, tm
 
 
 def test_a_sessions_ablations_are_replayed(window, tmp_path, wait_traced, qtbot):
-    from lstm_viz.edits import Ablation
+    from lstm_viz.tracing.edits import Ablation
     saved = Session(LSTMConfig(3, 4), seed=2)
     saved.retrace()
     saved.ablate(Ablation(kind="h", layer=0, direction=0, batch=0, units=(1,), start=2, stop=5))
@@ -343,8 +343,8 @@ def test_a_plain_session_json_with_edits_shows_the_run_before_them(how, make_win
                                                                    wait_traced, qtbot, settings):
     import json
 
-    from lstm_viz.edits import Ablation
-    from lstm_viz.export import save_config_json
+    from lstm_viz.formats.export import save_config_json
+    from lstm_viz.tracing.edits import Ablation
     saved = Session(LSTMConfig(3, 4), seed=2)
     saved.edit_state("c", 2, 0, 0, 0, 1, 2.5, rerun=False)
     saved.ablate(Ablation("h", 0, 0, 0, (3,), 0.0, start=4), rerun=False)

@@ -26,9 +26,9 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from torch import nn
 
-import lstm_viz.atomic as atomic
+import lstm_viz.formats.atomic as atomic
 from lstm_viz import InputSpec, LSTMConfig, Session
-from lstm_viz.sessionfile import save_session
+from lstm_viz.formats.sessionfile import save_session
 from lstm_viz_app import cli
 from lstm_viz_app.dialogs import LSTMPickerDialog
 from lstm_viz_app.file_menu import open_session, open_text_input, save_session_file

@@ -118,7 +118,7 @@ def test_unprojected_h_keeps_unit_pairs(qtbot, show_view):
 
 
 def test_states_csv_indexes_c_units_and_h_features_apart():
-    from lstm_viz.export import states_table
+    from lstm_viz.formats.export import states_table
 
     session = Session(PROJ)
     session.retrace()

@@ -29,19 +29,19 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from ..config import LSTMConfig
+from ..torch_devices import rnn_precision
 from . import _buffers, _kernels, _native, method_choice
 from .budget import check_budget, check_windowed_budget, overview_buckets
-from .config import LSTMConfig
 from .edits import StateEdit
-from .torch_devices import rnn_precision
 from .windowed import DEFAULT_EVERY, Checkpoints
 
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
 METHODS = ("auto", *method_choice.METHODS)
-# What a windowed trace (lstm_viz.windowed) runs for each method: its step loop or the fused
-# method; "auto" lets its checkpoints choose.
+# What a windowed trace (lstm_viz.tracing.windowed) runs for each method: its step loop or the
+# fused method; "auto" lets its checkpoints choose.
 _WINDOW_METHOD = {"loop": "loop", "torch": "loop", "fused": "fused", "layered": "fused"}
 
 
@@ -210,12 +210,13 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     """Run ``lstm`` on ``input`` (tensor or PackedSequence) and record every gate and state.
 
     Returns a Trace whose output, h_n, c_n equal ``lstm(input, hx)``. ``method`` is "auto"
-    (measured once per size class, lstm_viz.method_choice; ``LSTM_VIZ_METHOD`` forces one),
+    (measured once per size class, lstm_viz.tracing.method_choice; ``LSTM_VIZ_METHOD`` forces one),
     "loop", "torch", "fused" or "layered" (same numbers; a speed choice). ``overrides``: what-if
     edits of the state at input position ``t`` (they need a loop). ``window=(start, stop)``:
     keep input positions [start, stop) only (gates (L, D, stop - start, B, 4, H), ``.start``
     recorded; output is that window of the output, padded time-major for a PackedSequence; h_n,
-    c_n the whole run's), tracing the whole input once in bounded memory (lstm_viz.windowed).
+    c_n the whole run's), tracing the whole input once in bounded memory
+    (lstm_viz.tracing.windowed).
     """
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
@@ -294,7 +295,7 @@ def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *
                 memory_budget: int | None = None, overrides: Sequence[StateEdit] | None = None,
                 every: int | None = None, base: Checkpoints | None = None) -> Checkpoints:
     """Trace ``input`` once in bounded memory, keeping states every ``every`` steps and an
-    overview (lstm_viz.windowed.Checkpoints); windows are then traced with ``trace_window``.
+    overview (lstm_viz.tracing.windowed.Checkpoints); windows are then traced with ``trace_window``.
     ``base``: an earlier run's checkpoints, reused up to where this run differs."""
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
@@ -361,7 +362,8 @@ def _check_input(lstm: nn.LSTM, cfg: LSTMConfig, x: Tensor) -> None:
 
 def _choose_method(method: str, edits: Sequence[StateEdit], lstm: nn.LSTM, cfg: LSTMConfig,
                    call: _Call) -> tuple[str, str]:
-    """(method, why): edits need a step loop; "auto" is measured (lstm_viz.method_choice)."""
+    """(method, why): edits need a step loop; "auto" is measured
+    (lstm_viz.tracing.method_choice)."""
     if method == "auto":
         if edits:
             forced = method_choice.forced()  # a bad value is refused here too

@@ -24,10 +24,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from . import _kernels
-from .config import LSTMConfig
-from .torch_devices import rnn_precision, rnn_uses_tf32
-from .tracing import GATE_NAMES, Trace, _normalize_hx, _normalize_input
+from ..config import LSTMConfig
+from ..torch_devices import rnn_precision, rnn_uses_tf32
+from . import GATE_NAMES, Trace, _kernels, _normalize_hx, _normalize_input
 
 Tensor = torch.Tensor
 

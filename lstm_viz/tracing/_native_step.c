@@ -13,7 +13,7 @@
    (libmvec, a few ulp from correctly rounded), so the loop vectorizes without -ffast-math:
    NaN and infinities go through as torch's do.
 
-   Built and checked on first use by lstm_viz/_native.py. Threads come from the OpenMP runtime
+   Built and checked on first use by lstm_viz/tracing/_native.py. Threads come from the OpenMP runtime
    torch already loaded, so the steps share torch's (and MKL's) thread pool. */
 
 #include <stddef.h>

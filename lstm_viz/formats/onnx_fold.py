@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -195,75 +196,105 @@ def _ints(attr: Any) -> list[int]:
     return [int(v) for v in attr.ints]
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One node to evaluate: its inputs (None where absent), attributes and output count."""
+
+    op: str
+    args: list[Any]
+    attrs: dict[str, Any]
+    n_out: int
+    opset: int
+    check: Callable[[Any, int, str], None]  # (shape, itemsize, what) -> charge the budget
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.args[0]
+
+    def attr_i(self, name: str, default: int) -> int:
+        return int(self.attrs[name].i) if name in self.attrs else default
+
+
 def _apply(op: str, args: list, attrs: dict, n_out: int, opset: int,
            check: Callable[[Any, int, str], None]) -> list[np.ndarray]:
     """Numpy evaluation of one ONNX operator from ``FOLDABLE``."""
+    if not args or args[0] is None:
+        raise NotConstant(f"a {op} node has no input")
+    if op not in _OPS:  # unreachable: FOLDABLE lists the ops of the table
+        raise NotConstant(f"{op} is not evaluated")
+    return _OPS[op](_Call(op, args, attrs, n_out, opset, check))
+
+
+def _cast(c: _Call) -> list[np.ndarray]:
     from onnx import helper
 
-    x = args[0] if args else None
-    if x is None:
-        raise NotConstant(f"a {op} node has no input")
-    if op == "Identity":
-        return [x]
-    if op == "Neg":
-        return [np.negative(x)]
-    if op == "Cast":
-        return [x.astype(helper.tensor_dtype_to_np_dtype(attrs["to"].i))]
-    if op == "Shape":
-        dims = np.array(x.shape, dtype=np.int64)
-        start = attrs["start"].i if "start" in attrs else 0
-        end = attrs["end"].i if "end" in attrs else len(dims)
-        return [dims[start:end]]
-    if op == "Gather":
-        axis = attrs["axis"].i if "axis" in attrs else 0
-        return [np.take(x, args[1].astype(np.int64), axis=axis)]
-    if op == "Transpose":
-        perm = _ints(attrs["perm"]) if "perm" in attrs else None
-        return [np.ascontiguousarray(np.transpose(x, perm))]
-    if op == "Concat":
-        return [np.concatenate([a for a in args if a is not None], axis=attrs["axis"].i)]
-    if op in ("Add", "Sub", "Mul", "Div"):
-        a, b = x, args[1]
-        check(np.broadcast_shapes(a.shape, b.shape), np.result_type(a, b).itemsize,
-              f"a {op} node's result")
-        if op == "Div" and np.issubdtype(a.dtype, np.integer):
-            return [(np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(a.dtype)]
-        fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
-        return [fn(a, b).astype(np.result_type(a, b))]
-    if op in ("Unsqueeze", "Squeeze"):
-        axes = _ints(attrs["axes"]) if "axes" in attrs else \
-            ([int(v) for v in args[1].ravel()] if len(args) > 1 and args[1] is not None
-             else None)
-        if op == "Squeeze":
-            return [np.squeeze(x, axis=tuple(axes)) if axes else np.squeeze(x)]
-        rank = x.ndim + len(axes or [])
-        out = x
-        for axis in sorted(a % rank for a in axes or []):
-            out = np.expand_dims(out, axis)
-        return [out]
-    if op == "Reshape":
-        shape = [int(v) for v in args[1].ravel()]
-        allowzero = "allowzero" in attrs and attrs["allowzero"].i
-        if not allowzero:
-            shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
-        return [np.reshape(x, shape)]
-    if op == "Expand":
-        target = np.broadcast_shapes(x.shape, tuple(int(v) for v in args[1].ravel()))
-        check(target, x.dtype.itemsize, "an Expand node's result")
-        return [np.array(np.broadcast_to(x, target))]
-    if op == "ConstantOfShape":
-        shape = [int(v) for v in x.ravel()]
-        fill = np.zeros(1, dtype=np.float32)
-        if "value" in attrs:
-            from onnx import numpy_helper
-            fill = np.array(numpy_helper.to_array(attrs["value"].t)).ravel()
-        check(shape, fill.dtype.itemsize, "a ConstantOfShape node's result")
-        return [np.full(shape, fill[0], dtype=fill.dtype)]
-    if op == "Slice":
-        return [_slice(x, args, attrs, opset)]
-    if op == "Split":
-        return _split(x, args, attrs, n_out)
-    raise NotConstant(f"{op} is not evaluated")  # unreachable: FOLDABLE lists the ops above
+    return [c.x.astype(helper.tensor_dtype_to_np_dtype(c.attrs["to"].i))]
+
+
+def _shape(c: _Call) -> list[np.ndarray]:
+    dims = np.array(c.x.shape, dtype=np.int64)
+    return [dims[c.attr_i("start", 0):c.attr_i("end", len(dims))]]
+
+
+def _transpose(c: _Call) -> list[np.ndarray]:
+    perm = _ints(c.attrs["perm"]) if "perm" in c.attrs else None
+    return [np.ascontiguousarray(np.transpose(c.x, perm))]
+
+
+def _arithmetic(c: _Call) -> list[np.ndarray]:
+    a, b = c.x, c.args[1]
+    c.check(np.broadcast_shapes(a.shape, b.shape), np.result_type(a, b).itemsize,
+            f"a {c.op} node's result")
+    if c.op == "Div" and np.issubdtype(a.dtype, np.integer):
+        return [(np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(a.dtype)]
+    fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[c.op]
+    return [fn(a, b).astype(np.result_type(a, b))]
+
+
+def _axes(c: _Call) -> list[int] | None:
+    """Squeeze's and Unsqueeze's axes: an attribute before opset 13, an input since."""
+    if "axes" in c.attrs:
+        return _ints(c.attrs["axes"])
+    if len(c.args) > 1 and c.args[1] is not None:
+        return [int(v) for v in c.args[1].ravel()]
+    return None
+
+
+def _squeeze(c: _Call) -> list[np.ndarray]:
+    axes = _axes(c)
+    return [np.squeeze(c.x, axis=tuple(axes)) if axes else np.squeeze(c.x)]
+
+
+def _unsqueeze(c: _Call) -> list[np.ndarray]:
+    axes = _axes(c) or []
+    rank = c.x.ndim + len(axes)
+    out = c.x
+    for axis in sorted(a % rank for a in axes):
+        out = np.expand_dims(out, axis)
+    return [out]
+
+
+def _reshape(c: _Call) -> list[np.ndarray]:
+    shape = [int(v) for v in c.args[1].ravel()]
+    if not c.attr_i("allowzero", 0):
+        shape = [c.x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return [np.reshape(c.x, shape)]
+
+
+def _expand(c: _Call) -> list[np.ndarray]:
+    target = np.broadcast_shapes(c.x.shape, tuple(int(v) for v in c.args[1].ravel()))
+    c.check(target, c.x.dtype.itemsize, "an Expand node's result")
+    return [np.array(np.broadcast_to(c.x, target))]
+
+
+def _constant_of_shape(c: _Call) -> list[np.ndarray]:
+    shape = [int(v) for v in c.x.ravel()]
+    fill = np.zeros(1, dtype=np.float32)
+    if "value" in c.attrs:
+        from onnx import numpy_helper
+        fill = np.array(numpy_helper.to_array(c.attrs["value"].t)).ravel()
+    c.check(shape, fill.dtype.itemsize, "a ConstantOfShape node's result")
+    return [np.full(shape, fill[0], dtype=fill.dtype)]
 
 
 def _slice(x: np.ndarray, args: list, attrs: dict, opset: int) -> np.ndarray:
@@ -299,3 +330,24 @@ def _split(x: np.ndarray, args: list, attrs: dict, n_out: int) -> list[np.ndarra
     if sum(sizes) != x.shape[axis] or any(s < 0 for s in sizes):
         raise NotConstant(f"a Split node's sizes {sizes} do not add up to {x.shape[axis]}")
     return list(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+
+
+# Each operator of FOLDABLE, evaluated with numpy.
+_OPS: dict[str, Callable[[_Call], list[np.ndarray]]] = {
+    "Identity": lambda c: [c.x],
+    "Neg": lambda c: [np.negative(c.x)],
+    "Cast": _cast,
+    "Shape": _shape,
+    "Gather": lambda c: [np.take(c.x, c.args[1].astype(np.int64), axis=c.attr_i("axis", 0))],
+    "Transpose": _transpose,
+    "Concat": lambda c: [np.concatenate([a for a in c.args if a is not None],
+                                        axis=c.attrs["axis"].i)],
+    "Add": _arithmetic, "Sub": _arithmetic, "Mul": _arithmetic, "Div": _arithmetic,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Reshape": _reshape,
+    "Expand": _expand,
+    "ConstantOfShape": _constant_of_shape,
+    "Slice": lambda c: [_slice(c.x, c.args, c.attrs, c.opset)],
+    "Split": lambda c: _split(c.x, c.args, c.attrs, c.n_out),
+}

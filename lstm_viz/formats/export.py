@@ -21,32 +21,48 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Sequence
+import os
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from ..codegen import head_arrays
+from ..shapes import all_shapes
+from ..tracing import GATE_NAMES
+from ..tracing.windowed import STATS
 from .atomic import atomic_open, write_text
-from .codegen import head_arrays
-from .shapes import all_shapes
-from .tracing import GATE_NAMES
-from .windowed import STATS
+
+if TYPE_CHECKING:
+    from torch.nn.utils.rnn import PackedSequence
+
+    from ..config import LSTMConfig
+    from ..session import Session
+    from ..tracing import Trace
+    from ..tracing.windowed import Checkpoints
+
+PathArg = str | os.PathLike[str]
+Progress = Callable[[int, int], object]  # (done, total)
+Cancelled = Callable[[], bool]  # true once the user cancels
+Table = tuple[list[str], list[list]]  # (header, rows)
 
 DATA_FORMATS = ("csv", "npz", "json", "py")
 
 
-def _np(t) -> np.ndarray:
+def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
-def _require_trace(session):
+def _require_trace(session: Session) -> Trace:
     if session.trace is None:
         raise ValueError("nothing to export yet: the session has no trace (run it first)")
     return session.trace
 
 
-def trace_arrays(session) -> dict[str, np.ndarray]:
+def trace_arrays(session: Session) -> dict[str, np.ndarray]:
     """Everything needed to recompute the trace, as numpy arrays keyed by name."""
     from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
@@ -64,6 +80,7 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
         "output": _np(output), "h_n": _np(tr.h_n), "c_n": _np(tr.c_n),
     }
     if tr.windowed:  # a window of a longer input: which steps, and the whole run's overview
+        assert tr.checkpoints is not None  # a windowed trace keeps the checkpoints of its run
         ov = tr.checkpoints.overview
         out.update({"window_start": np.array(tr.start), "window_stop": np.array(tr.stop),
                     "total_steps": np.array(session.num_steps),
@@ -77,10 +94,11 @@ def trace_arrays(session) -> dict[str, np.ndarray]:
     return out
 
 
-def window_labels(session) -> dict:
+def window_labels(session: Session) -> dict:
     """What a windowed session's export holds: the window's input positions and how to read
     the overview (JSON-ready)."""
     tr = _require_trace(session)
+    assert tr.checkpoints is not None  # a windowed trace keeps the checkpoints of its run
     ov = tr.checkpoints.overview
     return {
         "window": [tr.start, tr.stop], "total_steps": session.num_steps,
@@ -98,7 +116,7 @@ def window_labels(session) -> dict:
     }
 
 
-def save_npz(session, path) -> Path:
+def save_npz(session: Session, path: PathArg) -> Path:
     """Write ``trace_arrays(session)`` to ``path`` (compressed); loads with allow_pickle=False."""
     path = Path(path)
     arrays = trace_arrays(session)
@@ -107,12 +125,13 @@ def save_npz(session, path) -> Path:
     return path
 
 
-def save_check_script(session, path, target=None) -> tuple[Path, Path]:
+def save_check_script(session: Session, path: PathArg, target: Any = None
+                      ) -> tuple[Path, Path]:
     """Write the Code view's script to ``path`` (``.py``) and the NPZ it reads beside it (same
     name, ``.npz``), both atomically; returns (script, npz). The script needs torch and numpy
     only and exits non-zero when it cannot reproduce the recorded numbers. ``target``: the
     gradient target (a ``codegen.GradientTarget``; default: ``codegen.default_target``)."""
-    from .codegen import build_code
+    from ..codegen import build_code
 
     script = Path(path)
     if script.suffix != ".py":
@@ -125,12 +144,12 @@ def save_check_script(session, path, target=None) -> tuple[Path, Path]:
     return script, data
 
 
-def session_dict(session) -> dict:
+def session_dict(session: Session) -> dict:
     """The session JSON: LSTMConfig fields plus seq_len, batch_size, input source, seed."""
     return session.to_dict()
 
 
-def save_config_json(session, path) -> Path:
+def save_config_json(session: Session, path: PathArg) -> Path:
     """Write the session JSON to ``path`` (atomically: an old file survives a failed write)."""
     return write_text(Path(path), json.dumps(session_dict(session), indent=2) + "\n")
 
@@ -139,7 +158,7 @@ def _fmt(v: float) -> str:
     return "" if not np.isfinite(v) else f"{v:.7g}"
 
 
-def gates_table(session, layer: int, direction: int, batch: int
+def gates_table(session: Session, layer: int, direction: int, batch: int
                 ) -> tuple[list[str], list[list]]:
     """Rows t, unit, i, f, g, o for one layer, direction and batch element (blank = padding)."""
     tr = _require_trace(session)
@@ -150,7 +169,7 @@ def gates_table(session, layer: int, direction: int, batch: int
     return header, rows
 
 
-def states_table(session, layer: int, direction: int, batch: int
+def states_table(session: Session, layer: int, direction: int, batch: int
                  ) -> tuple[list[str], list[list]]:
     """Rows t, unit, c, h; with proj_size > 0, rows t, state, index, value instead, as c has
     hidden_size units and h has proj_size features that are not the same index space."""
@@ -169,7 +188,7 @@ def states_table(session, layer: int, direction: int, batch: int
     return header, rows
 
 
-def overview_table(session, layer: int, direction: int, batch: int
+def overview_table(session: Session, layer: int, direction: int, batch: int
                    ) -> tuple[list[str], list[list]]:
     """Rows bucket, t_start, t_stop, unit, then min, max and mean over the bucket's steps of
     i, f, g, o, c and h (a windowed session's overview of the whole input; h blank past
@@ -194,7 +213,7 @@ def overview_table(session, layer: int, direction: int, batch: int
     return header, rows
 
 
-def step_table(session, layer: int, direction: int, batch: int, t: int | None = None
+def step_table(session: Session, layer: int, direction: int, batch: int, t: int | None = None
                ) -> tuple[list[str], list[list]]:
     """Rows unit, i, f, g, o, c_prev, c, h at one step (the state view's bar charts)."""
     v = session.values_at(layer, direction, batch, t)
@@ -205,7 +224,7 @@ def step_table(session, layer: int, direction: int, batch: int, t: int | None = 
     return header, rows
 
 
-def shapes_table(session) -> tuple[list[str], list[list]]:
+def shapes_table(session: Session) -> Table:
     """Rows name, shape, dims (meaning=size), count, note: every tensor and parameter."""
     x = session.input_tm
     T, B = int(x.shape[0]), int(x.shape[1])
@@ -219,7 +238,7 @@ def shapes_table(session) -> tuple[list[str], list[list]]:
     return header, rows
 
 
-def write_csv(path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
+def write_csv(path: PathArg, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
     path = Path(path)
     with atomic_open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -228,8 +247,9 @@ def write_csv(path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
     return path
 
 
-def export_data(session, out_dir, formats: Iterable[str] = DATA_FORMATS, *, layer: int = 0,
-                direction: int = 0, batch: int = 0, target=None) -> list[Path]:
+def export_data(session: Session, out_dir: PathArg, formats: Iterable[str] = DATA_FORMATS, *,
+                layer: int = 0, direction: int = 0, batch: int = 0, target: Any = None
+                ) -> list[Path]:
     """Write the data files for ``formats`` (csv, npz, json, py) into ``out_dir``; return paths.
     ``target``: the gradient target of the ``py`` script (see ``save_check_script``)."""
     formats = set(formats)
@@ -337,8 +357,9 @@ def to_palette(frame: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return nearest[inverse.reshape(-1)].reshape(frame.shape[:2])
 
 
-def write_animation(frames: Sequence[np.ndarray], path, *, fps: float = 8.0,
-                    keep: Sequence[np.ndarray] = (), progress=None, cancelled=None) -> Path:
+def write_animation(frames: Sequence[np.ndarray], path: PathArg, *, fps: float = 8.0,
+                    keep: Sequence[np.ndarray] = (), progress: Progress | None = None,
+                    cancelled: Cancelled | None = None) -> Path:
     """Write frames (H, W, 3) uint8 as an animated GIF or lossless WebP (by ``path``'s
     suffix), atomically: on an error or a cancel (``cancelled()`` true) no file appears and an
     old one is kept. GIF: one palette for all frames, keeping the colour maps in ``keep``
@@ -415,8 +436,11 @@ class TraceStream:
     thread that owns the session), then ``write`` it on any thread.
     """
 
-    def __init__(self, *, num_steps: int, chunk_steps: int, chunk, config, dtype, lengths,
-                 h_0, c_0, h_n, c_n, overview: dict | Callable[[], dict], parameters: dict,
+    def __init__(self, *, num_steps: int, chunk_steps: int,
+                 chunk: Callable[[int, int], dict[str, torch.Tensor]], config: LSTMConfig,
+                 dtype: torch.dtype, lengths: torch.Tensor, h_0: torch.Tensor,
+                 c_0: torch.Tensor, h_n: torch.Tensor, c_n: torch.Tensor,
+                 overview: dict | Callable[[], dict], parameters: dict,
                  session: dict | None, windowed: bool) -> None:
         self.num_steps, self.chunk_steps = int(num_steps), int(chunk_steps)
         self._chunk = chunk  # (start, stop) -> {name: tensor} for STREAM_ARRAYS
@@ -427,7 +451,7 @@ class TraceStream:
         self.parameters = {name: _np(p) for name, p in parameters.items()}
 
     @classmethod
-    def from_session(cls, session, chunk_steps: int | None = None) -> TraceStream:
+    def from_session(cls, session: Session, chunk_steps: int | None = None) -> TraceStream:
         """The session's current trace: all of it when it is held in full, else every window
         of its run (the checkpoints it was traced from; what-if edits included)."""
         tr = _require_trace(session)
@@ -441,7 +465,7 @@ class TraceStream:
             session_dict(session))
 
     @classmethod
-    def from_checkpoints(cls, ckpt, chunk_steps: int | None = None, *,
+    def from_checkpoints(cls, ckpt: Checkpoints, chunk_steps: int | None = None, *,
                          memory_budget: int | None = None, session: dict | None = None,
                          default_chunk: int | None = None) -> TraceStream:
         """Every window of the run ``ckpt`` keeps (lstm_viz.tracing.checkpoints), in chunks of
@@ -449,8 +473,8 @@ class TraceStream:
         ValueError when a chunk that long would not fit the memory budget."""
         import copy
 
-        from .budget import DEFAULT_WINDOW
-        from .config import LSTMConfig
+        from ..config import LSTMConfig
+        from ..tracing.budget import DEFAULT_WINDOW
 
         T, every = ckpt.num_steps, ckpt.every
         if chunk_steps is None:
@@ -475,10 +499,11 @@ class TraceStream:
                    windowed=True)
 
     @classmethod
-    def _from_full_trace(cls, tr, lstm, chunk_steps: int, session: dict | None
+    def _from_full_trace(cls, tr: Trace, lstm: torch.nn.LSTM, chunk_steps: int,
+                         session: dict | None
                          ) -> TraceStream:
-        from .budget import overview_buckets
-        from .windowed import _bucket_stats, plan  # the overview a windowed trace keeps
+        from ..tracing.budget import overview_buckets
+        from ..tracing.windowed import _bucket_stats, plan  # the overview a windowed trace keeps
 
         T = tr.num_steps
         chunk_steps = _check_chunk_steps(chunk_steps, T)
@@ -498,7 +523,7 @@ class TraceStream:
             return {"gates": tr.gates[:, :, a:b], "c": tr.c[:, :, a:b], "h": tr.h[:, :, a:b],
                     "input": tr.x[a:b]}
 
-        def batched(s):  # an unbatched call's h_n, c_n as (L*D, 1, ...)
+        def batched(s: torch.Tensor) -> torch.Tensor:  # an unbatched call's h_n, c_n: (L*D, 1, …)
             return s.unsqueeze(1) if s.dim() == 2 else s
 
         return cls(num_steps=T, chunk_steps=chunk_steps, chunk=chunk, config=tr.config,
@@ -548,7 +573,8 @@ class TraceStream:
             "session": self.session,
         }
 
-    def write(self, path, *, progress=None, cancelled=None) -> Path:
+    def write(self, path: PathArg, *, progress: Progress | None = None,
+              cancelled: Cancelled | None = None) -> Path:
         """Write the archive to ``path`` (``.npz``) atomically, one chunk at a time.
 
         ``progress(done, total)`` counts steps written (0 first, ``num_steps`` last); when
@@ -587,14 +613,14 @@ class TraceStream:
         return path
 
 
-def _write_member(zf, name: str, arr: np.ndarray) -> None:
+def _write_member(zf: zipfile.ZipFile, name: str, arr: np.ndarray) -> None:
     from numpy.lib import format as npy
 
     with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
         npy.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
 
 
-def _check_chunk_steps(chunk_steps, T: int) -> int:
+def _check_chunk_steps(chunk_steps: Any, T: int) -> int:
     if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, (int, np.integer)) \
             or chunk_steps < 1:
         raise ValueError(f"chunk_steps must be a positive whole number of steps (got"
@@ -602,9 +628,10 @@ def _check_chunk_steps(chunk_steps, T: int) -> int:
     return min(int(chunk_steps), T)
 
 
-def _check_chunk_budget(cfg, x, chunk_steps: int, budget: int | None) -> None:
+def _check_chunk_budget(cfg: LSTMConfig, x: torch.Tensor, chunk_steps: int,
+                        budget: int | None) -> None:
     """ValueError naming the longest chunk that fits when ``chunk_steps`` does not."""
-    from .budget import TraceBudgetError, check_windowed_budget
+    from ..tracing.budget import TraceBudgetError, check_windowed_budget
 
     T, B = int(x.shape[0]), int(x.shape[1])
 
@@ -626,34 +653,36 @@ def _check_chunk_budget(cfg, x, chunk_steps: int, budget: int | None) -> None:
                      f" one chunk; {hint}")
 
 
-def save_stream(session, path, *, chunk_steps: int | None = None, progress=None,
-                cancelled=None) -> Path:
+def save_stream(session: Session, path: PathArg, *, chunk_steps: int | None = None,
+                progress: Progress | None = None, cancelled: Cancelled | None = None) -> Path:
     """Write the session's whole trace to ``path`` (.npz) chunk by chunk, also when only a
     window of it is held (see ``TraceStream``); read it back with ``read_stream``."""
     return TraceStream.from_session(session, chunk_steps).write(
         path, progress=progress, cancelled=cancelled)
 
 
-def stream_trace(lstm, input, path, hx=None, *, memory_budget: int | None = None,
-                 chunk_steps: int | None = None, progress=None, cancelled=None) -> Path:
+def stream_trace(lstm: torch.nn.LSTM, input: torch.Tensor | PackedSequence, path: PathArg,
+                 hx: tuple[torch.Tensor, torch.Tensor] | None = None, *,
+                 memory_budget: int | None = None, chunk_steps: int | None = None,
+                 progress: Progress | None = None, cancelled: Cancelled | None = None) -> Path:
     """Trace ``lstm`` on ``input`` (tensor or PackedSequence, as ``lstm_viz.trace`` takes
     them) and write every gate and state to ``path`` (.npz) chunk by chunk, in the memory a
     windowed trace needs: one pass keeps states and the overview, then each chunk is traced
     from them and written."""
-    from .tracing import checkpoints
+    from ..tracing import checkpoints
 
     ckpt = checkpoints(lstm, input, hx, memory_budget=memory_budget)
     return TraceStream.from_checkpoints(ckpt, chunk_steps, memory_budget=memory_budget).write(
         path, progress=progress, cancelled=cancelled)
 
 
-def stream_manifest(path) -> dict:
+def stream_manifest(path: PathArg) -> dict:
     """The manifest of a streamed trace archive (see ``TraceStream.manifest``); ValueError
     when ``path`` is not one."""
     import zipfile
 
     path = Path(path)
-    how = "write one with lstm_viz.export.save_stream or `lstm-viz export --stream`"
+    how = "write one with lstm_viz.formats.export.save_stream or `lstm-viz export --stream`"
     try:
         with zipfile.ZipFile(path) as zf:
             raw = zf.read(STREAM_MANIFEST)
@@ -673,7 +702,8 @@ def stream_manifest(path) -> dict:
     return manifest
 
 
-def read_stream(path, names: Sequence[str] = STREAM_ARRAYS):
+def read_stream(path: PathArg, names: Sequence[str] = STREAM_ARRAYS
+                ) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
     """Yield ``(start, stop, {name: array})`` for each chunk of a streamed trace, in order,
     reading one chunk at a time: gates (L, D, n, B, 4, H), c (L, D, n, B, H),
     h (L, D, n, B, H_out), input (n, B, input_size) for input positions [start, stop)."""

@@ -1,7 +1,7 @@
 """What happens when a unit is switched off: ablation and clamping replayed, and the difference.
 
-An ``Ablation`` (lstm_viz.edits) zeroes a unit's h or c, or clamps one of its gates, at every
-input position of a span. ``replay`` traces the LSTM as it is and with the ablations applied,
+An ``Ablation`` (lstm_viz.tracing.edits) zeroes a unit's h or c, or clamps one of its gates, at
+every input position of a span. ``replay`` traces the LSTM as it is and with the ablations applied,
 and ``difference`` subtracts the two runs for every gate and state and, when the model has an
 output head, for its prediction and its loss at every step::
 
@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from .edits import Ablation, StateEdit
-from .textinput import encode, spec_vocab
-from .tracing import Trace, trace
-from .validate import check_ablation_fits
+from ..text.textinput import encode, spec_vocab
+from ..tracing import Trace, trace
+from ..tracing.edits import Ablation, StateEdit
+from ..validate import check_ablation_fits
 
 
 @dataclass

@@ -14,7 +14,7 @@ import numpy as np
 from .analysis import unit_stats
 
 if TYPE_CHECKING:
-    from .tracing import Trace
+    from ..tracing import Trace
 
 #: key -> what the axis says
 ORDERS = {

@@ -19,7 +19,10 @@ import pickle
 import struct
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from os import PathLike
 from pathlib import Path
+from typing import IO, Any, NoReturn
 
 import torch
 
@@ -45,7 +48,7 @@ class Placeholder:
     items: dict
     list_items: list
 
-    def __new__(cls, *args, **kwargs):
+    def __new__(cls, *args: Any, **kwargs: Any) -> Placeholder:
         self = super().__new__(cls)
         self.args = args
         self.kwargs = kwargs
@@ -54,27 +57,27 @@ class Placeholder:
         self.list_items = []
         return self
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass  # __new__ recorded everything
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: object) -> None:
         self.state = state
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Placeholder:
         # A pickle may call what an earlier call returned (getattr(module, "system")(...));
         # the result is one more inert record.
         return placeholder_class(f"{self.qualname}(...)")(*args, **kwargs)
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: object, value: object) -> None:
         self.items[key] = value
 
-    def append(self, value):
+    def append(self, value: object) -> None:
         self.list_items.append(value)
 
-    def extend(self, values):
+    def extend(self, values: Iterable[object]) -> None:
         self.list_items.extend(values)
 
-    def add(self, value):
+    def add(self, value: object) -> None:
         # a set subclass's items (pickle's ADDITEMS)
         self.list_items.append(value)
 
@@ -130,8 +133,8 @@ class _StorageType:
         self.name, self.dtype = name, dtype
 
 
-def _refuse(what: str):
-    def refuse(*_args, **_kwargs):
+def _refuse(what: str) -> Callable[..., NoReturn]:
+    def refuse(*_args: object, **_kwargs: object) -> NoReturn:
         raise UnsafeFileError(what)
     return refuse
 
@@ -156,7 +159,8 @@ class _Reader:
                 " this is expected")
 
     # ----- tensor rebuilding -------------------------------------------------------------
-    def rebuild(self, storage, offset, size, stride, *_rest) -> torch.Tensor:
+    def rebuild(self, storage: object, offset: object, size: object, stride: object,
+                *_rest: object) -> torch.Tensor:
         if not isinstance(storage, torch.Tensor) or id(storage) not in self.bases:
             raise UnsafeFileError(f"{self.name}: a tensor refers to something that is not a"
                                   " storage")
@@ -182,8 +186,9 @@ class _Reader:
             self.charge(excess, f"a tensor of shape {size}")
         return storage.as_strided(size, stride, offset)
 
-    def rebuild_v3(self, storage, offset, size, stride, requires_grad, hooks, dtype,
-                   *_rest) -> torch.Tensor:
+    def rebuild_v3(self, storage: object, offset: object, size: object, stride: object,
+                   requires_grad: object, hooks: object, dtype: object,
+                   *_rest: object) -> torch.Tensor:
         if not isinstance(dtype, torch.dtype) or not isinstance(storage, torch.Tensor):
             raise UnsafeFileError(f"{self.name}: a tensor names an unknown dtype")
         if storage.dtype != dtype and id(storage) in self.bases:
@@ -192,17 +197,19 @@ class _Reader:
         return self.rebuild(storage, offset, size, stride)
 
     @staticmethod
-    def parameter(data, *_rest):
+    def parameter(data: object, *_rest: object) -> object:
         return data
 
     @staticmethod
-    def from_type(func, new_type, args, state):
+    def from_type(func: Callable[..., object], new_type: object, args: Iterable[object],
+                  state: object) -> object:
         # func is one of the allowed rebuild functions or an inert placeholder; the tensor
         # subclass itself (new_type) is never instantiated.
         return func(*args)
 
 
-def layout_problem(size, stride, offset: int, storage_numel: int) -> str:
+def layout_problem(size: Iterable[int], stride: Iterable[int], offset: int,
+                   storage_numel: int) -> str:
     """Why a view (size, stride, offset) of a storage of ``storage_numel`` elements is refused
     (stride-0 expansion, overlap, reaching past the storage), or ''."""
     size, stride = tuple(size), tuple(stride)
@@ -233,7 +240,7 @@ def tensor_problem(t: torch.Tensor) -> str:
                           t.untyped_storage().nbytes() // max(t.element_size(), 1))
 
 
-def _int_tuple(value, what: str) -> tuple[int, ...]:
+def _int_tuple(value: object, what: str) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)) or \
             not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise UnsafeFileError(f"a tensor's {what} is not a tuple of integers")
@@ -248,17 +255,17 @@ def _fmt(n: float) -> str:
     return f"{n} bytes"
 
 
-def _codecs_encode(text, encoding="utf-8", *_rest):
+def _codecs_encode(text: object, encoding: object = "utf-8", *_rest: object) -> bytes:
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
         raise UnsafeFileError("unexpected _codecs.encode call")
     return text.encode("latin1")
 
 
-def _default_dict(*_args):
+def _default_dict(*_args: object) -> OrderedDict:
     return OrderedDict()
 
 
-def _reconstructor(cls, base, state=None):
+def _reconstructor(cls: object, base: object, state: object = None) -> Placeholder:
     # copyreg._reconstructor(cls, str, "2.1.0") is how protocols 0 and 1 pickle a subclass of
     # a built-in type (torch.__version__); the value is kept as the placeholder's argument.
     if isinstance(cls, type) and issubclass(cls, Placeholder):
@@ -266,13 +273,17 @@ def _reconstructor(cls, base, state=None):
     return placeholder_class("copyreg._reconstructor")(base, state)
 
 
-def _same(value, *_rest):
+def _same(value: object, *_rest: object) -> object:
     """torch.jit._pickle's list builders and type tags: the value itself."""
     return value
 
 
+# (storage key, dtype, element count) -> the storage's bytes as a tensor of that dtype
+_LoadStorage = Callable[[str, torch.dtype, int], torch.Tensor]
+
+
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, reader: _Reader, load_storage):
+    def __init__(self, file: IO[bytes], reader: _Reader, load_storage: _LoadStorage) -> None:
         super().__init__(file, encoding="utf-8")
         self._reader = reader
         self._load_storage = load_storage
@@ -318,7 +329,7 @@ class _Unpickler(pickle.Unpickler):
                 f"{reader.name} holds a tensor lstm-viz cannot read ({fn.strip('_')}); save"
                 " plain dense float tensors")
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         # Protocol 2 pickles use Python 2 names (__builtin__.set); map them as pickle does.
         if (module, name) in _compat_pickle.NAME_MAPPING:
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
@@ -334,7 +345,7 @@ class _Unpickler(pickle.Unpickler):
             return _DTYPES[name]
         return placeholder_class(f"{module}.{name}")
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: object) -> Any:
         if isinstance(pid, tuple) and pid and pid[0] == "module" and len(pid) > 1:
             # Legacy files record each module class's source; the class is never imported.
             return pid[1] if isinstance(pid[1], type) else placeholder_class("module")
@@ -446,7 +457,7 @@ def read_entry(path: Path, zf: zipfile.ZipFile, name: str, limit: int) -> bytear
     return out
 
 
-def safe_load(path, budget: int):
+def safe_load(path: str | PathLike[str], budget: int) -> Any:
     """Unpickle the torch.save file ``path`` without running its code (see module doc)."""
     path = Path(path)
     reader = _Reader(path.name, budget)
@@ -467,7 +478,7 @@ def safe_load(path, budget: int):
                 raise UnsafeFileError(f"{path.name} was written on a big-endian machine;"
                                       " re-save it on a little-endian one (x86, ARM)")
 
-            def load_storage(key, dtype, numel):
+            def load_storage(key: str, dtype: torch.dtype, numel: int) -> torch.Tensor:
                 name = f"{root}data/{key}"
                 try:
                     info = zf.getinfo(name)
@@ -487,11 +498,11 @@ def safe_load(path, budget: int):
     return _legacy_load(path, reader)
 
 
-def _legacy_load(path: Path, reader: _Reader):
+def _legacy_load(path: Path, reader: _Reader) -> Any:
     size = path.stat().st_size
     pending: list[tuple[str, torch.Tensor]] = []
 
-    def load_storage(key, dtype, numel):
+    def load_storage(key: str, dtype: torch.dtype, numel: int) -> torch.Tensor:
         if numel * _itemsize(dtype) > size:
             raise UnsafeFileError(f"{path.name}: a storage claims {numel} elements, more than"
                                   " the file holds")
@@ -500,7 +511,7 @@ def _legacy_load(path: Path, reader: _Reader):
         return t
 
     with open(path, "rb") as fh:
-        def small():
+        def small() -> Any:
             return _Unpickler(fh, reader, _refuse(f"{path.name}: unexpected storage")).load()
         magic = small()
         if magic != _LEGACY_MAGIC:
@@ -528,7 +539,7 @@ def _legacy_load(path: Path, reader: _Reader):
     return obj
 
 
-def contains_placeholder(obj, depth: int = 0) -> bool:
+def contains_placeholder(obj: object, depth: int = 0) -> bool:
     """Whether ``obj`` (nested containers) holds any Placeholder."""
     if depth > 50:
         return False
@@ -541,7 +552,7 @@ def contains_placeholder(obj, depth: int = 0) -> bool:
     return False
 
 
-def placeholder_names(obj, limit: int = 5) -> list[str]:
+def placeholder_names(obj: object, limit: int = 5) -> list[str]:
     """Up to ``limit`` distinct class names of the placeholders inside ``obj``."""
     found: list[str] = []
     stack = [(obj, 0)]

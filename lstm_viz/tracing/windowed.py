@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from ..torch_devices import rnn_precision
 from . import _buffers, _kernels, _native
 from .edits import StateEdit
-from .torch_devices import rnn_precision
 
 Tensor = torch.Tensor
 

@@ -1,6 +1,7 @@
 """What a model's output head predicts at every step, against the next input when it has one.
 
-The head is the Linear (or tied embedding) that reads the LSTM's output (``lstm_viz.io.Head``).
+The head is the Linear (or tied embedding) that reads the LSTM's output
+(``lstm_viz.formats.loader.Head``).
 Its input at step t is the last layer's h of every direction, concatenated: exactly the
 ``output`` nn.LSTM returns. The target is the next input:
 
@@ -21,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .inputs import InputSpec, text_vocabulary
-from .io import Head
-from .textinput import spec_encoding, spec_vocab
-from .tracing import Trace
+from ..formats.loader import Head
+from ..inputs import InputSpec, text_vocabulary
+from ..text.textinput import spec_encoding, spec_vocab
+from ..tracing import Trace
 
 KINDS = ("next token", "forecast", "outputs")
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 TEMP_PREFIX, TEMP_SUFFIX = ".lstm-viz-", ".tmp"
 STALE_AFTER_S = 3600.0
@@ -37,7 +37,8 @@ class WriteError(OSError):
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode: str = "wb", **kwargs) -> Iterator[IO]:
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any
+                ) -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
 
     ``mode`` is "w" or "wb" (with ``newline``/``encoding`` for text)."""
@@ -65,7 +66,8 @@ def atomic_open(path, mode: str = "wb", **kwargs) -> Iterator[IO]:
         raise
 
 
-def remove_stale_temporaries(folder, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+def remove_stale_temporaries(folder: str | os.PathLike[str],
+                             older_than_s: float = STALE_AFTER_S) -> list[Path]:
     """Remove the temporaries that killed lstm-viz saves left in ``folder``: regular files named
     ``.lstm-viz-XXXXXXXX.tmp``, owned by this user, unmodified for ``older_than_s`` seconds;
     the paths removed. Never raises: a folder that cannot be listed is left alone."""
@@ -111,21 +113,22 @@ def _keep_mode(path: Path, tmp: str) -> None:
     os.chmod(tmp, mode)
 
 
-def write_bytes(path, data: bytes) -> Path:
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; returns the path."""
     with atomic_open(path, "wb") as fh:
         fh.write(data)
     return Path(path)
 
 
-def write_text(path, text: str, encoding: str = "utf-8") -> Path:
+def write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically; returns the path."""
     with atomic_open(path, "w", encoding=encoding, newline="") as fh:
         fh.write(text)
     return Path(path)
 
 
-def write_with(path, writer: Callable[[IO], object], mode: str = "wb", **kwargs) -> Path:
+def write_with(path: str | os.PathLike[str], writer: Callable[[IO], object], mode: str = "wb",
+               **kwargs: Any) -> Path:
     """Call ``writer(file)`` on a temporary file that then replaces ``path``; returns the path."""
     with atomic_open(path, mode, **kwargs) as fh:
         writer(fh)

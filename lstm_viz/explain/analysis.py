@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # this module itself needs only numpy
 
     import torch
 
-    from .tracing import Trace
+    from ..tracing import Trace
 
     ArrayLike: TypeAlias = np.ndarray | torch.Tensor | Sequence[float]
 

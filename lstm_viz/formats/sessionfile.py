@@ -17,25 +17,27 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from . import textinput  # noqa: F401  (registers the "tokens" input source)
-from .atomic import write_bytes, write_text
-from .hashing import file_sha256
-from .io import PickleConsentNeeded, head_choices, load_model
-from .session import Session
-from .validate import (
+from ..config import LSTMConfig
+from ..session import Session
+from ..text import textinput  # noqa: F401  (registers the "tokens" input source)
+from ..validate import (
     check_ablations,
     check_edits,
     check_session_document,
     read_json_file,
     shown_path,
 )
+from .atomic import write_bytes, write_text
+from .hashing import file_sha256
+from .loader import Head, LSTMCandidate, PickleConsentNeeded, head_choices, load_model
 
 FORMAT = "lstm-viz session"
 FORMAT_VERSION = 1
@@ -58,7 +60,7 @@ def _tensor_to_json(t: torch.Tensor) -> dict:
             "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
-def _tensor_from_json(d, name: str) -> torch.Tensor:
+def _tensor_from_json(d: Any, name: str) -> torch.Tensor:
     try:
         dtype = np.dtype(d["dtype"])
         if dtype not in (np.float32, np.float64):
@@ -97,7 +99,7 @@ def _abs(path: str, base: Path) -> str:
     return str(p if p.is_absolute() else _resolve(base / p))
 
 
-def _map_paths(d: dict, fn) -> dict:
+def _map_paths(d: dict, fn: Callable[[str], str]) -> dict:
     """A copy of a Session.to_dict() with input/model paths passed through ``fn``."""
     d = json.loads(json.dumps(d))
     inp = d.get("input")
@@ -113,7 +115,7 @@ def _map_paths(d: dict, fn) -> dict:
     return d
 
 
-def resolve_paths(data: dict, folder) -> dict:
+def resolve_paths(data: dict, folder: str | os.PathLike[str]) -> dict:
     """A copy of a session dict (``Session.to_dict()`` or a ``--config`` file) whose relative
     input, vocabulary and model paths are read from ``folder`` (the file's own folder)."""
     base = _resolve(Path(folder))
@@ -132,7 +134,7 @@ def _file_problem(path: str) -> str:
 
 
 # ----- saving ----------------------------------------------------------------------------------
-def save_session(path, session: Session, *, selection: dict | None = None,
+def save_session(path: str | os.PathLike[str], session: Session, *, selection: dict | None = None,
                  view: dict | None = None, embed_weights: bool | None = None) -> Path:
     """Write ``session`` to ``path``; returns the path written.
 
@@ -177,7 +179,7 @@ def save_session(path, session: Session, *, selection: dict | None = None,
 
 
 # ----- loading ---------------------------------------------------------------------------------
-def read_session_file(path, memory_budget: int | None = None) -> dict:
+def read_session_file(path: str | os.PathLike[str], memory_budget: int | None = None) -> dict:
     """The parsed and checked JSON document of a session file (ValueError if unusable).
 
     Only a regular file of bounded size is read; every field is checked (``validate``) before
@@ -238,7 +240,7 @@ def _restore_input(doc: dict, data: dict, path: Path) -> None:
 
 
 def _candidate_from_model_file(src: dict, trusted_models: Collection, name: str,
-                               memory_budget: int | None = None):
+                               memory_budget: int | None = None) -> LSTMCandidate:
     mpath = src.get("path", "")
     problem = _file_problem(mpath)
     if problem:
@@ -259,7 +261,7 @@ def _candidate_from_model_file(src: dict, trusted_models: Collection, name: str,
     return loaded.pick(src.get("lstm") or None)
 
 
-def _paired_head(cand, src: dict) -> tuple:
+def _paired_head(cand: LSTMCandidate, src: dict) -> tuple[Head | None, dict[str, Head]]:
     """The head a session records for its model (``model_source["head"]``: a name, or None
     for none chosen), else the file's own pairing; and every head that could be chosen."""
     choices = head_choices(cand)
@@ -269,7 +271,8 @@ def _paired_head(cand, src: dict) -> tuple:
     return cand.head, choices
 
 
-def _check_weight_shapes(state: dict, lstm: torch.nn.LSTM, config, name: str) -> None:
+def _check_weight_shapes(state: dict, lstm: torch.nn.LSTM, config: LSTMConfig, name: str
+                         ) -> None:
     """ValueError naming the first stored weight that is missing, extra or of the wrong shape
     for ``config``'s nn.LSTM."""
     expected = {k: tuple(v.shape) for k, v in lstm.state_dict().items()}
@@ -289,8 +292,8 @@ def _check_weight_shapes(state: dict, lstm: torch.nn.LSTM, config, name: str) ->
                          f" {problem}")
 
 
-def load_session(path, *, trusted_models: Collection = (), device: str | None = None,
-                 memory_budget: int | None = None, trace: bool = True
+def load_session(path: str | os.PathLike[str], *, trusted_models: Collection = (),
+                 device: str | None = None, memory_budget: int | None = None, trace: bool = True
                  ) -> tuple[Session, SessionExtras]:
     """Rebuild the session saved in ``path``, at its saved step, with its edits; traced unless
     ``trace`` is False (a caller that traces it its own way, e.g. on a worker, once).
@@ -298,8 +301,8 @@ def load_session(path, *, trusted_models: Collection = (), device: str | None = 
     Returns the Session and the ``SessionExtras`` (selection, view). The model file a session
     names is read without running code stored in it, unless it is one of ``trusted_models``
     (paths the user, not a file, agreed to unpickle in this run); a model that needs it raises
-    ``lstm_viz.io.PickleConsentNeeded``. ``memory_budget`` (bytes) is the caller's; a file
-    cannot set one.
+    ``lstm_viz.formats.loader.PickleConsentNeeded``. ``memory_budget`` (bytes) is the caller's; a
+    file cannot set one.
     """
     path = Path(path)
     doc = read_session_file(path, memory_budget)

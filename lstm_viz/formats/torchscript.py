@@ -6,7 +6,7 @@ under ``data/``, and ``code/``, the classes' TorchScript source. ``torch.jit.loa
 that source and calls methods it defines (a scripted ``__setstate__`` among them), so it is
 never used here. Instead:
 
-- ``data.pkl`` is unpickled by the restricted unpickler (``lstm_viz.safe_pickle``): every
+- ``data.pkl`` is unpickled by the restricted unpickler (``lstm_viz.formats.safe_pickle``): every
   ``__torch__`` class becomes an inert ``Placeholder`` holding its pickled attributes, and
   tensors are rebuilt with the usual checks against the memory budget;
 - the source in ``code/`` is only scanned as text, line by line, for what each class declares:

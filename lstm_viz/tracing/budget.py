@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .config import LSTMConfig
-from .shapes import parameter_count
+from ..config import LSTMConfig
+from ..shapes import parameter_count
 
 if TYPE_CHECKING:
     import torch
 
-    from .inputs import InputSpec
+    from ..inputs import InputSpec
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes
 DEFAULT_WINDOW = 1024  # steps a windowed trace holds in full
@@ -179,7 +179,7 @@ def check_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
 def check_windowed_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int,
                           dtype: torch.dtype | None = None, budget: int | None = None,
                           window: int = DEFAULT_WINDOW) -> int:
-    """Like check_budget, for a windowed trace (lstm_viz.windowed): its bytes, or
+    """Like check_budget, for a windowed trace (lstm_viz.tracing.windowed): its bytes, or
     TraceBudgetError naming the estimate and what to reduce."""
     budget = DEFAULT_MEMORY_BUDGET if budget is None else int(budget)
     check_steps(cfg, seq_len, budget)

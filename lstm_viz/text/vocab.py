@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
-from .safe_pickle import Placeholder
-from .validate import check_regular_file, json_shape
+from ..formats.safe_pickle import Placeholder
+from ..validate import check_regular_file, json_shape
 
 # Names holding tokens by index, and names holding {token: index} (or {index: token}).
 LIST_NAMES = ("itos", "idx2word", "id_to_char", "idx_to_char", "idx2char", "id2word",
@@ -37,7 +39,7 @@ def check_vocab_size(count: int, name: str) -> None:
                          f" {MAX_VOCAB_ENTRIES:,} tokens (one per row of the model's embedding)")
 
 
-def read_vocab_text(path) -> tuple[Path, str]:
+def read_vocab_text(path: str | PathLike[str]) -> tuple[Path, str]:
     """A vocabulary file's path and text: a regular UTF-8 file of at most MAX_VOCAB_BYTES,
     checked before it is read."""
     p = check_regular_file(path, "vocabulary file", MAX_VOCAB_BYTES)
@@ -104,7 +106,7 @@ def vocab_from_mapping(mapping: Mapping, name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _as_vocab(value, name: str) -> tuple[str, ...] | None:
+def _as_vocab(value: Any, name: str) -> tuple[str, ...] | None:
     if isinstance(value, (str, Mapping, Sequence)):
         check_vocab_size(len(value), name)
     if isinstance(value, str):
@@ -116,7 +118,7 @@ def _as_vocab(value, name: str) -> tuple[str, ...] | None:
     return None
 
 
-def find_vocab(obj, depth: int = 0) -> tuple[tuple[str, ...] | None, list[str]]:
+def find_vocab(obj: Any, depth: int = 0) -> tuple[tuple[str, ...] | None, list[str]]:
     """The vocabulary in ``obj`` (checkpoint dict, object, placeholder) and warnings."""
     warnings: list[str] = []
     if depth > _MAX_DEPTH:
@@ -146,7 +148,7 @@ def find_vocab(obj, depth: int = 0) -> tuple[tuple[str, ...] | None, list[str]]:
     return None, warnings
 
 
-def read_vocab_file(path) -> tuple[str, ...]:
+def read_vocab_file(path: str | PathLike[str]) -> tuple[str, ...]:
     """Tokens by index from a JSON file (list, {token: index}, {index: token}, or an object
     holding one under a usual name) or a text file with one token per line."""
     p, text = read_vocab_text(path)

@@ -35,6 +35,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,10 +43,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from .budget import DEFAULT_MEMORY_BUDGET, TraceBudgetError
-from .config import LSTMConfig
-from .torch_devices import rnn_precision
-from .tracing import Trace, _check_input
+from ..config import LSTMConfig
+from ..torch_devices import rnn_precision
+from ..tracing import Trace, _check_input
+from ..tracing.budget import DEFAULT_MEMORY_BUDGET, TraceBudgetError
 
 STATES = ("h", "c", "prediction", "loss")
 # Bytes of autograd nodes and tensor headers per step, layer and direction (measured peak RSS
@@ -158,7 +159,8 @@ def check_influence_budget(cfg: LSTMConfig, batch_size: int | None, seq_len: int
 
 # ----- inputs ------------------------------------------------------------------------------
 
-def _time_major(lstm: nn.LSTM, input) -> tuple[torch.Tensor, torch.Tensor]:
+def _time_major(lstm: nn.LSTM, input: torch.Tensor | PackedSequence
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """-> (x (T, B, in) time-major and detached, lengths (B,) int64 on the CPU)."""
     if isinstance(input, PackedSequence):
         x, lengths = pad_packed_sequence(input, batch_first=False)
@@ -177,8 +179,8 @@ def _time_major(lstm: nn.LSTM, input) -> tuple[torch.Tensor, torch.Tensor]:
     return x.detach(), torch.full((x.shape[1],), x.shape[0], dtype=torch.int64)
 
 
-def _initial_state(cfg: LSTMConfig, hx, B: int, unbatched: bool,
-                   like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _initial_state(cfg: LSTMConfig, hx: tuple[torch.Tensor, torch.Tensor] | None, B: int,
+                   unbatched: bool, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """-> (h_0 (L*D, B, H_out), c_0 (L*D, B, H)), detached; zeros when hx is None."""
     LD = cfg.num_layers * cfg.num_directions
     if hx is None:
@@ -198,7 +200,8 @@ def _initial_state(cfg: LSTMConfig, hx, B: int, unbatched: bool,
     return h0.detach().to(like), c0.detach().to(like)
 
 
-def _weights(lstm: nn.LSTM, layer: int, direction: int):
+def _weights(lstm: nn.LSTM, layer: int, direction: int
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """(W_ih, W_hh, b_ih + b_hh or None, W_hr or None) of one layer and direction, detached."""
     sfx = f"_l{layer}" + ("_reverse" if direction else "")
     w_ih = getattr(lstm, "weight_ih" + sfx).detach()
@@ -213,7 +216,8 @@ def _weights(lstm: nn.LSTM, layer: int, direction: int):
 # ----- the differentiable recomputation ------------------------------------------------------
 
 def _run(lstm: nn.LSTM, cfg: LSTMConfig, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
-         probe_h: torch.Tensor, probe_c: torch.Tensor):
+         probe_h: torch.Tensor, probe_c: torch.Tensor
+         ) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
     """Run the LSTM step by step on one sequence x (T, 1, in), differentiably.
 
     probe_h (L, D, T, 1, H_out) and probe_c (L, D, T, 1, H) are zeros added to every h and to
@@ -260,8 +264,9 @@ def _run(lstm: nn.LSTM, cfg: LSTMConfig, x: torch.Tensor, h0: torch.Tensor, c0: 
     return hs, cs
 
 
-def _target_value(hs, cs, cfg: LSTMConfig, state: str, layer: int, direction: int, t: int,
-                  unit: int | None, head: nn.Module | None, target) -> torch.Tensor:
+def _target_value(hs: list[list[torch.Tensor]], cs: list[list[torch.Tensor]], cfg: LSTMConfig,
+                  state: str, layer: int, direction: int, t: int, unit: int | None,
+                  head: nn.Module | None, target: Any) -> torch.Tensor:
     """The scalar the gradients are taken of."""
     if state == "h":
         return hs[layer][direction][t, 0, unit]
@@ -288,7 +293,8 @@ def _target_value(hs, cs, cfg: LSTMConfig, state: str, layer: int, direction: in
 
 
 def _check_target(cfg: LSTMConfig, state: str, layer: int | None, direction: int, t: int,
-                  unit: int | None, batch: int, lengths: torch.Tensor, head, target, like):
+                  unit: int | None, batch: int, lengths: torch.Tensor, head: nn.Module | None,
+                  target: Any, like: torch.Tensor) -> tuple[int, torch.Tensor | None]:
     """Validate the choice of target; -> (layer, target tensor or None)."""
     if state not in STATES:
         raise ValueError(f"state must be one of {', '.join(STATES)} (got {state!r})")
@@ -330,9 +336,10 @@ def _check_target(cfg: LSTMConfig, state: str, layer: int | None, direction: int
     return layer, None
 
 
-def influence(lstm: nn.LSTM, input, *, layer: int | None = None, direction: int = 0, t: int,
-              unit: int | None = None, batch: int = 0, state: str = "h", hx=None,
-              head: nn.Module | None = None, target=None,
+def influence(lstm: nn.LSTM, input: torch.Tensor | PackedSequence, *, layer: int | None = None,
+              direction: int = 0, t: int, unit: int | None = None, batch: int = 0,
+              state: str = "h", hx: tuple[torch.Tensor, torch.Tensor] | None = None,
+              head: nn.Module | None = None, target: Any = None,
               memory_budget: int | None = None) -> Influence:
     """Gradients of one value with respect to every input step and every h and c.
 

@@ -38,9 +38,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..config import LSTMConfig
+from ..torch_devices import rnn_precision
 from . import _kernels, _native
-from .config import LSTMConfig
-from .torch_devices import rnn_precision
 
 log = logging.getLogger("lstm_viz.tracing")
 Tensor = torch.Tensor
@@ -137,7 +137,7 @@ def cpu_model() -> str:
 
 def scope() -> dict[str, str]:
     """What a cached choice holds for: this CPU, this torch, this lstm-viz."""
-    from . import __version__
+    from .. import __version__
 
     return {"cpu": cpu_model(), "torch": str(torch.__version__), "lstm_viz": __version__}
 

@@ -5,35 +5,53 @@
 the embedding and output head paired with it and a vocabulary when the file has them.
 nn.LSTMCell weights become one-layer (or, when cells chain, stacked) candidates; ONNX LSTM
 nodes are regrouped into nn.LSTM's gate order. torch.save files are read by a restricted
-unpickler (``lstm_viz.safe_pickle``) that never imports or calls what the file names, and
-TorchScript archives the same way (``lstm_viz.torchscript``: their module tree and tensors,
+unpickler (``lstm_viz.formats.safe_pickle``) that never imports or calls what the file names, and
+TorchScript archives the same way (``lstm_viz.formats.torchscript``: their module tree and tensors,
 never ``torch.jit.load``); only ``allow_pickle=True`` runs the full ``torch.load``. Anything
 that is not a usable LSTM file raises ``ValueError`` saying what was found and what lstm-viz can
-open. ``fit_input`` checks an array against a config and explains a shape mismatch.
+open. ``fit_input`` checks an array against a config and explains a shape mismatch. What a
+file yields is described in ``lstm_viz.formats.candidates``; which embedding and head go with
+an LSTM is decided in ``lstm_viz.formats.pairing``; each format other than torch.save has a
+module of its own (``safetensors_file``, ``torchscript``, ``onnx_lstm``, ``keras_lstm``).
 """
 
 from __future__ import annotations
 
-import json
 import pickle
-import re
-import shlex
 import struct
 import zipfile
-from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from .budget import DEFAULT_MEMORY_BUDGET
+from ..config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
+from ..inputs import InputSpec, array_to_input
+from ..text.vocab import find_vocab
+from ..tracing.budget import DEFAULT_MEMORY_BUDGET
+from .candidates import (
+    _BUDGET,
+    LISTED,
+    Head,
+    LoadedModel,
+    LSTMCandidate,
+    PickleConsentNeeded,
+    UnusableLSTMs,
+    _capped,
+    _memory_budget,
+    _Module,
+    clip_text,
+    first_few,
+    first_line,
+    models_command,
+)
 from .cells import cell_state_dict, chains, find_cells
-from .config import LSTMConfig, find_lstm_prefixes, lstm_state_dict
 from .hashing import file_sha256
-from .inputs import InputSpec, array_to_input
+from .pairing import pair
 from .safe_pickle import (
     Placeholder,
     UnsafeFileError,
@@ -43,252 +61,28 @@ from .safe_pickle import (
     safe_load,
     tensor_problem,
 )
+from .safetensors_file import is_safetensors, read_safetensors
 from .torchscript import is_torchscript, read_torchscript
-from .vocab import find_vocab
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+# the candidate types (lstm_viz.formats.candidates) are part of what loading gives
+__all__ = [
+    "EXPECTED", "LISTED", "Head", "LSTMCandidate", "LoadedModel", "PickleConsentNeeded",
+    "TakesModules", "UnusableLSTMs", "first_few", "fit_input", "head_choices",
+    "load_into_session", "load_model", "model_source", "models_command", "nonfinite_weights",
+]
 
 EXPECTED = ("expected a file written by torch.save (a state dict, a checkpoint or a whole"
             " model) or torch.jit.save, a .safetensors state dict, an ONNX model with an"
             " LSTM node, or a Keras .keras or .h5 model")
 _MAX_DEPTH = 6
 _CHECKSUM_LIMIT = 256 * 1024 * 1024  # bytes
-# Keys whose tensor is taken to be an embedding matrix (vocab_size, input_size).
-_EMBED_KEY = re.compile(r"(^|[._])(embed\w*|emb|embedding|word_embeddings|tok_embeddings|"
-                        r"encoder)\.weight$", re.IGNORECASE)
-# Module names that usually hold an output head.
-_HEAD_NAME = re.compile(r"^(decoder|head|lm_head|fc\d*|out\w*|classifier|proj\w*|linear\d*|"
-                        r"generator|dense|predict\w*|readout)$", re.IGNORECASE)
-# How many names an error or warning line lists before it says how many more there are.
-LISTED = 5
-# A safetensors header lists names, dtypes, shapes and offsets: a few kilobytes for an LSTM.
-_MAX_SAFETENSORS_HEADER = 16 << 20  # bytes
-_MAX_METADATA = 2000  # characters of one metadata value kept (and shown)
-_SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
-                       "I8": 1, "U8": 1, "BOOL": 1, "C64": 8, "C128": 16, "F8_E4M3": 1,
-                       "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
-
-
-_BUDGET: ContextVar[int] = ContextVar("memory_budget", default=DEFAULT_MEMORY_BUDGET)
-
-
-def _memory_budget() -> int:
-    """The memory budget in bytes of the load in progress (``load_model``'s)."""
-    return _BUDGET.get()
-
-
-def models_command(path) -> str:
-    """The command that lists every LSTM of the model file ``path``, one per line."""
-    return f"`lstm-viz models {shlex.quote(str(path))}`"
-
-
-def first_few(items, path, sep: str = "; ") -> str:
-    """The first few of ``items`` joined by ``sep``; past ``LISTED``, how many more there are
-    and the command that lists them all (``models_command(path)``)."""
-    items = list(items)
-    shown = sep.join(items[:LISTED])
-    if len(items) <= LISTED:
-        return shown
-    return (f"{shown}{sep}and {len(items) - LISTED} more ({models_command(path)} lists them"
-            " all)")
-
-
-def _capped(lines: list[str], path, more: str) -> list[str]:
-    """``lines`` up to ``LISTED`` of them, then one line saying how many ``more`` there are."""
-    if len(lines) <= LISTED:
-        return lines
-    return lines[:LISTED] + [f"and {len(lines) - LISTED} more {more} ({models_command(path)}"
-                             " lists them all)"]
-
-
-class UnusableLSTMs(ValueError):
-    """The file ``path`` has LSTMs, none usable; ``problems`` says why for each of them."""
-
-    def __init__(self, message: str, path=None, problems: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.path = path
-        self.problems = tuple(problems)
-
-
-class PickleConsentNeeded(ValueError):
-    """The file ``path``'s LSTM can only be read by running code stored in it (allow_pickle)."""
-
-    def __init__(self, message: str, path=None) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-@dataclass(frozen=True)
-class Head:
-    """The output layer paired with an LSTM: a Linear (out_features, lstm output size)."""
-
-    key: str  # the module's name, e.g. "decoder.out"
-    weight: torch.Tensor = field(repr=False, compare=False)
-    bias: torch.Tensor | None = field(default=None, repr=False, compare=False)
-    tied: bool = False  # the weight is the paired embedding matrix
-
-    @property
-    def out_features(self) -> int:
-        """How many outputs the head gives per step."""
-        return int(self.weight.shape[0])
-
-
-@dataclass(frozen=True)
-class LSTMCandidate:
-    """One nn.LSTM found in a file: where it sits, its inferred config and its weights.
-
-    ``location`` is the path inside the loaded object (``"['model']"``), ``prefix`` the key prefix
-    inside that state dict (``"encoder.rnn."``). ``batch_first`` is True/False when the file
-    records it (TorchScript, pickled modules, ONNX layout) and None when it cannot be known
-    (state dicts). ``origin`` says what the file holds: "LSTM" (an nn.LSTM), "LSTMCell" (one
-    nn.LSTMCell, stepped in a loop), "LSTMCell stack" (chained cells, ``cells`` names them) or
-    "ONNX LSTM". ``head`` is the output layer paired with it, if any.
-    """
-
-    location: str
-    prefix: str
-    config: LSTMConfig
-    state_dict: dict = field(repr=False, compare=False)
-    batch_first: bool | None = None
-    embedding: torch.Tensor | None = field(default=None, repr=False, compare=False)
-    embedding_key: str | None = None
-    origin: str = "LSTM"
-    cells: tuple[str, ...] = ()
-    head: Head | None = None
-    # Embeddings (keys) and Linear modules (names) of the right size that could be paired by
-    # hand, their tensors, and why the ones found were not paired.
-    embedding_options: tuple[str, ...] = ()
-    head_options: tuple[str, ...] = ()
-    pairing_notes: tuple[str, ...] = ()
-    option_tensors: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def with_embedding(self, key: str | None) -> LSTMCandidate:
-        """This LSTM paired with the embedding ``key`` (one of ``embedding_options``), or with
-        none."""
-        if key is None:
-            return replace(self, embedding=None, embedding_key=None)
-        weight = self.option_tensors.get(key) if key in self.embedding_options else None
-        if weight is None:
-            raise ValueError(f"{key!r} is not an embedding of this LSTM's input width; choose"
-                             f" one of: {', '.join(self.embedding_options) or 'none'}")
-        return replace(self, embedding=weight.detach().clone(), embedding_key=key)
-
-    def with_head(self, name: str | None) -> LSTMCandidate:
-        """This LSTM paired with the Linear module ``name`` (one of ``head_options``) as its
-        output head, or with none."""
-        if name is None:
-            return replace(self, head=None)
-        prefix = f"{name}." if name else ""
-        weight = self.option_tensors.get(f"{prefix}weight") if name in self.head_options \
-            else None
-        if weight is None:
-            raise ValueError(f"{name!r} is not a Linear that reads this LSTM's output size;"
-                             f" choose one of: {', '.join(self.head_options) or 'none'}")
-        bias = self.option_tensors.get(f"{prefix}bias")
-        bias = bias.detach().clone() if isinstance(bias, torch.Tensor) and bias.ndim == 1 \
-            and bias.shape[0] == weight.shape[0] else None
-        weight = weight.detach().clone()
-        tied = self.embedding is not None and self.embedding.shape == weight.shape and \
-            bool(torch.equal(self.embedding, weight))
-        return replace(self, head=Head(name, weight, bias, tied))
-
-    @property
-    def name(self) -> str:
-        """A short label: the location and prefix, e.g. ``['model'] encoder.rnn``."""
-        prefix = self.prefix.rstrip(".") or "<root>"
-        return f"{self.location} {prefix}".strip() if self.location else prefix
-
-    def describe(self) -> str:
-        """One line for a picker: name and the nn.LSTM call that would rebuild it."""
-        c = self.config
-        args = [f"{c.input_size}, {c.hidden_size}"]
-        if c.num_layers != 1:
-            args.append(f"num_layers={c.num_layers}")
-        if not c.bias:
-            args.append("bias=False")
-        if c.bidirectional:
-            args.append("bidirectional=True")
-        if c.proj_size:
-            args.append(f"proj_size={c.proj_size}")
-        if self.batch_first:
-            args.append("batch_first=True")
-        emb = (f", embedding {tuple(self.embedding.shape)} from {self.embedding_key}"
-               if self.embedding is not None else "")
-        head = (f", head {self.head.key} ({self.head.out_features} outputs)"
-                if self.head is not None else "")
-        origin = {"LSTMCell": " from an nn.LSTMCell",
-                  "LSTMCell stack": f" from {len(self.cells)} stacked nn.LSTMCells",
-                  "ONNX LSTM": " from an ONNX LSTM node",
-                  "Keras LSTM": " from a Keras LSTM layer"}.get(self.origin, "")
-        return f"{self.name}: nn.LSTM({', '.join(args)}){origin}{emb}{head}"
-
-    def build(self, device=None, dtype=torch.float32, batch_first: bool | None = None
-              ) -> nn.LSTM:
-        """A fresh ``nn.LSTM`` in eval mode with these weights.
-
-        batch_first is the argument if given, else what the file records, else False.
-        """
-        if batch_first is None:
-            batch_first = self.batch_first
-        cfg = self.config if batch_first is None else \
-            self.config.replace(batch_first=bool(batch_first))
-        lstm = cfg.build(device=device, dtype=dtype)
-        lstm.load_state_dict(self.state_dict)
-        return lstm.eval()
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """What ``load_model`` found: the file kind, its LSTMs, and optional vocabulary/metadata.
-
-    ``warnings`` lists what was dropped or changed on the way (e.g. an unusable vocabulary, NaN
-    or infinite weights), a few of each kind; ``skipped`` says, for every LSTM the file holds
-    that cannot be used, why.
-    """
-
-    path: Path
-    # "state_dict", "checkpoint", "pickled_module" (a whole model read without running code),
-    # "torchscript", "safetensors", "onnx", "keras", or "pickle" (unpickled with
-    # allow_pickle=True)
-    kind: str
-    lstms: tuple[LSTMCandidate, ...]
-    vocab: tuple[str, ...] | None = None
-    metadata: dict = field(default_factory=dict, compare=False)
-    warnings: tuple[str, ...] = ()
-    # The LSTM, LSTMCell, Embedding, Linear (GRU, RNN) modules a whole model records, by name,
-    # with their recorded settings: {"rnn": {"kind": "LSTM", "batch_first": True, ...}}.
-    modules: dict = field(default_factory=dict, compare=False)
-    skipped: tuple[str, ...] = ()
-
-    def pick(self, name: str | None = None) -> LSTMCandidate:
-        """The LSTM called ``name`` (see ``LSTMCandidate.name``, or just its prefix).
-
-        Without a name the file must hold exactly one LSTM.
-        """
-        if name is None:
-            if len(self.lstms) == 1:
-                return self.lstms[0]
-            raise ValueError(f"{self.path.name} holds {len(self.lstms)} LSTMs: "
-                             + first_few((c.name for c in self.lstms), self.path)
-                             + ". Choose one.")
-        for cand in self.lstms:
-            if name in (cand.name, cand.prefix, cand.prefix.rstrip(".")):
-                return cand
-        raise ValueError(f"no LSTM called {name!r} in {self.path.name}; found: "
-                         + first_few((c.name for c in self.lstms), self.path))
-
-
-@dataclass(frozen=True)
-class _Module:
-    """A module as the file records it: its class name and a way to read its attributes."""
-
-    kind: str
-    attrs: Mapping
-
-    def get(self, name: str, default=None):
-        return self.attrs.get(name, default)
 
 
 # ----- loading ---------------------------------------------------------------------------------
-def load_model(path, *, allow_pickle: bool = False,
+def load_model(path: str | PathLike[str], *, allow_pickle: bool = False,
                memory_budget: int | None = None) -> LoadedModel:
     """Open ``path`` and list the nn.LSTMs in it.
 
@@ -306,7 +100,7 @@ def load_model(path, *, allow_pickle: bool = False,
         _BUDGET.reset(token)
 
 
-def _open_model(path, allow_pickle: bool) -> LoadedModel:
+def _open_model(path: str | PathLike[str], allow_pickle: bool) -> LoadedModel:
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file not found: {path}; {EXPECTED}")
@@ -335,7 +129,7 @@ def _open_model(path, allow_pickle: bool) -> LoadedModel:
             raise ValueError(f"{exc}; {EXPECTED}") from None
         except _ZIP_ERRORS as exc:
             raise ValueError(f"{path.name} is truncated or corrupt: its zip directory cannot be"
-                             f" read ({_first_line(str(exc))}). Save or copy it again.") from None
+                             f" read ({first_line(str(exc))}). Save or copy it again.") from None
         if bad:
             raise ValueError(f"{path.name} is corrupt: {bad}. Save or copy it again.")
         if is_torchscript(names):
@@ -345,8 +139,9 @@ def _open_model(path, allow_pickle: bool) -> LoadedModel:
         if not any(n.endswith("data.pkl") for n in names):
             raise ValueError(f"{path.name} is a zip archive but not a PyTorch file (it holds"
                              f" {', '.join(names[:4]) or 'nothing'}); {EXPECTED}")
-    elif _is_safetensors(head, size):
-        return _load_safetensors(path, size)
+    elif is_safetensors(head, size):
+        sd, metadata = read_safetensors(path, size, _memory_budget())
+        return replace(_from_object(path, sd, "safetensors"), metadata=metadata)
     elif head.startswith(b"\x89HDF"):
         return _load_keras(path)
     elif path.suffix.lower() == ".onnx" or head[:1] == b"\x08":
@@ -407,11 +202,7 @@ def _sniff(head: bytes) -> str:
     return "binary data of an unknown kind"
 
 
-def _first_line(msg: str) -> str:
-    return msg.strip().splitlines()[0][:300] if msg.strip() else "no details"
-
-
-def _is_tensor_dict(obj) -> bool:
+def _is_tensor_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and \
         all(isinstance(v, torch.Tensor) for v in obj.values())
 
@@ -427,11 +218,11 @@ def _load_pickled(path: Path, allow_pickle: bool) -> LoadedModel:
             return _load_unsafe(path)
         if isinstance(exc, _DAMAGE_ERRORS):
             raise ValueError(f"{path.name} is truncated or corrupt: {type(exc).__name__}:"
-                             f" {_first_line(str(exc))}; {EXPECTED}") from None
+                             f" {first_line(str(exc))}; {EXPECTED}") from None
         # The pickle itself is whole; what it builds is beyond the safe reader.
         raise PickleConsentNeeded(
             f"{path.name} holds Python objects that lstm-viz cannot rebuild without running"
-            f" code stored in the file ({type(exc).__name__}: {_first_line(str(exc))}). Open"
+            f" code stored in the file ({type(exc).__name__}: {first_line(str(exc))}). Open"
             " it with unsafe loading allowed (--allow-pickle) only if you trust where it came"
             " from, or re-save it with torch.save(model.state_dict(), path).", path) from None
     if allow_pickle and contains_placeholder(obj):
@@ -451,7 +242,7 @@ def _load_unsafe(path: Path) -> LoadedModel:
         full = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # arbitrary code ran; report whatever it raised
         raise ValueError(f"{path.name} could not be unpickled: {type(exc).__name__}:"
-                         f" {_first_line(str(exc))}") from None
+                         f" {first_line(str(exc))}") from None
     return _from_object(path, full, "pickle")
 
 
@@ -464,75 +255,17 @@ class _ModuleTree:
 
 
 def _load_torchscript(path: Path, size: int) -> LoadedModel:
-    """A TorchScript archive read as data (``lstm_viz.torchscript``): nothing in it runs."""
+    """A TorchScript archive read as data (``lstm_viz.formats.torchscript``): nothing in it runs."""
     try:
         sd, table = read_torchscript(path, _memory_budget())
     except UnsafeFileError as exc:
         raise ValueError(str(exc)) from None
     except _READ_ERRORS as exc:
         raise ValueError(f"{path.name} is a TorchScript archive that is truncated or corrupt:"
-                         f" {type(exc).__name__}: {_first_line(str(exc))}. Save or copy it"
+                         f" {type(exc).__name__}: {first_line(str(exc))}. Save or copy it"
                          " again.") from None
     modules = {name: _Module(kind, attrs) for name, (kind, attrs) in table.items()}
     return _from_object(path, _ModuleTree(sd, modules), "torchscript")
-
-
-# ----- safetensors -----------------------------------------------------------------------------
-def _is_safetensors(head: bytes, size: int) -> bool:
-    if len(head) < 9:
-        return False
-    (n,) = struct.unpack("<Q", head[:8])
-    return 2 <= n <= size - 8 and head[8:9] == b"{"
-
-
-def _load_safetensors(path: Path, size: int) -> LoadedModel:
-    with open(path, "rb") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        if n > _MAX_SAFETENSORS_HEADER:
-            raise ValueError(f"{path.name}: its safetensors header claims {n:,} bytes, more than"
-                             f" the {_MAX_SAFETENSORS_HEADER:,} lstm-viz reads (a state dict's"
-                             " header takes a few kilobytes; is the file damaged?)")
-        try:
-            header = json.loads(fh.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise ValueError(f"{path.name} is a corrupt safetensors file ({exc})") from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{path.name} is a corrupt safetensors file (its header is not an"
-                         " object)")
-    total = 0
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES or \
-                not isinstance(info.get("shape"), list) or \
-                not all(isinstance(d, int) and d >= 0 for d in info["shape"]):
-            raise ValueError(f"{path.name}: tensor {key!r} has a bad or unknown dtype/shape"
-                             f" in the safetensors header ({info!r:.80})")
-        count = int(np.prod(info["shape"], dtype=object)) if info["shape"] else 1
-        total += count * _SAFETENSORS_DTYPES[info["dtype"]]
-    if total > size - 8 - n:
-        raise ValueError(f"{path.name}: its header claims {total} bytes of tensors but the file"
-                         f" holds {size - 8 - n}")
-    if total > _memory_budget():
-        raise ValueError(f"{path.name} holds {total} bytes of tensors, more than the memory"
-                         " budget")
-    try:
-        from safetensors import safe_open
-        with safe_open(str(path), framework="pt") as f:
-            sd = {k: f.get_tensor(k) for k in header if k != "__metadata__"}
-            meta = f.metadata() or {}
-    except Exception as exc:  # the safetensors package raises its own error types
-        raise ValueError(f"{path.name} is a corrupt safetensors file:"
-                         f" {_first_line(str(exc))}") from None
-    loaded = _from_object(path, sd, "safetensors")
-    return replace(loaded, metadata={_clip(str(k)): _clip(str(v)) for k, v in meta.items()})
-
-
-def _clip(text: str) -> str:
-    """``text`` cut to _MAX_METADATA characters, saying how long it was."""
-    if len(text) <= _MAX_METADATA:
-        return text
-    return f"{text[:_MAX_METADATA]}… ({len(text):,} characters)"
 
 
 # ----- ONNX ------------------------------------------------------------------------------------
@@ -559,8 +292,9 @@ def _load_onnx(path: Path, size: int) -> LoadedModel:
 
 # ----- Keras -----------------------------------------------------------------------------------
 def _load_keras(path: Path) -> LoadedModel:
-    """A Keras .keras, .h5 or .weights.h5 file read as data with h5py (``lstm_viz.keras_lstm``):
-    its config is JSON, its weights HDF5 datasets; no Keras or TensorFlow code runs."""
+    """A Keras .keras, .h5 or .weights.h5 file read as data with h5py
+    (``lstm_viz.formats.keras_lstm``): its config is JSON, its weights HDF5 datasets; no Keras
+    or TensorFlow code runs."""
     from .keras_lstm import read_keras
 
     read = read_keras(path, _memory_budget())
@@ -585,7 +319,7 @@ def _load_keras(path: Path) -> LoadedModel:
                        warnings=tuple(found_warnings), skipped=tuple(read.problems))
 
 
-def _read_candidate(item, origin: str, **extra) -> LSTMCandidate:
+def _read_candidate(item: Any, origin: str, **extra: Any) -> LSTMCandidate:
     """An LSTM a graph reader found (``onnx_lstm.OnnxLSTM``, ``keras_lstm.KerasLSTM``: its
     name, sizes and nn.LSTM state dict) as a candidate."""
     cfg = LSTMConfig(item.input_size, item.hidden_size, num_layers=item.num_layers,
@@ -595,7 +329,7 @@ def _read_candidate(item, origin: str, **extra) -> LSTMCandidate:
 
 
 # ----- finding LSTMs in what was loaded --------------------------------------------------------
-def _is_module(obj) -> bool:
+def _is_module(obj: Any) -> bool:
     if not isinstance(obj, Placeholder):
         return False
     attrs = obj.attributes()
@@ -634,7 +368,7 @@ _MODULE_FIELDS = ("input_size", "hidden_size", "num_layers", "bias", "batch_firs
                   "padding_idx", "in_features", "out_features")
 
 
-def _module_table(obj) -> dict[str, _Module]:
+def _module_table(obj: Any) -> dict[str, _Module]:
     table = {}
     for name, m in obj.named_modules():
         attrs = {a: getattr(m, a) for a in _MODULE_FIELDS if hasattr(m, a)}
@@ -642,7 +376,8 @@ def _module_table(obj) -> dict[str, _Module]:
     return table
 
 
-def _state_dicts(obj, location: str = "", depth: int = 0):
+def _state_dicts(obj: Any, location: str = "", depth: int = 0
+                 ) -> Iterator[tuple[str, dict[str, Any], dict[str, _Module]]]:
     """Yield (location, {key: tensor}, {module name: _Module}) for each tensor dict in ``obj``."""
     if depth > _MAX_DEPTH:
         return
@@ -687,12 +422,6 @@ def _weights_problem(sd: Mapping) -> str:
     if total > _memory_budget():
         return f"its weights take {total} bytes, more than the memory budget"
     return ""
-
-
-def _parent(prefix: str) -> str:
-    """``decoder.`` for ``decoder.rnn.``; '' at the root."""
-    name = prefix.rstrip(".")
-    return name.rsplit(".", 1)[0] + "." if "." in name else ""
 
 
 def _lstm_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
@@ -741,7 +470,7 @@ def _cell_candidates(location: str, sd: Mapping, modules: Mapping[str, _Module],
     return made
 
 
-def _from_object(path: Path, obj, kind: str) -> LoadedModel:
+def _from_object(path: Path, obj: Any, kind: str) -> LoadedModel:
     """Search ``obj`` (module, state dict, nested checkpoint, placeholders) for LSTMs."""
     found: list[LSTMCandidate] = []
     problems: list[str] = []
@@ -763,7 +492,7 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
                 continue
             weights = {k: v.detach().clone() for k, v in cand.state_dict.items()}
             cand = replace(cand, state_dict=weights)
-            found.append(_pair(cand, sd, modules, obj))
+            found.append(pair(cand, sd, modules, obj))
     if not found:
         if problems:
             lead = "holds no nn.LSTM" if all(p.endswith("lstm-viz shows LSTMs only")
@@ -785,7 +514,7 @@ def _from_object(path: Path, obj, kind: str) -> LoadedModel:
             " such as 'rnn.' or inside a checkpoint dict) or an nn.LSTMCell's ('weight_ih',"
             " 'weight_hh', ...).")
     meta = obj if isinstance(obj, Mapping) else {}
-    metadata = {k: _clip(v) if isinstance(v, str) else v for k, v in meta.items()
+    metadata = {k: clip_text(v) if isinstance(v, str) else v for k, v in meta.items()
                 if isinstance(v, (str, int, float, bool)) or
                 (isinstance(v, dict) and all(isinstance(x, (str, int, float, bool))
                                              for x in v.values()))}
@@ -824,7 +553,8 @@ def nonfinite_weights(cand: LSTMCandidate) -> str:
         (f" and {len(where) - LISTED} more tensors" if len(where) > LISTED else "")
 
 
-def _nonfinite_warnings(found, path) -> list[str]:
+def _nonfinite_warnings(found: Iterable[LSTMCandidate], path: str | PathLike[str]
+                        ) -> list[str]:
     """The warning NaN or infinite inputs give, for each LSTM whose weights hold such values."""
     lines = []
     for cand in found:
@@ -834,137 +564,13 @@ def _nonfinite_warnings(found, path) -> list[str]:
     return _capped(lines, path, "LSTMs with NaN or infinite weights")
 
 
-def _type_name(obj) -> str:
+def _type_name(obj: Any) -> str:
     if isinstance(obj, _ModuleTree):
         return "TorchScript module"
     if isinstance(obj, Placeholder):
         names = placeholder_names(obj, 1)
         return names[0] if names else obj.qualname
     return type(obj).__name__
-
-
-def _children(sd: Mapping, parent: str) -> list[str]:
-    """The direct children of the module ``parent`` ('' or ``"decoder."``) that hold tensors,
-    in the file's order, which is the order the model registered them in."""
-    kids: dict[str, None] = {}
-    for key in sd:
-        if key.startswith(parent) and "." in key[len(parent):]:
-            kids[key[len(parent):].split(".", 1)[0]] = None
-    return list(kids)
-
-
-def _holds_tensors(sd: Mapping, module: str) -> bool:
-    return any(k.startswith(f"{module}.") and "." not in k[len(module) + 1:] for k in sd)
-
-
-def _neighbour(sd: Mapping, module: str, after: bool) -> str | None:
-    """The module right after (or before) ``module`` in the model: its next (previous) sibling,
-    or its parent's when it is the last (first) child, down to the first (last) module inside
-    that holds tensors itself. None when nothing comes after (before) it."""
-    name = module
-    while name:
-        parent = _parent(f"{name}.")
-        kids = _children(sd, parent)
-        child = name[len(parent):]
-        index = kids.index(child) if child in kids else -1
-        other = index + (1 if after else -1)
-        if index >= 0 and 0 <= other < len(kids):
-            node = parent + kids[other]
-            for _ in range(_MAX_NESTING):
-                inner = _children(sd, f"{node}.")
-                if _holds_tensors(sd, node) or not inner:
-                    break
-                node = f"{node}.{inner[0 if after else -1]}"
-            return node
-        name = parent.rstrip(".")
-    return None
-
-
-_MAX_NESTING = 64
-_MAX_OPTIONS = 16
-
-
-def _is_matrix(w, width: int) -> bool:
-    return isinstance(w, torch.Tensor) and w.ndim == 2 and w.is_floating_point() and \
-        w.shape[1] == width and not tensor_problem(w) and \
-        w.numel() * w.element_size() <= _memory_budget()
-
-
-def _embedding_options(sd: Mapping, modules: Mapping, root, input_size: int) -> list[str]:
-    """Keys of the embedding matrices (vocab_size, input_size) in ``sd``: the one a checkpoint
-    names, Embedding modules, and tensors named like embeddings."""
-    hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
-    names = [hinted] if isinstance(hinted, str) and hinted in sd else []
-    names += [f"{n}.weight" if n else "weight" for n, m in modules.items()
-              if m.kind == "Embedding"]
-    names += [k for k in sd if _EMBED_KEY.search(k)]
-    return [k for k in dict.fromkeys(names) if _is_matrix(sd.get(k), input_size)]
-
-
-def _head_options(sd: Mapping, modules: Mapping, out_size: int, embedding_key: str | None
-                  ) -> list[str]:
-    """Names of the Linear modules (weight (out, out_size)) in ``sd``."""
-    options = []
-    for key, w in sd.items():
-        if not (key == "weight" or key.endswith(".weight")) or not _is_matrix(w, out_size):
-            continue
-        name = key[: -len(".weight")] if key != "weight" else ""
-        module = modules.get(name)
-        if module is not None and module.kind != "Linear":
-            continue
-        if module is None and _EMBED_KEY.search(key) and key != embedding_key:
-            continue
-        options.append(name)
-    return options
-
-
-def _pair(cand: LSTMCandidate, sd: Mapping, modules: Mapping, root) -> LSTMCandidate:
-    """``cand`` with the embedding that feeds it and the head that reads it, when the file
-    shows that they do: the checkpoint names the embedding, or nothing else sits between them
-    and the LSTM in the model. Other layers of the right size become options to pick by hand,
-    and ``pairing_notes`` says why they were not paired."""
-    cfg = cand.config
-    first = (cand.cells[0] if cand.origin == "LSTMCell stack" else cand.prefix).rstrip(".")
-    last = (cand.cells[-1] if cand.origin == "LSTMCell stack" else cand.prefix).rstrip(".")
-    embeddings = _embedding_options(sd, modules, root, cfg.input_size)
-    hinted = root.get("embedding_key") if isinstance(root, Mapping) else None
-    before = _neighbour(sd, first, after=False) if first else None
-    embed_key = hinted if isinstance(hinted, str) and hinted in embeddings else \
-        next((k for k in embeddings if before is not None and k == f"{before}.weight"), None)
-    out_size = (cfg.proj_size or cfg.hidden_size) * cfg.num_directions
-    heads = _head_options(sd, modules, out_size, embed_key)
-    after = _neighbour(sd, last, after=True) if last else None
-    head_name = None
-    if after is not None and after in heads:
-        named = bool(_HEAD_NAME.match(after.rsplit(".", 1)[-1]))
-        if named or _neighbour(sd, after, after=True) is None or embed_key is not None and \
-                torch.equal(sd[f"{after}.weight"], sd[embed_key]):
-            head_name = after
-    notes = []
-    others = [k for k in embeddings if k != embed_key]
-    if embed_key is None and others:
-        notes.append(f"no embedding paired: {', '.join(others[:3])}"
-                     f" {'has' if len(others) == 1 else 'have'} the width of the LSTM's input,"
-                     " but the file does not show that it feeds the LSTM (other layers sit"
-                     " between them)")
-    others = [n for n in heads if n != head_name]
-    if head_name is None and others:
-        notes.append(f"no output head paired: {', '.join(n or '<root>' for n in others[:3])}"
-                     f" {'reads' if len(others) == 1 else 'read'} vectors of the LSTM's output"
-                     " size, but the file does not show that one reads the LSTM (other layers"
-                     " sit between them, or it is not the model's last layer); pick it by hand"
-                     " if it does")
-    tensors = {k: sd[k] for k in embeddings[:_MAX_OPTIONS]}
-    for name in heads[:_MAX_OPTIONS]:
-        prefix = f"{name}." if name else ""
-        tensors.update({f"{prefix}{p}": sd[f"{prefix}{p}"] for p in ("weight", "bias")
-                        if isinstance(sd.get(f"{prefix}{p}"), torch.Tensor)})
-    cand = replace(cand, embedding_options=tuple(embeddings[:_MAX_OPTIONS]),
-                   head_options=tuple(heads[:_MAX_OPTIONS]), pairing_notes=tuple(notes),
-                   option_tensors=tensors)
-    if embed_key is not None:
-        cand = cand.with_embedding(embed_key)
-    return cand.with_head(head_name) if head_name is not None else cand
 
 
 def _other_rnn(sd: Mapping, prefix: str) -> str:
@@ -982,7 +588,7 @@ def _other_rnn(sd: Mapping, prefix: str) -> str:
 
 
 # ----- input shapes ----------------------------------------------------------------------------
-def fit_input(data, config: LSTMConfig) -> torch.Tensor:
+def fit_input(data: Any, config: LSTMConfig) -> torch.Tensor:
     """``data`` as the (T, B, input_size) float32 tensor to feed ``config``'s LSTM, time-major
     (``lstm_viz.inputs.array_to_input`` with the config's input_size and batch_first)."""
     return array_to_input(np.asarray(data), config.input_size, config.batch_first)
@@ -1016,8 +622,22 @@ def head_choices(cand: LSTMCandidate) -> dict[str, Head]:
             if (head := cand.with_head(name).head) is not None}
 
 
-def load_into_session(session, loaded: LoadedModel, cand: LSTMCandidate | None = None,
-                      batch_first: bool | None = None, input_spec=None, *,
+class TakesModules(Protocol):
+    """What ``load_into_session`` needs of a ``Session``."""
+
+    @property
+    def dtype(self) -> torch.dtype: ...
+    @property
+    def input_spec(self) -> InputSpec: ...
+
+    def load_module(self, lstm: nn.LSTM, source: dict | None = None,
+                    input_spec: InputSpec | None = None, head: Head | None = None,
+                    head_choices: dict[str, Head] | None = None,
+                    pairing_notes: tuple[str, ...] = ()) -> None: ...
+
+
+def load_into_session(session: TakesModules, loaded: LoadedModel, cand: LSTMCandidate | None = None,
+                      batch_first: bool | None = None, input_spec: InputSpec | None = None, *,
                       lstm: nn.LSTM | None = None, source: dict | None = None) -> str:
     """Make ``session`` use the LSTM ``cand`` of ``loaded`` (default: its only one), and
     ``input_spec`` (if given) as its input in the same change.

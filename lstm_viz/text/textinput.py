@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import inputs
+from .. import inputs
+from ..formats.loader import load_model
+from ..inputs import InputSpec
 from . import tokenize as _tok
-from .inputs import InputSpec
-from .io import load_model
 from .vocab import check_vocab_size, parse_vocab_json, read_vocab_text, vocab_lines
 
 UNK_TOKENS = _tok.UNK_TOKENS
@@ -68,7 +68,7 @@ def is_char_vocab(vocab: Sequence[str]) -> bool:
 
 def tokenize(text: str, vocab: Sequence[str], tokenizer: str | None = None) -> list[str]:
     """The tokens of ``text``: with ``tokenizer`` ("characters", "words", "regex:PATTERN"),
-    else the one the vocabulary's content suggests (``lstm_viz.tokenize.choose``)."""
+    else the one the vocabulary's content suggests (``lstm_viz.text.tokenize.choose``)."""
     tok = _tok.Tokenizer.parse(tokenizer) if tokenizer else _tok.choose(vocab)[0]
     return tok.split(text, vocab)
 
@@ -311,7 +311,7 @@ def text_input_spec(model_source: Mapping[str, Any] | None, text: str,
     the vocabulary file ``vocab_path``); otherwise one-hot characters. The model file is read
     without running code stored in it, whatever ``model_source`` says about its kind, unless
     ``allow_pickle``: the user's consent, in this run, to unpickling that very file. A file
-    that needs it raises ``lstm_viz.io.PickleConsentNeeded``.
+    that needs it raises ``lstm_viz.formats.loader.PickleConsentNeeded``.
     """
     src = model_source if isinstance(model_source, Mapping) else {}
     vocab: Sequence[str] | None = None

@@ -82,7 +82,7 @@ def read_keras(path: Path, budget: int) -> KerasFile:
     their arrays as torch tensors.
 
     The HDF5 library can crash or hang on a damaged file, so the file is read in a child
-    Python process (``python -m lstm_viz.keras_lstm``) that hands back plain arrays.
+    Python process (``python -m lstm_viz.formats.keras_lstm``) that hands back plain arrays.
     ValueError when h5py is missing or the file is not a readable Keras file.
     """
     path = Path(path).resolve()
@@ -92,11 +92,11 @@ def read_keras(path: Path, budget: int) -> KerasFile:
     with tempfile.TemporaryDirectory(prefix="lstm-viz-keras-") as tmp:
         # run in the empty folder, so that nothing beside the user's files is imported
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (str(Path(__file__).resolve().parent.parent),
+            p for p in (str(Path(__file__).resolve().parents[2]),  # the folder of lstm_viz
                         os.environ.get("PYTHONPATH", "")) if p))
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "lstm_viz.keras_lstm", str(path), str(budget), tmp],
+                [sys.executable, "-m", "lstm_viz.formats.keras_lstm", str(path), str(budget), tmp],
                 cwd=tmp, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                 timeout=_CHILD_TIMEOUT)
         except subprocess.TimeoutExpired:

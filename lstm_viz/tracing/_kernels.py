@@ -9,8 +9,8 @@ torch calls on preallocated buffers. ``run_fused`` lets torch's fused kernel com
 recomputes the gates for all steps at once, with a log-depth scan for c; ``run_layered`` does the
 same with c as a plain recurrence over time (one compiled pass that also activates the gates,
 where it builds) and reads a full-length reverse direction backwards in place.
-``run_direction`` runs one layer and direction by any of these (lstm_viz.method_choice times
-them).
+``run_direction`` runs one layer and direction by any of these
+(lstm_viz.tracing.method_choice times them).
 
 Each packed kernel is checked against addmm once, on first use, and falls back to addmm (with one
 log line) where it is missing or disagrees. A per-step ``torch.compile`` of the element-wise part
