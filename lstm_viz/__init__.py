@@ -7,13 +7,9 @@ Names are loaded on first use (PEP 562), so ``import lstm_viz`` and the torch-fr
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("lstm-viz")
-except PackageNotFoundError:  # a source tree that was never installed has no version
-    __version__ = "0+unknown"
+from ._version import __version__ as __version__
 
 # name -> the module (under lstm_viz) that defines it
 _EXPORTS = {

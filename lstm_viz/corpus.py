@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from . import __version__
+from ._version import __version__
 from .formats.hashing import file_sha256
 from .text.textinput import embed
 from .tracing import trace

@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._version import __version__
 from ..config import LSTMConfig
 from ..torch_devices import rnn_precision
 from . import _kernels, _native
@@ -137,8 +138,6 @@ def cpu_model() -> str:
 
 def scope() -> dict[str, str]:
     """What a cached choice holds for: this CPU, this torch, this lstm-viz."""
-    from .. import __version__
-
     return {"cpu": cpu_model(), "torch": str(torch.__version__), "lstm_viz": __version__}
 
 
