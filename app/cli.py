@@ -249,7 +249,6 @@ def _headless_window(args, settings_dir: str):
     from PySide6.QtCore import QSettings
 
     from .entry import make_app
-    from .file_menu import open_demo, open_model
     from .main import MainWindow
     if args.model:
         _check_model(args.model, args.allow_pickle, args.lstm, memory_budget=_budget(args))
@@ -263,11 +262,11 @@ def _headless_window(args, settings_dir: str):
     window = MainWindow(session=session, settings=settings, restore=False, trace_now=False,
                         memory_budget=_budget(args))
     try:
-        if args.model and not open_model(window, args.model, allow_pickle=args.allow_pickle,
-                                         lstm=args.lstm):
+        if args.model and not window.documents.open_model(
+                args.model, allow_pickle=args.allow_pickle, lstm=args.lstm):
             raise UsageError(f"--model: could not open {args.model}")
         if args.demo:
-            if not open_demo(window, args.demo):
+            if not window.documents.open_demo(args.demo):
                 raise UsageError(f"--demo: could not open {args.demo}")
         try:
             window.ctx.retrace_now()

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QApplication
 import lstm_viz
 
 from .desktop import app_icon
-from .file_menu import open_demo, open_model
 from .main import APPLICATION, ORGANIZATION, MainWindow
 
 
@@ -117,7 +116,7 @@ def build_window(options: dict) -> MainWindow:
 
     def settle() -> None:
         if options.get("demo"):
-            open_demo(window, str(options["demo"]))
+            window.documents.open_demo(str(options["demo"]))
         if opening and window.ctx.up_to_date and window.session.trace is None:
             # nothing was opened (or it waits for an answer): show the session there is
             try:
@@ -151,6 +150,8 @@ def build_window(options: dict) -> MainWindow:
             except ValueError as exc:  # the model's input is shorter than --step asks
                 window.ctx.post(str(exc), 15000)
 
-        open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")),
-                   lstm=options.get("lstm") or None, background=True, done=opened)
+        window.documents.open_model(options["model"],
+                                    allow_pickle=bool(options.get("allow_pickle")),
+                                    lstm=options.get("lstm") or None, background=True,
+                                    done=opened)
     return window

@@ -1,9 +1,9 @@
 """The main window: builds the panels listed in PANELS around one Session, and the menus.
 
 Adding a panel is one line in PANELS (a class with ``title``, ``area`` and ``__init__(ctx)``).
-The File menu's actions live in ``app/file_menu.py``, the status bar in ``app/status.py``; the
-open file (title, modified mark, drag and drop, Open recent) in ``app/documents.py``; colours
-that follow the palette (dark mode) in ``app/theme.py``.
+What the File menu does lives in the window's controllers (``app/controllers/``: documents and
+exports), the status bar in ``app/status.py``; colours that follow the palette (dark mode) in
+``app/theme.py``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget
 
 from lstm_viz import Session
 
-from . import documents, file_menu, theme
+from . import theme
 from .context import AppContext
+from .controllers.documents import DocumentsController
+from .controllers.recent import kind_of
 from .export import ExportDialog, ask_animation_path, ask_stream_path
-from .file_menu import add_file_actions
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
 from .panels.corpus import CorpusView
@@ -97,6 +98,8 @@ class MainWindow(QMainWindow):
                             | QMainWindow.DockOption.AllowTabbedDocks)
         for cls in PANELS:
             self.add_panel(cls)
+        self.documents = DocumentsController(self)
+        self.recent_menu = self.documents.recent_menu
         self.status_bar = StatusBar(self.ctx, self)
         self.setStatusBar(self.status_bar)
         self.ctx.runner.busy_changed.connect(self.transport.set_busy)
@@ -177,12 +180,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.file_menu = file_menu
-        self.open_section = add_file_actions(self, file_menu)
-        self.recent_menu = QMenu("Open &recent", self)
-        self.recent_menu.setObjectName("recent_menu")
-        self.recent_menu.aboutToShow.connect(
-            lambda: documents.fill_recent_menu(self, self.recent_menu))
-        documents.fill_recent_menu(self, self.recent_menu)
+        self.open_section = self._add_file_actions(file_menu)
         save = next(a for a in file_menu.actions() if a.objectName() == "action_save_session")
         file_menu.insertMenu(save, self.recent_menu)  # after Open session…
         corpus = QAction("Open corpus store…", self)
@@ -216,6 +214,30 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Keyboard shortcuts", self._shortcuts, "F1")
         self._action(help_menu, "About lstm-viz", self._about)
+
+    def _add_file_actions(self, menu: QMenu) -> QAction | None:
+        """New session, Open/Save session…, then the "Models" section (returned): Open
+        model…, Open demo…, Open text input…"""
+        docs = self.documents
+        section = None
+        for text, slot, shortcut in (
+                ("New session", docs.ask_new_session, QKeySequence.StandardKey.New),
+                ("Open session…", docs.ask_open_session, QKeySequence.StandardKey.Open),
+                ("Save session…", docs.save_as, QKeySequence.StandardKey.Save),
+                (None, None, None),
+                ("Open model…", docs.ask_open_model, "Ctrl+M"),
+                ("Open demo…", docs.ask_open_demo, "Ctrl+D"),
+                ("Open text input…", docs.ask_open_text, None)):
+            if text is None:
+                menu.addSeparator()
+                section = menu.addSection("Models")
+                continue
+            action = menu.addAction(text)
+            action.setObjectName("action_" + text.split("…")[0].lower().replace(" ", "_"))
+            if shortcut is not None:
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(lambda *_, s=slot: s())
+        return section
 
     def _open_corpus(self) -> None:
         """File > Open corpus store: the Corpus view, asking for the store."""
@@ -251,8 +273,7 @@ class MainWindow(QMainWindow):
         the window and is the unmodified state from now on; an input is a change. A demo
         (``path`` None) leaves the window without a file."""
         if path is not None:
-            documents.remember(self.settings, path)
-            documents.fill_recent_menu(self, self.recent_menu)
+            self.documents.remember(path)
         if kind in ("model", "session", "demo"):
             self.document = Path(path) if path is not None else None
             self.mark_clean()
@@ -298,7 +319,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
-        documents.open_paths(self, paths)
+        self.documents.open_paths(paths)
 
     @staticmethod
     def _dropped_paths(mime) -> list[str]:
@@ -308,7 +329,7 @@ class MainWindow(QMainWindow):
             if not url.isLocalFile():
                 continue
             try:
-                documents.kind_of(url.toLocalFile())
+                kind_of(url.toLocalFile())
             except ValueError:
                 continue
             paths.append(url.toLocalFile())
@@ -390,12 +411,12 @@ class MainWindow(QMainWindow):
     @property
     def opening(self) -> bool:
         """True while a file is being read on the worker (File > Open…, a drop, Open recent)."""
-        return file_menu.opening(self)
+        return self.documents.opening
 
     def closeEvent(self, event):  # noqa: N802 - Qt override
         if self.confirm_unsaved and self.isWindowModified() and not self._may_close:
             event.ignore()  # asked first; Save or Discard closes again
-            file_menu.ask_to_save(self, self._close_anyway, before="closing")
+            self.documents.ask_to_save(self._close_anyway, before="closing")
             return
         self.shut_down()
         super().closeEvent(event)
