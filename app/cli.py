@@ -429,25 +429,30 @@ def _export(args) -> int:
         for path in [_stream(_plain_session(args), args)]:
             print(path)
         return 0
-    from .export import export_animation, export_views
+    for path in _export_with_window(args, formats):
+        print(path)
+    return 0
+
+
+def _export_with_window(args, formats: list[str]) -> list[Path]:
+    """Write the views, animations and (with --stream) the trace of a headless window."""
     with tempfile.TemporaryDirectory(prefix="lstm-viz-") as settings_dir:
         app, window = _headless_window(args, settings_dir)
+        exports = window.exports
         try:
-            written = export_views(window, args.out,
-                                   [f for f in formats if f not in ANIMATIONS],
-                                   scale=args.scale) if formats else []
+            stills = [f for f in formats if f not in ANIMATIONS]
+            written = exports.export_views(args.out, stills, scale=args.scale) \
+                if formats else []
             for fmt in (f for f in ANIMATIONS if f in formats):
                 _show_view(window, args.view or next(iter(window.views)))
-                written.append(export_animation(window, Path(args.out) / f"steps.{fmt}"))
+                written.append(exports.export_animation(Path(args.out) / f"steps.{fmt}"))
             if args.stream:
                 written.append(_stream(window.session, args))
         except OSError as exc:
             raise UsageError(f"--out: {_one_line(exc)}") from None
         finally:
             _close(window)
-    for path in written:
-        print(path)
-    return 0
+    return written
 
 
 def _plain_session(args):

@@ -22,8 +22,8 @@ from lstm_viz import Session
 from . import theme
 from .context import AppContext
 from .controllers.documents import DocumentsController
+from .controllers.export import ExportController
 from .controllers.recent import kind_of
-from .export import ExportDialog, ask_animation_path, ask_stream_path
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
 from .panels.corpus import CorpusView
@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
             self.add_panel(cls)
         self.documents = DocumentsController(self)
         self.recent_menu = self.documents.recent_menu
+        self.exports = ExportController(self)
         self.status_bar = StatusBar(self.ctx, self)
         self.setStatusBar(self.status_bar)
         self.ctx.runner.busy_changed.connect(self.transport.set_busy)
@@ -188,15 +189,16 @@ class MainWindow(QMainWindow):
         corpus.triggered.connect(lambda *_: self._open_corpus())
         file_menu.insertAction(save, corpus)
         file_menu.addSeparator()
-        self._action(file_menu, "Export current view…", lambda: self.export_dialog(False),
+        exports = self.exports
+        self._action(file_menu, "Export current view…", lambda: exports.open_dialog(False),
                      "Ctrl+E")
-        self._action(file_menu, "Export everything…", lambda: self.export_dialog(True),
+        self._action(file_menu, "Export everything…", lambda: exports.open_dialog(True),
                      "Ctrl+Shift+E")
         self._action(file_menu, "Export code (script + NPZ)…",
-                     lambda: ExportDialog(self, False, formats=("py",)).exec())
-        self._action(file_menu, "Export animated GIF…", self.export_gif_dialog)
+                     lambda: exports.open_dialog(False, formats=("py",)))
+        self._action(file_menu, "Export animated GIF…", exports.ask_animation_path)
         self._action(file_menu, "Export full trace, streamed (NPZ chunks)…",
-                     lambda: ask_stream_path(self))
+                     exports.ask_stream_path)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, QKeySequence.Quit)
         view_menu = self.menuBar().addMenu("&View")
@@ -339,13 +341,6 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
             theme.restyle(self)
-
-    # ----- export -----------------------------------------------------------------------
-    def export_dialog(self, everything: bool) -> None:
-        ExportDialog(self, everything).exec()
-
-    def export_gif_dialog(self) -> None:
-        ask_animation_path(self)
 
     # ----- settings ---------------------------------------------------------------------
     def _restored_session(self) -> Session | None:
