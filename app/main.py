@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget
 
 from lstm_viz import Session
 
 from . import theme
+from .actions import build_menus, make_action
 from .context import AppContext
 from .controllers.documents import DocumentsController
 from .controllers.export import ExportController
@@ -179,88 +180,39 @@ class MainWindow(QMainWindow):
 
     # ----- menus ------------------------------------------------------------------------
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.file_menu = file_menu
-        self.open_section = self._add_file_actions(file_menu)
-        save = next(a for a in file_menu.actions() if a.objectName() == "action_save_session")
-        file_menu.insertMenu(save, self.recent_menu)  # after Open session…
-        corpus = QAction("Open corpus store…", self)
-        corpus.setObjectName("action_open_corpus")
-        corpus.triggered.connect(lambda *_: self._open_corpus())
-        file_menu.insertAction(save, corpus)
-        file_menu.addSeparator()
-        exports = self.exports
-        self._action(file_menu, "Export current view…", lambda: exports.open_dialog(False),
-                     "Ctrl+E")
-        self._action(file_menu, "Export everything…", lambda: exports.open_dialog(True),
-                     "Ctrl+Shift+E")
-        self._action(file_menu, "Export code (script + NPZ)…",
-                     lambda: exports.open_dialog(False, formats=("py",)))
-        self._action(file_menu, "Export animated GIF…", exports.ask_animation_path)
-        self._action(file_menu, "Export full trace, streamed (NPZ chunks)…",
-                     exports.ask_stream_path)
-        file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QKeySequence.Quit)
-        view_menu = self.menuBar().addMenu("&View")
+        """The menus as ``actions.MENUS`` declares them."""
+        self.themes = theme.ThemeChooser(self.settings, self)  # View > Theme
+        menus, sections = build_menus(self, {
+            "recent": lambda menu: menu.addMenu(self.recent_menu),
+            "docks": self._add_dock_toggles,
+            "views": self._add_view_actions,
+            "themes": lambda menu: menu.addMenu(self.themes.menu)})
+        self.file_menu = menus["&File"]
+        self.open_section = sections["Models"]
+
+    def _add_dock_toggles(self, menu: QMenu) -> None:
         for dock in self.docks.values():
-            view_menu.addAction(dock.toggleViewAction())
-        view_menu.addAction(self.transport.toggleViewAction())
-        view_menu.addSeparator()
+            menu.addAction(dock.toggleViewAction())
+        menu.addAction(self.transport.toggleViewAction())
+
+    def _add_view_actions(self, menu: QMenu) -> None:
         for k in range(self.tabs.count()):
             title = self.tabs.tabText(k)
-            self._action(view_menu, title, lambda t=title: self.show_view(t), f"Ctrl+{k + 1}")
-        view_menu.addSeparator()
-        self._action(view_menu, "Reset layout", self.reset_layout)
-        self.themes = theme.ThemeChooser(self.settings, self)  # View > Theme
-        view_menu.addMenu(self.themes.menu)
-        help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "Keyboard shortcuts", self._shortcuts, "F1")
-        self._action(help_menu, "About lstm-viz", self._about)
+            menu.addAction(make_action(self, title, lambda t=title: self.show_view(t),
+                                       f"Ctrl+{k + 1}"))
 
-    def _add_file_actions(self, menu: QMenu) -> QAction | None:
-        """New session, Open/Save session…, then the "Models" section (returned): Open
-        model…, Open demo…, Open text input…"""
-        docs = self.documents
-        section = None
-        for text, slot, shortcut in (
-                ("New session", docs.ask_new_session, QKeySequence.StandardKey.New),
-                ("Open session…", docs.ask_open_session, QKeySequence.StandardKey.Open),
-                ("Save session…", docs.save_as, QKeySequence.StandardKey.Save),
-                (None, None, None),
-                ("Open model…", docs.ask_open_model, "Ctrl+M"),
-                ("Open demo…", docs.ask_open_demo, "Ctrl+D"),
-                ("Open text input…", docs.ask_open_text, None)):
-            if text is None:
-                menu.addSeparator()
-                section = menu.addSection("Models")
-                continue
-            action = menu.addAction(text)
-            action.setObjectName("action_" + text.split("…")[0].lower().replace(" ", "_"))
-            if shortcut is not None:
-                action.setShortcut(QKeySequence(shortcut))
-            action.triggered.connect(lambda *_, s=slot: s())
-        return section
-
-    def _open_corpus(self) -> None:
+    def open_corpus(self) -> None:
         """File > Open corpus store: the Corpus view, asking for the store."""
         self.show_view(CorpusView.title)
         view = self.panels[CorpusView.title]
         assert isinstance(view, CorpusView)
         view._choose_store()
 
-    def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(lambda *_: slot())
-        menu.addAction(action)
-        return action
-
-    def _about(self) -> None:
+    def show_about(self) -> None:
         from .about import AboutDialog
         self._open_dialog(AboutDialog(self))
 
-    def _shortcuts(self) -> None:
+    def show_shortcuts(self) -> None:
         from .shortcuts import ShortcutsDialog
         self._open_dialog(ShortcutsDialog(self))
 

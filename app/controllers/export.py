@@ -154,6 +154,10 @@ class ExportController(QObject):
         """File > Export current view / everything / code: folder, formats and resolution."""
         ExportDialog(self, everything, formats=formats).exec()
 
+    def open_code_dialog(self) -> None:
+        """File > Export code: the check script and its data."""
+        self.open_dialog(False, formats=("py",))
+
     # ----- animations -------------------------------------------------------------------
     def export_animation(self, path: str | Path, *, max_frames: int = 120, fps: float = 8.0,
                          scale: float = 1.0) -> Path:
