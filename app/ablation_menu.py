@@ -84,7 +84,7 @@ class AblationDialog(QDialog):
 def apply_ablation(ctx, ablation: Ablation) -> None:
     """Record ``ablation`` in the session; the context re-traces on its worker."""
     ctx.session.ablate(ablation, rerun=False)
-    ctx.post(f"what-if: {ablation.describe()}")
+    ctx.messages.post(f"what-if: {ablation.describe()}")
 
 
 def ablation_menu(ctx, unit: int, t: int, parent=None, gate: str | None = None) -> QMenu:
@@ -123,7 +123,7 @@ def _try(ctx, ablation: Ablation) -> None:
     try:
         apply_ablation(ctx, ablation)
     except ValueError as exc:
-        ctx.post(str(exc), 8000)
+        ctx.messages.post(str(exc), 8000)
 
 
 def attach_ablation_menu(view, graphics: pg.GraphicsLayoutWidget,

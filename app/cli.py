@@ -268,14 +268,10 @@ def _headless_window(args, settings_dir: str):
         if args.demo:
             if not window.documents.open_demo(args.demo):
                 raise UsageError(f"--demo: could not open {args.demo}")
-        try:
-            window.ctx.retrace_now()
-        except ValueError as exc:
-            raise UsageError(_one_line(exc)) from None
+        _traced(window)
         _apply_selection(window, data.get("selection"))
         _seek(window, args.step if args.step is not None else data.get("step"))
-        if window.session.window_due:  # a windowed trace: the window around the step, now
-            window.ctx.retrace_now()
+        _traced(window)  # a windowed trace: the window around the step
         _show_view(window, args.view or (data.get("view") or {}).get("tab"))
         w, h = _size(args.size)
         window.resize(w, h)
@@ -288,6 +284,15 @@ def _headless_window(args, settings_dir: str):
         _close(window)
         raise
     return app, window
+
+
+def _traced(window) -> None:
+    """The window's session traced as it is now; UsageError with the engine's message when it
+    cannot be."""
+    try:
+        window.ctx.ensure_traced()
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from None
 
 
 def _close(window) -> None:

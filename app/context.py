@@ -1,21 +1,24 @@
-"""AppContext: what every panel gets: the session, the trace runner and the shared selection.
+"""AppContext: what every panel gets: the session, the trace scheduler and the shared selection
+(and, to post status-bar messages, the window's ``messages``).
 
 Changes flow one way: panels and dialogs change the session; the context hears the session's
 events and starts one re-trace per event-loop turn, however many events the change fired.
 A windowed session (its full trace is over the memory budget) holds one window of steps; when t
-leaves it, the context traces the window around t on the worker, like any other trace.
+leaves it, the context traces the window around t on the worker, like any other trace. Whoever
+needs the trace of the session as it is now (the start-up, headless runs, exports) asks
+``ensure_traced``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from lstm_viz.hashing import file_sha256
+from lstm_viz import Session
 
 from .display import DisplayOptions
+from .messages import Messages
 from .workers import TraceRunner
 
 DIRECTIONS = ("forward", "reverse")
@@ -36,14 +39,15 @@ class AppContext(QObject):
     trace_changed = Signal()
     step_changed = Signal(int)
     edits_changed = Signal()
-    #: (text, timeout_ms) for the status bar
-    message_posted = Signal(str, int)
     #: a trace failed or was refused: the engine's message ('' clears it)
     trace_error_changed = Signal(str)
 
-    def __init__(self, session, parent=None):
+    def __init__(self, session: Session, parent: QObject | None = None,
+                 messages: Messages | None = None):
         super().__init__(parent)
         self.session = session
+        #: the status bar's messages (the window's; a context of its own without one)
+        self.messages = messages if messages is not None else Messages(self)
         # seeking past the traced window must never trace on the GUI thread: the worker does
         session.defer_windows = True
         self.runner = TraceRunner(self)
@@ -57,8 +61,6 @@ class AppContext(QObject):
         self._latest = None
         self._accepted = None
         self._then: list[Callable[[], None]] = []
-        # model files the user agreed, in this run, to unpickle: path -> SHA-256 at that moment
-        self._pickle_consent: dict[Path, str] = {}
         # one zero-interval single shot: every session event of one change lands in one turn
         self._due = QTimer(self)
         self._due.setSingleShot(True)
@@ -119,8 +121,8 @@ class AppContext(QObject):
     def _on_edits_cleared(self, count: int) -> None:
         """A change of model, settings or input dropped what-if edits: say so, visibly."""
         edits = "the what-if edit" if count == 1 else f"{count} what-if edits"
-        self.post(f"The change cleared {edits}, made for the run before it. File > Save"
-                  " session keeps edits before such a change.", 10000)
+        self.messages.post(f"The change cleared {edits}, made for the run before it. File >"
+                           " Save session keeps edits before such a change.", 10000)
 
     def _on_edits_changed(self) -> None:
         self.edits_changed.emit()
@@ -130,10 +132,6 @@ class AppContext(QObject):
         if self.session.edits or not self.up_to_date or (trace is not None
                                                          and trace.meta.get("edited")):
             self._schedule()
-
-    def trace_later(self) -> None:
-        """Trace the session as it is now on the worker (as after a change of it)."""
-        self._schedule()
 
     def _schedule(self) -> None:
         if not self._due.isActive():
@@ -163,6 +161,33 @@ class AppContext(QObject):
         """True when no trace is due, running or waiting and the last request was installed."""
         return not self._due.isActive() and not self.runner.busy and (
             self._latest is None or self._latest is self._accepted or bool(self.trace_error))
+
+    @property
+    def traced(self) -> bool:
+        """True when the trace on show is of the session as it is now, holding step t."""
+        session = self.session
+        return self.up_to_date and session.trace is not None and not session.window_due
+
+    def ensure_traced(self, *, wait: bool = True) -> None:
+        """Make the trace on show the session's as it is now (with step t in it).
+
+        Nothing happens when it already is. With ``wait`` (headless runs, exports, a start-up
+        that can afford it) a trace running on the worker is waited for and whatever is still
+        due is traced here, before returning; ValueError (the engine's message) or
+        RuntimeError when it cannot be traced. Without, a trace is started on the worker
+        unless one is on its way, and this returns at once."""
+        if self.traced:
+            return
+        if not wait:
+            if self.up_to_date:
+                self._schedule()
+            return
+        if self.runner.busy:
+            self.runner.wait()
+            for _ in range(3):  # its result, queued from the worker, is installed
+                QCoreApplication.processEvents()
+        if not self.traced:
+            self.retrace_now()
 
     def retrace_now(self) -> None:
         """Trace synchronously on this thread (headless export, screenshots); whatever was due
@@ -197,7 +222,7 @@ class AppContext(QObject):
         if request is self._latest:
             self._then.clear()
             self._set_trace_error(message)
-            self.post(message, 8000)
+            self.messages.post(message, 8000)
 
     def _set_trace_error(self, message: str) -> None:
         if message != self.trace_error:
@@ -250,28 +275,3 @@ class AppContext(QObject):
     def _clamp_selection(self, *args) -> None:
         if self._clamp():
             self.selection_changed.emit()
-
-    # ----- consent to run a file's code ---------------------------------------------------
-    def consent_to_pickle(self, path) -> None:
-        """The user agreed (the unsafe-pickle dialog, ``--allow-pickle`` with ``--model``) to
-        unpickling the model file ``path`` as it is now; nothing else is covered."""
-        p = Path(path).resolve()
-        self._pickle_consent[p] = file_sha256(p)
-
-    def pickle_consented(self, path) -> bool:
-        """True when the user agreed to unpickling ``path`` in this run and the file has not
-        changed since."""
-        p = Path(path).resolve()
-        digest = self._pickle_consent.get(p)
-        try:
-            return digest is not None and file_sha256(p) == digest
-        except OSError:
-            return False
-
-    def consented_models(self) -> list[Path]:
-        """The model files ``pickle_consented`` covers now."""
-        return [p for p in self._pickle_consent if self.pickle_consented(p)]
-
-    def post(self, text: str, timeout_ms: int = 4000) -> None:
-        """Show a message in the status bar."""
-        self.message_posted.emit(text, timeout_ms)

@@ -119,10 +119,7 @@ def build_window(options: dict) -> MainWindow:
             window.documents.open_demo(str(options["demo"]))
         if opening and window.ctx.up_to_date and window.session.trace is None:
             # nothing was opened (or it waits for an answer): show the session there is
-            try:
-                window.ctx.retrace_now()
-            except (ValueError, RuntimeError) as exc:
-                window.ctx.post(f"Not traced: {exc}", 15000)
+            window.show_traced()
         selection = options.get("selection")
         if isinstance(selection, dict):
             window.ctx.select_from(selection)
@@ -148,7 +145,7 @@ def build_window(options: dict) -> MainWindow:
             try:
                 settle()
             except ValueError as exc:  # the model's input is shorter than --step asks
-                window.ctx.post(str(exc), 15000)
+                window.messages.post(str(exc), 15000)
 
         window.documents.open_model(options["model"],
                                     allow_pickle=bool(options.get("allow_pickle")),

@@ -25,6 +25,7 @@ from .context import AppContext
 from .controllers.documents import DocumentsController
 from .controllers.export import ExportController
 from .controllers.recent import kind_of
+from .messages import Messages
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
 from .panels.corpus import CorpusView
@@ -84,7 +85,8 @@ class MainWindow(QMainWindow):
             session = session or Session()
         if memory_budget is not None:  # before the first trace, which it may window
             session.memory_budget = memory_budget
-        self.ctx = AppContext(session, self)
+        self.messages = Messages(self)
+        self.ctx = AppContext(session, self, self.messages)
         self.session = session
         first_trace = trace_now and session.trace is None
         self.transport = TransportBar(self.ctx, self)
@@ -117,16 +119,20 @@ class MainWindow(QMainWindow):
             long_input = first_trace and session.windowed  # a long first pass: on the worker
         except ValueError:  # over the budget even in windows: the trace below says so
             long_input = False
-        if long_input:
-            self.ctx.trace_later()
-        elif first_trace:
-            # synchronously: a worker trace would share the GIL with building the panels
-            try:
-                self.ctx.retrace_now()
-            except (ValueError, RuntimeError) as exc:  # show the window anyway, say why
-                self.ctx.post(f"Not traced: {exc}", 15000)
+        if first_trace:
+            # a short first pass synchronously: a worker trace would share the GIL with
+            # building the panels
+            self.show_traced(wait=not long_input)
         self.mark_clean()
         self.tabs.setFocus()
+
+    def show_traced(self, *, wait: bool = True) -> None:
+        """Trace the session as it is now (``AppContext.ensure_traced``); a session that
+        cannot be traced is shown anyway, and the status bar says why."""
+        try:
+            self.ctx.ensure_traced(wait=wait)
+        except (ValueError, RuntimeError) as exc:
+            self.messages.post(f"Not traced: {exc}", 15000)
 
     # ----- panels -----------------------------------------------------------------------
     def add_panel(self, cls: type):
@@ -336,7 +342,7 @@ class MainWindow(QMainWindow):
         if self.settings.status() != QSettings.Status.NoError:
             text = (f"could not write the settings file {self.settings.fileName()}; the old"
                     " one is unchanged")
-            self.ctx.post(text, 15000)
+            self.messages.post(text, 15000)
             print(f"lstm-viz: {text}", file=sys.stderr)
             return False
         return True

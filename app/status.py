@@ -112,7 +112,7 @@ class StatusBar(QStatusBar):
                   self.time_label, self.memory_label):
             self.addPermanentWidget(w)
         self._message, self._message_timeout = "", 0
-        ctx.message_posted.connect(self.showMessage)
+        ctx.messages.posted.connect(self.showMessage)
         self.messageChanged.connect(lambda text: text or self.setToolTip(""))
         ctx.runner.busy_changed.connect(self._on_busy_changed)
         ctx.trace_error_changed.connect(self._on_trace_error_changed)

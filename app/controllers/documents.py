@@ -135,7 +135,7 @@ class DocumentsController(QObject):
         self.ctx.config_changed.connect(self._unlock_without_model)
 
     def _post(self, text: str, timeout_ms: int = 4000) -> None:
-        self.ctx.post(text, timeout_ms)
+        self._window.messages.post(text, timeout_ms)
 
     @property
     def opening(self) -> bool:

@@ -52,7 +52,7 @@ class ExportController(QObject):
         self.job: ExportJob | None = None
 
     def post(self, text: str, timeout_ms: int = 4000) -> None:
-        self.ctx.post(text, timeout_ms)
+        self.window.messages.post(text, timeout_ms)
 
     # ----- the views --------------------------------------------------------------------
     def current_title(self) -> str:
@@ -89,14 +89,9 @@ class ExportController(QObject):
 
     def _ensure_traced(self) -> None:
         """The trace on screen is of the session as it is now (exports never show a stale
-        one)."""
-        ctx = self.ctx
-        if not ctx.up_to_date or self.session.trace is None:
-            ctx.runner.wait()
-            settle()
-            if not ctx.up_to_date or self.session.trace is None:
-                ctx.retrace_now()
-                settle()
+        one), and the views have drawn it."""
+        self.ctx.ensure_traced()
+        settle()
 
     # ----- figures and data -------------------------------------------------------------
     def export_views(self, out_dir: str | Path, formats: Iterable[str] = ALL_FORMATS, *,

@@ -196,10 +196,10 @@ class ModelInfoPanel(QScrollArea):
             except ValueError as exc:
                 session.model_source = old
                 self.refresh()
-                self.ctx.post(f"Could not use that embedding: {exc}", 8000)
+                self.ctx.messages.post(f"Could not use that embedding: {exc}", 8000)
                 return
         self.refresh()
-        self.ctx.post(f"Embedding: {key}" if key else "No embedding paired", 6000)
+        self.ctx.messages.post(f"Embedding: {key}" if key else "No embedding paired", 6000)
 
     def _show_head(self) -> None:
         session = self.session
@@ -238,7 +238,7 @@ class ModelInfoPanel(QScrollArea):
         try:
             self.session.set_head(name)
         except ValueError as exc:
-            self.ctx.post(str(exc), 8000)
+            self.ctx.messages.post(str(exc), 8000)
             return
-        self.ctx.post(f"Output head: {name or '<root>'}" if name is not None
-                      else "No output head: predictions are not shown", 6000)
+        self.ctx.messages.post(f"Output head: {name or '<root>'}" if name is not None
+                               else "No output head: predictions are not shown", 6000)

@@ -200,3 +200,25 @@ def test_a_model_that_needs_its_code_is_refused_without_allow_pickle(
     with pytest.raises(PickleConsentNeeded):
         load_model(code_only_model)
     assert not marker.exists()
+
+
+def test_consent_to_a_model_file_is_asked_once_in_a_run(window, qtbot, code_only_model,
+                                                        modal_dialog, monkeypatch):
+    from lstm_viz_app.controllers.documents import DocumentsController
+
+    asked = []
+    real = DocumentsController.ask_pickle_consent
+
+    def ask(self, path, *args, **kwargs):
+        asked.append(path)
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentsController, "ask_pickle_consent", ask)
+    assert window.documents.open_model(code_only_model)
+    modal_dialog().load_button.click()
+    qtbot.waitUntil(lambda: window.session.config == LSTMConfig(4, 6), timeout=5000)
+    assert window.documents.new_session()
+    assert window.session.config != LSTMConfig(4, 6)
+    assert window.documents.open_model(code_only_model)  # at once: nothing to ask
+    assert window.session.config == LSTMConfig(4, 6)
+    assert len(asked) == 1

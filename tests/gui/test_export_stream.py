@@ -59,7 +59,7 @@ def window(make_window):
 
 def _messages(window) -> list[str]:
     seen: list[str] = []
-    window.ctx.message_posted.connect(lambda text, _ms: seen.append(text))
+    window.ctx.messages.posted.connect(lambda text, _ms: seen.append(text))
     return seen
 
 

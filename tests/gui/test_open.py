@@ -542,7 +542,7 @@ def test_opening_an_input_over_what_if_edits_asks_and_cancel_keeps_them(with_edi
 def test_discarding_the_edits_opens_the_input_and_says_what_it_cleared(with_edits, array_file,
                                                                        modal_dialog, qtbot):
     posted = []
-    with_edits.ctx.message_posted.connect(lambda text, _ms: posted.append(text))
+    with_edits.ctx.messages.posted.connect(lambda text, _ms: posted.append(text))
     done = []
     with_edits.documents.open_path(str(array_file), done=done.append)
     _answer(modal_dialog(), QMessageBox.StandardButton.Discard)
@@ -569,7 +569,7 @@ def test_a_change_of_settings_that_drops_edits_says_so_in_the_status_bar(window,
     wait_traced(window)
     window.session.edit_state("h", 1, 0, 0, 0, 2, 0.0)
     posted = []
-    window.ctx.message_posted.connect(lambda text, _ms: posted.append(text))
+    window.ctx.messages.posted.connect(lambda text, _ms: posted.append(text))
     window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
     assert posted and "cleared the what-if edit," in posted[0]
     qtbot.waitUntil(lambda: "cleared the what-if edit" in window.statusBar().currentMessage())
@@ -602,3 +602,49 @@ def test_new_session_over_a_loaded_model_with_edits_asks_then_starts_as_a_first_
     assert window.windowTitle().startswith("lstm-viz")
     assert window.panels["Model"].isEnabled()  # no model file: the config is editable
     window.confirm_unsaved = False
+
+
+def test_open_session_from_the_menu_asks_about_unsaved_changes_before_choosing_a_file(
+        edited, tmp_path, modal_dialog, monkeypatch, qtbot, wait_traced):
+    save_session(tmp_path / "s.lstmviz.json", Session(LSTMConfig(3, 5), seed=4))
+    chosen = []
+
+    def choose(*args, **kwargs):
+        chosen.append(args[1])
+        return str(tmp_path / "s.lstmviz.json"), ""
+
+    monkeypatch.setattr(docs.QFileDialog, "getOpenFileName", choose)
+    action = edited.findChild(QAction, "action_open_session")
+    assert action.shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
+    action.trigger()
+    _answer(modal_dialog(), QMessageBox.StandardButton.Cancel)
+    qtbot.wait(20)
+    assert chosen == [] and edited.session.config.hidden_size == 7
+    action.trigger()
+    _answer(modal_dialog(), QMessageBox.StandardButton.Discard)
+    wait_traced(edited)
+    assert chosen == ["Open session"]
+    assert edited.session.config == LSTMConfig(3, 5) and not edited.isWindowModified()
+
+
+# ----- the context traces once, whoever asks --------------------------------------------------
+def test_ensure_traced_traces_a_changed_session_once(window, traces, qtbot, wait_traced):
+    wait_traced(window)
+    traces.clear()
+    window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
+    window.ctx.ensure_traced()
+    assert len(traces) == 1 and window.session.trace.config.hidden_size == 7
+    window.ctx.ensure_traced()  # nothing changed since: nothing to trace
+    qtbot.wait(50)  # nor is the change traced again on the worker
+    assert len(traces) == 1 and window.ctx.up_to_date
+
+
+def test_ensure_traced_waits_for_the_trace_on_the_worker_instead_of_tracing_again(
+        window, traces, qtbot, wait_traced):
+    wait_traced(window)
+    traces.clear()
+    window.session.set_config(dataclasses.replace(window.session.config, hidden_size=9))
+    qtbot.waitUntil(lambda: len(traces) == 1)  # the worker has started it
+    window.ctx.ensure_traced()
+    assert len(traces) == 1 and window.session.trace.config.hidden_size == 9
+    assert window.ctx.up_to_date
