@@ -162,7 +162,7 @@ class Diagram(QGraphicsView):
         self.scene().clear()
         self.texts, self.boxes, self.labels, self.current = {}, {}, [], ""
         around = around or {}
-        self.drawn_edges: list[tuple[str, str]] = []  # the data path as drawn
+        self.drawn_edges = []  # the data path as drawn
         self.data = data
         cfg, nodes = data.config, data.nodes
         L, D = cfg.num_layers, cfg.num_directions
@@ -537,5 +537,5 @@ class ShapesView(QWidget):
 
     def table_rows(self, table: QTableWidget) -> list[list[str]]:
         """The cells of ``table`` as text (for tests and CSV export)."""
-        return [[table.item(r, c).text() if table.item(r, c) else ""
+        return [[item.text() if (item := table.item(r, c)) else ""
                  for c in range(table.columnCount())] for r in range(table.rowCount())]
