@@ -7,6 +7,8 @@ The chosen ablation is recorded in the session; the context re-traces on its wor
 
 from __future__ import annotations
 
+from typing import cast
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import Ablation
+from lstm_viz.edits import StateKind
 
 from .plots import Heatmap
 
@@ -99,7 +102,7 @@ def ablation_menu(ctx, unit: int, t: int, parent=None, gate: str | None = None) 
         action = menu.addAction(text)
         action.setData((kind, value))
         action.triggered.connect(lambda: _try(ctx, Ablation(
-            kind, ctx.layer, ctx.direction, ctx.batch, (unit,), value, start=t)))
+            cast(StateKind, kind), ctx.layer, ctx.direction, ctx.batch, (unit,), value, start=t)))
 
     if gate in GATE_CLAMPS:
         for value in GATE_CLAMPS[gate]:

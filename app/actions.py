@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from operator import attrgetter
 
 from PySide6.QtGui import QAction, QKeySequence
@@ -119,8 +120,7 @@ def build_menus(window: QMainWindow, inserts: dict[str, Callable[[QMenu], object
                 else:
                     menu.addSeparator()
             else:
-                slot = attrgetter(entry.run)(window)
-                menu.addAction(make_action(window, entry.text,
-                                           lambda s=slot, a=entry.args: s(*a),
-                                           entry.shortcut, entry.name))
+                slot = partial(attrgetter(entry.run)(window), *entry.args)
+                menu.addAction(make_action(window, entry.text, slot, entry.shortcut,
+                                           entry.name))
     return built, sections

@@ -195,7 +195,8 @@ def load_session_file(path: str, trusted_models=(), memory_budget: int | None = 
             data["format"].startswith("lstm-viz session"):
         return _load_full_session(path, trusted_models, memory_budget)
     try:
-        session = Session.from_dict(resolve_paths(data, Path(path).resolve().parent),
+        # any JSON value: from_dict says what is wrong with one that is not a session
+        session = Session.from_dict(resolve_paths(data, Path(path).resolve().parent),  # type: ignore[arg-type]
                                     memory_budget=memory_budget)
     except (ValueError, TypeError, OSError) as exc:
         raise UsageError(f"--config: {_about(path, exc)}") from None

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from psygnal import SignalInstance
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from lstm_viz import Session
+from lstm_viz.session import TraceRequest
 
 from .display import DisplayOptions
 from .messages import Messages
@@ -58,9 +60,9 @@ class AppContext(QObject):
         self.trace_error = ""
         #: unit order and colour scale, shared by every view
         self.display = DisplayOptions(self)
-        self._latest = None
-        self._accepted = None
-        self._then: list[Callable[[], None]] = []
+        self._latest: TraceRequest | None = None
+        self._accepted: TraceRequest | None = None
+        self._then: list[Callable[[], object]] = []
         # one zero-interval single shot: every session event of one change lands in one turn
         self._due = QTimer(self)
         self._due.setSingleShot(True)
@@ -68,11 +70,12 @@ class AppContext(QObject):
         self._due.timeout.connect(self._submit)
         self.runner.finished.connect(self._on_trace_finished)
         self.runner.failed.connect(self._on_trace_failed)
-        self._session_slots = ((session.config_changed, self._on_config_changed),
-                               (session.edits_changed, self._on_edits_changed),
-                               (session.edits_cleared, self._on_edits_cleared),
-                               (session.trace_changed, self._on_trace_changed),
-                               (session.step_changed, self._on_step_changed))
+        self._session_slots: tuple[tuple[SignalInstance, Callable[..., None]], ...] = (
+            (session.config_changed, self._on_config_changed),
+            (session.edits_changed, self._on_edits_changed),
+            (session.edits_cleared, self._on_edits_cleared),
+            (session.trace_changed, self._on_trace_changed),
+            (session.step_changed, self._on_step_changed))
         for signal, slot in self._session_slots:
             signal.connect(slot)
 
@@ -137,7 +140,7 @@ class AppContext(QObject):
         if not self._due.isActive():
             self._due.start()
 
-    def when_traced(self, then: Callable[[], None]) -> None:
+    def when_traced(self, then: Callable[[], object]) -> None:
         """Run ``then()`` on the GUI thread once the trace of the session as it is now (or of a
         later change) is installed; a failed trace drops it. Runs now when nothing is due."""
         if not self.up_to_date:
@@ -195,8 +198,9 @@ class AppContext(QObject):
         due = self._due.isActive()
         self._due.stop()
         self._latest = self._accepted = None
-        session = self.session
-        if not due and session.window_due and session.trace.checkpoints is not None:
+        session, trace = self.session, self.session.trace
+        if not due and trace is not None and session.window_due \
+                and trace.checkpoints is not None:
             request = session.request_window()  # only t moved: only its window
             session.accept(request, request.run())
         else:

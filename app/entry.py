@@ -46,6 +46,8 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     if app is None:  # an existing app (pytest-qt, a notebook) keeps its own message handler
         qInstallMessageHandler(_quiet_qt_messages)
         app = QApplication(argv or sys.argv[:1])
+    if not isinstance(app, QApplication):
+        raise RuntimeError("lstm-viz needs a QApplication (a QCoreApplication is running)")
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(lstm_viz.__version__)

@@ -97,7 +97,8 @@ def _image_bytes(image: QImage, fmt: str = "PNG") -> bytes:
     data = QByteArray()
     buf = QBuffer(data)
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buf, fmt):
+    # PySide6 takes the format as a str here (its stubs say bytes, which it refuses)
+    if not image.save(buf, fmt):  # type: ignore[call-overload]
         raise OSError(f"Qt could not encode a {fmt} image")
     buf.close()
     return bytes(data.data())
@@ -195,7 +196,7 @@ def _rgb(image: QImage) -> np.ndarray:
 
 def colour_maps(view: QWidget) -> list[np.ndarray]:
     """The lookup tables (256, 3) uint8 of every colour bar in ``view``'s plots."""
-    maps = []
+    maps: list[np.ndarray] = []
     for graphics in view.findChildren(pg.GraphicsView):
         for item in graphics.scene().items():
             if isinstance(item, pg.ColorBarItem) and item.isVisible():
@@ -222,10 +223,13 @@ class ExportJob(QObject):
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
-    #: the steps ``progress`` counts to
-    total = 0
     #: the progress dialog it runs behind, if any
     dialog: QProgressDialog | None = None
+
+    @property
+    def total(self) -> int:
+        """The count ``progress`` goes up to."""
+        raise NotImplementedError
 
     def start(self) -> None:
         raise NotImplementedError
@@ -372,12 +376,16 @@ class StreamExport(ExportJob):
         super().__init__(parent)
         self.path = Path(path)
         self.stream: TraceStream | None = TraceStream.from_session(session, chunk_steps)
-        self.total = self.stream.num_steps
+        self.steps = self.stream.num_steps
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
         self.done = False
         self._written.connect(self._on_written)
         self._stepped.connect(self.progress.emit)
+
+    @property
+    def total(self) -> int:
+        return self.steps
 
     def start(self) -> None:
         self._worker = threading.Thread(target=self._write, name="lstm-viz stream export",
@@ -389,10 +397,12 @@ class StreamExport(ExportJob):
         self._cancel.set()
 
     def _write(self) -> None:  # worker thread
-        path, error = None, ""
+        path, error, stream = None, "", self.stream
         try:
-            path = self.stream.write(self.path, progress=self._stepped.emit,
-                                     cancelled=self._cancel.is_set)
+            if stream is None:
+                raise ValueError("this export has run already")
+            path = stream.write(self.path, progress=self._stepped.emit,
+                                cancelled=self._cancel.is_set)
         except ExportCancelled:
             pass
         except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: torch's own

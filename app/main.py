@@ -11,11 +11,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QMainWindow,
+    QMenu,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
 
 from lstm_viz import Session
 
@@ -26,6 +34,7 @@ from .controllers.documents import DocumentsController
 from .controllers.export import ExportController
 from .controllers.recent import kind_of
 from .messages import Messages
+from .panels.base import Panel
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
 from .panels.corpus import CorpusView
@@ -41,7 +50,7 @@ from .status import StatusBar
 from .workers import LoadRunner, TraceRunner
 
 #: Every panel, in order. area "view" = a central tab; "left"/"right"/"bottom" = a dock.
-PANELS: list[type] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
+PANELS: list[type[Panel]] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
                       TextView, UnitsView, InfluenceView, CorpusView, ModelInfoPanel]
 
 ORGANIZATION, APPLICATION = "lstm-viz", "lstm-viz"
@@ -95,7 +104,8 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("views")
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
-        self.panels: dict[str, object] = {}
+        self.panels: dict[str, QWidget] = {}
+        self._areas: dict[str, str] = {}  # where each panel goes
         self.docks: dict[str, QDockWidget] = {}
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
@@ -135,10 +145,14 @@ class MainWindow(QMainWindow):
             self.messages.post(f"Not traced: {exc}", 15000)
 
     # ----- panels -----------------------------------------------------------------------
-    def add_panel(self, cls: type):
+    def add_panel(self, cls: type[Panel]) -> QWidget:
         """Create ``cls(ctx)`` and place it as a tab ("view") or a dock."""
         panel = cls(self.ctx)
+        if not isinstance(panel, QWidget):
+            raise TypeError(f"{cls.__name__} is not a QWidget: a panel is placed as a tab or"
+                            " a dock")
         self.panels[cls.title] = panel
+        self._areas[cls.title] = cls.area
         if cls.area == "view":
             self.tabs.addTab(panel, cls.title)
         else:
@@ -155,7 +169,7 @@ class MainWindow(QMainWindow):
     def fit_docks(self) -> None:
         """Size the left docks: the model and input panels as tall as their fields (with room
         for the row that comes and goes with the input source), the docks below get the rest."""
-        titles = [t for t in self.docks if type(self.panels[t]).area == "left"]
+        titles = [t for t in self.docks if self._areas[t] == "left"]
         left = [self.docks[t] for t in titles]
         if len(left) >= 2:
             row = self.fontMetrics().lineSpacing() + 12
@@ -170,14 +184,15 @@ class MainWindow(QMainWindow):
                              Qt.Orientation.Horizontal)
 
     @staticmethod
-    def _panel_height(panel) -> int:
-        content = panel.widget() if hasattr(panel, "widget") else None
+    def _panel_height(panel: QWidget) -> int:
+        content = panel.widget() if isinstance(panel, QScrollArea) else None
         return (content or panel).sizeHint().height()
 
     @property
-    def views(self) -> dict[str, object]:
+    def views(self) -> dict[str, QWidget]:
         """The central views by title, in tab order."""
-        return {self.tabs.tabText(k): self.tabs.widget(k) for k in range(self.tabs.count())}
+        return {self.tabs.tabText(k): self.panels[self.tabs.tabText(k)]
+                for k in range(self.tabs.count())}
 
     def show_view(self, title: str) -> None:
         for k in range(self.tabs.count()):
@@ -204,7 +219,7 @@ class MainWindow(QMainWindow):
     def _add_view_actions(self, menu: QMenu) -> None:
         for k in range(self.tabs.count()):
             title = self.tabs.tabText(k)
-            menu.addAction(make_action(self, title, lambda t=title: self.show_view(t),
+            menu.addAction(make_action(self, title, partial(self.show_view, title),
                                        f"Ctrl+{k + 1}"))
 
     def open_corpus(self) -> None:
@@ -351,7 +366,7 @@ class MainWindow(QMainWindow):
         for title, dock in self.docks.items():
             dock.setFloating(False)
             dock.show()
-            self.addDockWidget(_DOCK_AREAS[type(self.panels[title]).area], dock)
+            self.addDockWidget(_DOCK_AREAS[self._areas[title]], dock)
         self.transport.show()
         self.fit_docks()
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from PySide6.QtCore import QObject, Qt
@@ -43,6 +43,8 @@ from lstm_viz.textinput import text_input_spec, tokens_spec
 from lstm_viz.validate import MAX_TEXT, check_regular_file
 
 from ..dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
+from ..panels.model_info import ModelInfoPanel
+from ..panels.units import UnitsView
 from . import recent
 from .consent import PickleConsent
 from .opener import Opener
@@ -100,7 +102,7 @@ def build_model(loaded: LoadedModel, cand: LSTMCandidate, dtype: torch.dtype) ->
     return ModelFile(loaded, cand, cand.build(dtype=dtype), model_source(loaded, cand))
 
 
-def read_session(path: str | Path, trusted_models: Iterable[str | Path] = (),
+def read_session(path: str | Path, trusted_models: Collection[str | Path] = (),
                  memory_budget: int | None = None) -> tuple[Session, SessionExtras]:
     """Read, check and build the session saved in ``path`` (weights, input, edits), untraced,
     within ``memory_budget`` bytes: the window traces it once it is in use. Touches no Qt
@@ -119,7 +121,6 @@ class DocumentsController(QObject):
     def __init__(self, window: MainWindow):
         super().__init__(window)
         self.setObjectName("documents")
-        self._window = window
         self.session = window.session
         self.ctx = window.ctx
         #: the model files the user agreed, in this run, to unpickle
@@ -129,10 +130,16 @@ class DocumentsController(QObject):
         self.recent_menu.setObjectName("recent_menu")
         self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
         self.fill_recent_menu()
-        info = window.panels.get("Loaded model")
-        if info is not None:
+        info = window.panels.get(ModelInfoPanel.title)
+        if isinstance(info, ModelInfoPanel):
             info.edit_copy_requested.connect(self.edit_a_copy)
         self.ctx.config_changed.connect(self._unlock_without_model)
+
+    @property
+    def _window(self) -> MainWindow:
+        # the window is the parent, not an attribute: no reference cycle keeps a closed
+        # window's Python object alive
+        return cast("MainWindow", self.parent())
 
     def _post(self, text: str, timeout_ms: int = 4000) -> None:
         self._window.messages.post(text, timeout_ms)
@@ -310,17 +317,22 @@ class DocumentsController(QObject):
         first)."""
         source = self.session.model_source or {}
         model_path = source.get("path") if isinstance(source, dict) else None
+        model_path = str(model_path) if model_path else None
         try:
             # a regular file of bounded size: a FIFO or a device would hang the window
             path = check_regular_file(text_path, "text file", max_bytes=4 * MAX_TEXT)
             text = path.read_text(encoding="utf-8").replace("\t", "    ")
             spec = text_input_spec(source, text, str(vocab_path or ""),
-                                   allow_pickle=bool(model_path)
+                                   allow_pickle=model_path is not None
                                    and self.consent.covers(model_path))
             self.session.set_input(spec)
         except PickleConsentNeeded as exc:
-            self.ask_pickle_consent(exc.path or model_path,
-                                    lambda: self.open_text_input(text_path, vocab_path))
+            asked = exc.path or model_path
+            if asked is None:  # no file to ask about: say why, as for any other failure
+                self.show_error("Could not use this text", str(exc))
+            else:
+                self.ask_pickle_consent(asked,
+                                        lambda: self.open_text_input(text_path, vocab_path))
             return False
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             self.show_error("Could not use this text", str(exc))
@@ -365,8 +377,8 @@ class DocumentsController(QObject):
         ctx = self.ctx
         sel: dict[str, Any] = {k: int(getattr(ctx, k))
                                for k in ("layer", "direction", "batch", "unit")}
-        units = self._window.panels.get("Units")
-        if units is not None:
+        units = self._window.panels.get(UnitsView.title)
+        if isinstance(units, UnitsView):
             sel["span"] = list(units.span())
             sel["span_kind"] = units.kind
         return sel
@@ -452,9 +464,9 @@ class DocumentsController(QObject):
 
     def _restore_selection(self, sel: dict) -> None:
         self.ctx.select_from(sel)
-        units = self._window.panels.get("Units")
+        units = self._window.panels.get(UnitsView.title)
         span = sel.get("span")
-        if units is not None and isinstance(span, list) and len(span) == 2:
+        if isinstance(units, UnitsView) and isinstance(span, list) and len(span) == 2:
             units.set_span(int(span[0]), int(span[1]))
 
     def new_session(self) -> bool:

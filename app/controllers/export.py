@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
@@ -30,6 +30,7 @@ from ..export import (
     settle,
 )
 from ..figure import Figure
+from ..panels.code import CodeView
 
 if TYPE_CHECKING:
     from ..main import MainWindow
@@ -45,11 +46,16 @@ class ExportController(QObject):
     def __init__(self, window: MainWindow):
         super().__init__(window)
         self.setObjectName("exports")
-        self.window = window
         self.session = window.session
         self.ctx = window.ctx
         #: the export running behind a progress dialog (kept alive while it runs)
         self.job: ExportJob | None = None
+
+    @property
+    def window(self) -> MainWindow:
+        # the window is the parent, not an attribute: no reference cycle keeps a closed
+        # window's Python object alive
+        return cast("MainWindow", self.parent())
 
     def post(self, text: str, timeout_ms: int = 4000) -> None:
         self.window.messages.post(text, timeout_ms)
@@ -60,6 +66,7 @@ class ExportController(QObject):
         return tabs.tabText(tabs.currentIndex())
 
     def view(self, title: str) -> QWidget:
+        """The central view called ``title``."""
         return self.window.views[title]
 
     def show_view(self, title: str) -> None:
@@ -121,10 +128,11 @@ class ExportController(QObject):
         data = chosen & set(DATA_FORMATS)
         if data:
             ctx = self.ctx
-            code = self.window.views.get("Code")  # the script computes the gradients it shows
+            # the script computes the gradients the Code view shows
+            code = self.window.views.get(CodeView.title)
             written += export_data(self.session, out, data, layer=ctx.layer,
                                    direction=ctx.direction, batch=ctx.batch,
-                                   target=code.target() if code is not None else None)
+                                   target=code.target() if isinstance(code, CodeView) else None)
         return written
 
     def _export_figure(self, title: str, out: Path, formats: set[str], scale: float, *,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QProgressDialog, QWidget
@@ -31,7 +31,6 @@ class Opener(QObject):
     def __init__(self, window: QWidget, post: Post):
         super().__init__(window)
         self.setObjectName("opener")
-        self._window = window
         self._post = post
         self.runner = LoadRunner(self)
         self.runner.finished.connect(self._on_finished)
@@ -53,7 +52,7 @@ class Opener(QObject):
         self._close_progress()
         self._then = (use, failed, cancelled)
         self._label = label
-        dialog = QProgressDialog(label, "Cancel", 0, 0, self._window)
+        dialog = QProgressDialog(label, "Cancel", 0, 0, cast(QWidget, self.parent()))
         dialog.setObjectName("open_progress")
         dialog.setWindowTitle("Opening")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
@@ -101,4 +100,5 @@ class Opener(QObject):
             self._close_progress()
             then, self._then = self._then, None
             if then is not None:
-                then[outcome](value)
+                use, failed, _ = then
+                (failed if outcome else use)(value)

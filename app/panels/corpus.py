@@ -340,6 +340,9 @@ class CorpusView(QWidget):
         from lstm_viz.textinput import tokens_spec
 
         store, session = self.store, self.session
+        if store is None:
+            self.ctx.messages.post("Open a corpus store first", 6000)
+            return False
         source = session.model_source or {}
         attrs = store.attrs
         if source.get("sha256") != attrs.get("model_sha256") or \

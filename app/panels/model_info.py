@@ -137,7 +137,9 @@ class ModelInfoPanel(QScrollArea):
                  f"LSTM: <code>{src.get('lstm') or '<root>'}</code>"]
         if meta.get("description"):
             lines.append(str(meta["description"]))
-        train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+        train = meta.get("train")
+        if not isinstance(train, dict):
+            train = {}
         losses = [f"{k.replace('_', ' ')} {v}" for k, v in train.items()
                   if "loss" in k or "mse" in k]
         if losses:
