@@ -1,9 +1,9 @@
 """The main window: builds the panels listed in PANELS around one Session, and the menus.
 
-Adding a panel is one line in PANELS (a class with ``title``, ``area`` and ``__init__(ctx)``).
-What the File menu does lives in the window's controllers (``app/controllers/``: documents and
-exports), the status bar in ``app/status.py``; colours that follow the palette (dark mode) in
-``app/theme.py``.
+Adding a panel is one line in PANELS (a ``panels.base.Panel``: ``title``, ``area`` and
+``__init__(ctx)``). The menus and their keys are declared in ``app/actions.py``; what they do
+lives in the controllers the window owns (``app/controllers/``: documents and exports); the
+status bar is ``app/status.py``, colours that follow the palette (dark mode) ``app/theme.py``.
 """
 
 from __future__ import annotations
