@@ -195,7 +195,8 @@ def load_session_file(path: str, trusted_models=(), memory_budget: int | None = 
             data["format"].startswith("lstm-viz session"):
         return _load_full_session(path, trusted_models, memory_budget)
     try:
-        session = Session.from_dict(resolve_paths(data, Path(path).resolve().parent),
+        # any JSON value: from_dict says what is wrong with one that is not a session
+        session = Session.from_dict(resolve_paths(data, Path(path).resolve().parent),  # type: ignore[arg-type]
                                     memory_budget=memory_budget)
     except (ValueError, TypeError, OSError) as exc:
         raise UsageError(f"--config: {_about(path, exc)}") from None
@@ -249,7 +250,6 @@ def _headless_window(args, settings_dir: str):
     from PySide6.QtCore import QSettings
 
     from .entry import make_app
-    from .file_menu import open_demo, open_model
     from .main import MainWindow
     if args.model:
         _check_model(args.model, args.allow_pickle, args.lstm, memory_budget=_budget(args))
@@ -263,20 +263,16 @@ def _headless_window(args, settings_dir: str):
     window = MainWindow(session=session, settings=settings, restore=False, trace_now=False,
                         memory_budget=_budget(args))
     try:
-        if args.model and not open_model(window, args.model, allow_pickle=args.allow_pickle,
-                                         lstm=args.lstm):
+        if args.model and not window.documents.open_model(
+                args.model, allow_pickle=args.allow_pickle, lstm=args.lstm):
             raise UsageError(f"--model: could not open {args.model}")
         if args.demo:
-            if not open_demo(window, args.demo):
+            if not window.documents.open_demo(args.demo):
                 raise UsageError(f"--demo: could not open {args.demo}")
-        try:
-            window.ctx.retrace_now()
-        except ValueError as exc:
-            raise UsageError(_one_line(exc)) from None
+        _traced(window)
         _apply_selection(window, data.get("selection"))
         _seek(window, args.step if args.step is not None else data.get("step"))
-        if window.session.window_due:  # a windowed trace: the window around the step, now
-            window.ctx.retrace_now()
+        _traced(window)  # a windowed trace: the window around the step
         _show_view(window, args.view or (data.get("view") or {}).get("tab"))
         w, h = _size(args.size)
         window.resize(w, h)
@@ -289,6 +285,15 @@ def _headless_window(args, settings_dir: str):
         _close(window)
         raise
     return app, window
+
+
+def _traced(window) -> None:
+    """The window's session traced as it is now; UsageError with the engine's message when it
+    cannot be."""
+    try:
+        window.ctx.ensure_traced()
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from None
 
 
 def _close(window) -> None:
@@ -430,25 +435,30 @@ def _export(args) -> int:
         for path in [_stream(_plain_session(args), args)]:
             print(path)
         return 0
-    from .export import export_animation, export_views
+    for path in _export_with_window(args, formats):
+        print(path)
+    return 0
+
+
+def _export_with_window(args, formats: list[str]) -> list[Path]:
+    """Write the views, animations and (with --stream) the trace of a headless window."""
     with tempfile.TemporaryDirectory(prefix="lstm-viz-") as settings_dir:
         app, window = _headless_window(args, settings_dir)
+        exports = window.exports
         try:
-            written = export_views(window, args.out,
-                                   [f for f in formats if f not in ANIMATIONS],
-                                   scale=args.scale) if formats else []
+            stills = [f for f in formats if f not in ANIMATIONS]
+            written = exports.export_views(args.out, stills, scale=args.scale) \
+                if formats else []
             for fmt in (f for f in ANIMATIONS if f in formats):
                 _show_view(window, args.view or next(iter(window.views)))
-                written.append(export_animation(window, Path(args.out) / f"steps.{fmt}"))
+                written.append(exports.export_animation(Path(args.out) / f"steps.{fmt}"))
             if args.stream:
                 written.append(_stream(window.session, args))
         except OSError as exc:
             raise UsageError(f"--out: {_one_line(exc)}") from None
         finally:
             _close(window)
-    for path in written:
-        print(path)
-    return 0
+    return written
 
 
 def _plain_session(args):

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="union-attr,index"
+# (optional parts of the predictions and the trace are read only where they exist)
 """The input and the model's answer on the heatmaps' time axis.
 
 The input strip shows x_t: up to four features as lines, more as a small heatmap, and the

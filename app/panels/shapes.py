@@ -364,5 +364,5 @@ class ShapesView(QWidget):
 
     def table_rows(self, table: QTableWidget) -> list[list[str]]:
         """The cells of ``table`` as text (for tests and CSV export)."""
-        return [[table.item(r, c).text() if table.item(r, c) else ""
+        return [[item.text() if (item := table.item(r, c)) else ""
                  for c in range(table.columnCount())] for r in range(table.rowCount())]

@@ -398,7 +398,7 @@ def test_a_bare_config_reads_its_relative_paths_from_its_own_folder(tmp_path):
 
 def test_the_memory_budget_reaches_the_model_loader(qtbot, tmp_path, monkeypatch):
     import lstm_viz.formats.loader
-    import lstm_viz_app.file_menu
+    import lstm_viz_app.controllers.documents
     torch.save(torch.nn.LSTM(3, 6).state_dict(), tmp_path / "m.pt")
     budgets = []
     real = lstm_viz.formats.loader.load_model
@@ -407,7 +407,7 @@ def test_the_memory_budget_reaches_the_model_loader(qtbot, tmp_path, monkeypatch
         budgets.append(kw.get("memory_budget"))
         return real(path, **kw)
     monkeypatch.setattr(lstm_viz.formats.loader, "load_model", spy)
-    monkeypatch.setattr(lstm_viz_app.file_menu, "load_model", spy)
+    monkeypatch.setattr(lstm_viz_app.controllers.documents, "load_model", spy)
     assert cli.main(["--screenshot", str(tmp_path / "x.png"), "--model", str(tmp_path / "m.pt"),
                      "--memory-budget", "4GiB"]) == 0
     assert len(budgets) >= 2 and set(budgets) == {4 << 30}  # the check and the window's load
