@@ -22,7 +22,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check lstm_viz app tests benchmarks resources
-	$(BIN)/mypy lstm_viz
+	$(BIN)/mypy
 	PYTHONPATH=. $(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 

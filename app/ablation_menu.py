@@ -7,6 +7,8 @@ The chosen ablation is recorded in the session; the context re-traces on its wor
 
 from __future__ import annotations
 
+from typing import cast
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import Ablation
+from lstm_viz.tracing.edits import StateKind
 
 from .plots import Heatmap
 
@@ -84,7 +87,7 @@ class AblationDialog(QDialog):
 def apply_ablation(ctx, ablation: Ablation) -> None:
     """Record ``ablation`` in the session; the context re-traces on its worker."""
     ctx.session.ablate(ablation, rerun=False)
-    ctx.post(f"what-if: {ablation.describe()}")
+    ctx.messages.post(f"what-if: {ablation.describe()}")
 
 
 def ablation_menu(ctx, unit: int, t: int, parent=None, gate: str | None = None) -> QMenu:
@@ -99,7 +102,7 @@ def ablation_menu(ctx, unit: int, t: int, parent=None, gate: str | None = None) 
         action = menu.addAction(text)
         action.setData((kind, value))
         action.triggered.connect(lambda: _try(ctx, Ablation(
-            kind, ctx.layer, ctx.direction, ctx.batch, (unit,), value, start=t)))
+            cast(StateKind, kind), ctx.layer, ctx.direction, ctx.batch, (unit,), value, start=t)))
 
     if gate in GATE_CLAMPS:
         for value in GATE_CLAMPS[gate]:
@@ -123,7 +126,7 @@ def _try(ctx, ablation: Ablation) -> None:
     try:
         apply_ablation(ctx, ablation)
     except ValueError as exc:
-        ctx.post(str(exc), 8000)
+        ctx.messages.post(str(exc), 8000)
 
 
 def attach_ablation_menu(view, graphics: pg.GraphicsLayoutWidget,

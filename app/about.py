@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 import lstm_viz
-from lstm_viz import method_choice
+from lstm_viz.tracing import method_choice
 
 from .desktop import app_icon
 

@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--stream", action="store_true",
                      help=f"also write every step of the trace, however long, to DIR/{STREAM_FILE}"
                           " chunk by chunk in bounded memory (NPZ with a manifest.json; read it"
-                          " with lstm_viz.export.read_stream)")
+                          " with lstm_viz.formats.export.read_stream)")
     exp.add_argument("--chunk-steps", type=int, metavar="N",
                      help="steps per chunk of --stream (default: the window a long input is"
                           " traced in, 1024)")
@@ -160,7 +160,7 @@ def _budget(args) -> int | None:
     """--memory-budget in bytes (None: the default); UsageError naming what to write."""
     if args.memory_budget is None:
         return None
-    from lstm_viz.budget import parse_size
+    from lstm_viz.tracing.budget import parse_size
     try:
         return parse_size(args.memory_budget)
     except ValueError as exc:
@@ -185,7 +185,7 @@ def load_session_file(path: str, trusted_models=(), memory_budget: int | None = 
     unpickled only if it is one of ``trusted_models``; ``memory_budget`` (bytes) is the user's.
     """
     from lstm_viz import Session
-    from lstm_viz.sessionfile import resolve_paths
+    from lstm_viz.formats.sessionfile import resolve_paths
     from lstm_viz.validate import read_json_file
     try:
         data = read_json_file(path, "session file")
@@ -195,7 +195,8 @@ def load_session_file(path: str, trusted_models=(), memory_budget: int | None = 
             data["format"].startswith("lstm-viz session"):
         return _load_full_session(path, trusted_models, memory_budget)
     try:
-        session = Session.from_dict(resolve_paths(data, Path(path).resolve().parent),
+        # any JSON value: from_dict says what is wrong with one that is not a session
+        session = Session.from_dict(resolve_paths(data, Path(path).resolve().parent),  # type: ignore[arg-type]
                                     memory_budget=memory_budget)
     except (ValueError, TypeError, OSError) as exc:
         raise UsageError(f"--config: {_about(path, exc)}") from None
@@ -221,8 +222,8 @@ def _about(path, exc: BaseException) -> str:
 
 
 def _load_full_session(path: str, trusted_models, memory_budget: int | None = None):
-    from lstm_viz.io import PickleConsentNeeded
-    from lstm_viz.sessionfile import load_session
+    from lstm_viz.formats.loader import PickleConsentNeeded
+    from lstm_viz.formats.sessionfile import load_session
     try:
         session, extras = load_session(path, trusted_models=trusted_models,
                                        memory_budget=memory_budget)
@@ -249,7 +250,6 @@ def _headless_window(args, settings_dir: str):
     from PySide6.QtCore import QSettings
 
     from .entry import make_app
-    from .file_menu import open_demo, open_model
     from .main import MainWindow
     if args.model:
         _check_model(args.model, args.allow_pickle, args.lstm, memory_budget=_budget(args))
@@ -263,20 +263,16 @@ def _headless_window(args, settings_dir: str):
     window = MainWindow(session=session, settings=settings, restore=False, trace_now=False,
                         memory_budget=_budget(args))
     try:
-        if args.model and not open_model(window, args.model, allow_pickle=args.allow_pickle,
-                                         lstm=args.lstm):
+        if args.model and not window.documents.open_model(
+                args.model, allow_pickle=args.allow_pickle, lstm=args.lstm):
             raise UsageError(f"--model: could not open {args.model}")
         if args.demo:
-            if not open_demo(window, args.demo):
+            if not window.documents.open_demo(args.demo):
                 raise UsageError(f"--demo: could not open {args.demo}")
-        try:
-            window.ctx.retrace_now()
-        except ValueError as exc:
-            raise UsageError(_one_line(exc)) from None
+        _traced(window)
         _apply_selection(window, data.get("selection"))
         _seek(window, args.step if args.step is not None else data.get("step"))
-        if window.session.window_due:  # a windowed trace: the window around the step, now
-            window.ctx.retrace_now()
+        _traced(window)  # a windowed trace: the window around the step
         _show_view(window, args.view or (data.get("view") or {}).get("tab"))
         w, h = _size(args.size)
         window.resize(w, h)
@@ -289,6 +285,15 @@ def _headless_window(args, settings_dir: str):
         _close(window)
         raise
     return app, window
+
+
+def _traced(window) -> None:
+    """The window's session traced as it is now; UsageError with the engine's message when it
+    cannot be."""
+    try:
+        window.ctx.ensure_traced()
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from None
 
 
 def _close(window) -> None:
@@ -311,7 +316,7 @@ def _check_model(path: str, allow_pickle: bool, lstm: str | None = None,
     names none of its LSTMs, or, for a ``headless`` run (no picker to ask), when it holds
     several and ``lstm`` is not given (then the message lists them). What the loader warns
     about is printed on stderr."""
-    from lstm_viz.io import first_few, load_model
+    from lstm_viz.formats.loader import first_few, load_model
     try:
         loaded = load_model(path, allow_pickle=allow_pickle, memory_budget=memory_budget)
     except (ValueError, OSError) as exc:
@@ -400,7 +405,7 @@ def _png_bytes(window) -> bytes:
 
 
 def _screenshot(args) -> int:
-    from lstm_viz.atomic import write_bytes
+    from lstm_viz.formats.atomic import write_bytes
     path = Path(args.screenshot)
     if path.suffix.lower() != ".png":
         raise UsageError(f"--screenshot writes a PNG; give a .png file name (got {path})")
@@ -430,25 +435,30 @@ def _export(args) -> int:
         for path in [_stream(_plain_session(args), args)]:
             print(path)
         return 0
-    from .export import export_animation, export_views
+    for path in _export_with_window(args, formats):
+        print(path)
+    return 0
+
+
+def _export_with_window(args, formats: list[str]) -> list[Path]:
+    """Write the views, animations and (with --stream) the trace of a headless window."""
     with tempfile.TemporaryDirectory(prefix="lstm-viz-") as settings_dir:
         app, window = _headless_window(args, settings_dir)
+        exports = window.exports
         try:
-            written = export_views(window, args.out,
-                                   [f for f in formats if f not in ANIMATIONS],
-                                   scale=args.scale) if formats else []
+            stills = [f for f in formats if f not in ANIMATIONS]
+            written = exports.export_views(args.out, stills, scale=args.scale) \
+                if formats else []
             for fmt in (f for f in ANIMATIONS if f in formats):
                 _show_view(window, args.view or next(iter(window.views)))
-                written.append(export_animation(window, Path(args.out) / f"steps.{fmt}"))
+                written.append(exports.export_animation(Path(args.out) / f"steps.{fmt}"))
             if args.stream:
                 written.append(_stream(window.session, args))
         except OSError as exc:
             raise UsageError(f"--out: {_one_line(exc)}") from None
         finally:
             _close(window)
-    for path in written:
-        print(path)
-    return 0
+    return written
 
 
 def _plain_session(args):
@@ -467,7 +477,7 @@ def _plain_session(args):
 
 def _stream(session, args) -> Path:
     """Write DIR/trace_stream.npz, reporting progress on stderr when it is a terminal."""
-    from lstm_viz.export import save_stream
+    from lstm_viz.formats.export import save_stream
 
     def progress(done: int, total: int) -> None:
         end = "\n" if done == total else ""

@@ -1,21 +1,26 @@
-"""AppContext: what every panel gets: the session, the trace runner and the shared selection.
+"""AppContext: what every panel gets: the session, the trace scheduler and the shared selection
+(and, to post status-bar messages, the window's ``messages``).
 
 Changes flow one way: panels and dialogs change the session; the context hears the session's
 events and starts one re-trace per event-loop turn, however many events the change fired.
 A windowed session (its full trace is over the memory budget) holds one window of steps; when t
-leaves it, the context traces the window around t on the worker, like any other trace.
+leaves it, the context traces the window around t on the worker, like any other trace. Whoever
+needs the trace of the session as it is now (the start-up, headless runs, exports) asks
+``ensure_traced``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from psygnal import SignalInstance
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from lstm_viz.hashing import file_sha256
+from lstm_viz import Session
+from lstm_viz.session import TraceRequest
 
 from .display import DisplayOptions
+from .messages import Messages
 from .workers import TraceRunner
 
 DIRECTIONS = ("forward", "reverse")
@@ -36,14 +41,15 @@ class AppContext(QObject):
     trace_changed = Signal()
     step_changed = Signal(int)
     edits_changed = Signal()
-    #: (text, timeout_ms) for the status bar
-    message_posted = Signal(str, int)
     #: a trace failed or was refused: the engine's message ('' clears it)
     trace_error_changed = Signal(str)
 
-    def __init__(self, session, parent=None):
+    def __init__(self, session: Session, parent: QObject | None = None,
+                 messages: Messages | None = None):
         super().__init__(parent)
         self.session = session
+        #: the status bar's messages (the window's; a context of its own without one)
+        self.messages = messages if messages is not None else Messages(self)
         # seeking past the traced window must never trace on the GUI thread: the worker does
         session.defer_windows = True
         self.runner = TraceRunner(self)
@@ -54,11 +60,9 @@ class AppContext(QObject):
         self.trace_error = ""
         #: unit order and colour scale, shared by every view
         self.display = DisplayOptions(self)
-        self._latest = None
-        self._accepted = None
-        self._then: list[Callable[[], None]] = []
-        # model files the user agreed, in this run, to unpickle: path -> SHA-256 at that moment
-        self._pickle_consent: dict[Path, str] = {}
+        self._latest: TraceRequest | None = None
+        self._accepted: TraceRequest | None = None
+        self._then: list[Callable[[], object]] = []
         # one zero-interval single shot: every session event of one change lands in one turn
         self._due = QTimer(self)
         self._due.setSingleShot(True)
@@ -66,11 +70,12 @@ class AppContext(QObject):
         self._due.timeout.connect(self._submit)
         self.runner.finished.connect(self._on_trace_finished)
         self.runner.failed.connect(self._on_trace_failed)
-        self._session_slots = ((session.config_changed, self._on_config_changed),
-                               (session.edits_changed, self._on_edits_changed),
-                               (session.edits_cleared, self._on_edits_cleared),
-                               (session.trace_changed, self._on_trace_changed),
-                               (session.step_changed, self._on_step_changed))
+        self._session_slots: tuple[tuple[SignalInstance, Callable[..., None]], ...] = (
+            (session.config_changed, self._on_config_changed),
+            (session.edits_changed, self._on_edits_changed),
+            (session.edits_cleared, self._on_edits_cleared),
+            (session.trace_changed, self._on_trace_changed),
+            (session.step_changed, self._on_step_changed))
         for signal, slot in self._session_slots:
             signal.connect(slot)
 
@@ -119,8 +124,8 @@ class AppContext(QObject):
     def _on_edits_cleared(self, count: int) -> None:
         """A change of model, settings or input dropped what-if edits: say so, visibly."""
         edits = "the what-if edit" if count == 1 else f"{count} what-if edits"
-        self.post(f"The change cleared {edits}, made for the run before it. File > Save"
-                  " session keeps edits before such a change.", 10000)
+        self.messages.post(f"The change cleared {edits}, made for the run before it. File >"
+                           " Save session keeps edits before such a change.", 10000)
 
     def _on_edits_changed(self) -> None:
         self.edits_changed.emit()
@@ -131,15 +136,11 @@ class AppContext(QObject):
                                                          and trace.meta.get("edited")):
             self._schedule()
 
-    def trace_later(self) -> None:
-        """Trace the session as it is now on the worker (as after a change of it)."""
-        self._schedule()
-
     def _schedule(self) -> None:
         if not self._due.isActive():
             self._due.start()
 
-    def when_traced(self, then: Callable[[], None]) -> None:
+    def when_traced(self, then: Callable[[], object]) -> None:
         """Run ``then()`` on the GUI thread once the trace of the session as it is now (or of a
         later change) is installed; a failed trace drops it. Runs now when nothing is due."""
         if not self.up_to_date:
@@ -164,14 +165,42 @@ class AppContext(QObject):
         return not self._due.isActive() and not self.runner.busy and (
             self._latest is None or self._latest is self._accepted or bool(self.trace_error))
 
+    @property
+    def traced(self) -> bool:
+        """True when the trace on show is of the session as it is now, holding step t."""
+        session = self.session
+        return self.up_to_date and session.trace is not None and not session.window_due
+
+    def ensure_traced(self, *, wait: bool = True) -> None:
+        """Make the trace on show the session's as it is now (with step t in it).
+
+        Nothing happens when it already is. With ``wait`` (headless runs, exports, a start-up
+        that can afford it) a trace running on the worker is waited for and whatever is still
+        due is traced here, before returning; ValueError (the engine's message) or
+        RuntimeError when it cannot be traced. Without, a trace is started on the worker
+        unless one is on its way, and this returns at once."""
+        if self.traced:
+            return
+        if not wait:
+            if self.up_to_date:
+                self._schedule()
+            return
+        if self.runner.busy:
+            self.runner.wait()
+            for _ in range(3):  # its result, queued from the worker, is installed
+                QCoreApplication.processEvents()
+        if not self.traced:
+            self.retrace_now()
+
     def retrace_now(self) -> None:
         """Trace synchronously on this thread (headless export, screenshots); whatever was due
         is covered by it, and the ``when_traced`` callbacks run."""
         due = self._due.isActive()
         self._due.stop()
         self._latest = self._accepted = None
-        session = self.session
-        if not due and session.window_due and session.trace.checkpoints is not None:
+        session, trace = self.session, self.session.trace
+        if not due and trace is not None and session.window_due \
+                and trace.checkpoints is not None:
             request = session.request_window()  # only t moved: only its window
             session.accept(request, request.run())
         else:
@@ -197,7 +226,7 @@ class AppContext(QObject):
         if request is self._latest:
             self._then.clear()
             self._set_trace_error(message)
-            self.post(message, 8000)
+            self.messages.post(message, 8000)
 
     def _set_trace_error(self, message: str) -> None:
         if message != self.trace_error:
@@ -250,28 +279,3 @@ class AppContext(QObject):
     def _clamp_selection(self, *args) -> None:
         if self._clamp():
             self.selection_changed.emit()
-
-    # ----- consent to run a file's code ---------------------------------------------------
-    def consent_to_pickle(self, path) -> None:
-        """The user agreed (the unsafe-pickle dialog, ``--allow-pickle`` with ``--model``) to
-        unpickling the model file ``path`` as it is now; nothing else is covered."""
-        p = Path(path).resolve()
-        self._pickle_consent[p] = file_sha256(p)
-
-    def pickle_consented(self, path) -> bool:
-        """True when the user agreed to unpickling ``path`` in this run and the file has not
-        changed since."""
-        p = Path(path).resolve()
-        digest = self._pickle_consent.get(p)
-        try:
-            return digest is not None and file_sha256(p) == digest
-        except OSError:
-            return False
-
-    def consented_models(self) -> list[Path]:
-        """The model files ``pickle_consented`` covers now."""
-        return [p for p in self._pickle_consent if self.pickle_consented(p)]
-
-    def post(self, text: str, timeout_ms: int = 4000) -> None:
-        """Show a message in the status bar."""
-        self.message_posted.emit(text, timeout_ms)

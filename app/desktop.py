@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from lstm_viz.atomic import write_bytes
+from lstm_viz.formats.atomic import write_bytes
 from lstm_viz.resource_files import RESOURCES
 
 ICON_SVG = RESOURCES / "icons" / "lstm-viz.svg"
@@ -58,7 +58,7 @@ def desktop_entry(command: str) -> str:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (``lstm_viz.atomic``), so a menu that reads the
+    """Write ``data`` to ``path`` atomically (``lstm_viz.formats.atomic``), so a menu that reads the
     folder never sees half a file; readable by all, as menus expect."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, data)

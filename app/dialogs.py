@@ -1,6 +1,6 @@
 """The dialogs of the File menu: choose one of several LSTMs in a file, confirm loading a
-pickled model, choose a demo. Widgets only; ``app/file_menu.py`` opens them and acts on the
-answer."""
+pickled model, choose a demo. Widgets only; the documents controller
+(``app/controllers/documents.py``) opens them and acts on the answer."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from lstm_viz.io import LoadedModel, LSTMCandidate
+from lstm_viz.formats.loader import LoadedModel, LSTMCandidate
 
 from .panels.model_info import ConfigView
 

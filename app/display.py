@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from lstm_viz.ordering import ORDERS, unit_order
+from lstm_viz.explain.ordering import ORDERS, unit_order
 
 from .plots import SCALES
 

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QApplication
 import lstm_viz
 
 from .desktop import app_icon
-from .file_menu import open_demo, open_model
 from .main import APPLICATION, ORGANIZATION, MainWindow
 
 
@@ -47,6 +46,8 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     if app is None:  # an existing app (pytest-qt, a notebook) keeps its own message handler
         qInstallMessageHandler(_quiet_qt_messages)
         app = QApplication(argv or sys.argv[:1])
+    if not isinstance(app, QApplication):
+        raise RuntimeError("lstm-viz needs a QApplication (a QCoreApplication is running)")
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(lstm_viz.__version__)
@@ -117,13 +118,10 @@ def build_window(options: dict) -> MainWindow:
 
     def settle() -> None:
         if options.get("demo"):
-            open_demo(window, str(options["demo"]))
+            window.documents.open_demo(str(options["demo"]))
         if opening and window.ctx.up_to_date and window.session.trace is None:
             # nothing was opened (or it waits for an answer): show the session there is
-            try:
-                window.ctx.retrace_now()
-            except (ValueError, RuntimeError) as exc:
-                window.ctx.post(f"Not traced: {exc}", 15000)
+            window.show_traced()
         selection = options.get("selection")
         if isinstance(selection, dict):
             window.ctx.select_from(selection)
@@ -149,8 +147,10 @@ def build_window(options: dict) -> MainWindow:
             try:
                 settle()
             except ValueError as exc:  # the model's input is shorter than --step asks
-                window.ctx.post(str(exc), 15000)
+                window.messages.post(str(exc), 15000)
 
-        open_model(window, options["model"], allow_pickle=bool(options.get("allow_pickle")),
-                   lstm=options.get("lstm") or None, background=True, done=opened)
+        window.documents.open_model(options["model"],
+                                    allow_pickle=bool(options.get("allow_pickle")),
+                                    lstm=options.get("lstm") or None, background=True,
+                                    done=opened)
     return window

@@ -1,8 +1,8 @@
 """Export views as figures (SVG and PDF: the plots themselves, with a caption; PNG: the view as
 on screen, at a chosen scale), animations of stepping (GIF with the colour maps kept exact
 enough to read, or lossless WebP), the data behind them, the check script and the whole trace
-streamed chunk by chunk (via ``lstm_viz.export``). Used by the File menu and by
-``lstm-viz export``.
+streamed chunk by chunk (via ``lstm_viz.formats.export``). The window's export
+controller (``app/controllers/export.py``) runs them for the File menu and ``lstm-viz export``.
 
 SVG and PDF are painted with QPainter onto QSvgGenerator / QPdfWriter (``app/figure.py``):
 pyqtgraph's SVGExporter fails with PySide6 6.11 and later, and this also covers the views
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -49,44 +50,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstm_viz.atomic import write_bytes
-from lstm_viz.codegen import lstm_args
-from lstm_viz.export import ExportCancelled, TraceStream, export_data, write_animation
+from lstm_viz import Session
+from lstm_viz.formats.atomic import write_bytes
+from lstm_viz.formats.export import ExportCancelled, TraceStream, write_animation
 
 from .figure import Figure
+
+if TYPE_CHECKING:
+    from .controllers.export import ExportController
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
 ALL_FORMATS = ("png", "svg", "pdf", "csv", "npz", "py")
 DATA_FORMATS = ("csv", "npz", "json", "py")
 _RENDER_FLAGS = QWidget.RenderFlag.DrawWindowBackground | QWidget.RenderFlag.DrawChildren
-
-
-def _slug(title: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
-
-
-def caption_text(window, title: str) -> str:
-    """What a figure shows, in one paragraph: view, config, selection, step, edits."""
-    session, ctx = window.session, window.ctx
-    parts = [f"lstm-viz, {title}", f"nn.LSTM({', '.join(lstm_args(session))})"]
-    trace = session.trace
-    if trace is not None:
-        lengths = [int(n) for n in trace.lengths]
-        parts.append(f"{ctx.selection_text()} (of {trace.batch_size}"
-                     + (f"; lengths {lengths}" if len(set(lengths)) > 1 else "") + ")")
-        parts.append(f"t = {session.t} of 0..{trace.num_steps - 1}")
-    edits = session.edits
-    if edits:
-        parts.append(f"with {len(edits.inputs)} input and {len(edits.states)} state what-if"
-                     " edits")
-    return "; ".join(parts)
-
-
-def figure(window, title: str) -> Figure:
-    """The view ``title`` as a figure with its caption (the view is shown first)."""
-    window.show_view(title)
-    _settle()
-    return Figure(window.views[title], caption_text(window, title))
 
 
 def widget_image(widget: QWidget, scale: float = 1.0) -> QImage:
@@ -121,7 +97,8 @@ def _image_bytes(image: QImage, fmt: str = "PNG") -> bytes:
     data = QByteArray()
     buf = QBuffer(data)
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buf, fmt):
+    # PySide6 takes the format as a str here (its stubs say bytes, which it refuses)
+    if not image.save(buf, fmt):  # type: ignore[call-overload]
         raise OSError(f"Qt could not encode a {fmt} image")
     buf.close()
     return bytes(data.data())
@@ -201,61 +178,11 @@ def save_pdf(view, path, title: str = "lstm-viz", caption: str = "") -> Path:
     return write_bytes(Path(path), bytes(data.data()))
 
 
-def _settle() -> None:
-    app = QApplication.instance()
+def settle() -> None:
+    """Let the window handle what is pending (a view shown, a trace delivered) before it is
+    drawn."""
     for _ in range(3):
-        app.processEvents()
-
-
-def _ensure_traced(window) -> None:
-    """The trace on screen is of the session as it is now (exports never show a stale one)."""
-    ctx = window.ctx
-    if not ctx.up_to_date or window.session.trace is None:
-        ctx.runner.wait()
-        _settle()
-        if not ctx.up_to_date or window.session.trace is None:
-            ctx.retrace_now()
-            _settle()
-
-
-def export_views(window, out_dir, formats=ALL_FORMATS, *, titles=None, scale: float = 1.0,
-                 include_window: bool = True) -> list[Path]:
-    """Write the chosen views (default: all that have something to show) and the data behind
-    them into ``out_dir``; returns the paths written."""
-    formats = {f.lower() for f in formats}
-    unknown = formats - set(ALL_FORMATS) - {"json"}
-    if unknown:
-        raise ValueError(f"unknown export format(s): {', '.join(sorted(unknown))};"
-                         f" choose from {', '.join(ALL_FORMATS)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _ensure_traced(window)
-    written: list[Path] = []
-    current = window.tabs.currentIndex()
-    for title in (titles or list(window.views)) if formats & set(IMAGE_FORMATS) else []:
-        fig = figure(window, title)
-        if titles is None and (window.session.trace is None or not fig.has_content()):
-            continue  # "everything" means every view with something to show
-        name = _slug(title)
-        caption = caption_text(window, title)
-        if "png" in formats:
-            written.append(save_png(window.views[title], out / f"{name}.png", scale))
-        if "svg" in formats:
-            written.append(save_svg(fig, out / f"{name}.svg", title, caption))
-        if "pdf" in formats:
-            written.append(save_pdf(fig, out / f"{name}.pdf", title, caption))
-    window.tabs.setCurrentIndex(current)
-    _settle()
-    if include_window and "png" in formats:
-        written.append(save_png(window, out / "window.png", scale))
-    data = formats & set(DATA_FORMATS)
-    if data:
-        ctx = window.ctx
-        code = window.views.get("Code")  # the script computes the gradients the view shows
-        written += export_data(window.session, out, data, layer=ctx.layer,
-                               direction=ctx.direction, batch=ctx.batch,
-                               target=code.target() if code is not None else None)
-    return written
+        QApplication.processEvents()
 
 
 # ----- animations ---------------------------------------------------------------------------
@@ -269,7 +196,7 @@ def _rgb(image: QImage) -> np.ndarray:
 
 def colour_maps(view: QWidget) -> list[np.ndarray]:
     """The lookup tables (256, 3) uint8 of every colour bar in ``view``'s plots."""
-    maps = []
+    maps: list[np.ndarray] = []
     for graphics in view.findChildren(pg.GraphicsView):
         for item in graphics.scene().items():
             if isinstance(item, pg.ColorBarItem) and item.isVisible():
@@ -287,14 +214,28 @@ def animation_steps(num_steps: int, max_frames: int) -> list[int]:
     return list(range(0, num_steps, stride))
 
 
-class _ExportJob(QObject):
-    """An export run behind a progress dialog (``_with_progress``): ``progress(done, total)``,
-    then one of ``finished(path)``, ``failed(message)`` or ``cancelled()``."""
+class ExportJob(QObject):
+    """An export that runs behind a progress dialog: ``start()``, then ``progress(done,
+    total)`` and one of ``finished(path)``, ``failed(message)`` or ``cancelled()``;
+    ``cancel()`` stops it."""
 
     progress = Signal(int, int)
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
+    #: the progress dialog it runs behind, if any
+    dialog: QProgressDialog | None = None
+
+    @property
+    def total(self) -> int:
+        """The count ``progress`` goes up to."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        raise NotImplementedError
 
     def _report(self, path, error: str) -> None:
         """End with the worker's outcome: a path written, an error, or neither (cancelled)."""
@@ -306,7 +247,7 @@ class _ExportJob(QObject):
             self.cancelled.emit()
 
 
-class AnimationExport(_ExportJob):
+class AnimationExport(ExportJob):
     """Steps the current view through the sequence and writes an animated GIF or WebP.
 
     Each frame is drawn on the GUI thread between events (one per event-loop turn: Qt paints
@@ -317,16 +258,16 @@ class AnimationExport(_ExportJob):
 
     _encoded = Signal(object, str)  # from the worker: (path or None, error message)
 
-    def __init__(self, window, path, *, max_frames: int = 120, fps: float = 8.0,
-                 scale: float = 1.0, parent=None):
-        super().__init__(parent or window)
-        self.window_ = window
+    def __init__(self, exports: ExportController, path: str | Path, *, max_frames: int = 120,
+                 fps: float = 8.0, scale: float = 1.0, parent: QObject | None = None):
+        super().__init__(parent or exports)
+        self.exports = exports
         self.path = Path(path)
         self.fps, self.scale = fps, scale
-        session = window.session
+        session = self.session = exports.session
         if session.trace is None or session.num_steps == 0:
             raise ValueError("nothing to animate: the session has no trace")
-        self.title = window.tabs.tabText(window.tabs.currentIndex())
+        self.title = exports.current_title()
         self.steps = animation_steps(session.num_steps, max_frames)
         self.start_t = session.t
         self.frames: list[np.ndarray] = []
@@ -345,7 +286,7 @@ class AnimationExport(_ExportJob):
         return 2 * len(self.steps)
 
     def start(self) -> None:
-        self.keep = colour_maps(self.window_.views[self.title])
+        self.keep = colour_maps(self.exports.view(self.title))
         self._timer.start()
 
     def cancel(self) -> None:
@@ -361,20 +302,20 @@ class AnimationExport(_ExportJob):
     def _next_frame(self) -> None:
         """One timer tick: move to the next frame's step, or (on the tick after, once the
         views have had their events) draw it."""
-        window = self.window_
+        exports = self.exports
         k = len(self.frames)
         if not self._moved:
-            window.session.seek(self.steps[k])
-            window.show_view(self.title)
+            self.session.seek(self.steps[k])
+            exports.show_view(self.title)
             self._moved = True
             return
         self._moved = False
-        fig = Figure(window.views[self.title], caption_text(window, self.title))
+        fig = Figure(exports.view(self.title), exports.caption_text(self.title))
         self.frames.append(_rgb(figure_image(fig, self.scale)))
         self.progress.emit(len(self.frames), self.total)
         if len(self.frames) == len(self.steps):
             self._timer.stop()
-            window.session.seek(self.start_t)
+            self.session.seek(self.start_t)
             self._worker = threading.Thread(target=self._encode, name="lstm-viz animation",
                                             daemon=True)
             self._worker.start()
@@ -399,7 +340,7 @@ class AnimationExport(_ExportJob):
     def _end(self) -> None:
         self.done = True
         self.frames = []
-        self.window_.session.seek(self.start_t)
+        self.session.seek(self.start_t)
 
     def wait(self, timeout_s: float = 300.0) -> None:
         """Run the export to its end here (headless use): frames, then the worker."""
@@ -411,67 +352,7 @@ class AnimationExport(_ExportJob):
                 self._timer.start()
         if self._worker is not None:
             self._worker.join(timeout_s)
-        _settle()
-
-
-def export_animation(window, path, *, max_frames: int = 120, fps: float = 8.0,
-                     scale: float = 1.0) -> Path:
-    """An animated GIF or WebP of the current view stepping through the sequence, written
-    before returning (headless export; the GUI uses ``AnimationExport`` with a progress
-    dialog)."""
-    _ensure_traced(window)
-    job = AnimationExport(window, path, max_frames=max_frames, fps=fps, scale=scale)
-    result: dict = {}
-    job.finished.connect(lambda p: result.setdefault("path", p))
-    job.failed.connect(lambda m: result.setdefault("error", m))
-    job.start()
-    job.wait()
-    if "error" in result:
-        raise OSError(result["error"])
-    if "path" not in result:
-        raise OSError(f"{path} was not written")
-    return result["path"]
-
-
-def export_gif(window, path, **kwargs) -> Path:
-    """An animated GIF of the current view stepping through the sequence."""
-    return export_animation(window, path, **kwargs)
-
-
-def start_animation_export(window, path) -> AnimationExport:
-    """Export an animation with a progress dialog and a Cancel button; the window keeps
-    painting and answering while it runs. Reports in the status bar when done."""
-    job = AnimationExport(window, path)
-    window.animation_export = job  # kept alive while it runs
-    _with_progress(window, job, "Export animation", Path(path))
-    return job
-
-
-def _with_progress(window, job, title: str, path: Path) -> None:
-    """Run ``job`` (an export with progress, finished, failed and cancelled signals, a
-    ``total``, ``start`` and ``cancel``) behind a progress dialog with a Cancel button; the
-    status bar says how it ended."""
-    dialog = QProgressDialog(f"Writing {path.name}…", "Cancel", 0, job.total, window)
-    dialog.setWindowTitle(title)
-    dialog.setWindowModality(Qt.WindowModality.WindowModal)
-    dialog.setMinimumDuration(0)
-    dialog.setAutoClose(False)
-    dialog.setAutoReset(False)
-    job.progress.connect(lambda done, total: dialog.setValue(done))
-    dialog.canceled.connect(job.cancel)
-    job.dialog = dialog
-
-    def end(message: str) -> None:
-        dialog.canceled.disconnect(job.cancel)
-        dialog.close()
-        window.ctx.post(message, 8000)
-        job.deleteLater()
-
-    job.finished.connect(lambda p: end(f"Wrote {p}"))
-    job.failed.connect(lambda m: end(f"Export failed: {m}"))
-    job.cancelled.connect(lambda: end(f"Export cancelled: {path.name} was not written"))
-    dialog.show()
-    job.start()
+        settle()
 
 
 # ----- the whole trace, streamed ------------------------------------------------------------
@@ -479,9 +360,9 @@ STREAM_FILE = "trace_stream.npz"
 STREAM_LABEL = "Full trace, streamed (NPZ chunks)"
 
 
-class StreamExport(_ExportJob):
+class StreamExport(ExportJob):
     """Writes every step of the session's trace to an NPZ archive chunk by chunk on a worker
-    thread (``lstm_viz.export.TraceStream``): a windowed session's whole input, window after
+    thread (``lstm_viz.formats.export.TraceStream``): a windowed session's whole input, window after
     window, in the memory one window needs. The stream is taken from the session when the
     job is made (on the GUI thread); the views keep their own window meanwhile.
     ``progress(done, total)`` counts steps written; ``finished(path)``, ``failed(message)`` or
@@ -490,16 +371,21 @@ class StreamExport(_ExportJob):
     _written = Signal(object, str)  # from the worker: (path or None, error message)
     _stepped = Signal(int, int)  # from the worker: progress, passed on on the GUI thread
 
-    def __init__(self, window, path, *, chunk_steps: int | None = None, parent=None):
-        super().__init__(parent or window)
+    def __init__(self, session: Session, path: str | Path, *, chunk_steps: int | None = None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
         self.path = Path(path)
-        self.stream = TraceStream.from_session(window.session, chunk_steps)
-        self.total = self.stream.num_steps
+        self.stream: TraceStream | None = TraceStream.from_session(session, chunk_steps)
+        self.steps = self.stream.num_steps
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
         self.done = False
         self._written.connect(self._on_written)
         self._stepped.connect(self.progress.emit)
+
+    @property
+    def total(self) -> int:
+        return self.steps
 
     def start(self) -> None:
         self._worker = threading.Thread(target=self._write, name="lstm-viz stream export",
@@ -511,10 +397,12 @@ class StreamExport(_ExportJob):
         self._cancel.set()
 
     def _write(self) -> None:  # worker thread
-        path, error = None, ""
+        path, error, stream = None, "", self.stream
         try:
-            path = self.stream.write(self.path, progress=self._stepped.emit,
-                                     cancelled=self._cancel.is_set)
+            if stream is None:
+                raise ValueError("this export has run already")
+            path = stream.write(self.path, progress=self._stepped.emit,
+                                cancelled=self._cancel.is_set)
         except ExportCancelled:
             pass
         except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: torch's own
@@ -533,29 +421,7 @@ class StreamExport(_ExportJob):
         """Block until the worker is done and its result is delivered (headless use)."""
         if self._worker is not None:
             self._worker.join(timeout_s)
-        _settle()
-
-
-def start_stream_export(window, path, *, chunk_steps: int | None = None) -> StreamExport:
-    """Stream the whole trace to ``path`` with a progress dialog and a Cancel button; the
-    window keeps answering while it runs. Raises ValueError (nothing started) when there is
-    nothing to stream or the chunks would not fit the memory budget."""
-    _ensure_traced(window)
-    job = StreamExport(window, path, chunk_steps=chunk_steps)
-    window.stream_export = job  # kept alive while it runs
-    _with_progress(window, job, "Export full trace, streamed", Path(path))
-    return job
-
-
-def ask_stream_path(window) -> None:
-    """File > Export full trace, streamed: choose an .npz file, then write it with progress."""
-    path, _ = QFileDialog.getSaveFileName(window, "Export full trace, streamed (NPZ chunks)",
-                                          STREAM_FILE, "NPZ archive (*.npz)")
-    if path:
-        try:
-            start_stream_export(window, path)
-        except ValueError as exc:
-            window.ctx.post(f"Export failed: {exc}", 10000)
+        settle()
 
 
 FORMAT_LABELS = {"png": "PNG", "svg": "SVG", "pdf": "PDF", "csv": "CSV", "npz": "NPZ",
@@ -565,9 +431,10 @@ FORMAT_LABELS = {"png": "PNG", "svg": "SVG", "pdf": "PDF", "csv": "CSV", "npz": 
 class ExportDialog(QDialog):
     """Choose folder, formats and resolution; export the current view or every view."""
 
-    def __init__(self, window, everything: bool, formats=None):
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, exports: ExportController, everything: bool,
+                 formats: tuple[str, ...] | None = None):
+        super().__init__(exports.window)
+        self.exports = exports
         self.everything = everything
         self.setWindowTitle("Export everything" if everything else "Export current view")
         self.folder = QLineEdit(str(Path.cwd() / "lstm-viz-export"))
@@ -590,8 +457,8 @@ class ExportDialog(QDialog):
         self.stream.setObjectName("export_stream")
         self.stream.setToolTip(f"{STREAM_FILE}: every step of the trace, also of an input too"
                                " long to hold at once, written chunk by chunk with progress"
-                               " (read it back with lstm_viz.export.read_stream)")
-        if window.session.windowed:
+                               " (read it back with lstm_viz.formats.export.read_stream)")
+        if exports.session.windowed:
             self.stream.setText(f"{STREAM_LABEL}: every step, not only the window")
         self.scale = QSpinBox()
         self.scale.setRange(1, 4)
@@ -612,7 +479,7 @@ class ExportDialog(QDialog):
         self._show_size()
 
     def _show_size(self) -> None:
-        size = self.window_.tabs.currentWidget().size() * self.scale.value()
+        size = self.exports.view(self.exports.current_title()).size() * self.scale.value()
         self.size_label.setText(f"{size.width()} × {size.height()} pixels")
         self.size_label.setAlignment(Qt.AlignmentFlag.AlignLeft)
 
@@ -623,28 +490,17 @@ class ExportDialog(QDialog):
 
     def _export(self) -> None:
         formats = [f for f, box in self.checks.items() if box.isChecked()]
-        window = self.window_
-        titles = None if self.everything else [window.tabs.tabText(window.tabs.currentIndex())]
+        exports = self.exports
+        titles = None if self.everything else [exports.current_title()]
         try:
-            written = export_views(window, self.folder.text(), formats, titles=titles,
-                                   scale=self.scale.value(), include_window=self.everything)
+            written = exports.export_views(self.folder.text(), formats, titles=titles,
+                                           scale=self.scale.value(),
+                                           include_window=self.everything)
             if self.stream.isChecked():  # last: it goes on behind its progress dialog
-                start_stream_export(window, Path(self.folder.text()) / STREAM_FILE)
+                exports.start_stream_export(Path(self.folder.text()) / STREAM_FILE)
         except (OSError, ValueError) as exc:
-            window.ctx.post(f"Export failed: {exc}", 10000)
+            exports.post(f"Export failed: {exc}", 10000)
             return
         if not self.stream.isChecked():
-            window.ctx.post(f"Exported {len(written)} files to {self.folder.text()}", 8000)
+            exports.post(f"Exported {len(written)} files to {self.folder.text()}", 8000)
         self.accept()
-
-
-def ask_animation_path(window) -> None:
-    """File > Export animation: choose a .gif or .webp file, then export with progress."""
-    path, _ = QFileDialog.getSaveFileName(
-        window, "Export animation", "steps.gif",
-        "GIF (*.gif);;WebP, lossless (*.webp)")
-    if path:
-        try:
-            start_animation_export(window, path)
-        except ValueError as exc:
-            window.ctx.post(f"Export failed: {exc}", 10000)

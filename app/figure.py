@@ -97,7 +97,7 @@ class _Table(_Part):
         model = widget.model()
         table = isinstance(widget, QTableView)
         columns = [c for c in range(model.columnCount(QModelIndex()))
-                   if not widget.isColumnHidden(c)] if table else [0]
+                   if not widget.isColumnHidden(c)] if isinstance(widget, QTableView) else [0]
         first = max(0, widget.rowAt(0)) if hasattr(widget, "rowAt") else 0
         rows = list(range(first, min(model.rowCount(QModelIndex()), first + MAX_TABLE_ROWS)))
         self.more = model.rowCount(QModelIndex()) - len(rows)
@@ -186,9 +186,10 @@ def _is_hint(label: QLabel, view: QWidget) -> bool:
 def _beside_controls(label: QLabel, view: QWidget) -> bool:
     """Whether ``label`` names a control in its row ("focus unit" [spin box]): the control is
     left out of a figure, so its name is too (the view's caption stays)."""
-    if label is getattr(view, "caption", None) or label.parentWidget() is None:
+    parent = label.parentWidget()
+    if label is getattr(view, "caption", None) or parent is None:
         return False
-    layout = label.parentWidget().layout()
+    layout = parent.layout()
 
     def row_of(lay):
         if lay is None:

@@ -1,9 +1,9 @@
 """The main window: builds the panels listed in PANELS around one Session, and the menus.
 
-Adding a panel is one line in PANELS (a class with ``title``, ``area`` and ``__init__(ctx)``).
-The File menu's actions live in ``app/file_menu.py``, the status bar in ``app/status.py``; the
-open file (title, modified mark, drag and drop, Open recent) in ``app/documents.py``; colours
-that follow the palette (dark mode) in ``app/theme.py``.
+Adding a panel is one line in PANELS (a ``panels.base.Panel``: ``title``, ``area`` and
+``__init__(ctx)``). The menus and their keys are declared in ``app/actions.py``; what they do
+lives in the controllers the window owns (``app/controllers/``: documents and exports); the
+status bar is ``app/status.py``, colours that follow the palette (dark mode) ``app/theme.py``.
 """
 
 from __future__ import annotations
@@ -11,18 +11,30 @@ from __future__ import annotations
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QMainWindow,
+    QMenu,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
 
 from lstm_viz import Session
 
-from . import documents, file_menu, theme
+from . import theme
+from .actions import build_menus, make_action
 from .context import AppContext
-from .export import ExportDialog, ask_animation_path, ask_stream_path
-from .file_menu import add_file_actions
+from .controllers.documents import DocumentsController
+from .controllers.export import ExportController
+from .controllers.recent import kind_of
+from .messages import Messages
+from .panels.base import Panel
 from .panels.code import CodeView
 from .panels.config import InputPanel, ModelPanel
 from .panels.corpus import CorpusView
@@ -38,7 +50,7 @@ from .status import StatusBar
 from .workers import LoadRunner, TraceRunner
 
 #: Every panel, in order. area "view" = a central tab; "left"/"right"/"bottom" = a dock.
-PANELS: list[type] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
+PANELS: list[type[Panel]] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
                       TextView, UnitsView, InfluenceView, CorpusView, ModelInfoPanel]
 
 ORGANIZATION, APPLICATION = "lstm-viz", "lstm-viz"
@@ -82,7 +94,8 @@ class MainWindow(QMainWindow):
             session = session or Session()
         if memory_budget is not None:  # before the first trace, which it may window
             session.memory_budget = memory_budget
-        self.ctx = AppContext(session, self)
+        self.messages = Messages(self)
+        self.ctx = AppContext(session, self, self.messages)
         self.session = session
         first_trace = trace_now and session.trace is None
         self.transport = TransportBar(self.ctx, self)
@@ -91,12 +104,16 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("views")
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
-        self.panels: dict[str, object] = {}
+        self.panels: dict[str, QWidget] = {}
+        self._areas: dict[str, str] = {}  # where each panel goes
         self.docks: dict[str, QDockWidget] = {}
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
         for cls in PANELS:
             self.add_panel(cls)
+        self.documents = DocumentsController(self)
+        self.recent_menu = self.documents.recent_menu
+        self.exports = ExportController(self)
         self.status_bar = StatusBar(self.ctx, self)
         self.setStatusBar(self.status_bar)
         self.ctx.runner.busy_changed.connect(self.transport.set_busy)
@@ -112,22 +129,30 @@ class MainWindow(QMainWindow):
             long_input = first_trace and session.windowed  # a long first pass: on the worker
         except ValueError:  # over the budget even in windows: the trace below says so
             long_input = False
-        if long_input:
-            self.ctx.trace_later()
-        elif first_trace:
-            # synchronously: a worker trace would share the GIL with building the panels
-            try:
-                self.ctx.retrace_now()
-            except (ValueError, RuntimeError) as exc:  # show the window anyway, say why
-                self.ctx.post(f"Not traced: {exc}", 15000)
+        if first_trace:
+            # a short first pass synchronously: a worker trace would share the GIL with
+            # building the panels
+            self.show_traced(wait=not long_input)
         self.mark_clean()
         self.tabs.setFocus()
 
+    def show_traced(self, *, wait: bool = True) -> None:
+        """Trace the session as it is now (``AppContext.ensure_traced``); a session that
+        cannot be traced is shown anyway, and the status bar says why."""
+        try:
+            self.ctx.ensure_traced(wait=wait)
+        except (ValueError, RuntimeError) as exc:
+            self.messages.post(f"Not traced: {exc}", 15000)
+
     # ----- panels -----------------------------------------------------------------------
-    def add_panel(self, cls: type):
+    def add_panel(self, cls: type[Panel]) -> QWidget:
         """Create ``cls(ctx)`` and place it as a tab ("view") or a dock."""
         panel = cls(self.ctx)
+        if not isinstance(panel, QWidget):
+            raise TypeError(f"{cls.__name__} is not a QWidget: a panel is placed as a tab or"
+                            " a dock")
         self.panels[cls.title] = panel
+        self._areas[cls.title] = cls.area
         if cls.area == "view":
             self.tabs.addTab(panel, cls.title)
         else:
@@ -144,7 +169,7 @@ class MainWindow(QMainWindow):
     def fit_docks(self) -> None:
         """Size the left docks: the model and input panels as tall as their fields (with room
         for the row that comes and goes with the input source), the docks below get the rest."""
-        titles = [t for t in self.docks if type(self.panels[t]).area == "left"]
+        titles = [t for t in self.docks if self._areas[t] == "left"]
         left = [self.docks[t] for t in titles]
         if len(left) >= 2:
             row = self.fontMetrics().lineSpacing() + 12
@@ -159,14 +184,15 @@ class MainWindow(QMainWindow):
                              Qt.Orientation.Horizontal)
 
     @staticmethod
-    def _panel_height(panel) -> int:
-        content = panel.widget() if hasattr(panel, "widget") else None
+    def _panel_height(panel: QWidget) -> int:
+        content = panel.widget() if isinstance(panel, QScrollArea) else None
         return (content or panel).sizeHint().height()
 
     @property
-    def views(self) -> dict[str, object]:
+    def views(self) -> dict[str, QWidget]:
         """The central views by title, in tab order."""
-        return {self.tabs.tabText(k): self.tabs.widget(k) for k in range(self.tabs.count())}
+        return {self.tabs.tabText(k): self.panels[self.tabs.tabText(k)]
+                for k in range(self.tabs.count())}
 
     def show_view(self, title: str) -> None:
         for k in range(self.tabs.count()):
@@ -175,68 +201,39 @@ class MainWindow(QMainWindow):
 
     # ----- menus ------------------------------------------------------------------------
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.file_menu = file_menu
-        self.open_section = add_file_actions(self, file_menu)
-        self.recent_menu = QMenu("Open &recent", self)
-        self.recent_menu.setObjectName("recent_menu")
-        self.recent_menu.aboutToShow.connect(
-            lambda: documents.fill_recent_menu(self, self.recent_menu))
-        documents.fill_recent_menu(self, self.recent_menu)
-        save = next(a for a in file_menu.actions() if a.objectName() == "action_save_session")
-        file_menu.insertMenu(save, self.recent_menu)  # after Open session…
-        corpus = QAction("Open corpus store…", self)
-        corpus.setObjectName("action_open_corpus")
-        corpus.triggered.connect(lambda *_: self._open_corpus())
-        file_menu.insertAction(save, corpus)
-        file_menu.addSeparator()
-        self._action(file_menu, "Export current view…", lambda: self.export_dialog(False),
-                     "Ctrl+E")
-        self._action(file_menu, "Export everything…", lambda: self.export_dialog(True),
-                     "Ctrl+Shift+E")
-        self._action(file_menu, "Export code (script + NPZ)…",
-                     lambda: ExportDialog(self, False, formats=("py",)).exec())
-        self._action(file_menu, "Export animated GIF…", self.export_gif_dialog)
-        self._action(file_menu, "Export full trace, streamed (NPZ chunks)…",
-                     lambda: ask_stream_path(self))
-        file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QKeySequence.Quit)
-        view_menu = self.menuBar().addMenu("&View")
+        """The menus as ``actions.MENUS`` declares them."""
+        self.themes = theme.ThemeChooser(self.settings, self)  # View > Theme
+        menus, sections = build_menus(self, {
+            "recent": lambda menu: menu.addMenu(self.recent_menu),
+            "docks": self._add_dock_toggles,
+            "views": self._add_view_actions,
+            "themes": lambda menu: menu.addMenu(self.themes.menu)})
+        self.file_menu = menus["&File"]
+        self.open_section = sections["Models"]
+
+    def _add_dock_toggles(self, menu: QMenu) -> None:
         for dock in self.docks.values():
-            view_menu.addAction(dock.toggleViewAction())
-        view_menu.addAction(self.transport.toggleViewAction())
-        view_menu.addSeparator()
+            menu.addAction(dock.toggleViewAction())
+        menu.addAction(self.transport.toggleViewAction())
+
+    def _add_view_actions(self, menu: QMenu) -> None:
         for k in range(self.tabs.count()):
             title = self.tabs.tabText(k)
-            self._action(view_menu, title, lambda t=title: self.show_view(t), f"Ctrl+{k + 1}")
-        view_menu.addSeparator()
-        self._action(view_menu, "Reset layout", self.reset_layout)
-        self.themes = theme.ThemeChooser(self.settings, self)  # View > Theme
-        view_menu.addMenu(self.themes.menu)
-        help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "Keyboard shortcuts", self._shortcuts, "F1")
-        self._action(help_menu, "About lstm-viz", self._about)
+            menu.addAction(make_action(self, title, partial(self.show_view, title),
+                                       f"Ctrl+{k + 1}"))
 
-    def _open_corpus(self) -> None:
+    def open_corpus(self) -> None:
         """File > Open corpus store: the Corpus view, asking for the store."""
         self.show_view(CorpusView.title)
         view = self.panels[CorpusView.title]
         assert isinstance(view, CorpusView)
         view._choose_store()
 
-    def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(lambda *_: slot())
-        menu.addAction(action)
-        return action
-
-    def _about(self) -> None:
+    def show_about(self) -> None:
         from .about import AboutDialog
         self._open_dialog(AboutDialog(self))
 
-    def _shortcuts(self) -> None:
+    def show_shortcuts(self) -> None:
         from .shortcuts import ShortcutsDialog
         self._open_dialog(ShortcutsDialog(self))
 
@@ -251,8 +248,7 @@ class MainWindow(QMainWindow):
         the window and is the unmodified state from now on; an input is a change. A demo
         (``path`` None) leaves the window without a file."""
         if path is not None:
-            documents.remember(self.settings, path)
-            documents.fill_recent_menu(self, self.recent_menu)
+            self.documents.remember(path)
         if kind in ("model", "session", "demo"):
             self.document = Path(path) if path is not None else None
             self.mark_clean()
@@ -298,7 +294,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
-        documents.open_paths(self, paths)
+        self.documents.open_paths(paths)
 
     @staticmethod
     def _dropped_paths(mime) -> list[str]:
@@ -308,7 +304,7 @@ class MainWindow(QMainWindow):
             if not url.isLocalFile():
                 continue
             try:
-                documents.kind_of(url.toLocalFile())
+                kind_of(url.toLocalFile())
             except ValueError:
                 continue
             paths.append(url.toLocalFile())
@@ -318,13 +314,6 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
             theme.restyle(self)
-
-    # ----- export -----------------------------------------------------------------------
-    def export_dialog(self, everything: bool) -> None:
-        ExportDialog(self, everything).exec()
-
-    def export_gif_dialog(self) -> None:
-        ask_animation_path(self)
 
     # ----- settings ---------------------------------------------------------------------
     def _restored_session(self) -> Session | None:
@@ -368,7 +357,7 @@ class MainWindow(QMainWindow):
         if self.settings.status() != QSettings.Status.NoError:
             text = (f"could not write the settings file {self.settings.fileName()}; the old"
                     " one is unchanged")
-            self.ctx.post(text, 15000)
+            self.messages.post(text, 15000)
             print(f"lstm-viz: {text}", file=sys.stderr)
             return False
         return True
@@ -377,7 +366,7 @@ class MainWindow(QMainWindow):
         for title, dock in self.docks.items():
             dock.setFloating(False)
             dock.show()
-            self.addDockWidget(_DOCK_AREAS[type(self.panels[title]).area], dock)
+            self.addDockWidget(_DOCK_AREAS[self._areas[title]], dock)
         self.transport.show()
         self.fit_docks()
 
@@ -390,12 +379,12 @@ class MainWindow(QMainWindow):
     @property
     def opening(self) -> bool:
         """True while a file is being read on the worker (File > Open…, a drop, Open recent)."""
-        return file_menu.opening(self)
+        return self.documents.opening
 
     def closeEvent(self, event):  # noqa: N802 - Qt override
         if self.confirm_unsaved and self.isWindowModified() and not self._may_close:
             event.ignore()  # asked first; Save or Discard closes again
-            file_menu.ask_to_save(self, self._close_anyway, before="closing")
+            self.documents.ask_to_save(self._close_anyway, before="closing")
             return
         self.shut_down()
         super().closeEvent(event)

@@ -348,7 +348,8 @@ class Heatmap:
             bar.layout.setContentsMargins(left, top, right, bottom)
 
     def _apply_scale(self) -> None:
-        data, (lo, hi) = self.data, self.fixed_levels
+        data: np.ndarray = self.data
+        lo, hi = self.fixed_levels
         symmetric = self.center == 0.0
         with np.errstate(invalid="ignore", all="ignore"):
             if self.scale == "unit":

@@ -10,7 +10,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-from lstm_viz.verification import COMPARED, Verification
+from lstm_viz.tracing.verification import COMPARED, Verification
 
 #: largest |trace - nn.LSTM| that still counts as a match, for a bare number
 TRUTH_TOLERANCE = 1e-4
@@ -112,8 +112,8 @@ class StatusBar(QStatusBar):
                   self.time_label, self.memory_label):
             self.addPermanentWidget(w)
         self._message, self._message_timeout = "", 0
-        ctx.message_posted.connect(self.showMessage)
-        self.messageChanged.connect(lambda text: text or self.setToolTip(""))
+        ctx.messages.posted.connect(self.showMessage)
+        self.messageChanged.connect(self._on_message_changed)
         ctx.runner.busy_changed.connect(self._on_busy_changed)
         ctx.trace_error_changed.connect(self._on_trace_error_changed)
         ctx.trace_changed.connect(self.refresh)
@@ -121,12 +121,17 @@ class StatusBar(QStatusBar):
         self.refresh()
 
     # ----- messages: whole words only, the full text in the tooltip ---------------------
-    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 - Qt override
+    def showMessage(self, text: str, timeout: int | None = 0) -> None:  # noqa: N802
+        timeout = timeout or 0
         self._message = text
         self._message_timeout = timeout
         shown = elide_words(text, self.fontMetrics(), self._message_width())
         super().showMessage(shown, timeout)
         self.setToolTip(text if shown != text else "")
+
+    def _on_message_changed(self, text: str) -> None:
+        if not text:  # the message went: so does its full text
+            self.setToolTip("")
 
     def full_message(self) -> str:
         """The message on show, as it was posted (``currentMessage`` may be elided)."""

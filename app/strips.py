@@ -1,3 +1,5 @@
+# mypy: disable-error-code="union-attr,index"
+# (optional parts of the predictions and the trace are read only where they exist)
 """The input and the model's answer on the heatmaps' time axis.
 
 The input strip shows x_t: up to four features as lines, more as a small heatmap, and the
@@ -6,7 +8,7 @@ the prediction strip shows what it predicts at every step against the target (th
 for a forecaster the forecast, the true next value and the error; for a text model the
 probability of the true next token; the loss strip shows the per-step loss. While a what-if
 edit or ablation is active, both strips draw the run before the edits (dashed grey) under the
-edited run (solid), and the readout gives both. The numbers come from ``lstm_viz.predict``;
+edited run (solid), and the readout gives both. The numbers come from ``lstm_viz.explain.predict``;
 this module only draws them.
 """
 
@@ -18,7 +20,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
-from lstm_viz.predict import Predictions, predict, token_grid
+from lstm_viz.explain.predict import Predictions, predict, token_grid
 
 from . import theme
 from .overview import LEFT_AXIS_WIDTH

@@ -34,6 +34,8 @@ class Field(QWidget):
     def __init__(self, name: str, editor: QWidget, tooltip: str = "", parent=None):
         super().__init__(parent)
         self.name = name
+        #: the text in front of it in a form (the name unless told otherwise)
+        self.label = name
         self.editor = editor
         self.editor.setObjectName(f"field_{name}")
         if tooltip:
@@ -43,11 +45,12 @@ class Field(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(1)
-        layout.addWidget(self.editor)
-        layout.addWidget(self.message)
+        #: the editor, the message line, and whatever a panel adds below them
+        self.rows = QVBoxLayout(self)
+        self.rows.setContentsMargins(0, 0, 0, 0)
+        self.rows.setSpacing(1)
+        self.rows.addWidget(self.editor)
+        self.rows.addWidget(self.message)
         self._connect()
 
     def _connect(self) -> None:

@@ -28,7 +28,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_viz import corpus
-from lstm_viz.budget import DEFAULT_MEMORY_BUDGET
+from lstm_viz.tracing.budget import DEFAULT_MEMORY_BUDGET
 
 DOC_CHARS = 20_000  # the longest document: a module's first 20 000 characters, then the next
 

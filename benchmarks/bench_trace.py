@@ -43,7 +43,8 @@ if "--thp" in sys.argv[1:]:  # read by torch when it loads
 
 import torch  # noqa: E402
 
-from lstm_viz import LSTMConfig, _native, check_budget, method_choice, trace  # noqa: E402
+from lstm_viz import LSTMConfig, check_budget, trace  # noqa: E402
+from lstm_viz.tracing import _native, method_choice  # noqa: E402
 
 CONFIGS = [
     ("large", dict(input_size=128, hidden_size=512), 500, 32),

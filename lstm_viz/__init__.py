@@ -7,13 +7,9 @@ Names are loaded on first use (PEP 562), so ``import lstm_viz`` and the torch-fr
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("lstm-viz")
-except PackageNotFoundError:  # a source tree that was never installed has no version
-    __version__ = "0+unknown"
+from ._version import __version__ as __version__
 
 # name -> the module (under lstm_viz) that defines it
 _EXPORTS = {
@@ -21,23 +17,25 @@ _EXPORTS = {
     "Dim": "shapes", "TensorShape": "shapes", "all_shapes": "shapes",
     "parameter_count": "shapes", "parameter_shapes": "shapes", "shape_facts": "shapes",
     "tensor_shapes": "shapes",
-    "DEFAULT_MEMORY_BUDGET": "budget", "TraceBudgetError": "budget", "check_budget": "budget",
-    "estimate_trace_bytes": "budget", "precheck": "budget",
-    "Ablation": "edits", "InputEdit": "edits", "StateEdit": "edits",
+    "DEFAULT_MEMORY_BUDGET": "tracing.budget", "TraceBudgetError": "tracing.budget",
+    "check_budget": "tracing.budget", "estimate_trace_bytes": "tracing.budget",
+    "precheck": "tracing.budget",
+    "Ablation": "tracing.edits", "InputEdit": "tracing.edits", "StateEdit": "tracing.edits",
     "devices": "torch_devices", "resolve_device": "torch_devices",
     "unavailable_devices": "torch_devices",
     "INPUT_SOURCES": "inputs", "InputSpec": "inputs", "make_input": "inputs",
     "source_labels": "inputs",
     "Session": "session", "TraceRequest": "session",
     "GATE_NAMES": "tracing", "Trace": "tracing", "trace": "tracing", "trace_steps": "tracing",
-    "verify": "verification",
-    "Influence": "gradients", "check_influence_budget": "gradients",
-    "forget_product": "gradients", "influence": "gradients",
+    "verify": "tracing.verification",
+    "Influence": "explain.gradients", "check_influence_budget": "explain.gradients",
+    "forget_product": "explain.gradients", "influence": "explain.gradients",
 }
-# Modules that import torch; the first use of one of their names also registers the "tokens"
-# input source (vocabulary / embedding text), as every input source must be known by then.
-_TORCH_MODULES = {"torch_devices", "inputs", "session", "tracing", "verification",
-                  "gradients"}
+# Modules that import torch (the tracing package's do, through the package); the first use of
+# one of their names also registers the "tokens" input source (vocabulary / embedding text), as
+# every input source must be known by then.
+_TORCH_MODULES = {"torch_devices", "inputs", "session", "tracing", "tracing.budget",
+                  "tracing.edits", "tracing.verification", "explain.gradients"}
 
 __all__ = [
     "Ablation", "DEFAULT_MEMORY_BUDGET", "Dim", "GATE_NAMES", "INPUT_SOURCES", "Influence",
@@ -49,16 +47,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .budget import (
-        DEFAULT_MEMORY_BUDGET,
-        TraceBudgetError,
-        check_budget,
-        estimate_trace_bytes,
-        precheck,
-    )
     from .config import LSTMConfig
-    from .edits import Ablation, InputEdit, StateEdit
-    from .gradients import Influence, check_influence_budget, forget_product, influence
+    from .explain.gradients import Influence, check_influence_budget, forget_product, influence
     from .inputs import INPUT_SOURCES, InputSpec, make_input, source_labels
     from .session import Session, TraceRequest
     from .shapes import (
@@ -72,7 +62,15 @@ if TYPE_CHECKING:
     )
     from .torch_devices import devices, resolve_device, unavailable_devices
     from .tracing import GATE_NAMES, Trace, trace, trace_steps
-    from .verification import verify
+    from .tracing.budget import (
+        DEFAULT_MEMORY_BUDGET,
+        TraceBudgetError,
+        check_budget,
+        estimate_trace_bytes,
+        precheck,
+    )
+    from .tracing.edits import Ablation, InputEdit, StateEdit
+    from .tracing.verification import verify
 
 
 def __getattr__(name: str) -> Any:
@@ -80,7 +78,7 @@ def __getattr__(name: str) -> Any:
     if module_name is None:
         raise AttributeError(f"module 'lstm_viz' has no attribute {name!r}")
     if module_name in _TORCH_MODULES:
-        import_module(".textinput", __name__)
+        import_module(".text.textinput", __name__)
     value = getattr(import_module(f".{module_name}", __name__), name)
     globals()[name] = value
     return value

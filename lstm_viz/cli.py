@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import warnings
+from typing import NoReturn
 
 from .config import LSTMConfig
 from .shapes import all_shapes, parameter_count, shape_facts, tensor_shapes
@@ -24,7 +25,7 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit 2), not the whole usage."""
 
-    def error(self, message: str):  # noqa: D401 - argparse API
+    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse API
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
@@ -259,7 +260,7 @@ def _line(text: str) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .io import UnusableLSTMs, load_model, nonfinite_weights
+    from .formats.loader import UnusableLSTMs, load_model, nonfinite_weights
 
     try:
         loaded = load_model(args.file, allow_pickle=args.allow_pickle)
@@ -294,7 +295,7 @@ def cmd_corpus_trace(args: argparse.Namespace) -> int:
                                      doc_sep=args.doc_sep)
     else:
         docs = corpus.array_documents(args.array, model.lstm.input_size)
-    from .budget import parse_size
+    from .tracing.budget import parse_size
 
     budget = parse_size(args.memory_budget) if args.memory_budget else None
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """The PyTorch code for the current session, as one standalone script that checks the app.
 
 ``build_code`` writes a script that needs torch and numpy only: it rebuilds the LSTM and its
-input from the NPZ the app writes beside it (``lstm_viz.export.save_npz``), replays every
+input from the NPZ the app writes beside it (``lstm_viz.formats.export.save_npz``), replays every
 what-if edit as plain code, runs nn.LSTM and the LSTM equations as an explicit loop over
 timesteps, and exits with status 1 when either differs from the gates, c, h, output, h_n and
 c_n the app recorded. The GUI's Code view shows the same script.
@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .ablation import next_step_targets
+from .explain.ablation import next_step_targets
 
 if TYPE_CHECKING:
+    from .formats.loader import Head
     from .inputs import InputSpec
-    from .io import Head
     from .session import Session
 
 #: the NPZ the script reads, next to the script, unless the exporter names another
@@ -782,7 +782,7 @@ def cell_code(session: Session) -> str:
         lines.append("from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence")
     lines += [
         "from lstm_viz import InputSpec, make_input  # the app's input sources",
-        "from lstm_viz.io import load_model",
+        "from lstm_viz.formats.loader import load_model",
         "",
         f"dtype = torch.{dtype}",
         f"loaded = load_model({src['path']!r}{pickle})  # the model file opened in the app",

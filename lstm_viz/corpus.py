@@ -41,11 +41,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from . import __version__
-from .budget import DEFAULT_MEMORY_BUDGET
-from .hashing import file_sha256
-from .textinput import embed
+from ._version import __version__
+from .formats.hashing import file_sha256
+from .text.textinput import embed
 from .tracing import trace
+from .tracing.budget import DEFAULT_MEMORY_BUDGET
 
 FORMAT = "lstm-viz corpus"
 FORMAT_VERSION = 1
@@ -91,7 +91,7 @@ def text_documents(paths: Sequence[str | Path], vocab: Sequence[str], *,
     """Each file (or each ``doc_sep``-separated piece of it) as one document of token indices,
     read with ``tokenizer`` ("characters", "words", "regex:...") or the one the vocabulary
     suggests, as the app reads text."""
-    from . import tokenize as tok
+    from .text import tokenize as tok
 
     chosen = tok.Tokenizer.parse(tokenizer) if tokenizer else tok.choose(vocab)[0]
     ids: list[np.ndarray] = []
@@ -168,7 +168,7 @@ class CorpusModel:
 
 def model_from_file(path: str | Path, lstm: str | None = None) -> CorpusModel:
     """The LSTM ``lstm`` of the model file ``path`` (read without running code from it)."""
-    from .io import load_model
+    from .formats.loader import load_model
 
     loaded = load_model(path)
     cand = loaded.pick(lstm)
@@ -289,6 +289,36 @@ def _store_bytes(cfg: Any, n_tokens: int, itemsize: int, with_x: bool) -> int:
     return n_tokens * (per_token + (4 * cfg.input_size if with_x else 0))
 
 
+def _refuse_another_trace(out: Path, attrs: dict[str, Any], identity: dict[str, Any]) -> None:
+    """ValueError when the store ``out`` (its attributes ``attrs``) holds the trace of another
+    model or corpus than ``identity`` says, naming the first difference."""
+    mismatch = [k for k, v in identity.items() if attrs.get(k) != v]
+    if mismatch:
+        key = mismatch[0]
+        raise ValueError(f"{out.name} was made from another model or corpus ({key}"
+                         f" differs: {attrs.get(key)!r}, not {identity[key]!r}); choose a"
+                         " new --out, or delete it to trace again")
+
+
+def _one_hot_width(model: CorpusModel, docs: Documents, input_size: int) -> int:
+    """How wide the one-hot vectors that feed token ids to a model without an embedding are
+    (0: the documents are arrays, or the model embeds its tokens); ValueError where the tokens
+    cannot be fed to the model."""
+    if docs.token_ids is None:
+        return 0
+    if model.embedding is None:
+        if not docs.vocab or len(docs.vocab) != input_size:
+            raise ValueError("the model has no embedding and its input_size"
+                             f" ({input_size}) is not the vocabulary's size: tokens cannot"
+                             " be fed to it")
+        return input_size
+    top = max(int(d.max()) for d in docs.token_ids)
+    if top >= model.embedding.shape[0]:
+        raise ValueError(f"token index {top} is outside the embedding's"
+                         f" {model.embedding.shape[0]} rows")
+    return 0
+
+
 def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
                  dtype: str = "float16", batch_tokens: int = 1 << 15,
                  scheduler: str | None = None, workers: int = 1,
@@ -307,18 +337,7 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
     lengths = docs.lengths()
     n_tokens = int(lengths.sum())
     doc_start = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    one_hot = 0
-    if docs.token_ids is not None and model.embedding is None:
-        if not docs.vocab or len(docs.vocab) != cfg.input_size:
-            raise ValueError("the model has no embedding and its input_size"
-                             f" ({cfg.input_size}) is not the vocabulary's size: tokens cannot"
-                             " be fed to it")
-        one_hot = cfg.input_size
-    elif docs.token_ids is not None and model.embedding is not None:
-        top = max(int(d.max()) for d in docs.token_ids)
-        if top >= model.embedding.shape[0]:
-            raise ValueError(f"token index {top} is outside the embedding's"
-                             f" {model.embedding.shape[0]} rows")
+    one_hot = _one_hot_width(model, docs, cfg.input_size)
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
     # a trace holds its gates, c and h (float32) and its input: per padded token, per batch in
     # flight, with room for the copies made while writing
@@ -341,12 +360,7 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
     if out.exists():
         root = _open_group(out, "r+")
         attrs = dict(root.attrs)
-        mismatch = [k for k, v in identity.items() if attrs.get(k) != v]
-        if mismatch:
-            key = mismatch[0]
-            raise ValueError(f"{out.name} was made from another model or corpus ({key}"
-                             f" differs: {attrs.get(key)!r}, not {identity[key]!r}); choose a"
-                             " new --out, or delete it to trace again")
+        _refuse_another_trace(out, attrs, identity)
         done = set(attrs.get("segments_done", []))
     else:
         free = shutil.disk_usage(out.resolve().parent).free

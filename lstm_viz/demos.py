@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .formats.loader import LoadedModel, LSTMCandidate, load_into_session, load_model
 from .inputs import InputSpec
-from .io import LoadedModel, LSTMCandidate, load_into_session, load_model
 from .resource_files import RESOURCES
-from .textinput import tokens_spec
+from .text.textinput import tokens_spec
 
 if TYPE_CHECKING:
     from .session import Session

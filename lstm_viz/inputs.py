@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ class InputSpec:
         if self.source == "file" and not self.path:
             raise ValueError("file source needs a path to a .npy or .csv file")
 
-    def replace(self, **changes) -> InputSpec:
+    def replace(self, **changes: Any) -> InputSpec:
         import dataclasses
         return dataclasses.replace(self, **changes)
 
@@ -365,7 +366,7 @@ def _numeric_row(row: list[str]) -> bool:
         return False
 
 
-def array_to_input(arr, input_size: int, batch_first: bool = False,
+def array_to_input(arr: Any, input_size: int, batch_first: bool = False,
                    name: str = "input") -> torch.Tensor:
     """Interpret a 1-, 2- or 3-D array as a (T, B, input_size) float32 tensor, time-major.
 

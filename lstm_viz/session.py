@@ -21,16 +21,16 @@ from psygnal import Signal
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from . import textinput  # noqa: F401  (a session can make every input source: registers "tokens")
-from .budget import DEFAULT_WINDOW, needs_window, precheck
 from .config import LSTMConfig, reject_unknown_fields
-from .edits import Ablation, InputEdit, StateEdit
+from .formats.loader import Head
 from .inputs import InputSpec, make_input
-from .io import Head
+from .text import textinput  # noqa: F401  (every input source, "tokens" too, can be made)
 from .torch_devices import resolve_device
 from .tracing import Trace, checkpoints, trace, trace_window
-from .verification import verify
-from .windowed import Checkpoints, Overview
+from .tracing.budget import DEFAULT_WINDOW, needs_window, precheck
+from .tracing.edits import Ablation, InputEdit, StateEdit
+from .tracing.verification import verify
+from .tracing.windowed import Checkpoints, Overview
 
 FORMAT_VERSION = 1
 

@@ -24,8 +24,31 @@ import json
 import math
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .tracing.edits import Ablation
+
+
+class LSTMSizes(Protocol):
+    """The sizes of an nn.LSTM that checks need (an ``LSTMConfig`` has them)."""
+
+    @property
+    def input_size(self) -> int: ...
+    @property
+    def hidden_size(self) -> int: ...
+    @property
+    def h_out(self) -> int: ...
+    @property
+    def num_layers(self) -> int: ...
+    @property
+    def num_directions(self) -> int: ...
+
+
+# an LSTMConfig, or a mapping with its fields (a file's config before it is built)
+ConfigLike = LSTMSizes | Mapping[str, Any]
 
 MAX_JSON_BYTES = 256 * 1024 * 1024  # a session with 20 MB of weights and input is ~60 MB
 MAX_JSON_DEPTH = 32  # the deepest a session file written by lstm-viz goes is 5
@@ -43,7 +66,7 @@ BUDGET_HINT = ("the memory budget is set by whoever runs lstm-viz (Session(memor
 
 
 # ----- reading a file -------------------------------------------------------------------------
-def shown_path(path, most: int = 120) -> str:
+def shown_path(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], most: int = 120) -> str:
     """``path`` as a one-line message shows it: cut in the middle when longer than ``most``."""
     text = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
     if len(text) <= most:
@@ -51,7 +74,8 @@ def shown_path(path, most: int = 120) -> str:
     return f"{text[:most // 2]}...{text[-most // 3:]} ({len(text):,} characters)"
 
 
-def check_regular_file(path, what: str = "file", max_bytes: int | None = None) -> Path:
+def check_regular_file(path: str | os.PathLike[str], what: str = "file",
+                       max_bytes: int | None = None) -> Path:
     """``path`` if it is a regular file no larger than ``max_bytes``; ValueError otherwise.
 
     Checked with ``os.stat`` before opening, so a FIFO, a device such as /dev/zero or a
@@ -136,7 +160,7 @@ def parse_json(raw: bytes | str, name: str, what: str = "JSON file") -> object:
         raise ValueError(f"{name} nests too deeply to read") from None
 
 
-def read_json_file(path, what: str = "session file") -> object:
+def read_json_file(path: str | os.PathLike[str], what: str = "session file") -> object:
     """The parsed JSON of a regular file of at most MAX_JSON_BYTES (ValueError otherwise)."""
     p = check_regular_file(path, what)
     try:
@@ -157,7 +181,7 @@ def field_name(key: object) -> str:
 
 
 # ----- the schema -----------------------------------------------------------------------------
-def _show(value) -> str:
+def _show(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**6:
@@ -174,11 +198,11 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _is_int(v) -> bool:
+def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _join(path: str, key) -> str:
+def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
@@ -187,7 +211,7 @@ def _join(path: str, key) -> str:
 class Spec:
     """One kind of JSON value; ``check`` returns the value (normalized) or raises ValueError."""
 
-    def check(self, value, path: str):
+    def check(self, value: Any, path: str) -> Any:
         raise NotImplementedError
 
 
@@ -209,7 +233,7 @@ class Int(Spec):
             return f"an integer in [{_bound(self.limit[0])}, {_bound(self.limit[1])}]"
         return "an integer"
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         lo = self.limit[0] if self.lo is None else self.lo
         hi = self.limit[1] if self.hi is None else self.hi
         if not _is_int(value) or not lo <= value <= hi:
@@ -229,7 +253,7 @@ class Number(Spec):
                  positive: bool = False, what: str = "") -> None:
         self.lo, self.hi, self.positive, self.what = lo, hi, positive, what
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
             and math.isfinite(value)
         if ok and self.positive and not value > 0:
@@ -249,17 +273,17 @@ class Number(Spec):
 
 
 class Bool(Spec):
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"{path} must be true or false (got {_show(value)})")
         return value
 
 
 class Str(Spec):
-    def __init__(self, choices=None, max_len: int = 4096) -> None:
+    def __init__(self, choices: Sequence[str] | None = None, max_len: int = 4096) -> None:
         self.choices, self.max_len = choices, max_len
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         if not isinstance(value, str):
             what = f"one of {', '.join(self.choices)}" if self.choices else "a string"
             raise ValueError(f"{path} must be {what} (got {_show(value)})")
@@ -278,7 +302,7 @@ class Null(Spec):
     def __init__(self, inner: Spec) -> None:
         self.inner = inner
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         return None if value is None else self.inner.check(value, path)
 
 
@@ -286,7 +310,7 @@ class Either(Spec):
     def __init__(self, *options: Spec, what: str) -> None:
         self.options, self.what = options, what
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         for option in self.options:
             try:
                 return option.check(value, path)
@@ -300,7 +324,7 @@ class List(Spec):
                  what: str = "") -> None:
         self.item, self.max_len, self.exact, self.what = item, max_len, exact, what
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{path} must be a list{self.what} (got {_show(value)})")
         if self.exact is not None and len(value) != self.exact:
@@ -315,7 +339,7 @@ class Tuple(Spec):
     def __init__(self, items: list[tuple[str, Spec]]) -> None:
         self.items = items
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         names = ", ".join(n for n, _ in self.items)
         if not isinstance(value, (list, tuple)) or len(value) != len(self.items):
             got = f"{len(value)} values" if isinstance(value, (list, tuple)) else _show(value)
@@ -332,7 +356,7 @@ class Obj(Spec):
         self.fields, self.open_, self.forbidden = fields, open_, forbidden or {}
         self.name = name
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         where = path or self.name or "the file"
         if not isinstance(value, Mapping):
             raise ValueError(f"{where} must be a JSON object (got {_show(value)})")
@@ -355,7 +379,7 @@ class Obj(Spec):
 class AnyJSON(Spec):
     """Any JSON value (its depth is already bounded by parse_json)."""
 
-    def check(self, value, path):
+    def check(self, value: Any, path: str) -> Any:
         return value
 
 
@@ -421,7 +445,7 @@ TENSOR = Obj({"dtype": Str(("float32", "float64")),
 INPUT_DATA = Obj({"name": Str(), "sha256": Str(), "data": Str(max_len=MAX_JSON_BYTES)})
 
 
-def check_session_dict(data, path: str = "", budget: int | None = None) -> dict:
+def check_session_dict(data: Any, path: str = "", budget: int | None = None) -> dict:
     """Check a session or config dict (``Session.to_dict()`` or hand-written): every field's
     type and range, unknown fields, the LSTM's size by arithmetic against ``budget`` (bytes;
     default 1 GiB) and, where the input's sizes are written in it, how many what-if edits it
@@ -444,14 +468,14 @@ def _written_input_sizes(data: Mapping) -> tuple[int, int] | None:
     return (sizes[0], sizes[1]) if all(_is_int(v) for v in sizes) else None
 
 
-def check_config_dict(data, path: str = "") -> dict:
+def check_config_dict(data: Any, path: str = "") -> dict:
     """Check an LSTM config dict (LSTMConfig's fields only)."""
     Obj(CONFIG_FIELDS, name="LSTM config").check(data, path)
     check_lstm_size(data, path)
     return data
 
 
-def check_session_document(doc, budget: int | None = None) -> dict:
+def check_session_document(doc: Any, budget: int | None = None) -> dict:
     """Check the top level of a ``*.lstmviz.json`` document (format and version are checked by
     the caller); the ``session`` inside is checked by ``check_session_dict``."""
     Obj({"format": Str(), "format_version": Int(1), "session": AnyJSON(),
@@ -463,7 +487,7 @@ def check_session_document(doc, budget: int | None = None) -> dict:
     return doc
 
 
-def parameter_count(cfg) -> int:
+def parameter_count(cfg: ConfigLike) -> int:
     """nn.LSTM's number of parameters in closed form (no loop over layers).
 
     ``cfg``: an LSTMConfig or a mapping with its fields."""
@@ -478,7 +502,8 @@ def parameter_count(cfg) -> int:
     return d * (per_dir_first + (n - 1) * per_dir_rest)
 
 
-def check_lstm_size(cfg, path: str = "", budget: int | None = None, item_size: int = 4) -> int:
+def check_lstm_size(cfg: ConfigLike, path: str = "", budget: int | None = None,
+                    item_size: int = 4) -> int:
     """Refuse, by arithmetic alone, an LSTM whose weights (held twice while loading) would not
     fit the memory budget; returns the parameter count. ``cfg``: LSTMConfig or a mapping."""
     if isinstance(cfg, Mapping) and not all(_is_int(cfg.get(k, 1)) for k in
@@ -496,7 +521,7 @@ def check_lstm_size(cfg, path: str = "", budget: int | None = None, item_size: i
     return n
 
 
-def _lstm_sizes(cfg) -> tuple[int, int, int, int, int]:
+def _lstm_sizes(cfg: ConfigLike) -> tuple[int, int, int, int, int]:
     """(input_size, hidden_size, h_out, num_layers, directions) of an LSTMConfig or a mapping
     with its fields."""
     get = (lambda k, d: cfg.get(k, d)) if isinstance(cfg, Mapping) \
@@ -506,7 +531,8 @@ def _lstm_sizes(cfg) -> tuple[int, int, int, int, int]:
             2 if get("bidirectional", False) else 1)
 
 
-def check_edit_counts(edits, cfg, seq_len: int, batch_size: int, path: str = "edits") -> None:
+def check_edit_counts(edits: Any, cfg: ConfigLike, seq_len: int, batch_size: int,
+                      path: str = "edits") -> None:
     """ValueError when checked what-if ``edits`` hold more than the LSTM and its input can
     hold (more input edits than input values, more state edits than h and c values) or set
     more than MAX_OVERRIDES values in one run (each ablated unit at each step of its span)."""
@@ -532,7 +558,8 @@ def check_edit_counts(edits, cfg, seq_len: int, batch_size: int, path: str = "ed
                          " them fewer units or shorter spans")
 
 
-def check_edits(edits, cfg, seq_len: int, batch_size: int, lengths=None, path: str = "edits"
+def check_edits(edits: Any, cfg: LSTMSizes, seq_len: int, batch_size: int,
+                lengths: Sequence[int] | None = None, path: str = "edits"
                 ) -> tuple[list[tuple], list[tuple]]:
     """What-if edits checked against the LSTM and the input they apply to.
 
@@ -565,13 +592,14 @@ def check_edits(edits, cfg, seq_len: int, batch_size: int, lengths=None, path: s
     return inputs, states
 
 
-def check_ablations(edits, cfg, seq_len: int, batch_size: int, lengths=None,
-                    path: str = "edits") -> list:
+def check_ablations(edits: Any, cfg: LSTMSizes, seq_len: int, batch_size: int,
+                    lengths: Sequence[int] | None = None, path: str = "edits"
+                    ) -> list[Ablation]:
     """The ablations of a file's what-if edits (``[kind, layer, direction, batch, [units],
     value, start, stop]`` each) as Ablation objects, checked against the LSTM and its input;
     a unit, layer or span outside them, or a clamp outside the gate's range, is a ValueError
     naming it."""
-    from .edits import Ablation
+    from .tracing.edits import Ablation
     edits = EDITS.check({} if edits is None else edits, path)
     check_edit_counts(edits, cfg, seq_len, batch_size, path)
     out = []
@@ -594,7 +622,8 @@ def check_ablations(edits, cfg, seq_len: int, batch_size: int, lengths=None,
     return out
 
 
-def check_ablation_fits(ablation, cfg, seq_len: int, batch_size: int, lengths=None,
+def check_ablation_fits(ablation: Ablation, cfg: LSTMSizes, seq_len: int, batch_size: int,
+                        lengths: Sequence[int] | None = None,
                         where: str = "ablation") -> None:
     """ValueError naming what does not fit when ``ablation`` points outside the LSTM (layer,
     direction, unit) or the input (batch element, span start)."""
@@ -616,7 +645,7 @@ def _in_range(where: str, name: str, value: int, hi: int, what: str) -> None:
                          f" {hi - 1})")
 
 
-def _within_length(where: str, t: int, b: int, lengths) -> None:
+def _within_length(where: str, t: int, b: int, lengths: Sequence[int] | None) -> None:
     if lengths is not None and t >= lengths[b]:
         raise ValueError(f"{where}: t={t} is past the end of sequence {b}, which has"
                          f" {lengths[b]} steps: nothing is computed there to edit")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from lstm_viz import _native
+from lstm_viz.tracing import _native
 
 _REAL_NATIVE = _native.native  # before any test replaces it
 

@@ -1,4 +1,5 @@
-"""TraceView: the skeleton every view of the trace shares.
+"""Panel: what the window asks of every panel; TraceView: the skeleton every view of the trace
+shares.
 
 It wires the view to the context's signals, shows "No trace yet." (in place of empty axes)
 until a trace exists, keeps
@@ -9,13 +10,30 @@ trace or the selection changed), ``show_step`` (only t changed) and ``hover_text
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QToolTip, QWidget
+from PySide6.QtWidgets import QGraphicsView, QLabel, QToolTip, QWidget
+
+if TYPE_CHECKING:
+    from ..context import AppContext
 
 NO_TRACE = "No trace yet."
 NO_TRACE_NOTE = ("No trace yet: this view draws what nn.LSTM computes once it has run on the"
                  " input.")
+
+
+class Panel(Protocol):
+    """What the window (``PANELS`` in ``app/main.py``) asks of a panel, a QWidget: its
+    ``title``, where it goes (``area``: "view" for a central tab; "left", "right" or "bottom"
+    for a dock) and a constructor that takes the context. It reads the session through the
+    context and redraws when the context says something changed."""
+
+    title: str
+    area: str
+
+    def __init__(self, ctx: AppContext) -> None: ...
 
 
 class TraceView(QWidget):
@@ -23,7 +41,7 @@ class TraceView(QWidget):
 
     area = "view"
 
-    def __init__(self, ctx, parent=None):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName(type(self).__name__)
         self.ctx = ctx
@@ -33,7 +51,7 @@ class TraceView(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setMinimumWidth(120)
         self.hover: QLabel | None = None
-        self._hover_scene = None
+        self._hover_scene: QGraphicsView | None = None
         self._stale = False  # a hidden view skipped a windowed trace: redraw when shown
         # over the whole view while there is nothing to draw: a message, not empty axes
         self.empty_note = QLabel(self)
@@ -109,7 +127,7 @@ class TraceView(QWidget):
     def _on_mouse_moved(self, event) -> None:
         pos = event[0]
         text = self.hover_text(pos)
-        if text and self.hover is not None:
-            graphics = self._hover_scene
+        graphics = self._hover_scene
+        if text and self.hover is not None and graphics is not None:
             self.hover.setText(text)
             QToolTip.showText(graphics.mapToGlobal(graphics.mapFromScene(pos)), text, graphics)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPainter, QPalette
+from PySide6.QtGui import QPainter, QPalette, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -27,8 +28,8 @@ from PySide6.QtWidgets import (
 
 from lstm_viz import LSTMConfig, devices, source_labels, unavailable_devices
 from lstm_viz.inputs import text_vocabulary
-from lstm_viz.textinput import spec_encoding, spec_tokenizer, spec_vocab, with_tokenizer
-from lstm_viz.tokenize import KINDS, UnknownTokensWarning
+from lstm_viz.text.textinput import spec_encoding, spec_tokenizer, spec_vocab, with_tokenizer
+from lstm_viz.text.tokenize import KINDS, UnknownTokensWarning
 
 from ..widgets import ERROR_STYLE, Field, bool_field, choice_field, float_field, int_field
 
@@ -48,7 +49,7 @@ _CONFIG_TOOLTIPS = {
 
 
 # How a config field differs from what its type gives (label, range, step, or choices).
-_CONFIG_WIDGETS = {
+_CONFIG_WIDGETS: dict[str, dict[str, Any]] = {
     "num_layers": {"hi": 64},
     "proj_size": {"lo": 0, "hi": 100_000},
     "bidirectional": {"label": "direction",
@@ -246,12 +247,15 @@ class ModelPanel(_FormPanel):
         self.device = choice_field("device", [(d, d) for d in devices()],
                                    "Where the LSTM runs; every device torch can use here.")
         # the GPU backends that are not usable here stay in the list, greyed, with the reason
+        box = self.device.editor
+        assert isinstance(box, QComboBox)
         for kind, why in unavailable_devices().items():
-            box = self.device.editor
             box.addItem(f"{kind} (not available)", None)
             index = box.count() - 1
             box.setItemData(index, f"{kind}: {why}", Qt.ItemDataRole.ToolTipRole)
-            box.model().item(index).setEnabled(False)
+            items = box.model()
+            if isinstance(items, QStandardItemModel):  # a combo box's own model
+                items.item(index).setEnabled(False)
         self.add("device", self.device)
         self.seed = int_field("seed", 0, 2**31 - 1, 0, "Seed of the initial weights.")
         self.form.addRow("seed", self.seed)
@@ -341,7 +345,7 @@ class InputPanel(_FormPanel):
         self.fit_button.setObjectName("fit_input_size")
         self.fit_button.hide()
         self.fit_button.clicked.connect(self._fit_input_size)
-        text_field.layout().addWidget(self.fit_button)
+        text_field.rows.addWidget(self.fit_button)
         self._needed_input_size = 0
         path_row = QWidget()
         row = QHBoxLayout(path_row)

@@ -195,7 +195,7 @@ class CorpusView(QWidget):
         message = str(error) or type(error).__name__
         if self._pending and self._pending[0] == "store":
             self.summary.setText(f"Could not open the store: {html.escape(message)}")
-        self.ctx.post(message, 8000)
+        self.ctx.messages.post(message, 8000)
 
     def _show_store(self, store) -> None:
         self.store = store
@@ -300,12 +300,12 @@ class CorpusView(QWidget):
     def _match(self) -> None:
         store = self.store
         if store is None:
-            self.ctx.post("Open a corpus store first", 6000)
+            self.ctx.messages.post("Open a corpus store first", 6000)
             return
         try:
             on, off = _units(self.on_edit.text()), _units(self.off_edit.text())
         except ValueError as exc:
-            self.ctx.post(str(exc), 8000)
+            self.ctx.messages.post(str(exc), 8000)
             return
         state, layer, direction, _ = self._where()
         threshold, min_len = self.threshold.value(), self.min_len.value()
@@ -337,20 +337,24 @@ class CorpusView(QWidget):
     def open_document(self, doc: int, position: int) -> bool:
         """Trace document ``doc`` of the store in the session and go to corpus ``position``;
         False (with a message) when the session's model is not the store's."""
-        from lstm_viz.textinput import tokens_spec
+        from lstm_viz.text.textinput import tokens_spec
 
         store, session = self.store, self.session
+        if store is None:
+            self.ctx.messages.post("Open a corpus store first", 6000)
+            return False
         source = session.model_source or {}
         attrs = store.attrs
         if source.get("sha256") != attrs.get("model_sha256") or \
                 (source.get("lstm") or "") != (attrs.get("lstm") or ""):
-            self.ctx.post(f"This store was traced with {attrs.get('lstm') or 'the LSTM'} of"
-                          f" {attrs.get('model_path')}: open that model (File > Open model)"
-                          " to step through its documents", 10000)
+            self.ctx.messages.post(
+                f"This store was traced with {attrs.get('lstm') or 'the LSTM'} of"
+                f" {attrs.get('model_path')}: open that model (File > Open model) to step"
+                " through its documents", 10000)
             return False
         if store.vocab is None:
-            self.ctx.post("This store holds array inputs: open the array file as the input to"
-                          " step through it", 10000)
+            self.ctx.messages.post("This store holds array inputs: open the array file as the"
+                                   " input to step through it", 10000)
             return False
         start, stop = int(store.doc_start[doc]), int(store.doc_start[doc + 1])
         ids = store.token_ids()[start:stop]
@@ -361,7 +365,7 @@ class CorpusView(QWidget):
                                tokenizer=attrs.get("tokenizer") or None)
             session.set_input(spec)
         except ValueError as exc:
-            self.ctx.post(f"Could not open document {doc}: {exc}", 10000)
+            self.ctx.messages.post(f"Could not open document {doc}: {exc}", 10000)
             return False
         state, layer, direction, suffix = self._where()
         stored = np.asarray(store.root[f"h/{suffix}"][start:stop], dtype=np.float32)
@@ -376,8 +380,8 @@ class CorpusView(QWidget):
             gap = float(np.nanmax(np.abs(traced - stored))) if len(stored) else 0.0
             tolerance = 1e-2 if attrs.get("dtype") == "float16" else 1e-5
             verdict = "equals the store" if gap <= tolerance else "DIFFERS from the store"
-            self.ctx.post(f"Document {doc} traced again: {verdict} (max |Δh| {gap:.1e})",
-                          10000)
+            self.ctx.messages.post(
+                f"Document {doc} traced again: {verdict} (max |Δh| {gap:.1e})", 10000)
 
         self.ctx.when_traced(check)
         return True

@@ -37,10 +37,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from lstm_viz import TraceBudgetError, check_influence_budget, influence
-from lstm_viz.ablation import head_module, head_outputs, next_step_targets, step_losses
-from lstm_viz.gradients import fade_distance, forget_memory
+from lstm_viz.explain.ablation import head_module, head_outputs, next_step_targets, step_losses
+from lstm_viz.explain.gradients import fade_distance, forget_memory
 
 from .. import theme
 from ..ablation_menu import attach_ablation_menu
@@ -63,8 +64,8 @@ class InfluenceRequest:
     """One gradient map to compute: everything it needs, taken on the GUI thread."""
 
     generation: int
-    lstm: object
-    input: object
+    lstm: nn.LSTM
+    input: torch.Tensor | PackedSequence
     state: str
     layer: int
     direction: int
@@ -161,7 +162,7 @@ def save_influence_csv(path, inf, layer: int, direction: int,
 def save_influence_npz(path, inf, layer: int, direction: int,
                        forget: np.ndarray | None = None) -> Path:
     path = Path(path)
-    np.savez_compressed(path, **influence_arrays(inf, layer, direction, forget),
+    np.savez_compressed(path, **influence_arrays(inf, layer, direction, forget),  # type: ignore[arg-type]
                         target=np.array(f"{inf.state}[{inf.unit}]"), t=inf.t,
                         layer=inf.layer, direction=inf.direction, batch=inf.batch,
                         value=inf.value, shown_layer=layer, shown_direction=direction)
@@ -282,12 +283,12 @@ class InfluenceView(TraceView):
         diff_page = QWidget()
         dl = QVBoxLayout(diff_page)
         dl.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("quantity"))
-        row.addWidget(self.diff_quantity)
-        row.addWidget(self.diff_caption, 1)
-        row.addWidget(self.clear_button)
-        dl.addLayout(row)
+        diff_row = QHBoxLayout()
+        diff_row.addWidget(QLabel("quantity"))
+        diff_row.addWidget(self.diff_quantity)
+        diff_row.addWidget(self.diff_caption, 1)
+        diff_row.addWidget(self.clear_button)
+        dl.addLayout(diff_row)
         dl.addWidget(self.diff_graphics, 1)
         self.pages = QTabWidget()
         self.pages.setObjectName("influence_pages")
@@ -536,6 +537,8 @@ class InfluenceView(TraceView):
             return
         before, diff = got
         trace = self.session.trace
+        if trace is None:  # the difference block came from a trace: none is gone since
+            return
         lim, dlim = nan_safe_limit(before), nan_safe_limit(diff, floor=1e-12)
         total = self.session.num_steps
         self.orig_map.set_data(np.ascontiguousarray(before), levels=(-lim, lim),

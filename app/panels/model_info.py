@@ -137,7 +137,9 @@ class ModelInfoPanel(QScrollArea):
                  f"LSTM: <code>{src.get('lstm') or '<root>'}</code>"]
         if meta.get("description"):
             lines.append(str(meta["description"]))
-        train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+        train = meta.get("train")
+        if not isinstance(train, dict):
+            train = {}
         losses = [f"{k.replace('_', ' ')} {v}" for k, v in train.items()
                   if "loss" in k or "mse" in k]
         if losses:
@@ -196,10 +198,10 @@ class ModelInfoPanel(QScrollArea):
             except ValueError as exc:
                 session.model_source = old
                 self.refresh()
-                self.ctx.post(f"Could not use that embedding: {exc}", 8000)
+                self.ctx.messages.post(f"Could not use that embedding: {exc}", 8000)
                 return
         self.refresh()
-        self.ctx.post(f"Embedding: {key}" if key else "No embedding paired", 6000)
+        self.ctx.messages.post(f"Embedding: {key}" if key else "No embedding paired", 6000)
 
     def _show_head(self) -> None:
         session = self.session
@@ -238,7 +240,7 @@ class ModelInfoPanel(QScrollArea):
         try:
             self.session.set_head(name)
         except ValueError as exc:
-            self.ctx.post(str(exc), 8000)
+            self.ctx.messages.post(str(exc), 8000)
             return
-        self.ctx.post(f"Output head: {name or '<root>'}" if name is not None
-                      else "No output head: predictions are not shown", 6000)
+        self.ctx.messages.post(f"Output head: {name or '<root>'}" if name is not None
+                               else "No output head: predictions are not shown", 6000)

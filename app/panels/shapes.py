@@ -1,17 +1,27 @@
 """Shapes view: the LSTM unrolled as a diagram with every tensor's shape, and a parameter table.
 
-The diagram's nodes and edges come from ``lstm_viz.shapes.diagram``; this file only lays them
-out. The view follows the model panel live and says what the last config change changed (and
-what it did not: batch_first never changes h_0/c_0/h_n/c_n); a newly loaded model is not
-compared with the one before it.
+The diagram's nodes and edges come from ``lstm_viz.shapes.diagram`` and where they go from
+``lstm_viz.shapes_layout.layout_diagram``; this file only paints them. The view follows the
+model panel live and says what the last config change changed (and what it did not:
+batch_first never changes h_0/c_0/h_n/c_n); a newly loaded model is not compared with the one
+before it.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable, Mapping, Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPolygonF,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsTextItem,
@@ -26,46 +36,63 @@ from PySide6.QtWidgets import (
 )
 
 from lstm_viz import parameter_count, parameter_shapes, shape_facts, tensor_shapes
-from lstm_viz.shapes import diagram, layer_node_id, model_shapes
-from lstm_viz.textinput import spec_vocab
+from lstm_viz.shapes import ShapeDiagram, TensorShape, diagram, layer_node_id, model_shapes
+from lstm_viz.shapes_layout import Box, Label, Text, Wire, layout_diagram
+from lstm_viz.text.textinput import spec_vocab
 
 from .. import theme
 from ..sessions import call_sizes
 
-BOX_W, GAP_X, GAP_Y, BUS = 158.0, 126.0, 40.0, 30.0
-LABEL_W = GAP_X - 24.0  # clear of the state lanes 6 px beside each column
-MAX_LAYERS_DRAWN = 6
 CHANGED = QColor("#e65100")
 CURRENT = QColor("#0072B2")  # the layer and direction shown in the other views
 FILL = {"tensor": QColor("#e3f2fd"), "state": QColor("#f3e5f5"), "layer": QColor("#e8f5e9")}
 STATE_EDGE = QColor("#8e6c9e")
+BOX_INK = QColor("#212121")
+FONT_PT = {"box": 9, "label": 8, "note": 9}
+# the style flags of a span of text (lstm_viz.shapes_layout.Span) as HTML around it
+STYLE_COLOURS = {"states": lambda: "#6a1b9a", "around": lambda: "#37474f",
+                 "current": lambda: CURRENT.name(), "warning": lambda: theme.warning().name()}
 
 
-def _fmt_shape(shape) -> str:
+def _fmt_shape(shape: Iterable[int]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-def _dims_html(shape) -> str:
-    """'(seq_len=10, batch=3, ...)' with sizes in bold."""
-    parts = []
-    for d in shape.dims:
-        formula = f" = {d.formula}" if d.formula and d.formula != str(d.size) else ""
-        parts.append(f"{html.escape(d.name)}<b>={d.size}</b>{html.escape(formula)}")
-    return "(" + ", ".join(parts) + ")"
+def _span_html(text: str, style: str) -> str:
+    out = html.escape(text)
+    flags = style.split()
+    if "b" in flags:
+        out = f"<b>{out}</b>"
+    if "i" in flags:
+        out = f"<i>{out}</i>"
+    for flag in flags:
+        if flag in STYLE_COLOURS:
+            out = f"<span style='color:{STYLE_COLOURS[flag]()}'>{out}</span>"
+    return out
 
 
-def _drawn_layers(num_layers: int) -> list[int]:
-    """The layers drawn: all, or the first few and the last one of a deep stack."""
-    if num_layers <= MAX_LAYERS_DRAWN:
-        return list(range(num_layers))
-    return [*range(MAX_LAYERS_DRAWN - 1), num_layers - 1]
+def _text_html(text: Text) -> str:
+    lines = "<br>".join("".join(_span_html(t, s) for t, s in line) for line in text.lines)
+    return f"<div style='font-size:{FONT_PT[text.role]}pt'>{lines}</div>"
+
+
+def _text_item(text: Text, width: float) -> QGraphicsTextItem:
+    item = QGraphicsTextItem()
+    item.setDefaultTextColor(BOX_INK if text.role == "box" else theme.foreground())
+    item.setHtml(_text_html(text))
+    item.setTextWidth(width)
+    return item
+
+
+def _measure(text: Text, width: float) -> float:
+    """The height Qt sets ``text`` at, wrapped at ``width``."""
+    return _text_item(text, width).boundingRect().height()
 
 
 class Diagram(QGraphicsView):
-    """Lays out ``lstm_viz.shapes.diagram``: input, h_0 and c_0 on the left and above, every
-    layer and direction in columns, output, h_n and c_n on the right and below."""
+    """Paints ``lstm_viz.shapes_layout.layout_diagram``: boxes, wires, junctions and labels."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.setRenderHints(QPainter.RenderHint.Antialiasing
@@ -77,49 +104,38 @@ class Diagram(QGraphicsView):
         self.boxes: dict[str, QRectF] = {}
         self.labels: list[QGraphicsTextItem] = []
         self.drawn_edges: list[tuple[str, str]] = []
-        self.data = None
+        self.data: ShapeDiagram | None = None
         self.current = ""  # the box of the layer and direction the views show
 
-    # ----- pieces -----------------------------------------------------------------------
-    def _box(self, key: str, x: float, y: float, node, body: str, changed: bool,
-             w: float = BOX_W, centred: bool = False, current: bool = False) -> QRectF:
-        """A box at (x, y) (its centre at y when ``centred``) that grows to its text;
-        ``current``: the layer and direction the other views show, outlined and marked."""
-        text = QGraphicsTextItem()
-        text.setDefaultTextColor(QColor("#212121"))
-        mark = f"<br><span style='color:{CURRENT.name()}'>◀ shown in the views</span>" \
-            if current else ""
-        text.setHtml(f"<div style='font-size:9pt'><b>{html.escape(node.title)}</b>{mark}<br>"
-                     f"{body}</div>")
-        text.setTextWidth(w - 10)
-        height = text.boundingRect().height() + 6
-        y = y - height / 2 if centred else y
-        rect = QRectF(x, y, w, height)
-        pen = QPen(CURRENT if current else CHANGED if changed else theme.edge(),
-                   3.5 if current else 3 if changed else 1.3)
+    def _box(self, box: Box) -> None:
+        r = box.rect
+        rect = QRectF(r.x, r.y, r.width, r.height)
+        pen = QPen(CURRENT if box.current else CHANGED if box.changed else theme.edge(),
+                   3.5 if box.current else 3 if box.changed else 1.3)
         path = QPainterPath()
         path.addRoundedRect(rect, 8, 8)
-        item = self.scene().addPath(path, pen, QBrush(FILL[node.kind]))
-        item.setToolTip(node.explanation)
-        text.setPos(x + 5, y + 3)
-        text.setToolTip(f"{node.shape.describe()}\n{node.explanation}")
+        item = self.scene().addPath(path, pen, QBrush(FILL[box.node.kind]))
+        item.setToolTip(box.node.explanation)
+        text = _text_item(box.text, box.text_width)
+        text.setPos(r.x + 5, r.y + 3)
+        text.setToolTip(f"{box.node.shape.describe()}\n{box.node.explanation}")
         self.scene().addItem(text)
-        self.texts[key] = text.toPlainText()
-        self.boxes[key] = rect
-        if current:
-            self.current = key
-        return rect
+        self.texts[box.id] = text.toPlainText()
+        self.boxes[box.id] = rect
+        if box.current:
+            self.current = box.id
 
-    def _line(self, points: list[QPointF], colour: QColor, tip: str = "",
-              arrow: bool = True, width: float = 1.4) -> None:
-        pen = QPen(colour, width)
+    def _wire(self, wire: Wire) -> None:
+        colour = theme.edge() if wire.role == "data" else STATE_EDGE
+        pen = QPen(colour, wire.width)
+        points = [QPointF(x, y) for x, y in wire.points]
         path = QPainterPath(points[0])
         for p in points[1:]:
             path.lineTo(p)
         item = self.scene().addPath(path, pen)
-        if tip:
-            item.setToolTip(tip)
-        if arrow:
+        if wire.tip:
+            item.setToolTip(wire.tip)
+        if wire.arrow:
             a, b = points[-2], points[-1]
             d = b - a
             n = max((d.x() ** 2 + d.y() ** 2) ** 0.5, 1e-6)
@@ -128,19 +144,12 @@ class Diagram(QGraphicsView):
                               QPointF(b.x() - 9 * ux - 4 * uy, b.y() - 9 * uy + 4 * ux)])
             self.scene().addPolygon(head, pen, QBrush(colour))
 
-    def _place_labels(self, x: float, wanted: list[tuple[float, str, str]]) -> None:
-        """Labels in the free lane at ``x``: each as near its wanted y as the ones above allow.
-        ``wanted``: (y, html, tooltip)."""
-        bottom = -1e9
-        for y, text, tip in sorted(wanted, key=lambda w: w[0]):
-            item = QGraphicsTextItem()
-            item.setDefaultTextColor(theme.foreground())
-            item.setHtml(f"<div style='font-size:8pt'>{text}</div>")
-            item.setTextWidth(LABEL_W)
-            item.setToolTip(tip)
-            top = max(y - item.boundingRect().height() / 2, bottom + 2)
-            item.setPos(x, top)
-            item.setZValue(5)
+    def _label(self, label: Label) -> None:
+        item = _text_item(label.text, label.width)
+        item.setToolTip(label.tip)
+        item.setPos(label.x, label.y)
+        item.setZValue(5)
+        if label.text.role == "label":
             # a ground of the background's colour keeps the label readable where an edge
             # passes under it
             fill = QColor(theme.background())
@@ -148,209 +157,27 @@ class Diagram(QGraphicsView):
             ground = self.scene().addRect(item.sceneBoundingRect(), QPen(Qt.PenStyle.NoPen),
                                           QBrush(fill))
             ground.setZValue(4)
-            self.scene().addItem(item)
-            self.labels.append(item)
-            bottom = top + item.boundingRect().height()
+        self.scene().addItem(item)
+        self.labels.append(item)
 
-    # ----- the layout -------------------------------------------------------------------
-    def draw(self, data, changed: set[str], lengths=None, around=None,
-             current: str = "") -> None:
-        """Lay out ``data`` (a ``ShapeDiagram``); boxes whose tensor changed are outlined, the
-        box ``current`` (a layer node id) is marked as the one the views show. ``around``:
-        ``model_shapes`` of the call, whose embedding, packing and head are written into the
-        input and output boxes."""
+    def draw(self, data: ShapeDiagram, changed: set[str], lengths: Sequence[int] | None = None,
+             around: Mapping[str, TensorShape] | None = None, current: str = "") -> None:
+        """Paint ``data`` (a ``ShapeDiagram``) as ``layout_diagram`` lays it out."""
         self.scene().clear()
         self.texts, self.boxes, self.labels, self.current = {}, {}, [], ""
-        around = around or {}
-        self.drawn_edges: list[tuple[str, str]] = []  # the data path as drawn
         self.data = data
-        cfg, nodes = data.config, data.nodes
-        L, D = cfg.num_layers, cfg.num_directions
-        layers = _drawn_layers(L)
-        col = BOX_W + GAP_X
-        dir_names = ("forward", "reverse")[:D]
-
-        def short_label(edge) -> str:
-            return edge.label.split(":")[0]
-
-        # top row: h_0, c_0; their bus
-        h0 = self._box("h_0", 0, 0, nodes["h_0"], _dims_html(nodes["h_0"].shape),
-                       "h_0" in changed)
-        c0 = self._box("c_0", col, 0, nodes["c_0"], _dims_html(nodes["c_0"].shape),
-                       "c_0" in changed)
-        bus_top = max(h0.bottom(), c0.bottom()) + BUS / 2
-        y0 = bus_top + BUS
-        # the layer columns
-        rows_bottom = y0
-        for j, k in enumerate(layers):
-            x = col * (j + 1)
-            y = y0
-            for d, name in enumerate(dir_names):
-                nid = f"layer{k}.{name}"
-                node = nodes[nid]
-                states_in = ", ".join(short_label(e) for e in data.edges_into(nid)
-                                      if e.source in ("h_0", "c_0"))
-                states_out = ", ".join(short_label(e) for e in data.edges_from(nid)
-                                       if e.target in ("h_n", "c_n"))
-                reads = "reads t = T−1 … 0" if d else "reads t = 0 … T−1"
-                proj = (f"<br>W_hr: {cfg.hidden_size} → {cfg.proj_size} (h has"
-                        f" {cfg.proj_size} features)" if cfg.proj_size else "")
-                body = (f"{reads}<br>h_t: {_dims_html(node.shape)}{proj}<br>"
-                        f"<span style='color:#6a1b9a'>{html.escape(states_in)} → "
-                        f"{html.escape(states_out)}</span>")
-                rect = self._box(nid, x, y, node, body, nid in changed,
-                                 current=nid == current)
-                y = rect.bottom() + GAP_Y
-                rows_bottom = max(rows_bottom, rect.bottom())
-        mid = (y0 + rows_bottom) / 2
-        x_out = col * (len(layers) + 1)
-        before, packed, after = "", "", ""
-        if "embedding.weight" in around:
-            before = (f"<span style='color:#37474f'>← Embedding"
-                      f"{_fmt_shape(around['embedding.weight'])} of tokens"
-                      f" {_dims_html(around['tokens'])}</span><br>")
-        if lengths and len(set(lengths)) > 1:
-            packed = f"<br><i>packed: lengths {', '.join(str(n) for n in lengths)}</i>"
-        if "packed input.data" in around:  # its data's size says the lengths
-            packed = (f"<br><i>PackedSequence: data {_dims_html(around['packed input.data'])},"
-                       f" batch_sizes {_dims_html(around['packed input.batch_sizes'])}</i>")
-            after = f"<br><i>packed: data {_dims_html(around['packed output.data'])}</i>"
-        if "head.weight" in around:
-            after += (f"<br><span style='color:#37474f'>→ head Linear"
-                      f"{_fmt_shape(around['head.weight'][::-1])}:"
-                      f" {_dims_html(around['head output'])}</span>")
-        self._box("input", 0, mid, nodes["input"],
-                  before + _dims_html(nodes["input"].shape) + packed, "input" in changed,
-                  centred=True)
-        out = self._box("output", x_out, mid, nodes["output"],
-                        _dims_html(nodes["output"].shape) + after, "output" in changed,
-                        centred=True)
-        bus_bottom = rows_bottom + BUS
-        hn = self._box("h_n", x_out - col, bus_bottom + BUS / 2, nodes["h_n"],
-                       _dims_html(nodes["h_n"].shape), "h_n" in changed)
-        cn = self._box("c_n", x_out, bus_bottom + BUS / 2, nodes["c_n"],
-                       _dims_html(nodes["c_n"].shape), "c_n" in changed)
-        labels: dict[int, list] = {}  # gap index -> wanted labels
-
-        def want(gap: int, y: float, edge) -> None:
-            if not any(w[1] == html.escape(edge.label) for w in labels.get(gap, [])):
-                labels.setdefault(gap, []).append(
-                    (y, html.escape(edge.label), edge.shape.describe()))
-
-        # initial states: down into the bus, then into every layer and direction
-        for box in (h0, c0):
-            self._line([QPointF(box.center().x(), box.bottom()),
-                        QPointF(box.center().x(), bus_top)], STATE_EDGE, arrow=False)
-        # final states: up from the bus
-        for box in (hn, cn):
-            self._line([QPointF(box.center().x(), bus_bottom),
-                        QPointF(box.center().x(), box.top())], STATE_EDGE)
-        xs_top, xs_bottom = [h0.center().x()], [cn.center().x()]
-        for k in layers:
-            for d, name in enumerate(dir_names):
-                nid = f"layer{k}.{name}"
-                r = self.boxes[nid]
-                tip_in = "; ".join(f"{e.label} {e.shape.describe()}"
-                                   for e in data.edges_into(nid)
-                                   if e.source in ("h_0", "c_0"))
-                tip_out = "; ".join(f"{e.label} {e.shape.describe()}"
-                                    for e in data.edges_from(nid)
-                                    if e.target in ("h_n", "c_n"))
-                if d == 0:
-                    xa = r.left() + 22
-                    self._line([QPointF(xa, bus_top), QPointF(xa, r.top())], STATE_EDGE,
-                               tip_in)
-                    xb = r.right() - 22
-                    if D == 1:
-                        self._line([QPointF(xb, r.bottom()), QPointF(xb, bus_bottom)],
-                                   STATE_EDGE, tip_out, arrow=False)
-                        xs_bottom.append(xb)
-                    else:  # around the reverse box, through the lane beside the column
-                        yb = r.bottom() + GAP_Y / 3
-                        xl = r.right() + 6
-                        self._line([QPointF(xb, r.bottom()), QPointF(xb, yb), QPointF(xl, yb),
-                                    QPointF(xl, bus_bottom)], STATE_EDGE, tip_out,
-                                   arrow=False)
-                        xs_bottom.append(xl)
-                    xs_top.append(xa)
-                else:
-                    xl, ya = r.left() - 6, r.top() - GAP_Y / 3
-                    xa = r.left() + 22
-                    self._line([QPointF(xl, bus_top), QPointF(xl, ya), QPointF(xa, ya),
-                                QPointF(xa, r.top())], STATE_EDGE, tip_in)
-                    xs_top.append(xl)
-                    xb = r.right() - 22
-                    self._line([QPointF(xb, r.bottom()), QPointF(xb, bus_bottom)],
-                               STATE_EDGE, tip_out, arrow=False)
-                    xs_bottom.append(xb)
-        self._line([QPointF(min(xs_top), bus_top), QPointF(max(xs_top), bus_top)],
-                   STATE_EDGE, arrow=False, width=2.2)
-        self._line([QPointF(min(xs_bottom), bus_bottom), QPointF(max(xs_bottom), bus_bottom)],
-                   STATE_EDGE, arrow=False, width=2.2)
-        # the data path: input -> layer 0 -> ... -> output, each step one junction
-        # the data path: input -> layer 0 -> ... -> output, as the diagram's edges say; where
-        # every box of a layer reads the same sources (nn.LSTM's concatenation), one junction
-        previous = ["input"]
-        for j, k in enumerate(layers):
-            target_ids = [f"layer{k}.{n}" for n in dir_names]
-            incoming = {tid: [e for e in data.edges_into(tid) if e.source not in ("h_0", "c_0")]
-                        for tid in target_ids}
-            skipped = j > 0 and layers[j - 1] != k - 1
-            source_ids = previous if skipped else list(dict.fromkeys(
-                e.source for tid in target_ids for e in incoming[tid]))
-            jx, jy = col * j + BOX_W + GAP_X * 0.25, mid
-            shared = skipped or all({e.source for e in incoming[tid]} == set(source_ids)
-                                    for tid in target_ids)
-            self.drawn_edges += [(sid, tid) for tid in target_ids for sid in source_ids] \
-                if shared else [(e.source, tid) for tid in target_ids for e in incoming[tid]]
-            if shared:
-                for sid in source_ids:
-                    s = self.boxes[sid]
-                    self._line([QPointF(s.right(), s.center().y()), QPointF(jx, jy)], theme.edge(),
-                               arrow=False)
-                for tid in target_ids:
-                    t = self.boxes[tid]
-                    self._line([QPointF(jx, jy), QPointF(t.left(), t.center().y())], theme.edge(),
-                               "; ".join(e.label for e in incoming[tid]) if not skipped
-                               else "")
-                if len(source_ids) > 1:
-                    self.scene().addEllipse(jx - 4, jy - 4, 8, 8, QPen(theme.edge()),
-                                            QBrush(theme.edge()))
-            else:
-                for tid in target_ids:
-                    t = self.boxes[tid]
-                    for e in incoming[tid]:
-                        s = self.boxes[e.source]
-                        self._line([QPointF(s.right(), s.center().y()),
-                                    QPointF(t.left(), t.center().y())], theme.edge(), e.label)
-            if skipped:
-                labels.setdefault(j, []).append(
-                    (jy, f"… {L - len(layers)} more layer(s) not drawn …", ""))
-            else:
-                for tid in target_ids:
-                    for e in incoming[tid]:
-                        want(j, jy, e)
-            previous = target_ids
-        gap = len(layers)
-        for edge in data.edges_into("output"):
-            s = self.boxes[edge.source]
-            self.drawn_edges.append((edge.source, "output"))
-            self._line([QPointF(s.right(), s.center().y()), QPointF(out.left(),
-                        out.center().y() + (s.center().y() - mid) * 0.15)], theme.edge(),
-                       edge.label)
-            want(gap, s.center().y(), edge)
-        for g, wanted in labels.items():
-            self._place_labels(col * g + BOX_W + 12, wanted)
-        bottom = max(hn.bottom(), cn.bottom())
-        if data.layout_note:
-            note = QGraphicsTextItem()
-            colour = theme.warning().name()
-            note.setHtml(f"<div style='font-size:9pt; color:{colour}'><b>caller vs kernel"
-                         f" layout:</b> {html.escape(data.layout_note)}</div>")
-            note.setTextWidth(max(x_out - col - 20, BOX_W))
-            note.setPos(0, bottom + 10)
-            self.scene().addItem(note)
-            self.labels.append(note)
+        layout = layout_diagram(data, changed=changed, current=current, around=around,
+                                lengths=lengths, measure=_measure)
+        self.drawn_edges = list(layout.data_edges)  # the data path as drawn
+        for box in layout.boxes.values():
+            self._box(box)
+        for wire in layout.wires:
+            self._wire(wire)
+        for x, y in layout.dots:
+            self.scene().addEllipse(x - 4, y - 4, 8, 8, QPen(theme.edge()),
+                                    QBrush(theme.edge()))
+        for label in layout.labels:
+            self._label(label)
         self.setSceneRect(self.scene().itemsBoundingRect().adjusted(-10, -10, 10, 10))
         self._fit()
 
@@ -364,7 +191,7 @@ class Diagram(QGraphicsView):
         self.scale(scale, scale)
         self.centerOn(rect.center())
 
-    def resizeEvent(self, event):  # noqa: N802 - Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._fit()
 
@@ -537,5 +364,5 @@ class ShapesView(QWidget):
 
     def table_rows(self, table: QTableWidget) -> list[list[str]]:
         """The cells of ``table`` as text (for tests and CSV export)."""
-        return [[table.item(r, c).text() if table.item(r, c) else ""
+        return [[item.text() if (item := table.item(r, c)) else ""
                  for c in range(table.columnCount())] for r in range(table.rowCount())]

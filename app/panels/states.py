@@ -1,3 +1,5 @@
+# mypy: disable-error-code="union-attr,index"
+# (optional parts of the predictions and the trace are read only where they exist)
 """State view: c and h over time, chosen units as lines, and the current step as bar charts of
 i, f, g, o, c and h with the focus unit's update written out:
 c_t = f * c_{t-1} + i * g and h_t = o * tanh(c_t). After what-if edits, the run before the first

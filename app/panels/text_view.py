@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from lstm_viz.textinput import spec_tokens
+from lstm_viz.text.textinput import spec_tokens
 
 from ..sessions import ended_text
 from .base import TraceView

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstm_viz.analysis import SAT_HIGH, SAT_LOW, find_pattern, similar_units, unit_stats
-from lstm_viz.textinput import spec_tokens
+from lstm_viz.explain.analysis import SAT_HIGH, SAT_LOW, find_pattern, similar_units, unit_stats
+from lstm_viz.text.textinput import spec_tokens
 
 from ..ablation_menu import attach_table_ablation_menu
 from ..plots import CURSOR_PEN
@@ -185,8 +185,8 @@ class UnitsView(TraceView):
         self.region.sigRegionChangeFinished.connect(self._on_region_moved)
         self.plot.addItem(self.region)
         self.match_regions: list[pg.LinearRegionItem] = []
-        self.cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN)
-        self.plot.addItem(self.cursor)
+        self.t_line = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN)  # the current step
+        self.plot.addItem(self.t_line)
         self.similar_table = self._result_table(["unit", "r over span"], "similar_units")
         self.similar_table.itemSelectionChanged.connect(self._on_similar_clicked)
         self.match_table = self._result_table(["batch", "steps", "distance", "text"],
@@ -351,7 +351,7 @@ class UnitsView(TraceView):
         if unit >= acts.shape[2]:
             self.curve.setData([], [])
             return
-        start = self.session.trace.start
+        start = self._first_step()
         t = start + np.arange(acts.shape[0])  # input positions
         self.curve.setData(t, acts[:, b, unit])
         for k, item in enumerate(self.others):
@@ -372,14 +372,14 @@ class UnitsView(TraceView):
                 self.match_regions.append(item)
         self.plot.setTitle(f"{self.kind}[{unit}] (blue), similar units (grey), span (blue band),"
                            " matches (orange)", size="9pt")
-        self.cursor.setValue(self.session.t)
+        self.t_line.setValue(self.session.t)
 
     def search(self) -> None:
         """Run both searches for the focus unit over the selected span and list the results."""
         acts = self._acts()
         if acts is None:
             return
-        offset = self.session.trace.start  # acts hold the trace's steps
+        offset = self._first_step()  # acts hold the trace's steps
         start, stop = (v - offset for v in self.span())
         unit, b, k = self.ctx.unit, self.ctx.batch, self.k_box.value()
         try:
@@ -401,7 +401,7 @@ class UnitsView(TraceView):
             self.similar_table.setItem(r, 0, QTableWidgetItem(str(m.unit)))
             self.similar_table.setItem(r, 1, QTableWidgetItem(f"{m.score:+.3f}"))
         tokens = self._tokens()
-        offset = self.session.trace.start  # matches count from the trace's first step
+        offset = self._first_step()  # matches count from the trace's first step
         self.match_table.setRowCount(len(self.matches))
         for r, m in enumerate(self.matches):
             excerpt = ""
@@ -434,7 +434,12 @@ class UnitsView(TraceView):
         if rows and rows[0].row() < len(self.matches):
             m = self.matches[rows[0].row()]
             self.ctx.select(batch=m.batch)
-            self.session.seek(self.session.trace.start + m.start)
+            self.session.seek(self._first_step() + m.start)
+
+    def _first_step(self) -> int:
+        """The input position of the first step the trace on show holds (0 without one)."""
+        trace = self.session.trace
+        return 0 if trace is None else trace.start
 
     def show_step(self, t: int) -> None:
-        self.cursor.setValue(t)
+        self.t_line.setValue(t)

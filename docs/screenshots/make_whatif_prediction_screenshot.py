@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from lstm_viz.edits import Ablation  # noqa: E402
+from lstm_viz.tracing.edits import Ablation  # noqa: E402
 from lstm_viz_app.entry import make_app  # noqa: E402
 from lstm_viz_app.file_menu import open_demo  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402

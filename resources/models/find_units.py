@@ -23,9 +23,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from lstm_viz import trace  # noqa: E402
-from lstm_viz.analysis import signal_correlation, unit_stats  # noqa: E402
-from lstm_viz.io import load_model  # noqa: E402
-from lstm_viz.textinput import embed, encode, python_text_features  # noqa: E402
+from lstm_viz.explain.analysis import signal_correlation, unit_stats  # noqa: E402
+from lstm_viz.formats.loader import load_model  # noqa: E402
+from lstm_viz.text.textinput import embed, encode, python_text_features  # noqa: E402
 
 
 def held_out_text(max_chars: int) -> str:

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from lstm_viz import LSTMConfig, Session
-from lstm_viz.ablation import difference, head_outputs, replay, step_losses
-from lstm_viz.edits import Ablation
+from lstm_viz.explain.ablation import difference, head_outputs, replay, step_losses
+from lstm_viz.tracing.edits import Ablation
 
 GATES = "ifgo"
 
@@ -261,8 +261,8 @@ def test_a_bad_ablation_in_a_session_file_is_refused_by_name(entry, message):
 # ----- heads and next-step targets ------------------------------------------------------------
 
 def test_head_module_holds_the_loaded_heads_weights():
-    from lstm_viz.ablation import head_module
-    from lstm_viz.io import Head
+    from lstm_viz.explain.ablation import head_module
+    from lstm_viz.formats.loader import Head
     w, b = torch.randn(5, 3), torch.randn(5)
     lin = head_module(Head("fc", w, b), torch.zeros(1, dtype=torch.float64))
     x = torch.randn(2, 3, dtype=torch.float64)
@@ -270,9 +270,9 @@ def test_head_module_holds_the_loaded_heads_weights():
 
 
 def test_next_step_targets_are_the_next_token_for_text_and_the_next_input_otherwise():
-    from lstm_viz.ablation import next_step_targets
-    from lstm_viz.io import Head
-    from lstm_viz.textinput import tokens_spec
+    from lstm_viz.explain.ablation import next_step_targets
+    from lstm_viz.formats.loader import Head
+    from lstm_viz.text.textinput import tokens_spec
     vocab = list("abc ")
     spec = tokens_spec("abc cab", vocab=vocab)
     s = Session(LSTMConfig(input_size=4, hidden_size=3), input_spec=spec)
@@ -288,7 +288,7 @@ def test_next_step_targets_are_the_next_token_for_text_and_the_next_input_otherw
 
 
 def test_a_loaded_head_stays_with_its_lstm_until_the_weights_change():
-    from lstm_viz.io import Head
+    from lstm_viz.formats.loader import Head
     s = Session(LSTMConfig(input_size=2, hidden_size=3))
     head = Head("fc", torch.zeros(2, 3))
     s.load_module(nn.LSTM(2, 3), head=head)
@@ -300,7 +300,7 @@ def test_a_loaded_head_stays_with_its_lstm_until_the_weights_change():
 
 
 def test_a_saved_session_file_replays_its_ablations(tmp_path):
-    from lstm_viz.sessionfile import load_session, save_session
+    from lstm_viz.formats.sessionfile import load_session, save_session
     s = _session()
     ablation = Ablation("i", 1, 0, 0, (0, 2), 1.0, start=1, stop=4)
     s.ablate(ablation)

@@ -1,4 +1,5 @@
-"""lstm_viz.analysis: unit statistics and pattern search, checked against hand-computed values."""
+"""lstm_viz.explain.analysis: unit statistics and pattern search, checked against hand-computed
+values."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from lstm_viz import trace
-from lstm_viz.analysis import (
+from lstm_viz.explain.analysis import (
     SAT_HIGH,
     SAT_LOW,
     find_pattern,

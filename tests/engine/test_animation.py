@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lstm_viz.export import ExportCancelled, gif_palette, to_palette, write_animation
+from lstm_viz.formats.export import ExportCancelled, gif_palette, to_palette, write_animation
 
 
 def _ramp_frames(n: int = 4) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:

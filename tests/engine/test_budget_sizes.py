@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lstm_viz import InputSpec, LSTMConfig, Session
-from lstm_viz.budget import (
+from lstm_viz.tracing.budget import (
     DEFAULT_MEMORY_BUDGET,
     LAYER_COST,
     MIN_MEMORY_BUDGET,

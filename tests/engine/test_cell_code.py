@@ -14,7 +14,7 @@ from torch import nn
 
 from lstm_viz import InputSpec, Session
 from lstm_viz.codegen import cell_code
-from lstm_viz.io import load_into_session, load_model
+from lstm_viz.formats.loader import load_into_session, load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import torch
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.codegen import build_code, loop_code
-from lstm_viz.export import save_check_script
+from lstm_viz.formats.export import save_check_script
 
 
 def test_loop_snippet_appended_to_the_script_matches_nn_lstm(tmp_path):
@@ -25,7 +25,7 @@ def test_loop_snippet_appended_to_the_script_matches_nn_lstm(tmp_path):
 
 
 def test_script_of_a_loaded_model_reads_its_weights_from_the_npz_not_the_model_file(tmp_path):
-    from lstm_viz.io import load_into_session, load_model
+    from lstm_viz.formats.loader import load_into_session, load_model
 
     torch.manual_seed(123)
     trained = torch.nn.LSTM(2, 4, num_layers=2)

@@ -16,8 +16,8 @@ from torch import nn
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.codegen import GradientTarget, build_code, focus_target
 from lstm_viz.demos import open_demo
-from lstm_viz.export import save_check_script
-from lstm_viz.io import Head
+from lstm_viz.formats.export import save_check_script
+from lstm_viz.formats.loader import Head
 
 CASES = {
     "one_layer_h": (LSTMConfig(3, 5), InputSpec(source="sine", seq_len=9, batch_size=2),

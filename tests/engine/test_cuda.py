@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_viz import Ablation, InputSpec, LSTMConfig, Session, influence, trace, verify
-from lstm_viz.io import load_model
+from lstm_viz.formats.loader import load_model
 from lstm_viz.torch_devices import rnn_uses_tf32
 
 pytestmark = [pytest.mark.cuda,
@@ -133,7 +133,7 @@ def test_cuda_every_method_equals_nn_lstm_there_and_the_float64_cpu_trace(opt, m
 
 
 def test_cuda_auto_measures_the_gpu_methods_once_and_names_the_gpu(monkeypatch, tmp_path):
-    from lstm_viz import _native, method_choice
+    from lstm_viz.tracing import _native, method_choice
 
     monkeypatch.setattr(_native, "_cache_dir", lambda: tmp_path / "native")
     monkeypatch.delenv(method_choice.ENV_METHOD, raising=False)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_viz.analysis import signal_correlation
 from lstm_viz.demos import DEMOS_FILE, RESOURCES, list_demos, open_demo
-from lstm_viz.io import load_model
+from lstm_viz.explain.analysis import signal_correlation
+from lstm_viz.formats.loader import load_model
 from lstm_viz.session import Session
-from lstm_viz.textinput import python_text_features, spec_tokens
+from lstm_viz.text.textinput import python_text_features, spec_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 

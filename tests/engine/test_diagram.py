@@ -137,3 +137,87 @@ def test_dropout_and_projection_appear_when_configured():
 def test_bad_sizes_raise_value_error():
     with pytest.raises(ValueError, match="seq_len"):
         diagram(LSTMConfig(input_size=1, hidden_size=2), 1, 0)
+
+
+# ----- the layout the Shapes view paints ---------------------------------------------------
+def _layout(kwargs: dict, batch: int | None = 2, **options):
+    from lstm_viz.shapes_layout import layout_diagram
+
+    cfg = LSTMConfig(**kwargs)
+    return cfg, layout_diagram(diagram(cfg, batch, 5), **options)
+
+
+@pytest.mark.parametrize("kwargs", CONFIGS)
+def test_every_drawn_data_edge_joins_two_boxes_of_the_layout(kwargs):
+    cfg, lay = _layout(kwargs)
+    D = 2 if kwargs.get("bidirectional") else 1
+    expected = {"input", "h_0", "c_0", "output", "h_n", "c_n"} | {
+        f"layer{k}.{d}" for k in range(cfg.num_layers) for d in ("forward", "reverse")[:D]}
+    assert set(lay.boxes) == expected
+    assert lay.data_edges
+    for source, target in lay.data_edges:
+        assert source in lay.boxes and target in lay.boxes, (source, target)
+    # every data edge of nn.LSTM's wiring is drawn (no layer is left out of a shallow stack)
+    wiring = {(e.source, e.target) for e in diagram(cfg, 2, 5).edges
+              if e.source not in ("h_0", "c_0") and e.target not in ("h_n", "c_n")}
+    assert set(lay.data_edges) == wiring
+
+
+@pytest.mark.parametrize("kwargs", CONFIGS)
+def test_no_two_boxes_of_the_layout_overlap(kwargs):
+    _, lay = _layout(kwargs)
+    boxes = list(lay.boxes.values())
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.rect.intersects(b.rect), (a.id, b.id)
+
+
+def test_every_wire_ends_on_a_box_edge_or_a_bus():
+    _, lay = _layout(CONFIGS[1])
+    ys = {lay.boxes[n].rect.top for n in lay.boxes} | {lay.boxes[n].rect.bottom
+                                                       for n in lay.boxes}
+    xs = {lay.boxes[n].rect.left for n in lay.boxes}
+    buses = {w.points[0][1] for w in lay.wires if w.role == "bus"}
+    assert len(buses) == 2
+    for w in lay.wires:
+        if w.arrow:
+            x, y = w.points[-1]
+            assert y in ys or x in xs or y in buses, w
+
+
+def test_the_layout_writes_proj_size_bidirectional_embedding_and_head_into_the_boxes():
+    from lstm_viz.shapes import model_shapes
+
+    kwargs = dict(input_size=4, hidden_size=6, num_layers=2, bidirectional=True, proj_size=3)
+    cfg = LSTMConfig(**kwargs)
+    around = model_shapes(cfg, 1, 5, vocab_size=30, head_out=30)
+    _, lay = _layout(kwargs, 1, around=around, current="layer1.reverse")
+    texts = {nid: box.text.plain() for nid, box in lay.boxes.items()}
+    assert "W_hr: 6 → 3" in texts["layer1.reverse"]
+    assert "h_0[3], c_0[3] → h_n[3], c_n[3]" in texts["layer1.reverse"]
+    assert "reads t = T−1 … 0" in texts["layer0.reverse"]
+    assert "Embedding(30, 4)" in texts["input"]
+    assert "head Linear(6, 30)" in texts["output"]  # reads D*H_out = 2*3 features
+    assert [n for n, t in texts.items() if "shown in the views" in t] == ["layer1.reverse"]
+    plain = _layout(dict(input_size=4, hidden_size=6), 1)[1]
+    assert not any("W_hr" in b.text.plain() or "reverse" in b.id for b in plain.boxes.values())
+    assert "Embedding" not in plain.boxes["input"].text.plain()
+
+
+def test_a_deep_stack_draws_its_first_layers_and_its_last_and_says_how_many_are_left_out():
+    cfg, lay = _layout(dict(input_size=2, hidden_size=3, num_layers=9))
+    layers = sorted(n for n in lay.boxes if n.startswith("layer"))
+    assert layers == sorted(f"layer{k}.forward" for k in (0, 1, 2, 3, 4, 8))
+    assert any("3 more layer(s) not drawn" in label.text.plain() for label in lay.labels)
+    assert ("layer4.forward", "layer8.forward") in lay.data_edges
+
+
+def test_labels_in_one_lane_never_overlap():
+    from lstm_viz.shapes_layout import estimate_height
+
+    _, lay = _layout(CONFIGS[1])
+    for i, a in enumerate(lay.labels):
+        for b in lay.labels[i + 1:]:
+            if a.x == b.x:
+                top, other = sorted((a, b), key=lambda label: label.y)
+                assert top.y + estimate_height(top.text, top.width) <= other.y

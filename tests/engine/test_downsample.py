@@ -8,7 +8,7 @@ import torch
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.downsample import extreme, extreme_2d
-from lstm_viz.ordering import ORDERS, similarity_order, unit_order
+from lstm_viz.explain.ordering import ORDERS, similarity_order, unit_order
 
 
 @pytest.mark.parametrize("cols", [1000, 937, 1])

@@ -15,7 +15,7 @@ import torch
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.codegen import build_code
-from lstm_viz.export import save_check_script
+from lstm_viz.formats.export import save_check_script
 
 CASES = {
     "plain": (LSTMConfig(3, 5), InputSpec(seq_len=6, batch_size=2)),

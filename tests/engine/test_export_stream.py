@@ -17,8 +17,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_viz import InputSpec, LSTMConfig, Session, TraceBudgetError, trace
-from lstm_viz import windowed as windowed_module
-from lstm_viz.export import (
+from lstm_viz.formats.export import (
     ExportCancelled,
     export_data,
     read_stream,
@@ -27,6 +26,7 @@ from lstm_viz.export import (
     stream_manifest,
     stream_trace,
 )
+from lstm_viz.tracing import windowed as windowed_module
 
 CONFIGS = {
     "one_layer": dict(input_size=3, hidden_size=5),

@@ -18,9 +18,9 @@ from pickle_doubles import BuiltOnLoad, WriteMarker
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
+from lstm_viz.formats.sessionfile import load_session, save_session
 from lstm_viz.inputs import InputSpec
 from lstm_viz.session import Session
-from lstm_viz.sessionfile import load_session, save_session
 from lstm_viz.validate import parse_json
 
 ROOT = Path(__file__).resolve().parents[2]

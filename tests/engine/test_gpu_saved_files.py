@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_viz.io import load_model
+from lstm_viz.formats.loader import load_model
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "gpu_saved"
 FORMS = {"state_dict.pt": "state_dict", "checkpoint.pt": "checkpoint",

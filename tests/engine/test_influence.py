@@ -451,7 +451,7 @@ def test_training_mode_with_dropout_warns_and_uses_eval_semantics():
 
 @pytest.mark.parametrize("direction", [0, 1])
 def test_forget_memory_is_the_forget_product_from_each_step_to_the_cursor(direction):
-    from lstm_viz.gradients import forget_memory
+    from lstm_viz.explain.gradients import forget_memory
     lstm = _lstm(input_size=2, hidden_size=3, bidirectional=True)
     x = torch.randn(9, 1, 2, dtype=torch.float64)
     tr = trace(lstm, x)
@@ -476,14 +476,14 @@ def test_forget_memory_is_the_cell_path_gradient_of_a_lone_unit():
     with torch.no_grad():
         lstm.weight_hh_l0.zero_()
     x = torch.randn(8, 1, 2, dtype=torch.float64)
-    from lstm_viz.gradients import forget_memory
+    from lstm_viz.explain.gradients import forget_memory
     inf = influence(lstm, x, t=6, unit=1, state="c")
     np.testing.assert_allclose(forget_memory(trace(lstm, x), 0, 0, 1, 6, 0)[:7],
                                inf.c[0, 0, :7, 0, 1].numpy(), rtol=1e-12)
 
 
 def test_fade_distance_counts_steps_back_to_the_last_large_gradient():
-    from lstm_viz.gradients import fade_distance
+    from lstm_viz.explain.gradients import fade_distance
     norms = np.array([0.001, 0.5, 0.2, 0.009, 1.0, 0.0])
     assert fade_distance(norms, 4) == 4  # step 1 (0.5) is 3 back; below 1% from 4 back
     assert fade_distance(norms, 4, fraction=0.6) == 1

@@ -1,4 +1,5 @@
-"""lstm_viz.io: every way a trained LSTM arrives in a file, and every way such a file goes wrong."""
+"""lstm_viz.formats.loader: every way a trained LSTM arrives in a file, and every way such a file
+goes wrong."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
-from lstm_viz.io import fit_input, load_into_session, load_model
+from lstm_viz.formats.loader import fit_input, load_into_session, load_model
 
 
 class TaggerNet(nn.Module):
@@ -319,7 +320,8 @@ def test_any_saved_lstm_comes_back_with_its_config_and_outputs(
 
 def test_load_into_session_uses_an_lstm_built_beforehand_without_reading_the_file_again(
         tmp_path, monkeypatch):
-    from lstm_viz import Session, io
+    from lstm_viz import Session
+    from lstm_viz.formats import loader as io
     torch.manual_seed(5)
     saved = nn.LSTM(3, 5)
     torch.save(saved.state_dict(), tmp_path / "m.pt")

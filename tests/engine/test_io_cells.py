@@ -12,7 +12,7 @@ from torch import nn
 
 import lstm_viz
 from lstm_viz.config import LSTMConfig
-from lstm_viz.io import load_model
+from lstm_viz.formats.loader import load_model
 
 
 class StackedCells(nn.Module):

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
-from lstm_viz.io import load_model
+from lstm_viz.formats.loader import load_model
 
 CAN_OPEN = ("expected a file written by torch.save .* a .safetensors state dict, an ONNX"
             " model.*or a Keras")

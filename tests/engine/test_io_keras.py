@@ -17,7 +17,7 @@ h5py = pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 layers = keras.layers
 
-from lstm_viz.io import load_model  # noqa: E402
+from lstm_viz.formats.loader import load_model  # noqa: E402
 
 # Keras' torch backend turns variables into arrays the way numpy 2 deprecates
 pytestmark = pytest.mark.filterwarnings(
@@ -366,7 +366,7 @@ def test_a_keras_archive_with_a_damaged_weights_file_is_refused_in_one_line(tmp_
 def test_reading_a_keras_file_imports_neither_keras_nor_tensorflow(tmp_path):
     _seed(23)
     path = _save(keras.Sequential([keras.Input((T, 3)), _lstm(4)]), tmp_path, ".keras")
-    code = ("import sys; from lstm_viz.io import load_model; load_model(sys.argv[1]);"
+    code = ("import sys; from lstm_viz.formats.loader import load_model; load_model(sys.argv[1]);"
             " print(sorted(m for m in sys.modules if m.split('.')[0] in"
             " ('keras', 'tensorflow', 'tf_keras')))")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
@@ -397,7 +397,7 @@ def test_an_hdf5_library_crash_on_a_damaged_file_is_one_line_not_a_crash(tmp_pat
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for the reader")
 def test_a_reader_that_hangs_is_stopped_with_one_line(tmp_path, monkeypatch):
-    from lstm_viz import keras_lstm
+    from lstm_viz.formats import keras_lstm
 
     _seed(22)
     path = _save(keras.Sequential([keras.Input((T, 3)), _lstm(4)]), tmp_path, ".h5")

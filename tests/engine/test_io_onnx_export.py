@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
-from lstm_viz.io import load_model
+from lstm_viz.formats.loader import load_model
 
 pytest.importorskip("onnxscript")  # torch.onnx.export's default (dynamo) exporter needs it
 
@@ -150,7 +150,7 @@ def test_a_weight_computed_by_an_op_outside_the_fixed_list_is_refused_by_name(tm
 
 def test_a_constant_subgraph_that_would_exceed_the_memory_budget_is_refused(tmp_path,
                                                                            monkeypatch):
-    import lstm_viz.io as lio
+    import lstm_viz.formats.loader as lio
 
     hidden, inputs = 3, 2
     w0 = numpy_helper.from_array(np.ones((1, 1, inputs), np.float32), "W0")

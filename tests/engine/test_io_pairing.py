@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_viz.io import load_model
-from lstm_viz.vocab import read_vocab_file
+from lstm_viz.formats.loader import load_model
+from lstm_viz.text.vocab import read_vocab_file
 
 
 class Encoder(nn.Module):
@@ -225,9 +225,9 @@ def test_an_embedding_and_head_in_wrapping_modules_with_nothing_between_are_pair
 
 
 def test_text_goes_through_an_embedding_paired_by_hand(tmp_path):
+    from lstm_viz.formats.loader import model_source
     from lstm_viz.inputs import make_input
-    from lstm_viz.io import model_source
-    from lstm_viz.textinput import text_input_spec
+    from lstm_viz.text.textinput import text_input_spec
 
     torch.manual_seed(5)
     model = SpeechModel()

@@ -17,10 +17,10 @@ import pytest
 import torch
 from torch import nn
 
-import lstm_viz.io as lio
+import lstm_viz.formats.loader as lio
 from lstm_viz.config import LSTMConfig
-from lstm_viz.io import load_model
-from lstm_viz.safe_pickle import Placeholder, safe_load
+from lstm_viz.formats.loader import load_model
+from lstm_viz.formats.safe_pickle import Placeholder, safe_load
 
 
 class SystemPayload:

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
-from lstm_viz.io import load_model
-from lstm_viz.torchscript import read_torchscript
+from lstm_viz.formats.loader import load_model
+from lstm_viz.formats.torchscript import read_torchscript
 
 
 def _script_save(module: nn.Module, path: Path) -> Path:

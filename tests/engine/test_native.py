@@ -21,8 +21,9 @@ from lstm_refs import model_and_input, native_or_skip
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from lstm_viz import _buffers, _native, trace
-from lstm_viz.edits import StateEdit
+from lstm_viz import trace
+from lstm_viz.tracing import _buffers, _native
+from lstm_viz.tracing.edits import StateEdit
 
 REAL_SOURCE = _native.SOURCE
 
@@ -332,7 +333,8 @@ import logging, os, sys
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(message)s")
 import torch
 from torch import nn
-from lstm_viz import _native, trace, trace_steps
+from lstm_viz import trace, trace_steps
+from lstm_viz.tracing import _native
 if "TEST_COMPILE_TIMEOUT_S" in os.environ:
     _native.COMPILE_TIMEOUT_S = float(os.environ["TEST_COMPILE_TIMEOUT_S"])
 torch.manual_seed(0)

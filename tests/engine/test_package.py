@@ -51,7 +51,7 @@ def test_every_public_name_imports_and_functions_are_not_shadowed_by_modules():
         value = getattr(lstm_viz, name)
         assert not isinstance(value, type(lstm_viz)), f"lstm_viz.{name} is a module"
     from lstm_viz.tracing import trace
-    from lstm_viz.verification import verify
+    from lstm_viz.tracing.verification import verify
     assert lstm_viz.trace is trace and lstm_viz.verify is verify
     with pytest.raises(AttributeError, match="no attribute 'shapes_of'"):
         lstm_viz.shapes_of  # noqa: B018
@@ -100,3 +100,17 @@ def test_the_shapes_command_runs_without_importing_torch():
     assert res.returncode == 0, res.stderr
     assert res.stderr.split() == ["False", "0"]
     assert '"output"' in res.stdout
+
+
+def test_no_function_of_the_engine_or_the_gui_is_graded_e_or_f_by_radon():
+    """Cyclomatic complexity above 30 (radon's grades E and F) marks a function too branchy to
+    change safely: split it along its seams."""
+    from radon import complexity as radon
+
+    too_complex = []
+    for path in sorted([*(ROOT / "lstm_viz").rglob("*.py"), *(ROOT / "app").rglob("*.py")]):
+        for block in radon.cc_visit(path.read_text(encoding="utf-8")):
+            if radon.cc_rank(block.complexity) in ("E", "F"):
+                too_complex.append(f"{path.relative_to(ROOT)}:{block.lineno} {block.fullname}"
+                                   f" ({block.complexity})")
+    assert not too_complex, "radon grades these E or F: " + "; ".join(too_complex)

@@ -9,9 +9,9 @@ from torch import nn
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.demos import open_demo
-from lstm_viz.io import Head
-from lstm_viz.predict import head_outputs, predict
-from lstm_viz.textinput import tokens_spec
+from lstm_viz.explain.predict import head_outputs, predict
+from lstm_viz.formats.loader import Head
+from lstm_viz.text.textinput import tokens_spec
 
 
 def _linear(in_features: int, out_features: int, seed: int = 0) -> nn.Linear:

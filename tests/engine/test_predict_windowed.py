@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from lstm_viz import InputSpec, LSTMConfig, Session, trace
-from lstm_viz.io import Head
-from lstm_viz.predict import predict
+from lstm_viz.explain.predict import predict
+from lstm_viz.formats.loader import Head
 
 T = 6000
 BUDGET = 5_000_000  # 6000 steps of hidden 16 (input_size <= 13) fit in windows, not in full

@@ -481,7 +481,7 @@ def test_a_change_that_drops_edits_says_how_many_and_clearing_them_by_hand_does_
 
 def test_set_config_and_set_input_check_the_budget_once_before_changing_anything(monkeypatch):
     import lstm_viz.session as session_module
-    from lstm_viz import budget
+    from lstm_viz.tracing import budget
 
     calls = []
 
@@ -502,7 +502,7 @@ def test_set_config_and_set_input_check_the_budget_once_before_changing_anything
 
 
 def test_precheck_refuses_weights_over_the_budget_and_leaves_file_sizes_for_later():
-    from lstm_viz.budget import precheck
+    from lstm_viz.tracing.budget import precheck
 
     cfg = LSTMConfig(100, 100)  # 80 800 parameters: 323 200 bytes of float32
     with pytest.raises(TraceBudgetError, match=r"weights alone .*80,800 parameters"):

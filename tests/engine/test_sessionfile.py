@@ -1,4 +1,5 @@
-"""lstm_viz.sessionfile: a saved session reopens exactly; newer or broken files are refused."""
+"""lstm_viz.formats.sessionfile: a saved session reopens exactly; newer or broken files are
+refused."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import torch
 from torch import nn
 
 from lstm_viz.config import LSTMConfig
+from lstm_viz.formats.loader import load_into_session, load_model
+from lstm_viz.formats.sessionfile import FORMAT_VERSION, load_session, save_session
 from lstm_viz.inputs import InputSpec
-from lstm_viz.io import load_into_session, load_model
 from lstm_viz.session import Session
-from lstm_viz.sessionfile import FORMAT_VERSION, load_session, save_session
 
 
 @pytest.fixture(autouse=True)
@@ -203,7 +204,7 @@ def test_selection_must_be_plain_data(tmp_path):
 
 
 def test_tokens_input_with_checkpoint_embedding_round_trips(tmp_path):
-    from lstm_viz.textinput import tokens_spec
+    from lstm_viz.text.textinput import tokens_spec
     torch.manual_seed(1)
     emb, lstm = nn.Embedding(4, 3), nn.LSTM(3, 5)
     torch.save({"model": {"embed.weight": emb.weight.detach(),

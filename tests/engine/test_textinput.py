@@ -1,4 +1,5 @@
-"""lstm_viz.textinput: vocabularies, token indices, embedding lookup and Python text features."""
+"""lstm_viz.text.textinput: vocabularies, token indices, embedding lookup and Python text
+features."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from lstm_viz.formats.loader import load_model
 from lstm_viz.inputs import INPUT_SOURCES, make_input
-from lstm_viz.io import load_model
-from lstm_viz.textinput import (
+from lstm_viz.text.textinput import (
     embed,
     encode,
     python_text_features,
@@ -20,7 +21,7 @@ from lstm_viz.textinput import (
     tokens_spec,
     vocab_from,
 )
-from lstm_viz.vocab import MAX_VOCAB_BYTES, MAX_VOCAB_ENTRIES, read_vocab_file
+from lstm_viz.text.vocab import MAX_VOCAB_BYTES, MAX_VOCAB_ENTRIES, read_vocab_file
 
 
 def test_vocab_file_formats(tmp_path):

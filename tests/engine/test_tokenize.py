@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lstm_viz import make_input
-from lstm_viz.textinput import (
+from lstm_viz.text.textinput import (
     encode,
     spec_encoding,
     spec_tokenizer,
@@ -14,7 +14,7 @@ from lstm_viz.textinput import (
     tokens_spec,
     with_tokenizer,
 )
-from lstm_viz.tokenize import Tokenizer, UnknownTokensWarning, choose, encode_tokens
+from lstm_viz.text.tokenize import Tokenizer, UnknownTokensWarning, choose, encode_tokens
 
 CHARS = list("\nabcdefghijklmnopqrstuvwxyz .,") + ["<unk>"]
 WORDS = ["<unk>", "<eos>", "the", "cat", "sat", "on", "mat", ".", "don't", ","]

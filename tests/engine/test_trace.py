@@ -301,7 +301,7 @@ def test_loop_with_packed_weights_matches_nn_lstm_at_the_sizes_that_take_them(
     """B * 4H * H_out >= 4M multiply-adds a step: the loop's input projection
     is one addmm into the trace's buffer and whose recurrent matmul uses MKL with the weight
     packed (where this torch has it)."""
-    from lstm_viz import _kernels
+    from lstm_viz.tracing import _kernels
 
     if not _kernels.mkl_ok():
         pytest.skip("this torch build has no working MKL packed linear")
@@ -369,7 +369,7 @@ def test_the_layered_method_equals_nn_lstm_and_the_step_by_step_trace(monkeypatc
     LSTM equations on those h; and gates, c, h against the loop in torch calls. The cell
     state's scan in compiled code (where it builds; with the activations fused in, for float32)
     and in torch calls."""
-    from lstm_viz import _native
+    from lstm_viz.tracing import _native
 
     if scan == "native_act_scan" and _native.act_scan(torch.empty(0, dtype=dtype)) is None:
         pytest.skip("the compiled scan with activations is float32 only, and needs to build")
@@ -422,7 +422,7 @@ def test_the_layered_method_equals_nn_lstm_and_the_step_by_step_trace(monkeypatc
 def choices(monkeypatch, tmp_path):
     """A process that has chosen no method yet, with a cache folder of its own; yields the
     cache file's path and a list that records each measurement (its probes' lengths)."""
-    from lstm_viz import _native, method_choice
+    from lstm_viz.tracing import _native, method_choice
 
     folder = tmp_path / "cache" / "native"
     monkeypatch.setattr(_native, "_cache_dir", lambda: folder)
@@ -448,14 +448,14 @@ def choices(monkeypatch, tmp_path):
 
 def _fake_times(monkeypatch, per_step_s, fixed_s=0.0):
     """Each method takes fixed_s + per_step_s[method] * steps when timed."""
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
 
     monkeypatch.setattr(method_choice, "_time_once",
                         lambda m, x, *a: fixed_s + per_step_s[m] * x.shape[0])
 
 
 def test_auto_measures_once_per_size_class_and_then_reuses_the_cached_choice(choices):
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
 
     path, measured = choices
     torch.manual_seed(0)
@@ -483,7 +483,7 @@ def test_auto_measures_once_per_size_class_and_then_reuses_the_cached_choice(cho
 
 
 def test_the_method_estimated_fastest_over_the_whole_input_is_chosen(choices, monkeypatch):
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
 
     # fused pays a large fixed cost but the least per step: it wins only on long inputs
     per_step = {"loop": 3e-4, "torch": 4e-4, "fused": 1e-4, "layered": 2e-4}
@@ -501,7 +501,7 @@ def test_the_method_estimated_fastest_over_the_whole_input_is_chosen(choices, mo
 
 
 def _plant(path, key, entry, scope=None):
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.parent.parent.chmod(0o700)
@@ -511,7 +511,7 @@ def _plant(path, key, entry, scope=None):
 
 
 def test_a_cached_choice_is_taken_without_measuring(choices):
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
 
     path, measured = choices
     lstm = nn.LSTM(3, 5).eval()
@@ -526,7 +526,7 @@ def test_a_cached_choice_is_taken_without_measuring(choices):
 @pytest.mark.parametrize("damage", ["not json", "another cpu", "another lstm-viz", "a command",
                                     "nan time", "extra field", "others may write"])
 def test_a_corrupt_or_foreign_cache_file_is_ignored_and_replaced(choices, monkeypatch, damage):
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
 
     path, measured = choices
     _fake_times(monkeypatch, {"loop": 3e-4, "torch": 4e-4, "fused": 5e-4, "layered": 1e-4})
@@ -559,7 +559,7 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored_and_replaced(choices, monkey
 
 
 def test_a_trace_too_short_to_pay_for_measuring_takes_the_rule_and_says_so(choices):
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
 
     path, measured = choices
     lstm = nn.LSTM(3, 5, bidirectional=True).eval()
@@ -593,7 +593,7 @@ def test_a_bad_lstm_viz_method_is_refused_naming_the_choices(choices, monkeypatc
 
 
 def test_what_if_edits_take_the_step_loop_without_measuring(choices):
-    from lstm_viz.edits import StateEdit
+    from lstm_viz.tracing.edits import StateEdit
 
     path, measured = choices
     lstm = nn.LSTM(3, 5).eval()
@@ -605,7 +605,7 @@ def test_what_if_edits_take_the_step_loop_without_measuring(choices):
 
 
 def test_a_cache_folder_others_may_write_is_neither_read_nor_written(choices, monkeypatch):
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
 
     path, measured = choices
     _fake_times(monkeypatch, {"loop": 3e-4, "torch": 4e-4, "fused": 5e-4, "layered": 1e-4})

@@ -13,8 +13,9 @@ import torch
 from lstm_refs import model_and_input, native_or_skip, real_native
 from torch import nn
 
-from lstm_viz import _kernels, _native, trace
-from lstm_viz.edits import StateEdit
+from lstm_viz import trace
+from lstm_viz.tracing import _kernels, _native
+from lstm_viz.tracing.edits import StateEdit
 
 CASES = [  # (nn.LSTM keyword arguments, packed lengths or None)
     (dict(input_size=5, hidden_size=16), None),

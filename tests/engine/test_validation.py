@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_viz import atomic, export
 from lstm_viz.config import LSTMConfig
+from lstm_viz.formats import atomic, export
+from lstm_viz.formats.sessionfile import load_session, save_session
 from lstm_viz.inputs import InputSpec, load_array
 from lstm_viz.session import Session
-from lstm_viz.sessionfile import load_session, save_session
 from lstm_viz.validate import json_depth, parameter_count, read_json_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -575,7 +575,7 @@ def test_a_save_killed_mid_write_leaves_a_temporary_the_next_save_clears(tmp_pat
     folder = _folder(tmp_path)
     started = folder / "started"
     code = ("import os, sys, time\n"
-            "from lstm_viz import atomic\n"
+            "from lstm_viz.formats import atomic\n"
             "with atomic.atomic_open(sys.argv[1]) as fh:\n"
             "    fh.write(b'half'); fh.flush()\n"
             "    open(sys.argv[2], 'w').close()\n"

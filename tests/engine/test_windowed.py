@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from lstm_viz import InputSpec, LSTMConfig, Session, TraceBudgetError, trace
-from lstm_viz.export import gates_table, trace_arrays
+from lstm_viz.formats.export import gates_table, trace_arrays
 from lstm_viz.tracing import checkpoints, trace_window
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lstm_viz.io import load_into_session, load_model
+from lstm_viz.formats.loader import load_into_session, load_model
 
 
 def test_the_code_view_shows_the_cell_loop_for_a_cell_model(make_window, tmp_path):

@@ -105,7 +105,7 @@ def test_gui_start_gets_model_options(monkeypatch, session_json, tmp_path):
 
 def test_config_may_be_a_wholesession_file(qtbot, tmp_path):
     from lstm_viz import InputSpec, LSTMConfig
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     session = Session(LSTMConfig(2, 5), InputSpec(seq_len=9, batch_size=2), seed=2)
     session.retrace()
     session.seek(6)
@@ -185,7 +185,7 @@ def test_the_memory_budget_decides_whether_an_export_is_traced_in_windows(
         qtbot, tmp_path, budget, windowed):
     """Hidden 64 over 20 000 steps: a full trace needs about 30 MiB, within the default 1 GiB
     and over 24 MiB."""
-    from lstm_viz.export import stream_manifest
+    from lstm_viz.formats.export import stream_manifest
     data = {"input_size": 3, "hidden_size": 64, "seq_len": 20000, "batch_size": 1,
             "input": {"source": "sine"}, "seed": 1}
     cfg = tmp_path / "long.json"
@@ -232,7 +232,7 @@ def _onnx_lstms(path, count: int, clip_from: int = 0, chain: bool = False):
 
 
 def test_models_lists_every_lstm_of_a_file_one_per_line(tmp_path, capsys):
-    from lstm_viz.io import load_model
+    from lstm_viz.formats.loader import load_model
     path = _many_lstms(tmp_path / "many.pt", 50, nan_in=7)
     assert cli.main(["models", str(path)]) == 0
     out, err = capsys.readouterr()
@@ -397,17 +397,17 @@ def test_a_bare_config_reads_its_relative_paths_from_its_own_folder(tmp_path):
 
 
 def test_the_memory_budget_reaches_the_model_loader(qtbot, tmp_path, monkeypatch):
-    import lstm_viz.io
-    import lstm_viz_app.file_menu
+    import lstm_viz.formats.loader
+    import lstm_viz_app.controllers.documents
     torch.save(torch.nn.LSTM(3, 6).state_dict(), tmp_path / "m.pt")
     budgets = []
-    real = lstm_viz.io.load_model
+    real = lstm_viz.formats.loader.load_model
 
     def spy(path, **kw):
         budgets.append(kw.get("memory_budget"))
         return real(path, **kw)
-    monkeypatch.setattr(lstm_viz.io, "load_model", spy)
-    monkeypatch.setattr(lstm_viz_app.file_menu, "load_model", spy)
+    monkeypatch.setattr(lstm_viz.formats.loader, "load_model", spy)
+    monkeypatch.setattr(lstm_viz_app.controllers.documents, "load_model", spy)
     assert cli.main(["--screenshot", str(tmp_path / "x.png"), "--model", str(tmp_path / "m.pt"),
                      "--memory-budget", "4GiB"]) == 0
     assert len(budgets) >= 2 and set(budgets) == {4 << 30}  # the check and the window's load

@@ -42,7 +42,6 @@ def test_code_view_offers_the_heads_prediction_and_loss_for_a_model_with_a_head(
 
 def test_exported_script_takes_the_gradients_the_code_view_shows(make_window, wait_traced,
                                                                  tmp_path):
-    from lstm_viz_app.export import export_views
 
     window = make_window(Session(LSTMConfig(3, 5, num_layers=2, bidirectional=True),
                                  InputSpec(seq_len=8, batch_size=2)))
@@ -51,7 +50,7 @@ def test_exported_script_takes_the_gradients_the_code_view_shows(make_window, wa
     window.session.seek(6)
     code = window.views["Code"]
     code.gradient_state.setCurrentIndex(code.gradient_state.findData("c"))
-    export_views(window, tmp_path, formats={"py"}, include_window=False)
+    window.exports.export_views(tmp_path, formats={"py"}, include_window=False)
     script = (tmp_path / "lstm_check.py").read_text()
     assert ('TARGET = {"state": "c", "layer": 1, "direction": 1, "t": 6, "unit": 3,'
             ' "batch": 1}') in script

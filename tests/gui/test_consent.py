@@ -16,12 +16,11 @@ from torch import nn
 
 from lstm_viz import LSTMConfig, Session
 from lstm_viz import demos as demo_registry
-from lstm_viz.io import PickleConsentNeeded, load_model
-from lstm_viz.sessionfile import load_session, save_session
-from lstm_viz.textinput import text_input_spec
+from lstm_viz.formats.loader import PickleConsentNeeded, load_model
+from lstm_viz.formats.sessionfile import load_session, save_session
+from lstm_viz.text.textinput import text_input_spec
 from lstm_viz_app import cli
 from lstm_viz_app.dialogs import UnsafePickleDialog
-from lstm_viz_app.file_menu import open_model, open_session, open_text_input
 
 pytestmark = pytest.mark.gui
 
@@ -112,10 +111,11 @@ def test_demos_open_their_models_without_running_code(tmp_path, readable_model,
 def test_session_saying_pickle_then_open_text_input_never_unpickles(
         window, tmp_path, readable_model, marker, wait_traced):
     path = _session_saying_pickle(tmp_path, readable_model, embed=True)
-    assert open_session(window, path)
+    assert window.documents.open_session(path)
     wait_traced(window)
     assert window.session.model_source["kind"] == "pickle"
-    assert open_text_input(window, _text_file(tmp_path)), window.statusBar().currentMessage()
+    assert window.documents.open_text_input(_text_file(tmp_path)), \
+        window.statusBar().currentMessage()
     assert window.session.input_spec.text == "abba ab"
     assert QApplication.activeModalWidget() is None
     assert not marker.exists()
@@ -126,13 +126,13 @@ def test_open_session_asks_before_unpickling_its_model(window, qtbot, tmp_path, 
     wait_traced(window)
     trace = window.session.trace
     path = _session_saying_pickle(tmp_path, code_only_model, embed=False)
-    assert not open_session(window, path)
+    assert not window.documents.open_session(path)
     dialog = modal_dialog()
     assert isinstance(dialog, UnsafePickleDialog) and code_only_model.name in dialog.text()
     dialog.cancel_button.click()
     assert not marker.exists()
     assert window.session.config == LSTMConfig(4, 8) and window.session.trace is trace
-    open_session(window, path)
+    window.documents.open_session(path)
     modal_dialog().load_button.click()
     qtbot.waitUntil(lambda: window.session.config == LSTMConfig(4, 6), timeout=5000)
     assert marker.exists()
@@ -144,9 +144,9 @@ def test_text_input_after_a_session_asks_for_its_code_only_model(
     session.load_module(nn.LSTM(4, 6), source={"path": str(code_only_model), "lstm": "",
                                                "kind": "pickle"})
     save_session(tmp_path / "s.json", session, embed_weights=True)
-    assert open_session(window, tmp_path / "s.json")
+    assert window.documents.open_session(tmp_path / "s.json")
     before = window.session.input_spec
-    assert not open_text_input(window, _text_file(tmp_path))
+    assert not window.documents.open_text_input(_text_file(tmp_path))
     dialog = modal_dialog()
     assert isinstance(dialog, UnsafePickleDialog)
     dialog.cancel_button.click()
@@ -158,15 +158,15 @@ def test_consent_given_to_open_a_model_covers_that_file_only(window, qtbot, tmp_
                                                              modal_dialog):
     other = tmp_path / "other.pt"
     other.write_bytes(code_only_model.read_bytes())
-    assert open_model(window, code_only_model)
+    assert window.documents.open_model(code_only_model)
     modal_dialog().load_button.click()
     qtbot.waitUntil(lambda: window.session.config == LSTMConfig(4, 6), timeout=5000)
-    assert window.ctx.pickle_consented(code_only_model)
-    assert not window.ctx.pickle_consented(other)
+    assert window.documents.consent.covers(code_only_model)
+    assert not window.documents.consent.covers(other)
     marker.unlink()
     with open(code_only_model, "ab") as fh:  # a changed file needs asking again
         fh.write(b"\0")
-    assert not window.ctx.pickle_consented(code_only_model)
+    assert not window.documents.consent.covers(code_only_model)
     assert not marker.exists()
 
 
@@ -200,3 +200,25 @@ def test_a_model_that_needs_its_code_is_refused_without_allow_pickle(
     with pytest.raises(PickleConsentNeeded):
         load_model(code_only_model)
     assert not marker.exists()
+
+
+def test_consent_to_a_model_file_is_asked_once_in_a_run(window, qtbot, code_only_model,
+                                                        modal_dialog, monkeypatch):
+    from lstm_viz_app.controllers.documents import DocumentsController
+
+    asked = []
+    real = DocumentsController.ask_pickle_consent
+
+    def ask(self, path, *args, **kwargs):
+        asked.append(path)
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentsController, "ask_pickle_consent", ask)
+    assert window.documents.open_model(code_only_model)
+    modal_dialog().load_button.click()
+    qtbot.waitUntil(lambda: window.session.config == LSTMConfig(4, 6), timeout=5000)
+    assert window.documents.new_session()
+    assert window.session.config != LSTMConfig(4, 6)
+    assert window.documents.open_model(code_only_model)  # at once: nothing to ask
+    assert window.session.config == LSTMConfig(4, 6)
+    assert len(asked) == 1

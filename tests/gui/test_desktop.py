@@ -16,7 +16,9 @@ from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QMenu, QMessageBo
 from torch import nn
 
 from lstm_viz import LSTMConfig, Session
-from lstm_viz_app import documents, file_menu, theme
+from lstm_viz_app import theme
+from lstm_viz_app.controllers import recent
+from lstm_viz_app.controllers.documents import DocumentsController
 from lstm_viz_app.main import MainWindow
 
 pytestmark = pytest.mark.gui
@@ -61,17 +63,18 @@ def lstm_file(tmp_path):
 
 @pytest.fixture
 def spy(monkeypatch):
-    """``spy(name)``: count calls of ``file_menu.<name>`` (still doing their work)."""
+    """``spy(name)``: count calls of the documents controller's ``name`` (still doing their
+    work)."""
 
     def make(name):
         calls = []
-        real = getattr(file_menu, name)
+        real = getattr(DocumentsController, name)
 
         def wrapper(*args, **kwargs):
             calls.append(args[1:])
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(file_menu, name, wrapper)
+        monkeypatch.setattr(DocumentsController, name, wrapper)
         return calls
 
     return make
@@ -116,7 +119,7 @@ def test_dropping_a_session_file_restores_it_and_names_the_window(window, tmp_pa
                                                                   wait_traced):
     saved = Session(LSTMConfig(3, 5, num_layers=2), seed=11)
     path = tmp_path / "study.lstmviz.json"
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     save_session(path, saved)
     calls = spy("open_session")
     assert drop(window, path)
@@ -149,12 +152,12 @@ def test_a_dropped_model_that_cannot_be_read_keeps_the_session(window, tmp_path,
     box = window.findChild(QMessageBox, "error_box")
     assert box is not None and box.isVisible()
     assert window.session.config == before
-    assert documents.recent_files(window.settings) == []
+    assert recent.recent_files(window.settings) == []
 
 
 # ----- Open recent -------------------------------------------------------------------------------
 def _recent_entries(window) -> list[tuple[str, bool]]:
-    documents.fill_recent_menu(window, window.recent_menu)
+    window.documents.fill_recent_menu()
     return [(a.text(), a.isEnabled()) for a in window.recent_menu.actions()
             if a.objectName() == "recent_file"]
 
@@ -162,11 +165,11 @@ def _recent_entries(window) -> list[tuple[str, bool]]:
 def test_open_recent_lists_opened_files_newest_first_and_survives_a_restart(
         window, lstm_file, tmp_path, settings, qtbot):
     path, _ = lstm_file
-    assert file_menu.open_model(window, path)
+    assert window.documents.open_model(path)
     np.save(tmp_path / "zeros.npy", np.zeros((5, 4), np.float32))
     assert drop(window, tmp_path / "zeros.npy")
     assert _recent_entries(window) == [("&1 zeros.npy", True), ("&2 weights.pt", True)]
-    assert file_menu.open_model(window, path)  # opened again: back on top, listed once
+    assert window.documents.open_model(path)  # opened again: back on top, listed once
     assert _recent_entries(window) == [("&1 weights.pt", True), ("&2 zeros.npy", True)]
     window.close()
     again = MainWindow(session=Session(), settings=settings, restore=False)
@@ -177,7 +180,7 @@ def test_open_recent_lists_opened_files_newest_first_and_survives_a_restart(
 def test_open_recent_keeps_at_most_eight(window, tmp_path):
     for k in range(11):
         (tmp_path / f"in{k}.txt").write_text("ab", encoding="utf-8")
-        assert file_menu.open_text_input(window, tmp_path / f"in{k}.txt")
+        assert window.documents.open_text_input(tmp_path / f"in{k}.txt")
     names = [t.split(" ", 1)[1] for t, _ in _recent_entries(window)]
     assert names == [f"in{k}.txt" for k in range(10, 2, -1)]
 
@@ -185,11 +188,11 @@ def test_open_recent_keeps_at_most_eight(window, tmp_path):
 def test_a_recent_file_that_is_gone_is_greyed_and_removed_when_chosen(window, lstm_file, qtbot,
                                                                      spy):
     path, _ = lstm_file
-    assert file_menu.open_model(window, path)
+    assert window.documents.open_model(path)
     os.remove(path)
     assert _recent_entries(window) == [("&1 weights.pt (missing)", False)]
     calls = spy("open_model")
-    assert not documents.open_recent(window, str(path.resolve()))
+    assert not window.documents.open_recent(str(path.resolve()))
     assert calls == []
     box = window.findChild(QMessageBox, "error_box")
     assert box is not None and "no longer exists" in box.text()
@@ -198,9 +201,9 @@ def test_a_recent_file_that_is_gone_is_greyed_and_removed_when_chosen(window, ls
 
 def test_choosing_a_recent_file_opens_it(window, lstm_file, wait_traced):
     path, lstm = lstm_file
-    assert file_menu.open_model(window, path)
+    assert window.documents.open_model(path)
     window.session.set_config(LSTMConfig(2, 3))  # something else is open now
-    documents.fill_recent_menu(window, window.recent_menu)
+    window.documents.fill_recent_menu()
     entry = next(a for a in window.recent_menu.actions() if a.objectName() == "recent_file")
     entry.trigger()
     wait_traced(window)
@@ -209,14 +212,14 @@ def test_choosing_a_recent_file_opens_it(window, lstm_file, wait_traced):
 
 
 def test_clear_list_empties_open_recent(window, lstm_file):
-    assert file_menu.open_model(window, lstm_file[0])
-    documents.fill_recent_menu(window, window.recent_menu)
+    assert window.documents.open_model(lstm_file[0])
+    window.documents.fill_recent_menu()
     clear = next(a for a in window.recent_menu.actions()
                  if a.objectName() == "action_clear_recent")
     assert clear.isEnabled()
     clear.trigger()
     assert _recent_entries(window) == []
-    assert documents.recent_files(window.settings) == []
+    assert recent.recent_files(window.settings) == []
 
 
 def test_open_recent_sits_under_the_file_menu(window):
@@ -229,13 +232,13 @@ def test_open_recent_sits_under_the_file_menu(window):
 def test_the_title_names_the_open_model_and_marks_changes(window, lstm_file, tmp_path,
                                                           wait_traced):
     assert not window.isWindowModified()
-    assert file_menu.open_model(window, lstm_file[0])
+    assert window.documents.open_model(lstm_file[0])
     wait_traced(window)
     assert window.windowTitle().startswith("weights.pt[*]")
     assert not window.isWindowModified()
     window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
     assert window.isWindowModified()
-    assert file_menu.save_session_file(window, tmp_path / "mine.lstmviz.json")
+    assert window.documents.save(tmp_path / "mine.lstmviz.json")
     assert window.windowTitle().startswith("mine.lstmviz.json[*]")
     assert not window.isWindowModified()
 
@@ -258,9 +261,9 @@ def test_a_session_with_edits_opens_unmodified(window, tmp_path, wait_traced):
     source = Session(LSTMConfig(3, 4), seed=2)
     source.retrace()
     source.edit_input(1, 0, 0, 2.5)
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     save_session(tmp_path / "edited.lstmviz.json", source)
-    assert file_menu.open_session(window, tmp_path / "edited.lstmviz.json")
+    assert window.documents.open_session(tmp_path / "edited.lstmviz.json")
     wait_traced(window)
     assert window.session.edits
     assert not window.isWindowModified()
@@ -417,11 +420,11 @@ def _count_requests(monkeypatch, window) -> list:
 
 
 def test_opening_a_session_traces_it_once(window, tmp_path, monkeypatch, wait_traced):
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     save_session(tmp_path / "s.lstmviz.json", Session(LSTMConfig(3, 5), seed=4))
     wait_traced(window)
     requests = _count_requests(monkeypatch, window)
-    assert file_menu.open_session(window, tmp_path / "s.lstmviz.json")
+    assert window.documents.open_session(tmp_path / "s.lstmviz.json")
     wait_traced(window)
     assert len(requests) == 1
     expected, _ = window.session.lstm(window.session.input_tm)
@@ -431,7 +434,7 @@ def test_opening_a_session_traces_it_once(window, tmp_path, monkeypatch, wait_tr
 def test_opening_a_model_traces_it_once(window, lstm_file, monkeypatch, wait_traced):
     wait_traced(window)
     requests = _count_requests(monkeypatch, window)
-    assert file_menu.open_model(window, lstm_file[0])
+    assert window.documents.open_model(lstm_file[0])
     wait_traced(window)
     assert len(requests) == 1
 
@@ -472,9 +475,9 @@ def test_starting_with_a_model_that_cannot_be_read_still_traces_the_session(qtbo
 
 
 def test_a_demo_after_a_file_leaves_the_window_without_a_file(window, lstm_file, wait_traced):
-    assert file_menu.open_model(window, lstm_file[0])
+    assert window.documents.open_model(lstm_file[0])
     assert window.windowTitle().startswith("weights.pt")
-    assert file_menu.open_demo(window, "sine")
+    assert window.documents.open_demo("sine")
     wait_traced(window)
     assert "weights.pt" not in window.windowTitle()
     assert not window.isWindowModified()

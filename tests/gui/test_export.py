@@ -25,10 +25,6 @@ from lstm_viz_app.export import (
     AnimationExport,
     ExportDialog,
     colour_maps,
-    export_animation,
-    export_gif,
-    export_views,
-    figure,
     figure_image,
     save_pdf,
     save_png,
@@ -64,7 +60,7 @@ def _svg_texts(path) -> list[str]:
 
 
 def test_svg_figure_has_the_views_width_its_text_as_text_and_a_caption(window, tmp_path):
-    fig = figure(window, "Shapes")
+    fig = window.exports.figure("Shapes")
     view = window.views["Shapes"]
     path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", fig.caption.toPlainText())
     root = ET.parse(path).getroot()
@@ -84,7 +80,7 @@ def test_svg_of_the_gates_has_axis_labels_caption_and_no_screen_only_parts(windo
     painted = []
     monkeypatch.setattr(QScrollBar, "paintEvent", lambda self, e: painted.append(self))
     window.session.seek(2)
-    fig = figure(window, "Gates")
+    fig = window.exports.figure("Gates")
     path = save_svg(fig, tmp_path / "gates.svg", "Gates", fig.caption.toPlainText())
     texts = _svg_texts(path)
     joined = " ".join(texts)
@@ -98,7 +94,7 @@ def test_svg_of_the_gates_has_axis_labels_caption_and_no_screen_only_parts(windo
 def test_code_figure_holds_the_whole_script_without_scrollbars(window, tmp_path, monkeypatch):
     painted = []
     monkeypatch.setattr(QScrollBar, "paintEvent", lambda self, e: painted.append(self))
-    fig = figure(window, "Code")
+    fig = window.exports.figure("Code")
     view = window.views["Code"]
     path = save_svg(fig, tmp_path / "code.svg", "Code", fig.caption.toPlainText())
     joined = "\n".join(_svg_texts(path))
@@ -109,7 +105,7 @@ def test_code_figure_holds_the_whole_script_without_scrollbars(window, tmp_path,
 
 
 def test_pdf_figure_is_a_one_page_pdf(window, tmp_path):
-    fig = figure(window, "States")
+    fig = window.exports.figure("States")
     path = save_pdf(fig, tmp_path / "states.pdf", "States", fig.caption.toPlainText())
     data = path.read_bytes()
     assert data.startswith(b"%PDF-")
@@ -119,7 +115,7 @@ def test_pdf_figure_is_a_one_page_pdf(window, tmp_path):
 
 def test_svg_figure_renders_back_as_the_figure(window, tmp_path):
     window.session.seek(3)
-    fig = figure(window, "Gates")
+    fig = window.exports.figure("Gates")
     path = save_svg(fig, tmp_path / "gates.svg", "Gates", fig.caption.toPlainText())
     renderer = QSvgRenderer(str(path))
     assert renderer.isValid()
@@ -143,7 +139,7 @@ def _rgb_array(image: QImage) -> np.ndarray:
 
 
 def test_export_everything_skips_views_with_nothing_to_show(window, tmp_path):
-    written = {p.name for p in export_views(window, tmp_path, ["svg"])}
+    written = {p.name for p in window.exports.export_views(tmp_path, ["svg"])}
     assert "text.svg" not in written  # the input is a sine wave: no text to colour
     assert {"gates.svg", "states.svg", "shapes.svg", "code.svg"} <= written
 
@@ -152,7 +148,7 @@ def test_export_everything_includes_the_text_view_for_a_text_input(qtbot, tmp_pa
                                                                    make_window):
     spec = InputSpec(source="text", text="hello world", seq_len=11, batch_size=1)
     w = make_window(Session(LSTMConfig(input_size=128, hidden_size=4), spec))
-    written = {p.name for p in export_views(w, tmp_path, ["svg"])}
+    written = {p.name for p in w.exports.export_views(tmp_path, ["svg"])}
     assert "text.svg" in written
     joined = "".join(_svg_texts(tmp_path / "text.svg"))
     assert "hello" in joined and "wor" in joined
@@ -160,7 +156,7 @@ def test_export_everything_includes_the_text_view_for_a_text_input(qtbot, tmp_pa
 
 def test_export_everything_writes_files_that_load_back(window, tmp_path):
     out = tmp_path / "out"
-    written = export_views(window, out, ["png", "svg", "csv", "npz"])
+    written = window.exports.export_views(out, ["png", "svg", "csv", "npz"])
     names = {p.name for p in written}
     for title in ("gates", "states", "shapes", "code"):
         assert f"{title}.png" in names and f"{title}.svg" in names
@@ -208,7 +204,7 @@ def test_export_everything_writes_files_that_load_back(window, tmp_path):
 
 def test_csv_of_padded_batch_element_is_blank_after_its_length(window, tmp_path):
     window.ctx.select(batch=1)
-    export_views(window, tmp_path, ["csv"], titles=["Gates"])
+    window.exports.export_views(tmp_path, ["csv"], titles=["Gates"])
     with open(tmp_path / "gates_l0_fwd_b1.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert all(r["i"] == "" for r in rows if int(r["t"]) >= 4)
@@ -216,7 +212,7 @@ def test_csv_of_padded_batch_element_is_blank_after_its_length(window, tmp_path)
 
 
 def test_animated_gif_has_one_frame_per_step(window, tmp_path):
-    path = export_gif(window, tmp_path / "steps.gif", scale=0.25)
+    path = window.exports.export_gif(tmp_path / "steps.gif", scale=0.25)
     with Image.open(path) as im:
         assert im.n_frames == window.session.num_steps
     assert window.session.t == 2  # the view is back where it was
@@ -224,12 +220,12 @@ def test_animated_gif_has_one_frame_per_step(window, tmp_path):
 
 def test_unknown_export_format_is_refused(window, tmp_path):
     with pytest.raises(ValueError, match="unknown export format"):
-        export_views(window, tmp_path, ["bmp"])
+        window.exports.export_views(tmp_path, ["bmp"])
 
 
 def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
     window.show_view("States")
-    dialog = ExportDialog(window, everything=False)
+    dialog = ExportDialog(window.exports, everything=False)
     qtbot.addWidget(dialog)
     dialog.folder.setText(str(tmp_path / "dlg"))
     dialog.scale.setValue(2)
@@ -263,8 +259,8 @@ def _bar_box(window, title: str, scale: float) -> tuple[int, int, int, int]:
 def test_gif_keeps_the_colour_bars_colours(window, tmp_path):
     window.show_view("Gates")
     scale = 1.0
-    reference = _rgb_array(figure_image(figure(window, "Gates"), scale))
-    path = export_animation(window, tmp_path / "steps.gif", scale=scale)
+    reference = _rgb_array(figure_image(window.exports.figure("Gates"), scale))
+    path = window.exports.export_animation(tmp_path / "steps.gif", scale=scale)
     x0, y0, x1, y1 = _bar_box(window, "Gates", scale)
     assert y1 - y0 > 50 and x1 - x0 >= 3
     with Image.open(path) as im:
@@ -281,8 +277,8 @@ def test_gif_keeps_the_colour_bars_colours(window, tmp_path):
 def test_webp_animation_is_lossless(window, tmp_path):
     window.show_view("States")
     window.session.seek(0)
-    reference = _rgb_array(figure_image(figure(window, "States"), 0.5))
-    path = export_animation(window, tmp_path / "steps.webp", scale=0.5)
+    reference = _rgb_array(figure_image(window.exports.figure("States"), 0.5))
+    path = window.exports.export_animation(tmp_path / "steps.webp", scale=0.5)
     with Image.open(path) as im:
         assert im.n_frames == window.session.num_steps
         frame = np.asarray(im.convert("RGB"))
@@ -292,7 +288,7 @@ def test_webp_animation_is_lossless(window, tmp_path):
 def test_animation_export_keeps_the_window_answering_and_reports_progress(qtbot, window,
                                                                           tmp_path):
     window.show_view("Gates")
-    job = AnimationExport(window, tmp_path / "steps.gif", scale=0.5)
+    job = AnimationExport(window.exports, tmp_path / "steps.gif", scale=0.5)
     ticks: list[float] = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
@@ -319,7 +315,7 @@ def test_animation_export_keeps_the_window_answering_and_reports_progress(qtbot,
 def test_cancel_stops_the_animation_and_leaves_no_file(qtbot, window, tmp_path, when):
     target = tmp_path / "steps.gif"
     target.write_bytes(b"old")
-    job = AnimationExport(window, target, scale=0.5)
+    job = AnimationExport(window.exports, target, scale=0.5)
     n = len(job.steps)
     at = 3 if when == "drawing" else n + 1
 
@@ -341,7 +337,7 @@ def test_code_export_from_the_dialog_writes_a_script_that_checks_the_app(qtbot, 
     window.session.edit_state("h", 3, 0, 1, 2, 1, 0.5)
     window.session.edit_input(2, 0, 1, -1.0)
     qtbot.waitUntil(lambda: window.ctx.up_to_date)
-    dialog = ExportDialog(window, everything=False, formats=("py",))
+    dialog = ExportDialog(window.exports, everything=False, formats=("py",))
     qtbot.addWidget(dialog)
     dialog.folder.setText(str(tmp_path / "code"))
     dialog._export()
@@ -383,7 +379,7 @@ def test_export_command_writes_figures_animations_and_a_check_script_of_an_edite
 
 def test_figure_tables_hold_every_cells_whole_text(window, tmp_path):
     from PySide6.QtGui import QFontMetrics
-    fig = figure(window, "Shapes")
+    fig = window.exports.figure("Shapes")
     view = window.views["Shapes"]
     path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", "")
     joined = " ".join(" ".join(_svg_texts(path)).split())
@@ -402,8 +398,8 @@ def test_figure_tables_hold_every_cells_whole_text(window, tmp_path):
 def test_an_animation_is_the_size_of_the_view_with_its_legend_whole(window, tmp_path):
     window.show_view("States")
     view = window.views["States"]
-    fig = figure(window, "States")
-    path = export_animation(window, tmp_path / "steps.gif", max_frames=2)
+    fig = window.exports.figure("States")
+    path = window.exports.export_animation(tmp_path / "steps.gif", max_frames=2)
     with Image.open(path) as im:
         # the view's own size (and its caption under it), not shrunk
         assert im.size == (round(fig.size.width()), round(fig.size.height()))

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QPushButton
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from lstm_viz import InputSpec, LSTMConfig, Session, trace
-from lstm_viz.export import read_stream, stream_manifest
-from lstm_viz_app.export import STREAM_FILE, ExportDialog, StreamExport, start_stream_export
+from lstm_viz.formats.export import read_stream, stream_manifest
+from lstm_viz_app.export import STREAM_FILE, ExportDialog, StreamExport
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,13 +59,13 @@ def window(make_window):
 
 def _messages(window) -> list[str]:
     seen: list[str] = []
-    window.ctx.message_posted.connect(lambda text, _ms: seen.append(text))
+    window.ctx.messages.posted.connect(lambda text, _ms: seen.append(text))
     return seen
 
 
 def test_export_dialog_streams_every_step_with_progress(qtbot, window, tmp_path):
     messages = _messages(window)
-    dialog = ExportDialog(window, everything=False)
+    dialog = ExportDialog(window.exports, everything=False)
     qtbot.addWidget(dialog)
     assert dialog.stream.text().startswith("Full trace, streamed (NPZ chunks)")
     dialog.folder.setText(str(tmp_path / "out"))
@@ -73,7 +73,7 @@ def test_export_dialog_streams_every_step_with_progress(qtbot, window, tmp_path)
         box.setChecked(False)
     dialog.stream.setChecked(True)
     dialog._export()
-    job = window.stream_export
+    job = window.exports.job
     progress: list[tuple[int, int]] = []
     job.progress.connect(lambda done, total: progress.append((done, total)))
     with qtbot.waitSignal(job.finished, timeout=60000):
@@ -106,7 +106,7 @@ def test_cancel_stops_the_stream_and_leaves_no_file(qtbot, window, tmp_path, mon
         real_start(job)
 
     monkeypatch.setattr(StreamExport, "start", start_holding_the_second_chunk)
-    job = start_stream_export(window, target, chunk_steps=10)
+    job = window.exports.start_stream_export(target, chunk_steps=10)
     seen = []
 
     def cancel_on_first(done, total):
@@ -139,10 +139,10 @@ def test_a_windowed_session_streams_every_step_while_its_views_keep_their_window
     qtbot.waitUntil(lambda: w.ctx.up_to_date and w.ctx.holds(7000), timeout=15000)
     window_before = session.window
     assert window_before[0] <= 7000 < window_before[1]
-    dialog = ExportDialog(w, everything=False)
+    dialog = ExportDialog(w.exports, everything=False)
     qtbot.addWidget(dialog)
     assert "every step, not only the window" in dialog.stream.text()
-    job = StreamExport(w, tmp_path / "long.npz")
+    job = StreamExport(w.session, tmp_path / "long.npz")
     with qtbot.waitSignal(job.finished, timeout=120000):
         job.start()
     path = tmp_path / "long.npz"
@@ -160,7 +160,7 @@ def test_file_menu_offers_the_streamed_export(window):
 
 def test_a_bad_chunk_size_is_refused_before_anything_starts(window, tmp_path):
     with pytest.raises(ValueError, match="chunk_steps must be a positive whole number"):
-        start_stream_export(window, tmp_path / "x.npz", chunk_steps=0)
+        window.exports.start_stream_export(tmp_path / "x.npz", chunk_steps=0)
     assert not (tmp_path / "x.npz").exists()
 
 

@@ -214,7 +214,7 @@ def test_right_click_on_a_gate_row_offers_that_gates_clamps_first(qtbot, make_pa
 
 
 def _headed_session():
-    from lstm_viz.io import Head
+    from lstm_viz.formats.loader import Head
     torch.manual_seed(3)
     s = _session(num_layers=1, bidirectional=True)
     head = Head("fc", torch.randn(3, 12, dtype=torch.float64),

@@ -12,10 +12,8 @@ from PySide6.QtGui import QTextCursor
 from torch import nn
 
 from lstm_viz import LSTMConfig, Session
-from lstm_viz.analysis import find_pattern, similar_units, unit_stats
-from lstm_viz_app import file_menu
+from lstm_viz.explain.analysis import find_pattern, similar_units, unit_stats
 from lstm_viz_app.dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
-from lstm_viz_app.file_menu import open_demo, open_model, open_session, save_session_file
 
 pytestmark = pytest.mark.gui
 
@@ -38,7 +36,7 @@ def test_open_state_dict_shows_it_read_only_with_edit_a_copy(window, qtbot, tmp_
     torch.manual_seed(0)
     net = Net()
     torch.save({"model": net.state_dict(), "epoch": 2}, tmp_path / "ckpt.pt")
-    assert open_model(window, tmp_path / "ckpt.pt")
+    assert window.documents.open_model(tmp_path / "ckpt.pt")
     wait_traced(window)
     assert window.session.config == LSTMConfig(4, 6)
     torch.testing.assert_close(window.session.lstm.weight_hh_l0, net.rnn.weight_hh_l0.detach())
@@ -53,13 +51,13 @@ def test_open_state_dict_shows_it_read_only_with_edit_a_copy(window, qtbot, tmp_
 
 def test_command_line_model_goes_through_the_same_path(window, qtbot, tmp_path):
     torch.save(Net().state_dict(), tmp_path / "sd.pt")
-    assert open_model(window, str(tmp_path / "sd.pt"))
+    assert window.documents.open_model(str(tmp_path / "sd.pt"))
     assert window.session.config.hidden_size == 6
 
 
 def test_several_lstms_ask_which_one(window, qtbot, tmp_path, wait_traced, modal_dialog):
     torch.save(TwoLSTMs().state_dict(), tmp_path / "s2s.pt")
-    assert open_model(window, tmp_path / "s2s.pt")
+    assert window.documents.open_model(tmp_path / "s2s.pt")
     picker = modal_dialog()
     assert isinstance(picker, LSTMPickerDialog) and picker.isVisible()
     assert picker.list.count() == 2
@@ -85,7 +83,7 @@ def test_broken_files_keep_the_previous_model(window, qtbot, tmp_path, content, 
     path = tmp_path / "bad.pt"
     if content is not None:
         path.write_bytes(content)
-    assert not open_model(window, path)
+    assert not window.documents.open_model(path)
     box = modal_dialog()
     assert box.isVisible() and expected in box.text()
     assert "expected" in box.text() or "truncated" in box.text()
@@ -98,20 +96,20 @@ def test_broken_files_keep_the_previous_model(window, qtbot, tmp_path, content, 
 
 def test_non_lstm_file_says_what_was_found(window, qtbot, tmp_path, modal_dialog):
     torch.save(nn.Linear(3, 2).state_dict(), tmp_path / "lin.pt")
-    assert not open_model(window, tmp_path / "lin.pt")
+    assert not window.documents.open_model(tmp_path / "lin.pt")
     assert "found weight (2, 3), bias (2,)" in modal_dialog().text()
 
 
 def test_pickled_model_warns_and_loads_only_when_the_user_agrees(window, qtbot, tmp_path,
                                                                  modal_dialog):
     torch.save(BuiltOnLoad(4, 6), tmp_path / "full.pt")
-    assert open_model(window, tmp_path / "full.pt")
+    assert window.documents.open_model(tmp_path / "full.pt")
     dialog = modal_dialog()
     assert isinstance(dialog, UnsafePickleDialog) and dialog.isVisible()
     assert "runs Python code" in dialog.text() and "state_dict()" in dialog.text()
     dialog.cancel_button.click()
     assert window.session.config == LSTMConfig(4, 8)
-    assert open_model(window, tmp_path / "full.pt")
+    assert window.documents.open_model(tmp_path / "full.pt")
     modal_dialog().load_button.click()
     qtbot.waitUntil(lambda: window.session.config == LSTMConfig(4, 6), timeout=5000)
     assert window.session.model_source["kind"] == "pickle"
@@ -119,14 +117,14 @@ def test_pickled_model_warns_and_loads_only_when_the_user_agrees(window, qtbot, 
 
 def test_allow_pickle_flag_loads_without_asking(window, qtbot, tmp_path):
     torch.save(Net(), tmp_path / "full.pt")
-    assert open_model(window, str(tmp_path / "full.pt"), allow_pickle=True)
+    assert window.documents.open_model(str(tmp_path / "full.pt"), allow_pickle=True)
     assert window.session.config == LSTMConfig(4, 6)
 
 
 # ----- demos and the text view -------------------------------------------------------------------
 def test_demo_dialog_lists_descriptions_and_opens_the_choice(window, qtbot, wait_traced,
                                                              modal_dialog):
-    file_menu._ask_open_demo(window)
+    window.documents.ask_open_demo()
     dialog = modal_dialog()
     assert isinstance(dialog, DemoDialog) and dialog.isVisible()
     texts = [dialog.list.item(k).text() for k in range(dialog.list.count())]
@@ -140,7 +138,7 @@ def test_demo_dialog_lists_descriptions_and_opens_the_choice(window, qtbot, wait
 
 
 def _char_demo(window, wait_traced):
-    assert open_demo(window, "char_python")
+    assert window.documents.open_demo("char_python")
     wait_traced(window)
     return window.panels["Text"]
 
@@ -260,11 +258,11 @@ def test_session_with_model_round_trips_in_the_window(window, qtbot, tmp_path, w
     window.panels["Units"].set_span(30, 40)
     window.session.seek(77)
     h_before = window.session.trace.h.clone()
-    assert save_session_file(window, tmp_path / "s.lstmviz.json")
-    assert open_demo(window, "sine")
+    assert window.documents.save(tmp_path / "s.lstmviz.json")
+    assert window.documents.open_demo("sine")
     wait_traced(window)
     assert window.session.config.input_size == 1
-    assert open_session(window, tmp_path / "s.lstmviz.json")
+    assert window.documents.open_session(tmp_path / "s.lstmviz.json")
     wait_traced(window)
     assert window.session.config == LSTMConfig(16, 128)
     assert window.session.t == 77 and window.ctx.unit == 107
@@ -278,7 +276,7 @@ def test_a_plain_session_dict_opens_through_open_session(window, qtbot, tmp_path
     plain = Session(LSTMConfig(3, 5, num_layers=2), seed=9)
     (tmp_path / "plain.json").write_text(json.dumps(plain.to_dict()))
     _char_demo(window, wait_traced)
-    assert open_session(window, tmp_path / "plain.json")
+    assert window.documents.open_session(tmp_path / "plain.json")
     wait_traced(window)
     session = window.session
     assert session.config == LSTMConfig(3, 5, num_layers=2) and session.seed == 9
@@ -290,7 +288,7 @@ def test_a_plain_session_dict_opens_through_open_session(window, qtbot, tmp_path
 
 def test_broken_session_file_is_refused_in_the_window(window, qtbot, tmp_path, modal_dialog):
     (tmp_path / "s.json").write_text('{"format": "lstm-viz session", "format_version": 99}')
-    assert not open_session(window, tmp_path / "s.json")
+    assert not window.documents.open_session(tmp_path / "s.json")
     assert "newer lstm-viz" in modal_dialog().text()
 
 
@@ -307,10 +305,9 @@ def test_screenshots_of_the_new_views_are_not_empty(window, qtbot, wait_traced):
 
 # ----- text input ---------------------------------------------------------------------------------
 def test_text_file_goes_through_the_models_embedding(window, qtbot, tmp_path, wait_traced):
-    from lstm_viz_app.file_menu import open_text_input
     _char_demo(window, wait_traced)
     (tmp_path / "t.py").write_text("x = (1, 2)\n")
-    assert open_text_input(window, tmp_path / "t.py")
+    assert window.documents.open_text_input(tmp_path / "t.py")
     wait_traced(window)
     src = window.session.model_source
     ck = torch.load(src["path"], weights_only=True)
@@ -325,32 +322,30 @@ def test_embedding_without_vocabulary_asks_for_a_vocabulary_file(window, qtbot, 
                                                                  wait_traced, modal_dialog):
     import json
 
-    from lstm_viz_app.file_menu import open_text_input
     torch.manual_seed(0)
     emb, lstm = nn.Embedding(3, 4), nn.LSTM(4, 5)
     torch.save({"model": {"embedding.weight": emb.weight.detach(),
                           **{f"rnn.{k}": v for k, v in lstm.state_dict().items()}}},
                tmp_path / "m.pt")
-    assert open_model(window, tmp_path / "m.pt")
+    assert window.documents.open_model(tmp_path / "m.pt")
     (tmp_path / "t.txt").write_text("ba ab")
-    assert not open_text_input(window, tmp_path / "t.txt")
+    assert not window.documents.open_text_input(tmp_path / "t.txt")
     assert "choose a vocabulary file" in modal_dialog().text()
     (tmp_path / "v.json").write_text(json.dumps({"a": 0, "b": 1, " ": 2}))
-    assert open_text_input(window, tmp_path / "t.txt", tmp_path / "v.json")
+    assert window.documents.open_text_input(tmp_path / "t.txt", tmp_path / "v.json")
     wait_traced(window)
     torch.testing.assert_close(window.session.trace.x[:, 0],
                                emb.weight.detach()[[1, 0, 2, 0, 1]])
 
 
 def test_text_without_a_model_file_is_one_hot(window, qtbot, tmp_path, wait_traced, modal_dialog):
-    from lstm_viz_app.file_menu import open_text_input
     (tmp_path / "t.txt").write_text("abba")
-    assert open_text_input(window, tmp_path / "t.txt")  # input_size 4 fits 2 characters
+    assert window.documents.open_text_input(tmp_path / "t.txt")  # input_size 4 fits 2 characters
     wait_traced(window)
     x = window.session.trace.x[:, 0]
     assert x.shape == (4, 4) and x.sum() == 4
     (tmp_path / "long.txt").write_text("abcdefg")
-    assert not open_text_input(window, tmp_path / "long.txt")
+    assert not window.documents.open_text_input(tmp_path / "long.txt")
     assert "input_size >= 7" in modal_dialog().text()
 
 
@@ -359,7 +354,7 @@ def test_edit_a_copy_keeps_the_loaded_weights_when_batch_first_changes(window, q
     torch.manual_seed(7)  # not the session's seed 0: re-drawn weights would differ
     net = Net()
     torch.save(net.state_dict(), tmp_path / "sd.pt")
-    assert open_model(window, tmp_path / "sd.pt")
+    assert window.documents.open_model(tmp_path / "sd.pt")
     wait_traced(window)
     qtbot.mouseClick(window.panels["Loaded model"].edit_copy, Qt.MouseButton.LeftButton)
     window.panels["Model"].fields["batch_first"].editor.click()
@@ -433,7 +428,7 @@ def test_left_docks_show_every_field_of_the_char_demo(window, qtbot, size, wait_
 
 def test_a_session_with_what_if_edits_opens_on_the_worker_with_its_original(window, qtbot,
                                                                           tmp_path):
-    from lstm_viz.sessionfile import save_session
+    from lstm_viz.formats.sessionfile import save_session
     saved = Session(LSTMConfig(3, 5, bidirectional=True), seed=4)
     saved.retrace()
     saved.edit_state("c", 6, 0, 1, 0, 2, 1.25)
@@ -444,7 +439,7 @@ def test_a_session_with_what_if_edits_opens_on_the_worker_with_its_original(wind
         raise AssertionError("opening a session must not trace on the GUI thread")
 
     window.session.retrace = no_gui_thread_trace
-    assert open_session(window, tmp_path / "edited.lstmviz.json")
+    assert window.documents.open_session(tmp_path / "edited.lstmviz.json")
     qtbot.waitUntil(lambda: window.ctx.up_to_date and window.session.t == 9, timeout=10000)
     session = window.session
     assert float(session.trace.c[0, 1, 6, 0, 2]) == 1.25
@@ -471,7 +466,7 @@ def test_the_loaded_model_panel_says_why_no_head_is_paired_and_lets_the_user_pic
     torch.manual_seed(0)
     net = AttentionTagger()
     torch.save(net.state_dict(), tmp_path / "att.pt")
-    assert open_model(window, tmp_path / "att.pt")
+    assert window.documents.open_model(tmp_path / "att.pt")
     wait_traced(window)
     info = window.panels["Loaded model"]
     assert window.session.head is None
@@ -494,7 +489,7 @@ def test_a_recorded_batch_first_is_said_to_come_from_the_file(window, tmp_path, 
     model = nn.Sequential()
     model.add_module("rnn", nn.LSTM(4, 6, batch_first=True))
     torch.save(model, tmp_path / "whole.pt")
-    assert open_model(window, tmp_path / "whole.pt")
+    assert window.documents.open_model(tmp_path / "whole.pt")
     wait_traced(window)
     values = window.panels["Loaded model"].config_view.values
     assert "from the file" in values["batch_first"].text()
@@ -514,7 +509,7 @@ class ConvFrontLSTM(nn.Module):
 def test_an_embedding_can_be_paired_by_hand_in_the_loaded_model_panel(window, tmp_path,
                                                                         wait_traced):
     torch.save(ConvFrontLSTM().state_dict(), tmp_path / "conv.pt")
-    assert open_model(window, tmp_path / "conv.pt")
+    assert window.documents.open_model(tmp_path / "conv.pt")
     wait_traced(window)
     info = window.panels["Loaded model"]
     combo = info.embedding_choice
@@ -543,7 +538,7 @@ def _demo_store(tmp_path):
 def test_the_corpus_view_ranks_units_lists_contexts_and_matches_and_opens_a_document(
         window, qtbot, tmp_path, wait_traced):
     store = _demo_store(tmp_path)
-    assert open_demo(window, "char_python")
+    assert window.documents.open_demo("char_python")
     wait_traced(window)
     view = window.views["Corpus"]
     view.open_store(store.path)

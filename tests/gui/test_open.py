@@ -16,9 +16,10 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton
 from torch import nn
 
 from lstm_viz import LSTMConfig, Session
+from lstm_viz.formats.sessionfile import load_session, save_session
 from lstm_viz.session import TraceRequest
-from lstm_viz.sessionfile import load_session, save_session
-from lstm_viz_app import documents, file_menu
+from lstm_viz_app.controllers import documents as docs
+from lstm_viz_app.controllers import recent
 from lstm_viz_app.workers import LoadRunner
 
 pytestmark = pytest.mark.gui
@@ -48,8 +49,8 @@ class HeldLoader:
     def __init__(self, monkeypatch, *held):
         self.gates = {str(p): threading.Event() for p in held}
         self.let_go: list[bool] = []
-        self.real = file_menu.load_model
-        monkeypatch.setattr(file_menu, "load_model", self)
+        self.real = docs.load_model
+        monkeypatch.setattr(docs, "load_model", self)
 
     def __call__(self, path, **kwargs):
         gate = self.gates.get(str(path))
@@ -68,26 +69,26 @@ class HeldLoader:
 def installs(monkeypatch):
     """The LSTMs ``install_model`` was asked to put into the session, by name of file."""
     seen: list[str] = []
-    real = file_menu.install_model
+    real = docs.DocumentsController.install_model
 
     def spy(window, loaded, cand, **kwargs):
         seen.append(loaded.path.name)
         return real(window, loaded, cand, **kwargs)
 
-    monkeypatch.setattr(file_menu, "install_model", spy)
+    monkeypatch.setattr(docs.DocumentsController, "install_model", spy)
     return seen
 
 
 def _settle(window, qtbot) -> None:
     """Wait until every load, dropped ones too, has ended and reported."""
-    file_menu.opener(window).runner.wait(int(HOLD_S * 2000))
+    window.documents.opener.runner.wait(int(HOLD_S * 2000))
     qtbot.wait(50)
 
 
 def _progress(window, qtbot) -> QProgressDialog:
-    qtbot.waitUntil(lambda: (d := file_menu.opener(window).progress) is not None
+    qtbot.waitUntil(lambda: (d := window.documents.opener.progress) is not None
                     and d.isVisible(), timeout=int(HOLD_S * 1000))
-    return file_menu.opener(window).progress
+    return window.documents.opener.progress
 
 
 # ----- the window stays responsive -------------------------------------------------------------
@@ -98,7 +99,7 @@ def test_the_window_handles_events_while_a_model_is_read(window, model_file, mon
     wait_traced(window)
     before = window.session.config
     QTimer.singleShot(50, loader.release)  # fires only if the GUI thread is free meanwhile
-    assert documents.open_path(window, str(path))
+    assert window.documents.open_path(str(path))
     assert window.session.config == before  # nothing is installed before the file is read
     wait_traced(window)
     assert loader.let_go == [True]
@@ -110,16 +111,16 @@ def test_the_window_handles_events_while_a_session_is_read(window, tmp_path, mon
                                                            qtbot, wait_traced):
     save_session(tmp_path / "s.lstmviz.json", Session(LSTMConfig(3, 5), seed=4))
     gate, let_go = threading.Event(), []
-    real = file_menu.load_session
+    real = docs.load_session
 
     def held(path, **kwargs):
         let_go.append(gate.wait(HOLD_S))
         return real(path, **kwargs)
 
-    monkeypatch.setattr(file_menu, "load_session", held)
+    monkeypatch.setattr(docs, "load_session", held)
     wait_traced(window)
     QTimer.singleShot(50, gate.set)
-    assert documents.open_path(window, str(tmp_path / "s.lstmviz.json"))
+    assert window.documents.open_path(str(tmp_path / "s.lstmviz.json"))
     wait_traced(window)
     assert let_go == [True]
     assert window.session.config == LSTMConfig(3, 5)
@@ -130,14 +131,14 @@ def test_a_slow_load_shows_a_progress_dialog_naming_the_file(window, model_file,
     path, _ = model_file
     loader = HeldLoader(monkeypatch, path)
     try:
-        assert documents.open_path(window, str(path))
+        assert window.documents.open_path(str(path))
         dialog = _progress(window, qtbot)
         assert "weights.pt" in dialog.labelText()
         assert dialog.findChild(QPushButton).text() == "Cancel"
     finally:
         loader.release()
     wait_traced(window)
-    assert file_menu.opener(window).progress is None
+    assert window.documents.opener.progress is None
     assert window.session.config == LSTMConfig(4, 6)
 
 
@@ -149,7 +150,7 @@ def test_cancel_discards_the_model_being_read(window, model_file, monkeypatch, q
     wait_traced(window)
     before, title = window.session.config, window.windowTitle()
     try:
-        assert documents.open_path(window, str(path))
+        assert window.documents.open_path(str(path))
         qtbot.mouseClick(_progress(window, qtbot).findChild(QPushButton),
                          Qt.MouseButton.LeftButton)
         assert not window.opening
@@ -159,7 +160,7 @@ def test_cancel_discards_the_model_being_read(window, model_file, monkeypatch, q
     assert loader.let_go == [True]  # the file was read to its end, and then dropped
     assert installs == []
     assert window.session.config == before and window.windowTitle() == title
-    assert documents.recent_files(window.settings) == []
+    assert recent.recent_files(window.settings) == []
     assert "Cancelled" in window.statusBar().currentMessage()
 
 
@@ -170,8 +171,8 @@ def test_two_opens_in_a_row_install_the_second_only(window, tmp_path, monkeypatc
     loader = HeldLoader(monkeypatch, first)
     wait_traced(window)
     try:
-        assert documents.open_path(window, str(first))
-        assert documents.open_path(window, str(second))  # does not wait for the first
+        assert window.documents.open_path(str(first))
+        assert window.documents.open_path(str(second))  # does not wait for the first
         wait_traced(window)
         assert window.session.config == LSTMConfig(3, 5)
     finally:
@@ -192,8 +193,8 @@ def test_an_earlier_open_that_ends_first_is_still_dropped(window, tmp_path, monk
     wait_traced(window)
     before = window.session.config
     try:
-        assert documents.open_path(window, str(first))
-        assert documents.open_path(window, str(second))
+        assert window.documents.open_path(str(first))
+        assert window.documents.open_path(str(second))
         loader.release(first)
         qtbot.waitUntil(lambda: loader.let_go == [True])  # the second is still held
         qtbot.wait(300)  # the first load's result reaches the GUI thread, and is dropped
@@ -237,10 +238,10 @@ def test_the_load_runner_reports_only_the_newest_load(qtbot):
 def test_a_load_that_fails_shows_its_message_and_keeps_the_previous_model(
         window, model_file, tmp_path, qtbot, wait_traced, modal_dialog):
     path, lstm = model_file
-    assert file_menu.open_model(window, path)
+    assert window.documents.open_model(path)
     wait_traced(window)
     (tmp_path / "broken.pt").write_bytes(b"\x80\x04 not really a pickle")
-    assert documents.open_path(window, str(tmp_path / "broken.pt"))
+    assert window.documents.open_path(str(tmp_path / "broken.pt"))
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "error_box") is not None)
     box = window.findChild(QMessageBox, "error_box")
     assert box.windowTitle() == "Could not open model" and "broken.pt" in box.text()
@@ -255,7 +256,7 @@ def test_a_model_with_nan_weights_opens_and_the_status_bar_warns(window, tmp_pat
     sd = lstm.state_dict()
     sd["weight_hh_l0"][0, 0] = float("nan")
     torch.save(sd, path)
-    assert file_menu.open_model(window, path)
+    assert window.documents.open_model(path)
     qtbot.waitUntil(lambda: "nan.pt" in window.statusBar().full_message())
     assert torch.isnan(window.session.lstm.weight_hh_l0).sum() == 1
     assert "Warning: 1 NaN values in weight_hh_l0 of the LSTM <root>; the trace will carry" \
@@ -271,8 +272,8 @@ def test_a_loader_that_crashes_shows_one_line_not_a_traceback(window, model_file
     def crash(path, **kwargs):
         raise RuntimeError("the disk went away")
 
-    monkeypatch.setattr(file_menu, "load_model", crash)
-    assert documents.open_path(window, str(path))
+    monkeypatch.setattr(docs, "load_model", crash)
+    assert window.documents.open_path(str(path))
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "error_box") is not None)
     box = window.findChild(QMessageBox, "error_box")
     assert box.text() == "RuntimeError: the disk went away"
@@ -301,7 +302,7 @@ def test_opening_a_session_traces_it_once_in_all(window, tmp_path, traces, qtbot
     save_session(tmp_path / "s.lstmviz.json", saved)
     wait_traced(window)
     traces.clear()
-    assert documents.open_path(window, str(tmp_path / "s.lstmviz.json"))
+    assert window.documents.open_path(str(tmp_path / "s.lstmviz.json"))
     wait_traced(window)
     assert len(traces) == 1
     expected, _ = saved.lstm(window.session.input_tm)
@@ -316,7 +317,7 @@ def test_a_session_with_edits_traces_the_saved_run_and_the_edited_run(window, tm
     save_session(tmp_path / "edited.lstmviz.json", saved)
     wait_traced(window)
     traces.clear()
-    assert documents.open_path(window, str(tmp_path / "edited.lstmviz.json"))
+    assert window.documents.open_path(str(tmp_path / "edited.lstmviz.json"))
     qtbot.waitUntil(lambda: not window.opening and window.ctx.up_to_date
                     and bool(window.session.edits) and window.session.original is not None,
                     timeout=10000)
@@ -326,12 +327,12 @@ def test_a_session_with_edits_traces_the_saved_run_and_the_edited_run(window, tm
 
 
 def test_a_sessions_ablations_are_replayed(window, tmp_path, wait_traced, qtbot):
-    from lstm_viz.edits import Ablation
+    from lstm_viz.tracing.edits import Ablation
     saved = Session(LSTMConfig(3, 4), seed=2)
     saved.retrace()
     saved.ablate(Ablation(kind="h", layer=0, direction=0, batch=0, units=(1,), start=2, stop=5))
     save_session(tmp_path / "ablated.lstmviz.json", saved)
-    assert documents.open_path(window, str(tmp_path / "ablated.lstmviz.json"))
+    assert window.documents.open_path(str(tmp_path / "ablated.lstmviz.json"))
     qtbot.waitUntil(lambda: not window.opening and window.ctx.up_to_date
                     and bool(window.session.edits), timeout=10000)
     assert window.session.edits.ablations == saved.edits.ablations
@@ -343,8 +344,8 @@ def test_a_plain_session_json_with_edits_shows_the_run_before_them(how, make_win
                                                                    wait_traced, qtbot, settings):
     import json
 
-    from lstm_viz.edits import Ablation
-    from lstm_viz.export import save_config_json
+    from lstm_viz.formats.export import save_config_json
+    from lstm_viz.tracing.edits import Ablation
     saved = Session(LSTMConfig(3, 4), seed=2)
     saved.edit_state("c", 2, 0, 0, 0, 1, 2.5, rerun=False)
     saved.ablate(Ablation("h", 0, 0, 0, (3,), 0.0, start=4), rerun=False)
@@ -358,7 +359,7 @@ def test_a_plain_session_json_with_edits_shows_the_run_before_them(how, make_win
     else:
         window = make_window(view="States")
         wait_traced(window)
-        assert documents.open_path(window, str(path))
+        assert window.documents.open_path(str(path))
     qtbot.waitUntil(lambda: not window.opening and window.ctx.up_to_date
                     and bool(window.session.edits), timeout=15000)
     session = window.session
@@ -431,7 +432,7 @@ def test_closing_again_while_asked_asks_once(edited, modal_dialog, qtbot):
 def test_save_writes_the_session_then_closes(edited, modal_dialog, tmp_path, monkeypatch,
                                              qtbot):
     target = tmp_path / "kept.lstmviz.json"
-    monkeypatch.setattr(file_menu.QFileDialog, "getSaveFileName",
+    monkeypatch.setattr(docs.QFileDialog, "getSaveFileName",
                         lambda *args, **kwargs: (str(target), ""))
     edited.close()
     _answer(modal_dialog(), QMessageBox.StandardButton.Save)
@@ -445,10 +446,10 @@ def test_save_to_the_session_file_it_came_from(window, tmp_path, modal_dialog, m
                                                qtbot, wait_traced):
     path = tmp_path / "study.lstmviz.json"
     save_session(path, Session(LSTMConfig(3, 5), seed=4))
-    assert file_menu.open_session(window, path)
+    assert window.documents.open_session(path)
     wait_traced(window)
     window.confirm_unsaved = True
-    monkeypatch.setattr(file_menu.QFileDialog, "getSaveFileName",
+    monkeypatch.setattr(docs.QFileDialog, "getSaveFileName",
                         lambda *a, **k: pytest.fail("the session has a file already"))
     window.session.edit_input(2, 0, 1, 4.0)
     assert window.isWindowModified()
@@ -460,7 +461,7 @@ def test_save_to_the_session_file_it_came_from(window, tmp_path, modal_dialog, m
 
 
 def test_discard_closes_without_writing(edited, modal_dialog, tmp_path, monkeypatch, qtbot):
-    monkeypatch.setattr(file_menu.QFileDialog, "getSaveFileName",
+    monkeypatch.setattr(docs.QFileDialog, "getSaveFileName",
                         lambda *a, **k: pytest.fail("Discard must not ask for a file"))
     edited.close()
     _answer(modal_dialog(), QMessageBox.StandardButton.Discard)
@@ -470,7 +471,7 @@ def test_discard_closes_without_writing(edited, modal_dialog, tmp_path, monkeypa
 
 def test_saving_cancelled_in_the_file_dialog_keeps_the_window(edited, modal_dialog,
                                                               monkeypatch, qtbot):
-    monkeypatch.setattr(file_menu.QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))
+    monkeypatch.setattr(docs.QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))
     edited.close()
     _answer(modal_dialog(), QMessageBox.StandardButton.Save)
     qtbot.wait(20)
@@ -480,11 +481,11 @@ def test_saving_cancelled_in_the_file_dialog_keeps_the_window(edited, modal_dial
 def test_opening_a_model_over_unsaved_changes_asks_first(edited, model_file, modal_dialog,
                                                          qtbot, wait_traced):
     path, _ = model_file
-    documents.open_path(edited, str(path))
+    edited.documents.open_path(str(path))
     _answer(modal_dialog(), QMessageBox.StandardButton.Cancel)
     qtbot.wait(20)
     assert edited.session.config.hidden_size == 7 and not edited.opening
-    documents.open_path(edited, str(path))
+    edited.documents.open_path(str(path))
     _answer(modal_dialog(), QMessageBox.StandardButton.Discard)
     wait_traced(edited)
     assert edited.session.config == LSTMConfig(4, 6)
@@ -530,7 +531,7 @@ def array_file(window, tmp_path):
 def test_opening_an_input_over_what_if_edits_asks_and_cancel_keeps_them(with_edits, array_file,
                                                                         modal_dialog, qtbot):
     before = with_edits.session.input_spec
-    assert documents.open_path(with_edits, str(array_file))
+    assert with_edits.documents.open_path(str(array_file))
     box = modal_dialog()
     assert "opening another input" in box.text() and "what-if edits" in box.informativeText()
     _answer(box, QMessageBox.StandardButton.Cancel)
@@ -541,9 +542,9 @@ def test_opening_an_input_over_what_if_edits_asks_and_cancel_keeps_them(with_edi
 def test_discarding_the_edits_opens_the_input_and_says_what_it_cleared(with_edits, array_file,
                                                                        modal_dialog, qtbot):
     posted = []
-    with_edits.ctx.message_posted.connect(lambda text, _ms: posted.append(text))
+    with_edits.ctx.messages.posted.connect(lambda text, _ms: posted.append(text))
     done = []
-    documents.open_path(with_edits, str(array_file), done=done.append)
+    with_edits.documents.open_path(str(array_file), done=done.append)
     _answer(modal_dialog(), QMessageBox.StandardButton.Discard)
     qtbot.waitUntil(lambda: done == [True])
     assert with_edits.session.input_spec.path == str(array_file)
@@ -558,7 +559,7 @@ def test_an_input_opens_without_a_question_where_no_edits_would_be_lost(window, 
     window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
     assert window.isWindowModified() and not window.session.edits
     done = []
-    documents.open_path(window, str(array_file), done=done.append)
+    window.documents.open_path(str(array_file), done=done.append)
     assert done == [True] and window.session.input_spec.path == str(array_file)
     window.confirm_unsaved = False
 
@@ -568,7 +569,7 @@ def test_a_change_of_settings_that_drops_edits_says_so_in_the_status_bar(window,
     wait_traced(window)
     window.session.edit_state("h", 1, 0, 0, 0, 2, 0.0)
     posted = []
-    window.ctx.message_posted.connect(lambda text, _ms: posted.append(text))
+    window.ctx.messages.posted.connect(lambda text, _ms: posted.append(text))
     window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
     assert posted and "cleared the what-if edit," in posted[0]
     qtbot.waitUntil(lambda: "cleared the what-if edit" in window.statusBar().currentMessage())
@@ -578,7 +579,7 @@ def test_a_change_of_settings_that_drops_edits_says_so_in_the_status_bar(window,
 def test_new_session_over_a_loaded_model_with_edits_asks_then_starts_as_a_first_start(
         window, model_file, modal_dialog, qtbot, wait_traced):
     path, _ = model_file
-    assert file_menu.open_model(window, path)
+    assert window.documents.open_model(path)
     wait_traced(window)
     window.confirm_unsaved = True
     window.session.edit_state("c", 2, 0, 0, 0, 1, 0.5)
@@ -601,3 +602,49 @@ def test_new_session_over_a_loaded_model_with_edits_asks_then_starts_as_a_first_
     assert window.windowTitle().startswith("lstm-viz")
     assert window.panels["Model"].isEnabled()  # no model file: the config is editable
     window.confirm_unsaved = False
+
+
+def test_open_session_from_the_menu_asks_about_unsaved_changes_before_choosing_a_file(
+        edited, tmp_path, modal_dialog, monkeypatch, qtbot, wait_traced):
+    save_session(tmp_path / "s.lstmviz.json", Session(LSTMConfig(3, 5), seed=4))
+    chosen = []
+
+    def choose(*args, **kwargs):
+        chosen.append(args[1])
+        return str(tmp_path / "s.lstmviz.json"), ""
+
+    monkeypatch.setattr(docs.QFileDialog, "getOpenFileName", choose)
+    action = edited.findChild(QAction, "action_open_session")
+    assert action.shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
+    action.trigger()
+    _answer(modal_dialog(), QMessageBox.StandardButton.Cancel)
+    qtbot.wait(20)
+    assert chosen == [] and edited.session.config.hidden_size == 7
+    action.trigger()
+    _answer(modal_dialog(), QMessageBox.StandardButton.Discard)
+    wait_traced(edited)
+    assert chosen == ["Open session"]
+    assert edited.session.config == LSTMConfig(3, 5) and not edited.isWindowModified()
+
+
+# ----- the context traces once, whoever asks --------------------------------------------------
+def test_ensure_traced_traces_a_changed_session_once(window, traces, qtbot, wait_traced):
+    wait_traced(window)
+    traces.clear()
+    window.session.set_config(dataclasses.replace(window.session.config, hidden_size=7))
+    window.ctx.ensure_traced()
+    assert len(traces) == 1 and window.session.trace.config.hidden_size == 7
+    window.ctx.ensure_traced()  # nothing changed since: nothing to trace
+    qtbot.wait(50)  # nor is the change traced again on the worker
+    assert len(traces) == 1 and window.ctx.up_to_date
+
+
+def test_ensure_traced_waits_for_the_trace_on_the_worker_instead_of_tracing_again(
+        window, traces, qtbot, wait_traced):
+    wait_traced(window)
+    traces.clear()
+    window.session.set_config(dataclasses.replace(window.session.config, hidden_size=9))
+    qtbot.waitUntil(lambda: len(traces) == 1)  # the worker has started it
+    window.ctx.ensure_traced()
+    assert len(traces) == 1 and window.session.trace.config.hidden_size == 9
+    assert window.ctx.up_to_date

@@ -146,7 +146,7 @@ def test_about_shows_the_versions_of_what_runs_and_the_devices(qtbot, window):
 def test_about_says_how_traces_compute_their_steps_here(qtbot, window, monkeypatch):
     import torch
 
-    from lstm_viz import _native
+    from lstm_viz.tracing import _native
     monkeypatch.setattr(_native, "_NATIVE", None)
     monkeypatch.setattr(_native, "_TRIED", False)
     monkeypatch.setattr(_native, "_REASON", "")
@@ -166,7 +166,7 @@ def test_about_says_how_traces_compute_their_steps_here(qtbot, window, monkeypat
 def test_about_says_which_trace_method_was_chosen_and_why(qtbot, window, monkeypatch):
     import torch
 
-    from lstm_viz import method_choice
+    from lstm_viz.tracing import method_choice
     monkeypatch.setattr(method_choice, "_cache_path", lambda: None)  # nothing read or kept
     monkeypatch.delenv(method_choice.ENV_METHOD, raising=False)
     method_choice.forget()

@@ -26,12 +26,11 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from torch import nn
 
-import lstm_viz.atomic as atomic
+import lstm_viz.formats.atomic as atomic
 from lstm_viz import InputSpec, LSTMConfig, Session
-from lstm_viz.sessionfile import save_session
+from lstm_viz.formats.sessionfile import save_session
 from lstm_viz_app import cli
 from lstm_viz_app.dialogs import LSTMPickerDialog
-from lstm_viz_app.file_menu import open_session, open_text_input, save_session_file
 from lstm_viz_app.main import MainWindow
 
 pytestmark = pytest.mark.gui
@@ -127,7 +126,7 @@ def test_a_broken_session_file_leaves_model_input_and_trace_on_screen(
     wait_traced(window)
     before = _screen_state(window)
     path = _edit_json(_saved_session(tmp_path), damage)
-    assert not open_session(window, path)
+    assert not window.documents.open_session(path)
     box = modal_dialog()
     assert needle in box.text() and needle in window.statusBar().full_message()
     box.close()
@@ -140,7 +139,7 @@ def test_text_that_cannot_feed_the_model_keeps_the_trace(window, tmp_path, wait_
     wait_traced(window)
     before = _screen_state(window)
     (tmp_path / "t.txt").write_text("many different characters here")
-    assert not open_text_input(window, tmp_path / "t.txt")
+    assert not window.documents.open_text_input(tmp_path / "t.txt")
     assert "input_size" in modal_dialog().text()
     _assert_unchanged(window, before)
 
@@ -150,7 +149,7 @@ def test_a_text_input_that_is_a_fifo_is_refused_without_waiting(window, tmp_path
     wait_traced(window)
     before = _screen_state(window)
     os.mkfifo(tmp_path / "fifo")
-    assert not open_text_input(window, tmp_path / "fifo")
+    assert not window.documents.open_text_input(tmp_path / "fifo")
     assert "FIFO" in modal_dialog().text()
     _assert_unchanged(window, before)
 
@@ -384,13 +383,14 @@ _QUIT_WHEN = """
 import sys, time
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from lstm_viz_app import cli, dialogs, entry, file_menu
+from lstm_viz_app import cli, dialogs, entry
+from lstm_viz_app.controllers import documents as docs
 from lstm_viz_app.main import MainWindow
 
 when, path = sys.argv[1:3]
 if when == "reading":  # a read that takes a while, so that the quit comes while it runs
-    read = file_menu.read_model
-    file_menu.read_model = lambda *a, **k: time.sleep(3) or read(*a, **k)
+    read = docs.read_model
+    docs.read_model = lambda *a, **k: time.sleep(3) or read(*a, **k)
 shown = {"picker": dialogs.LSTMPickerDialog, "question": dialogs.UnsafePickleDialog}.get(when)
 deadline = time.monotonic() + 120
 
@@ -398,13 +398,13 @@ def poll():
     app = QApplication.instance()
     windows = [w for w in app.topLevelWidgets() if w.isVisible()]
     main = [w for w in windows if isinstance(w, MainWindow)]
-    if when == "question" and main and not file_menu.opening(main[0]) and shown not in map(
+    if when == "question" and main and not main[0].documents.opening and shown not in map(
             type, windows):
-        file_menu.open_model(main[0], path, background=True)
+        main[0].documents.open_model(path, background=True)
     if shown is not None:
         ready = any(isinstance(w, shown) for w in windows)
     else:
-        ready = any(file_menu.opening(w) for w in main)
+        ready = any(w.documents.opening for w in main)
     if ready:
         print("quitting", file=sys.stderr)
         app.quit()
@@ -487,7 +487,7 @@ def test_saving_a_session_on_a_full_disk_keeps_the_old_file(window, tmp_path, mo
     path = tmp_path / "s.lstmviz.json"
     path.write_text("the old session")
     monkeypatch.setattr(atomic.os, "fsync", _no_space)
-    assert not save_session_file(window, path)
+    assert not window.documents.save(path)
     assert str(path) in modal_dialog().text()
     assert path.read_text() == "the old session"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.lstmviz.json"]

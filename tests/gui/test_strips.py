@@ -11,7 +11,7 @@ from lstm_refs import head_linear
 
 from lstm_viz import InputSpec, LSTMConfig, Session
 from lstm_viz.demos import open_demo
-from lstm_viz.io import Head
+from lstm_viz.formats.loader import Head
 from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.states import StatesView
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from lstm_viz_app.file_menu import open_demo
-
 pytestmark = pytest.mark.gui
 
 
@@ -17,7 +15,7 @@ def test_strips_line_up_with_the_heatmaps_after_switching_demos(make_window, wai
                                                                  qtbot):
     w = make_window()
     for name in ("char_python", "sine"):  # the embedding heatmap first, then lines
-        open_demo(w, name)
+        w.documents.open_demo(name)
         wait_traced(w.ctx)
         for title, heat in (("States", "c_map"), ("Gates", None)):
             w.show_view(title)
@@ -51,7 +49,8 @@ def _heights(w) -> dict[str, float]:
 def test_an_ablation_takes_no_room_from_the_heatmaps(make_window, wait_traced, qtbot):
     from lstm_viz import Ablation
     w = make_window()
-    open_demo(w, "sine")  # a forecaster: the strips then draw the original and the edited run
+    # a forecaster: the strips then draw the original and the edited run
+    w.documents.open_demo("sine")
     wait_traced(w.ctx)
 
     def shown_heights():

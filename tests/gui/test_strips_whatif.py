@@ -12,7 +12,7 @@ from torch import nn
 
 from lstm_viz import Session
 from lstm_viz.demos import open_demo
-from lstm_viz.edits import Ablation
+from lstm_viz.tracing.edits import Ablation
 from lstm_viz_app.panels.states import StatesView
 
 pytestmark = pytest.mark.gui

@@ -7,8 +7,8 @@ from contextlib import nullcontext
 import pytest
 
 from lstm_viz import LSTMConfig
-from lstm_viz.textinput import tokens_spec
-from lstm_viz.tokenize import UnknownTokensWarning
+from lstm_viz.text.textinput import tokens_spec
+from lstm_viz.text.tokenize import UnknownTokensWarning
 
 WORDS = ["<unk>", "<eos>", "the", "cat", "sat", "on", "mat", "."]
 

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from lstm_viz import LSTMConfig
-from lstm_viz.textinput import tokens_spec
+from lstm_viz.text.textinput import tokens_spec
 
 pytestmark = pytest.mark.gui
 

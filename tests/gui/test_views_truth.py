@@ -118,7 +118,7 @@ def test_unprojected_h_keeps_unit_pairs(qtbot, show_view):
 
 
 def test_states_csv_indexes_c_units_and_h_features_apart():
-    from lstm_viz.export import states_table
+    from lstm_viz.formats.export import states_table
 
     session = Session(PROJ)
     session.retrace()
@@ -320,14 +320,14 @@ def test_status_messages_are_cut_at_a_word_boundary_with_the_full_text_in_the_to
     text = ("Demo: Python, character by character. Character-level LSTM(16, 128) trained on"
             " Python standard-library source; reads a small Python module through its own"
             " embedding and shows what units 37 and 107 track")
-    ctx.post(text, 10000)
+    ctx.messages.post(text, 10000)
     shown = bar.currentMessage()
     assert shown != text and shown.endswith(" …")
     kept = shown[: -len(" …")]
     assert text.startswith(kept) and text[len(kept)] in " ,;:"  # a whole word, never half
     assert bar.fontMetrics().horizontalAdvance(shown) <= bar.width()
     assert bar.toolTip() == text
-    ctx.post("Saved.", 1000)
+    ctx.messages.post("Saved.", 1000)
     assert bar.currentMessage() == "Saved." and bar.toolTip() == ""
 
 

@@ -218,3 +218,22 @@ def test_window_opens_even_when_the_first_trace_fails(qtbot, make_window):
     assert w.session.trace is None
     assert "memory budget" in w.statusBar().currentMessage()
     assert w.panels["Gates"].caption.text() == "No trace yet."
+
+
+def test_every_action_of_the_menu_table_is_in_its_menu_with_its_keys(make_window):
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QMenu
+
+    from lstm_viz_app.actions import MENUS, Action
+
+    w = make_window()
+    menus = {m.title(): m for m in w.menuBar().findChildren(QMenu)}
+    for title, entries in MENUS.items():
+        shown = {a.text(): a for a in menus[title].actions()}
+        for entry in (e for e in entries if isinstance(e, Action)):
+            assert entry.text in shown, f"{title} lacks {entry.text}"
+            keys = shown[entry.text].shortcut()
+            expected = QKeySequence(entry.shortcut) if entry.shortcut else QKeySequence()
+            assert keys == expected, entry.text
+    view = {a.text(): a.shortcut().toString() for a in menus["&View"].actions()}
+    assert view["Gates"] == "Ctrl+1"  # the views' own rows, after the docks' toggles

@@ -1,0 +1,1 @@
+"""Explaining what units do: gradients, ablation, unit statistics and orders, predictions."""

@@ -1,0 +1,1 @@
+"""Text as LSTM input: tokenizers, vocabularies and the "tokens" input source."""
