@@ -56,7 +56,11 @@ CHUNK_UNITS = 32  # units per chunk of the gates, and per block read by ``comput
 # chunk rows held while writing (rows waiting for the next run, one chunk row put together,
 # zarr's encoded copy with room for its buffers), in the memory plan
 CHUNK_ROWS_HELD = 4
+# units per inner chunk of h and c: reading one unit decompresses this many columns (one is
+# fastest to read but about twice as slow to write; measured with zarr 3.1)
+QUERY_UNITS = 4
 MATCH_READ_CHUNKS = 8  # chunk rows read by one zarr call in ``match``
+SUMMARY_ROWS = 8192  # rows converted to float32 at a time for the chunk summaries
 TOKEN_CHUNKS_KEPT = 16  # chunk rows of token indices kept for ``text``
 HIST_BINS = 40
 HIST_RANGE = {"h": (-1.0, 1.0), "c": (-5.0, 5.0)}
@@ -688,10 +692,11 @@ def _create(out: Path, cfg: Any, identity: dict, plan: _Plan, doc_start: np.ndar
               per_unit: bool = False) -> Any:
         extra: dict[str, Any] = {"compressors": fast} if kind in DTYPES else {}
         if per_unit:
-            # h and c: one shard per chunk row, each unit's column compressed on its own, so a
-            # query on a few units decompresses only their columns
-            extra.update(shards=(tokens, shape[1]))
-            chunks: tuple = (tokens, 1)
+            # h and c: one shard (file) per chunk row, holding inner chunks of a few units'
+            # columns each, so a query on a few units decompresses only theirs
+            inner = min(shape[1], QUERY_UNITS)
+            extra.update(shards=(tokens, -(-shape[1] // inner) * inner))
+            chunks: tuple = (tokens, inner)
         else:  # along tokens, and along units (the last axis) in blocks of CHUNK_UNITS
             chunks = (tokens,) + shape[1:-1] + ((min(shape[-1], CHUNK_UNITS),)
                                                 if len(shape) > 1 else ())
@@ -754,8 +759,10 @@ class _Summaries:
         last = (start + len(rows) - 1) // self.chunk
         for c in range(first, last + 1):  # the part of the rows in each chunk
             part = rows[max(0, c * self.chunk - start):(c + 1) * self.chunk - start]
-            np.minimum(lo[c], part.min(0), out=lo[c])
-            np.maximum(hi[c], part.max(0), out=hi[c])
+            for r in range(0, len(part), SUMMARY_ROWS):  # numpy reduces float16 slowly
+                piece = part[r:r + SUMMARY_ROWS].astype(np.float32, copy=False)
+                np.minimum(lo[c], piece.min(0), out=lo[c])
+                np.maximum(hi[c], piece.max(0), out=hi[c])
 
     def save(self, root: Any) -> None:
         for name, (lo, hi) in self.values.items():
@@ -994,7 +1001,9 @@ class CorpusStore:
         C = self.chunk_tokens
         for first, stop in _runs_of(np.flatnonzero(possible), MATCH_READ_CHUNKS):
             a, b = first * C, min(self.n_tokens, stop * C)
-            block = np.asarray(data.oindex[a:b, columns], dtype=np.float64)
+            # one unit at a time: a plain slice reads only that unit's inner chunks (zarr 3.1
+            # decodes whole shards for a list of columns)
+            block = np.stack([np.asarray(data[a:b, u], dtype=np.float64) for u in columns], 1)
             scan.add(a, block)
         found = scan.finish()
         return [{"doc": self.doc_of(s), "start": s, "stop": e, "score": score,

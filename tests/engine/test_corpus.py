@@ -170,6 +170,44 @@ def test_top_and_match_equal_a_brute_force_scan_of_the_stored_arrays(tmp_path):
             assert r["text"] == "".join(VOCAB[i] for i in store.token_ids()[r["start"]:r["stop"]])
 
 
+@pytest.mark.parametrize("read_chunks", [1, 3])
+def test_match_equals_a_brute_force_scan_with_ties_and_spans_across_chunks_and_documents(
+        tmp_path, monkeypatch, read_chunks):
+    # stored values on a coarse grid: many spans tie on score, and long runs cross the
+    # boundaries of chunks (16 tokens), of the blocks match reads at once, and of documents
+    monkeypatch.setattr(corpus, "MATCH_READ_CHUNKS", read_chunks)
+    rng = np.random.default_rng(11)
+    lengths = [1, 2, 40, 3, 17, 16, 1, 33, 5, 20, 2, 48]
+    ids = [rng.integers(0, len(VOCAB), n).astype(np.int32) for n in lengths]
+    docs = Documents(token_ids=ids, names=[f"d{i}" for i in range(len(ids))], vocab=VOCAB,
+                     tokenizer="characters")
+    corpus.trace_corpus(_model(5), docs, tmp_path / "c.zarr", dtype="float32")
+    n = sum(lengths)
+    # runs of equal values several chunks long, so that on-runs are long
+    values = np.repeat(rng.choice([-0.5, 0.0, 0.25, 0.5, 1.0], size=(n // 7 + 1, 6)), 7, 0)[:n]
+    values[rng.random((n, 6)) < 0.1] = -1.0
+    import zarr
+    zarr.open_group(str(tmp_path / "c.zarr"), mode="r+")["h/l0"][:] = values.astype(np.float32)
+    corpus.summarize(tmp_path / "c.zarr")
+    store = corpus.open(tmp_path / "c.zarr")
+    h = np.asarray(store.root["h/l0"][:], dtype=np.float64)
+    cases = [([0], [], 0.0, 1), ([0, 1], [], -0.1, 2), ([2], [3], 0.2, 1), ([4, 5], [0], 0.3, 3),
+             ([1], [2, 3], 0.0, 5), ([5], [], 0.9, 1), ([3], [], -0.6, 20)]
+    crossing = 0
+    for on, off, threshold, min_len in cases:
+        for limit in (1, 3, 1000):
+            got = store.match(on, off, threshold=threshold, min_len=min_len, limit=limit)
+            expected = _brute_match(h, store.doc_start, on, off, threshold, min_len)[:limit]
+            assert [(r["start"], r["stop"]) for r in got] == expected, (on, off, threshold)
+            for r in got:
+                span = h[r["start"]:r["stop"]]
+                score = span[:, on].mean(1) - (span[:, off].mean(1) if off else 0)
+                assert r["score"] == float(score.mean())
+                assert r["doc"] == store.doc_of(r["start"]) == store.doc_of(r["stop"] - 1)
+                crossing += r["start"] // 16 != (r["stop"] - 1) // 16
+    assert crossing > 5  # the cases do test spans across chunk boundaries
+
+
 def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run(tmp_path):
     model, docs = _model(4), _docs(6)
     calls = []
