@@ -59,6 +59,11 @@ CHUNK_ROWS_HELD = 4
 # units per inner chunk of h and c: reading one unit decompresses this many columns (one is
 # fastest to read but about twice as slow to write; measured with zarr 3.1)
 QUERY_UNITS = 4
+# torch threads per trace, here and on a cluster's workers: a corpus batch's steps are small
+# (a few documents each), where a second thread only waits for the first, and the writer
+# needs the other core (with two threads and a busy second core the compiled loop's steps
+# were measured 25 to 100 times slower)
+TRACE_THREADS = 1
 MATCH_READ_CHUNKS = 8  # chunk rows read by one zarr call in ``match``
 SUMMARY_ROWS = 8192  # rows converted to float32 at a time for the chunk summaries
 TOKEN_CHUNKS_KEPT = 16  # chunk rows of token indices kept for ``text``
@@ -294,6 +299,8 @@ def _remote_trace(model: tuple, docs: list[np.ndarray], batch_tokens: int, one_h
     from .config import LSTMConfig
 
     cfg_dict, state, embedding = model
+    if torch.get_num_threads() != TRACE_THREADS:
+        torch.set_num_threads(TRACE_THREADS)  # as here: the same kernels, the same numbers
     lstm = LSTMConfig(**cfg_dict).build()
     lstm.load_state_dict(state)
     return trace_segment(lstm.eval(), embedding, docs, batch_tokens, one_hot, dtype, method)
@@ -320,7 +327,9 @@ def _plan(cfg: Any, dtype: str, budget: int, longest: int, batch_tokens: int, wo
     ``dtype``) the rows waiting for the next run, one chunk row put together for writing and
     zarr's encoded copy of it; per run being traced (``workers`` at once) its rows and the
     float32 trace of one batch (gates, c, h, the input, the output and the converted copy);
-    and one run waiting for the writer."""
+    and one run waiting for the writer. A quarter of the budget is left for what these do not
+    count (the allocator's slack, zarr's and Python's own objects)."""
+    usable = budget * 3 // 4
     row = _store_bytes(cfg, 1, np.dtype(dtype).itemsize, False)
     width = cfg.input_size + cfg.num_directions * cfg.h_out
     # float32 trace buffers per token; a reverse direction's scratch buffers once more
@@ -328,16 +337,17 @@ def _plan(cfg: Any, dtype: str, budget: int, longest: int, batch_tokens: int, wo
                   + (5 * cfg.hidden_size + cfg.h_out) * (cfg.num_directions - 1)) + row
     chunk = chunk_tokens or CHUNK_TOKENS
     if chunk_tokens is None:
-        while chunk > MIN_CHUNK_TOKENS and CHUNK_ROWS_HELD * chunk * row > budget // 2:
+        while chunk > MIN_CHUNK_TOKENS and CHUNK_ROWS_HELD * chunk * row > usable // 2:
             chunk //= 2
-    rest = budget - CHUNK_ROWS_HELD * chunk * row
+    rest = usable - CHUNK_ROWS_HELD * chunk * row
     # tokens t with: workers * (t * row + t * traced) + t * row <= rest
     fits = rest // (max(1, workers) * (row + traced) + row) if rest > 0 else 0
     if fits < longest:
         need = CHUNK_ROWS_HELD * chunk * row + longest * (max(1, workers) * (row + traced) + row)
         raise ValueError(f"the memory budget ({_mib(budget)}) is too small for this trace: the"
                          f" longest document ({longest} tokens) and the store's chunk rows need"
-                         f" about {_mib(need)}; raise it (--memory-budget) or split the"
+                         f" a budget of about {_mib(need * 4 // 3)}; raise it (--memory-budget)"
+                         " or split the"
                          " documents (--doc-sep)")
     batch = max(min(int(batch_tokens), fits), longest)
     # runs about a chunk long (whole chunk rows written as they come), fewer where the budget
@@ -441,6 +451,8 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="lstm-viz-corpus-writer")
     pending: Future | None = None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRACE_THREADS)
     try:
         for index, result in _run(model, work, plan.batch_tokens, one_hot, dtype, method,
                                   scheduler, workers):
@@ -473,6 +485,7 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
         raise
     finally:
         pool.shutdown(wait=True)
+        torch.set_num_threads(threads)
     complete = len(writer.done) == len(segments)
     if complete and summaries is not None:
         summaries.save(root)

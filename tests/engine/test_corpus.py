@@ -192,7 +192,8 @@ def test_match_equals_a_brute_force_scan_with_ties_and_spans_across_chunks_and_d
     store = corpus.open(tmp_path / "c.zarr")
     h = np.asarray(store.root["h/l0"][:], dtype=np.float64)
     cases = [([0], [], 0.0, 1), ([0, 1], [], -0.1, 2), ([2], [3], 0.2, 1), ([4, 5], [0], 0.3, 3),
-             ([1], [2, 3], 0.0, 5), ([5], [], 0.9, 1), ([3], [], -0.6, 20)]
+             ([1], [2, 3], 0.0, 5), ([5], [], 0.9, 1), ([3], [], -0.6, 20), ([0], [], -2.0, 1),
+             ([2, 4], [], -2.0, 30)]
     crossing = 0
     for on, off, threshold, min_len in cases:
         for limit in (1, 3, 1000):
@@ -227,6 +228,77 @@ def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run
     _check_summaries(straight)
     for name in ("h/l0", "c/l0", "gates/l0"):
         np.testing.assert_array_equal(store.root[name][:], straight.root[name][:])
+
+
+MEASURE_PEAK = """
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstm_viz import corpus
+
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+
+
+out, n_tokens, budget = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(0)
+vocab = tuple("abcdefghij")
+model = corpus.CorpusModel(nn.LSTM(8, 64, num_layers=2).eval(), torch.randn(10, 8), vocab,
+                           "rnn", "", "seed0")
+rng = np.random.default_rng(0)
+
+
+def documents(n):
+    ids, total = [], 0
+    while total < n:
+        ids.append(rng.integers(0, 10, int(rng.integers(50, 400))).astype(np.int32))
+        total += len(ids[-1])
+    return corpus.Documents(token_ids=ids, names=[str(i) for i in range(len(ids))],
+                            vocab=vocab, tokenizer="characters")
+
+
+# a first small trace loads what stays loaded (modules, thread pools, the compiled loop)
+corpus.trace_corpus(model, documents(5000), out / "warm.zarr", memory_budget=budget)
+docs = documents(n_tokens)
+base = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak (VmHWM) counts from here
+store = corpus.trace_corpus(model, docs, out / "big.zarr", memory_budget=budget)
+assert store.complete
+print(status("VmHWM") - base, store.n_tokens * 2 * 384 * 2)
+"""
+
+
+def test_a_trace_stays_within_its_memory_budget_on_a_corpus_many_times_larger(tmp_path):
+    # the peak resident memory the trace adds, measured by the kernel (torch's buffers
+    # included, which tracemalloc does not see), against a budget the stored states exceed
+    # several times over
+    import os
+
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("needs Linux's /proc/self/clear_refs to measure the peak")
+    (tmp_path / "measure.py").write_text(MEASURE_PEAK)
+    budget = 64 << 20
+    done = subprocess.run([sys.executable, str(tmp_path / "measure.py"), str(tmp_path),
+                           "150000", str(budget)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    peak, states = (int(v) for v in done.stdout.split())
+    assert states > 3 * budget
+    assert peak <= budget, f"the trace took {peak / 2**20:.0f} MiB over a {budget >> 20} MiB budget"
+
+
+def test_a_budget_too_small_for_the_longest_document_is_refused_with_what_it_needs(tmp_path):
+    with pytest.raises(ValueError, match=r"the memory budget \(8 KiB\) is too small for this"
+                                         r" trace: .* a budget of about [0-9.,]+ KiB"):
+        corpus.trace_corpus(_model(), _docs(), tmp_path / "c.zarr", memory_budget=8 << 10)
+    assert not (tmp_path / "c.zarr").exists()
 
 
 def test_a_store_from_another_model_or_corpus_is_refused_not_appended_to(tmp_path):
