@@ -305,8 +305,7 @@ def cmd_corpus_trace(args: argparse.Namespace) -> int:
                                     workers=args.workers, memory_budget=budget,
                                     progress=show)
     except KeyboardInterrupt:
-        print(f"\nstopped; {args.out} keeps what was written: run the same command again to"
-              " finish it", file=sys.stderr)
+        print(f"\ninterrupted: {corpus.stopped_at(args.out)}", file=sys.stderr)
         return 130
     n = store.n_tokens
     elapsed = time.perf_counter() - started

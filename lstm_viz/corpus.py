@@ -668,8 +668,10 @@ def _open_group(path: Path, mode: str) -> Any:
     try:
         root = zarr.open_group(str(path), mode=mode)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a corpus store ({type(exc).__name__}: {exc})"
-                         ) from None
+        missing = type(exc).__name__ in ("GroupNotFoundError", "FileNotFoundError")
+        why = "no Zarr group there" if missing else f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"{path} is not a corpus store ({why}); give the folder that"
+                         " lstm-viz corpus trace --out wrote") from None
     if root.attrs.get("format") != FORMAT:
         raise ValueError(f"{path} is a Zarr store but not an lstm-viz corpus store")
     if int(root.attrs.get("format_version", 0)) > FORMAT_VERSION:

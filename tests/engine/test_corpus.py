@@ -331,6 +331,110 @@ def test_bad_corpus_input_is_one_clear_line(tmp_path):
         store.top(0, direction="reverse")
 
 
+def test_a_failed_trace_keeps_what_it_wrote_says_where_it_stopped_and_resumes(tmp_path,
+                                                                               monkeypatch):
+    model, docs = _model(4), _docs(6)
+    real = corpus.trace_segment
+    calls = []
+
+    def fails_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("out of luck")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(corpus, "trace_segment", fails_third)
+    with pytest.raises(ValueError, match=r"^out of luck; stopped after [1-6] of 7 documents"
+                                         r" \([0-9]+ of [0-9]+ tokens\), which cut.zarr keeps"):
+        corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40)
+    half = corpus.CorpusStore(tmp_path / "cut.zarr")
+    assert not half.complete
+    written = int(half.attrs["tokens_written"])
+    assert 0 < written < half.n_tokens
+    # what it wrote is what a straight run writes, and the rest is not written yet
+    monkeypatch.setattr(corpus, "trace_segment", real)
+    straight = corpus.trace_corpus(model, docs, tmp_path / "straight.zarr", batch_tokens=40)
+    np.testing.assert_array_equal(half.root["h/l0"][:written], straight.root["h/l0"][:written])
+    assert np.isnan(np.asarray(half.root["h/l0"][written:], dtype=np.float32)).all()
+    store = corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40)
+    assert store.complete
+    for name in ("h/l0", "c/l0", "gates/l0"):
+        np.testing.assert_array_equal(store.root[name][:], straight.root[name][:])
+
+
+def test_an_interrupted_trace_writes_what_it_traced_before_it_stops(tmp_path):
+    model, docs = _model(4), _docs(6)
+    seen = []
+
+    def interrupt(*progress):
+        seen.append(progress)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
+                            progress=interrupt)
+    docs_done, _, tokens_done, _ = seen[-1]
+    half = corpus.CorpusStore(tmp_path / "cut.zarr")
+    # both runs traced before the interruption are written and marked
+    assert int(half.attrs["tokens_written"]) == tokens_done
+    assert corpus.stopped_at(tmp_path / "cut.zarr").startswith(
+        f"stopped after {docs_done} of 7 documents ({tokens_done} of {half.n_tokens} tokens)")
+    assert not np.isnan(np.asarray(half.root["h/l0"][:tokens_done], np.float32)).any()
+
+
+def test_a_corpus_larger_than_the_free_disk_is_refused_before_anything_is_written(
+        tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(
+        10 << 20, 10 << 20, 1 << 10))
+    with pytest.raises(ValueError, match=r"the store needs about 0.0 GiB \(before compression\)"
+                                         r" and .* has 0.0 GiB free"):
+        corpus.trace_corpus(_model(), _docs(), tmp_path / "c.zarr")
+    assert not (tmp_path / "c.zarr").exists()
+
+
+def _cli(capsys, *argv):
+    from lstm_viz import cli
+
+    code = cli.main(["corpus", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip().splitlines()
+
+
+def test_bad_input_on_the_command_line_is_one_line_and_exit_2_with_nothing_written(
+        tmp_path, capsys):
+    (tmp_path / "good.py").write_text("print(1)\n")
+    (tmp_path / "empty.py").write_text("")
+    (tmp_path / "latin1.py").write_bytes("x = 'caf\xe9'\n".encode("latin-1"))
+    (tmp_path / "unknown.py").write_text("\u00e9\u00e8\u00ea")
+    out = str(tmp_path / "c.zarr")
+    trace = ["trace", "--demo", "char_python", "--out", out, "--text"]
+    for name, message in (("empty.py", "empty.py is empty"),
+                          ("latin1.py", "latin1.py is not UTF-8 text"),
+                          ("unknown.py", "unknown.py")):
+        code, _, err = _cli(capsys, *trace, str(tmp_path / "good.py"), str(tmp_path / name))
+        assert code == 2 and len(err) == 1 and message in err[0], err
+        assert not (tmp_path / "c.zarr").exists()
+    code, _, err = _cli(capsys, *trace, str(tmp_path / "good.py"))
+    assert code == 0, err
+    # the same store from other arguments: refused, not appended to
+    code, _, err = _cli(capsys, "trace", "--demo", "char_python", "--out", out, "--dtype",
+                        "float32", "--text", str(tmp_path / "good.py"))
+    assert code == 2 and len(err) == 1 and "made from another model or corpus" in err[0]
+    for argv, message in ((["top", out, "--unit", "128"], "unit 128 is out of range"),
+                          (["match", out, "--on", "1", "--threshold", "nan"],
+                           "threshold must be a finite number"),
+                          (["match", out, "--on", "1", "--off", "999"],
+                           "unit 999 is out of range"),
+                          (["top", out, "--unit", "1", "--layer", "1"], "layer 1 is out of range"),
+                          (["top", str(tmp_path / "good.py"), "--unit", "1"],
+                           "is not a corpus store")):
+        code, _, err = _cli(capsys, *argv)
+        assert code == 2 and len(err) == 1 and message in err[0], (argv, err)
+
+
 def test_a_local_dask_cluster_of_two_workers_gives_the_same_arrays(tmp_path):
     distributed = pytest.importorskip("distributed")
     model, docs = _model(2, num_layers=2), _docs(8)
