@@ -64,7 +64,7 @@ QUERY_UNITS = 4
 # needs the other core (with two threads and a busy second core the compiled loop's steps
 # were measured 25 to 100 times slower)
 TRACE_THREADS = 1
-MATCH_READ_CHUNKS = 8  # chunk rows read by one zarr call in ``match``
+MATCH_READ_CHUNKS = 16  # chunk rows read by one zarr call in ``match``
 SUMMARY_ROWS = 8192  # rows converted to float32 at a time for the chunk summaries
 TOKEN_CHUNKS_KEPT = 16  # chunk rows of token indices kept for ``text``
 HIST_BINS = 40
@@ -337,7 +337,7 @@ def _plan(cfg: Any, dtype: str, budget: int, longest: int, batch_tokens: int, wo
                   + (5 * cfg.hidden_size + cfg.h_out) * (cfg.num_directions - 1)) + row
     chunk = chunk_tokens or CHUNK_TOKENS
     if chunk_tokens is None:
-        while chunk > MIN_CHUNK_TOKENS and CHUNK_ROWS_HELD * chunk * row > usable // 2:
+        while chunk > MIN_CHUNK_TOKENS and CHUNK_ROWS_HELD * chunk * row > usable * 2 // 3:
             chunk //= 2
     rest = usable - CHUNK_ROWS_HELD * chunk * row
     # tokens t with: workers * (t * row + t * traced) + t * row <= rest
@@ -966,9 +966,12 @@ class CorpusStore:
         else:
             bound = -np.asarray(self.root[f"summary/min/{state}/{suffix}"][:, unit], np.float64)
         chunks = list(_chunks(self.n_tokens, self.chunk_tokens))
-        best: list[tuple[float, int]] = []
+        best: list[tuple[float, int]] = []  # (value, -position), best first
         for i in sorted(range(len(chunks)), key=lambda i: (-bound[i], i)):
-            if len(best) == k and best[-1][0] > bound[i]:
+            # no later chunk can beat the k-th best: its values are all smaller, or (where
+            # values saturate) as large at later positions
+            if len(best) == k and (best[-1][0] > bound[i] or (
+                    best[-1][0] == bound[i] and chunks[i][0] > -best[-1][1])):
                 break
             a, b = chunks[i]
             column = factor * np.asarray(data[a:b, unit], dtype=np.float64)

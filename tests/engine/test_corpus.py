@@ -171,7 +171,7 @@ def test_top_and_match_equal_a_brute_force_scan_of_the_stored_arrays(tmp_path):
 
 
 @pytest.mark.parametrize("read_chunks", [1, 3])
-def test_match_equals_a_brute_force_scan_with_ties_and_spans_across_chunks_and_documents(
+def test_top_and_match_equal_a_brute_force_scan_with_ties_and_spans_across_chunks(
         tmp_path, monkeypatch, read_chunks):
     # stored values on a coarse grid: many spans tie on score, and long runs cross the
     # boundaries of chunks (16 tokens), of the blocks match reads at once, and of documents
@@ -207,6 +207,12 @@ def test_match_equals_a_brute_force_scan_with_ties_and_spans_across_chunks_and_d
                 assert r["doc"] == store.doc_of(r["start"]) == store.doc_of(r["stop"] - 1)
                 crossing += r["start"] // 16 != (r["stop"] - 1) // 16
     assert crossing > 5  # the cases do test spans across chunk boundaries
+    # top with values that tie: the earlier position first, whichever chunk it is in
+    for unit in range(6):
+        for sign, k in (("pos", 9), ("neg", 9), ("pos", 60), ("neg", 60)):
+            got = store.top(unit, k=k, sign=sign, context=1)
+            assert [r["position"] for r in got] == _brute_top(h[:, unit], store.doc_start, k,
+                                                              sign)
 
 
 def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run(tmp_path):
