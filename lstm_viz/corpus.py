@@ -1017,12 +1017,25 @@ class CorpusStore:
         scan = _MatchScan(self.doc_start, [columns.index(u) for u in on],
                           [columns.index(u) for u in off], threshold, min_len, limit)
         C = self.chunk_tokens
-        for first, stop in _runs_of(np.flatnonzero(possible), MATCH_READ_CHUNKS):
+
+        def read(first: int, stop: int) -> tuple[int, np.ndarray]:
             a, b = first * C, min(self.n_tokens, stop * C)
             # one unit at a time: a plain slice reads only that unit's inner chunks (zarr 3.1
             # decodes whole shards for a list of columns)
-            block = np.stack([np.asarray(data[a:b, u], dtype=np.float64) for u in columns], 1)
-            scan.add(a, block)
+            return a, np.stack([np.asarray(data[a:b, u]) for u in columns], 1)
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        blocks = list(_runs_of(np.flatnonzero(possible), MATCH_READ_CHUNKS))
+        with ThreadPoolExecutor(1, thread_name_prefix="lstm-viz-corpus-reader") as pool:
+            # the next block is read while this one is scanned
+            ahead = pool.submit(read, *blocks[0]) if blocks else None
+            for j in range(len(blocks)):
+                assert ahead is not None
+                a, raw = ahead.result()
+                ahead = pool.submit(read, *blocks[j + 1]) if j + 1 < len(blocks) else None
+                scan.add(a, np.asarray(raw, dtype=np.float64))
+                del raw
         found = scan.finish()
         return [{"doc": self.doc_of(s), "start": s, "stop": e, "score": score,
                  "text": self.text(s, e)} for score, s, e in found]
@@ -1070,10 +1083,17 @@ class _MatchScan:
         ok = np.asarray((block[:, self.on] > t).all(1), dtype=bool)
         if self.off:
             ok &= (block[:, self.off] <= t).all(1)
-        score = block[:, self.on].mean(1) - (block[:, self.off].mean(1) if self.off else 0.0)
+        # scores only where a span can be (each row's as a whole-array scan computes it)
+        score = np.zeros(rows)
+        where = np.flatnonzero(ok)
+        if len(where):
+            rows_ok = block[where]
+            score[where] = rows_ok[:, self.on].mean(1) - (rows_ok[:, self.off].mean(1)
+                                                          if self.off else 0.0)
         # breaks[j]: a document starts at a + j, so no run goes from a + j - 1 to a + j
         breaks = np.zeros(rows + 1, dtype=bool)
-        inside = self.doc_start[(self.doc_start >= a) & (self.doc_start <= b)]
+        inside = self.doc_start[np.searchsorted(self.doc_start, a):
+                                np.searchsorted(self.doc_start, b, side="right")]
         breaks[inside - a] = True
         carried = self.open_start is not None and not breaks[0]
         if self.open_start is not None and (not ok[0] or breaks[0]):
