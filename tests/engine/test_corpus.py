@@ -6,6 +6,7 @@ line."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -423,6 +424,10 @@ def test_bad_input_on_the_command_line_is_one_line_and_exit_2_with_nothing_writt
         code, _, err = _cli(capsys, *trace, str(tmp_path / "good.py"), str(tmp_path / name))
         assert code == 2 and len(err) == 1 and message in err[0], err
         assert not (tmp_path / "c.zarr").exists()
+    code, _, err = _cli(capsys, *trace, str(tmp_path / "good.py"), "--method", "nope")
+    assert code == 2 and len(err) == 1
+    assert re.fullmatch(r"lstm-viz: error: method must be one of auto, .* \(got 'nope'\)", err[0])
+    assert not (tmp_path / "c.zarr").exists()
     code, _, err = _cli(capsys, *trace, str(tmp_path / "good.py"))
     assert code == 0, err
     # the same store from other arguments: refused, not appended to
