@@ -216,6 +216,34 @@ def test_top_and_match_equal_a_brute_force_scan_with_ties_and_spans_across_chunk
                                                               sign)
 
 
+def test_stats_equal_numpy_over_the_stored_arrays(tmp_path, monkeypatch):
+    # blocks of 4 units, so that the statistics are gathered across column blocks too
+    monkeypatch.setattr(corpus, "CHUNK_UNITS", 4)
+    model, docs = _model(6, bidirectional=True), _docs(3, n=9)
+    store = corpus.trace_corpus(model, docs, tmp_path / "c.zarr", dtype="float32")
+    corpus.compute_stats(tmp_path / "c.zarr", k=5)
+    root = corpus.open(tmp_path / "c.zarr").root
+    for suffix in ("l0", "l0_reverse"):
+        for kind, (lo, hi) in corpus.HIST_RANGE.items():
+            data = np.asarray(root[f"{kind}/{suffix}"][:], dtype=np.float64)
+            np.testing.assert_allclose(root[f"stats/mean/{kind}/{suffix}"][:], data.mean(0),
+                                       atol=1e-12)
+            np.testing.assert_allclose(root[f"stats/std/{kind}/{suffix}"][:], data.std(0),
+                                       atol=1e-9)
+            for u in range(data.shape[1]):
+                hist = np.histogram(np.clip(data[:, u], lo, hi - 1e-12),
+                                    bins=corpus.HIST_BINS, range=(lo, hi))[0]
+                np.testing.assert_array_equal(root[f"stats/hist/{kind}/{suffix}"][u], hist)
+                for sign in ("pos", "neg"):
+                    assert list(root[f"stats/top_{sign}/{kind}/{suffix}"][u]) == \
+                        _brute_top(data[:, u], store.doc_start, 5, sign)
+        gates = np.asarray(root[f"gates/{suffix}"][:], dtype=np.float32)
+        sat = np.stack([((gates[:, g] < 0.1) | (gates[:, g] > 0.9)).mean(0) for g in (0, 1)]
+                       + [(np.abs(gates[:, 2]) > 0.9).mean(0),
+                          ((gates[:, 3] < 0.1) | (gates[:, 3] > 0.9)).mean(0)])
+        np.testing.assert_allclose(root[f"stats/saturated/{suffix}"][:], sat, atol=1e-12)
+
+
 def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run(tmp_path):
     model, docs = _model(4), _docs(6)
     calls = []
