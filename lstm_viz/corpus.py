@@ -7,20 +7,27 @@ packed batch, so each is traced alone) and writes, chunked along tokens and comp
 
 - ``token_ids`` (N,) int32 and ``doc_start`` (n_docs + 1,) int64 offsets into it; for array
   inputs ``x`` (N, input_size);
-- ``h/l{k}`` and ``c/l{k}`` (N, H_out) and (N, H), ``gates/l{k}`` (N, 4, H) i, f, g, o, with
-  ``_reverse`` for a reverse direction;
+- ``h/l{k}`` and ``c/l{k}`` (N, H_out) and (N, H), one shard per chunk row holding inner
+  chunks of QUERY_UNITS units (a query on a few units decompresses only theirs), and
+  ``gates/l{k}`` (N, 4, H) i, f, g, o, with ``_reverse`` for a reverse direction;
 - attributes: the config, the model file's SHA-256 and LSTM name, the tokenizer and vocabulary,
-  lstm-viz's version, the dtype, and which runs of documents are written (an interrupted run
-  resumes there; a store made from another model or corpus is refused, never appended to).
+  lstm-viz's version, the dtype, how the work was cut (chunk, run and batch lengths) and which
+  runs of documents are written (an interrupted or failed run resumes there; a store made from
+  another model or corpus is refused, never appended to).
 
-Batches are traced with Dask: threads here by default, or the workers of a ``dask.distributed``
-cluster (``scheduler="tcp://host:port"``, the model sent once to each worker). The work comes
-in runs of consecutive documents about a chunk long, each written in one piece as it finishes,
-one at a time: no chunk is written by two tasks, and none more than twice. ``CorpusStore``
+Batches are traced with Dask: here by default (one run at a time on the calling thread, or
+``workers`` at once on Dask threads), or on the workers of a ``dask.distributed`` cluster
+(``scheduler="tcp://host:port"``, the model sent once to each worker); every trace uses
+TRACE_THREADS torch threads, so each chunk is computed the same way here and there. The work
+comes in runs of consecutive documents; one writer thread writes each run's rows (in whole
+chunk rows where runs arrive in order) while the next run is traced, with at most one run
+waiting for it. The lengths of runs, batches and chunks are chosen so that everything held
+stays within the memory budget, whatever the corpus size (``_plan``). ``CorpusStore``
 (``open``) answers ``top`` (the positions where a unit is largest or most negative) and ``match``
 (LSTMVis's spans where chosen units are on and others off) from the store, reading only the
-chunks that can hold an answer (``summarize`` keeps each chunk's minimum and maximum of every
-unit); ``stats`` adds per-unit means, spreads, gate saturation and histograms.
+chosen units' columns of the chunks that can hold an answer (``summarize`` keeps each chunk's
+minimum and maximum of every unit); ``stats`` adds per-unit means, spreads, gate saturation and
+histograms.
 
 Needs the optional packages zarr (3 or newer) and dask: ``pip install lstm-viz[corpus]``.
 """
