@@ -426,11 +426,18 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
             raise ValueError(f"{out.name} was made from another model or corpus ({key}"
                              f" differs: {attrs.get(key)!r}, not {identity[key]!r}); choose a"
                              " new --out, or delete it to trace again")
+        if "segment_tokens" not in attrs:
+            raise ValueError(f"{out.name} was written by an older lstm-viz that cut the work"
+                             " differently; delete it to trace again")
         # a resumed run cuts the work as the first run did, so its rows are the same
         plan = _Plan(int(attrs["chunk_tokens"]), int(attrs["segment_tokens"]),
                      int(attrs["batch_tokens"]))
-        _plan(cfg, dtype, budget, int(lengths.max()), plan.batch_tokens, workers,
-              plan.chunk_tokens)  # refused where this budget cannot hold them
+        here = _plan(cfg, dtype, budget, int(lengths.max()), plan.batch_tokens, workers,
+                     plan.chunk_tokens)
+        if max(plan.segment_tokens, plan.batch_tokens) > here.segment_tokens:
+            raise ValueError(f"{out.name} was traced in runs of {plan.segment_tokens} tokens,"
+                             f" more than the memory budget ({_mib(budget)}) holds; resume it"
+                             " with the budget of the first run (--memory-budget)")
         done = set(attrs.get("segments_done", []))
     else:
         plan = _plan(cfg, dtype, budget, int(lengths.max()), batch_tokens, workers)

@@ -336,6 +336,16 @@ def test_a_budget_too_small_for_the_longest_document_is_refused_with_what_it_nee
     assert not (tmp_path / "c.zarr").exists()
 
 
+def test_a_resume_with_a_budget_too_small_for_the_first_runs_cut_is_refused(tmp_path):
+    model, docs = _model(4), _docs(6, n=12)
+    corpus.trace_corpus(model, docs, tmp_path / "c.zarr", batch_tokens=200,
+                        cancel=lambda: True)
+    with pytest.raises(ValueError, match=r"c.zarr was traced in runs of 200 tokens, more than"
+                                         r" the memory budget \(44 KiB\) holds"):
+        corpus.trace_corpus(model, docs, tmp_path / "c.zarr", memory_budget=44 << 10)
+    assert corpus.trace_corpus(model, docs, tmp_path / "c.zarr").complete
+
+
 def test_a_store_from_another_model_or_corpus_is_refused_not_appended_to(tmp_path):
     docs = _docs()
     corpus.trace_corpus(_model(0), docs, tmp_path / "c.zarr")
