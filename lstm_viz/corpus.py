@@ -953,7 +953,17 @@ class CorpusStore:
         return int(np.searchsorted(self.doc_start, position, side="right") - 1)
 
     def text(self, start: int, stop: int) -> str:
-        """The tokens at corpus positions [start, stop) as text (or their indices)."""
+        """The tokens at corpus positions [start, stop) as text (their indices without a
+        vocabulary); for array inputs, which steps of which document they are (one step: its
+        number)."""
+        if self.attrs.get("source") == "array":
+            d = self.doc_of(start)
+            names = self.attrs.get("doc_names") or []
+            first = start - int(self.doc_start[d])
+            if stop - start == 1:
+                return str(first)
+            return (f"{names[d] if d < len(names) else f'document {d}'} steps"
+                    f" {first}..{first + stop - start - 1}")
         ids = self.token_ids(start, stop)
         if self.vocab is None:
             return " ".join(str(int(i)) for i in ids)

@@ -103,6 +103,22 @@ def test_every_stored_array_equals_nn_lstm_for_each_document_alone(tmp_path, kw)
                                        atol=1e-5)
 
 
+def test_array_documents_are_stored_with_their_inputs_and_equal_nn_lstm(tmp_path):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5).eval()
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).normal(size=(4, 30, 3)).astype(
+        np.float32))
+    docs = corpus.array_documents([tmp_path / "a.npy"], 3)
+    store = corpus.trace_corpus(CorpusModel(lstm), docs, tmp_path / "c.zarr", dtype="float32")
+    np.testing.assert_array_equal(store.root["x"][:], np.concatenate(docs.arrays))
+    for d, inputs in enumerate(docs.arrays):
+        with torch.no_grad():
+            out = lstm(torch.from_numpy(inputs).unsqueeze(1))[0][:, 0].numpy()
+        a, b = int(store.doc_start[d]), int(store.doc_start[d + 1])
+        np.testing.assert_allclose(store.root["h/l0"][a:b], out, atol=1e-6)
+    assert store.text(33, 36) == "a.npy[1] steps 3..5" and store.text(33, 34) == "3"
+
+
 def _brute_top(values, doc_start, k, sign):
     order = sorted(range(len(values)), key=lambda p: (-(values[p] if sign == "pos"
                                                         else -values[p]), p))
