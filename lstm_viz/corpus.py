@@ -265,9 +265,12 @@ def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.nda
             x[: len(doc), b] = embed(doc, embedding, width)[:, 0]
         else:
             x[: len(doc), b] = torch.from_numpy(doc)
-    same = bool((lengths == T).all())
+    # Forward-only LSTMs read the padded batch as it is: each document's rows come before its
+    # padding and do not depend on it (the same kernels, one batch either way). A reverse
+    # direction reads each document from its own end, so it needs the lengths.
+    plain = not lstm.bidirectional or bool((lengths == T).all())
     with torch.no_grad():
-        tr = trace(lstm, x if same else pack_padded_sequence(x, lengths, enforce_sorted=False),
+        tr = trace(lstm, x if plain else pack_padded_sequence(x, lengths, enforce_sorted=False),
                    method=method)
     del x
     kind = getattr(torch, dtype)
