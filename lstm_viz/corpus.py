@@ -428,6 +428,8 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
             raise ValueError(f"{out.name} was made from another model or corpus ({key}"
                              f" differs: {attrs.get(key)!r}, not {identity[key]!r}); choose a"
                              " new --out, or delete it to trace again")
+        if attrs.get("complete"):
+            return CorpusStore(out)  # nothing left to trace
         if "segment_tokens" not in attrs:
             raise ValueError(f"{out.name} was written by an older lstm-viz that cut the work"
                              " differently; delete it to trace again")

@@ -275,6 +275,10 @@ def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run
                                 progress=lambda *a: traced.append(a))
     straight = corpus.trace_corpus(model, docs, tmp_path / "straight.zarr", batch_tokens=40)
     assert store.complete and len(traced) == len(store.root.attrs["segments_done"]) - 1
+    again = []  # a finished store: nothing is traced again
+    corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
+                        progress=lambda *a: again.append(a))
+    assert again == []
     _check_summaries(store)
     _check_summaries(straight)
     for name in ("h/l0", "c/l0", "gates/l0"):
