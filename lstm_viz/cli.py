@@ -164,8 +164,11 @@ def _add_corpus_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="batches traced at once here")
     p.add_argument("--batch-tokens", type=int, default=1 << 15,
                    help="padded tokens per traced batch (fewer where the memory budget needs)")
-    p.add_argument("--memory-budget", metavar="SIZE", help="memory the traces in flight may"
-                                                           " take, e.g. 4GiB (default 1GiB)")
+    p.add_argument("--memory-budget", metavar="SIZE", help="memory the trace may take beside"
+                                                           " the model and the documents, e.g."
+                                                           " 4GiB (default 1GiB)")
+    p.add_argument("--method", default="auto", help="how each batch is traced (lstm_viz.trace's"
+                                                    " method: the same numbers, a speed choice)")
     p.set_defaults(func=cmd_corpus_trace)
     p = cs.add_parser("stats", help="per-unit statistics over the store, written into it",
                       formatter_class=HelpFormatter)
@@ -304,10 +307,9 @@ def cmd_corpus_trace(args: argparse.Namespace) -> int:
         store = corpus.trace_corpus(model, docs, args.out, dtype=args.dtype,
                                     batch_tokens=args.batch_tokens, scheduler=args.scheduler,
                                     workers=args.workers, memory_budget=budget,
-                                    progress=show)
+                                    method=args.method, progress=show)
     except KeyboardInterrupt:
-        print(f"\nstopped; {args.out} keeps what was written: run the same command again to"
-              " finish it", file=sys.stderr)
+        print(f"\ninterrupted: {corpus.stopped_at(args.out)}", file=sys.stderr)
         return 130
     n = store.n_tokens
     elapsed = time.perf_counter() - started

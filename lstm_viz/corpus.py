@@ -7,20 +7,27 @@ packed batch, so each is traced alone) and writes, chunked along tokens and comp
 
 - ``token_ids`` (N,) int32 and ``doc_start`` (n_docs + 1,) int64 offsets into it; for array
   inputs ``x`` (N, input_size);
-- ``h/l{k}`` and ``c/l{k}`` (N, H_out) and (N, H), ``gates/l{k}`` (N, 4, H) i, f, g, o, with
-  ``_reverse`` for a reverse direction;
+- ``h/l{k}`` and ``c/l{k}`` (N, H_out) and (N, H), one shard per chunk row holding inner
+  chunks of QUERY_UNITS units (a query on a few units decompresses only theirs), and
+  ``gates/l{k}`` (N, 4, H) i, f, g, o, with ``_reverse`` for a reverse direction;
 - attributes: the config, the model file's SHA-256 and LSTM name, the tokenizer and vocabulary,
-  lstm-viz's version, the dtype, and which runs of documents are written (an interrupted run
-  resumes there; a store made from another model or corpus is refused, never appended to).
+  lstm-viz's version, the dtype, how the work was cut (chunk, run and batch lengths) and which
+  runs of documents are written (an interrupted or failed run resumes there; a store made from
+  another model or corpus is refused, never appended to).
 
-Batches are traced with Dask: threads here by default, or the workers of a ``dask.distributed``
-cluster (``scheduler="tcp://host:port"``, the model sent once to each worker). The work comes
-in runs of consecutive documents about a chunk long, each written in one piece as it finishes,
-one at a time: no chunk is written by two tasks, and none more than twice. ``CorpusStore``
+Batches are traced with Dask: here by default (one run at a time on the calling thread, or
+``workers`` at once on Dask threads), or on the workers of a ``dask.distributed`` cluster
+(``scheduler="tcp://host:port"``, the model sent once to each worker); every trace uses
+TRACE_THREADS torch threads, so each chunk is computed the same way here and there. The work
+comes in runs of consecutive documents; one writer thread writes each run's rows (in whole
+chunk rows where runs arrive in order) while the next run is traced, with at most one run
+waiting for it. The lengths of runs, batches and chunks are chosen so that everything held
+stays within the memory budget, whatever the corpus size (``_plan``). ``CorpusStore``
 (``open``) answers ``top`` (the positions where a unit is largest or most negative) and ``match``
 (LSTMVis's spans where chosen units are on and others off) from the store, reading only the
-chunks that can hold an answer (``summarize`` keeps each chunk's minimum and maximum of every
-unit); ``stats`` adds per-unit means, spreads, gate saturation and histograms.
+chosen units' columns of the chunks that can hold an answer (``summarize`` keeps each chunk's
+minimum and maximum of every unit); ``stats`` adds per-unit means, spreads, gate saturation and
+histograms.
 
 Needs the optional packages zarr (3 or newer) and dask: ``pip install lstm-viz[corpus]``.
 """
@@ -31,7 +38,8 @@ import heapq
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,13 +52,27 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ._version import __version__
 from .formats.hashing import file_sha256
 from .text.textinput import embed
-from .tracing import trace
+from .tracing import METHODS, trace
 from .tracing.budget import DEFAULT_MEMORY_BUDGET
 
 FORMAT = "lstm-viz corpus"
 FORMAT_VERSION = 1
 CHUNK_TOKENS = 1 << 16  # tokens per chunk along the corpus
-CHUNK_UNITS = 32  # units per chunk: a query on a few units reads a few column blocks
+MIN_CHUNK_TOKENS = 1 << 10  # the shortest chunk a small memory budget may choose
+CHUNK_UNITS = 32  # units per chunk of the gates, and per block read by ``compute_stats``
+# chunk rows held while writing (rows waiting for the next run, one chunk row put together,
+# zarr's encoded copy with room for its buffers), in the memory plan
+CHUNK_ROWS_HELD = 4
+# units per inner chunk of h and c: reading one unit decompresses this many columns (one is
+# fastest to read but about twice as slow to write; measured with zarr 3.1)
+QUERY_UNITS = 4
+# torch threads per trace, here and on a cluster's workers: a corpus batch's steps are small
+# (a few documents each), where a second thread only waits for the first, and the writer
+# needs the other core (with two threads and a busy second core the compiled loop's steps
+# were measured 25 to 100 times slower)
+TRACE_THREADS = 1
+MATCH_READ_CHUNKS = 16  # chunk rows read by one zarr call in ``match``
+TOKEN_CHUNKS_KEPT = 16  # chunk rows of token indices kept for ``text``
 HIST_BINS = 40
 HIST_RANGE = {"h": (-1.0, 1.0), "c": (-5.0, 5.0)}
 TOP_K = 50  # top positions per unit kept by ``stats``
@@ -205,14 +227,14 @@ def _batches(lengths: np.ndarray, batch_tokens: int) -> list[list[int]]:
 
 def _segments(lengths: np.ndarray, tokens: int) -> list[tuple[int, int]]:
     """Runs of consecutive documents [first, stop) of about ``tokens`` tokens each (a longer
-    document alone): the units of work, each written to the store in one piece."""
+    document alone): the units of work, each handed to the store's writer in one piece."""
     segments: list[tuple[int, int]] = []
     first, total = 0, 0
     for i, n in enumerate(lengths):
+        if total and total + int(n) > tokens:
+            segments.append((first, i))
+            first, total = i, 0
         total += int(n)
-        if total >= tokens:
-            segments.append((first, i + 1))
-            first, total = i + 1, 0
     if first < len(lengths):
         segments.append((first, len(lengths)))
     return segments
@@ -226,61 +248,71 @@ def _groups(cfg: Any) -> list[tuple[str, int, int]]:
 
 
 def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
-                one_hot: int = 0, dtype: str = "float32") -> dict[str, list[np.ndarray]]:
+                one_hot: int = 0, dtype: str = "float32", method: str = "auto"
+                ) -> dict[str, list[np.ndarray]]:
     """Trace ``docs`` (token indices or input arrays) as one packed batch (a plain batch when
-    they are all as long); per array name (``h/l0`` ...), each document's rows in the given
-    order, as ``dtype``."""
+    they are all as long) with ``lstm_viz.trace`` and its ``method``; per array name
+    (``h/l0`` ...), each document's rows in the given order, as ``dtype``."""
     lengths = torch.tensor([len(d) for d in docs])
     T, B = int(lengths.max()), len(docs)
     first = docs[0]
     width = embedding.shape[1] if embedding is not None else (
         one_hot if first.ndim == 1 else first.shape[1])
-    x = torch.zeros(T, B, width)
+    x = torch.zeros(T, B, width, dtype=next(lstm.parameters()).dtype)
     for b, doc in enumerate(docs):
         if doc.ndim == 1:  # token indices, through the embedding (or one-hot) as the app does
             x[: len(doc), b] = embed(doc, embedding, width)[:, 0]
         else:
             x[: len(doc), b] = torch.from_numpy(doc)
-    x = x.to(next(lstm.parameters()).dtype)
-    same = bool((lengths == T).all())
+    # Forward-only LSTMs read the padded batch as it is: each document's rows come before its
+    # padding and do not depend on it (the same kernels, one batch either way). A reverse
+    # direction reads each document from its own end, so it needs the lengths.
+    plain = not lstm.bidirectional or bool((lengths == T).all())
     with torch.no_grad():
-        tr = trace(lstm, x if same else pack_padded_sequence(x, lengths, enforce_sorted=False))
+        tr = trace(lstm, x if plain else pack_padded_sequence(x, lengths, enforce_sorted=False),
+                   method=method)
+    del x
     kind = getattr(torch, dtype)
     out: dict[str, list[np.ndarray]] = {}
     for suffix, k, d in _groups(tr.config):
         for name, data in (("h", tr.h[k, d]), ("c", tr.c[k, d]), ("gates", tr.gates[k, d])):
-            out[f"{name}/{suffix}"] = [data[: int(n), b].to(kind).numpy()
-                                       for b, n in enumerate(lengths)]
+            # one conversion for the whole batch (torch's is vectorized), then views per document
+            rows = data.to(kind).numpy()
+            out[f"{name}/{suffix}"] = [rows[: int(n), b] for b, n in enumerate(lengths)]
     return out
 
 
 def trace_segment(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
-                  batch_tokens: int, one_hot: int, dtype: str) -> dict[str, np.ndarray]:
+                  batch_tokens: int, one_hot: int, dtype: str, method: str = "auto"
+                  ) -> dict[str, np.ndarray]:
     """Consecutive documents traced in packed batches of similar lengths; per array name, the
     rows of all of them in order, as the store keeps them (``dtype``)."""
     lengths = np.array([len(d) for d in docs], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)])
     out: dict[str, np.ndarray] = {}
     for batch in _batches(lengths, batch_tokens):
-        traced = trace_batch(lstm, embedding, [docs[j] for j in batch], one_hot, dtype)
+        traced = trace_batch(lstm, embedding, [docs[j] for j in batch], one_hot, dtype, method)
         for name, per_doc in traced.items():
             if name not in out:
                 out[name] = np.empty((int(starts[-1]),) + per_doc[0].shape[1:], dtype=dtype)
             for j, rows in zip(batch, per_doc):
                 out[name][starts[j]:starts[j + 1]] = rows
+        del traced
     return out
 
 
 def _remote_trace(model: tuple, docs: list[np.ndarray], batch_tokens: int, one_hot: int,
-                  dtype: str) -> dict:
+                  dtype: str, method: str = "auto") -> dict:
     """``trace_segment`` on a dask worker: the model arrives as (config dict, state dict,
     embedding), sent once to each worker."""
     from .config import LSTMConfig
 
     cfg_dict, state, embedding = model
+    if torch.get_num_threads() != TRACE_THREADS:
+        torch.set_num_threads(TRACE_THREADS)  # as here: the same kernels, the same numbers
     lstm = LSTMConfig(**cfg_dict).build()
     lstm.load_state_dict(state)
-    return trace_segment(lstm.eval(), embedding, docs, batch_tokens, one_hot, dtype)
+    return trace_segment(lstm.eval(), embedding, docs, batch_tokens, one_hot, dtype, method)
 
 
 def _store_bytes(cfg: Any, n_tokens: int, itemsize: int, with_x: bool) -> int:
@@ -319,115 +351,109 @@ def _one_hot_width(model: CorpusModel, docs: Documents, input_size: int) -> int:
     return 0
 
 
+@dataclass
+class _Plan:
+    """How a trace's work is cut so that its buffers fit in the memory budget."""
+
+    chunk_tokens: int  # the store's chunk length along tokens
+    segment_tokens: int  # tokens per run of documents handed to the writer
+    batch_tokens: int  # padded tokens per traced batch
+
+
+def _plan(cfg: Any, dtype: str, budget: int, longest: int, batch_tokens: int, workers: int,
+          chunk_tokens: int | None = None) -> _Plan:
+    """Sizes whose buffers together stay within ``budget`` bytes: per chunk row (all arrays,
+    ``dtype``) the rows waiting for the next run, one chunk row put together for writing and
+    zarr's encoded copy of it; per run being traced (``workers`` at once) its rows and the
+    float32 trace of one batch (gates, c, h, the input, the output and the converted copy);
+    and one run waiting for the writer. A quarter of the budget is left for what these do not
+    count (the allocator's slack, zarr's and Python's own objects)."""
+    usable = budget * 3 // 4
+    row = _store_bytes(cfg, 1, np.dtype(dtype).itemsize, False)
+    width = cfg.input_size + cfg.num_directions * cfg.h_out
+    # float32 trace buffers per token; a reverse direction's scratch buffers once more
+    traced = 4 * (_store_bytes(cfg, 1, 1, False) + 2 * width
+                  + (5 * cfg.hidden_size + cfg.h_out) * (cfg.num_directions - 1)) + row
+    chunk = chunk_tokens or CHUNK_TOKENS
+    if chunk_tokens is None:
+        while chunk > MIN_CHUNK_TOKENS and CHUNK_ROWS_HELD * chunk * row > usable * 2 // 3:
+            chunk //= 2
+    rest = usable - CHUNK_ROWS_HELD * chunk * row
+    # tokens t with: workers * (t * row + t * traced) + t * row <= rest
+    fits = rest // (max(1, workers) * (row + traced) + row) if rest > 0 else 0
+    if fits < longest:
+        need = CHUNK_ROWS_HELD * chunk * row + longest * (max(1, workers) * (row + traced) + row)
+        raise ValueError(f"the memory budget ({_mib(budget)}) is too small for this trace: the"
+                         f" longest document ({longest} tokens) and the store's chunk rows need"
+                         f" a budget of about {_mib(need * 4 // 3)}; raise it (--memory-budget)"
+                         " or split the"
+                         " documents (--doc-sep)")
+    batch = max(min(int(batch_tokens), fits), longest)
+    # runs about a chunk long (whole chunk rows written as they come), fewer where the budget
+    # needs; a run is at most the longer of this and its one document (``_segments``)
+    return _Plan(chunk, min(fits, max(batch, chunk)), batch)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else f"{n / 2**10:,.0f} KiB"
+
+
 def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
                  dtype: str = "float16", batch_tokens: int = 1 << 15,
                  scheduler: str | None = None, workers: int = 1,
-                 memory_budget: int | None = None,
+                 memory_budget: int | None = None, method: str = "auto",
                  progress: Callable[[int, int, int, int], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> CorpusStore:
     """Trace every document of ``docs`` with ``model`` into the Zarr store ``out`` (see the
-    module doc); returns it opened. ``progress(docs_done, n_docs, tokens_done, n_tokens)`` is
-    called after each batch; ``cancel()`` returning True stops after the batch being written
-    (the store stays valid and the next run resumes). Batches are made small enough that the
-    traces in flight here stay within ``memory_budget`` (the engine's default when None)."""
+    module doc); returns it opened. ``method`` is ``lstm_viz.trace``'s (the same numbers; a
+    speed choice). ``progress(docs_done, n_docs, tokens_done, n_tokens)`` is called after each
+    run of documents is traced; ``cancel()`` returning True stops after it (what was traced is
+    written, the store stays valid and the next run resumes). The runs, batches and the
+    store's chunks are sized so that everything the trace holds here (traces, converted rows,
+    rows waiting to be written, the writer's) stays within ``memory_budget`` (the engine's
+    default when None), whatever the corpus size. A failure stops with a ValueError that says
+    where; the documents written before it stay valid."""
     zarr = _need("zarr")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {dtype!r})")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
     cfg = _config_of(model.lstm)
-    lengths = docs.lengths()
+    lengths = _document_lengths(docs)
     n_tokens = int(lengths.sum())
     doc_start = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     one_hot = _one_hot_width(model, docs, cfg.input_size)
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
-    # a trace holds its gates, c and h (float32) and its input: per padded token, per batch in
-    # flight, with room for the copies made while writing
-    per_token = 4 * (_store_bytes(cfg, 1, 1, True) + cfg.input_size) * 3
-    fits = budget // (per_token * max(1, int(workers)))
-    if int(lengths.max()) > fits:
-        raise ValueError(f"the longest document ({int(lengths.max())} tokens) needs more than"
-                         f" the memory budget ({budget} bytes) to trace; raise the budget"
-                         " (--memory-budget) or split the documents (--doc-sep)")
-    effective = max(min(int(batch_tokens), fits), int(lengths.max()))
-    segments = _segments(lengths, max(CHUNK_TOKENS, effective))
     identity = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "config": cfg.to_dict(),
         "model_sha256": model.sha256, "lstm": model.name, "model_path": model.path,
         "dtype": dtype, "n_docs": len(docs), "n_tokens": n_tokens,
-        "doc_lengths_sha": _digest(lengths), "batch_tokens": effective,
+        "doc_lengths_sha": _digest(lengths),
         "tokenizer": docs.tokenizer, "source": "text" if docs.token_ids is not None else "array",
     }
     out = Path(out)
     if out.exists():
-        root = _open_group(out, "r+")
-        attrs = dict(root.attrs)
-        _refuse_another_trace(out, attrs, identity)
-        done = set(attrs.get("segments_done", []))
+        opened = _resume(out, identity, cfg, dtype, budget, int(lengths.max()), workers)
+        if opened is None:
+            return CorpusStore(out)  # nothing left to trace
+        root, plan, done = opened
     else:
-        free = shutil.disk_usage(out.resolve().parent).free
-        need = _store_bytes(cfg, n_tokens, np.dtype(dtype).itemsize, docs.arrays is not None)
-        if need > free:
-            raise ValueError(f"the store needs about {need / 2**30:.1f} GiB (before"
-                             f" compression) and {out.resolve().parent} has"
-                             f" {free / 2**30:.1f} GiB free; choose another --out or a smaller"
-                             " corpus or --dtype float16")
-        root = _create(out, cfg, identity, doc_start, docs, dtype, zarr)
+        plan = _plan(cfg, dtype, budget, int(lengths.max()), batch_tokens, workers)
+        _check_disk(out, _store_bytes(cfg, n_tokens, np.dtype(dtype).itemsize,
+                                      docs.arrays is not None))
+        root = _create(out, cfg, identity, plan, doc_start, docs, dtype, zarr)
         done = set()
-    arrays = {name: root[name] for name in _state_names(cfg)}
-    todo = [i for i in range(len(segments)) if i not in done]
-
-    def size(i: int) -> tuple[int, int]:
-        first, stop = segments[i]
-        return stop - first, int(doc_start[stop] - doc_start[first])
-
-    docs_done = sum(size(i)[0] for i in done)
-    tokens_done = sum(size(i)[1] for i in done)
+    segments = _segments(lengths, plan.segment_tokens)
     items = docs.token_ids if docs.token_ids is not None else docs.arrays
     assert items is not None
-    work = [(i, items[segments[i][0]:segments[i][1]]) for i in todo]
+    work = [(i, items[segments[i][0]:segments[i][1]]) for i in range(len(segments))
+            if i not in done]
     # gathered as rows are written; read back from the store instead after a resumed run
-    summaries = _Summaries(cfg, n_tokens) if not done else None
-    # Rows are written in whole chunks where runs of documents arrive in order: the rows past
-    # the last chunk boundary wait for the next run (a run is marked done once all its rows are
-    # written, so an interrupted trace never skips rows that were not written).
-    carry: dict[str, list[np.ndarray]] = {}
-    carry_start = carry_end = 0
-    waiting: list[int] = []  # runs with rows still in ``carry``
-
-    def write(upto: int) -> None:
-        nonlocal carry_start
-        if upto <= carry_start:
-            return
-        for name, parts in carry.items():
-            rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            arrays[name][carry_start:upto] = rows[:upto - carry_start]
-            if summaries is not None:
-                summaries.add(name, carry_start, rows[:upto - carry_start])
-            carry[name] = [rows[upto - carry_start:]]
-        carry_start = upto
-        for i in [i for i in waiting if int(doc_start[segments[i][1]]) <= upto]:
-            waiting.remove(i)
-            done.add(i)
-        root.attrs["segments_done"] = sorted(done)
-
-    for index, result in _run(model, work, effective, one_hot, dtype, scheduler, workers):
-        first, stop = segments[index]
-        start, end = int(doc_start[first]), int(doc_start[stop])
-        if start != carry_end or not carry:  # not the run after the last: write what waits
-            write(carry_end)
-            carry, carry_start = {name: [] for name in result}, start
-        for name, rows in result.items():
-            carry[name].append(rows)
-        carry_end = end
-        waiting.append(index)
-        write(end if end == n_tokens else end // CHUNK_TOKENS * CHUNK_TOKENS)
-        docs_done += size(index)[0]
-        tokens_done += size(index)[1]
-        if progress is not None:
-            progress(docs_done, len(docs), tokens_done, n_tokens)
-        if cancel is not None and cancel():
-            break
-    write(carry_end)
-    complete = len(done) == len(segments)
+    summaries = _Summaries(cfg, n_tokens, plan.chunk_tokens) if not done else None
+    writer = _Writer(root, cfg, plan.chunk_tokens, doc_start, segments, done, summaries)
+    runs = _run(model, work, plan.batch_tokens, one_hot, dtype, method, scheduler, workers)
+    _write_runs(runs, writer, out, len(docs), n_tokens, progress, cancel)
+    complete = len(writer.done) == len(segments)
     if complete and summaries is not None:
         summaries.save(root)
     elif complete:
@@ -436,8 +462,194 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
     return CorpusStore(out)
 
 
+def _document_lengths(docs: Documents) -> np.ndarray:
+    """The documents' lengths in tokens; ValueError where there is none or one is empty."""
+    lengths = docs.lengths()
+    if not len(lengths):
+        raise ValueError("the corpus has no documents")
+    if int(lengths.min()) < 1:
+        empty = int(np.argmin(lengths))
+        name = docs.names[empty] if empty < len(docs.names) else f"document {empty}"
+        raise ValueError(f"{name} is empty: every document needs at least one token")
+    return lengths
+
+
+def _resume(out: Path, identity: dict[str, Any], cfg: Any, dtype: str, budget: int,
+            longest: int, workers: int) -> tuple[Any, _Plan, set[int]] | None:
+    """The store ``out`` opened to go on tracing it: (its root, the plan of its first run, the
+    runs done), or None when it is complete; ValueError where it holds another trace or the
+    budget cannot hold its runs."""
+    root = _open_group(out, "r+")
+    attrs = dict(root.attrs)
+    _refuse_another_trace(out, attrs, identity)
+    if attrs.get("complete"):
+        return None
+    if "segment_tokens" not in attrs:
+        raise ValueError(f"{out.name} was written by an older lstm-viz that cut the work"
+                         " differently; delete it to trace again")
+    # a resumed run cuts the work as the first run did, so its rows are the same
+    plan = _Plan(int(attrs["chunk_tokens"]), int(attrs["segment_tokens"]),
+                 int(attrs["batch_tokens"]))
+    here = _plan(cfg, dtype, budget, longest, plan.batch_tokens, workers, plan.chunk_tokens)
+    if max(plan.segment_tokens, plan.batch_tokens) > here.segment_tokens:
+        raise ValueError(f"{out.name} was traced in runs of {plan.segment_tokens} tokens,"
+                         f" more than the memory budget ({_mib(budget)}) holds; resume it"
+                         " with the budget of the first run (--memory-budget)")
+    return root, plan, set(attrs.get("segments_done", []))
+
+
+def _check_disk(out: Path, need: int) -> None:
+    """ValueError, before anything is written, where ``out``'s disk has less than ``need``
+    bytes free."""
+    free = shutil.disk_usage(out.resolve().parent).free
+    if need > free:
+        raise ValueError(f"the store needs about {need / 2**30:.1f} GiB (before"
+                         f" compression) and {out.resolve().parent} has"
+                         f" {free / 2**30:.1f} GiB free; choose another --out or a smaller"
+                         " corpus or --dtype float16")
+
+
+def _write_runs(runs: Iterable[tuple[int, Any]], writer: _Writer, out: Path, n_docs: int,
+                n_tokens: int, progress: Callable[[int, int, int, int], None] | None,
+                cancel: Callable[[], bool] | None) -> None:
+    """Write each traced run with ``writer`` on a second thread while the next one is traced
+    (zarr's compression releases the GIL); at most one run waits for it, so the rows held stay
+    within the plan. What was traced before a failure is written and marked, so a new run
+    resumes there; the failure becomes a ValueError that says where the trace stopped."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    docs_done, tokens_done = writer.written()
+    pool = ThreadPoolExecutor(1, thread_name_prefix="lstm-viz-corpus-writer")
+    pending: Future | None = None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRACE_THREADS)
+    try:
+        for index, result in runs:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(writer.push, index, result)
+            del result
+            first, stop = writer.segments[index]
+            docs_done += stop - first
+            tokens_done += int(writer.doc_start[stop] - writer.doc_start[first])
+            if progress is not None:
+                progress(docs_done, n_docs, tokens_done, n_tokens)
+            if cancel is not None and cancel():
+                break
+        if pending is not None:
+            pending.result()
+        pending = None
+        writer.flush()
+    except BaseException as exc:
+        try:
+            if pending is not None:
+                pending.result()
+            writer.flush()
+        except Exception:  # noqa: BLE001 - the first failure is the one to report
+            pass
+        if isinstance(exc, Exception):
+            line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{line}; {stopped_at(out)}") from exc
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        torch.set_num_threads(threads)
+
+
+def stopped_at(path: str | Path) -> str:
+    """Where the trace of the store at ``path`` stopped, in words a user can act on."""
+    try:
+        attrs = dict(_open_group(Path(path), "r").attrs)
+    except ValueError:
+        return f"nothing was written to {Path(path).name}"
+    docs = int(attrs.get("docs_written", 0))
+    tokens = int(attrs.get("tokens_written", 0))
+    return (f"stopped after {docs} of {attrs.get('n_docs')} documents ({tokens} of"
+            f" {attrs.get('n_tokens')} tokens), which {Path(path).name} keeps: run the same"
+            " command again to trace the rest")
+
+
+class _Writer:
+    """Writes the rows of traced runs of documents into the store, in whole chunk rows where
+    runs arrive in order: the rows past the last chunk boundary wait (``carry``) for the next
+    run. A run is marked done once all its rows are written, so an interrupted trace never
+    skips rows that were not written. Called from one thread at a time."""
+
+    def __init__(self, root: Any, cfg: Any, chunk: int, doc_start: np.ndarray,
+                 segments: list[tuple[int, int]], done: set[int],
+                 summaries: _Summaries | None) -> None:
+        self.root, self.chunk, self.doc_start = root, chunk, doc_start
+        self.segments, self.done, self.summaries = segments, done, summaries
+        self.arrays = {name: root[name] for name in _state_names(cfg)}
+        self.n_tokens = int(doc_start[-1])
+        self.carry: dict[str, np.ndarray] = {}  # rows [start, end) not written yet
+        self.start = self.end = 0
+        self.waiting: list[int] = []  # runs with rows in ``carry``
+
+    def written(self) -> tuple[int, int]:
+        """(documents, tokens) of the runs written so far."""
+        docs = tokens = 0
+        for i in self.done:
+            first, stop = self.segments[i]
+            docs += stop - first
+            tokens += int(self.doc_start[stop] - self.doc_start[first])
+        return docs, tokens
+
+    def push(self, index: int, rows: dict[str, np.ndarray]) -> None:
+        """The rows of run ``index``: written up to the last chunk boundary they reach."""
+        first, stop = self.segments[index]
+        start, end = int(self.doc_start[first]), int(self.doc_start[stop])
+        if start != self.end or not self.carry:  # not the run after the last one
+            self.flush()
+            self.start = self.end = start
+            self.carry = {name: block[:0] for name, block in rows.items()}
+        self.waiting.append(index)
+        upto = end if end == self.n_tokens else max(end // self.chunk * self.chunk, self.start)
+        boundary = min(upto, (self.start // self.chunk + 1) * self.chunk)
+        for name, block in rows.items():
+            held = self.carry[name]
+            if upto == self.start:  # still inside the chunk row the carry began
+                self.carry[name] = np.concatenate([held, block])
+                continue
+            if len(held):  # the chunk row the carry began in, put together
+                self._write(name, self.start, np.concatenate([held, block[:boundary - start]]))
+                self._write(name, boundary, block[boundary - start:upto - start])
+            else:
+                self._write(name, start, block[:upto - start])
+            self.carry[name] = block[upto - start:].copy()
+        self.start, self.end = upto, end
+        self._mark()
+
+    def flush(self) -> None:
+        """Write the rows that wait, even where they end inside a chunk."""
+        if self.end > self.start:
+            for name, held in self.carry.items():
+                self._write(name, self.start, held)
+        self.carry = {}
+        self.start = self.end
+        self._mark()
+
+    def _write(self, name: str, start: int, rows: np.ndarray) -> None:
+        if len(rows):
+            self.arrays[name][start:start + len(rows)] = rows
+            if self.summaries is not None:
+                self.summaries.add(name, start, rows)
+
+    def _mark(self) -> None:
+        finished = [i for i in self.waiting if int(self.doc_start[self.segments[i][1]])
+                    <= self.start]
+        if not finished and self.waiting:
+            return
+        for i in finished:
+            self.waiting.remove(i)
+            self.done.add(i)
+        docs, tokens = self.written()
+        self.root.attrs.update({"segments_done": sorted(self.done), "docs_written": docs,
+                                "tokens_written": tokens})
+
+
 def _run(model: CorpusModel, work: list[tuple[int, list[np.ndarray]]], batch_tokens: int,
-         one_hot: int, dtype: str, scheduler: str | None, workers: int
+         one_hot: int, dtype: str, method: str, scheduler: str | None, workers: int
          ) -> Iterator[tuple[int, dict]]:
     """(segment index, traced arrays) for each segment of ``work``, as they finish; at most a
     few segments in flight, so memory stays bounded whatever the corpus size."""
@@ -460,7 +672,7 @@ def _run(model: CorpusModel, work: list[tuple[int, list[np.ndarray]]], batch_tok
 
             def submit(index: int, docs: list[np.ndarray]) -> Any:
                 future = client.submit(_remote_trace, remote, docs, batch_tokens, one_hot,
-                                       dtype, pure=False)
+                                       dtype, method, pure=False)
                 futures[future] = index
                 return future
 
@@ -471,7 +683,9 @@ def _run(model: CorpusModel, work: list[tuple[int, list[np.ndarray]]], batch_tok
             queue = distributed.as_completed(list(futures))
             for future in queue:
                 index = futures.pop(future)
-                yield index, future.result()
+                result = future.result()
+                del future  # the worker may drop its copy
+                yield index, result
                 nxt = next(pending, None)
                 if nxt is not None:
                     queue.add(submit(*nxt))
@@ -482,14 +696,16 @@ def _run(model: CorpusModel, work: list[tuple[int, list[np.ndarray]]], batch_tok
     wave = max(1, int(workers))
     if wave == 1:  # one run at a time: here, with torch's own threads, no scheduler between
         for index, docs in work:
-            yield index, trace_segment(lstm, emb, docs, batch_tokens, one_hot, dtype)
+            yield index, trace_segment(lstm, emb, docs, batch_tokens, one_hot, dtype, method)
         return
     for start in range(0, len(work), wave):
         part = work[start:start + wave]
-        tasks = [dask.delayed(trace_segment)(lstm, emb, docs, batch_tokens, one_hot, dtype)
-                 for _, docs in part]
-        results = dask.compute(*tasks, scheduler="threads", num_workers=wave)
-        yield from zip([i for i, _ in part], results)
+        tasks = [dask.delayed(trace_segment)(lstm, emb, docs, batch_tokens, one_hot, dtype,
+                                             method) for _, docs in part]
+        results = list(dask.compute(*tasks, scheduler="threads", num_workers=wave))
+        for i in range(len(part)):
+            result, results[i] = results[i], None
+            yield part[i][0], result
 
 
 def _config_of(lstm: nn.LSTM) -> Any:
@@ -513,8 +729,10 @@ def _open_group(path: Path, mode: str) -> Any:
     try:
         root = zarr.open_group(str(path), mode=mode)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a corpus store ({type(exc).__name__}: {exc})"
-                         ) from None
+        missing = type(exc).__name__ in ("GroupNotFoundError", "FileNotFoundError")
+        why = "no Zarr group there" if missing else f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"{path} is not a corpus store ({why}); give the folder that"
+                         " lstm-viz corpus trace --out wrote") from None
     if root.attrs.get("format") != FORMAT:
         raise ValueError(f"{path} is a Zarr store but not an lstm-viz corpus store")
     if int(root.attrs.get("format_version", 0)) > FORMAT_VERSION:
@@ -522,11 +740,23 @@ def _open_group(path: Path, mode: str) -> Any:
     return root
 
 
-def _create(out: Path, cfg: Any, identity: dict, doc_start: np.ndarray, docs: Documents,
-            dtype: str, zarr: Any) -> Any:
+def _pieces(items: Sequence[np.ndarray], doc_start: np.ndarray, a: int, b: int) -> np.ndarray:
+    """The rows [a, b) of the documents ``items`` laid end to end."""
+    first = int(np.searchsorted(doc_start, a, side="right") - 1)
+    parts = []
+    d = first
+    while d < len(items) and int(doc_start[d]) < b:
+        lo, hi = int(doc_start[d]), int(doc_start[d + 1])
+        parts.append(items[d][max(a, lo) - lo:min(b, hi) - lo])
+        d += 1
+    return np.concatenate(parts)
+
+
+def _create(out: Path, cfg: Any, identity: dict, plan: _Plan, doc_start: np.ndarray,
+            docs: Documents, dtype: str, zarr: Any) -> Any:
     root = zarr.open_group(str(out), mode="w-")
     n = int(doc_start[-1])
-    tokens = min(CHUNK_TOKENS, max(n, 1))
+    tokens = min(plan.chunk_tokens, max(n, 1))
 
     from zarr.codecs import BloscCodec
 
@@ -534,43 +764,61 @@ def _create(out: Path, cfg: Any, identity: dict, doc_start: np.ndarray, docs: Do
     # as small (measured on the character demo's float16 states: 364 against 337 MiB)
     fast = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
 
-    def array(name: str, shape: tuple, kind: str, fill: float | int = 0) -> Any:
-        # along tokens, and along units (the last axis) in blocks of CHUNK_UNITS
-        chunks = (tokens,) + shape[1:-1] + ((min(shape[-1], CHUNK_UNITS),)
-                                            if len(shape) > 1 else ())
-        extra = {"compressors": fast} if kind in DTYPES else {}
+    def array(name: str, shape: tuple, kind: str, fill: float | int = 0,
+              per_unit: bool = False) -> Any:
+        extra: dict[str, Any] = {"compressors": fast} if kind in DTYPES else {}
+        if per_unit:
+            # h and c: one shard (file) per chunk row, holding inner chunks of a few units'
+            # columns each, so a query on a few units decompresses only theirs
+            inner = min(shape[1], QUERY_UNITS)
+            extra.update(shards=(tokens, -(-shape[1] // inner) * inner))
+            chunks: tuple = (tokens, inner)
+        else:  # along tokens, and along units (the last axis) in blocks of CHUNK_UNITS
+            chunks = (tokens,) + shape[1:-1] + ((min(shape[-1], CHUNK_UNITS),)
+                                                if len(shape) > 1 else ())
         return root.create_array(name, shape=shape, chunks=chunks, dtype=kind,
                                  fill_value=fill, **extra)
 
     array("doc_start", (len(doc_start),), "int64")[:] = doc_start
     ids = array("token_ids", (n,), "int32", -1)
-    if docs.token_ids is not None:
-        ids[:] = np.concatenate(docs.token_ids)
-    else:
-        assert docs.arrays is not None
-        array("x", (n, cfg.input_size), "float32")[:] = np.concatenate(docs.arrays)
+    inputs = None if docs.arrays is None else array("x", (n, cfg.input_size), "float32")
+    for a, b in _chunks(n, plan.chunk_tokens):  # a chunk row at a time: memory stays bounded
+        if docs.token_ids is not None:
+            ids[a:b] = _pieces(docs.token_ids, doc_start, a, b)
+        elif inputs is not None and docs.arrays is not None:
+            inputs[a:b] = _pieces(docs.arrays, doc_start, a, b)
     for suffix, _, _ in _groups(cfg):
-        array(f"h/{suffix}", (n, cfg.h_out), dtype, float("nan"))
-        array(f"c/{suffix}", (n, cfg.hidden_size), dtype, float("nan"))
+        array(f"h/{suffix}", (n, cfg.h_out), dtype, float("nan"), per_unit=True)
+        array(f"c/{suffix}", (n, cfg.hidden_size), dtype, float("nan"), per_unit=True)
         array(f"gates/{suffix}", (n, 4, cfg.hidden_size), dtype, float("nan"))
-    root.attrs.update({**identity, "vocab": list(docs.vocab) if docs.vocab else None,
+    root.attrs.update({**identity, "chunk_tokens": plan.chunk_tokens,
+                       "segment_tokens": plan.segment_tokens,
+                       "batch_tokens": plan.batch_tokens,
+                       "vocab": list(docs.vocab) if docs.vocab else None,
                        "doc_names": docs.names, "lstm_viz_version": __version__,
-                       "segments_done": [], "complete": False})
+                       "segments_done": [], "docs_written": 0, "tokens_written": 0,
+                       "complete": False})
     return root
 
 
 # ----- per-chunk summaries and statistics ----------------------------------------------------
-def _chunks(n: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, n, CHUNK_TOKENS):
-        yield start, min(n, start + CHUNK_TOKENS)
+def _chunks(n: int, chunk: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, chunk):
+        yield start, min(n, start + chunk)
+
+
+def _chunk_of(root: Any) -> int:
+    """The store's chunk length along tokens."""
+    return int(root.attrs.get("chunk_tokens") or CHUNK_TOKENS)
 
 
 class _Summaries:
     """Each token chunk's minimum and maximum of every unit of h and c, gathered from the rows
     as they are written (``add``) and saved into the store (``save``)."""
 
-    def __init__(self, cfg: Any, n: int) -> None:
-        self.n_chunks = max(1, math.ceil(n / CHUNK_TOKENS))
+    def __init__(self, cfg: Any, n: int, chunk: int) -> None:
+        self.chunk = chunk
+        self.n_chunks = max(1, math.ceil(n / chunk))
         self.values: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for suffix, _, _ in _groups(cfg):
             for kind, width in (("h", cfg.h_out), ("c", cfg.hidden_size)):
@@ -583,13 +831,14 @@ class _Summaries:
         if name not in self.values or not len(rows):
             return
         lo, hi = self.values[name]
-        first = start // CHUNK_TOKENS
-        last = (start + len(rows) - 1) // CHUNK_TOKENS
+        first = start // self.chunk
+        last = (start + len(rows) - 1) // self.chunk
         for c in range(first, last + 1):  # the part of the rows in each chunk
-            part = rows[max(0, c * CHUNK_TOKENS - start):(c + 1) * CHUNK_TOKENS - start]
-            part = part.astype(np.float32, copy=False)  # numpy reduces float16 slowly
-            np.minimum(lo[c], part.min(0), out=lo[c])
-            np.maximum(hi[c], part.max(0), out=hi[c])
+            part = torch.from_numpy(np.ascontiguousarray(
+                rows[max(0, c * self.chunk - start):(c + 1) * self.chunk - start]))
+            # torch reduces float16 without converting it (numpy's float16 reductions are slow)
+            np.minimum(lo[c], part.amin(0).float().numpy(), out=lo[c])
+            np.maximum(hi[c], part.amax(0).float().numpy(), out=hi[c])
 
     def save(self, root: Any) -> None:
         for name, (lo, hi) in self.values.items():
@@ -603,11 +852,11 @@ def summarize(path: str | Path) -> None:
     which ``match`` and ``top`` use to skip chunks, reading the store's h and c back."""
     root = _open_group(Path(path), "r+")
     cfg = _cfg_from(root)
-    n = int(root.attrs["n_tokens"])
-    summaries = _Summaries(cfg, n)
+    n, chunk = int(root.attrs["n_tokens"]), _chunk_of(root)
+    summaries = _Summaries(cfg, n, chunk)
     for name in summaries.values:
         data = root[name]
-        for a, b in _chunks(n):
+        for a, b in _chunks(n, chunk):
             summaries.add(name, a, np.asarray(data[a:b]))
     summaries.save(root)
 
@@ -616,10 +865,10 @@ def compute_stats(path: str | Path, k: int = TOP_K) -> None:
     """Per-unit statistics over the whole store, written into it (``stats/...``): mean and std
     of h and c; the fraction of steps each gate is saturated (i, f, o below 0.1 or above 0.9,
     |g| above 0.9); histograms of h and c; the ``k`` positions of the largest and the most
-    negative h and c of each unit."""
+    negative h and c of each unit. Reads a chunk row of CHUNK_UNITS units at a time."""
     root = _open_group(Path(path), "r+")
     cfg = _cfg_from(root)
-    n = int(root.attrs["n_tokens"])
+    n, chunk = int(root.attrs["n_tokens"]), _chunk_of(root)
     for suffix, _, _ in _groups(cfg):
         for kind in ("h", "c"):
             data = root[f"{kind}/{suffix}"]
@@ -630,20 +879,23 @@ def compute_stats(path: str | Path, k: int = TOP_K) -> None:
             hist = np.zeros((units, HIST_BINS), np.int64)
             best: dict[str, list[list]] = {"pos": [[] for _ in range(units)],
                                            "neg": [[] for _ in range(units)]}
-            for a, b in _chunks(n):
-                block = np.asarray(data[a:b], dtype=np.float64)
-                total += block.sum(0)
-                squares += (block ** 2).sum(0)
-                bins = np.clip(((block - lo) / (hi - lo) * HIST_BINS).astype(np.int64), 0,
-                               HIST_BINS - 1)
-                for u in range(units):
-                    hist[u] += np.bincount(bins[:, u], minlength=HIST_BINS)
-                    for sign, column in (("pos", block[:, u]), ("neg", -block[:, u])):
-                        take = min(k, len(column))
-                        idx = np.argpartition(-column, take - 1)[:take]
-                        merged = best[sign][u] + [(float(column[i]), -(a + int(i)))
-                                                  for i in idx]
-                        best[sign][u] = heapq.nlargest(k, merged)
+            for u0 in range(0, units, CHUNK_UNITS):
+                cols = slice(u0, min(units, u0 + CHUNK_UNITS))
+                for a, b in _chunks(n, chunk):
+                    block = np.asarray(data[a:b, cols], dtype=np.float64)
+                    total[cols] += block.sum(0)
+                    squares[cols] += (block ** 2).sum(0)
+                    bins = np.clip(((block - lo) / (hi - lo) * HIST_BINS).astype(np.int64), 0,
+                                   HIST_BINS - 1)
+                    for j in range(block.shape[1]):
+                        u = u0 + j
+                        hist[u] += np.bincount(bins[:, j], minlength=HIST_BINS)
+                        for sign, column in (("pos", block[:, j]), ("neg", -block[:, j])):
+                            take = min(k, len(column))
+                            idx = np.argpartition(-column, take - 1)[:take]
+                            merged = best[sign][u] + [(float(column[i]), -(a + int(i)))
+                                                      for i in idx]
+                            best[sign][u] = heapq.nlargest(k, merged)
             mean = total / max(n, 1)
             std = np.sqrt(np.maximum(squares / max(n, 1) - mean ** 2, 0.0))
             for name, values in (("mean", mean), ("std", std), ("hist", hist)):
@@ -655,11 +907,14 @@ def compute_stats(path: str | Path, k: int = TOP_K) -> None:
                                   dtype="int64", overwrite=True)[:] = positions
         gates = root[f"gates/{suffix}"]
         counts = np.zeros((4, cfg.hidden_size))
-        for a, b in _chunks(n):
-            block = np.asarray(gates[a:b], dtype=np.float32)
-            for g in (0, 1, 3):
-                counts[g] += ((block[:, g] < SATURATED) | (block[:, g] > 1 - SATURATED)).sum(0)
-            counts[2] += (np.abs(block[:, 2]) > 1 - SATURATED).sum(0)
+        for a, b in _chunks(n, chunk):
+            for u0 in range(0, cfg.hidden_size, CHUNK_UNITS):
+                cols = slice(u0, min(cfg.hidden_size, u0 + CHUNK_UNITS))
+                block = np.asarray(gates[a:b, :, cols], dtype=np.float32)
+                for g in (0, 1, 3):
+                    counts[g, cols] += ((block[:, g] < SATURATED)
+                                        | (block[:, g] > 1 - SATURATED)).sum(0)
+                counts[2, cols] += (np.abs(block[:, 2]) > 1 - SATURATED).sum(0)
         root.create_array(f"stats/saturated/{suffix}", shape=counts.shape, dtype="float64",
                           overwrite=True)[:] = counts / max(n, 1)
     root.attrs["stats_k"] = int(k)
@@ -678,7 +933,8 @@ def open(path: str | Path) -> CorpusStore:  # noqa: A001 - the module's entry po
 
 
 class CorpusStore:
-    """A traced corpus: ``top`` and ``match`` answered from the store without tracing again."""
+    """A traced corpus: ``top`` and ``match`` answered from the store without tracing again,
+    reading only the columns of the units asked about, of the chunks that can hold an answer."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -686,10 +942,11 @@ class CorpusStore:
         self.attrs = dict(self.root.attrs)
         self.config = _cfg_from(self.root)
         self.n_tokens = int(self.attrs["n_tokens"])
+        self.chunk_tokens = _chunk_of(self.root)
         self.doc_start = np.asarray(self.root["doc_start"][:], dtype=np.int64)
         vocab = self.attrs.get("vocab")
         self.vocab: tuple[str, ...] | None = tuple(vocab) if vocab else None
-        self._ids: np.ndarray | None = None
+        self._token_chunks: OrderedDict[int, np.ndarray] = OrderedDict()
 
     @property
     def complete(self) -> bool:
@@ -708,7 +965,7 @@ class CorpusStore:
             raise ValueError(f"direction {direction!r} is not one of this LSTM's:"
                              f" {'forward, reverse' if cfg.bidirectional else 'forward'}")
         width = cfg.h_out if state == "h" else cfg.hidden_size
-        for u in [unit] if isinstance(unit, int) else unit:
+        for u in [unit] if isinstance(unit, (int, np.integer)) else unit:
             if not isinstance(u, (int, np.integer)) or not 0 <= u < width:
                 raise ValueError(f"unit {u} is out of range: {state} has {width} units"
                                  f" (0..{width - 1})")
@@ -718,17 +975,43 @@ class CorpusStore:
         suffix = f"l{layer}" + ("_reverse" if direction == "reverse" else "")
         return suffix, self.root[f"{state}/{suffix}"]
 
-    def token_ids(self) -> np.ndarray:
-        if self._ids is None:
-            self._ids = np.asarray(self.root["token_ids"][:], dtype=np.int64)
-        return self._ids
+    def token_ids(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """The token indices at corpus positions [start, stop) (all by default), read a chunk
+        row at a time (the last few kept)."""
+        C = self.chunk_tokens
+        start = max(0, int(start))
+        stop = self.n_tokens if stop is None else min(self.n_tokens, int(stop))
+        if stop <= start:
+            return np.zeros(0, np.int64)
+        if stop - start > TOKEN_CHUNKS_KEPT * C:
+            return np.asarray(self.root["token_ids"][start:stop], dtype=np.int64)
+        parts = []
+        for c in range(start // C, (stop - 1) // C + 1):
+            if c not in self._token_chunks:
+                self._token_chunks[c] = np.asarray(self.root["token_ids"][c * C:(c + 1) * C],
+                                                   dtype=np.int64)
+                if len(self._token_chunks) > TOKEN_CHUNKS_KEPT:
+                    self._token_chunks.popitem(last=False)
+            self._token_chunks.move_to_end(c)
+            parts.append(self._token_chunks[c][max(start - c * C, 0):min(stop - c * C, C)])
+        return np.concatenate(parts)
 
     def doc_of(self, position: int) -> int:
         return int(np.searchsorted(self.doc_start, position, side="right") - 1)
 
     def text(self, start: int, stop: int) -> str:
-        """The tokens at corpus positions [start, stop) as text (or their indices)."""
-        ids = self.token_ids()[max(0, start):min(self.n_tokens, stop)]
+        """The tokens at corpus positions [start, stop) as text (their indices without a
+        vocabulary); for array inputs, which steps of which document they are (one step: its
+        number)."""
+        if self.attrs.get("source") == "array":
+            d = self.doc_of(start)
+            names = self.attrs.get("doc_names") or []
+            first = start - int(self.doc_start[d])
+            if stop - start == 1:
+                return str(first)
+            return (f"{names[d] if d < len(names) else f'document {d}'} steps"
+                    f" {first}..{first + stop - start - 1}")
+        ids = self.token_ids(start, stop)
         if self.vocab is None:
             return " ".join(str(int(i)) for i in ids)
         sep = "" if self.attrs.get("tokenizer", "").startswith("characters") else " "
@@ -743,6 +1026,8 @@ class CorpusStore:
             raise ValueError(f"sign must be pos or neg (got {sign!r})")
         if not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive integer (got {k!r})")
+        if not isinstance(context, int) or context < 0:
+            raise ValueError(f"context must be a whole number of tokens (got {context!r})")
         suffix, data = self._array(state, layer, direction, unit)
         factor = 1.0 if sign == "pos" else -1.0
         # chunks in the order of their best value (from the summaries): once k values are
@@ -751,10 +1036,13 @@ class CorpusStore:
             bound = np.asarray(self.root[f"summary/max/{state}/{suffix}"][:, unit], np.float64)
         else:
             bound = -np.asarray(self.root[f"summary/min/{state}/{suffix}"][:, unit], np.float64)
-        chunks = list(_chunks(self.n_tokens))
-        best: list[tuple[float, int]] = []
+        chunks = list(_chunks(self.n_tokens, self.chunk_tokens))
+        best: list[tuple[float, int]] = []  # (value, -position), best first
         for i in sorted(range(len(chunks)), key=lambda i: (-bound[i], i)):
-            if len(best) == k and best[-1][0] > bound[i]:
+            # no later chunk can beat the k-th best: its values are all smaller, or (where
+            # values saturate) as large at later positions
+            if len(best) == k and (best[-1][0] > bound[i] or (
+                    best[-1][0] == bound[i] and chunks[i][0] > -best[-1][1])):
                 break
             a, b = chunks[i]
             column = factor * np.asarray(data[a:b, unit], dtype=np.float64)
@@ -777,15 +1065,18 @@ class CorpusStore:
         """LSTMVis's match: spans of at least ``min_len`` positions inside one document where
         every ``on`` unit is above ``threshold`` and every ``off`` unit at or below it, best
         first by score (the span's mean of the on units' mean minus the off units' mean),
-        ties by position."""
+        ties by position. Reads only the chosen units' columns, of the chunks whose summaries
+        allow a match."""
         on, off = [int(u) for u in on], [int(u) for u in off]
         if not on:
             raise ValueError("match needs at least one --on unit")
-        if not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
+                or not math.isfinite(threshold):
             raise ValueError(f"threshold must be a finite number (got {threshold!r})")
         if min_len < 1 or limit < 1:
             raise ValueError("min-len and limit must be at least 1")
         suffix, data = self._array(state, layer, direction, on + off)
+        threshold = float(threshold)
         lo = np.asarray(self.root[f"summary/min/{state}/{suffix}"][:])
         hi = np.asarray(self.root[f"summary/max/{state}/{suffix}"][:])
         # a chunk can hold a matching position only if each on unit exceeds the threshold
@@ -794,54 +1085,159 @@ class CorpusStore:
         if off:
             possible &= (lo[:, off] <= threshold).all(1)
         columns = sorted(set(on + off))
-        where = [columns.index(u) for u in on + off]
-        found: list[tuple[float, int, int]] = []
-        run_start: int | None = None
-        run_scores: list[np.ndarray] = []
+        scan = _MatchScan(self.doc_start, [columns.index(u) for u in on],
+                          [columns.index(u) for u in off], threshold, min_len, limit)
+        C = self.chunk_tokens
 
-        def close() -> None:
-            nonlocal run_start, run_scores
-            if run_start is not None:
-                scores = np.concatenate(run_scores)
-                self._spans(run_start, run_start + len(scores), scores, min_len, found)
-            run_start, run_scores = None, []
+        def read(first: int, stop: int) -> tuple[int, np.ndarray]:
+            a, b = first * C, min(self.n_tokens, stop * C)
+            # one unit at a time: a plain slice reads only that unit's inner chunks (zarr 3.1
+            # decodes whole shards for a list of columns)
+            return a, np.stack([np.asarray(data[a:b, u]) for u in columns], 1)
 
-        for i, (a, b) in enumerate(_chunks(self.n_tokens)):
-            if not possible[i]:
-                close()
-                continue
-            # only the column blocks that hold the chosen units are read
-            block = np.asarray(data.oindex[a:b, columns], dtype=np.float64)[:, where]
-            ok = np.asarray((block[:, :len(on)] > threshold).all(1), dtype=bool)
-            if off:
-                ok &= (block[:, len(on):] <= threshold).all(1)
-            score = block[:, :len(on)].mean(1) - (block[:, len(on):].mean(1) if off else 0.0)
-            if not ok[0]:
-                close()
-            # runs inside this chunk; one that starts at its first position continues the run
-            # that reached the end of the chunk before
-            edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
-            for s, e in zip(edges[::2], edges[1::2]):
-                if s > 0 or run_start is None:
-                    close()
-                    run_start = a + int(s)
-                run_scores.append(score[s:e])
-                if e < len(ok):
-                    close()
-        close()
-        found.sort(key=lambda v: (-v[0], v[1]))
+        from concurrent.futures import ThreadPoolExecutor
+
+        blocks = list(_runs_of(np.flatnonzero(possible), MATCH_READ_CHUNKS))
+        with ThreadPoolExecutor(1, thread_name_prefix="lstm-viz-corpus-reader") as pool:
+            # the next block is read while this one is scanned
+            ahead = pool.submit(read, *blocks[0]) if blocks else None
+            for j in range(len(blocks)):
+                assert ahead is not None
+                a, raw = ahead.result()
+                ahead = pool.submit(read, *blocks[j + 1]) if j + 1 < len(blocks) else None
+                scan.add(a, np.asarray(raw, dtype=np.float64))
+                del raw
+        found = scan.finish()
         return [{"doc": self.doc_of(s), "start": s, "stop": e, "score": score,
-                 "text": self.text(s, e)} for score, s, e in found[:limit]]
+                 "text": self.text(s, e)} for score, s, e in found]
 
-    def _spans(self, start: int, stop: int, scores: np.ndarray, min_len: int,
-               found: list) -> None:
-        """Split the run [start, stop) at document boundaries; keep pieces of min_len."""
-        first, last = self.doc_of(start), self.doc_of(stop - 1)
-        for d in range(first, last + 1):
-            s = max(start, int(self.doc_start[d]))
-            e = min(stop, int(self.doc_start[d + 1]))
-            if e - s >= min_len:
-                found.append((float(scores[s - start:e - start].mean()), s, e))
+
+def _runs_of(indices: np.ndarray, most: int) -> Iterator[tuple[int, int]]:
+    """[first, stop) runs of consecutive ``indices``, each at most ``most`` long."""
+    first = stop = -1
+    for i in (int(j) for j in indices):
+        if i == stop and i - first < most:
+            stop = i + 1
+            continue
+        if first >= 0:
+            yield first, stop
+        first, stop = i, i + 1
+    if first >= 0:
+        yield first, stop
+
+
+class _MatchScan:
+    """``match`` over blocks of rows read in corpus order: finds the runs where the on columns
+    are above the threshold and the off columns at or below it, split at document starts
+    (a run reaching a block's end goes on into the next block when it starts there), and keeps
+    the ``limit`` best. A span's score is the mean of its positions' scores computed as a
+    scan of the whole array would (``np.mean`` of the float64 values); each block's spans are
+    ranked first by sums (with a bound on their rounding) and only those that can reach the
+    best ``limit`` get that exact mean."""
+
+    def __init__(self, doc_start: np.ndarray, on: list[int], off: list[int], threshold: float,
+                 min_len: int, limit: int) -> None:
+        self.doc_start, self.on, self.off = doc_start, on, off
+        self.threshold, self.min_len, self.limit = threshold, min_len, limit
+        self.best: list[tuple[float, int, int]] = []  # (score, start, stop), best first
+        self.open_start: int | None = None  # a run that reached the end of the last block
+        self.open_scores: list[np.ndarray] = []
+        self.end = 0  # one past the last block's rows
+
+    def add(self, a: int, block: np.ndarray) -> None:
+        """Rows [a, a + len(block)) of the chosen columns (float64)."""
+        if a != self.end:
+            self._close()  # the rows between cannot match: a run open at the last end ended
+        rows = len(block)
+        b = a + rows
+        t = self.threshold
+        ok = np.asarray((block[:, self.on] > t).all(1), dtype=bool)
+        if self.off:
+            ok &= (block[:, self.off] <= t).all(1)
+        # scores only where a span can be (each row's as a whole-array scan computes it)
+        score = np.zeros(rows)
+        where = np.flatnonzero(ok)
+        if len(where):
+            rows_ok = block[where]
+            score[where] = rows_ok[:, self.on].mean(1) - (rows_ok[:, self.off].mean(1)
+                                                          if self.off else 0.0)
+        # breaks[j]: a document starts at a + j, so no run goes from a + j - 1 to a + j
+        breaks = np.zeros(rows + 1, dtype=bool)
+        inside = self.doc_start[np.searchsorted(self.doc_start, a):
+                                np.searchsorted(self.doc_start, b, side="right")]
+        breaks[inside - a] = True
+        carried = self.open_start is not None and not breaks[0]
+        if self.open_start is not None and (not ok[0] or breaks[0]):
+            self._close()
+            carried = False
+        before = np.concatenate([[carried], ok[:-1]]) & ~breaks[:-1]
+        after = np.concatenate([ok[1:], [False]]) & ~breaks[1:]
+        starts = np.flatnonzero(ok & ~before)
+        stops = np.flatnonzero(ok & ~after) + 1
+        # the run reaching this block's end may go on into the next one
+        reaches_end = bool(ok[-1]) and not breaks[rows] and b < int(self.doc_start[-1])
+        spans: list[tuple[int, int]] = []
+        if carried and ok[0]:
+            stop0 = int(stops[0])
+            if reaches_end and len(stops) == 1:  # the carried run spans the whole block
+                self.open_scores.append(score)
+                self.end = b
+                return
+            assert self.open_start is not None
+            whole = np.concatenate(self.open_scores + [score[:stop0]])
+            self._offer_exact(self.open_start, a + stop0, whole)
+            self.open_start, self.open_scores = None, []
+            stops = stops[1:]
+        if reaches_end:
+            s_last = int(starts[-1])
+            self.open_start, self.open_scores = a + s_last, [score[s_last:]]
+            starts, stops = starts[:-1], stops[:len(starts) - 1]
+        keep = stops - starts >= self.min_len
+        starts, stops = starts[keep], stops[keep]
+        if len(starts):
+            spans = list(zip(starts.tolist(), stops.tolist()))
+            self._offer(a, score, np.asarray(starts), np.asarray(stops), spans)
+        self.end = b
+
+    def _offer(self, a: int, score: np.ndarray, starts: np.ndarray, stops: np.ndarray,
+               spans: list[tuple[int, int]]) -> None:
+        """Spans [starts, stops) of this block: exact means for those that can be among the
+        best ``limit``."""
+        padded = np.concatenate([score, [0.0]])
+        edges = np.stack([starts, stops], 1).ravel()
+        length = stops - starts
+        sums = np.add.reduceat(padded, edges)[::2]
+        sizes = np.add.reduceat(np.abs(padded), edges)[::2]
+        approx = sums / length
+        # |sequential sum - exact| <= n eps sum|x|; np.mean's pairwise sum is as close
+        slack = 4.0 * (length + 2) * np.finfo(np.float64).eps * sizes / length
+        lower = np.concatenate([approx - slack, [s for s, _, _ in self.best]])
+        if len(lower) > self.limit:
+            kth = float(np.partition(lower, len(lower) - self.limit)[len(lower) - self.limit])
+            chosen = np.flatnonzero(approx + slack >= kth)
+        else:
+            chosen = np.arange(len(spans))
+        new = [(float(score[s:e].mean()), a + s, a + e) for s, e in (spans[i] for i in chosen)]
+        self._merge(new)
+
+    def _offer_exact(self, start: int, stop: int, scores: np.ndarray) -> None:
+        if stop - start >= self.min_len:
+            self._merge([(float(scores.mean()), start, stop)])
+
+    def _merge(self, new: list[tuple[float, int, int]]) -> None:
+        if new:
+            self.best = sorted(self.best + new, key=lambda v: (-v[0], v[1]))[:self.limit]
+
+    def _close(self) -> None:
+        """The open run ends at the last block's end."""
+        if self.open_start is not None:
+            whole = np.concatenate(self.open_scores)
+            self._offer_exact(self.open_start, self.open_start + len(whole), whole)
+        self.open_start, self.open_scores = None, []
+
+    def finish(self) -> list[tuple[float, int, int]]:
+        self._close()
+        return self.best
 
 
 def progress_line(started: float) -> Callable[[int, int, int, int], None]:

@@ -357,7 +357,7 @@ class CorpusView(QWidget):
                                    " input to step through it", 10000)
             return False
         start, stop = int(store.doc_start[doc]), int(store.doc_start[doc + 1])
-        ids = store.token_ids()[start:stop]
+        ids = store.token_ids(start, stop)
         text = store.text(start, stop)
         try:
             spec = tokens_spec(text, vocab=store.vocab, model_path=source.get("path", ""),

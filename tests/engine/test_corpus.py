@@ -6,6 +6,7 @@ line."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -102,6 +103,22 @@ def test_every_stored_array_equals_nn_lstm_for_each_document_alone(tmp_path, kw)
                                        atol=1e-5)
 
 
+def test_array_documents_are_stored_with_their_inputs_and_equal_nn_lstm(tmp_path):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5).eval()
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).normal(size=(4, 30, 3)).astype(
+        np.float32))
+    docs = corpus.array_documents([tmp_path / "a.npy"], 3)
+    store = corpus.trace_corpus(CorpusModel(lstm), docs, tmp_path / "c.zarr", dtype="float32")
+    np.testing.assert_array_equal(store.root["x"][:], np.concatenate(docs.arrays))
+    for d, inputs in enumerate(docs.arrays):
+        with torch.no_grad():
+            out = lstm(torch.from_numpy(inputs).unsqueeze(1))[0][:, 0].numpy()
+        a, b = int(store.doc_start[d]), int(store.doc_start[d + 1])
+        np.testing.assert_allclose(store.root["h/l0"][a:b], out, atol=1e-6)
+    assert store.text(33, 36) == "a.npy[1] steps 3..5" and store.text(33, 34) == "3"
+
+
 def _brute_top(values, doc_start, k, sign):
     order = sorted(range(len(values)), key=lambda p: (-(values[p] if sign == "pos"
                                                         else -values[p]), p))
@@ -170,6 +187,79 @@ def test_top_and_match_equal_a_brute_force_scan_of_the_stored_arrays(tmp_path):
             assert r["text"] == "".join(VOCAB[i] for i in store.token_ids()[r["start"]:r["stop"]])
 
 
+@pytest.mark.parametrize("read_chunks", [1, 3])
+def test_top_and_match_equal_a_brute_force_scan_with_ties_and_spans_across_chunks(
+        tmp_path, monkeypatch, read_chunks):
+    # stored values on a coarse grid: many spans tie on score, and long runs cross the
+    # boundaries of chunks (16 tokens), of the blocks match reads at once, and of documents
+    monkeypatch.setattr(corpus, "MATCH_READ_CHUNKS", read_chunks)
+    rng = np.random.default_rng(11)
+    lengths = [1, 2, 40, 3, 17, 16, 1, 33, 5, 20, 2, 48]
+    ids = [rng.integers(0, len(VOCAB), n).astype(np.int32) for n in lengths]
+    docs = Documents(token_ids=ids, names=[f"d{i}" for i in range(len(ids))], vocab=VOCAB,
+                     tokenizer="characters")
+    corpus.trace_corpus(_model(5), docs, tmp_path / "c.zarr", dtype="float32")
+    n = sum(lengths)
+    # runs of equal values several chunks long, so that on-runs are long
+    values = np.repeat(rng.choice([-0.5, 0.0, 0.25, 0.5, 1.0], size=(n // 7 + 1, 6)), 7, 0)[:n]
+    values[rng.random((n, 6)) < 0.1] = -1.0
+    import zarr
+    zarr.open_group(str(tmp_path / "c.zarr"), mode="r+")["h/l0"][:] = values.astype(np.float32)
+    corpus.summarize(tmp_path / "c.zarr")
+    store = corpus.open(tmp_path / "c.zarr")
+    h = np.asarray(store.root["h/l0"][:], dtype=np.float64)
+    cases = [([0], [], 0.0, 1), ([0, 1], [], -0.1, 2), ([2], [3], 0.2, 1), ([4, 5], [0], 0.3, 3),
+             ([1], [2, 3], 0.0, 5), ([5], [], 0.9, 1), ([3], [], -0.6, 20), ([0], [], -2.0, 1),
+             ([2, 4], [], -2.0, 30)]
+    crossing = 0
+    for on, off, threshold, min_len in cases:
+        for limit in (1, 3, 1000):
+            got = store.match(on, off, threshold=threshold, min_len=min_len, limit=limit)
+            expected = _brute_match(h, store.doc_start, on, off, threshold, min_len)[:limit]
+            assert [(r["start"], r["stop"]) for r in got] == expected, (on, off, threshold)
+            for r in got:
+                span = h[r["start"]:r["stop"]]
+                score = span[:, on].mean(1) - (span[:, off].mean(1) if off else 0)
+                assert r["score"] == float(score.mean())
+                assert r["doc"] == store.doc_of(r["start"]) == store.doc_of(r["stop"] - 1)
+                crossing += r["start"] // 16 != (r["stop"] - 1) // 16
+    assert crossing > 5  # the cases do test spans across chunk boundaries
+    # top with values that tie: the earlier position first, whichever chunk it is in
+    for unit in range(6):
+        for sign, k in (("pos", 9), ("neg", 9), ("pos", 60), ("neg", 60)):
+            got = store.top(unit, k=k, sign=sign, context=1)
+            assert [r["position"] for r in got] == _brute_top(h[:, unit], store.doc_start, k,
+                                                              sign)
+
+
+def test_stats_equal_numpy_over_the_stored_arrays(tmp_path, monkeypatch):
+    # blocks of 4 units, so that the statistics are gathered across column blocks too
+    monkeypatch.setattr(corpus, "CHUNK_UNITS", 4)
+    model, docs = _model(6, bidirectional=True), _docs(3, n=9)
+    store = corpus.trace_corpus(model, docs, tmp_path / "c.zarr", dtype="float32")
+    corpus.compute_stats(tmp_path / "c.zarr", k=5)
+    root = corpus.open(tmp_path / "c.zarr").root
+    for suffix in ("l0", "l0_reverse"):
+        for kind, (lo, hi) in corpus.HIST_RANGE.items():
+            data = np.asarray(root[f"{kind}/{suffix}"][:], dtype=np.float64)
+            np.testing.assert_allclose(root[f"stats/mean/{kind}/{suffix}"][:], data.mean(0),
+                                       atol=1e-12)
+            np.testing.assert_allclose(root[f"stats/std/{kind}/{suffix}"][:], data.std(0),
+                                       atol=1e-9)
+            for u in range(data.shape[1]):
+                hist = np.histogram(np.clip(data[:, u], lo, hi - 1e-12),
+                                    bins=corpus.HIST_BINS, range=(lo, hi))[0]
+                np.testing.assert_array_equal(root[f"stats/hist/{kind}/{suffix}"][u], hist)
+                for sign in ("pos", "neg"):
+                    assert list(root[f"stats/top_{sign}/{kind}/{suffix}"][u]) == \
+                        _brute_top(data[:, u], store.doc_start, 5, sign)
+        gates = np.asarray(root[f"gates/{suffix}"][:], dtype=np.float32)
+        sat = np.stack([((gates[:, g] < 0.1) | (gates[:, g] > 0.9)).mean(0) for g in (0, 1)]
+                       + [(np.abs(gates[:, 2]) > 0.9).mean(0),
+                          ((gates[:, 3] < 0.1) | (gates[:, 3] > 0.9)).mean(0)])
+        np.testing.assert_allclose(root[f"stats/saturated/{suffix}"][:], sat, atol=1e-12)
+
+
 def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run(tmp_path):
     model, docs = _model(4), _docs(6)
     calls = []
@@ -185,10 +275,95 @@ def test_an_interrupted_trace_resumes_where_it_stopped_and_equals_a_straight_run
                                 progress=lambda *a: traced.append(a))
     straight = corpus.trace_corpus(model, docs, tmp_path / "straight.zarr", batch_tokens=40)
     assert store.complete and len(traced) == len(store.root.attrs["segments_done"]) - 1
+    again = []  # a finished store: nothing is traced again
+    corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
+                        progress=lambda *a: again.append(a))
+    assert again == []
     _check_summaries(store)
     _check_summaries(straight)
     for name in ("h/l0", "c/l0", "gates/l0"):
         np.testing.assert_array_equal(store.root[name][:], straight.root[name][:])
+
+
+MEASURE_PEAK = """
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstm_viz import corpus
+
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+
+
+out, n_tokens, budget = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(0)
+vocab = tuple("abcdefghij")
+model = corpus.CorpusModel(nn.LSTM(8, 64, num_layers=2).eval(), torch.randn(10, 8), vocab,
+                           "rnn", "", "seed0")
+rng = np.random.default_rng(0)
+
+
+def documents(n):
+    ids, total = [], 0
+    while total < n:
+        ids.append(rng.integers(0, 10, int(rng.integers(50, 400))).astype(np.int32))
+        total += len(ids[-1])
+    return corpus.Documents(token_ids=ids, names=[str(i) for i in range(len(ids))],
+                            vocab=vocab, tokenizer="characters")
+
+
+# a first small trace loads what stays loaded (modules, thread pools, the compiled loop)
+corpus.trace_corpus(model, documents(5000), out / "warm.zarr", memory_budget=budget)
+docs = documents(n_tokens)
+base = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak (VmHWM) counts from here
+store = corpus.trace_corpus(model, docs, out / "big.zarr", memory_budget=budget)
+assert store.complete
+print(status("VmHWM") - base, store.n_tokens * 2 * 384 * 2)
+"""
+
+
+def test_a_trace_stays_within_its_memory_budget_on_a_corpus_many_times_larger(tmp_path):
+    # the peak resident memory the trace adds, measured by the kernel (torch's buffers
+    # included, which tracemalloc does not see), against a budget the stored states exceed
+    # several times over
+    import os
+
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("needs Linux's /proc/self/clear_refs to measure the peak")
+    (tmp_path / "measure.py").write_text(MEASURE_PEAK)
+    budget = 64 << 20
+    done = subprocess.run([sys.executable, str(tmp_path / "measure.py"), str(tmp_path),
+                           "150000", str(budget)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    peak, states = (int(v) for v in done.stdout.split())
+    assert states > 3 * budget
+    assert peak <= budget, f"the trace took {peak / 2**20:.0f} MiB over a {budget >> 20} MiB budget"
+
+
+def test_a_budget_too_small_for_the_longest_document_is_refused_with_what_it_needs(tmp_path):
+    with pytest.raises(ValueError, match=r"the memory budget \(8 KiB\) is too small for this"
+                                         r" trace: .* a budget of about [0-9.,]+ KiB"):
+        corpus.trace_corpus(_model(), _docs(), tmp_path / "c.zarr", memory_budget=8 << 10)
+    assert not (tmp_path / "c.zarr").exists()
+
+
+def test_a_resume_with_a_budget_too_small_for_the_first_runs_cut_is_refused(tmp_path):
+    model, docs = _model(4), _docs(6, n=12)
+    corpus.trace_corpus(model, docs, tmp_path / "c.zarr", batch_tokens=200,
+                        cancel=lambda: True)
+    with pytest.raises(ValueError, match=r"c.zarr was traced in runs of 200 tokens, more than"
+                                         r" the memory budget \(44 KiB\) holds"):
+        corpus.trace_corpus(model, docs, tmp_path / "c.zarr", memory_budget=44 << 10)
+    assert corpus.trace_corpus(model, docs, tmp_path / "c.zarr").complete
 
 
 def test_a_store_from_another_model_or_corpus_is_refused_not_appended_to(tmp_path):
@@ -219,6 +394,114 @@ def test_bad_corpus_input_is_one_clear_line(tmp_path):
         store.match([0], threshold=float("nan"))
     with pytest.raises(ValueError, match="direction 'reverse' is not one of this LSTM's"):
         store.top(0, direction="reverse")
+
+
+def test_a_failed_trace_keeps_what_it_wrote_says_where_it_stopped_and_resumes(tmp_path,
+                                                                               monkeypatch):
+    model, docs = _model(4), _docs(6)
+    real = corpus.trace_segment
+    calls = []
+
+    def fails_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("out of luck")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(corpus, "trace_segment", fails_third)
+    with pytest.raises(ValueError, match=r"^out of luck; stopped after [1-6] of 7 documents"
+                                         r" \([0-9]+ of [0-9]+ tokens\), which cut.zarr keeps"):
+        corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40)
+    half = corpus.CorpusStore(tmp_path / "cut.zarr")
+    assert not half.complete
+    written = int(half.attrs["tokens_written"])
+    assert 0 < written < half.n_tokens
+    # what it wrote is what a straight run writes, and the rest is not written yet
+    monkeypatch.setattr(corpus, "trace_segment", real)
+    straight = corpus.trace_corpus(model, docs, tmp_path / "straight.zarr", batch_tokens=40)
+    np.testing.assert_array_equal(half.root["h/l0"][:written], straight.root["h/l0"][:written])
+    assert np.isnan(np.asarray(half.root["h/l0"][written:], dtype=np.float32)).all()
+    store = corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40)
+    assert store.complete
+    for name in ("h/l0", "c/l0", "gates/l0"):
+        np.testing.assert_array_equal(store.root[name][:], straight.root[name][:])
+
+
+def test_an_interrupted_trace_writes_what_it_traced_before_it_stops(tmp_path):
+    model, docs = _model(4), _docs(6)
+    seen = []
+
+    def interrupt(*progress):
+        seen.append(progress)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
+                            progress=interrupt)
+    docs_done, _, tokens_done, _ = seen[-1]
+    half = corpus.CorpusStore(tmp_path / "cut.zarr")
+    # both runs traced before the interruption are written and marked
+    assert int(half.attrs["tokens_written"]) == tokens_done
+    assert corpus.stopped_at(tmp_path / "cut.zarr").startswith(
+        f"stopped after {docs_done} of 7 documents ({tokens_done} of {half.n_tokens} tokens)")
+    assert not np.isnan(np.asarray(half.root["h/l0"][:tokens_done], np.float32)).any()
+
+
+def test_a_corpus_larger_than_the_free_disk_is_refused_before_anything_is_written(
+        tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(
+        10 << 20, 10 << 20, 1 << 10))
+    with pytest.raises(ValueError, match=r"the store needs about 0.0 GiB \(before compression\)"
+                                         r" and .* has 0.0 GiB free"):
+        corpus.trace_corpus(_model(), _docs(), tmp_path / "c.zarr")
+    assert not (tmp_path / "c.zarr").exists()
+
+
+def _cli(capsys, *argv):
+    from lstm_viz import cli
+
+    code = cli.main(["corpus", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip().splitlines()
+
+
+def test_bad_input_on_the_command_line_is_one_line_and_exit_2_with_nothing_written(
+        tmp_path, capsys):
+    (tmp_path / "good.py").write_text("print(1)\n")
+    (tmp_path / "empty.py").write_text("")
+    (tmp_path / "latin1.py").write_bytes("x = 'caf\xe9'\n".encode("latin-1"))
+    (tmp_path / "unknown.py").write_text("\u00e9\u00e8\u00ea")
+    out = str(tmp_path / "c.zarr")
+    trace = ["trace", "--demo", "char_python", "--out", out, "--text"]
+    for name, message in (("empty.py", "empty.py is empty"),
+                          ("latin1.py", "latin1.py is not UTF-8 text"),
+                          ("unknown.py", "unknown.py")):
+        code, _, err = _cli(capsys, *trace, str(tmp_path / "good.py"), str(tmp_path / name))
+        assert code == 2 and len(err) == 1 and message in err[0], err
+        assert not (tmp_path / "c.zarr").exists()
+    code, _, err = _cli(capsys, *trace, str(tmp_path / "good.py"), "--method", "nope")
+    assert code == 2 and len(err) == 1
+    assert re.fullmatch(r"lstm-viz: error: method must be one of auto, .* \(got 'nope'\)", err[0])
+    assert not (tmp_path / "c.zarr").exists()
+    code, _, err = _cli(capsys, *trace, str(tmp_path / "good.py"))
+    assert code == 0, err
+    # the same store from other arguments: refused, not appended to
+    code, _, err = _cli(capsys, "trace", "--demo", "char_python", "--out", out, "--dtype",
+                        "float32", "--text", str(tmp_path / "good.py"))
+    assert code == 2 and len(err) == 1 and "made from another model or corpus" in err[0]
+    for argv, message in ((["top", out, "--unit", "128"], "unit 128 is out of range"),
+                          (["match", out, "--on", "1", "--threshold", "nan"],
+                           "threshold must be a finite number"),
+                          (["match", out, "--on", "1", "--off", "999"],
+                           "unit 999 is out of range"),
+                          (["top", out, "--unit", "1", "--layer", "1"], "layer 1 is out of range"),
+                          (["top", str(tmp_path / "good.py"), "--unit", "1"],
+                           "is not a corpus store")):
+        code, _, err = _cli(capsys, *argv)
+        assert code == 2 and len(err) == 1 and message in err[0], (argv, err)
 
 
 def test_a_local_dask_cluster_of_two_workers_gives_the_same_arrays(tmp_path):
