@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -129,6 +130,45 @@ def test_steps_outside_the_span_are_untouched_and_the_layer_above_sees_the_ablat
     assert (run.edited.gates[0, 0, 4:7, 0, 1, 2] == 0).all()
     assert run.edited.gates[0, 0, 7, 0, 1, 2] > 0
     assert float(run.difference.h[1].abs().max()) > 1e-6
+
+
+def test_changed_steps_are_where_an_ablation_moves_the_run():
+    from lstm_viz.ablation import changed_steps
+    lstm = _lstm(input_size=2, hidden_size=4, bidirectional=True)
+    x = torch.randn(30, 1, 2, dtype=torch.float64)
+    forward = replay(lstm, x, [Ablation("c", 0, 0, 0, (1,), 0.0, start=12, stop=15)])
+    # the forward direction reads on from t=12: changed from there to the end
+    assert changed_steps(forward.original.c[0, 0], forward.edited.c[0, 0], axis=0) == (12, 30)
+    assert changed_steps(forward.original.c[0, 1], forward.edited.c[0, 1], axis=0) is None
+    reverse = replay(lstm, x, [Ablation("h", 0, 1, 0, (2,), 0.0, start=20, stop=22)])
+    # the reverse direction reads t=21 first and carries the change back to t=0
+    assert changed_steps(reverse.original.h[0, 1], reverse.edited.h[0, 1], axis=0) == (0, 22)
+    # and as a view holds it, (units, T)
+    assert changed_steps(reverse.original.h[0, 1, :, 0].T, reverse.edited.h[0, 1, :, 0].T) \
+        == (0, 22)
+    before = np.zeros((3, 8))
+    after = before.copy()
+    after[2, 5] = 1e-3
+    assert changed_steps(before, after) == (5, 6)
+    assert changed_steps(before, after, atol=1e-2) is None
+    after[0, 7] = np.nan  # a value appearing or vanishing is a change; NaN in both is not
+    assert changed_steps(before, after) == (5, 8)
+    with pytest.raises(ValueError, match="differ in shape"):
+        changed_steps(before, after[:, :4])
+
+
+def test_edit_marks_name_the_units_of_the_selection_and_cut_spans_to_the_sequence():
+    from lstm_viz.edits import EditMark, InputEdit, StateEdit, edit_marks
+    marks = edit_marks([InputEdit(3, 0, 1, 0.5), InputEdit(3, 1, 0, 0.5)],
+                       [StateEdit("c", 4, 0, 0, 0, 2, 1.5), StateEdit("h", 4, 1, 0, 0, 2, 1.0)],
+                       [Ablation("f", 0, 0, 0, (5, 6), 0.25, start=8, stop=40),
+                        Ablation("h", 0, 0, 0, (1,), 0.0, start=30),
+                        Ablation("c", 0, 1, 0, (0,), 0.0), Ablation("c", 0, 0, 1, (3,), 0.0)],
+                       layer=0, direction=0, batch=0, seq_len=20)
+    assert marks == [EditMark("x", 1, 3, 4, "x[1] set to +0.5"),
+                     EditMark("c", 2, 4, 5, "c[2] set to +1.5"),
+                     EditMark("f", 5, 8, 20, "f[5] clamped to 0.25"),
+                     EditMark("f", 6, 8, 20, "f[6] clamped to 0.25")]
 
 
 def test_a_head_gives_prediction_and_loss_differences():
