@@ -203,6 +203,11 @@ class Heatmap:
         self.cursor.setZValue(10)
         plot.addItem(self.cursor)
         self.fixed_levels = levels
+        #: the neutral value of the colour scale when the levels do not say it (None: 0.5 for
+        #: 0..1 levels, else 0)
+        self.neutral: float | None = None
+        #: what the colour bar's label adds after the quantity ('' : from the scale mode)
+        self.scale_note = ""
         self.data = np.zeros((1, 1), dtype=np.float32)
         self.offset = 0  # the input position of data's first column
         self.total = 0  # input positions on the time axis (the whole input)
@@ -238,6 +243,8 @@ class Heatmap:
     @property
     def center(self) -> float:
         """The neutral value of the colour scale (0.5 for 0..1 gates, 0 for the others)."""
+        if self.neutral is not None:
+            return self.neutral
         lo, hi = self.fixed_levels
         return 0.5 if (lo, hi) == (0.0, 1.0) else 0.0
 
@@ -388,6 +395,8 @@ class Heatmap:
         # short: the label runs along a bar as tall as one heatmap row
         text = {"unit": f"{self._quantity} · per unit", "percentile": f"{self._quantity} · p1–99"
                 }.get(self.scale, self._quantity)
+        if self.scale_note:
+            text = f"{self._quantity} · {self.scale_note}"
         self.bar.getAxis("left").setLabel(text, **{"font-size": "8pt"})
 
     # ----- the visible window ------------------------------------------------------------
