@@ -3,7 +3,6 @@ ablations (a unit's h or c zeroed, or one of its gates clamped, over a span of s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from typing import Literal
 
@@ -110,39 +109,3 @@ class Ablation:
         return [self.kind, self.layer, self.direction, self.batch, list(self.units),
                 self.value, self.start, self.stop]
 
-
-@dataclass(frozen=True)
-class EditMark:
-    """One edited or ablated value as a view marks it: ``quantity`` ("x" for an input
-    feature, else "h", "c", "i", "f", "g", "o"), its row ``index`` (unit or input feature)
-    and the input positions ``start <= t < stop`` it covers; ``text`` says what was done."""
-
-    quantity: str
-    index: int
-    start: int
-    stop: int
-    text: str
-
-
-def edit_marks(inputs: Sequence[InputEdit], states: Sequence[StateEdit],
-               ablations: Sequence[Ablation], *, layer: int, direction: int, batch: int,
-               seq_len: int) -> list[EditMark]:
-    """The edits that touch one layer, direction and batch element (and the input edits of
-    that batch element), one mark per unit or feature, in the order they were made. An
-    ablation's span is cut to the sequence's ``seq_len`` steps."""
-    marks = [EditMark("x", e.feature, e.t, e.t + 1, f"x[{e.feature}] set to {e.value:+.4g}")
-             for e in inputs if e.batch == batch]
-    marks += [EditMark(e.kind, e.unit, e.t, e.t + 1, f"{e.kind}[{e.unit}] set to {e.value:+.4g}")
-              for e in states
-              if (e.layer, e.direction, e.batch) == (layer, direction, batch)]
-    for a in ablations:
-        if (a.layer, a.direction, a.batch) != (layer, direction, batch):
-            continue
-        span = a.steps(seq_len)
-        if not len(span):
-            continue
-        what = "ablated" if a.kind in ("h", "c") and a.value == 0 else \
-            f"{'set' if a.kind in ('h', 'c') else 'clamped'} to {a.value:g}"
-        marks += [EditMark(a.kind, u, span.start, span.stop, f"{a.kind}[{u}] {what}")
-                  for u in a.units]
-    return marks

@@ -50,6 +50,9 @@ from PySide6.QtWidgets import QGraphicsView, QWidget
 from lstm_viz.atomic import write_bytes
 from lstm_viz.downsample import extreme
 
+from ..plots import Heatmap
+from .track import plain
+
 #: pixels between a track's label and its plot, and between tracks
 LABEL_GAP = 2.0
 TRACK_GAP = 6.0
@@ -161,6 +164,23 @@ class TimelineFigure:
             painter.translate(0, self.caption_top)
             self.caption.drawContents(painter)
             painter.restore()
+
+
+def timeline_figure(timeline: Any, title: str = "", caption: str = "") -> TimelineFigure:
+    """The visible tracks of ``timeline`` (an app.timeline.Timeline) as a figure, top to
+    bottom: an expanded track with its label and scene (colour bar and legend included), a
+    collapsed one (or one with nothing to draw) as its one-line summary; then the time axis."""
+    rows = []
+    for frame in timeline.frames:
+        track = frame.track
+        if not frame.isVisibleTo(timeline):
+            continue
+        drawn = not frame.collapsed and track.available
+        label = plain(track.title() if drawn else track.summary())
+        maps = [getattr(track, "map", None), *track.heatmaps().values()]
+        rows.append(FigureTrack(label, track.graphics if drawn else None,
+                                tuple(dict.fromkeys(m for m in maps if isinstance(m, Heatmap)))))
+    return TimelineFigure(timeline, rows, timeline.axis_graphics, title, caption)
 
 
 def _render_view(painter: QPainter, view: QGraphicsView, rect: QRectF) -> None:

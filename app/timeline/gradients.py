@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import QWidget
 from torch import nn
 
 from lstm_viz import TraceBudgetError, check_influence_budget, influence
@@ -108,10 +109,11 @@ def save_influence_npz(path: str | Path, inf: Influence, layer: int, direction: 
                        forget: np.ndarray | None = None) -> Path:
     """The arrays of ``influence_arrays`` and what the target is, in one NPZ archive."""
     path = Path(path)
-    np.savez_compressed(path, **influence_arrays(inf, layer, direction, forget),
-                        target=np.array(f"{inf.state}[{inf.unit}]"), t=inf.t,
-                        layer=inf.layer, direction=inf.direction, batch=inf.batch,
-                        value=inf.value, shown_layer=layer, shown_direction=direction)
+    arrays: dict[str, Any] = dict(influence_arrays(inf, layer, direction, forget))
+    arrays |= {"target": np.array(f"{inf.state}[{inf.unit}]"), "t": inf.t, "layer": inf.layer,
+               "direction": inf.direction, "batch": inf.batch, "value": inf.value,
+               "shown_layer": layer, "shown_direction": direction}
+    np.savez_compressed(path, **arrays)
     return path
 
 
@@ -130,7 +132,7 @@ class GradientSource(QObject):
         #: ∏f of the focus unit from each step to the cursor (None: not of an h or c target)
         self.forget: np.ndarray | None = None
         self.status = ""
-        self.active = False
+        self._watched: list[QWidget] = []
         self._dirty = True
         self._generation = 0
         self._latest: InfluenceRequest | None = None
@@ -161,10 +163,31 @@ class GradientSource(QObject):
             self.state = state
             self.recompute()
 
-    def set_active(self, active: bool) -> None:
-        """Compute only while someone looks (a hidden Influence tab costs nothing)."""
-        self.active = bool(active)
-        if self.active and self._dirty:
+    def watch(self, widget: QWidget) -> None:
+        """Compute only while one of the watched widgets (the tracks that draw the map) is on
+        screen: a hidden Influence tab costs nothing; showing it computes what is due."""
+        if widget not in self._watched:
+            widget.installEventFilter(self)
+        self._watched.append(widget)
+
+    def unwatch(self, widget: QWidget) -> None:
+        if widget in self._watched:
+            self._watched.remove(widget)
+            if widget not in self._watched:
+                widget.removeEventFilter(self)
+
+    @property
+    def active(self) -> bool:
+        """Whether a track that draws the map is on screen."""
+        return any(w.isVisible() for w in self._watched)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Show and self._dirty:
+            QTimer.singleShot(0, self._on_shown)
+        return False
+
+    def _on_shown(self) -> None:
+        if self._dirty and self.active:
             self.recompute()
 
     def make_request(self) -> InfluenceRequest | None:

@@ -11,6 +11,8 @@ from .track import TrackState
 PRESETS: dict[str, list[str]] = {
     "States": ["input", "prediction", "loss", "c", "h", "units", "bars"],
     "Gates": ["input", "prediction", "loss", "i", "f", "g", "o"],
+    "Influence": ["input", "grad_x", "grad_c", "grad_h", "grad_norms"],
+    "What-if": ["input", "before:c", "after:c", "diff:c", "diff:prediction", "diff:loss"],
 }
 
 

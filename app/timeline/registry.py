@@ -1,10 +1,14 @@
 """The track kinds a timeline can show: each module of ``lstm_viz_app.timeline.kinds``
-registers its classes with ``@register``; ``kinds()`` imports them all once."""
+registers its classes with ``@register``; ``kinds()`` imports them all once. A module may
+also register a wrapper (``@register_wrapper``): a function that makes, from any kind, a kind
+that draws it another way (its run before a what-if edit, say), or None where that makes no
+sense; every kind it makes is registered once all modules are imported."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .track import Track
@@ -12,6 +16,7 @@ from .track import Track
 T = TypeVar("T", bound=type[Track])
 
 _KINDS: dict[str, type[Track]] = {}
+_WRAPPERS: list[Callable[[type[Track]], type[Track] | None]] = []
 _loaded = False
 
 
@@ -26,6 +31,14 @@ def register(cls: T) -> T:
     return cls
 
 
+def register_wrapper(make: Callable[[type[Track]], type[Track] | None]
+                     ) -> Callable[[type[Track]], type[Track] | None]:
+    """Function decorator: ``make(base)`` is called with every kind registered by a module
+    and returns a kind wrapping it (registered in turn) or None."""
+    _WRAPPERS.append(make)
+    return make
+
+
 def _load() -> None:
     global _loaded
     if _loaded:
@@ -34,6 +47,12 @@ def _load() -> None:
     package = importlib.import_module(f"{__package__}.kinds")
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{info.name}")
+    bases = list(_KINDS.values())
+    for make in _WRAPPERS:
+        for base in bases:
+            wrapped = make(base)
+            if wrapped is not None:
+                register(wrapped)
 
 
 def kinds() -> dict[str, type[Track]]:

@@ -157,20 +157,6 @@ def test_changed_steps_are_where_an_ablation_moves_the_run():
         changed_steps(before, after[:, :4])
 
 
-def test_edit_marks_name_the_units_of_the_selection_and_cut_spans_to_the_sequence():
-    from lstm_viz.edits import EditMark, InputEdit, StateEdit, edit_marks
-    marks = edit_marks([InputEdit(3, 0, 1, 0.5), InputEdit(3, 1, 0, 0.5)],
-                       [StateEdit("c", 4, 0, 0, 0, 2, 1.5), StateEdit("h", 4, 1, 0, 0, 2, 1.0)],
-                       [Ablation("f", 0, 0, 0, (5, 6), 0.25, start=8, stop=40),
-                        Ablation("h", 0, 0, 0, (1,), 0.0, start=30),
-                        Ablation("c", 0, 1, 0, (0,), 0.0), Ablation("c", 0, 0, 1, (3,), 0.0)],
-                       layer=0, direction=0, batch=0, seq_len=20)
-    assert marks == [EditMark("x", 1, 3, 4, "x[1] set to +0.5"),
-                     EditMark("c", 2, 4, 5, "c[2] set to +1.5"),
-                     EditMark("f", 5, 8, 20, "f[5] clamped to 0.25"),
-                     EditMark("f", 6, 8, 20, "f[6] clamped to 0.25")]
-
-
 def test_a_head_gives_prediction_and_loss_differences():
     lstm = _lstm(input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
     head = nn.Linear(8, 5).double()

@@ -114,9 +114,10 @@ def test_right_click_in_states_zeroes_a_unit_and_the_difference_shows_it(
     # a right click on row 2, step 4 of the c heatmap
     vb = states.c_map.plot.getViewBox()
     scene_pos = vb.mapViewToScene(QPointF(4, 2))
-    widget_pos = states.graphics.mapFromScene(scene_pos)
-    qtbot.mouseClick(states.graphics.viewport(), Qt.MouseButton.RightButton, pos=widget_pos)
-    menu = states.ablation_menu
+    graphics = states.timeline.track("c").graphics
+    widget_pos = graphics.mapFromScene(scene_pos)
+    qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.RightButton, pos=widget_pos)
+    menu = states.timeline.ablation_menu
     actions = {a.data(): a for a in menu.actions() if a.data()}
     actions[("c", 0.0)].trigger()
     assert session.edits.ablations == [Ablation("c", 0, 0, 0, (2,), 0.0, start=4)]
@@ -203,9 +204,10 @@ def test_right_click_on_a_gate_row_offers_that_gates_clamps_first(qtbot, make_pa
     gates.resize(1000, 700)
     qtbot.wait(50)
     vb = gates.heatmaps["g"].plot.getViewBox()
-    pos = gates.graphics.mapFromScene(vb.mapViewToScene(QPointF(6, 1)))
-    qtbot.mouseClick(gates.graphics.viewport(), Qt.MouseButton.RightButton, pos=pos)
-    first = [a for a in gates.ablation_menu.actions() if a.data()][:3]
+    graphics = gates.timeline.track("g").graphics
+    pos = graphics.mapFromScene(vb.mapViewToScene(QPointF(6, 1)))
+    qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    first = [a for a in gates.timeline.ablation_menu.actions() if a.data()][:3]
     assert [a.data() for a in first] == [("g", -1.0), ("g", 0.0), ("g", 1.0)]
     first[2].trigger()
     wait_traced(ctx)
@@ -332,8 +334,10 @@ def test_gradient_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(qtbo
     qtbot.wait(50)
     # gradients are often small: on a fixed ±1 scale they would look blank
     assert float(np.nanmax(np.abs(view.maps["dx"].data))) < 0.5
-    for name in ("dx", "dc", "dh"):
-        _check_drawn_as_the_bar_says(view.graphics, view.maps[name], view.bars[name])
+    for name, kind in (("dx", "grad_x"), ("dc", "grad_c"), ("dh", "grad_h")):
+        view.gradients.frame(kind).set_plot_height(200)  # a bar tall enough to read back
+        qtbot.wait(50)
+        _check_drawn_as_the_bar_says(view.graphics_of(kind), view.maps[name], view.bars[name])
 
 
 def test_difference_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(
@@ -343,8 +347,11 @@ def test_difference_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(
     ctx.session.ablate(Ablation("h", 0, 0, 0, (1,), 0.0, start=8), rerun=False)
     wait_traced(ctx)
     qtbot.wait(50)
-    for heatmap, bar in ((view.orig_map, view.orig_bar), (view.edit_map, view.diff_bar)):
-        _check_drawn_as_the_bar_says(view.diff_graphics, heatmap, bar)
+    for kind, heatmap, bar in (("before:c", view.orig_map, view.orig_bar),
+                               ("diff:c", view.edit_map, view.diff_bar)):
+        view.whatif.frame(kind).set_plot_height(200)
+        qtbot.wait(50)
+        _check_drawn_as_the_bar_says(view.graphics_of(kind), heatmap, bar)
 
 
 def test_the_difference_shows_every_step_of_an_ablation_after_earlier_what_ifs(
@@ -385,13 +392,13 @@ def test_an_svg_of_the_influence_view_draws_the_gradients_in_the_bars_colours(
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer
 
-    from lstm_viz_app.export import save_svg
+    from lstm_viz_app.timeline import BAR_COLUMN_WIDTH
     ctx, view = show_view(InfluenceView, _session())
     ctx.session.seek(12)
     _wait_result(qtbot, view, t=12)
     view.resize(1200, 760)  # redrawn at another size, as a user's window is
     qtbot.wait(100)
-    path = save_svg(view, tmp_path / "influence.svg")
+    path = view.export(tmp_path / "influence.svg")
     renderer = QSvgRenderer(str(path))
     size = renderer.defaultSize()
     image = QImage(size, QImage.Format.Format_RGB32)
@@ -399,9 +406,9 @@ def test_an_svg_of_the_influence_view_draws_the_gradients_in_the_bars_colours(
     painter = QPainter(image)
     renderer.render(painter)
     painter.end()
-    # the heatmaps' pixels: left of the colour bars (which hold every colour of the scale)
-    bars_left = min(bar.sceneBoundingRect().left() for bar in view.bars.values())
-    heat_right = int(size.width() * (bars_left - 20) / view.graphics.width())
+    # the heatmaps' pixels: left of the colour bars' column (which holds every colour)
+    heat_right = view.graphics_of("grad_x").width() - BAR_COLUMN_WIDTH - 20
+    assert 0 < heat_right < size.width()
     pixels = {image.pixelColor(x, y).getRgb()[:3] for x in range(0, heat_right, 2)
               for y in range(0, size.height(), 2)}
     # a gradient of about 60% of each map's largest is drawn in the colour its bar gives it
