@@ -54,6 +54,9 @@ from lstm_viz.codegen import lstm_args
 from lstm_viz.export import ExportCancelled, TraceStream, export_data, write_animation
 
 from .figure import Figure
+from .timeline import Timeline
+from .timeline.figure import TimelineFigure, timeline_figure
+from .timeline.track import plain
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
 ALL_FORMATS = ("png", "svg", "pdf", "csv", "npz", "py")
@@ -82,11 +85,25 @@ def caption_text(window, title: str) -> str:
     return "; ".join(parts)
 
 
-def figure(window, title: str) -> Figure:
+def view_figure(view, caption: str):
+    """A view as a figure: its timeline's tracks (``app/timeline/figure.py``), all of them at
+    their height, when it shows a timeline; else laid out from its widgets."""
+    own = getattr(view, "figure", None)
+    if callable(own):
+        return own(caption)
+    timeline = getattr(view, "timeline", None)
+    if isinstance(timeline, Timeline):
+        label = getattr(view, "caption", None)
+        return timeline_figure(timeline, plain(label.text()) if label is not None else "",
+                               caption)
+    return Figure(view, caption)
+
+
+def figure(window, title: str) -> Figure | TimelineFigure:
     """The view ``title`` as a figure with its caption (the view is shown first)."""
     window.show_view(title)
     _settle()
-    return Figure(window.views[title], caption_text(window, title))
+    return view_figure(window.views[title], caption_text(window, title))
 
 
 def widget_image(widget: QWidget, scale: float = 1.0) -> QImage:
@@ -132,8 +149,8 @@ def save_png(widget: QWidget, path, scale: float = 1.0) -> Path:
     return write_bytes(Path(path), _image_bytes(widget_image(widget, scale)))
 
 
-def _as_figure(view, caption: str) -> Figure:
-    return view if isinstance(view, Figure) else Figure(view, caption)
+def _as_figure(view, caption: str) -> Figure | TimelineFigure:
+    return view if isinstance(view, (Figure, TimelineFigure)) else Figure(view, caption)
 
 
 def save_svg(view, path, title: str = "lstm-viz", caption: str = "") -> Path:
@@ -369,7 +386,7 @@ class AnimationExport(_ExportJob):
             self._moved = True
             return
         self._moved = False
-        fig = Figure(window.views[self.title], caption_text(window, self.title))
+        fig = view_figure(window.views[self.title], caption_text(window, self.title))
         self.frames.append(_rgb(figure_image(fig, self.scale)))
         self.progress.emit(len(self.frames), self.total)
         if len(self.frames) == len(self.steps):

@@ -17,7 +17,7 @@ import numpy as np
 
 from lstm_viz.ablation import changed_steps, head_outputs, next_step_targets, step_losses
 
-from ..plots import DIVERGING
+from ..plots import DIVERGING, short_title
 from .bases import HeatmapTrack
 from .track import Track
 
@@ -157,8 +157,23 @@ class Compared(HeatmapTrack):
     def runs(self) -> tuple[Any, Any] | None:
         return compared_runs(self.session)
 
+    def base_heading(self) -> str:
+        """The base kind's heading without its explanation ("c: cell state")."""
+        return short_title(super().heading())
+
     def heading(self) -> str:
-        return f"{super().heading()} · {self.suffix}"
+        return f"{self.base_heading()} · {self.suffix}"
+
+    def levels_for(self, data: np.ndarray, trace: Any) -> tuple[float, float]:
+        """Before and after share their colour scale: one colour, one value in both runs."""
+        levels = super().levels_for(data, trace)
+        runs = self.runs()
+        if runs is None or self.mode == "diff" or self.scale not in ("fixed", "symmetric", "track"):
+            return levels
+        other = runs[1] if self.mode == "before" else runs[0]
+        other_data = np.ascontiguousarray(np.asarray(super().values(other), dtype=float).T)
+        lo, hi = super().levels_for(other_data, other)
+        return (min(levels[0], lo), max(levels[1], hi))
 
     def show_trace(self, trace: Any) -> None:
         runs = self.runs()

@@ -13,6 +13,7 @@ The object has the interface of ``app.figure.Figure`` (``view``, ``size``, ``pai
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -125,7 +126,16 @@ class TimelineFigure:
             y = self.axis_rect.bottom()
         self.caption_top = y + CAPTION_GAP
         cap_h = 0.0 if self.caption.isEmpty() else self.caption.size().height()
-        self.size = QSizeF(self.width, self.caption_top + cap_h)
+        # whole pixels: an image at scale k is then exactly k times as large
+        self.size = QSizeF(math.ceil(self.width), math.ceil(self.caption_top + cap_h))
+
+    def place(self, view: QGraphicsView, rect: QRectF) -> QRectF | None:
+        """Where ``rect`` of ``view``'s scene lands in the figure (None: not drawn)."""
+        for track, (_, scene) in zip(self.tracks, self.rects):
+            if track.view is view and scene is not None:
+                box = view.mapFromScene(rect).boundingRect()
+                return QRectF(box).translated(scene.topLeft())
+        return None
 
     def has_content(self) -> bool:
         """Whether any track draws something (a figure of collapsed tracks is only labels)."""
@@ -133,6 +143,13 @@ class TimelineFigure:
                    and bool(t.view.scene().items()) for t in self.tracks)
 
     # ----- painting -----------------------------------------------------------------------
+    def _factor(self, painter: QPainter) -> float:
+        """How much finer than on screen the heatmaps are drawn: at print resolution on a PDF
+        or SVG, at the image's scale on an image (never coarser than on screen)."""
+        if isinstance(painter.device(), (QPdfWriter, QSvgGenerator)):
+            return max(self.oversample, PRINT_DPI / SCREEN_DPI)
+        return max(self.oversample, abs(painter.worldTransform().m11()))
+
     def paint(self, painter: QPainter) -> None:
         """Draw the figure at (0, 0), ``size`` large, on a white background."""
         painter.fillRect(QRectF(0, 0, self.size.width(), self.size.height()), QColor("white"))
@@ -145,7 +162,7 @@ class TimelineFigure:
             painter.drawText(self.title_rect.adjusted(4, 0, -4, 0),
                              int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
                              self.title)
-        with _sharper([h for t in self.tracks for h in t.heatmaps], self.oversample):
+        with _sharper([h for t in self.tracks for h in t.heatmaps], self._factor(painter)):
             for track, (label, scene) in zip(self.tracks, self.rects):
                 painter.setFont(self.font)
                 painter.setPen(ink)
@@ -249,8 +266,7 @@ def figure_image(fig: TimelineFigure, scale: float = 1.0) -> QImage:
     image.fill(QColor("white"))
     painter = QPainter(image)
     painter.scale(scale, scale)
-    with _oversampled(fig, scale):
-        fig.paint(painter)
+    fig.paint(painter)
     painter.end()
     return image
 
@@ -272,10 +288,9 @@ def save_png(fig: TimelineFigure, path: str | Path, scale: float = 1.0) -> Path:
     return write_bytes(Path(path), _bytes(figure_image(fig, scale)))
 
 
-def save_svg(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz",
-             dpi: int = PRINT_DPI) -> Path:
+def save_svg(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz") -> Path:
     """``fig`` as an SVG the figure's size in pixels: text as <text>, lines as vectors,
-    heatmaps as images at ``dpi`` (for the figure printed at 96 pixels an inch)."""
+    heatmaps as images at PRINT_DPI (for the figure printed at 96 pixels an inch)."""
     w, h = round(fig.size.width()), round(fig.size.height())
     data = QByteArray()
     buf = QBuffer(data)
@@ -291,8 +306,7 @@ def save_svg(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz",
     painter = QPainter()
     if not painter.begin(generator):
         raise OSError(f"could not write {path}")
-    with _oversampled(fig, dpi / SCREEN_DPI):
-        fig.paint(painter)
+    fig.paint(painter)
     painter.end()
     buf.close()
     # Qt writes the size in millimetres, which readers convert at 90 or 96 dpi: pixels
@@ -301,11 +315,10 @@ def save_svg(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz",
     return write_bytes(Path(path), svg.encode("utf-8"))
 
 
-def save_pdf(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz",
-             dpi: int = PRINT_DPI) -> Path:
+def save_pdf(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz") -> Path:
     """``fig`` as a one-page PDF the figure's size at 96 pixels an inch (a 1280-pixel-wide
     timeline is 13.3 inches, 960 points, wide), text and lines as vectors, heatmaps as images
-    at ``dpi``."""
+    at PRINT_DPI."""
     data = QByteArray()
     buf = QBuffer(data)
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -319,8 +332,7 @@ def save_pdf(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz",
     painter = QPainter()
     if not painter.begin(writer):
         raise OSError(f"could not write {path}")
-    with _oversampled(fig, dpi / SCREEN_DPI):
-        fig.paint(painter)
+    fig.paint(painter)
     painter.end()
     buf.close()
     return write_bytes(Path(path), bytes(data.data()))
@@ -329,16 +341,6 @@ def save_pdf(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz",
 def page_points(fig: TimelineFigure) -> QSizeF:
     """The PDF page of ``fig``, in points: its pixels at 96 an inch."""
     return QSizeF(fig.size.width() * 72.0 / SCREEN_DPI, fig.size.height() * 72.0 / SCREEN_DPI)
-
-
-@contextmanager
-def _oversampled(fig: TimelineFigure, factor: float) -> Iterator[None]:
-    kept = fig.oversample
-    fig.oversample = max(kept, factor)
-    try:
-        yield
-    finally:
-        fig.oversample = kept
 
 
 def colour_bars(fig: TimelineFigure) -> list[pg.ColorBarItem]:

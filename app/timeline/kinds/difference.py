@@ -38,7 +38,7 @@ class Difference(Compared):
         return super().levels_for(data, trace)
 
     def heading(self) -> str:
-        text = f"Δ{self.quantity}: {super().heading()}"
+        text = f"Δ{self.quantity} = edited − before, of {self.base_heading()}"
         if self.pair is None:
             return text
         before, after = self.pair
