@@ -47,6 +47,11 @@ class GatesView(TraceView):
         self.listen()
 
     @property
+    def ablation_menu(self):
+        """The right-click menu last opened on a track (None before the first)."""
+        return self.timeline.ablation_menu
+
+    @property
     def heatmaps(self) -> dict[str, Heatmap]:
         """The gate heatmaps shown, by gate."""
         return {g: t.map for g in GATES if (t := self.timeline.track(g)) is not None}
@@ -68,3 +73,8 @@ class GatesView(TraceView):
 
     def show_step(self, t: int) -> None:
         self.timeline.show_step(t)
+
+    def hover_text(self, scene_pos, scene=None) -> str:
+        """The reading under ``scene_pos`` of the track scene ``scene`` (None: any track)."""
+        hit = self.timeline.hover_text(scene_pos, scene)
+        return f"gate {hit}" if hit else ""

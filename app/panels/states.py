@@ -114,6 +114,24 @@ class StatesView(TraceView):
         return self._map("h")
 
     @property
+    def ablation_menu(self) -> Any:
+        """The right-click menu last opened on a track (None before the first)."""
+        return self.timeline.ablation_menu
+
+    @property
+    def c_bar(self) -> Any:
+        return getattr(self.timeline.track("c"), "bar", None)
+
+    @property
+    def h_bar(self) -> Any:
+        return getattr(self.timeline.track("h"), "bar", None)
+
+    @property
+    def lines_cursor(self) -> Any:
+        track = self._lines
+        return None if track is None else track.cursor
+
+    @property
     def bars(self) -> dict[str, Bars]:
         """The bar charts of the current step (empty when that track is removed)."""
         return getattr(self.timeline.track("bars"), "bars", {})
@@ -253,5 +271,6 @@ class StatesView(TraceView):
                 if (a.layer, a.direction, a.batch) == (ctx.layer, ctx.direction, ctx.batch)
                 and unit in a.units and t in a.steps(steps)}
 
-    def _on_cursor_dragged(self, line) -> None:
-        self.session.seek(int(round(line.value())))
+    def hover_text(self, scene_pos, scene=None) -> str:
+        """The reading under ``scene_pos`` of the track scene ``scene`` (None: any track)."""
+        return self.timeline.hover_text(scene_pos, scene)

@@ -71,6 +71,8 @@ class Timeline(QWidget):
         self.frames: list[TrackFrame] = []
         self._shared: dict[str, Any] = {}
         self._proxies: list[pg.SignalProxy] = []
+        #: the right-click menu last opened on a heatmap track (ablate a unit)
+        self.ablation_menu: QMenu | None = None
         self.hover = QLabel("Hover a track to read it.")
         self.hover.setObjectName("timeline_hover")
         # the overview, in a scene of its own, with the tracks' columns
@@ -357,6 +359,16 @@ class Timeline(QWidget):
             self.show_trace(trace)
 
     # ----- hover ------------------------------------------------------------------------
+    def hover_text(self, scene_pos: QPointF, scene: Any = None) -> str:
+        """What the mouse at ``scene_pos`` of ``scene`` points at (any track's scene when
+        None: the first track that has something there answers)."""
+        for track in self.tracks():
+            if scene is None or track.graphics.scene() is scene:
+                text = track.hover_text(scene_pos)
+                if text:
+                    return text
+        return ""
+
     def _on_mouse_moved(self, track: Track, pos: QPointF) -> None:
         text = track.hover_text(pos)
         if text:

@@ -291,7 +291,7 @@ def test_dark_palette_makes_every_plot_dark_with_readable_axes(dark, make_window
     assert len(views) >= 5
     for view in views:
         assert view.backgroundBrush().color().lightness() < 60, view
-    plot = w.panels["States"].graphics.ci.getItem(0, 0)
+    plot = w.panels["States"].timeline.overview.plot
     background = views[0].backgroundBrush().color()
     for item in w.findChildren(pg.GraphicsView)[0].items():
         if isinstance(item, pg.AxisItem):

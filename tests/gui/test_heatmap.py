@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 
 from lstm_viz import InputSpec, LSTMConfig, Session
@@ -116,8 +116,9 @@ def test_each_gate_colour_bar_sits_beside_its_own_row(qtbot, make_panels):
     qtbot.wait(50)
     spans = []
     for gate in GATES:
-        vb = gates.heatmaps[gate].plot.getViewBox().sceneBoundingRect()
-        bar = gates.bars[gate].sceneBoundingRect()
+        # each track has a scene of its own: compare where they are on the screen
+        vb = _on_screen(gates.heatmaps[gate].plot.getViewBox())
+        bar = _on_screen(gates.bars[gate])
         middle = bar.center().y()
         assert vb.top() <= middle <= vb.bottom(), gate
         assert bar.left() >= vb.right()
@@ -126,6 +127,14 @@ def test_each_gate_colour_bar_sits_beside_its_own_row(qtbot, make_panels):
         assert bottom <= top + 1  # no two bars (or their labels' rows) overlap
     expected = {"i": (0, 1), "f": (0, 1), "g": (-1, 1), "o": (0, 1)}
     assert {g: tuple(gates.bars[g].levels()) for g in GATES} == expected
+
+
+def _on_screen(item) -> QRectF:
+    """``item``'s bounding rectangle in global (screen) coordinates."""
+    rect = item.sceneBoundingRect()
+    view = item.scene().views()[0]
+    top_left = view.mapToGlobal(view.mapFromScene(rect.topLeft()))
+    return QRectF(QPointF(top_left), rect.size())
 
 
 def _tinted(region) -> bool:

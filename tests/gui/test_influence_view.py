@@ -114,10 +114,10 @@ def test_right_click_in_states_zeroes_a_unit_and_the_difference_shows_it(
     # a right click on row 2, step 4 of the c heatmap
     vb = states.c_map.plot.getViewBox()
     scene_pos = vb.mapViewToScene(QPointF(4, 2))
-    graphics = states.timeline.track("c").graphics
+    graphics = states.timeline.track("c").graphics  # the c track's own scene
     widget_pos = graphics.mapFromScene(scene_pos)
     qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.RightButton, pos=widget_pos)
-    menu = states.timeline.ablation_menu
+    menu = states.ablation_menu
     actions = {a.data(): a for a in menu.actions() if a.data()}
     actions[("c", 0.0)].trigger()
     assert session.edits.ablations == [Ablation("c", 0, 0, 0, (2,), 0.0, start=4)]
@@ -204,10 +204,10 @@ def test_right_click_on_a_gate_row_offers_that_gates_clamps_first(qtbot, make_pa
     gates.resize(1000, 700)
     qtbot.wait(50)
     vb = gates.heatmaps["g"].plot.getViewBox()
-    graphics = gates.timeline.track("g").graphics
+    graphics = gates.timeline.track("g").graphics  # the g track's own scene
     pos = graphics.mapFromScene(vb.mapViewToScene(QPointF(6, 1)))
     qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.RightButton, pos=pos)
-    first = [a for a in gates.timeline.ablation_menu.actions() if a.data()][:3]
+    first = [a for a in gates.ablation_menu.actions() if a.data()][:3]
     assert [a.data() for a in first] == [("g", -1.0), ("g", 0.0), ("g", 1.0)]
     first[2].trigger()
     wait_traced(ctx)

@@ -108,6 +108,8 @@ class PredictionBase(StripTrack):
     def show_trace(self, trace: Any) -> None:
         super().show_trace(trace)
         self.available = bool(self.strips.has_predictions)
+        assert self.plot is not None
+        self.plot.setVisible(self.available)
         end, why = selection_end(self, trace)
         self.hatch.set_end(end, why, self.session.num_steps)
 
@@ -133,11 +135,6 @@ class LossTrack(PredictionBase):
     kind = "loss"
     label = "loss per step"
     plot_name = "loss_plot"
-
-    def show_trace(self, trace: Any) -> None:
-        super().show_trace(trace)
-        p = self.strips.predictions
-        self.available = p is not None and p.loss is not None
 
     def summary(self) -> str:
         p = self.strips.predictions

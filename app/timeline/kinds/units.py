@@ -60,7 +60,7 @@ class UnitLinesTrack(Track):
         self.cursor.sigDragged.connect(
             lambda line: self.session.seek(int(round(line.value()))))
         plot.addItem(self.cursor)
-        self.note = PlotNote(plot)
+        self.note = PlotNote(plot, axes=("left",))
         self.hatch = EndHatch(plot)
         self.marks = EditMarks(plot, rows=False)
         self.lines: list[pg.PlotDataItem] = []
