@@ -341,12 +341,21 @@ class InfluenceView(TraceView):
         where = "" if diff is None else f" · {diff.change_text()}"
         self.diff_caption.setText("; ".join(described) + where)
         if diff is not None and diff.span is not None:
-            first = diff.span[0]
-            t0, t1 = self.whatif.overview.window
-            if not t0 <= first < t1:  # the change begins out of sight: move there
-                width = t1 - t0
-                start = max(0, first - width // 10)
-                self.whatif.overview.set_window(start, start + width)
+            self._frame_change(diff.span[0])
+
+    def _frame_change(self, first: int) -> None:
+        """Show where the change begins, and the cursor (the window follows the cursor)."""
+        overview, t = self.whatif.overview, self.session.t
+        t0, t1 = overview.window
+        if t0 <= first < t1 and t0 <= t < t1:
+            return
+        width = t1 - t0
+        lo, hi = min(t, first), max(t, first)
+        pad = max(2, width // 10)
+        if hi - lo + 2 * pad <= width:
+            overview.set_window(lo - pad, lo - pad + width)
+        else:  # both do not fit the window as it is: widen it
+            overview.set_window(lo - pad, hi + pad + 1)
 
     # ----- exports ----------------------------------------------------------------------
     def figure(self, caption: str = "") -> TimelineFigure:

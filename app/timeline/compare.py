@@ -14,6 +14,7 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
 from lstm_viz.ablation import changed_steps, head_outputs, next_step_targets, step_losses
 
@@ -32,6 +33,15 @@ def compared_runs(session: Any) -> tuple[Any, Any] | None:
             or original.gates.shape != trace.gates.shape or original.start != trace.start:
         return None
     return original, trace
+
+
+def noise(values: np.ndarray, run: Any) -> float:
+    """The largest difference two runs of the same LSTM may show without any edit: the run
+    before the edits and the edited one can come from different kernels, which round
+    differently (1000 units in the last place of the run's dtype, of the largest value)."""
+    eps = float(torch.finfo(run.gates.dtype).eps)
+    finite = np.abs(values[np.isfinite(values)])
+    return 1000 * eps * max(1.0, float(finite.max()) if finite.size else 1.0)
 
 
 class InputValues(HeatmapTrack):
@@ -190,7 +200,7 @@ class Compared(HeatmapTrack):
         if not self.available:
             return
         self.pair = (before, after)
-        self.span = changed_steps(before, after, axis=0)
+        self.span = changed_steps(before, after, axis=0, atol=noise(before, edited))
         super().show_trace(edited if self.mode != "before" else original)
 
     def summary(self) -> str:

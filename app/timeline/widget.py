@@ -282,6 +282,16 @@ class Timeline(QWidget):
         frame.track.show_trace(trace)
         frame.fit()
 
+    def redraw_track(self, track: Track) -> None:
+        """Draw ``track`` again (its own data changed, e.g. a gradient map arrived): its
+        height, header and overview band follow."""
+        trace = self.session.trace
+        frame = next((f for f in self.frames if f.track is track), None)
+        if frame is None or trace is None or not self.ctx.fits(trace):
+            return
+        self._draw_track(frame, trace)
+        self._update_overview()
+
     def show_step(self, t: int) -> None:
         self.overview.follow(t)
         for frame in self.frames:

@@ -419,3 +419,48 @@ def test_an_svg_of_the_influence_view_draws_the_gradients_in_the_bars_colours(
         assert 0.4 * hi < abs(value) < 0.8 * hi
         want = bar.colorMap().map((value - lo) / (hi - lo), mode="qcolor")
         assert any(_close(QColor(*p), want, tol=4) for p in pixels), (name, want.getRgb())
+
+
+# ----- the What-if timeline -----------------------------------------------------------------
+
+def test_after_an_ablation_the_difference_page_shows_where_the_change_is(
+        qtbot, show_view, wait_traced):
+    from lstm_viz import InputSpec
+    session = _session()
+    session.set_input(InputSpec(seq_len=900, batch_size=1))
+    ctx, view = show_view(InfluenceView, session)
+    view.pages.setCurrentIndex(1)
+    qtbot.wait(50)
+    t0, t1 = view.whatif.overview.window
+    assert t1 <= 700  # the window starts far from where the ablation will be
+    before = session.trace
+    session.ablate(Ablation("c", 0, 0, 0, (3,), 0.0, start=700), rerun=False)
+    wait_traced(ctx)
+    qtbot.wait(50)
+    t0, t1 = view.whatif.overview.window
+    assert t0 <= 700 < t1
+    # before, after and their difference: the runs themselves, (units, T)
+    after = session.trace
+    c0 = before.c[0, 0, :, 0].double().numpy().T
+    c1 = after.c[0, 0, :, 0].double().numpy().T
+    tracks = {t.kind: t for t in view.whatif.tracks()}
+    np.testing.assert_array_equal(tracks["before:c"].map.data, c0)
+    np.testing.assert_array_equal(tracks["after:c"].map.data, c1)
+    np.testing.assert_array_equal(tracks["diff:c"].map.data, c1 - c0)
+    assert tracks["diff:c"].span == (700, 900)
+    assert "changed at t 700–899" in view.diff_caption.text()
+    # the ablated unit is marked in every track that has something to draw
+    for track in view.whatif.tracks():
+        if track.available:
+            assert track.marks.items, track.kind
+
+
+def test_every_kind_with_values_of_a_run_has_before_after_and_difference_kinds():
+    from lstm_viz_app.timeline.registry import kinds
+    known = kinds()
+    compared = {k.partition(":")[2] for k in known if ":" in k}
+    assert compared == {"i", "f", "g", "o", "c", "h", "input", "prediction", "loss"}
+    for base in compared:
+        assert {f"before:{base}", f"after:{base}", f"diff:{base}"} <= set(known)
+    assert not any(k.endswith(("grad_x", "grad_norms", "bars", "units")) and ":" in k
+                   for k in known)

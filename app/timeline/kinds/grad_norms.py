@@ -108,15 +108,12 @@ class GradNormsTrack(Track):
         return ", ".join(parts)
 
     def _on_source_changed(self) -> None:
-        trace = self.session.trace
-        if trace is None or not self.ctx.fits(trace):
+        if self.host is not None:
+            self.host.redraw_track(self)
             return
-        self.show_trace(trace)
-        host = self.host
-        if host is not None:
-            frame = next((f for f in host.frames if f.track is self), None)
-            if frame is not None:
-                frame.fit()
+        trace = self.session.trace
+        if trace is not None and self.ctx.fits(trace):
+            self.show_trace(trace)
 
     def watched(self) -> QWidget:
         """What is on screen while the track is: its timeline (the track's own scene hides
