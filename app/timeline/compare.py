@@ -201,6 +201,7 @@ class Compared(HeatmapTrack):
             return
         self.pair = (before, after)
         self.span = changed_steps(before, after, axis=0, atol=noise(before, edited))
+        self.marks.rows = bool(self.rows_are_units)  # else an edit is a band over its steps
         super().show_trace(edited if self.mode != "before" else original)
 
     def summary(self) -> str:

@@ -59,6 +59,7 @@ class GradientTrack(HeatmapTrack):
         return super().levels_for(data, trace)
 
     def show_trace(self, trace: Any) -> None:
+        self.marks.rows = bool(self.rows_are_units)  # an input feature is no unit to outline
         super().show_trace(trace)
         self.available = self.source.result is not None
         inf = self.source.result

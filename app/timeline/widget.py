@@ -257,12 +257,19 @@ class Timeline(QWidget):
         menu = self.add_menu
         menu.clear()
         groups: dict[str, list[type[Track]]] = {}
-        for cls in kinds().values():
+        # kinds that say where they go (``menu_order``) after the others, in that order
+        for cls in sorted(kinds().values(), key=lambda c: getattr(c, "menu_order", 0)):
             groups.setdefault(cls.group, []).append(cls)
+        sections: set[str] = set()
         for group, classes in groups.items():
-            menu.addSection(group)
+            # "What-if: before the edit": a submenu of the What-if section
+            head, _, sub = group.partition(": ")
+            if head not in sections:
+                menu.addSection(head)
+                sections.add(head)
+            target = menu.addMenu(sub) if sub else menu
             for cls in classes:
-                action = menu.addAction(cls.label)
+                action = target.addAction(cls.label)
                 action.setData(cls.kind)
                 shown = self.track(cls.kind) is not None
                 action.setEnabled(not shown)

@@ -13,6 +13,7 @@ class AfterEdit(Compared):
     """The base kind's values in the run with every what-if edit (empty without one)."""
 
     mode: ClassVar[str] = "after"
+    menu_order: ClassVar[int] = 21
     suffix: ClassVar[str] = "after the edit"
 
     def heading(self) -> str:

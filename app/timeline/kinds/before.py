@@ -13,6 +13,7 @@ class BeforeEdit(Compared):
     """The base kind's values as nn.LSTM computed them before the first what-if edit."""
 
     mode: ClassVar[str] = "before"
+    menu_order: ClassVar[int] = 20
     suffix: ClassVar[str] = "before the edit"
 
 

@@ -17,6 +17,7 @@ class Difference(Compared):
     """Edited minus before, per row and step; NaN past the sequence's end."""
 
     mode: ClassVar[str] = "diff"
+    menu_order: ClassVar[int] = 22
     suffix: ClassVar[str] = "edited − before"
 
     def bar_label(self) -> str:

@@ -9,6 +9,7 @@ from ..registry import register
 @register
 class GradCTrack(GradientTrack):
     kind = "grad_c"
+    menu_order = 11
     label = "∂target/∂c"
     quantity = "dc"
     part = "dc"

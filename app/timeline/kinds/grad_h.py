@@ -9,6 +9,7 @@ from ..registry import register
 @register
 class GradHTrack(GradientTrack):
     kind = "grad_h"
+    menu_order = 12
     label = "∂target/∂h"
     quantity = "dh"
     part = "dh"

@@ -30,6 +30,7 @@ class GradNormsTrack(Track):
     in its own row."""
 
     kind = "grad_norms"
+    menu_order = 13
     label = "gradient norms per step"
     group = "Influence"
     from_gradients = True

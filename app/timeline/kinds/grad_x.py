@@ -9,6 +9,7 @@ from ..registry import register
 @register
 class GradXTrack(GradientTrack):
     kind = "grad_x"
+    menu_order = 10
     label = "∂target/∂x"
     quantity = "dx"
     part = "dx"
