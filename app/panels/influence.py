@@ -72,6 +72,8 @@ class InfluenceView(TraceView):
             "gradients", lambda: GradientSource(ctx))
         self.source.changed.connect(self._on_source_changed)
         self._framed: tuple | None = None
+        #: a trace or step arrived while the view was hidden: drawn when it is shown
+        self._behind = False
         self.target = QComboBox()
         self.target.setObjectName("influence_target")
         self.target.setToolTip("The value whose gradients are shown")
@@ -281,6 +283,10 @@ class InfluenceView(TraceView):
 
     # ----- drawing ----------------------------------------------------------------------
     def show_trace(self, trace: Any) -> None:
+        if not self.isVisible():  # a hidden tab costs nothing: drawn when shown
+            self._behind = True
+            return
+        self._behind = False
         self._offer_targets()
         self._offer_quantities()
         self.caption.setText(f"<b>Influence</b>: {self.ctx.selection_text()}")
@@ -289,8 +295,16 @@ class InfluenceView(TraceView):
         self.show_step(self.session.t)
 
     def show_step(self, t: int) -> None:
+        if self._behind or not self.isVisible():
+            self._behind = True
+            return
         self.gradients.show_step(t)
         self.whatif.show_step(t)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._behind:
+            self.refresh()
 
     def recompute(self, *args: object) -> None:
         """Ask for the gradients of the current target (only while they are on screen)."""
@@ -324,6 +338,9 @@ class InfluenceView(TraceView):
     def _show_difference(self, *args: object) -> None:
         """The what-if tracks, the caption that names the edits, and a detail window that
         holds where the change begins."""
+        if not self.isVisible():
+            self._behind = True
+            return
         trace = self.session.trace
         if trace is None or not self.ctx.fits(trace):
             return

@@ -464,3 +464,21 @@ def test_every_kind_with_values_of_a_run_has_before_after_and_difference_kinds()
         assert {f"before:{base}", f"after:{base}", f"diff:{base}"} <= set(known)
     assert not any(k.endswith(("grad_x", "grad_norms", "bars", "units")) and ":" in k
                    for k in known)
+
+
+def test_a_hidden_influence_tab_waits_and_draws_what_happened_when_shown(
+        qtbot, make_window, wait_traced):
+    w = make_window(_session(), view="States")
+    session, view = w.session, w.views["Influence"]
+    session.ablate(Ablation("c", 0, 0, 0, (1,), 0.0, start=5), rerun=False)
+    wait_traced(w)
+    session.seek(9)
+    assert view._behind  # nothing drawn while hidden
+    assert view.source.result is None or view.source.result.t != 9
+    w.show_view("Influence")
+    view.pages.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: view.whatif.track("diff:c").span is not None, timeout=5000)
+    diff = view.whatif.track("diff:c")
+    assert diff.span[0] == 5 and diff.map.cursor.value() == 9
+    view.pages.setCurrentIndex(0)
+    _wait_result(qtbot, view, t=9)
