@@ -180,3 +180,14 @@ def test_bars_of_more_units_than_pixels_lose_no_unit_and_say_so(qtbot):
     values[:] = 0.1
     bars.set_values(values[:16], focus=-1)  # few units: one bar each, nothing to say
     assert bars.units_per_bar == 1 and bars.axis.labelText == ""
+
+
+def test_colour_bar_labels_have_at_most_five_characters_and_read_as_their_values():
+    from lstm_viz_app.plots import bar_ticks
+    cases = {(-0.00236, 0.00236): ["-2.4m", "0", "2.4m"], (-5.25, 5.25): ["-5.25", "0", "5.25"],
+             (0.0, 1.0): ["0", "0.5", "1"], (-0.542, 0.542): ["-0.54", "0", "0.54"],
+             (-52500.0, 52500.0): ["-52k", "0", "52k"], (-1e-12, 1e-12): ["-1p", "0", "1p"]}
+    for (lo, hi), want in cases.items():
+        ticks = bar_ticks(lo, hi)
+        assert [v for v, _ in ticks] == [lo, 0.5 if lo == 0 else 0.0, hi]
+        assert [text for _, text in ticks] == want

@@ -482,3 +482,15 @@ def test_a_hidden_influence_tab_waits_and_draws_what_happened_when_shown(
     assert diff.span[0] == 5 and diff.map.cursor.value() == 9
     view.pages.setCurrentIndex(0)
     _wait_result(qtbot, view, t=9)
+
+
+def test_every_track_of_the_influence_timeline_shares_the_time_axis_pixels(qtbot, show_view):
+    ctx, view = show_view(InfluenceView, _session())
+    ctx.session.seek(12)
+    _wait_result(qtbot, view, t=12)
+    qtbot.wait(50)
+    assert float(np.nanmax(np.abs(view.maps["dx"].data))) < 0.1  # long labels, unless cut short
+    boxes = {track.kind: track.plot.getViewBox().sceneBoundingRect()
+             for track in view.gradients.tracks()}
+    edges = {kind: (round(box.left()), round(box.right())) for kind, box in boxes.items()}
+    assert len(set(edges.values())) == 1, edges
