@@ -1,5 +1,5 @@
 """The track kinds a timeline can show: each module of ``lstm_viz_app.timeline.kinds``
-registers its classes with ``@register``; ``kinds()`` imports them all once."""
+registers its classes with ``@register``; ``track_kinds()`` imports them all once."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _load() -> None:
         importlib.import_module(f"{package.__name__}.{info.name}")
 
 
-def kinds() -> dict[str, type[Track]]:
+def track_kinds() -> dict[str, type[Track]]:
     """Every registered kind, kind -> class, in the order they were registered."""
     _load()
     return dict(_KINDS)
@@ -44,7 +44,7 @@ def kinds() -> dict[str, type[Track]]:
 
 def create(kind: str, ctx: Any, host: Any = None) -> Track:
     """A new track of ``kind``; a kind no module registers is a ValueError naming the known."""
-    known = kinds()
+    known = track_kinds()
     if kind not in known:
         raise ValueError(f"unknown track kind {kind!r}; known: {', '.join(known)}")
     return known[kind](ctx, host)

@@ -30,7 +30,7 @@ from ..display import DisplayControls
 from ..overview import LEFT_AXIS_WIDTH, Overview
 from ..sessions import sequence_end
 from .frame import TrackFrame
-from .registry import create, kinds
+from .registry import create, track_kinds
 from .track import BAR_COLUMN_WIDTH, Track, TrackState
 
 TIME_AXIS_HEIGHT = 42
@@ -170,7 +170,7 @@ class Timeline(QWidget):
         skipped (a session from a newer version), a kind named twice shows once."""
         for frame in list(self.frames):
             self._drop(frame)
-        known = kinds()
+        known = track_kinds()
         for item in tracks:
             state = TrackState(item) if isinstance(item, str) else item
             if state.kind in known and self.track(state.kind) is None:
@@ -257,7 +257,7 @@ class Timeline(QWidget):
         menu = self.add_menu
         menu.clear()
         groups: dict[str, list[type[Track]]] = {}
-        for cls in kinds().values():
+        for cls in track_kinds().values():
             groups.setdefault(cls.group, []).append(cls)
         for group, classes in groups.items():
             menu.addSection(group)
