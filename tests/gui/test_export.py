@@ -249,9 +249,12 @@ def _bar_box(window, title: str, scale: float) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the first colour bar's ramp in the view's figure at ``scale``."""
     import pyqtgraph as pg
     view = window.views[title]
-    graphics = next(g for g in view.findChildren(pg.GraphicsView)
-                    if any(isinstance(i, pg.ColorBarItem) for i in g.scene().items()))
-    bar = next(i for i in graphics.scene().items() if isinstance(i, pg.ColorBarItem))
+    # the first track with a colour bar shown (a few input features are lines: no bar)
+    graphics = next(g for g in view.findChildren(pg.GraphicsView) if g.isVisible()
+                    and any(isinstance(i, pg.ColorBarItem) and i.isVisible()
+                            for i in g.scene().items()))
+    bar = next(i for i in graphics.scene().items()
+               if isinstance(i, pg.ColorBarItem) and i.isVisible())
     rect = graphics.mapFromScene(bar.bar.sceneBoundingRect()).boundingRect()
     rect.translate(graphics.mapTo(view, rect.topLeft()) - rect.topLeft())
     # the ramp's middle: its edges blend into the frame and the tick marks
@@ -409,7 +412,8 @@ def test_an_animation_is_the_size_of_the_view_with_its_legend_whole(window, tmp_
         assert im.size == (round(fig.size.width()), round(fig.size.height()))
         assert im.size[0] == view.width()
     # every legend entry lies inside what the figure draws of its plots
-    shown = view.graphics.mapToScene(view.graphics.viewport().rect()).boundingRect()
+    graphics = view.timeline.track("units").graphics  # the chosen units' track
+    shown = graphics.mapToScene(graphics.viewport().rect()).boundingRect()
     assert view.legend.items
     for sample, label in view.legend.items:
         for item in (sample, label):
