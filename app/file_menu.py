@@ -41,6 +41,8 @@ from lstm_viz.textinput import text_input_spec, tokens_spec
 from lstm_viz.validate import MAX_TEXT, check_regular_file
 
 from .dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
+from .timeline.persist import layouts as timeline_layouts
+from .timeline.persist import restore_layouts as restore_timeline_layouts
 from .workers import LoadRunner
 
 log = logging.getLogger(__name__)
@@ -412,7 +414,8 @@ def open_text_input(window, text_path, vocab_path: str = "") -> bool:
 # ----- sessions ----------------------------------------------------------------------------------
 def save_session_file(window, path) -> bool:
     """Save the whole session (weights, input, step, edits, selection, current view)."""
-    view = {"tab": window.tabs.tabText(window.tabs.currentIndex())}
+    view = {"tab": window.tabs.tabText(window.tabs.currentIndex()),
+            "timelines": timeline_layouts(window.panels)}
     try:
         save_session(path, window.session, selection=_selection(window), view=view)
     except (OSError, ValueError) as exc:
@@ -519,6 +522,10 @@ def use_session(window, path, loaded: Session, extras: SessionExtras) -> bool:
     units = window.panels.get("Units")
     if units is not None and isinstance(sel.get("span"), list) and len(sel["span"]) == 2:
         units.set_span(int(sel["span"][0]), int(sel["span"][1]))
+    if "timelines" in extras.view:
+        problem = restore_timeline_layouts(window.panels, extras.view["timelines"])
+        if problem:
+            ctx.post(problem, 10000)
     if extras.view.get("tab"):
         window.show_view(str(extras.view["tab"]))
     _opened(window, path, "session")

@@ -143,6 +143,11 @@ class InfluenceView(TraceView):
         return self.whatif if self.pages.currentIndex() == 1 else self.gradients
 
     @property
+    def timelines(self) -> dict[str, Timeline]:
+        """Both pages' timelines, by page (what a session and the settings keep)."""
+        return {"Gradients": self.gradients, "Difference": self.whatif}
+
+    @property
     def result(self) -> Any:
         """The gradient map on screen (an lstm_viz Influence), or None."""
         return self.source.result
@@ -289,6 +294,13 @@ class InfluenceView(TraceView):
         self._behind = False
         self._offer_targets()
         self._offer_quantities()
+        shown = self.shown_quantity()  # the tracks a session restored say which quantity
+        if shown is not None and shown != self.diff_quantity.currentData():
+            index = self.diff_quantity.findData(shown)
+            if index >= 0:
+                self.diff_quantity.blockSignals(True)
+                self.diff_quantity.setCurrentIndex(index)
+                self.diff_quantity.blockSignals(False)
         self.caption.setText(f"<b>Influence</b>: {self.ctx.selection_text()}")
         self.gradients.show_trace(trace)
         self._show_difference()

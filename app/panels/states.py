@@ -161,8 +161,13 @@ class StatesView(TraceView):
         return None if track is None else track.legend
 
     def _on_tracks_changed(self) -> None:
+        """A new chosen-units track plots the box's units; a restored one fills the box."""
         track = self._lines
-        if track is not None and track.units_text != self.units_edit.text():
+        if track is None or track.units_text == self.units_edit.text():
+            return
+        if track.units_chosen:
+            self.units_edit.setText(track.units_text)
+        else:
             track.set_units(self.units_edit.text())
 
     def _on_config_changed(self) -> None:

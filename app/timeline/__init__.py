@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from .bases import EditMarks, EndHatch, HeatmapTrack, draw_strips, shared_strips
 from .presets import PRESETS, preset, states_from_data, states_to_data
-from .registry import create, kinds, register
+from .registry import create, register, track_kinds
 from .track import (
     BAR_COLUMN_WIDTH,
     HEATMAP_CAP,
@@ -50,6 +50,6 @@ from .widget import Timeline
 __all__ = [
     "BAR_COLUMN_WIDTH", "HEATMAP_CAP", "MIN_TRACK_HEIGHT", "PRESETS", "PX_PER_UNIT",
     "SCALE_MODES", "EditMarks", "EndHatch", "HeatmapTrack", "Timeline", "Track", "TrackState",
-    "create", "draw_strips", "heatmap_min_height", "kinds", "preset", "register",
+    "create", "draw_strips", "heatmap_min_height", "preset", "register", "track_kinds",
     "shared_strips", "states_from_data", "states_to_data",
 ]

@@ -19,6 +19,8 @@ from ..sessions import sequence_end
 from .track import Track, heatmap_min_height
 
 WHATIF_COLOUR = "#a15c00"
+#: pixels above and below a heatmap for the half of its colour bar's end labels that overhang
+BAR_LABEL_MARGIN = 8
 #: the quantities a windowed session's overview holds over the whole input
 TRACED = ("i", "f", "g", "o", "c", "h")
 
@@ -157,6 +159,10 @@ class HeatmapTrack(Track):
                                    width=12)
         self.graphics.addItem(self.bar, row=0, col=1)
         self.map.attach_bar(self.bar, self.quantity)
+        # the end values are centred on the bar's ends: drawn even where they reach past them,
+        # into margins kept free for them
+        self.bar.axis.setStyle(hideOverlappingLabels=False)
+        self.graphics.ci.setContentsMargins(2, BAR_LABEL_MARGIN, 2, BAR_LABEL_MARGIN)
         self.map.cursor.sigDragged.connect(self._on_cursor_dragged)
         self.marks = EditMarks(plot, rows=True)
         self.edits_said: list[str] = []
@@ -181,6 +187,9 @@ class HeatmapTrack(Track):
 
     def min_height(self) -> int:
         return heatmap_min_height(self._rows)
+
+    def chrome_height(self) -> int:
+        return 2 * BAR_LABEL_MARGIN + 4
 
     def levels_for(self, data: np.ndarray, trace: Any) -> tuple[float, float]:
         """The colour levels of scale ``self.scale`` for ``data`` (rows, T)."""

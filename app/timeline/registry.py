@@ -1,8 +1,8 @@
 """The track kinds a timeline can show: each module of ``lstm_viz_app.timeline.kinds``
-registers its classes with ``@register``; ``kinds()`` imports them all once. A module may
-also register a wrapper (``@register_wrapper``): a function that makes, from any kind, a kind
-that draws it another way (its run before a what-if edit, say), or None where that makes no
-sense; every kind it makes is registered once all modules are imported."""
+registers its classes with ``@register``; ``track_kinds()`` imports them all once. A module
+may also register a wrapper (``@register_wrapper``): a function that makes, from any kind, a
+kind that draws it another way (its run before a what-if edit, say), or None where that makes
+no sense; every kind it makes is registered once all modules are imported."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _load() -> None:
                 register(wrapped)
 
 
-def kinds() -> dict[str, type[Track]]:
+def track_kinds() -> dict[str, type[Track]]:
     """Every registered kind, kind -> class, in the order they were registered."""
     _load()
     return dict(_KINDS)
@@ -63,7 +63,7 @@ def kinds() -> dict[str, type[Track]]:
 
 def create(kind: str, ctx: Any, host: Any = None) -> Track:
     """A new track of ``kind``; a kind no module registers is a ValueError naming the known."""
-    known = kinds()
+    known = track_kinds()
     if kind not in known:
         raise ValueError(f"unknown track kind {kind!r}; known: {', '.join(known)}")
     return known[kind](ctx, host)

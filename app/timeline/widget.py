@@ -30,7 +30,7 @@ from ..display import DisplayControls
 from ..overview import LEFT_AXIS_WIDTH, Overview
 from ..sessions import sequence_end
 from .frame import TrackFrame
-from .registry import create, kinds
+from .registry import create, track_kinds
 from .track import BAR_COLUMN_WIDTH, Track, TrackState
 
 TIME_AXIS_HEIGHT = 42
@@ -170,7 +170,7 @@ class Timeline(QWidget):
         skipped (a session from a newer version), a kind named twice shows once."""
         for frame in list(self.frames):
             self._drop(frame)
-        known = kinds()
+        known = track_kinds()
         for item in tracks:
             state = TrackState(item) if isinstance(item, str) else item
             if state.kind in known and self.track(state.kind) is None:
@@ -258,7 +258,7 @@ class Timeline(QWidget):
         menu.clear()
         groups: dict[str, list[type[Track]]] = {}
         # kinds that say where they go (``menu_order``) after the others, in that order
-        for cls in sorted(kinds().values(), key=lambda c: getattr(c, "menu_order", 0)):
+        for cls in sorted(track_kinds().values(), key=lambda c: getattr(c, "menu_order", 0)):
             groups.setdefault(cls.group, []).append(cls)
         sections: set[str] = set()
         for group, classes in groups.items():

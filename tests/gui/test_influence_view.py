@@ -456,8 +456,8 @@ def test_after_an_ablation_the_difference_page_shows_where_the_change_is(
 
 
 def test_every_kind_with_values_of_a_run_has_before_after_and_difference_kinds():
-    from lstm_viz_app.timeline.registry import kinds
-    known = kinds()
+    from lstm_viz_app.timeline import track_kinds
+    known = track_kinds()
     compared = {k.partition(":")[2] for k in known if ":" in k}
     assert compared == {"i", "f", "g", "o", "c", "h", "input", "prediction", "loss"}
     for base in compared:
@@ -494,3 +494,19 @@ def test_every_track_of_the_influence_timeline_shares_the_time_axis_pixels(qtbot
              for track in view.gradients.tracks()}
     edges = {kind: (round(box.left()), round(box.right())) for kind, box in boxes.items()}
     assert len(set(edges.values())) == 1, edges
+
+
+def test_both_influence_pages_keep_their_tracks_in_the_settings(qtbot, make_window):
+    w = make_window(_session(), view="Influence")
+    view = w.views["Influence"]
+    view.gradients.remove_track("input")
+    view.gradients.frame("grad_c").set_plot_height(150)
+    view.diff_quantity.setCurrentIndex(view.diff_quantity.findData("f"))
+    view.whatif.add_track("diff:h")
+    gradients, whatif = view.gradients.state(), view.whatif.state()
+    assert [s.kind for s in whatif][1:4] == ["before:f", "after:f", "diff:f"]
+    assert w.save_settings()
+    again = make_window(restore=True)
+    other = again.views["Influence"]
+    assert other.gradients.state() == gradients and other.whatif.state() == whatif
+    assert other.diff_quantity.currentData() == "f"  # the tracks say which quantity

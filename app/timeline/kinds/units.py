@@ -67,6 +67,8 @@ class UnitLinesTrack(Track):
         self.before_lines: list[pg.PlotDataItem] = []
         self._line_key: tuple = ()
         self.units_text = "0-2"
+        #: False until units are chosen (a session's, or the view's box)
+        self.units_chosen = False
         self.units: list[int] = []
         self.text_ok = True
         self._c: np.ndarray | None = None
@@ -84,6 +86,7 @@ class UnitLinesTrack(Track):
     def set_units(self, text: str) -> bool:
         """Plot the units ``text`` names ('0, 3-5'); False when it cannot be read."""
         self.units_text = text
+        self.units_chosen = True
         self.redraw()
         return self.text_ok
 
