@@ -46,7 +46,7 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QGraphicsView, QWidget
+from PySide6.QtWidgets import QGraphicsView, QGraphicsWidget, QWidget
 
 from lstm_viz.atomic import write_bytes
 from lstm_viz.downsample import extreme
@@ -193,11 +193,32 @@ def timeline_figure(timeline: Any, title: str = "", caption: str = "") -> Timeli
         if not frame.isVisibleTo(timeline):
             continue
         drawn = not frame.collapsed and track.available
+        if drawn:
+            _settle(track.graphics)
         label = plain(track.title() if drawn else track.summary())
         maps = [getattr(track, "map", None), *track.heatmaps().values()]
         rows.append(FigureTrack(label, track.graphics if drawn else None,
                                 tuple(dict.fromkeys(m for m in maps if isinstance(m, Heatmap)))))
     return TimelineFigure(timeline, rows, timeline.axis_graphics, title, caption)
+
+
+def _settle(view: QGraphicsView) -> None:
+    """Lay ``view``'s scene out as it will be painted. pyqtgraph sizes an axis to its tick
+    labels when it first paints them, so a track scrolled out of sight has never been laid
+    out for its labels: paint it once off screen, then lay it out at once (not on a later
+    turn of the event loop, which an export may not wait for)."""
+    scene = view.scene()
+    if scene is None:
+        return
+    scratch = QImage(max(1, view.width()), max(1, view.height()), QImage.Format.Format_RGB32)
+    painter = QPainter(scratch)
+    _render_view(painter, view, QRectF(0, 0, scratch.width(), scratch.height()))
+    painter.end()
+    for item in scene.items():
+        # pyqtgraph's items hide QGraphicsWidget.layout() behind an attribute of that name
+        layout = QGraphicsWidget.layout(item) if isinstance(item, QGraphicsWidget) else None
+        if layout is not None:
+            layout.activate()
 
 
 def _render_view(painter: QPainter, view: QGraphicsView, rect: QRectF) -> None:
