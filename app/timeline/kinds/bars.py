@@ -34,7 +34,6 @@ class GateBarsTrack(Track):
 
     def __init__(self, ctx: Any, host: Any = None) -> None:
         super().__init__(ctx, host)
-        self.graphics.ci.layout.setColumnFixedWidth(1, 0)
         self.bars: dict[str, Bars] = {}
         for k, (name, title, levels, colour) in enumerate(BAR_SPECS):
             plot = self.graphics.addPlot(row=0, col=k)
