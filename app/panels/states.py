@@ -83,9 +83,12 @@ class StatesView(TraceView):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.timeline)
         split.addWidget(right)
-        split.setStretchFactor(0, 4)
-        split.setStretchFactor(1, 1)
-        split.setSizes([800, 260])
+        # the timeline takes the width; the equation and the what-if box a narrow column
+        right.setMinimumWidth(220)
+        right.setMaximumWidth(340)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 0)
+        split.setCollapsible(0, False)
         self.split = split
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)

@@ -16,7 +16,7 @@ from .. import theme
 from ..overview import overview_band
 from ..plots import DIVERGING, Heatmap, nan_safe_limit
 from ..sessions import sequence_end
-from .track import Track, heatmap_min_height
+from .track import Track, heatmap_min_height, reserve_bar_column
 
 WHATIF_COLOUR = "#a15c00"
 #: pixels above and below a heatmap for the half of its colour bar's end labels that overhang
@@ -141,6 +141,7 @@ class HeatmapTrack(Track):
 
     group = "States"
     scales = ("fixed", "symmetric", "robust", "track", "unit")
+    has_colour_bar = True
     quantity: ClassVar[str] = ""
     colour_map: ClassVar[pg.ColorMap] = DIVERGING
     #: the quantity's own range (None: symmetric around 0, from the whole trace)
@@ -157,7 +158,7 @@ class HeatmapTrack(Track):
         self.map.neutral = 0.5 if levels == (0.0, 1.0) else 0.0
         self.bar = pg.ColorBarItem(values=levels, colorMap=self.colour_map, interactive=False,
                                    width=12)
-        self.graphics.addItem(self.bar, row=0, col=1)
+        reserve_bar_column(self.graphics, 0, self.bar)
         self.map.attach_bar(self.bar, self.quantity)
         # the end values are centred on the bar's ends: drawn even where they reach past them,
         # into margins kept free for them

@@ -31,6 +31,18 @@ PX_PER_UNIT = 2
 HEATMAP_CAP = 240
 
 
+def reserve_bar_column(graphics: pg.GraphicsLayoutWidget, row: int = 0,
+                       bar: pg.ColorBarItem | None = None) -> None:
+    """Make column 1 of ``graphics`` exactly BAR_COLUMN_WIDTH wide at ``row``: ``bar`` there,
+    or an empty item of that width (every track's plot then starts and ends at the same x)."""
+    item = bar if bar is not None else pg.GraphicsWidget()
+    item.setFixedWidth(BAR_COLUMN_WIDTH)
+    policy = item.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)  # a bar hidden (input drawn as lines) keeps its room
+    item.setSizePolicy(policy)
+    graphics.addItem(item, row=row, col=1)
+
+
 def plain(html: str) -> str:
     """Rich text as one plain line."""
     text = re.sub(r"<[^>]+>", "", html)
@@ -96,6 +108,8 @@ class Track:
     scales: ClassVar[tuple[str, ...]] = ()
     #: False for a track whose x axis is not time (the bars at the cursor)
     time_aligned: ClassVar[bool] = True
+    #: True for a kind that puts a colour bar in column 1 (``reserve_bar_column``) itself
+    has_colour_bar: ClassVar[bool] = False
 
     def __init__(self, ctx: Any, host: Any = None) -> None:
         self.ctx = ctx
@@ -107,7 +121,6 @@ class Track:
         self.graphics.setObjectName(f"track_{self.kind}")
         self.graphics.ci.setContentsMargins(2, 2, 2, 2)
         self.graphics.ci.setSpacing(0)
-        self.graphics.ci.layout.setColumnFixedWidth(1, BAR_COLUMN_WIDTH)
         self.plot: pg.PlotItem | None = None
         #: whether there is anything to draw (False: the frame shows only the summary)
         self.available = True
@@ -136,6 +149,8 @@ class Track:
         if self.plot is None:
             self.plot = plot
             self.title_in_header(plot)
+            if self.time_aligned and not self.has_colour_bar:
+                reserve_bar_column(self.graphics, row)
         return plot
 
     def title_in_header(self, plot: pg.PlotItem) -> None:

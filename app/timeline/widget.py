@@ -31,7 +31,7 @@ from ..overview import LEFT_AXIS_WIDTH, Overview
 from ..sessions import sequence_end
 from .frame import TrackFrame
 from .registry import create, track_kinds
-from .track import BAR_COLUMN_WIDTH, Track, TrackState
+from .track import Track, TrackState, reserve_bar_column
 
 TIME_AXIS_HEIGHT = 42
 #: the display's shared colour scale -> the tracks' own
@@ -41,8 +41,9 @@ DISPLAY_SCALES = {"fixed": "fixed", "unit": "unit", "percentile": "robust"}
 def _axis_only_graphics(height: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
     graphics = pg.GraphicsLayoutWidget()
     graphics.ci.setContentsMargins(2, 0, 2, 2)
-    graphics.ci.layout.setColumnFixedWidth(1, BAR_COLUMN_WIDTH)
+    graphics.ci.setSpacing(0)
     plot = graphics.addPlot(row=0, col=0)
+    reserve_bar_column(graphics)
     plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
     plot.getAxis("left").setStyle(showValues=False, tickLength=0)
     plot.getAxis("left").setPen(pg.mkPen(None))
@@ -79,9 +80,10 @@ class Timeline(QWidget):
         self.overview_graphics = pg.GraphicsLayoutWidget()
         self.overview_graphics.setObjectName("overview_graphics")
         self.overview_graphics.ci.setContentsMargins(2, 2, 2, 0)
-        self.overview_graphics.ci.layout.setColumnFixedWidth(1, BAR_COLUMN_WIDTH)
+        self.overview_graphics.ci.setSpacing(0)
         self.overview = Overview(self.overview_graphics.addPlot(row=0, col=0),
                                  self.controls.window_box.value(), self)
+        reserve_bar_column(self.overview_graphics)
         self.overview_graphics.setSizePolicy(QSizePolicy.Policy.Expanding,
                                              QSizePolicy.Policy.Fixed)
         self.overview.plot.setMinimumHeight(0)
@@ -112,16 +114,13 @@ class Timeline(QWidget):
         self.add_menu = QMenu(self.add_button)
         self.add_menu.aboutToShow.connect(self._fill_add_menu)
         self.add_button.setMenu(self.add_menu)
-        area = self.scroll_area
-        gutter = area.verticalScrollBar().sizeHint().width() + 2 * area.frameWidth()
         top = QWidget()
-        tl = QHBoxLayout(top)
-        tl.setContentsMargins(0, 0, gutter, 0)
-        tl.addWidget(self.overview_graphics)
+        self._top_layout = QHBoxLayout(top)
+        self._top_layout.addWidget(self.overview_graphics)
         bottom = QWidget()
-        bl = QHBoxLayout(bottom)
-        bl.setContentsMargins(0, 0, gutter, 0)
-        bl.addWidget(self.axis_graphics)
+        self._bottom_layout = QHBoxLayout(bottom)
+        self._bottom_layout.addWidget(self.axis_graphics)
+        self._align_columns()
         foot = QHBoxLayout()
         foot.addWidget(self.hover, 1)
         foot.addWidget(self.add_button)
@@ -358,9 +357,29 @@ class Timeline(QWidget):
         if self.axis_plot.getAxis("bottom").labelText != text:
             self.axis_plot.setLabel("bottom", text)
 
+    def _align_columns(self) -> None:
+        """Give the overview and the time axis the tracks' left and right edges: the scroll
+        area's frame on the left, its frame and scroll bar on the right."""
+        area = self.scroll_area
+        viewport = area.viewport()
+        left = viewport.x()
+        right = area.width() - viewport.x() - viewport.width()
+        if area.width() <= viewport.width():  # not laid out yet
+            right = area.verticalScrollBar().sizeHint().width() + 2 * area.frameWidth()
+            left = area.frameWidth()
+        for layout in (self._top_layout, self._bottom_layout):
+            if layout.contentsMargins().left() != left \
+                    or layout.contentsMargins().right() != right:
+                layout.setContentsMargins(left, 0, right, 0)
+
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
+        self._align_columns()
         self._update_axis_note()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self._align_columns()
 
     def _on_display_changed(self) -> None:
         """The shared colour scale sets every heatmap track's; the order redraws them."""

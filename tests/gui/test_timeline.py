@@ -258,3 +258,27 @@ def test_track_state_round_trips_as_plain_data():
     assert TrackState.from_dict(state.to_dict()) == state
     with pytest.raises(ValueError, match="kind"):
         TrackState.from_dict({"height": 3})
+
+
+def _x_span(item) -> tuple[int, int]:
+    """``item``'s left and right edge on the screen."""
+    rect = item.sceneBoundingRect()
+    view = item.scene().views()[0]
+    return (view.mapToGlobal(view.mapFromScene(rect.topLeft())).x(),
+            view.mapToGlobal(view.mapFromScene(rect.topRight())).x())
+
+
+def test_every_track_the_overview_and_the_time_axis_share_their_left_and_right_edges(
+        qtbot, show_view):
+    _, view = show_view(GatesView, Session(LSTMConfig(input_size=3, hidden_size=6),
+                                           InputSpec(seq_len=300)), size=(1000, 700))
+    timeline = view.timeline
+    timeline.add_track("units")
+    qtbot.wait(50)
+    edges = _x_span(timeline.axis_plot.getViewBox())
+    assert edges[1] - edges[0] > 500
+    assert _x_span(timeline.overview.plot.getViewBox()) == edges
+    for track in timeline.tracks():
+        if track.graphics.isVisible():  # no head here: no prediction or loss
+            assert _x_span(track.plot.getViewBox()) == edges, track.kind
+            assert track.plot.getViewBox().viewRange()[0] == pytest.approx([-0.5, 149.5])

@@ -34,10 +34,10 @@ class GateBarsTrack(Track):
 
     def __init__(self, ctx: Any, host: Any = None) -> None:
         super().__init__(ctx, host)
-        self.graphics.ci.layout.setColumnFixedWidth(1, 0)
         self.bars: dict[str, Bars] = {}
         for k, (name, title, levels, colour) in enumerate(BAR_SPECS):
-            plot = self.graphics.addPlot(row=0, col=k)
+            # three a row: six in one row would not fit a narrow timeline
+            plot = self.graphics.addPlot(row=k // 3, col=k % 3)
             self.bars[name] = Bars(plot, name, title, levels, colour)
         self.plot = self.bars["i"].plot
         self._ended = False
@@ -49,10 +49,10 @@ class GateBarsTrack(Track):
         return self.heading()
 
     def min_height(self) -> int:
-        return 110
+        return 2 * 90  # two rows of bar charts
 
     def chrome_height(self) -> int:
-        return super().chrome_height() + 30  # the unit axis under the bars
+        return super().chrome_height() + 2 * 50  # each row's title and unit axis
 
     def show_trace(self, trace: Any) -> None:
         cfg = trace.config

@@ -14,7 +14,7 @@ from ...plots import CURSOR_PEN, DIVERGING
 from ...strips import TARGET_PEN, TokenAxis, _mono_font, _token_text
 from ..bases import EditMarks, EndHatch, draw_strips, selection_end, shared_strips
 from ..registry import register
-from ..track import Track, heatmap_min_height, plain
+from ..track import Track, heatmap_min_height, plain, reserve_bar_column
 
 
 class StripTrack(Track):
@@ -34,6 +34,8 @@ class StripTrack(Track):
         self.graphics.addItem(plot, row=0, col=0)
         self.plot = plot
         self.title_in_header(plot)
+        if self.kind != "input":  # the input track puts its colour bar there
+            reserve_bar_column(self.graphics)
         self.marks = EditMarks(plot, rows=False)
 
     def close(self) -> None:
@@ -62,7 +64,7 @@ class InputTrack(StripTrack):
         super().__init__(ctx, host)
         self.bar = pg.ColorBarItem(values=(-1, 1), colorMap=DIVERGING, interactive=False,
                                    width=12)
-        self.graphics.addItem(self.bar, row=0, col=1)
+        reserve_bar_column(self.graphics, 0, self.bar)
         self.strips.input_map.attach_bar(self.bar, "x")
 
     def colour_bar(self) -> pg.ColorBarItem | None:
