@@ -41,6 +41,7 @@ from ..plots import Heatmap
 from ..timeline import Timeline, TrackState, preset
 from ..timeline.compare import Compared, compared_runs
 from ..timeline.figure import TimelineFigure, save_pdf, save_png, save_svg, timeline_figure
+from ..timeline.gradient_track import GradientTrack
 from ..timeline.gradients import (
     GradientSource,
     InfluenceRequest,
@@ -48,6 +49,7 @@ from ..timeline.gradients import (
     save_influence_csv,
     save_influence_npz,
 )
+from ..timeline.kinds.grad_norms import GradNormsTrack
 from .base import TraceView
 
 __all__ = ["InfluenceView"]
@@ -164,21 +166,24 @@ class InfluenceView(TraceView):
     def _latest(self) -> InfluenceRequest | None:
         return self.source._latest
 
+    def _gradient_tracks(self) -> dict[str, GradientTrack]:
+        """The gradient heatmap tracks shown, by part ("dx", "dc", "dh")."""
+        return {part: t for part, kind in GRADIENT_TRACKS.items()
+                if isinstance(t := self.gradients.track(kind), GradientTrack)}
+
     @property
     def maps(self) -> dict[str, Heatmap]:
         """The gradient heatmaps shown, by part ("dx", "dc", "dh")."""
-        return {part: t.map for part, kind in GRADIENT_TRACKS.items()
-                if (t := self.gradients.track(kind)) is not None}
+        return {part: t.map for part, t in self._gradient_tracks().items()}
 
     @property
     def bars(self) -> dict[str, pg.ColorBarItem]:
-        return {part: t.bar for part, kind in GRADIENT_TRACKS.items()
-                if (t := self.gradients.track(kind)) is not None}
+        return {part: t.bar for part, t in self._gradient_tracks().items()}
 
     @property
     def norm_lines(self) -> dict[str, pg.PlotDataItem]:
         track = self.gradients.track("grad_norms")
-        return {} if track is None else track.lines
+        return track.lines if isinstance(track, GradNormsTrack) else {}
 
     def graphics_of(self, kind: str) -> pg.GraphicsLayoutWidget:
         """The scene of the track of ``kind`` on either page."""

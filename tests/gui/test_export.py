@@ -462,6 +462,24 @@ def test_a_timeline_pdf_is_one_page_the_figures_size_in_points(window, tmp_path)
     assert b"/FontFile" in data  # text as text
 
 
+def test_a_timeline_pdf_holds_its_heatmaps_at_print_resolution(window, tmp_path):
+    from lstm_viz_app.timeline.figure import PRINT_DPI, SCREEN_DPI
+    from lstm_viz_app.timeline.figure import save_pdf as save_timeline_pdf
+    window.session.set_input(InputSpec(seq_len=3000, batch_size=1))
+    window.ctx.retrace_now()
+    fig = figure(window, "Gates")
+    window.views["Gates"].timeline.overview.set_window(0, 3000)
+    track = window.views["Gates"].timeline.track("f")
+    on_screen = track.map.image.image.shape[1]  # pixel columns on screen
+    assert on_screen < 3000
+    data = save_timeline_pdf(fig, tmp_path / "gates.pdf").read_bytes()
+    widths = [int(w) for w in re.findall(rb"/Width (\d+)", data)]
+    # every step has its column, or the columns are 300 dpi's worth of the plot's width
+    want = min(3000, int(on_screen * PRINT_DPI / SCREEN_DPI))
+    assert max(widths) >= want
+    assert track.map.image.image.shape[1] == on_screen  # the screen keeps its own image
+
+
 def test_a_timeline_png_at_scale_2_is_twice_the_size_with_sharper_heatmaps(window, tmp_path):
     from lstm_viz_app.timeline.figure import save_png as save_timeline_png
     window.session.set_input(InputSpec(seq_len=3000, batch_size=1))
