@@ -16,7 +16,7 @@ from .. import theme
 from ..overview import overview_band
 from ..plots import DIVERGING, Heatmap, nan_safe_limit
 from ..sessions import sequence_end
-from .track import Track, heatmap_min_height, reserve_bar_column
+from .track import LEFT_MARGIN, Track, heatmap_min_height, reserve_bar_column
 
 WHATIF_COLOUR = "#a15c00"
 #: pixels above and below a heatmap for the half of its colour bar's end labels that overhang
@@ -163,7 +163,7 @@ class HeatmapTrack(Track):
         # the end values are centred on the bar's ends: drawn even where they reach past them,
         # into margins kept free for them
         self.bar.axis.setStyle(hideOverlappingLabels=False)
-        self.graphics.ci.setContentsMargins(2, BAR_LABEL_MARGIN, 2, BAR_LABEL_MARGIN)
+        self.graphics.ci.setContentsMargins(LEFT_MARGIN, BAR_LABEL_MARGIN, 2, BAR_LABEL_MARGIN)
         self.map.cursor.sigDragged.connect(self._on_cursor_dragged)
         self.marks = EditMarks(plot, rows=True)
         self.edits_said: list[str] = []

@@ -24,6 +24,8 @@ SCALE_MODES: dict[str, str] = {
 #: the width of every track's right column (its colour bar, or nothing): the time axes of all
 #: tracks then start and end at the same pixel
 BAR_COLUMN_WIDTH = 72
+#: pixels left of every track's left axis: room for the axis label pyqtgraph nudges outwards
+LEFT_MARGIN = 8
 #: the smallest height of a track's plot area, in pixels
 MIN_TRACK_HEIGHT = 60
 #: a heatmap's rows get at least this many pixels each, up to HEATMAP_CAP pixels in all
@@ -119,7 +121,7 @@ class Track:
         self.scale = self.scales[0] if self.scales else ""
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName(f"track_{self.kind}")
-        self.graphics.ci.setContentsMargins(2, 2, 2, 2)
+        self.graphics.ci.setContentsMargins(LEFT_MARGIN, 2, 2, 2)
         self.graphics.ci.setSpacing(0)
         self.plot: pg.PlotItem | None = None
         #: whether there is anything to draw (False: the frame shows only the summary)

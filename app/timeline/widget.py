@@ -31,7 +31,7 @@ from ..overview import LEFT_AXIS_WIDTH, Overview
 from ..sessions import sequence_end
 from .frame import TrackFrame
 from .registry import create, track_kinds
-from .track import Track, TrackState, reserve_bar_column
+from .track import LEFT_MARGIN, Track, TrackState, reserve_bar_column
 
 TIME_AXIS_HEIGHT = 42
 #: the display's shared colour scale -> the tracks' own
@@ -40,7 +40,7 @@ DISPLAY_SCALES = {"fixed": "fixed", "unit": "unit", "percentile": "robust"}
 
 def _axis_only_graphics(height: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
     graphics = pg.GraphicsLayoutWidget()
-    graphics.ci.setContentsMargins(2, 0, 2, 2)
+    graphics.ci.setContentsMargins(LEFT_MARGIN, 0, 2, 2)
     graphics.ci.setSpacing(0)
     plot = graphics.addPlot(row=0, col=0)
     reserve_bar_column(graphics)
@@ -79,7 +79,7 @@ class Timeline(QWidget):
         # the overview, in a scene of its own, with the tracks' columns
         self.overview_graphics = pg.GraphicsLayoutWidget()
         self.overview_graphics.setObjectName("overview_graphics")
-        self.overview_graphics.ci.setContentsMargins(2, 2, 2, 0)
+        self.overview_graphics.ci.setContentsMargins(LEFT_MARGIN, 2, 2, 0)
         self.overview_graphics.ci.setSpacing(0)
         self.overview = Overview(self.overview_graphics.addPlot(row=0, col=0),
                                  self.controls.window_box.value(), self)
@@ -287,6 +287,14 @@ class Timeline(QWidget):
     def _draw_track(self, frame: TrackFrame, trace: Any) -> None:
         frame.track.show_trace(trace)
         frame.fit()
+        plot = frame.track.plot
+        if plot is not None:
+            # pyqtgraph places an axis label only on a resize: a label set since (a new
+            # title for the config) would sit where the old text's middle was
+            for name in ("left", "top"):
+                axis = plot.getAxis(name)
+                if axis.isVisible() and axis.labelText:
+                    axis.resizeEvent()
 
     def redraw_track(self, track: Track) -> None:
         """Draw ``track`` again (its own data changed, e.g. a gradient map arrived): its

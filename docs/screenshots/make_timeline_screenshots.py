@@ -10,6 +10,7 @@ its last tracks (chosen units, the bars at the cursor); timeline-{states,gates}-
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -76,4 +77,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # the three windows' plots are not torn down one by one at exit

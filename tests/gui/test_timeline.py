@@ -282,3 +282,60 @@ def test_every_track_the_overview_and_the_time_axis_share_their_left_and_right_e
         if track.graphics.isVisible():  # no head here: no prediction or loss
             assert _x_span(track.plot.getViewBox()) == edges, track.kind
             assert track.plot.getViewBox().viewRange()[0] == pytest.approx([-0.5, 149.5])
+
+
+def _every_kind(timeline: Timeline) -> None:
+    for kind in track_kinds():
+        if timeline.track(kind) is None:
+            timeline.add_track(kind)
+
+
+def test_past_a_sequences_end_every_time_track_is_hatched_and_says_why(qtbot, show_view):
+    session = Session(LSTMConfig(input_size=3, hidden_size=6),
+                      InputSpec(seq_len=10, batch_size=3, lengths=(10, 7, 5)))
+    ctx, view = show_view(GatesView, session)
+    _every_kind(view.timeline)
+    ctx.select(batch=2)
+    why = "sequence 2 ended at t = 4"
+    for track in view.timeline.tracks():
+        if not track.time_aligned or not track.available:
+            continue  # the bars show one step; no head here: no prediction, loss or target
+        if hasattr(track, "map"):  # heatmaps hatch their own rows
+            assert track.map.ended.isVisible() and track.map.end == 5, track.kind
+            assert track.map.ended_label.textItem.toPlainText() == why
+        elif track.kind == "input":  # padding, not input
+            strips = view.strips
+            assert strips.padding.isVisible() and strips.padding.getRegion() == (4.5, 9.5)
+        else:
+            assert track.hatch.region.isVisible(), track.kind
+            assert track.hatch.region.getRegion() == (4.5, 9.5)
+            assert track.hatch.label.toPlainText() == why
+    ctx.select(batch=0)  # runs to the last step: nothing hatched
+    assert not any(t.hatch.region.isVisible() for t in view.timeline.tracks()
+                   if hasattr(t, "hatch"))
+
+
+def test_an_ablation_is_marked_in_every_time_track(qtbot, show_view, wait_traced):
+    session = Session(LSTMConfig(input_size=3, hidden_size=6), InputSpec(seq_len=30))
+    ctx, view = show_view(StatesView, session)
+    _every_kind(view.timeline)
+    session.ablate(Ablation("f", 0, 0, 0, (4,), 1.0, start=12), rerun=False)
+    ctx.trace_later()
+    wait_traced(ctx)
+    for track in view.timeline.tracks():
+        if not track.time_aligned or not track.available:
+            continue
+        marks = track.marks.items
+        assert marks, track.kind
+        if hasattr(track, "map"):  # a box around unit 4's row from step 12 to the end
+            (box,) = marks
+            assert box.rect().getRect() == pytest.approx((11.5, 3.5, 18, 1))
+        else:  # a band over the steps the ablation covers
+            (band,) = marks
+            assert band.getRegion() == pytest.approx((11.5, 29.5))
+    ctx.select(unit=4)
+    session.seek(15)
+    assert "f clamped to 1" in view.equation.text()  # and in the equation
+    session.clear_edits()
+    wait_traced(ctx)
+    assert not any(t.marks.items for t in view.timeline.tracks() if hasattr(t, "marks"))

@@ -48,7 +48,11 @@ class StripTrack(Track):
         self.marks.show(self)
 
     def show_step(self, t: int) -> None:
-        self.strips.show_step(t)
+        # the strips are shared: moved once a step, whichever of their tracks asks first
+        key = (t, getattr(self.strips, "drawn_key", None))
+        if getattr(self.strips, "shown_step", None) != key:
+            self.strips.show_step(t)
+            self.strips.shown_step = key
 
 
 @register
