@@ -71,7 +71,7 @@ class InfluenceView(TraceView):
         self.gradients = Timeline(ctx, preset("Influence"))
         self.gradients.setObjectName("influence_timeline")
         self.source: GradientSource = self.gradients.shared(
-            "gradients", lambda: GradientSource(ctx))
+            "gradients", lambda: GradientSource(ctx, self.gradients))
         self.source.changed.connect(self._on_source_changed)
         self._framed: tuple | None = None
         #: a trace or step arrived while the view was hidden: drawn when it is shown

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QObject, QPointF
 from PySide6.QtWidgets import QWidget
 
 from ..plots import nan_safe_limit
@@ -17,8 +17,9 @@ from .track import Track
 
 
 def gradient_source(track: Track) -> GradientSource:
-    """The timeline's one gradient source (made on first use)."""
-    source: GradientSource = track.shared("gradients", lambda: GradientSource(track.ctx))
+    """The timeline's one gradient source (made on first use; it goes with the timeline)."""
+    host = track.host if isinstance(track.host, QObject) else None
+    source: GradientSource = track.shared("gradients", lambda: GradientSource(track.ctx, host))
     return source
 
 
