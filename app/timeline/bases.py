@@ -128,7 +128,15 @@ class EditMarks:
                 colour.setAlpha(40)
                 band = pg.LinearRegionItem((t0 - 0.5, t1 - 0.5), movable=False, brush=colour,
                                            pen=pg.mkPen(WHATIF_COLOUR, width=1))
-                band.setZValue(-5)
+                # behind a line plot's lines; over a heatmap (which would hide it) only its
+                # edges, so that every cell keeps the colour its bar gives it
+                over_image = any(isinstance(i, pg.ImageItem) and i.isVisible()
+                                 for i in self.plot.items)
+                if over_image:
+                    band.setBrush(pg.mkBrush(None))
+                    for line in band.lines:
+                        line.setPen(pg.mkPen(WHATIF_COLOUR, width=2, style=Qt.PenStyle.DashLine))
+                band.setZValue(7 if over_image else -5)
                 self.plot.addItem(band, ignoreBounds=True)
                 self.items.append(band)
         return said
