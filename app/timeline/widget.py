@@ -71,7 +71,7 @@ class Timeline(QWidget):
         self.controls = DisplayControls(ctx)
         self.frames: list[TrackFrame] = []
         self._shared: dict[str, Any] = {}
-        self._proxies: list[pg.SignalProxy] = []
+        self._proxies: dict[TrackFrame, pg.SignalProxy] = {}  # hover, 60 readings a second
         #: the right-click menu last opened on a heatmap track (ablate a unit)
         self.ablation_menu: QMenu | None = None
         self.hover = QLabel("Hover a track to read it.")
@@ -219,9 +219,9 @@ class Timeline(QWidget):
         maps = track.heatmaps()
         if maps:
             attach_ablation_menu(self, track.graphics, maps)
-        proxy = pg.SignalProxy(track.graphics.scene().sigMouseMoved, rateLimit=60,
-                               slot=lambda event, t=track: self._on_mouse_moved(t, event[0]))
-        self._proxies.append(proxy)
+        self._proxies[frame] = pg.SignalProxy(
+            track.graphics.scene().sigMouseMoved, rateLimit=60,
+            slot=lambda event, t=track: self._on_mouse_moved(t, event[0]))
         if self.session.trace is not None and self.ctx.fits(self.session.trace):
             self._draw_track(frame, self.session.trace)
             track.set_window(*self.overview.window)
@@ -229,6 +229,9 @@ class Timeline(QWidget):
         return frame
 
     def _drop(self, frame: TrackFrame) -> None:
+        proxy = self._proxies.pop(frame, None)
+        if proxy is not None:
+            proxy.disconnect()
         self.frames.remove(frame)
         self.stack_layout.removeWidget(frame)
         frame.track.close()
