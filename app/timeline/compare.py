@@ -137,9 +137,10 @@ def compared_kind(mixin: type[Compared], base: type[Track], prefix: str, label: 
     if values is None:
         return None
     name = f"{mixin.__name__}{values.__name__}"
-    namespace: dict[str, Any] = {"kind": f"{prefix}:{base.kind}", "label": f"{base.label}: {label}",
-                 "group": f"What-if: {label}", "base_kind": base.kind, "__module__":
-                 mixin.__module__, "__doc__": f"{base.label}: {label}."}
+    namespace: dict[str, Any] = {
+        "kind": f"{prefix}:{base.kind}", "label": f"{base.label}: {label}",
+        "group": f"What-if: {label}", "base_kind": base.kind, "__module__": mixin.__module__,
+        "__doc__": f"{base.label}: {label}."}
     if mixin.mode == "diff":
         namespace |= {"colour_map": DIVERGING, "natural_levels": None}
     return type(name, (mixin, values), namespace)
