@@ -81,7 +81,7 @@ def caption_text(window, title: str) -> str:
     edits = session.edits
     if edits:
         parts.append(f"with {len(edits.inputs)} input and {len(edits.states)} state what-if"
-                     " edits")
+                     f" edits and {len(edits.ablations)} ablations")
     return "; ".join(parts)
 
 

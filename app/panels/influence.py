@@ -394,8 +394,9 @@ class InfluenceView(TraceView):
     # ----- exports ----------------------------------------------------------------------
     def figure(self, caption: str = "") -> TimelineFigure:
         """The page on show as a figure: its tracks, the status line as its title."""
-        title = self.status.text() if self.timeline is self.gradients else \
-            self.diff_caption.text()
+        inf = self.source.result  # what the tracks draw, also while a newer map is on its way
+        title = self.diff_caption.text() if self.timeline is self.whatif else \
+            self.source.describe(inf) if inf is not None else self.status.text()
         return timeline_figure(self.timeline, title, caption)
 
     def _export_clicked(self, fmt: str) -> None:

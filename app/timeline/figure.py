@@ -106,8 +106,13 @@ class TimelineFigure:
         """Where everything goes: ``rects`` holds (label rect, scene rect or None) per track."""
         y = 0.0
         self.title_rect: QRectF | None = None
-        if self.title:
-            self.title_rect = QRectF(0, 0, self.width, self._line(self.bold))
+        if self.title:  # a long title wraps rather than running off the figure
+            box = QFontMetricsF(self.bold).boundingRect(
+                QRectF(0, 0, self.width - 8, 1e6), int(Qt.TextFlag.TextWordWrap), self.title)
+            # room for two lines at least: an animation's frames keep one height as the
+            # title's length changes from step to step
+            lines = max(box.height(), 2 * QFontMetricsF(self.bold).lineSpacing())
+            self.title_rect = QRectF(0, 0, self.width, lines + 2 * LABEL_GAP)
             y = self.title_rect.bottom() + LABEL_GAP
         self.rects: list[tuple[QRectF, QRectF | None]] = []
         for track in self.tracks:
@@ -159,9 +164,9 @@ class TimelineFigure:
         if self.title_rect is not None:
             painter.setFont(self.bold)
             painter.setPen(ink)
-            painter.drawText(self.title_rect.adjusted(4, 0, -4, 0),
-                             int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
-                             self.title)
+            painter.drawText(self.title_rect.adjusted(4, LABEL_GAP, -4, 0),
+                             int(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+                                 | Qt.TextFlag.TextWordWrap), self.title)
         with _sharper([h for t in self.tracks for h in t.heatmaps], self._factor(painter)):
             for track, (label, scene) in zip(self.tracks, self.rects):
                 painter.setFont(self.font)
