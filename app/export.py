@@ -80,8 +80,9 @@ def caption_text(window, title: str) -> str:
         parts.append(f"t = {session.t} of 0..{trace.num_steps - 1}")
     edits = session.edits
     if edits:
+        n = len(edits.ablations)
         parts.append(f"with {len(edits.inputs)} input and {len(edits.states)} state what-if"
-                     f" edits and {len(edits.ablations)} ablations")
+                     f" edits and {n} ablation{'s' * (n != 1)}")
     return "; ".join(parts)
 
 
