@@ -83,6 +83,7 @@ class TrackFrame(QFrame):
         self.title_label = QLabel()
         self.title_label.setObjectName("track_label")
         self.title_label.setTextFormat(Qt.TextFormat.RichText)
+        self.title_label.setProperty("figure_title", True)  # a figure of the view keeps it
         self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.scale_button = _button("scale", "Colour scale of this track", "scale")
         self.scale_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
