@@ -273,6 +273,10 @@ def _headless_window(args, settings_dir: str):
         _apply_selection(window, data.get("selection"))
         _seek(window, args.step if args.step is not None else data.get("step"))
         _traced(window)  # a windowed trace: the window around the step
+        timelines = (data.get("view") or {}).get("timelines")
+        if timelines:  # the session's own tracks
+            from .timeline.persist import restore_layouts
+            restore_layouts(window.panels, timelines)
         _show_view(window, args.view or (data.get("view") or {}).get("tab"))
         w, h = _size(args.size)
         window.resize(w, h)

@@ -55,6 +55,9 @@ from lstm_viz.formats.atomic import write_bytes
 from lstm_viz.formats.export import ExportCancelled, TraceStream, write_animation
 
 from .figure import Figure
+from .timeline import Timeline
+from .timeline.figure import TimelineFigure, timeline_figure
+from .timeline.track import plain
 
 if TYPE_CHECKING:
     from .controllers.export import ExportController
@@ -63,6 +66,20 @@ IMAGE_FORMATS = ("png", "svg", "pdf")
 ALL_FORMATS = ("png", "svg", "pdf", "csv", "npz", "py")
 DATA_FORMATS = ("csv", "npz", "json", "py")
 _RENDER_FLAGS = QWidget.RenderFlag.DrawWindowBackground | QWidget.RenderFlag.DrawChildren
+
+
+def view_figure(view, caption: str):
+    """A view as a figure: its timeline's tracks (``app/timeline/figure.py``), all of them at
+    their height, when it shows a timeline; else laid out from its widgets."""
+    own = getattr(view, "figure", None)
+    if callable(own):
+        return own(caption)
+    timeline = getattr(view, "timeline", None)
+    if isinstance(timeline, Timeline):
+        label = getattr(view, "caption", None)
+        return timeline_figure(timeline, plain(label.text()) if label is not None else "",
+                               caption)
+    return Figure(view, caption)
 
 
 def widget_image(widget: QWidget, scale: float = 1.0) -> QImage:
@@ -109,8 +126,8 @@ def save_png(widget: QWidget, path, scale: float = 1.0) -> Path:
     return write_bytes(Path(path), _image_bytes(widget_image(widget, scale)))
 
 
-def _as_figure(view, caption: str) -> Figure:
-    return view if isinstance(view, Figure) else Figure(view, caption)
+def _as_figure(view, caption: str) -> Figure | TimelineFigure:
+    return view if isinstance(view, (Figure, TimelineFigure)) else Figure(view, caption)
 
 
 def save_svg(view, path, title: str = "lstm-viz", caption: str = "") -> Path:
@@ -310,7 +327,7 @@ class AnimationExport(ExportJob):
             self._moved = True
             return
         self._moved = False
-        fig = Figure(exports.view(self.title), exports.caption_text(self.title))
+        fig = view_figure(exports.view(self.title), exports.caption_text(self.title))
         self.frames.append(_rgb(figure_image(fig, self.scale)))
         self.progress.emit(len(self.frames), self.total)
         if len(self.frames) == len(self.steps):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6 import QtGui
-from PySide6.QtCore import QModelIndex, QPoint, QRectF, QSizeF, Qt
+from PySide6.QtCore import QModelIndex, QPoint, QRect, QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QTextDocument
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QScrollArea,
     QScrollBar,
     QTableView,
     QTextEdit,
@@ -51,12 +52,16 @@ class _Part:
 
 
 class _Scene(_Part):
-    """A QGraphicsView's scene (pyqtgraph plots, the shapes diagram): what the view shows."""
+    """A QGraphicsView's scene (pyqtgraph plots, the shapes diagram): what the view shows (of
+    a view partly scrolled out of sight, the part on screen: ``visible``, in its coordinates)."""
+
+    visible: QRect | None = None
 
     def draw(self, painter: QPainter, rect: QRectF) -> None:
         view = self.widget
         assert isinstance(view, QGraphicsView)
-        source = view.mapToScene(view.viewport().rect()).boundingRect()
+        shown = view.viewport().rect() if self.visible is None else self.visible
+        source = view.mapToScene(shown).boundingRect()
         view.scene().render(painter, rect, source, Qt.AspectRatioMode.IgnoreAspectRatio)
 
     def has_content(self) -> bool:
@@ -187,7 +192,8 @@ def _beside_controls(label: QLabel, view: QWidget) -> bool:
     """Whether ``label`` names a control in its row ("focus unit" [spin box]): the control is
     left out of a figure, so its name is too (the view's caption stays)."""
     parent = label.parentWidget()
-    if label is getattr(view, "caption", None) or parent is None:
+    if label is getattr(view, "caption", None) or parent is None \
+            or label.property("figure_title"):  # a track's title beside its buttons
         return False
     layout = parent.layout()
 
@@ -230,16 +236,24 @@ def _parts(view: QWidget) -> list[_Part]:
     def rect_of(w: QWidget) -> QRectF:
         return QRectF(w.mapTo(view, QPoint(0, 0)), QSizeF(w.size()))
 
-    def walk(widget: QWidget) -> None:
+    def walk(widget: QWidget, clip: QRectF | None = None) -> None:
         direct = Qt.FindChildOption.FindDirectChildrenOnly
         for child in widget.findChildren(QWidget, options=direct):
             if not child.isVisibleTo(view) or isinstance(child, _SKIPPED):
                 continue
-            rect = rect_of(child)
+            whole = rect_of(child)
+            # inside a scroll area (the timeline's tracks): only what is scrolled into view
+            rect = whole if clip is None else whole.intersected(clip)
             if rect.width() < 2 or rect.height() < 2:
                 continue
-            if isinstance(child, QGraphicsView):
-                parts.append(_Scene(rect, rect.height(), child))
+            if isinstance(child, QScrollArea):
+                walk(child, rect_of(child.viewport()) if clip is None
+                     else rect_of(child.viewport()).intersected(clip))
+            elif isinstance(child, QGraphicsView):
+                part = _Scene(rect, rect.height(), child)
+                if rect != whole:
+                    part.visible = rect.translated(-whole.topLeft()).toAlignedRect()
+                parts.append(part)
             elif isinstance(child, QAbstractItemView) and child.model() is not None:
                 parts.append(_Table(rect, child))
             elif isinstance(child, (QPlainTextEdit, QTextEdit)):
@@ -254,7 +268,7 @@ def _parts(view: QWidget) -> list[_Part]:
                         not _beside_controls(child, view):
                     parts.append(_Document(rect, child, _label_document(child, rect.width())))
             else:
-                walk(child)
+                walk(child, clip)
 
     walk(view)
     return parts

@@ -47,6 +47,7 @@ from .panels.text_view import TextView
 from .panels.transport import TransportBar
 from .panels.units import UnitsView
 from .status import StatusBar
+from .timeline import persist
 from .workers import LoadRunner, TraceRunner
 
 #: Every panel, in order. area "view" = a central tab; "left"/"right"/"bottom" = a dock.
@@ -332,6 +333,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self._fit_docks_when_shown = not self.restoreState(state)
+        problem = persist.restore_layouts_json(self.panels, self.settings.value("timelines"))
+        if problem:
+            self.messages.post(problem, 10000)
         tab = self.settings.value("view")
         if tab:
             self.show_view(str(tab))
@@ -349,6 +353,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("windowState", self.saveState())
         self.settings.setValue("view", self.tabs.tabText(self.tabs.currentIndex()))
         self.settings.setValue("speed", self.transport.speed.value())
+        self.settings.setValue("timelines", persist.layouts_json(self.panels))
         try:
             self.settings.setValue("session", json.dumps(self.session.to_dict()))
         except (TypeError, ValueError):

@@ -100,6 +100,38 @@ def nan_safe_limit(a: np.ndarray, floor: float = 1e-6) -> float:
     return max(float(np.abs(finite).max()) if finite.size else 1.0, floor)
 
 
+#: SI prefixes of the powers of a thousand, for colour-bar labels of very small or large values
+SI_PREFIXES = {-15: "f", -12: "p", -9: "n", -6: "µ", -3: "m", 3: "k", 6: "M", 9: "G", 12: "T"}
+
+
+def bar_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """A colour bar's three ticks (ends and middle). A label has at most five characters,
+    so that every bar fits its column and the time axes of all plots stay aligned: three
+    significant digits where they fit ("-5.25"), else two ("-0.54"), else with an SI prefix
+    ("-2.4m" for -0.00236, "-5.2k" for -5250)."""
+    peak = max(abs(lo), abs(hi))
+    middle = (lo + hi) / 2
+    if abs(middle) <= 1e-9 * peak:
+        middle = 0.0  # a symmetric scale's middle is 0, not its rounding error
+    values = (lo, middle, hi)
+    power = 3 * int(np.floor(np.log10(peak) / 3)) if np.isfinite(peak) and peak > 0 else 0
+    prefix = SI_PREFIXES.get(power, "")
+    scale = 10.0 ** power if prefix else 1.0
+    for unit, divisor in (("", 1.0), (prefix, scale)):
+        for digits in (3, 2):
+            texts = [_short(v / divisor, digits) + (unit if v else "") for v in values]
+            if all(len(text) <= 5 for text in texts):
+                return list(zip(values, texts))
+    return [(v, f"{v:.0e}" if v else "0") for v in values]
+
+
+def _short(v: float, digits: int) -> str:
+    """``v`` to ``digits`` significant digits, without an exponent below 1000."""
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}" if abs(v) < 10 ** digits else f"{v:.0f}"
+
+
 #: tick spacings in rows: 1, 2, 5, 10, 20, 50 … (whole units only)
 TICK_STEPS = [m * 10 ** e for e in range(7) for m in (1, 2, 5)]
 
@@ -203,6 +235,11 @@ class Heatmap:
         self.cursor.setZValue(10)
         plot.addItem(self.cursor)
         self.fixed_levels = levels
+        #: the neutral value of the colour scale when the levels do not say it (None: 0.5 for
+        #: 0..1 levels, else 0)
+        self.neutral: float | None = None
+        #: what the colour bar's label adds after the quantity ('' : from the scale mode)
+        self.scale_note = ""
         self.data = np.zeros((1, 1), dtype=np.float32)
         self.offset = 0  # the input position of data's first column
         self.total = 0  # input positions on the time axis (the whole input)
@@ -238,6 +275,8 @@ class Heatmap:
     @property
     def center(self) -> float:
         """The neutral value of the colour scale (0.5 for 0..1 gates, 0 for the others)."""
+        if self.neutral is not None:
+            return self.neutral
         lo, hi = self.fixed_levels
         return 0.5 if (lo, hi) == (0.0, 1.0) else 0.0
 
@@ -384,11 +423,12 @@ class Heatmap:
         self.bar.setLevels(self.levels)
         lo, hi = self.levels
         # three labelled ticks (ends and middle): they never collide, even in a short bar
-        self.bar.axis.setTicks([[(v, f"{v:.3g}") for v in (lo, (lo + hi) / 2, hi)],
-                                           []])
+        self.bar.axis.setTicks([bar_ticks(lo, hi), []])
         # short: the label runs along a bar as tall as one heatmap row
         text = {"unit": f"{self._quantity} · per unit", "percentile": f"{self._quantity} · p1–99"
                 }.get(self.scale, self._quantity)
+        if self.scale_note:
+            text = f"{self._quantity} · {self.scale_note}"
         self.bar.getAxis("left").setLabel(text, **{"font-size": "8pt"})
 
     # ----- the visible window ------------------------------------------------------------

@@ -128,31 +128,41 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _strip_plot(graphics: pg.GraphicsLayoutWidget, row: int, height: int,
+def _strip_plot(graphics: pg.GraphicsLayoutWidget | None, row: int, height: int,
                 axis_items: dict | None = None) -> pg.PlotItem:
-    plot = graphics.addPlot(row=row, col=0, axisItems=axis_items or {})
+    """A strip's plot at ``row`` of ``graphics``, ``height`` px tall; without ``graphics``, a
+    plot of its own for a timeline track to place (the track sizes it)."""
+    if graphics is None:
+        plot = pg.PlotItem(axisItems=axis_items or {})
+    else:
+        plot = graphics.addPlot(row=row, col=0, axisItems=axis_items or {})
     plot.setMenuEnabled(False)
     plot.hideButtons()
     plot.getViewBox().setMouseEnabled(x=False, y=False)
     plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
     plot.hideAxis("bottom")
     plot.getAxis("left").setStyle(maxTickLevel=0, maxTextLevel=0)  # a short axis: few labels
-    plot.setMaximumHeight(height)
-    plot.setMinimumHeight(height)
+    if graphics is not None:
+        plot.setMaximumHeight(height)
+        plot.setMinimumHeight(height)
     return plot
 
 
 class TimeStrips:
     """Input, prediction and loss strips in rows ``row``.. of ``graphics``, sharing the time
-    axis of ``link`` (the view's first heatmap)."""
+    axis of ``link`` (the view's first heatmap); without ``graphics``, three plots of their own
+    that timeline tracks place, each in its own row."""
 
-    def __init__(self, ctx, graphics: pg.GraphicsLayoutWidget, row: int, link: pg.PlotItem):
+    def __init__(self, ctx, graphics: pg.GraphicsLayoutWidget | None = None, row: int = 0,
+                 link: pg.PlotItem | None = None):
         self.ctx = ctx
+        self.fixed_heights = graphics is not None
         self.session = ctx.session
         self.token_axis = TokenAxis("top")
         self.token_axis.setStyle(tickLength=0, tickFont=_mono_font())
         self.input_plot = _strip_plot(graphics, row, 64, {"top": self.token_axis})
-        self.input_plot.setXLink(link)
+        if link is not None:
+            self.input_plot.setXLink(link)
         set_title(self.input_plot, "input x_t", size="8pt")
         self.input_map = Heatmap(self.input_plot, "x", "input x_t", y_label="feature")
         self.input_map.title_size = "8pt"
@@ -182,9 +192,10 @@ class TimeStrips:
         self.input_plot.addItem(self.padding_label)
         self.input_end: int | None = None  # the selected sequence's length when it is shorter
         self.pred_plot = _strip_plot(graphics, row + 1, 72)
-        self.pred_plot.setXLink(link)
         self.loss_plot = _strip_plot(graphics, row + 2, 50)
-        self.loss_plot.setXLink(link)
+        if link is not None:
+            self.pred_plot.setXLink(link)
+            self.loss_plot.setXLink(link)
         set_title(self.loss_plot, "loss per step", size="8pt")
         self.loss_note = PlotNote(self.loss_plot, axes=("left",))
         self.target_line = self.pred_plot.plot(pen=TARGET_PEN, name="true next")
@@ -223,12 +234,15 @@ class TimeStrips:
     def show_predictions(self, on: bool) -> None:
         """Show the prediction and loss strips: as tall with two runs as with one, so that a
         what-if edit or ablation takes no room from the heatmaps under them."""
+        self.has_predictions = on
+        self.readout.setVisible(on)
+        if not self.fixed_heights:  # timeline tracks: each says there is nothing to draw
+            return
         heights = {self.pred_plot: 72, self.loss_plot: 50}
         for plot, height in heights.items():
             plot.setVisible(on)
             plot.setMaximumHeight(height if on else 0)
             plot.setMinimumHeight(height if on else 0)
-        self.readout.setVisible(on)
 
     # ----- the trace --------------------------------------------------------------------
     def show_trace(self, trace) -> None:

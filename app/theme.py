@@ -21,7 +21,7 @@ plot line is drawn in these colours. Warnings in text stay a deep red: they are 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QSettings
+from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QStyleFactory, QWidget
 
@@ -151,8 +151,13 @@ def dark_palette() -> QPalette:
     return pal
 
 
+#: the foregrounds pyqtgraph was given before (an axis drawn in one of them follows the palette)
+_foregrounds: set[str] = set()
+
+
 def apply() -> None:
     """pyqtgraph's defaults from the palette, for the plots made from now on."""
+    _foregrounds.add(QColor(pg.getConfigOption("foreground")).name())
     pg.setConfigOptions(background=background(), foreground=foreground())
 
 
@@ -163,8 +168,15 @@ def restyle(root: QWidget) -> None:
     for view in root.findChildren(pg.GraphicsView):
         view.setBackground(background())
         for item in view.items():
-            if isinstance(item, pg.AxisItem) and item._pen is None:  # noqa: SLF001
-                item.picture = None  # the axis caches its drawing; default pen = foreground
+            if isinstance(item, pg.AxisItem):
+                # an axis takes the foreground of its day as its pen: one drawn in an earlier
+                # foreground gets today's (a pen chosen for a meaning keeps its colour)
+                pen = item.pen()
+                if pen.style() != Qt.PenStyle.NoPen and pen.color().name() in _foregrounds:
+                    item.setPen(foreground())
+                if item.textPen().color().name() in _foregrounds:
+                    item.setTextPen(foreground())
+                item.picture = None  # the axis caches its drawing
                 item.update()
             elif isinstance(item, pg.LegendItem):
                 item.setBrush(legend_brush())

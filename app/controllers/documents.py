@@ -46,6 +46,8 @@ from lstm_viz.validate import MAX_TEXT, check_regular_file
 from ..dialogs import DemoDialog, LSTMPickerDialog, UnsafePickleDialog
 from ..panels.model_info import ModelInfoPanel
 from ..panels.units import UnitsView
+from ..timeline.persist import layouts as timeline_layouts
+from ..timeline.persist import restore_layouts as restore_timeline_layouts
 from . import recent
 from .consent import PickleConsent
 from .opener import Opener
@@ -358,7 +360,8 @@ class DocumentsController(QObject):
     def save(self, path: str | Path) -> bool:
         """Save the whole session (weights, input, step, edits, selection, current view)."""
         tabs = self._window.tabs
-        view = {"tab": tabs.tabText(tabs.currentIndex())}
+        view = {"tab": tabs.tabText(tabs.currentIndex()),
+                "timelines": timeline_layouts(self._window.panels)}
         try:
             save_session(path, self.session, selection=self._selection(), view=view)
         except (OSError, ValueError) as exc:
@@ -440,6 +443,10 @@ class DocumentsController(QObject):
                         else lambda: session.seek(loaded.t))
         self.set_model_locked(bool(session.model_source))
         self._restore_selection(extras.selection)
+        if "timelines" in extras.view:
+            problem = restore_timeline_layouts(self._window.panels, extras.view["timelines"])
+            if problem:
+                self._post(problem, 10000)
         if extras.view.get("tab"):
             self._window.show_view(str(extras.view["tab"]))
         self._window.document_opened(path, "session")

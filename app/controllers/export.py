@@ -28,9 +28,11 @@ from ..export import (
     save_png,
     save_svg,
     settle,
+    view_figure,
 )
 from ..figure import Figure
 from ..panels.code import CodeView
+from ..timeline.figure import TimelineFigure
 
 if TYPE_CHECKING:
     from ..main import MainWindow
@@ -84,15 +86,17 @@ class ExportController(QObject):
             parts.append(f"t = {session.t} of 0..{trace.num_steps - 1}")
         edits = session.edits
         if edits:
-            parts.append(f"with {len(edits.inputs)} input and {len(edits.states)} state"
-                         " what-if edits")
+            n = len(edits.ablations)
+            parts.append(f"with {len(edits.inputs)} input and {len(edits.states)} state what-if"
+                         f" edits and {n} ablation{'s' * (n != 1)}")
         return "; ".join(parts)
 
-    def figure(self, title: str) -> Figure:
-        """The view ``title`` as a figure with its caption (the view is shown first)."""
+    def figure(self, title: str) -> Figure | TimelineFigure:
+        """The view ``title`` as a figure with its caption (the view is shown first): a
+        timeline's tracks when it shows one (``app/timeline/figure.py``)."""
         self.show_view(title)
         settle()
-        return Figure(self.view(title), self.caption_text(title))
+        return view_figure(self.view(title), self.caption_text(title))
 
     def _ensure_traced(self) -> None:
         """The trace on screen is of the session as it is now (exports never show a stale

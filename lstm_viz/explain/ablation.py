@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -138,6 +139,28 @@ def difference(original: Trace, edited: Trace, head: Any = None, target: Any = N
             step_losses(after, target)
         diff.loss = diff.edited_loss - diff.original_loss
     return diff
+
+
+def changed_steps(before: Any, after: Any, atol: float = 0.0, axis: int = -1
+                  ) -> tuple[int, int] | None:
+    """(first, stop): the input positions where ``after`` differs from ``before`` by more than
+    ``atol`` anywhere, first <= t < stop, for two equally shaped arrays (numpy or torch) whose
+    time axis is ``axis`` (-1 for a view's (units, T); 0 for a trace's ``c[layer, direction]``
+    (T, B, H)). NaN in both (past a sequence's end) is no change. None when nothing changed."""
+    a, b = (v.detach().cpu().double().numpy() if isinstance(v, torch.Tensor)
+            else np.asarray(v, dtype=float) for v in (before, after))
+    if a.ndim == 0:
+        raise ValueError("changed_steps needs arrays with a time axis, got scalars")
+    if a.shape != b.shape:
+        raise ValueError(f"the two runs differ in shape ({a.shape} and {b.shape}): compare"
+                         " the same quantity of two runs of the same LSTM and input")
+    with np.errstate(invalid="ignore"):
+        delta = np.abs(b - a)
+    moved = np.moveaxis((delta > atol) | (np.isnan(a) != np.isnan(b)), axis, -1)
+    steps = np.nonzero(moved.reshape(-1, moved.shape[-1]).any(axis=0))[0]
+    if not len(steps):
+        return None
+    return int(steps[0]), int(steps[-1]) + 1
 
 
 def replay(lstm: nn.LSTM, input: torch.Tensor | PackedSequence, ablations: Sequence[Ablation],

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -480,3 +481,15 @@ def fade_distance(norms: np.ndarray, t: int, fraction: float = 0.01) -> int | No
     above = np.nonzero(values >= fraction * values.max())[0]
     earliest = int(above.min())
     return t - earliest + 1 if earliest > 0 else None
+
+
+def reach(norms: Sequence[np.ndarray], t: int, fraction: float = 1e-4) -> tuple[int, int]:
+    """(first, last) input positions the target depends on: where any of ``norms`` (each (T,),
+    e.g. ‖∂target/∂x_s‖ and ‖∂target/∂c_s‖) is at least ``fraction`` of its own maximum,
+    and the target's step ``t`` itself."""
+    found = [t]
+    for values in norms:
+        v = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+        if v.size and v.max() > 0:
+            found.extend(np.nonzero(v >= fraction * v.max())[0].tolist())
+    return min(found), max(found)

@@ -46,11 +46,49 @@ EMBED_LIMIT = 20 * 1024 * 1024  # bytes of weights stored in the file by default
 
 @dataclass
 class SessionExtras:
-    """What a session file holds beside the Session: GUI selection and view state."""
+    """What a session file holds beside the Session: GUI selection and view state.
+
+    ``view`` may hold "timelines": {view title: [track, ...]}, each track plain data
+    {"kind": str, "height": int pixels or None, "collapsed": bool, "scale": str, "options":
+    {...}}: the tracks a timeline shows, top to bottom (see ``timeline_layouts``)."""
 
     selection: dict = field(default_factory=dict)
     view: dict = field(default_factory=dict)
     weights_from: str = ""  # "file" (embedded), "model file", or "seed"
+
+
+TRACK_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "kind": str, "height": (int, type(None)), "collapsed": bool, "scale": str, "options": dict}
+
+
+def timeline_layouts(view: dict) -> dict[str, list[dict]]:
+    """The "timelines" of a session's view state, checked: {view title: [track, ...]} with each
+    track a mapping of TRACK_FIELDS (only "kind" required). Raises ValueError naming the first
+    thing that is wrong and where."""
+    layouts = view.get("timelines", {}) if isinstance(view, dict) else None
+    if not isinstance(layouts, dict):
+        raise ValueError("view.timelines must map a view's title to its list of tracks")
+    checked: dict[str, list[dict]] = {}
+    for title, tracks in layouts.items():
+        where = f"view.timelines[{title!r}]"
+        if not isinstance(tracks, list):
+            raise ValueError(f"{where} must be a list of tracks")
+        out = []
+        for k, track in enumerate(tracks):
+            if not isinstance(track, dict) or not isinstance(track.get("kind"), str):
+                raise ValueError(f"{where}[{k}] must be a mapping with a 'kind' string")
+            for name, kinds in TRACK_FIELDS.items():
+                value = track.get(name)
+                if name in track and (not isinstance(value, kinds)
+                                      or name == "height" and isinstance(value, bool)):
+                    raise ValueError(f"{where}[{k}].{name} has the wrong type"
+                                     f" ({type(value).__name__})")
+            if isinstance(track.get("height"), int) and not 0 <= track["height"] <= 100_000:
+                raise ValueError(f"{where}[{k}].height must be 0 to 100000 pixels"
+                                 f" (got {track['height']})")
+            out.append({name: track[name] for name in TRACK_FIELDS if name in track})
+        checked[str(title)] = out
+    return checked
 
 
 # ----- helpers -------------------------------------------------------------------------------

@@ -108,3 +108,4 @@ class Ablation:
         stores it (stop null: to the end)."""
         return [self.kind, self.layer, self.direction, self.batch, list(self.units),
                 self.value, self.start, self.stop]
+

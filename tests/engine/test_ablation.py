@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -129,6 +130,31 @@ def test_steps_outside_the_span_are_untouched_and_the_layer_above_sees_the_ablat
     assert (run.edited.gates[0, 0, 4:7, 0, 1, 2] == 0).all()
     assert run.edited.gates[0, 0, 7, 0, 1, 2] > 0
     assert float(run.difference.h[1].abs().max()) > 1e-6
+
+
+def test_changed_steps_are_where_an_ablation_moves_the_run():
+    from lstm_viz.explain.ablation import changed_steps
+    lstm = _lstm(input_size=2, hidden_size=4, bidirectional=True)
+    x = torch.randn(30, 1, 2, dtype=torch.float64)
+    forward = replay(lstm, x, [Ablation("c", 0, 0, 0, (1,), 0.0, start=12, stop=15)])
+    # the forward direction reads on from t=12: changed from there to the end
+    assert changed_steps(forward.original.c[0, 0], forward.edited.c[0, 0], axis=0) == (12, 30)
+    assert changed_steps(forward.original.c[0, 1], forward.edited.c[0, 1], axis=0) is None
+    reverse = replay(lstm, x, [Ablation("h", 0, 1, 0, (2,), 0.0, start=20, stop=22)])
+    # the reverse direction reads t=21 first and carries the change back to t=0
+    assert changed_steps(reverse.original.h[0, 1], reverse.edited.h[0, 1], axis=0) == (0, 22)
+    # and as a view holds it, (units, T)
+    assert changed_steps(reverse.original.h[0, 1, :, 0].T, reverse.edited.h[0, 1, :, 0].T) \
+        == (0, 22)
+    before = np.zeros((3, 8))
+    after = before.copy()
+    after[2, 5] = 1e-3
+    assert changed_steps(before, after) == (5, 6)
+    assert changed_steps(before, after, atol=1e-2) is None
+    after[0, 7] = np.nan  # a value appearing or vanishing is a change; NaN in both is not
+    assert changed_steps(before, after) == (5, 8)
+    with pytest.raises(ValueError, match="differ in shape"):
+        changed_steps(before, after[:, :4])
 
 
 def test_a_head_gives_prediction_and_loss_differences():

@@ -489,3 +489,17 @@ def test_fade_distance_counts_steps_back_to_the_last_large_gradient():
     assert fade_distance(norms, 4, fraction=0.6) == 1
     assert fade_distance(np.array([0.5, 1.0]), 1) is None
     assert fade_distance(np.zeros(3), 2) is None
+
+
+def test_reach_spans_every_step_the_target_depends_on_and_the_target_itself():
+    from lstm_viz.explain.gradients import reach
+    lstm = nn.LSTM(2, 3).double()
+    x = torch.randn(40, 2, dtype=torch.float64)
+    inf = influence(lstm, x, t=25, unit=1)
+    first, last = reach([inf.x_norm, inf.c_norm[0, 0]], 25)
+    assert last == 25  # nothing after t reaches a forward LSTM's target
+    assert inf.x_norm[first] >= 1e-4 * inf.x_norm.max() or \
+        inf.c_norm[0, 0, first] >= 1e-4 * inf.c_norm[0, 0].max()
+    assert (inf.x_norm[:first] < 1e-4 * inf.x_norm.max()).all()
+    assert reach([np.array([0.0, 2.0, 1e-5, 0.0])], 0) == (0, 1)
+    assert reach([np.zeros(5)], 3) == (3, 3)

@@ -14,7 +14,12 @@ from torch import nn
 
 from lstm_viz.config import LSTMConfig
 from lstm_viz.formats.loader import load_into_session, load_model
-from lstm_viz.formats.sessionfile import FORMAT_VERSION, load_session, save_session
+from lstm_viz.formats.sessionfile import (
+    FORMAT_VERSION,
+    load_session,
+    save_session,
+    timeline_layouts,
+)
 from lstm_viz.inputs import InputSpec
 from lstm_viz.session import Session
 
@@ -326,3 +331,29 @@ def test_the_callers_budget_reaches_the_model_file_a_session_names(tmp_path):
     with pytest.raises(ValueError, match="more than the memory budget"):
         load_model(tmp_path / "m.safetensors", memory_budget=4 << 20)
     assert load_model(tmp_path / "m.safetensors").lstms  # the default budget again
+
+
+def test_timeline_layouts_round_trip_as_plain_data(tmp_path):
+    tracks = [{"kind": "input", "height": None, "collapsed": True, "scale": "",
+               "options": {}},
+              {"kind": "c", "height": 300, "collapsed": False, "scale": "robust",
+               "options": {"units": "1-3"}}]
+    path = save_session(tmp_path / "s.json", Session(),
+                        view={"tab": "States", "timelines": {"States": tracks}})
+    _, extras = load_session(path)
+    assert timeline_layouts(extras.view) == {"States": tracks}
+    assert timeline_layouts({}) == {}  # a session from before timelines: the presets
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"timelines": []}, "view.timelines must map"),
+    ({"timelines": {"Gates": {"kind": "i"}}}, r"view.timelines\['Gates'\] must be a list"),
+    ({"timelines": {"Gates": [{"height": 3}]}}, r"\[0\] must be a mapping with a 'kind'"),
+    ({"timelines": {"Gates": [{"kind": "i", "height": "tall"}]}}, "height has the wrong type"),
+    ({"timelines": {"Gates": [{"kind": "i", "height": True}]}}, "height has the wrong type"),
+    ({"timelines": {"Gates": [{"kind": "i", "height": -4}]}}, "0 to 100000 pixels"),
+    ({"timelines": {"Gates": [{"kind": "i", "options": [1]}]}}, "options has the wrong type"),
+])
+def test_a_bad_timeline_layout_is_named_in_one_line(bad, message):
+    with pytest.raises(ValueError, match=message):
+        timeline_layouts(bad)

@@ -294,7 +294,7 @@ def test_dark_palette_makes_every_plot_dark_with_readable_axes(dark, make_window
     assert len(views) >= 5
     for view in views:
         assert view.backgroundBrush().color().lightness() < 60, view
-    plot = w.panels["States"].graphics.ci.getItem(0, 0)
+    plot = w.panels["States"].timeline.overview.plot
     background = views[0].backgroundBrush().color()
     for item in w.findChildren(pg.GraphicsView)[0].items():
         if isinstance(item, pg.AxisItem):
@@ -398,6 +398,14 @@ def test_a_saved_dark_theme_is_used_from_the_start(chosen_theme, make_window, se
     assert w.themes.actions["dark"].isChecked()
     assert _plots_dark(w)
     assert theme.is_dark()
+    # every axis of every track is drawn light on dark, though built before the theme
+    for title in ("States", "Gates"):
+        for view in w.panels[title].findChildren(pg.GraphicsView):
+            background = view.backgroundBrush().color()
+            for item in view.items():
+                if isinstance(item, pg.AxisItem) and item.isVisible():
+                    assert theme.contrast_ratio(item.textPen().color(), background) >= 4.5, \
+                        (title, view.objectName(), item.orientation)
 
 
 def test_an_unknown_saved_theme_follows_the_system(make_window, settings):

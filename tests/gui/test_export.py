@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QScrollBar
@@ -245,11 +246,16 @@ def _bar_box(window, title: str, scale: float) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the first colour bar's ramp in the view's figure at ``scale``."""
     import pyqtgraph as pg
     view = window.views[title]
-    graphics = next(g for g in view.findChildren(pg.GraphicsView)
-                    if any(isinstance(i, pg.ColorBarItem) for i in g.scene().items()))
-    bar = next(i for i in graphics.scene().items() if isinstance(i, pg.ColorBarItem))
-    rect = graphics.mapFromScene(bar.bar.sceneBoundingRect()).boundingRect()
-    rect.translate(graphics.mapTo(view, rect.topLeft()) - rect.topLeft())
+    graphics = next(g for g in view.findChildren(pg.GraphicsView) if g.isVisible() and any(
+        isinstance(i, pg.ColorBarItem) and i.isVisible() for i in g.scene().items()))
+    bar = next(i for i in graphics.scene().items()
+               if isinstance(i, pg.ColorBarItem) and i.isVisible())
+    placed = getattr(window.exports.figure(title), "place", None)
+    if placed is not None:  # a timeline's figure: the tracks one under the other
+        rect = placed(graphics, bar.bar.sceneBoundingRect())
+    else:
+        rect = graphics.mapFromScene(bar.bar.sceneBoundingRect()).boundingRect()
+        rect.translate(graphics.mapTo(view, rect.topLeft()) - rect.topLeft())
     # the ramp's middle: its edges blend into the frame and the tick marks
     x0, y0 = rect.left() + 4, rect.top() + 3
     x1, y1 = rect.right() - 4, rect.bottom() - 3
@@ -401,12 +407,93 @@ def test_an_animation_is_the_size_of_the_view_with_its_legend_whole(window, tmp_
     fig = window.exports.figure("States")
     path = window.exports.export_animation(tmp_path / "steps.gif", max_frames=2)
     with Image.open(path) as im:
-        # the view's own size (and its caption under it), not shrunk
+        # the timeline's own size, every track at its height (and the caption under them),
+        # not shrunk to the window
         assert im.size == (round(fig.size.width()), round(fig.size.height()))
-        assert im.size[0] == view.width()
-    # every legend entry lies inside what the figure draws of its plots
-    shown = view.graphics.mapToScene(view.graphics.viewport().rect()).boundingRect()
-    assert view.legend.items
-    for sample, label in view.legend.items:
+        assert im.size[0] == view.timeline.width()
+        assert im.size[1] > view.timeline.scroll_area.viewport().height()
+    # every legend entry lies inside what the figure draws of its track
+    units = view.timeline.track("units")
+    drawn = QRectF(0, 0, fig.size.width(), fig.size.height())
+    assert units.legend.items
+    for sample, label in units.legend.items:
         for item in (sample, label):
-            assert shown.contains(item.sceneBoundingRect())
+            placed = fig.place(units.graphics, item.sceneBoundingRect())
+            assert placed is not None and drawn.contains(placed)
+
+
+def test_a_timeline_svg_holds_every_visible_tracks_label_as_text(window, tmp_path):
+    from lstm_viz_app.timeline.figure import save_svg as save_timeline_svg
+    from lstm_viz_app.timeline.track import plain
+    fig = window.exports.figure("Gates")
+    timeline = window.views["Gates"].timeline
+    timeline.frame("g").set_collapsed(True)  # a collapsed track: its summary line
+    fig = window.exports.figure("Gates")
+    root = ET.parse(save_timeline_svg(fig, tmp_path / "gates.svg")).getroot()
+    # Qt writes a line in runs, one per font that has its glyphs: join them by baseline
+    runs: dict[str, list[tuple[float, str]]] = {}
+    for t in root.iter():
+        if t.tag.endswith("text"):
+            runs.setdefault(t.get("y"), []).append((float(t.get("x")), "".join(t.itertext())))
+    texts = [" ".join("".join(text for _, text in sorted(line)).split())
+             for line in runs.values()]
+    for frame in timeline.frames:
+        track = frame.track
+        shown = track.summary() if frame.collapsed or not track.available else track.title()
+        assert " ".join(plain(shown).split()) in texts, plain(shown)
+    # the tracks below the scrolled part are in the figure too
+    assert fig.size.height() > timeline.scroll_area.viewport().height()
+
+
+def test_a_timeline_pdf_is_one_page_the_figures_size_in_points(window, tmp_path):
+    from lstm_viz_app.timeline.figure import save_pdf as save_timeline_pdf
+    fig = window.exports.figure("Gates")
+    data = save_timeline_pdf(fig, tmp_path / "gates.pdf").read_bytes()
+    assert data.startswith(b"%PDF-") and b"/Count 1" in data
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data)
+    assert box is not None
+    # 96 pixels an inch, 72 points an inch
+    np.testing.assert_allclose([float(box.group(1)), float(box.group(2))],
+                               [fig.size.width() * 0.75, fig.size.height() * 0.75], atol=1)
+    assert b"/FontFile" in data  # text as text
+
+
+def test_a_timeline_pdf_holds_its_heatmaps_at_print_resolution(window, tmp_path):
+    from lstm_viz_app.timeline.figure import PRINT_DPI, SCREEN_DPI
+    from lstm_viz_app.timeline.figure import save_pdf as save_timeline_pdf
+    window.session.set_input(InputSpec(seq_len=3000, batch_size=1))
+    window.ctx.retrace_now()
+    fig = window.exports.figure("Gates")
+    window.views["Gates"].timeline.overview.set_window(0, 3000)
+    track = window.views["Gates"].timeline.track("f")
+    on_screen = track.map.image.image.shape[1]  # pixel columns on screen
+    assert on_screen < 3000
+    data = save_timeline_pdf(fig, tmp_path / "gates.pdf").read_bytes()
+    widths = [int(w) for w in re.findall(rb"/Width (\d+)", data)]
+    # every step has its column, or the columns are 300 dpi's worth of the plot's width
+    want = min(3000, int(on_screen * PRINT_DPI / SCREEN_DPI))
+    assert max(widths) >= want
+    assert track.map.image.image.shape[1] == on_screen  # the screen keeps its own image
+
+
+def test_a_timeline_png_at_scale_2_is_twice_the_size_with_sharper_heatmaps(window, tmp_path):
+    from lstm_viz_app.timeline.figure import save_png as save_timeline_png
+    window.session.set_input(InputSpec(seq_len=3000, batch_size=1))
+    window.ctx.retrace_now()
+    fig = window.exports.figure("Gates")
+    window.views["Gates"].timeline.overview.set_window(0, 3000)
+    one = QImage(str(save_timeline_png(fig, tmp_path / "one.png")))
+    two = QImage(str(save_timeline_png(fig, tmp_path / "two.png", 2)))
+    assert (two.width(), two.height()) == (2 * one.width(), 2 * one.height())
+    # the heatmap holds twice the columns, fewer steps merged into each pixel: not the
+    # screen's image magnified (whose columns would come in equal pairs)
+    track = window.views["Gates"].timeline.track("f")
+    assert track.map.steps_per_px > 1
+    box = fig.place(track.graphics, track.map.image.sceneBoundingRect())
+    assert box is not None
+    y = int(2 * box.center().y())
+    row = [two.pixel(x, y) for x in range(int(2 * box.left()) + 4, int(2 * box.right()) - 4)]
+    pairs = list(zip(row[0::2], row[1::2]))
+    assert sum(a != b for a, b in pairs) > len(pairs) // 4
+    with pytest.raises(ValueError, match="above 0"):
+        save_timeline_png(fig, tmp_path / "none.png", 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 
 from lstm_viz import InputSpec, LSTMConfig, Session
@@ -116,8 +116,9 @@ def test_each_gate_colour_bar_sits_beside_its_own_row(qtbot, make_panels):
     qtbot.wait(50)
     spans = []
     for gate in GATES:
-        vb = gates.heatmaps[gate].plot.getViewBox().sceneBoundingRect()
-        bar = gates.bars[gate].sceneBoundingRect()
+        # each track has a scene of its own: compare where they are on the screen
+        vb = _on_screen(gates.heatmaps[gate].plot.getViewBox())
+        bar = _on_screen(gates.bars[gate])
         middle = bar.center().y()
         assert vb.top() <= middle <= vb.bottom(), gate
         assert bar.left() >= vb.right()
@@ -126,6 +127,14 @@ def test_each_gate_colour_bar_sits_beside_its_own_row(qtbot, make_panels):
         assert bottom <= top + 1  # no two bars (or their labels' rows) overlap
     expected = {"i": (0, 1), "f": (0, 1), "g": (-1, 1), "o": (0, 1)}
     assert {g: tuple(gates.bars[g].levels()) for g in GATES} == expected
+
+
+def _on_screen(item) -> QRectF:
+    """``item``'s bounding rectangle in global (screen) coordinates."""
+    rect = item.sceneBoundingRect()
+    view = item.scene().views()[0]
+    top_left = view.mapToGlobal(view.mapFromScene(rect.topLeft()))
+    return QRectF(QPointF(top_left), rect.size())
 
 
 def _tinted(region) -> bool:
@@ -171,3 +180,14 @@ def test_bars_of_more_units_than_pixels_lose_no_unit_and_say_so(qtbot):
     values[:] = 0.1
     bars.set_values(values[:16], focus=-1)  # few units: one bar each, nothing to say
     assert bars.units_per_bar == 1 and bars.axis.labelText == ""
+
+
+def test_colour_bar_labels_have_at_most_five_characters_and_read_as_their_values():
+    from lstm_viz_app.plots import bar_ticks
+    cases = {(-0.00236, 0.00236): ["-2.4m", "0", "2.4m"], (-5.25, 5.25): ["-5.25", "0", "5.25"],
+             (0.0, 1.0): ["0", "0.5", "1"], (-0.542, 0.542): ["-0.54", "0", "0.54"],
+             (-52500.0, 52500.0): ["-52k", "0", "52k"], (-1e-12, 1e-12): ["-1p", "0", "1p"]}
+    for (lo, hi), want in cases.items():
+        ticks = bar_ticks(lo, hi)
+        assert [v for v, _ in ticks] == [lo, 0.5 if lo == 0 else 0.0, hi]
+        assert [text for _, text in ticks] == want

@@ -114,8 +114,9 @@ def test_right_click_in_states_zeroes_a_unit_and_the_difference_shows_it(
     # a right click on row 2, step 4 of the c heatmap
     vb = states.c_map.plot.getViewBox()
     scene_pos = vb.mapViewToScene(QPointF(4, 2))
-    widget_pos = states.graphics.mapFromScene(scene_pos)
-    qtbot.mouseClick(states.graphics.viewport(), Qt.MouseButton.RightButton, pos=widget_pos)
+    graphics = states.timeline.track("c").graphics  # the c track's own scene
+    widget_pos = graphics.mapFromScene(scene_pos)
+    qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.RightButton, pos=widget_pos)
     menu = states.ablation_menu
     actions = {a.data(): a for a in menu.actions() if a.data()}
     actions[("c", 0.0)].trigger()
@@ -203,8 +204,9 @@ def test_right_click_on_a_gate_row_offers_that_gates_clamps_first(qtbot, make_pa
     gates.resize(1000, 700)
     qtbot.wait(50)
     vb = gates.heatmaps["g"].plot.getViewBox()
-    pos = gates.graphics.mapFromScene(vb.mapViewToScene(QPointF(6, 1)))
-    qtbot.mouseClick(gates.graphics.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    graphics = gates.timeline.track("g").graphics  # the g track's own scene
+    pos = graphics.mapFromScene(vb.mapViewToScene(QPointF(6, 1)))
+    qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.RightButton, pos=pos)
     first = [a for a in gates.ablation_menu.actions() if a.data()][:3]
     assert [a.data() for a in first] == [("g", -1.0), ("g", 0.0), ("g", 1.0)]
     first[2].trigger()
@@ -332,8 +334,10 @@ def test_gradient_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(qtbo
     qtbot.wait(50)
     # gradients are often small: on a fixed ±1 scale they would look blank
     assert float(np.nanmax(np.abs(view.maps["dx"].data))) < 0.5
-    for name in ("dx", "dc", "dh"):
-        _check_drawn_as_the_bar_says(view.graphics, view.maps[name], view.bars[name])
+    for name, kind in (("dx", "grad_x"), ("dc", "grad_c"), ("dh", "grad_h")):
+        view.gradients.frame(kind).set_plot_height(200)  # a bar tall enough to read back
+        qtbot.wait(50)
+        _check_drawn_as_the_bar_says(view.graphics_of(kind), view.maps[name], view.bars[name])
 
 
 def test_difference_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(
@@ -343,8 +347,11 @@ def test_difference_heatmaps_are_drawn_with_the_levels_their_colour_bars_show(
     ctx.session.ablate(Ablation("h", 0, 0, 0, (1,), 0.0, start=8), rerun=False)
     wait_traced(ctx)
     qtbot.wait(50)
-    for heatmap, bar in ((view.orig_map, view.orig_bar), (view.edit_map, view.diff_bar)):
-        _check_drawn_as_the_bar_says(view.diff_graphics, heatmap, bar)
+    for kind, heatmap, bar in (("before:c", view.orig_map, view.orig_bar),
+                               ("diff:c", view.edit_map, view.diff_bar)):
+        view.whatif.frame(kind).set_plot_height(200)
+        qtbot.wait(50)
+        _check_drawn_as_the_bar_says(view.graphics_of(kind), heatmap, bar)
 
 
 def test_the_difference_shows_every_step_of_an_ablation_after_earlier_what_ifs(
@@ -385,13 +392,13 @@ def test_an_svg_of_the_influence_view_draws_the_gradients_in_the_bars_colours(
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer
 
-    from lstm_viz_app.export import save_svg
+    from lstm_viz_app.timeline import BAR_COLUMN_WIDTH
     ctx, view = show_view(InfluenceView, _session())
     ctx.session.seek(12)
     _wait_result(qtbot, view, t=12)
     view.resize(1200, 760)  # redrawn at another size, as a user's window is
     qtbot.wait(100)
-    path = save_svg(view, tmp_path / "influence.svg")
+    path = view.export(tmp_path / "influence.svg")
     renderer = QSvgRenderer(str(path))
     size = renderer.defaultSize()
     image = QImage(size, QImage.Format.Format_RGB32)
@@ -399,9 +406,9 @@ def test_an_svg_of_the_influence_view_draws_the_gradients_in_the_bars_colours(
     painter = QPainter(image)
     renderer.render(painter)
     painter.end()
-    # the heatmaps' pixels: left of the colour bars (which hold every colour of the scale)
-    bars_left = min(bar.sceneBoundingRect().left() for bar in view.bars.values())
-    heat_right = int(size.width() * (bars_left - 20) / view.graphics.width())
+    # the heatmaps' pixels: left of the colour bars' column (which holds every colour)
+    heat_right = view.graphics_of("grad_x").width() - BAR_COLUMN_WIDTH - 20
+    assert 0 < heat_right < size.width()
     pixels = {image.pixelColor(x, y).getRgb()[:3] for x in range(0, heat_right, 2)
               for y in range(0, size.height(), 2)}
     # a gradient of about 60% of each map's largest is drawn in the colour its bar gives it
@@ -412,3 +419,98 @@ def test_an_svg_of_the_influence_view_draws_the_gradients_in_the_bars_colours(
         assert 0.4 * hi < abs(value) < 0.8 * hi
         want = bar.colorMap().map((value - lo) / (hi - lo), mode="qcolor")
         assert any(_close(QColor(*p), want, tol=4) for p in pixels), (name, want.getRgb())
+
+
+# ----- the What-if timeline -----------------------------------------------------------------
+
+def test_after_an_ablation_the_difference_page_shows_where_the_change_is(
+        qtbot, show_view, wait_traced):
+    from lstm_viz import InputSpec
+    session = _session()
+    session.set_input(InputSpec(seq_len=900, batch_size=1))
+    ctx, view = show_view(InfluenceView, session)
+    view.pages.setCurrentIndex(1)
+    qtbot.wait(50)
+    t0, t1 = view.whatif.overview.window
+    assert t1 <= 700  # the window starts far from where the ablation will be
+    before = session.trace
+    session.ablate(Ablation("c", 0, 0, 0, (3,), 0.0, start=700), rerun=False)
+    wait_traced(ctx)
+    qtbot.wait(50)
+    t0, t1 = view.whatif.overview.window
+    assert t0 <= 700 < t1
+    # before, after and their difference: the runs themselves, (units, T)
+    after = session.trace
+    c0 = before.c[0, 0, :, 0].double().numpy().T
+    c1 = after.c[0, 0, :, 0].double().numpy().T
+    tracks = {t.kind: t for t in view.whatif.tracks()}
+    np.testing.assert_array_equal(tracks["before:c"].map.data, c0)
+    np.testing.assert_array_equal(tracks["after:c"].map.data, c1)
+    np.testing.assert_array_equal(tracks["diff:c"].map.data, c1 - c0)
+    assert tracks["diff:c"].span == (700, 900)
+    assert "changed at t 700–899" in view.diff_caption.text()
+    # the ablated unit is marked in every track that has something to draw
+    for track in view.whatif.tracks():
+        if track.available:
+            assert track.marks.items, track.kind
+
+
+def test_every_kind_with_values_of_a_run_has_before_after_and_difference_kinds():
+    from lstm_viz_app.timeline import track_kinds
+    known = track_kinds()
+    compared = {k.partition(":")[2] for k in known if ":" in k}
+    assert compared == {"i", "f", "g", "o", "c", "h", "input", "prediction", "loss"}
+    for base in compared:
+        assert {f"before:{base}", f"after:{base}", f"diff:{base}"} <= set(known)
+    assert not any(k.endswith(("grad_x", "grad_norms", "bars", "units")) and ":" in k
+                   for k in known)
+
+
+def test_a_hidden_influence_tab_waits_and_draws_what_happened_when_shown(
+        qtbot, make_window, wait_traced):
+    w = make_window(_session(), view="States")
+    session, view = w.session, w.views["Influence"]
+    session.ablate(Ablation("c", 0, 0, 0, (1,), 0.0, start=5), rerun=False)
+    wait_traced(w)
+    session.seek(9)
+    assert view._behind  # nothing drawn while hidden
+    assert view.source.result is None or view.source.result.t != 9
+    w.show_view("Influence")
+    view.pages.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: view.whatif.track("diff:c").span is not None, timeout=5000)
+    diff = view.whatif.track("diff:c")
+    assert diff.span[0] == 5 and diff.map.cursor.value() == 9
+    view.pages.setCurrentIndex(0)
+    _wait_result(qtbot, view, t=9)
+    # and a figure of it says what was done
+    from lstm_viz_app.export import caption_text
+    assert "0 input and 0 state what-if edits and 1 ablation;" in \
+        caption_text(w, "Influence") + ";"
+
+
+def test_every_track_of_the_influence_timeline_shares_the_time_axis_pixels(qtbot, show_view):
+    ctx, view = show_view(InfluenceView, _session())
+    ctx.session.seek(12)
+    _wait_result(qtbot, view, t=12)
+    qtbot.wait(50)
+    assert float(np.nanmax(np.abs(view.maps["dx"].data))) < 0.1  # long labels, unless cut short
+    boxes = {track.kind: track.plot.getViewBox().sceneBoundingRect()
+             for track in view.gradients.tracks()}
+    edges = {kind: (round(box.left()), round(box.right())) for kind, box in boxes.items()}
+    assert len(set(edges.values())) == 1, edges
+
+
+def test_both_influence_pages_keep_their_tracks_in_the_settings(qtbot, make_window):
+    w = make_window(_session(), view="Influence")
+    view = w.views["Influence"]
+    view.gradients.remove_track("input")
+    view.gradients.frame("grad_c").set_plot_height(150)
+    view.diff_quantity.setCurrentIndex(view.diff_quantity.findData("f"))
+    view.whatif.add_track("diff:h")
+    gradients, whatif = view.gradients.state(), view.whatif.state()
+    assert [s.kind for s in whatif][1:4] == ["before:f", "after:f", "diff:f"]
+    assert w.save_settings()
+    again = make_window(restore=True)
+    other = again.views["Influence"]
+    assert other.gradients.state() == gradients and other.whatif.state() == whatif
+    assert other.diff_quantity.currentData() == "f"  # the tracks say which quantity

@@ -46,15 +46,16 @@ def test_gates_past_the_end_are_hatched_and_the_hover_says_why(qtbot, show_view)
         assert hm.ended.rect().right() == pytest.approx(9.5)
         assert hm.ended.rect().height() == pytest.approx(6)
         blank = vb.mapViewToScene(QPointF(7, 1))
-        assert view.hover_text(blank) == f"gate {gate}, unit 1, t 7: blank: {ENDED}"
+        scene = vb.scene()  # each track has a scene of its own
+        assert view.hover_text(blank, scene) == f"gate {gate}, unit 1, t 7: blank: {ENDED}"
         inside = vb.mapViewToScene(QPointF(3, 1))
         value = float(trace.gates[0, 0, 3, 2, "ifgo".index(gate), 1])
-        assert view.hover_text(inside) == f"gate {gate}, unit 1, t 3: {value:.4f}"
-    # written on the hatching once (above the first gate), and in the caption
-    label = view.heatmaps["i"].ended_label
-    assert label.isVisible() and label.textItem.toPlainText() == ENDED
-    assert not view.heatmaps["o"].ended_label.isVisible()
+        assert view.hover_text(inside, scene) == f"gate {gate}, unit 1, t 3: {value:.4f}"
+        # written on the hatching of every track (each may be scrolled to alone)
+        assert hm.ended_label.isVisible() and hm.ended_label.textItem.toPlainText() == ENDED
+    # and in the caption and on the shared time axis
     assert ENDED in view.caption.text()
+    assert ENDED in view.timeline.axis_plot.getAxis("bottom").labelText
     # a sequence that runs to the last step has nothing hatched, nothing said
     ctx.select(batch=0)
     assert not any(hm.ended.isVisible() for hm in view.heatmaps.values())
@@ -94,9 +95,9 @@ def test_states_past_the_end_are_hatched_as_in_gates(qtbot, show_view):
         assert hm.ended.isVisible()
         assert hm.ended.rect().left() == pytest.approx(4.5)
         assert hm.ended.rect().right() == pytest.approx(9.5)
-        assert view.hover_text(vb.mapViewToScene(QPointF(7, 1))) == \
+        assert view.hover_text(vb.mapViewToScene(QPointF(7, 1)), vb.scene()) == \
             f"{name}, unit 1, t 7: blank: {ENDED}"
-    assert view.c_map.ended_label.isVisible() and not view.h_map.ended_label.isVisible()
+        assert hm.ended_label.isVisible()  # labelled in every track
     ctx.select(batch=0)  # a sequence that runs to the last step: nothing hatched
     assert not view.c_map.ended.isVisible() and not view.h_map.ended.isVisible()
 

@@ -239,8 +239,10 @@ def test_variable_lengths_leave_padding_blank(qtbot, window, wait_traced, type_v
     inside = vb.mapViewToScene(QPointF(1, 2))
     padded = vb.mapViewToScene(QPointF(4, 2))
     gates = window.panels["Gates"]
-    assert gates.hover_text(inside) == f"gate o, unit 2, t 1: {image[2, 1]:.4f}"
-    assert gates.hover_text(padded) == "gate o, unit 2, t 4: blank: sequence 1 ended at t = 2"
+    scene = vb.scene()  # each track has a scene of its own
+    assert gates.hover_text(inside, scene) == f"gate o, unit 2, t 1: {image[2, 1]:.4f}"
+    assert gates.hover_text(padded, scene) == \
+        "gate o, unit 2, t 4: blank: sequence 1 ended at t = 2"
 
 
 def test_bad_lengths_text_shows_message(qtbot, panels):
@@ -261,13 +263,14 @@ def test_padding_cells_are_drawn_blank_and_real_cells_coloured(qtbot, window, wa
     window.transport.batch.setValue(1)
     gates = window.panels["Gates"]
     qtbot.wait(50)
-    picture = gates.graphics.grab().toImage()
+    graphics = gates.timeline.track("f").graphics  # the f track's own scene
+    picture = graphics.grab().toImage()
     hm = gates.heatmaps["f"]
     vb = hm.plot.getViewBox()
 
     def colour_at(t, unit):
         scene = vb.mapViewToScene(QPointF(t, unit))
-        point = gates.graphics.mapFromScene(scene)
+        point = graphics.mapFromScene(scene)
         ratio = picture.devicePixelRatio()
         return picture.pixelColor(int(point.x() * ratio), int(point.y() * ratio))
 
@@ -407,10 +410,13 @@ def test_the_chosen_units_plot_with_no_units_says_how_to_choose_some(qtbot, show
     _, view = show_view(StatesView)
     view.units_edit.setText("")
     view.units_edit.editingFinished.emit()
-    assert view.lines_note.item.isVisible() and "No units chosen" in view.lines_note.text
+    note = view.timeline.track("units").note
+    assert note.item.isVisible() and "No units chosen" in note.text
     assert not view.lines_plot.getAxis("left").isVisible()
     assert not view.lines_plot.getAxis("bottom").isVisible()
     view.units_edit.setText("0-2")
     view.units_edit.editingFinished.emit()
-    assert not view.lines_note.item.isVisible()
+    assert not note.item.isVisible()
     assert view.lines_plot.getAxis("left").isVisible()
+    # the one time axis of the timeline is under all tracks, not under this one
+    assert not view.lines_plot.getAxis("bottom").isVisible()

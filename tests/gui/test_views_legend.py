@@ -20,7 +20,8 @@ def test_legend_takes_the_columns_of_the_width_it_is_shown_at(qtbot, show_view):
     view.units_edit.editingFinished.emit()
     assert len(view.legend.items) == 4
     view.resize(1280, 800)
-    qtbot.waitUntil(lambda: view.graphics.width() > 600)
+    graphics = view.timeline.track("units").graphics
+    qtbot.waitUntil(lambda: graphics.width() > 600)
     qtbot.wait(20)
     # c[3], h[3], c[20], h[20] on one line under the curves, none over them
     assert view.legend.columnCount >= 4
@@ -36,12 +37,19 @@ def test_each_colour_bar_spans_its_heatmaps_rows_and_its_end_labels_clear_the_ne
     qtbot.wait(50)
     line = QFontMetrics(view.c_bar.axis.style["tickFont"] or QFont()).height()
     for heatmap, bar in ((view.c_map, view.c_bar), (view.h_map, view.h_bar)):
-        rows = heatmap.plot.getViewBox().sceneBoundingRect()
-        gradient = bar.getViewBox().sceneBoundingRect()
+        rows = _top_bottom(heatmap.plot.getViewBox())
+        gradient = _top_bottom(bar.getViewBox())
         # beside the rows only: not reaching up into the title or down into the time axis
-        assert abs(gradient.top() - rows.top()) <= 1.5
-        assert abs(gradient.bottom() - rows.bottom()) <= 1.5
+        assert abs(gradient[0] - rows[0]) <= 1.5
+        assert abs(gradient[1] - rows[1]) <= 1.5
     # an end label is centred on its end: c's lowest and h's highest are a line apart or more
-    gap = view.h_bar.getViewBox().sceneBoundingRect().top() \
-        - view.c_bar.getViewBox().sceneBoundingRect().bottom()
+    gap = _top_bottom(view.h_bar.getViewBox())[0] - _top_bottom(view.c_bar.getViewBox())[1]
     assert gap >= line
+
+
+def _top_bottom(item) -> tuple[float, float]:
+    """``item``'s top and bottom on the screen (each track has a scene of its own)."""
+    rect = item.sceneBoundingRect()
+    view = item.scene().views()[0]
+    return (view.mapToGlobal(view.mapFromScene(rect.topLeft())).y(),
+            view.mapToGlobal(view.mapFromScene(rect.bottomLeft())).y())

@@ -360,11 +360,11 @@ def test_shapes_view_draws_the_engines_edges_not_its_own(qtbot, show_view, monke
 
 
 # ----- titles and notes follow every change, not only the first drawing -------------------
-def _gates_note_units(gates) -> int | None:
-    """N of "up to N units" in the Gates time axis's note (None: no rows merged)."""
+def _gates_note_steps(gates) -> int | None:
+    """N of "up to N steps" in the Gates time axis's note (None: no steps merged)."""
     import re
-    text = gates.heatmaps["o"].plot.getAxis("bottom").labelText
-    found = re.search(r"up to (\d+) units", text)
+    text = gates.timeline.axis_plot.getAxis("bottom").labelText
+    found = re.search(r"up to (\d+) steps", text)
     return int(found.group(1)) if found else None
 
 
@@ -390,12 +390,17 @@ def test_titles_and_notes_follow_the_config_whichever_view_was_shown_first(
             assert "h: hidden state = o * tanh(c)" in title, title
         w.show_view("Gates")
         qtbot.wait(100)
-        # the note under the gates says what each pixel holds, as the titles do
-        rows = gates.heatmaps["o"].rows_per_px
-        assert rows > 1  # hundreds of units in about a hundred pixels
-        assert _gates_note_units(gates) == rows
+        # each gate's title says how many units share a pixel row, and the one time axis
+        # how many steps share a pixel column, as drawn
         for hm in gates.heatmaps.values():
-            assert f"≤{hm.rows_per_px} units/px" in hm.plot.titleLabel.text
+            if hm.rows_per_px > 1:  # 400 units in the 240 px a heatmap track gets at least
+                assert f"≤{hm.rows_per_px} units/px" in hm.plot.titleLabel.text
+            else:
+                assert "units/px" not in hm.plot.titleLabel.text
+        assert max(hm.rows_per_px for hm in gates.heatmaps.values()) == \
+            (2 if config.hidden_size == 400 else 1)
+        steps = gates.heatmaps["o"].steps_per_px
+        assert _gates_note_steps(gates) == (steps if steps > 1 else None)
 
 
 def test_shapes_marks_the_layer_and_direction_the_views_show(qtbot, show_view):

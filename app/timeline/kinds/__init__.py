@@ -1,0 +1,1 @@
+"""One module per family of track kinds; every module here is imported by the registry."""
