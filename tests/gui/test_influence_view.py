@@ -483,9 +483,8 @@ def test_a_hidden_influence_tab_waits_and_draws_what_happened_when_shown(
     view.pages.setCurrentIndex(0)
     _wait_result(qtbot, view, t=9)
     # and a figure of it says what was done
-    from lstm_viz_app.export import caption_text
     assert "0 input and 0 state what-if edits and 1 ablation;" in \
-        caption_text(w, "Influence") + ";"
+        w.exports.caption_text("Influence") + ";"
 
 
 def test_every_track_of_the_influence_timeline_shares_the_time_axis_pixels(qtbot, show_view):

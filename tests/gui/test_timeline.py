@@ -12,7 +12,6 @@ from PySide6.QtGui import QColor
 from lstm_viz import Ablation, InputSpec, LSTMConfig, Session
 from lstm_viz.demos import open_demo
 from lstm_viz.formats.sessionfile import load_session, timeline_layouts
-from lstm_viz_app.file_menu import save_session_file, use_session
 from lstm_viz_app.panels.gates import GatesView
 from lstm_viz_app.panels.states import StatesView
 from lstm_viz_app.timeline import (
@@ -72,7 +71,7 @@ def test_tracks_keep_their_heights_after_an_ablation_and_the_timeline_scrolls(
     wait_traced(w)
     before = _plot_heights(w.panels["Gates"].timeline)
     w.session.ablate(Ablation("h", 0, 0, 0, (0,), 0.0, start=10), rerun=False)
-    w.ctx.trace_later()
+    w.ctx.ensure_traced(wait=False)
     wait_traced(w)
     qtbot.wait(50)
     after = _plot_heights(w.panels["Gates"].timeline)
@@ -220,13 +219,13 @@ def test_the_users_tracks_and_heights_persist_in_the_session_file(
     w.panels["States"].units_edit.editingFinished.emit()
     saved = w.panels["Gates"].timeline.state()
     path = tmp_path / "s.json"
-    assert save_session_file(w, path)
+    assert w.documents.save(path)
     session, extras = load_session(path)
     layouts = timeline_layouts(extras.view)  # plain data, as the engine reads it
     assert [t["kind"] for t in layouts["Gates"]] == [s.kind for s in saved]
     other = make_window(Session(), view="States")
     assert [s.kind for s in other.panels["Gates"].timeline.state()] != [s.kind for s in saved]
-    assert use_session(other, path, session, extras)
+    assert other.documents.use_session(path, session, extras)
     assert other.panels["Gates"].timeline.state() == saved
     f = other.panels["Gates"].timeline.frame("f")
     assert f.plot_height() == 177 and other.panels["Gates"].timeline.frame("input").collapsed
@@ -320,7 +319,7 @@ def test_an_ablation_is_marked_in_every_time_track(qtbot, show_view, wait_traced
     ctx, view = show_view(StatesView, session)
     _every_kind(view.timeline)
     session.ablate(Ablation("f", 0, 0, 0, (4,), 1.0, start=12), rerun=False)
-    ctx.trace_later()
+    ctx.ensure_traced(wait=False)
     wait_traced(ctx)
     for track in view.timeline.tracks():
         if not track.time_aligned or not track.available:
