@@ -21,13 +21,13 @@ run: $(STAMP)
 	$(BIN)/lstm-viz
 
 test: $(STAMP)
-	$(BIN)/ruff check lstm_viz app tests benchmarks resources
+	$(BIN)/ruff check lstm_viz app tests benchmarks resources docs
 	$(BIN)/mypy
 	PYTHONPATH=. $(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check lstm_viz app tests benchmarks resources
+	$(BIN)/ruff check lstm_viz app tests benchmarks resources docs
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[docs]"

@@ -20,7 +20,6 @@ from lstm_viz.demos import list_demos  # noqa: E402
 from lstm_viz_app import cli  # noqa: E402
 from lstm_viz_app.dialogs import DemoDialog  # noqa: E402
 from lstm_viz_app.entry import make_app  # noqa: E402
-from lstm_viz_app.file_menu import open_demo  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
@@ -73,7 +72,7 @@ def _wait_traced(w, app) -> None:
 
 
 def _open_demo(w, app, name: str) -> None:
-    open_demo(w, name)
+    w.documents.open_demo(name)
     _wait_traced(w, app)  # the demo traces on the worker
 
 

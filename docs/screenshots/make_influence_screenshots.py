@@ -23,7 +23,6 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from lstm_viz import Ablation, InputSpec, LSTMConfig, Session  # noqa: E402
 from lstm_viz_app.entry import make_app  # noqa: E402
-from lstm_viz_app.file_menu import open_demo  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
@@ -49,7 +48,7 @@ def _window(app, session: Session) -> MainWindow:
 def main() -> int:
     app = make_app()
     w = _window(app, Session())
-    open_demo(w, "sine")
+    w.documents.open_demo("sine")
     w.ctx.retrace_now()
     w.session.seek(60)
     w.session.ablate(Ablation("c", 0, 0, 0, (1,), 0.0, start=60), rerun=False)

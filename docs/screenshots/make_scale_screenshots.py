@@ -18,7 +18,6 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from lstm_viz import Session  # noqa: E402
 from lstm_viz_app.entry import make_app  # noqa: E402
-from lstm_viz_app.file_menu import open_demo  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
@@ -36,7 +35,7 @@ def _window(app, demo: str) -> MainWindow:
     w.resize(1280, 800)
     w.show()
     _settle(app)
-    open_demo(w, demo)
+    w.documents.open_demo(demo)
     w.ctx.retrace_now()
     w.session.first()
     _settle(app)

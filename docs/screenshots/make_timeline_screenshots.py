@@ -5,7 +5,10 @@
 timeline-states-char.png and timeline-gates-char.png: the character demo (128 units) on the
 States and Gates presets; timeline-states-char-scrolled.png: the States timeline scrolled to
 its last tracks (chosen units, the bars at the cursor); timeline-{states,gates}-sine-ablation
-.png: the sine demo with h[0] zeroed from t = 40; timeline-states-char-dark.png: the Dark theme.
+.png: the sine demo with h[0] zeroed from t = 40; timeline-states-char-dark.png: the Dark theme;
+timeline-gates-packed.png: a packed batch (lengths 60, 35, 20), batch element 2, whose steps
+past its end are hatched in every track; timeline-states-200k.png: a 200 000-step input, traced
+in windows.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from lstm_viz import Ablation, Session  # noqa: E402
+from lstm_viz import Ablation, LSTMConfig, Session  # noqa: E402
+from lstm_viz.inputs import InputSpec  # noqa: E402
 from lstm_viz_app.entry import make_app  # noqa: E402
-from lstm_viz_app.file_menu import open_demo  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
@@ -33,15 +36,17 @@ def _settle(app, rounds: int = 8) -> None:
         app.processEvents()
 
 
-def _window(app, demo: str, dark: bool = False) -> MainWindow:
+def _window(app, demo: str = "", dark: bool = False, session: Session | None = None
+            ) -> MainWindow:
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(session=Session(), settings=settings, restore=False)
+    w = MainWindow(session=session or Session(), settings=settings, restore=False)
     w.resize(1280, 800)
     w.show()
     if dark:
         w.themes.choose("dark")
-    open_demo(w, demo)
-    w.ctx.retrace_now()
+    if demo:
+        w.documents.open_demo(demo)
+    w.ctx.ensure_traced()
     _settle(app)
     return w
 
@@ -72,6 +77,22 @@ def main() -> int:
     w = _window(app, "char_python", dark=True)
     _shoot(app, w, "States", "timeline-states-char-dark.png")
     w.themes.choose("system")
+    w.close()
+    packed = Session(LSTMConfig(input_size=3, hidden_size=24, num_layers=2),
+                     InputSpec(source="sine", seq_len=60, batch_size=3, lengths=(60, 35, 20)))
+    w = _window(app, session=packed)
+    w.ctx.select(batch=2)
+    w.session.seek(30)
+    _settle(app)
+    _shoot(app, w, "Gates", "timeline-gates-packed.png")
+    w.close()
+    long = Session(LSTMConfig(input_size=1, hidden_size=64),
+                   InputSpec(source="sine", seq_len=200_000))
+    w = _window(app, session=long)
+    w.session.seek(150_000)
+    w.ctx.ensure_traced()
+    _settle(app, 20)
+    _shoot(app, w, "States", "timeline-states-200k.png")
     w.close()
     return 0
 

@@ -18,7 +18,6 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from lstm_viz.tracing.edits import Ablation  # noqa: E402
 from lstm_viz_app.entry import make_app  # noqa: E402
-from lstm_viz_app.file_menu import open_demo  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "whatif_prediction.png"
@@ -39,7 +38,7 @@ def main() -> int:
     w.resize(1400, 900)
     w.show()
     app.processEvents()
-    open_demo(w, "sine")
+    w.documents.open_demo("sine")
     _wait_traced(w, app)
     w.show_view("States")
     states = w.panels["States"]
