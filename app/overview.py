@@ -20,7 +20,7 @@ from PySide6.QtGui import QFont, QFontMetrics
 from lstm_viz.downsample import extreme
 
 from . import theme
-from .plots import CURSOR_PEN, set_title
+from .plots import CURSOR_PEN, fit_title, set_title
 
 LEFT_AXIS_WIDTH = 64
 OVERVIEW_HEIGHT = 76  # with two bands (c and h); more bands make it taller
@@ -197,15 +197,17 @@ class Overview(QObject):
         if self.traced is not None:
             steps_per_px = max(steps_per_px, self.bucket)
             lo, hi = self.traced
-            note = (f"overview of all {self.steps} steps: the more extreme of each bucket's"
-                    " min and max · grey: traced in full")
+            note = (f"overview: all {self.steps} steps, min or max per bucket · grey: traced"
+                    " in full")
         else:
             note = f"overview: all {self.steps} steps; drag the window, or its edges"
         if steps_per_px > 1:
             note += f" · ≤{steps_per_px} steps/px"
             if self.traced is None:
                 note += ", most extreme kept"
-        set_title(self.plot, note, size="8pt")
+        width = self.plot.width() - 8
+        set_title(self.plot, fit_title(note, "", width, "8pt") if width > 100 else note,
+                  size="8pt")
 
     # ----- the window -------------------------------------------------------------------
     @property

@@ -157,7 +157,7 @@ def test_the_overview_shows_every_step_from_the_windowed_overview(opened):
         lo, hi = steps.min(0), steps.max(0)
         want = np.where(np.abs(hi - 0.5) >= np.abs(lo - 0.5), hi, lo)
         np.testing.assert_allclose(data[:, j], want, atol=TOL)
-    assert "the more extreme of each bucket's min and max" in overview.plot.titleLabel.text
+    assert "min or max per bucket" in overview.plot.titleLabel.text
 
 
 def test_a_what_if_edit_on_a_windowed_trace_matches_nn_lstm_on_the_edited_input(
