@@ -80,8 +80,8 @@ class TraceRequest:
         if self.window is not None:
             return self._run_windowed(x)
         with torch.no_grad():
-            result = trace(self.lstm, x, memory_budget=self.memory_budget,
-                           method="loop" if edits else "auto", overrides=edits)
+            # with edits, the chosen method runs up to each layer's first edited step
+            result = trace(self.lstm, x, memory_budget=self.memory_budget, overrides=edits)
         # The truth check the app shows: every step against the LSTM equations, and output,
         # h_n, c_n against torch's own nn.LSTM on the same input (a float-compatible
         # Verification). A state edit makes a run that nn.LSTM cannot make: nothing to compare.

@@ -34,16 +34,13 @@ from ..torch_devices import rnn_precision
 from . import _buffers, _kernels, _native, method_choice
 from .budget import check_budget, check_windowed_budget, overview_buckets
 from .edits import StateEdit
-from .windowed import DEFAULT_EVERY, Checkpoints
+from .windowed import CHUNK_STEPS, DEFAULT_EVERY, Checkpoints
 
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 GATE_NAMES = ("i", "f", "g", "o")
 """The gates in the order of ``Trace.gates``' gate axis (and of nn.LSTM's weight rows)."""
 METHODS = ("auto", *method_choice.METHODS)
-# What a windowed trace (lstm_viz.tracing.windowed) runs for each method: its step loop or the
-# fused method; "auto" lets its checkpoints choose.
-_WINDOW_METHOD = {"loop": "loop", "torch": "loop", "fused": "fused", "layered": "fused"}
 
 
 @dataclass
@@ -213,7 +210,8 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     Returns a Trace whose output, h_n, c_n equal ``lstm(input, hx)``. ``method`` is "auto"
     (measured once per size class, lstm_viz.tracing.method_choice; ``LSTM_VIZ_METHOD`` forces one),
     "loop", "torch", "fused" or "layered" (same numbers; a speed choice). ``overrides``: what-if
-    edits of the state at input position ``t`` (they need a loop). ``window=(start, stop)``:
+    edits of the state at input position ``t`` (each layer and direction runs the method up to
+    its first edited step and the step loop from there). ``window=(start, stop)``:
     keep input positions [start, stop) only (gates (L, D, stop - start, B, 4, H), ``.start``
     recorded; output is that window of the output, padded time-major for a PackedSequence; h_n,
     c_n the whole run's), tracing the whole input once in bounded memory
@@ -228,10 +226,10 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     x, lengths, unbatched, packed_in = _normalize_input(lstm, input)
     _check_input(lstm, cfg, x)
     if window is not None:
-        ckpt = checkpoints(lstm, input, hx, memory_budget=memory_budget, overrides=overrides)
+        ckpt = checkpoints(lstm, input, hx, memory_budget=memory_budget, overrides=overrides,
+                           method=method)
         return trace_window(ckpt, *_check_window(window, x.shape[0]), unbatched=unbatched,
-                            packed=packed_in is not None,
-                            method=_WINDOW_METHOD.get(method))
+                            packed=packed_in is not None)
     check_budget(cfg, x.shape[1], x.shape[0], x.dtype, memory_budget)
     eval_semantics = bool(lstm.training and cfg.dropout > 0 and cfg.num_layers > 1)
     if eval_semantics:
@@ -294,12 +292,17 @@ def _check_window(window: Any, T: int) -> tuple[int, int]:
 
 def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
                 memory_budget: int | None = None, overrides: Sequence[StateEdit] | None = None,
-                every: int | None = None, base: Checkpoints | None = None) -> Checkpoints:
+                every: int | None = None, base: Checkpoints | None = None,
+                method: str = "auto") -> Checkpoints:
     """Trace ``input`` once in bounded memory, keeping states every ``every`` steps and an
     overview (lstm_viz.tracing.windowed.Checkpoints); windows are then traced with ``trace_window``.
-    ``base``: an earlier run's checkpoints, reused up to where this run differs."""
+    ``base``: an earlier run's checkpoints, reused up to where this run differs. ``method``: as
+    ``trace``'s, for every span and window ("auto": chosen by measuring on the first piece of
+    the input, the length the pass traces at once)."""
     if not isinstance(lstm, nn.LSTM):
         raise ValueError(f"trace needs an nn.LSTM, got {type(lstm).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
     cfg = LSTMConfig.from_module(lstm)
     x, lengths, unbatched, _ = _normalize_input(lstm, input)
     _check_input(lstm, cfg, x)
@@ -312,9 +315,11 @@ def checkpoints(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *
     h_0, c_0 = _normalize_hx(cfg, hx, x.shape[1], unbatched, x)
     start = time.perf_counter()
     with torch.no_grad():
+        if method == "auto":
+            method = method_choice.choose(lstm, cfg, x[:CHUNK_STEPS].detach(), h_0, c_0).method
         ckpt = Checkpoints(lstm, x.detach(), lengths, h_0, c_0,
                            every=DEFAULT_EVERY if every is None else every, buckets=buckets,
-                           edits=tuple(overrides or ()), base=base)
+                           edits=tuple(overrides or ()), method=method, base=base)
     ckpt.elapsed_s = time.perf_counter() - start
     return ckpt
 
@@ -363,17 +368,17 @@ def _check_input(lstm: nn.LSTM, cfg: LSTMConfig, x: Tensor) -> None:
 
 def _choose_method(method: str, edits: Sequence[StateEdit], lstm: nn.LSTM, cfg: LSTMConfig,
                    call: _Call) -> tuple[str, str]:
-    """(method, why): edits need a step loop; "auto" is measured
-    (lstm_viz.tracing.method_choice)."""
+    """(method, why): "auto" is measured (lstm_viz.tracing.method_choice). With what-if edits,
+    "fused" and "layered" run each layer and direction up to its first edited step, and the
+    step loop from there."""
     if method == "auto":
-        if edits:
-            forced = method_choice.forced()  # a bad value is refused here too
-            return ("torch" if forced == "torch" else "loop"), "what-if edits need the step loop"
         choice = method_choice.choose(lstm, cfg, call.x, call.h_0, call.c_0)
-        return choice.method, choice.why
-    if method in ("fused", "layered") and edits:
-        raise ValueError("what-if overrides need method='loop' or 'torch'")
-    return method, "asked for by the caller"
+        method, why = choice.method, choice.why
+    else:
+        why = "asked for by the caller"
+    if edits and method in ("fused", "layered"):
+        why += "; the step loop from each layer's first edited step"
+    return method, why
 
 
 def _reading_order(edits: Sequence[StateEdit], direction: int, lengths: Tensor
@@ -424,13 +429,20 @@ def _trace_direction(lstm: nn.LSTM, run: _Run, layer: int, d: int, layer_in: Ten
 def _kernel_summary(method: str, kernels: dict[str, set[str]]) -> str:
     """What computed a trace, for logs and benchmarks: e.g. "input=plain, recurrent=mkl_packed,
     step=native_loop_avx2" for the loops (names joined by "/" where layers differ), "torch.lstm
-    + bulk recompute" for the fused method, and that with its scan for the layered one."""
+    + bulk recompute" for the fused method, and that with its scan for the layered one; then,
+    where what-if edits ran the step loop, "; from the first edit: step=..."."""
+    edit = {role.removeprefix("edit_"): names for role, names in kernels.items()
+            if role.startswith("edit_")}
+    own = {role: names for role, names in kernels.items() if not role.startswith("edit_")}
     if method == "fused":
-        return "torch.lstm + bulk recompute"
-    if method == "layered":
-        return "torch.lstm + bulk recompute, scan=" + "/".join(sorted(kernels.get("scan", ())))
-    return ", ".join(f"{role}={'/'.join(sorted(names))}"
-                     for role, names in sorted(kernels.items()))
+        out = "torch.lstm + bulk recompute"
+    elif method == "layered":
+        out = "torch.lstm + bulk recompute, scan=" + "/".join(sorted(own.get("scan", ())))
+    else:
+        out = ", ".join(f"{role}={'/'.join(sorted(names))}" for role, names in sorted(own.items()))
+    if edit:
+        out += "; from the first edit: " + _kernel_summary("loop", edit)
+    return out
 
 
 def _final_state(run: _Run, k: int, h_buf: Tensor, c_buf: Tensor, backwards: bool) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -459,8 +460,29 @@ def run_direction(method: str, x: Tensor, h0: Tensor, c0: Tensor, params: LayerP
                   gates: Tensor, c: Tensor, h: Tensor, overrides: Sequence[StateEdit] = (),
                   backwards: bool = False, kernels: dict[str, str] | None = None) -> None:
     """One layer and direction by ``method``: "loop" (compiled where it builds), "torch" (the
-    loop in torch calls), "fused" or "layered"; buffers and arguments as run_loop's (only the
-    loops take ``overrides``; "fused" does not read backwards)."""
+    loop in torch calls), "fused" or "layered"; buffers and arguments as run_loop's ("fused"
+    does not read backwards). With ``overrides``, "fused" and "layered" run up to the first
+    edited step and the step loop (compiled where it builds) from there, from the state they
+    carried; ``kernels`` then names the loop's kernels as "edit_<role>"."""
+    if overrides and method in ("fused", "layered"):
+        first = min(e.t for e in overrides)
+        T = x.shape[0]
+        if first > 0:
+            # the steps read before the first edit: positions [T - first, T) when reading
+            # backwards, [0, first) otherwise
+            pre = slice(T - first, T) if backwards else slice(0, first)
+            run_direction(method, x[pre], h0, c0, params, gates[pre], c[pre], h[pre],
+                          backwards=backwards, kernels=kernels)
+            at = T - first if backwards else first - 1
+            h0, c0 = h[at], c[at]
+            rest = slice(0, T - first) if backwards else slice(first, T)
+            x, gates, c, h = x[rest], gates[rest], c[rest], h[rest]
+            overrides = [replace(e, t=e.t - first) for e in overrides]
+        used: dict[str, str] = {}
+        run_direction("loop", x, h0, c0, params, gates, c, h, overrides, backwards, used)
+        if kernels is not None:
+            kernels.update({"edit_" + role: name for role, name in used.items()})
+        return
     w_ih, w_hh, b_ih, b_hh, w_hr = params
     if method in ("loop", "torch"):
         bias = None if b_ih is None or b_hh is None else b_ih + b_hh
@@ -469,7 +491,7 @@ def run_direction(method: str, x: Tensor, h0: Tensor, c0: Tensor, params: LayerP
     elif method == "layered":
         run_layered(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h, backwards, kernels)
     else:
-        assert not backwards and not overrides
+        assert not backwards
         run_fused(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h)
 
 

@@ -108,25 +108,20 @@ def trace_span(lstm: nn.LSTM, layer: int, d: int, xin: Tensor, seg_len: Tensor, 
     sequence has no step in it). ``edits``: for this layer and direction, at input positions
     counted from ``a``, the segment's first position."""
     n, B = xin.shape[0], xin.shape[1]
-    w_ih, w_hh, b_ih, b_hh, w_hr = _kernels.layer_params(lstm, layer, d)
+    params = _kernels.layer_params(lstm, layer, d)
+    w_ih, w_hr = params[0], params[4]
     H = w_ih.shape[0] // 4
     Ho = H if w_hr is None else w_hr.shape[0]
     full = bool((seg_len == n).all())
     rev_idx = None if full else _kernels.reverse_index(seg_len, n, xin.device)
     steps = _reading_order(edits, d, a, seg_len)
-    if steps:
-        method = "loop"
-    backwards = d == 1 and full and method == "loop"
+    backwards = d == 1 and full and method != "fused"
     xr = xin if d == 0 or backwards else _kernels.reverse(xin, rev_idx)
     g = _buffers.empty(n, B, 4, H, like=xin)
     c = _buffers.empty(n, B, H, like=xin)
     h = _buffers.empty(n, B, Ho, like=xin)
-    if method == "loop":
-        bias = None if b_ih is None or b_hh is None else b_ih + b_hh
-        _kernels.run_loop(xr, h0, c0, w_ih, w_hh, bias, w_hr, g, c, h, steps,
-                          backwards=backwards)
-    else:
-        _kernels.run_fused(xr, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, g, c, h)
+    # with edits: the method up to the segment's first edited step, the step loop from there
+    _kernels.run_direction(method, xr, h0, c0, params, g, c, h, steps, backwards=backwards)
     if d == 1 and not backwards:
         g, c, h = (_kernels.reverse(v, rev_idx) for v in (g, c, h))
     dev = h.device
@@ -185,8 +180,9 @@ class Checkpoints:
             raise ValueError(f"every must be at least 1 step (got {every})")
         self.lstm, self.x, self.lengths, self.h_0, self.c_0 = lstm, x, lengths, h_0, c_0
         self.edits = tuple(edits)
+        # the method of every span (tracing.checkpoints chooses it by measuring); without one,
         # the loop where its steps run in C, else torch's fused kernel with the gates
-        # recomputed; spans that hold an edit use the loop (trace_span)
+        # recomputed. A span that holds an edit runs the step loop from its first edited step.
         self.method = method or ("loop" if _native.runs_loop(x) else "fused")
         self.L = lstm.num_layers
         self.D = 2 if lstm.bidirectional else 1

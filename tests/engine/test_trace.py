@@ -592,16 +592,100 @@ def test_a_bad_lstm_viz_method_is_refused_naming_the_choices(choices, monkeypatc
         trace(nn.LSTM(3, 5), torch.randn(4, 2, 3))
 
 
-def test_what_if_edits_take_the_step_loop_without_measuring(choices):
+def _edits_for(cfg, last_batch):
+    """What-if edits of every kind, in both directions and more than one layer: a state the
+    step hands on (c, h) and a gate clamped, at steps well inside the sequence."""
+    from lstm_viz.tracing.edits import StateEdit
+
+    L, D = cfg.num_layers, cfg.num_directions
+    return [StateEdit("c", 5, 0, 0, last_batch, 1, 0.5),
+            StateEdit("h", 2, 0, D - 1, last_batch, 2, -0.7),
+            StateEdit("f", 4, L - 1, 0, last_batch, 0, 0.0),
+            StateEdit("g", 6, L - 1, D - 1, 1, 0, 0.9),
+            StateEdit("o", 3, 0, D - 1, 0, 3, 1.0)]
+
+
+@pytest.mark.parametrize("method", ["layered", "fused"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw, lengths, with_hx", LAYERED_CASES)
+def test_what_if_edits_after_the_fast_route_equal_the_step_loop_with_the_same_edits(
+        method, dtype, kw, lengths, with_hx):
+    """The fast route up to each layer and direction's first edited step (the reverse
+    direction's is at the end of the sequence), the step loop from there: every gate, c and h,
+    the output and the final states equal the trace that runs every step in torch calls."""
+    T, B = 8, 4
+    torch.manual_seed(5)
+    lstm = nn.LSTM(**kw).to(dtype).eval()
+    cfg = LSTMConfig.from_module(lstm)
+    L, D = cfg.num_layers, cfg.num_directions
+    x = torch.randn(B, T, 5, dtype=dtype) if cfg.batch_first else \
+        torch.randn(T, B, 5, dtype=dtype)
+    inp = x if lengths is None else pack_padded_sequence(
+        x, torch.tensor(lengths), batch_first=cfg.batch_first, enforce_sorted=False)
+    hx = (torch.randn(L * D, B, cfg.h_out, dtype=dtype),
+          torch.randn(L * D, B, cfg.hidden_size, dtype=dtype)) if with_hx else None
+    edits = _edits_for(cfg, B - 1)
+    tol = 2e-6 if dtype == torch.float32 else 1e-12
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        tr = trace(lstm, inp, hx, method=method, overrides=edits)
+        step_by_step = trace(lstm, inp, hx, method="torch", overrides=edits)
+        unedited = trace(lstm, inp, hx, method="torch")
+    assert tr.method == method and "from the first edit: " in tr.meta["kernels"]
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(tr, name), getattr(step_by_step, name), atol=tol,
+                                   rtol=0, equal_nan=True)
+    _assert_same_output(tr.output, step_by_step.output, tol)
+    torch.testing.assert_close(tr.h_n, step_by_step.h_n, atol=tol, rtol=0)
+    torch.testing.assert_close(tr.c_n, step_by_step.c_n, atol=tol, rtol=0)
+    # the edits changed the run: the comparison above could fail
+    assert not torch.allclose(tr.c, unedited.c, atol=1e-3, equal_nan=True)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_an_edit_near_the_end_runs_only_the_steps_from_it_step_by_step(monkeypatch,
+                                                                         bidirectional):
+    """An edit at step 36 of 40 runs 4 steps in the step loop, in each direction edited (the
+    reverse direction reads step 3 as its 36th); the layer above, unedited, runs no loop."""
+    from lstm_viz.tracing import _kernels
+    from lstm_viz.tracing.edits import StateEdit
+
+    looped: list[int] = []
+    real_loop = _kernels.run_loop
+
+    def loop(x, *args, **kw):
+        looped.append(x.shape[0])
+        return real_loop(x, *args, **kw)
+
+    monkeypatch.setattr(_kernels, "run_loop", loop)
+    torch.manual_seed(2)
+    lstm = nn.LSTM(3, 6, num_layers=2, bidirectional=bidirectional).eval()
+    edits = [StateEdit("c", 36, 0, 0, 1, 2, 0.5)]
+    if bidirectional:
+        edits.append(StateEdit("h", 3, 0, 1, 0, 4, -0.5))
+    x = torch.randn(40, 2, 3)
+    tr = trace(lstm, x, method="layered", overrides=edits)
+    assert looped == [4] * len(edits)
+    looped.clear()
+    want = trace(lstm, x, method="torch", overrides=edits)
+    assert looped == [40] * (4 if bidirectional else 2)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(tr, name), getattr(want, name), atol=2e-6, rtol=0)
+
+
+def test_what_if_edits_take_the_measured_method_and_say_where_the_loop_starts(choices,
+                                                                             monkeypatch):
     from lstm_viz.tracing.edits import StateEdit
 
     path, measured = choices
+    _fake_times(monkeypatch, {"loop": 3e-4, "torch": 4e-4, "fused": 5e-4, "layered": 1e-4})
     lstm = nn.LSTM(3, 5).eval()
-    tr = trace(lstm, torch.randn(6, 2, 3), overrides=[StateEdit("c", 2, 0, 0, 1, 3, 0.5)])
-    assert (tr.method, measured) == ("loop", [])
-    with pytest.raises(ValueError, match="what-if overrides need method='loop' or 'torch'"):
-        trace(lstm, torch.randn(6, 2, 3), method="layered",
-              overrides=[StateEdit("c", 2, 0, 0, 1, 3, 0.5)])
+    tr = trace(lstm, torch.randn(500, 2, 3), overrides=[StateEdit("c", 450, 0, 0, 1, 3, 0.5)])
+    assert tr.method == "layered" and len(measured) == 1
+    assert tr.meta["method_why"].endswith("; the step loop from each layer's first edited step")
+    monkeypatch.setenv("LSTM_VIZ_METHOD", "torch")
+    tr = trace(lstm, torch.randn(500, 2, 3), overrides=[StateEdit("c", 450, 0, 0, 1, 3, 0.5)])
+    assert tr.method == "torch" and "from the first edit" not in tr.meta["kernels"]
 
 
 def test_a_cache_folder_others_may_write_is_neither_read_nor_written(choices, monkeypatch):

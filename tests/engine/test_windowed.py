@@ -118,6 +118,75 @@ def test_trace_with_window_matches_the_full_trace_bidirectional_batch_first():
     assert win.output.shape == (2, 60, 4)
 
 
+WINDOW_EDIT_CASES = [  # (nn.LSTM keyword arguments, packed lengths or None, with h_0 and c_0)
+    (dict(input_size=3, hidden_size=5, num_layers=2), None, False),
+    (dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True), [60, 37, 51], True),
+    (dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True, proj_size=2), None,
+     True),
+]
+
+
+@pytest.mark.parametrize("method", ["layered", "fused"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw, lengths, with_hx", WINDOW_EDIT_CASES)
+def test_windows_with_edits_run_the_fast_route_and_equal_the_step_loop(method, dtype, kw,
+                                                                       lengths, with_hx):
+    """Windows of a run with what-if edits, each started from the kept states: the fast route
+    up to a span's first edited step, the step loop from there; every gate, c and h equals the
+    full trace that runs every step in torch calls with the same edits."""
+    from lstm_viz.tracing.edits import StateEdit
+
+    T, B = 60, 3
+    torch.manual_seed(4)
+    lstm = nn.LSTM(**kw).to(dtype).eval()
+    cfg = LSTMConfig.from_module(lstm)
+    LD = cfg.num_layers * cfg.num_directions
+    x = torch.randn(T, B, 3, dtype=dtype)
+    inp = x if lengths is None else pack_padded_sequence(x, torch.tensor(lengths),
+                                                         enforce_sorted=False)
+    hx = (torch.randn(LD, B, cfg.h_out, dtype=dtype),
+          torch.randn(LD, B, cfg.hidden_size, dtype=dtype)) if with_hx else None
+    D = cfg.num_directions
+    edits = [StateEdit("c", 45, 0, 0, 0, 1, 0.5), StateEdit("h", 20, 0, D - 1, 2, 0, -0.8),
+             StateEdit("i", 30, 1, D - 1, 1, 4, 0.0), StateEdit("g", 9, 1, 0, 0, 2, 1.0)]
+    tol = 2e-6 if dtype == torch.float32 else 1e-12
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        want = trace(lstm, inp, hx, method="torch", overrides=edits)
+        ckpt = checkpoints(lstm, inp, hx, every=8, overrides=edits, method=method)
+        assert ckpt.method == method
+        for s, e in ((13, 29), (40, 57), (0, 60), (50, 60), (44, 46)):
+            win = trace_window(ckpt, s, e)
+            for name in ("gates", "c", "h"):
+                torch.testing.assert_close(getattr(win, name), getattr(want, name)[:, :, s:e],
+                                           atol=tol, rtol=0, equal_nan=True)
+        torch.testing.assert_close(ckpt.h_n, want.h_n, atol=tol, rtol=0)
+        torch.testing.assert_close(ckpt.c_n, want.c_n, atol=tol, rtol=0)
+
+
+def test_a_window_with_an_edit_runs_the_step_loop_only_from_the_edited_step(monkeypatch):
+    from lstm_viz.tracing import _kernels
+    from lstm_viz.tracing.edits import StateEdit
+
+    torch.manual_seed(3)
+    lstm = nn.LSTM(3, 5).eval()
+    x = torch.randn(64, 2, 3)
+    edits = [StateEdit("c", 45, 0, 0, 1, 2, 0.5)]
+    ckpt = checkpoints(lstm, x, every=8, overrides=edits, method="layered")
+    looped: list[int] = []
+    real_loop = _kernels.run_loop
+
+    def loop(x, *args, **kw):
+        looped.append(x.shape[0])
+        return real_loop(x, *args, **kw)
+
+    monkeypatch.setattr(_kernels, "run_loop", loop)
+    win = trace_window(ckpt, 40, 57)  # from the kept state at 40: steps 45..56 in the loop
+    assert looped == [57 - 45] and win.method == "layered"
+    want = trace(lstm, x, method="torch", overrides=edits)
+    torch.testing.assert_close(win.c, want.c[:, :, 40:57], atol=2e-6, rtol=0)
+
+
 def test_overview_holds_min_max_mean_of_each_bucket_ignoring_padding():
     torch.manual_seed(2)
     lstm = nn.LSTM(2, 3, bidirectional=True).double()
