@@ -7,7 +7,9 @@ methods as a new user's first trace of that size does), why each method was chos
 the large config's trace spends its time (matmuls, element-wise work (torch's or the compiled
 step's), the C loop (recurrent GEMM and element-wise work of runs of steps), copies, other torch
 calls, Python between them; page faults of the trace and of nn.LSTM), and on its last line the
-median ratios as JSON (``<config>_first``: the first trace's). Targets: <= 1.3x large, <= 1.5x
+median ratios as JSON (``<config>_first``: the first trace's; on a GPU also
+``<config>_layered`` and ``<config>_edit_graph``, ``_edit_steps``, ``_edit_layered``: a trace
+with one what-if edit by each route). Targets: <= 1.3x large, <= 1.5x
 two-layer bidirectional, <= 2x the others and every first trace (nn.LSTM itself is 1.0x).
 Memory: each config is traced once more in a fresh
 subprocess, whose peak RSS growth (Linux VmHWM) is compared with check_budget's estimate.
@@ -142,6 +144,34 @@ def _measure(lstm, x, repeat: int, device: str, method: str
                                         why=tr.meta.get("method_why", ""))
 
 
+def _gpu_routes(lstm, x, repeat: int, ref_ms: float) -> dict[str, float]:
+    """On a CUDA device: the median ms of the layered route, and of a trace with one what-if
+    edit halfway (the step loop with runs of steps replayed from a CUDA graph, the same loop
+    launched step by step, and the layered route up to the edit with the graph-replayed loop
+    from there), each divided by nn.LSTM's (cuDNN's) median ``ref_ms``."""
+    from lstm_viz.tracing import _cuda
+    from lstm_viz.tracing.edits import StateEdit
+
+    edit = [StateEdit("c", x.shape[0] // 2, 0, 0, 0, 0, 0.5)]
+    routes = {"layered": dict(method="layered"),
+              "edit_graph": dict(method="torch", overrides=edit),
+              "edit_steps": dict(method="torch", overrides=edit, graphs=False),
+              "edit_layered": dict(method="layered", overrides=edit)}
+    out = {}
+    real_pays = _cuda.pays
+    for name, kw in routes.items():
+        graphs = kw.pop("graphs", True)
+        _cuda.pays = real_pays if graphs else (lambda x, T: False)
+        try:
+            trace(lstm, x, **kw)  # warm-up (and the graph's capture, which each trace repeats)
+            times = [_once(lambda kw=kw: trace(lstm, x, **kw), x.device.type)
+                     for _ in range(repeat)]
+        finally:
+            _cuda.pays = real_pays
+        out[name] = statistics.median(times) * 1e3 / ref_ms
+    return out
+
+
 def _faults(fn) -> int:
     """Minor page faults (first touches of fresh memory) while ``fn`` runs."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -236,6 +266,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     wanted = args.configs.split(",")
     rows, ratios, breakdown = [], {}, None
+    gpu_rows: list[tuple[str, dict[str, float]]] = []
     if args.device == "cpu":
         _native.native()  # built (or found in the cache) before anything is timed
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -253,6 +284,10 @@ def main(argv=None) -> int:
         ratios[f"{name}_first"] = round(first, 3)
         if name == "large" and args.device == "cpu":
             breakdown = _breakdown(lstm, x, args.method)
+        if args.device.startswith("cuda"):
+            gpu = _gpu_routes(lstm, x, args.repeat, statistics.median(t_ref) * 1e3)
+            gpu_rows.append((name, gpu))
+            ratios.update({f"{name}_{k}": round(v, 3) for k, v in gpu.items()})
         est = check_budget(cfg, B, T)  # the trace plus the weights (module and snapshot)
         peak = _peak(kw, T, B, args.device, args.method)
         rows.append(dict(name=name, size=f"L={cfg.num_layers} D={cfg.num_directions}"
@@ -282,6 +317,14 @@ def main(argv=None) -> int:
               f" {peak:>9}  {r['method']} ({r['kernels']})")
     for r in rows:
         print(f"{r['name']}: {r['method']}, {r['why']}")
+    if gpu_rows:
+        print("on the GPU, trace/nn.LSTM (cuDNN): layered route; one what-if edit halfway:"
+              " step loop replayed from a CUDA graph, the same loop step by step, layered route"
+              " up to the edit then the graph-replayed loop")
+        for name, gpu in gpu_rows:
+            print(f"{name:<7} layered {gpu['layered']:.2f}x, edit: graph {gpu['edit_graph']:.2f}x,"
+                  f" step by step {gpu['edit_steps']:.2f}x, layered+graph"
+                  f" {gpu['edit_layered']:.2f}x")
     if breakdown is not None:
         wall = breakdown["wall (profiled)"]
         parts = ", ".join(f"{k} {breakdown[k]:.1f} ms ({100 * breakdown[k] / wall:.0f}%)"

@@ -12,5 +12,5 @@ python3 -c 'import torch; print("torch", torch.__version__, "on", torch.cuda.get
 timeout 30 python3 tests/data/gpu_saved/make_gpu_saved.py "$out/gpu_saved"
 timeout 60 python3 -m pytest -q -p no:cacheprovider -rf -m cuda tests/engine 2>&1 \
     | tee "$out/cuda_tests.log" | tail -15
-timeout 75 python3 benchmarks/bench_trace.py --device cuda --repeat 5 2>&1 \
+timeout 150 python3 benchmarks/bench_trace.py --device cuda --repeat 5 2>&1 \
     | tee "$out/bench_trace_cuda.log"

@@ -28,7 +28,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from . import _native
+from . import _cuda, _native
+from ._scan import activate, log_scan
 from .edits import StateEdit
 
 log = logging.getLogger("lstm_viz.tracing")
@@ -91,13 +92,6 @@ def one_sigmoid_pays() -> bool:
     or more threads the one contiguous call is 10-30% faster; with one thread the separate
     calls are (benchmarks/bench_trace.py shows which step a trace used)."""
     return torch.get_num_threads() > 1
-
-
-def _activate(z4: Tensor) -> None:
-    """In place on (..., 4, H) pre-activations: sigmoid on i, f (adjacent) and o, tanh on g."""
-    z4[..., :2, :].sigmoid_()
-    z4[..., 2, :].tanh_()
-    z4[..., 3, :].sigmoid_()
 
 
 def _plain(weight: Tensor) -> Linear:
@@ -231,6 +225,11 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
         _native_steps(native, gates, c, h, h0, c0, w_hh, w_hr, recurrent, step, by_step,
                       backwards)
         return
+    if _cuda.pays(x, T):
+        _graph_steps(gates, c, h, h0, c0, step, recurrent, by_step, backwards, kernels)
+        if one_sigmoid:
+            gates[:, :, 2].mul_(-2.0).add_(1.0)
+        return
     # Views made once: indexing a tensor costs more than the small ops themselves.
     order = slice(None, None, -1 if backwards else 1)  # reading order
     zs = gates.view(T, B, 4 * H).unbind(0)[order]
@@ -243,6 +242,24 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
         h_prev, c_prev = hs[t], cs[t]
     if one_sigmoid:
         gates[:, :, 2].mul_(-2.0).add_(1.0)  # s_g -> tanh(z_g), for all steps at once
+
+
+def _graph_steps(gates: Tensor, c: Tensor, h: Tensor, h0: Tensor, c0: Tensor, step: _TorchStep,
+                 recurrent: Linear, by_step: dict[int, list[StateEdit]], backwards: bool,
+                 kernels: dict[str, str] | None) -> None:
+    """run_loop's steps on a CUDA device: runs of unedited steps replayed from a CUDA graph
+    (``_cuda.GraphSteps``), steps with edits eagerly."""
+    T, B, H = c.shape
+
+    def eager(pos: int, h_prev: Tensor, c_prev: Tensor, edits: list[StateEdit] | None) -> None:
+        g4 = gates[pos]
+        step(g4.view(B, 4 * H), recurrent(h_prev), g4[:, :2], g4.unbind(1), c_prev, c[pos],
+             h[pos], edits)
+
+    graph = _cuda.GraphSteps(B, H, h.shape[-1], c, step, recurrent)
+    graph.run(gates, c, h, h0, c0, by_step, backwards, eager)
+    if kernels is not None and graph.replays:
+        kernels["step"] += "+cuda_graph"
 
 
 class _TorchStep:
@@ -362,8 +379,8 @@ def run_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_i
     bias = None if b_ih is None or b_hh is None else b_ih + b_hh
     _plain(w_ih)(x.reshape(T * B, -1), bias, out=flat)
     flat.addmm_(h_prev.reshape(T * B, -1), w_hh.t())
-    _activate(gates)
-    _linear_scan(gates[:, :, 1], gates[:, :, 0] * gates[:, :, 2], c0, out=c)
+    activate(gates)
+    log_scan(gates[:, :, 1], gates[:, :, 0] * gates[:, :, 2], c0, out=c)
 
 
 def fused_h(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
@@ -415,6 +432,8 @@ def _activate_and_scan(gates: Tensor, c0: Tensor, c: Tensor, backwards: bool) ->
     """The gates (T, B, 4, H) activated in place and c scanned from them: in one compiled pass
     where it builds (float32 on the CPU), else torch's activations and ``cell_scan``."""
     T, B, H = c.shape
+    if c.is_cuda:
+        return _cuda.act_scan(gates, c0, c, backwards)
     fn = _native.act_scan(c)
     if fn is not None and _scan_layout(gates, c0, c):
         first, sign = (T - 1, -1) if backwards else (0, 1)
@@ -422,7 +441,7 @@ def _activate_and_scan(gates: Tensor, c0: Tensor, c: Tensor, backwards: bool) ->
            sign * gates.stride(0), gates.stride(1), c0.data_ptr(), c0.stride(0),
            c[first].data_ptr(), sign * c.stride(0), c.stride(1))
         return "native_act_scan"
-    _activate(gates)
+    activate(gates)
     return cell_scan(gates, c0, c, backwards)
 
 
@@ -493,24 +512,3 @@ def run_direction(method: str, x: Tensor, h0: Tensor, c0: Tensor, params: LayerP
     else:
         assert not backwards
         run_fused(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, gates, c, h)
-
-
-def _linear_scan(a: Tensor, b: Tensor, c0: Tensor, out: Tensor) -> None:
-    """out[t] = a[t] * out[t-1] + b[t] with out[-1] = c0, for (T, ...) tensors.
-
-    A Hillis-Steele scan: log2(T) rounds of whole-tensor operations instead of T small steps
-    (the pair (a, b) composes as (a1, b1) then (a2, b2) = (a1 * a2, a2 * b1 + b2)). Only
-    products and sums of the same terms, so it equals the sequential recurrence to rounding.
-    """
-    T = a.shape[0]
-    A = a.clone()
-    out.copy_(b)
-    out[0].addcmul_(A[0], c0)
-    k = 1
-    while k < T:
-        new_b = torch.addcmul(out[k:], A[k:], out[:-k])
-        A[k:] = A[k:] * A[:-k]
-        out[k:] = new_b
-        k *= 2
-
-

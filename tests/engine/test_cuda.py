@@ -121,7 +121,7 @@ def test_cuda_every_method_equals_nn_lstm_there_and_the_float64_cpu_trace(opt, m
             out, (h_n, c_n) = gpu(inp)
     assert tr.method == method and tr.gates.device.type == "cuda"
     if method == "layered":
-        assert tr.meta["kernels"].endswith("scan=torch_scan")
+        assert tr.meta["kernels"].endswith(("scan=triton_act_scan", "scan=torch_log_scan"))
     tol = _float32_tolerance(False)
     torch.testing.assert_close(_padded(tr.output), _padded(out), **tol)
     torch.testing.assert_close(tr.h_n, h_n, **tol)
@@ -130,6 +130,66 @@ def test_cuda_every_method_equals_nn_lstm_there_and_the_float64_cpu_trace(opt, m
     for name in ("gates", "c", "h"):
         torch.testing.assert_close(getattr(tr, name).cpu().double(), getattr(ref, name),
                                    atol=2e-5, rtol=0, equal_nan=True, msg=name)
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+@pytest.mark.parametrize("triton", ["triton", "torch_ops"])
+def test_cuda_the_cell_state_scan_equals_the_step_by_step_scan(triton, backwards, monkeypatch):
+    """The layered method's scan on a GPU: one Triton kernel where Triton imports (else the
+    torch ops' log-depth scan), against c computed step after step on the CPU in float64."""
+    import importlib.util
+
+    from lstm_viz.tracing import _cuda
+
+    if triton == "triton":
+        if importlib.util.find_spec("triton") is None:
+            pytest.skip("Triton is not installed")
+        assert _cuda._triton_kernel() is not None, "the Triton scan failed its check here"
+    else:
+        monkeypatch.setattr(_cuda, "_TRITON", [None])
+    torch.manual_seed(0)
+    z = torch.randn(300, 5, 4, 70) * 3
+    c0 = torch.randn(5, 70)
+    gates, c = z.cuda(), torch.empty(300, 5, 70, device="cuda")
+    name = _cuda.act_scan(gates, c0.cuda(), c, backwards)
+    assert name == ("triton_act_scan" if triton == "triton" else "torch_log_scan")
+    zd = z.double()
+    want_g = torch.stack([zd[:, :, 0].sigmoid(), zd[:, :, 1].sigmoid(), zd[:, :, 2].tanh(),
+                          zd[:, :, 3].sigmoid()], dim=2)
+    want_c = torch.empty(300, 5, 70, dtype=torch.float64)
+    prev = c0.double()
+    for t in (range(299, -1, -1) if backwards else range(300)):
+        want_c[t] = want_g[t, :, 1] * prev + want_g[t, :, 0] * want_g[t, :, 2]
+        prev = want_c[t]
+    torch.testing.assert_close(gates.cpu().double(), want_g, atol=1e-6, rtol=0)
+    torch.testing.assert_close(c.cpu().double(), want_c, atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("method", ["torch", "layered"])
+@pytest.mark.parametrize("opt", OPTIONS, ids=_ids)
+def test_cuda_what_if_edits_replay_the_step_loop_from_a_graph_and_equal_the_cpu_trace(
+        opt, method, ieee):
+    """Edits on a GPU: runs of unedited steps replayed from a CUDA graph ("torch"), or the
+    layered method up to the first edit and the graph-replayed loop from there; every gate, c
+    and h against the CPU's float64 step loop with the same edits."""
+    from lstm_viz.tracing.edits import StateEdit
+
+    lstm, x, lengths = _model_and_input(opt, torch.float32, T=100, seed=4)
+    x = torch.randn_like(x)
+    lengths = torch.tensor([100, 61, 87])
+    D = 2 if opt["bidirectional"] else 1
+    edits = [StateEdit("c", 50, 0, 0, 0, 1, 0.5), StateEdit("f", 51, 0, 0, 2, 3, 0.0),
+             StateEdit("h", 8, opt["num_layers"] - 1, D - 1, 0, 2, -0.5)]
+    gpu = copy.deepcopy(lstm).cuda()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="RNN module weights are not part of single")
+        tr = trace(gpu, _as_input(opt, x.cuda(), lengths), method=method, overrides=edits)
+    assert "+cuda_graph" in tr.meta["kernels"]
+    ref = trace(lstm.cpu().double(), _as_input(opt, x.double(), lengths), method="torch",
+                overrides=edits)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(tr, name).cpu().double(), getattr(ref, name),
+                                   atol=5e-5, rtol=0, equal_nan=True, msg=name)
 
 
 def test_cuda_auto_measures_the_gpu_methods_once_and_names_the_gpu(monkeypatch, tmp_path):

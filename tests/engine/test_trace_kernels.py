@@ -207,3 +207,86 @@ def test_every_element_wise_step_gives_the_same_trace_with_what_if_edits(monkeyp
         for name in ("gates", "c", "h"):
             torch.testing.assert_close(getattr(a, name), getattr(b, name), equal_nan=True,
                                        **tol)
+
+
+# ----- the pieces for CUDA devices, their logic on the CPU ---------------------------------
+@pytest.mark.parametrize("backwards", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_scan_in_torch_ops_equals_the_step_by_step_scan(dtype, backwards):
+    """The GPU's fallback scan (activations, then a log-depth scan) against c computed one
+    step after another in reading order."""
+    from lstm_viz.tracing import _scan
+
+    torch.manual_seed(0)
+    z = torch.randn(37, 3, 4, 6, dtype=dtype) * 3
+    c0 = torch.randn(3, 6, dtype=dtype)
+    gates, c = z.clone(), torch.empty(37, 3, 6, dtype=dtype)
+    assert _scan.torch_act_scan(gates, c0, c, backwards) == "torch_log_scan"
+    want_g = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
+                          z[:, :, 3].sigmoid()], dim=2)
+    want_c = torch.empty_like(c)
+    prev = c0
+    for t in (range(36, -1, -1) if backwards else range(37)):
+        i, f, g, _ = want_g[t].unbind(1)
+        want_c[t] = f * prev + i * g
+        prev = want_c[t]
+    tol = dict(atol=1e-5, rtol=0) if dtype == torch.float32 else dict(atol=1e-12, rtol=0)
+    torch.testing.assert_close(gates, want_g, **tol)
+    torch.testing.assert_close(c, want_c, **tol)
+
+
+def test_without_cuda_the_scan_takes_torch_ops_and_no_triton_kernel_is_made():
+    from lstm_viz.tracing import _cuda
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the machine without a CUDA device")
+    assert _cuda._triton_kernel() is None
+    gates, c = torch.randn(5, 2, 4, 3), torch.empty(5, 2, 3)
+    assert _cuda.act_scan(gates, torch.zeros(2, 3), c) == "torch_log_scan"
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_graph_replayed_loop_equals_the_step_loop_with_edits(monkeypatch, torch_steps, dtype,
+                                                                 backwards):
+    """The step loop as a GPU runs it: runs of ``chunk`` unedited steps through the graph
+    wrapper (here its eager fallback), edited steps one by one; every gate, c and h equals the
+    plain step loop, reading forwards and backwards."""
+    from lstm_viz.tracing import _cuda
+
+    torch.manual_seed(1)
+    lstm = nn.LSTM(3, 6, bidirectional=backwards, proj_size=4).to(dtype).eval()
+    x = torch.randn(100, 2, 3, dtype=dtype)
+    edits = [StateEdit("c", 40, 0, 0, 1, 2, 0.5), StateEdit("f", 41, 0, 0, 0, 1, 0.0)]
+    if backwards:
+        edits.append(StateEdit("h", 10, 0, 1, 1, 3, -0.5))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        want = trace(lstm, x, method="torch", overrides=edits)
+        chunks: list[int] = []
+        real_run = _cuda.GraphSteps._run
+
+        def run(self):
+            chunks.append(self.chunk)
+            return real_run(self)
+
+        monkeypatch.setattr(_cuda, "pays", lambda x, T: True)
+        monkeypatch.setattr(_cuda.GraphSteps, "_run", run)
+        got = trace(lstm, x, method="torch", overrides=edits)
+    # forward: steps [0, 32) and [42, 74) in chunks, the rest one by one; the reverse direction
+    # reads 89 steps before its edit: [0, 32) and [32, 64) in chunks
+    assert len(chunks) == (4 if backwards else 2)
+    tol = dict(atol=1e-6, rtol=0) if dtype == torch.float32 else dict(atol=1e-13, rtol=0)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), **tol)
+
+
+def test_the_graph_wrapper_runs_eagerly_where_there_are_no_cuda_graphs():
+    from lstm_viz.tracing import _cuda
+
+    ran: list[int] = []
+    steps = _cuda.GraphSteps(2, 3, 3, torch.empty(0), lambda *a: ran.append(1),
+                             lambda h: h, chunk=4)
+    assert not steps.use_graphs
+    steps._run()
+    assert (len(ran), steps.replays, steps.graph) == (4, 0, None)
