@@ -10,17 +10,20 @@ units, looping over time), else in torch ops: the activations and a log-depth sc
 (``_scan.torch_act_scan``, about 3 log2(T) launches instead of 2 T).
 
 ``GraphSteps`` runs the step loop's unedited steps ``chunk`` at a time: the element-wise and
-recurrent kernels of ``chunk`` steps are captured once per shape into a ``torch.cuda.CUDAGraph``
-over static buffers and replayed for each run of ``chunk`` unedited steps (about ten launches per
-step become seven per chunk). Steps with edits, and the tail shorter than a chunk, run eagerly.
-Without CUDA graphs (or on the CPU) the same chunks run eagerly, which is what the CPU tests
-exercise.
+recurrent kernels of ``chunk`` steps are captured once per shape (batch, sizes, dtype, device)
+into a ``torch.cuda.CUDAGraph`` over static buffers, weights included, and replayed for each run
+of ``chunk`` unedited steps of every layer and trace of that shape (about ten launches per step
+become seven per chunk: the states copied in, the replay, the results copied out). Steps with
+edits, and the tail shorter than a chunk, run eagerly. Without CUDA graphs (or on the CPU) the
+same chunks run eagerly, which is what the CPU tests exercise.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -74,7 +77,7 @@ def _triton_kernel() -> Any:
     if torch.cuda.is_available():
         try:
             kernel = _build_triton()
-        except ImportError as exc:
+        except Exception as exc:  # missing (ImportError) or broken: torch ops, never a failure
             log.info("Triton is not available (%s); the cell state's scan runs in torch ops",
                      exc)
         if kernel is not None and not _kernel_agrees(kernel):
@@ -106,50 +109,28 @@ def _kernel_agrees(kernel: Any) -> bool:
 
 
 def _build_triton() -> Any:
-    """The Triton kernel: one program per block of (batch, unit) pairs, looping over time."""
-    triton = importlib.import_module("triton")  # optional: an ImportError means "not here"
-    tl = importlib.import_module("triton.language")
-
-    @triton.jit
-    def act_scan_kernel(z_ptr, c0_ptr, c_ptr, T, N, H, z_t, z_b, c0_b,  # type: ignore[no-untyped-def]
-                        c_t, c_b, first, sign, BLOCK: tl.constexpr):  # type: ignore[name-defined]
-        n = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        mask = n < N
-        b = (n // H).to(tl.int64)
-        u = (n % H).to(tl.int64)
-        z_row = b * z_b + u
-        c_row = b * c_b + u
-        c_prev = tl.load(c0_ptr + b * c0_b + u, mask=mask, other=0.0)
-        for s in range(T):
-            t = (first + s * sign).to(tl.int64)
-            zp = z_ptr + t * z_t + z_row
-            i = tl.sigmoid(tl.load(zp, mask=mask, other=0.0))
-            f = tl.sigmoid(tl.load(zp + H, mask=mask, other=0.0))
-            g = 2.0 * tl.sigmoid(2.0 * tl.load(zp + 2 * H, mask=mask, other=0.0)) - 1.0
-            o = tl.sigmoid(tl.load(zp + 3 * H, mask=mask, other=0.0))
-            tl.store(zp, i, mask=mask)
-            tl.store(zp + H, f, mask=mask)
-            tl.store(zp + 2 * H, g, mask=mask)
-            tl.store(zp + 3 * H, o, mask=mask)
-            c_prev = f * c_prev + i * g
-            tl.store(c_ptr + t * c_t + c_row, c_prev, mask=mask)
-
-    return act_scan_kernel
+    """The Triton kernel (``_triton_scan``); ImportError where Triton is not installed."""
+    return importlib.import_module("lstm_viz.tracing._triton_scan").act_scan_kernel
 
 
 class GraphSteps:
     """The step loop's unedited steps in chunks of ``chunk``, one CUDA graph replay each.
 
-    ``step(z, rec, i_f, gate_views, c_prev, c_t, h_t, edits)`` is the loop's element-wise step
-    (``_kernels._TorchStep``) and ``recurrent(h)`` its recurrent product; both run inside the
-    captured graph on static buffers (B, 4, H), (B, H), (B, H_out) per step. ``graphs=False``
-    (or a device without CUDA graphs) runs the same chunks eagerly.
+    ``make_step(project_h)`` makes the loop's element-wise step (``_kernels._TorchStep``) with
+    ``project_h`` the projection by W_hr (None without one); it and the recurrent product run
+    inside the captured graph on static buffers: per step (B, 4, H), (B, H), (B, H_out), and the
+    weights, which ``load`` copies in before each use, so one graph serves every layer and
+    every trace of its shape (``take``, ``give_back``). ``graphs=False`` (or a device without
+    CUDA graphs) runs the same chunks eagerly.
     """
 
-    def __init__(self, B: int, H: int, Ho: int, like: Tensor, step: Callable[..., None],
-                 recurrent: Linear, chunk: int = GRAPH_CHUNK, graphs: bool | None = None
-                 ) -> None:
-        self.step, self.recurrent, self.chunk = step, recurrent, int(chunk)
+    def __init__(self, B: int, H: int, Ho: int, like: Tensor,
+                 make_step: Callable[[Linear | None], Callable[..., None]], proj: bool,
+                 chunk: int = GRAPH_CHUNK, graphs: bool | None = None) -> None:
+        self.chunk = int(chunk)
+        self.w_hh_t = like.new_empty(Ho, 4 * H)
+        self.w_hr_t = like.new_empty(H, Ho) if proj else None
+        self.step = make_step(self._project if proj else None)
         self.z = like.new_empty(self.chunk, B, 4, H)
         self.c = like.new_empty(self.chunk, B, H)
         self.h = like.new_empty(self.chunk, B, Ho)
@@ -159,6 +140,22 @@ class GraphSteps:
             else bool(graphs)
         self.graph: Any = None
         self.replays = 0  # chunks run from the graph (for tests and benchmarks)
+
+    def _project(self, x: Tensor, bias: Tensor | None = None, out: Tensor | None = None
+                 ) -> Tensor:
+        assert self.w_hr_t is not None
+        return torch.mm(x, self.w_hr_t, out=out)
+
+    def recurrent(self, h: Tensor) -> Tensor:
+        """h (B, H_out) @ W_hh^T, with the weight ``load`` copied in."""
+        return torch.mm(h, self.w_hh_t)
+
+    def load(self, w_hh: Tensor, w_hr: Tensor | None) -> None:
+        """Copy the layer's weights (4H, H_out) and (H_out, H) into the static buffers."""
+        self.w_hh_t.copy_(w_hh.t())
+        if self.w_hr_t is not None:
+            assert w_hr is not None
+            self.w_hr_t.copy_(w_hr.t())
 
     def _body(self) -> None:
         """``chunk`` steps on the static buffers, in reading order."""
@@ -174,12 +171,13 @@ class GraphSteps:
         if not self.use_graphs:
             self._body()
             return
-        if self.graph is None:
-            self.graph = self._capture()
+        with torch.cuda.device(self.z.device):  # capture and replay on the buffers' GPU
             if self.graph is None:
-                self._body()
-                return
-        self.graph.replay()
+                self.graph = self._capture()
+                if self.graph is None:
+                    self._body()
+                    return
+            self.graph.replay()
         self.replays += 1
 
     def _capture(self) -> Any:
@@ -237,6 +235,36 @@ class GraphSteps:
                 t += 1
             last = T - t if backwards else t - 1
             h_prev, c_prev = h[last], c[last]
+
+
+_GRAPHS: OrderedDict[tuple, GraphSteps] = OrderedDict()  # the least recently used first
+_GRAPHS_LOCK = threading.Lock()
+MAX_GRAPHS = 8  # shapes whose graphs are kept (each holds its buffers and its memory pool)
+
+
+def graph_key(B: int, H: int, Ho: int, like: Tensor, proj: bool, *extra: object) -> tuple:
+    """What a captured graph depends on: device, dtype, sizes, projection, the float32 matmul
+    precision in force (a graph replays the kernels it captured), and ``extra``."""
+    matmul = torch.backends.cuda.matmul
+    precision = (getattr(matmul, "fp32_precision", None), matmul.allow_tf32,
+                 torch.get_float32_matmul_precision())
+    return (str(like.device), like.dtype, B, H, Ho, proj, precision, *extra)
+
+
+def take(key: tuple, make: Callable[[], GraphSteps]) -> GraphSteps:
+    """The kept GraphSteps of ``key`` (out of the cache while in use, so that two traces never
+    share one), else ``make()``."""
+    with _GRAPHS_LOCK:
+        kept = _GRAPHS.pop(key, None)
+    return kept if kept is not None else make()
+
+
+def give_back(key: tuple, steps: GraphSteps) -> None:
+    """Keep ``steps`` for the next trace of its shape (the least recently used dropped)."""
+    with _GRAPHS_LOCK:
+        _GRAPHS[key] = steps
+        while len(_GRAPHS) > MAX_GRAPHS:
+            _GRAPHS.popitem(last=False)
 
 
 def pays(x: Tensor, T: int) -> bool:

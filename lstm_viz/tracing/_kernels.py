@@ -226,7 +226,8 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
                       backwards)
         return
     if _cuda.pays(x, T):
-        _graph_steps(gates, c, h, h0, c0, step, recurrent, by_step, backwards, kernels)
+        _graph_steps(gates, c, h, h0, c0, step, recurrent, w_hh, w_hr, by_step, backwards,
+                     kernels)
         if one_sigmoid:
             gates[:, :, 2].mul_(-2.0).add_(1.0)
         return
@@ -245,20 +246,28 @@ def run_loop(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias
 
 
 def _graph_steps(gates: Tensor, c: Tensor, h: Tensor, h0: Tensor, c0: Tensor, step: _TorchStep,
-                 recurrent: Linear, by_step: dict[int, list[StateEdit]], backwards: bool,
+                 recurrent: Linear, w_hh: Tensor, w_hr: Tensor | None,
+                 by_step: dict[int, list[StateEdit]], backwards: bool,
                  kernels: dict[str, str] | None) -> None:
-    """run_loop's steps on a CUDA device: runs of unedited steps replayed from a CUDA graph
-    (``_cuda.GraphSteps``), steps with edits eagerly."""
+    """run_loop's steps on a CUDA device: runs of unedited steps replayed from the CUDA graph
+    of this shape (``_cuda.GraphSteps``, captured on its first use), steps with edits eagerly.
+    ``w_hh``, ``w_hr``: the weights ``recurrent`` and ``step`` use."""
     T, B, H = c.shape
+    Ho, proj = h.shape[-1], w_hr is not None
 
     def eager(pos: int, h_prev: Tensor, c_prev: Tensor, edits: list[StateEdit] | None) -> None:
         g4 = gates[pos]
         step(g4.view(B, 4 * H), recurrent(h_prev), g4[:, :2], g4.unbind(1), c_prev, c[pos],
              h[pos], edits)
 
-    graph = _cuda.GraphSteps(B, H, h.shape[-1], c, step, recurrent)
+    key = _cuda.graph_key(B, H, Ho, c, proj, step.one_sigmoid)
+    graph = _cuda.take(key, lambda: _cuda.GraphSteps(
+        B, H, Ho, c, lambda project: _TorchStep(B, H, c, project, step.one_sigmoid), proj))
+    graph.load(w_hh, w_hr)
+    replays = graph.replays
     graph.run(gates, c, h, h0, c0, by_step, backwards, eager)
-    if kernels is not None and graph.replays:
+    _cuda.give_back(key, graph)
+    if kernels is not None and graph.replays > replays:
         kernels["step"] += "+cuda_graph"
 
 

@@ -285,8 +285,76 @@ def test_the_graph_wrapper_runs_eagerly_where_there_are_no_cuda_graphs():
     from lstm_viz.tracing import _cuda
 
     ran: list[int] = []
-    steps = _cuda.GraphSteps(2, 3, 3, torch.empty(0), lambda *a: ran.append(1),
-                             lambda h: h, chunk=4)
+    steps = _cuda.GraphSteps(2, 3, 3, torch.empty(0), lambda project: lambda *a: ran.append(1),
+                             proj=False, chunk=4)
     assert not steps.use_graphs
     steps._run()
     assert (len(ran), steps.replays, steps.graph) == (4, 0, None)
+
+
+def test_one_graph_per_shape_serves_every_layer_and_model_of_that_shape(monkeypatch,
+                                                                        torch_steps):
+    """The graph wrapper is made once per shape and takes each layer's weights when used: two
+    models of one shape, each with two layers, trace as the plain step loop does."""
+    from lstm_viz.tracing import _cuda
+
+    made: list[int] = []
+    real_init = _cuda.GraphSteps.__init__
+
+    def init(self, *args, **kw):
+        made.append(1)
+        real_init(self, *args, **kw)
+
+    monkeypatch.setattr(_cuda, "_GRAPHS", type(_cuda._GRAPHS)())
+    monkeypatch.setattr(_cuda.GraphSteps, "__init__", init)
+    x = torch.randn(70, 2, 6)
+    wanted, got = [], []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        lstm = nn.LSTM(6, 8, num_layers=2, proj_size=6).eval()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+            monkeypatch.setattr(_cuda, "pays", lambda x, T: False)
+            wanted.append(trace(lstm, x, method="torch"))
+            monkeypatch.setattr(_cuda, "pays", lambda x, T: True)
+            got.append(trace(lstm, x, method="torch"))
+    assert len(made) == 1
+    for a, b in zip(got, wanted):
+        for name in ("gates", "c", "h"):
+            torch.testing.assert_close(getattr(a, name), getattr(b, name), atol=1e-6, rtol=0)
+
+
+_TRITON_CHECK = """
+import torch
+from lstm_viz.tracing import _cuda, _scan
+kernel = _cuda._build_triton()
+torch.manual_seed(0)
+worst = 0.0
+for T, B, H in [(7, 3, 5), (40, 2, 33), (1, 4, 16)]:
+    for backwards in (False, True):
+        z, c0 = torch.randn(T, B, 4, H) * 3, torch.randn(B, H)
+        mine, theirs = z.clone(), z.clone()
+        c_mine, c_theirs = torch.empty(T, B, H), torch.empty(T, B, H)
+        _cuda._launch(kernel, mine, c0, c_mine, backwards)
+        _scan.torch_act_scan(theirs, c0, c_theirs, backwards)
+        worst = max(worst, float((mine - theirs).abs().max()),
+                    float((c_mine - c_theirs).abs().max()))
+print(worst)
+"""
+
+
+def test_the_triton_scan_in_triton_s_interpreter_equals_the_torch_ops():
+    """The GPU's one-kernel scan, run on the CPU by Triton's interpreter (TRITON_INTERPRET=1,
+    read when the kernel is defined: a fresh process), against the torch ops."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("triton") is None:
+        pytest.skip("Triton is not installed")
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    done = subprocess.run([sys.executable, "-c", _TRITON_CHECK], env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) < 1e-5
