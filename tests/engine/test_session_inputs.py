@@ -166,6 +166,45 @@ def test_what_if_state_edit_recomputes_from_t_and_keeps_the_original():
     assert s.trace is base and s.original is None
 
 
+@pytest.mark.parametrize("method", ["layered", "fused"])
+def test_a_session_with_edits_traces_its_method_up_to_the_edits_and_equals_the_step_loop(
+        monkeypatch, method):
+    """An edit near the end of a 120-step input, and an ablation in the reverse direction of
+    the layer above (whose steps before it are the input's last ones): the session's method
+    runs up to each, the step loop only from there, and every gate, c and h equals the trace
+    that runs every step with the same edits."""
+    from lstm_viz.tracing import _kernels
+
+    monkeypatch.setenv("LSTM_VIZ_METHOD", method)
+    s = Session(LSTMConfig(input_size=3, hidden_size=6, num_layers=2, bidirectional=True,
+                           proj_size=4),
+                InputSpec(seq_len=120, batch_size=2, seed=1, lengths=(120, 90)), seed=7)
+    s.retrace()
+    looped: list[int] = []
+    real_loop = _kernels.run_loop
+
+    def loop(x, *args, **kw):
+        looped.append(x.shape[0])
+        return real_loop(x, *args, **kw)
+
+    monkeypatch.setattr(_kernels, "run_loop", loop)
+    s.edit_state("c", t=100, layer=0, direction=0, batch=0, unit=1, value=0.5)
+    assert looped == [20]
+    looped.clear()
+    s.ablate(Ablation("f", layer=1, direction=1, batch=1, units=(2,), start=10, stop=20))
+    tr = s.trace
+    assert tr.method == method and "the step loop from each layer's first edited step" in \
+        tr.meta["method_why"]
+    # layer 0 forward from step 100; layer 1 reverse from its 70th step read (position 19 of
+    # the 90-step sequence); layer 1 forward, whose input changes from 100 on, needs no loop
+    assert looped == [20, 50]
+    req = s.request()
+    want = trace(s.lstm, req.model_input(), method="torch", overrides=req.state_edits)
+    for name in ("gates", "c", "h"):
+        torch.testing.assert_close(getattr(tr, name), getattr(want, name), atol=2e-6, rtol=0,
+                                   equal_nan=True)
+
+
 @pytest.mark.parametrize("seq_len, budget", [(6, None), (9000, 5_000_000)])
 def test_a_session_rebuilt_with_its_edits_traces_the_run_before_them_too(seq_len, budget):
     s = Session(LSTMConfig(2, 6), InputSpec(seq_len=seq_len, batch_size=2, seed=1), seed=7)

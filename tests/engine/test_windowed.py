@@ -253,6 +253,29 @@ def test_session_over_the_budget_windows_and_its_values_equal_the_full_trace():
     assert int(arrays["window_start"]) == lo and arrays["overview_gates"].shape[3] > 16
 
 
+def test_a_windowed_session_with_edits_runs_its_method_in_each_window(monkeypatch):
+    """With the layered method chosen, a windowed session's pass and windows run it up to each
+    edit: every window equals the step loop over the whole input with the same edits."""
+    monkeypatch.setenv("LSTM_VIZ_METHOD", "layered")
+    cfg = LSTMConfig(input_size=2, hidden_size=6)
+    s = Session(cfg, InputSpec(seq_len=9000, batch_size=1), memory_budget=2_500_000)
+    s.window_size = 200
+    assert s.windowed
+    s.retrace()
+    s.edit_state("c", 4000, 0, 0, 0, 2, 3.0)
+    s.edit_state("h", 6000, 0, 0, 0, 1, -1.0)
+    assert s.trace.checkpoints.method == "layered" and s.trace.method == "layered"
+    req = s.request()
+    want = trace(s.lstm, req.model_input(), method="loop", overrides=req.state_edits)
+    for t in (3990, 4000, 5999, 6000, 8999):
+        s.seek(t)
+        tr = s.trace
+        for name in ("gates", "c", "h"):
+            torch.testing.assert_close(getattr(tr, name),
+                                       getattr(want, name)[:, :, tr.start:tr.stop], atol=2e-5,
+                                       rtol=0)
+
+
 def test_windowed_session_replays_state_edits_as_the_full_trace_does():
     cfg = LSTMConfig(input_size=2, hidden_size=6)
     spec = InputSpec(seq_len=9000, batch_size=1)
