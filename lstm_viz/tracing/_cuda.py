@@ -192,7 +192,9 @@ class GraphSteps:
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             self.z.copy_(saved[0])
-            with torch.cuda.graph(graph):
+            # thread_local: work that other threads (another trace, a gradient) put on the
+            # GPU meanwhile neither breaks the capture nor is broken by it
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self._body()
         except Exception as exc:  # any capture failure: run step by step, never fail the trace
             log.info("the step loop cannot be captured in a CUDA graph here (%s); it runs"

@@ -10,7 +10,9 @@ recomputes the gates for all steps at once, with a log-depth scan for c; ``run_l
 same with c as a plain recurrence over time (one compiled pass that also activates the gates,
 where it builds) and reads a full-length reverse direction backwards in place.
 ``run_direction`` runs one layer and direction by any of these
-(lstm_viz.tracing.method_choice times them).
+(lstm_viz.tracing.method_choice times them); with what-if edits, the fused methods run up to the
+first edited step and the loop from there. On a CUDA device ``_cuda`` scans the layered
+method's c in one kernel and replays the loop's unedited steps from a CUDA graph.
 
 Each packed kernel is checked against addmm once, on first use, and falls back to addmm (with one
 log line) where it is missing or disagrees. A per-step ``torch.compile`` of the element-wise part

@@ -164,6 +164,20 @@ def test_windows_with_edits_run_the_fast_route_and_equal_the_step_loop(method, d
         torch.testing.assert_close(ckpt.c_n, want.c_n, atol=tol, rtol=0)
 
 
+@pytest.mark.parametrize("method", ["loop", "torch", "fused", "layered"])
+def test_a_windowed_trace_runs_the_method_asked_for_in_its_pass_and_window(method):
+    torch.manual_seed(2)
+    lstm = nn.LSTM(3, 5, bidirectional=True).eval()
+    x = torch.randn(50, 2, 3)
+    win = trace(lstm, x, window=(10, 30), method=method)
+    assert win.method == method and win.checkpoints.method == method
+    torch.testing.assert_close(win.h, trace(lstm, x, method="torch").h[:, :, 10:30], atol=2e-6,
+                               rtol=0)
+    with pytest.raises(ValueError, match="method must be one of auto, loop, torch, fused,"
+                                         " layered"):
+        checkpoints(lstm, x, method="scan")
+
+
 def test_a_window_with_an_edit_runs_the_step_loop_only_from_the_edited_step(monkeypatch):
     from lstm_viz.tracing import _kernels
     from lstm_viz.tracing.edits import StateEdit
