@@ -10,7 +10,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 [ -e lstm_viz_app ] || ln -s app lstm_viz_app  # the GUI package's import name, for a clone
 python3 -c 'import torch; print("torch", torch.__version__, "on", torch.cuda.get_device_name())'
 timeout 30 python3 tests/data/gpu_saved/make_gpu_saved.py "$out/gpu_saved"
-timeout 60 python3 -m pytest -q -p no:cacheprovider -rf -m cuda tests/engine 2>&1 \
+timeout 120 python3 -m pytest -q -p no:cacheprovider -rf -m cuda tests/engine 2>&1 \
     | tee "$out/cuda_tests.log" | tail -15
 timeout 150 python3 benchmarks/bench_trace.py --device cuda --repeat 5 2>&1 \
     | tee "$out/bench_trace_cuda.log"
