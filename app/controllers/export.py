@@ -1,7 +1,8 @@
 """What File > Export… does: the views as figures (PNG, SVG, PDF) with their captions, the
 data behind them, animations of stepping and the whole trace streamed, for the menu (with
 progress and Cancel) and for ``lstm-viz export`` (headless, written before returning). The
-writers themselves are in ``app/export.py``."""
+writers themselves are in ``app/figure_writers.py`` (figures) and ``app/export.py`` (the
+rest)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,12 @@ from ..export import (
     ExportDialog,
     ExportJob,
     StreamExport,
-    save_pdf,
-    save_png,
-    save_svg,
+    save_screenshot,
     settle,
     view_figure,
 )
 from ..figure import Figure
+from ..figure_writers import save_figure
 from ..panels.code import CodeView
 from ..timeline.figure import TimelineFigure
 
@@ -128,7 +128,7 @@ class ExportController(QObject):
         tabs.setCurrentIndex(current)
         settle()
         if include_window and "png" in chosen:
-            written.append(save_png(self.window, out / "window.png", scale))
+            written.append(save_screenshot(self.window, out / "window.png", scale))
         data = chosen & set(DATA_FORMATS)
         if data:
             ctx = self.ctx
@@ -147,15 +147,9 @@ class ExportController(QObject):
         if only_with_content and (self.session.trace is None or not fig.has_content()):
             return []
         name = _slug(title)
-        caption = self.caption_text(title)
-        written = []
-        if "png" in formats:
-            written.append(save_png(self.view(title), out / f"{name}.png", scale))
-        if "svg" in formats:
-            written.append(save_svg(fig, out / f"{name}.svg", title, caption))
-        if "pdf" in formats:
-            written.append(save_pdf(fig, out / f"{name}.pdf", title, caption))
-        return written
+        # the PNG is the figure the SVG and PDF hold, painted at ``scale``: not a screen grab
+        return [save_figure(fig, out / f"{name}.{fmt}", fmt, title, scale)
+                for fmt in IMAGE_FORMATS if fmt in formats]
 
     def open_dialog(self, everything: bool, formats: tuple[str, ...] | None = None) -> None:
         """File > Export current view / everything / code: folder, formats and resolution."""

@@ -22,15 +22,8 @@ from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QScrollBar
 
 from lstm_viz import InputSpec, LSTMConfig, Session
-from lstm_viz_app.export import (
-    AnimationExport,
-    ExportDialog,
-    colour_maps,
-    figure_image,
-    save_pdf,
-    save_png,
-    save_svg,
-)
+from lstm_viz_app.export import AnimationExport, ExportDialog, colour_maps
+from lstm_viz_app.figure_writers import figure_image, save_pdf, save_png, save_svg
 
 pytestmark = pytest.mark.gui
 
@@ -44,14 +37,28 @@ def window(qtbot, tmp_path, make_window):
     return w
 
 
-def test_png_export_has_the_chosen_resolution(window, tmp_path):
+def test_a_views_png_is_its_figure_at_the_chosen_scale_not_a_screen_grab(window, tmp_path):
+    window.exports.export_views(tmp_path / "one", ["png"], titles=["Gates"],
+                                include_window=False)
+    window.exports.export_views(tmp_path / "two", ["png"], titles=["Gates"], scale=2,
+                                include_window=False)
+    fig = window.exports.figure("Gates")
     view = window.views["Gates"]
-    window.show_view("Gates")
-    path = save_png(view, tmp_path / "gates.png", scale=2)
-    image = QImage(str(path))
-    assert (image.width(), image.height()) == (view.width() * 2, view.height() * 2)
+    one, two = QImage(str(tmp_path / "one" / "gates.png")), QImage(str(tmp_path / "two" /
+                                                                     "gates.png"))
+    w, h = round(fig.size.width()), round(fig.size.height())
+    assert (one.width(), one.height()) == (w, h)
+    assert (two.width(), two.height()) == (2 * w, 2 * h)
+    # the figure the SVG and PDF hold (every track at its height, a caption), not the screen
+    np.testing.assert_array_equal(_rgb_array(one), _rgb_array(figure_image(fig)))
+    grab = view.grab().toImage()
+    assert (grab.width(), grab.height()) != (one.width(), one.height())
+    # printed, both are the figure's size: the 2x one says it holds twice the dots per inch
+    dpi = view.logicalDpiX()
+    assert one.dotsPerMeterX() == pytest.approx(dpi / 0.0254, abs=1)
+    assert two.dotsPerMeterX() == pytest.approx(2 * dpi / 0.0254, abs=1)
     # not a blank page: the heatmaps put many colours in it
-    with Image.open(path) as im:
+    with Image.open(tmp_path / "two" / "gates.png") as im:
         assert len(im.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50
 
 
@@ -63,7 +70,7 @@ def _svg_texts(path) -> list[str]:
 def test_svg_figure_has_the_views_width_its_text_as_text_and_a_caption(window, tmp_path):
     fig = window.exports.figure("Shapes")
     view = window.views["Shapes"]
-    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", fig.caption.toPlainText())
+    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes")
     root = ET.parse(path).getroot()
     assert root.tag.endswith("svg")
     view_box = [float(v) for v in root.get("viewBox").split()]
@@ -82,7 +89,7 @@ def test_svg_of_the_gates_has_axis_labels_caption_and_no_screen_only_parts(windo
     monkeypatch.setattr(QScrollBar, "paintEvent", lambda self, e: painted.append(self))
     window.session.seek(2)
     fig = window.exports.figure("Gates")
-    path = save_svg(fig, tmp_path / "gates.svg", "Gates", fig.caption.toPlainText())
+    path = save_svg(fig, tmp_path / "gates.svg", "Gates")
     texts = _svg_texts(path)
     joined = " ".join(texts)
     assert any(t.startswith("t (input position)") for t in texts) and "unit" in texts
@@ -97,7 +104,7 @@ def test_code_figure_holds_the_whole_script_without_scrollbars(window, tmp_path,
     monkeypatch.setattr(QScrollBar, "paintEvent", lambda self, e: painted.append(self))
     fig = window.exports.figure("Code")
     view = window.views["Code"]
-    path = save_svg(fig, tmp_path / "code.svg", "Code", fig.caption.toPlainText())
+    path = save_svg(fig, tmp_path / "code.svg", "Code")
     joined = "\n".join(_svg_texts(path))
     last = view.code().strip().splitlines()[-1].strip()
     assert last in joined  # the end of the script, far below what the text box shows
@@ -107,7 +114,7 @@ def test_code_figure_holds_the_whole_script_without_scrollbars(window, tmp_path,
 
 def test_pdf_figure_is_a_one_page_pdf(window, tmp_path):
     fig = window.exports.figure("States")
-    path = save_pdf(fig, tmp_path / "states.pdf", "States", fig.caption.toPlainText())
+    path = save_pdf(fig, tmp_path / "states.pdf", "States")
     data = path.read_bytes()
     assert data.startswith(b"%PDF-")
     assert b"/Type /Page" in data and b"/Count 1" in data  # one page, the figure's size
@@ -117,7 +124,7 @@ def test_pdf_figure_is_a_one_page_pdf(window, tmp_path):
 def test_svg_figure_renders_back_as_the_figure(window, tmp_path):
     window.session.seek(3)
     fig = window.exports.figure("Gates")
-    path = save_svg(fig, tmp_path / "gates.svg", "Gates", fig.caption.toPlainText())
+    path = save_svg(fig, tmp_path / "gates.svg", "Gates")
     renderer = QSvgRenderer(str(path))
     assert renderer.isValid()
     size = renderer.defaultSize()
@@ -236,8 +243,10 @@ def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
     files = sorted(p.name for p in (tmp_path / "dlg").iterdir())
     assert files == ["states.png", "states.svg"]
     image = QImage(str(tmp_path / "dlg" / "states.png"))
-    view = window.views["States"]
-    assert (image.width(), image.height()) == (2 * view.width(), 2 * view.height())
+    fig = window.exports.figure("States")
+    size = (2 * round(fig.size.width()), 2 * round(fig.size.height()))
+    assert (image.width(), image.height()) == size
+    assert f"{size[0]} × {size[1]} pixels" in dialog.size_label.text()
 
 
 
@@ -387,7 +396,7 @@ def test_figure_tables_hold_every_cells_whole_text(window, tmp_path):
     from PySide6.QtGui import QFontMetrics
     fig = window.exports.figure("Shapes")
     view = window.views["Shapes"]
-    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", "")
+    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes")
     joined = " ".join(" ".join(_svg_texts(path)).split())
     table = view.tensors
     fm = QFontMetrics(table.font())
@@ -423,13 +432,12 @@ def test_an_animation_is_the_size_of_the_view_with_its_legend_whole(window, tmp_
 
 
 def test_a_timeline_svg_holds_every_visible_tracks_label_as_text(window, tmp_path):
-    from lstm_viz_app.timeline.figure import save_svg as save_timeline_svg
     from lstm_viz_app.timeline.track import plain
     fig = window.exports.figure("Gates")
     timeline = window.views["Gates"].timeline
     timeline.frame("g").set_collapsed(True)  # a collapsed track: its summary line
     fig = window.exports.figure("Gates")
-    root = ET.parse(save_timeline_svg(fig, tmp_path / "gates.svg")).getroot()
+    root = ET.parse(save_svg(fig, tmp_path / "gates.svg")).getroot()
     # Qt writes a line in runs, one per font that has its glyphs: join them by baseline
     runs: dict[str, list[tuple[float, str]]] = {}
     for t in root.iter():
@@ -446,9 +454,8 @@ def test_a_timeline_svg_holds_every_visible_tracks_label_as_text(window, tmp_pat
 
 
 def test_a_timeline_pdf_is_one_page_the_figures_size_in_points(window, tmp_path):
-    from lstm_viz_app.timeline.figure import save_pdf as save_timeline_pdf
     fig = window.exports.figure("Gates")
-    data = save_timeline_pdf(fig, tmp_path / "gates.pdf").read_bytes()
+    data = save_pdf(fig, tmp_path / "gates.pdf").read_bytes()
     assert data.startswith(b"%PDF-") and b"/Count 1" in data
     box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data)
     assert box is not None
@@ -459,8 +466,7 @@ def test_a_timeline_pdf_is_one_page_the_figures_size_in_points(window, tmp_path)
 
 
 def test_a_timeline_pdf_holds_its_heatmaps_at_print_resolution(window, tmp_path):
-    from lstm_viz_app.timeline.figure import PRINT_DPI, SCREEN_DPI
-    from lstm_viz_app.timeline.figure import save_pdf as save_timeline_pdf
+    from lstm_viz_app.figure_writers import PRINT_DPI
     window.session.set_input(InputSpec(seq_len=3000, batch_size=1))
     window.ctx.retrace_now()
     fig = window.exports.figure("Gates")
@@ -468,22 +474,21 @@ def test_a_timeline_pdf_holds_its_heatmaps_at_print_resolution(window, tmp_path)
     track = window.views["Gates"].timeline.track("f")
     on_screen = track.map.image.image.shape[1]  # pixel columns on screen
     assert on_screen < 3000
-    data = save_timeline_pdf(fig, tmp_path / "gates.pdf").read_bytes()
+    data = save_pdf(fig, tmp_path / "gates.pdf").read_bytes()
     widths = [int(w) for w in re.findall(rb"/Width (\d+)", data)]
     # every step has its column, or the columns are 300 dpi's worth of the plot's width
-    want = min(3000, int(on_screen * PRINT_DPI / SCREEN_DPI))
+    want = min(3000, int(on_screen * PRINT_DPI / fig.view.logicalDpiX()))
     assert max(widths) >= want
     assert track.map.image.image.shape[1] == on_screen  # the screen keeps its own image
 
 
 def test_a_timeline_png_at_scale_2_is_twice_the_size_with_sharper_heatmaps(window, tmp_path):
-    from lstm_viz_app.timeline.figure import save_png as save_timeline_png
     window.session.set_input(InputSpec(seq_len=3000, batch_size=1))
     window.ctx.retrace_now()
     fig = window.exports.figure("Gates")
     window.views["Gates"].timeline.overview.set_window(0, 3000)
-    one = QImage(str(save_timeline_png(fig, tmp_path / "one.png")))
-    two = QImage(str(save_timeline_png(fig, tmp_path / "two.png", 2)))
+    one = QImage(str(save_png(fig, tmp_path / "one.png")))
+    two = QImage(str(save_png(fig, tmp_path / "two.png", 2)))
     assert (two.width(), two.height()) == (2 * one.width(), 2 * one.height())
     # the heatmap holds twice the columns, fewer steps merged into each pixel: not the
     # screen's image magnified (whose columns would come in equal pairs)
@@ -496,4 +501,4 @@ def test_a_timeline_png_at_scale_2_is_twice_the_size_with_sharper_heatmaps(windo
     pairs = list(zip(row[0::2], row[1::2]))
     assert sum(a != b for a, b in pairs) > len(pairs) // 4
     with pytest.raises(ValueError, match="above 0"):
-        save_timeline_png(fig, tmp_path / "none.png", 0)
+        save_png(fig, tmp_path / "none.png", 0)
