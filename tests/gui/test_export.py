@@ -502,3 +502,55 @@ def test_a_timeline_png_at_scale_2_is_twice_the_size_with_sharper_heatmaps(windo
     assert sum(a != b for a, b in pairs) > len(pairs) // 4
     with pytest.raises(ValueError, match="above 0"):
         save_png(fig, tmp_path / "none.png", 0)
+
+
+class _LaidOutAt:
+    """A view's stand-in that says it was laid out at ``dpi`` (a screen that is not 96 dpi,
+    as macOS's 72)."""
+
+    def __init__(self, dpi: int):
+        self.dpi = dpi
+
+    def logicalDpiX(self) -> int:  # noqa: N802 - Qt's name
+        return self.dpi
+
+
+def test_a_figure_is_written_at_the_resolution_its_view_was_laid_out_at(window, tmp_path,
+                                                                         monkeypatch):
+    fig = window.exports.figure("States")
+    w, h = fig.size.width(), fig.size.height()
+    monkeypatch.setattr(fig, "view", _LaidOutAt(72))
+    # a PDF page of the figure's pixels at 72 an inch: points, one for one (at a fixed
+    # 96 dpi, fonts given in points would come out smaller than the legends beside them)
+    data = save_pdf(fig, tmp_path / "states.pdf").read_bytes()
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data)
+    assert box is not None
+    np.testing.assert_allclose([float(box.group(1)), float(box.group(2))], [w, h], atol=1)
+    # a PNG at 3x says it holds 3 x 72 dots an inch: printed, it is the figure's size
+    image = QImage(str(save_png(fig, tmp_path / "states.png", 3)))
+    assert image.dotsPerMeterX() == pytest.approx(216 / 0.0254, abs=1)
+    assert (image.width(), image.height()) == (3 * round(w), 3 * round(h))
+
+
+def test_a_timeline_figures_text_is_at_one_print_scale(window, tmp_path):
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QGraphicsTextItem
+    window.session.edit_state("h", 3, 0, 0, 0, 1, 0.5)  # the units track shows a legend
+    fig = window.exports.figure("States")
+    sizes = {"track labels": fig.font.pointSizeF(), "caption":
+             fig.caption.defaultFont().pointSizeF()}
+    for track in fig.tracks:
+        if track.view is None:
+            continue
+        for item in track.view.scene().items():
+            if isinstance(item, QGraphicsTextItem) and item.isVisible() \
+                    and item.toPlainText().strip():
+                found = re.findall(r"font-size:([\d.]+)pt", item.toHtml())
+                sizes[item.toPlainText()] = float(found[-1]) if found else \
+                    item.font().pointSizeF()
+            elif isinstance(item, pg.AxisItem) and item.isVisible():
+                font = item.style["tickFont"] or item.font()
+                sizes[f"ticks of {track.label}"] = font.pointSizeF()
+    assert len(sizes) > 10
+    # labels, legends, colour bars and ticks: all within 8 to 9 pt, none larger than the rest
+    assert max(sizes.values()) / min(sizes.values()) <= 9 / 8 + 1e-6, sizes
