@@ -299,13 +299,7 @@ class Figure:
         self.parts = _parts(view)
         self.rects = _layout(self.parts)
         width = float(max(view.width(), 200))
-        self.caption = QTextDocument()
-        self.caption.setDocumentMargin(4)
-        font = QFont(view.font())
-        font.setPointSizeF(max(8.0, font.pointSizeF() * 0.95))
-        self.caption.setDefaultFont(font)
-        self.caption.setPlainText(caption)
-        self.caption.setTextWidth(width)
+        self.caption = caption_document(caption, view.font(), width)
         bottom = max([r.bottom() for r in self.rects] + [0.0])
         self.caption_top = bottom + CAPTION_GAP
         cap_h = self.caption.size().height() if caption else 0.0
@@ -326,11 +320,28 @@ class Figure:
             painter.setClipRect(rect.adjusted(-1, -1, 1, 1))
             part.draw(painter, rect)
             painter.restore()
-        if not self.caption.isEmpty():
-            painter.save()
-            painter.setPen(QPen(QColor("#9e9e9e"), 0.8))
-            painter.drawLine(0, int(self.caption_top), int(self.size.width()),
-                             int(self.caption_top))
-            painter.translate(0, self.caption_top)
-            self.caption.drawContents(painter)
-            painter.restore()
+        draw_caption(painter, self.caption, self.caption_top, self.size.width())
+
+
+def caption_document(text: str, font: QFont, width: float) -> QTextDocument:
+    """A figure's caption: ``text`` a little smaller than ``font``, wrapped at ``width``."""
+    doc = QTextDocument()
+    doc.setDocumentMargin(4)
+    small = QFont(font)
+    small.setPointSizeF(max(8.0, small.pointSizeF() * 0.95))
+    doc.setDefaultFont(small)
+    doc.setPlainText(text)
+    doc.setTextWidth(width)
+    return doc
+
+
+def draw_caption(painter: QPainter, caption: QTextDocument, top: float, width: float) -> None:
+    """``caption`` under a thin rule at ``top``, ``width`` wide (nothing when it is empty)."""
+    if caption.isEmpty():
+        return
+    painter.save()
+    painter.setPen(QPen(QColor("#9e9e9e"), 0.8))
+    painter.drawLine(0, int(top), int(width), int(top))
+    painter.translate(0, top)
+    caption.drawContents(painter)
+    painter.restore()

@@ -29,14 +29,13 @@ from PySide6.QtGui import (
     QImage,
     QPainter,
     QPdfWriter,
-    QPen,
-    QTextDocument,
 )
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsView, QGraphicsWidget, QWidget
 
 from lstm_viz.downsample import extreme
 
+from ..figure import caption_document, draw_caption
 from ..figure_writers import PRINT_DPI, layout_dpi
 from ..plots import Heatmap
 from .track import plain
@@ -73,13 +72,7 @@ class TimelineFigure:
         self.bold = QFont(self.font)
         self.bold.setBold(True)
         self.title = title
-        self.caption = QTextDocument()
-        self.caption.setDocumentMargin(4)
-        small = QFont(self.font)
-        small.setPointSizeF(max(8.0, self.font.pointSizeF() * 0.95))
-        self.caption.setDefaultFont(small)
-        self.caption.setPlainText(caption)
-        self.caption.setTextWidth(self.width)
+        self.caption = caption_document(caption, self.font, self.width)
         self._layout()
 
     # ----- layout -------------------------------------------------------------------------
@@ -162,14 +155,7 @@ class TimelineFigure:
                     _render_view(painter, track.view, scene)
         if self.axis_rect is not None and self.axis is not None:
             _render_view(painter, self.axis, self.axis_rect)
-        if not self.caption.isEmpty():
-            painter.save()
-            painter.setPen(QPen(QColor("#9e9e9e"), 0.8))
-            painter.drawLine(0, int(self.caption_top), int(self.size.width()),
-                             int(self.caption_top))
-            painter.translate(0, self.caption_top)
-            self.caption.drawContents(painter)
-            painter.restore()
+        draw_caption(painter, self.caption, self.caption_top, self.size.width())
 
 
 def timeline_figure(timeline: Any, title: str = "", caption: str = "") -> TimelineFigure:
