@@ -10,6 +10,8 @@ is below it down.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PySide6 import QtGui
@@ -20,6 +22,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractSpinBox,
     QComboBox,
+    QGraphicsItem,
+    QGraphicsScene,
     QGraphicsView,
     QLabel,
     QLineEdit,
@@ -315,11 +319,13 @@ class Figure:
         painter.fillRect(QRectF(0, 0, self.size.width(), self.size.height()), QColor("white"))
         painter.setRenderHints(QPainter.RenderHint.Antialiasing
                                | QPainter.RenderHint.TextAntialiasing)
-        for part, rect in zip(self.parts, self.rects):
-            painter.save()
-            painter.setClipRect(rect.adjusted(-1, -1, 1, 1))
-            part.draw(painter, rect)
-            painter.restore()
+        scenes = [p.widget.scene() for p in self.parts if isinstance(p.widget, QGraphicsView)]
+        with scaled_with_the_figure(scenes):
+            for part, rect in zip(self.parts, self.rects):
+                painter.save()
+                painter.setClipRect(rect.adjusted(-1, -1, 1, 1))
+                part.draw(painter, rect)
+                painter.restore()
         draw_caption(painter, self.caption, self.caption_top, self.size.width())
 
 
@@ -345,3 +351,22 @@ def draw_caption(painter: QPainter, caption: QTextDocument, top: float, width: f
     painter.translate(0, top)
     caption.drawContents(painter)
     painter.restore()
+
+
+@contextmanager
+def scaled_with_the_figure(scenes: Iterable[QGraphicsScene | None]) -> Iterator[None]:
+    """While painting: the items that keep their size on screen whatever the zoom
+    (pyqtgraph's legends) scale with the figure like everything else, so a PNG at 2x has
+    legends twice as large, not half the size of the text beside them."""
+    flag = QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
+    changed: list[QGraphicsItem] = []
+    try:
+        for scene in scenes:
+            for item in scene.items() if scene is not None else ():
+                if item.flags() & flag:
+                    item.setFlag(flag, False)
+                    changed.append(item)
+        yield
+    finally:
+        for item in changed:
+            item.setFlag(flag, True)

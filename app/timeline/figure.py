@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QGraphicsView, QGraphicsWidget, QWidget
 
 from lstm_viz.downsample import extreme
 
-from ..figure import caption_document, draw_caption
+from ..figure import caption_document, draw_caption, scaled_with_the_figure
 from ..figure_writers import PRINT_DPI, layout_dpi
 from ..plots import Heatmap
 from .track import plain
@@ -144,7 +144,9 @@ class TimelineFigure:
             painter.drawText(self.title_rect.adjusted(4, LABEL_GAP, -4, 0),
                              int(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
                                  | Qt.TextFlag.TextWordWrap), self.title)
-        with _sharper([h for t in self.tracks for h in t.heatmaps], self._factor(painter)):
+        views = [t.view for t in self.tracks if t.view is not None]
+        with _sharper([h for t in self.tracks for h in t.heatmaps], self._factor(painter)), \
+                scaled_with_the_figure(v.scene() for v in views):
             for track, (label, scene) in zip(self.tracks, self.rects):
                 painter.setFont(self.font)
                 painter.setPen(ink)

@@ -554,3 +554,24 @@ def test_a_timeline_figures_text_is_at_one_print_scale(window, tmp_path):
     assert len(sizes) > 10
     # labels, legends, colour bars and ticks: all within 8 to 9 pt, none larger than the rest
     assert max(sizes.values()) / min(sizes.values()) <= 9 / 8 + 1e-6, sizes
+
+
+def _ink(image: QImage, box: QRectF, scale: int) -> int:
+    """How many dark pixels (text, lines) ``image`` has inside ``box`` (figure pixels)."""
+    rgb = _rgb_array(image).astype(int)
+    x0, y0 = int(box.left() * scale), int(box.top() * scale)
+    x1, y1 = int(box.right() * scale) + 1, int(box.bottom() * scale) + 1
+    return int((rgb[y0:y1, x0:x1].sum(axis=2) < 3 * 140).sum())
+
+
+def test_a_png_at_2x_draws_its_legends_twice_as_large_as_at_1x(window):
+    window.session.edit_state("h", 3, 0, 0, 0, 1, 0.5)  # the units track shows a legend
+    fig = window.exports.figure("States")
+    units = window.views["States"].timeline.track("units")
+    box = fig.place(units.graphics, units.legend.sceneBoundingRect())
+    assert box is not None and units.legend.items
+    one, two = _ink(figure_image(fig), box, 1), _ink(figure_image(fig, 2), box, 2)
+    assert one > 20
+    # twice as wide and twice as tall: about four times the ink (pyqtgraph's legends keep
+    # their size whatever the zoom, which would leave them at half the size of their lines)
+    assert 3.0 < two / one < 5.5, (one, two)
