@@ -107,11 +107,17 @@ def png_size(fig: Paintable, scale: float) -> QSize:
     return size
 
 
+def write_png(image: QImage, path: str | Path) -> Path:
+    """``image`` encoded as a PNG and written to ``path``; safe on a worker thread (a QImage
+    is reentrant), where encoding a large figure keeps the window answering."""
+    return write_bytes(Path(path), image_bytes(image))
+
+
 def save_png(fig: Paintable, path: str | Path, scale: float = 1.0) -> Path:
     """``fig`` as a PNG of ``scale`` x its size (any scale > 0: 2 for a high-DPI screen or
     print)."""
     png_size(fig, scale)
-    return write_bytes(Path(path), image_bytes(figure_image(fig, scale)))
+    return write_png(figure_image(fig, scale), path)
 
 
 def _description(fig: Paintable) -> str:

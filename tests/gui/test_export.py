@@ -575,3 +575,32 @@ def test_a_png_at_2x_draws_its_legends_twice_as_large_as_at_1x(window):
     # twice as wide and twice as tall: about four times the ink (pyqtgraph's legends keep
     # their size whatever the zoom, which would leave them at half the size of their lines)
     assert 3.0 < two / one < 5.5, (one, two)
+
+
+def test_a_png_is_encoded_off_the_gui_thread_while_the_window_goes_on(qtbot, window, tmp_path,
+                                                                       monkeypatch):
+    import threading
+
+    from lstm_viz_app import figure_writers
+    encode = figure_writers.image_bytes
+    spans: list[tuple[float, float, str]] = []
+
+    def slow(image, fmt="PNG"):  # as a large figure at 4x takes a while to encode
+        start = time.perf_counter()
+        time.sleep(0.3)
+        data = encode(image, fmt)
+        spans.append((start, time.perf_counter(), threading.current_thread().name))
+        return data
+
+    monkeypatch.setattr(figure_writers, "image_bytes", slow)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(5)
+    written = window.exports.export_views(tmp_path, ["png"], titles=["States"], scale=2,
+                                          include_window=False)
+    timer.stop()
+    assert [p.name for p in written] == ["states.png"] and written[0].exists()
+    (start, end, thread), = spans
+    assert thread != threading.main_thread().name
+    assert any(start < t < end for t in ticks)  # the event loop ran while it encoded
