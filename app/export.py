@@ -1,39 +1,25 @@
-"""Export views as figures (SVG and PDF: the plots themselves, with a caption; PNG: the view as
-on screen, at a chosen scale), animations of stepping (GIF with the colour maps kept exact
-enough to read, or lossless WebP), the data behind them, the check script and the whole trace
-streamed chunk by chunk (via ``lstm_viz.formats.export``). The window's export
+"""Export views as figures (PNG at a chosen scale, SVG and PDF: the plots themselves, with a
+caption, all three the same figure), animations of stepping (GIF with the colour maps kept
+exact enough to read, or lossless WebP), the data behind them, the check script and the whole
+trace streamed chunk by chunk (via ``lstm_viz.formats.export``). The window's export
 controller (``app/controllers/export.py``) runs them for the File menu and ``lstm-viz export``.
 
-SVG and PDF are painted with QPainter onto QSvgGenerator / QPdfWriter (``app/figure.py``):
-pyqtgraph's SVGExporter fails with PySide6 6.11 and later, and this also covers the views
-that are not pyqtgraph (shapes, code, text). Every file is written atomically.
+A figure (``app/figure.py``, or ``app/timeline/figure.py`` for a timeline) is painted with
+QPainter onto an image, QSvgGenerator or QPdfWriter by ``app/figure_writers.py``: pyqtgraph's
+SVGExporter fails with PySide6 6.11 and later, and this also covers the views that are not
+pyqtgraph (shapes, code, text). Every file is written atomically.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import (
-    QBuffer,
-    QByteArray,
-    QIODevice,
-    QMarginsF,
-    QObject,
-    QPoint,
-    QRect,
-    QSize,
-    QSizeF,
-    Qt,
-    QTimer,
-    Signal,
-)
-from PySide6.QtGui import QColor, QFont, QFontInfo, QImage, QPageSize, QPainter, QPdfWriter, QRegion
-from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtCore import QObject, QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QRegion
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -55,6 +41,7 @@ from lstm_viz.formats.atomic import write_bytes
 from lstm_viz.formats.export import ExportCancelled, TraceStream, write_animation
 
 from .figure import Figure
+from .figure_writers import figure_image, image_bytes, png_size
 from .timeline import Timeline
 from .timeline.figure import TimelineFigure, timeline_figure
 from .timeline.track import plain
@@ -68,7 +55,7 @@ DATA_FORMATS = ("csv", "npz", "json", "py")
 _RENDER_FLAGS = QWidget.RenderFlag.DrawWindowBackground | QWidget.RenderFlag.DrawChildren
 
 
-def view_figure(view, caption: str):
+def view_figure(view, caption: str) -> Figure | TimelineFigure:
     """A view as a figure: its timeline's tracks (``app/timeline/figure.py``), all of them at
     their height, when it shows a timeline; else laid out from its widgets."""
     own = getattr(view, "figure", None)
@@ -97,102 +84,9 @@ def widget_image(widget: QWidget, scale: float = 1.0) -> QImage:
     return image
 
 
-def figure_image(fig: Figure, scale: float = 1.0) -> QImage:
-    """``fig`` as an RGB image, ``scale`` x its size."""
-    w, h = fig.size.width(), fig.size.height()
-    image = QImage(max(1, round(w * scale)), max(1, round(h * scale)),
-                   QImage.Format.Format_RGB32)
-    image.fill(QColor("white"))
-    painter = QPainter(image)
-    painter.scale(scale, scale)
-    fig.paint(painter)
-    painter.end()
-    return image
-
-
-def _image_bytes(image: QImage, fmt: str = "PNG") -> bytes:
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    # PySide6 takes the format as a str here (its stubs say bytes, which it refuses)
-    if not image.save(buf, fmt):  # type: ignore[call-overload]
-        raise OSError(f"Qt could not encode a {fmt} image")
-    buf.close()
-    return bytes(data.data())
-
-
-def save_png(widget: QWidget, path, scale: float = 1.0) -> Path:
-    """``widget`` as on screen, as a PNG of ``scale`` x its size."""
-    return write_bytes(Path(path), _image_bytes(widget_image(widget, scale)))
-
-
-def _as_figure(view, caption: str) -> Figure | TimelineFigure:
-    return view if isinstance(view, (Figure, TimelineFigure)) else Figure(view, caption)
-
-
-def save_svg(view, path, title: str = "lstm-viz", caption: str = "") -> Path:
-    """A view (or a Figure) as an SVG figure: text and lines as vectors, heatmaps as images."""
-    fig = _as_figure(view, caption)
-    w, h = round(fig.size.width()), round(fig.size.height())
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    generator = QSvgGenerator()
-    generator.setOutputDevice(buf)
-    # the resolution the view was laid out at: font sizes in pt become the same pixels
-    generator.setResolution(fig.view.logicalDpiX())
-    generator.setSize(QSize(w, h))
-    generator.setViewBox(QRect(0, 0, w, h))
-    generator.setTitle(title)
-    generator.setDescription(caption or "Exported from lstm-viz")
-    painter = QPainter()
-    if not painter.begin(generator):
-        raise OSError(f"could not write {path}")
-    fig.paint(painter)
-    painter.end()
-    buf.close()
-    return write_bytes(Path(path), _portable(bytes(data.data()), w, h))
-
-
-def _portable(svg: bytes, width: int, height: int) -> bytes:
-    """The SVG as other programs should read it: its size in pixels (Qt writes millimetres,
-    which readers convert at 90 or 96 dpi), and the fonts Qt actually drew with, with a
-    generic family after them (Qt writes its own aliases, "Sans Serif", which other programs
-    replace by a font of other widths, so the text no longer fits its place)."""
-    text = svg.decode("utf-8")
-    text = re.sub(r'<svg width="[^"]*" height="[^"]*"',
-                  f'<svg width="{width}" height="{height}"', text, count=1)
-
-    def family(match: re.Match) -> str:
-        info = QFontInfo(QFont(match.group(1)))
-        generic = "monospace" if info.fixedPitch() else "sans-serif"
-        names = dict.fromkeys([info.family(), match.group(1)])
-        return "font-family=\"" + ", ".join(f"'{n}'" for n in names) + f", {generic}\""
-
-    return re.sub(r'font-family="([^"]*)"', family, text).encode("utf-8")
-
-
-def save_pdf(view, path, title: str = "lstm-viz", caption: str = "") -> Path:
-    """A view (or a Figure) as a one-page PDF the figure's size, text and lines as vectors."""
-    fig = _as_figure(view, caption)
-    dpi = fig.view.logicalDpiX()
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buf)
-    writer.setTitle(title)
-    writer.setCreator("lstm-viz")
-    writer.setResolution(dpi)
-    points = QSizeF(fig.size.width() * 72.0 / dpi, fig.size.height() * 72.0 / dpi)
-    writer.setPageSize(QPageSize(points, QPageSize.Unit.Point, "figure"))
-    writer.setPageMargins(QMarginsF(0, 0, 0, 0))
-    painter = QPainter()
-    if not painter.begin(writer):
-        raise OSError(f"could not write {path}")
-    fig.paint(painter)
-    painter.end()
-    buf.close()
-    return write_bytes(Path(path), bytes(data.data()))
+def save_screenshot(widget: QWidget, path, scale: float = 1.0) -> Path:
+    """``widget`` as on screen (the whole window, say), as a PNG of ``scale`` x its size."""
+    return write_bytes(Path(path), image_bytes(widget_image(widget, scale)))
 
 
 def settle() -> None:
@@ -477,6 +371,7 @@ class ExportDialog(QDialog):
                                " (read it back with lstm_viz.formats.export.read_stream)")
         if exports.session.windowed:
             self.stream.setText(f"{STREAM_LABEL}: every step, not only the window")
+        self._figure: Figure | TimelineFigure | None = None  # made when first needed
         self.scale = QSpinBox()
         self.scale.setRange(1, 4)
         self.scale.setSuffix(" ×")
@@ -496,8 +391,18 @@ class ExportDialog(QDialog):
         self._show_size()
 
     def _show_size(self) -> None:
-        size = self.exports.view(self.exports.current_title()).size() * self.scale.value()
-        self.size_label.setText(f"{size.width()} × {size.height()} pixels")
+        """The PNG's pixels at the chosen scale: the current view's figure, painted larger."""
+        if self._figure is None:
+            self._figure = self.exports.figure(self.exports.current_title())
+        scale = self.scale.value()
+        try:
+            size = png_size(self._figure, scale)
+        except ValueError as exc:
+            self.size_label.setText(str(exc))
+            return
+        dpi = round(self._figure.view.logicalDpiX() * scale)
+        self.size_label.setText(f"{size.width()} × {size.height()} pixels (the figure at"
+                                f" {scale} ×, {dpi} dpi)")
         self.size_label.setAlignment(Qt.AlignmentFlag.AlignLeft)
 
     def _browse(self) -> None:

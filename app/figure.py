@@ -10,6 +10,8 @@ is below it down.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PySide6 import QtGui
@@ -20,6 +22,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractSpinBox,
     QComboBox,
+    QGraphicsItem,
+    QGraphicsScene,
     QGraphicsView,
     QLabel,
     QLineEdit,
@@ -299,13 +303,7 @@ class Figure:
         self.parts = _parts(view)
         self.rects = _layout(self.parts)
         width = float(max(view.width(), 200))
-        self.caption = QTextDocument()
-        self.caption.setDocumentMargin(4)
-        font = QFont(view.font())
-        font.setPointSizeF(max(8.0, font.pointSizeF() * 0.95))
-        self.caption.setDefaultFont(font)
-        self.caption.setPlainText(caption)
-        self.caption.setTextWidth(width)
+        self.caption = caption_document(caption, view.font(), width)
         bottom = max([r.bottom() for r in self.rects] + [0.0])
         self.caption_top = bottom + CAPTION_GAP
         cap_h = self.caption.size().height() if caption else 0.0
@@ -321,16 +319,54 @@ class Figure:
         painter.fillRect(QRectF(0, 0, self.size.width(), self.size.height()), QColor("white"))
         painter.setRenderHints(QPainter.RenderHint.Antialiasing
                                | QPainter.RenderHint.TextAntialiasing)
-        for part, rect in zip(self.parts, self.rects):
-            painter.save()
-            painter.setClipRect(rect.adjusted(-1, -1, 1, 1))
-            part.draw(painter, rect)
-            painter.restore()
-        if not self.caption.isEmpty():
-            painter.save()
-            painter.setPen(QPen(QColor("#9e9e9e"), 0.8))
-            painter.drawLine(0, int(self.caption_top), int(self.size.width()),
-                             int(self.caption_top))
-            painter.translate(0, self.caption_top)
-            self.caption.drawContents(painter)
-            painter.restore()
+        scenes = [p.widget.scene() for p in self.parts if isinstance(p.widget, QGraphicsView)]
+        with scaled_with_the_figure(scenes):
+            for part, rect in zip(self.parts, self.rects):
+                painter.save()
+                painter.setClipRect(rect.adjusted(-1, -1, 1, 1))
+                part.draw(painter, rect)
+                painter.restore()
+        draw_caption(painter, self.caption, self.caption_top, self.size.width())
+
+
+def caption_document(text: str, font: QFont, width: float) -> QTextDocument:
+    """A figure's caption: ``text`` a little smaller than ``font``, wrapped at ``width``."""
+    doc = QTextDocument()
+    doc.setDocumentMargin(4)
+    small = QFont(font)
+    small.setPointSizeF(max(8.0, small.pointSizeF() * 0.95))
+    doc.setDefaultFont(small)
+    doc.setPlainText(text)
+    doc.setTextWidth(width)
+    return doc
+
+
+def draw_caption(painter: QPainter, caption: QTextDocument, top: float, width: float) -> None:
+    """``caption`` under a thin rule at ``top``, ``width`` wide (nothing when it is empty)."""
+    if caption.isEmpty():
+        return
+    painter.save()
+    painter.setPen(QPen(QColor("#9e9e9e"), 0.8))
+    painter.drawLine(0, int(top), int(width), int(top))
+    painter.translate(0, top)
+    caption.drawContents(painter)
+    painter.restore()
+
+
+@contextmanager
+def scaled_with_the_figure(scenes: Iterable[QGraphicsScene | None]) -> Iterator[None]:
+    """While painting: the items that keep their size on screen whatever the zoom
+    (pyqtgraph's legends) scale with the figure like everything else, so a PNG at 2x has
+    legends twice as large, not half the size of the text beside them."""
+    flag = QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
+    changed: list[QGraphicsItem] = []
+    try:
+        for scene in scenes:
+            for item in scene.items() if scene is not None else ():
+                if item.flags() & flag:
+                    item.setFlag(flag, False)
+                    changed.append(item)
+        yield
+    finally:
+        for item in changed:
+            item.setFlag(flag, True)

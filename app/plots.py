@@ -249,6 +249,7 @@ class Heatmap:
         self.scale = "fixed"
         self.levels = levels
         self.bar: pg.ColorBarItem | None = None
+        self._bar_text = ""  # the colour bar's label before it is fitted to the bar
         self._align_due = False
         self.rows_per_px = self.steps_per_px = 1
         self._units = 0
@@ -379,6 +380,7 @@ class Heatmap:
             return
         if rows.height() <= 0 or gradient.height() <= 0:
             return
+        self._fit_bar_label()
         left, top, right, bottom = bar.layout.getContentsMargins()
         top = max(0.0, top + rows.top() - gradient.top())
         bottom = max(0.0, bottom + gradient.bottom() - rows.bottom())
@@ -429,7 +431,23 @@ class Heatmap:
                 }.get(self.scale, self._quantity)
         if self.scale_note:
             text = f"{self._quantity} · {self.scale_note}"
-        self.bar.getAxis("left").setLabel(text, **{"font-size": "8pt"})
+        self._bar_text = text
+        self._fit_bar_label()
+
+    def _fit_bar_label(self) -> None:
+        """The bar's label runs along the bar: no longer than the bar is tall ("dx · ± max"
+        -> "dx"), or it is cut at the bar's ends and runs into the labels beside them."""
+        if self.bar is None:
+            return
+        text = self._bar_text
+        room = self.plot.getViewBox().height() - 8  # the label's own margins
+        metrics = _metrics("8pt")
+        if room > 0 and metrics.horizontalAdvance(text) > room:
+            text = self._quantity if metrics.horizontalAdvance(self._quantity) <= room else \
+                metrics.elidedText(self._quantity, Qt.TextElideMode.ElideRight, int(room))
+        axis = self.bar.getAxis("left")
+        if axis.labelText != text:
+            axis.setLabel(text, **{"font-size": "8pt"})
 
     # ----- the visible window ------------------------------------------------------------
     def set_window(self, t0: int, t1: int) -> None:

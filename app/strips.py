@@ -289,8 +289,8 @@ class TimeStrips:
                 line.hide()
         if as_lines:
             self.input_plot.invertY(False)
-            self.input_plot.setLabel("left", "x_t" if F == 1 else f"x_t ({F} features)",
-                                     **{"font-size": "8pt"})
+            # the title says how many features: the label runs up a plot 60 px tall
+            self.input_plot.setLabel("left", "x_t", **{"font-size": "8pt"})
             lo, hi = np.nanmin(x), np.nanmax(x)
             pad = 0.05 * (hi - lo if hi > lo else 1.0)
             self.input_plot.setLimits(yMin=None, yMax=None)

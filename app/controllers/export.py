@@ -1,16 +1,18 @@
 """What File > Export… does: the views as figures (PNG, SVG, PDF) with their captions, the
 data behind them, animations of stepping and the whole trace streamed, for the menu (with
 progress and Cancel) and for ``lstm-viz export`` (headless, written before returning). The
-writers themselves are in ``app/export.py``."""
+writers themselves are in ``app/figure_writers.py`` (figures) and ``app/export.py`` (the
+rest)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
+from PySide6.QtCore import QEventLoop, QObject, Qt
+from PySide6.QtWidgets import QApplication, QFileDialog, QProgressDialog, QWidget
 
 from lstm_viz.codegen import lstm_args
 from lstm_viz.formats.export import export_data
@@ -24,13 +26,12 @@ from ..export import (
     ExportDialog,
     ExportJob,
     StreamExport,
-    save_pdf,
-    save_png,
-    save_svg,
+    save_screenshot,
     settle,
     view_figure,
 )
 from ..figure import Figure
+from ..figure_writers import figure_image, png_size, save_figure, write_png
 from ..panels.code import CodeView
 from ..timeline.figure import TimelineFigure
 
@@ -40,6 +41,16 @@ if TYPE_CHECKING:
 
 def _slug(title: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
+
+
+def _written(files: list[Path | Future[Path]]) -> list[Path]:
+    """The paths written, once the worker has written every PNG; the window goes on painting
+    meanwhile (user input waits: nothing may change the session under an export)."""
+    pending = [f for f in files if isinstance(f, Future)]
+    while not all(f.done() for f in pending):
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents, 20)
+        wait(pending, timeout=0.02)
+    return [f.result() if isinstance(f, Future) else f for f in files]
 
 
 class ExportController(QObject):
@@ -122,13 +133,16 @@ class ExportController(QObject):
         current = tabs.currentIndex()
         written: list[Path] = []
         if chosen & set(IMAGE_FORMATS):
-            for title in titles or list(self.window.views):
-                written += self._export_figure(title, out, chosen, scale,
-                                               only_with_content=titles is None)
+            with ThreadPoolExecutor(1, thread_name_prefix="lstm-viz png") as encoder:
+                files: list[Path | Future[Path]] = []
+                for title in titles or list(self.window.views):
+                    files += self._export_figure(title, out, chosen, scale, encoder,
+                                                 only_with_content=titles is None)
+                written += _written(files)
         tabs.setCurrentIndex(current)
         settle()
         if include_window and "png" in chosen:
-            written.append(save_png(self.window, out / "window.png", scale))
+            written.append(save_screenshot(self.window, out / "window.png", scale))
         data = chosen & set(DATA_FORMATS)
         if data:
             ctx = self.ctx
@@ -139,23 +153,26 @@ class ExportController(QObject):
                                    target=code.target() if isinstance(code, CodeView) else None)
         return written
 
-    def _export_figure(self, title: str, out: Path, formats: set[str], scale: float, *,
-                       only_with_content: bool) -> list[Path]:
+    def _export_figure(self, title: str, out: Path, formats: set[str], scale: float,
+                       encoder: ThreadPoolExecutor, *, only_with_content: bool
+                       ) -> list[Path | Future[Path]]:
         """The view ``title`` in the image ``formats``; nothing when ``only_with_content`` and
-        it has nothing to show ("everything" means every view with something to show)."""
+        it has nothing to show ("everything" means every view with something to show). The
+        PNG is the figure the SVG and PDF hold, painted at ``scale`` (not a screen grab):
+        painted here, where Qt paints scenes, then encoded and written by ``encoder``."""
         fig = self.figure(title)
         if only_with_content and (self.session.trace is None or not fig.has_content()):
             return []
         name = _slug(title)
-        caption = self.caption_text(title)
-        written = []
-        if "png" in formats:
-            written.append(save_png(self.view(title), out / f"{name}.png", scale))
-        if "svg" in formats:
-            written.append(save_svg(fig, out / f"{name}.svg", title, caption))
-        if "pdf" in formats:
-            written.append(save_pdf(fig, out / f"{name}.pdf", title, caption))
-        return written
+        files: list[Path | Future[Path]] = []
+        for fmt in (f for f in IMAGE_FORMATS if f in formats):
+            path = out / f"{name}.{fmt}"
+            if fmt == "png":
+                png_size(fig, scale)  # a scale too large for Qt is refused before painting
+                files.append(encoder.submit(write_png, figure_image(fig, scale), path))
+            else:
+                files.append(save_figure(fig, path, fmt, title))
+        return files
 
     def open_dialog(self, everything: bool, formats: tuple[str, ...] | None = None) -> None:
         """File > Export current view / everything / code: folder, formats and resolution."""

@@ -37,10 +37,11 @@ from PySide6.QtWidgets import (
 
 from lstm_viz.explain.gradients import reach
 
+from ..figure_writers import save_figure
 from ..plots import Heatmap
 from ..timeline import Timeline, TrackState, preset
 from ..timeline.compare import Compared, compared_runs
-from ..timeline.figure import TimelineFigure, save_pdf, save_png, save_svg, timeline_figure
+from ..timeline.figure import TimelineFigure, timeline_figure
 from ..timeline.gradient_track import GradientTrack
 from ..timeline.gradients import (
     GradientSource,
@@ -416,12 +417,8 @@ class InfluenceView(TraceView):
         """Write the page on show (PNG, SVG, PDF) or the gradients (CSV, NPZ) to ``path``."""
         path = Path(path)
         fmt = (fmt or path.suffix.lstrip(".")).upper()
-        if fmt == "PNG":
-            return save_png(self.figure(), path, scale)
-        if fmt == "SVG":
-            return save_svg(self.figure(), path, "lstm-viz influence")
-        if fmt == "PDF":
-            return save_pdf(self.figure(), path, "lstm-viz influence")
+        if fmt in ("PNG", "SVG", "PDF"):
+            return save_figure(self.figure(), path, fmt, "lstm-viz influence", scale)
         if fmt not in ("CSV", "NPZ"):
             raise ValueError(f"format must be one of {', '.join(FORMATS)} (got {fmt!r})")
         if self.result is None:

@@ -11,6 +11,7 @@ theirs here. ``Compared`` is what the three share: which runs there are, and the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,80 +45,73 @@ def noise(values: np.ndarray, run: Any) -> float:
     return 1000 * eps * max(1.0, float(finite.max()) if finite.size else 1.0)
 
 
-class InputValues(HeatmapTrack):
-    """x_t as a heatmap (features x time): what an input edit changed."""
+def _input(track: HeatmapTrack, trace: Any) -> np.ndarray:
+    """x_t of the selected batch element, (T, features)."""
+    return trace.x[:, track.ctx.batch].detach().double().cpu().numpy()
 
-    kind = "input values"
-    label = "input x_t"
-    quantity = "x"
+
+def _prediction(track: HeatmapTrack, trace: Any) -> np.ndarray:
+    """The head's outputs, (T, outputs); no rows without a head."""
+    head = track.session.head
+    if head is None:
+        return np.zeros((trace.num_steps, 0))
+    return head_outputs(trace, head)[:, track.ctx.batch].detach().double().cpu().numpy()
+
+
+def _loss(track: HeatmapTrack, trace: Any) -> np.ndarray:
+    """The head's loss against the next step, (T, 1); NaN at the last step (nothing follows
+    it); no rows without a head or a target."""
+    session, T = track.session, trace.num_steps
+    head = session.head
+    targets = None if head is None else next_step_targets(session)
+    if head is None or targets is None:
+        return np.zeros((T, 0))
+    prediction = head_outputs(trace, head)
+    start = trace.start  # a windowed trace: its steps' own targets
+    loss = step_losses(prediction, targets[start:start + T].to(prediction.device))
+    out = loss[:, track.ctx.batch].detach().double().cpu().numpy().copy()
+    if start + T == session.num_steps:
+        out[-1] = math.nan  # nothing follows the last step
+    return out[:, None]
+
+
+class RunValues(HeatmapTrack):
+    """A run's values that their own kind does not draw as a heatmap (the input's lines, the
+    head's prediction and loss), as a heatmap: rows x time. Made from ``_VALUES``."""
+
     rows_are_units = False
     natural_levels: ClassVar[tuple[float, float] | None] = None
+    #: the heading, the rows' name, and the values of a run (T, rows)
+    header: ClassVar[str] = ""
+    row_name: ClassVar[str] = ""
+    read: ClassVar[Callable[[HeatmapTrack, Any], np.ndarray]]
 
     def heading(self) -> str:
-        return "x: input features"
+        return self.header
 
     def y_label(self) -> str:
-        return "feature"
+        return self.row_name
 
     def values(self, trace: Any) -> np.ndarray:
-        return trace.x[:, self.ctx.batch].detach().double().cpu().numpy()
+        return type(self).read(self, trace)
 
 
-class PredictionValues(HeatmapTrack):
-    """The head's outputs at every step (outputs x time)."""
-
-    kind = "prediction values"
-    label = "prediction"
-    quantity = "prediction"
-    rows_are_units = False
-    natural_levels: ClassVar[tuple[float, float] | None] = None
-
-    def heading(self) -> str:
-        return "prediction: the head's outputs"
-
-    def y_label(self) -> str:
-        return "output"
-
-    def values(self, trace: Any) -> np.ndarray:
-        head = self.session.head
-        if head is None:
-            return np.zeros((trace.num_steps, 0))
-        out = head_outputs(trace, head)[:, self.ctx.batch]
-        return out.detach().double().cpu().numpy()
-
-
-class LossValues(HeatmapTrack):
-    """The head's loss at every step against the next step (one row)."""
-
-    kind = "loss values"
-    label = "loss per step"
-    quantity = "loss"
-    rows_are_units = False
-    natural_levels: ClassVar[tuple[float, float] | None] = None
-
-    def heading(self) -> str:
-        return "loss per step (against the next step)"
-
-    def y_label(self) -> str:
-        return "loss"
-
-    def values(self, trace: Any) -> np.ndarray:
-        head, T = self.session.head, trace.num_steps
-        targets = None if head is None else next_step_targets(self.session)
-        if head is None or targets is None:
-            return np.zeros((T, 0))
-        prediction = head_outputs(trace, head)
-        start = trace.start  # a windowed trace: its steps' own targets
-        loss = step_losses(prediction, targets[start:start + T].to(prediction.device))
-        out = loss[:, self.ctx.batch].detach().double().cpu().numpy().copy()
-        if start + T == self.session.num_steps:
-            out[-1] = math.nan  # nothing follows the last step
-        return out[:, None]
-
+#: base kind: (class name, label, quantity, heading, rows' name, values of a run)
+_VALUES: dict[str, tuple[str, str, str, str, str, Callable[[HeatmapTrack, Any], np.ndarray]]] = {
+    "input": ("InputValues", "input x_t", "x", "x: input features", "feature", _input),
+    "prediction": ("PredictionValues", "prediction", "prediction",
+                   "prediction: the head's outputs", "output", _prediction),
+    "loss": ("LossValues", "loss per step", "loss", "loss per step (against the next step)",
+             "loss", _loss),
+}
 
 #: the heatmap whose values stand for a kind that is not a heatmap itself
 VALUE_KINDS: dict[str, type[HeatmapTrack]] = {
-    "input": InputValues, "prediction": PredictionValues, "loss": LossValues}
+    base: type(name, (RunValues,), {
+        "kind": f"{base} values", "label": label, "quantity": quantity, "header": header,
+        "row_name": rows, "read": staticmethod(read), "__module__": __name__,
+        "__doc__": f"{label} of a run as a heatmap ({rows}s x time)."})
+    for base, (name, label, quantity, header, rows, read) in _VALUES.items()}
 
 
 def comparable(base: type[Track]) -> type[HeatmapTrack] | None:

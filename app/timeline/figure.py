@@ -7,50 +7,36 @@ scroll bars and the overview are left out. On QSvgGenerator and QPdfWriter the t
 text and the lines stay vectors; heatmaps are drawn ``oversample`` times finer than on screen
 (each pixel then holds fewer merged steps), so a printed figure is sharp.
 
-The object has the interface of ``app.figure.Figure`` (``view``, ``size``, ``paint``,
-``has_content``), so the export functions of ``app.export`` write it as they write a view.
+The object has the interface of ``app.figure.Figure`` (``view``, ``size``, ``caption``,
+``paint``, ``has_content``): ``app.figure_writers`` writes both as PNG, SVG and PDF.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import (
-    QBuffer,
-    QByteArray,
-    QIODevice,
-    QMarginsF,
-    QRect,
-    QRectF,
-    QSize,
-    QSizeF,
-    Qt,
-)
+from PySide6.QtCore import QRectF, QSizeF, Qt
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetricsF,
     QImage,
-    QPageSize,
     QPainter,
     QPdfWriter,
-    QPen,
-    QTextDocument,
 )
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsView, QGraphicsWidget, QWidget
 
 from lstm_viz.downsample import extreme
-from lstm_viz.formats.atomic import write_bytes
 
+from ..figure import caption_document, draw_caption, scaled_with_the_figure
+from ..figure_writers import PRINT_DPI, layout_dpi
 from ..plots import Heatmap
 from .track import plain
 
@@ -58,9 +44,6 @@ from .track import plain
 LABEL_GAP = 2.0
 TRACK_GAP = 6.0
 CAPTION_GAP = 6.0
-#: dots per inch of a printed figure: the PDF's resolution and the heatmaps' sharpness
-PRINT_DPI = 300
-SCREEN_DPI = 96
 
 
 @dataclass
@@ -89,13 +72,7 @@ class TimelineFigure:
         self.bold = QFont(self.font)
         self.bold.setBold(True)
         self.title = title
-        self.caption = QTextDocument()
-        self.caption.setDocumentMargin(4)
-        small = QFont(self.font)
-        small.setPointSizeF(max(8.0, self.font.pointSizeF() * 0.95))
-        self.caption.setDefaultFont(small)
-        self.caption.setPlainText(caption)
-        self.caption.setTextWidth(self.width)
+        self.caption = caption_document(caption, self.font, self.width)
         self._layout()
 
     # ----- layout -------------------------------------------------------------------------
@@ -152,7 +129,7 @@ class TimelineFigure:
         """How much finer than on screen the heatmaps are drawn: at print resolution on a PDF
         or SVG, at the image's scale on an image (never coarser than on screen)."""
         if isinstance(painter.device(), (QPdfWriter, QSvgGenerator)):
-            return max(self.oversample, PRINT_DPI / SCREEN_DPI)
+            return max(self.oversample, PRINT_DPI / layout_dpi(self))
         return max(self.oversample, abs(painter.worldTransform().m11()))
 
     def paint(self, painter: QPainter) -> None:
@@ -167,7 +144,9 @@ class TimelineFigure:
             painter.drawText(self.title_rect.adjusted(4, LABEL_GAP, -4, 0),
                              int(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
                                  | Qt.TextFlag.TextWordWrap), self.title)
-        with _sharper([h for t in self.tracks for h in t.heatmaps], self._factor(painter)):
+        views = [t.view for t in self.tracks if t.view is not None]
+        with _sharper([h for t in self.tracks for h in t.heatmaps], self._factor(painter)), \
+                scaled_with_the_figure(v.scene() for v in views):
             for track, (label, scene) in zip(self.tracks, self.rects):
                 painter.setFont(self.font)
                 painter.setPen(ink)
@@ -178,14 +157,7 @@ class TimelineFigure:
                     _render_view(painter, track.view, scene)
         if self.axis_rect is not None and self.axis is not None:
             _render_view(painter, self.axis, self.axis_rect)
-        if not self.caption.isEmpty():
-            painter.save()
-            painter.setPen(QPen(QColor("#9e9e9e"), 0.8))
-            painter.drawLine(0, int(self.caption_top), int(self.size.width()),
-                             int(self.caption_top))
-            painter.translate(0, self.caption_top)
-            self.caption.drawContents(painter)
-            painter.restore()
+        draw_caption(painter, self.caption, self.caption_top, self.size.width())
 
 
 def timeline_figure(timeline: Any, title: str = "", caption: str = "") -> TimelineFigure:
@@ -279,94 +251,6 @@ def _resample(heatmap: Any, factor: float) -> bool:
     image.setImage(np.ascontiguousarray(block), autoLevels=False, levels=heatmap.levels)
     image.setRect(QRectF(off + t0 - 0.5, r0 - 0.5, t1 - t0, r1 - r0))
     return True
-
-
-# ----- files --------------------------------------------------------------------------------
-
-def figure_image(fig: TimelineFigure, scale: float = 1.0) -> QImage:
-    """``fig`` as an RGB image ``scale`` x its size: text drawn at that scale (not magnified),
-    heatmaps with ``scale`` x as many pixels."""
-    w, h = fig.size.width(), fig.size.height()
-    image = QImage(max(1, round(w * scale)), max(1, round(h * scale)),
-                   QImage.Format.Format_RGB32)
-    image.fill(QColor("white"))
-    painter = QPainter(image)
-    painter.scale(scale, scale)
-    fig.paint(painter)
-    painter.end()
-    return image
-
-
-def _bytes(image: QImage) -> bytes:
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buf, "PNG"):  # type: ignore[call-overload]  # PySide6 takes str
-        raise OSError("Qt could not encode a PNG image")
-    buf.close()
-    return bytes(data.data())
-
-
-def save_png(fig: TimelineFigure, path: str | Path, scale: float = 1.0) -> Path:
-    """``fig`` as a PNG of ``scale`` x its size (any scale > 0: 2 for a high-DPI screen)."""
-    if not scale > 0:
-        raise ValueError(f"the PNG scale must be above 0 (got {scale})")
-    return write_bytes(Path(path), _bytes(figure_image(fig, scale)))
-
-
-def save_svg(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz") -> Path:
-    """``fig`` as an SVG the figure's size in pixels: text as <text>, lines as vectors,
-    heatmaps as images at PRINT_DPI (for the figure printed at 96 pixels an inch)."""
-    w, h = round(fig.size.width()), round(fig.size.height())
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    generator = QSvgGenerator()
-    generator.setOutputDevice(buf)
-    # the resolution the tracks were laid out at: font sizes in pt become the same pixels
-    generator.setResolution(fig.view.logicalDpiX())
-    generator.setSize(QSize(w, h))
-    generator.setViewBox(QRect(0, 0, w, h))
-    generator.setTitle(title)
-    generator.setDescription(fig.caption.toPlainText() or "Exported from lstm-viz")
-    painter = QPainter()
-    if not painter.begin(generator):
-        raise OSError(f"could not write {path}")
-    fig.paint(painter)
-    painter.end()
-    buf.close()
-    # Qt writes the size in millimetres, which readers convert at 90 or 96 dpi: pixels
-    svg = re.sub(r'<svg width="[^"]*" height="[^"]*"', f'<svg width="{w}" height="{h}"',
-                 bytes(data.data()).decode("utf-8"), count=1)
-    return write_bytes(Path(path), svg.encode("utf-8"))
-
-
-def save_pdf(fig: TimelineFigure, path: str | Path, title: str = "lstm-viz") -> Path:
-    """``fig`` as a one-page PDF the figure's size at 96 pixels an inch (a 1280-pixel-wide
-    timeline is 13.3 inches, 960 points, wide), text and lines as vectors, heatmaps as images
-    at PRINT_DPI."""
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buf)
-    writer.setTitle(title)
-    writer.setCreator("lstm-viz")
-    # laid out at the screen's resolution: fonts in pt keep their size next to the plots
-    writer.setResolution(SCREEN_DPI)
-    writer.setPageSize(QPageSize(page_points(fig), QPageSize.Unit.Point, "figure"))
-    writer.setPageMargins(QMarginsF(0, 0, 0, 0))
-    painter = QPainter()
-    if not painter.begin(writer):
-        raise OSError(f"could not write {path}")
-    fig.paint(painter)
-    painter.end()
-    buf.close()
-    return write_bytes(Path(path), bytes(data.data()))
-
-
-def page_points(fig: TimelineFigure) -> QSizeF:
-    """The PDF page of ``fig``, in points: its pixels at 96 an inch."""
-    return QSizeF(fig.size.width() * 72.0 / SCREEN_DPI, fig.size.height() * 72.0 / SCREEN_DPI)
 
 
 def colour_bars(fig: TimelineFigure) -> list[pg.ColorBarItem]:

@@ -23,12 +23,41 @@ def gradient_source(track: Track) -> GradientSource:
     return source
 
 
-class GradientTrack(HeatmapTrack):
-    """∂target/∂(``part``) over time; rows as the part has them."""
+class FromGradients(Track):
+    """A track drawn from the timeline's gradient source: it keeps the source computing
+    while it is on screen, and redraws when a new map arrives."""
 
     group = "Influence"
     #: not a value of a run: no before/after/difference of it
     from_gradients: ClassVar[bool] = True
+
+    def __init__(self, ctx: Any, host: Any = None) -> None:
+        super().__init__(ctx, host)
+        self.source = gradient_source(self)
+        self.source.watch(self.watched())
+        self.source.changed.connect(self._on_source_changed)
+
+    def _on_source_changed(self) -> None:
+        if self.host is not None:
+            self.host.redraw_track(self)
+            return
+        trace = self.session.trace
+        if trace is not None and self.ctx.fits(trace):
+            self.show_trace(trace)
+
+    def watched(self) -> QWidget:
+        """What is on screen while the track is: its timeline (the track's own scene hides
+        while there is no map to draw)."""
+        return self.host if isinstance(self.host, QWidget) else self.graphics
+
+    def close(self) -> None:
+        self.source.changed.disconnect(self._on_source_changed)
+        self.source.unwatch(self.watched())
+
+
+class GradientTrack(FromGradients, HeatmapTrack):
+    """∂target/∂(``part``) over time; rows as the part has them."""
+
     scales = ("symmetric", "robust", "unit")  # type: ignore[assignment]
     natural_levels: ClassVar[tuple[float, float] | None] = None
     #: "dx", "dc" or "dh": the array of ``influence_arrays``
@@ -39,9 +68,6 @@ class GradientTrack(HeatmapTrack):
     def __init__(self, ctx: Any, host: Any = None) -> None:
         super().__init__(ctx, host)
         self.map.cursor.setMovable(False)  # the target's step: the cursor, moved elsewhere
-        self.source = gradient_source(self)
-        self.source.watch(self.watched())
-        self.source.changed.connect(self._on_source_changed)
 
     def rows(self) -> int:
         """How many rows the part has for the config now."""
@@ -85,20 +111,3 @@ class GradientTrack(HeatmapTrack):
 
     def heatmaps(self) -> dict[str, Any]:
         return {}  # gradients are not a run's values: nothing to ablate here
-
-    def _on_source_changed(self) -> None:
-        if self.host is not None:
-            self.host.redraw_track(self)
-            return
-        trace = self.session.trace
-        if trace is not None and self.ctx.fits(trace):
-            self.show_trace(trace)
-
-    def watched(self) -> QWidget:
-        """What is on screen while the track is: its timeline (the track's own scene hides
-        while there is no map to draw)."""
-        return self.host if isinstance(self.host, QWidget) else self.graphics
-
-    def close(self) -> None:
-        self.source.changed.disconnect(self._on_source_changed)
-        self.source.unwatch(self.watched())

@@ -238,3 +238,19 @@ class Track:
 
     def close(self) -> None:
         """The track leaves the timeline: drop what outlives it."""
+
+
+class HiddenRows:
+    """A kind whose rows are h's: units, or with proj_size projected features (not units:
+    no outline of an edited unit, no ablation menu)."""
+
+    session: Any
+
+    @property
+    def projected(self) -> int:
+        """proj_size, 0 without a projection."""
+        return int(self.session.config.proj_size or 0)
+
+    @property
+    def rows_are_units(self) -> bool:
+        return not self.projected

@@ -22,15 +22,8 @@ from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QScrollBar
 
 from lstm_viz import InputSpec, LSTMConfig, Session
-from lstm_viz_app.export import (
-    AnimationExport,
-    ExportDialog,
-    colour_maps,
-    figure_image,
-    save_pdf,
-    save_png,
-    save_svg,
-)
+from lstm_viz_app.export import AnimationExport, ExportDialog, colour_maps
+from lstm_viz_app.figure_writers import figure_image, save_pdf, save_png, save_svg
 
 pytestmark = pytest.mark.gui
 
@@ -44,14 +37,28 @@ def window(qtbot, tmp_path, make_window):
     return w
 
 
-def test_png_export_has_the_chosen_resolution(window, tmp_path):
+def test_a_views_png_is_its_figure_at_the_chosen_scale_not_a_screen_grab(window, tmp_path):
+    window.exports.export_views(tmp_path / "one", ["png"], titles=["Gates"],
+                                include_window=False)
+    window.exports.export_views(tmp_path / "two", ["png"], titles=["Gates"], scale=2,
+                                include_window=False)
+    fig = window.exports.figure("Gates")
     view = window.views["Gates"]
-    window.show_view("Gates")
-    path = save_png(view, tmp_path / "gates.png", scale=2)
-    image = QImage(str(path))
-    assert (image.width(), image.height()) == (view.width() * 2, view.height() * 2)
+    one, two = QImage(str(tmp_path / "one" / "gates.png")), QImage(str(tmp_path / "two" /
+                                                                     "gates.png"))
+    w, h = round(fig.size.width()), round(fig.size.height())
+    assert (one.width(), one.height()) == (w, h)
+    assert (two.width(), two.height()) == (2 * w, 2 * h)
+    # the figure the SVG and PDF hold (every track at its height, a caption), not the screen
+    np.testing.assert_array_equal(_rgb_array(one), _rgb_array(figure_image(fig)))
+    grab = view.grab().toImage()
+    assert (grab.width(), grab.height()) != (one.width(), one.height())
+    # printed, both are the figure's size: the 2x one says it holds twice the dots per inch
+    dpi = view.logicalDpiX()
+    assert one.dotsPerMeterX() == pytest.approx(dpi / 0.0254, abs=1)
+    assert two.dotsPerMeterX() == pytest.approx(2 * dpi / 0.0254, abs=1)
     # not a blank page: the heatmaps put many colours in it
-    with Image.open(path) as im:
+    with Image.open(tmp_path / "two" / "gates.png") as im:
         assert len(im.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50
 
 
@@ -63,7 +70,7 @@ def _svg_texts(path) -> list[str]:
 def test_svg_figure_has_the_views_width_its_text_as_text_and_a_caption(window, tmp_path):
     fig = window.exports.figure("Shapes")
     view = window.views["Shapes"]
-    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", fig.caption.toPlainText())
+    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes")
     root = ET.parse(path).getroot()
     assert root.tag.endswith("svg")
     view_box = [float(v) for v in root.get("viewBox").split()]
@@ -82,7 +89,7 @@ def test_svg_of_the_gates_has_axis_labels_caption_and_no_screen_only_parts(windo
     monkeypatch.setattr(QScrollBar, "paintEvent", lambda self, e: painted.append(self))
     window.session.seek(2)
     fig = window.exports.figure("Gates")
-    path = save_svg(fig, tmp_path / "gates.svg", "Gates", fig.caption.toPlainText())
+    path = save_svg(fig, tmp_path / "gates.svg", "Gates")
     texts = _svg_texts(path)
     joined = " ".join(texts)
     assert any(t.startswith("t (input position)") for t in texts) and "unit" in texts
@@ -97,7 +104,7 @@ def test_code_figure_holds_the_whole_script_without_scrollbars(window, tmp_path,
     monkeypatch.setattr(QScrollBar, "paintEvent", lambda self, e: painted.append(self))
     fig = window.exports.figure("Code")
     view = window.views["Code"]
-    path = save_svg(fig, tmp_path / "code.svg", "Code", fig.caption.toPlainText())
+    path = save_svg(fig, tmp_path / "code.svg", "Code")
     joined = "\n".join(_svg_texts(path))
     last = view.code().strip().splitlines()[-1].strip()
     assert last in joined  # the end of the script, far below what the text box shows
@@ -107,7 +114,7 @@ def test_code_figure_holds_the_whole_script_without_scrollbars(window, tmp_path,
 
 def test_pdf_figure_is_a_one_page_pdf(window, tmp_path):
     fig = window.exports.figure("States")
-    path = save_pdf(fig, tmp_path / "states.pdf", "States", fig.caption.toPlainText())
+    path = save_pdf(fig, tmp_path / "states.pdf", "States")
     data = path.read_bytes()
     assert data.startswith(b"%PDF-")
     assert b"/Type /Page" in data and b"/Count 1" in data  # one page, the figure's size
@@ -117,7 +124,7 @@ def test_pdf_figure_is_a_one_page_pdf(window, tmp_path):
 def test_svg_figure_renders_back_as_the_figure(window, tmp_path):
     window.session.seek(3)
     fig = window.exports.figure("Gates")
-    path = save_svg(fig, tmp_path / "gates.svg", "Gates", fig.caption.toPlainText())
+    path = save_svg(fig, tmp_path / "gates.svg", "Gates")
     renderer = QSvgRenderer(str(path))
     assert renderer.isValid()
     size = renderer.defaultSize()
@@ -236,8 +243,10 @@ def test_export_dialog_writes_the_current_view(qtbot, window, tmp_path):
     files = sorted(p.name for p in (tmp_path / "dlg").iterdir())
     assert files == ["states.png", "states.svg"]
     image = QImage(str(tmp_path / "dlg" / "states.png"))
-    view = window.views["States"]
-    assert (image.width(), image.height()) == (2 * view.width(), 2 * view.height())
+    fig = window.exports.figure("States")
+    size = (2 * round(fig.size.width()), 2 * round(fig.size.height()))
+    assert (image.width(), image.height()) == size
+    assert f"{size[0]} × {size[1]} pixels" in dialog.size_label.text()
 
 
 
@@ -387,7 +396,7 @@ def test_figure_tables_hold_every_cells_whole_text(window, tmp_path):
     from PySide6.QtGui import QFontMetrics
     fig = window.exports.figure("Shapes")
     view = window.views["Shapes"]
-    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes", "")
+    path = save_svg(fig, tmp_path / "shapes.svg", "Shapes")
     joined = " ".join(" ".join(_svg_texts(path)).split())
     table = view.tensors
     fm = QFontMetrics(table.font())
@@ -423,13 +432,12 @@ def test_an_animation_is_the_size_of_the_view_with_its_legend_whole(window, tmp_
 
 
 def test_a_timeline_svg_holds_every_visible_tracks_label_as_text(window, tmp_path):
-    from lstm_viz_app.timeline.figure import save_svg as save_timeline_svg
     from lstm_viz_app.timeline.track import plain
     fig = window.exports.figure("Gates")
     timeline = window.views["Gates"].timeline
     timeline.frame("g").set_collapsed(True)  # a collapsed track: its summary line
     fig = window.exports.figure("Gates")
-    root = ET.parse(save_timeline_svg(fig, tmp_path / "gates.svg")).getroot()
+    root = ET.parse(save_svg(fig, tmp_path / "gates.svg")).getroot()
     # Qt writes a line in runs, one per font that has its glyphs: join them by baseline
     runs: dict[str, list[tuple[float, str]]] = {}
     for t in root.iter():
@@ -446,9 +454,8 @@ def test_a_timeline_svg_holds_every_visible_tracks_label_as_text(window, tmp_pat
 
 
 def test_a_timeline_pdf_is_one_page_the_figures_size_in_points(window, tmp_path):
-    from lstm_viz_app.timeline.figure import save_pdf as save_timeline_pdf
     fig = window.exports.figure("Gates")
-    data = save_timeline_pdf(fig, tmp_path / "gates.pdf").read_bytes()
+    data = save_pdf(fig, tmp_path / "gates.pdf").read_bytes()
     assert data.startswith(b"%PDF-") and b"/Count 1" in data
     box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data)
     assert box is not None
@@ -459,8 +466,7 @@ def test_a_timeline_pdf_is_one_page_the_figures_size_in_points(window, tmp_path)
 
 
 def test_a_timeline_pdf_holds_its_heatmaps_at_print_resolution(window, tmp_path):
-    from lstm_viz_app.timeline.figure import PRINT_DPI, SCREEN_DPI
-    from lstm_viz_app.timeline.figure import save_pdf as save_timeline_pdf
+    from lstm_viz_app.figure_writers import PRINT_DPI
     window.session.set_input(InputSpec(seq_len=3000, batch_size=1))
     window.ctx.retrace_now()
     fig = window.exports.figure("Gates")
@@ -468,22 +474,21 @@ def test_a_timeline_pdf_holds_its_heatmaps_at_print_resolution(window, tmp_path)
     track = window.views["Gates"].timeline.track("f")
     on_screen = track.map.image.image.shape[1]  # pixel columns on screen
     assert on_screen < 3000
-    data = save_timeline_pdf(fig, tmp_path / "gates.pdf").read_bytes()
+    data = save_pdf(fig, tmp_path / "gates.pdf").read_bytes()
     widths = [int(w) for w in re.findall(rb"/Width (\d+)", data)]
     # every step has its column, or the columns are 300 dpi's worth of the plot's width
-    want = min(3000, int(on_screen * PRINT_DPI / SCREEN_DPI))
+    want = min(3000, int(on_screen * PRINT_DPI / fig.view.logicalDpiX()))
     assert max(widths) >= want
     assert track.map.image.image.shape[1] == on_screen  # the screen keeps its own image
 
 
 def test_a_timeline_png_at_scale_2_is_twice_the_size_with_sharper_heatmaps(window, tmp_path):
-    from lstm_viz_app.timeline.figure import save_png as save_timeline_png
     window.session.set_input(InputSpec(seq_len=3000, batch_size=1))
     window.ctx.retrace_now()
     fig = window.exports.figure("Gates")
     window.views["Gates"].timeline.overview.set_window(0, 3000)
-    one = QImage(str(save_timeline_png(fig, tmp_path / "one.png")))
-    two = QImage(str(save_timeline_png(fig, tmp_path / "two.png", 2)))
+    one = QImage(str(save_png(fig, tmp_path / "one.png")))
+    two = QImage(str(save_png(fig, tmp_path / "two.png", 2)))
     assert (two.width(), two.height()) == (2 * one.width(), 2 * one.height())
     # the heatmap holds twice the columns, fewer steps merged into each pixel: not the
     # screen's image magnified (whose columns would come in equal pairs)
@@ -496,4 +501,106 @@ def test_a_timeline_png_at_scale_2_is_twice_the_size_with_sharper_heatmaps(windo
     pairs = list(zip(row[0::2], row[1::2]))
     assert sum(a != b for a, b in pairs) > len(pairs) // 4
     with pytest.raises(ValueError, match="above 0"):
-        save_timeline_png(fig, tmp_path / "none.png", 0)
+        save_png(fig, tmp_path / "none.png", 0)
+
+
+class _LaidOutAt:
+    """A view's stand-in that says it was laid out at ``dpi`` (a screen that is not 96 dpi,
+    as macOS's 72)."""
+
+    def __init__(self, dpi: int):
+        self.dpi = dpi
+
+    def logicalDpiX(self) -> int:  # noqa: N802 - Qt's name
+        return self.dpi
+
+
+def test_a_figure_is_written_at_the_resolution_its_view_was_laid_out_at(window, tmp_path,
+                                                                         monkeypatch):
+    fig = window.exports.figure("States")
+    w, h = fig.size.width(), fig.size.height()
+    monkeypatch.setattr(fig, "view", _LaidOutAt(72))
+    # a PDF page of the figure's pixels at 72 an inch: points, one for one (at a fixed
+    # 96 dpi, fonts given in points would come out smaller than the legends beside them)
+    data = save_pdf(fig, tmp_path / "states.pdf").read_bytes()
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data)
+    assert box is not None
+    np.testing.assert_allclose([float(box.group(1)), float(box.group(2))], [w, h], atol=1)
+    # a PNG at 3x says it holds 3 x 72 dots an inch: printed, it is the figure's size
+    image = QImage(str(save_png(fig, tmp_path / "states.png", 3)))
+    assert image.dotsPerMeterX() == pytest.approx(216 / 0.0254, abs=1)
+    assert (image.width(), image.height()) == (3 * round(w), 3 * round(h))
+
+
+def test_a_timeline_figures_text_is_at_one_print_scale(window, tmp_path):
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QGraphicsTextItem
+    window.session.edit_state("h", 3, 0, 0, 0, 1, 0.5)  # the units track shows a legend
+    fig = window.exports.figure("States")
+    sizes = {"track labels": fig.font.pointSizeF(), "caption":
+             fig.caption.defaultFont().pointSizeF()}
+    for track in fig.tracks:
+        if track.view is None:
+            continue
+        for item in track.view.scene().items():
+            if isinstance(item, QGraphicsTextItem) and item.isVisible() \
+                    and item.toPlainText().strip():
+                found = re.findall(r"font-size:([\d.]+)pt", item.toHtml())
+                sizes[item.toPlainText()] = float(found[-1]) if found else \
+                    item.font().pointSizeF()
+            elif isinstance(item, pg.AxisItem) and item.isVisible():
+                font = item.style["tickFont"] or item.font()
+                sizes[f"ticks of {track.label}"] = font.pointSizeF()
+    assert len(sizes) > 10
+    # labels, legends, colour bars and ticks: all within 8 to 9 pt, none larger than the rest
+    assert max(sizes.values()) / min(sizes.values()) <= 9 / 8 + 1e-6, sizes
+
+
+def _ink(image: QImage, box: QRectF, scale: int) -> int:
+    """How many dark pixels (text, lines) ``image`` has inside ``box`` (figure pixels)."""
+    rgb = _rgb_array(image).astype(int)
+    x0, y0 = int(box.left() * scale), int(box.top() * scale)
+    x1, y1 = int(box.right() * scale) + 1, int(box.bottom() * scale) + 1
+    return int((rgb[y0:y1, x0:x1].sum(axis=2) < 3 * 140).sum())
+
+
+def test_a_png_at_2x_draws_its_legends_twice_as_large_as_at_1x(window):
+    window.session.edit_state("h", 3, 0, 0, 0, 1, 0.5)  # the units track shows a legend
+    fig = window.exports.figure("States")
+    units = window.views["States"].timeline.track("units")
+    box = fig.place(units.graphics, units.legend.sceneBoundingRect())
+    assert box is not None and units.legend.items
+    one, two = _ink(figure_image(fig), box, 1), _ink(figure_image(fig, 2), box, 2)
+    assert one > 20
+    # twice as wide and twice as tall: about four times the ink (pyqtgraph's legends keep
+    # their size whatever the zoom, which would leave them at half the size of their lines)
+    assert 3.0 < two / one < 5.5, (one, two)
+
+
+def test_a_png_is_encoded_off_the_gui_thread_while_the_window_goes_on(qtbot, window, tmp_path,
+                                                                       monkeypatch):
+    import threading
+
+    from lstm_viz_app import figure_writers
+    encode = figure_writers.image_bytes
+    spans: list[tuple[float, float, str]] = []
+
+    def slow(image, fmt="PNG"):  # as a large figure at 4x takes a while to encode
+        start = time.perf_counter()
+        time.sleep(0.3)
+        data = encode(image, fmt)
+        spans.append((start, time.perf_counter(), threading.current_thread().name))
+        return data
+
+    monkeypatch.setattr(figure_writers, "image_bytes", slow)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(5)
+    written = window.exports.export_views(tmp_path, ["png"], titles=["States"], scale=2,
+                                          include_window=False)
+    timer.stop()
+    assert [p.name for p in written] == ["states.png"] and written[0].exists()
+    (start, end, thread), = spans
+    assert thread != threading.main_thread().name
+    assert any(start < t < end for t in ticks)  # the event loop ran while it encoded

@@ -91,10 +91,12 @@ def test_unit_order_applies_to_every_view_and_shows_on_the_axis(make_panels):
     assert (unit, t) == (int(expected[0]), 3) and value == pytest.approx(c[3, expected[0]])
 
 
-def test_colour_scale_toggles_and_the_colour_bar_says_which(make_panels):
+def test_colour_scale_toggles_and_the_colour_bar_says_which(qtbot, make_panels):
     host = _host(make_panels, seq_len=40)
     gates = host.panels["Gates"]
     bar = gates.bars["g"]
+    gates.timeline.frame("g").set_plot_height(200)  # room along the bar for the scale's name
+    qtbot.waitUntil(lambda: gates.heatmaps["g"].plot.getViewBox().height() >= 190)
     assert bar.levels() == (-1.0, 1.0)
     assert bar.getAxis("left").labelText == "g"
     gates.controls.scale_box.setCurrentIndex(gates.controls.scale_box.findData("percentile"))

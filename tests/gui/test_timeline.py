@@ -65,6 +65,47 @@ def test_a_heatmap_track_is_never_shorter_than_2_px_a_unit_or_60_px_at_1280x800(
     _assert_legible(qtbot, w.panels["Gates"].timeline, 128)
 
 
+@pytest.mark.parametrize("demo", ["", "sine", "char_python"])
+def test_the_input_tracks_axis_label_reads_in_full_at_1280x800(qtbot, make_window,
+                                                                wait_traced, demo):
+    # no demo: a random input of 4 features, drawn as lines
+    w = make_window(_demo(demo) if demo else Session(), view="States")
+    wait_traced(w)
+    track = w.panels["States"].timeline.track("input")
+    box = track.plot.getViewBox()
+    qtbot.waitUntil(lambda: box.height() > 0)
+    label = track.plot.getAxis("left").label
+    text = label.toPlainText().strip()
+    assert text
+    placed = label.mapRectToScene(label.boundingRect())  # runs up along the axis
+    rows = box.sceneBoundingRect()
+    # the label (with its margins of a few pixels) is no taller than the plot beside it, and
+    # the track's scene holds all of it
+    assert placed.height() <= rows.height() + 4, (text, placed.height(), rows.height())
+    assert placed.top() >= -1 and placed.bottom() <= track.graphics.height() + 1, text
+
+
+def test_every_colour_bars_label_fits_along_its_bar_at_1280x800(qtbot, make_window,
+                                                                 wait_traced):
+    w = make_window(_demo("sine"), view="Influence")  # one input feature: 60 px tall rows
+    wait_traced(w)
+    view = w.views["Influence"]
+    qtbot.waitUntil(lambda: view.result is not None, timeout=30000)
+    qtbot.wait(100)
+    bars = [(t.kind, t.bar) for t in view.timeline.tracks()
+            if getattr(t, "bar", None) is not None and t.bar.isVisible()]
+    assert {"grad_x", "grad_c", "grad_h"} <= {kind for kind, _ in bars}
+    for kind, bar in bars:
+        label = bar.getAxis("left").label
+        text = label.toPlainText().strip()
+        assert text, kind
+        placed = label.mapRectToScene(label.boundingRect())
+        ramp = bar.getViewBox().sceneBoundingRect()
+        # the label (with its margins of a few pixels) runs no further than the bar
+        assert placed.height() <= ramp.height() + 4, (kind, text, placed.height(),
+                                                      ramp.height())
+
+
 def test_tracks_keep_their_heights_after_an_ablation_and_the_timeline_scrolls(
         qtbot, make_window, wait_traced):
     w = make_window(_demo("sine"), view="Gates")

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from ..gradient_track import GradientTrack
 from ..registry import register
+from ..track import HiddenRows
 
 
 @register
-class GradHTrack(GradientTrack):
+class GradHTrack(HiddenRows, GradientTrack):  # type: ignore[override]
     kind = "grad_h"
     menu_order = 12
     label = "∂target/∂h"
     quantity = "dh"
     part = "dh"
-
-    @property
-    def projected(self) -> int:
-        return int(self.session.config.proj_size or 0)
-
-    @property
-    def rows_are_units(self) -> bool:  # type: ignore[override]
-        return not self.projected
 
     @property
     def row_name(self) -> str:  # type: ignore[override]

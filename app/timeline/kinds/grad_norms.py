@@ -8,14 +8,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QWidget
 
 from ... import theme
 from ...plots import CURSOR_PEN, PlotNote
 from ..bases import EndHatch, selection_end
-from ..gradient_track import gradient_source
+from ..gradient_track import FromGradients
 from ..registry import register
-from ..track import Track
 
 NORM_PENS = {"x": pg.mkPen("#1565c0", width=2), "c": pg.mkPen("#2e7d32", width=2),
              "h": pg.mkPen("#6a1b9a", width=1, style=Qt.PenStyle.DashLine),
@@ -25,15 +23,13 @@ NORM_NAMES = {"x": "‖∂target/∂x_s‖", "c": "‖∂target/∂c_s‖", "h":
 
 
 @register
-class GradNormsTrack(Track):
+class GradNormsTrack(FromGradients):
     """‖∂target/∂x_s‖, ‖∂target/∂c_s‖, ‖∂target/∂h_s‖ and ∏f over s, log y, with a legend
     in its own row."""
 
     kind = "grad_norms"
     menu_order = 13
     label = "gradient norms per step"
-    group = "Influence"
-    from_gradients = True
 
     def __init__(self, ctx: Any, host: Any = None) -> None:
         super().__init__(ctx, host)
@@ -51,9 +47,6 @@ class GradNormsTrack(Track):
         plot.addItem(self.cursor)
         self.note = PlotNote(plot)
         self.hatch = EndHatch(plot)
-        self.source = gradient_source(self)
-        self.source.watch(self.watched())
-        self.source.changed.connect(self._on_source_changed)
 
     def min_height(self) -> int:
         return 110  # four decades of log axis with readable ticks
@@ -107,20 +100,3 @@ class GradNormsTrack(Track):
         if self.source.forget is not None and np.isfinite(self.source.forget[s]):
             parts.append(f"∏f {self.source.forget[s]:.3g}")
         return ", ".join(parts)
-
-    def _on_source_changed(self) -> None:
-        if self.host is not None:
-            self.host.redraw_track(self)
-            return
-        trace = self.session.trace
-        if trace is not None and self.ctx.fits(trace):
-            self.show_trace(trace)
-
-    def watched(self) -> QWidget:
-        """What is on screen while the track is: its timeline (the track's own scene hides
-        while there is no map to draw)."""
-        return self.host if isinstance(self.host, QWidget) else self.graphics
-
-    def close(self) -> None:
-        self.source.changed.disconnect(self._on_source_changed)
-        self.source.unwatch(self.watched())

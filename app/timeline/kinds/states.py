@@ -9,6 +9,7 @@ import numpy as np
 
 from ..bases import HeatmapTrack
 from ..registry import register
+from ..track import HiddenRows
 
 
 @register
@@ -38,20 +39,12 @@ class CellTrack(HeatmapTrack):
 
 
 @register
-class HiddenTrack(HeatmapTrack):
+class HiddenTrack(HiddenRows, HeatmapTrack):  # type: ignore[override]
     """h over time: o * tanh(c) in −1..1, or its projection with proj_size."""
 
     kind = "h"
     label = "h: hidden state"
     quantity = "h"
-
-    @property
-    def projected(self) -> int:
-        return int(self.session.config.proj_size or 0)
-
-    @property
-    def rows_are_units(self) -> bool:  # type: ignore[override]
-        return not self.projected
 
     def heading(self) -> str:
         P = self.projected
