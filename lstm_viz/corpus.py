@@ -52,7 +52,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ._version import __version__
 from .formats.hashing import file_sha256
 from .text.textinput import embed
-from .tracing import METHODS, method_choice, trace
+from .tracing import METHODS, method_choice, release_buffers, trace
 from .tracing.budget import DEFAULT_MEMORY_BUDGET
 
 FORMAT = "lstm-viz corpus"
@@ -60,8 +60,9 @@ FORMAT_VERSION = 1
 CHUNK_TOKENS = 1 << 16  # tokens per chunk along the corpus
 MIN_CHUNK_TOKENS = 1 << 10  # the shortest chunk a small memory budget may choose
 CHUNK_UNITS = 32  # units per chunk of the gates, and per block read by ``compute_stats``
-# chunk rows held while writing (rows waiting for the next run, one chunk row put together,
-# zarr's encoded copy with room for its buffers), in the memory plan
+# chunk rows held while writing, in the memory plan: the chunk row put together from the runs
+# that share it, zarr's contiguous copy and encoded bytes of what it writes (a block of gates, a
+# shard of h or c), the compressor's buffers and the allocator's slack
 CHUNK_ROWS_HELD = 4
 # units per inner chunk of h and c: reading one unit decompresses this many columns (one is
 # fastest to read but about twice as slow to write; measured with zarr 3.1)
@@ -306,6 +307,9 @@ def trace_segment(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.n
                     # converted straight into place: one pass over the trace's memory
                     rows[starts[j]:starts[j + 1]].copy_(data[:int(lengths[j]), b])
         del tr
+        # the engine keeps freed trace buffers for reuse; batches of many sizes would leave
+        # one of each, outside the memory plan, where the largest serves them all
+        release_buffers(keep=1)
     return out
 
 
@@ -402,12 +406,13 @@ class _Plan:
 
 def _plan(cfg: Any, dtype: str, budget: int, longest: int, batch_tokens: int, workers: int,
           chunk_tokens: int | None = None) -> _Plan:
-    """Sizes whose buffers together stay within ``budget`` bytes: per chunk row (all arrays,
-    ``dtype``) the rows waiting for the next run, one chunk row put together for writing and
-    zarr's encoded copy of it; per run being traced (``workers`` at once) its rows and the
-    float32 trace of one batch (gates, c, h, the input, the output and the converted copy);
-    and one run waiting for the writer. A quarter of the budget is left for what these do not
-    count (the allocator's slack, zarr's and Python's own objects)."""
+    """Sizes whose buffers together stay within ``budget`` bytes: CHUNK_ROWS_HELD chunk rows
+    (all arrays, ``dtype``) for the writer; per run being traced (``workers`` at once) its
+    rows and the float32 trace of its batches (gates, c, h, the input and the output of one
+    batch, and the largest freed batch buffer the engine keeps for the next, counted for every
+    token of the run); and the run the writer is writing. A quarter of the budget is left for
+    what these do not count (zarr's and Python's own objects, torch's and the compiled loop's
+    small buffers)."""
     usable = budget * 3 // 4
     row = _store_bytes(cfg, 1, np.dtype(dtype).itemsize, False)
     width = cfg.input_size + cfg.num_directions * cfg.h_out
