@@ -18,7 +18,8 @@ packed batch, so each is traced alone) and writes, chunked along tokens and comp
 Batches are traced with Dask: here by default (one run at a time on the calling thread, or
 ``workers`` at once on Dask threads), or on the workers of a ``dask.distributed`` cluster
 (``scheduler="tcp://host:port"``, the model sent once to each worker); every trace uses
-TRACE_THREADS torch threads, so each chunk is computed the same way here and there. The work
+TRACE_THREADS torch threads and the one method ``choose_method`` timed for the corpus (kept in
+the store for a resume), so each chunk is computed the same way here and there. The work
 comes in runs of consecutive documents; one writer thread writes each run's rows (in whole
 chunk rows where runs arrive in order) while the next run is traced, with at most one run
 waiting for it. The lengths of runs, batches and chunks are chosen so that everything held

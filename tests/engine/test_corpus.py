@@ -371,6 +371,53 @@ def test_a_trace_at_the_default_budget_stays_within_it_with_the_full_chunk_lengt
                                      f" {budget >> 20} MiB budget")
 
 
+def _slow_but(fast: str, calls: list, monkeypatch) -> None:
+    """corpus.trace made 20 ms slower for every method but ``fast``; calls records (method,
+    steps) of each call."""
+    import time
+
+    real = corpus.trace
+
+    def trace(lstm, x, **kw):
+        steps = (x.data if hasattr(x, "batch_sizes") else x).shape[0]
+        calls.append((kw.get("method"), steps))
+        if kw.get("method") != fast:
+            time.sleep(0.02)
+        return real(lstm, x, **kw)
+
+    monkeypatch.setattr(corpus, "trace", trace)
+
+
+def test_the_method_is_timed_once_on_a_real_batch_and_traces_every_batch(tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.delenv("LSTM_VIZ_METHOD", raising=False)
+    calls: list = []
+    _slow_but("fused", calls, monkeypatch)
+    model, docs = _model(5), _docs(5)
+    store = corpus.trace_corpus(model, docs, tmp_path / "c.zarr", batch_tokens=40)
+    probes = corpus.METHOD_PROBE_RUNS * 3
+    probed = {m for m, _ in calls[:probes]}
+    assert len(probed) == 3 and {"fused", "layered"} <= probed
+    assert store.root.attrs["method"] == "fused"
+    assert [m for m, _ in calls[probes:]] == ["fused"] * (len(calls) - probes)
+    assert len(calls) > probes
+
+
+def test_a_resumed_trace_keeps_the_method_its_first_run_chose(tmp_path, monkeypatch):
+    monkeypatch.delenv("LSTM_VIZ_METHOD", raising=False)
+    model, docs = _model(4), _docs(6)
+    first: list = []
+    _slow_but("fused", first, monkeypatch)
+    corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
+                        cancel=lambda: True)
+    monkeypatch.undo()
+    monkeypatch.setattr(corpus, "CHUNK_TOKENS", 16)
+    rest: list = []
+    _slow_but("layered", rest, monkeypatch)  # now another method would win the timing
+    store = corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40)
+    assert store.complete and rest and {m for m, _ in rest} == {"fused"}
+
+
 def test_a_budget_too_small_for_the_longest_document_is_refused_with_what_it_needs(tmp_path):
     with pytest.raises(ValueError, match=r"the memory budget \(8 KiB\) is too small for this"
                                          r" trace: .* a budget of about [0-9.,]+ KiB"):
