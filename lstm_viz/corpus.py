@@ -76,8 +76,10 @@ TRACE_THREADS = 1
 # The method (``lstm_viz.trace``'s) is chosen once per corpus, so every chunk is computed the
 # same way here, on a cluster's workers and after a resume: timed on this many steps of a real
 # batch (the engine's own choice, per size class from probes of a few steps, is too noisy on a
-# busy machine to trust for a whole corpus), the best of this many runs
-METHOD_PROBE_STEPS = 1024
+# busy machine to trust for a whole corpus): about this many tokens of it (at least
+# METHOD_PROBE_STEPS steps, fewer where its documents are shorter), the best of this many runs
+METHOD_PROBE_TOKENS = 2048
+METHOD_PROBE_STEPS = 64
 METHOD_PROBE_RUNS = 3
 MATCH_READ_CHUNKS = 16  # chunk rows read by one zarr call in ``match``
 TOKEN_CHUNKS_KEPT = 16  # chunk rows of token indices kept for ``text``
@@ -318,9 +320,9 @@ def choose_method(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.n
                   batch_tokens: int, one_hot: int, method: str = "auto") -> str:
     """The method every batch of a corpus is traced with: ``method`` unless it is "auto"; then
     the one ``LSTM_VIZ_METHOD`` forces, else the fastest of the candidates (``lstm_viz.tracing.
-    method_choice``) timed on up to METHOD_PROBE_STEPS steps of the batch of ``docs`` (the
-    corpus's first documents) that holds the most tokens, the best of METHOD_PROBE_RUNS runs,
-    with the trace's TRACE_THREADS threads."""
+    method_choice``) timed on the first steps (about METHOD_PROBE_TOKENS tokens) of the batch of
+    ``docs`` (the corpus's first documents) that holds the most tokens, the best of
+    METHOD_PROBE_RUNS runs, with the trace's TRACE_THREADS threads."""
     if method != "auto":
         return method
     forced = method_choice.forced()
@@ -328,8 +330,8 @@ def choose_method(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.n
         return forced
     lengths = np.array([len(d) for d in docs], dtype=np.int64)
     batch = max(_batches(lengths, batch_tokens), key=lambda b: int(lengths[b].sum()))
-    x, _ = _batch_input(lstm, embedding, [docs[j][:METHOD_PROBE_STEPS] for j in batch],
-                        one_hot)
+    steps = max(METHOD_PROBE_STEPS, METHOD_PROBE_TOKENS // len(batch))
+    x, _ = _batch_input(lstm, embedding, [docs[j][:steps] for j in batch], one_hot)
     threads = torch.get_num_threads()
     torch.set_num_threads(TRACE_THREADS)
     try:
