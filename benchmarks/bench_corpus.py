@@ -143,7 +143,8 @@ def _compare(here: corpus.CorpusStore, there: corpus.CorpusStore) -> tuple[str, 
     tolerance = 1e-5 if dtype == "float32" else 2 * float(np.finfo(np.float16).eps)
     if equal == rows:
         return (f"equal bit for bit: all {rows} chunk rows of {len(names)} arrays (here and on"
-                f" the workers: method auto, {corpus.TRACE_THREADS} torch thread per trace)",
+                f" the workers: method {here.attrs.get('method')}, {corpus.TRACE_THREADS}"
+                " torch thread per trace)",
                 True)
     verdict = "within" if worst <= tolerance else "OUTSIDE"
     return (f"{rows - equal} of {rows} chunk rows differ, max abs difference {worst:.1e},"
@@ -209,7 +210,8 @@ def main() -> None:
             ("software", f"torch {torch.__version__} (nn.LSTM: {plain_threads} thread(s), the"
                          f" faster of 1 and {args.threads}; the corpus trace:"
                          f" {corpus.TRACE_THREADS} per trace and one writer thread), method"
-                         f" {args.method}", ""),
+                         f" {args.method}" + (f", which chose {store.attrs.get('method')}"
+                                              if args.method == "auto" else ""), ""),
             ("corpus", f"{len(docs):,} documents, {n:,} characters", ""),
             ("nn.LSTM forward", f"{n / float(np.median(plain_s)):,.0f} tokens/s (median,"
                                 " best of before and after each trace)", ""),

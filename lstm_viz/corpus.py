@@ -18,7 +18,8 @@ packed batch, so each is traced alone) and writes, chunked along tokens and comp
 Batches are traced with Dask: here by default (one run at a time on the calling thread, or
 ``workers`` at once on Dask threads), or on the workers of a ``dask.distributed`` cluster
 (``scheduler="tcp://host:port"``, the model sent once to each worker); every trace uses
-TRACE_THREADS torch threads, so each chunk is computed the same way here and there. The work
+TRACE_THREADS torch threads and the one method ``choose_method`` timed for the corpus (kept in
+the store for a resume), so each chunk is computed the same way here and there. The work
 comes in runs of consecutive documents; one writer thread writes each run's rows (in whole
 chunk rows where runs arrive in order) while the next run is traced, with at most one run
 waiting for it. The lengths of runs, batches and chunks are chosen so that everything held
@@ -52,7 +53,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ._version import __version__
 from .formats.hashing import file_sha256
 from .text.textinput import embed
-from .tracing import METHODS, trace
+from .tracing import METHODS, method_choice, release_buffers, trace
 from .tracing.budget import DEFAULT_MEMORY_BUDGET
 
 FORMAT = "lstm-viz corpus"
@@ -60,8 +61,9 @@ FORMAT_VERSION = 1
 CHUNK_TOKENS = 1 << 16  # tokens per chunk along the corpus
 MIN_CHUNK_TOKENS = 1 << 10  # the shortest chunk a small memory budget may choose
 CHUNK_UNITS = 32  # units per chunk of the gates, and per block read by ``compute_stats``
-# chunk rows held while writing (rows waiting for the next run, one chunk row put together,
-# zarr's encoded copy with room for its buffers), in the memory plan
+# chunk rows held while writing, in the memory plan: the chunk row put together from the runs
+# that share it, zarr's contiguous copy and encoded bytes of what it writes (a block of gates, a
+# shard of h or c), the compressor's buffers and the allocator's slack
 CHUNK_ROWS_HELD = 4
 # units per inner chunk of h and c: reading one unit decompresses this many columns (one is
 # fastest to read but about twice as slow to write; measured with zarr 3.1)
@@ -71,6 +73,14 @@ QUERY_UNITS = 4
 # needs the other core (with two threads and a busy second core the compiled loop's steps
 # were measured 25 to 100 times slower)
 TRACE_THREADS = 1
+# The method (``lstm_viz.trace``'s) is chosen once per corpus, so every chunk is computed the
+# same way here, on a cluster's workers and after a resume: timed on this many steps of a real
+# batch (the engine's own choice, per size class from probes of a few steps, is too noisy on a
+# busy machine to trust for a whole corpus): about this many tokens of it (at least
+# METHOD_PROBE_STEPS steps, fewer where its documents are shorter), the best of this many runs
+METHOD_PROBE_TOKENS = 2048
+METHOD_PROBE_STEPS = 64
+METHOD_PROBE_RUNS = 3
 MATCH_READ_CHUNKS = 16  # chunk rows read by one zarr call in ``match``
 TOKEN_CHUNKS_KEPT = 16  # chunk rows of token indices kept for ``text``
 HIST_BINS = 40
@@ -247,12 +257,10 @@ def _groups(cfg: Any) -> list[tuple[str, int, int]]:
             for k in range(cfg.num_layers) for d in range(cfg.num_directions)]
 
 
-def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
-                one_hot: int = 0, dtype: str = "float32", method: str = "auto"
-                ) -> dict[str, list[np.ndarray]]:
-    """Trace ``docs`` (token indices or input arrays) as one packed batch (a plain batch when
-    they are all as long) with ``lstm_viz.trace`` and its ``method``; per array name
-    (``h/l0`` ...), each document's rows in the given order, as ``dtype``."""
+def _batch_input(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
+                 one_hot: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x (T, B, input_size) zero-padded, lengths (B,)) of ``docs`` (token indices or input
+    arrays), token indices through the embedding (or one-hot) as the app reads them."""
     lengths = torch.tensor([len(d) for d in docs])
     T, B = int(lengths.max()), len(docs)
     first = docs[0]
@@ -260,45 +268,84 @@ def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.nda
         one_hot if first.ndim == 1 else first.shape[1])
     x = torch.zeros(T, B, width, dtype=next(lstm.parameters()).dtype)
     for b, doc in enumerate(docs):
-        if doc.ndim == 1:  # token indices, through the embedding (or one-hot) as the app does
+        if doc.ndim == 1:
             x[: len(doc), b] = embed(doc, embedding, width)[:, 0]
         else:
             x[: len(doc), b] = torch.from_numpy(doc)
+    return x, lengths
+
+
+def trace_batch(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
+                one_hot: int = 0, method: str = "auto") -> Any:
+    """The ``lstm_viz.Trace`` of ``docs`` (token indices or input arrays) as one batch, by
+    ``method``: document b's rows are ``[:len(docs[b]), b]`` of its gates, c and h."""
+    x, lengths = _batch_input(lstm, embedding, docs, one_hot)
     # Forward-only LSTMs read the padded batch as it is: each document's rows come before its
     # padding and do not depend on it (the same kernels, one batch either way). A reverse
     # direction reads each document from its own end, so it needs the lengths.
-    plain = not lstm.bidirectional or bool((lengths == T).all())
+    plain = not lstm.bidirectional or bool((lengths == x.shape[0]).all())
     with torch.no_grad():
-        tr = trace(lstm, x if plain else pack_padded_sequence(x, lengths, enforce_sorted=False),
-                   method=method)
-    del x
-    kind = getattr(torch, dtype)
-    out: dict[str, list[np.ndarray]] = {}
-    for suffix, k, d in _groups(tr.config):
-        for name, data in (("h", tr.h[k, d]), ("c", tr.c[k, d]), ("gates", tr.gates[k, d])):
-            # one conversion for the whole batch (torch's is vectorized), then views per document
-            rows = data.to(kind).numpy()
-            out[f"{name}/{suffix}"] = [rows[: int(n), b] for b, n in enumerate(lengths)]
-    return out
+        return trace(lstm, x if plain else pack_padded_sequence(x, lengths,
+                                                                enforce_sorted=False),
+                     method=method)
 
 
 def trace_segment(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
                   batch_tokens: int, one_hot: int, dtype: str, method: str = "auto"
                   ) -> dict[str, np.ndarray]:
-    """Consecutive documents traced in packed batches of similar lengths; per array name, the
-    rows of all of them in order, as the store keeps them (``dtype``)."""
+    """Consecutive documents traced in batches of similar lengths; per array name (``h/l0``
+    ...), the rows of all of them in order, as the store keeps them (``dtype``)."""
     lengths = np.array([len(d) for d in docs], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)])
     out: dict[str, np.ndarray] = {}
     for batch in _batches(lengths, batch_tokens):
-        traced = trace_batch(lstm, embedding, [docs[j] for j in batch], one_hot, dtype, method)
-        for name, per_doc in traced.items():
-            if name not in out:
-                out[name] = np.empty((int(starts[-1]),) + per_doc[0].shape[1:], dtype=dtype)
-            for j, rows in zip(batch, per_doc):
-                out[name][starts[j]:starts[j + 1]] = rows
-        del traced
+        tr = trace_batch(lstm, embedding, [docs[j] for j in batch], one_hot, method)
+        for suffix, k, d in _groups(tr.config):
+            for kind, data in (("h", tr.h[k, d]), ("c", tr.c[k, d]), ("gates", tr.gates[k, d])):
+                name = f"{kind}/{suffix}"
+                if name not in out:
+                    out[name] = np.empty((int(starts[-1]),) + tuple(data.shape[2:]), dtype)
+                rows = torch.from_numpy(out[name])
+                for b, j in enumerate(batch):
+                    # converted straight into place: one pass over the trace's memory
+                    rows[starts[j]:starts[j + 1]].copy_(data[:int(lengths[j]), b])
+        del tr
+        # the engine keeps freed trace buffers for reuse; batches of many sizes would leave
+        # one of each, outside the memory plan, where the largest serves them all
+        release_buffers(keep=1)
     return out
+
+
+def choose_method(lstm: nn.LSTM, embedding: torch.Tensor | None, docs: list[np.ndarray],
+                  batch_tokens: int, one_hot: int, method: str = "auto") -> str:
+    """The method every batch of a corpus is traced with: ``method`` unless it is "auto"; then
+    the one ``LSTM_VIZ_METHOD`` forces, else the fastest of the candidates (``lstm_viz.tracing.
+    method_choice``) timed on the first steps (about METHOD_PROBE_TOKENS tokens) of the batch of
+    ``docs`` (the corpus's first documents) that holds the most tokens, the best of
+    METHOD_PROBE_RUNS runs, with the trace's TRACE_THREADS threads."""
+    if method != "auto":
+        return method
+    forced = method_choice.forced()
+    if forced is not None:
+        return forced
+    lengths = np.array([len(d) for d in docs], dtype=np.int64)
+    batch = max(_batches(lengths, batch_tokens), key=lambda b: int(lengths[b].sum()))
+    steps = max(METHOD_PROBE_STEPS, METHOD_PROBE_TOKENS // len(batch))
+    x, _ = _batch_input(lstm, embedding, [docs[j][:steps] for j in batch], one_hot)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRACE_THREADS)
+    try:
+        best: dict[str, float] = {}
+        with torch.no_grad():
+            for _ in range(METHOD_PROBE_RUNS):  # rounds: a busy moment slows all alike
+                for m in method_choice.candidates(x):
+                    start = time.perf_counter()
+                    trace(lstm, x, method=m)
+                    took = time.perf_counter() - start
+                    best[m] = min(best.get(m, math.inf), took)
+    finally:
+        torch.set_num_threads(threads)
+    return min(best, key=best.__getitem__)
 
 
 def _remote_trace(model: tuple, docs: list[np.ndarray], batch_tokens: int, one_hot: int,
@@ -362,12 +409,13 @@ class _Plan:
 
 def _plan(cfg: Any, dtype: str, budget: int, longest: int, batch_tokens: int, workers: int,
           chunk_tokens: int | None = None) -> _Plan:
-    """Sizes whose buffers together stay within ``budget`` bytes: per chunk row (all arrays,
-    ``dtype``) the rows waiting for the next run, one chunk row put together for writing and
-    zarr's encoded copy of it; per run being traced (``workers`` at once) its rows and the
-    float32 trace of one batch (gates, c, h, the input, the output and the converted copy);
-    and one run waiting for the writer. A quarter of the budget is left for what these do not
-    count (the allocator's slack, zarr's and Python's own objects)."""
+    """Sizes whose buffers together stay within ``budget`` bytes: CHUNK_ROWS_HELD chunk rows
+    (all arrays, ``dtype``) for the writer; per run being traced (``workers`` at once) its
+    rows and the float32 trace of its batches (gates, c, h, the input and the output of one
+    batch, and the largest freed batch buffer the engine keeps for the next, counted for every
+    token of the run); and the run the writer is writing. A quarter of the budget is left for
+    what these do not count (zarr's and Python's own objects, torch's and the compiled loop's
+    small buffers)."""
     usable = budget * 3 // 4
     row = _store_bytes(cfg, 1, np.dtype(dtype).itemsize, False)
     width = cfg.input_size + cfg.num_directions * cfg.h_out
@@ -431,21 +479,29 @@ def trace_corpus(model: CorpusModel, docs: Documents, out: str | Path, *,
         "doc_lengths_sha": _digest(lengths),
         "tokenizer": docs.tokenizer, "source": "text" if docs.token_ids is not None else "array",
     }
+    items = docs.token_ids if docs.token_ids is not None else docs.arrays
+    assert items is not None
     out = Path(out)
+    root: Any = None
     if out.exists():
         opened = _resume(out, identity, cfg, dtype, budget, int(lengths.max()), workers)
         if opened is None:
             return CorpusStore(out)  # nothing left to trace
         root, plan, done = opened
+        # as the first run traced, so that its rows and these are computed alike
+        kept = root.attrs.get("method")
+        if method == "auto" and kept in method_choice.METHODS:
+            method = kept
     else:
         plan = _plan(cfg, dtype, budget, int(lengths.max()), batch_tokens, workers)
         _check_disk(out, _store_bytes(cfg, n_tokens, np.dtype(dtype).itemsize,
                                       docs.arrays is not None))
-        root = _create(out, cfg, identity, plan, doc_start, docs, dtype, zarr)
         done = set()
     segments = _segments(lengths, plan.segment_tokens)
-    items = docs.token_ids if docs.token_ids is not None else docs.arrays
-    assert items is not None
+    method = choose_method(model.lstm.eval(), model.embedding,
+                           list(items[:segments[0][1]]), plan.batch_tokens, one_hot, method)
+    if root is None:
+        root = _create(out, cfg, identity, plan, doc_start, docs, dtype, zarr, method)
     work = [(i, items[segments[i][0]:segments[i][1]]) for i in range(len(segments))
             if i not in done]
     # gathered as rows are written; read back from the store instead after a resumed run
@@ -571,20 +627,26 @@ def stopped_at(path: str | Path) -> str:
 
 class _Writer:
     """Writes the rows of traced runs of documents into the store, in whole chunk rows where
-    runs arrive in order: the rows past the last chunk boundary wait (``carry``) for the next
-    run. A run is marked done once all its rows are written, so an interrupted trace never
-    skips rows that were not written. Called from one thread at a time."""
+    runs arrive in order: a chunk row that a run covers is written straight from it; one that
+    runs share is put together in one buffer per array (``row``) and written when complete.
+    A run is marked done once all its rows are written, so an interrupted trace never skips
+    rows that were not written. Called from one thread at a time."""
 
     def __init__(self, root: Any, cfg: Any, chunk: int, doc_start: np.ndarray,
                  segments: list[tuple[int, int]], done: set[int],
                  summaries: _Summaries | None) -> None:
         self.root, self.chunk, self.doc_start = root, chunk, doc_start
         self.segments, self.done, self.summaries = segments, done, summaries
-        self.arrays = {name: root[name] for name in _state_names(cfg)}
+        # every chunk is written whole, never empty: zarr's test of each chunk for all-fill
+        # (NaN) values, elementwise in float16, cost more than compressing it
+        self.arrays = {name: root[name].with_config({"write_empty_chunks": True})
+                       for name in _state_names(cfg)}
         self.n_tokens = int(doc_start[-1])
-        self.carry: dict[str, np.ndarray] = {}  # rows [start, end) not written yet
+        # corpus rows [start, end), inside one chunk row, wait in ``row`` (at their offset in
+        # that chunk row); rows before ``start`` are written
+        self.row: dict[str, np.ndarray] = {}
         self.start = self.end = 0
-        self.waiting: list[int] = []  # runs with rows in ``carry``
+        self.waiting: list[int] = []  # runs with rows not written yet
 
     def written(self) -> tuple[int, int]:
         """(documents, tokens) of the runs written so far."""
@@ -596,44 +658,63 @@ class _Writer:
         return docs, tokens
 
     def push(self, index: int, rows: dict[str, np.ndarray]) -> None:
-        """The rows of run ``index``: written up to the last chunk boundary they reach."""
+        """The rows of run ``index``: written up to the last chunk boundary they reach (the
+        store's end included)."""
         first, stop = self.segments[index]
         start, end = int(self.doc_start[first]), int(self.doc_start[stop])
-        if start != self.end or not self.carry:  # not the run after the last one
+        if start != self.end:  # not the run after the last one
             self.flush()
             self.start = self.end = start
-            self.carry = {name: block[:0] for name, block in rows.items()}
         self.waiting.append(index)
-        upto = end if end == self.n_tokens else max(end // self.chunk * self.chunk, self.start)
-        boundary = min(upto, (self.start // self.chunk + 1) * self.chunk)
-        for name, block in rows.items():
-            held = self.carry[name]
-            if upto == self.start:  # still inside the chunk row the carry began
-                self.carry[name] = np.concatenate([held, block])
-                continue
-            if len(held):  # the chunk row the carry began in, put together
-                self._write(name, self.start, np.concatenate([held, block[:boundary - start]]))
-                self._write(name, boundary, block[boundary - start:upto - start])
+        at = start
+        while at < end:
+            row_start = at // self.chunk * self.chunk
+            row_stop = min(row_start + self.chunk, self.n_tokens)
+            upto = min(end, row_stop)
+            if at == row_start and upto == row_stop:  # a whole chunk row: no copy
+                for name, block in rows.items():
+                    self._write(name, at, block[at - start:upto - start])
+                self.start = upto
             else:
-                self._write(name, start, block[:upto - start])
-            self.carry[name] = block[upto - start:].copy()
-        self.start, self.end = upto, end
+                for name, block in rows.items():
+                    if name not in self.row:
+                        self.row[name] = np.empty((self.chunk,) + block.shape[1:], block.dtype)
+                    self.row[name][at - row_start:upto - row_start] = block[at - start:
+                                                                            upto - start]
+                self.end = upto
+                if upto == row_stop:
+                    self._write_row()
+            self.end = at = upto
         self._mark()
 
     def flush(self) -> None:
         """Write the rows that wait, even where they end inside a chunk."""
-        if self.end > self.start:
-            for name, held in self.carry.items():
-                self._write(name, self.start, held)
-        self.carry = {}
-        self.start = self.end
+        self._write_row()
         self._mark()
 
+    def _write_row(self) -> None:
+        """Write the rows [start, end) waiting in ``row``."""
+        if self.end > self.start:
+            offset = self.start // self.chunk * self.chunk
+            for name, held in self.row.items():
+                self._write(name, self.start, held[self.start - offset:self.end - offset])
+        self.start = self.end
+
     def _write(self, name: str, start: int, rows: np.ndarray) -> None:
-        if len(rows):
-            self.arrays[name][start:start + len(rows)] = rows
-            if self.summaries is not None:
-                self.summaries.add(name, start, rows)
+        if not len(rows):
+            return
+        array = self.arrays[name]
+        width = array.chunks[-1]
+        if rows.ndim == 3 and width < rows.shape[-1]:
+            # gates: a block of units at a time, each exactly a chunk where the rows are a
+            # chunk row, which zarr then encodes as it is instead of copying it into a new
+            # chunk first
+            for u in range(0, rows.shape[-1], width):
+                array[start:start + len(rows), :, u:u + width] = rows[:, :, u:u + width]
+        else:
+            array[start:start + len(rows)] = rows
+        if self.summaries is not None:
+            self.summaries.add(name, start, rows)
 
     def _mark(self) -> None:
         finished = [i for i in self.waiting if int(self.doc_start[self.segments[i][1]])
@@ -753,7 +834,7 @@ def _pieces(items: Sequence[np.ndarray], doc_start: np.ndarray, a: int, b: int) 
 
 
 def _create(out: Path, cfg: Any, identity: dict, plan: _Plan, doc_start: np.ndarray,
-            docs: Documents, dtype: str, zarr: Any) -> Any:
+            docs: Documents, dtype: str, zarr: Any, method: str) -> Any:
     root = zarr.open_group(str(out), mode="w-")
     n = int(doc_start[-1])
     tokens = min(plan.chunk_tokens, max(n, 1))
@@ -793,7 +874,7 @@ def _create(out: Path, cfg: Any, identity: dict, plan: _Plan, doc_start: np.ndar
         array(f"gates/{suffix}", (n, 4, cfg.hidden_size), dtype, float("nan"))
     root.attrs.update({**identity, "chunk_tokens": plan.chunk_tokens,
                        "segment_tokens": plan.segment_tokens,
-                       "batch_tokens": plan.batch_tokens,
+                       "batch_tokens": plan.batch_tokens, "method": method,
                        "vocab": list(docs.vocab) if docs.vocab else None,
                        "doc_names": docs.names, "lstm_viz_version": __version__,
                        "segments_done": [], "docs_written": 0, "tokens_written": 0,

@@ -271,6 +271,12 @@ def trace(lstm: nn.LSTM, input: Tensor | PackedSequence, hx: Any = None, *,
     return result
 
 
+def release_buffers(keep: int = 0) -> None:
+    """Unmap the large buffers that freed traces left for the next trace to reuse, but the
+    ``keep`` largest (one serves a run of traces of similar sizes: a corpus's batches)."""
+    _buffers.release(keep)
+
+
 def trace_steps(build: bool = True) -> str:
     """How traces of float32 inputs on the CPU compute their steps here, in a line for people:
     "compiled C loop (native_loop_avx2)", or "torch calls (<why not>)". The compiled loop is

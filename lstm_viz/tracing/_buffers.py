@@ -7,7 +7,7 @@ page by page, about a fifth of a large trace's time. Here each large buffer is a
 mapping lent to one tensor; when the last tensor viewing it is freed, the mapping goes back to a
 small pool (at most ``POOL_LIMIT`` bytes, the most recently freed kept) and the next trace of a
 similar size writes into memory that is already mapped. ``release()`` unmaps what the pool
-holds.
+holds (``release(keep=1)`` all but the largest: enough for traces of similar sizes).
 
 The tensor is ``torch.from_numpy`` of an array whose base is the lender (numpy's
 ``__array_interface__``), so the lender's ``__del__`` runs exactly when no view of the buffer is
@@ -93,8 +93,11 @@ def pooled_bytes() -> int:
         return sum(len(r) for r in _free)
 
 
-def release() -> None:
-    """Unmap every freed buffer the pool holds (buffers in use are not touched)."""
+def release(keep: int = 0) -> None:
+    """Unmap the freed buffers the pool holds but the ``keep`` largest (buffers in use are not
+    touched)."""
     with _lock:
-        while _free:
-            _free.pop().close()
+        kept = sorted(_free, key=len)[len(_free) - keep:] if keep > 0 else []
+        for region in [r for r in _free if not any(r is k for k in kept)]:
+            _free.remove(region)
+            region.close()

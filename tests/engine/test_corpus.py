@@ -303,17 +303,19 @@ def status(field):
 
 
 out, n_tokens, budget = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+hidden, layers, longest = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 torch.manual_seed(0)
 vocab = tuple("abcdefghij")
-model = corpus.CorpusModel(nn.LSTM(8, 64, num_layers=2).eval(), torch.randn(10, 8), vocab,
-                           "rnn", "", "seed0")
+model = corpus.CorpusModel(nn.LSTM(8, hidden, num_layers=layers).eval(), torch.randn(10, 8),
+                           vocab, "rnn", "", "seed0")
 rng = np.random.default_rng(0)
 
 
 def documents(n):
     ids, total = [], 0
     while total < n:
-        ids.append(rng.integers(0, 10, int(rng.integers(50, 400))).astype(np.int32))
+        ids.append(rng.integers(0, 10, int(rng.integers(longest // 8, longest))
+                                ).astype(np.int32))
         total += len(ids[-1])
     return corpus.Documents(token_ids=ids, names=[str(i) for i in range(len(ids))],
                             vocab=vocab, tokenizer="characters")
@@ -327,26 +329,93 @@ with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # the peak (VmHWM) counts from here
 store = corpus.trace_corpus(model, docs, out / "big.zarr", memory_budget=budget)
 assert store.complete
-print(status("VmHWM") - base, store.n_tokens * 2 * 384 * 2)
+print(status("VmHWM") - base, store.n_tokens * 2 * 6 * hidden * layers,
+      int(store.chunk_tokens == corpus.CHUNK_TOKENS))
 """
 
 
-def test_a_trace_stays_within_its_memory_budget_on_a_corpus_many_times_larger(tmp_path):
-    # the peak resident memory the trace adds, measured by the kernel (torch's buffers
-    # included, which tracemalloc does not see), against a budget the stored states exceed
-    # several times over
+def _peak(tmp_path, n_tokens: int, budget: int, hidden: int, layers: int, longest: int
+          ) -> tuple[int, int, int]:
+    """(the peak resident memory a corpus trace adds, the bytes of its stored states, whether
+    its chunks have the full length CHUNK_TOKENS), measured by the kernel in a process of its
+    own (torch's buffers included, which tracemalloc does not see)."""
     import os
 
     if not os.access("/proc/self/clear_refs", os.W_OK):
         pytest.skip("needs Linux's /proc/self/clear_refs to measure the peak")
     (tmp_path / "measure.py").write_text(MEASURE_PEAK)
-    budget = 64 << 20
     done = subprocess.run([sys.executable, str(tmp_path / "measure.py"), str(tmp_path),
-                           "150000", str(budget)], capture_output=True, text=True, timeout=600)
+                           str(n_tokens), str(budget), str(hidden), str(layers), str(longest)],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    peak, states = (int(v) for v in done.stdout.split())
+    peak, states, full = (int(v) for v in done.stdout.split())
+    return peak, states, full
+
+
+def test_a_trace_stays_within_its_memory_budget_on_a_corpus_many_times_larger(tmp_path):
+    # a budget the stored states exceed several times over
+    budget = 64 << 20
+    peak, states, _ = _peak(tmp_path, 150000, budget, 64, 2, 400)
     assert states > 3 * budget
     assert peak <= budget, f"the trace took {peak / 2**20:.0f} MiB over a {budget >> 20} MiB budget"
+
+
+def test_a_trace_at_the_default_budget_stays_within_it_with_the_full_chunk_length(tmp_path):
+    # the character demo's sizes (hidden 128, documents up to 20 000 tokens) at the engine's
+    # default budget, which gives the store its full chunk length: the traced runs, the
+    # chunk row put together, zarr's copies and the compressor's buffers all fit, with room
+    budget = corpus.DEFAULT_MEMORY_BUDGET
+    peak, _, full = _peak(tmp_path, 600_000, budget, 128, 1, 20_000)
+    assert full
+    assert peak <= budget * 7 // 8, (f"the trace took {peak / 2**20:.0f} MiB of a"
+                                     f" {budget >> 20} MiB budget")
+
+
+def _slow_but(fast: str, calls: list, monkeypatch) -> None:
+    """corpus.trace made 20 ms slower for every method but ``fast``; calls records (method,
+    steps) of each call."""
+    import time
+
+    real = corpus.trace
+
+    def trace(lstm, x, **kw):
+        steps = (x.data if hasattr(x, "batch_sizes") else x).shape[0]
+        calls.append((kw.get("method"), steps))
+        if kw.get("method") != fast:
+            time.sleep(0.02)
+        return real(lstm, x, **kw)
+
+    monkeypatch.setattr(corpus, "trace", trace)
+
+
+def test_the_method_is_timed_once_on_a_real_batch_and_traces_every_batch(tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.delenv("LSTM_VIZ_METHOD", raising=False)
+    calls: list = []
+    _slow_but("fused", calls, monkeypatch)
+    model, docs = _model(5), _docs(5)
+    store = corpus.trace_corpus(model, docs, tmp_path / "c.zarr", batch_tokens=40)
+    probes = corpus.METHOD_PROBE_RUNS * 3
+    probed = {m for m, _ in calls[:probes]}
+    assert len(probed) == 3 and {"fused", "layered"} <= probed
+    assert store.root.attrs["method"] == "fused"
+    assert [m for m, _ in calls[probes:]] == ["fused"] * (len(calls) - probes)
+    assert len(calls) > probes
+
+
+def test_a_resumed_trace_keeps_the_method_its_first_run_chose(tmp_path, monkeypatch):
+    monkeypatch.delenv("LSTM_VIZ_METHOD", raising=False)
+    model, docs = _model(4), _docs(6)
+    first: list = []
+    _slow_but("fused", first, monkeypatch)
+    corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40,
+                        cancel=lambda: True)
+    monkeypatch.undo()
+    monkeypatch.setattr(corpus, "CHUNK_TOKENS", 16)
+    rest: list = []
+    _slow_but("layered", rest, monkeypatch)  # now another method would win the timing
+    store = corpus.trace_corpus(model, docs, tmp_path / "cut.zarr", batch_tokens=40)
+    assert store.complete and rest and {m for m, _ in rest} == {"fused"}
 
 
 def test_a_budget_too_small_for_the_longest_document_is_refused_with_what_it_needs(tmp_path):

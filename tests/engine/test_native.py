@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_viz import trace
-from lstm_viz.tracing import _buffers, _native
+from lstm_viz.tracing import _buffers, _native, release_buffers
 from lstm_viz.tracing.edits import StateEdit
 
 REAL_SOURCE = _native.SOURCE
@@ -563,6 +563,19 @@ def test_the_pool_keeps_at_most_its_limit(monkeypatch):
     del bufs
     assert _buffers.pooled_bytes() == 3 << 20
     _buffers.release()
+
+
+def test_releasing_the_pool_can_keep_its_largest_buffer(monkeypatch):
+    monkeypatch.setattr(_buffers, "MIN_POOLED", 1 << 16)
+    _buffers.release()
+    like = torch.zeros(1)
+    bufs = [_buffers.empty(n << 16, like=like) for n in (2, 5, 3)]  # 0.5, 1.25, 0.75 MiB
+    del bufs
+    assert _buffers.pooled_bytes() == 10 << 18
+    release_buffers(keep=1)
+    assert _buffers.pooled_bytes() == 5 << 18
+    release_buffers()
+    assert _buffers.pooled_bytes() == 0
 
 
 @pytest.mark.parametrize("bidirectional, lengths", [(False, None), (True, [40, 17, 33]),
