@@ -105,11 +105,17 @@ class DisplayControls(QWidget):
                            ("detail", self.window_box)):
             layout.addWidget(QLabel(label))
             layout.addWidget(box)
-        self.order_box.currentIndexChanged.connect(
-            lambda k: self.display.set_unit_order(self.order_box.itemData(k)))
-        self.scale_box.currentIndexChanged.connect(
-            lambda k: self.display.set_scale(self.scale_box.itemData(k)))
+        # bound methods, not lambdas: Qt holds a lambda (and the self in it) for as long as
+        # the combo lives, so a parentless row of controls would never be freed
+        self.order_box.currentIndexChanged.connect(self._on_order_chosen)
+        self.scale_box.currentIndexChanged.connect(self._on_scale_chosen)
         self.display.changed.connect(self._sync)
+
+    def _on_order_chosen(self, k: int) -> None:
+        self.display.set_unit_order(self.order_box.itemData(k))
+
+    def _on_scale_chosen(self, k: int) -> None:
+        self.display.set_scale(self.scale_box.itemData(k))
 
     def _sync(self) -> None:
         for box, value in ((self.order_box, self.display.unit_order),

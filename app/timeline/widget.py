@@ -222,6 +222,9 @@ class Timeline(QWidget):
         self._proxies[frame] = pg.SignalProxy(
             track.graphics.scene().sigMouseMoved, rateLimit=60,
             slot=lambda event, t=track: self._on_mouse_moved(t, event[0]))
+        # Qt holds the slot, and the timeline in it, for as long as the proxy lives: as the
+        # timeline's child it goes with the timeline (a parentless one would keep it forever)
+        self._proxies[frame].setParent(self)
         if self.session.trace is not None and self.ctx.fits(self.session.trace):
             self._draw_track(frame, self.session.trace)
             track.set_window(*self.overview.window)
@@ -232,6 +235,7 @@ class Timeline(QWidget):
         proxy = self._proxies.pop(frame, None)
         if proxy is not None:
             proxy.disconnect()
+            proxy.deleteLater()
         self.frames.remove(frame)
         self.stack_layout.removeWidget(frame)
         frame.track.close()

@@ -13,13 +13,27 @@ import threading
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from lstm_viz import Session  # noqa: E402
 from lstm_viz.session import TraceRequest  # noqa: E402
 from lstm_viz_app.context import AppContext  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def closed_widgets_are_deleted_after_each_test(qapp):
+    """The windows and views a test made are deleted when it ends, not at some later test's
+    event loop.
+
+    pytest-qt closes what ``qtbot.addWidget`` registered and calls ``deleteLater``, and a
+    deferred delete waits for an event loop to run: without sending them here, the windows of
+    test after test stay alive, with their sessions, traces and plots, until a later
+    ``qtbot.wait`` happens to run one.
+    """
+    yield
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture(autouse=True)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
+import weakref
 
+import pyqtgraph as pg
 import pytest
 import torch
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings
+from PySide6.QtWidgets import QApplication
 
 from lstm_viz import InputSpec, LSTMConfig, Session, devices
 from lstm_viz_app.entry import install_excepthook
 from lstm_viz_app.main import PANELS, MainWindow
+from lstm_viz_app.timeline.widget import Timeline
 from lstm_viz_app.workers import TraceRunner
 
 pytestmark = pytest.mark.gui
@@ -237,3 +242,38 @@ def test_every_action_of_the_menu_table_is_in_its_menu_with_its_keys(make_window
             assert keys == expected, entry.text
     view = {a.text(): a.shortcut().toString() for a in menus["&View"].actions()}
     assert view["Gates"] == "Ctrl+1"  # the views' own rows, after the docks' toggles
+
+
+def _parts_of(window) -> dict[str, object]:
+    """What a window made, by name: its context, session and trace, every panel, and every
+    timeline's display controls, tracks and plots."""
+    parts = {"window": window, "context": window.ctx, "session": window.session,
+             "trace": window.session.trace}
+    parts.update({f"panel {title}": panel for title, panel in window.panels.items()})
+    for title, panel in window.panels.items():
+        for k, timeline in enumerate(panel.findChildren(Timeline)):
+            parts[f"{title} timeline {k}: display controls"] = timeline.controls
+            for track in timeline.tracks():
+                parts[f"{title} timeline {k}: {track.kind} track"] = track
+                parts[f"{title} timeline {k}: {track.kind} plot"] = track.plot
+    return {name: part for name, part in parts.items() if part is not None}
+
+
+def test_a_closed_window_leaves_no_session_trace_view_or_plot_alive(qtbot, settings):
+    window = MainWindow(session=Session(), settings=settings)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    for title in window.views:  # every view draws, the Influence timelines too
+        window.show_view(title)
+        QApplication.processEvents()
+    parts = _parts_of(window)
+    assert any(isinstance(part, pg.PlotItem) for part in parts.values())
+    refs = {name: weakref.ref(part) for name, part in parts.items()}
+    del parts
+    window.close()
+    window.deleteLater()
+    del window
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+    assert [name for name, ref in refs.items() if ref() is not None] == []
