@@ -53,6 +53,7 @@ class TraceView(QWidget):
         self.hover: QLabel | None = None
         self._hover_scene: QGraphicsView | None = None
         self._stale = False  # a hidden view skipped a windowed trace: redraw when shown
+        self._step_due = False  # a tab behind another skipped steps: move to t when shown
         # over the whole view while there is nothing to draw: a message, not empty axes
         self.empty_note = QLabel(self)
         self.empty_note.setObjectName("empty_note")
@@ -105,10 +106,20 @@ class TraceView(QWidget):
         super().showEvent(event)
         if self._stale:
             self.refresh()
+        elif self._step_due:
+            self._on_step_changed()
+
+    def behind(self) -> bool:
+        """Whether the view is a tab behind another: nobody sees it, so a step only marks it
+        to move to t when it comes to the front."""
+        window = self.window()
+        return window is not self and not self.isVisibleTo(window)
 
     def _on_step_changed(self, *args) -> None:
         trace = self.session.trace
-        if trace is not None and self.ctx.fits(trace) and not self._stale:
+        self._step_due = self.behind()
+        if trace is not None and self.ctx.fits(trace) and not self._stale \
+                and not self._step_due:
             self.show_step(self.session.t)
 
     # ----- hover ------------------------------------------------------------------------

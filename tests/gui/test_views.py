@@ -420,3 +420,18 @@ def test_the_chosen_units_plot_with_no_units_says_how_to_choose_some(qtbot, show
     assert view.lines_plot.getAxis("left").isVisible()
     # the one time axis of the timeline is under all tracks, not under this one
     assert not view.lines_plot.getAxis("bottom").isVisible()
+
+
+def test_a_tab_behind_another_shows_the_step_when_it_comes_to_the_front(qtbot, window):
+    window.show_view("Gates")
+    states = window.panels["States"]
+    window.session.seek(7)
+    assert states.behind()  # nobody sees it: the step waits
+    window.show_view("States")
+    unit = window.ctx.unit
+    assert f"unit {unit}, t = 7" in states.equation.text()
+    assert states.c_map.cursor.value() == 7
+    gates = window.panels["Gates"]
+    window.session.seek(9)
+    window.show_view("Gates")
+    assert gates.heatmaps["i"].cursor.value() == 9

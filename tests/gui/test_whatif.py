@@ -204,6 +204,7 @@ def test_clear_edits_of_a_restored_session_retraces_nn_lstms_own_run(qtbot, wait
 def test_an_ablated_unit_says_so_in_the_equation_and_the_edit_list(qtbot, window, wait_traced):
     from lstm_viz import Ablation
     w, session = window, window.session
+    w.show_view("States")  # a tab behind another moves to the step when it comes to the front
     states = w.panels["States"]
     box = states.whatif
     session.ablate(Ablation("h", 0, 0, 0, (3,), 0.0, start=5), rerun=False)
