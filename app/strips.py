@@ -26,6 +26,7 @@ from . import theme
 from .overview import LEFT_AXIS_WIDTH
 from .plots import CURSOR_PEN, DIVERGING, Heatmap, PlotNote, set_title
 from .sessions import sequence_end
+from .widgets import Steady
 
 FEATURE_COLOURS = ["#7e57c2", "#228833", "#aa3377", "#44aa99"]  # none with a meaning (theme)
 TARGET_PEN = pg.mkPen("#616161", width=2)
@@ -220,6 +221,11 @@ class TimeStrips:
         # text that changes every step must never re-layout the plots
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.readout.setFixedHeight(self.readout.fontMetrics().lineSpacing() + 6)
+        #: where a view puts the readout: its new text at every step stays inside
+        self.readout_area = Steady(self.readout)
+        self.readout_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.readout_area.setFixedHeight(self.readout.height())
+        self.readout_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.predictions: Predictions | None = None
         self.original: Predictions | None = None  # the run before the edits, while edited
         self.tokens: list[str] = []
@@ -235,7 +241,7 @@ class TimeStrips:
         """Show the prediction and loss strips: as tall with two runs as with one, so that a
         what-if edit or ablation takes no room from the heatmaps under them."""
         self.has_predictions = on
-        self.readout.setVisible(on)
+        self.readout_area.setVisible(on)
         if not self.fixed_heights:  # timeline tracks: each says there is nothing to draw
             return
         heights = {self.pred_plot: 72, self.loss_plot: 50}

@@ -1,4 +1,5 @@
-"""Small reusable widgets: a labelled form field with an error line under it."""
+"""Small reusable widgets: a labelled form field with an error line under it, and a frame
+for text that changes at every step."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFrame,
     QLabel,
+    QScrollArea,
     QSpinBox,
     QStyle,
     QStyleOptionComboBox,
@@ -159,3 +162,18 @@ def choice_field(name: str, choices: Sequence[tuple[str, object]], tooltip: str 
         box.addItem(label, value)
         box.setItemData(box.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
     return Field(name, box, tooltip)
+
+
+class Steady(QScrollArea):
+    """A frameless holder for a widget whose text changes at every step (a readout, an
+    equation): a label's new text makes Qt lay out every widget above it again, up to the
+    window, and repaint the window with them; a scroll area keeps the change inside itself.
+    No horizontal scroll bar; a vertical one only when the text is taller than the room."""
+
+    def __init__(self, widget: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"steady_{widget.objectName()}")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(widget)

@@ -43,7 +43,7 @@ class GatesView(TraceView):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
         layout.addLayout(top)
-        layout.addWidget(self.strips.readout)
+        layout.addWidget(self.strips.readout_area)
         layout.addWidget(self.timeline, 1)
         self.listen()
 

@@ -28,6 +28,7 @@ from ..sessions import ended_text
 from ..timeline import Timeline, preset, shared_strips
 from ..timeline.kinds.units import parse_units
 from ..whatif import WhatIfBox
+from ..widgets import Steady
 from .base import TraceView
 
 WHATIF_COLOUR = "#a15c00"
@@ -80,12 +81,15 @@ class StatesView(TraceView):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.equation, 1)
         rl.addWidget(self.whatif)
+        # their text follows every step: held where it does not lay the window out again
+        column = Steady(right)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.timeline)
-        split.addWidget(right)
+        split.addWidget(column)
         # the timeline takes the width; the equation and the what-if box a narrow column
-        right.setMinimumWidth(220)
-        right.setMaximumWidth(340)
+        for widget in (right, column):  # the column may squeeze the what-if box's row
+            widget.setMinimumWidth(220)
+        column.setMaximumWidth(340)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 0)
         split.setCollapsible(0, False)
@@ -94,7 +98,7 @@ class StatesView(TraceView):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
         layout.addLayout(controls)
-        layout.addWidget(self.strips.readout)
+        layout.addWidget(self.strips.readout_area)
         layout.addWidget(split, 1)
         self.hover = self.timeline.hover
         self._model_source: object = None

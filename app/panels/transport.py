@@ -103,7 +103,7 @@ class TransportBar(QToolBar):
         self.addWidget(self.slider)
         self.t_label = QLabel()
         self.t_label.setObjectName("t_label")
-        self.t_label.setMinimumWidth(96)
+        self._t_fixed = False
         self.addWidget(self.t_label)
         self.speed = QSpinBox()
         self.speed.setRange(1, 120)
@@ -190,10 +190,21 @@ class TransportBar(QToolBar):
             self.slider.setValue(t)
         trace = self.session.trace
         ended = ended_text(trace.lengths if trace is not None else None, self.ctx.batch, t)
-        self.t_label.setText(f" t = {t} / {max(n - 1, 0)} " + (f"({ended}) " if ended else ""))
+        last = max(n - 1, 0)
+        label = self.t_label
+        # a label's new text lays out and repaints the whole window unless its size is fixed:
+        # fitted to the widest step of each new trace, grown (never shrunk) for longer text
+        if not self._t_fixed:
+            self._t_fixed = True
+            label.setText(f" t = {last} / {last} ")
+            label.setFixedSize(max(label.sizeHint().width(), 96), label.sizeHint().height())
+        label.setText(f" t = {t} / {last} " + (f"({ended}) " if ended else ""))
+        if label.sizeHint().width() > label.maximumWidth():
+            label.setFixedWidth(label.sizeHint().width())
 
     def _on_trace_changed(self, *args) -> None:
         n = self.session.num_steps
+        self._t_fixed = False
         with signals_blocked(self.slider):
             self.slider.setRange(0, max(n - 1, 0))
         self._sync_selectors()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QEvent, QObject, QPointF
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QApplication
 
 from lstm_viz import Ablation, InputSpec, LSTMConfig, Session
 from lstm_viz.demos import open_demo
@@ -22,6 +23,7 @@ from lstm_viz_app.timeline import (
     heatmap_min_height,
     track_kinds,
 )
+from lstm_viz_app.widgets import Steady
 
 pytestmark = pytest.mark.gui
 
@@ -379,3 +381,41 @@ def test_an_ablation_is_marked_in_every_time_track(qtbot, show_view, wait_traced
     session.clear_edits()
     wait_traced(ctx)
     assert not any(t.marks.items for t in view.timeline.tracks() if hasattr(t, "marks"))
+
+
+def _inside_steady(widget) -> bool:
+    """Whether ``widget`` is held by a Steady (text there may change: the layout stays in)."""
+    while widget is not None:
+        if isinstance(widget, Steady):
+            return True
+        widget = widget.parentWidget()
+    return False
+
+
+def test_a_step_lays_out_no_widget_outside_the_steps_own_text_again(qtbot, make_window,
+                                                                    wait_traced):
+    w = make_window(_demo("char_python"), view="States")  # the readout under the tabs shows
+    wait_traced(w)
+    qtbot.wait(50)
+    requests: list[str] = []
+
+    class Watch(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt override
+            if event.type() == QEvent.Type.LayoutRequest and obj.isWidgetType() \
+                    and not _inside_steady(obj):
+                requests.append(f"{type(obj).__name__} {obj.objectName()}")
+            return False
+
+    watch = Watch()
+    for _ in range(3):  # the window is laid out once the demo's first steps are drawn
+        w.session.step()
+        qtbot.wait(50)
+    QApplication.instance().installEventFilter(watch)
+    try:
+        for _ in range(3):
+            w.session.step()
+            QApplication.processEvents()
+    finally:
+        QApplication.instance().removeEventFilter(watch)
+    assert w.panels["States"].strips.readout.isVisible()
+    assert requests == [], requests
