@@ -206,7 +206,7 @@ class Heatmap:
     """
 
     def __init__(self, plot: pg.PlotItem, name: str, title: str, y_label: str = "unit",
-                 cursor_label: bool = False, levels: tuple[float, float] = (-1.0, 1.0)):
+                 levels: tuple[float, float] = (-1.0, 1.0)):
         self.plot = plot
         self.name = name
         self.y_label = y_label
@@ -227,11 +227,8 @@ class Heatmap:
         plot.hideButtons()
         # x follows the detail window; the wheel zooms and a drag scrolls through the units
         plot.getViewBox().setMouseEnabled(x=False, y=True)
-        ink, fill = theme.cursor_label_colours()
-        label = {"label": "t={value:.0f}",
-                 "labelOpts": {"position": 0.08, "color": ink, "fill": fill}} \
-            if cursor_label else {}
-        self.cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True, **label)
+        # no label of its own: the timeline writes the step once, on its time axis
+        self.cursor = pg.InfiniteLine(0, angle=90, pen=CURSOR_PEN, movable=True)
         self.cursor.setZValue(10)
         plot.addItem(self.cursor)
         self.fixed_levels = levels
@@ -323,8 +320,7 @@ class Heatmap:
         self._place_ended_label()
 
     def _place_ended_label(self) -> None:
-        """Keep the label at the bottom of the rows in view (the cursor's own label is at the
-        top), at the start of the hatching."""
+        """Keep the label at the bottom of the rows in view, at the start of the hatching."""
         if self.end is not None and self.ended_label.isVisible():
             (x0, _), (_, y1) = self.plot.getViewBox().viewRange()
             self.ended_label.setPos(max(self.end - 0.5, x0), y1)

@@ -161,8 +161,7 @@ class HeatmapTrack(Track):
         super().__init__(ctx, host)
         plot = self.add_plot()
         levels = self.natural_levels or (-1.0, 1.0)
-        self.map = Heatmap(plot, self.quantity, self.heading(), cursor_label=True,
-                           levels=levels)
+        self.map = Heatmap(plot, self.quantity, self.heading(), levels=levels)
         self.map.neutral = 0.5 if levels == (0.0, 1.0) else 0.0
         self.bar = pg.ColorBarItem(values=levels, colorMap=self.colour_map, interactive=False,
                                    width=12)

@@ -29,6 +29,7 @@ from ..ablation_menu import attach_ablation_menu
 from ..display import DisplayControls
 from ..overview import LEFT_AXIS_WIDTH, Overview
 from ..sessions import sequence_end
+from .cursor import StepLabel
 from .frame import TrackFrame
 from .registry import create, track_kinds
 from .track import LEFT_MARGIN, Track, TrackState, reserve_bar_column
@@ -105,6 +106,7 @@ class Timeline(QWidget):
         self.axis_graphics, self.axis_plot = _axis_only_graphics(TIME_AXIS_HEIGHT)
         self.axis_graphics.setObjectName("time_axis")
         self.axis_plot.setLabel("bottom", "t (input position)")
+        self.step_label = StepLabel(self.axis_plot)
         # Add track
         self.add_button = QToolButton()
         self.add_button.setObjectName("add_track")
@@ -315,6 +317,7 @@ class Timeline(QWidget):
 
     def show_step(self, t: int) -> None:
         self.overview.follow(t)
+        self.step_label.set_step(t)
         for frame in self.frames:
             frame.track.show_step(t)
             if frame.collapsed:

@@ -4,10 +4,13 @@ summary, and track sets and heights that persist through a session file and the 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QEvent, QObject, QPointF
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect
+from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
 from lstm_viz import Ablation, InputSpec, LSTMConfig, Session
@@ -381,6 +384,118 @@ def test_an_ablation_is_marked_in_every_time_track(qtbot, show_view, wait_traced
     session.clear_edits()
     wait_traced(ctx)
     assert not any(t.marks.items for t in view.timeline.tracks() if hasattr(t, "marks"))
+
+
+def _rgb(image) -> np.ndarray:
+    """A grab as an (height, width, 4) array of bytes."""
+    image = image.convertToFormat(QImage.Format.Format_RGB32)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(),
+                                                              image.bytesPerLine())
+    # a copy: the converted image, and the bytes the rows point into, go with this call
+    return rows[:, : 4 * image.width()].reshape(image.height(), image.width(), 4).copy()
+
+
+def _runs(columns: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of neighbouring column indices as (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for c in columns.tolist():
+        if runs and c == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], c)
+        else:
+            runs.append((c, c))
+    return runs
+
+
+def _column_of(timeline: Timeline, graphics, t: float) -> float:
+    """The pixel column of step ``t`` in ``graphics``, from the shared time axis."""
+    axis_view = timeline.axis_plot.getViewBox()
+    x = timeline.axis_graphics.mapToGlobal(timeline.axis_graphics.mapFromScene(
+        axis_view.mapViewToScene(QPointF(t, 0)))).x()
+    return graphics.mapFromGlobal(QPoint(x, 0)).x()
+
+
+def _settled(qtbot, tracks) -> dict[str, np.ndarray]:
+    """Each track's grab once the layout has settled (two grabs in a row are the same)."""
+
+    def grab() -> dict[str, np.ndarray]:
+        return {track.kind: _rgb(track.graphics.grab().toImage()) for track in tracks}
+
+    last = grab()
+    for _ in range(100):
+        qtbot.wait(30)
+        now = grab()
+        if all(now[k].shape == last[k].shape and (now[k] == last[k]).all() for k in now):
+            return now
+        last = now
+    raise AssertionError("the tracks never stopped changing")
+
+
+def test_a_step_moves_only_the_cursor_to_that_steps_column_in_every_track(qtbot, show_view):
+    session = Session(LSTMConfig(input_size=3, hidden_size=12), InputSpec(seq_len=300))
+    ctx, view = show_view(StatesView, session, size=(1280, 1400))
+    timeline = view.timeline
+    for kind in ("i", "f", "g", "o"):
+        timeline.add_track(kind)
+    qtbot.wait(100)
+    tracks = [t for t in timeline.tracks()
+              if t.time_aligned and t.plot is not None and t.graphics.isVisible()]
+    assert {"input", "c", "h", "units", "i", "f", "g", "o"} <= {t.kind for t in tracks}
+    steps = (37, 101)
+    grabs = []
+    for t in steps:
+        session.seek(t)
+        grabs.append(_settled(qtbot, tracks))
+    assert timeline.overview.window == (0, 150)  # both steps in the window: it did not move
+    for track in tracks:
+        before, after = grabs[0][track.kind], grabs[1][track.kind]
+        rect = track.plot.getViewBox().sceneBoundingRect()
+        top, bottom = (int(track.graphics.mapFromScene(rect.topLeft()).y()) + 1,
+                       int(track.graphics.mapFromScene(rect.bottomLeft()).y()) - 1)
+        changed = np.flatnonzero((before[top:bottom] != after[top:bottom]).any(axis=(0, 2)))
+        runs = _runs(changed)
+        # the cursor left one column and came to another; nothing else was drawn again
+        assert len(runs) == 2, (track.kind, runs)
+        for (first, last), t in zip(runs, steps):
+            assert last - first <= 3, (track.kind, first, last)
+            expected = _column_of(timeline, track.graphics, t)
+            assert abs((first + last) / 2 - expected) <= 1.5, (track.kind, t, first, last,
+                                                               expected)
+        # at the step, the cursor's vermillion (far more red than blue) but where a line
+        # of the plot crosses it
+        column = after[top:bottom, (runs[1][0] + runs[1][1]) // 2, :3].astype(int)
+        assert (column[:, 2] > column[:, 0] + 60).mean() > 0.75, track.kind  # BGRA bytes
+
+
+def test_the_step_is_written_once_on_the_time_axis_and_over_no_tracks_data(qtbot,
+                                                                           show_view):
+    session = Session(LSTMConfig(input_size=3, hidden_size=12), InputSpec(seq_len=300))
+    _, view = show_view(GatesView, session)
+    timeline = view.timeline
+    session.seek(64)
+    qtbot.wait(50)
+    label = timeline.step_label.item
+    assert label.isVisible() and label.toPlainText() == "t = 64"
+    box = label.sceneBoundingRect()
+    axis = timeline.axis_graphics
+    centre = axis.mapToGlobal(axis.mapFromScene(box.center())).x()
+    assert abs(centre - axis.mapToGlobal(axis.mapFromScene(
+        timeline.axis_plot.getViewBox().mapViewToScene(QPointF(64, 0)))).x()) <= 1
+    top_left = axis.mapToGlobal(axis.mapFromScene(box.topLeft()))
+    on_screen = QRect(top_left, box.size().toSize())
+    for track in timeline.tracks():
+        graphics = track.graphics
+        if not graphics.isVisible():
+            continue
+        for item in graphics.scene().items():  # no track writes the step itself
+            if isinstance(item, pg.TextItem):
+                assert not re.match(r"t ?= ?\d", item.toPlainText()), track.kind
+        rows = track.plot.getViewBox().sceneBoundingRect()
+        corner = graphics.mapToGlobal(graphics.mapFromScene(rows.topLeft()))
+        assert not on_screen.intersects(QRect(corner, rows.size().toSize())), track.kind
+    # a cursor left of the steps shown is written at the left end, pointing to it
+    timeline.overview.set_window(100, 250)
+    qtbot.wait(20)
+    assert label.toPlainText() == "◂ t = 64"
 
 
 def _inside_steady(widget) -> bool:

@@ -431,7 +431,9 @@ def test_a_tab_behind_another_shows_the_step_when_it_comes_to_the_front(qtbot, w
     unit = window.ctx.unit
     assert f"unit {unit}, t = 7" in states.equation.text()
     assert states.c_map.cursor.value() == 7
+    assert states.timeline.step_label.item.toPlainText() == "t = 7"
     gates = window.panels["Gates"]
     window.session.seek(9)
     window.show_view("Gates")
     assert gates.heatmaps["i"].cursor.value() == 9
+    assert gates.timeline.step_label.item.toPlainText() == "t = 9"
