@@ -4,8 +4,6 @@ order the views share), its colour scales, and a bar chart of one step across un
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer
@@ -576,15 +574,18 @@ def hover_reading(maps: dict[str, Heatmap], scene_pos) -> str:
 def envelope(values: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Bars that ``columns`` pixels can show of ``values`` (n,) without losing one: each run of
     ``k = ceil(n / columns)`` neighbours as one bar from its lowest to its highest value (and
-    0, where the bars grow from). Returns (low, high, k), each (ceil(n / k),)."""
+    0, where the bars grow from; a run of NaN only: no bar). Returns (low, high, k), each
+    (ceil(n / k),)."""
+    values = np.asarray(values, dtype=float)
     n = len(values)
     k = max(1, -(-n // max(1, columns)))
-    padded = np.concatenate([values, np.full(-n % k, np.nan)]).reshape(-1, k)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN run: no bar
-        low = np.fmin(np.nanmin(padded, axis=1), 0.0)
-        high = np.fmax(np.nanmax(padded, axis=1), 0.0)
-    return np.nan_to_num(low), np.nan_to_num(high), k
+    if n == 0:
+        return np.zeros(0), np.zeros(0), k
+    starts = np.arange(0, n, k)
+    # fmin and fmax skip NaN: a run of NaN only comes out as NaN, then 0 against the baseline
+    low = np.fmin(np.fmin.reduceat(values, starts), 0.0)
+    high = np.fmax(np.fmax.reduceat(values, starts), 0.0)
+    return low, high, k
 
 
 class Bars:
@@ -622,6 +623,7 @@ class Bars:
         self.order: np.ndarray | None = None
         self._n = 0
         self.units_per_bar = 1  # > 1: each bar is the range of that many neighbouring units
+        self._x = self._zeros = np.zeros(0)  # a bar per unit: where they stand, made once per n
         plot.getViewBox().sigResized.connect(self._draw)
 
     def set_order(self, order: np.ndarray | None) -> None:
@@ -630,7 +632,9 @@ class Bars:
         self.axis.set_order(order)
 
     def set_values(self, values: np.ndarray, focus: int) -> None:
-        values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+        values = np.asarray(values, dtype=float)
+        if not np.isfinite(values).all():  # rare: checked first, converted only then
+            values = np.nan_to_num(values, nan=0.0)
         n = len(values)
         order = self.order if self.order is not None and len(self.order) == n else None
         if order is not None:
@@ -658,7 +662,9 @@ class Bars:
         columns = int(self.plot.getViewBox().width())
         if columns <= 0 or n <= columns:
             k = 1
-            self.bars.setOpts(x=np.arange(n), y0=np.zeros(n), height=values, width=0.85)
+            if len(self._x) != n:
+                self._x, self._zeros = np.arange(n, dtype=float), np.zeros(n)
+            self.bars.setOpts(x=self._x, y0=self._zeros, height=values, width=0.85)
         else:
             low, high, k = envelope(values, columns)
             x = np.arange(len(low)) * k + (k - 1) / 2
