@@ -56,6 +56,16 @@ def _axis_only_graphics(height: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotIt
     return graphics, plot
 
 
+def _quiet_time_axes(track: Track) -> None:
+    """The time axes of ``track``'s plots (hidden: the timeline draws one under all tracks)
+    without the SI prefix pyqtgraph would otherwise re-typeset at every move of the window;
+    a step count has no unit to prefix."""
+    for item in track.graphics.ci.items:
+        if isinstance(item, pg.PlotItem):
+            for name in ("bottom", "top"):
+                item.getAxis(name).enableAutoSIPrefix(False)
+
+
 class Timeline(QWidget):
     """An overview, a scrolling stack of tracks on one time axis, and the Add track menu."""
 
@@ -221,6 +231,8 @@ class Timeline(QWidget):
         maps = track.heatmaps()
         if maps:
             attach_ablation_menu(self, track.graphics, maps)
+        if track.time_aligned:
+            _quiet_time_axes(track)
         self._proxies[frame] = pg.SignalProxy(
             track.graphics.scene().sigMouseMoved, rateLimit=60,
             slot=lambda event, t=track: self._on_mouse_moved(t, event[0]))
