@@ -23,9 +23,8 @@ class StepLabel:
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
         self.axis = plot.getAxis("bottom")
-        ink, fill = theme.cursor_label_colours()
-        self.item = pg.TextItem("", color=ink, fill=fill, border=theme.cursor_pen(),
-                                anchor=(0.5, 0))
+        self.item = pg.TextItem("", anchor=(0.5, 0))
+        self.dark: bool | None = None  # the theme the colours were chosen for
         font = QFont()
         font.setPointSizeF(8)
         self.item.setFont(font)
@@ -43,11 +42,24 @@ class StepLabel:
         self.t = None if t is None else int(t)
         self.place()
 
+    def _colour(self) -> None:
+        """The cursor's colours in the theme now (the theme can change while it is shown)."""
+        dark = theme.is_dark()
+        if dark != self.dark:
+            self.dark = dark
+            ink, fill = theme.cursor_label_colours()
+            fill.setAlpha(255)  # the tick label it covers does not show through
+            self.item.setColor(ink)
+            self.item.fill = pg.mkBrush(fill)
+            self.item.border = theme.cursor_pen()
+            self.item.update()
+
     def place(self, *args: Any) -> None:
         t = self.t
         self.item.setVisible(t is not None)
         if t is None:
             return
+        self._colour()
         view = self.plot.getViewBox()
         (x0, x1), _ = view.viewRange()
         first, last = x0 + 0.5, x1 - 0.5  # the steps shown
