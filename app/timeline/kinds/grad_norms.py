@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from ... import theme
 from ...plots import CURSOR_PEN, PlotNote
-from ..bases import EndHatch, selection_end
+from ..bases import EditMarks, EndHatch, selection_end
 from ..gradient_track import FromGradients
 from ..registry import register
 
@@ -47,6 +47,7 @@ class GradNormsTrack(FromGradients):
         plot.addItem(self.cursor)
         self.note = PlotNote(plot)
         self.hatch = EndHatch(plot)
+        self.marks = EditMarks(plot, rows=False)
 
     def min_height(self) -> int:
         return 110  # four decades of log axis with readable ticks
@@ -57,6 +58,7 @@ class GradNormsTrack(FromGradients):
     def show_trace(self, trace: Any) -> None:
         inf = self.source.result
         self.available = inf is not None
+        self.marks.show(self)
         if inf is None or inf.num_steps != trace.num_steps:
             for line in self.lines.values():
                 line.setData([], [])
