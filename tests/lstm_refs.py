@@ -33,6 +33,21 @@ def model_and_input(kw, lengths, T, B, *, seed, dtype=torch.float32):
     return lstm, x
 
 
+def looped_steps(monkeypatch) -> list[int]:
+    """The number of steps each call of the step loop ran, appended as the trace runs."""
+    from lstm_viz.tracing import _kernels
+
+    looped: list[int] = []
+    real_loop = _kernels.run_loop
+
+    def loop(x, *args, **kw):
+        looped.append(x.shape[0])
+        return real_loop(x, *args, **kw)
+
+    monkeypatch.setattr(_kernels, "run_loop", loop)
+    return looped
+
+
 def real_native():
     """The compiled code as ``_native`` builds it, whatever a test put in its place."""
     return _REAL_NATIVE()

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from lstm_refs import looped_steps
 from torch.nn.utils.rnn import PackedSequence
 
 from lstm_viz import (
@@ -173,21 +174,12 @@ def test_a_session_with_edits_traces_its_method_up_to_the_edits_and_equals_the_s
     the layer above (whose steps before it are the input's last ones): the session's method
     runs up to each, the step loop only from there, and every gate, c and h equals the trace
     that runs every step with the same edits."""
-    from lstm_viz.tracing import _kernels
-
     monkeypatch.setenv("LSTM_VIZ_METHOD", method)
     s = Session(LSTMConfig(input_size=3, hidden_size=6, num_layers=2, bidirectional=True,
                            proj_size=4),
                 InputSpec(seq_len=120, batch_size=2, seed=1, lengths=(120, 90)), seed=7)
     s.retrace()
-    looped: list[int] = []
-    real_loop = _kernels.run_loop
-
-    def loop(x, *args, **kw):
-        looped.append(x.shape[0])
-        return real_loop(x, *args, **kw)
-
-    monkeypatch.setattr(_kernels, "run_loop", loop)
+    looped = looped_steps(monkeypatch)
     s.edit_state("c", t=100, layer=0, direction=0, batch=0, unit=1, value=0.5)
     assert looped == [20]
     looped.clear()

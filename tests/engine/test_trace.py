@@ -11,6 +11,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lstm_refs import looped_steps, model_and_input
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
@@ -360,6 +361,17 @@ def _first_layers(lstm, n):
     return part
 
 
+def _layered_case(kw, lengths, with_hx, dtype, T, B, *, seed):
+    """(lstm, its config, the (T, B) input, h_0 and c_0 or None, the tolerance) of a
+    LAYERED_CASES case."""
+    lstm, inp = model_and_input(kw, lengths, T, B, seed=seed, dtype=dtype)
+    cfg = LSTMConfig.from_module(lstm)
+    n = cfg.num_layers * cfg.num_directions
+    hx = (torch.randn(n, B, cfg.h_out, dtype=dtype),
+          torch.randn(n, B, cfg.hidden_size, dtype=dtype)) if with_hx else None
+    return lstm, cfg, inp, hx, 2e-6 if dtype == torch.float32 else 1e-12
+
+
 @pytest.mark.parametrize("scan", ["native_act_scan", "native_scan", "torch_scan"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kw, lengths, with_hx", LAYERED_CASES)
@@ -380,17 +392,8 @@ def test_the_layered_method_equals_nn_lstm_and_the_step_by_step_trace(monkeypatc
     elif _native.scan(torch.empty(0, dtype=dtype)) is None:
         pytest.skip("the compiled scan does not build here")
     T, B = 8, 4
-    torch.manual_seed(11)
-    lstm = nn.LSTM(**kw).to(dtype).eval()
-    cfg = LSTMConfig.from_module(lstm)
+    lstm, cfg, inp, hx, tol = _layered_case(kw, lengths, with_hx, dtype, T, B, seed=11)
     L, D = cfg.num_layers, cfg.num_directions
-    x = torch.randn(B, T, 5, dtype=dtype) if cfg.batch_first else \
-        torch.randn(T, B, 5, dtype=dtype)
-    inp = x if lengths is None else pack_padded_sequence(
-        x, torch.tensor(lengths), batch_first=cfg.batch_first, enforce_sorted=False)
-    hx = (torch.randn(L * D, B, cfg.h_out, dtype=dtype),
-          torch.randn(L * D, B, cfg.hidden_size, dtype=dtype)) if with_hx else None
-    tol = 2e-6 if dtype == torch.float32 else 1e-12
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
         tr = trace(lstm, inp, hx, method="layered")
@@ -614,18 +617,8 @@ def test_what_if_edits_after_the_fast_route_equal_the_step_loop_with_the_same_ed
     direction's is at the end of the sequence), the step loop from there: every gate, c and h,
     the output and the final states equal the trace that runs every step in torch calls."""
     T, B = 8, 4
-    torch.manual_seed(5)
-    lstm = nn.LSTM(**kw).to(dtype).eval()
-    cfg = LSTMConfig.from_module(lstm)
-    L, D = cfg.num_layers, cfg.num_directions
-    x = torch.randn(B, T, 5, dtype=dtype) if cfg.batch_first else \
-        torch.randn(T, B, 5, dtype=dtype)
-    inp = x if lengths is None else pack_padded_sequence(
-        x, torch.tensor(lengths), batch_first=cfg.batch_first, enforce_sorted=False)
-    hx = (torch.randn(L * D, B, cfg.h_out, dtype=dtype),
-          torch.randn(L * D, B, cfg.hidden_size, dtype=dtype)) if with_hx else None
+    lstm, cfg, inp, hx, tol = _layered_case(kw, lengths, with_hx, dtype, T, B, seed=5)
     edits = _edits_for(cfg, B - 1)
-    tol = 2e-6 if dtype == torch.float32 else 1e-12
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
         tr = trace(lstm, inp, hx, method=method, overrides=edits)
@@ -647,17 +640,9 @@ def test_an_edit_near_the_end_runs_only_the_steps_from_it_step_by_step(monkeypat
                                                                          bidirectional):
     """An edit at step 36 of 40 runs 4 steps in the step loop, in each direction edited (the
     reverse direction reads step 3 as its 36th); the layer above, unedited, runs no loop."""
-    from lstm_viz.tracing import _kernels
     from lstm_viz.tracing.edits import StateEdit
 
-    looped: list[int] = []
-    real_loop = _kernels.run_loop
-
-    def loop(x, *args, **kw):
-        looped.append(x.shape[0])
-        return real_loop(x, *args, **kw)
-
-    monkeypatch.setattr(_kernels, "run_loop", loop)
+    looped = looped_steps(monkeypatch)
     torch.manual_seed(2)
     lstm = nn.LSTM(3, 6, num_layers=2, bidirectional=bidirectional).eval()
     edits = [StateEdit("c", 36, 0, 0, 1, 2, 0.5)]

@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lstm_refs import looped_steps
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
@@ -179,7 +180,6 @@ def test_a_windowed_trace_runs_the_method_asked_for_in_its_pass_and_window(metho
 
 
 def test_a_window_with_an_edit_runs_the_step_loop_only_from_the_edited_step(monkeypatch):
-    from lstm_viz.tracing import _kernels
     from lstm_viz.tracing.edits import StateEdit
 
     torch.manual_seed(3)
@@ -187,14 +187,7 @@ def test_a_window_with_an_edit_runs_the_step_loop_only_from_the_edited_step(monk
     x = torch.randn(64, 2, 3)
     edits = [StateEdit("c", 45, 0, 0, 1, 2, 0.5)]
     ckpt = checkpoints(lstm, x, every=8, overrides=edits, method="layered")
-    looped: list[int] = []
-    real_loop = _kernels.run_loop
-
-    def loop(x, *args, **kw):
-        looped.append(x.shape[0])
-        return real_loop(x, *args, **kw)
-
-    monkeypatch.setattr(_kernels, "run_loop", loop)
+    looped = looped_steps(monkeypatch)
     win = trace_window(ckpt, 40, 57)  # from the kept state at 40: steps 45..56 in the loop
     assert looped == [57 - 45] and win.method == "layered"
     want = trace(lstm, x, method="torch", overrides=edits)
