@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QFontInfo,
     QImage,
     QPageSize,
+    QPaintDevice,
     QPainter,
     QPdfWriter,
     QTextDocument,
@@ -138,13 +139,19 @@ def save_svg(fig: Paintable, path: str | Path, title: str = "lstm-viz") -> Path:
     generator.setViewBox(QRect(0, 0, w, h))
     generator.setTitle(title)
     generator.setDescription(_description(fig))
+    _paint(fig, generator, path)
+    buf.close()
+    return write_bytes(Path(path), _portable(bytes(data.data()), w, h))
+
+
+def _paint(fig: Paintable, device: QPaintDevice, path: str | Path) -> None:
+    """``fig`` painted onto a vector ``device`` (an SVG generator, a PDF writer) that writes
+    ``path``; OSError where Qt cannot paint on it."""
     painter = QPainter()
-    if not painter.begin(generator):
+    if not painter.begin(device):
         raise OSError(f"could not write {path}")
     fig.paint(painter)
     painter.end()
-    buf.close()
-    return write_bytes(Path(path), _portable(bytes(data.data()), w, h))
 
 
 def _portable(svg: bytes, width: int, height: int) -> bytes:
@@ -183,11 +190,7 @@ def save_pdf(fig: Paintable, path: str | Path, title: str = "lstm-viz") -> Path:
     writer.setResolution(layout_dpi(fig))
     writer.setPageSize(QPageSize(page_points(fig), QPageSize.Unit.Point, "figure"))
     writer.setPageMargins(QMarginsF(0, 0, 0, 0))
-    painter = QPainter()
-    if not painter.begin(writer):
-        raise OSError(f"could not write {path}")
-    fig.paint(painter)
-    painter.end()
+    _paint(fig, writer, path)
     buf.close()
     return write_bytes(Path(path), bytes(data.data()))
 
