@@ -21,14 +21,14 @@ Batches are traced with Dask: here by default (one run at a time on the calling 
 TRACE_THREADS torch threads and the one method ``choose_method`` timed for the corpus (kept in
 the store for a resume), so each chunk is computed the same way here and there. The work
 comes in runs of consecutive documents; one writer thread writes each run's rows (in whole
-chunk rows where runs arrive in order) while the next run is traced, with at most one run
-waiting for it. The lengths of runs, batches and chunks are chosen so that everything held
-stays within the memory budget, whatever the corpus size (``_plan``). ``CorpusStore``
-(``open``) answers ``top`` (the positions where a unit is largest or most negative) and ``match``
-(LSTMVis's spans where chosen units are on and others off) from the store, reading only the
-chosen units' columns of the chunks that can hold an answer (``summarize`` keeps each chunk's
-minimum and maximum of every unit); ``stats`` adds per-unit means, spreads, gate saturation and
-histograms.
+chunk rows where runs arrive in order, straight into their files: ``zarr_chunks``) while the
+next runs are traced, with at most RUNS_WAITING runs held for it. The lengths of runs, batches
+and chunks are chosen so that everything held stays within the memory budget, whatever the
+corpus size (``_plan``). ``CorpusStore`` (``open``) answers ``top`` (the positions where a
+unit is largest or most negative) and ``match`` (LSTMVis's spans where chosen units are on
+and others off) from the store, reading only the chosen units' columns of the chunks that can
+hold an answer (``summarize`` keeps each chunk's minimum and maximum of every unit); ``stats``
+adds per-unit means, spreads, gate saturation and histograms.
 
 Needs the optional packages zarr (3 or newer) and dask: ``pip install lstm-viz[corpus]``.
 """
@@ -39,7 +39,7 @@ import heapq
 import math
 import shutil
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,7 @@ from .formats.hashing import file_sha256
 from .text.textinput import embed
 from .tracing import METHODS, method_choice, release_buffers, trace
 from .tracing.budget import DEFAULT_MEMORY_BUDGET
+from .zarr_chunks import ChunkWriter
 
 FORMAT = "lstm-viz corpus"
 FORMAT_VERSION = 1
@@ -65,6 +66,10 @@ CHUNK_UNITS = 32  # units per chunk of the gates, and per block read by ``comput
 # that share it, zarr's contiguous copy and encoded bytes of what it writes (a block of gates, a
 # shard of h or c), the compressor's buffers and the allocator's slack
 CHUNK_ROWS_HELD = 4
+# traced runs held for the writer thread (the one it writes included): with one, the trace
+# stopped for each run that completed a chunk row, whose writing takes longer than tracing a
+# run; with two, the writer's work evens out over the runs
+RUNS_WAITING = 2
 # units per inner chunk of h and c: reading one unit decompresses this many columns (one is
 # fastest to read but about twice as slow to write; measured with zarr 3.1)
 QUERY_UNITS = 4
@@ -413,9 +418,9 @@ def _plan(cfg: Any, dtype: str, budget: int, longest: int, batch_tokens: int, wo
     (all arrays, ``dtype``) for the writer; per run being traced (``workers`` at once) its
     rows and the float32 trace of its batches (gates, c, h, the input and the output of one
     batch, and the largest freed batch buffer the engine keeps for the next, counted for every
-    token of the run); and the run the writer is writing. A quarter of the budget is left for
-    what these do not count (zarr's and Python's own objects, torch's and the compiled loop's
-    small buffers)."""
+    token of the run); and the RUNS_WAITING runs held for the writer. A quarter of the budget
+    is left for what these do not count (zarr's and Python's own objects, torch's and the
+    compiled loop's small buffers)."""
     usable = budget * 3 // 4
     row = _store_bytes(cfg, 1, np.dtype(dtype).itemsize, False)
     width = cfg.input_size + cfg.num_directions * cfg.h_out
@@ -427,10 +432,11 @@ def _plan(cfg: Any, dtype: str, budget: int, longest: int, batch_tokens: int, wo
         while chunk > MIN_CHUNK_TOKENS and CHUNK_ROWS_HELD * chunk * row > usable * 2 // 3:
             chunk //= 2
     rest = usable - CHUNK_ROWS_HELD * chunk * row
-    # tokens t with: workers * (t * row + t * traced) + t * row <= rest
-    fits = rest // (max(1, workers) * (row + traced) + row) if rest > 0 else 0
+    # tokens t with: workers * (t * row + t * traced) + RUNS_WAITING * t * row <= rest
+    per_token = max(1, workers) * (row + traced) + RUNS_WAITING * row
+    fits = rest // per_token if rest > 0 else 0
     if fits < longest:
-        need = CHUNK_ROWS_HELD * chunk * row + longest * (max(1, workers) * (row + traced) + row)
+        need = CHUNK_ROWS_HELD * chunk * row + longest * per_token
         raise ValueError(f"the memory budget ({_mib(budget)}) is too small for this trace: the"
                          f" longest document ({longest} tokens) and the store's chunk rows need"
                          f" a budget of about {_mib(need * 4 // 3)}; raise it (--memory-budget)"
@@ -568,22 +574,22 @@ def _check_disk(out: Path, need: int) -> None:
 def _write_runs(runs: Iterable[tuple[int, Any]], writer: _Writer, out: Path, n_docs: int,
                 n_tokens: int, progress: Callable[[int, int, int, int], None] | None,
                 cancel: Callable[[], bool] | None) -> None:
-    """Write each traced run with ``writer`` on a second thread while the next one is traced
-    (zarr's compression releases the GIL); at most one run waits for it, so the rows held stay
-    within the plan. What was traced before a failure is written and marked, so a new run
+    """Write each traced run with ``writer`` on a second thread while the next ones are traced
+    (compression releases the GIL); at most RUNS_WAITING runs are held for it, so the rows held
+    stay within the plan. What was traced before a failure is written and marked, so a new run
     resumes there; the failure becomes a ValueError that says where the trace stopped."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     docs_done, tokens_done = writer.written()
     pool = ThreadPoolExecutor(1, thread_name_prefix="lstm-viz-corpus-writer")
-    pending: Future | None = None
+    pending: deque[Future] = deque()
     threads = torch.get_num_threads()
     torch.set_num_threads(TRACE_THREADS)
     try:
         for index, result in runs:
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(writer.push, index, result)
+            while len(pending) >= RUNS_WAITING:
+                pending.popleft().result()
+            pending.append(pool.submit(writer.push, index, result))
             del result
             first, stop = writer.segments[index]
             docs_done += stop - first
@@ -592,14 +598,13 @@ def _write_runs(runs: Iterable[tuple[int, Any]], writer: _Writer, out: Path, n_d
                 progress(docs_done, n_docs, tokens_done, n_tokens)
             if cancel is not None and cancel():
                 break
-        if pending is not None:
-            pending.result()
-        pending = None
+        while pending:
+            pending.popleft().result()
         writer.flush()
     except BaseException as exc:
         try:
-            if pending is not None:
-                pending.result()
+            while pending:
+                pending.popleft().result()
             writer.flush()
         except Exception:  # noqa: BLE001 - the first failure is the one to report
             pass
@@ -641,6 +646,9 @@ class _Writer:
         # (NaN) values, elementwise in float16, cost more than compressing it
         self.arrays = {name: root[name].with_config({"write_empty_chunks": True})
                        for name in _state_names(cfg)}
+        # whole chunk rows go straight to their files, without zarr's asynchronous pipeline,
+        # whose work per chunk cost more than the compression; the rest goes through zarr
+        self.direct = {name: ChunkWriter.of(array) for name, array in self.arrays.items()}
         self.n_tokens = int(doc_start[-1])
         # corpus rows [start, end), inside one chunk row, wait in ``row`` (at their offset in
         # that chunk row); rows before ``start`` are written
@@ -703,9 +711,11 @@ class _Writer:
     def _write(self, name: str, start: int, rows: np.ndarray) -> None:
         if not len(rows):
             return
-        array = self.arrays[name]
+        array, direct = self.arrays[name], self.direct[name]
         width = array.chunks[-1]
-        if rows.ndim == 3 and width < rows.shape[-1]:
+        if direct is not None and direct.covers(start, len(rows)):
+            direct.write(start, rows)
+        elif rows.ndim == 3 and width < rows.shape[-1]:
             # gates: a block of units at a time, each exactly a chunk where the rows are a
             # chunk row, which zarr then encodes as it is instead of copying it into a new
             # chunk first
