@@ -1,8 +1,8 @@
 """Whole chunks written straight into the files of a Zarr v3 array on local disk.
 
 Zarr's own write path takes every chunk through its asynchronous codec pipeline. For the
-corpus trace's writer, which writes gigabytes of whole chunk rows, that pipeline cost about
-twice what the compression itself costs. ``ChunkWriter`` encodes whole chunks with the
+corpus trace's writer, which writes gigabytes of whole chunk rows, that path took about twice
+as long as the compression it does. ``ChunkWriter`` encodes whole chunks with the
 array's own codecs (numcodecs' Blosc, which zarr's Blosc codec calls) and writes each
 chunk's file: the bytes zarr writes for the same values (the tests compare the files). It
 knows the layouts that ``lstm_viz.corpus`` creates: a regular chunk grid, the bytes codec
