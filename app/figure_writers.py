@@ -17,6 +17,7 @@ so that other programs draw the same widths.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -125,7 +126,7 @@ def _description(fig: Paintable) -> str:
     return fig.caption.toPlainText() or "Exported from lstm-viz"
 
 
-def save_svg(fig: Paintable, path: str | Path, title: str = "lstm-viz") -> Path:
+def svg_bytes(fig: Paintable, title: str = "lstm-viz") -> bytes:
     """``fig`` as an SVG the figure's size in pixels: text as <text>, lines as vectors,
     heatmaps as images; its caption as the SVG's description."""
     w, h = round(fig.size.width()), round(fig.size.height())
@@ -139,17 +140,22 @@ def save_svg(fig: Paintable, path: str | Path, title: str = "lstm-viz") -> Path:
     generator.setViewBox(QRect(0, 0, w, h))
     generator.setTitle(title)
     generator.setDescription(_description(fig))
-    _paint(fig, generator, path)
+    _paint(fig, generator, "SVG")
     buf.close()
-    return write_bytes(Path(path), _portable(bytes(data.data()), w, h))
+    return _portable(bytes(data.data()), w, h)
 
 
-def _paint(fig: Paintable, device: QPaintDevice, path: str | Path) -> None:
-    """``fig`` painted onto a vector ``device`` (an SVG generator, a PDF writer) that writes
-    ``path``; OSError where Qt cannot paint on it."""
+def save_svg(fig: Paintable, path: str | Path, title: str = "lstm-viz") -> Path:
+    """``fig`` as an SVG file (``svg_bytes``)."""
+    return write_bytes(Path(path), svg_bytes(fig, title))
+
+
+def _paint(fig: Paintable, device: QPaintDevice, kind: str) -> None:
+    """``fig`` painted onto a vector ``device`` (an SVG generator, a PDF writer); OSError
+    where Qt cannot paint on it."""
     painter = QPainter()
     if not painter.begin(device):
-        raise OSError(f"could not write {path}")
+        raise OSError(f"Qt could not paint the figure as {kind}")
     fig.paint(painter)
     painter.end()
 
@@ -178,7 +184,7 @@ def page_points(fig: Paintable) -> QSizeF:
     return QSizeF(fig.size.width() * k, fig.size.height() * k)
 
 
-def save_pdf(fig: Paintable, path: str | Path, title: str = "lstm-viz") -> Path:
+def pdf_bytes(fig: Paintable, title: str = "lstm-viz") -> bytes:
     """``fig`` as a one-page PDF the figure's size, text and lines as vectors, heatmaps as
     images."""
     data = QByteArray()
@@ -190,19 +196,37 @@ def save_pdf(fig: Paintable, path: str | Path, title: str = "lstm-viz") -> Path:
     writer.setResolution(layout_dpi(fig))
     writer.setPageSize(QPageSize(page_points(fig), QPageSize.Unit.Point, "figure"))
     writer.setPageMargins(QMarginsF(0, 0, 0, 0))
-    _paint(fig, writer, path)
+    _paint(fig, writer, "PDF")
     buf.close()
-    return write_bytes(Path(path), bytes(data.data()))
+    return bytes(data.data())
+
+
+def save_pdf(fig: Paintable, path: str | Path, title: str = "lstm-viz") -> Path:
+    """``fig`` as a PDF file (``pdf_bytes``)."""
+    return write_bytes(Path(path), pdf_bytes(fig, title))
+
+
+def painted(fig: Paintable, fmt: str, title: str = "lstm-viz",
+            scale: float = 1.0) -> Callable[[str | Path], Path]:
+    """``fig`` painted in ``fmt`` ("png", "svg" or "pdf") now, where Qt paints scenes (the GUI
+    thread), and the function that encodes it (a PNG) and writes it to a path when called:
+    safe on a worker thread, where a large figure is encoded and written while the window
+    goes on. ValueError for an unknown format or a PNG scale Qt cannot paint."""
+    fmt = fmt.lower()
+    if fmt == "png":
+        png_size(fig, scale)  # refused before painting
+        image = figure_image(fig, scale)
+        return lambda path: write_png(image, path)
+    if fmt == "svg":
+        data = svg_bytes(fig, title)
+    elif fmt == "pdf":
+        data = pdf_bytes(fig, title)
+    else:
+        raise ValueError(f"a figure is written as png, svg or pdf (got {fmt!r})")
+    return lambda path: write_bytes(Path(path), data)
 
 
 def save_figure(fig: Paintable, path: str | Path, fmt: str, title: str = "lstm-viz",
                 scale: float = 1.0) -> Path:
-    """``fig`` in ``fmt`` ("png", "svg" or "pdf")."""
-    fmt = fmt.lower()
-    if fmt == "png":
-        return save_png(fig, path, scale)
-    if fmt == "svg":
-        return save_svg(fig, path, title)
-    if fmt == "pdf":
-        return save_pdf(fig, path, title)
-    raise ValueError(f"a figure is written as png, svg or pdf (got {fmt!r})")
+    """``fig`` in ``fmt`` ("png", "svg" or "pdf"), written before returning."""
+    return painted(fig, fmt, title, scale)(path)

@@ -48,7 +48,7 @@ from .panels.transport import TransportBar
 from .panels.units import UnitsView
 from .status import StatusBar
 from .timeline import persist
-from .workers import LoadRunner, TraceRunner
+from .workers import LoadRunner, TraceRunner, WriteRunner
 
 #: Every panel, in order. area "view" = a central tab; "left"/"right"/"bottom" = a dock.
 PANELS: list[type[Panel]] = [ModelPanel, InputPanel, GatesView, StatesView, ShapesView, CodeView,
@@ -410,6 +410,8 @@ class MainWindow(QMainWindow):
         for loads in self.findChildren(LoadRunner):  # a file being read is never installed
             loads.cancel()
             loads.wait(10000)
+        for writes in self.findChildren(WriteRunner):  # a file being saved is saved
+            writes.wait(30000)
 
     def _close_anyway(self) -> None:
         self._may_close = True

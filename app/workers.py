@@ -1,5 +1,6 @@
 """Where work runs off the GUI thread: one worker for trace requests (the newest waits its
-turn), and a pool for reading files (the newest wins; older reads run out unheard)."""
+turn), a pool for reading files (the newest wins; older reads run out unheard), and one
+worker that writes files (every one, in the order asked)."""
 
 from __future__ import annotations
 
@@ -175,4 +176,57 @@ class LoadRunner(QObject):
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until every load, dropped ones too, has ended (tests, shutdown)."""
+        return self._pool.waitForDone(msecs)
+
+
+class WriteRunner(QObject):
+    """Runs ``write()`` (encoding and writing a file of what was painted or computed: no Qt
+    objects but images) off the GUI thread, one at a time in the order asked: none is dropped
+    or superseded, each is a file the user asked to keep (two saves to one path leave the
+    later).
+
+    ``written(path, result)`` or ``failed(path, exception)`` arrive on the GUI thread for
+    each. ``wait`` before the window goes: a write still running is finished, not lost.
+    """
+
+    busy_changed = Signal(bool)
+    written = Signal(object, object)
+    failed = Signal(object, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._jobs: set = set()
+        self._pending = 0
+
+    @property
+    def busy(self) -> bool:
+        """True while a write runs or waits."""
+        return self._pending > 0
+
+    def submit(self, path, write) -> None:
+        """Run ``write()``, which writes ``path``, after the writes asked for before."""
+        job = _Job(self._on_job_done, path, write)
+        self._jobs.add(job.signals)  # keep the signal object alive until it reports
+        self._pending += 1
+        log.info("worker: write of %s queued", path)
+        self._pool.start(job)
+        if self._pending == 1:
+            self.busy_changed.emit(True)
+
+    def _on_job_done(self, path, result, error, elapsed: float) -> None:
+        log.info("worker: write of %s %s after %.1f ms", path,
+                 "failed" if error is not None else "finished", elapsed * 1e3)
+        self._jobs.discard(self.sender())
+        self._pending -= 1
+        if self._pending == 0:
+            self.busy_changed.emit(False)
+        if error is not None:
+            self.failed.emit(path, error)
+        else:
+            self.written.emit(path, result)
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until every write asked for has ended (tests, shutdown)."""
         return self._pool.waitForDone(msecs)

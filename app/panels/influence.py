@@ -19,6 +19,7 @@ app/ablation_menu.py (States, Gates, Units, and the runs here).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from lstm_viz.explain.gradients import reach
 
-from ..figure_writers import save_figure
+from ..figure_writers import painted
 from ..plots import Heatmap
 from ..timeline import Timeline, TrackState, preset
 from ..timeline.compare import Compared, compared_runs
@@ -51,6 +52,7 @@ from ..timeline.gradients import (
     save_influence_npz,
 )
 from ..timeline.kinds.grad_norms import GradNormsTrack
+from ..workers import WriteRunner
 from .base import TraceView
 
 __all__ = ["InfluenceView"]
@@ -86,6 +88,10 @@ class InfluenceView(TraceView):
         self.status.setObjectName("influence_status")
         self.status.setWordWrap(True)
         self.export_buttons: dict[str, QPushButton] = {}
+        #: what the export buttons write: encoded and written off the GUI thread, in turn
+        self.writes = WriteRunner(self)
+        self.writes.written.connect(self._on_written)
+        self.writes.failed.connect(self._on_write_failed)
         controls = QHBoxLayout()
         controls.addWidget(self.caption, 1)
         controls.addWidget(QLabel("target"))
@@ -408,20 +414,49 @@ class InfluenceView(TraceView):
         path, _ = QFileDialog.getSaveFileName(self, f"Save the influence view as {fmt}",
                                               f"influence.{ext}", f"{fmt} (*.{ext})")
         if path:
-            try:
-                self.export(path, fmt)
-            except (OSError, ValueError) as exc:
-                self.status.setText(f"could not save {path}: {exc}")
+            self.start_export(path, fmt)
+
+    def start_export(self, path: str | Path, fmt: str | None = None,
+                     scale: float = 1.0) -> None:
+        """Write the page on show (PNG, SVG, PDF) or the gradients (CSV, NPZ) to ``path``
+        while the window goes on: the figure is painted now, on the GUI thread, where Qt
+        paints scenes; it is encoded and written on ``writes``' thread. The status bar says
+        when the file is written, or why not."""
+        path = Path(path)
+        try:
+            write = self._writer(path, fmt, scale)
+        except (OSError, ValueError) as exc:
+            self._on_write_failed(path, exc)
+            return
+        self.ctx.messages.post(f"Saving {path.name}…", 10000)
+        self.writes.submit(path, write)
+
+    def _on_written(self, path: Path, result: Any) -> None:
+        self.ctx.messages.post(f"Wrote {path}", 8000)
+
+    def _on_write_failed(self, path: Path, exc: BaseException) -> None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            str(exc) or type(exc).__name__
+        text = reason if str(path) in reason else f"could not save {path}: {reason}"
+        self.status.setText(text)
+        self.ctx.messages.post(f"Export failed: {text}", 15000)
 
     def export(self, path: str | Path, fmt: str | None = None, scale: float = 1.0) -> Path:
-        """Write the page on show (PNG, SVG, PDF) or the gradients (CSV, NPZ) to ``path``."""
-        path = Path(path)
+        """Write the page on show (PNG, SVG, PDF) or the gradients (CSV, NPZ) to ``path``,
+        before returning."""
+        return self._writer(Path(path), fmt, scale)()
+
+    def _writer(self, path: Path, fmt: str | None, scale: float) -> Callable[[], Path]:
+        """What the page on show (PNG, SVG, PDF) or the gradients (CSV, NPZ) are now, and the
+        function that writes them to ``path``: safe on a worker thread."""
         fmt = (fmt or path.suffix.lstrip(".")).upper()
         if fmt in ("PNG", "SVG", "PDF"):
-            return save_figure(self.figure(), path, fmt, "lstm-viz influence", scale)
+            write = painted(self.figure(), fmt, "lstm-viz influence", scale)
+            return lambda: write(path)
         if fmt not in ("CSV", "NPZ"):
             raise ValueError(f"format must be one of {', '.join(FORMATS)} (got {fmt!r})")
         if self.result is None:
             raise OSError("no gradients computed yet")
         args = (path, self.result, self.ctx.layer, self.ctx.direction, self.forget)
-        return save_influence_csv(*args) if fmt == "CSV" else save_influence_npz(*args)
+        save = save_influence_csv if fmt == "CSV" else save_influence_npz
+        return lambda: save(*args)

@@ -43,6 +43,11 @@ from .track import plain
 #: pixels between a track's label and its plot, and between tracks
 LABEL_GAP = 2.0
 TRACK_GAP = 6.0
+#: pixels between the last track and the time axis: the labels at the last track's foot
+#: (the bar charts' unit ticks and the note under them, a colour bar's end label) stay clear
+#: of the axis's ticks and step label, and the axis reads as the time axis of every track,
+#: not as the axis of the plot just above it
+AXIS_GAP = 12.0
 CAPTION_GAP = 6.0
 
 
@@ -103,7 +108,7 @@ class TimelineFigure:
             y += TRACK_GAP
         self.axis_rect: QRectF | None = None
         if self.axis is not None and self.axis.isVisibleTo(self.axis.window()):
-            self.axis_rect = QRectF(0, y - TRACK_GAP, float(self.axis.width()),
+            self.axis_rect = QRectF(0, y - TRACK_GAP + AXIS_GAP, float(self.axis.width()),
                                     float(self.axis.height()))
             y = self.axis_rect.bottom()
         self.caption_top = y + CAPTION_GAP

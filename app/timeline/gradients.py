@@ -21,6 +21,7 @@ from torch import nn
 from lstm_viz import TraceBudgetError, check_influence_budget, influence
 from lstm_viz.explain.ablation import head_module, head_outputs, next_step_targets
 from lstm_viz.explain.gradients import Influence, fade_distance, forget_memory
+from lstm_viz.formats.atomic import atomic_open, write_with
 
 from ..workers import TraceRunner
 
@@ -93,7 +94,7 @@ def save_influence_csv(path: str | Path, inf: Influence, layer: int, direction: 
     header += [f"dc[{k}]" for k in range(a["dc"].shape[1])]
     header += [f"dh[{k}]" for k in range(a["dh"].shape[1])]
     fp = a.get("forget_product", np.full(inf.num_steps, np.nan))
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:  # all or nothing
         w = csv.writer(fh)
         w.writerow([f"# d {inf.state}[{inf.unit}] at t={inf.t} (layer {inf.layer}, direction"
                     f" {inf.direction}, batch {inf.batch}) = {inf.value:.6g}"])
@@ -113,8 +114,7 @@ def save_influence_npz(path: str | Path, inf: Influence, layer: int, direction: 
     arrays |= {"target": np.array(f"{inf.state}[{inf.unit}]"), "t": inf.t, "layer": inf.layer,
                "direction": inf.direction, "batch": inf.batch, "value": inf.value,
                "shown_layer": layer, "shown_direction": direction}
-    np.savez_compressed(path, **arrays)
-    return path
+    return write_with(path, lambda fh: np.savez_compressed(fh, **arrays))  # all or nothing
 
 
 class GradientSource(QObject):

@@ -39,11 +39,38 @@ TIME_AXIS_HEIGHT = 42
 DISPLAY_SCALES = {"fixed": "fixed", "unit": "unit", "percentile": "robust"}
 
 
+class TimeAxis(pg.AxisItem):
+    """The timeline's time axis, its title centred under the plot area of the tracks for
+    every text and at every width. The axis spans the plot area's column, so its middle is the
+    plot area's; pyqtgraph places an axis title only when the axis is resized (a title whose
+    text changed since, with the steps shown or what a pixel holds, would sit where the old
+    text's middle was), and at whole pixels."""
+
+    def setLabel(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802 - pyqtgraph override
+        super().setLabel(*args, **kwargs)
+        self.resizeEvent()
+
+    def resizeEvent(self, ev: Any = None) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(ev)
+        label = getattr(self, "label", None)
+        if label is None:  # closed
+            return
+        width = label.boundingRect().width()
+        x = (self.size().width() - width) / 2
+        views = self.scene().views() if self.scene() is not None else []
+        if views and width > self.size().width():
+            # wider than the plot area: centred still, but not cut at the view's edges (its
+            # start kept where it cannot fit at all)
+            room = self.mapRectFromScene(views[0].sceneRect())
+            x = max(room.left(), min(x, room.right() - width))
+        label.setPos(x, label.pos().y())
+
+
 def _axis_only_graphics(height: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
     graphics = pg.GraphicsLayoutWidget()
     graphics.ci.setContentsMargins(LEFT_MARGIN, 0, 2, 2)
     graphics.ci.setSpacing(0)
-    plot = graphics.addPlot(row=0, col=0)
+    plot = graphics.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis("bottom")})
     reserve_bar_column(graphics)
     plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
     plot.getAxis("left").setStyle(showValues=False, tickLength=0)

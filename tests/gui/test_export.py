@@ -604,3 +604,58 @@ def test_a_png_is_encoded_off_the_gui_thread_while_the_window_goes_on(qtbot, win
     (start, end, thread), = spans
     assert thread != threading.main_thread().name
     assert any(start < t < end for t in ticks)  # the event loop ran while it encoded
+
+
+def _text_boxes(view, at: QRectF) -> list[tuple[str, QRectF]]:
+    """Every text ``view`` paints of its scene (axis tick labels, colour bars' included, axis
+    titles, text items), where it lands when the view is drawn into ``at`` of a figure."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QGraphicsTextItem
+
+    scratch = QImage(8, 8, QImage.Format.Format_RGB32)
+    painter = QPainter(scratch)
+    boxes: list[tuple[str, QRectF]] = []
+    try:
+        for item in view.scene().items():
+            if not item.isVisible():
+                continue
+            if isinstance(item, pg.AxisItem):
+                specs = item.generateDrawSpecs(painter)
+                boxes += [(text, item.mapRectToScene(QRectF(rect)))
+                          for rect, _, text in (specs[2] if specs else [])]
+            elif isinstance(item, QGraphicsTextItem) and item.toPlainText().strip():
+                boxes.append((item.toPlainText(), item.sceneBoundingRect()))
+    finally:
+        painter.end()
+    return [(text, QRectF(view.mapFromScene(box).boundingRect()).translated(at.topLeft()))
+            for text, box in boxes]
+
+
+def test_no_tracks_labels_run_into_the_time_axis_of_a_states_figure_at_1x_and_2x(
+        qtbot, make_window):
+    # 256 units in a bar chart a third of the timeline wide: the bars carry a note under
+    # their unit ticks, at the foot of the last track, right above the time axis
+    w = make_window(Session(LSTMConfig(input_size=3, hidden_size=256), InputSpec(seq_len=150)))
+    w.session.seek(40)
+    fig = w.exports.figure("States")
+    timeline = w.views["States"].timeline
+    assert timeline.tracks()[-1].kind == "bars"
+    assert any(b.units_per_bar > 1 for b in timeline.track("bars").bars.values())
+    assert fig.axis_rect is not None
+    ticks = _text_boxes(fig.axis, fig.axis_rect)
+    assert {"t = 40", "100"} <= {text.strip() for text, _ in ticks}
+    drawn = [(track.label, text, box) for track, (_, scene) in zip(fig.tracks, fig.rects)
+             if track.view is not None and scene is not None
+             for text, box in _text_boxes(track.view, scene)]
+    assert any("units per bar" in text for _, text, _ in drawn)
+    for label, text, box in drawn:
+        for tick, tick_box in ticks:
+            assert not box.intersects(tick_box), (label, text, tick)
+    # drawn, at either scale: white rows between the last track and the time axis
+    last = fig.rects[-1][1]
+    assert last is not None
+    for scale in (1, 2):
+        rgb = _rgb_array(figure_image(fig, scale)).astype(int)
+        gap = rgb[int((last.bottom() + 1) * scale) + 1:int(fig.axis_rect.top() * scale)]
+        assert len(gap) >= 4 * scale, scale
+        assert (gap.sum(axis=2) == 3 * 255).all(), scale

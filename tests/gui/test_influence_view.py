@@ -197,6 +197,121 @@ def test_exports_write_the_view_and_the_gradients(qtbot, make_panels, tmp_path):
     np.testing.assert_allclose([float(r[col]) for r in data], want.c_norm[0, 0])
 
 
+def _save_as(monkeypatch, path) -> None:
+    """The save dialog answers ``path``, as a user choosing it would."""
+    from lstm_viz_app.panels import influence as module
+    monkeypatch.setattr(module.QFileDialog, "getSaveFileName",
+                        lambda *args, **kwargs: (str(path), ""))
+
+
+def test_the_figure_buttons_write_off_the_gui_thread_while_the_window_goes_on(
+        qtbot, make_panels, tmp_path, monkeypatch):
+    import threading
+    import time
+    import xml.etree.ElementTree as ET
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QImage
+
+    from lstm_viz_app import figure_writers
+    from lstm_viz_app.export import _rgb
+
+    host = make_panels(InfluenceView, session=_session())
+    view = host.panels["Influence"]
+    host.session.seek(6)
+    _wait_result(qtbot, view, t=6)
+    view.resize(900, 700)
+    write = figure_writers.write_bytes
+    spans: list[tuple[float, float, str]] = []
+
+    def slow(path, data):  # a large figure on a slow disk
+        start = time.perf_counter()
+        time.sleep(0.3)
+        written = write(path, data)
+        spans.append((start, time.perf_counter(), threading.current_thread().name))
+        return written
+
+    monkeypatch.setattr(figure_writers, "write_bytes", slow)
+    posted: list[str] = []
+    host.ctx.messages.posted.connect(lambda text, ms: posted.append(text))
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(5)
+    expected = _rgb(figure_writers.figure_image(view.figure()))
+    for fmt in ("PNG", "SVG", "PDF"):
+        path = tmp_path / f"influence.{fmt.lower()}"
+        _save_as(monkeypatch, path)
+        qtbot.mouseClick(view.export_buttons[fmt], Qt.MouseButton.LeftButton)
+        assert not path.exists()  # the click came back before the file was written
+        qtbot.waitUntil(lambda: not view.writes.busy, timeout=15000)
+        assert f"Wrote {path}" in posted
+    timer.stop()
+    assert len(spans) == 3
+    assert all(thread != threading.main_thread().name for _, _, thread in spans)
+    assert all(any(start < t < end for t in ticks) for start, end, _ in spans)
+    # the files hold the figure on screen
+    np.testing.assert_array_equal(_rgb(QImage(str(tmp_path / "influence.png"))), expected)
+    svg = ET.parse(tmp_path / "influence.svg").getroot()
+    assert "∂" in "".join(svg.itertext())
+    assert (tmp_path / "influence.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_a_figure_that_cannot_be_saved_says_why_and_leaves_the_file_that_was_there(
+        qtbot, make_panels, tmp_path, monkeypatch):
+    from lstm_viz_app import figure_writers
+
+    host = make_panels(InfluenceView, session=_session())
+    view = host.panels["Influence"]
+    _wait_result(qtbot, view)
+    posted: list[str] = []
+    host.ctx.messages.posted.connect(lambda text, ms: posted.append(text))
+    (tmp_path / "a file").write_text("not a folder")
+    _save_as(monkeypatch, tmp_path / "a file" / "influence.png")
+    qtbot.mouseClick(view.export_buttons["PNG"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.writes.busy, timeout=15000)
+    text = view.status.text()
+    assert str(tmp_path / "a file" / "influence.png") in text and "Not a directory" in text
+    assert posted[-1] == f"Export failed: {text}"
+    # a disk full while encoding: the figure saved there before is still whole
+    kept = tmp_path / "kept.png"
+    kept.write_bytes(b"the figure saved before")
+
+    def full(image, fmt="PNG"):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(figure_writers, "image_bytes", full)
+    _save_as(monkeypatch, kept)
+    qtbot.mouseClick(view.export_buttons["PNG"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.writes.busy, timeout=15000)
+    assert posted[-1] == f"Export failed: could not save {kept}: No space left on device"
+    assert kept.read_bytes() == b"the figure saved before"
+
+
+def test_a_figure_still_being_written_when_the_window_closes_is_written(
+        qtbot, make_window, tmp_path, monkeypatch):
+    import time
+
+    from lstm_viz_app import figure_writers
+
+    w = make_window(_session(), view="Influence")
+    view = w.panels["Influence"]
+    _wait_result(qtbot, view)
+    write = figure_writers.write_bytes
+
+    def slow(path, data):
+        time.sleep(0.5)
+        return write(path, data)
+
+    monkeypatch.setattr(figure_writers, "write_bytes", slow)
+    path = tmp_path / "influence.pdf"
+    _save_as(monkeypatch, path)
+    qtbot.mouseClick(view.export_buttons["PDF"], Qt.MouseButton.LeftButton)
+    assert view.writes.busy and not path.exists()
+    w.close()
+    assert path.read_bytes().startswith(b"%PDF")
+
+
 def test_right_click_on_a_gate_row_offers_that_gates_clamps_first(qtbot, make_panels,
                                                                    wait_traced):
     host = make_panels(GatesView, session=_session())

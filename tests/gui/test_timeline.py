@@ -466,6 +466,52 @@ def test_a_step_moves_only_the_cursor_to_that_steps_column_in_every_track(qtbot,
         assert (column[:, 2] > column[:, 0] + 60).mean() > 0.75, track.kind  # BGRA bytes
 
 
+def _title_offset(timeline: Timeline) -> float:
+    """How far the middle of the time axis's title is from the middle of the tracks' plot
+    area, in pixels; positive: right of it."""
+    axis = timeline.axis_plot
+    title = axis.getAxis("bottom").label.sceneBoundingRect()
+    rows = axis.getViewBox().sceneBoundingRect()  # the axis's scene: no rounding to pixels
+    # ... which is where the tracks' plot areas are, beside their colour bars
+    assert _x_span(axis.getViewBox()) == _x_span(timeline.track("c").plot.getViewBox())
+    return title.center().x() - rows.center().x()
+
+
+def test_the_time_axis_title_is_centred_under_the_tracks_plot_area_whatever_it_says(
+        qtbot, show_view):
+    session = Session(LSTMConfig(input_size=3, hidden_size=12), InputSpec(seq_len=3000))
+    _, view = show_view(StatesView, session)
+    timeline = view.timeline
+    session.seek(64)  # the step label is written on the axis
+    qtbot.wait(50)
+    title = timeline.axis_plot.getAxis("bottom").label
+    seen = set()
+
+    def check(when: str) -> None:
+        qtbot.wait(50)
+        assert timeline.step_label.item.isVisible()
+        seen.add(title.toPlainText())
+        assert abs(_title_offset(timeline)) <= 0.5, (when, title.toPlainText())
+
+    check("at 1280x800")
+    timeline.overview.set_window(100, 1100)  # a longer title: up to 2 steps a pixel
+    check("after the window widened")
+    view.resize(1000, 800)
+    check("after a resize to 1000 px")
+    timeline.overview.set_window(500, 650)  # a shorter one
+    check("after the window narrowed")
+    view.resize(1280, 800)
+    check("back at 1280 px")
+    assert len(seen) >= 3
+    # a title wider than the whole axis (a very narrow timeline) keeps its start in view
+    view.resize(560, 800)
+    timeline.overview.set_window(0, 3000)
+    qtbot.wait(50)
+    shown = timeline.axis_graphics.sceneRect()
+    assert title.sceneBoundingRect().width() > shown.width()
+    assert title.sceneBoundingRect().left() >= shown.left()
+
+
 def test_the_step_is_written_once_on_the_time_axis_and_over_no_tracks_data(qtbot,
                                                                            show_view):
     session = Session(LSTMConfig(input_size=3, hidden_size=12), InputSpec(seq_len=300))
