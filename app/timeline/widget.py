@@ -57,11 +57,10 @@ class TimeAxis(pg.AxisItem):
             return
         width = label.boundingRect().width()
         x = (self.size().width() - width) / 2
-        views = self.scene().views() if self.scene() is not None else []
-        if views and width > self.size().width():
-            # wider than the plot area: centred still, but not cut at the view's edges (its
-            # start kept where it cannot fit at all)
-            room = self.mapRectFromScene(views[0].sceneRect())
+        scene = self.scene()
+        if scene is not None and width > self.size().width():
+            # wider than the plot area: centred still, but never cut at the scene's edges
+            room = self.mapRectFromScene(scene.sceneRect())
             x = max(room.left(), min(x, room.right() - width))
         label.setPos(x, label.pos().y())
 
