@@ -8,6 +8,7 @@ installed) and ``type_value`` (type into a spin box and press Enter, as a user d
 """
 
 import os
+import sys
 import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -20,6 +21,25 @@ from lstm_viz import Session  # noqa: E402
 from lstm_viz.session import TraceRequest  # noqa: E402
 from lstm_viz_app.context import AppContext  # noqa: E402
 from lstm_viz_app.main import MainWindow  # noqa: E402
+
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Once pytest has reported every result, the test process leaves with pytest's exit status
+    without finalizing the interpreter. After hundreds of windows made and deleted in one
+    process, that finalization (Qt's and PySide's teardown, with no Python frame left) crashed
+    with a segmentation fault in some runs, after every test had passed; the app's own exits
+    are tested in processes of their own (test_reliability, test_cli)."""
+    if _EXIT_STATUS in config.stash:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash[_EXIT_STATUS])
 
 
 @pytest.fixture(autouse=True)
