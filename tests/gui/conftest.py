@@ -10,11 +10,12 @@ installed) and ``type_value`` (type into a spin box and press Enter, as a user d
 import os
 import sys
 import threading
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from lstm_viz import Session  # noqa: E402
@@ -149,6 +150,41 @@ def record_trace_threads(monkeypatch):
         return threads
 
     return record
+
+
+@pytest.fixture
+def slowed(monkeypatch):
+    """``slowed(module, name, seconds=0.3)``: ``module.name`` made ``seconds`` slower (as a
+    large figure takes a while to encode, or a slow disk to write); returns the list of its
+    calls' (start, end, thread name), appended as each ends."""
+
+    def slow_down(module, name, seconds=0.3):
+        original = getattr(module, name)
+        spans: list[tuple[float, float, str]] = []
+
+        def slow(*args, **kwargs):
+            start = time.perf_counter()
+            time.sleep(seconds)
+            result = original(*args, **kwargs)
+            spans.append((start, time.perf_counter(), threading.current_thread().name))
+            return result
+
+        monkeypatch.setattr(module, name, slow)
+        return spans
+
+    return slow_down
+
+
+@pytest.fixture
+def loop_ticks(qapp):
+    """The times the GUI thread's event loop ran a 5 ms timer, from now to the test's end: a
+    tick inside a call's span says the window went on while it ran."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(5)
+    yield ticks
+    timer.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QRectF, QTimer
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QScrollBar
@@ -301,13 +301,9 @@ def test_webp_animation_is_lossless(window, tmp_path):
 
 
 def test_animation_export_keeps_the_window_answering_and_reports_progress(qtbot, window,
-                                                                          tmp_path):
+                                                                          tmp_path, loop_ticks):
     window.show_view("Gates")
     job = AnimationExport(window.exports, tmp_path / "steps.gif", scale=0.5)
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start(5)
     progress: list[int] = []
     stamps: list[float] = []
     job.progress.connect(lambda done, total: (progress.append(done),
@@ -316,8 +312,7 @@ def test_animation_export_keeps_the_window_answering_and_reports_progress(qtbot,
     with qtbot.waitSignal(job.finished, timeout=60000):
         job.start()
     ended = time.perf_counter()
-    timer.stop()
-    during = [t for t in ticks if stamps[0] <= t <= ended]
+    during = [t for t in loop_ticks if stamps[0] <= t <= ended]
     assert len(during) >= len(job.steps)  # the event loop ran between frames
     gaps = np.diff([stamps[0], *during, ended])
     assert gaps.max() < 0.5
@@ -577,33 +572,18 @@ def test_a_png_at_2x_draws_its_legends_twice_as_large_as_at_1x(window):
     assert 3.0 < two / one < 5.5, (one, two)
 
 
-def test_a_png_is_encoded_off_the_gui_thread_while_the_window_goes_on(qtbot, window, tmp_path,
-                                                                       monkeypatch):
+def test_a_png_is_encoded_off_the_gui_thread_while_the_window_goes_on(window, tmp_path,
+                                                                       slowed, loop_ticks):
     import threading
 
     from lstm_viz_app import figure_writers
-    encode = figure_writers.image_bytes
-    spans: list[tuple[float, float, str]] = []
-
-    def slow(image, fmt="PNG"):  # as a large figure at 4x takes a while to encode
-        start = time.perf_counter()
-        time.sleep(0.3)
-        data = encode(image, fmt)
-        spans.append((start, time.perf_counter(), threading.current_thread().name))
-        return data
-
-    monkeypatch.setattr(figure_writers, "image_bytes", slow)
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start(5)
+    spans = slowed(figure_writers, "image_bytes")  # as a large figure at 4x takes a while
     written = window.exports.export_views(tmp_path, ["png"], titles=["States"], scale=2,
                                           include_window=False)
-    timer.stop()
     assert [p.name for p in written] == ["states.png"] and written[0].exists()
     (start, end, thread), = spans
     assert thread != threading.main_thread().name
-    assert any(start < t < end for t in ticks)  # the event loop ran while it encoded
+    assert any(start < t < end for t in loop_ticks)  # the event loop ran while it encoded
 
 
 def _text_boxes(view, at: QRectF) -> list[tuple[str, QRectF]]:

@@ -205,12 +205,10 @@ def _save_as(monkeypatch, path) -> None:
 
 
 def test_the_figure_buttons_write_off_the_gui_thread_while_the_window_goes_on(
-        qtbot, make_panels, tmp_path, monkeypatch):
+        qtbot, make_panels, tmp_path, monkeypatch, slowed, loop_ticks):
     import threading
-    import time
     import xml.etree.ElementTree as ET
 
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QImage
 
     from lstm_viz_app import figure_writers
@@ -221,23 +219,9 @@ def test_the_figure_buttons_write_off_the_gui_thread_while_the_window_goes_on(
     host.session.seek(6)
     _wait_result(qtbot, view, t=6)
     view.resize(900, 700)
-    write = figure_writers.write_bytes
-    spans: list[tuple[float, float, str]] = []
-
-    def slow(path, data):  # a large figure on a slow disk
-        start = time.perf_counter()
-        time.sleep(0.3)
-        written = write(path, data)
-        spans.append((start, time.perf_counter(), threading.current_thread().name))
-        return written
-
-    monkeypatch.setattr(figure_writers, "write_bytes", slow)
+    spans = slowed(figure_writers, "write_bytes")  # a large figure on a slow disk
     posted: list[str] = []
     host.ctx.messages.posted.connect(lambda text, ms: posted.append(text))
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start(5)
     expected = _rgb(figure_writers.figure_image(view.figure()))
     for fmt in ("PNG", "SVG", "PDF"):
         path = tmp_path / f"influence.{fmt.lower()}"
@@ -246,10 +230,9 @@ def test_the_figure_buttons_write_off_the_gui_thread_while_the_window_goes_on(
         assert not path.exists()  # the click came back before the file was written
         qtbot.waitUntil(lambda: not view.writes.busy, timeout=15000)
         assert f"Wrote {path}" in posted
-    timer.stop()
     assert len(spans) == 3
     assert all(thread != threading.main_thread().name for _, _, thread in spans)
-    assert all(any(start < t < end for t in ticks) for start, end, _ in spans)
+    assert all(any(start < t < end for t in loop_ticks) for start, end, _ in spans)
     # the files hold the figure on screen
     np.testing.assert_array_equal(_rgb(QImage(str(tmp_path / "influence.png"))), expected)
     svg = ET.parse(tmp_path / "influence.svg").getroot()
@@ -289,21 +272,13 @@ def test_a_figure_that_cannot_be_saved_says_why_and_leaves_the_file_that_was_the
 
 
 def test_a_figure_still_being_written_when_the_window_closes_is_written(
-        qtbot, make_window, tmp_path, monkeypatch):
-    import time
-
+        qtbot, make_window, tmp_path, monkeypatch, slowed):
     from lstm_viz_app import figure_writers
 
     w = make_window(_session(), view="Influence")
     view = w.panels["Influence"]
     _wait_result(qtbot, view)
-    write = figure_writers.write_bytes
-
-    def slow(path, data):
-        time.sleep(0.5)
-        return write(path, data)
-
-    monkeypatch.setattr(figure_writers, "write_bytes", slow)
+    slowed(figure_writers, "write_bytes", 0.5)
     path = tmp_path / "influence.pdf"
     _save_as(monkeypatch, path)
     qtbot.mouseClick(view.export_buttons["PDF"], Qt.MouseButton.LeftButton)
